@@ -1,0 +1,246 @@
+/*
+ * gradcam.h — the public C API of libgradcam: Grad-CAM heatmaps for VGG-family classifiers.
+ *
+ * One header, plain C11, stable names. The flow for a user:
+ *
+ *     gc_options opt = gc_options_default();
+ *     opt.weights_path = "vgg16.safetensors";
+ *     gc_context *ctx = NULL;
+ *     if (gc_context_create(&opt, &ctx) != GC_OK) { puts(gc_last_error(ctx)); ... }
+ *     gc_model_info info; gc_model_info_get(ctx, &info);
+ *     float *cams = malloc(sizeof(float) * n * info.cam_height * info.cam_width);
+ *     gc_explain(ctx, images, n, NULL, results, cams, n * info.cam_height * info.cam_width);
+ *     gc_context_destroy(ctx);
+ *
+ * Conventions
+ * - Every fallible call returns a gc_status; GC_OK is 0. gc_status_string() names a status,
+ *   gc_last_error(ctx) tells what failed in detail (which file, tensor, layer, and why).
+ * - The library never prints, exits or aborts, and keeps no process-global error state.
+ * - Buffers are owned by the caller and passed with their length in elements; a call whose
+ *   buffer is too small fails with GC_ERR_BUFFER_TOO_SMALL and writes nothing. Only host
+ *   pointers cross this API; the context owns every device resource.
+ * - Thread safety: a context is used by one thread at a time (calls on one context must not
+ *   overlap). Different contexts are independent and may be used concurrently from different
+ *   threads. gc_status_string, gc_options_default and gc_version_string are thread-safe.
+ * - Tensor shapes are written (N,C,H,W) as in PyTorch; activations and gradients read back
+ *   through gc_tensor_get are in that order, whatever layout a backend uses inside.
+ */
+#ifndef GRADCAM_H
+#define GRADCAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GRADCAM_VERSION_MAJOR 0
+#define GRADCAM_VERSION_MINOR 1
+#define GRADCAM_VERSION_PATCH 0
+
+#if defined(_WIN32) && defined(GRADCAM_SHARED)
+#  ifdef GRADCAM_BUILDING
+#    define GC_API __declspec(dllexport)
+#  else
+#    define GC_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__)
+#  define GC_API __attribute__((visibility("default")))
+#else
+#  define GC_API
+#endif
+
+/* ---------------------------------------------------------------- status codes */
+
+typedef enum gc_status {
+    GC_OK = 0,
+    GC_ERR_INVALID_ARGUMENT = 1, /* a NULL pointer, a value out of range, a bad option     */
+    GC_ERR_OUT_OF_MEMORY = 2,    /* host or device allocation failed                       */
+    GC_ERR_IO = 3,               /* a file could not be opened, mapped or read             */
+    GC_ERR_WEIGHTS_FORMAT = 4,   /* the weights file is not valid safetensors              */
+    GC_ERR_MODEL = 5,            /* valid file, but not a VGG we can run (keys, shapes)    */
+    GC_ERR_LAYER = 6,            /* unknown or unusable target layer name                  */
+    GC_ERR_UNSUPPORTED = 7,      /* the request is valid but this backend cannot do it     */
+    GC_ERR_BACKEND = 8,          /* a CUDA / cuDNN / cuBLAS / BLAS call failed             */
+    GC_ERR_BUFFER_TOO_SMALL = 9, /* a caller buffer is shorter than the size query says    */
+    GC_ERR_BAD_STATE = 10,       /* the context hit a fatal error earlier and is unusable  */
+    GC_ERR_NOT_AVAILABLE = 11,   /* asked for data that does not exist (yet)               */
+} gc_status;
+
+/* Name and meaning of a status; never NULL (unknown codes give "unknown status"). */
+GC_API const char *gc_status_string(gc_status status);
+
+/* "MAJOR.MINOR.PATCH" of the linked library (may differ from the header's macros). */
+GC_API const char *gc_version_string(void);
+
+/* ---------------------------------------------------------------- options */
+
+typedef enum gc_backend {
+    GC_BACKEND_AUTO = 0, /* CUDA when built in and a usable GPU is present, else CPU */
+    GC_BACKEND_CPU = 1,  /* the plain-C reference backend (OpenBLAS GEMMs)           */
+    GC_BACKEND_CUDA = 2,
+} gc_backend;
+
+typedef enum gc_score {
+    GC_SCORE_LOGIT = 0,   /* y^c = the class logit (Grad-CAM paper, pytorch-grad-cam) */
+    GC_SCORE_SOFTMAX = 1, /* y^c = the softmax probability (the classic Keras code)   */
+} gc_score;
+
+typedef enum gc_norm {
+    GC_NORM_MAX = 0,    /* cam / max(cam); an all-zero cam stays zero                  */
+    GC_NORM_MINMAX = 1, /* (cam - min) / (max(cam - min) + 1e-7), as pytorch-grad-cam  */
+} gc_norm;
+
+typedef enum gc_preprocess {
+    GC_PREPROCESS_AUTO = 0,  /* the weights' metadata "gradcam.preprocess", else TORCH   */
+    GC_PREPROCESS_TORCH = 1, /* RGB, x/255, ImageNet mean/std (torchvision, timm)         */
+    GC_PREPROCESS_CAFFE = 2, /* BGR, x - [103.939, 116.779, 123.68] (Keras' VGG16)        */
+} gc_preprocess;
+
+typedef enum gc_resize {
+    GC_RESIZE_STRETCH = 0, /* the whole image to the network size, aspect not kept       */
+    GC_RESIZE_CROP = 1,    /* scale the shorter side to fit, then take the center        */
+} gc_resize;
+
+typedef enum gc_precision {
+    GC_PRECISION_AUTO = 0, /* fp32 on the CPU, bf16 on the GPU */
+    GC_PRECISION_FP32 = 1,
+    GC_PRECISION_TF32 = 2,
+    GC_PRECISION_BF16 = 3,
+    GC_PRECISION_FP16 = 4,
+} gc_precision;
+
+typedef struct gc_options {
+    const char *weights_path; /* safetensors file (F32, F16 or BF16); required              */
+    const char *arch;         /* NULL, or a torchvision cfg "64,64,M,128,...,M" that
+                                 overrides what is inferred from the weights               */
+    const char *layer;        /* target layer: NULL = the last conv layer; "block5_conv3"
+                                 (post-ReLU), "block5_pool", or a torchvision "features.N" */
+    gc_backend backend;
+    int32_t device;           /* CUDA device ordinal                                         */
+    gc_precision precision;
+    gc_score score;
+    gc_norm norm;
+    gc_preprocess preprocess;
+    gc_resize resize;
+    int32_t input_width;      /* network input size; 0 = metadata "gradcam.input_size",
+                                 else 224                                                   */
+    int32_t input_height;
+    int32_t max_batch;        /* most images per gc_explain call; buffers are sized for it  */
+    int32_t threads;          /* CPU threads for the CPU backend; 0 = all cores             */
+} gc_options;
+
+/* Defaults: last conv layer, logit score, max normalization, auto preprocessing, stretch,
+ * auto backend and precision, 224x224 unless the weights say otherwise, max_batch 8. */
+GC_API gc_options gc_options_default(void);
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct gc_context gc_context;
+
+/* Loads and validates the weights, infers the VGG configuration, prepares the backend.
+ * On failure *out is still set (to a context in the bad state, or NULL when even that
+ * could not be allocated) so gc_last_error(*out) can say why; destroy it either way. */
+GC_API gc_status gc_context_create(const gc_options *options, gc_context **out);
+
+/* Frees everything the context owns. NULL is allowed. */
+GC_API void gc_context_destroy(gc_context *ctx);
+
+/* The detailed message of the last failure on this context ("" when none). Valid until the
+ * next call on the context. NULL ctx gives a message about allocation failure. */
+GC_API const char *gc_last_error(const gc_context *ctx);
+
+/* ---------------------------------------------------------------- the model */
+
+typedef struct gc_model_info {
+    int32_t num_classes;
+    int32_t input_width, input_height;  /* network input size                             */
+    int32_t num_conv_layers;
+    int32_t cam_width, cam_height;      /* target layer's spatial size = the cam's size   */
+    int32_t cam_channels;               /* K, channels of the target activation           */
+    int32_t max_batch;
+    gc_preprocess preprocess;           /* resolved: TORCH or CAFFE                        */
+    gc_backend backend;                 /* resolved: CPU or CUDA                           */
+    gc_precision precision;             /* resolved                                        */
+    const char *target_layer;           /* canonical name, e.g. "block5_conv3"             */
+    const char *arch;                   /* the cfg in torchvision syntax, e.g. "64,64,M,..." */
+    const char *head;                   /* "torchvision" or "timm"                         */
+} gc_model_info;
+
+/* Strings in *info stay valid for the context's lifetime. */
+GC_API gc_status gc_model_info_get(gc_context *ctx, gc_model_info *info);
+
+/* Class name from the weights' metadata ("gradcam.classes"), or NULL when there is none. */
+GC_API const char *gc_class_label(const gc_context *ctx, int32_t class_id);
+
+/* The names of all layers that can be targets, in network order: index 0 .. count-1.
+ * Returns NULL past the end. */
+GC_API const char *gc_layer_name(const gc_context *ctx, int32_t index);
+
+/* ---------------------------------------------------------------- explaining images */
+
+/* An 8-bit RGB image in host memory: row y starts at data + y * stride (stride >= 3*width). */
+typedef struct gc_image {
+    const uint8_t *data;
+    int32_t width, height;
+    int32_t stride;
+} gc_image;
+
+#define GC_TOPK 5
+
+typedef struct gc_result {
+    int32_t class_id;       /* the explained class                                         */
+    float score;            /* y^c: the logit or the probability, as options.score         */
+    float logit;            /* the explained class's logit                                 */
+    float prob;             /* its softmax probability                                     */
+    float cam_max;          /* max of the raw (unnormalized) cam, >= 0                     */
+    int32_t top_class[GC_TOPK]; /* top-5 by logit (fewer classes: the rest are -1)        */
+    float top_prob[GC_TOPK];
+} gc_result;
+
+/* Runs Grad-CAM on n images (1 <= n <= max_batch) of any sizes: preprocessing (resize to the
+ * network size, normalization), forward, backward to the target layer, the cam.
+ *   classes  NULL, or n class ids; -1 means the top-1 prediction for that image
+ *   results  n results (written)
+ *   cams     (n, cam_height, cam_width) normalized cams (written), cams_len elements; may be
+ *            NULL (with cams_len 0) when only predictions and gc_tensor_get are wanted.
+ * On error nothing is guaranteed about the outputs. */
+GC_API gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n,
+                            const int32_t *classes, gc_result *results,
+                            float *cams, size_t cams_len);
+
+/* As gc_explain, from an already preprocessed (n, 3, input_height, input_width) float tensor
+ * in PyTorch's NCHW order (channels in the order the model expects: RGB for torch mode,
+ * BGR for caffe mode). */
+GC_API gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
+                                   const int32_t *classes, gc_result *results,
+                                   float *cams, size_t cams_len);
+
+/* The preprocessing alone: n images to an (n, 3, input_height, input_width) tensor,
+ * exactly what gc_explain feeds the network. out_len is in elements. */
+GC_API gc_status gc_preprocess_images(gc_context *ctx, const gc_image *images, int32_t n,
+                                      float *out, size_t out_len);
+
+/* ---------------------------------------------------------------- intermediate tensors */
+
+typedef enum gc_tensor {
+    GC_TENSOR_INPUT = 0,      /* (3, H, W) the network input                              */
+    GC_TENSOR_LOGITS = 1,     /* (num_classes)                                             */
+    GC_TENSOR_ACTIVATION = 2, /* (K, h, w) the target layer's activation A                 */
+    GC_TENSOR_GRADIENT = 3,   /* (K, h, w) dy^c / dA                                       */
+    GC_TENSOR_WEIGHTS = 4,    /* (K) alpha_k = mean over h, w of the gradient              */
+    GC_TENSOR_CAM_RAW = 5,    /* (h, w) ReLU(sum_k alpha_k A_k), before normalization      */
+} gc_tensor;
+
+/* Copies one tensor of image `image` of the last gc_explain* call into out (out_len floats).
+ * *count (may be NULL) receives the tensor's element count; call with out = NULL to query
+ * it. GC_ERR_NOT_AVAILABLE before any successful gc_explain* call. */
+GC_API gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image,
+                               float *out, size_t out_len, size_t *count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GRADCAM_H */

@@ -1,0 +1,472 @@
+/*
+ * context.c — the public API: options, context life cycle, target-layer resolution,
+ * preprocessing, the batch calls and what they return. Backend-independent.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+#include "gc_math.h"
+#include "resize.h"
+
+#define GC_DEFAULT_INPUT 224
+#define GC_DEFAULT_MAX_BATCH 8
+
+gc_options gc_options_default(void)
+{
+    gc_options o;
+    memset(&o, 0, sizeof o);
+    o.backend = GC_BACKEND_AUTO;
+    o.precision = GC_PRECISION_AUTO;
+    o.score = GC_SCORE_LOGIT;
+    o.norm = GC_NORM_MAX;
+    o.preprocess = GC_PREPROCESS_AUTO;
+    o.resize = GC_RESIZE_STRETCH;
+    o.max_batch = GC_DEFAULT_MAX_BATCH;
+    return o;
+}
+
+const char *gc_last_error(const gc_context *ctx)
+{
+    if (!ctx)
+        return "no context (allocation failed or a NULL context was passed)";
+    return ctx->err.msg;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Maps a layer name to (layer index, stage). Canonical names are Keras-style; torchvision's
+ * features.N names the module at that index of the Sequential. */
+static gc_status resolve_layer(gc_context *ctx, const char *name)
+{
+    const gc_model *m = &ctx->model;
+    if (!name || !*name) {
+        for (int i = m->n_layers - 1; i >= 0; i--)
+            if (m->layers[i].kind == GC_LAYER_CONV) {
+                ctx->target = i;
+                ctx->stage = GC_STAGE_POST;
+                return GC_OK;
+            }
+    }
+    for (int i = 0; name && i < m->n_layers; i++)
+        if (strcmp(m->layers[i].name, name) == 0) {
+            ctx->target = i;
+            ctx->stage = GC_STAGE_POST;
+            return GC_OK;
+        }
+    int idx;
+    char extra;
+    if (name && sscanf(name, "features.%d%c", &idx, &extra) == 1) {
+        for (int i = 0; i < m->n_layers; i++) {
+            const gc_layer *L = &m->layers[i];
+            int off = idx - L->tv_index;
+            if (L->kind == GC_LAYER_POOL && off == 0) {
+                ctx->target = i;
+                ctx->stage = GC_STAGE_POST;
+                return GC_OK;
+            }
+            if (L->kind != GC_LAYER_CONV || off < 0 || off > (m->has_bn ? 2 : 1))
+                continue;
+            if (m->has_bn && off == 0)
+                return gc_fail(&ctx->err, GC_ERR_LAYER,
+                               "layer '%s' is the conv before BatchNorm, whose output does not "
+                               "exist once BatchNorm is folded; use features.%d (after BN) or "
+                               "features.%d (after ReLU, = %s)", name, idx + 1, idx + 2, L->name);
+            ctx->target = i;
+            ctx->stage = off == (m->has_bn ? 2 : 1) ? GC_STAGE_POST : GC_STAGE_PRE;
+            return GC_OK;
+        }
+    }
+    char list[512] = "";
+    for (int i = 0; i < m->n_layers; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                 m->layers[i].name);
+    return gc_fail(&ctx->err, GC_ERR_LAYER, "unknown layer '%s'; this model has: %s", name,
+                   list);
+}
+
+static gc_status resolve_options(gc_context *ctx)
+{
+    gc_options *o = &ctx->opt;
+    const gc_model *m = &ctx->model;
+    if (o->max_batch < 1 || o->max_batch > 65536)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "max_batch %d out of range 1..65536",
+                       o->max_batch);
+    if (o->threads < 0)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "threads %d is negative", o->threads);
+    if ((unsigned)o->score > GC_SCORE_SOFTMAX || (unsigned)o->norm > GC_NORM_MINMAX ||
+        (unsigned)o->preprocess > GC_PREPROCESS_CAFFE || (unsigned)o->resize > GC_RESIZE_CROP ||
+        (unsigned)o->precision > GC_PRECISION_FP16 || (unsigned)o->backend > GC_BACKEND_CUDA)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "an enum option is out of range");
+    if (o->preprocess == GC_PREPROCESS_AUTO)
+        o->preprocess = m->preprocess ? m->preprocess : GC_PREPROCESS_TORCH;
+    if ((o->input_width == 0) != (o->input_height == 0))
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                       "input_width and input_height must be given together");
+    ctx->in_w = o->input_width ? o->input_width
+                               : (m->meta_input_w ? m->meta_input_w : GC_DEFAULT_INPUT);
+    ctx->in_h = o->input_height ? o->input_height
+                                : (m->meta_input_h ? m->meta_input_h : GC_DEFAULT_INPUT);
+    int32_t fh, fw;
+    gc_model_spatial(m, m->n_layers - 1, ctx->in_h, ctx->in_w, &fh, &fw);
+    if (ctx->in_w < 1 || ctx->in_h < 1 || ctx->in_w > 16384 || ctx->in_h > 16384 || fh < 1 ||
+        fw < 1)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                       "input size %dx%d is too small for this network's pooling (or above "
+                       "16384)", ctx->in_w, ctx->in_h);
+    if (o->backend == GC_BACKEND_CUDA)
+        return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
+                       "this build of libgradcam has no CUDA backend; use the CPU backend");
+    o->backend = GC_BACKEND_CPU;
+    if (o->precision == GC_PRECISION_AUTO)
+        o->precision = GC_PRECISION_FP32;
+    if (o->precision != GC_PRECISION_FP32)
+        return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
+                       "the CPU backend computes in fp32 only (precision %d asked)",
+                       (int)o->precision);
+    ctx->ops = &gc_cpu_backend;
+    return GC_OK;
+}
+
+gc_status gc_context_create(const gc_options *options, gc_context **out)
+{
+    if (!out)
+        return GC_ERR_INVALID_ARGUMENT;
+    gc_context *ctx = calloc(1, sizeof *ctx);
+    *out = ctx;
+    if (!ctx)
+        return GC_ERR_OUT_OF_MEMORY;
+    gc_status st = GC_OK;
+    if (!options || !options->weights_path) {
+        st = gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "options.weights_path is required");
+        goto fail;
+    }
+    ctx->opt = *options;
+    ctx->weights_path = dup_or_null(options->weights_path);
+    ctx->arch = dup_or_null(options->arch);
+    ctx->layer = dup_or_null(options->layer);
+    ctx->opt.weights_path = ctx->weights_path;
+    ctx->opt.arch = ctx->arch;
+    ctx->opt.layer = ctx->layer;
+    if ((st = gc_model_load(&ctx->model, ctx->weights_path, ctx->arch, &ctx->err)) != GC_OK)
+        goto fail;
+    if ((st = resolve_options(ctx)) != GC_OK || (st = resolve_layer(ctx, ctx->layer)) != GC_OK)
+        goto fail;
+    const gc_layer *T = &ctx->model.layers[ctx->target];
+    gc_model_spatial(&ctx->model, ctx->target, ctx->in_h, ctx->in_w, &ctx->cam_h, &ctx->cam_w);
+    ctx->cam_c = T->cout;
+    snprintf(ctx->target_name, sizeof ctx->target_name, "%s%s", T->name,
+             ctx->stage == GC_STAGE_PRE ? "_preact" : "");
+    for (int i = 0; i < ctx->model.n_layers; i++)
+        ctx->layer_names[i] = ctx->model.layers[i].name;
+
+    size_t B = (size_t)ctx->opt.max_batch, HW = (size_t)ctx->in_h * ctx->in_w;
+    ctx->input = malloc(sizeof(float) * B * HW * 3);
+    ctx->resized = malloc(HW * 3);
+    ctx->logits = malloc(sizeof(float) * B * (size_t)ctx->model.num_classes);
+    ctx->cams_raw = malloc(sizeof(float) * B * (size_t)ctx->cam_h * ctx->cam_w);
+    ctx->class_ids = malloc(sizeof(int32_t) * B);
+    if (!ctx->input || !ctx->resized || !ctx->logits || !ctx->cams_raw || !ctx->class_ids) {
+        st = gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY,
+                     "out of memory for batch buffers (max_batch %zu at %dx%d); try a smaller "
+                     "max_batch", B, ctx->in_w, ctx->in_h);
+        goto fail;
+    }
+    if ((st = ctx->ops->create(ctx, &ctx->be)) != GC_OK)
+        goto fail;
+    return GC_OK;
+fail:
+    ctx->sticky = st;
+    return st;
+}
+
+void gc_context_destroy(gc_context *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->ops && ctx->be)
+        ctx->ops->destroy(ctx->be);
+    gc_model_free(&ctx->model);
+    free(ctx->weights_path);
+    free(ctx->arch);
+    free(ctx->layer);
+    free(ctx->input);
+    free(ctx->resized);
+    free(ctx->logits);
+    free(ctx->cams_raw);
+    free(ctx->class_ids);
+    free(ctx);
+}
+
+static gc_status check_usable(const gc_context *ctx)
+{
+    if (!ctx)
+        return GC_ERR_INVALID_ARGUMENT;
+    return ctx->sticky != GC_OK ? GC_ERR_BAD_STATE : GC_OK;
+}
+
+gc_status gc_model_info_get(gc_context *ctx, gc_model_info *info)
+{
+    gc_status st = check_usable(ctx);
+    if (st != GC_OK)
+        return st;
+    if (!info)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "info is NULL");
+    memset(info, 0, sizeof *info);
+    info->num_classes = ctx->model.num_classes;
+    info->input_width = ctx->in_w;
+    info->input_height = ctx->in_h;
+    for (int i = 0; i < ctx->model.n_layers; i++)
+        info->num_conv_layers += ctx->model.layers[i].kind == GC_LAYER_CONV;
+    info->cam_width = ctx->cam_w;
+    info->cam_height = ctx->cam_h;
+    info->cam_channels = ctx->cam_c;
+    info->max_batch = ctx->opt.max_batch;
+    info->preprocess = ctx->opt.preprocess;
+    info->backend = ctx->opt.backend;
+    info->precision = ctx->opt.precision;
+    info->target_layer = ctx->target_name;
+    info->arch = ctx->model.arch;
+    info->head = ctx->model.head == GC_HEAD_TIMM ? "timm" : "torchvision";
+    return GC_OK;
+}
+
+const char *gc_class_label(const gc_context *ctx, int32_t class_id)
+{
+    if (!ctx || class_id < 0 || class_id >= ctx->model.n_labels)
+        return NULL;
+    return ctx->model.labels[class_id];
+}
+
+const char *gc_layer_name(const gc_context *ctx, int32_t index)
+{
+    if (!ctx || index < 0 || index >= ctx->model.n_layers)
+        return NULL;
+    return ctx->layer_names[index];
+}
+
+/* ---------------------------------------------------------------- preprocessing */
+
+/* One image to (H, W, 3) NHWC floats in the model's channel order. */
+static gc_status preprocess_one(gc_context *ctx, const gc_image *img, int32_t index, float *dst)
+{
+    if (!img->data || img->width < 1 || img->height < 1 || img->stride < 3 * img->width)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                       "image %d: data %s, %dx%d, stride %d (need data, sizes >= 1, "
+                       "stride >= 3*width)", index, img->data ? "set" : "NULL", img->width,
+                       img->height, img->stride);
+    const uint8_t *src = img->data;
+    int32_t sw = img->width, sh = img->height;
+    if (ctx->opt.resize == GC_RESIZE_CROP) {
+        /* the largest centered region with the network's aspect ratio */
+        double want = (double)ctx->in_w / ctx->in_h;
+        if ((double)sw / sh > want) {
+            int32_t cw = (int32_t)lround(sh * want);
+            cw = GC_MAX(1, GC_MIN(cw, sw));
+            src += 3 * (size_t)((sw - cw) / 2);
+            sw = cw;
+        } else {
+            int32_t ch = (int32_t)lround(sw / want);
+            ch = GC_MAX(1, GC_MIN(ch, sh));
+            src += (size_t)img->stride * ((sh - ch) / 2);
+            sh = ch;
+        }
+    }
+    if (gc_resize_rgb8(src, sw, sh, img->stride, ctx->resized, ctx->in_w, ctx->in_h,
+                       GC_INTERP_AUTO) != GC_OK)
+        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "image %d: out of memory resizing",
+                       index);
+    const int caffe = ctx->opt.preprocess == GC_PREPROCESS_CAFFE;
+    const size_t HW = (size_t)ctx->in_w * ctx->in_h;
+    for (size_t p = 0; p < HW; p++) {
+        const uint8_t *px = ctx->resized + 3 * p;
+        for (int c = 0; c < 3; c++)
+            dst[3 * p + c] = gc_normalize_pixel(caffe, c, px[0], px[1], px[2]);
+    }
+    return GC_OK;
+}
+
+static gc_status check_batch(gc_context *ctx, const void *in, int32_t n)
+{
+    gc_status st = check_usable(ctx);
+    if (st != GC_OK)
+        return st;
+    if (!in)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "input is NULL");
+    if (n < 1 || n > ctx->opt.max_batch)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                       "batch of %d images; this context takes 1..%d (options.max_batch)", n,
+                       ctx->opt.max_batch);
+    return GC_OK;
+}
+
+gc_status gc_preprocess_images(gc_context *ctx, const gc_image *images, int32_t n, float *out,
+                               size_t out_len)
+{
+    gc_status st = check_batch(ctx, images, n);
+    if (st != GC_OK)
+        return st;
+    const size_t HW = (size_t)ctx->in_w * ctx->in_h;
+    if (!out || out_len < (size_t)n * 3 * HW)
+        return gc_fail(&ctx->err, GC_ERR_BUFFER_TOO_SMALL,
+                       "output holds %zu floats; %d images need %zu", out_len, n,
+                       (size_t)n * 3 * HW);
+    ctx->last_n = 0; /* the staging buffer no longer holds the last batch's input */
+    for (int32_t i = 0; i < n; i++) {
+        float *nhwc = ctx->input + (size_t)i * HW * 3;
+        if ((st = preprocess_one(ctx, &images[i], i, nhwc)) != GC_OK)
+            return st;
+        for (size_t p = 0; p < HW; p++)
+            for (int c = 0; c < 3; c++)
+                out[((size_t)i * 3 + c) * HW + p] = nhwc[3 * p + c];
+    }
+    return GC_OK;
+}
+
+/* ---------------------------------------------------------------- explaining */
+
+static void summarize(const gc_context *ctx, const float *logits, int32_t cls, gc_result *r)
+{
+    const int32_t K = ctx->model.num_classes;
+    double mx = logits[0], sum = 0.0;
+    for (int32_t j = 1; j < K; j++)
+        mx = logits[j] > mx ? logits[j] : mx;
+    for (int32_t j = 0; j < K; j++)
+        sum += exp((double)logits[j] - mx);
+    memset(r, 0, sizeof *r);
+    r->class_id = cls;
+    r->logit = logits[cls];
+    r->prob = (float)(exp((double)logits[cls] - mx) / sum);
+    r->score = ctx->opt.score == GC_SCORE_SOFTMAX ? r->prob : r->logit;
+    for (int t = 0; t < GC_TOPK; t++) {
+        int32_t best = -1;
+        for (int32_t j = 0; j < K; j++) {
+            int taken = 0;
+            for (int u = 0; u < t; u++)
+                taken |= r->top_class[u] == j;
+            if (!taken && (best < 0 || logits[j] > logits[best]))
+                best = j;
+        }
+        r->top_class[t] = best;
+        r->top_prob[t] = best < 0 ? 0.0f : (float)(exp((double)logits[best] - mx) / sum);
+    }
+}
+
+static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
+                           gc_result *results, float *cams, size_t cams_len)
+{
+    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
+    if (!results)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "results is NULL");
+    if (cams && cams_len < (size_t)n * hw)
+        return gc_fail(&ctx->err, GC_ERR_BUFFER_TOO_SMALL,
+                       "cams holds %zu floats; %d cams of %dx%d need %zu", cams_len, n,
+                       ctx->cam_w, ctx->cam_h, (size_t)n * hw);
+    for (int32_t i = 0; classes && i < n; i++)
+        if (classes[i] < -1 || classes[i] >= ctx->model.num_classes)
+            return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                           "image %d: class %d out of range (-1 for top-1, or 0..%d)", i,
+                           classes[i], ctx->model.num_classes - 1);
+    ctx->last_n = 0;
+    gc_status st = ctx->ops->explain(ctx, ctx->be, ctx->input, n, classes, ctx->logits,
+                                     ctx->class_ids, ctx->cams_raw);
+    if (st != GC_OK)
+        return st;
+    const int minmax = ctx->opt.norm == GC_NORM_MINMAX;
+    for (int32_t i = 0; i < n; i++) {
+        summarize(ctx, ctx->logits + (size_t)i * ctx->model.num_classes, ctx->class_ids[i],
+                  &results[i]);
+        const float *raw = ctx->cams_raw + (size_t)i * hw;
+        float lo = raw[0], hi = raw[0];
+        for (size_t p = 1; p < hw; p++) {
+            lo = raw[p] < lo ? raw[p] : lo;
+            hi = raw[p] > hi ? raw[p] : hi;
+        }
+        results[i].cam_max = hi;
+        for (size_t p = 0; cams && p < hw; p++)
+            cams[(size_t)i * hw + p] = gc_cam_normalize(minmax, raw[p], lo, hi);
+    }
+    ctx->last_n = n;
+    return GC_OK;
+}
+
+gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const int32_t *classes,
+                     gc_result *results, float *cams, size_t cams_len)
+{
+    gc_status st = check_batch(ctx, images, n);
+    if (st != GC_OK)
+        return st;
+    const size_t HW = (size_t)ctx->in_w * ctx->in_h;
+    for (int32_t i = 0; i < n; i++)
+        if ((st = preprocess_one(ctx, &images[i], i, ctx->input + (size_t)i * HW * 3)) != GC_OK)
+            return st;
+    return run_batch(ctx, n, classes, results, cams, cams_len);
+}
+
+gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
+                            const int32_t *classes, gc_result *results, float *cams,
+                            size_t cams_len)
+{
+    gc_status st = check_batch(ctx, input, n);
+    if (st != GC_OK)
+        return st;
+    const size_t HW = (size_t)ctx->in_w * ctx->in_h;
+    for (int32_t i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++)
+            for (size_t p = 0; p < HW; p++)
+                ctx->input[((size_t)i * HW + p) * 3 + c] = input[((size_t)i * 3 + c) * HW + p];
+    return run_batch(ctx, n, classes, results, cams, cams_len);
+}
+
+gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image, float *out,
+                        size_t out_len, size_t *count)
+{
+    gc_status st = check_usable(ctx);
+    if (st != GC_OK)
+        return st;
+    size_t hw = (size_t)ctx->cam_h * ctx->cam_w, need;
+    switch (which) {
+    case GC_TENSOR_INPUT: need = (size_t)3 * ctx->in_h * ctx->in_w; break;
+    case GC_TENSOR_LOGITS: need = (size_t)ctx->model.num_classes; break;
+    case GC_TENSOR_ACTIVATION:
+    case GC_TENSOR_GRADIENT: need = (size_t)ctx->cam_c * hw; break;
+    case GC_TENSOR_WEIGHTS: need = (size_t)ctx->cam_c; break;
+    case GC_TENSOR_CAM_RAW: need = hw; break;
+    default: return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "unknown tensor %d", which);
+    }
+    if (count)
+        *count = need;
+    if (!out)
+        return GC_OK;
+    if (ctx->last_n == 0)
+        return gc_fail(&ctx->err, GC_ERR_NOT_AVAILABLE, "no batch has been explained yet");
+    if (image < 0 || image >= ctx->last_n)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                       "image %d out of range; the last batch had %d", image, ctx->last_n);
+    if (out_len < need)
+        return gc_fail(&ctx->err, GC_ERR_BUFFER_TOO_SMALL, "tensor needs %zu floats, got %zu",
+                       need, out_len);
+    switch (which) {
+    case GC_TENSOR_INPUT: {
+        const size_t HW = (size_t)ctx->in_w * ctx->in_h;
+        const float *src = ctx->input + (size_t)image * HW * 3;
+        for (int c = 0; c < 3; c++)
+            for (size_t p = 0; p < HW; p++)
+                out[c * HW + p] = src[3 * p + c];
+        return GC_OK;
+    }
+    case GC_TENSOR_LOGITS:
+        memcpy(out, ctx->logits + (size_t)image * need, need * sizeof *out);
+        return GC_OK;
+    case GC_TENSOR_CAM_RAW:
+        memcpy(out, ctx->cams_raw + (size_t)image * need, need * sizeof *out);
+        return GC_OK;
+    default:
+        return ctx->ops->read_tensor(ctx, ctx->be, which, image, out);
+    }
+}

@@ -1,0 +1,58 @@
+/*
+ * context.h — the gc_context behind the opaque handle, and the backend table.
+ *
+ * Backends are batch-oriented: one call runs n preprocessed images through forward,
+ * backward to the target layer and the cam. They fill logits and raw cams; the shared host
+ * code in context.c turns those into results (top-5, softmax, normalization).
+ */
+#ifndef GC_CONTEXT_H
+#define GC_CONTEXT_H
+
+#include "gc_internal.h"
+#include "model.h"
+
+typedef enum gc_stage {
+    GC_STAGE_POST = 0, /* conv: after ReLU (Keras' blockN_convM); pool: its output */
+    GC_STAGE_PRE = 1,  /* conv: before ReLU (torchvision's features.N on the conv)  */
+} gc_stage;
+
+typedef struct gc_backend_ops {
+    const char *name;
+    gc_status (*create)(gc_context *ctx, void **state);
+    void (*destroy)(void *state);
+    /* input (n, H, W, 3) NHWC, preprocessed. classes: n ids, -1 = top-1.
+     * Writes logits (n, num_classes), the explained class ids, and raw cams (n, h*w). */
+    gc_status (*explain)(gc_context *ctx, void *state, const float *input, int32_t n,
+                         const int32_t *classes, float *logits, int32_t *class_ids,
+                         float *cams_raw);
+    /* One tensor of one image of the last batch, in PyTorch order ((K,h,w) etc.). */
+    gc_status (*read_tensor)(gc_context *ctx, void *state, gc_tensor which, int32_t image,
+                             float *out);
+} gc_backend_ops;
+
+extern const gc_backend_ops gc_cpu_backend;
+
+struct gc_context {
+    gc_errbuf err;
+    gc_status sticky; /* GC_OK, or the fatal status that made the context unusable */
+    gc_options opt;   /* resolved; string fields point at the copies below */
+    char *weights_path, *arch, *layer;
+    gc_model model;
+    int32_t in_w, in_h;
+    int32_t target;         /* index into model.layers */
+    gc_stage stage;
+    int32_t cam_h, cam_w, cam_c;
+    char target_name[64];
+    char *layer_names[GC_MAX_LAYERS];
+    const gc_backend_ops *ops;
+    void *be;
+    int32_t last_n;         /* images in the last successful batch; 0 = none yet */
+    /* host staging, sized for max_batch */
+    float *input;           /* (max_batch, H, W, 3) */
+    uint8_t *resized;       /* (H, W, 3) */
+    float *logits;          /* (max_batch, num_classes) */
+    float *cams_raw;        /* (max_batch, h*w) */
+    int32_t *class_ids;     /* (max_batch) */
+};
+
+#endif /* GC_CONTEXT_H */

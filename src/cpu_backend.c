@@ -1,0 +1,563 @@
+/*
+ * cpu_backend.c — the reference backend: Grad-CAM on the CPU in float32.
+ *
+ * Tensors are NHWC so that a 3x3 convolution is an im2col (rows = output pixels, columns =
+ * (ky, kx, c)) times the (K, 3, 3, C) weights, one OpenBLAS sgemm per chunk of rows. The
+ * backward runs only from the score down to the target layer, without weight gradients:
+ * dense layers as transposed GEMMs with ReLU masks, adaptive average pool and max-pool
+ * backward, and conv backward-data as a forward conv with flipped, transposed weights.
+ * Loops outside BLAS use OpenMP.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "context.h"
+#include "gc_math.h"
+
+/* im2col chunks are kept near this size so they stay cache- and memory-friendly. */
+#define CPU_COL_BYTES (16u << 20)
+
+typedef struct cpu_state {
+    int threads;
+    int32_t N;                        /* max batch */
+    int32_t h[GC_MAX_LAYERS], w[GC_MAX_LAYERS]; /* output size of each feature layer */
+    float *ping, *pong;               /* forward outputs of layers below the target */
+    float *act[GC_MAX_LAYERS];        /* (N, h, w, C) outputs of layers >= target     */
+    float *pre;                       /* (N, h, w, K) target conv before ReLU (PRE)   */
+    float *col;
+    size_t col_floats;
+    int32_t ph, pw, P, Q, kk_c;       /* head: pooled size, positions, patch length   */
+    int direct_patch;                 /* the pooled map is the single patch           */
+    float *pooled;                    /* (N, ph, pw, C)                               */
+    float *patches;                   /* (N*P*Q, k*k*C) when !direct_patch            */
+    float *dense_out[GC_MAX_DENSE];   /* (N*P*Q, out_j)                               */
+    float *gd_a, *gd_b;               /* dense gradients, (N*P*Q, widest)             */
+    float *g_patch;                   /* (N*P*Q, k*k*C)                               */
+    float *g_a, *g_b;                 /* feature-map gradients, largest map >= target */
+    float *grad;                      /* (N, h, w, K) dy/dA at the target             */
+    float *alpha;                     /* (N, K)                                       */
+    float *wflip[GC_MAX_LAYERS];      /* (cin, 3, 3, cout) for convs above the target */
+} cpu_state;
+
+/* ---------------------------------------------------------------- building blocks */
+
+/* Rows [r0, r0+rows) of the im2col matrix of in (N, H, W, C): row r is output pixel
+ * (n, oy, ox) of a kh x kw conv with padding pad; columns are (ky, kx, c). */
+static void im2col(const cpu_state *s, const float *in, int32_t H, int32_t W, int32_t C,
+                   int32_t kh, int32_t kw, int32_t pad, int32_t oh, int32_t ow, size_t r0,
+                   size_t rows, float *col)
+{
+    const size_t ohw = (size_t)oh * ow, rowlen = (size_t)kh * kw * C;
+#pragma omp parallel for schedule(static) num_threads(s->threads)
+    for (size_t i = 0; i < rows; i++) {
+        size_t r = r0 + i, n = r / ohw, rem = r % ohw;
+        int32_t oy = (int32_t)(rem / ow), ox = (int32_t)(rem % ow);
+        float *dst = col + i * rowlen;
+        for (int32_t ky = 0; ky < kh; ky++) {
+            int32_t iy = oy + ky - pad;
+            for (int32_t kx = 0; kx < kw; kx++, dst += C) {
+                int32_t ix = ox + kx - pad;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                    memset(dst, 0, sizeof(float) * (size_t)C);
+                else
+                    memcpy(dst, in + (((n * H) + iy) * W + ix) * (size_t)C,
+                           sizeof(float) * (size_t)C);
+            }
+        }
+    }
+}
+
+/* out (N, H, W, K) = conv3x3(in (N, H, W, C), w (K, 3, 3, C), padding 1) + b; b may be
+ * NULL. No activation. */
+static void conv3x3(cpu_state *s, const float *in, int32_t n, int32_t H, int32_t W, int32_t C,
+                    const float *w, const float *b, int32_t K, float *out)
+{
+    const size_t total = (size_t)n * H * W, rowlen = (size_t)9 * C;
+    size_t chunk = s->col_floats / rowlen;
+    for (size_t r0 = 0; r0 < total; r0 += chunk) {
+        size_t rows = GC_MIN(chunk, total - r0);
+        im2col(s, in, H, W, C, 3, 3, 1, H, W, r0, rows, s->col);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, K, (int)rowlen, 1.0f,
+                    s->col, (int)rowlen, w, (int)rowlen, 0.0f, out + r0 * K, K);
+    }
+    if (b) {
+#pragma omp parallel for schedule(static) num_threads(s->threads)
+        for (size_t r = 0; r < total; r++)
+            for (int32_t k = 0; k < K; k++)
+                out[r * K + k] += b[k];
+    }
+}
+
+static void relu_inplace(const cpu_state *s, float *x, size_t len)
+{
+#pragma omp parallel for schedule(static) num_threads(s->threads)
+    for (size_t i = 0; i < len; i++)
+        x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+/* g *= (act > 0): the ReLU backward, given the ReLU's output. */
+static void relu_mask(const cpu_state *s, float *g, const float *act, size_t len)
+{
+#pragma omp parallel for schedule(static) num_threads(s->threads)
+    for (size_t i = 0; i < len; i++)
+        g[i] = act[i] > 0.0f ? g[i] : 0.0f;
+}
+
+/* The 2x2 stride-2 window's winner: the first maximum in (dy, dx) scan order, as PyTorch's
+ * max_pool2d (a later equal value does not replace it). Returns its offset (dy*2+dx). */
+static inline int pool_argmax(const float *in, int32_t W, int32_t C, size_t base)
+{
+    const size_t off[4] = {0, (size_t)C, (size_t)W * C, (size_t)W * C + C};
+    int best = 0;
+    for (int i = 1; i < 4; i++)
+        if (in[base + off[i]] > in[base + off[best]])
+            best = i;
+    return best;
+}
+
+static void maxpool_fwd(const cpu_state *s, const float *in, int32_t n, int32_t H, int32_t W,
+                        int32_t C, float *out)
+{
+    const int32_t oh = H / 2, ow = W / 2;
+#pragma omp parallel for collapse(2) schedule(static) num_threads(s->threads)
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t y = 0; y < oh; y++)
+            for (int32_t x = 0; x < ow; x++)
+                for (int32_t c = 0; c < C; c++) {
+                    size_t base = (((size_t)i * H + 2 * y) * W + 2 * x) * C + c;
+                    int a = pool_argmax(in, W, C, base);
+                    out[(((size_t)i * oh + y) * ow + x) * C + c] =
+                        in[base + (size_t)(a >> 1) * W * C + (size_t)(a & 1) * C];
+                }
+}
+
+/* g_in (N, H, W, C) = the max-pool backward of g_out (N, H/2, W/2, C), routing each gradient
+ * to its window's winner in the forward input `in`. */
+static void maxpool_bwd(const cpu_state *s, const float *in, const float *g_out, int32_t n,
+                        int32_t H, int32_t W, int32_t C, float *g_in)
+{
+    const int32_t oh = H / 2, ow = W / 2;
+    memset(g_in, 0, sizeof(float) * (size_t)n * H * W * C);
+#pragma omp parallel for collapse(2) schedule(static) num_threads(s->threads)
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t y = 0; y < oh; y++)
+            for (int32_t x = 0; x < ow; x++)
+                for (int32_t c = 0; c < C; c++) {
+                    size_t base = (((size_t)i * H + 2 * y) * W + 2 * x) * C + c;
+                    int a = pool_argmax(in, W, C, base);
+                    g_in[base + (size_t)(a >> 1) * W * C + (size_t)(a & 1) * C] =
+                        g_out[(((size_t)i * oh + y) * ow + x) * C + c];
+                }
+}
+
+/* PyTorch's adaptive_avg_pool2d, (N, H, W, C) -> (N, oh, ow, C). */
+static void avgpool_fwd(const cpu_state *s, const float *in, int32_t n, int32_t H, int32_t W,
+                        int32_t C, int32_t oh, int32_t ow, float *out)
+{
+#pragma omp parallel for collapse(2) schedule(static) num_threads(s->threads)
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t y = 0; y < oh; y++) {
+            int32_t y0 = gc_adaptive_start(y, H, oh), y1 = gc_adaptive_end(y, H, oh);
+            for (int32_t x = 0; x < ow; x++) {
+                int32_t x0 = gc_adaptive_start(x, W, ow), x1 = gc_adaptive_end(x, W, ow);
+                float *o = out + (((size_t)i * oh + y) * ow + x) * C;
+                float cnt = (float)((y1 - y0) * (x1 - x0));
+                for (int32_t c = 0; c < C; c++) {
+                    float acc = 0.0f;
+                    for (int32_t yy = y0; yy < y1; yy++)
+                        for (int32_t xx = x0; xx < x1; xx++)
+                            acc += in[(((size_t)i * H + yy) * W + xx) * C + c];
+                    o[c] = acc / cnt;
+                }
+            }
+        }
+}
+
+static void avgpool_bwd(const cpu_state *s, const float *g_out, int32_t n, int32_t H, int32_t W,
+                        int32_t C, int32_t oh, int32_t ow, float *g_in)
+{
+    memset(g_in, 0, sizeof(float) * (size_t)n * H * W * C);
+    /* windows of neighbouring outputs can overlap: one thread per image */
+#pragma omp parallel for schedule(static) num_threads(s->threads)
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t y = 0; y < oh; y++) {
+            int32_t y0 = gc_adaptive_start(y, H, oh), y1 = gc_adaptive_end(y, H, oh);
+            for (int32_t x = 0; x < ow; x++) {
+                int32_t x0 = gc_adaptive_start(x, W, ow), x1 = gc_adaptive_end(x, W, ow);
+                const float *g = g_out + (((size_t)i * oh + y) * ow + x) * C;
+                float cnt = (float)((y1 - y0) * (x1 - x0));
+                for (int32_t yy = y0; yy < y1; yy++)
+                    for (int32_t xx = x0; xx < x1; xx++) {
+                        float *d = g_in + (((size_t)i * H + yy) * W + xx) * C;
+                        for (int32_t c = 0; c < C; c++)
+                            d[c] += g[c] / cnt;
+                    }
+            }
+        }
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static void cpu_destroy(void *state)
+{
+    cpu_state *s = state;
+    if (!s)
+        return;
+    free(s->ping);
+    free(s->pong);
+    for (int i = 0; i < GC_MAX_LAYERS; i++) {
+        free(s->act[i]);
+        free(s->wflip[i]);
+    }
+    free(s->pre);
+    free(s->col);
+    free(s->pooled);
+    free(s->patches);
+    for (int i = 0; i < GC_MAX_DENSE; i++)
+        free(s->dense_out[i]);
+    free(s->gd_a);
+    free(s->gd_b);
+    free(s->g_patch);
+    free(s->g_a);
+    free(s->g_b);
+    free(s->grad);
+    free(s->alpha);
+    free(s);
+}
+
+static gc_status cpu_create(gc_context *ctx, void **state)
+{
+    const gc_model *m = &ctx->model;
+    cpu_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory");
+    *state = s;
+#ifdef _OPENMP
+    s->threads = ctx->opt.threads > 0 ? ctx->opt.threads : omp_get_num_procs();
+#else
+    s->threads = 1;
+#endif
+    /* OpenBLAS's thread count is process-wide; the last context created sets it. */
+    openblas_set_num_threads(s->threads);
+    const size_t N = (size_t)ctx->opt.max_batch;
+    s->N = (int32_t)N;
+    const int32_t T = ctx->target;
+    size_t below = 1, above = 1, maxc = 3;
+    int32_t H = ctx->in_h, W = ctx->in_w;
+    for (int i = 0; i < m->n_layers; i++) {
+        const gc_layer *L = &m->layers[i];
+        if (L->kind == GC_LAYER_POOL) {
+            H /= 2;
+            W /= 2;
+        }
+        s->h[i] = H;
+        s->w[i] = W;
+        size_t sz = N * H * W * L->cout;
+        maxc = GC_MAX(maxc, (size_t)GC_MAX(L->cin, L->cout)); /* dgrad reads cout */
+        if (i < T)
+            below = GC_MAX(below, sz);
+        else
+            above = GC_MAX(above, sz);
+    }
+    const int32_t C = m->layers[m->n_layers - 1].cout;
+    const int32_t k = m->fc1_kernel;
+    if (m->head == GC_HEAD_TIMM) {
+        s->ph = GC_MAX(H, m->head_pool);
+        s->pw = GC_MAX(W, m->head_pool);
+    } else {
+        s->ph = s->pw = m->head_pool;
+    }
+    s->P = s->ph - k + 1;
+    s->Q = s->pw - k + 1;
+    s->kk_c = k * k * C;
+    s->direct_patch = s->P == 1 && s->Q == 1;
+    const size_t rows = N * s->P * s->Q;
+    above = GC_MAX(above, N * s->ph * s->pw * C);
+    int ok = 1;
+    if (T > 0) {
+        ok &= (s->ping = malloc(sizeof(float) * below)) != NULL;
+        ok &= (s->pong = malloc(sizeof(float) * below)) != NULL;
+    }
+    for (int i = T; i < m->n_layers; i++)
+        ok &= (s->act[i] = malloc(sizeof(float) * N * s->h[i] * s->w[i] *
+                                  m->layers[i].cout)) != NULL;
+    if (ctx->stage == GC_STAGE_PRE)
+        ok &= (s->pre = malloc(sizeof(float) * N * s->h[T] * s->w[T] * ctx->cam_c)) != NULL;
+    s->col_floats = GC_MAX(CPU_COL_BYTES / sizeof(float), 9 * maxc * 64);
+    ok &= (s->col = malloc(sizeof(float) * s->col_floats)) != NULL;
+    ok &= (s->pooled = malloc(sizeof(float) * N * s->ph * s->pw * C)) != NULL;
+    if (!s->direct_patch)
+        ok &= (s->patches = malloc(sizeof(float) * rows * s->kk_c)) != NULL;
+    size_t widest = 1;
+    for (int j = 0; j < m->n_dense; j++) {
+        ok &= (s->dense_out[j] = malloc(sizeof(float) * rows * m->dense[j].out)) != NULL;
+        widest = GC_MAX(widest, (size_t)m->dense[j].out);
+    }
+    ok &= (s->gd_a = malloc(sizeof(float) * rows * widest)) != NULL;
+    ok &= (s->gd_b = malloc(sizeof(float) * rows * widest)) != NULL;
+    ok &= (s->g_patch = malloc(sizeof(float) * rows * s->kk_c)) != NULL;
+    ok &= (s->g_a = malloc(sizeof(float) * above)) != NULL;
+    ok &= (s->g_b = malloc(sizeof(float) * above)) != NULL;
+    ok &= (s->grad = malloc(sizeof(float) * N * ctx->cam_h * ctx->cam_w * ctx->cam_c)) != NULL;
+    ok &= (s->alpha = malloc(sizeof(float) * N * ctx->cam_c)) != NULL;
+    /* dgrad weights: wflip[c][ky][kx][k] = w[k][2-ky][2-kx][c] */
+    for (int i = T + 1; ok && i < m->n_layers; i++) {
+        const gc_layer *L = &m->layers[i];
+        if (L->kind != GC_LAYER_CONV)
+            continue;
+        float *f = malloc(sizeof(float) * 9 * L->cin * L->cout);
+        if (!(ok = f != NULL))
+            break;
+        for (int32_t kc = 0; kc < L->cout; kc++)
+            for (int32_t ky = 0; ky < 3; ky++)
+                for (int32_t kx = 0; kx < 3; kx++)
+                    for (int32_t c = 0; c < L->cin; c++)
+                        f[(((size_t)c * 3 + ky) * 3 + kx) * L->cout + kc] =
+                            L->w[(((size_t)kc * 3 + (2 - ky)) * 3 + (2 - kx)) * L->cin + c];
+        s->wflip[i] = f;
+    }
+    if (!ok)
+        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY,
+                       "CPU backend: out of memory for max_batch %d at %dx%d; try a smaller "
+                       "max_batch", ctx->opt.max_batch, ctx->in_w, ctx->in_h);
+    return GC_OK;
+}
+
+/* ---------------------------------------------------------------- the batch */
+
+static void forward_features(gc_context *ctx, cpu_state *s, const float *input, int32_t n)
+{
+    const gc_model *m = &ctx->model;
+    const float *x = input;
+    int32_t H = ctx->in_h, W = ctx->in_w;
+    for (int i = 0; i < m->n_layers; i++) {
+        const gc_layer *L = &m->layers[i];
+        float *y = i >= ctx->target ? s->act[i] : (i % 2 ? s->pong : s->ping);
+        if (L->kind == GC_LAYER_POOL) {
+            maxpool_fwd(s, x, n, H, W, L->cin, y);
+        } else {
+            conv3x3(s, x, n, H, W, L->cin, L->w, L->b, L->cout, y);
+            size_t len = (size_t)n * H * W * L->cout;
+            if (i == ctx->target && ctx->stage == GC_STAGE_PRE)
+                memcpy(s->pre, y, sizeof(float) * len);
+            relu_inplace(s, y, len);
+        }
+        H = s->h[i];
+        W = s->w[i];
+        x = y;
+    }
+}
+
+/* Head forward; logits (n, classes) are the mean over the P*Q positions. */
+static void forward_head(gc_context *ctx, cpu_state *s, int32_t n, float *logits)
+{
+    const gc_model *m = &ctx->model;
+    const int last = m->n_layers - 1;
+    const int32_t C = m->layers[last].cout, k = m->fc1_kernel;
+    avgpool_fwd(s, s->act[last], n, s->h[last], s->w[last], C, s->ph, s->pw, s->pooled);
+    const size_t rows = (size_t)n * s->P * s->Q;
+    const float *x = s->pooled;
+    if (!s->direct_patch) {
+        im2col(s, s->pooled, s->ph, s->pw, C, k, k, 0, s->P, s->Q, 0, rows, s->patches);
+        x = s->patches;
+    }
+    for (int j = 0; j < m->n_dense; j++) {
+        const gc_dense *d = &m->dense[j];
+        float *y = s->dense_out[j];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, d->out, d->in, 1.0f, x,
+                    d->in, d->w, d->in, 0.0f, y, d->out);
+        const int relu = j + 1 < m->n_dense;
+#pragma omp parallel for schedule(static) num_threads(s->threads)
+        for (size_t r = 0; r < rows; r++)
+            for (int32_t o = 0; o < d->out; o++) {
+                float v = y[r * d->out + o] + d->b[o];
+                y[r * d->out + o] = relu && v < 0.0f ? 0.0f : v;
+            }
+        x = y;
+    }
+    const int32_t K = m->num_classes, PQ = s->P * s->Q;
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t c = 0; c < K; c++) {
+            float acc = 0.0f;
+            for (int32_t p = 0; p < PQ; p++)
+                acc += x[((size_t)i * PQ + p) * K + c];
+            logits[(size_t)i * K + c] = acc / (float)PQ;
+        }
+}
+
+/* dy/dlogits for the explained class: one-hot for the logit score; for the softmax score
+ * dp_c/dz_j = p_c (delta_cj - p_j). Written into gd_a as (rows, classes), divided over the
+ * positions the logits were averaged from. */
+static void score_gradient(gc_context *ctx, cpu_state *s, int32_t n, const float *logits,
+                           const int32_t *cls)
+{
+    const int32_t K = ctx->model.num_classes, PQ = s->P * s->Q;
+    for (int32_t i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * K;
+        float *g = s->gd_a + (size_t)i * PQ * K;
+        if (ctx->opt.score == GC_SCORE_SOFTMAX) {
+            double mx = z[0], sum = 0.0;
+            for (int32_t j = 1; j < K; j++)
+                mx = z[j] > mx ? z[j] : mx;
+            for (int32_t j = 0; j < K; j++)
+                sum += exp((double)z[j] - mx);
+            double pc = exp((double)z[cls[i]] - mx) / sum;
+            for (int32_t j = 0; j < K; j++) {
+                double pj = exp((double)z[j] - mx) / sum;
+                g[j] = (float)(pc * ((j == cls[i]) - pj));
+            }
+        } else {
+            for (int32_t j = 0; j < K; j++)
+                g[j] = j == cls[i] ? 1.0f : 0.0f;
+        }
+        for (int32_t j = 0; j < K; j++)
+            g[j] /= (float)PQ;
+        for (int32_t p = 1; p < PQ; p++)
+            memcpy(g + (size_t)p * K, g, sizeof(float) * K);
+    }
+}
+
+/* From dy/dlogits (in gd_a) to dy/d(last feature map); returns the buffer holding it. */
+static float *backward_head(gc_context *ctx, cpu_state *s, int32_t n)
+{
+    const gc_model *m = &ctx->model;
+    const int last = m->n_layers - 1;
+    const int32_t C = m->layers[last].cout, k = m->fc1_kernel;
+    const size_t rows = (size_t)n * s->P * s->Q;
+    float *g = s->gd_a, *other = s->gd_b;
+    for (int j = m->n_dense - 1; j >= 1; j--) {
+        const gc_dense *d = &m->dense[j];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, d->in, d->out, 1.0f,
+                    g, d->out, d->w, d->in, 0.0f, other, d->in);
+        relu_mask(s, other, s->dense_out[j - 1], rows * d->in);
+        float *t = g;
+        g = other;
+        other = t;
+    }
+    const gc_dense *d0 = &m->dense[0];
+    float *g_pooled = s->direct_patch ? s->g_b : s->g_patch;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, d0->in, d0->out, 1.0f, g,
+                d0->out, d0->w, d0->in, 0.0f, g_pooled, d0->in);
+    if (!s->direct_patch) { /* col2im of the patch gradients onto the pooled map */
+        g_pooled = s->g_b;
+        memset(g_pooled, 0, sizeof(float) * (size_t)n * s->ph * s->pw * C);
+#pragma omp parallel for schedule(static) num_threads(s->threads)
+        for (int32_t i = 0; i < n; i++)
+            for (int32_t py = 0; py < s->P; py++)
+                for (int32_t px = 0; px < s->Q; px++) {
+                    const float *src =
+                        s->g_patch + (((size_t)i * s->P + py) * s->Q + px) * s->kk_c;
+                    for (int32_t ky = 0; ky < k; ky++)
+                        for (int32_t kx = 0; kx < k; kx++) {
+                            float *dst = g_pooled +
+                                         (((size_t)i * s->ph + py + ky) * s->pw + px + kx) * C;
+                            const float *sp = src + ((size_t)ky * k + kx) * C;
+                            for (int32_t c = 0; c < C; c++)
+                                dst[c] += sp[c];
+                        }
+                }
+    }
+    avgpool_bwd(s, g_pooled, n, s->h[last], s->w[last], C, s->ph, s->pw, s->g_a);
+    return s->g_a;
+}
+
+static gc_status cpu_explain(gc_context *ctx, void *state, const float *input, int32_t n,
+                             const int32_t *classes, float *logits, int32_t *class_ids,
+                             float *cams_raw)
+{
+    cpu_state *s = state;
+    const gc_model *m = &ctx->model;
+    const int32_t K = m->num_classes, T = ctx->target;
+    forward_features(ctx, s, input, n);
+    forward_head(ctx, s, n, logits);
+    for (int32_t i = 0; i < n; i++) {
+        int32_t c = classes ? classes[i] : -1;
+        if (c < 0) {
+            c = 0;
+            for (int32_t j = 1; j < K; j++)
+                if (logits[(size_t)i * K + j] > logits[(size_t)i * K + c])
+                    c = j;
+        }
+        class_ids[i] = c;
+    }
+    score_gradient(ctx, s, n, logits, class_ids);
+    float *g = backward_head(ctx, s, n);
+    float *other = g == s->g_a ? s->g_b : s->g_a;
+    for (int i = m->n_layers - 1; i > T; i--) {
+        const gc_layer *L = &m->layers[i];
+        int32_t H = s->h[i - 1], W = s->w[i - 1];
+        if (L->kind == GC_LAYER_POOL) {
+            maxpool_bwd(s, s->act[i - 1], g, n, H, W, L->cin, other);
+        } else {
+            relu_mask(s, g, s->act[i], (size_t)n * H * W * L->cout);
+            conv3x3(s, g, n, H, W, L->cout, s->wflip[i], NULL, L->cin, other);
+        }
+        float *t = g;
+        g = other;
+        other = t;
+    }
+    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w, Kc = (size_t)ctx->cam_c;
+    if (ctx->stage == GC_STAGE_PRE)
+        relu_mask(s, g, s->act[T], (size_t)n * hw * Kc);
+    memcpy(s->grad, g, sizeof(float) * (size_t)n * hw * Kc);
+    const float *A = ctx->stage == GC_STAGE_PRE ? s->pre : s->act[T];
+#pragma omp parallel for schedule(static) num_threads(s->threads)
+    for (int32_t i = 0; i < n; i++) {
+        float *alpha = s->alpha + (size_t)i * Kc;
+        const float *gi = s->grad + (size_t)i * hw * Kc;
+        for (size_t c = 0; c < Kc; c++)
+            alpha[c] = 0.0f;
+        for (size_t p = 0; p < hw; p++)
+            for (size_t c = 0; c < Kc; c++)
+                alpha[c] += gi[p * Kc + c];
+        for (size_t c = 0; c < Kc; c++)
+            alpha[c] /= (float)hw;
+        const float *Ai = A + (size_t)i * hw * Kc;
+        for (size_t p = 0; p < hw; p++) {
+            float acc = 0.0f;
+            for (size_t c = 0; c < Kc; c++)
+                acc += alpha[c] * Ai[p * Kc + c];
+            cams_raw[(size_t)i * hw + p] = acc > 0.0f ? acc : 0.0f;
+        }
+    }
+    return GC_OK;
+}
+
+static gc_status cpu_read_tensor(gc_context *ctx, void *state, gc_tensor which, int32_t image,
+                                 float *out)
+{
+    cpu_state *s = state;
+    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w, Kc = (size_t)ctx->cam_c;
+    const float *src;
+    switch (which) {
+    case GC_TENSOR_ACTIVATION:
+        src = ctx->stage == GC_STAGE_PRE ? s->pre : s->act[ctx->target];
+        break;
+    case GC_TENSOR_GRADIENT: src = s->grad; break;
+    case GC_TENSOR_WEIGHTS:
+        memcpy(out, s->alpha + (size_t)image * Kc, sizeof(float) * Kc);
+        return GC_OK;
+    default:
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "tensor %d not held by the backend",
+                       which);
+    }
+    src += (size_t)image * hw * Kc;
+    for (size_t c = 0; c < Kc; c++)
+        for (size_t p = 0; p < hw; p++)
+            out[c * hw + p] = src[p * Kc + c];
+    return GC_OK;
+}
+
+const gc_backend_ops gc_cpu_backend = {
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .explain = cpu_explain,
+    .read_tensor = cpu_read_tensor,
+};

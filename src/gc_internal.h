@@ -1,0 +1,48 @@
+/*
+ * gc_internal.h — what every source file of the library shares: the error buffer and its
+ * helpers, checked allocation, and small utilities. Nothing here is public.
+ */
+#ifndef GC_INTERNAL_H
+#define GC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gradcam.h"
+
+#define GC_ERRMSG_LEN 1024
+
+/* Where a failing call leaves its detailed message. The context embeds one. */
+typedef struct gc_errbuf {
+    char msg[GC_ERRMSG_LEN];
+} gc_errbuf;
+
+/* Formats the message into err (when err is not NULL) and returns status, so that a failing
+ * function ends with `return gc_fail(err, GC_ERR_..., "...", ...);`. */
+gc_status gc_fail(gc_errbuf *err, gc_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Prefixes the message already in err with more context ("loading weights: " + msg). */
+void gc_err_prefix(gc_errbuf *err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Multiplies sizes, failing (returning 0 and setting *overflow) instead of wrapping. */
+static inline size_t gc_mul_size(size_t a, size_t b, int *overflow)
+{
+    if (a != 0 && b > SIZE_MAX / a) {
+        *overflow = 1;
+        return 0;
+    }
+    return a * b;
+}
+
+#define GC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define GC_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif /* GC_INTERNAL_H */

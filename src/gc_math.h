@@ -1,0 +1,92 @@
+/*
+ * gc_math.h — per-element maths that the CPU backend and the CUDA kernels must compute
+ * identically: input normalization, source coordinates of OpenCV-style resizing, pooling
+ * windows, cam normalization. `static inline GC_HD` so nvcc compiles them for the device too.
+ * Reductions (sums, maxima) stay in each backend.
+ */
+#ifndef GC_MATH_H
+#define GC_MATH_H
+
+#include <math.h>
+#include <stdint.h>
+
+#ifdef __CUDACC__
+#define GC_HD __host__ __device__
+#else
+#define GC_HD
+#endif
+
+/* torchvision / timm ImageNet statistics, in RGB order */
+#define GC_TORCH_MEAN_R 0.485f
+#define GC_TORCH_MEAN_G 0.456f
+#define GC_TORCH_MEAN_B 0.406f
+#define GC_TORCH_STD_R 0.229f
+#define GC_TORCH_STD_G 0.224f
+#define GC_TORCH_STD_B 0.225f
+/* Keras / Caffe VGG16: BGR order, mean subtraction only, 0..255 scale */
+#define GC_CAFFE_MEAN_B 103.939f
+#define GC_CAFFE_MEAN_G 116.779f
+#define GC_CAFFE_MEAN_R 123.68f
+
+/* The network input value of channel `ch` (0,1,2 in the model's order) for an RGB pixel.
+ * caffe != 0: the model's channel 0 is blue. Written as torchvision computes it:
+ * (x / 255 - mean) / std, in float. */
+static inline GC_HD float gc_normalize_pixel(int caffe, int ch, float r, float g, float b)
+{
+    if (caffe) {
+        if (ch == 0)
+            return b - GC_CAFFE_MEAN_B;
+        if (ch == 1)
+            return g - GC_CAFFE_MEAN_G;
+        return r - GC_CAFFE_MEAN_R;
+    }
+    if (ch == 0)
+        return (r / 255.0f - GC_TORCH_MEAN_R) / GC_TORCH_STD_R;
+    if (ch == 1)
+        return (g / 255.0f - GC_TORCH_MEAN_G) / GC_TORCH_STD_G;
+    return (b / 255.0f - GC_TORCH_MEAN_B) / GC_TORCH_STD_B;
+}
+
+/* OpenCV INTER_LINEAR source position for destination index d: centers aligned,
+ * src = (d + 0.5) * scale - 0.5, clamped at both borders. *s0 and *s0+1 are the two taps
+ * (equal at the border), f the weight of the second. scale = src_size / dst_size. */
+static inline GC_HD void gc_linear_taps(int32_t d, double scale, int32_t src_size, int32_t *s0,
+                                        int32_t *s1, float *f)
+{
+    float fx = (float)((d + 0.5) * scale - 0.5);
+    int32_t sx = (int32_t)floorf(fx);
+    fx -= (float)sx;
+    if (sx < 0) {
+        sx = 0;
+        fx = 0.0f;
+    }
+    if (sx >= src_size - 1) {
+        sx = src_size - 1;
+        fx = 0.0f;
+    }
+    *s0 = sx;
+    *s1 = sx + 1 < src_size ? sx + 1 : sx;
+    *f = fx;
+}
+
+/* PyTorch's adaptive pooling window [start, end) of output index o. */
+static inline GC_HD int32_t gc_adaptive_start(int32_t o, int32_t in, int32_t out)
+{
+    return (int32_t)(((int64_t)o * in) / out);
+}
+static inline GC_HD int32_t gc_adaptive_end(int32_t o, int32_t in, int32_t out)
+{
+    return (int32_t)((((int64_t)(o + 1) * in) + out - 1) / out);
+}
+
+/* Normalization of one cam value, given the cam's min and max (after the ReLU).
+ * minmax != 0: pytorch-grad-cam's (v - min) / (max - min + 1e-7);
+ * else the classic v / max, where an all-zero cam stays zero. */
+static inline GC_HD float gc_cam_normalize(int minmax, float v, float lo, float hi)
+{
+    if (minmax)
+        return (v - lo) / ((hi - lo) + 1e-7f);
+    return hi > 0.0f ? v / hi : 0.0f;
+}
+
+#endif /* GC_MATH_H */

@@ -1,0 +1,220 @@
+/*
+ * test_golden.c — one golden case against the library, stage by stage.
+ *
+ *     test_golden GOLDEN.golden.safetensors [WEIGHTS]
+ *
+ * The golden file (tests/golden/make_goldens.py, or tests/full_vgg16.py) holds PyTorch's
+ * float64 results for an input tensor and its metadata says which weights, layer, score,
+ * normalization, classes and architecture to use. Checked: logits, the chosen classes,
+ * probabilities, the target activation, its gradient, alpha, the raw and the normalized cam.
+ * Exit 0 when every stage is within tests/tolerances.h, 1 otherwise.
+ */
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcam.h"
+#include "safetensors.h"
+#include "tolerances.h"
+
+static int failures;
+
+static float *load(const st_file *f, const char *name, size_t *count)
+{
+    const st_tensor *t = st_find(f, name);
+    if (!t) {
+        fprintf(stderr, "golden has no tensor '%s'\n", name);
+        exit(1);
+    }
+    float *buf = malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
+    if (t->dtype == ST_I32) {
+        for (int64_t i = 0; i < t->numel; i++) {
+            int32_t v;
+            memcpy(&v, t->data + 4 * i, 4);
+            buf[i] = (float)v;
+        }
+    } else if (st_to_float(f, t, buf, NULL) != GC_OK) {
+        fprintf(stderr, "golden tensor '%s' unreadable\n", name);
+        exit(1);
+    }
+    *count = (size_t)t->numel;
+    return buf;
+}
+
+/* max |a - b| against tol * max(max|ref|, floor) (rel) or tol (abs); up to max_outliers
+ * elements may exceed the bound (reported). */
+static void compare_outliers(const char *what, const float *got, const float *ref, size_t n,
+                             double tol, int relative, size_t max_outliers)
+{
+    double maxref = 0, maxerr = 0;
+    size_t at = 0, outliers = 0;
+    for (size_t i = 0; i < n; i++)
+        maxref = fmax(maxref, fabs(ref[i]));
+    double bound = relative ? tol * fmax(maxref, 1e-6) : tol;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - ref[i]);
+        if (isnan(e))
+            e = INFINITY;
+        outliers += e > bound;
+        if (e > maxerr) {
+            maxerr = e;
+            at = i;
+        }
+    }
+    int ok = outliers <= max_outliers;
+    printf("  %-10s max err %.3g (bound %.3g, max|ref| %.3g)", what, maxerr, bound, maxref);
+    if (outliers)
+        printf(", %zu element(s) beyond (at most %zu allowed)", outliers, max_outliers);
+    printf("%s\n", ok ? "" : "  FAIL");
+    if (!ok) {
+        printf("             worst at %zu: got %.9g, want %.9g\n", at, got[at], ref[at]);
+        failures++;
+    }
+}
+
+static void compare(const char *what, const float *got, const float *ref, size_t n, double tol,
+                    int relative)
+{
+    compare_outliers(what, got, ref, n, tol, relative, 0);
+}
+
+static const char *meta(const st_file *f, const char *key)
+{
+    const char *v = st_metadata(f, key);
+    return v ? v : "";
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_golden GOLDEN [WEIGHTS]\n");
+        return 2;
+    }
+    st_file gf, inf;
+    gc_errbuf err = {{0}};
+    if (st_open(argv[1], &gf, &err) != GC_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    /* weights and input live beside the golden unless given */
+    char dir[1024], weights[2048], input[2048];
+    snprintf(dir, sizeof dir, "%s", argv[1]);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash[1] = 0;
+    else
+        strcpy(dir, "./");
+    snprintf(weights, sizeof weights, "%s%s", dir, meta(&gf, "weights"));
+    if (argc > 2)
+        snprintf(weights, sizeof weights, "%s", argv[2]);
+    snprintf(input, sizeof input, "%s%s", dir, meta(&gf, "input"));
+    if (st_open(input, &inf, &err) != GC_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+
+    gc_options opt = gc_options_default();
+    opt.weights_path = weights;
+    opt.layer = *meta(&gf, "layer") ? meta(&gf, "layer") : NULL;
+    opt.arch = *meta(&gf, "arch") ? meta(&gf, "arch") : NULL;
+    opt.score = strcmp(meta(&gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;
+    opt.norm = strcmp(meta(&gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
+    opt.input_width = atoi(meta(&gf, "input_w"));
+    opt.input_height = atoi(meta(&gf, "input_h"));
+
+    size_t n_in, n_logits, n_cls, n_probs, n_act, n_grad, n_alpha, n_raw, n_cam;
+    float *x = load(&inf, "input", &n_in);
+    float *logits = load(&gf, "logits", &n_logits);
+    float *cls = load(&gf, "classes", &n_cls);
+    float *probs = load(&gf, "probs", &n_probs);
+    float *act = load(&gf, "activation", &n_act);
+    float *grad = load(&gf, "gradient", &n_grad);
+    float *alpha = load(&gf, "alpha", &n_alpha);
+    float *cam_raw = load(&gf, "cam_raw", &n_raw);
+    float *cam = load(&gf, "cam", &n_cam);
+    const int32_t n = (int32_t)n_cls;
+    opt.max_batch = n;
+
+    cJSON *req = cJSON_Parse(meta(&gf, "classes"));
+    int32_t *classes = malloc(sizeof(int32_t) * (size_t)n);
+    for (int32_t i = 0; i < n; i++)
+        classes[i] = (int32_t)cJSON_GetArrayItem(req, i)->valueint;
+    cJSON_Delete(req);
+
+    gc_context *ctx = NULL;
+    if (gc_context_create(&opt, &ctx) != GC_OK) {
+        fprintf(stderr, "context: %s\n", gc_last_error(ctx));
+        return 1;
+    }
+    gc_model_info info;
+    gc_model_info_get(ctx, &info);
+    printf("%s: %s head, arch %s, layer %s, cam %dx%d\n", argv[1], info.head, info.arch,
+           info.target_layer, info.cam_width, info.cam_height);
+    const size_t hw = (size_t)info.cam_width * info.cam_height;
+    const size_t K = (size_t)info.num_classes, Kc = (size_t)info.cam_channels;
+    if (n_cam != n * hw || n_logits != n * K || n_act != n * Kc * hw) {
+        printf("  shape mismatch: cam %zu vs %zu, logits %zu vs %zu, activation %zu vs %zu\n",
+               n_cam, n * hw, n_logits, n * K, n_act, n * Kc * hw);
+        return 1;
+    }
+    /* Guard values after the cam buffer catch overruns. */
+    float *cams = malloc(sizeof(float) * (n * hw + 16));
+    for (int i = 0; i < 16; i++)
+        cams[n * hw + i] = -12345.0f;
+    gc_result *res = calloc((size_t)n, sizeof *res);
+    if (gc_explain_tensor(ctx, x, n, classes, res, cams, n * hw) != GC_OK) {
+        fprintf(stderr, "explain: %s\n", gc_last_error(ctx));
+        return 1;
+    }
+    for (int i = 0; i < 16; i++)
+        if (cams[n * hw + i] != -12345.0f) {
+            printf("  guard overwritten after the cams\n");
+            failures++;
+            break;
+        }
+
+    float *buf = malloc(sizeof(float) * (Kc * hw + K + 16));
+    for (int32_t i = 0; i < n; i++) {
+        printf(" image %d: class %d (want %d), logit %.5g, prob %.5g\n", i, res[i].class_id,
+               (int)cls[i], res[i].logit, res[i].prob);
+        if (res[i].class_id != (int32_t)cls[i]) {
+            printf("  class mismatch  FAIL\n");
+            failures++;
+        }
+        gc_tensor_get(ctx, GC_TENSOR_LOGITS, i, buf, K, NULL);
+        compare("logits", buf, logits + i * K, K, TOL_LOGITS_REL, 1);
+        float p = probs[i * K + (size_t)cls[i]];
+        compare("prob", &res[i].prob, &p, 1, TOL_PROB_ABS, 0);
+        if (res[i].top_class[0] < 0 || logits[i * K + (size_t)res[i].top_class[0]] <
+                                           logits[i * K + (size_t)cls[i]] - 1e-4f * fabsf(logits[i * K + (size_t)cls[i]]) - 1e-6f) {
+            /* top-1 must be the largest reference logit (up to the tolerance) */
+            float best = logits[i * K];
+            for (size_t j = 1; j < K; j++)
+                best = fmaxf(best, logits[i * K + j]);
+            if (logits[i * K + (size_t)res[i].top_class[0]] < best - 1e-4f * fabsf(best)) {
+                printf("  top-1 is not the largest logit  FAIL\n");
+                failures++;
+            }
+        }
+        gc_tensor_get(ctx, GC_TENSOR_ACTIVATION, i, buf, Kc * hw, NULL);
+        compare("activation", buf, act + i * Kc * hw, Kc * hw, TOL_ACTIVATION_REL, 1);
+        gc_tensor_get(ctx, GC_TENSOR_GRADIENT, i, buf, Kc * hw, NULL);
+        compare_outliers("gradient", buf, grad + i * Kc * hw, Kc * hw, TOL_GRADIENT_REL, 1,
+                         (size_t)(TOL_GRADIENT_OUTLIER_FRACTION * (double)(Kc * hw)));
+        gc_tensor_get(ctx, GC_TENSOR_WEIGHTS, i, buf, Kc, NULL);
+        compare("alpha", buf, alpha + i * Kc, Kc, TOL_ALPHA_REL, 1);
+        gc_tensor_get(ctx, GC_TENSOR_CAM_RAW, i, buf, hw, NULL);
+        compare("cam_raw", buf, cam_raw + i * hw, hw, TOL_CAM_RAW_REL, 1);
+        compare("cam", cams + i * hw, cam + i * hw, hw, TOL_CAM_ABS, 0);
+    }
+    printf("%s\n", failures ? "FAILED" : "passed");
+    gc_context_destroy(ctx);
+    st_close(&gf);
+    st_close(&inf);
+    free(x), free(logits), free(cls), free(probs), free(act), free(grad), free(alpha);
+    free(cam_raw), free(cam), free(cams), free(res), free(buf), free(classes);
+    (void)n_in, (void)n_probs, (void)n_grad, (void)n_alpha, (void)n_raw;
+    return failures ? 1 : 0;
+}
