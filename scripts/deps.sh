@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs what gradcam needs to build and test, from Debian's packages (skips what is there).
+#   C: cmake, a compiler, pkg-config, OpenBLAS (CPU GEMMs), cJSON (safetensors headers).
+#   Test oracles: python3-torch and python3-numpy (the goldens and the full-size VGG16 test).
+set -eu
+pkgs="build-essential cmake pkg-config libopenblas-dev libcjson-dev python3 python3-numpy
+python3-torch"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "installing:$missing"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
