@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# run_cpu_bench.sh — libgradcam's CPU backend against PyTorch on the same VGG16 weights, batch,
+# input size and thread count, with one command:
+#   1. seeded full-size VGG16 weights (138 M params, F32, torchvision layout) generated once
+#      into the cache dir with tests/pyref/gcref.py (kept between runs),
+#   2. gradcam-bench configured and built in its own build dir if needed,
+#   3. bench/gradcam-bench, then bench/peers/torch_gradcam.py,
+#   4. a side-by-side table with speedups (ours images/s / PyTorch images/s).
+# Timing only; nothing is asserted. The whole run takes ~5-8 min on 2 cores at the defaults.
+#
+# Usage: bench/run_cpu_bench.sh [--threads N] [--batch N] [--size N] [--iters N]
+#                               [--warmup N] [--layer NAME]
+# Environment: GC_BENCH_BUILD (build dir, default build-bench), GC_BENCH_DATA (weights and
+# results, default build/bench-data), PYTHON (default /usr/bin/python3, Debian's torch).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${GC_BENCH_BUILD:-$ROOT/build-bench}
+DATA=${GC_BENCH_DATA:-$ROOT/build/bench-data}
+PYTHON=${PYTHON:-/usr/bin/python3}
+THREADS=$(nproc)
+BATCH=8
+SIZE=224
+ITERS=3
+WARMUP=1
+LAYER=block5_conv3
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --threads) THREADS=$2; shift 2 ;;
+    --batch) BATCH=$2; shift 2 ;;
+    --size) SIZE=$2; shift 2 ;;
+    --iters) ITERS=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --layer) LAYER=$2; shift 2 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run_cpu_bench.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+WEIGHTS=$DATA/vgg16.safetensors
+mkdir -p "$DATA"
+
+# ---------------------------------------------------------------- 1. weights
+if [ ! -f "$WEIGHTS" ]; then
+    echo "== generating seeded VGG16 weights into $WEIGHTS (once)" >&2
+    "$PYTHON" - "$ROOT/tests/pyref" "$WEIGHTS" <<'EOF'
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+import gcref
+t0 = time.time()
+model = gcref.randomize(gcref.TorchvisionVGG(gcref.CFGS["vgg16"]), seed=16)
+tmp = sys.argv[2] + ".tmp"
+gcref.write_safetensors(tmp, model.state_dict(), metadata={"gradcam.preprocess": "torch"})
+os.replace(tmp, sys.argv[2])
+n = sum(p.numel() for p in model.parameters())
+print(f"   {n / 1e6:.2f} M parameters in {time.time() - t0:.1f} s", file=sys.stderr)
+EOF
+fi
+
+# ---------------------------------------------------------------- 2. build
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGC_BUILD_BENCH=ON \
+        -DGC_BUILD_TESTS=OFF >/dev/null
+fi
+cmake --build "$BUILD" --target gradcam-bench -j "$(nproc)" >/dev/null
+
+# ---------------------------------------------------------------- 3. run
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=$DATA/results-$STAMP
+mkdir -p "$OUT"
+COMMON=(--weights "$WEIGHTS" --batch "$BATCH" --size "$SIZE" --iters "$ITERS"
+    --warmup "$WARMUP" --threads "$THREADS" --layer "$LAYER")
+echo "== ours: gradcam-bench (${THREADS} threads, batch $BATCH, ${SIZE}x${SIZE})" >&2
+"$BUILD/bench/gradcam-bench" "${COMMON[@]}" --json >"$OUT/ours.json"
+echo "== peer: torch_gradcam.py" >&2
+"$PYTHON" "$ROOT/bench/peers/torch_gradcam.py" "${COMMON[@]}" --json >"$OUT/peer.json"
+
+# ---------------------------------------------------------------- 4. table
+"$PYTHON" - "$OUT/ours.json" "$OUT/peer.json" "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'EOF' | tee "$OUT/table.md"
+import json, sys
+ours, peer = (json.load(open(p)) for p in sys.argv[1:3])
+o, p, m = ours["modes"], peer["modes"], ours["machine"]
+c = ours["config"]
+print(f"commit {sys.argv[3]}; {m['cpu']}, {m['cores']} cores, {m['threads']} threads; "
+      f"batch {c['batch']}, {c['size']}x{c['size']}, fp32; median of {c['iters']} after "
+      f"{c['warmup']} warm-up")
+print(f"OpenBLAS: {m['openblas_config']} (core {m['openblas_core']}); "
+      f"torch {peer['torch_version']}, oneDNN {'on' if peer['mkldnn'] else 'off'}, "
+      f"{peer['machine']['torch_threads']} threads\n")
+rows = [
+    ("Grad-CAM", "gradcam", "pytorch-grad-cam style (hooks + full backward)", "hook_backward", 2.0),
+    ("Grad-CAM", "gradcam", "tuned (frozen params, channels_last, grad to target only)", "tuned", None),
+    ("near-forward (Grad-CAM at block5_pool)", "near_forward", "forward, inference_mode, NCHW", "forward", 1.2),
+    ("near-forward (Grad-CAM at block5_pool)", "near_forward", "forward, inference_mode, channels_last", "forward_cl", None),
+]
+print("| ours | ms/batch | img/s | PyTorch | ms/batch | img/s | speedup ours/peer | target |")
+print("|---|---:|---:|---|---:|---:|---:|---|")
+for on, ok, pn, pk, target in rows:
+    a, b = o[ok], p[pk]
+    if not a.get("ok", True):
+        print(f"| {on} | failed: {a.get('error')} | | {pn} | | | | |")
+        continue
+    r = a["images_per_s"] / b["images_per_s"]
+    t = "" if target is None else f"≥ {target}×: {'met' if r >= target else 'NOT met'}"
+    print(f"| {on} | {a['median_ms']:.0f} | {a['images_per_s']:.2f} | {pn} | "
+          f"{b['median_ms']:.0f} | {b['images_per_s']:.2f} | {r:.2f}× | {t} |")
+e = o["explain_u8"]
+if e.get("ok", True):
+    print(f"| gc_explain, 500×375 uint8 (incl. preprocessing) | {e['median_ms']:.0f} | "
+          f"{e['images_per_s']:.2f} | — | | | | |")
+EOF
+echo "== results in $OUT" >&2
