@@ -12,6 +12,8 @@
  *                 the pool: an upper bound on the forward time, reported as such.
  *   explain_u8    gc_explain on N seeded uint8 RGB images of 500x375, which adds the resize
  *                 to SxS and the normalization to the gradcam mode.
+ *   preprocess    gc_preprocess_images on the same images alone (resize + normalize +
+ *                 NCHW copy), to split explain_u8 into its parts.
  *
  * Timing only: this program never checks results (tests/ does that).
  */
@@ -33,6 +35,7 @@
 typedef struct bench_args {
     const char *weights;
     const char *layer; /* NULL = library default */
+    const char *modes; /* comma-separated subset of the mode names; NULL = all */
     int32_t batch, size, iters, warmup, threads;
     int json;
 } bench_args;
@@ -44,7 +47,7 @@ typedef struct bench_mode {
     double samples_ms[BENCH_MAX_SAMPLES];
     int count;
     double median_ms, min_ms, max_ms, mean_ms;
-    int ok;
+    int ok, skipped;
     char error[256];
 } bench_mode;
 
@@ -152,8 +155,10 @@ static void usage(FILE *f)
             "usage: gradcam-bench --weights FILE [--batch N (8)] [--size N (224)]\n"
             "                     [--iters N (5)] [--warmup N (1)] [--threads N (0 = all)]\n"
             "                     [--layer NAME (last conv)] [--json]\n"
+            "                     [--modes gradcam,near_forward,explain_u8,preprocess (all)]\n"
             "Times Grad-CAM (gc_explain_tensor), near-forward (Grad-CAM at the last pool\n"
-            "layer) and gc_explain on 500x375 uint8 images on the CPU backend.\n");
+            "layer), gc_explain on 500x375 uint8 images and the preprocessing alone on the\n"
+            "CPU backend.\n");
 }
 
 static int parse_args(int argc, char **argv, bench_args *a)
@@ -166,6 +171,8 @@ static int parse_args(int argc, char **argv, bench_args *a)
             a->weights = argv[++i];
         else if (!strcmp(f, "--layer") && v)
             a->layer = argv[++i];
+        else if (!strcmp(f, "--modes") && v)
+            a->modes = argv[++i];
         else if (!strcmp(f, "--batch"))
             ok = parse_int(f, v, 1, &a->batch), i++;
         else if (!strcmp(f, "--size"))
@@ -192,11 +199,38 @@ static int parse_args(int argc, char **argv, bench_args *a)
         fprintf(stderr, "gradcam-bench: --weights is required\n");
         return 0;
     }
+    for (const char *p = a->modes; p && *p;) {
+        static const char *const known[] = {"gradcam", "near_forward", "explain_u8",
+                                            "preprocess"};
+        size_t n = strcspn(p, ","), ok = 0;
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++)
+            ok |= n == strlen(known[k]) && !strncmp(p, known[k], n);
+        if (!ok) {
+            fprintf(stderr, "gradcam-bench: unknown mode '%.*s' in --modes\n", (int)n, p);
+            return 0;
+        }
+        p += n + (p[n] == ',');
+    }
     if (a->iters > BENCH_MAX_SAMPLES) {
         fprintf(stderr, "gradcam-bench: --iters is at most %d\n", BENCH_MAX_SAMPLES);
         return 0;
     }
     return 1;
+}
+
+/* Whether `name` is in the comma-separated list (NULL = every mode). */
+static int mode_selected(const char *list, const char *name)
+{
+    if (!list)
+        return 1;
+    const size_t len = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == len && !strncmp(p, name, len))
+            return 1;
+        p += n + (p[n] == ',');
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- one mode */
@@ -206,10 +240,12 @@ typedef struct bench_inputs {
     const gc_image *images;  /* N */
 } bench_inputs;
 
+typedef enum bench_call { CALL_TENSOR, CALL_IMAGES, CALL_PREPROCESS } bench_call;
+
 /* Creates a context with target `layer` (NULL = default, "" = the last pool layer), times
- * `use_images ? gc_explain : gc_explain_tensor`, and destroys the context. One context at a
+ * gc_explain_tensor, gc_explain or gc_preprocess_images, and destroys the context. One context at a
  * time keeps memory (and the weights in cache) comparable between modes. */
-static void run_mode(const bench_args *a, const char *layer, int use_images,
+static void run_mode(const bench_args *a, const char *layer, bench_call call,
                      const bench_inputs *in, bench_mode *m, char *layer_out, size_t layer_len)
 {
     gc_options opt = gc_options_default();
@@ -221,7 +257,7 @@ static void run_mode(const bench_args *a, const char *layer, int use_images,
     opt.input_height = a->size;
     gc_context *ctx = NULL;
     gc_result *results = NULL;
-    float *cams = NULL;
+    float *cams = NULL, *pre = NULL;
     char last_pool[64] = "";
     m->ok = 0;
     if (layer && !*layer) { /* find the last pool layer's name from a probe context */
@@ -252,17 +288,27 @@ static void run_mode(const bench_args *a, const char *layer, int use_images,
     snprintf(layer_out, layer_len, "%s", info.target_layer);
     m->layer = layer_out;
     const size_t cams_len = (size_t)a->batch * info.cam_height * info.cam_width;
+    const size_t pre_len = (size_t)a->batch * 3 * a->size * a->size;
     results = malloc(sizeof *results * (size_t)a->batch);
     cams = malloc(sizeof *cams * cams_len);
-    if (!results || !cams) {
+    pre = malloc(sizeof *pre * pre_len);
+    if (!results || !cams || !pre) {
         snprintf(m->error, sizeof m->error, "out of memory");
         goto cleanup;
     }
     for (int32_t it = 0; it < a->warmup + a->iters; it++) {
         double t0 = now_ms();
-        st = use_images ? gc_explain(ctx, in->images, a->batch, NULL, results, cams, cams_len)
-                        : gc_explain_tensor(ctx, in->tensor, a->batch, NULL, results, cams,
-                                            cams_len);
+        switch (call) {
+        case CALL_TENSOR:
+            st = gc_explain_tensor(ctx, in->tensor, a->batch, NULL, results, cams, cams_len);
+            break;
+        case CALL_IMAGES:
+            st = gc_explain(ctx, in->images, a->batch, NULL, results, cams, cams_len);
+            break;
+        default:
+            st = gc_preprocess_images(ctx, in->images, a->batch, pre, pre_len);
+            break;
+        }
         double t1 = now_ms();
         if (st != GC_OK) {
             snprintf(m->error, sizeof m->error, "%s", gc_last_error(ctx));
@@ -280,6 +326,7 @@ static void run_mode(const bench_args *a, const char *layer, int use_images,
 cleanup:
     free(results);
     free(cams);
+    free(pre);
     gc_context_destroy(ctx);
 }
 
@@ -297,6 +344,8 @@ static void print_text(const bench_args *a, const char *cpu, long cores, int thr
            "max ms", "images/s");
     for (int i = 0; i < n_modes; i++) {
         const bench_mode *m = &modes[i];
+        if (m->skipped)
+            continue;
         if (!m->ok) {
             printf("%-13s failed: %s\n", m->name, m->error);
             continue;
@@ -305,7 +354,8 @@ static void print_text(const bench_args *a, const char *cpu, long cores, int thr
                m->min_ms, m->max_ms, 1e3 * a->batch / m->median_ms);
     }
     for (int i = 0; i < n_modes; i++)
-        printf("  %-13s %s\n", modes[i].name, modes[i].what);
+        if (!modes[i].skipped)
+            printf("  %-13s %s\n", modes[i].name, modes[i].what);
 }
 
 static void print_json(const bench_args *a, const char *cpu, long cores, int threads,
@@ -326,9 +376,12 @@ static void print_json(const bench_args *a, const char *cpu, long cores, int thr
     printf(",\"batch\":%d,\"size\":%d,\"iters\":%d,\"warmup\":%d,\"image_size\":[%d,%d]},"
            "\"modes\":{",
            a->batch, a->size, a->iters, a->warmup, BENCH_IMG_W, BENCH_IMG_H);
-    for (int i = 0; i < n_modes; i++) {
+    for (int i = 0, first = 1; i < n_modes; i++) {
         const bench_mode *m = &modes[i];
-        printf("%s", i ? "," : "");
+        if (m->skipped)
+            continue;
+        printf("%s", first ? "" : ",");
+        first = 0;
         json_string(stdout, m->name);
         printf(":{\"ok\":%s,\"what\":", m->ok ? "true" : "false");
         json_string(stdout, m->what);
@@ -382,7 +435,8 @@ int main(int argc, char **argv)
                                .height = BENCH_IMG_H, .stride = 3 * BENCH_IMG_W};
     const bench_inputs in = {.tensor = tensor, .images = images};
 
-    static bench_mode modes[3];
+    enum { N_MODES = 4 };
+    static bench_mode modes[N_MODES];
     modes[0] = (bench_mode){.name = "gradcam",
                             .what = "gc_explain_tensor: forward + backward to the target + cam"};
     modes[1] = (bench_mode){
@@ -392,20 +446,31 @@ int main(int argc, char **argv)
     modes[2] = (bench_mode){.name = "explain_u8",
                             .what = "gc_explain on 500x375 uint8 RGB: resize + normalize + "
                                     "the gradcam mode"};
-    char layers[3][64];
+    modes[3] = (bench_mode){.name = "preprocess",
+                            .what = "gc_preprocess_images on the 500x375 uint8 images alone"};
+    char layers[N_MODES][64];
     if (!a.json)
         fprintf(stderr, "gradcam-bench: %s, batch %d, %dx%d, %d threads\n", a.weights, a.batch,
                 a.size, a.size, threads);
-    run_mode(&a, a.layer, 0, &in, &modes[0], layers[0], sizeof layers[0]);
-    run_mode(&a, "", 0, &in, &modes[1], layers[1], sizeof layers[1]);
-    run_mode(&a, a.layer, 1, &in, &modes[2], layers[2], sizeof layers[2]);
+    const char *mode_layer[N_MODES] = {a.layer, "", a.layer, a.layer};
+    const bench_call mode_call[N_MODES] = {CALL_TENSOR, CALL_TENSOR, CALL_IMAGES,
+                                           CALL_PREPROCESS};
+    int all_ok = 1;
+    for (int i = 0; i < N_MODES; i++) {
+        if (!mode_selected(a.modes, modes[i].name)) {
+            modes[i].skipped = 1;
+            continue;
+        }
+        run_mode(&a, mode_layer[i], mode_call[i], &in, &modes[i], layers[i], sizeof layers[i]);
+        all_ok &= modes[i].ok;
+    }
 
     if (a.json)
-        print_json(&a, cpu, cores, threads, modes, 3);
+        print_json(&a, cpu, cores, threads, modes, N_MODES);
     else
-        print_text(&a, cpu, cores, threads, modes, 3);
+        print_text(&a, cpu, cores, threads, modes, N_MODES);
     free(tensor);
     free(pixels);
     free(images);
-    return modes[0].ok && modes[1].ok && modes[2].ok ? 0 : 1;
+    return all_ok ? 0 : 1;
 }

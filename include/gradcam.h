@@ -206,7 +206,9 @@ typedef struct gc_result {
  *   results  n results (written)
  *   cams     (n, cam_height, cam_width) normalized cams (written), cams_len elements; may be
  *            NULL (with cams_len 0) when only predictions and gc_tensor_get are wanted.
- * On error nothing is guaranteed about the outputs. */
+ * An image's results do not depend on the other images in its batch, up to float32
+ * rounding (BLAS kernels may treat a matrix's last rows differently: ~1e-6 relative).
+ * On error nothing is guaranteed about the outputs, and gc_tensor_get has no batch. */
 GC_API gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n,
                             const int32_t *classes, gc_result *results,
                             float *cams, size_t cams_len);
@@ -219,7 +221,8 @@ GC_API gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t 
                                    float *cams, size_t cams_len);
 
 /* The preprocessing alone: n images to an (n, 3, input_height, input_width) tensor,
- * exactly what gc_explain feeds the network. out_len is in elements. */
+ * exactly what gc_explain feeds the network. out_len is in elements. It shares the context's
+ * staging buffer, so gc_tensor_get has no batch afterwards (GC_ERR_NOT_AVAILABLE). */
 GC_API gc_status gc_preprocess_images(gc_context *ctx, const gc_image *images, int32_t n,
                                       float *out, size_t out_len);
 

@@ -126,9 +126,11 @@ static gc_status resolve_options(gc_context *ctx)
     if (o->precision == GC_PRECISION_AUTO)
         o->precision = GC_PRECISION_FP32;
     if (o->precision != GC_PRECISION_FP32)
+    {
+        static const char *names[] = {"auto", "fp32", "tf32", "bf16", "fp16"};
         return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
-                       "the CPU backend computes in fp32 only (precision %d asked)",
-                       (int)o->precision);
+                       "the CPU backend computes in fp32 only (precision %s asked)", names[o->precision]);
+    }
     ctx->ops = &gc_cpu_backend;
     return GC_OK;
 }
@@ -401,6 +403,7 @@ gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const i
     gc_status st = check_batch(ctx, images, n);
     if (st != GC_OK)
         return st;
+    ctx->last_n = 0; /* the staging buffer is about to change */
     const size_t HW = (size_t)ctx->in_w * ctx->in_h;
     for (int32_t i = 0; i < n; i++)
         if ((st = preprocess_one(ctx, &images[i], i, ctx->input + (size_t)i * HW * 3)) != GC_OK)
@@ -415,6 +418,7 @@ gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
     gc_status st = check_batch(ctx, input, n);
     if (st != GC_OK)
         return st;
+    ctx->last_n = 0; /* the staging buffer is about to change */
     const size_t HW = (size_t)ctx->in_w * ctx->in_h;
     for (int32_t i = 0; i < n; i++)
         for (int c = 0; c < 3; c++)

@@ -136,8 +136,12 @@ static gc_status infer_cfg(loader *ld, int has_bn, int32_t *items, int *n_items)
     int n = 0, pos = 0, found = 0;
     for (int idx = 0; idx < 4096 && n < GC_MAX_LAYERS - 1; idx++) {
         const st_tensor *t = ld_find(ld, "features.%d", idx, ".weight");
-        if (!t || t->ndim != 4)
+        if (!t || t->ndim == 1) /* absent, or a BatchNorm weight */
             continue;
+        if (t->ndim != 4 || t->shape[0] < 1)
+            return gc_fail(ld->err, GC_ERR_MODEL,
+                           "%s: conv weight '%s' must be 4-D (K, C, 3, 3) with K >= 1",
+                           ld->f.path, t->name);
         if (idx == pos + 1) {
             items[n++] = 0;
         } else if (idx != pos) {
@@ -275,6 +279,10 @@ static gc_status load_dense(loader *ld, gc_model *m, const char *wkey, const cha
     gc_status st = ld_read(ld, tw, ndim, shape, &w);
     if (st != GC_OK)
         return st;
+    if (shape[0] < 1) {
+        free(w);
+        return gc_fail(ld->err, GC_ERR_MODEL, "%s: '%s' has no outputs", ld->f.path, tw->name);
+    }
     int64_t bshape[1] = {shape[0]};
     if ((st = ld_read(ld, tb, 1, bshape, &d->b)) != GC_OK) {
         free(w);
@@ -470,9 +478,13 @@ gc_status gc_model_load(gc_model *m, const char *path, const char *arch_override
     if (arch) {
         n = parse_cfg(arch, items, GC_MAX_LAYERS);
         if (n <= 0) {
-            st = gc_fail(err, GC_ERR_INVALID_ARGUMENT,
-                         "architecture '%s' is not a cfg like '64,64,M,128,128,M' (%s)", arch,
-                         arch_override ? "from the options" : "from gradcam.arch metadata");
+            if (arch_override)
+                st = gc_fail(err, GC_ERR_INVALID_ARGUMENT,
+                             "options.arch '%s' is not a cfg like '64,64,M,128,128,M'", arch);
+            else
+                st = gc_fail(err, GC_ERR_MODEL,
+                             "%s: metadata gradcam.arch '%s' is not a cfg like "
+                             "'64,64,M,128,128,M'", path, arch);
             goto done;
         }
     } else if ((st = infer_cfg(&ld, m->has_bn, items, &n)) != GC_OK) {

@@ -117,7 +117,11 @@ static gc_status st_parse_tensor(st_file *f, const cJSON *item, const uint8_t *d
         return gc_fail(err, GC_ERR_WEIGHTS_FORMAT,
                        "%s: tensor '%s': data_offsets must be two non-negative integers",
                        f->path, name);
-    if (end < begin || end > data_len)
+    if (end < begin)
+        return gc_fail(err, GC_ERR_WEIGHTS_FORMAT,
+                       "%s: tensor '%s': data_offsets [%llu, %llu] end before they begin",
+                       f->path, name, (unsigned long long)begin, (unsigned long long)end);
+    if (end > data_len)
         return gc_fail(err, GC_ERR_WEIGHTS_FORMAT,
                        "%s: tensor '%s': data_offsets [%llu, %llu] outside the data region "
                        "(%zu bytes; file truncated?)", f->path, name,
@@ -178,12 +182,25 @@ gc_status st_open(const char *path, st_file *f, gc_errbuf *err)
                      ST_MAX_HEADER);
         goto fail;
     }
-    cJSON *root = cJSON_ParseWithLength((const char *)bytes + 8, (size_t)hlen);
+    const char *hbegin = (const char *)bytes + 8, *hend = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(hbegin, (size_t)hlen, &hend, 0);
     f->json = root;
-    if (!root || !cJSON_IsObject(root)) {
-        st = gc_fail(err, GC_ERR_WEIGHTS_FORMAT, "%s: header is not a JSON object", path);
+    if (!root) {
+        st = gc_fail(err, GC_ERR_WEIGHTS_FORMAT, "%s: header is not valid JSON (at byte %td)",
+                     path, (hend ? hend : cJSON_GetErrorPtr()) - hbegin);
         goto fail;
     }
+    if (!cJSON_IsObject(root)) {
+        st = gc_fail(err, GC_ERR_WEIGHTS_FORMAT, "%s: header is JSON but not an object", path);
+        goto fail;
+    }
+    for (const char *q = hend; q < hbegin + hlen; q++)
+        if (*q != ' ') { /* the format pads the header with spaces, nothing else */
+            st = gc_fail(err, GC_ERR_WEIGHTS_FORMAT,
+                         "%s: bytes after the header's JSON object (at byte %td)", path,
+                         q - hbegin);
+            goto fail;
+        }
     const uint8_t *data = bytes + 8 + hlen;
     size_t data_len = len - 8 - (size_t)hlen;
     int count = 0;

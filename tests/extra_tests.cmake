@@ -1,0 +1,21 @@
+# Extra CTest programs, included from tests/CMakeLists.txt (include(extra_tests.cmake)):
+#   weights_errors  crafted bad safetensors files: one clear error each, never a crash
+#   api             the public API's contract on the committed tv_vgg16_small golden model
+# Both use only the public API and link the shared library like any user would.
+set(GC_EXTRA_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+add_executable(test_weights_errors ${GC_EXTRA_TEST_DIR}/test_weights_errors.c)
+target_link_libraries(test_weights_errors PRIVATE gradcam m)
+target_compile_options(test_weights_errors PRIVATE -Wall -Wextra -Werror)
+add_test(NAME weights_errors COMMAND test_weights_errors)
+
+add_executable(test_api ${GC_EXTRA_TEST_DIR}/test_api.c)
+target_link_libraries(test_api PRIVATE gradcam m)
+target_compile_options(test_api PRIVATE -Wall -Wextra -Werror)
+# Without a CUDA backend in the build, CUDA and bf16 requests must be GC_ERR_UNSUPPORTED.
+if(NOT GC_WITH_CUDA)
+  target_compile_definitions(test_api PRIVATE GC_TEST_CPU_ONLY=1)
+endif()
+add_test(NAME api COMMAND test_api ${GC_EXTRA_TEST_DIR}/golden/tv_vgg16_small.safetensors)
+
+set_tests_properties(weights_errors api PROPERTIES LABELS cpu TIMEOUT 300)
