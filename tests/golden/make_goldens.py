@@ -115,6 +115,18 @@ def main():
     save_case("custom_arch_option", "custom_small", m, cfg, False, x, "block1_pool",
               arch=gcref.cfg_string(cfg))
 
+    # A dead target layer (zero weights, negative bias): the cam is all zero and must stay
+    # zero under both normalizations, never NaN.
+    cfg = [4, "M", 4, "M"]
+    m = gcref.randomize(gcref.TorchvisionVGG(cfg, num_classes=3, pool=1, hidden=()), 5)
+    with torch.no_grad():
+        m.features[3].weight.zero_()
+        m.features[3].bias.fill_(-1.0)
+    m = model = save_model("dead_small", m, None)
+    x = save_input("dead", img(1, 32, 32, cfg, False, ["block2_conv1"]))
+    save_case("dead_cam_max", "dead_small", m, cfg, False, x)
+    save_case("dead_cam_minmax", "dead_small", m, cfg, False, x, norm="minmax")
+
 
 if __name__ == "__main__":
     main()
