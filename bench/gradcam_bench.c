@@ -371,7 +371,19 @@ static void print_json(const bench_args *a, const char *cpu, long cores, int thr
     json_string(stdout, openblas_get_corename());
     printf(",\"openblas_coretype_env\":");
     json_string(stdout, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
-    printf("},\"config\":{\"weights\":");
+    /* threading knobs that change the numbers a lot (see docs/benchmarks.md) */
+    static const char *const knobs[] = {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
+                                        "OPENBLAS_NUM_THREADS", "OMP_PROC_BIND"};
+    printf(",\"env\":{");
+    for (size_t k = 0, first = 1; k < sizeof knobs / sizeof *knobs; k++) {
+        const char *v = getenv(knobs[k]);
+        if (!v)
+            continue;
+        printf("%s\"%s\":", first ? "" : ",", knobs[k]);
+        json_string(stdout, v);
+        first = 0;
+    }
+    printf("}},\"config\":{\"weights\":");
     json_string(stdout, a->weights);
     printf(",\"batch\":%d,\"size\":%d,\"iters\":%d,\"warmup\":%d,\"image_size\":[%d,%d]},"
            "\"modes\":{",

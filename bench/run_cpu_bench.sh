@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
     --iters) ITERS=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
     --layer) LAYER=$2; shift 2 ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_cpu_bench.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -97,7 +97,9 @@ print(f"commit {sys.argv[3]}; {m['cpu']}, {m['cores']} cores, {m['threads']} thr
       f"{c['warmup']} warm-up")
 print(f"OpenBLAS: {m['openblas_config']} (core {m['openblas_core']}); "
       f"torch {peer['torch_version']}, oneDNN {'on' if peer['mkldnn'] else 'off'}, "
-      f"{peer['machine']['torch_threads']} threads\n")
+      f"{peer['machine']['torch_threads']} threads")
+env = " ".join(f"{k}={v}" for k, v in m.get("env", {}).items())
+print(f"threading environment: {env or 'defaults (no OMP_*/GOMP_*/OPENBLAS_NUM_THREADS set)'}\n")
 rows = [
     ("Grad-CAM", "gradcam", "pytorch-grad-cam style (hooks + full backward)", "hook_backward", 2.0),
     ("Grad-CAM", "gradcam", "tuned (frozen params, channels_last, grad to target only)", "tuned", None),
