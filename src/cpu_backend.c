@@ -1,12 +1,12 @@
 /*
  * cpu_backend.c — the reference backend: Grad-CAM on the CPU in float32.
  *
- * Tensors are NHWC so that a 3x3 convolution is an im2col (rows = output pixels, columns =
- * (ky, kx, c)) times the (K, 3, 3, C) weights, one OpenBLAS sgemm per chunk of rows. The
- * backward runs only from the score down to the target layer, without weight gradients:
- * dense layers as transposed GEMMs with ReLU masks, adaptive average pool and max-pool
- * backward, and conv backward-data as a forward conv with flipped, transposed weights.
- * Loops outside BLAS use OpenMP.
+ * Tensors are NHWC; convolutions are in cpu_conv.c (im2col or Winograd GEMMs). The backward
+ * runs only from the score down to the target layer, without weight gradients: dense layers
+ * as transposed GEMMs with ReLU masks, adaptive average pool and max-pool backward, and conv
+ * backward-data as a forward conv with flipped, transposed weights.
+ * One thread pool: OpenMP splits the work, every sgemm call runs single-threaded (see
+ * cpu_conv.h for why).
  */
 #include <cblas.h>
 #include <math.h>
@@ -18,10 +18,8 @@
 #endif
 
 #include "context.h"
+#include "cpu_conv.h"
 #include "gc_math.h"
-
-/* im2col chunks are kept near this size so they stay cache- and memory-friendly. */
-#define CPU_COL_BYTES (16u << 20)
 
 typedef struct cpu_state {
     int threads;
@@ -30,8 +28,9 @@ typedef struct cpu_state {
     float *ping, *pong;               /* forward outputs of layers below the target */
     float *act[GC_MAX_LAYERS];        /* (N, h, w, C) outputs of layers >= target     */
     float *pre;                       /* (N, h, w, K) target conv before ReLU (PRE)   */
-    float *col;
-    size_t col_floats;
+    float *scratch;                   /* threads * CPU_SCRATCH_FLOATS                 */
+    cpu_conv fwd[GC_MAX_LAYERS];      /* forward convs                                */
+    cpu_conv bwd[GC_MAX_LAYERS];      /* backward-data convs above the target         */
     int32_t ph, pw, P, Q, kk_c;       /* head: pooled size, positions, patch length   */
     int direct_patch;                 /* the pooled map is the single patch           */
     float *pooled;                    /* (N, ph, pw, C)                               */
@@ -47,50 +46,19 @@ typedef struct cpu_state {
 
 /* ---------------------------------------------------------------- building blocks */
 
-/* Rows [r0, r0+rows) of the im2col matrix of in (N, H, W, C): row r is output pixel
- * (n, oy, ox) of a kh x kw conv with padding pad; columns are (ky, kx, c). */
-static void im2col(const cpu_state *s, const float *in, int32_t H, int32_t W, int32_t C,
-                   int32_t kh, int32_t kw, int32_t pad, int32_t oh, int32_t ow, size_t r0,
-                   size_t rows, float *col)
+/* C (M, N) = A (M, K) op(B), split over N across the threads; B is (N, K) when transB,
+ * else (K, N). The head's GEMMs have few rows (the batch) and wide weights. */
+static void par_sgemm(const cpu_state *s, int transB, int M, int N, int K, const float *A,
+                      int lda, const float *B, int ldb, float *C, int ldc)
 {
-    const size_t ohw = (size_t)oh * ow, rowlen = (size_t)kh * kw * C;
-#pragma omp parallel for schedule(static) num_threads(s->threads)
-    for (size_t i = 0; i < rows; i++) {
-        size_t r = r0 + i, n = r / ohw, rem = r % ohw;
-        int32_t oy = (int32_t)(rem / ow), ox = (int32_t)(rem % ow);
-        float *dst = col + i * rowlen;
-        for (int32_t ky = 0; ky < kh; ky++) {
-            int32_t iy = oy + ky - pad;
-            for (int32_t kx = 0; kx < kw; kx++, dst += C) {
-                int32_t ix = ox + kx - pad;
-                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-                    memset(dst, 0, sizeof(float) * (size_t)C);
-                else
-                    memcpy(dst, in + (((n * H) + iy) * W + ix) * (size_t)C,
-                           sizeof(float) * (size_t)C);
-            }
-        }
-    }
-}
-
-/* out (N, H, W, K) = conv3x3(in (N, H, W, C), w (K, 3, 3, C), padding 1) + b; b may be
- * NULL. No activation. */
-static void conv3x3(cpu_state *s, const float *in, int32_t n, int32_t H, int32_t W, int32_t C,
-                    const float *w, const float *b, int32_t K, float *out)
-{
-    const size_t total = (size_t)n * H * W, rowlen = (size_t)9 * C;
-    size_t chunk = s->col_floats / rowlen;
-    for (size_t r0 = 0; r0 < total; r0 += chunk) {
-        size_t rows = GC_MIN(chunk, total - r0);
-        im2col(s, in, H, W, C, 3, 3, 1, H, W, r0, rows, s->col);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, K, (int)rowlen, 1.0f,
-                    s->col, (int)rowlen, w, (int)rowlen, 0.0f, out + r0 * K, K);
-    }
-    if (b) {
-#pragma omp parallel for schedule(static) num_threads(s->threads)
-        for (size_t r = 0; r < total; r++)
-            for (int32_t k = 0; k < K; k++)
-                out[r * K + k] += b[k];
+    int nb = (N + 4 * s->threads - 1) / (4 * s->threads);
+    nb = (nb + 15) / 16 * 16;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(s->threads)
+    for (int j0 = 0; j0 < N; j0 += nb) {
+        int nn = N - j0 < nb ? N - j0 : nb;
+        const float *Bj = transB ? B + (size_t)j0 * ldb : B + j0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, nn, K,
+                    1.0f, A, lda, Bj, ldb, 0.0f, C + j0, ldc);
     }
 }
 
@@ -128,13 +96,16 @@ static void maxpool_fwd(const cpu_state *s, const float *in, int32_t n, int32_t 
 #pragma omp parallel for collapse(2) schedule(static) num_threads(s->threads)
     for (int32_t i = 0; i < n; i++)
         for (int32_t y = 0; y < oh; y++)
-            for (int32_t x = 0; x < ow; x++)
+            for (int32_t x = 0; x < ow; x++) {
+                /* only the value: a plain max chain over contiguous channels vectorizes */
+                const float *a = in + (((size_t)i * H + 2 * y) * W + 2 * x) * C;
+                const float *b = a + C, *c2 = a + (size_t)W * C, *d = c2 + C;
+                float *o = out + (((size_t)i * oh + y) * ow + x) * C;
                 for (int32_t c = 0; c < C; c++) {
-                    size_t base = (((size_t)i * H + 2 * y) * W + 2 * x) * C + c;
-                    int a = pool_argmax(in, W, C, base);
-                    out[(((size_t)i * oh + y) * ow + x) * C + c] =
-                        in[base + (size_t)(a >> 1) * W * C + (size_t)(a & 1) * C];
+                    float m0 = a[c] > b[c] ? a[c] : b[c], m1 = c2[c] > d[c] ? c2[c] : d[c];
+                    o[c] = m0 > m1 ? m0 : m1;
                 }
+            }
 }
 
 /* g_in (N, H, W, C) = the max-pool backward of g_out (N, H/2, W/2, C), routing each gradient
@@ -216,7 +187,11 @@ static void cpu_destroy(void *state)
         free(s->wflip[i]);
     }
     free(s->pre);
-    free(s->col);
+    free(s->scratch);
+    for (int i = 0; i < GC_MAX_LAYERS; i++) {
+        cpu_conv_free(&s->fwd[i]);
+        cpu_conv_free(&s->bwd[i]);
+    }
     free(s->pooled);
     free(s->patches);
     for (int i = 0; i < GC_MAX_DENSE; i++)
@@ -243,12 +218,12 @@ static gc_status cpu_create(gc_context *ctx, void **state)
 #else
     s->threads = 1;
 #endif
-    /* OpenBLAS's thread count is process-wide; the last context created sets it. */
-    openblas_set_num_threads(s->threads);
+    /* One pool: ours. OpenBLAS's thread count is process-wide. */
+    openblas_set_num_threads(1);
     const size_t N = (size_t)ctx->opt.max_batch;
     s->N = (int32_t)N;
     const int32_t T = ctx->target;
-    size_t below = 1, above = 1, maxc = 3;
+    size_t below = 1, above = 1;
     int32_t H = ctx->in_h, W = ctx->in_w;
     for (int i = 0; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
@@ -259,7 +234,6 @@ static gc_status cpu_create(gc_context *ctx, void **state)
         s->h[i] = H;
         s->w[i] = W;
         size_t sz = N * H * W * L->cout;
-        maxc = GC_MAX(maxc, (size_t)GC_MAX(L->cin, L->cout)); /* dgrad reads cout */
         if (i < T)
             below = GC_MAX(below, sz);
         else
@@ -289,8 +263,11 @@ static gc_status cpu_create(gc_context *ctx, void **state)
                                   m->layers[i].cout)) != NULL;
     if (ctx->stage == GC_STAGE_PRE)
         ok &= (s->pre = malloc(sizeof(float) * N * s->h[T] * s->w[T] * ctx->cam_c)) != NULL;
-    s->col_floats = GC_MAX(CPU_COL_BYTES / sizeof(float), 9 * maxc * 64);
-    ok &= (s->col = malloc(sizeof(float) * s->col_floats)) != NULL;
+    ok &= (s->scratch = malloc(sizeof(float) * CPU_SCRATCH_FLOATS * (size_t)s->threads)) != NULL;
+    for (int i = 0; ok && i < m->n_layers; i++)
+        if (m->layers[i].kind == GC_LAYER_CONV)
+            ok &= cpu_conv_init(&s->fwd[i], m->layers[i].w, m->layers[i].b, m->layers[i].cin,
+                                m->layers[i].cout);
     ok &= (s->pooled = malloc(sizeof(float) * N * s->ph * s->pw * C)) != NULL;
     if (!s->direct_patch)
         ok &= (s->patches = malloc(sizeof(float) * rows * s->kk_c)) != NULL;
@@ -321,6 +298,7 @@ static gc_status cpu_create(gc_context *ctx, void **state)
                         f[(((size_t)c * 3 + ky) * 3 + kx) * L->cout + kc] =
                             L->w[(((size_t)kc * 3 + (2 - ky)) * 3 + (2 - kx)) * L->cin + c];
         s->wflip[i] = f;
+        ok &= cpu_conv_init(&s->bwd[i], f, NULL, L->cout, L->cin);
     }
     if (!ok)
         return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY,
@@ -341,12 +319,13 @@ static void forward_features(gc_context *ctx, cpu_state *s, const float *input, 
         float *y = i >= ctx->target ? s->act[i] : (i % 2 ? s->pong : s->ping);
         if (L->kind == GC_LAYER_POOL) {
             maxpool_fwd(s, x, n, H, W, L->cin, y);
-        } else {
-            conv3x3(s, x, n, H, W, L->cin, L->w, L->b, L->cout, y);
+        } else if (i == ctx->target && ctx->stage == GC_STAGE_PRE) {
             size_t len = (size_t)n * H * W * L->cout;
-            if (i == ctx->target && ctx->stage == GC_STAGE_PRE)
-                memcpy(s->pre, y, sizeof(float) * len);
+            cpu_conv_run(&s->fwd[i], x, n, H, W, y, 0, s->threads, s->scratch);
+            memcpy(s->pre, y, sizeof(float) * len);
             relu_inplace(s, y, len);
+        } else {
+            cpu_conv_run(&s->fwd[i], x, n, H, W, y, 1, s->threads, s->scratch);
         }
         H = s->h[i];
         W = s->w[i];
@@ -364,14 +343,17 @@ static void forward_head(gc_context *ctx, cpu_state *s, int32_t n, float *logits
     const size_t rows = (size_t)n * s->P * s->Q;
     const float *x = s->pooled;
     if (!s->direct_patch) {
-        im2col(s, s->pooled, s->ph, s->pw, C, k, k, 0, s->P, s->Q, 0, rows, s->patches);
+        const size_t per = (size_t)s->P * s->Q;
+#pragma omp parallel for schedule(static) num_threads(s->threads)
+        for (int32_t i = 0; i < n; i++)
+            cpu_im2col(s->pooled, s->ph, s->pw, C, k, k, 0, s->P, s->Q, i * per, per,
+                       s->patches + i * per * s->kk_c);
         x = s->patches;
     }
     for (int j = 0; j < m->n_dense; j++) {
         const gc_dense *d = &m->dense[j];
         float *y = s->dense_out[j];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, d->out, d->in, 1.0f, x,
-                    d->in, d->w, d->in, 0.0f, y, d->out);
+        par_sgemm(s, 1, (int)rows, d->out, d->in, x, d->in, d->w, d->in, y, d->out);
         const int relu = j + 1 < m->n_dense;
 #pragma omp parallel for schedule(static) num_threads(s->threads)
         for (size_t r = 0; r < rows; r++)
@@ -433,8 +415,7 @@ static float *backward_head(gc_context *ctx, cpu_state *s, int32_t n)
     float *g = s->gd_a, *other = s->gd_b;
     for (int j = m->n_dense - 1; j >= 1; j--) {
         const gc_dense *d = &m->dense[j];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, d->in, d->out, 1.0f,
-                    g, d->out, d->w, d->in, 0.0f, other, d->in);
+        par_sgemm(s, 0, (int)rows, d->in, d->out, g, d->out, d->w, d->in, other, d->in);
         relu_mask(s, other, s->dense_out[j - 1], rows * d->in);
         float *t = g;
         g = other;
@@ -442,8 +423,7 @@ static float *backward_head(gc_context *ctx, cpu_state *s, int32_t n)
     }
     const gc_dense *d0 = &m->dense[0];
     float *g_pooled = s->direct_patch ? s->g_b : s->g_patch;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, d0->in, d0->out, 1.0f, g,
-                d0->out, d0->w, d0->in, 0.0f, g_pooled, d0->in);
+    par_sgemm(s, 0, (int)rows, d0->in, d0->out, g, d0->out, d0->w, d0->in, g_pooled, d0->in);
     if (!s->direct_patch) { /* col2im of the patch gradients onto the pooled map */
         g_pooled = s->g_b;
         memset(g_pooled, 0, sizeof(float) * (size_t)n * s->ph * s->pw * C);
@@ -496,7 +476,7 @@ static gc_status cpu_explain(gc_context *ctx, void *state, const float *input, i
             maxpool_bwd(s, s->act[i - 1], g, n, H, W, L->cin, other);
         } else {
             relu_mask(s, g, s->act[i], (size_t)n * H * W * L->cout);
-            conv3x3(s, g, n, H, W, L->cout, s->wflip[i], NULL, L->cin, other);
+            cpu_conv_run(&s->bwd[i], g, n, H, W, other, 0, s->threads, s->scratch);
         }
         float *t = g;
         g = other;

@@ -1,0 +1,237 @@
+/*
+ * cpu_conv.c — see cpu_conv.h.
+ */
+#include "cpu_conv.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#define THREAD_ID() omp_get_thread_num()
+#else
+#define THREAD_ID() 0
+#endif
+
+/* Below this many input channels the Winograd GEMMs are too thin to pay (the RGB layer). */
+#define WINO_MIN_C 8
+
+void cpu_im2col(const float *in, int32_t H, int32_t W, int32_t C, int32_t kh, int32_t kw,
+                int32_t pad, int32_t oh, int32_t ow, size_t r0, size_t rows, float *col)
+{
+    const size_t ohw = (size_t)oh * ow, rowlen = (size_t)kh * kw * C;
+    for (size_t i = 0; i < rows; i++) {
+        size_t r = r0 + i, n = r / ohw, rem = r % ohw;
+        int32_t oy = (int32_t)(rem / ow), ox = (int32_t)(rem % ow);
+        float *dst = col + i * rowlen;
+        for (int32_t ky = 0; ky < kh; ky++) {
+            int32_t iy = oy + ky - pad;
+            for (int32_t kx = 0; kx < kw; kx++, dst += C) {
+                int32_t ix = ox + kx - pad;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                    memset(dst, 0, sizeof(float) * (size_t)C);
+                else
+                    memcpy(dst, in + (((n * H) + iy) * W + ix) * (size_t)C,
+                           sizeof(float) * (size_t)C);
+            }
+        }
+    }
+}
+
+/* bias and ReLU on rows x K outputs, while they are in cache */
+static void epilogue(float *y, size_t rows, int32_t K, const float *b, int relu)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *row = y + r * K;
+        if (b)
+            for (int32_t k = 0; k < K; k++)
+                row[k] += b[k];
+        if (relu)
+            for (int32_t k = 0; k < K; k++)
+                row[k] = row[k] > 0.0f ? row[k] : 0.0f;
+    }
+}
+
+static void conv_im2col(const cpu_conv *cv, const float *in, int32_t n, int32_t H, int32_t W,
+                        float *out, int relu, int threads, float *scratch)
+{
+    const size_t total = (size_t)n * H * W, rowlen = (size_t)9 * cv->C;
+    size_t chunk = CPU_SCRATCH_FLOATS / rowlen;
+    chunk = chunk ? chunk : 1;
+    const size_t nchunks = (total + chunk - 1) / chunk;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (size_t ch = 0; ch < nchunks; ch++) {
+        float *col = scratch + (size_t)THREAD_ID() * CPU_SCRATCH_FLOATS;
+        size_t r0 = ch * chunk, rows = total - r0 < chunk ? total - r0 : chunk;
+        cpu_im2col(in, H, W, cv->C, 3, 3, 1, H, W, r0, rows, col);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, cv->K, (int)rowlen,
+                    1.0f, col, (int)rowlen, cv->w, (int)rowlen, 0.0f, out + r0 * cv->K, cv->K);
+        epilogue(out + r0 * cv->K, rows, cv->K, cv->b, relu);
+    }
+}
+
+/* ---------------------------------------------------------------- Winograd F(2x2, 3x3) */
+
+/* U = G g G^T for every (k, c), stored (16, C, K): the B operand of 16 GEMMs.
+ * G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. Computed in double. */
+static void wino_weights(const float *w, int32_t C, int32_t K, float *U)
+{
+    for (int32_t k = 0; k < K; k++)
+        for (int32_t c = 0; c < C; c++) {
+            double g[3][3], t[4][3], u[4][4];
+            for (int r = 0; r < 3; r++)
+                for (int s = 0; s < 3; s++)
+                    g[r][s] = w[(((size_t)k * 3 + r) * 3 + s) * C + c];
+            for (int s = 0; s < 3; s++) {
+                t[0][s] = g[0][s];
+                t[1][s] = 0.5 * (g[0][s] + g[1][s] + g[2][s]);
+                t[2][s] = 0.5 * (g[0][s] - g[1][s] + g[2][s]);
+                t[3][s] = g[2][s];
+            }
+            for (int i = 0; i < 4; i++) {
+                u[i][0] = t[i][0];
+                u[i][1] = 0.5 * (t[i][0] + t[i][1] + t[i][2]);
+                u[i][2] = 0.5 * (t[i][0] - t[i][1] + t[i][2]);
+                u[i][3] = t[i][2];
+            }
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++)
+                    U[((size_t)(4 * i + j) * C + c) * K + k] = (float)u[i][j];
+        }
+}
+
+/* V[xi][t][c] = (B^T d B)[xi] for the tiles [t0, t0+tiles) (4x4 input patches at stride 2,
+ * starting one pixel up-left: the padding), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
+static void wino_input(const float *in, int32_t H, int32_t W, int32_t C, int32_t th,
+                       int32_t tw, size_t t0, size_t tiles, const float *zeros, float *V)
+{
+    const size_t stride = tiles * C;
+    for (size_t t = 0; t < tiles; t++) {
+        size_t g = t0 + t, n = g / ((size_t)th * tw), rem = g % ((size_t)th * tw);
+        int32_t ty = (int32_t)(rem / tw), tx = (int32_t)(rem % tw);
+        const float *p[4][4];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                int32_t iy = 2 * ty - 1 + i, ix = 2 * tx - 1 + j;
+                p[i][j] = iy < 0 || iy >= H || ix < 0 || ix >= W
+                              ? zeros
+                              : in + ((n * H + iy) * (size_t)W + ix) * C;
+            }
+        float *v = V + t * C;
+        for (int32_t c = 0; c < C; c++) {
+            float d[4][4], r[4][4];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++)
+                    d[i][j] = p[i][j][c];
+            for (int j = 0; j < 4; j++) { /* B^T d */
+                r[0][j] = d[0][j] - d[2][j];
+                r[1][j] = d[1][j] + d[2][j];
+                r[2][j] = d[2][j] - d[1][j];
+                r[3][j] = d[1][j] - d[3][j];
+            }
+            for (int i = 0; i < 4; i++) { /* (B^T d) B */
+                v[(4 * i + 0) * stride + c] = r[i][0] - r[i][2];
+                v[(4 * i + 1) * stride + c] = r[i][1] + r[i][2];
+                v[(4 * i + 2) * stride + c] = r[i][2] - r[i][1];
+                v[(4 * i + 3) * stride + c] = r[i][1] - r[i][3];
+            }
+        }
+    }
+}
+
+/* out = A^T m A (+ bias, ReLU) for each tile, A^T = [1 1 1 0; 0 1 -1 -1]; the 2x2 outputs
+ * that fall outside an odd-sized map are dropped. */
+static void wino_output(const float *M, int32_t H, int32_t W, int32_t K, int32_t th,
+                        int32_t tw, size_t t0, size_t tiles, const float *b, int relu,
+                        float *out)
+{
+    const size_t stride = tiles * K;
+    for (size_t t = 0; t < tiles; t++) {
+        size_t g = t0 + t, n = g / ((size_t)th * tw), rem = g % ((size_t)th * tw);
+        int32_t ty = (int32_t)(rem / tw), tx = (int32_t)(rem % tw);
+        const float *m = M + t * K;
+        float *o[2][2];
+        for (int a = 0; a < 2; a++)
+            for (int c = 0; c < 2; c++) {
+                int32_t y = 2 * ty + a, x = 2 * tx + c;
+                o[a][c] = y < H && x < W ? out + ((n * H + y) * (size_t)W + x) * K : NULL;
+            }
+        for (int32_t k = 0; k < K; k++) {
+            float v[4][4], s[2][4], y[2][2];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++)
+                    v[i][j] = m[(4 * i + j) * stride + k];
+            for (int j = 0; j < 4; j++) {
+                s[0][j] = v[0][j] + v[1][j] + v[2][j];
+                s[1][j] = v[1][j] - v[2][j] - v[3][j];
+            }
+            const float bias = b ? b[k] : 0.0f;
+            for (int a = 0; a < 2; a++) {
+                y[a][0] = s[a][0] + s[a][1] + s[a][2] + bias;
+                y[a][1] = s[a][1] - s[a][2] - s[a][3] + bias;
+            }
+            for (int a = 0; a < 2; a++)
+                for (int c = 0; c < 2; c++)
+                    if (o[a][c])
+                        o[a][c][k] = relu && y[a][c] < 0.0f ? 0.0f : y[a][c];
+        }
+    }
+}
+
+static void conv_winograd(const cpu_conv *cv, const float *in, int32_t n, int32_t H, int32_t W,
+                          float *out, int relu, int threads, float *scratch)
+{
+    const int32_t C = cv->C, K = cv->K, th = (H + 1) / 2, tw = (W + 1) / 2;
+    const size_t total = (size_t)n * th * tw;
+    /* per thread: V (16, tiles, C), M (16, tiles, K), and one zero pixel (C) */
+    size_t chunk = (CPU_SCRATCH_FLOATS - (size_t)C) / (16 * (size_t)(C + K));
+    chunk = chunk ? chunk : 1;
+    const size_t nchunks = (total + chunk - 1) / chunk;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (size_t ch = 0; ch < nchunks; ch++) {
+        float *V = scratch + (size_t)THREAD_ID() * CPU_SCRATCH_FLOATS;
+        size_t t0 = ch * chunk, tiles = total - t0 < chunk ? total - t0 : chunk;
+        float *M = V + 16 * tiles * C, *zeros = M + 16 * tiles * K;
+        memset(zeros, 0, sizeof(float) * (size_t)C);
+        wino_input(in, H, W, C, th, tw, t0, tiles, zeros, V);
+        for (int xi = 0; xi < 16; xi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)tiles, K, C, 1.0f,
+                        V + xi * tiles * C, C, cv->wino + (size_t)xi * C * K, K, 0.0f,
+                        M + xi * tiles * K, K);
+        wino_output(M, H, W, K, th, tw, t0, tiles, cv->b, relu, out);
+    }
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+int cpu_conv_init(cpu_conv *cv, const float *w, const float *b, int32_t C, int32_t K)
+{
+    cv->C = C;
+    cv->K = K;
+    cv->w = w;
+    cv->b = b;
+    cv->wino = NULL;
+    if (C < WINO_MIN_C || (size_t)16 * (C + K) + C > CPU_SCRATCH_FLOATS)
+        return 1;
+    cv->wino = malloc(sizeof(float) * 16 * (size_t)C * K);
+    if (!cv->wino)
+        return 0;
+    wino_weights(w, C, K, cv->wino);
+    return 1;
+}
+
+void cpu_conv_free(cpu_conv *cv)
+{
+    free(cv->wino);
+    cv->wino = NULL;
+}
+
+void cpu_conv_run(const cpu_conv *cv, const float *in, int32_t n, int32_t H, int32_t W,
+                  float *out, int relu, int threads, float *scratch)
+{
+    if (cv->wino)
+        conv_winograd(cv, in, n, H, W, out, relu, threads, scratch);
+    else
+        conv_im2col(cv, in, n, H, W, out, relu, threads, scratch);
+}
