@@ -17,6 +17,15 @@
 /* Below this many input channels the Winograd GEMMs are too thin to pay (the RGB layer). */
 #define WINO_MIN_C 8
 
+/* The element-wise transforms get an AVX2 clone picked at load time (glibc ifunc): a generic
+ * x86-64 build would otherwise run them with SSE2. No reductions are reordered (and ISO C
+ * mode keeps FMA contraction off), so every clone computes the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define GC_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define GC_CLONES
+#endif
+
 void cpu_im2col(const float *in, int32_t H, int32_t W, int32_t C, int32_t kh, int32_t kw,
                 int32_t pad, int32_t oh, int32_t ow, size_t r0, size_t rows, float *col)
 {
@@ -40,7 +49,7 @@ void cpu_im2col(const float *in, int32_t H, int32_t W, int32_t C, int32_t kh, in
 }
 
 /* bias and ReLU on rows x K outputs, while they are in cache */
-static void epilogue(float *y, size_t rows, int32_t K, const float *b, int relu)
+GC_CLONES static void epilogue(float *y, size_t rows, int32_t K, const float *b, int relu)
 {
     for (size_t r = 0; r < rows; r++) {
         float *row = y + r * K;
@@ -103,7 +112,7 @@ static void wino_weights(const float *w, int32_t C, int32_t K, float *U)
 
 /* V[xi][t][c] = (B^T d B)[xi] for the tiles [t0, t0+tiles) (4x4 input patches at stride 2,
  * starting one pixel up-left: the padding), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
-static void wino_input(const float *in, int32_t H, int32_t W, int32_t C, int32_t th,
+GC_CLONES static void wino_input(const float *in, int32_t H, int32_t W, int32_t C, int32_t th,
                        int32_t tw, size_t t0, size_t tiles, const float *zeros, float *V)
 {
     const size_t stride = tiles * C;
@@ -142,40 +151,47 @@ static void wino_input(const float *in, int32_t H, int32_t W, int32_t C, int32_t
 
 /* out = A^T m A (+ bias, ReLU) for each tile, A^T = [1 1 1 0; 0 1 -1 -1]; the 2x2 outputs
  * that fall outside an odd-sized map are dropped. */
-static void wino_output(const float *M, int32_t H, int32_t W, int32_t K, int32_t th,
-                        int32_t tw, size_t t0, size_t tiles, const float *b, int relu,
-                        float *out)
+GC_CLONES static void wino_output(const float *M, int32_t H, int32_t W, int32_t K, int32_t th,
+                                  int32_t tw, size_t t0, size_t tiles, const float *b,
+                                  int relu, float *out, float *row)
 {
     const size_t stride = tiles * K;
     for (size_t t = 0; t < tiles; t++) {
         size_t g = t0 + t, n = g / ((size_t)th * tw), rem = g % ((size_t)th * tw);
         int32_t ty = (int32_t)(rem / tw), tx = (int32_t)(rem % tw);
         const float *m = M + t * K;
-        float *o[2][2];
-        for (int a = 0; a < 2; a++)
-            for (int c = 0; c < 2; c++) {
-                int32_t y = 2 * ty + a, x = 2 * tx + c;
-                o[a][c] = y < H && x < W ? out + ((n * H + y) * (size_t)W + x) * K : NULL;
-            }
+        /* the four outputs of the tile go to row[0..4K) first: straight vector loops */
+        float *y00 = row, *y01 = row + K, *y10 = row + 2 * (size_t)K, *y11 = row + 3 * (size_t)K;
         for (int32_t k = 0; k < K; k++) {
-            float v[4][4], s[2][4], y[2][2];
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++)
-                    v[i][j] = m[(4 * i + j) * stride + k];
+            float s0[4], s1[4];
             for (int j = 0; j < 4; j++) {
-                s[0][j] = v[0][j] + v[1][j] + v[2][j];
-                s[1][j] = v[1][j] - v[2][j] - v[3][j];
+                float v0 = m[j * stride + k], v1 = m[(4 + j) * stride + k];
+                float v2 = m[(8 + j) * stride + k], v3 = m[(12 + j) * stride + k];
+                s0[j] = v0 + v1 + v2;
+                s1[j] = v1 - v2 - v3;
             }
             const float bias = b ? b[k] : 0.0f;
-            for (int a = 0; a < 2; a++) {
-                y[a][0] = s[a][0] + s[a][1] + s[a][2] + bias;
-                y[a][1] = s[a][1] - s[a][2] - s[a][3] + bias;
+            float a = s0[0] + s0[1] + s0[2] + bias, c = s0[1] - s0[2] - s0[3] + bias;
+            float d = s1[0] + s1[1] + s1[2] + bias, e = s1[1] - s1[2] - s1[3] + bias;
+            if (relu) {
+                a = a > 0.0f ? a : 0.0f;
+                c = c > 0.0f ? c : 0.0f;
+                d = d > 0.0f ? d : 0.0f;
+                e = e > 0.0f ? e : 0.0f;
             }
-            for (int a = 0; a < 2; a++)
-                for (int c = 0; c < 2; c++)
-                    if (o[a][c])
-                        o[a][c][k] = relu && y[a][c] < 0.0f ? 0.0f : y[a][c];
+            y00[k] = a;
+            y01[k] = c;
+            y10[k] = d;
+            y11[k] = e;
         }
+        const float *src[2][2] = {{y00, y01}, {y10, y11}};
+        for (int r = 0; r < 2; r++)
+            for (int q = 0; q < 2; q++) {
+                int32_t y = 2 * ty + r, x = 2 * tx + q;
+                if (y < H && x < W)
+                    memcpy(out + ((n * H + y) * (size_t)W + x) * K, src[r][q],
+                           sizeof(float) * (size_t)K);
+            }
     }
 }
 
@@ -184,8 +200,9 @@ static void conv_winograd(const cpu_conv *cv, const float *in, int32_t n, int32_
 {
     const int32_t C = cv->C, K = cv->K, th = (H + 1) / 2, tw = (W + 1) / 2;
     const size_t total = (size_t)n * th * tw;
-    /* per thread: V (16, tiles, C), M (16, tiles, K), and one zero pixel (C) */
-    size_t chunk = (CPU_SCRATCH_FLOATS - (size_t)C) / (16 * (size_t)(C + K));
+    /* per thread: V (16, tiles, C), M (16, tiles, K), one zero pixel (C), one output row
+     * of a tile (4K) */
+    size_t chunk = (CPU_SCRATCH_FLOATS - (size_t)C - 4 * (size_t)K) / (16 * (size_t)(C + K));
     chunk = chunk ? chunk : 1;
     const size_t nchunks = (total + chunk - 1) / chunk;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
@@ -199,7 +216,7 @@ static void conv_winograd(const cpu_conv *cv, const float *in, int32_t n, int32_
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)tiles, K, C, 1.0f,
                         V + xi * tiles * C, C, cv->wino + (size_t)xi * C * K, K, 0.0f,
                         M + xi * tiles * K, K);
-        wino_output(M, H, W, K, th, tw, t0, tiles, cv->b, relu, out);
+        wino_output(M, H, W, K, th, tw, t0, tiles, cv->b, relu, out, zeros + C);
     }
 }
 
@@ -212,7 +229,7 @@ int cpu_conv_init(cpu_conv *cv, const float *w, const float *b, int32_t C, int32
     cv->w = w;
     cv->b = b;
     cv->wino = NULL;
-    if (C < WINO_MIN_C || (size_t)16 * (C + K) + C > CPU_SCRATCH_FLOATS)
+    if (C < WINO_MIN_C || (size_t)16 * (C + K) + C + 4 * (size_t)K > CPU_SCRATCH_FLOATS)
         return 1;
     cv->wino = malloc(sizeof(float) * 16 * (size_t)C * K);
     if (!cv->wino)

@@ -29,7 +29,7 @@ typedef struct cpu_conv {
 } cpu_conv;
 
 /* Floats of scratch each thread needs (the same for every layer). */
-#define CPU_SCRATCH_FLOATS ((size_t)2 << 20)
+#define CPU_SCRATCH_FLOATS ((size_t)1 << 20)
 
 /* 0 on allocation failure. */
 int cpu_conv_init(cpu_conv *cv, const float *w, const float *b, int32_t C, int32_t K);
