@@ -128,8 +128,9 @@ typedef struct gc_options {
                                  else 224                                                   */
     int32_t input_height;
     int32_t max_batch;        /* most images per gc_explain call; buffers are sized for it  */
-    int32_t threads;          /* CPU threads for the CPU backend; 0 = all cores. OpenBLAS's
-                                 count is process-wide: the last context created sets it    */
+    int32_t threads;          /* CPU threads for the CPU backend; 0 = all cores. The CPU
+                                 backend sets OpenBLAS (process-wide) to 1 thread and
+                                 parallelizes itself                                        */
 } gc_options;
 
 /* Defaults: last conv layer, logit score, max normalization, auto preprocessing, stretch,
