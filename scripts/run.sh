@@ -5,4 +5,4 @@ set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh
 sh scripts/build.sh
-exec sh bench/run_cpu_bench.sh "$@"
+exec bash bench/run_cpu_bench.sh "$@"
