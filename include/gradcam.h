@@ -244,6 +244,59 @@ typedef enum gc_tensor {
 GC_API gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image,
                                float *out, size_t out_len, size_t *count);
 
+/* ---------------------------------------------------------------- rendering (CPU) */
+
+typedef enum gc_colormap {
+    GC_COLORMAP_JET = 0,  /* identical to OpenCV's COLORMAP_JET (the classic default) */
+    GC_COLORMAP_TURBO = 1,
+    GC_COLORMAP_VIRIDIS = 2,
+    GC_COLORMAP_INFERNO = 3,
+    GC_COLORMAP_MAGMA = 4,
+} gc_colormap;
+
+/* Renders a normalized cam onto its image, at the image's own size, exactly as the classic
+ * OpenCV code does: cv2.resize(cam, (width, height), INTER_LINEAR) on float32,
+ * np.uint8(255 * h) (truncation), cv2.applyColorMap, then
+ * cv2.addWeighted(image, 1 - alpha, heat, alpha, 0) with saturating rounding.
+ *   cam       (cam_height, cam_width) floats in [0, 1]
+ *   heatmap   NULL, or (image->height, image->width, 3) packed RGB, heatmap_len bytes
+ *   overlay   NULL, or the same size: the blend
+ * Stateless and thread-safe. GC_ERR_INVALID_ARGUMENT / GC_ERR_BUFFER_TOO_SMALL on bad
+ * arguments (no message: there is no context; the status says which). */
+GC_API gc_status gc_render(const float *cam, int32_t cam_width, int32_t cam_height,
+                           const gc_image *image, gc_colormap colormap, float alpha,
+                           uint8_t *heatmap, size_t heatmap_len, uint8_t *overlay,
+                           size_t overlay_len);
+
+/* The colormap's 256 RGB entries (768 bytes), e.g. for a legend. NULL for unknown maps. */
+GC_API const uint8_t *gc_colormap_table(gc_colormap colormap);
+
+/* ---------------------------------------------------------------- image files */
+
+typedef enum gc_file_format {
+    GC_FORMAT_PNG = 0,
+    GC_FORMAT_JPEG = 1,
+} gc_file_format;
+
+/* Decodes a PNG (8/16-bit, gray, palette, alpha: flattened to RGB, alpha ignored) or JPEG
+ * (EXIF orientation applied as OpenCV's imread does; grayscale and CMYK handled) to packed
+ * 8-bit RGB. The format is sniffed from the bytes, not the name. On success out->data is
+ * allocated (free with gc_image_free) and out->stride = 3 * width. Images over max_pixels
+ * (width * height; 0 = no limit) are refused before decoding. On failure err (err_len
+ * bytes, may be NULL) says why, naming the file. Thread-safe. */
+GC_API gc_status gc_image_read(const char *path, int64_t max_pixels, gc_image *out, char *err,
+                               size_t err_len);
+
+/* Frees what gc_image_read allocated and clears *img. NULL-safe. */
+GC_API void gc_image_free(gc_image *img);
+
+/* Encodes packed-or-strided 8-bit RGB to path, atomically: a temporary file in the same
+ * folder, then rename, so a reader never sees half a file. png_level is zlib's level 0..9
+ * (-1: a fast default); jpeg_quality 1..100 (0: 95). Thread-safe. */
+GC_API gc_status gc_image_write(const char *path, const gc_image *image, gc_file_format format,
+                                int32_t png_level, int32_t jpeg_quality, char *err,
+                                size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif
