@@ -1,10 +1,12 @@
 #!/bin/sh
 # Installs what gradcam needs to build and test, from Debian's packages (skips what is there).
-#   C: cmake, a compiler, pkg-config, OpenBLAS (CPU GEMMs), cJSON (safetensors headers).
-#   Test oracles: python3-torch and python3-numpy (the goldens and the full-size VGG16 test).
+#   C: cmake, a compiler, pkg-config, OpenBLAS (CPU GEMMs), cJSON (safetensors headers),
+#      libpng and libjpeg-turbo (image files).
+#   Test oracles: python3-torch and python3-numpy (the goldens and the full-size VGG16 test),
+#      python3-opencv (resizing, colormaps, image decoding goldens).
 set -eu
-pkgs="build-essential cmake pkg-config libopenblas-dev libcjson-dev python3 python3-numpy
-python3-torch"
+pkgs="build-essential cmake pkg-config libopenblas-dev libcjson-dev libpng-dev
+libturbojpeg0-dev python3 python3-numpy python3-torch python3-opencv"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
