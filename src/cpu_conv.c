@@ -2,6 +2,7 @@
  * cpu_conv.c — see cpu_conv.h.
  */
 #include "cpu_conv.h"
+#include "gc_internal.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -17,14 +18,7 @@
 /* Below this many input channels the Winograd GEMMs are too thin to pay (the RGB layer). */
 #define WINO_MIN_C 8
 
-/* The element-wise transforms get an AVX2 clone picked at load time (glibc ifunc): a generic
- * x86-64 build would otherwise run them with SSE2. No reductions are reordered (and ISO C
- * mode keeps FMA contraction off), so every clone computes the same bits. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define GC_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define GC_CLONES
-#endif
+/* The element-wise transforms get an AVX2 clone (GC_CLONES, gc_internal.h). */
 
 void cpu_im2col(const float *in, int32_t H, int32_t W, int32_t C, int32_t kh, int32_t kw,
                 int32_t pad, int32_t oh, int32_t ow, size_t r0, size_t rows, float *col)

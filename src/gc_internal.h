@@ -42,6 +42,18 @@ static inline size_t gc_mul_size(size_t a, size_t b, int *overflow)
     return a * b;
 }
 
+/* Hot element-wise loops get clones for newer x86-64 CPUs, picked at load time (glibc
+ * ifunc): a generic x86-64 build would otherwise run them with SSE2 only. No reduction is
+ * reordered and ISO C mode keeps FMA contraction off, so every clone computes the same bits
+ * (explicit fmaf is exact in all of them; the FMA clone just makes it an instruction). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define GC_CLONES __attribute__((target_clones("avx2", "default")))
+#define GC_CLONES_FMA __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define GC_CLONES
+#define GC_CLONES_FMA
+#endif
+
 #define GC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define GC_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -1,19 +1,119 @@
 /*
- * render.c — cam to heatmap and overlay, as OpenCV renders them. Placeholder: being written.
+ * render.c — a normalized cam onto its image, as the classic OpenCV code renders it:
+ *
+ *     heat = cv2.resize(cam, (W, H))                      # INTER_LINEAR, float32
+ *     heat = cv2.applyColorMap(np.uint8(255 * heat), cv2.COLORMAP_JET)
+ *     overlay = cv2.addWeighted(img, 1 - alpha, heat, alpha, 0)
+ *
+ * The resize follows OpenCV's float path: a horizontal pass (S[x0]*a0 + S[x1]*a1) into row
+ * buffers, then a vertical one (R0*b0 + R1*b1), taps from gc_math.h. np.uint8 truncates;
+ * addWeighted rounds half to even (cvRound) after float32 arithmetic.
  */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "colormap_tables.h"
 #include "gc_internal.h"
+#include "gc_math.h"
+
+const uint8_t *gc_colormap_table(gc_colormap colormap)
+{
+    switch (colormap) {
+    case GC_COLORMAP_JET: return gc_cmap_jet;
+    case GC_COLORMAP_TURBO: return gc_cmap_turbo;
+    case GC_COLORMAP_VIRIDIS: return gc_cmap_viridis;
+    case GC_COLORMAP_INFERNO: return gc_cmap_inferno;
+    case GC_COLORMAP_MAGMA: return gc_cmap_magma;
+    }
+    return NULL;
+}
+
+/* One cam row resized horizontally to W values. */
+static void hresize(const float *src, const int32_t *x0, const int32_t *x1, const float *fx,
+                    int32_t W, float *dst)
+{
+    for (int32_t x = 0; x < W; x++)
+        dst[x] = src[x0[x]] * (1.0f - fx[x]) + src[x1[x]] * fx[x];
+}
+
+/* One output row: vertical interpolation, colormap, blend. */
+GC_CLONES_FMA static void render_row(const float *r0, const float *r1, float fy, int32_t W,
+                                     const uint8_t *lut, float wi, float wh, const uint8_t *src,
+                                     uint8_t *hrow, uint8_t *orow)
+{
+    for (int32_t x = 0; x < W; x++) {
+        float v = r0[x] * (1.0f - fy) + r1[x] * fy;
+        float s = 255.0f * v; /* np.uint8(255 * h): truncation toward zero */
+        int idx = s >= 255.0f ? 255 : s > 0.0f ? (int)s : 0;
+        const uint8_t *c = lut + 3 * idx;
+        if (hrow)
+            memcpy(hrow + 3 * x, c, 3);
+        if (orow)
+            for (int k = 0; k < 3; k++) {
+                /* OpenCV's vector path: fma(img, 1-alpha, fma(heat, alpha, 0)), cvRound */
+                long o = lrintf(fmaf((float)src[3 * x + k], wi, (float)c[k] * wh));
+                orow[3 * x + k] = (uint8_t)(o < 0 ? 0 : o > 255 ? 255 : o);
+            }
+    }
+}
 
 gc_status gc_render(const float *cam, int32_t cam_width, int32_t cam_height,
                     const gc_image *image, gc_colormap colormap, float alpha, uint8_t *heatmap,
                     size_t heatmap_len, uint8_t *overlay, size_t overlay_len)
 {
-    (void)cam, (void)cam_width, (void)cam_height, (void)image, (void)colormap, (void)alpha,
-        (void)heatmap, (void)heatmap_len, (void)overlay, (void)overlay_len;
-    return GC_ERR_UNSUPPORTED;
-}
+    const uint8_t *lut = gc_colormap_table(colormap);
+    if (!cam || cam_width < 1 || cam_height < 1 || !image || image->width < 1 ||
+        image->height < 1 || !lut || !(alpha >= 0.0f && alpha <= 1.0f) ||
+        (overlay && (!image->data || image->stride < 3 * image->width)))
+        return GC_ERR_INVALID_ARGUMENT;
+    const int32_t W = image->width, H = image->height;
+    const size_t need = (size_t)W * H * 3;
+    if ((heatmap && heatmap_len < need) || (overlay && overlay_len < need))
+        return GC_ERR_BUFFER_TOO_SMALL;
+    if (!heatmap && !overlay)
+        return GC_OK;
 
-const uint8_t *gc_colormap_table(gc_colormap colormap)
-{
-    (void)colormap;
-    return NULL;
+    int32_t *x0 = malloc(sizeof(int32_t) * 2 * (size_t)W);
+    float *fx = malloc(sizeof(float) * (size_t)W);
+    float *rows = malloc(sizeof(float) * 2 * (size_t)W);
+    if (!x0 || !fx || !rows) {
+        free(x0), free(fx), free(rows);
+        return GC_ERR_OUT_OF_MEMORY;
+    }
+    int32_t *x1 = x0 + W;
+    const double sx = (double)cam_width / W, sy = (double)cam_height / H;
+    for (int32_t x = 0; x < W; x++)
+        gc_linear_taps(x, sx, cam_width, &x0[x], &x1[x], &fx[x]);
+    float *r0 = rows, *r1 = rows + W;
+    int32_t have0 = -1, have1 = -1; /* cam rows currently in r0 / r1 */
+    const float wi = (float)(1.0 - (double)alpha), wh = alpha; /* as addWeighted's floats */
+    for (int32_t y = 0; y < H; y++) {
+        int32_t y0, y1;
+        float fy;
+        gc_linear_taps(y, sy, cam_height, &y0, &y1, &fy);
+        if (have0 != y0) {
+            if (have1 == y0) { /* moving down: reuse the row */
+                float *t = r0;
+                r0 = r1;
+                r1 = t;
+                have1 = -1;
+            } else {
+                hresize(cam + (size_t)y0 * cam_width, x0, x1, fx, W, r0);
+            }
+            have0 = y0;
+        }
+        if (have1 != y1) {
+            hresize(cam + (size_t)y1 * cam_width, x0, x1, fx, W, r1);
+            have1 = y1;
+        }
+        render_row(r0, r1, fy, W, lut, wi, wh,
+                   overlay ? image->data + (size_t)y * image->stride : NULL,
+                   heatmap ? heatmap + (size_t)y * W * 3 : NULL,
+                   overlay ? overlay + (size_t)y * W * 3 : NULL);
+    }
+    free(x0);
+    free(fx);
+    free(rows);
+    return GC_OK;
 }

@@ -80,11 +80,73 @@ static int taps_area(taps *t, int32_t src, int32_t dst)
     return 1;
 }
 
+/* OpenCV's 8-bit INTER_LINEAR in its fixed-point form: weights rounded to 11 bits, a
+ * horizontal pass in int, and the vertical combination as its x86 vector path computes it:
+ * ((((r0 >> 4) * b0) >> 16) + (((r1 >> 4) * b1) >> 16) + 2) >> 2. */
+static gc_status resize_linear_u8(const uint8_t *src, int32_t sw, int32_t sh, int32_t sstride,
+                                  uint8_t *dst, int32_t dw, int32_t dh)
+{
+    enum { ONE = 2048 };
+    int32_t *xo = malloc(sizeof(int32_t) * 2 * (size_t)dw);
+    int16_t *xa = malloc(sizeof(int16_t) * 2 * (size_t)dw);
+    int32_t *rows = malloc(sizeof(int32_t) * 2 * 3 * (size_t)dw);
+    if (!xo || !xa || !rows) {
+        free(xo), free(xa), free(rows);
+        return GC_ERR_OUT_OF_MEMORY;
+    }
+    const double scx = (double)sw / dw, scy = (double)sh / dh;
+    for (int32_t x = 0; x < dw; x++) {
+        float f;
+        gc_linear_taps(x, scx, sw, &xo[2 * x], &xo[2 * x + 1], &f);
+        xa[2 * x] = (int16_t)lrintf((1.0f - f) * ONE);
+        xa[2 * x + 1] = (int16_t)lrintf(f * ONE);
+    }
+    int32_t *r0 = rows, *r1 = rows + 3 * (size_t)dw;
+    for (int32_t y = 0; y < dh; y++) {
+        /* Unlike columns, OpenCV does not zero the weight at the top and bottom borders: it
+         * clamps the row index and keeps both weights on the same row (which can round
+         * differently from weight ONE in the vector formula). */
+        float f = (float)((y + 0.5) * scy - 0.5);
+        int32_t fl = (int32_t)floorf(f);
+        f -= (float)fl;
+        int32_t y0 = GC_MIN(GC_MAX(fl, 0), sh - 1), y1 = GC_MIN(GC_MAX(fl + 1, 0), sh - 1);
+        int32_t b0 = (int16_t)lrintf((1.0f - f) * ONE), b1 = (int16_t)lrintf(f * ONE);
+        const int32_t sy[2] = {y0, y1};
+        int32_t *r[2] = {r0, r1};
+        for (int i = 0; i < 2; i++) {
+            const uint8_t *row = src + (size_t)sy[i] * sstride;
+            for (int32_t x = 0; x < dw; x++) {
+                const uint8_t *p0 = row + 3 * (size_t)xo[2 * x], *p1 = row + 3 * (size_t)xo[2 * x + 1];
+                for (int c = 0; c < 3; c++)
+                    r[i][3 * x + c] = p0[c] * xa[2 * x] + p1[c] * xa[2 * x + 1];
+            }
+        }
+        uint8_t *out = dst + (size_t)y * dw * 3;
+        /* OpenCV's SSE loop covers 16 values a step, then 8 while more than 8 remain; the
+         * rest of the row takes its scalar formula (b0*r0 + b1*r1 + 2^21) >> 22. */
+        const int32_t width = 3 * dw;
+        int32_t vec = 0;
+        while (vec <= width - 16)
+            vec += 16;
+        while (vec < width - 8)
+            vec += 8;
+        for (int32_t x = 0; x < width; x++) {
+            int32_t v = x < vec ? ((((r0[x] >> 4) * b0) >> 16) + (((r1[x] >> 4) * b1) >> 16) + 2) >> 2
+                                : (int32_t)(((int64_t)b0 * r0[x] + (int64_t)b1 * r1[x] + (1 << 21)) >> 22);
+            out[x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+    free(xo), free(xa), free(rows);
+    return GC_OK;
+}
+
 gc_status gc_resize_rgb8(const uint8_t *src, int32_t sw, int32_t sh, int32_t sstride,
                          uint8_t *dst, int32_t dw, int32_t dh, gc_interp interp)
 {
     if (interp == GC_INTERP_AUTO)
         interp = (dw <= sw && dh <= sh) ? GC_INTERP_AREA : GC_INTERP_LINEAR;
+    if (interp == GC_INTERP_LINEAR)
+        return resize_linear_u8(src, sw, sh, sstride, dst, dw, dh);
     taps tx = {0}, ty = {0};
     float *tmp = malloc(sizeof(float) * (size_t)sh * dw * 3);
     int ok = tmp != NULL;
@@ -121,7 +183,7 @@ gc_status gc_resize_rgb8(const uint8_t *src, int32_t sw, int32_t sh, int32_t sst
             float acc = 0;
             for (int32_t k = 0; k < ty.count[y]; k++)
                 acc += w[k] * tmp[(size_t)(ty.start[y] + k) * dw * 3 + x];
-            long v = lrintf(acc);
+            long v = (long)(acc + 0.5f); /* OpenCV rounds these half up */
             out[x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
     }
