@@ -1,0 +1,104 @@
+/*
+ * cli.h — the `gradcam` command: shared types of its parts.
+ *   main.c      options, set-up, exit status
+ *   inputs.c    files, folders (recursive) and stdin to jobs with output paths
+ *   pipeline.c  decode workers -> batches on the context -> render/encode workers
+ *   report.c    results.jsonl lines, .npy files, progress on stderr, messages
+ * The command uses only the public API (include/gradcam.h), like any user program.
+ */
+#ifndef GC_CLI_H
+#define GC_CLI_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gradcam.h"
+
+enum { OUT_OVERLAY = 1, OUT_HEATMAP = 2, OUT_CAM = 4 };
+
+typedef struct cli_config {
+    gc_options lib;              /* weights, layer, arch, backend, precision, ...        */
+    const char *out_dir;
+    int32_t class_id;            /* -1: top-1                                             */
+    int outputs;                 /* OUT_* bits                                            */
+    gc_file_format format;
+    gc_colormap colormap;
+    float alpha;
+    int png_level, jpeg_quality;
+    int threads;                 /* decode/encode threads                                 */
+    const char *labels_path;
+    int resume, overwrite;
+    int progress;                /* -1 auto (a terminal), 0 quiet, 1 forced               */
+    int64_t max_pixels;
+    char **inputs;
+    int n_inputs;
+} cli_config;
+
+/* One input's way through the pipeline. */
+typedef struct job {
+    char *path;                  /* the input file                                        */
+    char *out_base;              /* OUT/rel/dir/stem: outputs append ".overlay.png" etc.  */
+    gc_image img;                /* decoded pixels (owned)                                */
+    int failed;
+    char error[600];
+    gc_result res;
+    float *cam;                  /* (cam_h, cam_w), owned                                 */
+} job;
+
+/* ---- inputs.c */
+typedef struct input_list {
+    job **jobs;
+    size_t count, cap;
+} input_list;
+/* Expands every INPUT argument except "-" (files as given, folders recursively, sorted).
+ * Problems (missing paths) become failed jobs, so that they get their results line. */
+int inputs_collect(const cli_config *cfg, input_list *out);
+/* A job for one path found under `root` (NULL: a file given directly). */
+job *job_new(const char *path, const char *root, const char *out_dir);
+void job_free(job *j);
+int has_image_extension(const char *name);
+
+/* ---- report.c */
+typedef struct report {
+    pthread_mutex_t mu;
+    FILE *jsonl;
+    const cli_config *cfg;
+    gc_context *ctx;             /* labels and layer name (read-only after set-up)        */
+    char **labels;               /* --labels, or NULL                                     */
+    int32_t n_labels;
+    const char *layer;
+    int show_progress;
+    size_t done, failed, skipped, total; /* total 0: unknown (stdin)                      */
+    double t0;
+    double last_draw;
+} report;
+
+int report_open(report *r, const cli_config *cfg, gc_context *ctx, char *err, size_t errlen);
+void report_close(report *r);
+/* One results.jsonl line for a finished (or failed) job, a stderr message for a failure,
+ * and the progress line. Thread-safe. */
+void report_job(report *r, const job *j);
+void report_skip(report *r);
+void report_set_total(report *r, size_t total);
+/* Messages that must not tangle with the progress line. */
+void report_message(report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void report_finish(report *r);
+const char *report_label(const report *r, int32_t class_id);
+double now_seconds(void);
+
+/* Writes a float32 .npy array atomically (temp + rename). 0 on failure, errno set. */
+int write_npy(const char *path, const float *data, int32_t h, int32_t w);
+/* mkdir -p of the folder part of path. 0 on failure. */
+int make_parent_dirs(const char *path);
+
+/* ---- pipeline.c */
+/* Runs every job of `list` (or, with from_stdin, the paths read from standard input) through
+ * the pipeline. Returns the number of failed inputs. */
+size_t pipeline_run(const cli_config *cfg, gc_context *ctx, report *rep, input_list *list,
+                    int from_stdin);
+
+/* The output file of a job: out_base + ".overlay.png" / ".heatmap.jpg" / ".cam.npy". */
+void output_path(const cli_config *cfg, const job *j, int which, char *buf, size_t len);
+
+#endif /* GC_CLI_H */

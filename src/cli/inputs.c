@@ -1,0 +1,153 @@
+/*
+ * inputs.c — INPUT arguments to jobs: a file as given, a folder recursively (sorted, so runs
+ * are reproducible), keeping the path relative to the folder for the outputs.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+int has_image_extension(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && (strcasecmp(dot, ".png") == 0 || strcasecmp(dot, ".jpg") == 0 ||
+                   strcasecmp(dot, ".jpeg") == 0);
+}
+
+/* out_dir/relative-path-without-extension */
+job *job_new(const char *path, const char *root, const char *out_dir)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->path = strdup(path);
+    const char *rel;
+    if (root) {
+        size_t n = strlen(root);
+        rel = path + n;
+        while (*rel == '/')
+            rel++;
+    } else {
+        const char *slash = strrchr(path, '/');
+        rel = slash ? slash + 1 : path;
+    }
+    size_t len = strlen(out_dir) + strlen(rel) + 2;
+    j->out_base = malloc(len);
+    if (!j->path || !j->out_base) {
+        job_free(j);
+        return NULL;
+    }
+    snprintf(j->out_base, len, "%s/%s", out_dir, rel);
+    char *dot = strrchr(j->out_base, '.'), *slash = strrchr(j->out_base, '/');
+    if (dot && (!slash || dot > slash))
+        *dot = 0;
+    return j;
+}
+
+void job_free(job *j)
+{
+    if (!j)
+        return;
+    free(j->path);
+    free(j->out_base);
+    gc_image_free(&j->img);
+    free(j->cam);
+    free(j);
+}
+
+static int push(input_list *l, job *j)
+{
+    if (!j)
+        return 0;
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 256;
+        job **jobs = realloc(l->jobs, cap * sizeof *jobs);
+        if (!jobs)
+            return 0;
+        l->jobs = jobs;
+        l->cap = cap;
+    }
+    l->jobs[l->count++] = j;
+    return 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int walk(const char *dir, const char *root, const cli_config *cfg, input_list *l)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        job *j = job_new(dir, NULL, cfg->out_dir);
+        if (!j)
+            return 0;
+        j->failed = 1;
+        snprintf(j->error, sizeof j->error, "%s: cannot read folder: %s", dir, strerror(errno));
+        return push(l, j);
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue; /* ".", "..", hidden files and our own temp files */
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn)
+                break;
+            names = nn;
+        }
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_str);
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(dir) + strlen(names[i]) + 2;
+        char *p = malloc(len);
+        snprintf(p, len, "%s/%s", dir, names[i]);
+        struct stat sb;
+        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+            ok &= walk(p, root, cfg, l);
+        else if (has_image_extension(names[i]))
+            ok &= push(l, job_new(p, root, cfg->out_dir));
+        free(p);
+        free(names[i]);
+    }
+    free(names);
+    return ok;
+}
+
+int inputs_collect(const cli_config *cfg, input_list *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < cfg->n_inputs; i++) {
+        const char *arg = cfg->inputs[i];
+        if (strcmp(arg, "-") == 0)
+            continue;
+        /* drop trailing slashes so relative paths come out clean */
+        char *p = strdup(arg);
+        size_t len = strlen(p);
+        while (len > 1 && p[len - 1] == '/')
+            p[--len] = 0;
+        struct stat sb;
+        int ok;
+        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            ok = walk(p, p, cfg, out);
+        } else {
+            job *j = job_new(p, NULL, cfg->out_dir);
+            ok = push(out, j);
+        }
+        free(p);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}

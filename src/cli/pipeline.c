@@ -1,0 +1,280 @@
+/*
+ * pipeline.c — inputs to outputs with every stage busy at once:
+ *
+ *   feeder ──tasks──▶ decode workers ──decoded──▶ batcher (this thread: gc_explain on
+ *   batches) ──encode──▶ render/encode workers ──▶ files + results.jsonl
+ *
+ * Queues are bounded, so memory stays flat whatever the number of inputs. A bad input fails
+ * alone: it gets its error line and the run goes on. Only the batcher touches the context.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "queue.h"
+
+typedef struct pipeline {
+    const cli_config *cfg;
+    gc_context *ctx;
+    report *rep;
+    input_list *list;
+    int from_stdin;
+    queue tasks, decoded, encode;
+    int decoders_left; /* the last decode worker to finish closes `decoded` */
+    pthread_mutex_t mu;
+    int32_t cam_w, cam_h, max_batch;
+} pipeline;
+
+void output_path(const cli_config *cfg, const job *j, int which, char *buf, size_t len)
+{
+    const char *ext = cfg->format == GC_FORMAT_JPEG ? "jpg" : "png";
+    if (which == OUT_CAM)
+        snprintf(buf, len, "%s.cam.npy", j->out_base);
+    else
+        snprintf(buf, len, "%s.%s.%s", j->out_base, which == OUT_OVERLAY ? "overlay" : "heatmap",
+                 ext);
+}
+
+static int outputs_complete(const cli_config *cfg, const job *j)
+{
+    for (int bit = 1; bit <= OUT_CAM; bit <<= 1) {
+        if (!(cfg->outputs & bit))
+            continue;
+        char p[4096];
+        struct stat sb;
+        output_path(cfg, j, bit, p, sizeof p);
+        if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode))
+            return 0;
+    }
+    return 1;
+}
+
+static void feed(pipeline *p, job *j)
+{
+    if (p->cfg->resume && outputs_complete(p->cfg, j)) {
+        report_skip(p->rep);
+        job_free(j);
+    } else if (!queue_push(&p->tasks, j)) {
+        job_free(j);
+    }
+}
+
+static void *feeder(void *arg)
+{
+    pipeline *p = arg;
+    for (size_t i = 0; i < p->list->count; i++) {
+        job *j = p->list->jobs[i];
+        p->list->jobs[i] = NULL;
+        if (j->failed) { /* found broken while listing: report it straight away */
+            report_job(p->rep, j);
+            job_free(j);
+        } else {
+            feed(p, j);
+        }
+    }
+    if (p->from_stdin) { /* a long-lived worker: paths arrive one per line */
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        while ((n = getline(&line, &cap, stdin)) > 0) {
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                line[--n] = 0;
+            if (n == 0)
+                continue;
+            job *j = job_new(line, NULL, p->cfg->out_dir);
+            if (j)
+                feed(p, j);
+        }
+        free(line);
+    }
+    queue_close(&p->tasks);
+    return NULL;
+}
+
+static void *decoder(void *arg)
+{
+    pipeline *p = arg;
+    job *j;
+    while ((j = queue_pop(&p->tasks))) {
+        gc_status st = gc_image_read(j->path, p->cfg->max_pixels, &j->img, j->error,
+                                     sizeof j->error);
+        if (st != GC_OK) {
+            j->failed = 1;
+            if (!j->error[0])
+                snprintf(j->error, sizeof j->error, "%s: %s", j->path, gc_status_string(st));
+        }
+        queue_push(&p->decoded, j);
+    }
+    pthread_mutex_lock(&p->mu);
+    int last = --p->decoders_left == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (last)
+        queue_close(&p->decoded);
+    return NULL;
+}
+
+static void encode_one(pipeline *p, job *j)
+{
+    const cli_config *cfg = p->cfg;
+    const size_t bytes = (size_t)j->img.width * j->img.height * 3;
+    uint8_t *heat = cfg->outputs & OUT_HEATMAP ? malloc(bytes) : NULL;
+    uint8_t *over = cfg->outputs & OUT_OVERLAY ? malloc(bytes) : NULL;
+    char path[4096];
+    output_path(cfg, j, OUT_CAM, path, sizeof path);
+    if (!make_parent_dirs(path)) {
+        j->failed = 1;
+        snprintf(j->error, sizeof j->error, "%s: cannot create its folder: %s", path,
+                 strerror(errno));
+        goto done;
+    }
+    if ((cfg->outputs & OUT_HEATMAP && !heat) || (cfg->outputs & OUT_OVERLAY && !over)) {
+        j->failed = 1;
+        snprintf(j->error, sizeof j->error, "%s: out of memory rendering %dx%d", j->path,
+                 j->img.width, j->img.height);
+        goto done;
+    }
+    if (heat || over) {
+        gc_status st = gc_render(j->cam, p->cam_w, p->cam_h, &j->img, cfg->colormap, cfg->alpha,
+                                 heat, heat ? bytes : 0, over, over ? bytes : 0);
+        if (st != GC_OK) {
+            j->failed = 1;
+            snprintf(j->error, sizeof j->error, "%s: rendering failed: %s", j->path,
+                     gc_status_string(st));
+            goto done;
+        }
+    }
+    const struct {
+        int bit;
+        uint8_t *px;
+    } imgs[2] = {{OUT_OVERLAY, over}, {OUT_HEATMAP, heat}};
+    for (int k = 0; k < 2; k++) {
+        if (!imgs[k].px)
+            continue;
+        output_path(cfg, j, imgs[k].bit, path, sizeof path);
+        gc_image out = {imgs[k].px, j->img.width, j->img.height, 3 * j->img.width};
+        if (gc_image_write(path, &out, cfg->format, cfg->png_level, cfg->jpeg_quality,
+                           j->error, sizeof j->error) != GC_OK) {
+            j->failed = 1;
+            goto done;
+        }
+    }
+    if (cfg->outputs & OUT_CAM) {
+        output_path(cfg, j, OUT_CAM, path, sizeof path);
+        if (!write_npy(path, j->cam, p->cam_h, p->cam_w)) {
+            j->failed = 1;
+            snprintf(j->error, sizeof j->error, "%s: cannot write: %s", path, strerror(errno));
+        }
+    }
+done:
+    free(heat);
+    free(over);
+}
+
+static void *encoder(void *arg)
+{
+    pipeline *p = arg;
+    job *j;
+    while ((j = queue_pop(&p->encode))) {
+        if (!j->failed)
+            encode_one(p, j);
+        report_job(p->rep, j);
+        job_free(j);
+    }
+    return NULL;
+}
+
+/* gc_explain on the gathered jobs, then hand them to the encoders. */
+static void run_batch(pipeline *p, job **batch, int32_t n, gc_image *imgs, gc_result *res,
+                      float *cams, int32_t *classes)
+{
+    const size_t hw = (size_t)p->cam_w * p->cam_h;
+    for (int32_t i = 0; i < n; i++) {
+        imgs[i] = batch[i]->img;
+        classes[i] = p->cfg->class_id;
+    }
+    gc_status st = gc_explain(p->ctx, imgs, n, classes, res, cams, (size_t)n * hw);
+    for (int32_t i = 0; i < n; i++) {
+        job *j = batch[i];
+        if (st != GC_OK) {
+            j->failed = 1;
+            snprintf(j->error, sizeof j->error, "%s: %s: %s", j->path, gc_status_string(st),
+                     gc_last_error(p->ctx));
+        } else if (!(j->cam = malloc(sizeof(float) * hw))) {
+            j->failed = 1;
+            snprintf(j->error, sizeof j->error, "%s: out of memory", j->path);
+        } else {
+            j->res = res[i];
+            memcpy(j->cam, cams + i * hw, sizeof(float) * hw);
+        }
+        queue_push(&p->encode, j);
+    }
+}
+
+size_t pipeline_run(const cli_config *cfg, gc_context *ctx, report *rep, input_list *list,
+                    int from_stdin)
+{
+    pipeline p = {.cfg = cfg, .ctx = ctx, .rep = rep, .list = list, .from_stdin = from_stdin};
+    gc_model_info info;
+    gc_model_info_get(ctx, &info);
+    p.cam_w = info.cam_width;
+    p.cam_h = info.cam_height;
+    p.max_batch = info.max_batch;
+    const int workers = cfg->threads > 1 ? cfg->threads : 1;
+    queue_init(&p.tasks, 4 * (size_t)p.max_batch);
+    queue_init(&p.decoded, 2 * (size_t)p.max_batch);
+    queue_init(&p.encode, 2 * (size_t)p.max_batch);
+    pthread_mutex_init(&p.mu, NULL);
+    p.decoders_left = workers;
+    pthread_t feed_t, *dec = calloc((size_t)workers, sizeof *dec),
+                      *enc = calloc((size_t)workers, sizeof *enc);
+    pthread_create(&feed_t, NULL, feeder, &p);
+    for (int i = 0; i < workers; i++) {
+        pthread_create(&dec[i], NULL, decoder, &p);
+        pthread_create(&enc[i], NULL, encoder, &p);
+    }
+
+    const int32_t B = p.max_batch;
+    job **batch = calloc((size_t)B, sizeof *batch);
+    gc_image *imgs = calloc((size_t)B, sizeof *imgs);
+    gc_result *res = calloc((size_t)B, sizeof *res);
+    int32_t *classes = calloc((size_t)B, sizeof *classes);
+    float *cams = malloc(sizeof(float) * (size_t)B * p.cam_w * p.cam_h);
+    int32_t n = 0;
+    for (;;) {
+        int timed_out = 0;
+        /* a partial batch waits briefly for company, then goes (stdin may be slow) */
+        job *j = n ? queue_pop_timed(&p.decoded, 50, &timed_out) : queue_pop(&p.decoded);
+        if (timed_out) {
+            run_batch(&p, batch, n, imgs, res, cams, classes);
+            n = 0;
+            continue;
+        }
+        if (!j)
+            break;
+        if (j->failed) {
+            queue_push(&p.encode, j); /* the encoders report it in order with the rest */
+            continue;
+        }
+        batch[n++] = j;
+        if (n == B) {
+            run_batch(&p, batch, n, imgs, res, cams, classes);
+            n = 0;
+        }
+    }
+    if (n)
+        run_batch(&p, batch, n, imgs, res, cams, classes);
+    queue_close(&p.encode);
+    pthread_join(feed_t, NULL);
+    for (int i = 0; i < workers; i++) {
+        pthread_join(dec[i], NULL);
+        pthread_join(enc[i], NULL);
+    }
+    free(batch), free(imgs), free(res), free(classes), free(cams), free(dec), free(enc);
+    queue_destroy(&p.tasks);
+    queue_destroy(&p.decoded);
+    queue_destroy(&p.encode);
+    pthread_mutex_destroy(&p.mu);
+    return rep->failed;
+}

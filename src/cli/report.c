@@ -1,0 +1,277 @@
+/*
+ * report.c — what the command tells: one results.jsonl line per input (flushed, so a killed
+ * run keeps every finished line), messages for failures, a progress line on stderr, and the
+ * .npy writer for raw cams.
+ */
+#include <cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "imagenet_labels.h"
+
+double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int load_labels(report *r, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "--labels %s: %s", path, strerror(errno));
+        return 0;
+    }
+    char line[1024];
+    size_t cap = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if ((size_t)r->n_labels == cap) {
+            cap = cap ? 2 * cap : 1024;
+            char **l = realloc(r->labels, cap * sizeof *l);
+            if (!l)
+                break;
+            r->labels = l;
+        }
+        r->labels[r->n_labels++] = strdup(line);
+    }
+    fclose(f);
+    return 1;
+}
+
+int report_open(report *r, const cli_config *cfg, gc_context *ctx, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->mu, NULL);
+    r->cfg = cfg;
+    r->ctx = ctx;
+    gc_model_info info;
+    gc_model_info_get(ctx, &info);
+    r->layer = info.target_layer;
+    if (cfg->labels_path && !load_labels(r, cfg->labels_path, err, errlen))
+        return 0;
+    r->show_progress = cfg->progress > 0 || (cfg->progress < 0 && isatty(STDERR_FILENO));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/results.jsonl", cfg->out_dir);
+    r->jsonl = fopen(path, cfg->resume ? "a" : "w");
+    if (!r->jsonl) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return 0;
+    }
+    r->t0 = now_seconds();
+    return 1;
+}
+
+void report_close(report *r)
+{
+    if (r->jsonl)
+        fclose(r->jsonl);
+    for (int32_t i = 0; i < r->n_labels; i++)
+        free(r->labels[i]);
+    free(r->labels);
+    pthread_mutex_destroy(&r->mu);
+}
+
+const char *report_label(const report *r, int32_t class_id)
+{
+    if (class_id < 0)
+        return NULL;
+    if (r->labels)
+        return class_id < r->n_labels ? r->labels[class_id] : NULL;
+    const char *meta = gc_class_label(r->ctx, class_id);
+    if (meta)
+        return meta;
+    gc_model_info info;
+    gc_model_info_get(r->ctx, &info);
+    return info.num_classes == 1000 && class_id < 1000 ? gc_imagenet_labels[class_id] : NULL;
+}
+
+/* Must hold r->mu. */
+static void draw_progress(report *r, int final)
+{
+    if (!r->show_progress)
+        return;
+    double now = now_seconds();
+    if (!final && now - r->last_draw < 0.1)
+        return;
+    r->last_draw = now;
+    double el = now - r->t0, rate = el > 0 ? (double)r->done / el : 0;
+    char eta[32] = "";
+    if (r->total && rate > 0 && r->done < r->total) {
+        double s = (double)(r->total - r->done - r->skipped) / rate;
+        snprintf(eta, sizeof eta, "  ETA %dm%02ds", (int)(s / 60), (int)s % 60);
+    }
+    char total[32] = "?";
+    if (r->total)
+        snprintf(total, sizeof total, "%zu", r->total);
+    fprintf(stderr, "\r\033[K%zu/%s  %.1f img/s%s  %zu failed%s", r->done + r->skipped, total,
+            rate, eta, r->failed, final ? "\n" : "");
+    if (r->skipped && final)
+        fprintf(stderr, "(%zu skipped: outputs already complete)\n", r->skipped);
+    fflush(stderr);
+}
+
+void report_message(report *r, const char *fmt, ...)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->show_progress)
+        fprintf(stderr, "\r\033[K");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    draw_progress(r, 0);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* float32 values printed as what they are (7 significant digits), not as 17-digit doubles */
+static void add_float(cJSON *o, const char *key, float v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", v);
+    cJSON_AddNumberToObject(o, key, strtod(buf, NULL));
+}
+
+static void add_label(cJSON *o, const char *key, const char *label)
+{
+    if (label)
+        cJSON_AddStringToObject(o, key, label);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+void report_job(report *r, const job *j)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "input", j->path);
+    cJSON_AddStringToObject(o, "status", j->failed ? "error" : "ok");
+    if (j->failed) {
+        cJSON_AddStringToObject(o, "error", j->error);
+    } else {
+        cJSON_AddNullToObject(o, "error");
+        cJSON_AddNumberToObject(o, "class", j->res.class_id);
+        add_label(o, "label", report_label(r, j->res.class_id));
+        add_float(o, "score", j->res.score);
+        add_float(o, "prob", j->res.prob);
+        cJSON *top = cJSON_AddArrayToObject(o, "top5");
+        for (int k = 0; k < GC_TOPK && j->res.top_class[k] >= 0; k++) {
+            cJSON *t = cJSON_CreateObject();
+            cJSON_AddNumberToObject(t, "class", j->res.top_class[k]);
+            add_label(t, "label", report_label(r, j->res.top_class[k]));
+            add_float(t, "prob", j->res.top_prob[k]);
+            cJSON_AddItemToArray(top, t);
+        }
+        cJSON_AddStringToObject(o, "layer", r->layer);
+        cJSON_AddNumberToObject(o, "width", j->img.width);
+        cJSON_AddNumberToObject(o, "height", j->img.height);
+        cJSON *outs = cJSON_AddObjectToObject(o, "outputs");
+        static const struct {
+            int bit;
+            const char *name;
+        } kinds[] = {{OUT_OVERLAY, "overlay"}, {OUT_HEATMAP, "heatmap"}, {OUT_CAM, "cam"}};
+        for (int k = 0; k < 3; k++)
+            if (r->cfg->outputs & kinds[k].bit) {
+                char p[4096];
+                output_path(r->cfg, j, kinds[k].bit, p, sizeof p);
+                cJSON_AddStringToObject(outs, kinds[k].name, p);
+            }
+    }
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    pthread_mutex_lock(&r->mu);
+    if (line) {
+        fputs(line, r->jsonl);
+        fputc('\n', r->jsonl);
+        fflush(r->jsonl);
+    }
+    r->done++;
+    if (j->failed) {
+        r->failed++;
+        if (r->show_progress)
+            fprintf(stderr, "\r\033[K");
+        fprintf(stderr, "gradcam: %s\n", j->error);
+    }
+    draw_progress(r, 0);
+    pthread_mutex_unlock(&r->mu);
+    free(line);
+}
+
+void report_skip(report *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->skipped++;
+    draw_progress(r, 0);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void report_set_total(report *r, size_t total)
+{
+    pthread_mutex_lock(&r->mu);
+    r->total = total;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void report_finish(report *r)
+{
+    pthread_mutex_lock(&r->mu);
+    draw_progress(r, 1);
+    pthread_mutex_unlock(&r->mu);
+}
+
+int make_parent_dirs(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return 0;
+        *p = '/';
+    }
+    return 1;
+}
+
+int write_npy(const char *path, const float *data, int32_t h, int32_t w)
+{
+    /* NPY v1.0: magic, header length, a Python dict literal padded to a multiple of 64 */
+    const uint16_t probe = 1;
+    const int little = *(const uint8_t *)&probe == 1; /* the floats go out in host order */
+    char header[128];
+    int n = snprintf(header, sizeof header,
+                     "{'descr': '%cf4', 'fortran_order': False, 'shape': (%d, %d), }",
+                     little ? '<' : '>', h, w);
+    int total = 10 + n + 1;
+    int pad = (64 - total % 64) % 64;
+    char tmp[4200];
+    static unsigned counter;
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d.%u", path, (int)getpid(),
+             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return 0;
+    uint16_t hl = (uint16_t)(n + pad + 1);
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xff),
+                             (unsigned char)(hl >> 8)};
+    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, (size_t)n, f) == (size_t)n;
+    for (int i = 0; ok && i < pad; i++)
+        ok = fputc(' ', f) != EOF;
+    ok = ok && fputc('\n', f) != EOF;
+    ok = ok && fwrite(data, sizeof(float), (size_t)h * w, f) == (size_t)h * w;
+    ok = (fclose(f) == 0) && ok;
+    if (ok && rename(tmp, path) == 0)
+        return 1;
+    int e = errno;
+    unlink(tmp);
+    errno = e;
+    return 0;
+}
