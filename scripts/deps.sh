@@ -3,10 +3,10 @@
 #   C: cmake, a compiler, pkg-config, OpenBLAS (CPU GEMMs), cJSON (safetensors headers),
 #      libpng and libjpeg-turbo (image files).
 #   Test oracles: python3-torch and python3-numpy (the goldens and the full-size VGG16 test),
-#      python3-opencv (resizing, colormaps, image decoding goldens).
+#      python3-opencv (resizing, colormaps, image decoding goldens); GNU time (peak memory).
 set -eu
 pkgs="build-essential cmake pkg-config libopenblas-dev libcjson-dev libpng-dev
-libturbojpeg0-dev python3 python3-numpy python3-torch python3-opencv"
+libturbojpeg0-dev python3 python3-numpy python3-torch python3-opencv time"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

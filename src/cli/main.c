@@ -146,7 +146,8 @@ static int parse_args(int argc, char **argv, cli_config *cfg)
                       *precs[] = {"auto", "fp32", "tf32", "bf16", "fp16"};
     int c, v;
     long num;
-    while ((c = getopt_long(argc, argv, "w:o:qh", longs, NULL)) != -1) {
+    opterr = 0; /* our own messages, which name the program as "gradcam" */
+    while ((c = getopt_long(argc, argv, ":w:o:qh", longs, NULL)) != -1) {
         switch (c) {
         case 'w': cfg->lib.weights_path = optarg; break;
         case 'o': cfg->out_dir = optarg; break;
@@ -280,7 +281,8 @@ static int parse_args(int argc, char **argv, cli_config *cfg)
         case O_VERSION:
             printf("gradcam %s (libgradcam %s)\n", gc_version_string(), gc_version_string());
             exit(0);
-        default: fprintf(stderr, "Try 'gradcam --help'.\n"); return 2;
+        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
     if (cfg->resume && cfg->overwrite)

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""The `gradcam` command end to end, as a user runs it.
+
+    test_cli.py GRADCAM_BINARY SOURCE_DIR WORK_DIR [--many N]
+
+Checks: --help/--version; usage and set-up errors exit 2; a folder with good and bad inputs
+(zero bytes, text named .jpg, truncated PNG/JPEG, a broken symlink) gives one results.jsonl
+line per input, errors naming the file, mirrored output paths, exit 1; the cams and overlays
+against PyTorch's Grad-CAM and OpenCV's rendering of the same images (float64 reference);
+--resume, --overwrite, '-' (paths on stdin), --format jpg, --outputs cam (.npy); N small
+files (default 10,000) with bounded memory. Prints 'N passed, M failed'.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+try:
+    import cv2
+    import numpy as np
+except ImportError:
+    print("python3-opencv / python3-numpy not installed: skipping")
+    sys.exit(77)
+
+BIN, SRC, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
+MANY = int(sys.argv[sys.argv.index("--many") + 1]) if "--many" in sys.argv else 10000
+WEIGHTS = os.path.join(SRC, "tests/golden/tv_vgg16_small.safetensors")
+SMALL = os.path.join(SRC, "tests/golden/custom_small.safetensors")
+sys.path.insert(0, os.path.join(SRC, "tests/pyref"))
+passed, failed = 0, 0
+
+
+def check(ok, what, detail=""):
+    global passed, failed
+    passed, failed = passed + bool(ok), failed + (not ok)
+    print(f"{'PASS' if ok else 'FAIL'}  {what}{'' if ok else '  ' + str(detail)[:2000]}")
+
+
+def run(*args, stdin=None):
+    return subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True)
+
+
+def lines(out):
+    with open(os.path.join(out, "results.jsonl")) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def photo(h, w, seed):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([127 + 100 * np.sin(x / (5.0 + c) + seed) * np.cos(y / 9.0 - c)
+                     for c in range(3)], -1)
+    return np.clip(base + rng.normal(0, 15, (h, w, 3)), 0, 255).astype(np.uint8)  # BGR
+
+
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+data = os.path.join(WORK, "in")
+os.makedirs(os.path.join(data, "sub", "deeper"))
+good = {"a.png": (224, 224), "sub/b.jpg": (375, 500), "sub/deeper/c.PNG": (180, 120),
+        "d.jpeg": (96, 300)}
+for i, (name, (h, w)) in enumerate(good.items()):
+    ok = cv2.imwrite(os.path.join(data, name), photo(h, w, i),
+                     [cv2.IMWRITE_JPEG_QUALITY, 95] if name.lower().endswith(("jpg", "jpeg")) else [])
+    assert ok, name
+bad = ["zero.png", "text.jpg", "trunc.png", "trunc.jpg", "broken_link.png"]
+open(os.path.join(data, "zero.png"), "wb").close()
+open(os.path.join(data, "text.jpg"), "w").write("this is not an image\n")
+for name, src in (("trunc.png", "a.png"), ("trunc.jpg", "sub/b.jpg")):
+    blob = open(os.path.join(data, src), "rb").read()
+    open(os.path.join(data, name), "wb").write(blob[: len(blob) // 2])
+os.symlink(os.path.join(data, "nowhere.png"), os.path.join(data, "broken_link.png"))
+open(os.path.join(data, "notes.txt"), "w").write("not an input: wrong extension\n")
+
+# ---------------------------------------------------------------- help, version, usage
+r = run("--help")
+check(r.returncode == 0 and "usage: gradcam" in r.stdout and "--resume" in r.stdout, "--help")
+r = run("--version")
+check(r.returncode == 0 and r.stdout.startswith("gradcam "), "--version", r.stdout)
+for args, what in ((["--bogus", data], "unknown flag"), (["--alpha", "2", data], "--alpha 2"),
+                   (["-w", WEIGHTS], "no INPUT"),
+                   (["-w", os.path.join(WORK, "missing.safetensors"), data], "missing weights"),
+                   (["-w", WEIGHTS, "--class", "10", "-o", os.path.join(WORK, "o2"), data],
+                    "--class out of range"),
+                   (["-w", WEIGHTS, "--layer", "block9_conv9", "-o", os.path.join(WORK, "o3"),
+                     data], "unknown layer")):
+    r = run(*args)
+    check(r.returncode == 2 and r.stderr.startswith("gradcam:"), f"exit 2 on {what}",
+          (r.returncode, r.stderr))
+r = run("-w", os.path.join(WORK, "missing.safetensors"), data)
+check("missing.safetensors" in r.stderr, "missing weights: message names the file", r.stderr)
+
+# ---------------------------------------------------------------- a folder, good and bad
+out = os.path.join(WORK, "out")
+r = run("-w", WEIGHTS, "-o", out, "--outputs", "overlay,heatmap,cam", "-q", data)
+check(r.returncode == 1, "exit 1 when some inputs fail", (r.returncode, r.stderr))
+res = lines(out)
+check(len(res) == len(good) + len(bad), "one results line per input",
+      [x["input"] for x in res])
+by_input = {os.path.relpath(x["input"], data): x for x in res}
+for name in bad:
+    x = by_input.get(name, {})
+    check(x.get("status") == "error" and name in (x.get("error") or ""),
+          f"{name}: error line naming the file", x)
+    check(f"{name}" in r.stderr, f"{name}: message on stderr")
+for name in good:
+    x = by_input.get(name, {})
+    stem = os.path.splitext(name)[0]
+    ok = x.get("status") == "ok" and all(
+        os.path.isfile(os.path.join(out, stem + suffix))
+        for suffix in (".overlay.png", ".heatmap.png", ".cam.npy"))
+    check(ok, f"{name}: ok line and mirrored outputs", x)
+    h, w = good[name]
+    check(x.get("width") == w and x.get("height") == h and len(x.get("top5", [])) == 5 and
+          x.get("layer") == "block5_conv3" and x.get("class") == x["top5"][0]["class"],
+          f"{name}: line fields", x)
+check(not any(".tmp." in f for _, _, fs in os.walk(out) for f in fs), "no temp files left")
+
+# ---------------------------------------------------------------- against PyTorch + OpenCV
+try:
+    import torch
+    import gcref
+    have_torch = True
+except ImportError:
+    have_torch = False
+if have_torch:
+    import struct
+
+    def read_st(path):
+        blob = open(path, "rb").read()
+        n = struct.unpack("<Q", blob[:8])[0]
+        head = json.loads(blob[8:8 + n])
+        dt = {"F32": np.float32, "F16": np.float16}
+        sd = {}
+        for k, v in head.items():
+            if k == "__metadata__":
+                continue
+            a, b = v["data_offsets"]
+            sd[k] = torch.from_numpy(np.frombuffer(blob[8 + n + a:8 + n + b],
+                                                   dt[v["dtype"]]).reshape(v["shape"]).copy())
+        return sd
+
+    cfg = gcref.scaled_cfg("vgg16", 8)
+    model = gcref.TorchvisionVGG(cfg, num_classes=10, hidden=(64, 64))
+    model.load_state_dict(read_st(WEIGHTS))
+    model = model.double().eval()
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    for name in good:
+        rgb = cv2.imread(os.path.join(data, name), cv2.IMREAD_COLOR)[:, :, ::-1]
+        h, w = rgb.shape[:2]
+        interp = cv2.INTER_AREA if h >= 224 and w >= 224 else cv2.INTER_LINEAR
+        small = cv2.resize(np.ascontiguousarray(rgb), (224, 224), interpolation=interp)
+        x = torch.from_numpy(((small / 255.0 - mean) / std).transpose(2, 0, 1)[None].copy())
+        ref = gcref.gradcam(model, x.float().double(), 29)
+        stem = os.path.splitext(name)[0]
+        cam = np.load(os.path.join(out, stem + ".cam.npy"))
+        err = float(np.abs(cam - ref["cam"][0]).max())
+        check(cam.dtype == np.float32 and cam.shape == (14, 14) and err <= 1e-4 and
+              by_input[name]["class"] == int(ref["classes"][0]),
+              f"{name}: cam and class vs PyTorch (max err {err:.2g})", err)
+        heat = cv2.applyColorMap(np.uint8(255 * cv2.resize(ref["cam"][0], (w, h))),
+                                 cv2.COLORMAP_JET)
+        want = cv2.addWeighted(cv2.imread(os.path.join(data, name)), 0.6, heat, 0.4, 0)
+        got = cv2.imread(os.path.join(out, stem + ".overlay.png"))
+        diff = np.abs(got.astype(int) - want.astype(int))
+        # a cam value within 1e-6 of a multiple of 1/255 may truncate to the neighbouring
+        # colormap entry: at most 2 apart after the 0.4 blend, at very few pixels
+        check(diff.max() <= 2 and (diff > 0).mean() < 0.005,
+              f"{name}: overlay vs OpenCV rendering of PyTorch's cam "
+              f"({(diff > 0).mean() * 100:.3f}% differ, max {diff.max()})")
+else:
+    print("SKIP  comparisons with PyTorch (python3-torch not installed)")
+
+# ---------------------------------------------------------------- resume / overwrite
+r = run("-w", WEIGHTS, "-o", out, "-q", data)
+check(r.returncode == 2 and "--resume" in r.stderr, "refuses an output folder with results")
+os.remove(os.path.join(out, "a.overlay.png"))
+before = len(lines(out))
+r = run("-w", WEIGHTS, "-o", out, "--outputs", "overlay,heatmap,cam", "--resume", "-q", data)
+after = lines(out)
+redone = [os.path.relpath(x["input"], data) for x in after[before:]]
+check(os.path.isfile(os.path.join(out, "a.overlay.png")) and "a.png" in redone and
+      not any(n in redone for n in ("sub/b.jpg", "d.jpeg")),
+      "--resume redoes only incomplete inputs", redone)
+r = run("-w", WEIGHTS, "-o", out, "--overwrite", "-q", data)
+check(len(lines(out)) == len(good) + len(bad), "--overwrite starts results.jsonl over")
+
+# ---------------------------------------------------------------- stdin, jpg, cam only
+out2 = os.path.join(WORK, "out_stdin")
+paths = "".join(os.path.join(data, n) + "\n" for n in ("a.png", "d.jpeg"))
+r = run("-w", WEIGHTS, "-o", out2, "--format", "jpg", "-q", "-", stdin=paths)
+res = lines(out2)
+check(r.returncode == 0 and len(res) == 2 and
+      os.path.isfile(os.path.join(out2, "a.overlay.jpg")) and
+      os.path.isfile(os.path.join(out2, "d.heatmap.jpg")), "'-' reads paths from stdin; jpg",
+      (r.returncode, r.stderr, res))
+out3 = os.path.join(WORK, "out_cam")
+r = run("-w", WEIGHTS, "-o", out3, "--outputs", "cam", "--norm", "minmax", "-q",
+        os.path.join(data, "a.png"))
+cam = np.load(os.path.join(out3, "a.cam.npy"))
+check(r.returncode == 0 and cam.shape == (14, 14) and abs(cam.min()) < 1e-6 and
+      not os.path.exists(os.path.join(out3, "a.overlay.png")), "--outputs cam, --norm minmax")
+
+# ---------------------------------------------------------------- many small files
+if MANY:
+    many = os.path.join(WORK, "many")
+    for d in range(10):
+        os.makedirs(os.path.join(many, f"d{d}"))
+    tiny = [cv2.imencode(".png", photo(24, 32, s))[1].tobytes() for s in range(16)]
+    for i in range(MANY):
+        with open(os.path.join(many, f"d{i % 10}", f"img{i:05d}.png"), "wb") as f:
+            f.write(tiny[i % 16])
+    out4 = os.path.join(WORK, "out_many")
+    # GNU time measures the command's own peak RSS (a child forked from this Python process
+    # would carry Python's pages in its accounting until exec)
+    timefile = os.path.join(WORK, "time.txt")
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", timefile, BIN, "-w", SMALL, "-o",
+                        out4, "--outputs", "cam", "--batch", "32", "-q", many],
+                       capture_output=True, text=True)
+    rss_mb = int(open(timefile).read().split()[-1]) / 1024
+    res = lines(out4)
+    check(r.returncode == 0 and len(res) == MANY and all(x["status"] == "ok" for x in res),
+          f"{MANY} small files: one ok line each", (r.returncode, r.stderr[-500:], len(res)))
+    check(rss_mb < 300, f"{MANY} small files: peak memory {rss_mb:.0f} MB (< 300 MB)")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
