@@ -202,6 +202,21 @@ cam = np.load(os.path.join(out3, "a.cam.npy"))
 check(r.returncode == 0 and cam.shape == (14, 14) and abs(cam.min()) < 1e-6 and
       not os.path.exists(os.path.join(out3, "a.overlay.png")), "--outputs cam, --norm minmax")
 
+# ---------------------------------------------------------------- labels
+names = os.path.join(WORK, "names.txt")
+open(names, "w").write("".join(f"thing {i}\n" for i in range(10)))
+out5 = os.path.join(WORK, "out_labels")
+r = run("-w", WEIGHTS, "-o", out5, "--labels", names, "--class", "7", "-q",
+        os.path.join(data, "a.png"))
+x = lines(out5)[0]
+check(r.returncode == 0 and x["class"] == 7 and x["label"] == "thing 7" and
+      x["top5"][0]["label"] == f"thing {x['top5'][0]['class']}", "--labels and --class", x)
+out6 = os.path.join(WORK, "out_meta_labels")  # custom_small names its classes in metadata
+r = run("-w", SMALL, "-o", out6, "-q", os.path.join(data, "a.png"))
+x = lines(out6)[0]
+check(r.returncode == 0 and x["label"] == "abcdef"[x["class"]], "labels from the weights' metadata",
+      x)
+
 # ---------------------------------------------------------------- many small files
 if MANY:
     many = os.path.join(WORK, "many")
