@@ -5,17 +5,21 @@ distractor strokes and arcs, pixel noise) holding one or two filled shapes of th
 CLASSES, in random colours, sizes, positions and rotations. Every object's class and tight
 bounding box are recorded, so a heatmap can be checked against where the object really is.
 
-Only NumPy is needed. Everything is drawn from a numpy Generator, so a seed gives the same
-scenes on every machine (NumPy's PCG64 and float64 maths are deterministic):
+Only NumPy is needed. Everything is drawn from one numpy Generator (PCG64), so a seed gives
+the same scenes each run (across NumPy builds, at most rare 1-level pixel differences where a
+vectorized sin/cos rounds differently):
 
     import numpy as np, scenes
     rng = np.random.default_rng(777)
     img, objs = scenes.scene(rng, n_objects=2)    # (128, 128, 3) uint8, [Obj, Obj]
     imgs, objs = scenes.batch(777, 100, two_object_fraction=0.2)
 
-Boxes are (x0, y0, x1, y1) in pixels, end-exclusive: the object covers at least half of
-every pixel in [x0, x1) x [y0, y1)'s outline rows/columns, i.e. the box is the tight box of
-the pixels whose coverage is >= 0.5.
+Boxes are (x0, y0, x1, y1) in pixels, end-exclusive: the tight box of the pixels the object
+covers at least half of (shapes are anti-aliased by 4x4 supersampling). The box holds the
+pixel columns x0 .. x1-1 and rows y0 .. y1-1, i.e. the image area [x0, x1) x [y0, y1).
+
+scene(..., clutter=c) with c in [0, 1] scales the texture, strokes and noise down; the
+default 1 gives the full scenes (the trainer's curriculum starts from clean ones).
 
 Used by tools/train_demo_model.py (training and validation data), tools/make_examples.py
 (examples/*.png) and tests/demo/make_scenes.py (fresh scenes at test time).
@@ -50,7 +54,7 @@ def _random_colour(rng):
 
 # ---------------------------------------------------------------- background
 
-def _background(rng, size):
+def _background(rng, size, clutter=1.0):
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
     # a smooth two-colour gradient
     c0, c1 = _random_colour(rng), _random_colour(rng)
@@ -61,7 +65,7 @@ def _background(rng, size):
 
     # a low-contrast texture
     kind = rng.integers(5)
-    amp = rng.uniform(8, 35)
+    amp = rng.uniform(8, 35) * clutter
     if kind == 1:    # smooth blotches: a few random plane waves
         tex = np.zeros((size, size))
         for _ in range(4):
@@ -218,14 +222,16 @@ def _box(cov):
 
 # ---------------------------------------------------------------- scenes
 
-def scene(rng, n_objects=1, size=SIZE, classes=None):
+def scene(rng, n_objects=1, size=SIZE, classes=None, clutter=1.0):
     """One scene: (size, size, 3) uint8 RGB and a list of Obj (distinct classes).
-    classes: None (random) or a list of n_objects class indices."""
+    classes: None (random) or a list of n_objects class indices. clutter in [0, 1] scales
+    the texture, the distractor strokes and the noise (1: the full scenes; training starts
+    lower, as a curriculum)."""
     if classes is None:
         classes = list(rng.choice(len(CLASSES), n_objects, replace=False))
     assert len(classes) == n_objects and len(set(classes)) == n_objects
-    img, grid = _background(rng, size)
-    _strokes(rng, img, grid, int(rng.integers(3, 10)), 3.5)
+    img, grid = _background(rng, size, clutter)
+    _strokes(rng, img, grid, int(round(clutter * rng.integers(3, 10))), 3.5)
 
     # place the objects: outer radius r; two objects are kept apart
     rmin, rmax = size * 10 / 128, size * (24 if n_objects == 1 else 19) / 128
@@ -260,8 +266,8 @@ def scene(rng, n_objects=1, size=SIZE, classes=None):
         objs.append(Obj(int(cls), _box(cov)))
 
     # a few thin strokes over everything, then sensor noise
-    _strokes(rng, img, grid, int(rng.integers(0, 3)), 1.5)
-    img += rng.normal(0, rng.uniform(2, 9), img.shape)
+    _strokes(rng, img, grid, int(round(clutter * rng.integers(0, 3))), 1.5)
+    img += rng.normal(0, rng.uniform(2, 9) * clutter, img.shape)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), objs
 
 
