@@ -4,6 +4,7 @@
  *   inputs.c    files, folders (recursive) and stdin to jobs with output paths
  *   pipeline.c  decode workers -> batches on the context -> render/encode workers
  *   report.c    results.jsonl lines, .npy files, progress on stderr, messages
+ *   resume.c    what --resume keeps from an earlier run
  * The command uses only the public API (include/gradcam.h), like any user program.
  */
 #ifndef GC_CLI_H
@@ -92,11 +93,24 @@ int write_npy(const char *path, const float *data, int32_t h, int32_t w);
 /* mkdir -p of the folder part of path. 0 on failure. */
 int make_parent_dirs(const char *path);
 
+/* ---- resume.c */
+typedef struct resume_set {
+    char **inputs; /* sorted */
+    size_t count;
+} resume_set;
+/* Reads an earlier run's results.jsonl, keeps (and rewrites the file with) one "ok" line per
+ * input whose outputs all exist. A missing file is an empty set. 0 on failure (err set). */
+int resume_load(const char *jsonl, resume_set *set, char *err, size_t errlen);
+int resume_contains(const resume_set *set, const char *input);
+void resume_free(resume_set *set);
+/* Deletes, below dir, the temporary files of writes that a killed run left behind. */
+size_t remove_stale_temps(const char *dir);
+
 /* ---- pipeline.c */
 /* Runs every job of `list` (or, with from_stdin, the paths read from standard input) through
  * the pipeline. Returns the number of failed inputs. */
 size_t pipeline_run(const cli_config *cfg, gc_context *ctx, report *rep, input_list *list,
-                    int from_stdin);
+                    int from_stdin, const resume_set *done);
 
 /* The output file of a job: out_base + ".overlay.png" / ".heatmap.jpg" / ".cam.npy". */
 void output_path(const cli_config *cfg, const job *j, int which, char *buf, size_t len);

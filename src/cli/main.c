@@ -362,6 +362,14 @@ int main(int argc, char **argv)
     report rep;
     char err[1024];
     input_list list;
+    if (cfg.resume || cfg.overwrite)
+        remove_stale_temps(cfg.out_dir); /* left by a run that was killed mid-write */
+    resume_set earlier = {0};
+    if (cfg.resume && !resume_load(results, &earlier, err, sizeof err)) {
+        fprintf(stderr, "gradcam: --resume: %s\n", err);
+        gc_context_destroy(ctx);
+        return 2;
+    }
     if (!report_open(&rep, &cfg, ctx, err, sizeof err)) {
         fprintf(stderr, "gradcam: %s\n", err);
         gc_context_destroy(ctx);
@@ -373,7 +381,8 @@ int main(int argc, char **argv)
     }
     if (!from_stdin)
         report_set_total(&rep, list.count);
-    size_t failed = pipeline_run(&cfg, ctx, &rep, &list, from_stdin);
+    size_t failed = pipeline_run(&cfg, ctx, &rep, &list, from_stdin, cfg.resume ? &earlier : NULL);
+    resume_free(&earlier);
     report_finish(&rep);
     size_t done = rep.done;
     report_close(&rep);

@@ -21,6 +21,7 @@ typedef struct pipeline {
     report *rep;
     input_list *list;
     int from_stdin;
+    const resume_set *done; /* --resume: inputs finished by an earlier run */
     queue tasks, decoded, encode;
     int decoders_left; /* the last decode worker to finish closes `decoded` */
     pthread_mutex_t mu;
@@ -37,15 +38,18 @@ void output_path(const cli_config *cfg, const job *j, int which, char *buf, size
                  ext);
 }
 
-static int outputs_complete(const cli_config *cfg, const job *j)
+/* done before: an ok line in the earlier results and all of this run's outputs present */
+static int already_done(const pipeline *p, const job *j)
 {
+    if (!p->done || !resume_contains(p->done, j->path))
+        return 0;
     for (int bit = 1; bit <= OUT_CAM; bit <<= 1) {
-        if (!(cfg->outputs & bit))
+        if (!(p->cfg->outputs & bit))
             continue;
-        char p[4096];
+        char path[4096];
         struct stat sb;
-        output_path(cfg, j, bit, p, sizeof p);
-        if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode))
+        output_path(p->cfg, j, bit, path, sizeof path);
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
             return 0;
     }
     return 1;
@@ -53,7 +57,7 @@ static int outputs_complete(const cli_config *cfg, const job *j)
 
 static void feed(pipeline *p, job *j)
 {
-    if (p->cfg->resume && outputs_complete(p->cfg, j)) {
+    if (already_done(p, j)) {
         report_skip(p->rep);
         job_free(j);
     } else if (!queue_push(&p->tasks, j)) {
@@ -213,9 +217,10 @@ static void run_batch(pipeline *p, job **batch, int32_t n, gc_image *imgs, gc_re
 }
 
 size_t pipeline_run(const cli_config *cfg, gc_context *ctx, report *rep, input_list *list,
-                    int from_stdin)
+                    int from_stdin, const resume_set *done)
 {
-    pipeline p = {.cfg = cfg, .ctx = ctx, .rep = rep, .list = list, .from_stdin = from_stdin};
+    pipeline p = {.cfg = cfg, .ctx = ctx, .rep = rep, .list = list, .from_stdin = from_stdin,
+                  .done = done};
     gc_model_info info;
     gc_model_info_get(ctx, &info);
     p.cam_w = info.cam_width;

@@ -80,7 +80,8 @@ r = run("--version")
 check(r.returncode == 0 and r.stdout.startswith("gradcam "), "--version", r.stdout)
 for args, what in ((["--bogus", data], "unknown flag"), (["--alpha", "2", data], "--alpha 2"),
                    (["-w", WEIGHTS], "no INPUT"),
-                   (["-w", os.path.join(WORK, "missing.safetensors"), data], "missing weights"),
+                   (["-w", os.path.join(WORK, "missing.safetensors"), "-o",
+                     os.path.join(WORK, "o1"), data], "missing weights"),
                    (["-w", WEIGHTS, "--class", "10", "-o", os.path.join(WORK, "o2"), data],
                     "--class out of range"),
                    (["-w", WEIGHTS, "--layer", "block9_conv9", "-o", os.path.join(WORK, "o3"),
@@ -88,7 +89,7 @@ for args, what in ((["--bogus", data], "unknown flag"), (["--alpha", "2", data],
     r = run(*args)
     check(r.returncode == 2 and r.stderr.startswith("gradcam:"), f"exit 2 on {what}",
           (r.returncode, r.stderr))
-r = run("-w", os.path.join(WORK, "missing.safetensors"), data)
+r = run("-w", os.path.join(WORK, "missing.safetensors"), "-o", os.path.join(WORK, "o1"), data)
 check("missing.safetensors" in r.stderr, "missing weights: message names the file", r.stderr)
 
 # ---------------------------------------------------------------- a folder, good and bad
@@ -176,15 +177,55 @@ else:
 r = run("-w", WEIGHTS, "-o", out, "-q", data)
 check(r.returncode == 2 and "--resume" in r.stderr, "refuses an output folder with results")
 os.remove(os.path.join(out, "a.overlay.png"))
-before = len(lines(out))
+kept_mtime = os.path.getmtime(os.path.join(out, "d.overlay.png"))
 r = run("-w", WEIGHTS, "-o", out, "--outputs", "overlay,heatmap,cam", "--resume", "-q", data)
-after = lines(out)
-redone = [os.path.relpath(x["input"], data) for x in after[before:]]
-check(os.path.isfile(os.path.join(out, "a.overlay.png")) and "a.png" in redone and
-      not any(n in redone for n in ("sub/b.jpg", "d.jpeg")),
-      "--resume redoes only incomplete inputs", redone)
+after = [os.path.relpath(x["input"], data) for x in lines(out)]
+check(os.path.isfile(os.path.join(out, "a.overlay.png")) and
+      os.path.getmtime(os.path.join(out, "d.overlay.png")) == kept_mtime and
+      sorted(after) == sorted(list(good) + bad),
+      "--resume redoes only incomplete and failed inputs, one line each", after)
 r = run("-w", WEIGHTS, "-o", out, "--overwrite", "-q", data)
 check(len(lines(out)) == len(good) + len(bad), "--overwrite starts results.jsonl over")
+
+# ---------------------------------------------------------------- killed runs, then --resume
+import random
+import signal
+import time
+
+kill_in = os.path.join(WORK, "kill_in")
+os.makedirs(kill_in)
+N_KILL = 400
+for i in range(N_KILL):
+    cv2.imwrite(os.path.join(kill_in, f"k{i:03d}.png"), photo(60 + i % 7, 80 + i % 5, i % 16))
+open(os.path.join(kill_in, "bad.png"), "wb").write(b"\x89PNG broken")
+out7 = os.path.join(WORK, "out_kill")
+rnd = random.Random(5)
+args = ["-w", SMALL, "-o", out7, "--outputs", "overlay,heatmap,cam", "--threads", "2", "-q",
+        kill_in]
+kills = 0
+for attempt in range(12):
+    p = subprocess.Popen([BIN] + args + (["--resume"] if attempt else []),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(rnd.uniform(0.01, 0.12))
+    if p.poll() is None:
+        p.send_signal(signal.SIGKILL)
+        kills += 1
+    p.wait()
+r = run(*args, "--resume")
+res = lines(out7)
+inputs = [x["input"] for x in res]
+stems = [f"k{i:03d}" for i in range(N_KILL)]
+complete = all(os.path.isfile(os.path.join(out7, s + ext)) for s in stems
+               for ext in (".overlay.png", ".heatmap.png", ".cam.npy"))
+temps = [f for _, _, fs in os.walk(out7) for f in fs if ".tmp." in f]
+check(r.returncode == 1 and len(inputs) == len(set(inputs)) == N_KILL + 1 and complete and not temps,
+      f"{kills} SIGKILLs, then --resume: one line per input, every output, no temp files",
+      (r.returncode, len(inputs), len(set(inputs)), complete, temps[:3]))
+readable = True
+for s_ in stems[::10]:
+    img = cv2.imread(os.path.join(out7, s_ + ".overlay.png"))
+    readable &= img is not None and np.load(os.path.join(out7, s_ + ".cam.npy")).shape == (12, 16)
+check(readable, "outputs after kills are whole (decode and load)")
 
 # ---------------------------------------------------------------- stdin, jpg, cam only
 out2 = os.path.join(WORK, "out_stdin")

@@ -1,0 +1,177 @@
+/*
+ * resume.c — what --resume trusts from an earlier run. An input counts as done when
+ * results.jsonl has an "ok" line for it AND every output that line names exists (outputs are
+ * written by rename, so a file that exists is whole). The file is rewritten with exactly those
+ * lines (atomically), so after any number of interrupted runs and resumes it holds one line
+ * per input: error lines are dropped and their inputs tried again, and an input whose outputs
+ * were written but whose line was lost to a kill is simply done again.
+ */
+#include <cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int line_done(const cJSON *o)
+{
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(o, "status");
+    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(o, "outputs");
+    if (!cJSON_IsString(status) || strcmp(status->valuestring, "ok") != 0 || !cJSON_IsObject(outs))
+        return 0;
+    for (const cJSON *it = outs->child; it; it = it->next) {
+        struct stat sb;
+        if (!cJSON_IsString(it) || stat(it->valuestring, &sb) != 0 || !S_ISREG(sb.st_mode))
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct kept {
+    char *input, *line;
+    size_t order;
+    int dup;
+} kept;
+
+static int cmp_kept(const void *a, const void *b)
+{
+    const kept *x = a, *y = b;
+    int c = strcmp(x->input, y->input);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+static int cmp_order(const void *a, const void *b)
+{
+    const kept *x = a, *y = b;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+int resume_load(const char *jsonl, resume_set *set, char *err, size_t errlen)
+{
+    memset(set, 0, sizeof *set);
+    FILE *f = fopen(jsonl, "r");
+    if (!f) {
+        if (errno == ENOENT)
+            return 1;
+        snprintf(err, errlen, "%s: %s", jsonl, strerror(errno));
+        return 0;
+    }
+    kept *k = NULL;
+    size_t n = 0, cap_k = 0, cap = 0;
+    char *line = NULL;
+    while (getline(&line, &cap, f) > 0) {
+        cJSON *o = cJSON_Parse(line); /* a torn last line (killed mid-write) fails here */
+        const cJSON *input = o ? cJSON_GetObjectItemCaseSensitive(o, "input") : NULL;
+        if (cJSON_IsString(input) && line_done(o)) {
+            if (n == cap_k) {
+                cap_k = cap_k ? 2 * cap_k : 1024;
+                kept *nk = realloc(k, cap_k * sizeof *k);
+                if (!nk)
+                    break;
+                k = nk;
+            }
+            line[strcspn(line, "\n")] = 0;
+            k[n] = (kept){strdup(input->valuestring), strdup(line), n, 0};
+            n++;
+        }
+        cJSON_Delete(o);
+    }
+    free(line);
+    fclose(f);
+    /* one line per input: the first of duplicates (two runs that both finished it) */
+    qsort(k, n, sizeof *k, cmp_kept);
+    for (size_t i = 1; i < n; i++)
+        k[i].dup = strcmp(k[i].input, k[i - 1].input) == 0;
+    set->inputs = malloc(sizeof *set->inputs * (n ? n : 1));
+    for (size_t i = 0; i < n; i++)
+        if (!k[i].dup)
+            set->inputs[set->count++] = strdup(k[i].input);
+    qsort(k, n, sizeof *k, cmp_order);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", jsonl, (int)getpid());
+    FILE *out = fopen(tmp, "w");
+    int ok = out != NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (ok && !k[i].dup)
+            ok = fprintf(out, "%s\n", k[i].line) > 0;
+        free(k[i].input);
+        free(k[i].line);
+    }
+    free(k);
+    if (out)
+        ok = (fclose(out) == 0) && ok;
+    if (!ok || rename(tmp, jsonl) != 0) {
+        snprintf(err, errlen, "%s: cannot rewrite: %s", jsonl, strerror(errno));
+        unlink(tmp);
+        resume_free(set);
+        return 0;
+    }
+    return 1; /* set->inputs is sorted: it came from the sorted k */
+}
+
+int resume_contains(const resume_set *set, const char *input)
+{
+    return set->count &&
+           bsearch(&input, set->inputs, set->count, sizeof *set->inputs, cmp_str) != NULL;
+}
+
+void resume_free(resume_set *set)
+{
+    for (size_t i = 0; i < set->count; i++)
+        free(set->inputs[i]);
+    free(set->inputs);
+    memset(set, 0, sizeof *set);
+}
+
+/* "<name>.tmp.<pid>" or "<name>.tmp.<pid>.<n>": how our atomic writers name their files */
+static int is_our_temp(const char *name)
+{
+    const char *t = strstr(name, ".tmp.");
+    if (!t)
+        return 0;
+    const char *p = t + 5;
+    int dots = 0, digits = 0;
+    for (; *p; p++) {
+        if (*p == '.' && digits && !dots) {
+            dots++;
+            digits = 0;
+        } else if (*p >= '0' && *p <= '9') {
+            digits++;
+        } else {
+            return 0;
+        }
+    }
+    return digits > 0;
+}
+
+size_t remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (lstat(path, &sb) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode))
+            removed += remove_stale_temps(path);
+        else if (S_ISREG(sb.st_mode) && is_our_temp(e->d_name) && unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
