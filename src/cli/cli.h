@@ -32,6 +32,7 @@ typedef struct cli_config {
     int resume, overwrite;
     int progress;                /* -1 auto (a terminal), 0 quiet, 1 forced               */
     int64_t max_pixels;
+    int shard_i, shard_n;        /* --shard I/N; shard_n 0: every input                   */
     char **inputs;
     int n_inputs;
 } cli_config;
@@ -59,6 +60,10 @@ int inputs_collect(const cli_config *cfg, input_list *out);
 job *job_new(const char *path, const char *root, const char *out_dir);
 void job_free(job *j);
 int has_image_extension(const char *name);
+/* --shard I/N membership: a hash of the input's output path relative to the output folder
+ * (its path relative to the folder given, or its file name), so the partition does not
+ * depend on listing order and the shards' union is every input exactly once. */
+int in_shard(const cli_config *cfg, const job *j);
 
 /* ---- report.c */
 typedef struct report {

@@ -3,6 +3,7 @@
  * are reproducible), keeping the path relative to the folder for the outputs.
  */
 #include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,4 +151,17 @@ int inputs_collect(const cli_config *cfg, input_list *out)
             return 0;
     }
     return 1;
+}
+
+int in_shard(const cli_config *cfg, const job *j)
+{
+    if (cfg->shard_n <= 1)
+        return 1;
+    const char *rel = j->out_base + strlen(cfg->out_dir);
+    while (*rel == '/')
+        rel++;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a, 64-bit */
+    for (const unsigned char *p = (const unsigned char *)rel; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return (int)(h % (uint64_t)cfg->shard_n) == cfg->shard_i;
 }

@@ -49,6 +49,8 @@ static const char *usage_text =
     "      --threads N    decode/encode threads (default: all cores)\n"
     "      --labels FILE  class names, one per line (ImageNet's are built in for 1000 classes)\n"
     "      --max-pixels N refuse larger images (default 100000000)\n"
+    "      --shard I/N    process only shard I (0-based) of N: a stable partition by path,\n"
+    "                     for job arrays; the N shards together cover every input once\n"
     "      --resume       skip inputs whose outputs are complete; append to results.jsonl\n"
     "      --overwrite    start over in an output folder that has results\n"
     "      --progress     progress line on stderr even when it is not a terminal\n"
@@ -119,7 +121,7 @@ static int parse_args(int argc, char **argv, cli_config *cfg)
     enum {
         O_LAYER = 256, O_CLASS, O_SCORE, O_NORM, O_ARCH, O_PRE, O_SIZE, O_RESIZE, O_OUTPUTS,
         O_FORMAT, O_CMAP, O_ALPHA, O_PNGL, O_JPGQ, O_BACKEND, O_DEVICE, O_BATCH, O_PREC,
-        O_THREADS, O_LABELS, O_MAXPX, O_RESUME, O_OVERWRITE, O_PROGRESS, O_VERSION
+        O_THREADS, O_LABELS, O_MAXPX, O_RESUME, O_OVERWRITE, O_PROGRESS, O_VERSION, O_SHARD
     };
     static const struct option longs[] = {
         {"weights", required_argument, 0, 'w'}, {"out", required_argument, 0, 'o'},
@@ -137,7 +139,8 @@ static int parse_args(int argc, char **argv, cli_config *cfg)
         {"max-pixels", required_argument, 0, O_MAXPX}, {"resume", no_argument, 0, O_RESUME},
         {"overwrite", no_argument, 0, O_OVERWRITE}, {"progress", no_argument, 0, O_PROGRESS},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
+        {"version", no_argument, 0, O_VERSION}, {"shard", required_argument, 0, O_SHARD},
+        {0, 0, 0, 0}};
     static const char *scores[] = {"logit", "softmax"}, *norms[] = {"max", "minmax"},
                       *pres[] = {"auto", "torch", "caffe"}, *resizes[] = {"stretch", "crop"},
                       *formats[] = {"png", "jpg"},
@@ -273,6 +276,15 @@ static int parse_args(int argc, char **argv, cli_config *cfg)
                 return usage_error("--max-pixels '%s': a positive number", optarg);
             cfg->max_pixels = num;
             break;
+        case O_SHARD: {
+            int si, sn;
+            char x;
+            if (sscanf(optarg, "%d/%d%c", &si, &sn, &x) != 2 || sn < 1 || si < 0 || si >= sn)
+                return usage_error("--shard '%s': I/N with 0 <= I < N", optarg);
+            cfg->shard_i = si;
+            cfg->shard_n = sn;
+            break;
+        }
         case O_RESUME: cfg->resume = 1; break;
         case O_OVERWRITE: cfg->overwrite = 1; break;
         case O_PROGRESS: cfg->progress = 1; break;
@@ -379,8 +391,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "gradcam: out of memory listing the inputs\n");
         return 2;
     }
-    if (!from_stdin)
-        report_set_total(&rep, list.count);
+    if (!from_stdin) {
+        size_t members = 0;
+        for (size_t i = 0; i < list.count; i++)
+            members += in_shard(&cfg, list.jobs[i]);
+        report_set_total(&rep, members);
+    }
     size_t failed = pipeline_run(&cfg, ctx, &rep, &list, from_stdin, cfg.resume ? &earlier : NULL);
     resume_free(&earlier);
     report_finish(&rep);

@@ -57,7 +57,9 @@ static int already_done(const pipeline *p, const job *j)
 
 static void feed(pipeline *p, job *j)
 {
-    if (already_done(p, j)) {
+    if (!in_shard(p->cfg, j)) {
+        job_free(j); /* another shard's */
+    } else if (already_done(p, j)) {
         report_skip(p->rep);
         job_free(j);
     } else if (!queue_push(&p->tasks, j)) {

@@ -132,6 +132,61 @@ void report_message(report *r, const char *fmt, ...)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* s as a JSON string literal. Valid UTF-8 passes through; quotes, backslashes and control
+ * characters are escaped; each byte of an invalid UTF-8 sequence (file names are bytes)
+ * becomes \udcXX, Python's surrogateescape: os.fsencode(json.loads(line)["input"]) gives
+ * back the exact path. */
+static char *json_quote(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
+    char *out = malloc(6 * len + 3), *o = out;
+    if (!out)
+        return NULL;
+    *o++ = '"';
+    while (*p) {
+        unsigned c = *p;
+        int n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        int ok = n > 0;
+        for (int k = 1; ok && k < n; k++)
+            ok = (p[k] & 0xc0) == 0x80;
+        if (ok && n == 3) /* no overlongs, no UTF-16 surrogates */
+            ok = !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] > 0x9f);
+        if (ok && n == 4)
+            ok = !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] > 0x8f);
+        if (!ok) {
+            o += sprintf(o, "\\udc%02x", c);
+            p++;
+        } else if (n > 1) {
+            memcpy(o, p, (size_t)n);
+            o += n;
+            p += n;
+        } else {
+            if (c == '"' || c == '\\') {
+                *o++ = '\\';
+                *o++ = (char)c;
+            } else if (c < 0x20) {
+                o += sprintf(o, "\\u%04x", c);
+            } else {
+                *o++ = (char)c;
+            }
+            p++;
+        }
+    }
+    *o++ = '"';
+    *o = 0;
+    return out;
+}
+
+static void add_string(cJSON *o, const char *key, const char *value)
+{
+    char *q = json_quote(value);
+    if (q)
+        cJSON_AddRawToObject(o, key, q);
+    free(q);
+}
+
 /* float32 values printed as what they are (7 significant digits), not as 17-digit doubles */
 static void add_float(cJSON *o, const char *key, float v)
 {
@@ -151,10 +206,10 @@ static void add_label(cJSON *o, const char *key, const char *label)
 void report_job(report *r, const job *j)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "input", j->path);
+    add_string(o, "input", j->path);
     cJSON_AddStringToObject(o, "status", j->failed ? "error" : "ok");
     if (j->failed) {
-        cJSON_AddStringToObject(o, "error", j->error);
+        add_string(o, "error", j->error);
     } else {
         cJSON_AddNullToObject(o, "error");
         cJSON_AddNumberToObject(o, "class", j->res.class_id);
@@ -181,7 +236,7 @@ void report_job(report *r, const job *j)
             if (r->cfg->outputs & kinds[k].bit) {
                 char p[4096];
                 output_path(r->cfg, j, kinds[k].bit, p, sizeof p);
-                cJSON_AddStringToObject(outs, kinds[k].name, p);
+                add_string(outs, kinds[k].name, p);
             }
     }
     char *line = cJSON_PrintUnformatted(o);

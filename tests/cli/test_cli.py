@@ -38,7 +38,8 @@ def check(ok, what, detail=""):
 
 
 def run(*args, stdin=None):
-    return subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True)
+    return subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True,
+                          errors="surrogateescape")
 
 
 def lines(out):
@@ -257,6 +258,36 @@ r = run("-w", SMALL, "-o", out6, "-q", os.path.join(data, "a.png"))
 x = lines(out6)[0]
 check(r.returncode == 0 and x["label"] == "abcdef"[x["class"]], "labels from the weights' metadata",
       x)
+
+# ---------------------------------------------------------------- shards
+seen = []
+for i in range(3):
+    o = os.path.join(WORK, f"out_shard{i}")
+    r = run("-w", SMALL, "-o", o, "--outputs", "cam", "--shard", f"{i}/3", "-q", kill_in)
+    seen += [x["input"] for x in lines(o)]
+everything = sorted(os.path.join(kill_in, f) for f in os.listdir(kill_in))
+check(sorted(seen) == everything, "--shard 0/3, 1/3, 2/3 cover every input exactly once",
+      (len(seen), len(set(seen)), len(everything)))
+r = run("-w", SMALL, "--shard", "3/3", kill_in)
+check(r.returncode == 2, "--shard 3/3 is a usage error")
+
+# ---------------------------------------------------------------- names that are not UTF-8
+odd = os.path.join(WORK, "odd")
+os.makedirs(odd)
+raw = os.fsencode(odd) + b"/caf\xe9 \"q\"\\.png"  # Latin-1 e-acute, quotes, backslash
+with open(raw, "wb") as f:
+    f.write(cv2.imencode(".png", photo(40, 40, 3))[1].tobytes())
+open(os.fsencode(odd) + b"/bad\xff.png", "wb").write(b"garbage")
+out8 = os.path.join(WORK, "out_odd")
+r = run("-w", SMALL, "-o", out8, "-q", odd)
+try:
+    got = [json.loads(l) for l in open(os.path.join(out8, "results.jsonl"), encoding="utf-8")]
+    names = sorted(os.fsencode(x["input"]) for x in got)
+    ok = names == sorted([raw, os.fsencode(odd) + b"/bad\xff.png"])
+except (UnicodeDecodeError, ValueError) as e:
+    ok, got = False, e
+check(r.returncode == 1 and ok, "non-UTF-8 names: valid JSON, exact bytes back via surrogateescape",
+      got)
 
 # ---------------------------------------------------------------- many small files
 if MANY:
