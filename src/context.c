@@ -119,9 +119,26 @@ static gc_status resolve_options(gc_context *ctx)
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
                        "input size %dx%d is too small for this network's pooling (or above "
                        "16384)", ctx->in_w, ctx->in_h);
+#ifdef GC_WITH_CUDA
+    if (o->backend != GC_BACKEND_CPU) {
+        gc_errbuf why;
+        gc_status probe = gc_cuda_probe(o->device, &why);
+        if (probe == GC_OK) {
+            o->backend = GC_BACKEND_CUDA;
+            if (o->precision == GC_PRECISION_AUTO)
+                o->precision = GC_PRECISION_BF16;
+            ctx->ops = &gc_cuda_backend;
+            return GC_OK;
+        }
+        if (o->backend == GC_BACKEND_CUDA)
+            return gc_fail(&ctx->err, probe, "CUDA backend unavailable: %s", why.msg);
+        /* AUTO without a usable GPU: the CPU backend (gc_model_info says which one ran) */
+    }
+#else
     if (o->backend == GC_BACKEND_CUDA)
         return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
                        "this build of libgradcam has no CUDA backend; use the CPU backend");
+#endif
     o->backend = GC_BACKEND_CPU;
     if (o->precision == GC_PRECISION_AUTO)
         o->precision = GC_PRECISION_FP32;

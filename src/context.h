@@ -31,6 +31,12 @@ typedef struct gc_backend_ops {
 } gc_backend_ops;
 
 extern const gc_backend_ops gc_cpu_backend;
+#ifdef GC_WITH_CUDA
+extern const gc_backend_ops gc_cuda_backend;
+/* GC_OK when a usable CUDA device `device` exists (driver, compute capability >= 8.0);
+ * otherwise a status and a message saying why (no device, driver too old, ...). */
+gc_status gc_cuda_probe(int32_t device, gc_errbuf *err);
+#endif
 
 struct gc_context {
     gc_errbuf err;
