@@ -259,6 +259,27 @@ x = lines(out6)[0]
 check(r.returncode == 0 and x["label"] == "abcdef"[x["class"]], "labels from the weights' metadata",
       x)
 
+# ---------------------------------------------------------------- a full disk
+tiny = os.path.join(WORK, "tiny")
+os.makedirs(tiny)
+if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", tiny],
+                  capture_output=True).returncode == 0:
+    try:
+        r = run("-w", WEIGHTS, "-o", os.path.join(tiny, "out"), "-q", data)
+        res = lines(os.path.join(tiny, "out"))
+        full = [x for x in res if "No space left on device" in (x.get("error") or "")]
+        temps = [f for _, _, fs in os.walk(tiny) for f in fs if ".tmp." in f]
+        oks_whole = all(os.path.isfile(p) for x in res if x["status"] == "ok"
+                        for p in x["outputs"].values())
+        check(r.returncode == 1 and full and not temps and oks_whole and
+              len(res) == len(good) + len(bad),
+              "disk full: per-file errors, no temp files, every ok line's outputs exist",
+              (r.returncode, len(full), temps, oks_whole))
+    finally:
+        subprocess.run(["umount", tiny])
+else:
+    print("SKIP  disk full (cannot mount a small tmpfs here)")
+
 # ---------------------------------------------------------------- shards
 seen = []
 for i in range(3):
