@@ -117,6 +117,7 @@ int main(int argc, char **argv)
 
     gc_options opt = gc_options_default();
     opt.weights_path = weights;
+    opt.backend = GC_BACKEND_CPU; /* the reference; tests/gpu compares the GPU against it */
     opt.layer = *meta(&gf, "layer") ? meta(&gf, "layer") : NULL;
     opt.arch = *meta(&gf, "arch") ? meta(&gf, "arch") : NULL;
     opt.score = strcmp(meta(&gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;

@@ -1,0 +1,67 @@
+# cuda/cuda.cmake — the CUDA backend's build, included by the top CMakeLists.txt before the
+# library is defined. When nvcc, the CUDA toolkit (cudart, cuBLAS) and cuDNN 9 are all found
+# it appends the .cu files to GC_SOURCES, defines GC_WITH_CUDA (C and CUDA) and, deferred to
+# the end of the top file (which sets GC_DEPS after including this one), links cudart,
+# cuBLAS and cuDNN into gradcam_obj, gradcam and gradcam_internal and limits the top file's
+# gcc warning flags to C. Otherwise it says what is missing and leaves the CPU-only build
+# exactly as it was (GC_WITH_CUDA OFF).
+
+option(GC_WITH_CUDA "Build the CUDA backend (needs nvcc, cuBLAS and cuDNN 9)" ON)
+set(CUDNN_ROOT "/usr/local/cuda" CACHE PATH "Where cuDNN 9 lives (include/cudnn.h, lib/)")
+
+set(_gc_cuda_ok OFF)
+
+if(GC_WITH_CUDA)
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(NOT CMAKE_CUDA_COMPILER)
+    message(STATUS "gradcam: no CUDA compiler found; building the CPU backend only")
+  else()
+    # cuDNN: a toolkit-style install, or pip's nvidia-cudnn-cu* wheel (site-packages/nvidia/cudnn)
+    set(_gc_cudnn_hints ${CUDNN_ROOT} $ENV{CUDNN_ROOT} /usr/local/cuda /usr)
+    file(GLOB _gc_py_cudnn
+      /usr/lib/python3*/site-packages/nvidia/cudnn /usr/local/lib/python3*/site-packages/nvidia/cudnn
+      /usr/local/lib/python3*/dist-packages/nvidia/cudnn $ENV{HOME}/.local/lib/python3*/site-packages/nvidia/cudnn)
+    list(APPEND _gc_cudnn_hints ${_gc_py_cudnn})
+    find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${_gc_cudnn_hints} PATH_SUFFIXES include)
+    find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 HINTS ${_gc_cudnn_hints}
+      PATH_SUFFIXES lib64 lib lib/x86_64-linux-gnu)
+    find_package(CUDAToolkit QUIET)
+    if(NOT CUDAToolkit_FOUND OR NOT TARGET CUDA::cudart OR NOT TARGET CUDA::cublas)
+      message(STATUS "gradcam: CUDA toolkit (cudart, cuBLAS) not found; CPU backend only")
+    elseif(NOT CUDNN_INCLUDE_DIR OR NOT CUDNN_LIBRARY)
+      message(STATUS "gradcam: cuDNN 9 not found (set -DCUDNN_ROOT=...); CPU backend only")
+    else()
+      set(_gc_cuda_ok ON)
+    endif()
+  endif()
+endif()
+
+if(_gc_cuda_ok)
+  # Ampere (8.0, 8.6), Ada (8.9) and Hopper (9.0) machine code: the backend refuses CC < 8.0
+  # (gc_cuda_probe), and embedding real SASS for each avoids a PTX JIT at first use. CI and
+  # device checks pass -DCMAKE_CUDA_ARCHITECTURES=90 to build one.
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
+    set(CMAKE_CUDA_ARCHITECTURES "80;86;89;90")
+  endif()
+  enable_language(CUDA)
+  set(CMAKE_CUDA_STANDARD 17)
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  set(CMAKE_CUDA_EXTENSIONS OFF)
+  set(CMAKE_CUDA_VISIBILITY_PRESET hidden)
+  set(_gc_cu cuda/backend.cu cuda/cudnn_conv.cu cuda/kernels.cu)
+  list(APPEND GC_SOURCES ${_gc_cu})
+  # The legacy conv API is deprecated in cuDNN 9: a deprecated call must not build (STYLE).
+  # cuDNN marks its deprecated calls only when CUDNN_WARN_DEPRECATED is defined.
+  # Never --use_fast_math: the GPU backend is validated against the CPU reference.
+  set_source_files_properties(${_gc_cu} PROPERTIES
+    COMPILE_DEFINITIONS CUDNN_WARN_DEPRECATED
+    COMPILE_OPTIONS "-Xcompiler=-Wall,-Wextra,-Werror=deprecated-declarations;-Werror=all-warnings")
+  include_directories(SYSTEM ${CUDNN_INCLUDE_DIR})
+  list(APPEND GC_DEPS CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY})
+  add_compile_definitions(GC_WITH_CUDA)
+  set(GC_WITH_CUDA ON)
+  message(STATUS "gradcam: CUDA backend ON (archs ${CMAKE_CUDA_ARCHITECTURES}, cuDNN ${CUDNN_LIBRARY})")
+else()
+  set(GC_WITH_CUDA OFF)
+endif()

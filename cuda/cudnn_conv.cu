@@ -1,0 +1,381 @@
+/*
+ * cudnn_conv.cu — building and running the conv graphs of cudnn_conv.cuh with the cuDNN 9
+ * backend (graph) API from C-style code: every descriptor is created, given its attributes
+ * and finalized; every status is checked. See shared/notes/cudnn-graph-from-c.md.
+ *
+ * Tensor ids in a graph: 1 x, 2 w, 3 b, 4 y, 5 and 6 virtual intermediates.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cudnn_conv.cuh"
+
+enum { ID_X = 1, ID_W = 2, ID_B = 3, ID_Y = 4, ID_V1 = 5, ID_V2 = 6 };
+
+static void release_build(gc_conv_plan *p)
+{
+    for (int i = 0; i < p->n_keep; i++)
+        if (p->keep[i])
+            cudnnBackendDestroyDescriptor(p->keep[i]);
+    p->n_keep = 0;
+    for (int64_t i = 0; i < p->n_cfgs; i++)
+        if (p->cfgs[i])
+            cudnnBackendDestroyDescriptor(p->cfgs[i]);
+    free(p->cfgs);
+    p->cfgs = NULL;
+    p->n_cfgs = 0;
+}
+
+void gc_conv_plan_free(gc_conv_plan *p)
+{
+    if (!p)
+        return;
+    if (p->pack)
+        cudnnBackendDestroyDescriptor(p->pack);
+    if (p->plan)
+        cudnnBackendDestroyDescriptor(p->plan);
+    p->pack = p->plan = NULL;
+    release_build(p);
+}
+
+/* A new descriptor owned by p (destroyed by gc_conv_plan_free). */
+static gc_status make(gc_conv_plan *p, cudnnBackendDescriptorType_t type,
+                      cudnnBackendDescriptor_t *d, gc_errbuf *err)
+{
+    *d = NULL;
+    if (p->n_keep >= GC_CONV_MAX_KEEP)
+        return gc_fail(err, GC_ERR_BACKEND, "cuDNN graph: too many descriptors (internal)");
+    GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(type, d));
+    p->keep[p->n_keep++] = *d;
+    return GC_OK;
+}
+
+/* An NHWC float tensor with dims given as (n, c, h, w). */
+static gc_status tensor(gc_conv_plan *p, int64_t id, int64_t n, int64_t c, int64_t h, int64_t w,
+                        bool is_virtual, cudnnBackendDescriptor_t *t, gc_errbuf *err)
+{
+    GC_TRY(make(p, CUDNN_BACKEND_TENSOR_DESCRIPTOR, t, err));
+    cudnnDataType_t dt = CUDNN_DATA_FLOAT;
+    int64_t dims[4] = {n, c, h, w};
+    int64_t strides[4] = {c * h * w, 1, w * c, c};
+    int64_t align = 16;
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*t, CUDNN_ATTR_TENSOR_DATA_TYPE,
+                                               CUDNN_TYPE_DATA_TYPE, 1, &dt));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*t, CUDNN_ATTR_TENSOR_DIMENSIONS,
+                                               CUDNN_TYPE_INT64, 4, dims));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64,
+                                               4, strides));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*t, CUDNN_ATTR_TENSOR_UNIQUE_ID,
+                                               CUDNN_TYPE_INT64, 1, &id));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT,
+                                               CUDNN_TYPE_INT64, 1, &align));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*t, CUDNN_ATTR_TENSOR_IS_VIRTUAL,
+                                               CUDNN_TYPE_BOOLEAN, 1, &is_virtual));
+    GC_CUDNN_TRY(err, cudnnBackendFinalize(*t));
+    return GC_OK;
+}
+
+/* out = mode(x [, b]) as a pointwise operation. */
+static gc_status pointwise(gc_conv_plan *p, cudnnPointwiseMode_t mode,
+                           cudnnBackendDescriptor_t x, cudnnBackendDescriptor_t b,
+                           cudnnBackendDescriptor_t y, cudnnBackendDescriptor_t *op,
+                           gc_errbuf *err)
+{
+    cudnnBackendDescriptor_t pw;
+    GC_TRY(make(p, CUDNN_BACKEND_POINTWISE_DESCRIPTOR, &pw, err));
+    cudnnDataType_t prec = CUDNN_DATA_FLOAT;
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_MODE,
+                                               CUDNN_TYPE_POINTWISE_MODE, 1, &mode));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_MATH_PREC,
+                                               CUDNN_TYPE_DATA_TYPE, 1, &prec));
+    GC_CUDNN_TRY(err, cudnnBackendFinalize(pw));
+    GC_TRY(make(p, CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, op, err));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &pw));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x));
+    if (b)
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC,
+                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &b));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y));
+    GC_CUDNN_TRY(err, cudnnBackendFinalize(*op));
+    return GC_OK;
+}
+
+/* The operation graph for the requested fusion; *graph is finalized. */
+static gc_status build_graph(gc_conv_plan *p, int bias, int relu,
+                             cudnnBackendDescriptor_t *graph, gc_errbuf *err)
+{
+    const int64_t n = p->n, h = p->h, w = p->w, c = p->c, k = p->k;
+    cudnnBackendDescriptor_t x, wt, y, tb = NULL, v1 = NULL, v2 = NULL;
+    GC_TRY(tensor(p, ID_X, n, c, h, w, false, &x, err));
+    /* weights (k, 3, 3, c) in memory: dims (k, c, 3, 3) with KRSC strides */
+    GC_TRY(make(p, CUDNN_BACKEND_TENSOR_DESCRIPTOR, &wt, err));
+    {
+        cudnnDataType_t dt = CUDNN_DATA_FLOAT;
+        int64_t dims[4] = {k, c, 3, 3}, strides[4] = {9 * c, 1, 3 * c, c};
+        int64_t id = ID_W, align = 16;
+        bool virt = false;
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(wt, CUDNN_ATTR_TENSOR_DATA_TYPE,
+                                                   CUDNN_TYPE_DATA_TYPE, 1, &dt));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(wt, CUDNN_ATTR_TENSOR_DIMENSIONS,
+                                                   CUDNN_TYPE_INT64, 4, dims));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(wt, CUDNN_ATTR_TENSOR_STRIDES,
+                                                   CUDNN_TYPE_INT64, 4, strides));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(wt, CUDNN_ATTR_TENSOR_UNIQUE_ID,
+                                                   CUDNN_TYPE_INT64, 1, &id));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(wt, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT,
+                                                   CUDNN_TYPE_INT64, 1, &align));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(wt, CUDNN_ATTR_TENSOR_IS_VIRTUAL,
+                                                   CUDNN_TYPE_BOOLEAN, 1, &virt));
+        GC_CUDNN_TRY(err, cudnnBackendFinalize(wt));
+    }
+    GC_TRY(tensor(p, ID_Y, n, k, h, w, false, &y, err));
+    if (bias) {
+        GC_TRY(tensor(p, ID_B, 1, k, 1, 1, false, &tb, err));
+        GC_TRY(tensor(p, ID_V1, n, k, h, w, true, &v1, err));
+        if (relu)
+            GC_TRY(tensor(p, ID_V2, n, k, h, w, true, &v2, err));
+    } else if (relu) {
+        GC_TRY(tensor(p, ID_V1, n, k, h, w, true, &v1, err));
+    }
+
+    cudnnBackendDescriptor_t cd;
+    GC_TRY(make(p, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &cd, err));
+    {
+        cudnnDataType_t comp = CUDNN_DATA_FLOAT;
+        cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+        int64_t dims = 2, one[2] = {1, 1}, pad[2] = {1, 1};
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_COMP_TYPE,
+                                                   CUDNN_TYPE_DATA_TYPE, 1, &comp));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_CONV_MODE,
+                                                   CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS,
+                                                   CUDNN_TYPE_INT64, 1, &dims));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_DILATIONS,
+                                                   CUDNN_TYPE_INT64, 2, one));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES,
+                                                   CUDNN_TYPE_INT64, 2, one));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS,
+                                                   CUDNN_TYPE_INT64, 2, pad));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS,
+                                                   CUDNN_TYPE_INT64, 2, pad));
+        GC_CUDNN_TRY(err, cudnnBackendFinalize(cd));
+    }
+
+    cudnnBackendDescriptor_t ops[3];
+    int n_ops = 0;
+    cudnnBackendDescriptor_t conv_out = v1 ? v1 : y;
+    GC_TRY(make(p, CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, &ops[0], err));
+    {
+        float alpha = 1.0f, beta = 0.0f;
+        cudnnBackendDescriptor_t op = ops[0];
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &wt));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &conv_out));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(op,
+                                                   CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cd));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(op,
+                                                   CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
+                                                   CUDNN_TYPE_FLOAT, 1, &alpha));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(op,
+                                                   CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA,
+                                                   CUDNN_TYPE_FLOAT, 1, &beta));
+        GC_CUDNN_TRY(err, cudnnBackendFinalize(op));
+    }
+    n_ops = 1;
+    if (bias) {
+        /* the broadcast bias is B, never X (see the notes) */
+        GC_TRY(pointwise(p, CUDNN_POINTWISE_ADD, v1, tb, relu ? v2 : y, &ops[n_ops++], err));
+        if (relu)
+            GC_TRY(pointwise(p, CUDNN_POINTWISE_RELU_FWD, v2, NULL, y, &ops[n_ops++], err));
+    } else if (relu) {
+        GC_TRY(pointwise(p, CUDNN_POINTWISE_RELU_FWD, v1, NULL, y, &ops[n_ops++], err));
+    }
+
+    GC_TRY(make(p, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, graph, err));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_OPS,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, n_ops, ops));
+    GC_CUDNN_TRY(err, cudnnBackendFinalize(*graph));
+    return GC_OK;
+}
+
+/* 1 when the engine config's numerics are true fp32 (no tensor cores, no down-conversion). */
+static gc_status is_true_fp32(cudnnBackendDescriptor_t cfg, int *ok, gc_errbuf *err)
+{
+    cudnnBackendDescriptor_t engine;
+    *ok = 0;
+    GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine));
+    int64_t got = 0;
+    cudnnStatus_t s = cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &got, &engine);
+    cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+    int64_t n_notes = 0;
+    if (s == CUDNN_STATUS_SUCCESS && got == 1)
+        s = cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
+                                     CUDNN_TYPE_NUMERICAL_NOTE, CUDNN_NUMERICAL_NOTE_TYPE_COUNT,
+                                     &n_notes, notes);
+    cudnnBackendDestroyDescriptor(engine);
+    GC_CUDNN_TRY(err, s);
+    *ok = 1;
+    for (int64_t i = 0; i < n_notes; i++)
+        if (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
+            notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
+            notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION)
+            *ok = 0;
+    return GC_OK;
+}
+
+/* Heuristics for the graph, then the first engine config that finalizes into a plan.
+ * *found = 0 (and GC_OK) when none does; other failures return a status. */
+static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
+                           cudnnBackendDescriptor_t devprop, cudnnBackendHeurMode_t mode,
+                           int allow_tf32, int *found,
+                           char *why, size_t why_len, gc_errbuf *err)
+{
+    *found = 0;
+    cudnnBackendDescriptor_t heur;
+    GC_TRY(make(p, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur, err));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE,
+                                               CUDNN_TYPE_HEUR_MODE, 1, &mode));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_DEVICEPROP,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &devprop));
+    if (cudnnBackendFinalize(heur) != CUDNN_STATUS_SUCCESS) {
+        cudnnGetLastErrorString(why, why_len);
+        return GC_OK; /* no engine for this graph in this mode */
+    }
+    int64_t count = 0;
+    GC_CUDNN_TRY(err, cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, NULL));
+    if (count <= 0)
+        return GC_OK;
+    cudnnBackendDescriptor_t *cfgs =
+        (cudnnBackendDescriptor_t *)calloc((size_t)count, sizeof *cfgs);
+    if (!cfgs)
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory (cuDNN engine configs)");
+    /* owned by p from here (released with the build) */
+    for (int64_t i = 0; i < p->n_cfgs; i++)
+        cudnnBackendDestroyDescriptor(p->cfgs[i]);
+    free(p->cfgs);
+    p->cfgs = cfgs;
+    p->n_cfgs = count;
+    for (int64_t i = 0; i < count; i++)
+        GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR,
+                                                       &cfgs[i]));
+    int64_t got = 0;
+    GC_CUDNN_TRY(err, cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs));
+    for (int64_t i = 0; i < got && i < count; i++) {
+        if (!allow_tf32) {
+            int ok;
+            if (is_true_fp32(cfgs[i], &ok, err) != GC_OK || !ok)
+                continue;
+        }
+        cudnnBackendDescriptor_t plan;
+        GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR,
+                                                       &plan));
+        cudnnStatus_t s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_DEVICEPROP,
+                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &devprop);
+        if (s == CUDNN_STATUS_SUCCESS)
+            s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                         CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgs[i]);
+        if (s == CUDNN_STATUS_SUCCESS)
+            s = cudnnBackendFinalize(plan);
+        int64_t ws = 0, n_ws = 0;
+        if (s == CUDNN_STATUS_SUCCESS)
+            s = cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                         CUDNN_TYPE_INT64, 1, &n_ws, &ws);
+        if (s != CUDNN_STATUS_SUCCESS) {
+            cudnnGetLastErrorString(why, why_len);
+            cudnnBackendDestroyDescriptor(plan);
+            continue; /* this config cannot run the graph: try the next */
+        }
+        p->plan = plan;
+        p->workspace = ws;
+        *found = 1;
+        return GC_OK;
+    }
+    return GC_OK;
+}
+
+static gc_status try_build(cudnnHandle_t handle, gc_conv_plan *p, int bias, int relu,
+                           int allow_tf32, int *found, char *why, size_t why_len,
+                           gc_errbuf *err)
+{
+    cudnnBackendDescriptor_t graph, devprop;
+    *found = 0;
+    release_build(p);
+    GC_TRY(build_graph(p, bias, relu, &graph, err));
+    /* cuDNN 9.19 deprecates the handle attributes of the graph and the plan; the device
+     * comes in through a device-properties descriptor made from the handle instead */
+    GC_TRY(make(p, CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR, &devprop, err));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(devprop, CUDNN_ATTR_DEVICEPROP_HANDLE,
+                                               CUDNN_TYPE_HANDLE, 1, &handle));
+    GC_CUDNN_TRY(err, cudnnBackendFinalize(devprop));
+    GC_TRY(pick_plan(p, graph, devprop, CUDNN_HEUR_MODE_A, allow_tf32, found, why, why_len,
+                     err));
+    if (!*found)
+        GC_TRY(pick_plan(p, graph, devprop, CUDNN_HEUR_MODE_FALLBACK, allow_tf32, found, why,
+                         why_len, err));
+    return GC_OK;
+}
+
+gc_status gc_conv_plan_build(cudnnHandle_t handle, int64_t n, int64_t h, int64_t w, int64_t c,
+                             int64_t k, int bias, int relu, int allow_tf32, gc_conv_plan *p,
+                             gc_errbuf *err)
+{
+    memset(p, 0, sizeof *p);
+    p->n = n, p->h = h, p->w = w, p->c = c, p->k = k;
+    p->bias = bias, p->relu = relu;
+    char why[512] = "";
+    int found = 0;
+    if (bias || relu) {
+        GC_TRY(try_build(handle, p, bias, relu, allow_tf32, &found, why, sizeof why, err));
+        p->fused = found;
+    }
+    if (!found)
+        GC_TRY(try_build(handle, p, 0, 0, allow_tf32, &found, why, sizeof why, err));
+    if (!found)
+        return gc_fail(err, GC_ERR_UNSUPPORTED,
+                       "cuDNN has no %s engine for a 3x3 conv (n %lld, %lldx%lld, %lld -> %lld "
+                       "channels, NHWC float): %s",
+                       allow_tf32 ? "fp32/tf32" : "true-fp32 (non-tensor-core)", (long long)n,
+                       (long long)h, (long long)w, (long long)c, (long long)k,
+                       why[0] ? why : "no engine config finalized");
+    return GC_OK;
+}
+
+gc_status gc_conv_plan_bind(gc_conv_plan *p, const float *x, const float *wt, const float *b,
+                            float *y, void *workspace, gc_errbuf *err)
+{
+    int64_t ids[4] = {ID_X, ID_W, ID_Y, ID_B};
+    void *ptrs[4] = {(void *)x, (void *)wt, (void *)y, (void *)b};
+    int64_t n = p->fused && p->bias ? 4 : 3;
+    if (p->pack)
+        cudnnBackendDestroyDescriptor(p->pack);
+    p->pack = NULL;
+    GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR,
+                                                   &p->pack));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(p->pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
+                                               CUDNN_TYPE_INT64, n, ids));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(p->pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                               CUDNN_TYPE_VOID_PTR, n, ptrs));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(p->pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
+                                               CUDNN_TYPE_VOID_PTR, 1, &workspace));
+    GC_CUDNN_TRY(err, cudnnBackendFinalize(p->pack));
+    return GC_OK;
+}
+
+gc_status gc_conv_plan_run(cudnnHandle_t handle, const gc_conv_plan *p, gc_errbuf *err)
+{
+    GC_CUDNN_TRY(err, cudnnBackendExecute(handle, p->plan, p->pack));
+    return GC_OK;
+}

@@ -1,0 +1,295 @@
+/*
+ * test_gpu_vs_cpu.c — the CUDA backend against the CPU reference on one golden case.
+ *
+ *     test_gpu_vs_cpu GOLDEN.golden.safetensors
+ *
+ * The golden's metadata gives the weights, input, layer, score, normalization, classes and
+ * architecture (as test_golden.c reads them). Runs, each CUDA vs a CPU context on the same
+ * input: fp32 at the golden's layer with the whole batch; fp32 with a batch of 1 on a
+ * max_batch context; fp32 at block3_conv3 and block5_pool (when the model has them); tf32
+ * at the golden's layer (same classes, cam correlation). Compared: logits, classes,
+ * activation, gradient, alpha, raw and normalized cams.
+ * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
+ */
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcam.h"
+#include "safetensors.h"
+
+/* Tolerances of the CUDA backend against the CPU backend (both float32): different
+ * summation orders (cuDNN, cuBLAS, our reductions) over ~20 layers. */
+#define TOL_GPU_REL 1e-3         /* logits, activation, gradient, alpha, raw cam: relative */
+#define TOL_GPU_CAM_ABS 1e-3     /* the normalized cam in [0,1]                            */
+#define TOL_GPU_GRAD_OUTLIERS 1e-3 /* fraction: max-pool near-ties may route elsewhere       */
+#define TOL_TF32_CAM_CORR 0.99   /* tf32: Pearson correlation of the cams with fp32 CPU   */
+
+static int failures;
+
+static float *load(const st_file *f, const char *name, size_t *count)
+{
+    const st_tensor *t = st_find(f, name);
+    if (!t) {
+        fprintf(stderr, "no tensor '%s'\n", name);
+        exit(1);
+    }
+    float *buf = malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
+    if (!buf || st_to_float(f, t, buf, NULL) != GC_OK) {
+        fprintf(stderr, "tensor '%s' unreadable\n", name);
+        exit(1);
+    }
+    *count = (size_t)t->numel;
+    return buf;
+}
+
+static const char *meta(const st_file *f, const char *key)
+{
+    const char *v = st_metadata(f, key);
+    return v ? v : "";
+}
+
+static void compare(const char *run, const char *what, const float *got, const float *ref,
+                    size_t n, double tol, int relative, size_t max_outliers)
+{
+    double maxref = 0, maxerr = 0;
+    size_t at = 0, outliers = 0;
+    for (size_t i = 0; i < n; i++)
+        maxref = fmax(maxref, fabs(ref[i]));
+    double bound = relative ? tol * fmax(maxref, 1e-6) : tol;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - ref[i]);
+        if (isnan(e))
+            e = INFINITY;
+        outliers += e > bound;
+        if (e > maxerr) {
+            maxerr = e;
+            at = i;
+        }
+    }
+    int ok = outliers <= max_outliers;
+    printf("  %-14s %-10s max err %.3g (bound %.3g, max|ref| %.3g)%s\n", run, what, maxerr,
+           bound, maxref, ok ? "" : "  FAIL");
+    if (!ok) {
+        printf("                 %zu beyond; worst at %zu: got %.9g, want %.9g\n", outliers, at,
+               got[at], ref[at]);
+        failures++;
+    }
+}
+
+static double correlation(const float *a, const float *b, size_t n)
+{
+    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+    for (size_t i = 0; i < n; i++)
+        ma += a[i], mb += b[i];
+    ma /= (double)n, mb /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        sab += (a[i] - ma) * (b[i] - mb);
+        saa += (a[i] - ma) * (a[i] - ma);
+        sbb += (b[i] - mb) * (b[i] - mb);
+    }
+    if (saa == 0 && sbb == 0)
+        return 1.0; /* both constant (e.g. all-zero cams) */
+    return sab / sqrt(saa * sbb + 1e-300);
+}
+
+typedef struct outputs {
+    gc_result *res;
+    float *cams, *logits, *act, *grad, *alpha, *raw;
+    size_t hw, K, Kc;
+} outputs;
+
+static void outputs_free(outputs *o)
+{
+    free(o->res), free(o->cams), free(o->logits), free(o->act), free(o->grad), free(o->alpha);
+    free(o->raw);
+    memset(o, 0, sizeof *o);
+}
+
+/* Runs n images on ctx and reads every stage back. 0 on success. */
+static int run(gc_context *ctx, const float *x, int32_t n, const int32_t *classes, outputs *o)
+{
+    gc_model_info info;
+    if (gc_model_info_get(ctx, &info) != GC_OK)
+        return 1;
+    o->hw = (size_t)info.cam_width * info.cam_height;
+    o->K = (size_t)info.num_classes;
+    o->Kc = (size_t)info.cam_channels;
+    o->res = calloc((size_t)n, sizeof *o->res);
+    o->cams = malloc(sizeof(float) * n * o->hw);
+    o->raw = malloc(sizeof(float) * n * o->hw);
+    o->logits = malloc(sizeof(float) * n * o->K);
+    o->act = malloc(sizeof(float) * n * o->Kc * o->hw);
+    o->grad = malloc(sizeof(float) * n * o->Kc * o->hw);
+    o->alpha = malloc(sizeof(float) * n * o->Kc);
+    if (gc_explain_tensor(ctx, x, n, classes, o->res, o->cams, n * o->hw) != GC_OK) {
+        printf("  explain: %s\n", gc_last_error(ctx));
+        return 1;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        if (gc_tensor_get(ctx, GC_TENSOR_LOGITS, i, o->logits + i * o->K, o->K, NULL) ||
+            gc_tensor_get(ctx, GC_TENSOR_ACTIVATION, i, o->act + i * o->Kc * o->hw,
+                          o->Kc * o->hw, NULL) ||
+            gc_tensor_get(ctx, GC_TENSOR_GRADIENT, i, o->grad + i * o->Kc * o->hw,
+                          o->Kc * o->hw, NULL) ||
+            gc_tensor_get(ctx, GC_TENSOR_WEIGHTS, i, o->alpha + i * o->Kc, o->Kc, NULL) ||
+            gc_tensor_get(ctx, GC_TENSOR_CAM_RAW, i, o->raw + i * o->hw, o->hw, NULL)) {
+            printf("  tensor_get: %s\n", gc_last_error(ctx));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 77 when the CUDA backend is unavailable on this machine, else 0 (ok) or 1 (failed). */
+static int check_case(const char *name, gc_options opt, gc_precision prec, const float *x,
+                      int32_t n, int32_t max_batch, const int32_t *classes)
+{
+    gc_context *cpu = NULL, *gpu = NULL;
+    outputs a = {0}, b = {0};
+    int rc = 0;
+    opt.max_batch = max_batch;
+    opt.backend = GC_BACKEND_CPU;
+    opt.precision = GC_PRECISION_FP32;
+    gc_status st = gc_context_create(&opt, &cpu);
+    if (st == GC_ERR_LAYER) {
+        printf("  %-14s (no such layer in this model: skipped)\n", name);
+        gc_context_destroy(cpu);
+        return 0;
+    }
+    if (st != GC_OK) {
+        printf("  %-14s cpu context: %s  FAIL\n", name, gc_last_error(cpu));
+        gc_context_destroy(cpu);
+        failures++;
+        return 1;
+    }
+    opt.backend = GC_BACKEND_CUDA;
+    opt.precision = prec;
+    st = gc_context_create(&opt, &gpu);
+    if (st != GC_OK) {
+        const char *m = gc_last_error(gpu);
+        int no_device = (st == GC_ERR_UNSUPPORTED || st == GC_ERR_BACKEND) &&
+                        (strstr(m, "CUDA backend unavailable") || strstr(m, "no CUDA backend"));
+        printf("  %-14s cuda context: %s: %s%s\n", name, gc_status_string(st), m,
+               no_device ? " (skipping: no usable GPU)" : "  FAIL");
+        gc_context_destroy(cpu);
+        gc_context_destroy(gpu);
+        if (no_device)
+            return 77;
+        failures++;
+        return 1;
+    }
+    if (run(cpu, x, n, classes, &a) || run(gpu, x, n, classes, &b)) {
+        printf("  %-14s FAIL\n", name);
+        failures++;
+        rc = 1;
+        goto done;
+    }
+    for (int32_t i = 0; i < n; i++)
+        if (a.res[i].class_id != b.res[i].class_id) {
+            printf("  %-14s image %d: class %d (cuda) vs %d (cpu)  FAIL\n", name, i,
+                   b.res[i].class_id, a.res[i].class_id);
+            failures++;
+        }
+    const size_t nn = (size_t)n;
+    if (prec == GC_PRECISION_FP32) {
+        compare(name, "logits", b.logits, a.logits, nn * a.K, TOL_GPU_REL, 1, 0);
+        compare(name, "activation", b.act, a.act, nn * a.Kc * a.hw, TOL_GPU_REL, 1, 0);
+        compare(name, "gradient", b.grad, a.grad, nn * a.Kc * a.hw, TOL_GPU_REL, 1,
+                (size_t)(TOL_GPU_GRAD_OUTLIERS * (double)(nn * a.Kc * a.hw)));
+        compare(name, "alpha", b.alpha, a.alpha, nn * a.Kc, TOL_GPU_REL, 1, 0);
+        compare(name, "cam_raw", b.raw, a.raw, nn * a.hw, TOL_GPU_REL, 1, 0);
+        compare(name, "cam", b.cams, a.cams, nn * a.hw, TOL_GPU_CAM_ABS, 0, 0);
+    } else {
+        for (int32_t i = 0; i < n; i++) {
+            double r = correlation(b.cams + i * a.hw, a.cams + i * a.hw, a.hw);
+            int ok = r >= TOL_TF32_CAM_CORR;
+            printf("  %-14s image %d: cam correlation %.5f (>= %.2f)%s\n", name, i, r,
+                   TOL_TF32_CAM_CORR, ok ? "" : "  FAIL");
+            failures += !ok;
+        }
+    }
+done:
+    outputs_free(&a);
+    outputs_free(&b);
+    gc_context_destroy(cpu);
+    gc_context_destroy(gpu);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_gpu_vs_cpu GOLDEN\n");
+        return 2;
+    }
+    st_file gf, inf;
+    gc_errbuf err = {{0}};
+    if (st_open(argv[1], &gf, &err) != GC_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    char dir[1024], weights[2048], input[2048];
+    snprintf(dir, sizeof dir, "%s", argv[1]);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash[1] = 0;
+    else
+        strcpy(dir, "./");
+    snprintf(weights, sizeof weights, "%s%s", dir, meta(&gf, "weights"));
+    snprintf(input, sizeof input, "%s%s", dir, meta(&gf, "input"));
+    if (st_open(input, &inf, &err) != GC_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    gc_options opt = gc_options_default();
+    opt.weights_path = weights;
+    const char *layer = *meta(&gf, "layer") ? meta(&gf, "layer") : NULL;
+    opt.arch = *meta(&gf, "arch") ? meta(&gf, "arch") : NULL;
+    opt.score = strcmp(meta(&gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;
+    opt.norm = strcmp(meta(&gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
+    opt.input_width = atoi(meta(&gf, "input_w"));
+    opt.input_height = atoi(meta(&gf, "input_h"));
+
+    size_t n_in;
+    float *x = load(&inf, "input", &n_in);
+    cJSON *req = cJSON_Parse(meta(&gf, "classes"));
+    const int32_t n = req ? (int32_t)cJSON_GetArraySize(req) : 0;
+    if (n < 1) {
+        fprintf(stderr, "golden metadata 'classes' missing\n");
+        return 1;
+    }
+    int32_t *classes = malloc(sizeof(int32_t) * (size_t)n);
+    for (int32_t i = 0; i < n; i++)
+        classes[i] = (int32_t)cJSON_GetArrayItem(req, i)->valueint;
+    cJSON_Delete(req);
+    printf("%s: %d image(s), layer %s\n", argv[1], n, layer ? layer : "(default)");
+
+    struct {
+        const char *name, *layer;
+        gc_precision prec;
+        int32_t n;
+    } runs[] = {
+        {"fp32", layer, GC_PRECISION_FP32, n},
+        {"fp32 batch 1", layer, GC_PRECISION_FP32, 1},
+        {"block3_conv3", "block3_conv3", GC_PRECISION_FP32, n},
+        {"block5_pool", "block5_pool", GC_PRECISION_FP32, n},
+        {"tf32", layer, GC_PRECISION_TF32, n},
+    };
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        opt.layer = runs[r].layer;
+        int rc = check_case(runs[r].name, opt, runs[r].prec, x, runs[r].n, n, classes);
+        if (rc == 77) {
+            printf("skipped: no usable CUDA device\n");
+            return 77;
+        }
+    }
+    printf("%s\n", failures ? "FAILED" : "passed");
+    st_close(&gf);
+    st_close(&inf);
+    free(x);
+    free(classes);
+    return failures ? 1 : 0;
+}
