@@ -134,22 +134,27 @@ static gc_status infer_cfg(loader *ld, int has_bn, int32_t *items, int *n_items)
 {
     int step = has_bn ? 3 : 2;
     int n = 0, pos = 0, found = 0;
-    for (int idx = 0; idx < 4096 && n < GC_MAX_LAYERS - 1; idx++) {
+    for (int idx = 0; idx < 4096; idx++) {
         const st_tensor *t = ld_find(ld, "features.%d", idx, ".weight");
         if (!t || t->ndim == 1) /* absent, or a BatchNorm weight */
             continue;
-        if (t->ndim != 4 || t->shape[0] < 1)
+        /* K as parse_cfg allows it: an int32, and never negative (ld_read's "any") */
+        if (t->ndim != 4 || t->shape[0] < 1 || t->shape[0] > 65536)
             return gc_fail(ld->err, GC_ERR_MODEL,
-                           "%s: conv weight '%s' must be 4-D (K, C, 3, 3) with K >= 1",
+                           "%s: conv weight '%s' must be 4-D (K, C, 3, 3) with 1 <= K <= 65536",
                            ld->f.path, t->name);
-        if (idx == pos + 1) {
-            items[n++] = 0;
-        } else if (idx != pos) {
+        if (idx != pos && idx != pos + 1)
             return gc_fail(ld->err, GC_ERR_MODEL,
                            "%s: conv '%sfeatures.%d.weight' does not follow torchvision's VGG "
                            "layout (expected index %d or %d); give the architecture explicitly "
                            "(--arch / gradcam.arch)", ld->f.path, ld->prefix, idx, pos, pos + 1);
-        }
+        /* room for a pool before this conv, the conv, and the final pool */
+        if (n + (idx == pos + 1) + 2 > GC_MAX_LAYERS)
+            return gc_fail(ld->err, GC_ERR_MODEL,
+                           "%s: conv '%sfeatures.%d.weight': more than %d layers (convs and "
+                           "pools)", ld->f.path, ld->prefix, idx, GC_MAX_LAYERS);
+        if (idx == pos + 1)
+            items[n++] = 0;
         items[n++] = (int32_t)t->shape[0];
         pos = idx + step;
         found++;
