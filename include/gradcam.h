@@ -77,7 +77,8 @@ GC_API const char *gc_version_string(void);
 /* ---------------------------------------------------------------- options */
 
 typedef enum gc_backend {
-    GC_BACKEND_AUTO = 0, /* CUDA when built in and a usable GPU is present, else CPU */
+    GC_BACKEND_AUTO = 0, /* CUDA when built in, validated and a usable GPU is present,
+                            else CPU (today: CPU; the CUDA backend awaits its GPU tests) */
     GC_BACKEND_CPU = 1,  /* the plain-C reference backend (OpenBLAS GEMMs)           */
     GC_BACKEND_CUDA = 2,
 } gc_backend;

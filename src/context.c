@@ -120,7 +120,9 @@ static gc_status resolve_options(gc_context *ctx)
                        "input size %dx%d is too small for this network's pooling (or above "
                        "16384)", ctx->in_w, ctx->in_h);
 #ifdef GC_WITH_CUDA
-    if (o->backend != GC_BACKEND_CPU) {
+    /* AUTO stays on the CPU until the CUDA backend has passed its tests on a GPU
+     * (docs/validation.md); GC_BACKEND_CUDA opts in. */
+    if (o->backend == GC_BACKEND_CUDA) {
         gc_errbuf why;
         gc_status probe = gc_cuda_probe(o->device, &why);
         if (probe == GC_OK) {
@@ -131,9 +133,7 @@ static gc_status resolve_options(gc_context *ctx)
             ctx->ops = &gc_cuda_backend;
             return GC_OK;
         }
-        if (o->backend == GC_BACKEND_CUDA)
-            return gc_fail(&ctx->err, probe, "CUDA backend unavailable: %s", why.msg);
-        /* AUTO without a usable GPU: the CPU backend (gc_model_info says which one ran) */
+        return gc_fail(&ctx->err, probe, "CUDA backend unavailable: %s", why.msg);
     }
 #else
     if (o->backend == GC_BACKEND_CUDA)
