@@ -30,6 +30,14 @@ typedef struct gc_backend_ops {
                              float *out);
 } gc_backend_ops;
 
+/* score.c, shared by the backends. Top-1 where classes is NULL or -1. */
+void gc_pick_classes(const gc_context *ctx, const float *logits, int32_t n,
+                     const int32_t *classes, int32_t *class_ids);
+/* dy/dlogits, (n * positions, num_classes): one-hot for the logit score, p_c (delta_cj - p_j)
+ * for the softmax score, divided over the positions the logits were averaged from. */
+void gc_score_gradient(const gc_context *ctx, const float *logits, int32_t n,
+                       const int32_t *cls, int32_t positions, float *grad);
+
 extern const gc_backend_ops gc_cpu_backend;
 #ifdef GC_WITH_CUDA
 extern const gc_backend_ops gc_cuda_backend;

@@ -373,38 +373,6 @@ static void forward_head(gc_context *ctx, cpu_state *s, int32_t n, float *logits
         }
 }
 
-/* dy/dlogits for the explained class: one-hot for the logit score; for the softmax score
- * dp_c/dz_j = p_c (delta_cj - p_j). Written into gd_a as (rows, classes), divided over the
- * positions the logits were averaged from. */
-static void score_gradient(gc_context *ctx, cpu_state *s, int32_t n, const float *logits,
-                           const int32_t *cls)
-{
-    const int32_t K = ctx->model.num_classes, PQ = s->P * s->Q;
-    for (int32_t i = 0; i < n; i++) {
-        const float *z = logits + (size_t)i * K;
-        float *g = s->gd_a + (size_t)i * PQ * K;
-        if (ctx->opt.score == GC_SCORE_SOFTMAX) {
-            double mx = z[0], sum = 0.0;
-            for (int32_t j = 1; j < K; j++)
-                mx = z[j] > mx ? z[j] : mx;
-            for (int32_t j = 0; j < K; j++)
-                sum += exp((double)z[j] - mx);
-            double pc = exp((double)z[cls[i]] - mx) / sum;
-            for (int32_t j = 0; j < K; j++) {
-                double pj = exp((double)z[j] - mx) / sum;
-                g[j] = (float)(pc * ((j == cls[i]) - pj));
-            }
-        } else {
-            for (int32_t j = 0; j < K; j++)
-                g[j] = j == cls[i] ? 1.0f : 0.0f;
-        }
-        for (int32_t j = 0; j < K; j++)
-            g[j] /= (float)PQ;
-        for (int32_t p = 1; p < PQ; p++)
-            memcpy(g + (size_t)p * K, g, sizeof(float) * K);
-    }
-}
-
 /* From dy/dlogits (in gd_a) to dy/d(last feature map); returns the buffer holding it. */
 static float *backward_head(gc_context *ctx, cpu_state *s, int32_t n)
 {
@@ -453,20 +421,11 @@ static gc_status cpu_explain(gc_context *ctx, void *state, const float *input, i
 {
     cpu_state *s = state;
     const gc_model *m = &ctx->model;
-    const int32_t K = m->num_classes, T = ctx->target;
+    const int32_t T = ctx->target;
     forward_features(ctx, s, input, n);
     forward_head(ctx, s, n, logits);
-    for (int32_t i = 0; i < n; i++) {
-        int32_t c = classes ? classes[i] : -1;
-        if (c < 0) {
-            c = 0;
-            for (int32_t j = 1; j < K; j++)
-                if (logits[(size_t)i * K + j] > logits[(size_t)i * K + c])
-                    c = j;
-        }
-        class_ids[i] = c;
-    }
-    score_gradient(ctx, s, n, logits, class_ids);
+    gc_pick_classes(ctx, logits, n, classes, class_ids);
+    gc_score_gradient(ctx, logits, n, class_ids, s->P * s->Q, s->gd_a);
     float *g = backward_head(ctx, s, n);
     float *other = g == s->g_a ? s->g_b : s->g_a;
     for (int i = m->n_layers - 1; i > T; i--) {
