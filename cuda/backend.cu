@@ -458,37 +458,6 @@ static gc_status forward_head(gc_context *ctx, cuda_state *s, int32_t n)
     return GC_OK;
 }
 
-/* dy/dlogits on the host, exactly as cpu_backend.c's score_gradient: one-hot, or the
- * softmax's p_c (delta_cj - p_j), divided over the positions; (n*P*Q, classes). */
-static void score_gradient(gc_context *ctx, cuda_state *s, int32_t n, const float *logits,
-                           const int32_t *cls)
-{
-    const int32_t K = ctx->model.num_classes, PQ = s->P * s->Q;
-    for (int32_t i = 0; i < n; i++) {
-        const float *z = logits + (size_t)i * K;
-        float *g = s->h_grad_logits + (size_t)i * PQ * K;
-        if (ctx->opt.score == GC_SCORE_SOFTMAX) {
-            double mx = z[0], sum = 0.0;
-            for (int32_t j = 1; j < K; j++)
-                mx = z[j] > mx ? z[j] : mx;
-            for (int32_t j = 0; j < K; j++)
-                sum += exp((double)z[j] - mx);
-            double pc = exp((double)z[cls[i]] - mx) / sum;
-            for (int32_t j = 0; j < K; j++) {
-                double pj = exp((double)z[j] - mx) / sum;
-                g[j] = (float)(pc * ((j == cls[i]) - pj));
-            }
-        } else {
-            for (int32_t j = 0; j < K; j++)
-                g[j] = j == cls[i] ? 1.0f : 0.0f;
-        }
-        for (int32_t j = 0; j < K; j++)
-            g[j] /= (float)PQ;
-        for (int32_t p = 1; p < PQ; p++)
-            memcpy(g + (size_t)p * K, g, sizeof(float) * K);
-    }
-}
-
 /* From dy/dlogits (in gd_a) to dy/d(last feature map), left in g_a. */
 static gc_status backward_head(gc_context *ctx, cuda_state *s, int32_t n)
 {
@@ -538,17 +507,9 @@ static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, 
     GC_CUDA_TRY(err, cudaMemcpyAsync(logits, s->logits, sizeof(float) * (size_t)n * K,
                                      cudaMemcpyDeviceToHost, s->stream));
     GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
-    for (int32_t i = 0; i < n; i++) {
-        int32_t c = classes ? classes[i] : -1;
-        if (c < 0) {
-            c = 0;
-            for (int32_t j = 1; j < K; j++)
-                if (logits[(size_t)i * K + j] > logits[(size_t)i * K + c])
-                    c = j;
-        }
-        class_ids[i] = c;
-    }
-    score_gradient(ctx, s, n, logits, class_ids);
+    /* the same host code as the CPU backend (score.c) */
+    gc_pick_classes(ctx, logits, n, classes, class_ids);
+    gc_score_gradient(ctx, logits, n, class_ids, s->P * s->Q, s->h_grad_logits);
     GC_CUDA_TRY(err, cudaMemcpyAsync(s->gd_a, s->h_grad_logits,
                                      sizeof(float) * (size_t)n * s->P * s->Q * K,
                                      cudaMemcpyHostToDevice, s->stream));

@@ -5,7 +5,9 @@
  *
  * Tensor ids in a graph: 1 x, 2 w, 3 b, 4 y, 5 and 6 virtual intermediates.
  */
+#include <float.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +91,16 @@ static gc_status pointwise(gc_conv_plan *p, cudnnPointwiseMode_t mode,
                                                CUDNN_TYPE_POINTWISE_MODE, 1, &mode));
     GC_CUDNN_TRY(err, cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_MATH_PREC,
                                                CUDNN_TYPE_DATA_TYPE, 1, &prec));
+    if (mode == CUDNN_POINTWISE_RELU_FWD) {
+        /* a plain ReLU, stated as cudnn-frontend states it (the upper clip within float) */
+        double lower = 0.0, upper = FLT_MAX, slope = 0.0;
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP,
+                                                   CUDNN_TYPE_DOUBLE, 1, &lower));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_RELU_UPPER_CLIP,
+                                                   CUDNN_TYPE_DOUBLE, 1, &upper));
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP_SLOPE,
+                                                   CUDNN_TYPE_DOUBLE, 1, &slope));
+    }
     GC_CUDNN_TRY(err, cudnnBackendFinalize(pw));
     GC_TRY(make(p, CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, op, err));
     GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR,
@@ -104,8 +116,8 @@ static gc_status pointwise(gc_conv_plan *p, cudnnPointwiseMode_t mode,
     return GC_OK;
 }
 
-/* The operation graph for the requested fusion; *graph is finalized. */
-static gc_status build_graph(gc_conv_plan *p, int bias, int relu,
+/* The operation graph for the requested fusion, bound to the handle; *graph is finalized. */
+static gc_status build_graph(cudnnHandle_t handle, gc_conv_plan *p, int bias, int relu,
                              cudnnBackendDescriptor_t *graph, gc_errbuf *err)
 {
     const int64_t n = p->n, h = p->h, w = p->w, c = p->c, k = p->k;
@@ -202,6 +214,18 @@ static gc_status build_graph(gc_conv_plan *p, int bias, int relu,
     GC_TRY(make(p, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, graph, err));
     GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_OPS,
                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, n_ops, ops));
+    /* cuDNN 9.19 marks CUDNN_ATTR_OPERATIONGRAPH_HANDLE deprecated in favour of a
+     * device-properties descriptor, but a handle-less graph is cuDNN's deviceless
+     * (ahead-of-time) path, whose plans cudnn-frontend serializes and reloads with a handle
+     * before executing them. The path that runs directly with cudnnBackendExecute, which
+     * cudnn-frontend's Graph::build(handle) still takes, is a graph carrying the handle and a
+     * plan from a plain engine config. So: the deprecated attribute, on this one line only. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    const cudnnBackendAttributeName_t graph_handle = CUDNN_ATTR_OPERATIONGRAPH_HANDLE;
+#pragma GCC diagnostic pop
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*graph, graph_handle, CUDNN_TYPE_HANDLE, 1,
+                                               &handle));
     GC_CUDNN_TRY(err, cudnnBackendFinalize(*graph));
     return GC_OK;
 }
@@ -235,8 +259,7 @@ static gc_status is_true_fp32(cudnnBackendDescriptor_t cfg, int *ok, gc_errbuf *
 /* Heuristics for the graph, then the first engine config that finalizes into a plan.
  * *found = 0 (and GC_OK) when none does; other failures return a status. */
 static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
-                           cudnnBackendDescriptor_t devprop, cudnnBackendHeurMode_t mode,
-                           int allow_tf32, int *found,
+                           cudnnBackendHeurMode_t mode, int allow_tf32, int *found,
                            char *why, size_t why_len, gc_errbuf *err)
 {
     *found = 0;
@@ -246,8 +269,6 @@ static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph));
     GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE,
                                                CUDNN_TYPE_HEUR_MODE, 1, &mode));
-    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_DEVICEPROP,
-                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &devprop));
     if (cudnnBackendFinalize(heur) != CUDNN_STATUS_SUCCESS) {
         cudnnGetLastErrorString(why, why_len);
         return GC_OK; /* no engine for this graph in this mode */
@@ -282,11 +303,9 @@ static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
         cudnnBackendDescriptor_t plan;
         GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR,
                                                        &plan));
-        cudnnStatus_t s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_DEVICEPROP,
-                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &devprop);
-        if (s == CUDNN_STATUS_SUCCESS)
-            s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-                                         CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgs[i]);
+        /* the device comes from the graph's handle (see build_graph) */
+        cudnnStatus_t s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgs[i]);
         if (s == CUDNN_STATUS_SUCCESS)
             s = cudnnBackendFinalize(plan);
         int64_t ws = 0, n_ws = 0;
@@ -310,21 +329,14 @@ static gc_status try_build(cudnnHandle_t handle, gc_conv_plan *p, int bias, int 
                            int allow_tf32, int *found, char *why, size_t why_len,
                            gc_errbuf *err)
 {
-    cudnnBackendDescriptor_t graph, devprop;
+    cudnnBackendDescriptor_t graph;
     *found = 0;
     release_build(p);
-    GC_TRY(build_graph(p, bias, relu, &graph, err));
-    /* cuDNN 9.19 deprecates the handle attributes of the graph and the plan; the device
-     * comes in through a device-properties descriptor made from the handle instead */
-    GC_TRY(make(p, CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR, &devprop, err));
-    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(devprop, CUDNN_ATTR_DEVICEPROP_HANDLE,
-                                               CUDNN_TYPE_HANDLE, 1, &handle));
-    GC_CUDNN_TRY(err, cudnnBackendFinalize(devprop));
-    GC_TRY(pick_plan(p, graph, devprop, CUDNN_HEUR_MODE_A, allow_tf32, found, why, why_len,
-                     err));
+    GC_TRY(build_graph(handle, p, bias, relu, &graph, err));
+    GC_TRY(pick_plan(p, graph, CUDNN_HEUR_MODE_A, allow_tf32, found, why, why_len, err));
     if (!*found)
-        GC_TRY(pick_plan(p, graph, devprop, CUDNN_HEUR_MODE_FALLBACK, allow_tf32, found, why,
-                         why_len, err));
+        GC_TRY(pick_plan(p, graph, CUDNN_HEUR_MODE_FALLBACK, allow_tf32, found, why, why_len,
+                         err));
     return GC_OK;
 }
 
@@ -338,7 +350,13 @@ gc_status gc_conv_plan_build(cudnnHandle_t handle, int64_t n, int64_t h, int64_t
     char why[512] = "";
     int found = 0;
     if (bias || relu) {
-        GC_TRY(try_build(handle, p, bias, relu, allow_tf32, &found, why, sizeof why, err));
+        gc_status st = try_build(handle, p, bias, relu, allow_tf32, &found, why, sizeof why, err);
+        if (st == GC_ERR_OUT_OF_MEMORY)
+            return st;
+        if (st != GC_OK) { /* cuDNN refused the fused graph itself: build the plain conv */
+            snprintf(why, sizeof why, "fused graph: %.480s", err->msg);
+            found = 0;
+        }
         p->fused = found;
     }
     if (!found)

@@ -61,7 +61,7 @@ echo "built in $((T1 - T0)) s"
 
 cd "$BUILD" || exit 1
 echo "== ctest -L gpu"
-timeout 300 ctest -L gpu --output-on-failure >"$OUT/ctest-gpu.log" 2>&1
+timeout 360 ctest -L gpu -j4 --output-on-failure >"$OUT/ctest-gpu.log" 2>&1
 gpu_rc=$?
 tail -25 "$OUT/ctest-gpu.log"
 if grep -q "No tests were found" "$OUT/ctest-gpu.log"; then

@@ -5,9 +5,10 @@
  *
  * The golden's metadata gives the weights, input, layer, score, normalization, classes and
  * architecture (as test_golden.c reads them). Runs, each CUDA vs a CPU context on the same
- * input: fp32 at the golden's layer with the whole batch; fp32 with a batch of 1 on a
- * max_batch context; fp32 at block3_conv3 and block5_pool (when the model has them); tf32
- * at the golden's layer (same classes, cam correlation). Compared: logits, classes,
+ * input: fp32 at the golden's layer with the whole batch, then image 0 again on the same
+ * context; fp32 with a batch of 1 on a max_batch context; fp32 at block3_conv3 and
+ * block5_pool (when the model has them; only on goldens of the default layer); tf32 at the
+ * golden's layer (the CPU's classes; logits, cam correlation). Compared: logits, classes,
  * activation, gradient, alpha, raw and normalized cams.
  * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
  */
@@ -26,6 +27,7 @@
 #define TOL_GPU_CAM_ABS 1e-3     /* the normalized cam in [0,1]                            */
 #define TOL_GPU_GRAD_OUTLIERS 1e-3 /* fraction: max-pool near-ties may route elsewhere       */
 #define TOL_TF32_CAM_CORR 0.99   /* tf32: Pearson correlation of the cams with fp32 CPU   */
+#define TOL_TF32_REL 2e-2        /* tf32: logits, relative to max|logit|                  */
 
 static int failures;
 
@@ -181,8 +183,27 @@ static int check_case(const char *name, gc_options opt, gc_precision prec, const
         failures++;
         return 1;
     }
-    if (run(cpu, x, n, classes, &a) || run(gpu, x, n, classes, &b)) {
-        printf("  %-14s FAIL\n", name);
+    if (run(cpu, x, n, classes, &a)) {
+        printf("  %-14s cpu FAIL\n", name);
+        failures++;
+        rc = 1;
+        goto done;
+    }
+    /* tf32 explains the classes the fp32 CPU picked: a near-tie of two logits may flip the
+     * top-1 under tf32 rounding, and the cams of two classes cannot be compared */
+    int32_t *gpu_classes = malloc(sizeof(int32_t) * (size_t)n);
+    if (!gpu_classes) {
+        printf("  %-14s out of memory  FAIL\n", name);
+        failures++;
+        rc = 1;
+        goto done;
+    }
+    for (int32_t i = 0; i < n; i++)
+        gpu_classes[i] = prec == GC_PRECISION_FP32 ? classes[i] : a.res[i].class_id;
+    int gpu_failed = run(gpu, x, n, gpu_classes, &b);
+    free(gpu_classes);
+    if (gpu_failed) {
+        printf("  %-14s cuda FAIL\n", name);
         failures++;
         rc = 1;
         goto done;
@@ -202,7 +223,23 @@ static int check_case(const char *name, gc_options opt, gc_precision prec, const
         compare(name, "alpha", b.alpha, a.alpha, nn * a.Kc, TOL_GPU_REL, 1, 0);
         compare(name, "cam_raw", b.raw, a.raw, nn * a.hw, TOL_GPU_REL, 1, 0);
         compare(name, "cam", b.cams, a.cams, nn * a.hw, TOL_GPU_CAM_ABS, 0, 0);
+        if (n > 1) {
+            /* the same context again with one image: buffers and plans for max_batch hold
+             * the previous batch's data beyond image 0, which must not leak into it */
+            outputs c = {0};
+            if (run(gpu, x, 1, classes, &c)) {
+                printf("  %-14s reuse, batch 1  FAIL\n", name);
+                failures++;
+                rc = 1;
+            } else {
+                compare(name, "reuse logits", c.logits, a.logits, a.K, TOL_GPU_REL, 1, 0);
+                compare(name, "reuse camraw", c.raw, a.raw, a.hw, TOL_GPU_REL, 1, 0);
+                compare(name, "reuse cam", c.cams, a.cams, a.hw, TOL_GPU_CAM_ABS, 0, 0);
+            }
+            outputs_free(&c);
+        }
     } else {
+        compare(name, "logits", b.logits, a.logits, nn * a.K, TOL_TF32_REL, 1, 0);
         for (int32_t i = 0; i < n; i++) {
             double r = correlation(b.cams + i * a.hw, a.cams + i * a.hw, a.hw);
             int ok = r >= TOL_TF32_CAM_CORR;
@@ -279,6 +316,10 @@ int main(int argc, char **argv)
         {"tf32", layer, GC_PRECISION_TF32, n},
     };
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        /* the fixed extra layers once per model (on its default-layer goldens), not again on
+         * every golden of it: GPU time is short, and each context builds its cuDNN plans */
+        if (layer && runs[r].layer != layer)
+            continue;
         opt.layer = runs[r].layer;
         int rc = check_case(runs[r].name, opt, runs[r].prec, x, runs[r].n, n, classes);
         if (rc == 77) {
