@@ -312,6 +312,10 @@ static gc_status cuda_create(gc_context *ctx, void **state)
                        "the CUDA backend computes in fp32 or tf32 only for now (precision %s "
                        "asked); set options.precision to GC_PRECISION_FP32 or TF32",
                        ctx->opt.precision == GC_PRECISION_BF16 ? "bf16" : "fp16");
+    if (ctx->opt.method != GC_METHOD_GRADCAM)
+        return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
+                       "the CUDA backend computes Grad-CAM only for now; use the CPU backend "
+                       "for Grad-CAM++, XGrad-CAM, LayerCAM and HiResCAM");
     cuda_state *s = (cuda_state *)calloc(1, sizeof *s);
     if (!s)
         return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory");

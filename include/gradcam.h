@@ -93,6 +93,15 @@ typedef enum gc_norm {
     GC_NORM_MINMAX = 1, /* (cam - min) / (max(cam - min) + 1e-7), as pytorch-grad-cam  */
 } gc_norm;
 
+typedef enum gc_method {
+    GC_METHOD_GRADCAM = 0,   /* w_k = mean_ij G;  cam = ReLU(sum_k w_k A_k)  (Selvaraju et al.) */
+    GC_METHOD_GRADCAM_PP = 1,/* Grad-CAM++ (Chattopadhyay et al., eq. 19, as pytorch-grad-cam):
+                                w_k = sum_ij ReLU(G) a_ij, a = G^2 / (2G^2 + sum(A) G^3 + 1e-6) */
+    GC_METHOD_XGRADCAM = 2,  /* w_k = sum_ij G A / (sum_ij A + 1e-7)                         */
+    GC_METHOD_LAYERCAM = 3,  /* cam = ReLU(sum_k ReLU(G_k) A_k), element-wise                  */
+    GC_METHOD_HIRESCAM = 4,  /* cam = ReLU(sum_k G_k A_k), element-wise                        */
+} gc_method;
+
 typedef enum gc_preprocess {
     GC_PREPROCESS_AUTO = 0,  /* the weights' metadata "gradcam.preprocess", else TORCH   */
     GC_PREPROCESS_TORCH = 1, /* RGB, x/255, ImageNet mean/std (torchvision, timm)         */
@@ -129,6 +138,7 @@ typedef struct gc_options {
                                  else 224                                                   */
     int32_t input_height;
     int32_t max_batch;        /* most images per gc_explain call; buffers are sized for it  */
+    gc_method method;         /* the CAM method (default Grad-CAM)                          */
     int32_t threads;          /* CPU threads for the CPU backend; 0 = all cores. The CPU
                                  backend sets OpenBLAS (process-wide) to 1 thread and
                                  parallelizes itself                                        */
@@ -235,7 +245,8 @@ typedef enum gc_tensor {
     GC_TENSOR_LOGITS = 1,     /* (num_classes)                                             */
     GC_TENSOR_ACTIVATION = 2, /* (K, h, w) the target layer's activation A                 */
     GC_TENSOR_GRADIENT = 3,   /* (K, h, w) dy^c / dA                                       */
-    GC_TENSOR_WEIGHTS = 4,    /* (K) alpha_k = mean over h, w of the gradient              */
+    GC_TENSOR_WEIGHTS = 4,    /* (K) the method's channel weights alpha_k (for LayerCAM and
+                                 HiResCAM, which have none: the mean gradient)             */
     GC_TENSOR_CAM_RAW = 5,    /* (h, w) ReLU(sum_k alpha_k A_k), before normalization      */
 } gc_tensor;
 

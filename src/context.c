@@ -101,7 +101,8 @@ static gc_status resolve_options(gc_context *ctx)
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "threads %d is negative", o->threads);
     if ((unsigned)o->score > GC_SCORE_SOFTMAX || (unsigned)o->norm > GC_NORM_MINMAX ||
         (unsigned)o->preprocess > GC_PREPROCESS_CAFFE || (unsigned)o->resize > GC_RESIZE_CROP ||
-        (unsigned)o->precision > GC_PRECISION_FP16 || (unsigned)o->backend > GC_BACKEND_CUDA)
+        (unsigned)o->precision > GC_PRECISION_FP16 || (unsigned)o->backend > GC_BACKEND_CUDA ||
+        (unsigned)o->method > GC_METHOD_HIRESCAM)
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "an enum option is out of range");
     if (o->preprocess == GC_PREPROCESS_AUTO)
         o->preprocess = m->preprocess ? m->preprocess : GC_PREPROCESS_TORCH;

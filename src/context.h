@@ -38,6 +38,10 @@ void gc_pick_classes(const gc_context *ctx, const float *logits, int32_t n,
 void gc_score_gradient(const gc_context *ctx, const float *logits, int32_t n,
                        const int32_t *cls, int32_t positions, float *grad);
 
+/* cam_methods.c: one image's cam (hw) and channel weights (K) from A and G, both (hw, K). */
+void gc_cam_compute(gc_method method, const float *A, const float *G, size_t hw, size_t K,
+                    float *alpha, float *cam);
+
 extern const gc_backend_ops gc_cpu_backend;
 #ifdef GC_WITH_CUDA
 extern const gc_backend_ops gc_cuda_backend;

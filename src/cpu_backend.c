@@ -447,24 +447,9 @@ static gc_status cpu_explain(gc_context *ctx, void *state, const float *input, i
     memcpy(s->grad, g, sizeof(float) * (size_t)n * hw * Kc);
     const float *A = ctx->stage == GC_STAGE_PRE ? s->pre : s->act[T];
 #pragma omp parallel for schedule(static) num_threads(s->threads)
-    for (int32_t i = 0; i < n; i++) {
-        float *alpha = s->alpha + (size_t)i * Kc;
-        const float *gi = s->grad + (size_t)i * hw * Kc;
-        for (size_t c = 0; c < Kc; c++)
-            alpha[c] = 0.0f;
-        for (size_t p = 0; p < hw; p++)
-            for (size_t c = 0; c < Kc; c++)
-                alpha[c] += gi[p * Kc + c];
-        for (size_t c = 0; c < Kc; c++)
-            alpha[c] /= (float)hw;
-        const float *Ai = A + (size_t)i * hw * Kc;
-        for (size_t p = 0; p < hw; p++) {
-            float acc = 0.0f;
-            for (size_t c = 0; c < Kc; c++)
-                acc += alpha[c] * Ai[p * Kc + c];
-            cams_raw[(size_t)i * hw + p] = acc > 0.0f ? acc : 0.0f;
-        }
-    }
+    for (int32_t i = 0; i < n; i++)
+        gc_cam_compute(ctx->opt.method, A + (size_t)i * hw * Kc, s->grad + (size_t)i * hw * Kc,
+                       hw, Kc, s->alpha + (size_t)i * Kc, cams_raw + (size_t)i * hw);
     return GC_OK;
 }
 

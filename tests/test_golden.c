@@ -123,6 +123,13 @@ int main(int argc, char **argv)
     opt.score = strcmp(meta(&gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;
     opt.norm = strcmp(meta(&gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
     opt.input_width = atoi(meta(&gf, "input_w"));
+    {
+        static const char *methods[] = {"gradcam", "gradcampp", "xgradcam", "layercam",
+                                        "hirescam"};
+        for (int k = 0; k < 5; k++)
+            if (strcmp(meta(&gf, "method"), methods[k]) == 0)
+                opt.method = (gc_method)k;
+    }
     opt.input_height = atoi(meta(&gf, "input_h"));
 
     size_t n_in, n_logits, n_cls, n_probs, n_act, n_grad, n_alpha, n_raw, n_cam;

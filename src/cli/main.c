@@ -30,6 +30,7 @@ static const char *usage_text =
     "      --layer NAME   target layer: block5_conv3, block4_pool, features.29 (default: the\n"
     "                     last conv layer)\n"
     "      --class N      explain class N instead of the top-1 prediction\n"
+    "      --method M     gradcam (default), gradcam++, xgradcam, layercam, hirescam\n"
     "      --score S      logit (default) or softmax\n"
     "      --norm N       max (default: cam/max) or minmax (as pytorch-grad-cam)\n"
     "      --arch CFG     VGG cfg overriding inference, e.g. 64,64,M,128,128,M,...\n"
@@ -121,7 +122,8 @@ static int parse_args(int argc, char **argv, cli_config *cfg)
     enum {
         O_LAYER = 256, O_CLASS, O_SCORE, O_NORM, O_ARCH, O_PRE, O_SIZE, O_RESIZE, O_OUTPUTS,
         O_FORMAT, O_CMAP, O_ALPHA, O_PNGL, O_JPGQ, O_BACKEND, O_DEVICE, O_BATCH, O_PREC,
-        O_THREADS, O_LABELS, O_MAXPX, O_RESUME, O_OVERWRITE, O_PROGRESS, O_VERSION, O_SHARD
+        O_THREADS, O_LABELS, O_MAXPX, O_RESUME, O_OVERWRITE, O_PROGRESS, O_VERSION, O_SHARD,
+        O_METHOD
     };
     static const struct option longs[] = {
         {"weights", required_argument, 0, 'w'}, {"out", required_argument, 0, 'o'},
@@ -140,13 +142,15 @@ static int parse_args(int argc, char **argv, cli_config *cfg)
         {"overwrite", no_argument, 0, O_OVERWRITE}, {"progress", no_argument, 0, O_PROGRESS},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, O_VERSION}, {"shard", required_argument, 0, O_SHARD},
+        {"method", required_argument, 0, O_METHOD},
         {0, 0, 0, 0}};
     static const char *scores[] = {"logit", "softmax"}, *norms[] = {"max", "minmax"},
                       *pres[] = {"auto", "torch", "caffe"}, *resizes[] = {"stretch", "crop"},
                       *formats[] = {"png", "jpg"},
                       *cmaps[] = {"jet", "turbo", "viridis", "inferno", "magma"},
                       *backends[] = {"auto", "cpu", "cuda"},
-                      *precs[] = {"auto", "fp32", "tf32", "bf16", "fp16"};
+                      *precs[] = {"auto", "fp32", "tf32", "bf16", "fp16"},
+                      *methods[] = {"gradcam", "gradcam++", "xgradcam", "layercam", "hirescam"};
     int c, v;
     long num;
     opterr = 0; /* our own messages, which name the program as "gradcam" */
@@ -275,6 +279,12 @@ static int parse_args(int argc, char **argv, cli_config *cfg)
             if (!parse_int(optarg, 1, LONG_MAX, &num))
                 return usage_error("--max-pixels '%s': a positive number", optarg);
             cfg->max_pixels = num;
+            break;
+        case O_METHOD:
+            if ((v = pick(optarg, methods, 5)) < 0)
+                return usage_error("--method '%s': gradcam, gradcam++, xgradcam, layercam or "
+                                   "hirescam", optarg);
+            cfg->lib.method = (gc_method)v;
             break;
         case O_SHARD: {
             int si, sn;

@@ -244,6 +244,18 @@ cam = np.load(os.path.join(out3, "a.cam.npy"))
 check(r.returncode == 0 and cam.shape == (14, 14) and abs(cam.min()) < 1e-6 and
       not os.path.exists(os.path.join(out3, "a.overlay.png")), "--outputs cam, --norm minmax")
 
+# ---------------------------------------------------------------- methods
+if have_torch:
+    for method, name in (("gradcam++", "gradcampp"), ("layercam", "layercam")):
+        o = os.path.join(WORK, f"out_{name}")
+        r = run("-w", WEIGHTS, "-o", o, "--method", method, "--outputs", "cam", "-q",
+                os.path.join(data, "a.png"))
+        rgb = cv2.imread(os.path.join(data, "a.png"))[:, :, ::-1]
+        x = torch.from_numpy(((rgb / 255.0 - mean) / std).transpose(2, 0, 1)[None].copy())
+        ref = gcref.gradcam(model, x.float().double(), 29, method=name)
+        err = float(np.abs(np.load(os.path.join(o, "a.cam.npy")) - ref["cam"][0]).max())
+        check(r.returncode == 0 and err <= 1e-4, f"--method {method} vs PyTorch ({err:.2g})")
+
 # ---------------------------------------------------------------- labels
 names = os.path.join(WORK, "names.txt")
 open(names, "w").write("".join(f"thing {i}\n" for i in range(10)))

@@ -36,15 +36,15 @@ def save_input(name, x):
 
 
 def save_case(case, weights, model, cfg, bn, x, layer="", score="logit", norm="max",
-              classes=None, arch=""):
+              classes=None, arch="", method="gradcam"):
     idx = gcref.layer_module(model, cfg, bn, layer) if layer else \
         max(i for i, m in enumerate(model.features) if isinstance(m, torch.nn.ReLU))
     input_name, x = x
-    ref = gcref.gradcam(model, x.double(), idx, score, norm, classes)
+    ref = gcref.gradcam(model, x.double(), idx, score, norm, classes, method)
     meta = {"weights": weights + ".safetensors", "input": input_name + ".input.safetensors",
             "layer": layer, "score": score, "norm": norm,
             "classes": json.dumps(classes if classes else [-1] * x.shape[0]),
-            "input_w": x.shape[3], "input_h": x.shape[2], "arch": arch}
+            "input_w": x.shape[3], "input_h": x.shape[2], "arch": arch, "method": method}
     gcref.write_safetensors(os.path.join(HERE, case + ".golden.safetensors"), ref, meta)
     print(f"{case}: classes {ref['classes'].tolist()} cam {ref['cam'].shape[1:]}")
 
@@ -71,6 +71,14 @@ def main():
     save_case("tv16_block3", "tv_vgg16_small", m, cfg, False, x, "block3_conv3")
     save_case("tv16_pool5", "tv_vgg16_small", m, cfg, False, x, "block5_pool")
     save_case("tv16_preact", "tv_vgg16_small", m, cfg, False, x, "features.28", "softmax")
+    # the other methods, as pytorch-grad-cam defines them
+    save_case("tv16_gradcampp", "tv_vgg16_small", m, cfg, False, x, method="gradcampp")
+    save_case("tv16_xgradcam_block4", "tv_vgg16_small", m, cfg, False, x, "block4_conv3",
+              method="xgradcam")
+    save_case("tv16_layercam_block3", "tv_vgg16_small", m, cfg, False, x, "block3_conv3",
+              norm="minmax", method="layercam")
+    save_case("tv16_hirescam_softmax", "tv_vgg16_small", m, cfg, False, x, score="softmax",
+              method="hirescam")
 
     # VGG11 with BatchNorm, F16 weights, a non-square 128x96 input: the 3x4 feature map is
     # smaller than the 7x7 adaptive pool (overlapping windows).

@@ -189,8 +189,10 @@ def layer_module(model, cfg, batch_norm, name):
     raise KeyError(name)
 
 
-def gradcam(model, x, module_index, score="logit", norm="max", classes=None):
-    """Grad-CAM as pytorch-grad-cam computes it. Returns a dict of numpy arrays."""
+def gradcam(model, x, module_index, score="logit", norm="max", classes=None, method="gradcam"):
+    """Grad-CAM (or Grad-CAM++, XGrad-CAM, LayerCAM, HiResCAM) as pytorch-grad-cam computes
+    it. Returns a dict of numpy arrays; "alpha" is the method's channel weights (the mean
+    gradient for the element-wise methods, which have none)."""
     store = {}
     target = model.features[module_index]
 
@@ -210,8 +212,23 @@ def gradcam(model, x, module_index, score="logit", norm="max", classes=None):
     model.zero_grad()
     out.gather(1, cls[:, None]).sum().backward()
     A, G = store["A"].detach(), store["G"].detach()
-    alpha = G.mean((2, 3))
-    cam_raw = F.relu((alpha[:, :, None, None] * A).sum(1))
+    if method == "gradcampp":  # pytorch-grad-cam's GradCAMPlusPlus.get_cam_weights
+        g2, g3 = G ** 2, G ** 3
+        sum_a = A.sum((2, 3))
+        aij = g2 / (2 * g2 + sum_a[:, :, None, None] * g3 + 1e-6)
+        aij = torch.where(G != 0, aij, torch.zeros_like(aij))
+        alpha = (F.relu(G) * aij).sum((2, 3))
+    elif method == "xgradcam":
+        sum_a = A.sum((2, 3))
+        alpha = (G * A / (sum_a[:, :, None, None] + 1e-7)).sum((2, 3))
+    else:
+        alpha = G.mean((2, 3))
+    if method == "layercam":
+        cam_raw = F.relu((F.relu(G) * A).sum(1))
+    elif method == "hirescam":
+        cam_raw = F.relu((G * A).sum(1))
+    else:
+        cam_raw = F.relu((alpha[:, :, None, None] * A).sum(1))
     n = cam_raw.shape[0]
     flat = cam_raw.reshape(n, -1)
     if norm == "minmax":
