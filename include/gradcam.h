@@ -139,6 +139,8 @@ typedef struct gc_options {
     int32_t input_height;
     int32_t max_batch;        /* most images per gc_explain call; buffers are sized for it  */
     gc_method method;         /* the CAM method (default Grad-CAM)                          */
+    int32_t counterfactual;   /* nonzero: explain what speaks AGAINST the class, from the
+                                 gradient of -y^c (the Grad-CAM paper's counterfactual maps) */
     int32_t threads;          /* CPU threads for the CPU backend; 0 = all cores. The CPU
                                  backend sets OpenBLAS (process-wide) to 1 thread and
                                  parallelizes itself                                        */

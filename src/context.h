@@ -34,7 +34,8 @@ typedef struct gc_backend_ops {
 void gc_pick_classes(const gc_context *ctx, const float *logits, int32_t n,
                      const int32_t *classes, int32_t *class_ids);
 /* dy/dlogits, (n * positions, num_classes): one-hot for the logit score, p_c (delta_cj - p_j)
- * for the softmax score, divided over the positions the logits were averaged from. */
+ * for the softmax score, divided over the positions the logits were averaged from; negated
+ * for counterfactual maps. */
 void gc_score_gradient(const gc_context *ctx, const float *logits, int32_t n,
                        const int32_t *cls, int32_t positions, float *grad);
 

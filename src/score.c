@@ -46,8 +46,10 @@ void gc_score_gradient(const gc_context *ctx, const float *logits, int32_t n,
             for (int32_t j = 0; j < K; j++)
                 g[j] = j == cls[i] ? 1.0f : 0.0f;
         }
+        /* counterfactual maps follow -y^c: every gradient below changes sign */
+        const float scale = (ctx->opt.counterfactual ? -1.0f : 1.0f) / (float)PQ;
         for (int32_t j = 0; j < K; j++)
-            g[j] /= (float)PQ;
+            g[j] *= scale;
         for (int32_t p = 1; p < PQ; p++)
             memcpy(g + (size_t)p * K, g, sizeof(float) * K);
     }

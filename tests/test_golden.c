@@ -123,6 +123,7 @@ int main(int argc, char **argv)
     opt.score = strcmp(meta(&gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;
     opt.norm = strcmp(meta(&gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
     opt.input_width = atoi(meta(&gf, "input_w"));
+    opt.counterfactual = atoi(meta(&gf, "counterfactual"));
     {
         static const char *methods[] = {"gradcam", "gradcampp", "xgradcam", "layercam",
                                         "hirescam"};

@@ -31,6 +31,7 @@ static const char *usage_text =
     "                     last conv layer)\n"
     "      --class N      explain class N instead of the top-1 prediction\n"
     "      --method M     gradcam (default), gradcam++, xgradcam, layercam, hirescam\n"
+    "      --counterfactual  map what speaks against the class (gradient of -score)\n"
     "      --score S      logit (default) or softmax\n"
     "      --norm N       max (default: cam/max) or minmax (as pytorch-grad-cam)\n"
     "      --arch CFG     VGG cfg overriding inference, e.g. 64,64,M,128,128,M,...\n"
@@ -123,7 +124,7 @@ static int parse_args(int argc, char **argv, cli_config *cfg)
         O_LAYER = 256, O_CLASS, O_SCORE, O_NORM, O_ARCH, O_PRE, O_SIZE, O_RESIZE, O_OUTPUTS,
         O_FORMAT, O_CMAP, O_ALPHA, O_PNGL, O_JPGQ, O_BACKEND, O_DEVICE, O_BATCH, O_PREC,
         O_THREADS, O_LABELS, O_MAXPX, O_RESUME, O_OVERWRITE, O_PROGRESS, O_VERSION, O_SHARD,
-        O_METHOD
+        O_METHOD, O_COUNTER
     };
     static const struct option longs[] = {
         {"weights", required_argument, 0, 'w'}, {"out", required_argument, 0, 'o'},
@@ -143,6 +144,7 @@ static int parse_args(int argc, char **argv, cli_config *cfg)
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, O_VERSION}, {"shard", required_argument, 0, O_SHARD},
         {"method", required_argument, 0, O_METHOD},
+        {"counterfactual", no_argument, 0, O_COUNTER},
         {0, 0, 0, 0}};
     static const char *scores[] = {"logit", "softmax"}, *norms[] = {"max", "minmax"},
                       *pres[] = {"auto", "torch", "caffe"}, *resizes[] = {"stretch", "crop"},
@@ -286,6 +288,7 @@ static int parse_args(int argc, char **argv, cli_config *cfg)
                                    "hirescam", optarg);
             cfg->lib.method = (gc_method)v;
             break;
+        case O_COUNTER: cfg->lib.counterfactual = 1; break;
         case O_SHARD: {
             int si, sn;
             char x;

@@ -36,15 +36,16 @@ def save_input(name, x):
 
 
 def save_case(case, weights, model, cfg, bn, x, layer="", score="logit", norm="max",
-              classes=None, arch="", method="gradcam"):
+              classes=None, arch="", method="gradcam", counterfactual=False):
     idx = gcref.layer_module(model, cfg, bn, layer) if layer else \
         max(i for i, m in enumerate(model.features) if isinstance(m, torch.nn.ReLU))
     input_name, x = x
-    ref = gcref.gradcam(model, x.double(), idx, score, norm, classes, method)
+    ref = gcref.gradcam(model, x.double(), idx, score, norm, classes, method, counterfactual)
     meta = {"weights": weights + ".safetensors", "input": input_name + ".input.safetensors",
             "layer": layer, "score": score, "norm": norm,
             "classes": json.dumps(classes if classes else [-1] * x.shape[0]),
-            "input_w": x.shape[3], "input_h": x.shape[2], "arch": arch, "method": method}
+            "input_w": x.shape[3], "input_h": x.shape[2], "arch": arch, "method": method,
+            "counterfactual": int(counterfactual)}
     gcref.write_safetensors(os.path.join(HERE, case + ".golden.safetensors"), ref, meta)
     print(f"{case}: classes {ref['classes'].tolist()} cam {ref['cam'].shape[1:]}")
 
@@ -79,6 +80,7 @@ def main():
               norm="minmax", method="layercam")
     save_case("tv16_hirescam_softmax", "tv_vgg16_small", m, cfg, False, x, score="softmax",
               method="hirescam")
+    save_case("tv16_counterfactual", "tv_vgg16_small", m, cfg, False, x, counterfactual=True)
 
     # VGG11 with BatchNorm, F16 weights, a non-square 128x96 input: the 3x4 feature map is
     # smaller than the 7x7 adaptive pool (overlapping windows).

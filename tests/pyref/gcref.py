@@ -189,7 +189,8 @@ def layer_module(model, cfg, batch_norm, name):
     raise KeyError(name)
 
 
-def gradcam(model, x, module_index, score="logit", norm="max", classes=None, method="gradcam"):
+def gradcam(model, x, module_index, score="logit", norm="max", classes=None, method="gradcam",
+            counterfactual=False):
     """Grad-CAM (or Grad-CAM++, XGrad-CAM, LayerCAM, HiResCAM) as pytorch-grad-cam computes
     it. Returns a dict of numpy arrays; "alpha" is the method's channel weights (the mean
     gradient for the element-wise methods, which have none)."""
@@ -210,7 +211,8 @@ def gradcam(model, x, module_index, score="logit", norm="max", classes=None, met
                         for i in range(x.shape[0])])
     out = logits.softmax(1) if score == "softmax" else logits
     model.zero_grad()
-    out.gather(1, cls[:, None]).sum().backward()
+    y = out.gather(1, cls[:, None]).sum()
+    (-y if counterfactual else y).backward()  # counterfactual: what speaks against the class
     A, G = store["A"].detach(), store["G"].detach()
     if method == "gradcampp":  # pytorch-grad-cam's GradCAMPlusPlus.get_cam_weights
         g2, g3 = G ** 2, G ** 3
