@@ -128,10 +128,20 @@ static int points_into(const float *cam, int32_t ch, int32_t cw, int32_t H, int3
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s WEIGHTS SCENES\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: %s WEIGHTS SCENES [gradcam|gradcam++|xgradcam|layercam|hirescam]"
+                        "\n", argv[0]);
         return 2;
     }
+    static const char *methods[] = {"gradcam", "gradcam++", "xgradcam", "layercam", "hirescam"};
+    int method = 0;
+    while (argc == 4 && method < 5 && strcmp(argv[3], methods[method]) != 0)
+        method++;
+    if (method == 5) {
+        fprintf(stderr, "unknown method '%s'\n", argv[3]);
+        return 2;
+    }
+    printf("method: %s\n", methods[method]);
     int32_t n, H, W;
     scene *sc = NULL;
     uint8_t *pixels = NULL;
@@ -142,6 +152,7 @@ int main(int argc, char **argv)
     opt.weights_path = argv[1];
     opt.backend = GC_BACKEND_CPU;
     opt.max_batch = BATCH;
+    opt.method = (gc_method)method;
     gc_context *ctx = NULL;
     gc_status st = gc_context_create(&opt, &ctx);
     if (st != GC_OK) {
