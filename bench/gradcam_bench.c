@@ -200,7 +200,7 @@ static int parse_args(int argc, char **argv, bench_args *a)
         return 0;
     }
     for (const char *p = a->modes; p && *p;) {
-        static const char *const known[] = {"gradcam", "near_forward", "explain_u8",
+        static const char *const known[] = {"gradcam", "near_forward", "forward", "explain_u8",
                                             "preprocess"};
         size_t n = strcspn(p, ","), ok = 0;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++)
@@ -240,7 +240,7 @@ typedef struct bench_inputs {
     const gc_image *images;  /* N */
 } bench_inputs;
 
-typedef enum bench_call { CALL_TENSOR, CALL_IMAGES, CALL_PREPROCESS } bench_call;
+typedef enum bench_call { CALL_TENSOR, CALL_IMAGES, CALL_PREPROCESS, CALL_PREDICT } bench_call;
 
 /* Creates a context with target `layer` (NULL = default, "" = the last pool layer), times
  * gc_explain_tensor, gc_explain or gc_preprocess_images, and destroys the context. One context at a
@@ -304,6 +304,9 @@ static void run_mode(const bench_args *a, const char *layer, bench_call call,
             break;
         case CALL_IMAGES:
             st = gc_explain(ctx, in->images, a->batch, NULL, results, cams, cams_len);
+            break;
+        case CALL_PREDICT:
+            st = gc_predict_tensor(ctx, in->tensor, a->batch, results);
             break;
         default:
             st = gc_preprocess_images(ctx, in->images, a->batch, pre, pre_len);
@@ -447,7 +450,7 @@ int main(int argc, char **argv)
                                .height = BENCH_IMG_H, .stride = 3 * BENCH_IMG_W};
     const bench_inputs in = {.tensor = tensor, .images = images};
 
-    enum { N_MODES = 4 };
+    enum { N_MODES = 5 };
     static bench_mode modes[N_MODES];
     modes[0] = (bench_mode){.name = "gradcam",
                             .what = "gc_explain_tensor: forward + backward to the target + cam"};
@@ -460,13 +463,15 @@ int main(int argc, char **argv)
                                     "the gradcam mode"};
     modes[3] = (bench_mode){.name = "preprocess",
                             .what = "gc_preprocess_images on the 500x375 uint8 images alone"};
+    modes[4] = (bench_mode){.name = "forward",
+                            .what = "gc_predict_tensor: the forward pass alone"};
     char layers[N_MODES][64];
     if (!a.json)
         fprintf(stderr, "gradcam-bench: %s, batch %d, %dx%d, %d threads\n", a.weights, a.batch,
                 a.size, a.size, threads);
-    const char *mode_layer[N_MODES] = {a.layer, "", a.layer, a.layer};
+    const char *mode_layer[N_MODES] = {a.layer, "", a.layer, a.layer, a.layer};
     const bench_call mode_call[N_MODES] = {CALL_TENSOR, CALL_TENSOR, CALL_IMAGES,
-                                           CALL_PREPROCESS};
+                                           CALL_PREPROCESS, CALL_PREDICT};
     int all_ok = 1;
     for (int i = 0; i < N_MODES; i++) {
         if (!mode_selected(a.modes, modes[i].name)) {

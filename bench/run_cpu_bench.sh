@@ -103,8 +103,8 @@ print(f"threading environment: {env or 'defaults (no OMP_*/GOMP_*/OPENBLAS_NUM_T
 rows = [
     ("Grad-CAM", "gradcam", "pytorch-grad-cam style (hooks + full backward)", "hook_backward", 2.0),
     ("Grad-CAM", "gradcam", "tuned (frozen params, channels_last, grad to target only)", "tuned", None),
-    ("near-forward (Grad-CAM at block5_pool)", "near_forward", "forward, inference_mode, NCHW", "forward", 1.2),
-    ("near-forward (Grad-CAM at block5_pool)", "near_forward", "forward, inference_mode, channels_last", "forward_cl", None),
+    ("forward (gc_predict_tensor)", "forward", "forward, inference_mode, NCHW", "forward", 1.2),
+    ("forward (gc_predict_tensor)", "forward", "forward, inference_mode, channels_last", "forward_cl", None),
 ]
 def cell(r):
     return f"{r['median_ms']:.0f} ({r['min_ms']:.0f}–{r['max_ms']:.0f})"

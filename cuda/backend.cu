@@ -492,14 +492,11 @@ static gc_status backward_head(gc_context *ctx, cuda_state *s, int32_t n)
     return GC_OK;
 }
 
-static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, int32_t n,
-                              const int32_t *classes, float *logits, int32_t *class_ids,
-                              float *cams_raw)
+/* Upload the batch, run the forward, copy the logits back. */
+static gc_status forward_to_logits(gc_context *ctx, cuda_state *s, const float *input, int32_t n,
+                                   float *logits)
 {
-    cuda_state *s = (cuda_state *)state;
-    const gc_model *m = &ctx->model;
     gc_errbuf *err = &ctx->err;
-    const int32_t K = m->num_classes, T = ctx->target;
     if (n < 1 || n > s->N)
         return gc_fail(err, GC_ERR_INVALID_ARGUMENT, "batch of %d; max_batch is %d", n, s->N);
     GC_CUDA_TRY(err, cudaSetDevice(s->device));
@@ -508,9 +505,28 @@ static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, 
                                      cudaMemcpyHostToDevice, s->stream));
     GC_TRY(forward_features(ctx, s, n));
     GC_TRY(forward_head(ctx, s, n));
-    GC_CUDA_TRY(err, cudaMemcpyAsync(logits, s->logits, sizeof(float) * (size_t)n * K,
+    GC_CUDA_TRY(err, cudaMemcpyAsync(logits, s->logits,
+                                     sizeof(float) * (size_t)n * ctx->model.num_classes,
                                      cudaMemcpyDeviceToHost, s->stream));
     GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
+    return GC_OK;
+}
+
+static gc_status cuda_predict(gc_context *ctx, void *state, const float *input, int32_t n,
+                              float *logits)
+{
+    return forward_to_logits(ctx, (cuda_state *)state, input, n, logits);
+}
+
+static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, int32_t n,
+                              const int32_t *classes, float *logits, int32_t *class_ids,
+                              float *cams_raw)
+{
+    cuda_state *s = (cuda_state *)state;
+    const gc_model *m = &ctx->model;
+    gc_errbuf *err = &ctx->err;
+    const int32_t K = m->num_classes, T = ctx->target;
+    GC_TRY(forward_to_logits(ctx, s, input, n, logits));
     /* the same host code as the CPU backend (score.c) */
     gc_pick_classes(ctx, logits, n, classes, class_ids);
     gc_score_gradient(ctx, logits, n, class_ids, s->P * s->Q, s->h_grad_logits);
@@ -583,5 +599,6 @@ extern "C" const gc_backend_ops gc_cuda_backend = {
     cuda_create,
     cuda_destroy,
     cuda_explain,
+    cuda_predict,
     cuda_read_tensor,
 };

@@ -234,6 +234,14 @@ GC_API gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t 
                                    const int32_t *classes, gc_result *results,
                                    float *cams, size_t cams_len);
 
+/* Classification only: the forward pass, no gradient and no cam (cheaper than gc_explain).
+ * results[i] gets the top-1 class (class_id, logit, prob, score as options.score) and the
+ * top-5; cam_max is 0. gc_tensor_get has no batch afterwards. */
+GC_API gc_status gc_predict(gc_context *ctx, const gc_image *images, int32_t n,
+                            gc_result *results);
+GC_API gc_status gc_predict_tensor(gc_context *ctx, const float *input, int32_t n,
+                                   gc_result *results);
+
 /* The preprocessing alone: n images to an (n, 3, input_height, input_width) tensor,
  * exactly what gc_explain feeds the network. out_len is in elements. It shares the context's
  * staging buffer, so gc_tensor_get has no batch afterwards (GC_ERR_NOT_AVAILABLE). */

@@ -416,8 +416,27 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
     return GC_OK;
 }
 
-gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const int32_t *classes,
-                     gc_result *results, float *cams, size_t cams_len)
+/* The batch in ctx->input through the forward only. */
+static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results)
+{
+    if (!results)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "results is NULL");
+    if (!ctx->ops->predict)
+        return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED, "the %s backend has no forward-only call",
+                       ctx->ops->name);
+    ctx->last_n = 0; /* no cam, no gradient: nothing for gc_tensor_get */
+    gc_status st = ctx->ops->predict(ctx, ctx->be, ctx->input, n, ctx->logits);
+    if (st != GC_OK)
+        return st;
+    gc_pick_classes(ctx, ctx->logits, n, NULL, ctx->class_ids);
+    for (int32_t i = 0; i < n; i++)
+        summarize(ctx, ctx->logits + (size_t)i * ctx->model.num_classes, ctx->class_ids[i],
+                  &results[i]);
+    return GC_OK;
+}
+
+/* n images into ctx->input (NHWC, preprocessed) */
+static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n)
 {
     gc_status st = check_batch(ctx, images, n);
     if (st != GC_OK)
@@ -427,12 +446,11 @@ gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const i
     for (int32_t i = 0; i < n; i++)
         if ((st = preprocess_one(ctx, &images[i], i, ctx->input + (size_t)i * HW * 3)) != GC_OK)
             return st;
-    return run_batch(ctx, n, classes, results, cams, cams_len);
+    return GC_OK;
 }
 
-gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
-                            const int32_t *classes, gc_result *results, float *cams,
-                            size_t cams_len)
+/* an (n, 3, H, W) tensor into ctx->input (NHWC) */
+static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
 {
     gc_status st = check_batch(ctx, input, n);
     if (st != GC_OK)
@@ -443,7 +461,34 @@ gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
         for (int c = 0; c < 3; c++)
             for (size_t p = 0; p < HW; p++)
                 ctx->input[((size_t)i * HW + p) * 3 + c] = input[((size_t)i * 3 + c) * HW + p];
-    return run_batch(ctx, n, classes, results, cams, cams_len);
+    return GC_OK;
+}
+
+gc_status gc_predict(gc_context *ctx, const gc_image *images, int32_t n, gc_result *results)
+{
+    gc_status st = stage_images(ctx, images, n);
+    return st != GC_OK ? st : predict_batch(ctx, n, results);
+}
+
+gc_status gc_predict_tensor(gc_context *ctx, const float *input, int32_t n, gc_result *results)
+{
+    gc_status st = stage_tensor(ctx, input, n);
+    return st != GC_OK ? st : predict_batch(ctx, n, results);
+}
+
+gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const int32_t *classes,
+                     gc_result *results, float *cams, size_t cams_len)
+{
+    gc_status st = stage_images(ctx, images, n);
+    return st != GC_OK ? st : run_batch(ctx, n, classes, results, cams, cams_len);
+}
+
+gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
+                            const int32_t *classes, gc_result *results, float *cams,
+                            size_t cams_len)
+{
+    gc_status st = stage_tensor(ctx, input, n);
+    return st != GC_OK ? st : run_batch(ctx, n, classes, results, cams, cams_len);
 }
 
 gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image, float *out,

@@ -25,6 +25,9 @@ typedef struct gc_backend_ops {
     gc_status (*explain)(gc_context *ctx, void *state, const float *input, int32_t n,
                          const int32_t *classes, float *logits, int32_t *class_ids,
                          float *cams_raw);
+    /* Forward only: logits (n, num_classes). NULL when the backend cannot. */
+    gc_status (*predict)(gc_context *ctx, void *state, const float *input, int32_t n,
+                         float *logits);
     /* One tensor of one image of the last batch, in PyTorch order ((K,h,w) etc.). */
     gc_status (*read_tensor)(gc_context *ctx, void *state, gc_tensor which, int32_t image,
                              float *out);

@@ -453,6 +453,14 @@ static gc_status cpu_explain(gc_context *ctx, void *state, const float *input, i
     return GC_OK;
 }
 
+static gc_status cpu_predict(gc_context *ctx, void *state, const float *input, int32_t n,
+                             float *logits)
+{
+    forward_features(ctx, state, input, n);
+    forward_head(ctx, state, n, logits);
+    return GC_OK;
+}
+
 static gc_status cpu_read_tensor(gc_context *ctx, void *state, gc_tensor which, int32_t image,
                                  float *out)
 {
@@ -483,5 +491,6 @@ const gc_backend_ops gc_cpu_backend = {
     .create = cpu_create,
     .destroy = cpu_destroy,
     .explain = cpu_explain,
+    .predict = cpu_predict,
     .read_tensor = cpu_read_tensor,
 };

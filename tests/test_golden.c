@@ -218,6 +218,24 @@ int main(int argc, char **argv)
         compare("cam_raw", buf, cam_raw + i * hw, hw, TOL_CAM_RAW_REL, 1);
         compare("cam", cams + i * hw, cam + i * hw, hw, TOL_CAM_ABS, 0);
     }
+    /* the forward-only call gives the same logits and top-1 as the full pass */
+    gc_result *pred = calloc((size_t)n, sizeof *pred);
+    if (gc_predict_tensor(ctx, x, n, pred) != GC_OK) {
+        printf("  gc_predict_tensor: %s  FAIL\n", gc_last_error(ctx));
+        failures++;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        float want = -1e30f;
+        for (size_t j = 0; j < K; j++)
+            want = fmaxf(want, logits[i * K + j]);
+        if (pred[i].class_id != pred[i].top_class[0] ||
+            fabsf(pred[i].logit - want) > TOL_LOGITS_REL * fmaxf(fabsf(want), 1.0f)) {
+            printf("  predict image %d: class %d logit %g, want the top logit %g  FAIL\n", i,
+                   pred[i].class_id, pred[i].logit, want);
+            failures++;
+        }
+    }
+    free(pred);
     printf("%s\n", failures ? "FAILED" : "passed");
     gc_context_destroy(ctx);
     st_close(&gf);
