@@ -17,7 +17,12 @@
  *
  * Timing only: this program never checks results (tests/ does that).
  */
+#ifdef GC_HAVE_OPENBLAS
 #include <cblas.h>
+#else /* built without OpenBLAS: the library's built-in GEMM */
+static const char *openblas_get_config(void) { return "none (built-in GEMM)"; }
+static const char *openblas_get_corename(void) { return "none"; }
+#endif
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -31,16 +31,23 @@ if [ -z "$CUDNN_ROOT" ]; then
 fi
 echo "== cuDNN in $CUDNN_ROOT: $(grep -E '#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ' "$CUDNN_ROOT/include/cudnn_version.h" | awk '{printf "%s ", $3}')"
 
-# Build dependencies (pkg-config names as the top CMakeLists.txt asks for them)
+# C dependencies: the machine's own (pkg-config), else .deps/ made on a Debian machine by
+# scripts/pack-device-deps.sh and named in the device call's `carry`. OpenBLAS is optional
+# (without it the CPU reference uses its built-in GEMM).
+if [ -d "$SRC/.deps/lib" ]; then
+    LD_LIBRARY_PATH="$SRC/.deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export LD_LIBRARY_PATH
+    echo "== using $SRC/.deps"
+fi
 missing=
-for p in openblas libcjson libpng16 libturbojpeg; do
-    pkg-config --exists "$p" 2>/dev/null || missing="$missing $p"
+for p in libcjson:cJSON.h libpng16:png.h libturbojpeg:turbojpeg.h; do
+    pc=${p%%:*} h=${p##*:}
+    pkg-config --exists "$pc" 2>/dev/null || [ -f "$SRC/.deps/include/$h" ] || missing="$missing $pc"
 done
 command -v cmake >/dev/null || missing="$missing cmake"
 if [ -n "$missing" ]; then
-    echo "MISSING build dependencies (pkg-config/cmake):$missing"
-    echo "  Debian packages: libopenblas-dev libcjson-dev libpng-dev libturbojpeg0-dev cmake pkg-config"
-    echo "  (this machine has no network: carry them in)"
+    echo "MISSING build dependencies:$missing"
+    echo "  run scripts/pack-device-deps.sh on the Debian machine and carry .deps"
     exit 3
 fi
 

@@ -8,7 +8,6 @@
  * One thread pool: OpenMP splits the work, every sgemm call runs single-threaded (see
  * cpu_conv.h for why).
  */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "context.h"
 #include "cpu_conv.h"
 #include "gc_math.h"
+#include "gemm.h"
 
 typedef struct cpu_state {
     int threads;
@@ -57,8 +57,7 @@ static void par_sgemm(const cpu_state *s, int transB, int M, int N, int K, const
     for (int j0 = 0; j0 < N; j0 += nb) {
         int nn = N - j0 < nb ? N - j0 : nb;
         const float *Bj = transB ? B + (size_t)j0 * ldb : B + j0;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, nn, K,
-                    1.0f, A, lda, Bj, ldb, 0.0f, C + j0, ldc);
+        gc_sgemm(transB, M, nn, K, A, lda, Bj, ldb, C + j0, ldc);
     }
 }
 
@@ -219,7 +218,7 @@ static gc_status cpu_create(gc_context *ctx, void **state)
     s->threads = 1;
 #endif
     /* One pool: ours. OpenBLAS's thread count is process-wide. */
-    openblas_set_num_threads(1);
+    gc_blas_single_thread();
     const size_t N = (size_t)ctx->opt.max_batch;
     s->N = (int32_t)N;
     const int32_t T = ctx->target;

@@ -3,8 +3,8 @@
  */
 #include "cpu_conv.h"
 #include "gc_internal.h"
+#include "gemm.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,8 +68,8 @@ static void conv_im2col(const cpu_conv *cv, const float *in, int32_t n, int32_t 
         float *col = scratch + (size_t)THREAD_ID() * CPU_SCRATCH_FLOATS;
         size_t r0 = ch * chunk, rows = total - r0 < chunk ? total - r0 : chunk;
         cpu_im2col(in, H, W, cv->C, 3, 3, 1, H, W, r0, rows, col);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, cv->K, (int)rowlen,
-                    1.0f, col, (int)rowlen, cv->w, (int)rowlen, 0.0f, out + r0 * cv->K, cv->K);
+        gc_sgemm(1, (int)rows, cv->K, (int)rowlen, col, (int)rowlen, cv->w, (int)rowlen,
+                 out + r0 * cv->K, cv->K);
         epilogue(out + r0 * cv->K, rows, cv->K, cv->b, relu);
     }
 }
@@ -207,9 +207,8 @@ static void conv_winograd(const cpu_conv *cv, const float *in, int32_t n, int32_
         memset(zeros, 0, sizeof(float) * (size_t)C);
         wino_input(in, H, W, C, th, tw, t0, tiles, zeros, V);
         for (int xi = 0; xi < 16; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)tiles, K, C, 1.0f,
-                        V + xi * tiles * C, C, cv->wino + (size_t)xi * C * K, K, 0.0f,
-                        M + xi * tiles * K, K);
+            gc_sgemm(0, (int)tiles, K, C, V + xi * tiles * C, C,
+                     cv->wino + (size_t)xi * C * K, K, M + xi * tiles * K, K);
         wino_output(M, H, W, K, th, tw, t0, tiles, cv->b, relu, out, zeros + C);
     }
 }
