@@ -33,9 +33,7 @@ typedef struct cuda_state {
     cudnnHandle_t dnn;
     cublasHandle_t blas;
     int32_t N;                                   /* max batch                              */
-    int32_t h[GC_MAX_LAYERS], w[GC_MAX_LAYERS];  /* output size of each feature layer      */
-    int32_t ph, pw, P, Q, kk_c;                  /* head: pooled size, positions, patch    */
-    int direct_patch;
+    gc_geometry geo;                             /* layer and head sizes (model.c)         */
     char *arena;                                 /* one device allocation                  */
     void *workspace;                             /* cuDNN workspace                         */
     /* device tensors (pointers into the arena) */
@@ -140,23 +138,23 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     const int32_t T = ctx->target;
     size_t below = 1, above = 1;
     for (int i = 0; i < m->n_layers; i++) {
-        size_t sz = N * s->h[i] * s->w[i] * m->layers[i].cout;
+        size_t sz = N * s->geo.h[i] * s->geo.w[i] * m->layers[i].cout;
         if (i < T)
             below = GC_MAX(below, sz);
         else
             above = GC_MAX(above, sz);
     }
     const int32_t C = m->layers[m->n_layers - 1].cout;
-    const size_t rows = N * s->P * s->Q;
-    above = GC_MAX(above, N * s->ph * s->pw * C);
+    const size_t rows = N * s->geo.P * s->geo.Q;
+    above = GC_MAX(above, N * s->geo.ph * s->geo.pw * C);
     s->x = take(a, N * ctx->in_h * ctx->in_w * 3);
     s->ping = take(a, below);
     s->pong = take(a, below);
     for (int i = T; i < m->n_layers; i++)
-        s->act[i] = take(a, N * s->h[i] * s->w[i] * m->layers[i].cout);
-    s->pre = ctx->stage == GC_STAGE_PRE ? take(a, N * s->h[T] * s->w[T] * ctx->cam_c) : NULL;
-    s->pooled = take(a, N * s->ph * s->pw * C);
-    s->patches = s->direct_patch ? NULL : take(a, rows * s->kk_c);
+        s->act[i] = take(a, N * s->geo.h[i] * s->geo.w[i] * m->layers[i].cout);
+    s->pre = ctx->stage == GC_STAGE_PRE ? take(a, N * s->geo.h[T] * s->geo.w[T] * ctx->cam_c) : NULL;
+    s->pooled = take(a, N * s->geo.ph * s->geo.pw * C);
+    s->patches = s->geo.direct_patch ? NULL : take(a, rows * s->geo.kk_c);
     size_t widest = 1;
     for (int j = 0; j < m->n_dense; j++) {
         s->dense_out[j] = take(a, rows * m->dense[j].out);
@@ -164,7 +162,7 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     }
     s->gd_a = take(a, rows * widest);
     s->gd_b = take(a, rows * widest);
-    s->g_patch = take(a, rows * s->kk_c);
+    s->g_patch = take(a, rows * s->geo.kk_c);
     s->g_a = take(a, above);
     s->g_b = take(a, above);
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
@@ -257,8 +255,8 @@ static gc_status build_plans(gc_context *ctx, cuda_state *s)
             s->has_fwd[i] = 1;
             ws = GC_MAX(ws, (size_t)s->fwd[i].workspace);
         }
-        H = s->h[i];
-        W = s->w[i];
+        H = s->geo.h[i];
+        W = s->geo.w[i];
         x = y;
     }
     /* backward-data above the target, with the g / other alternation of explain() */
@@ -266,7 +264,7 @@ static gc_status build_plans(gc_context *ctx, cuda_state *s)
     for (int i = m->n_layers - 1; i > T; i--) {
         const gc_layer *L = &m->layers[i];
         if (L->kind == GC_LAYER_CONV) {
-            gc_status st = gc_conv_plan_build(s->dnn, s->N, s->h[i], s->w[i], L->cout, L->cin, 0,
+            gc_status st = gc_conv_plan_build(s->dnn, s->N, s->geo.h[i], s->geo.w[i], L->cout, L->cin, 0,
                                               0, allow_tf32, &s->bwd[i], &ctx->err);
             if (st != GC_OK) {
                 gc_err_prefix(&ctx->err, "CUDA backend, %s backward-data: ", L->name);
@@ -335,26 +333,7 @@ static gc_status cuda_create(gc_context *ctx, void **state)
 
     /* shapes, as cpu_create */
     s->N = ctx->opt.max_batch;
-    int32_t H = ctx->in_h, W = ctx->in_w;
-    for (int i = 0; i < m->n_layers; i++) {
-        if (m->layers[i].kind == GC_LAYER_POOL) {
-            H /= 2;
-            W /= 2;
-        }
-        s->h[i] = H;
-        s->w[i] = W;
-    }
-    const int32_t C = m->layers[m->n_layers - 1].cout, k = m->fc1_kernel;
-    if (m->head == GC_HEAD_TIMM) {
-        s->ph = GC_MAX(H, m->head_pool);
-        s->pw = GC_MAX(W, m->head_pool);
-    } else {
-        s->ph = s->pw = m->head_pool;
-    }
-    s->P = s->ph - k + 1;
-    s->Q = s->pw - k + 1;
-    s->kk_c = k * k * C;
-    s->direct_patch = s->P == 1 && s->Q == 1;
+    s->geo = ctx->geo;
 
     arena a = {NULL, 0};
     layout(ctx, s, &a);
@@ -373,7 +352,7 @@ static gc_status cuda_create(gc_context *ctx, void **state)
     GC_TRY(upload_weights(ctx, s));
     GC_TRY(build_plans(ctx, s));
 
-    const size_t rows = (size_t)s->N * s->P * s->Q, hw = (size_t)ctx->cam_h * ctx->cam_w;
+    const size_t rows = (size_t)s->N * s->geo.P * s->geo.Q, hw = (size_t)ctx->cam_h * ctx->cam_w;
     s->h_grad_logits = (float *)malloc(sizeof(float) * rows * m->num_classes);
     s->h_tmp = (float *)malloc(sizeof(float) * hw * ctx->cam_c);
     if (!s->h_grad_logits || !s->h_tmp)
@@ -429,8 +408,8 @@ static gc_status forward_features(gc_context *ctx, cuda_state *s, int32_t n)
             if (s->fout[i] != y) /* the PRE target: keep the pre-activation, then ReLU */
                 GC_TRY(gc_relu_cuda(s->stream, s->fout[i], y, rows * L->cout, err));
         }
-        H = s->h[i];
-        W = s->w[i];
+        H = s->geo.h[i];
+        W = s->geo.w[i];
         x = y;
     }
     return GC_OK;
@@ -442,12 +421,12 @@ static gc_status forward_head(gc_context *ctx, cuda_state *s, int32_t n)
     gc_errbuf *err = &ctx->err;
     const int last = m->n_layers - 1;
     const int32_t C = m->layers[last].cout, k = m->fc1_kernel;
-    GC_TRY(gc_avgpool_fwd_cuda(s->stream, s->act[last], n, s->h[last], s->w[last], C, s->ph,
-                               s->pw, s->pooled, err));
-    const int rows = n * s->P * s->Q;
+    GC_TRY(gc_avgpool_fwd_cuda(s->stream, s->act[last], n, s->geo.h[last], s->geo.w[last], C, s->geo.ph,
+                               s->geo.pw, s->pooled, err));
+    const int rows = n * s->geo.P * s->geo.Q;
     const float *x = s->pooled;
-    if (!s->direct_patch) {
-        GC_TRY(gc_patches_cuda(s->stream, s->pooled, n, s->ph, s->pw, C, k, s->patches, err));
+    if (!s->geo.direct_patch) {
+        GC_TRY(gc_patches_cuda(s->stream, s->pooled, n, s->geo.ph, s->geo.pw, C, k, s->patches, err));
         x = s->patches;
     }
     for (int j = 0; j < m->n_dense; j++) {
@@ -457,7 +436,7 @@ static gc_status forward_head(gc_context *ctx, cuda_state *s, int32_t n)
                                 j + 1 < m->n_dense, err));
         x = s->dense_out[j];
     }
-    GC_TRY(gc_mean_positions_cuda(s->stream, x, n, s->P * s->Q, m->num_classes, s->logits,
+    GC_TRY(gc_mean_positions_cuda(s->stream, x, n, s->geo.P * s->geo.Q, m->num_classes, s->logits,
                                   err));
     return GC_OK;
 }
@@ -469,7 +448,7 @@ static gc_status backward_head(gc_context *ctx, cuda_state *s, int32_t n)
     gc_errbuf *err = &ctx->err;
     const int last = m->n_layers - 1;
     const int32_t C = m->layers[last].cout, k = m->fc1_kernel;
-    const int rows = n * s->P * s->Q;
+    const int rows = n * s->geo.P * s->geo.Q;
     float *g = s->gd_a, *other = s->gd_b;
     for (int j = m->n_dense - 1; j >= 1; j--) {
         const gc_dense *d = &m->dense[j];
@@ -481,13 +460,13 @@ static gc_status backward_head(gc_context *ctx, cuda_state *s, int32_t n)
         other = t;
     }
     const gc_dense *d0 = &m->dense[0];
-    float *g_pooled = s->direct_patch ? s->g_b : s->g_patch;
+    float *g_pooled = s->geo.direct_patch ? s->g_b : s->g_patch;
     GC_TRY(dense_bwd(ctx, s, g, s->dw[0], rows, d0->in, d0->out, g_pooled));
-    if (!s->direct_patch) {
-        GC_TRY(gc_patches_bwd_cuda(s->stream, s->g_patch, n, s->ph, s->pw, C, k, s->g_b, err));
+    if (!s->geo.direct_patch) {
+        GC_TRY(gc_patches_bwd_cuda(s->stream, s->g_patch, n, s->geo.ph, s->geo.pw, C, k, s->g_b, err));
         g_pooled = s->g_b;
     }
-    GC_TRY(gc_avgpool_bwd_cuda(s->stream, g_pooled, n, s->h[last], s->w[last], C, s->ph, s->pw,
+    GC_TRY(gc_avgpool_bwd_cuda(s->stream, g_pooled, n, s->geo.h[last], s->geo.w[last], C, s->geo.ph, s->geo.pw,
                                s->g_a, err));
     return GC_OK;
 }
@@ -529,15 +508,15 @@ static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, 
     GC_TRY(forward_to_logits(ctx, s, input, n, logits));
     /* the same host code as the CPU backend (score.c) */
     gc_pick_classes(ctx, logits, n, classes, class_ids);
-    gc_score_gradient(ctx, logits, n, class_ids, s->P * s->Q, s->h_grad_logits);
+    gc_score_gradient(ctx, logits, n, class_ids, s->geo.P * s->geo.Q, s->h_grad_logits);
     GC_CUDA_TRY(err, cudaMemcpyAsync(s->gd_a, s->h_grad_logits,
-                                     sizeof(float) * (size_t)n * s->P * s->Q * K,
+                                     sizeof(float) * (size_t)n * s->geo.P * s->geo.Q * K,
                                      cudaMemcpyHostToDevice, s->stream));
     GC_TRY(backward_head(ctx, s, n));
     float *g = s->g_a, *other = s->g_b;
     for (int i = m->n_layers - 1; i > T; i--) {
         const gc_layer *L = &m->layers[i];
-        int32_t H = s->h[i - 1], W = s->w[i - 1];
+        int32_t H = s->geo.h[i - 1], W = s->geo.w[i - 1];
         if (L->kind == GC_LAYER_POOL) {
             GC_TRY(gc_maxpool_bwd_cuda(s->stream, s->act[i - 1], g, n, H, W, L->cin, other,
                                        err));

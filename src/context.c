@@ -113,8 +113,8 @@ static gc_status resolve_options(gc_context *ctx)
                                : (m->meta_input_w ? m->meta_input_w : GC_DEFAULT_INPUT);
     ctx->in_h = o->input_height ? o->input_height
                                 : (m->meta_input_h ? m->meta_input_h : GC_DEFAULT_INPUT);
-    int32_t fh, fw;
-    gc_model_spatial(m, m->n_layers - 1, ctx->in_h, ctx->in_w, &fh, &fw);
+    gc_model_geometry(m, ctx->in_h, ctx->in_w, &ctx->geo);
+    const int32_t fh = ctx->geo.h[m->n_layers - 1], fw = ctx->geo.w[m->n_layers - 1];
     if (ctx->in_w < 1 || ctx->in_h < 1 || ctx->in_w > 16384 || ctx->in_h > 16384 || fh < 1 ||
         fw < 1)
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
@@ -179,7 +179,8 @@ gc_status gc_context_create(const gc_options *options, gc_context **out)
     if ((st = resolve_options(ctx)) != GC_OK || (st = resolve_layer(ctx, ctx->layer)) != GC_OK)
         goto fail;
     const gc_layer *T = &ctx->model.layers[ctx->target];
-    gc_model_spatial(&ctx->model, ctx->target, ctx->in_h, ctx->in_w, &ctx->cam_h, &ctx->cam_w);
+    ctx->cam_h = ctx->geo.h[ctx->target];
+    ctx->cam_w = ctx->geo.w[ctx->target];
     ctx->cam_c = T->cout;
     snprintf(ctx->target_name, sizeof ctx->target_name, "%s%s", T->name,
              ctx->stage == GC_STAGE_PRE ? "_preact" : "");

@@ -61,6 +61,7 @@ struct gc_context {
     char *weights_path, *arch, *layer;
     gc_model model;
     int32_t in_w, in_h;
+    gc_geometry geo;        /* layer and head sizes at this input size (model.c) */
     int32_t target;         /* index into model.layers */
     gc_stage stage;
     int32_t cam_h, cam_w, cam_c;

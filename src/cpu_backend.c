@@ -24,15 +24,13 @@
 typedef struct cpu_state {
     int threads;
     int32_t N;                        /* max batch */
-    int32_t h[GC_MAX_LAYERS], w[GC_MAX_LAYERS]; /* output size of each feature layer */
+    gc_geometry geo;                  /* layer and head sizes (model.c)               */
     float *ping, *pong;               /* forward outputs of layers below the target */
     float *act[GC_MAX_LAYERS];        /* (N, h, w, C) outputs of layers >= target     */
     float *pre;                       /* (N, h, w, K) target conv before ReLU (PRE)   */
     float *scratch;                   /* threads * CPU_SCRATCH_FLOATS                 */
     cpu_conv fwd[GC_MAX_LAYERS];      /* forward convs                                */
     cpu_conv bwd[GC_MAX_LAYERS];      /* backward-data convs above the target         */
-    int32_t ph, pw, P, Q, kk_c;       /* head: pooled size, positions, patch length   */
-    int direct_patch;                 /* the pooled map is the single patch           */
     float *pooled;                    /* (N, ph, pw, C)                               */
     float *patches;                   /* (N*P*Q, k*k*C) when !direct_patch            */
     float *dense_out[GC_MAX_DENSE];   /* (N*P*Q, out_j)                               */
@@ -223,53 +221,35 @@ static gc_status cpu_create(gc_context *ctx, void **state)
     s->N = (int32_t)N;
     const int32_t T = ctx->target;
     size_t below = 1, above = 1;
-    int32_t H = ctx->in_h, W = ctx->in_w;
+    s->geo = ctx->geo;
     for (int i = 0; i < m->n_layers; i++) {
-        const gc_layer *L = &m->layers[i];
-        if (L->kind == GC_LAYER_POOL) {
-            H /= 2;
-            W /= 2;
-        }
-        s->h[i] = H;
-        s->w[i] = W;
-        size_t sz = N * H * W * L->cout;
+        size_t sz = N * s->geo.h[i] * s->geo.w[i] * m->layers[i].cout;
         if (i < T)
             below = GC_MAX(below, sz);
         else
             above = GC_MAX(above, sz);
     }
     const int32_t C = m->layers[m->n_layers - 1].cout;
-    const int32_t k = m->fc1_kernel;
-    if (m->head == GC_HEAD_TIMM) {
-        s->ph = GC_MAX(H, m->head_pool);
-        s->pw = GC_MAX(W, m->head_pool);
-    } else {
-        s->ph = s->pw = m->head_pool;
-    }
-    s->P = s->ph - k + 1;
-    s->Q = s->pw - k + 1;
-    s->kk_c = k * k * C;
-    s->direct_patch = s->P == 1 && s->Q == 1;
-    const size_t rows = N * s->P * s->Q;
-    above = GC_MAX(above, N * s->ph * s->pw * C);
+    const size_t rows = N * s->geo.P * s->geo.Q;
+    above = GC_MAX(above, N * s->geo.ph * s->geo.pw * C);
     int ok = 1;
     if (T > 0) {
         ok &= (s->ping = malloc(sizeof(float) * below)) != NULL;
         ok &= (s->pong = malloc(sizeof(float) * below)) != NULL;
     }
     for (int i = T; i < m->n_layers; i++)
-        ok &= (s->act[i] = malloc(sizeof(float) * N * s->h[i] * s->w[i] *
+        ok &= (s->act[i] = malloc(sizeof(float) * N * s->geo.h[i] * s->geo.w[i] *
                                   m->layers[i].cout)) != NULL;
     if (ctx->stage == GC_STAGE_PRE)
-        ok &= (s->pre = malloc(sizeof(float) * N * s->h[T] * s->w[T] * ctx->cam_c)) != NULL;
+        ok &= (s->pre = malloc(sizeof(float) * N * s->geo.h[T] * s->geo.w[T] * ctx->cam_c)) != NULL;
     ok &= (s->scratch = malloc(sizeof(float) * CPU_SCRATCH_FLOATS * (size_t)s->threads)) != NULL;
     for (int i = 0; ok && i < m->n_layers; i++)
         if (m->layers[i].kind == GC_LAYER_CONV)
             ok &= cpu_conv_init(&s->fwd[i], m->layers[i].w, m->layers[i].b, m->layers[i].cin,
                                 m->layers[i].cout);
-    ok &= (s->pooled = malloc(sizeof(float) * N * s->ph * s->pw * C)) != NULL;
-    if (!s->direct_patch)
-        ok &= (s->patches = malloc(sizeof(float) * rows * s->kk_c)) != NULL;
+    ok &= (s->pooled = malloc(sizeof(float) * N * s->geo.ph * s->geo.pw * C)) != NULL;
+    if (!s->geo.direct_patch)
+        ok &= (s->patches = malloc(sizeof(float) * rows * s->geo.kk_c)) != NULL;
     size_t widest = 1;
     for (int j = 0; j < m->n_dense; j++) {
         ok &= (s->dense_out[j] = malloc(sizeof(float) * rows * m->dense[j].out)) != NULL;
@@ -277,7 +257,7 @@ static gc_status cpu_create(gc_context *ctx, void **state)
     }
     ok &= (s->gd_a = malloc(sizeof(float) * rows * widest)) != NULL;
     ok &= (s->gd_b = malloc(sizeof(float) * rows * widest)) != NULL;
-    ok &= (s->g_patch = malloc(sizeof(float) * rows * s->kk_c)) != NULL;
+    ok &= (s->g_patch = malloc(sizeof(float) * rows * s->geo.kk_c)) != NULL;
     ok &= (s->g_a = malloc(sizeof(float) * above)) != NULL;
     ok &= (s->g_b = malloc(sizeof(float) * above)) != NULL;
     ok &= (s->grad = malloc(sizeof(float) * N * ctx->cam_h * ctx->cam_w * ctx->cam_c)) != NULL;
@@ -326,8 +306,8 @@ static void forward_features(gc_context *ctx, cpu_state *s, const float *input, 
         } else {
             cpu_conv_run(&s->fwd[i], x, n, H, W, y, 1, s->threads, s->scratch);
         }
-        H = s->h[i];
-        W = s->w[i];
+        H = s->geo.h[i];
+        W = s->geo.w[i];
         x = y;
     }
 }
@@ -338,15 +318,15 @@ static void forward_head(gc_context *ctx, cpu_state *s, int32_t n, float *logits
     const gc_model *m = &ctx->model;
     const int last = m->n_layers - 1;
     const int32_t C = m->layers[last].cout, k = m->fc1_kernel;
-    avgpool_fwd(s, s->act[last], n, s->h[last], s->w[last], C, s->ph, s->pw, s->pooled);
-    const size_t rows = (size_t)n * s->P * s->Q;
+    avgpool_fwd(s, s->act[last], n, s->geo.h[last], s->geo.w[last], C, s->geo.ph, s->geo.pw, s->pooled);
+    const size_t rows = (size_t)n * s->geo.P * s->geo.Q;
     const float *x = s->pooled;
-    if (!s->direct_patch) {
-        const size_t per = (size_t)s->P * s->Q;
+    if (!s->geo.direct_patch) {
+        const size_t per = (size_t)s->geo.P * s->geo.Q;
 #pragma omp parallel for schedule(static) num_threads(s->threads)
         for (int32_t i = 0; i < n; i++)
-            cpu_im2col(s->pooled, s->ph, s->pw, C, k, k, 0, s->P, s->Q, i * per, per,
-                       s->patches + i * per * s->kk_c);
+            cpu_im2col(s->pooled, s->geo.ph, s->geo.pw, C, k, k, 0, s->geo.P, s->geo.Q, i * per, per,
+                       s->patches + i * per * s->geo.kk_c);
         x = s->patches;
     }
     for (int j = 0; j < m->n_dense; j++) {
@@ -362,7 +342,7 @@ static void forward_head(gc_context *ctx, cpu_state *s, int32_t n, float *logits
             }
         x = y;
     }
-    const int32_t K = m->num_classes, PQ = s->P * s->Q;
+    const int32_t K = m->num_classes, PQ = s->geo.P * s->geo.Q;
     for (int32_t i = 0; i < n; i++)
         for (int32_t c = 0; c < K; c++) {
             float acc = 0.0f;
@@ -378,7 +358,7 @@ static float *backward_head(gc_context *ctx, cpu_state *s, int32_t n)
     const gc_model *m = &ctx->model;
     const int last = m->n_layers - 1;
     const int32_t C = m->layers[last].cout, k = m->fc1_kernel;
-    const size_t rows = (size_t)n * s->P * s->Q;
+    const size_t rows = (size_t)n * s->geo.P * s->geo.Q;
     float *g = s->gd_a, *other = s->gd_b;
     for (int j = m->n_dense - 1; j >= 1; j--) {
         const gc_dense *d = &m->dense[j];
@@ -389,28 +369,28 @@ static float *backward_head(gc_context *ctx, cpu_state *s, int32_t n)
         other = t;
     }
     const gc_dense *d0 = &m->dense[0];
-    float *g_pooled = s->direct_patch ? s->g_b : s->g_patch;
+    float *g_pooled = s->geo.direct_patch ? s->g_b : s->g_patch;
     par_sgemm(s, 0, (int)rows, d0->in, d0->out, g, d0->out, d0->w, d0->in, g_pooled, d0->in);
-    if (!s->direct_patch) { /* col2im of the patch gradients onto the pooled map */
+    if (!s->geo.direct_patch) { /* col2im of the patch gradients onto the pooled map */
         g_pooled = s->g_b;
-        memset(g_pooled, 0, sizeof(float) * (size_t)n * s->ph * s->pw * C);
+        memset(g_pooled, 0, sizeof(float) * (size_t)n * s->geo.ph * s->geo.pw * C);
 #pragma omp parallel for schedule(static) num_threads(s->threads)
         for (int32_t i = 0; i < n; i++)
-            for (int32_t py = 0; py < s->P; py++)
-                for (int32_t px = 0; px < s->Q; px++) {
+            for (int32_t py = 0; py < s->geo.P; py++)
+                for (int32_t px = 0; px < s->geo.Q; px++) {
                     const float *src =
-                        s->g_patch + (((size_t)i * s->P + py) * s->Q + px) * s->kk_c;
+                        s->g_patch + (((size_t)i * s->geo.P + py) * s->geo.Q + px) * s->geo.kk_c;
                     for (int32_t ky = 0; ky < k; ky++)
                         for (int32_t kx = 0; kx < k; kx++) {
                             float *dst = g_pooled +
-                                         (((size_t)i * s->ph + py + ky) * s->pw + px + kx) * C;
+                                         (((size_t)i * s->geo.ph + py + ky) * s->geo.pw + px + kx) * C;
                             const float *sp = src + ((size_t)ky * k + kx) * C;
                             for (int32_t c = 0; c < C; c++)
                                 dst[c] += sp[c];
                         }
                 }
     }
-    avgpool_bwd(s, g_pooled, n, s->h[last], s->w[last], C, s->ph, s->pw, s->g_a);
+    avgpool_bwd(s, g_pooled, n, s->geo.h[last], s->geo.w[last], C, s->geo.ph, s->geo.pw, s->g_a);
     return s->g_a;
 }
 
@@ -424,12 +404,12 @@ static gc_status cpu_explain(gc_context *ctx, void *state, const float *input, i
     forward_features(ctx, s, input, n);
     forward_head(ctx, s, n, logits);
     gc_pick_classes(ctx, logits, n, classes, class_ids);
-    gc_score_gradient(ctx, logits, n, class_ids, s->P * s->Q, s->gd_a);
+    gc_score_gradient(ctx, logits, n, class_ids, s->geo.P * s->geo.Q, s->gd_a);
     float *g = backward_head(ctx, s, n);
     float *other = g == s->g_a ? s->g_b : s->g_a;
     for (int i = m->n_layers - 1; i > T; i--) {
         const gc_layer *L = &m->layers[i];
-        int32_t H = s->h[i - 1], W = s->w[i - 1];
+        int32_t H = s->geo.h[i - 1], W = s->geo.w[i - 1];
         if (L->kind == GC_LAYER_POOL) {
             maxpool_bwd(s, s->act[i - 1], g, n, H, W, L->cin, other);
         } else {

@@ -525,15 +525,26 @@ void gc_model_free(gc_model *m)
     memset(m, 0, sizeof *m);
 }
 
-void gc_model_spatial(const gc_model *m, int32_t last, int32_t in_h, int32_t in_w, int32_t *h,
-                      int32_t *w)
+void gc_model_geometry(const gc_model *m, int32_t in_h, int32_t in_w, gc_geometry *g)
 {
-    int32_t hh = in_h, ww = in_w;
-    for (int i = 0; i <= last && i < m->n_layers; i++)
+    int32_t H = in_h, W = in_w;
+    for (int i = 0; i < m->n_layers; i++) {
         if (m->layers[i].kind == GC_LAYER_POOL) {
-            hh /= 2; /* MaxPool2d(2, 2), floor mode */
-            ww /= 2;
+            H /= 2; /* MaxPool2d(2, 2), floor mode */
+            W /= 2;
         }
-    *h = hh;
-    *w = ww;
+        g->h[i] = H;
+        g->w[i] = W;
+    }
+    const int32_t C = m->layers[m->n_layers - 1].cout, k = m->fc1_kernel;
+    if (m->head == GC_HEAD_TIMM) { /* pooled only up to >= 7x7 */
+        g->ph = GC_MAX(H, m->head_pool);
+        g->pw = GC_MAX(W, m->head_pool);
+    } else {
+        g->ph = g->pw = m->head_pool;
+    }
+    g->P = g->ph - k + 1;
+    g->Q = g->pw - k + 1;
+    g->kk_c = k * k * C;
+    g->direct_patch = g->P == 1 && g->Q == 1;
 }

@@ -58,14 +58,21 @@ typedef struct gc_model {
     char **labels;
 } gc_model;
 
+/* Sizes that follow from the model and the input size, the same for every backend. */
+typedef struct gc_geometry {
+    int32_t h[GC_MAX_LAYERS], w[GC_MAX_LAYERS]; /* output size of each feature layer        */
+    int32_t ph, pw;      /* the head's pooled map                                           */
+    int32_t P, Q;        /* positions of dense[0]'s kernel on it                            */
+    int32_t kk_c;        /* length of one patch: k * k * C                                  */
+    int direct_patch;    /* one position covering the whole pooled map: no patch copy       */
+} gc_geometry;
+
+void gc_model_geometry(const gc_model *m, int32_t in_h, int32_t in_w, gc_geometry *g);
+
 /* Reads, validates and converts the weights. arch_override (may be NULL) wins over the
  * file's "gradcam.arch" metadata, which wins over inference from keys and shapes. */
 gc_status gc_model_load(gc_model *m, const char *path, const char *arch_override,
                         gc_errbuf *err);
 void gc_model_free(gc_model *m);
-
-/* Spatial size after the feature layers up to and including layer `last` (-1: input). */
-void gc_model_spatial(const gc_model *m, int32_t last, int32_t in_h, int32_t in_w,
-                      int32_t *h, int32_t *w);
 
 #endif /* GC_MODEL_H */

@@ -42,9 +42,9 @@ static void check_model(const gc_model *m)
     FUZZ_CHECK(m->n_labels == 0 || m->labels);
     for (int32_t i = 0; i < m->n_labels; i++)
         FUZZ_CHECK(m->labels[i] != NULL);
-    int32_t h = 0, w = 0;
-    gc_model_spatial(m, m->n_layers - 1, 224, 224, &h, &w);
-    FUZZ_CHECK(h >= 0 && w >= 0);
+    gc_geometry g;
+    gc_model_geometry(m, 224, 224, &g);
+    FUZZ_CHECK(g.h[m->n_layers - 1] >= 0 && g.w[m->n_layers - 1] >= 0);
 }
 
 static void load(const char *path, const char *arch)
