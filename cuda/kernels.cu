@@ -22,6 +22,23 @@ static unsigned grid_for(size_t len)
 
 #define LAUNCH_CHECK(err) GC_CUDA_TRY(err, cudaGetLastError())
 
+/* The (image, row, column, channel) of flat index e in an (n, H, W, C) NHWC tensor. */
+struct nhwc_at {
+    size_t i;
+    int32_t y, x, c;
+};
+static __device__ __forceinline__ nhwc_at nhwc_split(size_t e, int32_t H, int32_t W, int32_t C)
+{
+    nhwc_at p;
+    p.c = (int32_t)(e % C);
+    size_t r = e / C;
+    p.x = (int32_t)(r % W);
+    r /= W;
+    p.y = (int32_t)(r % H);
+    p.i = r / H;
+    return p;
+}
+
 /* ---------------------------------------------------------------- element-wise */
 
 static __global__ void op_bias_act_kernel(float *y, const float *b, size_t len, int32_t C,
@@ -83,12 +100,9 @@ static __global__ void op_maxpool_fwd_kernel(const float *in, int32_t n, int32_t
     const size_t len = (size_t)n * oh * ow * C;
     GRID_STRIDE(o, len)
     {
-        int32_t c = (int32_t)(o % C);
-        size_t r = o / C;
-        int32_t x = (int32_t)(r % ow);
-        r /= ow;
-        int32_t y = (int32_t)(r % oh);
-        size_t i = r / oh;
+        const nhwc_at at = nhwc_split(o, oh, ow, C);
+        const size_t i = at.i;
+        const int32_t y = at.y, x = at.x, c = at.c;
         const float *a = in + ((i * H + 2 * y) * W + 2 * x) * C + c;
         float v0 = a[0], v1 = a[C], v2 = a[(size_t)W * C], v3 = a[(size_t)W * C + C];
         float m0 = v0 > v1 ? v0 : v1, m1 = v2 > v3 ? v2 : v3;
@@ -114,12 +128,9 @@ static __global__ void op_maxpool_bwd_kernel(const float *in, const float *g_out
     const size_t len = (size_t)n * H * W * C;
     GRID_STRIDE(e, len)
     {
-        int32_t c = (int32_t)(e % C);
-        size_t r = e / C;
-        int32_t x = (int32_t)(r % W);
-        r /= W;
-        int32_t y = (int32_t)(r % H);
-        size_t i = r / H;
+        const nhwc_at at = nhwc_split(e, H, W, C);
+        const size_t i = at.i;
+        const int32_t y = at.y, x = at.x, c = at.c;
         int32_t py = y / 2, px = x / 2;
         float g = 0.0f;
         if (py < oh && px < ow) {
@@ -153,12 +164,9 @@ static __global__ void op_avgpool_fwd_kernel(const float *in, int32_t n, int32_t
     const size_t len = (size_t)n * oh * ow * C;
     GRID_STRIDE(o, len)
     {
-        int32_t c = (int32_t)(o % C);
-        size_t r = o / C;
-        int32_t x = (int32_t)(r % ow);
-        r /= ow;
-        int32_t y = (int32_t)(r % oh);
-        size_t i = r / oh;
+        const nhwc_at at = nhwc_split(o, oh, ow, C);
+        const size_t i = at.i;
+        const int32_t y = at.y, x = at.x, c = at.c;
         int32_t y0 = gc_adaptive_start(y, H, oh), y1 = gc_adaptive_end(y, H, oh);
         int32_t x0 = gc_adaptive_start(x, W, ow), x1 = gc_adaptive_end(x, W, ow);
         float acc = 0.0f;
@@ -185,12 +193,9 @@ static __global__ void op_avgpool_bwd_kernel(const float *g_out, int32_t n, int3
     const size_t len = (size_t)n * H * W * C;
     GRID_STRIDE(e, len)
     {
-        int32_t c = (int32_t)(e % C);
-        size_t r = e / C;
-        int32_t x = (int32_t)(r % W);
-        r /= W;
-        int32_t y = (int32_t)(r % H);
-        size_t i = r / H;
+        const nhwc_at at = nhwc_split(e, H, W, C);
+        const size_t i = at.i;
+        const int32_t y = at.y, x = at.x, c = at.c;
         float acc = 0.0f;
         for (int32_t oy = 0; oy < oh; oy++) {
             int32_t y0 = gc_adaptive_start(oy, H, oh), y1 = gc_adaptive_end(oy, H, oh);
@@ -252,12 +257,9 @@ static __global__ void op_patches_bwd_kernel(const float *g_col, int32_t n, int3
     const size_t kkc = (size_t)k * k * C, len = (size_t)n * ph * pw * C;
     GRID_STRIDE(e, len)
     {
-        int32_t c = (int32_t)(e % C);
-        size_t r = e / C;
-        int32_t x = (int32_t)(r % pw);
-        r /= pw;
-        int32_t y = (int32_t)(r % ph);
-        size_t i = r / ph;
+        const nhwc_at at = nhwc_split(e, ph, pw, C);
+        const size_t i = at.i;
+        const int32_t y = at.y, x = at.x, c = at.c;
         float acc = 0.0f;
         for (int32_t py = y - k + 1 > 0 ? y - k + 1 : 0; py <= y && py < P; py++)
             for (int32_t px = x - k + 1 > 0 ? x - k + 1 : 0; px <= x && px < Q; px++)

@@ -16,32 +16,10 @@
 #include <string.h>
 
 #include "gradcam.h"
-#include "safetensors.h"
+#include "golden_file.h"
 #include "tolerances.h"
 
 static int failures;
-
-static float *load(const st_file *f, const char *name, size_t *count)
-{
-    const st_tensor *t = st_find(f, name);
-    if (!t) {
-        fprintf(stderr, "golden has no tensor '%s'\n", name);
-        exit(1);
-    }
-    float *buf = malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
-    if (t->dtype == ST_I32) {
-        for (int64_t i = 0; i < t->numel; i++) {
-            int32_t v;
-            memcpy(&v, t->data + 4 * i, 4);
-            buf[i] = (float)v;
-        }
-    } else if (st_to_float(f, t, buf, NULL) != GC_OK) {
-        fprintf(stderr, "golden tensor '%s' unreadable\n", name);
-        exit(1);
-    }
-    *count = (size_t)t->numel;
-    return buf;
-}
 
 /* max |a - b| against tol * max(max|ref|, floor) (rel) or tol (abs); up to max_outliers
  * elements may exceed the bound (reported). */
@@ -80,73 +58,50 @@ static void compare(const char *what, const float *got, const float *ref, size_t
     compare_outliers(what, got, ref, n, tol, relative, 0);
 }
 
-static const char *meta(const st_file *f, const char *key)
-{
-    const char *v = st_metadata(f, key);
-    return v ? v : "";
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: test_golden GOLDEN [WEIGHTS]\n");
         return 2;
     }
-    st_file gf, inf;
-    gc_errbuf err = {{0}};
-    if (st_open(argv[1], &gf, &err) != GC_OK) {
-        fprintf(stderr, "%s\n", err.msg);
+    golden_case gc;
+    if (!golden_open(argv[1], &gc))
         return 1;
-    }
-    /* weights and input live beside the golden unless given */
-    char dir[1024], weights[2048], input[2048];
-    snprintf(dir, sizeof dir, "%s", argv[1]);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        slash[1] = 0;
-    else
-        strcpy(dir, "./");
-    snprintf(weights, sizeof weights, "%s%s", dir, meta(&gf, "weights"));
-    if (argc > 2)
-        snprintf(weights, sizeof weights, "%s", argv[2]);
-    snprintf(input, sizeof input, "%s%s", dir, meta(&gf, "input"));
-    if (st_open(input, &inf, &err) != GC_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
+    const st_file *gf = &gc.golden, *inf = &gc.input;
+    const char *weights = argc > 2 ? argv[2] : gc.weights; /* weights beside it unless given */
 
     gc_options opt = gc_options_default();
     opt.weights_path = weights;
     opt.backend = GC_BACKEND_CPU; /* the reference; tests/gpu compares the GPU against it */
-    opt.layer = *meta(&gf, "layer") ? meta(&gf, "layer") : NULL;
-    opt.arch = *meta(&gf, "arch") ? meta(&gf, "arch") : NULL;
-    opt.score = strcmp(meta(&gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;
-    opt.norm = strcmp(meta(&gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
-    opt.input_width = atoi(meta(&gf, "input_w"));
-    opt.counterfactual = atoi(meta(&gf, "counterfactual"));
+    opt.layer = *golden_meta(gf, "layer") ? golden_meta(gf, "layer") : NULL;
+    opt.arch = *golden_meta(gf, "arch") ? golden_meta(gf, "arch") : NULL;
+    opt.score = strcmp(golden_meta(gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;
+    opt.norm = strcmp(golden_meta(gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
+    opt.input_width = atoi(golden_meta(gf, "input_w"));
+    opt.counterfactual = atoi(golden_meta(gf, "counterfactual"));
     {
         static const char *methods[] = {"gradcam", "gradcampp", "xgradcam", "layercam",
                                         "hirescam"};
         for (int k = 0; k < 5; k++)
-            if (strcmp(meta(&gf, "method"), methods[k]) == 0)
+            if (strcmp(golden_meta(gf, "method"), methods[k]) == 0)
                 opt.method = (gc_method)k;
     }
-    opt.input_height = atoi(meta(&gf, "input_h"));
+    opt.input_height = atoi(golden_meta(gf, "input_h"));
 
     size_t n_in, n_logits, n_cls, n_probs, n_act, n_grad, n_alpha, n_raw, n_cam;
-    float *x = load(&inf, "input", &n_in);
-    float *logits = load(&gf, "logits", &n_logits);
-    float *cls = load(&gf, "classes", &n_cls);
-    float *probs = load(&gf, "probs", &n_probs);
-    float *act = load(&gf, "activation", &n_act);
-    float *grad = load(&gf, "gradient", &n_grad);
-    float *alpha = load(&gf, "alpha", &n_alpha);
-    float *cam_raw = load(&gf, "cam_raw", &n_raw);
-    float *cam = load(&gf, "cam", &n_cam);
+    float *x = golden_tensor(inf, "input", &n_in);
+    float *logits = golden_tensor(gf, "logits", &n_logits);
+    float *cls = golden_tensor(gf, "classes", &n_cls);
+    float *probs = golden_tensor(gf, "probs", &n_probs);
+    float *act = golden_tensor(gf, "activation", &n_act);
+    float *grad = golden_tensor(gf, "gradient", &n_grad);
+    float *alpha = golden_tensor(gf, "alpha", &n_alpha);
+    float *cam_raw = golden_tensor(gf, "cam_raw", &n_raw);
+    float *cam = golden_tensor(gf, "cam", &n_cam);
     const int32_t n = (int32_t)n_cls;
     opt.max_batch = n;
 
-    cJSON *req = cJSON_Parse(meta(&gf, "classes"));
+    cJSON *req = cJSON_Parse(golden_meta(gf, "classes"));
     int32_t *classes = malloc(sizeof(int32_t) * (size_t)n);
     for (int32_t i = 0; i < n; i++)
         classes[i] = (int32_t)cJSON_GetArrayItem(req, i)->valueint;
@@ -238,8 +193,7 @@ int main(int argc, char **argv)
     free(pred);
     printf("%s\n", failures ? "FAILED" : "passed");
     gc_context_destroy(ctx);
-    st_close(&gf);
-    st_close(&inf);
+    golden_close(&gc);
     free(x), free(logits), free(cls), free(probs), free(act), free(grad), free(alpha);
     free(cam_raw), free(cam), free(cams), free(res), free(buf), free(classes);
     (void)n_in, (void)n_probs, (void)n_grad, (void)n_alpha, (void)n_raw;

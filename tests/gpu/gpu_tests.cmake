@@ -2,7 +2,9 @@
 # on every committed golden case (label gpu; exit 77 = skipped when there is no usable GPU).
 if(GC_WITH_CUDA)
   set(GC_GPU_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
-  add_executable(test_gpu_vs_cpu ${GC_GPU_TEST_DIR}/test_gpu_vs_cpu.c)
+  add_executable(test_gpu_vs_cpu ${GC_GPU_TEST_DIR}/test_gpu_vs_cpu.c
+    ${GC_GPU_TEST_DIR}/../golden_file.c)
+  target_include_directories(test_gpu_vs_cpu PRIVATE ${GC_GPU_TEST_DIR}/..)
   target_link_libraries(test_gpu_vs_cpu PRIVATE gradcam_internal m)
   target_compile_options(test_gpu_vs_cpu PRIVATE -Wall -Wextra -Werror)
   file(GLOB _gc_gpu_goldens ${GC_GPU_TEST_DIR}/../golden/*.golden.safetensors)

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "gradcam.h"
-#include "safetensors.h"
+#include "golden_file.h"
 
 /* Tolerances of the CUDA backend against the CPU backend (both float32): different
  * summation orders (cuDNN, cuBLAS, our reductions) over ~20 layers. */
@@ -30,28 +30,6 @@
 #define TOL_TF32_REL 2e-2        /* tf32: logits, relative to max|logit|                  */
 
 static int failures;
-
-static float *load(const st_file *f, const char *name, size_t *count)
-{
-    const st_tensor *t = st_find(f, name);
-    if (!t) {
-        fprintf(stderr, "no tensor '%s'\n", name);
-        exit(1);
-    }
-    float *buf = malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
-    if (!buf || st_to_float(f, t, buf, NULL) != GC_OK) {
-        fprintf(stderr, "tensor '%s' unreadable\n", name);
-        exit(1);
-    }
-    *count = (size_t)t->numel;
-    return buf;
-}
-
-static const char *meta(const st_file *f, const char *key)
-{
-    const char *v = st_metadata(f, key);
-    return v ? v : "";
-}
 
 static void compare(const char *run, const char *what, const float *got, const float *ref,
                     size_t n, double tol, int relative, size_t max_outliers)
@@ -262,37 +240,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: test_gpu_vs_cpu GOLDEN\n");
         return 2;
     }
-    st_file gf, inf;
-    gc_errbuf err = {{0}};
-    if (st_open(argv[1], &gf, &err) != GC_OK) {
-        fprintf(stderr, "%s\n", err.msg);
+    golden_case gc;
+    if (!golden_open(argv[1], &gc))
         return 1;
-    }
-    char dir[1024], weights[2048], input[2048];
-    snprintf(dir, sizeof dir, "%s", argv[1]);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        slash[1] = 0;
-    else
-        strcpy(dir, "./");
-    snprintf(weights, sizeof weights, "%s%s", dir, meta(&gf, "weights"));
-    snprintf(input, sizeof input, "%s%s", dir, meta(&gf, "input"));
-    if (st_open(input, &inf, &err) != GC_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
+    const st_file *gf = &gc.golden, *inf = &gc.input;
+    const char *weights = gc.weights;
     gc_options opt = gc_options_default();
     opt.weights_path = weights;
-    const char *layer = *meta(&gf, "layer") ? meta(&gf, "layer") : NULL;
-    opt.arch = *meta(&gf, "arch") ? meta(&gf, "arch") : NULL;
-    opt.score = strcmp(meta(&gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;
-    opt.norm = strcmp(meta(&gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
-    opt.input_width = atoi(meta(&gf, "input_w"));
-    opt.input_height = atoi(meta(&gf, "input_h"));
+    const char *layer = *golden_meta(gf, "layer") ? golden_meta(gf, "layer") : NULL;
+    opt.arch = *golden_meta(gf, "arch") ? golden_meta(gf, "arch") : NULL;
+    opt.score = strcmp(golden_meta(gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;
+    opt.norm = strcmp(golden_meta(gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
+    opt.input_width = atoi(golden_meta(gf, "input_w"));
+    opt.input_height = atoi(golden_meta(gf, "input_h"));
 
     size_t n_in;
-    float *x = load(&inf, "input", &n_in);
-    cJSON *req = cJSON_Parse(meta(&gf, "classes"));
+    float *x = golden_tensor(inf, "input", &n_in);
+    cJSON *req = cJSON_Parse(golden_meta(gf, "classes"));
     const int32_t n = req ? (int32_t)cJSON_GetArraySize(req) : 0;
     if (n < 1) {
         fprintf(stderr, "golden metadata 'classes' missing\n");
@@ -328,8 +292,7 @@ int main(int argc, char **argv)
         }
     }
     printf("%s\n", failures ? "FAILED" : "passed");
-    st_close(&gf);
-    st_close(&inf);
+    golden_close(&gc);
     free(x);
     free(classes);
     return failures ? 1 : 0;
