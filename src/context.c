@@ -327,6 +327,16 @@ static gc_status check_batch(gc_context *ctx, const void *in, int32_t n)
     return GC_OK;
 }
 
+/* One image's (H, W, 3) staging pixels as (3, H, W), PyTorch's order. */
+static void nhwc_to_chw(const float *src, size_t HW, float *dst)
+{
+    for (int c = 0; c < 3; c++)
+        for (size_t p = 0; p < HW; p++)
+            dst[c * HW + p] = src[3 * p + c];
+}
+
+static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n);
+
 gc_status gc_preprocess_images(gc_context *ctx, const gc_image *images, int32_t n, float *out,
                                size_t out_len)
 {
@@ -338,15 +348,10 @@ gc_status gc_preprocess_images(gc_context *ctx, const gc_image *images, int32_t 
         return gc_fail(&ctx->err, GC_ERR_BUFFER_TOO_SMALL,
                        "output holds %zu floats; %d images need %zu", out_len, n,
                        (size_t)n * 3 * HW);
-    ctx->last_n = 0; /* the staging buffer no longer holds the last batch's input */
-    for (int32_t i = 0; i < n; i++) {
-        float *nhwc = ctx->input + (size_t)i * HW * 3;
-        if ((st = preprocess_one(ctx, &images[i], i, nhwc)) != GC_OK)
-            return st;
-        for (size_t p = 0; p < HW; p++)
-            for (int c = 0; c < 3; c++)
-                out[((size_t)i * 3 + c) * HW + p] = nhwc[3 * p + c];
-    }
+    if ((st = stage_images(ctx, images, n)) != GC_OK)
+        return st;
+    for (int32_t i = 0; i < n; i++)
+        nhwc_to_chw(ctx->input + (size_t)i * HW * 3, HW, out + (size_t)i * 3 * HW);
     return GC_OK;
 }
 
@@ -523,10 +528,7 @@ gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image, float *
     switch (which) {
     case GC_TENSOR_INPUT: {
         const size_t HW = (size_t)ctx->in_w * ctx->in_h;
-        const float *src = ctx->input + (size_t)image * HW * 3;
-        for (int c = 0; c < 3; c++)
-            for (size_t p = 0; p < HW; p++)
-                out[c * HW + p] = src[3 * p + c];
+        nhwc_to_chw(ctx->input + (size_t)image * HW * 3, HW, out);
         return GC_OK;
     }
     case GC_TENSOR_LOGITS:

@@ -74,6 +74,7 @@ typedef struct report {
     char **labels;               /* --labels, or NULL                                     */
     int32_t n_labels;
     const char *layer;
+    int32_t num_classes;
     int show_progress;
     size_t done, failed, skipped, total; /* total 0: unknown (stdin)                      */
     double t0;

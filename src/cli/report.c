@@ -55,6 +55,7 @@ int report_open(report *r, const cli_config *cfg, gc_context *ctx, char *err, si
     gc_model_info info;
     gc_model_info_get(ctx, &info);
     r->layer = info.target_layer;
+    r->num_classes = info.num_classes;
     if (cfg->labels_path && !load_labels(r, cfg->labels_path, err, errlen))
         return 0;
     r->show_progress = cfg->progress > 0 || (cfg->progress < 0 && isatty(STDERR_FILENO));
@@ -88,9 +89,7 @@ const char *report_label(const report *r, int32_t class_id)
     const char *meta = gc_class_label(r->ctx, class_id);
     if (meta)
         return meta;
-    gc_model_info info;
-    gc_model_info_get(r->ctx, &info);
-    return info.num_classes == 1000 && class_id < 1000 ? gc_imagenet_labels[class_id] : NULL;
+    return r->num_classes == 1000 && class_id < 1000 ? gc_imagenet_labels[class_id] : NULL;
 }
 
 /* Must hold r->mu. */
