@@ -1,7 +1,8 @@
 /*
- * resize.c — see resize.h. Separable: a horizontal pass into a float buffer, then a vertical
- * pass, each with precomputed taps. The area taps follow OpenCV's definition: destination
- * pixel d covers source [d*scale, (d+1)*scale), each source pixel weighted by its overlap.
+ * resize.c — see resize.h. Both are separable: a horizontal pass, then a vertical one.
+ * INTER_LINEAR in OpenCV's fixed point (resize_linear_u8); INTER_AREA in float with
+ * precomputed taps: destination pixel d covers source [d*scale, (d+1)*scale), each source
+ * pixel weighted by its overlap.
  */
 #include "resize.h"
 
@@ -23,28 +24,6 @@ static void taps_free(taps *t)
     free(t->count);
     free(t->weight);
     free(t->offset);
-}
-
-static int taps_linear(taps *t, int32_t src, int32_t dst)
-{
-    t->start = malloc(sizeof(int32_t) * (size_t)dst);
-    t->count = malloc(sizeof(int32_t) * (size_t)dst);
-    t->offset = malloc(sizeof(int32_t) * (size_t)dst);
-    t->weight = malloc(sizeof(float) * 2 * (size_t)dst);
-    if (!t->start || !t->count || !t->offset || !t->weight)
-        return 0;
-    double scale = (double)src / dst;
-    for (int32_t d = 0; d < dst; d++) {
-        int32_t s0, s1;
-        float f;
-        gc_linear_taps(d, scale, src, &s0, &s1, &f);
-        t->start[d] = s0;
-        t->count[d] = s1 > s0 ? 2 : 1;
-        t->offset[d] = 2 * d;
-        t->weight[2 * d] = s1 > s0 ? 1.0f - f : 1.0f;
-        t->weight[2 * d + 1] = f;
-    }
-    return 1;
 }
 
 static int taps_area(taps *t, int32_t src, int32_t dst)
@@ -151,8 +130,7 @@ gc_status gc_resize_rgb8(const uint8_t *src, int32_t sw, int32_t sh, int32_t sst
     float *tmp = malloc(sizeof(float) * (size_t)sh * dw * 3);
     int ok = tmp != NULL;
     if (ok)
-        ok = interp == GC_INTERP_AREA ? taps_area(&tx, sw, dw) && taps_area(&ty, sh, dh)
-                                      : taps_linear(&tx, sw, dw) && taps_linear(&ty, sh, dh);
+        ok = taps_area(&tx, sw, dw) && taps_area(&ty, sh, dh);
     if (!ok) {
         free(tmp);
         taps_free(&tx);

@@ -1,7 +1,8 @@
 /*
  * resize.h — resizing 8-bit RGB images the way OpenCV's cv2.resize does: INTER_LINEAR
- * (center-aligned bilinear) when any side grows, INTER_AREA (exact pixel-area averaging,
- * anti-aliased) when both sides shrink. Computed in float and rounded to uint8.
+ * (center-aligned bilinear, OpenCV's fixed-point arithmetic) when any side grows, INTER_AREA
+ * (exact pixel-area averaging, anti-aliased) when both sides shrink. Byte-exact with
+ * cv2.resize (tests/test_render.c).
  */
 #ifndef GC_RESIZE_H
 #define GC_RESIZE_H
