@@ -88,8 +88,6 @@ void report_close(report *r);
 void report_job(report *r, const job *j);
 void report_skip(report *r);
 void report_set_total(report *r, size_t total);
-/* Messages that must not tangle with the progress line. */
-void report_message(report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void report_finish(report *r);
 const char *report_label(const report *r, int32_t class_id);
 double now_seconds(void);

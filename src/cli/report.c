@@ -5,7 +5,6 @@
  */
 #include <cJSON.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -115,20 +114,6 @@ static void draw_progress(report *r, int final)
     if (r->skipped && final)
         fprintf(stderr, "(%zu skipped: outputs already complete)\n", r->skipped);
     fflush(stderr);
-}
-
-void report_message(report *r, const char *fmt, ...)
-{
-    pthread_mutex_lock(&r->mu);
-    if (r->show_progress)
-        fprintf(stderr, "\r\033[K");
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    draw_progress(r, 0);
-    pthread_mutex_unlock(&r->mu);
 }
 
 /* s as a JSON string literal. Valid UTF-8 passes through; quotes, backslashes and control
