@@ -64,6 +64,12 @@ typedef struct cuda_state {
 
 /* ---------------------------------------------------------------- probe */
 
+int32_t gc_cuda_count_devices(void)
+{
+    int count = 0;
+    return cudaGetDeviceCount(&count) == cudaSuccess ? (int32_t)count : 0;
+}
+
 gc_status gc_cuda_probe(int32_t device, gc_errbuf *err)
 {
     int count = 0;
@@ -578,6 +584,7 @@ extern "C" const gc_backend_ops gc_cuda_backend = {
     cuda_create,
     cuda_destroy,
     cuda_explain,
+    NULL, /* explain_device: not yet */
     cuda_predict,
     cuda_read_tensor,
 };

@@ -100,6 +100,15 @@ typedef enum gc_method {
     GC_METHOD_XGRADCAM = 2,  /* w_k = sum_ij G A / (sum_ij A + 1e-7)                         */
     GC_METHOD_LAYERCAM = 3,  /* cam = ReLU(sum_k ReLU(G_k) A_k), element-wise                  */
     GC_METHOD_HIRESCAM = 4,  /* cam = ReLU(sum_k G_k A_k), element-wise                        */
+    /* The guided methods compute Grad-CAM's cam and, in the same batch, the gradient of y^c
+     * with respect to the input image through the whole network with the guided-backprop
+     * rule (Springenberg et al.): at every ReLU, conv and dense layers alike, a gradient
+     * passes only where both it and the activation are positive. Read it with
+     * gc_tensor_get, draw it with gc_render_saliency. It costs about one more forward. */
+    GC_METHOD_GUIDED_BACKPROP = 5, /* GC_TENSOR_GUIDED_BACKPROP: the guided gradient      */
+    GC_METHOD_GUIDED_GRADCAM = 6,  /* also GC_TENSOR_GUIDED_GRADCAM: that gradient times the
+                                      normalized cam resized to the input size (Selvaraju
+                                      et al., section 3.1)                                  */
 } gc_method;
 
 typedef enum gc_preprocess {
@@ -144,6 +153,8 @@ typedef struct gc_options {
     int32_t threads;          /* CPU threads for the CPU backend; 0 = all cores. The CPU
                                  backend sets OpenBLAS (process-wide) to 1 thread and
                                  parallelizes itself                                        */
+    int32_t profile;          /* nonzero: time every stage of each batch (gc_profile_get). On
+                                 the GPU this synchronizes between stages: slower batches  */
 } gc_options;
 
 /* Defaults: last conv layer, logit score, max normalization, auto preprocessing, stretch,
@@ -158,6 +169,12 @@ typedef struct gc_context gc_context;
  * On failure *out is still set (to a context in the bad state, or NULL when even that
  * could not be allocated) so gc_last_error(*out) can say why; destroy it either way. */
 GC_API gc_status gc_context_create(const gc_options *options, gc_context **out);
+
+/* How many CUDA devices there are (ordinals 0 .. count-1, for one context per device);
+ * 0 when this build has no CUDA backend or there is no usable driver or GPU. A context on
+ * a device the backend cannot use (compute capability below 8.0) fails and says so.
+ * Thread-safe. */
+GC_API int32_t gc_cuda_device_count(void);
 
 /* Frees everything the context owns. NULL is allowed. */
 GC_API void gc_context_destroy(gc_context *ctx);
@@ -234,6 +251,15 @@ GC_API gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t 
                                    const int32_t *classes, gc_result *results,
                                    float *cams, size_t cams_len);
 
+/* As gc_explain_tensor, but `device_input` is a CUDA device pointer (on options.device) to
+ * the (n, 3, input_height, input_width) float tensor: for pipelines that decode and
+ * preprocess on the GPU, and for timing the compute alone. The call returns when the batch
+ * is done; the tensor is only read. GC_ERR_UNSUPPORTED on the CPU backend.
+ * gc_tensor_get(GC_TENSOR_INPUT) is not available after it. */
+GC_API gc_status gc_explain_device(gc_context *ctx, const float *device_input, int32_t n,
+                                   const int32_t *classes, gc_result *results,
+                                   float *cams, size_t cams_len);
+
 /* Classification only: the forward pass, no gradient and no cam (cheaper than gc_explain).
  * results[i] gets the top-1 class (class_id, logit, prob, score as options.score) and the
  * top-5; cam_max is 0. gc_tensor_get has no batch afterwards. */
@@ -258,6 +284,10 @@ typedef enum gc_tensor {
     GC_TENSOR_WEIGHTS = 4,    /* (K) the method's channel weights alpha_k (for LayerCAM and
                                  HiResCAM, which have none: the mean gradient)             */
     GC_TENSOR_CAM_RAW = 5,    /* (h, w) ReLU(sum_k alpha_k A_k), before normalization      */
+    GC_TENSOR_GUIDED_BACKPROP = 6, /* (3, H, W) the guided-backprop d y^c / d input, in the
+                                      input's channel order (guided methods only)          */
+    GC_TENSOR_GUIDED_GRADCAM = 7,  /* (3, H, W) that times the normalized cam resized to H x W
+                                      as cv2.resize INTER_LINEAR does (GUIDED_GRADCAM only) */
 } gc_tensor;
 
 /* Copies one tensor of image `image` of the last gc_explain* call into out (out_len floats).
@@ -265,6 +295,27 @@ typedef enum gc_tensor {
  * it. GC_ERR_NOT_AVAILABLE before any successful gc_explain* call. */
 GC_API gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image,
                                float *out, size_t out_len, size_t *count);
+
+/* ---------------------------------------------------------------- profiling */
+
+/* Where the last successful gc_explain* / gc_predict* call spent its time, in milliseconds.
+ * Always set: images, total_ms (the whole call, host wall clock) and device_bytes. The
+ * stages are measured only when options.profile is set (else 0); on the GPU they come from
+ * CUDA events around each stage. */
+typedef struct gc_profile {
+    int32_t images;        /* in the batch                                                  */
+    double total_ms;
+    double preprocess_ms;  /* resize + normalize (0 for the *_tensor calls)                 */
+    double upload_ms;      /* host-to-device copies (0 on the CPU)                          */
+    double features_ms;    /* the conv layers, forward                                     */
+    double head_ms;        /* average pool, dense layers, class choice                     */
+    double backward_ms;    /* score gradient down to the target (to the input when guided) */
+    double cam_ms;         /* channel weights, cam, normalization                          */
+    double download_ms;    /* device-to-host copies (0 on the CPU)                          */
+    int64_t device_bytes;  /* device memory the context holds (0 on the CPU)                */
+} gc_profile;
+
+GC_API gc_status gc_profile_get(const gc_context *ctx, gc_profile *out);
 
 /* ---------------------------------------------------------------- rendering (CPU) */
 
@@ -289,6 +340,15 @@ GC_API gc_status gc_render(const float *cam, int32_t cam_width, int32_t cam_heig
                            const gc_image *image, gc_colormap colormap, float alpha,
                            uint8_t *heatmap, size_t heatmap_len, uint8_t *overlay,
                            size_t overlay_len);
+
+/* Draws a (3, height, width) input-space gradient (GC_TENSOR_GUIDED_*) as an 8-bit RGB image
+ * the way the Grad-CAM authors and pytorch-grad-cam's deprocess_image do: over all values,
+ * x = (x - mean) / (std + 1e-5) * 0.1 + 0.5, clipped to [0, 1], then uint8(255 x)
+ * (truncation). bgr: nonzero when the tensor's channels are B, G, R (caffe preprocessing);
+ * the output is RGB either way. out: (height, width, 3) packed, out_len bytes.
+ * Stateless and thread-safe. */
+GC_API gc_status gc_render_saliency(const float *grad, int32_t width, int32_t height,
+                                    int32_t bgr, uint8_t *out, size_t out_len);
 
 /* The colormap's 256 RGB entries (768 bytes), e.g. for a legend. NULL for unknown maps. */
 GC_API const uint8_t *gc_colormap_table(gc_colormap colormap);

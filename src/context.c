@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "context.h"
 #include "gc_math.h"
@@ -13,6 +14,53 @@
 
 #define GC_DEFAULT_INPUT 224
 #define GC_DEFAULT_MAX_BATCH 8
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+/* A new batch: the stages start at zero; device_bytes is the backend's and stays. */
+static void profile_begin(gc_context *ctx, int32_t n, double t0)
+{
+    int64_t bytes = ctx->prof.device_bytes;
+    memset(&ctx->prof, 0, sizeof ctx->prof);
+    ctx->prof.device_bytes = bytes;
+    ctx->prof.images = n;
+    ctx->prof.total_ms = -t0; /* profile_end adds the end time */
+}
+
+/* After a failed call the profile says 0 images. */
+static gc_status profile_end(gc_context *ctx, gc_status st)
+{
+    if (st == GC_OK) {
+        ctx->prof.total_ms += now_ms();
+    } else {
+        profile_begin(ctx, 0, 0.0);
+    }
+    return st;
+}
+
+int32_t gc_cuda_device_count(void)
+{
+#ifdef GC_WITH_CUDA
+    return gc_cuda_count_devices();
+#else
+    return 0;
+#endif
+}
+
+gc_status gc_profile_get(const gc_context *ctx, gc_profile *out)
+{
+    if (!ctx || !out)
+        return GC_ERR_INVALID_ARGUMENT;
+    if (ctx->sticky != GC_OK)
+        return GC_ERR_BAD_STATE;
+    *out = ctx->prof;
+    return GC_OK;
+}
 
 gc_options gc_options_default(void)
 {
@@ -102,7 +150,7 @@ static gc_status resolve_options(gc_context *ctx)
     if ((unsigned)o->score > GC_SCORE_SOFTMAX || (unsigned)o->norm > GC_NORM_MINMAX ||
         (unsigned)o->preprocess > GC_PREPROCESS_CAFFE || (unsigned)o->resize > GC_RESIZE_CROP ||
         (unsigned)o->precision > GC_PRECISION_FP16 || (unsigned)o->backend > GC_BACKEND_CUDA ||
-        (unsigned)o->method > GC_METHOD_HIRESCAM)
+        (unsigned)o->method > GC_METHOD_GUIDED_GRADCAM)
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "an enum option is out of range");
     if (o->preprocess == GC_PREPROCESS_AUTO)
         o->preprocess = m->preprocess ? m->preprocess : GC_PREPROCESS_TORCH;
@@ -384,8 +432,11 @@ static void summarize(const gc_context *ctx, const float *logits, int32_t cls, g
     }
 }
 
+/* The staged batch (or, with device_input, the caller's device tensor) through the backend,
+ * then the results and normalized cams. */
 static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
-                           gc_result *results, float *cams, size_t cams_len)
+                           gc_result *results, float *cams, size_t cams_len,
+                           const float *device_input)
 {
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
     if (!results)
@@ -400,11 +451,16 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
                            "image %d: class %d out of range (-1 for top-1, or 0..%d)", i,
                            classes[i], ctx->model.num_classes - 1);
     ctx->last_n = 0;
-    gc_status st = ctx->ops->explain(ctx, ctx->be, ctx->input, n, classes, ctx->logits,
-                                     ctx->class_ids, ctx->cams_raw);
+    ctx->input_on_device = device_input != NULL;
+    gc_status st = device_input
+                       ? ctx->ops->explain_device(ctx, ctx->be, device_input, n, classes,
+                                                  ctx->logits, ctx->class_ids, ctx->cams_raw)
+                       : ctx->ops->explain(ctx, ctx->be, ctx->input, n, classes, ctx->logits,
+                                           ctx->class_ids, ctx->cams_raw);
     if (st != GC_OK)
         return st;
     const int minmax = ctx->opt.norm == GC_NORM_MINMAX;
+    const double t_cam = now_ms();
     for (int32_t i = 0; i < n; i++) {
         summarize(ctx, ctx->logits + (size_t)i * ctx->model.num_classes, ctx->class_ids[i],
                   &results[i]);
@@ -418,6 +474,8 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
         for (size_t p = 0; cams && p < hw; p++)
             cams[(size_t)i * hw + p] = gc_cam_normalize(minmax, raw[p], lo, hi);
     }
+    if (ctx->opt.profile)
+        ctx->prof.cam_ms += now_ms() - t_cam;
     ctx->last_n = n;
     return GC_OK;
 }
@@ -449,9 +507,12 @@ static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n
         return st;
     ctx->last_n = 0; /* the staging buffer is about to change */
     const size_t HW = (size_t)ctx->in_w * ctx->in_h;
+    const double t0 = now_ms();
+    profile_begin(ctx, n, t0);
     for (int32_t i = 0; i < n; i++)
         if ((st = preprocess_one(ctx, &images[i], i, ctx->input + (size_t)i * HW * 3)) != GC_OK)
             return st;
+    ctx->prof.preprocess_ms = now_ms() - t0;
     return GC_OK;
 }
 
@@ -462,6 +523,7 @@ static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
     if (st != GC_OK)
         return st;
     ctx->last_n = 0; /* the staging buffer is about to change */
+    profile_begin(ctx, n, now_ms());
     const size_t HW = (size_t)ctx->in_w * ctx->in_h;
     for (int32_t i = 0; i < n; i++)
         for (int c = 0; c < 3; c++)
@@ -473,20 +535,21 @@ static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
 gc_status gc_predict(gc_context *ctx, const gc_image *images, int32_t n, gc_result *results)
 {
     gc_status st = stage_images(ctx, images, n);
-    return st != GC_OK ? st : predict_batch(ctx, n, results);
+    return profile_end(ctx, st != GC_OK ? st : predict_batch(ctx, n, results));
 }
 
 gc_status gc_predict_tensor(gc_context *ctx, const float *input, int32_t n, gc_result *results)
 {
     gc_status st = stage_tensor(ctx, input, n);
-    return st != GC_OK ? st : predict_batch(ctx, n, results);
+    return profile_end(ctx, st != GC_OK ? st : predict_batch(ctx, n, results));
 }
 
 gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const int32_t *classes,
                      gc_result *results, float *cams, size_t cams_len)
 {
     gc_status st = stage_images(ctx, images, n);
-    return st != GC_OK ? st : run_batch(ctx, n, classes, results, cams, cams_len);
+    return profile_end(ctx, st != GC_OK ? st : run_batch(ctx, n, classes, results, cams,
+                                                         cams_len, NULL));
 }
 
 gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
@@ -494,7 +557,53 @@ gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
                             size_t cams_len)
 {
     gc_status st = stage_tensor(ctx, input, n);
-    return st != GC_OK ? st : run_batch(ctx, n, classes, results, cams, cams_len);
+    return profile_end(ctx, st != GC_OK ? st : run_batch(ctx, n, classes, results, cams,
+                                                         cams_len, NULL));
+}
+
+gc_status gc_explain_device(gc_context *ctx, const float *device_input, int32_t n,
+                            const int32_t *classes, gc_result *results, float *cams,
+                            size_t cams_len)
+{
+    gc_status st = check_batch(ctx, device_input, n);
+    if (st != GC_OK)
+        return st;
+    if (!ctx->ops->explain_device)
+        return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
+                       "the %s backend takes no device pointers; use gc_explain_tensor",
+                       ctx->ops->name);
+    ctx->last_n = 0;
+    ctx->input_on_device = 1;
+    profile_begin(ctx, n, now_ms());
+    return profile_end(ctx, run_batch(ctx, n, classes, results, cams, cams_len, device_input));
+}
+
+/* Guided Grad-CAM of one image: the guided gradient (3, H, W) times the normalized cam
+ * resized to H x W (cv2.resize INTER_LINEAR on float32, as pytorch-grad-cam scales it). */
+static gc_status guided_gradcam(gc_context *ctx, int32_t image, float *out)
+{
+    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w, HW = (size_t)ctx->in_h * ctx->in_w;
+    float *cam = malloc(sizeof(float) * (hw + HW));
+    if (!cam)
+        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory");
+    float *up = cam + hw;
+    gc_status st = ctx->ops->read_tensor(ctx, ctx->be, GC_TENSOR_GUIDED_BACKPROP, image, out);
+    if (st == GC_OK) {
+        const float *raw = ctx->cams_raw + (size_t)image * hw;
+        float lo = raw[0], hi = raw[0];
+        for (size_t p = 1; p < hw; p++) {
+            lo = raw[p] < lo ? raw[p] : lo;
+            hi = raw[p] > hi ? raw[p] : hi;
+        }
+        for (size_t p = 0; p < hw; p++)
+            cam[p] = gc_cam_normalize(ctx->opt.norm == GC_NORM_MINMAX, raw[p], lo, hi);
+        gc_upsample_cam(cam, ctx->cam_w, ctx->cam_h, up, ctx->in_w, ctx->in_h);
+        for (int c = 0; c < 3; c++)
+            for (size_t p = 0; p < HW; p++)
+                out[c * HW + p] *= up[p];
+    }
+    free(cam);
+    return st;
 }
 
 gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image, float *out,
@@ -511,6 +620,8 @@ gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image, float *
     case GC_TENSOR_GRADIENT: need = (size_t)ctx->cam_c * hw; break;
     case GC_TENSOR_WEIGHTS: need = (size_t)ctx->cam_c; break;
     case GC_TENSOR_CAM_RAW: need = hw; break;
+    case GC_TENSOR_GUIDED_BACKPROP:
+    case GC_TENSOR_GUIDED_GRADCAM: need = (size_t)3 * ctx->in_h * ctx->in_w; break;
     default: return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "unknown tensor %d", which);
     }
     if (count)
@@ -525,8 +636,17 @@ gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image, float *
     if (out_len < need)
         return gc_fail(&ctx->err, GC_ERR_BUFFER_TOO_SMALL, "tensor needs %zu floats, got %zu",
                        need, out_len);
+    if ((which == GC_TENSOR_GUIDED_BACKPROP && !gc_method_guided(ctx->opt.method)) ||
+        (which == GC_TENSOR_GUIDED_GRADCAM && ctx->opt.method != GC_METHOD_GUIDED_GRADCAM))
+        return gc_fail(&ctx->err, GC_ERR_NOT_AVAILABLE,
+                       "tensor %d needs options.method %s", which,
+                       which == GC_TENSOR_GUIDED_GRADCAM ? "GC_METHOD_GUIDED_GRADCAM"
+                                                         : "GC_METHOD_GUIDED_*");
     switch (which) {
     case GC_TENSOR_INPUT: {
+        if (ctx->input_on_device)
+            return gc_fail(&ctx->err, GC_ERR_NOT_AVAILABLE,
+                           "the last batch came from device memory (gc_explain_device)");
         const size_t HW = (size_t)ctx->in_w * ctx->in_h;
         nhwc_to_chw(ctx->input + (size_t)image * HW * 3, HW, out);
         return GC_OK;
@@ -537,6 +657,8 @@ gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image, float *
     case GC_TENSOR_CAM_RAW:
         memcpy(out, ctx->cams_raw + (size_t)image * need, need * sizeof *out);
         return GC_OK;
+    case GC_TENSOR_GUIDED_GRADCAM:
+        return guided_gradcam(ctx, image, out);
     default:
         return ctx->ops->read_tensor(ctx, ctx->be, which, image, out);
     }

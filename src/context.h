@@ -25,10 +25,17 @@ typedef struct gc_backend_ops {
     gc_status (*explain)(gc_context *ctx, void *state, const float *input, int32_t n,
                          const int32_t *classes, float *logits, int32_t *class_ids,
                          float *cams_raw);
+    /* As explain, from a device pointer to an (n, 3, H, W) NCHW tensor (gc_explain_device).
+     * NULL when the backend has no device memory. */
+    gc_status (*explain_device)(gc_context *ctx, void *state, const float *device_input,
+                                int32_t n, const int32_t *classes, float *logits,
+                                int32_t *class_ids, float *cams_raw);
     /* Forward only: logits (n, num_classes). NULL when the backend cannot. */
     gc_status (*predict)(gc_context *ctx, void *state, const float *input, int32_t n,
                          float *logits);
-    /* One tensor of one image of the last batch, in PyTorch order ((K,h,w) etc.). */
+    /* One tensor of one image of the last batch, in PyTorch order ((K,h,w) etc.): the
+     * activation, gradient and weights, and for the guided methods GC_TENSOR_GUIDED_BACKPROP
+     * (3, H, W). context.c makes GC_TENSOR_GUIDED_GRADCAM from that and the cam. */
     gc_status (*read_tensor)(gc_context *ctx, void *state, gc_tensor which, int32_t image,
                              float *out);
 } gc_backend_ops;
@@ -42,6 +49,13 @@ void gc_pick_classes(const gc_context *ctx, const float *logits, int32_t n,
 void gc_score_gradient(const gc_context *ctx, const float *logits, int32_t n,
                        const int32_t *cls, int32_t positions, float *grad);
 
+/* The guided methods: their cam is Grad-CAM's; the backend also computes the guided
+ * gradient down to the input. */
+static inline int gc_method_guided(gc_method m)
+{
+    return m == GC_METHOD_GUIDED_BACKPROP || m == GC_METHOD_GUIDED_GRADCAM;
+}
+
 /* cam_methods.c: one image's cam (hw) and channel weights (K) from A and G, both (hw, K). */
 void gc_cam_compute(gc_method method, const float *A, const float *G, size_t hw, size_t K,
                     float *alpha, float *cam);
@@ -52,6 +66,8 @@ extern const gc_backend_ops gc_cuda_backend;
 /* GC_OK when a usable CUDA device `device` exists (driver, compute capability >= 8.0);
  * otherwise a status and a message saying why (no device, driver too old, ...). */
 gc_status gc_cuda_probe(int32_t device, gc_errbuf *err);
+/* cudaGetDeviceCount, 0 on any error. */
+int32_t gc_cuda_count_devices(void);
 #endif
 
 struct gc_context {
@@ -70,6 +86,9 @@ struct gc_context {
     const gc_backend_ops *ops;
     void *be;
     int32_t last_n;         /* images in the last successful batch; 0 = none yet */
+    int32_t input_on_device;/* the last batch came from gc_explain_device: no host input */
+    gc_profile prof;        /* the last batch's stage times: backends fill the stages and
+                               device_bytes, context.c the rest (gc_profile_get) */
     /* host staging, sized for max_batch */
     float *input;           /* (max_batch, H, W, 3) */
     uint8_t *resized;       /* (H, W, 3) */

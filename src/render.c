@@ -37,6 +37,32 @@ static void hresize(const float *src, const int32_t *x0, const int32_t *x1, cons
         dst[x] = src[x0[x]] * (1.0f - fx[x]) + src[x1[x]] * fx[x];
 }
 
+/* cv2.resize(cam, (W, H)) on float32 into dst (H, W); dst is left as is when out of
+ * memory (the callers' sizes are small). */
+void gc_upsample_cam(const float *cam, int32_t cw, int32_t ch, float *dst, int32_t W, int32_t H)
+{
+    int32_t *x0 = malloc(sizeof(int32_t) * 2 * (size_t)W);
+    float *fx = malloc(sizeof(float) * (size_t)W), *rows = malloc(sizeof(float) * 2 * (size_t)W);
+    if (x0 && fx && rows) {
+        int32_t *x1 = x0 + W;
+        const double sx = (double)cw / W, sy = (double)ch / H;
+        for (int32_t x = 0; x < W; x++)
+            gc_linear_taps(x, sx, cw, &x0[x], &x1[x], &fx[x]);
+        for (int32_t y = 0; y < H; y++) {
+            int32_t y0, y1;
+            float fy;
+            gc_linear_taps(y, sy, ch, &y0, &y1, &fy);
+            hresize(cam + (size_t)y0 * cw, x0, x1, fx, W, rows);
+            hresize(cam + (size_t)y1 * cw, x0, x1, fx, W, rows + W);
+            for (int32_t x = 0; x < W; x++)
+                dst[(size_t)y * W + x] = rows[x] * (1.0f - fy) + rows[W + x] * fy;
+        }
+    }
+    free(x0);
+    free(fx);
+    free(rows);
+}
+
 /* One output row: vertical interpolation, colormap, blend. */
 GC_CLONES_FMA static void render_row(const float *r0, const float *r1, float fy, int32_t W,
                                      const uint8_t *lut, float wi, float wh, const uint8_t *src,
@@ -115,5 +141,33 @@ gc_status gc_render(const float *cam, int32_t cam_width, int32_t cam_height,
     free(x0);
     free(fx);
     free(rows);
+    return GC_OK;
+}
+
+gc_status gc_render_saliency(const float *grad, int32_t width, int32_t height, int32_t bgr,
+                             uint8_t *out, size_t out_len)
+{
+    if (!grad || !out || width < 1 || height < 1)
+        return GC_ERR_INVALID_ARGUMENT;
+    const size_t HW = (size_t)width * height, n = 3 * HW;
+    if (out_len < n)
+        return GC_ERR_BUFFER_TOO_SMALL;
+    /* numpy's float32 mean and std; in double here, which differs from numpy's pairwise
+     * float32 sums only in the last bits */
+    double sum = 0.0, sq = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += grad[i];
+    const double mean = sum / (double)n;
+    for (size_t i = 0; i < n; i++)
+        sq += ((double)grad[i] - mean) * ((double)grad[i] - mean);
+    const float m = (float)mean, sd = (float)sqrt(sq / (double)n) + 1e-5f;
+    for (int c = 0; c < 3; c++) {
+        const float *src = grad + (size_t)(bgr ? 2 - c : c) * HW;
+        for (size_t p = 0; p < HW; p++) {
+            float v = (src[p] - m) / sd * 0.1f + 0.5f;
+            v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+            out[3 * p + c] = (uint8_t)(255.0f * v); /* np.uint8: truncation */
+        }
+    }
     return GC_OK;
 }
