@@ -35,6 +35,8 @@ static void profile_begin(gc_context *ctx, int32_t n, double t0)
 /* After a failed call the profile says 0 images. */
 static gc_status profile_end(gc_context *ctx, gc_status st)
 {
+    if (!ctx)
+        return st;
     if (st == GC_OK) {
         ctx->prof.total_ms += now_ms();
     } else {
