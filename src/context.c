@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "context.h"
 #include "gc_math.h"
@@ -14,13 +13,6 @@
 
 #define GC_DEFAULT_INPUT 224
 #define GC_DEFAULT_MAX_BATCH 8
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
 
 /* A new batch: the stages start at zero; device_bytes is the backend's and stays. */
 static void profile_begin(gc_context *ctx, int32_t n, double t0)
@@ -38,7 +30,7 @@ static gc_status profile_end(gc_context *ctx, gc_status st)
     if (!ctx)
         return st;
     if (st == GC_OK) {
-        ctx->prof.total_ms += now_ms();
+        ctx->prof.total_ms += gc_now_ms();
     } else {
         profile_begin(ctx, 0, 0.0);
     }
@@ -462,7 +454,7 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
     if (st != GC_OK)
         return st;
     const int minmax = ctx->opt.norm == GC_NORM_MINMAX;
-    const double t_cam = now_ms();
+    const double t_cam = gc_now_ms();
     for (int32_t i = 0; i < n; i++) {
         summarize(ctx, ctx->logits + (size_t)i * ctx->model.num_classes, ctx->class_ids[i],
                   &results[i]);
@@ -477,7 +469,7 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
             cams[(size_t)i * hw + p] = gc_cam_normalize(minmax, raw[p], lo, hi);
     }
     if (ctx->opt.profile)
-        ctx->prof.cam_ms += now_ms() - t_cam;
+        ctx->prof.cam_ms += gc_now_ms() - t_cam;
     ctx->last_n = n;
     return GC_OK;
 }
@@ -509,12 +501,12 @@ static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n
         return st;
     ctx->last_n = 0; /* the staging buffer is about to change */
     const size_t HW = (size_t)ctx->in_w * ctx->in_h;
-    const double t0 = now_ms();
+    const double t0 = gc_now_ms();
     profile_begin(ctx, n, t0);
     for (int32_t i = 0; i < n; i++)
         if ((st = preprocess_one(ctx, &images[i], i, ctx->input + (size_t)i * HW * 3)) != GC_OK)
             return st;
-    ctx->prof.preprocess_ms = now_ms() - t0;
+    ctx->prof.preprocess_ms = gc_now_ms() - t0;
     return GC_OK;
 }
 
@@ -525,7 +517,7 @@ static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
     if (st != GC_OK)
         return st;
     ctx->last_n = 0; /* the staging buffer is about to change */
-    profile_begin(ctx, n, now_ms());
+    profile_begin(ctx, n, gc_now_ms());
     const size_t HW = (size_t)ctx->in_w * ctx->in_h;
     for (int32_t i = 0; i < n; i++)
         for (int c = 0; c < 3; c++)
@@ -576,7 +568,7 @@ gc_status gc_explain_device(gc_context *ctx, const float *device_input, int32_t 
                        ctx->ops->name);
     ctx->last_n = 0;
     ctx->input_on_device = 1;
-    profile_begin(ctx, n, now_ms());
+    profile_begin(ctx, n, gc_now_ms());
     return profile_end(ctx, run_batch(ctx, n, classes, results, cams, cams_len, device_input));
 }
 

@@ -4,7 +4,9 @@
  * Tensors are NHWC; convolutions are in cpu_conv.c (im2col or Winograd GEMMs). The backward
  * runs only from the score down to the target layer, without weight gradients: dense layers
  * as transposed GEMMs with ReLU masks, adaptive average pool and max-pool backward, and conv
- * backward-data as a forward conv with flipped, transposed weights.
+ * backward-data as a forward conv with flipped, transposed weights. The guided methods add a
+ * second backward, from the score to the input image with the guided-ReLU rule; they keep
+ * every layer's output for it.
  * One thread pool: OpenMP splits the work, every sgemm call runs single-threaded (see
  * cpu_conv.h for why).
  */
@@ -23,23 +25,28 @@
 
 typedef struct cpu_state {
     int threads;
+    int guided;                       /* the guided methods: a second backward to the input */
+    int32_t keep_from;                /* layers >= this keep their outputs in act[]   */
     int32_t N;                        /* max batch */
     gc_geometry geo;                  /* layer and head sizes (model.c)               */
-    float *ping, *pong;               /* forward outputs of layers below the target */
-    float *act[GC_MAX_LAYERS];        /* (N, h, w, C) outputs of layers >= target     */
+    float *ping, *pong;               /* forward outputs of layers below keep_from    */
+    float *act[GC_MAX_LAYERS];        /* (N, h, w, C) outputs of layers >= keep_from  */
     float *pre;                       /* (N, h, w, K) target conv before ReLU (PRE)   */
     float *scratch;                   /* threads * CPU_SCRATCH_FLOATS                 */
     cpu_conv fwd[GC_MAX_LAYERS];      /* forward convs                                */
-    cpu_conv bwd[GC_MAX_LAYERS];      /* backward-data convs above the target         */
+    cpu_conv bwd[GC_MAX_LAYERS];      /* backward-data convs above the target (all of
+                                         them when guided)                            */
     float *pooled;                    /* (N, ph, pw, C)                               */
     float *patches;                   /* (N*P*Q, k*k*C) when !direct_patch            */
     float *dense_out[GC_MAX_DENSE];   /* (N*P*Q, out_j)                               */
     float *gd_a, *gd_b;               /* dense gradients, (N*P*Q, widest)             */
     float *g_patch;                   /* (N*P*Q, k*k*C)                               */
-    float *g_a, *g_b;                 /* feature-map gradients, largest map >= target */
+    float *g_a, *g_b;                 /* feature-map gradients, largest map >= keep_from */
     float *grad;                      /* (N, h, w, K) dy/dA at the target             */
     float *alpha;                     /* (N, K)                                       */
-    float *wflip[GC_MAX_LAYERS];      /* (cin, 3, 3, cout) for convs above the target */
+    float *wflip[GC_MAX_LAYERS];      /* (cin, 3, 3, cout) for the bwd convs          */
+    float *guided_grad;               /* (N, H, W, 3) guided d y / d input            */
+    double t_mark;                    /* profiling: the end of the last timed stage   */
 } cpu_state;
 
 /* ---------------------------------------------------------------- building blocks */
@@ -66,12 +73,29 @@ static void relu_inplace(const cpu_state *s, float *x, size_t len)
         x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-/* g *= (act > 0): the ReLU backward, given the ReLU's output. */
-static void relu_mask(const cpu_state *s, float *g, const float *act, size_t len)
+/* g *= (act > 0): the ReLU backward, given the ReLU's output. Guided backprop's rule
+ * also drops negative gradients: g *= (act > 0) * (g > 0). */
+static void relu_mask(const cpu_state *s, float *g, const float *act, size_t len, int guided)
 {
+    if (guided) {
 #pragma omp parallel for schedule(static) num_threads(s->threads)
-    for (size_t i = 0; i < len; i++)
-        g[i] = act[i] > 0.0f ? g[i] : 0.0f;
+        for (size_t i = 0; i < len; i++)
+            g[i] = act[i] > 0.0f && g[i] > 0.0f ? g[i] : 0.0f;
+    } else {
+#pragma omp parallel for schedule(static) num_threads(s->threads)
+        for (size_t i = 0; i < len; i++)
+            g[i] = act[i] > 0.0f ? g[i] : 0.0f;
+    }
+}
+
+/* Profiling: ms since the last mark, when the context profiles (else 0). */
+static double lap(const gc_context *ctx, cpu_state *s)
+{
+    if (!ctx->opt.profile)
+        return 0.0;
+    double t = gc_now_ms(), d = t - s->t_mark;
+    s->t_mark = t;
+    return d;
 }
 
 /* The 2x2 stride-2 window's winner: the first maximum in (dy, dx) scan order, as PyTorch's
@@ -200,6 +224,7 @@ static void cpu_destroy(void *state)
     free(s->g_b);
     free(s->grad);
     free(s->alpha);
+    free(s->guided_grad);
     free(s);
 }
 
@@ -220,24 +245,31 @@ static gc_status cpu_create(gc_context *ctx, void **state)
     const size_t N = (size_t)ctx->opt.max_batch;
     s->N = (int32_t)N;
     const int32_t T = ctx->target;
+    s->guided = gc_method_guided(ctx->opt.method);
+    s->keep_from = s->guided ? 0 : T;
+    const int32_t K0 = s->keep_from;
     size_t below = 1, above = 1;
     s->geo = ctx->geo;
     for (int i = 0; i < m->n_layers; i++) {
         size_t sz = N * s->geo.h[i] * s->geo.w[i] * m->layers[i].cout;
-        if (i < T)
+        if (i < K0)
             below = GC_MAX(below, sz);
         else
             above = GC_MAX(above, sz);
     }
+    if (s->guided)
+        above = GC_MAX(above, N * ctx->in_h * ctx->in_w * 3);
     const int32_t C = m->layers[m->n_layers - 1].cout;
     const size_t rows = N * s->geo.P * s->geo.Q;
     above = GC_MAX(above, N * s->geo.ph * s->geo.pw * C);
     int ok = 1;
-    if (T > 0) {
+    if (K0 > 0) {
         ok &= (s->ping = malloc(sizeof(float) * below)) != NULL;
         ok &= (s->pong = malloc(sizeof(float) * below)) != NULL;
     }
-    for (int i = T; i < m->n_layers; i++)
+    if (s->guided)
+        ok &= (s->guided_grad = malloc(sizeof(float) * N * ctx->in_h * ctx->in_w * 3)) != NULL;
+    for (int i = K0; i < m->n_layers; i++)
         ok &= (s->act[i] = malloc(sizeof(float) * N * s->geo.h[i] * s->geo.w[i] *
                                   m->layers[i].cout)) != NULL;
     if (ctx->stage == GC_STAGE_PRE)
@@ -263,7 +295,7 @@ static gc_status cpu_create(gc_context *ctx, void **state)
     ok &= (s->grad = malloc(sizeof(float) * N * ctx->cam_h * ctx->cam_w * ctx->cam_c)) != NULL;
     ok &= (s->alpha = malloc(sizeof(float) * N * ctx->cam_c)) != NULL;
     /* dgrad weights: wflip[c][ky][kx][k] = w[k][2-ky][2-kx][c] */
-    for (int i = T + 1; ok && i < m->n_layers; i++) {
+    for (int i = s->guided ? 0 : T + 1; ok && i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
         if (L->kind != GC_LAYER_CONV)
             continue;
@@ -295,7 +327,7 @@ static void forward_features(gc_context *ctx, cpu_state *s, const float *input, 
     int32_t H = ctx->in_h, W = ctx->in_w;
     for (int i = 0; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
-        float *y = i >= ctx->target ? s->act[i] : (i % 2 ? s->pong : s->ping);
+        float *y = i >= s->keep_from ? s->act[i] : (i % 2 ? s->pong : s->ping);
         if (L->kind == GC_LAYER_POOL) {
             maxpool_fwd(s, x, n, H, W, L->cin, y);
         } else if (i == ctx->target && ctx->stage == GC_STAGE_PRE) {
@@ -352,8 +384,9 @@ static void forward_head(gc_context *ctx, cpu_state *s, int32_t n, float *logits
         }
 }
 
-/* From dy/dlogits (in gd_a) to dy/d(last feature map); returns the buffer holding it. */
-static float *backward_head(gc_context *ctx, cpu_state *s, int32_t n)
+/* From dy/dlogits (in gd_a) to dy/d(last feature map); returns the buffer holding it.
+ * guided: the dense ReLUs pass only positive gradients. */
+static float *backward_head(gc_context *ctx, cpu_state *s, int32_t n, int guided)
 {
     const gc_model *m = &ctx->model;
     const int last = m->n_layers - 1;
@@ -363,7 +396,7 @@ static float *backward_head(gc_context *ctx, cpu_state *s, int32_t n)
     for (int j = m->n_dense - 1; j >= 1; j--) {
         const gc_dense *d = &m->dense[j];
         par_sgemm(s, 0, (int)rows, d->in, d->out, g, d->out, d->w, d->in, other, d->in);
-        relu_mask(s, other, s->dense_out[j - 1], rows * d->in);
+        relu_mask(s, other, s->dense_out[j - 1], rows * d->in, guided);
         float *t = g;
         g = other;
         other = t;
@@ -394,49 +427,72 @@ static float *backward_head(gc_context *ctx, cpu_state *s, int32_t n)
     return s->g_a;
 }
 
-static gc_status cpu_explain(gc_context *ctx, void *state, const float *input, int32_t n,
-                             const int32_t *classes, float *logits, int32_t *class_ids,
-                             float *cams_raw)
+/* From dy/dlogits (in gd_a) down to the output of layer `stop` (-1: the input image);
+ * returns the buffer holding the gradient. guided: the guided-ReLU rule at every ReLU. */
+static float *backward_features(gc_context *ctx, cpu_state *s, int32_t n, int32_t stop,
+                                int guided)
 {
-    cpu_state *s = state;
     const gc_model *m = &ctx->model;
-    const int32_t T = ctx->target;
-    forward_features(ctx, s, input, n);
-    forward_head(ctx, s, n, logits);
-    gc_pick_classes(ctx, logits, n, classes, class_ids);
-    gc_score_gradient(ctx, logits, n, class_ids, s->geo.P * s->geo.Q, s->gd_a);
-    float *g = backward_head(ctx, s, n);
+    float *g = backward_head(ctx, s, n, guided);
     float *other = g == s->g_a ? s->g_b : s->g_a;
-    for (int i = m->n_layers - 1; i > T; i--) {
+    for (int i = m->n_layers - 1; i > stop; i--) {
         const gc_layer *L = &m->layers[i];
-        int32_t H = s->geo.h[i - 1], W = s->geo.w[i - 1];
+        const int32_t H = i ? s->geo.h[i - 1] : ctx->in_h, W = i ? s->geo.w[i - 1] : ctx->in_w;
         if (L->kind == GC_LAYER_POOL) {
             maxpool_bwd(s, s->act[i - 1], g, n, H, W, L->cin, other);
         } else {
-            relu_mask(s, g, s->act[i], (size_t)n * H * W * L->cout);
+            relu_mask(s, g, s->act[i], (size_t)n * H * W * L->cout, guided);
             cpu_conv_run(&s->bwd[i], g, n, H, W, other, 0, s->threads, s->scratch);
         }
         float *t = g;
         g = other;
         other = t;
     }
+    return g;
+}
+
+static gc_status cpu_explain(gc_context *ctx, void *state, const float *input, int32_t n,
+                             const int32_t *classes, float *logits, int32_t *class_ids,
+                             float *cams_raw)
+{
+    cpu_state *s = state;
+    const int32_t T = ctx->target;
+    lap(ctx, s);
+    forward_features(ctx, s, input, n);
+    ctx->prof.features_ms += lap(ctx, s);
+    forward_head(ctx, s, n, logits);
+    gc_pick_classes(ctx, logits, n, classes, class_ids);
+    ctx->prof.head_ms += lap(ctx, s);
+    gc_score_gradient(ctx, logits, n, class_ids, s->geo.P * s->geo.Q, s->gd_a);
+    float *g = backward_features(ctx, s, n, T, 0);
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w, Kc = (size_t)ctx->cam_c;
     if (ctx->stage == GC_STAGE_PRE)
-        relu_mask(s, g, s->act[T], (size_t)n * hw * Kc);
+        relu_mask(s, g, s->act[T], (size_t)n * hw * Kc, 0);
     memcpy(s->grad, g, sizeof(float) * (size_t)n * hw * Kc);
+    if (s->guided) { /* the same score again, down to the input with the guided rule */
+        gc_score_gradient(ctx, logits, n, class_ids, s->geo.P * s->geo.Q, s->gd_a);
+        g = backward_features(ctx, s, n, -1, 1);
+        memcpy(s->guided_grad, g, sizeof(float) * (size_t)n * ctx->in_h * ctx->in_w * 3);
+    }
+    ctx->prof.backward_ms += lap(ctx, s);
     const float *A = ctx->stage == GC_STAGE_PRE ? s->pre : s->act[T];
 #pragma omp parallel for schedule(static) num_threads(s->threads)
     for (int32_t i = 0; i < n; i++)
         gc_cam_compute(ctx->opt.method, A + (size_t)i * hw * Kc, s->grad + (size_t)i * hw * Kc,
                        hw, Kc, s->alpha + (size_t)i * Kc, cams_raw + (size_t)i * hw);
+    ctx->prof.cam_ms += lap(ctx, s);
     return GC_OK;
 }
 
 static gc_status cpu_predict(gc_context *ctx, void *state, const float *input, int32_t n,
                              float *logits)
 {
-    forward_features(ctx, state, input, n);
-    forward_head(ctx, state, n, logits);
+    cpu_state *s = state;
+    lap(ctx, s);
+    forward_features(ctx, s, input, n);
+    ctx->prof.features_ms += lap(ctx, s);
+    forward_head(ctx, s, n, logits);
+    ctx->prof.head_ms += lap(ctx, s);
     return GC_OK;
 }
 
@@ -454,6 +510,14 @@ static gc_status cpu_read_tensor(gc_context *ctx, void *state, gc_tensor which, 
     case GC_TENSOR_WEIGHTS:
         memcpy(out, s->alpha + (size_t)image * Kc, sizeof(float) * Kc);
         return GC_OK;
+    case GC_TENSOR_GUIDED_BACKPROP: {
+        const size_t HW = (size_t)ctx->in_h * ctx->in_w;
+        const float *gi = s->guided_grad + (size_t)image * HW * 3;
+        for (int c = 0; c < 3; c++)
+            for (size_t p = 0; p < HW; p++)
+                out[c * HW + p] = gi[3 * p + c];
+        return GC_OK;
+    }
     default:
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "tensor %d not held by the backend",
                        which);

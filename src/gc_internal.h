@@ -54,6 +54,9 @@ static inline size_t gc_mul_size(size_t a, size_t b, int *overflow)
 #define GC_CLONES_FMA
 #endif
 
+/* status.c: a monotonic clock in milliseconds (profiling). */
+double gc_now_ms(void);
+
 /* render.c: cv2.resize(cam, (W, H)) INTER_LINEAR on float32, cam (ch, cw) to dst (H, W). */
 void gc_upsample_cam(const float *cam, int32_t cw, int32_t ch, float *dst, int32_t W, int32_t H);
 

@@ -1,9 +1,10 @@
 /*
- * status.c — status names, the error-buffer helpers and the version string.
+ * status.c — status names, the error-buffer helpers, the version string and the clock.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "gc_internal.h"
 
@@ -62,4 +63,11 @@ void gc_err_prefix(gc_errbuf *err, const char *fmt, ...)
     memmove(err->msg + plen, err->msg, sizeof err->msg - plen - 1);
     err->msg[sizeof err->msg - 1] = 0;
     memcpy(err->msg, prefix, plen);
+}
+
+double gc_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
