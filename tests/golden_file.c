@@ -31,6 +31,9 @@ float *golden_tensor(const st_file *f, const char *name, size_t *count)
             memcpy(&v, t->data + 4 * i, 4);
             buf[i] = (float)v;
         }
+    } else if (t->dtype == ST_U8) {
+        for (int64_t i = 0; i < t->numel; i++)
+            buf[i] = (float)t->data[i];
     } else if (st_to_float(f, t, buf, NULL) != GC_OK) {
         fprintf(stderr, "golden tensor '%s' unreadable\n", name);
         exit(1);

@@ -18,7 +18,7 @@ typedef struct golden_case {
 /* Opens path and the input beside it; prints why and returns 0 on failure. */
 int golden_open(const char *path, golden_case *gc);
 void golden_close(golden_case *gc);
-/* A tensor as floats (I32 converted), count elements; exits(1) when missing. Free it. */
+/* A tensor as floats (I32 and U8 converted), count elements; exits(1) when missing. Free it. */
 float *golden_tensor(const st_file *f, const char *name, size_t *count);
 /* A metadata value, "" when absent. */
 const char *golden_meta(const st_file *f, const char *key);

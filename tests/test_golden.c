@@ -6,7 +6,10 @@
  * The golden file (tests/golden/make_goldens.py, or tests/full_vgg16.py) holds PyTorch's
  * float64 results for an input tensor and its metadata says which weights, layer, score,
  * normalization, classes and architecture to use. Checked: logits, the chosen classes,
- * probabilities, the target activation, its gradient, alpha, the raw and the normalized cam.
+ * probabilities, the target activation, its gradient, alpha, the raw and the normalized cam;
+ * for the guided methods also the guided input gradient, Guided Grad-CAM, and
+ * gc_render_saliency on PyTorch's own float32 tensors against pytorch-grad-cam's
+ * deprocess_image.
  * Exit 0 when every stage is within tests/tolerances.h, 1 otherwise.
  */
 #include <cJSON.h>
@@ -58,6 +61,60 @@ static void compare(const char *what, const float *got, const float *ref, size_t
     compare_outliers(what, got, ref, n, tol, relative, 0);
 }
 
+/* Saliency images: at most this fraction of the bytes may differ, by at most 1 (numpy's
+ * float32 mean/std vs ours, a value at a 1/255 boundary). */
+#define TOL_SALIENCY_FRACTION 1e-3
+
+/* image i's guided tensors against the golden, and the saliency rendering */
+static void check_guided(gc_context *ctx, const st_file *gf, int32_t i, gc_method method,
+                         int bgr)
+{
+    static const struct {
+        const char *key;
+        gc_tensor which;
+    } kinds[] = {{"guided", GC_TENSOR_GUIDED_BACKPROP},
+                 {"guided_gradcam", GC_TENSOR_GUIDED_GRADCAM}};
+    for (int k = 0; k < (method == GC_METHOD_GUIDED_GRADCAM ? 2 : 1); k++) {
+        size_t total, need = 0, n_img;
+        float *ref = golden_tensor(gf, kinds[k].key, &total);
+        char key[64];
+        snprintf(key, sizeof key, "%s_image", kinds[k].key);
+        float *img = golden_tensor(gf, key, &n_img);
+        gc_tensor_get(ctx, kinds[k].which, i, NULL, 0, &need);
+        float *got = malloc(sizeof(float) * need);
+        if (gc_tensor_get(ctx, kinds[k].which, i, got, need, NULL) != GC_OK) {
+            printf("  %s: %s  FAIL\n", kinds[k].key, gc_last_error(ctx));
+            failures++;
+        } else {
+            compare_outliers(kinds[k].key, got, ref + i * need, need, TOL_GUIDED_REL, 1,
+                             (size_t)(TOL_GRADIENT_OUTLIER_FRACTION * (double)need));
+        }
+        /* the renderer on PyTorch's float32 tensor, channels back to HWC by the library */
+        const size_t HW = need / 3;
+        uint8_t *rgb = malloc(3 * HW);
+        const int32_t W = atoi(golden_meta(gf, "input_w")), H = atoi(golden_meta(gf, "input_h"));
+        size_t off = 0, worst = 0;
+        if (gc_render_saliency(ref + i * need, W, H, bgr, rgb, 3 * HW) != GC_OK) {
+            printf("  gc_render_saliency failed  FAIL\n");
+            failures++;
+        }
+        for (size_t p = 0; p < HW; p++)
+            for (int c = 0; c < 3; c++) {
+                /* deprocess_image keeps the tensor's channel order; ours is RGB */
+                int want = (int)img[i * 3 * HW + 3 * p + (bgr ? 2 - c : c)];
+                int d = abs((int)rgb[3 * p + c] - want);
+                off += d != 0;
+                worst = d > (int)worst ? (size_t)d : worst;
+            }
+        int ok = worst <= 1 && (double)off <= TOL_SALIENCY_FRACTION * 3.0 * (double)HW;
+        printf("  %s image: %zu of %zu bytes differ, by at most %zu%s\n", kinds[k].key, off,
+               3 * HW, worst, ok ? "" : "  FAIL");
+        failures += !ok;
+        free(rgb), free(got), free(ref), free(img);
+        (void)n_img;
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -81,8 +138,8 @@ int main(int argc, char **argv)
     opt.counterfactual = atoi(golden_meta(gf, "counterfactual"));
     {
         static const char *methods[] = {"gradcam", "gradcampp", "xgradcam", "layercam",
-                                        "hirescam"};
-        for (int k = 0; k < 5; k++)
+                                        "hirescam", "guided_backprop", "guided_gradcam"};
+        for (int k = 0; k < 7; k++)
             if (strcmp(golden_meta(gf, "method"), methods[k]) == 0)
                 opt.method = (gc_method)k;
     }
@@ -172,6 +229,8 @@ int main(int argc, char **argv)
         gc_tensor_get(ctx, GC_TENSOR_CAM_RAW, i, buf, hw, NULL);
         compare("cam_raw", buf, cam_raw + i * hw, hw, TOL_CAM_RAW_REL, 1);
         compare("cam", cams + i * hw, cam + i * hw, hw, TOL_CAM_ABS, 0);
+        if (opt.method == GC_METHOD_GUIDED_BACKPROP || opt.method == GC_METHOD_GUIDED_GRADCAM)
+            check_guided(ctx, gf, i, opt.method, info.preprocess == GC_PREPROCESS_CAFFE);
     }
     /* the forward-only call gives the same logits and top-1 as the full pass */
     gc_result *pred = calloc((size_t)n, sizeof *pred);

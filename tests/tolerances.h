@@ -22,6 +22,10 @@
 #define TOL_CAM_RAW_REL 1e-4
 /* the normalized cam in [0,1], absolute (the acceptance bound) */
 #define TOL_CAM_ABS 1e-4
+/* the guided input gradient and Guided Grad-CAM: float32 dgrad through every layer down to
+ * the input (twice as many layers as the target's gradient), relative to the maximum; the
+ * outlier fraction above applies too */
+#define TOL_GUIDED_REL 1e-4
 /* softmax probabilities, absolute */
 #define TOL_PROB_ABS 1e-5
 

@@ -13,6 +13,8 @@ import json
 import os
 import sys
 
+import cv2
+import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,7 +42,20 @@ def save_case(case, weights, model, cfg, bn, x, layer="", score="logit", norm="m
     idx = gcref.layer_module(model, cfg, bn, layer) if layer else \
         max(i for i, m in enumerate(model.features) if isinstance(m, torch.nn.ReLU))
     input_name, x = x
-    ref = gcref.gradcam(model, x.double(), idx, score, norm, classes, method, counterfactual)
+    guided = method.startswith("guided")
+    ref = gcref.gradcam(model, x.double(), idx, score, norm, classes,
+                        "gradcam" if guided else method, counterfactual)
+    if guided:  # the input gradient, and Guided Grad-CAM: it times the cam at input size
+        gb = gcref.guided_backprop(model, x.double(), score, classes, counterfactual).numpy()
+        ref["guided"] = gb.astype(np.float32)
+        if method == "guided_gradcam":
+            up = np.stack([cv2.resize(c, (x.shape[3], x.shape[2])) for c in ref["cam"]])
+            ref["guided_gradcam"] = (gb * up[:, None].astype(np.float64)).astype(np.float32)
+        # what pytorch-grad-cam's deprocess_image draws from the float32 tensors (HWC)
+        for key in ("guided", "guided_gradcam"):
+            if key in ref:
+                ref[key + "_image"] = np.stack([gcref.deprocess_image(t.transpose(1, 2, 0))
+                                                for t in ref[key]])
     meta = {"weights": weights + ".safetensors", "input": input_name + ".input.safetensors",
             "layer": layer, "score": score, "norm": norm,
             "classes": json.dumps(classes if classes else [-1] * x.shape[0]),
@@ -54,14 +69,14 @@ def main():
     g = torch.Generator().manual_seed(1234)
     model = None  # the model whose backward paths the next inputs must keep tie-free
 
-    def img(n, h, w, cfg, bn, layers):
+    def img(n, h, w, cfg, bn, layers, guided=False):
         targets = [gcref.layer_module(model, cfg, bn, name) for name in layers]
-        return gcref.well_conditioned_input(model, (n, 3, h, w), g, targets)
+        return gcref.well_conditioned_input(model, (n, 3, h, w), g, targets, guided=guided)
 
     # A reduced-width VGG16 (channels / 8) in torchvision's layout, F32, 224x224.
     cfg = gcref.scaled_cfg("vgg16", 8)
     m = gcref.randomize(gcref.TorchvisionVGG(cfg, num_classes=10, hidden=(64, 64)), 1)
-    m = model = save_model("tv_vgg16_small", m, None)
+    m = model = tv16 = save_model("tv_vgg16_small", m, None)
     x = save_input("tv16", img(2, 224, 224, cfg, False, ["block3_conv3", "block4_conv3", "block5_conv3",
                                                      "block5_pool", "features.28"]))
     save_case("tv16_default", "tv_vgg16_small", m, cfg, False, x)
@@ -99,7 +114,7 @@ def main():
     # at 224 one position; at 256x288 3x2 positions averaged; at 160 the 5x5 map pooled up.
     cfg = gcref.scaled_cfg("vgg13", 8)
     m = gcref.randomize(gcref.TimmVGG(cfg, num_classes=5, d1=32, d2=24), 3)
-    m = model = save_model("timm_vgg13_small", m, "BF16")
+    m = model = timm13 = save_model("timm_vgg13_small", m, "BF16")
     save_case("timm13_224", "timm_vgg13_small", m, cfg, False,
               save_input("timm13_224", img(2, 224, 224, cfg, False, ["block5_conv2"])))
     save_case("timm13_288x256", "timm_vgg13_small", m, cfg, False,
@@ -116,7 +131,7 @@ def main():
     meta = {"gradcam.arch": gcref.cfg_string(cfg), "gradcam.preprocess": "caffe",
             "gradcam.input_size": "64x48",
             "gradcam.classes": json.dumps(["a", "b", "c", "d", "e", "f"])}
-    m = model = save_model("custom_small", m, None, meta, prefix="module.")
+    m = model = custom = save_model("custom_small", m, None, meta, prefix="module.")
     x = save_input("custom", img(2, 48, 64, cfg, False, ["block1_pool", "block2_conv2", "block3_conv1"]))
     save_case("custom_default", "custom_small", m, cfg, False, x)
     save_case("custom_block2", "custom_small", m, cfg, False, x, "block2_conv2", "softmax",
@@ -136,6 +151,25 @@ def main():
     x = save_input("dead", img(1, 32, 32, cfg, False, ["block2_conv1"]))
     save_case("dead_cam_max", "dead_small", m, cfg, False, x)
     save_case("dead_cam_minmax", "dead_small", m, cfg, False, x, norm="minmax")
+
+    # Guided backprop and Guided Grad-CAM, on inputs whose guided gradient (through every
+    # max-pool) float32 PyTorch computes as float64 does. Last, so that the inputs above
+    # stay what they were.
+    cfg = gcref.scaled_cfg("vgg16", 8)
+    model = tv16
+    save_case("tv16_guided_gradcam", "tv_vgg16_small", tv16, cfg, False,
+              save_input("tv16g", img(1, 224, 224, cfg, False, ["block5_conv3"], True)),
+              method="guided_gradcam")
+    cfg = [16, "M", 24, 24, "M", 32]
+    model = custom
+    save_case("custom_guided_backprop", "custom_small", custom, cfg, False,
+              save_input("customg", img(2, 48, 64, cfg, False, ["block3_conv1"], True)),
+              score="softmax", classes=[5, -1], method="guided_backprop")
+    cfg = gcref.scaled_cfg("vgg13", 8)
+    model = timm13
+    save_case("timm13_guided_counterfactual", "timm_vgg13_small", timm13, cfg, False,
+              save_input("timm13g", img(1, 160, 160, cfg, False, ["block5_conv2"], True)),
+              norm="minmax", method="guided_gradcam", counterfactual=True)
 
 
 if __name__ == "__main__":

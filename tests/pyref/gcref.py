@@ -71,12 +71,14 @@ class _ConvMlp(nn.Module):
     def __init__(self, c, d1, d2):
         super().__init__()
         self.fc1 = nn.Conv2d(c, d1, 7)
+        self.act1 = nn.ReLU()  # modules (not F.relu) so guided_backprop can swap them
         self.fc2 = nn.Conv2d(d1, d2, 1)
+        self.act2 = nn.ReLU()
 
     def forward(self, x):  # timm's ConvMlp: pool up to at least 7x7, 7x7 conv, 1x1 conv
         if x.shape[-2] < 7 or x.shape[-1] < 7:
             x = F.adaptive_avg_pool2d(x, (max(7, x.shape[-2]), max(7, x.shape[-1])))
-        return F.relu(self.fc2(F.relu(self.fc1(x))))
+        return self.act2(self.fc2(self.act1(self.fc1(x))))
 
 
 class _Head(nn.Module):
@@ -249,14 +251,72 @@ def gradcam(model, x, module_index, score="logit", norm="max", classes=None, met
 
 
 
-def well_conditioned_input(model, shape, generator, targets, tol=1e-5, tries=100):
+class _GuidedReLUFunction(torch.autograd.Function):
+    """ReLU whose backward passes a gradient only where both it and the input are positive
+    (Springenberg et al.; pytorch-grad-cam's GuidedBackpropReLU)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x > 0).to(g.dtype) * (g > 0).to(g.dtype)
+
+
+class GuidedReLU(nn.Module):
+    def forward(self, x):
+        return _GuidedReLUFunction.apply(x)
+
+
+def _swap_relus(module):
+    for name, child in module.named_children():
+        if isinstance(child, nn.ReLU):
+            setattr(module, name, GuidedReLU())
+        else:
+            _swap_relus(child)
+
+
+def guided_backprop(model, x, score="logit", classes=None, counterfactual=False):
+    """d y^c / d input with every ReLU (features and head) in guided mode, as
+    pytorch-grad-cam's GuidedBackpropReLUModel (which swaps all nn.ReLU modules). Returns
+    the gradient (n, 3, H, W) as a tensor of x's dtype."""
+    import copy
+    m = copy.deepcopy(model)
+    _swap_relus(m)
+    x = x.detach().clone().requires_grad_(True)
+    logits = m(x)
+    top = logits.argmax(1)
+    cls = torch.tensor([top[i].item() if classes is None or classes[i] < 0 else classes[i]
+                        for i in range(x.shape[0])])
+    out = logits.softmax(1) if score == "softmax" else logits
+    y = out.gather(1, cls[:, None]).sum()
+    (-y if counterfactual else y).backward()
+    return x.grad.detach()
+
+
+def deprocess_image(img):
+    """pytorch-grad-cam's utils.image.deprocess_image (the Grad-CAM authors' rendering of
+    a guided gradient), on a float32 (H, W, 3) array."""
+    img = img - np.mean(img)
+    img = img / (np.std(img) + 1e-5)
+    img = img * 0.1
+    img = img + 0.5
+    img = np.clip(img, 0, 1)
+    return np.uint8(img * 255)
+
+
+def well_conditioned_input(model, shape, generator, targets, tol=1e-5, tries=100, guided=False):
     """A random input (n, 3, h, w) on which float32 PyTorch agrees with float64 PyTorch at
     every target module index: gradient within tol of its maximum, cam within tol.
 
     Random networks put much of the gradient on a few max-pool winners, and a window whose
     two largest values differ by less than float32's rounding routes its gradient to another
     pixel in float32 than in float64 (both right). Such an input says nothing about our code,
-    so the goldens use inputs where float32 is stable; what remains is our own error."""
+    so the goldens use inputs where float32 is stable; what remains is our own error.
+    guided: also the guided-backprop input gradient, which crosses every max-pool."""
     import copy
     m32, m64 = copy.deepcopy(model).float(), copy.deepcopy(model).double()
     for attempt in range(tries):
@@ -268,6 +328,10 @@ def well_conditioned_input(model, shape, generator, targets, tol=1e-5, tries=100
             gscale = max(float(np.abs(b["gradient"]).max()), 1e-30)
             worst = max(worst, float(np.abs(a["gradient"] - b["gradient"]).max()) / gscale,
                         float(np.abs(a["cam"] - b["cam"]).max()))
+        if guided:
+            a = guided_backprop(m32, x.float()).numpy()
+            b = guided_backprop(m64, x.double()).numpy()
+            worst = max(worst, float(np.abs(a - b).max()) / max(float(np.abs(b).max()), 1e-30))
         if worst <= tol:
             return x
         print(f"  input {attempt} rejected: float32 vs float64 differ by {worst:.2g}",
