@@ -19,3 +19,18 @@ endif()
 add_test(NAME api COMMAND test_api ${GC_EXTRA_TEST_DIR}/golden/tv_vgg16_small.safetensors)
 
 set_tests_properties(weights_errors api PROPERTIES LABELS cpu TIMEOUT 300)
+
+# The PyTorch oracle every golden comes from (tests/pyref/gcref.py) against pytorch-grad-cam
+# itself: five CAM methods and guided backprop. Needs pytorch-grad-cam and ttach, installed
+# or as downloaded sdists/wheels in GC_PYTORCH_GRAD_CAM (default .deps/wheels, filled by
+# `pip download grad-cam ttach --no-deps -d .deps/wheels`); skipped (77) without them.
+set(GC_PYTORCH_GRAD_CAM "${CMAKE_SOURCE_DIR}/.deps/wheels" CACHE PATH
+    "pytorch-grad-cam sdist/wheel folder for the oracle check")
+find_program(GC_SYSTEM_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(GC_SYSTEM_PYTHON)
+  add_test(NAME oracle_vs_pytorch_grad_cam
+           COMMAND ${GC_SYSTEM_PYTHON} ${GC_EXTRA_TEST_DIR}/pyref/check_vs_pytorch_grad_cam.py
+                   ${GC_PYTORCH_GRAD_CAM})
+  set_tests_properties(oracle_vs_pytorch_grad_cam PROPERTIES LABELS cpu TIMEOUT 300
+                       SKIP_RETURN_CODE 77)
+endif()

@@ -272,7 +272,8 @@ class GuidedReLU(nn.Module):
 
 
 def _swap_relus(module):
-    for name, child in module.named_children():
+    # _modules, not named_children(): that skips repeats of one shared ReLU instance
+    for name, child in list(module._modules.items()):
         if isinstance(child, nn.ReLU):
             setattr(module, name, GuidedReLU())
         else:
