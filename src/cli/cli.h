@@ -1,10 +1,14 @@
 /*
  * cli.h — the `gradcam` command: shared types of its parts.
- *   main.c      options, set-up, exit status
+ *   main.c      set-up (in the order several MPI ranks need), exit status
+ *   options.c   the command line
+ *   devices.c   --device N | all | N,M,...: which GPUs, one context each
  *   inputs.c    files, folders (recursive) and stdin to jobs with output paths
- *   pipeline.c  decode workers -> batches on the context -> render/encode workers
+ *   pipeline.c  decode workers -> batches on the context(s) -> render/encode workers
  *   report.c    results.jsonl lines, .npy files, progress on stderr, messages
  *   resume.c    what --resume keeps from an earlier run
+ *   parts.c     per-rank results files of an MPI run, merged into results.jsonl
+ *   mpi_shard.c ranks under mpirun (no-op stubs without GC_WITH_MPI), see mpi_shard.h
  * The command uses only the public API (include/gradcam.h), like any user program.
  */
 #ifndef GC_CLI_H
@@ -16,7 +20,9 @@
 
 #include "gradcam.h"
 
-enum { OUT_OVERLAY = 1, OUT_HEATMAP = 2, OUT_CAM = 4 };
+enum { OUT_OVERLAY = 1, OUT_HEATMAP = 2, OUT_CAM = 4, OUT_GUIDED = 8, OUT_LAST = OUT_GUIDED };
+
+#define MAX_DEVICES 64
 
 typedef struct cli_config {
     gc_options lib;              /* weights, layer, arch, backend, precision, ...        */
@@ -33,6 +39,12 @@ typedef struct cli_config {
     int progress;                /* -1 auto (a terminal), 0 quiet, 1 forced               */
     int64_t max_pixels;
     int shard_i, shard_n;        /* --shard I/N; shard_n 0: every input                   */
+    int rank, ranks;             /* MPI: this process's sub-shard of the shard (0 / 1)    */
+    int threads_given;           /* --threads was given (MPI ranks split the cores else)  */
+    int device_given, device_all;/* --device given; --device all                          */
+    int32_t devices[MAX_DEVICES];/* --device N,M,...; after devices_resolve: one context
+                                    per entry                                             */
+    int n_devices;
     char **inputs;
     int n_inputs;
 } cli_config;
@@ -46,6 +58,7 @@ typedef struct job {
     char error[600];
     gc_result res;
     float *cam;                  /* (cam_h, cam_w), owned                                 */
+    float *saliency;             /* (3, in_h, in_w) guided gradient, owned; guided methods */
 } job;
 
 /* ---- inputs.c */
@@ -62,7 +75,8 @@ void job_free(job *j);
 int has_image_extension(const char *name);
 /* --shard I/N membership: a hash of the input's output path relative to the output folder
  * (its path relative to the folder given, or its file name), so the partition does not
- * depend on listing order and the shards' union is every input exactly once. */
+ * depend on listing order and the shards' union is every input exactly once. Under MPI,
+ * rank r of K takes the inputs of the shard with (hash / N) % K == r: a partition of it. */
 int in_shard(const cli_config *cfg, const job *j);
 
 /* ---- report.c */
@@ -81,7 +95,9 @@ typedef struct report {
     double last_draw;
 } report;
 
-int report_open(report *r, const cli_config *cfg, gc_context *ctx, char *err, size_t errlen);
+/* Opens `jsonl` for the lines: appended to with --resume, else started over. */
+int report_open(report *r, const cli_config *cfg, gc_context *ctx, const char *jsonl,
+                char *err, size_t errlen);
 void report_close(report *r);
 /* One results.jsonl line for a finished (or failed) job, a stderr message for a failure,
  * and the progress line. Thread-safe. */
@@ -102,21 +118,48 @@ typedef struct resume_set {
     char **inputs; /* sorted */
     size_t count;
 } resume_set;
-/* Reads an earlier run's results.jsonl, keeps (and rewrites the file with) one "ok" line per
- * input whose outputs all exist. A missing file is an empty set. 0 on failure (err set). */
-int resume_load(const char *jsonl, resume_set *set, char *err, size_t errlen);
+/* Reads an earlier run's results.jsonl, keeps (and, with rewrite, rewrites the file with) one
+ * "ok" line per input whose outputs all exist. A missing file is an empty set. 0 on failure
+ * (err set). Under MPI rank 0 rewrites, the others only read. */
+int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size_t errlen);
 int resume_contains(const resume_set *set, const char *input);
 void resume_free(resume_set *set);
 /* Deletes, below dir, the temporary files of writes that a killed run left behind. */
 size_t remove_stale_temps(const char *dir);
 
+/* ---- parts.c */
+/* OUT/results.rank<R>.jsonl: where rank R of an MPI run writes its lines. */
+void part_path(const char *out_dir, int rank, char *buf, size_t len);
+/* Whether out_dir holds part files (of a finished or killed MPI run). */
+int parts_exist(const char *out_dir);
+/* Appends every part file's lines to OUT/results.jsonl (in rank order) and deletes the part
+ * files; with discard, deletes them unread. Killed half-way, a later merge repeats lines,
+ * which --resume drops. 0 on failure (err set). */
+int parts_merge(const char *out_dir, int discard, char *err, size_t errlen);
+
+/* ---- options.c */
+/* Fills cfg (already holding the defaults) from the command line. 0, or the exit status of a
+ * usage error (2, message printed). --help and --version exit here. */
+int parse_args(int argc, char **argv, cli_config *cfg);
+
+/* ---- devices.c */
+/* --device N | all | N,M,... into cfg. 0 on a malformed list. */
+int devices_parse(const char *s, cli_config *cfg);
+/* Decides the devices this process drives (one context each): several for --device all or a
+ * list (CUDA only: an error without a CUDA device or with --backend cpu), or under MPI the
+ * one of this rank's node-local number (local_rank % the list's or the node's devices).
+ * 0 on error (err set). */
+int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen);
+
 /* ---- pipeline.c */
 /* Runs every job of `list` (or, with from_stdin, the paths read from standard input) through
- * the pipeline. Returns the number of failed inputs. */
-size_t pipeline_run(const cli_config *cfg, gc_context *ctx, report *rep, input_list *list,
-                    int from_stdin, const resume_set *done);
+ * the pipeline, batches going to whichever of the n_ctx contexts is free (one thread each).
+ * Returns the number of failed inputs. */
+size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, report *rep,
+                    input_list *list, int from_stdin, const resume_set *done);
 
-/* The output file of a job: out_base + ".overlay.png" / ".heatmap.jpg" / ".cam.npy". */
+/* The output file of a job: out_base + ".overlay.png" / ".heatmap.jpg" / ".cam.npy" /
+ * ".guided.png". */
 void output_path(const cli_config *cfg, const job *j, int which, char *buf, size_t len);
 
 #endif /* GC_CLI_H */

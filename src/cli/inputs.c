@@ -57,6 +57,7 @@ void job_free(job *j)
     free(j->out_base);
     gc_image_free(&j->img);
     free(j->cam);
+    free(j->saliency);
     free(j);
 }
 
@@ -155,7 +156,9 @@ int inputs_collect(const cli_config *cfg, input_list *out)
 
 int in_shard(const cli_config *cfg, const job *j)
 {
-    if (cfg->shard_n <= 1)
+    const uint64_t n = cfg->shard_n > 1 ? (uint64_t)cfg->shard_n : 1,
+                   k = cfg->ranks > 1 ? (uint64_t)cfg->ranks : 1;
+    if (n == 1 && k == 1)
         return 1;
     const char *rel = j->out_base + strlen(cfg->out_dir);
     while (*rel == '/')
@@ -163,5 +166,7 @@ int in_shard(const cli_config *cfg, const job *j)
     uint64_t h = 1469598103934665603ull; /* FNV-1a, 64-bit */
     for (const unsigned char *p = (const unsigned char *)rel; *p; p++)
         h = (h ^ *p) * 1099511628211ull;
-    return (int)(h % (uint64_t)cfg->shard_n) == cfg->shard_i;
+    /* the shard by h % N as always; its ranks by the next digit, (h / N) % K, so that the
+     * ranks partition exactly the shard's inputs */
+    return h % n == (uint64_t)cfg->shard_i && (h / n) % k == (uint64_t)cfg->rank;
 }

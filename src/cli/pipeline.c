@@ -1,11 +1,14 @@
 /*
  * pipeline.c — inputs to outputs with every stage busy at once:
  *
- *   feeder ──tasks──▶ decode workers ──decoded──▶ batcher (this thread: gc_explain on
- *   batches) ──encode──▶ render/encode workers ──▶ files + results.jsonl
+ *   feeder ──tasks──▶ decode workers ──decoded──▶ batchers (gc_explain on batches; one
+ *   thread per context, i.e. per device) ──encode──▶ render/encode workers ──▶ files +
+ *   results.jsonl
  *
  * Queues are bounded, so memory stays flat whatever the number of inputs. A bad input fails
- * alone: it gets its error line and the run goes on. Only the batcher touches the context.
+ * alone: it gets its error line and the run goes on. Each context is touched only by its own
+ * batcher (and, read-only, by the report's label lookup); the batchers pull from one queue,
+ * so a faster device simply takes more batches.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,16 +20,30 @@
 
 typedef struct pipeline {
     const cli_config *cfg;
-    gc_context *ctx;
     report *rep;
     input_list *list;
     int from_stdin;
     const resume_set *done; /* --resume: inputs finished by an earlier run */
     queue tasks, decoded, encode;
     int decoders_left; /* the last decode worker to finish closes `decoded` */
+    int batchers_left; /* the last batcher to finish closes `encode` */
     pthread_mutex_t mu;
     int32_t cam_w, cam_h, max_batch;
+    int32_t in_w, in_h; /* network input: the guided saliency's size                     */
+    int bgr;            /* caffe preprocessing: the saliency's channels are B, G, R      */
+    gc_tensor guided;   /* the tensor written as .guided.png, with a guided method       */
 } pipeline;
+
+/* One batcher: a context and its batch buffers. */
+typedef struct batcher {
+    pipeline *p;
+    gc_context *ctx;
+    job **batch;
+    gc_image *imgs;
+    gc_result *res;
+    int32_t *classes;
+    float *cams; /* (max_batch, cam_h, cam_w) */
+} batcher;
 
 void output_path(const cli_config *cfg, const job *j, int which, char *buf, size_t len)
 {
@@ -34,7 +51,8 @@ void output_path(const cli_config *cfg, const job *j, int which, char *buf, size
     if (which == OUT_CAM)
         snprintf(buf, len, "%s.cam.npy", j->out_base);
     else
-        snprintf(buf, len, "%s.%s.%s", j->out_base, which == OUT_OVERLAY ? "overlay" : "heatmap",
+        snprintf(buf, len, "%s.%s.%s", j->out_base,
+                 which == OUT_OVERLAY ? "overlay" : which == OUT_HEATMAP ? "heatmap" : "guided",
                  ext);
 }
 
@@ -43,7 +61,7 @@ static int already_done(const pipeline *p, const job *j)
 {
     if (!p->done || !resume_contains(p->done, j->path))
         return 0;
-    for (int bit = 1; bit <= OUT_CAM; bit <<= 1) {
+    for (int bit = 1; bit <= OUT_LAST; bit <<= 1) {
         if (!(p->cfg->outputs & bit))
             continue;
         char path[4096];
@@ -73,7 +91,9 @@ static void *feeder(void *arg)
     for (size_t i = 0; i < p->list->count; i++) {
         job *j = p->list->jobs[i];
         p->list->jobs[i] = NULL;
-        if (j->failed) { /* found broken while listing: report it straight away */
+        if (j->failed && !in_shard(p->cfg, j)) {
+            job_free(j); /* another shard (or rank) reports it */
+        } else if (j->failed) { /* found broken while listing: report it straight away */
             report_job(p->rep, j);
             job_free(j);
         } else {
@@ -119,6 +139,29 @@ static void *decoder(void *arg)
     if (last)
         queue_close(&p->decoded);
     return NULL;
+}
+
+/* The guided gradient as <stem>.guided.png, at the network input size (it lives there). */
+static void encode_saliency(pipeline *p, job *j)
+{
+    const cli_config *cfg = p->cfg;
+    const size_t bytes = (size_t)p->in_w * p->in_h * 3;
+    uint8_t *px = malloc(bytes);
+    char path[4096];
+    output_path(cfg, j, OUT_GUIDED, path, sizeof path);
+    gc_status st = GC_ERR_OUT_OF_MEMORY;
+    if (!px || (st = gc_render_saliency(j->saliency, p->in_w, p->in_h, p->bgr, px, bytes)) !=
+                   GC_OK) {
+        j->failed = 1;
+        snprintf(j->error, sizeof j->error, "%s: rendering the guided saliency failed: %s",
+                 j->path, gc_status_string(st));
+    } else {
+        gc_image out = {px, p->in_w, p->in_h, 3 * p->in_w};
+        if (gc_image_write(path, &out, cfg->format, cfg->png_level, cfg->jpeg_quality, j->error,
+                           sizeof j->error) != GC_OK)
+            j->failed = 1;
+    }
+    free(px);
 }
 
 static void encode_one(pipeline *p, job *j)
@@ -171,8 +214,11 @@ static void encode_one(pipeline *p, job *j)
         if (!write_npy(path, j->cam, p->cam_h, p->cam_w)) {
             j->failed = 1;
             snprintf(j->error, sizeof j->error, "%s: cannot write: %s", path, strerror(errno));
+            goto done;
         }
     }
+    if (cfg->outputs & OUT_GUIDED)
+        encode_saliency(p, j);
 done:
     free(heat);
     free(over);
@@ -191,94 +237,162 @@ static void *encoder(void *arg)
     return NULL;
 }
 
-/* gc_explain on the gathered jobs, then hand them to the encoders. */
-static void run_batch(pipeline *p, job **batch, int32_t n, gc_image *imgs, gc_result *res,
-                      float *cams, int32_t *classes)
+/* The guided gradient of image i of the batch just explained, kept with its job. */
+static int fetch_saliency(batcher *b, job *j, int32_t i)
 {
+    const pipeline *p = b->p;
+    const size_t n = (size_t)3 * p->in_w * p->in_h;
+    gc_status st = GC_ERR_OUT_OF_MEMORY;
+    if ((j->saliency = malloc(sizeof(float) * n)) &&
+        (st = gc_tensor_get(b->ctx, p->guided, i, j->saliency, n, NULL)) == GC_OK)
+        return 1;
+    snprintf(j->error, sizeof j->error, "%s: guided saliency: %s: %s", j->path,
+             gc_status_string(st), st == GC_ERR_OUT_OF_MEMORY ? "" : gc_last_error(b->ctx));
+    return 0;
+}
+
+/* gc_explain on the gathered jobs, then hand them to the encoders. */
+static void run_batch(batcher *b, int32_t n)
+{
+    pipeline *p = b->p;
     const size_t hw = (size_t)p->cam_w * p->cam_h;
     for (int32_t i = 0; i < n; i++) {
-        imgs[i] = batch[i]->img;
-        classes[i] = p->cfg->class_id;
+        b->imgs[i] = b->batch[i]->img;
+        b->classes[i] = p->cfg->class_id;
     }
-    gc_status st = gc_explain(p->ctx, imgs, n, classes, res, cams, (size_t)n * hw);
+    gc_status st = gc_explain(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw);
     for (int32_t i = 0; i < n; i++) {
-        job *j = batch[i];
+        job *j = b->batch[i];
         if (st != GC_OK) {
             j->failed = 1;
             snprintf(j->error, sizeof j->error, "%s: %s: %s", j->path, gc_status_string(st),
-                     gc_last_error(p->ctx));
+                     gc_last_error(b->ctx));
         } else if (!(j->cam = malloc(sizeof(float) * hw))) {
             j->failed = 1;
             snprintf(j->error, sizeof j->error, "%s: out of memory", j->path);
+        } else if (p->cfg->outputs & OUT_GUIDED && !fetch_saliency(b, j, i)) {
+            j->failed = 1;
         } else {
-            j->res = res[i];
-            memcpy(j->cam, cams + i * hw, sizeof(float) * hw);
+            j->res = b->res[i];
+            memcpy(j->cam, b->cams + i * hw, sizeof(float) * hw);
         }
         queue_push(&p->encode, j);
     }
 }
 
-size_t pipeline_run(const cli_config *cfg, gc_context *ctx, report *rep, input_list *list,
-                    int from_stdin, const resume_set *done)
+static void *batcher_main(void *arg)
 {
-    pipeline p = {.cfg = cfg, .ctx = ctx, .rep = rep, .list = list, .from_stdin = from_stdin,
-                  .done = done};
-    gc_model_info info;
-    gc_model_info_get(ctx, &info);
-    p.cam_w = info.cam_width;
-    p.cam_h = info.cam_height;
-    p.max_batch = info.max_batch;
-    const int workers = cfg->threads > 1 ? cfg->threads : 1;
-    queue_init(&p.tasks, 4 * (size_t)p.max_batch);
-    queue_init(&p.decoded, 2 * (size_t)p.max_batch);
-    queue_init(&p.encode, 2 * (size_t)p.max_batch);
-    pthread_mutex_init(&p.mu, NULL);
-    p.decoders_left = workers;
-    pthread_t feed_t, *dec = calloc((size_t)workers, sizeof *dec),
-                      *enc = calloc((size_t)workers, sizeof *enc);
-    pthread_create(&feed_t, NULL, feeder, &p);
-    for (int i = 0; i < workers; i++) {
-        pthread_create(&dec[i], NULL, decoder, &p);
-        pthread_create(&enc[i], NULL, encoder, &p);
-    }
-
-    const int32_t B = p.max_batch;
-    job **batch = calloc((size_t)B, sizeof *batch);
-    gc_image *imgs = calloc((size_t)B, sizeof *imgs);
-    gc_result *res = calloc((size_t)B, sizeof *res);
-    int32_t *classes = calloc((size_t)B, sizeof *classes);
-    float *cams = malloc(sizeof(float) * (size_t)B * p.cam_w * p.cam_h);
+    batcher *b = arg;
+    pipeline *p = b->p;
     int32_t n = 0;
     for (;;) {
         int timed_out = 0;
         /* a partial batch waits briefly for company, then goes (stdin may be slow) */
-        job *j = n ? queue_pop_timed(&p.decoded, 50, &timed_out) : queue_pop(&p.decoded);
+        job *j = n ? queue_pop_timed(&p->decoded, 50, &timed_out) : queue_pop(&p->decoded);
         if (timed_out) {
-            run_batch(&p, batch, n, imgs, res, cams, classes);
+            run_batch(b, n);
             n = 0;
             continue;
         }
         if (!j)
             break;
         if (j->failed) {
-            queue_push(&p.encode, j); /* the encoders report it in order with the rest */
+            queue_push(&p->encode, j); /* the encoders report it in order with the rest */
             continue;
         }
-        batch[n++] = j;
-        if (n == B) {
-            run_batch(&p, batch, n, imgs, res, cams, classes);
+        b->batch[n++] = j;
+        if (n == p->max_batch) {
+            run_batch(b, n);
             n = 0;
         }
     }
     if (n)
-        run_batch(&p, batch, n, imgs, res, cams, classes);
-    queue_close(&p.encode);
+        run_batch(b, n);
+    pthread_mutex_lock(&p->mu);
+    int last = --p->batchers_left == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (last)
+        queue_close(&p->encode);
+    return NULL;
+}
+
+static int batcher_init(batcher *b, pipeline *p, gc_context *ctx)
+{
+    const size_t B = (size_t)p->max_batch;
+    *b = (batcher){p, ctx, calloc(B, sizeof *b->batch), calloc(B, sizeof *b->imgs),
+                   calloc(B, sizeof *b->res), calloc(B, sizeof *b->classes),
+                   malloc(sizeof(float) * B * p->cam_w * p->cam_h)};
+    return b->batch && b->imgs && b->res && b->classes && b->cams;
+}
+
+static void batcher_free(batcher *b)
+{
+    free(b->batch), free(b->imgs), free(b->res), free(b->classes), free(b->cams);
+}
+
+size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, report *rep,
+                    input_list *list, int from_stdin, const resume_set *done)
+{
+    pipeline p = {.cfg = cfg, .rep = rep, .list = list, .from_stdin = from_stdin,
+                  .done = done};
+    gc_model_info info; /* the same model on every context */
+    gc_model_info_get(ctxs[0], &info);
+    p.cam_w = info.cam_width;
+    p.cam_h = info.cam_height;
+    p.in_w = info.input_width;
+    p.in_h = info.input_height;
+    p.max_batch = info.max_batch;
+    p.bgr = info.preprocess == GC_PREPROCESS_CAFFE;
+    p.guided = cfg->lib.method == GC_METHOD_GUIDED_GRADCAM ? GC_TENSOR_GUIDED_GRADCAM
+                                                           : GC_TENSOR_GUIDED_BACKPROP;
+    const int workers = cfg->threads > 1 ? cfg->threads : 1;
+    queue_init(&p.tasks, 4 * (size_t)p.max_batch);
+    /* enough decoded images in flight to keep every device's next batch ready */
+    queue_init(&p.decoded, 2 * (size_t)p.max_batch * (size_t)n_ctx);
+    queue_init(&p.encode, 2 * (size_t)p.max_batch * (size_t)n_ctx);
+    pthread_mutex_init(&p.mu, NULL);
+    p.decoders_left = workers;
+    batcher *bs = calloc((size_t)n_ctx, sizeof *bs);
+    int n_b = 0;
+    while (bs && n_b < n_ctx && batcher_init(&bs[n_b], &p, ctxs[n_b]))
+        n_b++;
+    if (bs && n_b < n_ctx)
+        batcher_free(&bs[n_b]); /* the partly allocated one */
+    p.batchers_left = n_b;
+    pthread_t feed_t, *dec = calloc((size_t)workers, sizeof *dec),
+                      *enc = calloc((size_t)workers, sizeof *enc),
+                      *bat = calloc((size_t)n_ctx, sizeof *bat);
+    if (n_b == 0 || !dec || !enc || !bat) { /* nothing can run: every input gets its line */
+        for (size_t i = 0; i < list->count; i++) {
+            job *j = list->jobs[i];
+            list->jobs[i] = NULL;
+            if (in_shard(cfg, j)) {
+                j->failed = 1;
+                snprintf(j->error, sizeof j->error, "%s: out of memory", j->path);
+                report_job(rep, j);
+            }
+            job_free(j);
+        }
+        goto out;
+    }
+    pthread_create(&feed_t, NULL, feeder, &p);
+    for (int i = 0; i < workers; i++) {
+        pthread_create(&dec[i], NULL, decoder, &p);
+        pthread_create(&enc[i], NULL, encoder, &p);
+    }
+    for (int i = 0; i < n_b; i++)
+        pthread_create(&bat[i], NULL, batcher_main, &bs[i]);
+    for (int i = 0; i < n_b; i++)
+        pthread_join(bat[i], NULL);
     pthread_join(feed_t, NULL);
     for (int i = 0; i < workers; i++) {
         pthread_join(dec[i], NULL);
         pthread_join(enc[i], NULL);
     }
-    free(batch), free(imgs), free(res), free(classes), free(cams), free(dec), free(enc);
+out:
+    for (int i = 0; i < n_b; i++)
+        batcher_free(&bs[i]);
+    free(bs), free(dec), free(enc), free(bat);
     queue_destroy(&p.tasks);
     queue_destroy(&p.decoded);
     queue_destroy(&p.encode);

@@ -45,7 +45,8 @@ static int load_labels(report *r, const char *path, char *err, size_t errlen)
     return 1;
 }
 
-int report_open(report *r, const cli_config *cfg, gc_context *ctx, char *err, size_t errlen)
+int report_open(report *r, const cli_config *cfg, gc_context *ctx, const char *jsonl,
+                char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
@@ -58,11 +59,9 @@ int report_open(report *r, const cli_config *cfg, gc_context *ctx, char *err, si
     if (cfg->labels_path && !load_labels(r, cfg->labels_path, err, errlen))
         return 0;
     r->show_progress = cfg->progress > 0 || (cfg->progress < 0 && isatty(STDERR_FILENO));
-    char path[4096];
-    snprintf(path, sizeof path, "%s/results.jsonl", cfg->out_dir);
-    r->jsonl = fopen(path, cfg->resume ? "a" : "w");
+    r->jsonl = fopen(jsonl, cfg->resume ? "a" : "w");
     if (!r->jsonl) {
-        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot write: %s", jsonl, strerror(errno));
         return 0;
     }
     r->t0 = now_seconds();
@@ -215,8 +214,9 @@ void report_job(report *r, const job *j)
         static const struct {
             int bit;
             const char *name;
-        } kinds[] = {{OUT_OVERLAY, "overlay"}, {OUT_HEATMAP, "heatmap"}, {OUT_CAM, "cam"}};
-        for (int k = 0; k < 3; k++)
+        } kinds[] = {{OUT_OVERLAY, "overlay"}, {OUT_HEATMAP, "heatmap"}, {OUT_CAM, "cam"},
+                     {OUT_GUIDED, "guided"}};
+        for (int k = 0; k < 4; k++)
             if (r->cfg->outputs & kinds[k].bit) {
                 char p[4096];
                 output_path(r->cfg, j, kinds[k].bit, p, sizeof p);

@@ -54,7 +54,7 @@ static int cmp_order(const void *a, const void *b)
     return (x->order > y->order) - (x->order < y->order);
 }
 
-int resume_load(const char *jsonl, resume_set *set, char *err, size_t errlen)
+int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size_t errlen)
 {
     memset(set, 0, sizeof *set);
     FILE *f = fopen(jsonl, "r");
@@ -97,15 +97,17 @@ int resume_load(const char *jsonl, resume_set *set, char *err, size_t errlen)
     qsort(k, n, sizeof *k, cmp_order);
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", jsonl, (int)getpid());
-    FILE *out = fopen(tmp, "w");
-    int ok = out != NULL;
+    FILE *out = rewrite ? fopen(tmp, "w") : NULL;
+    int ok = out != NULL || !rewrite;
     for (size_t i = 0; i < n; i++) {
-        if (ok && !k[i].dup)
+        if (out && ok && !k[i].dup)
             ok = fprintf(out, "%s\n", k[i].line) > 0;
         free(k[i].input);
         free(k[i].line);
     }
     free(k);
+    if (!rewrite)
+        return 1;
     if (out)
         ok = (fclose(out) == 0) && ok;
     if (!ok || rename(tmp, jsonl) != 0) {
