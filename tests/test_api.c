@@ -8,8 +8,9 @@
  * model info, layer names and aliases, argument and buffer-size errors, intermediate tensor
  * queries, images of mixed sizes in one batch, independence of an image's results from the
  * rest of its batch (up to float32 rounding), torch and caffe preprocessing against the formulas, cam
- * normalization, unsupported backend / precision requests, and that a failed call does not
- * leave gc_tensor_get reading a mix of two batches. Guard values after every output buffer.
+ * normalization, unsupported backend / precision requests, that a failed call does not
+ * leave gc_tensor_get reading a mix of two batches, profiling, the device-pointer call on the
+ * CPU, and the guided methods' tensors and saliency rendering. Guard values after every output buffer.
  * Prints one line per check; exit 0 when all pass, 1 otherwise. Public API only.
  */
 #include <math.h>
@@ -878,6 +879,109 @@ static void check_failed_call_keeps_last_batch(gc_context *ctx, const image_buf 
     free(in_now);
 }
 
+/* gc_profile_get: what is always set, the stages when profiling, and a failed call. */
+static void check_profile(gc_context *ctx, const image_buf *img)
+{
+    batch_out out;
+    gc_image im = img->img;
+    gc_profile p;
+    explain_images(ctx, &im, 1, NULL, &out);
+    gc_status st = gc_profile_get(ctx, &p);
+    int ok = st == GC_OK && p.images == 1 && p.total_ms > 0.0 && p.features_ms == 0.0 &&
+             p.device_bytes == 0;
+    gc_options opt = base_options();
+    opt.profile = 1;
+    gc_context *prof = create(&opt);
+    gc_profile q;
+    explain_images(prof, &im, 1, NULL, &out);
+    gc_profile_get(prof, &q);
+    const double stages = q.preprocess_ms + q.upload_ms + q.features_ms + q.head_ms +
+                          q.backward_ms + q.cam_ms + q.download_ms;
+    ok &= q.images == 1 && q.features_ms > 0.0 && q.backward_ms > 0.0 && q.head_ms > 0.0 &&
+          q.preprocess_ms > 0.0 && stages <= q.total_ms * 1.001 + 1e-3;
+    gc_profile f;
+    gc_status bad = gc_explain(prof, &im, 0, NULL, out.res, out.cams, CAM_HW);
+    gc_profile_get(prof, &f);
+    ok &= bad == GC_ERR_INVALID_ARGUMENT && f.images == 0;
+    ok &= gc_profile_get(NULL, &f) == GC_ERR_INVALID_ARGUMENT &&
+          gc_profile_get(prof, NULL) == GC_ERR_INVALID_ARGUMENT;
+    gc_context_destroy(prof);
+    check(ok, "profile", "plain: %d image(s) in %.2f ms; profiled: features %.2f head %.2f "
+          "backward %.2f cam %.3f of %.2f ms; after a failed call %d images", p.images,
+          p.total_ms, q.features_ms, q.head_ms, q.backward_ms, q.cam_ms, q.total_ms, f.images);
+}
+
+/* gc_explain_device is a GPU call; gc_cuda_device_count without a usable GPU. */
+static void check_device_calls(gc_context *ctx)
+{
+    float x = 0.0f;
+    gc_result r;
+    gc_status st = gc_explain_device(ctx, &x, 1, NULL, &r, NULL, 0);
+    int32_t count = gc_cuda_device_count();
+    int ok = st == GC_ERR_UNSUPPORTED && contains(gc_last_error(ctx), "device") && count >= 0;
+#ifdef GC_TEST_CPU_ONLY
+    ok &= count == 0;
+#endif
+    check(ok, "device_calls", "gc_explain_device on the CPU: %s (%s); %d CUDA device(s)",
+          gc_status_string(st), gc_last_error(ctx), count);
+}
+
+/* The guided tensors: absent for other methods; with a guided method the cam is Grad-CAM's
+ * (bit for bit: the guided pass runs after it) and Guided Grad-CAM is the guided gradient
+ * times the upsampled cam. */
+static void check_guided(gc_context *plain, const image_buf *img)
+{
+    const size_t HW = (size_t)NET * NET;
+    gc_image im = img->img;
+    batch_out a, b;
+    explain_images(plain, &im, 1, NULL, &a);
+    size_t count = 0;
+    float *gb = guarded_floats(3 * HW), *ggc = guarded_floats(3 * HW);
+    gc_status na = gc_tensor_get(plain, GC_TENSOR_GUIDED_BACKPROP, 0, gb, 3 * HW, &count);
+    int ok = na == GC_ERR_NOT_AVAILABLE && count == 3 * HW;
+    gc_options opt = base_options();
+    opt.method = GC_METHOD_GUIDED_GRADCAM;
+    gc_context *ctx = create(&opt);
+    explain_images(ctx, &im, 1, NULL, &b);
+    ok &= memcmp(a.cams, b.cams, sizeof(float) * CAM_HW) == 0;
+    ok &= gc_tensor_get(ctx, GC_TENSOR_GUIDED_BACKPROP, 0, gb, 3 * HW, NULL) == GC_OK &&
+          gc_tensor_get(ctx, GC_TENSOR_GUIDED_GRADCAM, 0, ggc, 3 * HW, NULL) == GC_OK &&
+          guard_intact(gb, 3 * HW) && guard_intact(ggc, 3 * HW);
+    /* where the cam is 1 (its maximum, upsampled onto a pixel center or not) the product
+     * cannot exceed the gradient, and where the gradient is 0 so is the product */
+    double nonzero = 0;
+    for (size_t i = 0; i < 3 * HW; i++) {
+        ok &= fabsf(ggc[i]) <= fabsf(gb[i]) * 1.000001f + 1e-30f;
+        ok &= gb[i] != 0.0f || ggc[i] == 0.0f;
+        nonzero += gb[i] != 0.0f;
+    }
+    ok &= nonzero > 0.01 * 3 * HW;
+    uint8_t *rgb = xmalloc(3 * HW), *rgb2 = xmalloc(3 * HW);
+    ok &= gc_render_saliency(gb, NET, NET, 0, rgb, 3 * HW) == GC_OK &&
+          gc_render_saliency(gb, NET, NET, 1, rgb2, 3 * HW) == GC_OK;
+    for (size_t p = 0; p < HW; p++) /* bgr swaps the channels, nothing else */
+        ok &= rgb[3 * p] == rgb2[3 * p + 2] && rgb[3 * p + 1] == rgb2[3 * p + 1];
+    /* a constant tensor is mid-gray: (0 - 0) / (0 + 1e-5) * 0.1 + 0.5 -> uint8(127.5) */
+    for (size_t i = 0; i < 3 * HW; i++)
+        gb[i] = 3.0f;
+    ok &= gc_render_saliency(gb, NET, NET, 0, rgb, 3 * HW) == GC_OK && rgb[0] == 127 &&
+          rgb[3 * HW - 1] == 127;
+    ok &= gc_render_saliency(NULL, NET, NET, 0, rgb, 3 * HW) == GC_ERR_INVALID_ARGUMENT &&
+          gc_render_saliency(gb, 0, NET, 0, rgb, 3 * HW) == GC_ERR_INVALID_ARGUMENT &&
+          gc_render_saliency(gb, NET, NET, 0, rgb, 3 * HW - 1) == GC_ERR_BUFFER_TOO_SMALL;
+    gc_context_destroy(ctx);
+    opt.method = GC_METHOD_GUIDED_BACKPROP;
+    ctx = create(&opt);
+    explain_images(ctx, &im, 1, NULL, &b);
+    ok &= gc_tensor_get(ctx, GC_TENSOR_GUIDED_GRADCAM, 0, ggc, 3 * HW, NULL) ==
+          GC_ERR_NOT_AVAILABLE;
+    gc_context_destroy(ctx);
+    check(ok, "guided_tensors", "absent without a guided method (%s); same cam as Grad-CAM; "
+          "|guided grad-cam| <= |guided backprop|, %.0f%% nonzero; saliency renders",
+          gc_status_string(na), 100.0 * nonzero / (3.0 * HW));
+    free(gb), free(ggc), free(rgb), free(rgb2);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -914,6 +1018,9 @@ int main(int argc, char **argv)
     check_preprocess_caffe();
     check_unsupported();
     check_failed_call_keeps_last_batch(ctx, &imgs[0], &imgs[1]);
+    check_profile(ctx, &imgs[0]);
+    check_device_calls(ctx);
+    check_guided(ctx, &imgs[0]);
 
     gc_context_destroy(ctx);
     for (int i = 0; i < 3; i++)
