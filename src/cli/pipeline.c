@@ -174,8 +174,9 @@ static void encode_one(pipeline *p, job *j)
     output_path(cfg, j, OUT_CAM, path, sizeof path);
     if (!make_parent_dirs(path)) {
         j->failed = 1;
-        snprintf(j->error, sizeof j->error, "%s: cannot create its folder: %s", path,
-                 strerror(errno));
+        const int e = errno;
+        *strrchr(path, '/') = 0; /* the folder: out_base always has a '/' (OUT/...) */
+        snprintf(j->error, sizeof j->error, "%s: cannot create folder: %s", path, strerror(e));
         goto done;
     }
     if ((cfg->outputs & OUT_HEATMAP && !heat) || (cfg->outputs & OUT_OVERLAY && !over)) {

@@ -93,6 +93,29 @@ for args, what in ((["--bogus", data], "unknown flag"), (["--alpha", "2", data],
 r = run("-w", os.path.join(WORK, "missing.safetensors"), "-o", os.path.join(WORK, "o1"), data)
 check("missing.safetensors" in r.stderr, "missing weights: message names the file", r.stderr)
 
+# ---------------------------------------------------------------- --device
+for bad_dev in ("x", "0,,1", "1,1", "-1", "0,", ",0", "all,0", "2000"):
+    r = run("-w", WEIGHTS, "--device", bad_dev, "-o", os.path.join(WORK, "od"), data)
+    check(r.returncode == 2 and "--device" in r.stderr and not os.path.exists(
+        os.path.join(WORK, "od")), f"--device {bad_dev}: usage error, exit 2", r.stderr)
+for dev in ("all", "0,2,3"):
+    r = run("-w", WEIGHTS, "--backend", "cpu", "--device", dev, "-o", os.path.join(WORK, "od"),
+            data)
+    check(r.returncode == 2 and "--backend cpu" in r.stderr,
+          f"--device {dev} --backend cpu: a clear error, exit 2", r.stderr)
+    r = run("-w", WEIGHTS, "--device", dev, "-o", os.path.join(WORK, f"od_{dev}"), data)
+    if "no CUDA device" in r.stderr or "CUDA devices" in r.stderr or "CUDA device (" in r.stderr:
+        check(r.returncode == 2 and r.stderr.startswith("gradcam: --device") and
+              not os.path.exists(os.path.join(WORK, f"od_{dev}", "results.jsonl")),
+              f"--device {dev} without (enough) CUDA devices: a clear error, exit 2", r.stderr)
+    else:  # a machine with GPUs: it runs, one worker per device
+        check(r.returncode == 1 and len(lines(os.path.join(WORK, f"od_{dev}"))) == 9,
+              f"--device {dev} on this machine's GPUs", (r.returncode, r.stderr))
+r = run("-w", WEIGHTS, "--device", "0", "--backend", "cpu", "-q", "-o",
+        os.path.join(WORK, "od_cpu0"), os.path.join(data, "a.png"))
+check(r.returncode == 0, "--device 0 --backend cpu: still fine (one device is a no-op on CPU)",
+      r.stderr)
+
 # ---------------------------------------------------------------- a folder, good and bad
 out = os.path.join(WORK, "out")
 r = run("-w", WEIGHTS, "-o", out, "--outputs", "overlay,heatmap,cam", "-q", data)
@@ -256,6 +279,46 @@ if have_torch:
         err = float(np.abs(np.load(os.path.join(o, "a.cam.npy")) - ref["cam"][0]).max())
         check(r.returncode == 0 and err <= 1e-4, f"--method {method} vs PyTorch ({err:.2g})")
 
+# ---------------------------------------------------------------- guided methods
+r = run("-w", WEIGHTS, "--outputs", "overlay,guided", "-o", os.path.join(WORK, "og"), data)
+check(r.returncode == 2 and "guided" in r.stderr, "--outputs guided without a guided method: exit 2")
+for method in ("guided-backprop", "guided-gradcam"):
+    o = os.path.join(WORK, f"out_{method}")
+    r = run("-w", WEIGHTS, "-o", o, "--method", method, "--outputs", "overlay,cam,guided", "-q",
+            os.path.join(data, "a.png"), os.path.join(data, "d.jpeg"))
+    res = {os.path.basename(x["input"]): x for x in lines(o)} if os.path.exists(o) else {}
+    sal = cv2.imread(os.path.join(o, "d.guided.png"))
+    check(r.returncode == 0 and res.get("d.jpeg", {}).get("outputs", {}).get("guided") ==
+          os.path.join(o, "d.guided.png") and sal is not None and sal.shape == (224, 224, 3) and
+          os.path.isfile(os.path.join(o, "a.overlay.png")),
+          f"--method {method}: .guided.png at the network size beside the overlay",
+          (r.returncode, r.stderr, res.get("d.jpeg")))
+    if have_torch:
+        rgb = cv2.imread(os.path.join(data, "a.png"))[:, :, ::-1]
+        x = torch.from_numpy(((rgb / 255.0 - mean) / std).transpose(2, 0, 1)[None].copy())
+        g = gcref.guided_backprop(model, x.float().double())[0].numpy()
+        if method == "guided-gradcam":
+            cam = gcref.gradcam(model, x.float().double(), 29)["cam"][0]
+            g = g * cv2.resize(cam.astype(np.float32), (224, 224))[None]
+        want = gcref.deprocess_image(g.transpose(1, 2, 0).astype(np.float32))  # RGB
+        got = cv2.imread(os.path.join(o, "a.guided.png"))[:, :, ::-1]
+        diff = np.abs(got.astype(int) - want.astype(int)) if got is not None else np.array([9])
+        # float32 against float64: a value next to a multiple of 1/255 may truncate one lower
+        check(diff.max() <= 1 and (diff > 0).mean() < 0.01,
+              f"--method {method}: .guided.png vs PyTorch + deprocess_image "
+              f"({(diff > 0).mean() * 100:.3f}% differ, max {diff.max()})")
+r = run("-w", WEIGHTS, "-o", os.path.join(WORK, "out_guided-backprop"), "--method",
+        "guided-backprop", "--outputs", "overlay,cam,guided", "--resume", "-q",
+        os.path.join(data, "a.png"), os.path.join(data, "d.jpeg"))
+os.remove(os.path.join(WORK, "out_guided-backprop", "a.guided.png"))
+r = run("-w", WEIGHTS, "-o", os.path.join(WORK, "out_guided-backprop"), "--method",
+        "guided-backprop", "--outputs", "overlay,cam,guided", "--resume", "-q",
+        os.path.join(data, "a.png"), os.path.join(data, "d.jpeg"))
+check(r.returncode == 0 and os.path.isfile(os.path.join(WORK, "out_guided-backprop",
+                                                        "a.guided.png")) and
+      len(lines(os.path.join(WORK, "out_guided-backprop"))) == 2,
+      "--resume redoes an input whose .guided.png is missing")
+
 # ---------------------------------------------------------------- labels
 names = os.path.join(WORK, "names.txt")
 open(names, "w").write("".join(f"thing {i}\n" for i in range(10)))
@@ -291,6 +354,51 @@ if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", tiny],
         subprocess.run(["umount", tiny])
 else:
     print("SKIP  disk full (cannot mount a small tmpfs here)")
+
+# ---------------------------------------------------------------- a read-only output folder
+# root writes through permission bits, so a read-only mount stands in for a folder the user
+# may not write to
+ro = os.path.join(WORK, "ro")
+os.makedirs(ro)
+if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", ro],
+                  capture_output=True).returncode == 0:
+    try:
+        r = run("-w", WEIGHTS, "-o", ro, "-q", data)
+        check(r.returncode == 2 and os.path.join(ro, "results.jsonl") in r.stderr and
+              "Read-only file system" in r.stderr and not os.listdir(ro),
+              "read-only -o folder: exit 2 before any work, naming results.jsonl and the cause",
+              (r.returncode, r.stderr))
+        r = run("-w", WEIGHTS, "-o", os.path.join(ro, "new"), "-q", data)
+        check(r.returncode == 2 and "Read-only file system" in r.stderr and
+              os.path.join(ro, "new") in r.stderr, "-o below a read-only folder: exit 2",
+              (r.returncode, r.stderr))
+    finally:
+        subprocess.run(["umount", ro])
+    # only a subfolder read-only: the files there fail one by one, the rest are written
+    ro_out = os.path.join(WORK, "ro_out")
+    os.makedirs(os.path.join(ro_out, "sub"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs",
+                    os.path.join(ro_out, "sub")], check=True)
+    try:
+        r = run("-w", WEIGHTS, "-o", ro_out, "-q", data)
+        res = {os.path.relpath(x["input"], data): x for x in lines(ro_out)}
+        in_sub = [n for n in good if n.startswith("sub/")]
+        errs = [res.get(n, {}).get("error") or "" for n in in_sub]
+        named = all("Read-only file system" in e and e.startswith(os.path.join(ro_out, "sub"))
+                    for e in errs)
+        temps = [f for _, _, fs in os.walk(ro_out) for f in fs if ".tmp." in f]
+        oks_whole = all(os.path.isfile(p) for x in res.values() if x["status"] == "ok"
+                        for p in x["outputs"].values())
+        check(r.returncode == 1 and named and all(res[n]["status"] == "error" for n in in_sub)
+              and all(e in r.stderr for e in errs) and len(res) == len(good) + len(bad) and
+              res["a.png"]["status"] == "ok" and oks_whole and not temps,
+              "read-only subfolder: per-file errors naming the path and the cause, no ok line "
+              "for them, the rest written, no temp files, exit 1",
+              (r.returncode, errs, temps, oks_whole))
+    finally:
+        subprocess.run(["umount", os.path.join(ro_out, "sub")])
+else:
+    print("SKIP  read-only output folder (cannot mount here)")
 
 # ---------------------------------------------------------------- shards
 seen = []
