@@ -17,8 +17,9 @@ add_test(NAME demo_pointing
 set_tests_properties(demo_pointing PROPERTIES LABELS cpu SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 # The same game for the other CAM methods (same thresholds; rates in docs/validation.md).
-foreach(method gradcam++ xgradcam layercam hirescam)
+foreach(method gradcam++ xgradcam layercam hirescam guided-backprop guided-gradcam)
   string(REPLACE "+" "p" name ${method})
+  string(REPLACE "-" "_" name ${name})
   add_test(NAME demo_pointing_${name}
     COMMAND sh ${GC_DEMO_TEST_DIR}/run_pointing.sh "${GC_DEMO_PYTHON}"
             $<TARGET_FILE:test_pointing> ${PROJECT_SOURCE_DIR}/models/demo/shapes-vgg.safetensors

@@ -17,9 +17,14 @@
  *     into that object's box in >= 80% of the cases.
  * Exit 0 when every rate holds (accuracy must also be >= 90%, a guard against a broken
  * model load), 1 otherwise.
+ *
+ * The guided methods point with a pixel map instead of the cam: sum over channels of
+ * |GC_TENSOR_GUIDED_GRADCAM| (or |GC_TENSOR_GUIDED_BACKPROP|) at the network's input size,
+ * by the same centre rule with one cell per input pixel, and the same thresholds.
  */
 #include "gradcam.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,15 +134,16 @@ static int points_into(const float *cam, int32_t ch, int32_t cw, int32_t H, int3
 int main(int argc, char **argv)
 {
     if (argc != 3 && argc != 4) {
-        fprintf(stderr, "usage: %s WEIGHTS SCENES [gradcam|gradcam++|xgradcam|layercam|hirescam]"
-                        "\n", argv[0]);
+        fprintf(stderr, "usage: %s WEIGHTS SCENES [gradcam|gradcam++|xgradcam|layercam|hirescam|"
+                        "guided-backprop|guided-gradcam]\n", argv[0]);
         return 2;
     }
-    static const char *methods[] = {"gradcam", "gradcam++", "xgradcam", "layercam", "hirescam"};
+    static const char *methods[] = {"gradcam",  "gradcam++",       "xgradcam",      "layercam",
+                                    "hirescam", "guided-backprop", "guided-gradcam"};
     int method = 0;
-    while (argc == 4 && method < 5 && strcmp(argv[3], methods[method]) != 0)
+    while (argc == 4 && method < 7 && strcmp(argv[3], methods[method]) != 0)
         method++;
-    if (method == 5) {
+    if (method == 7) {
         fprintf(stderr, "unknown method '%s'\n", argv[3]);
         return 2;
     }
@@ -165,10 +171,16 @@ int main(int argc, char **argv)
     printf("model: arch %s, %d classes, input %dx%d, layer %s, cam %dx%d\n", info.arch,
            info.num_classes, info.input_width, info.input_height, info.target_layer,
            info.cam_width, info.cam_height);
-    const int32_t ch = info.cam_height, cw = info.cam_width;
+    const int guided = method >= GC_METHOD_GUIDED_BACKPROP;
+    const gc_tensor pixel_map = method == GC_METHOD_GUIDED_GRADCAM ? GC_TENSOR_GUIDED_GRADCAM
+                                                                    : GC_TENSOR_GUIDED_BACKPROP;
+    /* the map that points: the cam, or the guided pixel map at the input size */
+    const int32_t ch = guided ? info.input_height : info.cam_height;
+    const int32_t cw = guided ? info.input_width : info.cam_width;
     const size_t cam_n = (size_t)ch * (size_t)cw;
-    float *cams = malloc(sizeof(float) * cam_n * BATCH);
-    if (!cams) {
+    const size_t small_n = (size_t)info.cam_height * (size_t)info.cam_width;
+    float *cams = malloc(sizeof(float) * cam_n * BATCH), *grad = malloc(sizeof(float) * 3 * cam_n);
+    if (!cams || !grad) {
         fprintf(stderr, "out of memory\n");
         return 1;
     }
@@ -202,7 +214,13 @@ int main(int argc, char **argv)
                 imgs[j] = (gc_image){pixels + (size_t)s * (size_t)H * (size_t)W * 3, W, H, 3 * W};
                 classes[j] = sc[s].obj[k].cls;
             }
-            st = gc_explain(ctx, imgs, m, pass == 0 ? NULL : classes, res, cams, cam_n * BATCH);
+            st = gc_explain(ctx, imgs, m, pass == 0 ? NULL : classes, res, cams, small_n * BATCH);
+            for (int32_t j = 0; guided && st == GC_OK && j < m; j++) {
+                st = gc_tensor_get(ctx, pixel_map, j, grad, 3 * cam_n, NULL);
+                for (size_t p = 0; p < cam_n; p++) /* overwrites the small cams: not used */
+                    cams[cam_n * (size_t)j + p] =
+                        fabsf(grad[p]) + fabsf(grad[cam_n + p]) + fabsf(grad[2 * cam_n + p]);
+            }
             if (st != GC_OK) {
                 fprintf(stderr, "gc_explain: %s: %s\n", gc_status_string(st), gc_last_error(ctx));
                 fail = 1;
@@ -263,6 +281,7 @@ int main(int argc, char **argv)
     free(single);
     free(dbl);
     free(cams);
+    free(grad);
     free(sc);
     free(pixels);
     gc_context_destroy(ctx);
