@@ -1,27 +1,51 @@
 #!/usr/bin/python3
-"""torch_gradcam.py — the PyTorch peer of bench/gradcam_bench.c: the same Grad-CAM work on the
-same weights file, batch and input size, on the CPU. Timing only; never asserts.
+"""torch_gradcam.py — the PyTorch peers of bench/gradcam_bench.c: the same Grad-CAM work on the
+same weights file, batch, input size and precision, on the CPU or a CUDA GPU. Timing only;
+never asserts (--check prints how far each mode's cam is from a float64 reference).
 
-Modes (median wall time of one batch over --iters after --warmup, time.perf_counter):
-  hook_backward     pytorch-grad-cam's way: a forward hook on the target module stores the
-                    activation and registers a tensor hook for its gradient, parameters
-                    require grad (so autograd also computes every weight gradient), the
-                    top-1 logits are summed and loss.backward(retain_graph=True) runs, then
-                    alpha / the weighted sum / ReLU / normalization in NumPy. (pytorch-grad-cam
-                    also upsamples each cam to the input size with cv2.resize; not done here,
-                    as libgradcam returns the cam at the layer's size.)
-  forward           model(x) under torch.inference_mode(), NCHW (the default layout).
-  forward_cl        the same with the model and input in channels_last.
-  tuned             parameters frozen, input not requiring grad, channels_last: the forward
-                    hook detaches the target activation and makes it the only leaf that
-                    requires grad, so autograd records and differentiates only the layers
-                    above the target (no weight gradients); torch.autograd.grad to the
-                    activation, cam in torch.
+Modes (median wall time of one batch over --iters after --warmup, time.perf_counter; on CUDA
+the device is synchronized before the clock starts and before it stops, and every mode ends
+with its cams on the host, as libgradcam's calls do):
+  hook_backward  pytorch-grad-cam's way, written out: a forward hook on the target module
+                 stores the activation (.cpu()) and registers a tensor hook for its gradient,
+                 parameters require grad (so autograd also computes every weight gradient),
+                 the top-1 logits are summed and loss.backward(retain_graph=True) runs, then
+                 alpha / the weighted sum / ReLU / min-max normalization in NumPy on the host.
+                 (pytorch-grad-cam also upsamples each cam to the input size; not done here.)
+  grad_cam_pkg   pytorch-grad-cam itself (PyPI grad-cam: GradCAM(model, target_layers)
+                 called on the batch with targets=None), when importable; it returns min-max
+                 cams upsampled to the input size with cv2.resize. Optional dependencies it
+                 imports but GradCAM never calls (sklearn, tqdm, ...) are stubbed when
+                 missing, and the record says which. Under bf16/fp16 autocast the model is
+                 wrapped to return float32 logits, and with bf16 its reshape_transform hook
+                 casts activation and gradient to float32 (NumPy has no bfloat16).
+  tuned          parameters frozen, input not requiring grad, channels_last: the forward hook
+                 detaches the target activation and makes it the only leaf that requires
+                 grad; torch.autograd.grad to it, cam in torch (the CPU benchmark's row).
+  tuned_split    parameters frozen, channels_last, model and input cast to bf16/fp16 when
+                 asked (fp32/tf32: float32): features up to the target under torch.no_grad(),
+                 then A.requires_grad_() and torch.autograd.grad(score, A) through the layers
+                 above only; class choice, cam and max-normalization on the device; on CUDA the
+                 whole step is captured once as a CUDA graph (torch.cuda.graph) and replayed,
+                 with cudnn.benchmark on; --compile instead wraps the two halves in
+                 torch.compile (failures are caught and reported).
+  forward        model(x) under torch.inference_mode(), NCHW (autocast for bf16/fp16).
+  forward_cl     the same with the model and input in channels_last (cast for bf16/fp16).
+Precision: fp32 turns TF32 off for cuDNN and matmuls (PyTorch's default leaves it on for
+cuDNN), tf32 turns it on for both; bf16/fp16 use torch.autocast in hook_backward,
+grad_cam_pkg and forward (what a user adds to existing code) and cast the model in
+tuned_split and forward_cl.
 
-Usage: torch_gradcam.py --weights vgg16.safetensors [--batch 8] [--size 224] [--iters 3]
-       [--warmup 1] [--threads N] [--layer block5_conv3] [--modes a,b] [--json]
+Usage: torch_gradcam.py --weights vgg16.safetensors [--device cpu|cuda] [--precision P]
+       [--batch 8 | 1,32,128,256] [--size 224] [--iters 3] [--warmup 1] [--threads N]
+       [--layer block5_conv3] [--modes a,b] [--no-graph] [--compile] [--check]
+       [--json | --jsonl] [--gpu-name NAME] [--commit TEXT]
+--json: one object (the first batch; what bench/run_cpu_bench.sh reads); --jsonl: one record
+per mode and batch, flushed as each finishes (what scripts/device-bench.sh collects).
 """
 import argparse
+import contextlib
+import copy
 import json
 import os
 import platform
@@ -29,6 +53,7 @@ import statistics
 import struct
 import sys
 import time
+import types
 
 import numpy as np
 import torch
@@ -40,6 +65,27 @@ import gcref  # noqa: E402
 
 _NP = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64,
        "I32": np.int32, "U8": np.uint8}
+
+# Dense peak TFLOP/s by GPU name, first row whose words all occur in the lower-cased name
+# (fp32: the plain FP32 pipes; tf32/bf16/fp16: tensor cores). bench/gradcam_bench.c keeps
+# the same table (gpu_peaks): change both.
+GPU_PEAKS = [
+    (("h100", "pcie"), "H100 PCIe", {"fp32": 51.2, "tf32": 378.0, "bf16": 756.0, "fp16": 756.0}),
+    (("h100", "nvl"), "H100 NVL", {"fp32": 60.0, "tf32": 417.5, "bf16": 835.0, "fp16": 835.0}),
+    (("h200", "nvl"), "H200 NVL", {"fp32": 60.0, "tf32": 417.5, "bf16": 835.0, "fp16": 835.0}),
+    (("gh200",), "GH200", {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4, "fp16": 989.4}),
+    (("h200",), "H200 SXM", {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4, "fp16": 989.4}),
+    (("h100",), "H100 SXM", {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4, "fp16": 989.4}),
+    (("a100",), "A100", {"fp32": 19.5, "tf32": 156.0, "bf16": 312.0, "fp16": 312.0}),
+]
+
+
+def find_peak(name):
+    low = (name or "").lower()
+    for words, label, peaks in GPU_PEAKS:
+        if low and all(w in low for w in words):
+            return label, peaks
+    return None, {}
 
 
 def read_safetensors(path):
@@ -93,6 +139,21 @@ def infer_model(sd):
     return model.eval(), cfg, bn
 
 
+def forward_flops(cfg, sd, size):
+    """Per image, forward: 2*9*C*K*H*W per 3x3 conv + 2 x the elements of every other weight
+    matrix (the dense head), as gradcam-bench counts them."""
+    c, h, w, conv = 3, size, size, 0.0
+    for v in cfg:
+        if v == "M":
+            h, w = h // 2, w // 2
+        else:
+            conv += 2.0 * 9 * c * v * h * w
+            c = v
+    head = sum(t.numel() for k, t in sd.items() if k.endswith(".weight") and t.dim() >= 2
+               and not (k.startswith("features.") and t.dim() == 4 and t.shape[2:] == (3, 3)))
+    return conv + 2.0 * head
+
+
 def last_conv_name(cfg):
     block, conv, name = 1, 0, None
     for v in cfg:
@@ -106,7 +167,7 @@ def last_conv_name(cfg):
 
 # ---------------------------------------------------------------- the modes
 
-def gradcam_hook_backward(model, target, x):
+def gradcam_hook_backward(model, target, x, amp):
     """pytorch-grad-cam's BaseCAM.forward with ActivationsAndGradients, GradCAM weights."""
     store = {}
 
@@ -116,14 +177,16 @@ def gradcam_hook_backward(model, target, x):
 
     h = target.register_forward_hook(fwd_hook)
     try:
-        outputs = model(x)
+        with amp():
+            outputs = model(x)
     finally:
         h.remove()
-    cats = np.argmax(outputs.cpu().data.numpy(), axis=-1)
+    cats = np.argmax(outputs.float().cpu().data.numpy(), axis=-1)
     model.zero_grad()
-    loss = sum(outputs[i, int(c)] for i, c in enumerate(cats))
+    with amp():
+        loss = sum(outputs[i, int(c)] for i, c in enumerate(cats))
     loss.backward(retain_graph=True)
-    A, G = store["A"].numpy(), store["G"].numpy()
+    A, G = store["A"].float().numpy(), store["G"].float().numpy()
     weights = np.mean(G, axis=(2, 3))
     cam = np.maximum((weights[:, :, None, None] * A).sum(axis=1), 0)
     lo = cam.min(axis=(1, 2), keepdims=True)
@@ -131,9 +194,9 @@ def gradcam_hook_backward(model, target, x):
     return cam / (1e-7 + cam.max(axis=(1, 2), keepdims=True))
 
 
-def forward_only(model, x):
-    with torch.inference_mode():
-        return model(x)
+def forward_only(model, x, amp):
+    with torch.inference_mode(), amp():
+        return model(x).float().cpu()
 
 
 def gradcam_tuned(model, target, x):
@@ -157,19 +220,105 @@ def gradcam_tuned(model, target, x):
         alpha = G.mean((2, 3))
         cam = F.relu((alpha[:, :, None, None] * A).sum(1))
         hi = cam.amax((1, 2), keepdim=True)
-        return torch.where(hi > 0, cam / hi.clamp_min(1e-30), torch.zeros_like(cam))
+        return torch.where(hi > 0, cam / hi.clamp_min(1e-30), torch.zeros_like(cam)).cpu()
 
 
-def time_it(fn, iters, warmup, name, quiet):
+class SplitGradCAM:
+    """Grad-CAM with the backward only where it is needed: features up to the target under
+    no_grad, then autograd through the layers above the target and the head alone."""
+
+    def __init__(self, model, target_index):
+        self.lo = model.features[:target_index + 1]
+        self.hi = model.features[target_index + 1:]
+        self.avgpool, self.classifier = model.avgpool, model.classifier
+
+    def head(self, a):
+        return self.classifier(torch.flatten(self.avgpool(self.hi(a)), 1))
+
+    def step(self, x):
+        with torch.no_grad():
+            a = self.lo(x)
+        a = a.detach().requires_grad_(True)
+        logits = self.head(a)
+        cls = logits.detach().argmax(1)
+        score = logits.gather(1, cls[:, None]).sum()
+        (g,) = torch.autograd.grad(score, a)
+        with torch.no_grad():
+            alpha = g.float().mean((2, 3))
+            cam = F.relu((alpha[:, :, None, None] * a.detach().float()).sum(1))
+            hi = cam.amax((1, 2), keepdim=True)
+            cam = torch.where(hi > 0, cam / hi.clamp_min(1e-30), torch.zeros_like(cam))
+        return cam, cls
+
+
+class FloatLogits(torch.nn.Module):
+    """The model with float32 logits: pytorch-grad-cam calls .numpy() on them, and NumPy has
+    no bfloat16 (what a user running it under autocast has to add too)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x).float()
+
+
+_OPTIONAL = {"sklearn", "tqdm", "matplotlib", "scipy", "ttach", "PIL", "torchvision"}
+
+
+class _Stub:
+    def __init__(self, *a, **k):
+        pass
+
+    def __call__(self, *a, **k):
+        return _Stub()
+
+    def __getattr__(self, name):
+        return _Stub()
+
+    def __iter__(self):
+        return iter(())
+
+
+def _stub_module(name):
+    m = types.ModuleType(name)
+    m.__path__ = []  # a package, so that submodules can be stubbed too
+    m.__getattr__ = lambda attr: _Stub
+    sys.modules[name] = m
+
+
+def import_grad_cam():
+    """(GradCAM class, [stubbed module names]); pytorch-grad-cam's __init__ imports every
+    method, and with them libraries GradCAM never calls: stub those when missing."""
+    stubbed = []
+    for _ in range(30):
+        try:
+            from pytorch_grad_cam import GradCAM
+            import pytorch_grad_cam
+            return GradCAM, stubbed, getattr(pytorch_grad_cam, "__file__", None)
+        except ModuleNotFoundError as e:
+            name = e.name or ""
+            if name.split(".")[0] not in _OPTIONAL or name in stubbed:
+                raise
+            for k in [k for k in sys.modules if k.startswith("pytorch_grad_cam")]:
+                del sys.modules[k]
+            _stub_module(name)
+            stubbed.append(name)
+    raise ImportError("pytorch_grad_cam: too many missing optional modules")
+
+
+def time_it(fn, iters, warmup, name, quiet, sync):
     samples = []
     for it in range(warmup + iters):
+        sync()
         t0 = time.perf_counter()
         fn()
+        sync()
         dt = (time.perf_counter() - t0) * 1e3
         if not quiet:
             kind = "warm-up" if it < warmup else "iter"
             print(f"  {name:<14} {kind} {it + 1 if it < warmup else it - warmup + 1}: "
-                  f"{dt:.1f} ms", file=sys.stderr)
+                  f"{dt:.2f} ms", file=sys.stderr)
         if it >= warmup:
             samples.append(dt)
     return samples
@@ -186,98 +335,304 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+WHAT = {
+    "hook_backward": "pytorch-grad-cam style: hooks, params require grad, "
+                     "loss.backward(retain_graph=True), cam in NumPy on the host",
+    "grad_cam_pkg": "pytorch-grad-cam (PyPI grad-cam) GradCAM on the batch, targets=None "
+                    "(cams min-max normalized and upsampled to the input with cv2.resize)",
+    "tuned": "frozen params, input without grad, channels_last, "
+             "torch.autograd.grad to the target activation only (forward hook)",
+    "tuned_split": "frozen params, channels_last, model cast to the precision, features "
+                   "under no_grad, autograd.grad through the head only, cam on the device; "
+                   "CUDA graph on CUDA",
+    "forward": "model(x) under torch.inference_mode(), NCHW",
+    "forward_cl": "model(x) under torch.inference_mode(), channels_last",
+}
+IMPL = {"hook_backward": "torch_hooks", "grad_cam_pkg": "pytorch_grad_cam", "tuned": "torch_tuned",
+        "tuned_split": "torch_tuned_split", "forward": "torch_forward",
+        "forward_cl": "torch_forward_cl"}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", required=True)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16", "fp16"])
+    ap.add_argument("--batch", default="8", help="a size or a comma-separated list")
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="0 = all cores")
     ap.add_argument("--layer", default=None, help="Keras-style name; default the last conv")
-    ap.add_argument("--modes", default="hook_backward,forward,forward_cl,tuned")
+    ap.add_argument("--modes", default=None,
+                    help="default: hook_backward,forward,forward_cl,tuned on the CPU; "
+                         "tuned_split,hook_backward,grad_cam_pkg,forward,forward_cl on CUDA")
+    ap.add_argument("--no-graph", action="store_true", help="tuned_split without a CUDA graph")
+    ap.add_argument("--compile", action="store_true", help="tuned_split through torch.compile")
+    ap.add_argument("--check", action="store_true",
+                    help="compare each mode's cams (first 2 images) with a float64 reference")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--jsonl", action="store_true")
+    ap.add_argument("--gpu-name", default=None, help="for the peak table (default: torch's)")
+    ap.add_argument("--commit", default=None)
     a = ap.parse_args()
+    batches = [int(b) for b in str(a.batch).split(",") if b]
+    if a.modes is None:
+        a.modes = ("tuned_split,hook_backward,grad_cam_pkg,forward,forward_cl"
+                   if a.device == "cuda" else "hook_backward,forward,forward_cl,tuned")
+    modes_list = [m for m in a.modes.split(",") if m]
+    for m in modes_list:
+        if m not in WHAT:
+            raise SystemExit(f"torch_gradcam.py: unknown mode {m!r}")
 
     cores = os.cpu_count() or 1
     threads = a.threads if a.threads > 0 else cores
     torch.set_num_threads(threads)
-    model, cfg, bn = infer_model(read_safetensors(a.weights))
-    layer = a.layer or last_conv_name(cfg)
-    target_index = gcref.layer_module(model, cfg, bn, layer)
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn((a.batch, 3, a.size, a.size), generator=g)
+    cuda = a.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        raise SystemExit("torch_gradcam.py: --device cuda but torch sees no CUDA device")
+    dev = torch.device(a.device)
+    tf32 = a.precision == "tf32"
+    if cuda:
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
 
-    # Separate models per layout, so that one mode's state (grads, layout) cannot leak.
-    def fresh(requires_grad, channels_last):
-        m = infer_model(read_safetensors(a.weights))[0] if fresh.used else model
-        fresh.used = True
-        for p in m.parameters():
-            p.requires_grad_(requires_grad)
+    def amp():
+        if half is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=a.device, dtype=half)
+
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    sd = read_safetensors(a.weights)
+    base, cfg, bn = infer_model(sd)
+    flops = forward_flops(cfg, sd, a.size)
+    del sd
+    layer = a.layer or last_conv_name(cfg)
+    target_index = gcref.layer_module(base, cfg, bn, layer)
+
+    gpu = None
+    if cuda:
+        p = torch.cuda.get_device_properties(dev)
+        name = a.gpu_name or p.name
+        label, peaks = find_peak(name)
+        gpu = {"name": p.name, "cc": f"{p.major}.{p.minor}", "sms": p.multi_processor_count,
+               "memory_bytes": p.total_memory, "torch_cuda": torch.version.cuda,
+               "cudnn": torch.backends.cudnn.version(), "peak_row": label}
+    else:
+        label, peaks = find_peak(a.gpu_name)
+    peak = peaks.get(a.precision)
+
+    def fresh(requires_grad, channels_last, dtype=None):
+        m = copy.deepcopy(base)
+        for prm in m.parameters():
+            prm.requires_grad_(requires_grad)
+        m = m.to(dev)
+        if dtype is not None:
+            m = m.to(dtype)
         if channels_last:
             m = m.to(memory_format=torch.channels_last)
         return m
-    fresh.used = False
 
-    modes = {}
-    what = {
-        "hook_backward": "pytorch-grad-cam style: hooks, params require grad, "
-                         "loss.backward(retain_graph=True), cam in NumPy",
-        "forward": "model(x) under torch.inference_mode(), NCHW",
-        "forward_cl": "model(x) under torch.inference_mode(), channels_last",
-        "tuned": "frozen params, input without grad, channels_last, "
-                 "torch.autograd.grad to the target activation only",
-    }
-    for name in a.modes.split(","):
+    ref = {}
+
+    def reference(x):
+        """float64 Grad-CAM of the first 2 images on the CPU (gcref), per normalization."""
+        if not ref:
+            m64 = copy.deepcopy(base).double()
+            x64 = x[:2].detach().to("cpu", torch.float64).contiguous()
+            for norm in ("max", "minmax"):
+                ref[norm] = gcref.gradcam(m64, x64, target_index, norm=norm)["cam"]
+        return ref
+
+    def check(name, out, x):
+        r = reference(x)
         if name == "hook_backward":
-            m = fresh(True, False)
-            t = m.features[target_index]
-            fn = lambda: gradcam_hook_backward(m, t, x)
-        elif name == "forward":
-            m = fresh(False, False)
-            fn = lambda: forward_only(m, x)
-        elif name == "forward_cl":
-            m = fresh(False, True)
-            xc = x.contiguous(memory_format=torch.channels_last)
-            fn = lambda: forward_only(m, xc)
-        elif name == "tuned":
-            m = fresh(False, True)
-            t = m.features[target_index]
-            xc = x.contiguous(memory_format=torch.channels_last)
-            fn = lambda: gradcam_tuned(m, t, xc)
+            got, want = np.asarray(out)[:2], r["minmax"]
+        elif name == "grad_cam_pkg":
+            import cv2
+            got = np.asarray(out)[:2]
+            want = []
+            for c in r["minmax"]:
+                u = cv2.resize(np.float32(c), (a.size, a.size))
+                u = np.maximum(u, 0)
+                u = u - u.min()
+                want.append(u / (1e-7 + u.max()))
+            want = np.stack(want)
+        elif name in ("tuned", "tuned_split"):
+            got = out[0] if isinstance(out, tuple) else out
+            got, want = got[:2].float().cpu().numpy(), r["max"]
         else:
-            raise SystemExit(f"torch_gradcam.py: unknown mode {name!r}")
-        s = time_it(fn, a.iters, a.warmup, name, a.json)
-        med = statistics.median(s)
-        modes[name] = {"what": what[name], "layer": layer if name in ("hook_backward", "tuned")
-                       else None, "median_ms": med, "min_ms": min(s), "max_ms": max(s),
-                       "mean_ms": statistics.fmean(s), "images_per_s": 1e3 * a.batch / med,
-                       "samples_ms": s}
-        del m, fn
+            return None
+        return float(np.max(np.abs(got.astype(np.float64) - want)))
 
+    def machine():
+        return {"cpu": cpu_model(), "cores": cores, "threads": threads,
+                "torch_threads": torch.get_num_threads()}
+
+    records = []
+    for batch in batches:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn((batch, 3, a.size, a.size), generator=g).to(dev)
+        for name in modes_list:
+            rec = {"impl": IMPL[name], "tool": "torch_gradcam.py", "mode": name,
+                   "backend": a.device, "precision": a.precision, "batch": batch,
+                   "size": a.size, "ok": False, "error": None, "what": WHAT[name],
+                   "layer": layer if name not in ("forward", "forward_cl") else None,
+                   "torch_version": torch.__version__, "commit": a.commit,
+                   "flops_per_image": flops, "machine": machine(), "gpu": gpu}
+            m = fn = extra = None
+            try:
+                if cuda:
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats(dev)
+                torch.backends.cudnn.benchmark = False
+                if name == "hook_backward":
+                    m = fresh(True, False)
+                    t = m.features[target_index]
+                    fn = lambda: gradcam_hook_backward(m, t, x, amp)
+                elif name == "grad_cam_pkg":
+                    GradCAM, stubbed, where = import_grad_cam()
+                    rec["grad_cam_stubbed"] = stubbed
+                    rec["grad_cam_from"] = where
+                    try:
+                        from importlib.metadata import version
+                        rec["grad_cam_version"] = version("grad-cam")
+                    except Exception:  # noqa: BLE001 (run from an unpacked sdist: no metadata)
+                        rec["grad_cam_version"] = None
+                    m = fresh(True, False)
+                    rt = (lambda t: t.float()) if half is torch.bfloat16 else None
+                    # under autocast the logits are bf16/fp16, which it hands to NumPy
+                    wrapped = FloatLogits(m) if half is not None else m
+                    cam_obj = GradCAM(model=wrapped, target_layers=[m.features[target_index]],
+                                      reshape_transform=rt)
+
+                    def fn(cam_obj=cam_obj):
+                        with amp():
+                            return cam_obj(input_tensor=x, targets=None)
+                elif name == "tuned":
+                    m = fresh(False, True)
+                    t = m.features[target_index]
+                    xc = x.contiguous(memory_format=torch.channels_last)
+                    fn = lambda: gradcam_tuned(m, t, xc)
+                elif name == "tuned_split":
+                    fn, extra, m = build_tuned_split(fresh, target_index, x, half, cuda, a)
+                elif name == "forward":
+                    m = fresh(False, False)
+                    fn = lambda: forward_only(m, x, amp)
+                elif name == "forward_cl":
+                    m = fresh(False, True, half)
+                    xc = x.to(half or x.dtype).contiguous(memory_format=torch.channels_last)
+                    fn = lambda: forward_only(m, xc, contextlib.nullcontext)
+                if extra:
+                    rec.update(extra)
+                s = time_it(fn, a.iters, a.warmup, f"{name} b{batch}", a.json or a.jsonl, sync)
+                med = statistics.median(s)
+                ips = 1e3 * batch / med
+                rec.update({"ok": True, "median_ms": med, "min_ms": min(s), "max_ms": max(s),
+                            "mean_ms": statistics.fmean(s), "images_per_s": ips,
+                            "iters": a.iters, "warmup": a.warmup, "samples_ms": s,
+                            "tflops": flops * ips * 1e-12})
+                if peak:
+                    rec.update({"peak_tflops": peak, "pct_peak": 100 * flops * ips * 1e-12 / peak})
+                if cuda:
+                    rec["peak_alloc_bytes"] = torch.cuda.max_memory_allocated(dev)
+                if a.check:
+                    rec["check_max_abs_diff_vs_float64"] = check(name, fn(), x)
+            except Exception as e:  # noqa: BLE001 (one mode failing must not stop the others)
+                rec["error"] = f"{type(e).__name__}: {e}"[:600]
+            finally:
+                torch.backends.cudnn.benchmark = False
+                del m, fn
+            records.append(rec)
+            if a.jsonl:
+                print(json.dumps(rec), flush=True)
+        del x
+
+    if a.jsonl:
+        return
+    modes = {}
+    for rec in records:
+        if rec["batch"] != batches[0]:
+            continue
+        r = {"what": rec["what"], "layer": rec["layer"]}
+        if rec["ok"]:
+            r.update({k: rec[k] for k in ("median_ms", "min_ms", "max_ms", "mean_ms",
+                                          "images_per_s", "samples_ms")})
+        else:
+            r["error"] = rec["error"]
+        modes[rec["mode"]] = r
     report = {
         "tool": "torch_gradcam.py",
         "torch_version": torch.__version__,
         "mkldnn": torch.backends.mkldnn.is_available(),
-        "machine": {"cpu": cpu_model(), "cores": cores, "threads": threads,
-                    "torch_threads": torch.get_num_threads()},
-        "config": {"weights": a.weights, "batch": a.batch, "size": a.size, "iters": a.iters,
-                   "warmup": a.warmup, "layer": layer},
+        "device": a.device, "precision": a.precision, "gpu": gpu,
+        "machine": machine(),
+        "config": {"weights": a.weights, "batch": batches[0], "size": a.size,
+                   "iters": a.iters, "warmup": a.warmup, "layer": layer},
         "modes": modes,
     }
     if a.json:
         print(json.dumps(report))
         return
-    print(f"torch_gradcam.py  torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{report['machine']['cpu']}, {cores} cores")
-    print(f"workload  {a.weights}, batch {a.batch}, {a.size}x{a.size}, target {layer}, "
-          f"{a.iters} iters after {a.warmup} warm-up, median")
-    print(f"{'mode':<14} {'ms/batch':>10} {'min ms':>10} {'max ms':>10} {'images/s':>10}")
-    for name, r in modes.items():
-        print(f"{name:<14} {r['median_ms']:>10.1f} {r['min_ms']:>10.1f} {r['max_ms']:>10.1f} "
-              f"{r['images_per_s']:>10.2f}")
-    for name, r in modes.items():
-        print(f"  {name:<14} {r['what']}")
+    print(f"torch_gradcam.py  torch {torch.__version__}, {a.device}, {a.precision}, "
+          f"{torch.get_num_threads()} threads, {report['machine']['cpu']}, {cores} cores"
+          + (f", {gpu['name']}" if gpu else ""))
+    print(f"workload  {a.weights}, {a.size}x{a.size}, target {layer}, {a.iters} iters after "
+          f"{a.warmup} warm-up, median; {flops / 1e9:.2f} GFLOP per image forward")
+    print(f"{'mode':<14} {'batch':>5} {'ms/batch':>10} {'min ms':>10} {'max ms':>10} "
+          f"{'images/s':>10} {'TFLOP/s':>8}")
+    for r in records:
+        if not r["ok"]:
+            print(f"{r['mode']:<14} {r['batch']:>5} failed: {r['error']}")
+            continue
+        chk = r.get("check_max_abs_diff_vs_float64")
+        print(f"{r['mode']:<14} {r['batch']:>5} {r['median_ms']:>10.2f} {r['min_ms']:>10.2f} "
+              f"{r['max_ms']:>10.2f} {r['images_per_s']:>10.2f} {r['tflops']:>8.3f}"
+              + (f"  check {chk:.2e}" if chk is not None else ""))
+    for name in modes_list:
+        print(f"  {name:<14} {WHAT[name]}")
+
+
+def build_tuned_split(fresh, target_index, x, half, cuda, a):
+    """tuned_split's batch function, what it used (graph, compile), and its model."""
+    m = fresh(False, True, half)
+    xs = x.to(half or x.dtype).contiguous(memory_format=torch.channels_last)
+    split = SplitGradCAM(m, target_index)
+    extra = {"cuda_graph": False, "compiled": False}
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        extra["cudnn_benchmark"] = True
+    step = split.step
+    if a.compile:
+        if not hasattr(torch, "compile"):
+            raise RuntimeError(f"torch {torch.__version__} has no torch.compile")
+        split.lo = torch.compile(split.lo)
+        split.hi = torch.compile(split.hi)
+        step(xs)  # compile now (errors surface here, reported by the caller)
+        extra["compiled"] = True
+    if cuda and not a.no_graph and not a.compile:
+        static_x = xs.clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):  # warm-up on a side stream, as torch.cuda.graph asks
+                step(static_x)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_cam, static_cls = step(static_x)
+        extra["cuda_graph"] = True
+
+        def run():
+            graph.replay()
+            return static_cam.cpu(), static_cls.cpu()
+        return run, extra, m
+
+    def run_eager():
+        cam, cls = step(xs)
+        return cam.cpu(), cls.cpu()
+    return run_eager, extra, m
 
 
 if __name__ == "__main__":
