@@ -44,7 +44,10 @@ int devices_parse(const char *s, cli_config *cfg)
 int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen)
 {
     const int several = cfg->device_all || cfg->n_devices > 1;
-    const char *what = cfg->device_all ? "--device all" : "--device with several devices";
+    char what[64] = "--device all"; /* the option as given, for the messages */
+    for (int i = 0, n = 0; !cfg->device_all && i < cfg->n_devices && n < (int)sizeof what; i++)
+        n += snprintf(what + n, sizeof what - (size_t)n, "%s%d", i ? "," : "--device ",
+                      cfg->devices[i]);
     if (several && cfg->lib.backend == GC_BACKEND_CPU) {
         snprintf(err, errlen, "%s drives GPUs: it needs the CUDA backend, not --backend cpu",
                  what);

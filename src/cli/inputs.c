@@ -163,7 +163,10 @@ int in_shard(const cli_config *cfg, const job *j)
     const char *rel = j->out_base + strlen(cfg->out_dir);
     while (*rel == '/')
         rel++;
-    uint64_t h = 1469598103934665603ull; /* FNV-1a, 64-bit */
+    /* FNV-1a, 64-bit, but from 1469598103934665603: a digit short of FNV's offset basis
+     * 14695981039346656037. Kept as it is, since another start would reshuffle the shards of
+     * job arrays already under way (docs/cluster.md gives the hash in Python). */
+    uint64_t h = 1469598103934665603ull;
     for (const unsigned char *p = (const unsigned char *)rel; *p; p++)
         h = (h ^ *p) * 1099511628211ull;
     /* the shard by h % N as always; its ranks by the next digit, (h / N) % K, so that the

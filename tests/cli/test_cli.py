@@ -409,6 +409,27 @@ for i in range(3):
 everything = sorted(os.path.join(kill_in, f) for f in os.listdir(kill_in))
 check(sorted(seen) == everything, "--shard 0/3, 1/3, 2/3 cover every input exactly once",
       (len(seen), len(set(seen)), len(everything)))
+# the partition is a hash of the path below the folder given (FNV-1a-style 64-bit hash of the
+# output path relative to -o, without extension: docs/cluster.md), not of where the folder
+# or -o are
+moved = os.path.join(WORK, "moved", "kill_in_copy")
+shutil.copytree(kill_in, moved)
+o = os.path.join(WORK, "elsewhere", "shard1")
+r = run("-w", SMALL, "-o", o, "--outputs", "cam", "--shard", "1/3", "-q", moved + "/")
+rel = lambda d: sorted(os.path.relpath(x["input"], d) for x in lines(o if d == moved else
+                                                                    os.path.join(WORK, "out_shard1")))
+check(rel(moved) == rel(kill_in), "--shard: the same inputs wherever the folder and -o are")
+
+
+def fnv_shard(name, n):
+    h = 1469598103934665603  # FNV-1a's basis is 14695981039346656037: see inputs.c
+    for b in os.fsencode(os.path.splitext(name)[0]):
+        h = ((h ^ b) * 0x100000001b3) % 2**64
+    return h % n
+
+
+check(all(fnv_shard(os.path.basename(x["input"]), 3) == 1
+          for x in lines(os.path.join(WORK, "out_shard1"))), "--shard is the hash docs/cluster.md gives")
 r = run("-w", SMALL, "--shard", "3/3", kill_in)
 check(r.returncode == 2, "--shard 3/3 is a usage error")
 
