@@ -90,7 +90,7 @@ typedef struct bench_args {
     gc_precision precisions[BENCH_MAX_LIST];
     int32_t n_precisions;
     int32_t size, iters, warmup, threads, profile_iters, image_w, image_h, files, files_runs;
-    int json, jsonl;
+    int json, jsonl, files_prepare;
 } bench_args;
 
 typedef struct bench_mode {
@@ -115,6 +115,7 @@ typedef struct bench_mode {
     /* files mode */
     int32_t files_images, files_ok;
     double files_wall_s, files_startup_s, files_steady_ips;
+    double files_epoch[2]; /* the last full run's start and end, Unix seconds (CLOCK_REALTIME) */
     /* cudaMemGetInfo: device memory taken while the context lived (CUDA only; else -1) */
     int64_t device_used_bytes;
 } bench_mode;
@@ -142,6 +143,13 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static double epoch_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -304,6 +312,7 @@ static void usage(FILE *f)
             "         [--layer NAME (last conv)] [--profile-iters N (3; 0 = none)]\n"
             "         [--modes LIST] [--image-size WxH (500x375)] [--json | --jsonl]\n"
             "         [--files N (256)] [--files-runs N (1)] [--files-dir DIR]\n"
+            "         [--files-prepare (only write the JPEGs into --files-dir, then exit)]\n"
             "         [--gradcam-bin PATH (next to this program: ../gradcam)]\n"
             "         [--gpu-name NAME (for the peak table)] [--commit TEXT]\n"
             "Modes: gradcam, forward, near_forward, explain_u8, preprocess, gpu, host, files.\n"
@@ -384,6 +393,8 @@ static int parse_args(int argc, char **argv, bench_args *a)
             a->json = 1;
         else if (!strcmp(f, "--jsonl"))
             a->jsonl = 1;
+        else if (!strcmp(f, "--files-prepare"))
+            a->files_prepare = 1;
         else if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
             usage(stdout);
             exit(0);
@@ -1226,7 +1237,7 @@ static void files_mode(const bench_args *a, pool *threads, bench_mode *m, const 
                        const char *root)
 {
     char dir[4096], list[4096], out[4096], log[4096];
-    snprintf(dir, sizeof dir, "%s/jpeg-%dx%d", root, a->image_w, a->image_h);
+    snprintf(dir, sizeof dir, "%s/jpeg-%dx%d-%d", root, a->image_w, a->image_h, a->files);
     snprintf(list, sizeof list, "%s.list-%d", dir, m->batch);
     snprintf(out, sizeof out, "%s/out", root);
     snprintf(log, sizeof log, "%s/command-%s-b%d.log", root, precision_name(m->precision),
@@ -1245,8 +1256,10 @@ static void files_mode(const bench_args *a, pool *threads, bench_mode *m, const 
     if (small < 0.0)
         return;
     for (int32_t r = 0; r < a->files_runs; r++) {
+        m->files_epoch[0] = epoch_s();
         double s = run_command(a, bin, dir, NULL, out, m->precision, m->batch, log, &ok_big,
                                m->error, sizeof m->error);
+        m->files_epoch[1] = epoch_s();
         if (s < 0.0)
             return;
         if (!a->json && !a->jsonl)
@@ -1327,9 +1340,9 @@ static void print_record(const bench_args *a, const bench_meta *meta, const benc
                 m->explain_ms, m->render_ms, meta->threads);
     if (!strcmp(m->name, "files"))
         fprintf(o, ",\"files\":{\"images\":%d,\"ok\":%d,\"image_size\":[%d,%d],\"wall_s\":%.3f,"
-                   "\"startup_s\":%.3f,\"steady_images_per_s\":%.2f}",
+                   "\"startup_s\":%.3f,\"steady_images_per_s\":%.2f,\"run_epoch_s\":[%.3f,%.3f]}",
                 m->files_images, m->files_ok, a->image_w, a->image_h, m->files_wall_s,
-                m->files_startup_s, m->files_steady_ips);
+                m->files_startup_s, m->files_steady_ips, m->files_epoch[0], m->files_epoch[1]);
     if (strcmp(m->name, "files") && m->ok)
         fprintf(o, ",\"device_bytes\":%lld,\"device_used_bytes\":%lld",
                 (long long)m->last.device_bytes, (long long)m->device_used_bytes);
@@ -1721,6 +1734,18 @@ int main(int argc, char **argv)
         }
     }
 
+    if (a.files_prepare) { /* the JPEGs only (e.g. before a GPU-utilization sampler starts) */
+        char dir[4096], err[320] = "";
+        snprintf(dir, sizeof dir, "%s/jpeg-%dx%d-%d", files_root, a.image_w, a.image_h, a.files);
+        int ok = *files_root && make_jpegs(dir, a.files, a.image_w, a.image_h, a.batches[0],
+                                           &threads, err, sizeof err);
+        if (!ok)
+            fprintf(stderr, "gradcam-bench: --files-prepare: %s\n",
+                    *err ? err : "needs --modes files and --files-dir");
+        pool_destroy(&threads);
+        free_inputs(&in);
+        return ok ? 0 : 1;
+    }
     if (!a.json && !a.jsonl)
         fprintf(stderr, "gradcam-bench: %s, %s backend, %dx%d, %d threads\n", a.weights,
                 backend_name(a.backend), a.size, a.size, meta.threads);
