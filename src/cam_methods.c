@@ -1,16 +1,18 @@
 /*
  * cam_methods.c — one image's cam from its target activation A and gradient G, for every
  * method the library offers (gc_method in gradcam.h), written as pytorch-grad-cam computes
- * them. Host code for the CPU backend; both tensors (hw, K), NHWC.
+ * them. Host code for the CPU backend; both tensors (hw, K), NHWC. The per-element terms are
+ * gc_math.h's, shared with the CUDA kernels (cuda/kernels.cu); the sums are this file's.
  */
 #include "context.h"
+#include "gc_math.h"
 
 void gc_cam_compute(gc_method method, const float *A, const float *G, size_t hw, size_t K,
                     float *alpha, float *cam)
 {
     for (size_t c = 0; c < K; c++)
         alpha[c] = 0.0f;
-    if (method == GC_METHOD_GRADCAM_PP || method == GC_METHOD_XGRADCAM) {
+    if (gc_method_needs_sum_a(method)) {
         /* both need sum_ij A per channel; alpha holds it until the weights replace it */
         for (size_t p = 0; p < hw; p++)
             for (size_t c = 0; c < K; c++)
@@ -20,13 +22,8 @@ void gc_cam_compute(gc_method method, const float *A, const float *G, size_t hw,
             float w = 0.0f;
             for (size_t p = 0; p < hw; p++) {
                 const float g = G[p * K + c];
-                if (method == GC_METHOD_XGRADCAM) {
-                    w += g * A[p * K + c] / (sum_a + 1e-7f);
-                } else if (g != 0.0f) { /* Grad-CAM++'s a_ij, zero where the gradient is */
-                    const float g2 = g * g, g3 = g2 * g;
-                    const float a = g2 / (2.0f * g2 + sum_a * g3 + 1e-6f);
-                    w += (g > 0.0f ? g : 0.0f) * a;
-                }
+                w += method == GC_METHOD_XGRADCAM ? gc_xgradcam_term(g, A[p * K + c], sum_a)
+                                                  : gc_gradcampp_term(g, sum_a);
             }
             alpha[c] = w;
         }
@@ -40,19 +37,8 @@ void gc_cam_compute(gc_method method, const float *A, const float *G, size_t hw,
     for (size_t p = 0; p < hw; p++) {
         float acc = 0.0f;
         const float *a = A + p * K, *g = G + p * K;
-        switch (method) {
-        case GC_METHOD_LAYERCAM:
-            for (size_t c = 0; c < K; c++)
-                acc += (g[c] > 0.0f ? g[c] : 0.0f) * a[c];
-            break;
-        case GC_METHOD_HIRESCAM:
-            for (size_t c = 0; c < K; c++)
-                acc += g[c] * a[c];
-            break;
-        default:
-            for (size_t c = 0; c < K; c++)
-                acc += alpha[c] * a[c];
-        }
-        cam[p] = acc > 0.0f ? acc : 0.0f;
+        for (size_t c = 0; c < K; c++)
+            acc += gc_cam_term(method, alpha[c], g[c], a[c]);
+        cam[p] = gc_relu(acc);
     }
 }

@@ -1,7 +1,8 @@
 /*
  * gc_math.h — per-element maths that the CPU backend and the CUDA kernels must compute
  * identically: input normalization, source coordinates of OpenCV-style resizing, pooling
- * windows, cam normalization. `static inline GC_HD` so nvcc compiles them for the device too.
+ * windows, cam normalization, the CAM methods' per-element terms. `static inline GC_HD` so
+ * nvcc compiles them for the device too.
  * Reductions (sums, maxima) stay in each backend.
  */
 #ifndef GC_MATH_H
@@ -9,6 +10,8 @@
 
 #include <math.h>
 #include <stdint.h>
+
+#include "gradcam.h" /* gc_method */
 
 #ifdef __CUDACC__
 #define GC_HD __host__ __device__
@@ -87,6 +90,52 @@ static inline GC_HD float gc_cam_normalize(int minmax, float v, float lo, float 
     if (minmax)
         return (v - lo) / ((hi - lo) + 1e-7f);
     return hi > 0.0f ? v / hi : 0.0f;
+}
+
+/* ---- CAM methods (cam_methods.c on the CPU, kernels.cu on the GPU): the per-element terms.
+ * `method` is a gc_method (gradcam.h); the guided methods' cam is Grad-CAM's. Each backend
+ * sums the terms in its own order; pytorch-grad-cam's formulas, one image, one channel c:
+ *   Grad-CAM (and LayerCAM, HiResCAM, guided):  alpha_c = sum_ij G / hw
+ *   Grad-CAM++:  alpha_c = sum_ij gc_gradcampp_term(G, sum_ij A)
+ *   XGrad-CAM:   alpha_c = sum_ij gc_xgradcam_term(G, A, sum_ij A)
+ *   cam_ij = ReLU(sum_c gc_cam_term(method, alpha_c, G_cij, A_cij)) */
+
+/* 1 when the method's channel weights need sum_ij A first (Grad-CAM++, XGrad-CAM). */
+static inline GC_HD int gc_method_needs_sum_a(int method)
+{
+    return method == GC_METHOD_GRADCAM_PP || method == GC_METHOD_XGRADCAM;
+}
+
+/* Grad-CAM++: ReLU(g) * a_ij with a = g^2 / (2 g^2 + sum_a g^3 + 1e-6); zero where g is
+ * (pytorch-grad-cam's np.where(grads != 0, aij, 0)). */
+static inline GC_HD float gc_gradcampp_term(float g, float sum_a)
+{
+    if (g == 0.0f)
+        return 0.0f;
+    const float g2 = g * g, g3 = g2 * g;
+    const float a = g2 / (2.0f * g2 + sum_a * g3 + 1e-6f);
+    return (g > 0.0f ? g : 0.0f) * a;
+}
+
+/* XGrad-CAM: g * a / (sum_a + 1e-7). */
+static inline GC_HD float gc_xgradcam_term(float g, float a, float sum_a)
+{
+    return g * a / (sum_a + 1e-7f);
+}
+
+/* One channel's contribution to the cam at one position, before the final ReLU. */
+static inline GC_HD float gc_cam_term(int method, float alpha, float g, float a)
+{
+    if (method == GC_METHOD_LAYERCAM)
+        return (g > 0.0f ? g : 0.0f) * a;
+    if (method == GC_METHOD_HIRESCAM)
+        return g * a;
+    return alpha * a;
+}
+
+static inline GC_HD float gc_relu(float v)
+{
+    return v > 0.0f ? v : 0.0f;
 }
 
 #endif /* GC_MATH_H */
