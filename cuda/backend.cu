@@ -1,18 +1,37 @@
 /*
- * backend.cu — the CUDA backend behind gc_backend_ops (src/context.h): Grad-CAM on one GPU.
+ * backend.cu — the CUDA backend behind gc_backend_ops (src/context.h): every CAM method of
+ * the library, and guided backprop, on one GPU.
  *
  * The same algorithm, buffers and NHWC layout as the CPU reference (src/cpu_backend.c):
  * forward convs as cuDNN graphs (conv + bias + ReLU fused where an engine runs it), our
  * max-pool / adaptive-pool kernels, the dense head as cuBLAS GEMMs (row-major through the
  * transposition trick), and the backward from the score to the target layer only: dense
  * GEMMs transposed with ReLU masks, pool backwards, conv backward-data as a forward conv
- * graph with flipped, transposed weights (as the CPU code). Then alpha and the raw cam.
+ * graph with flipped, transposed weights (as the CPU code). Then the method's channel weights
+ * and the raw cam (kernels.cu, with the per-element maths of src/gc_math.h). The guided
+ * methods add a second backward from the score to the input image with the guided-ReLU rule
+ * (the CPU's backward_features(stop = -1, guided = 1)); they keep every layer's output.
  *
- * Everything device-side is allocated once at create: one arena for weights and all
- * activations of max_batch images, one cuDNN workspace, one stream, the handles and the
- * conv plans (built for max_batch). A batch of n < max_batch runs the convs for max_batch
- * (the plans' shape; the extra images are stale but finite and never read) and every other
- * op for n. Precision: fp32 (no tensor cores) and tf32; bf16/fp16 are not implemented yet.
+ * Precisions: fp32 (true fp32 engines only), tf32 (tensor cores on float data), bf16 and
+ * fp16: feature maps, conv and dense weights in the half type (converted once here), cuDNN
+ * and cuBLAS computing in float; the input image padded from 3 to 8 channels (zero weights)
+ * so that every conv's channels are 16-byte multiples; the dense outputs, logits, the target
+ * activation and gradient, the channel weights and the cams in float. fp16 gradients are
+ * computed ×1024 (undone at the target and at the input) so that small gradients do not
+ * vanish below fp16's range; the scale is exact (a power of two) and every backward op is
+ * linear or a sign test.
+ *
+ * Everything device-side is allocated once at create: one arena for weights and all tensors
+ * of max_batch images, one cuDNN workspace, one stream, the handles, the conv plans (built
+ * for max_batch) and, when profiling, the CUDA events. A batch of n < max_batch runs the
+ * convs for max_batch (the plans' shape; the extra images are stale but finite and never
+ * read) and every other op for n.
+ *
+ * Errors: every CUDA / cuDNN / cuBLAS status is checked (check.cuh); a failing layer adds its
+ * name to the message. When a failure leaves the CUDA context unusable (a sticky error: an
+ * illegal address in some kernel, a lost device), the gc_context enters its sticky bad state.
+ * GC_CUDA_SYNC=1 in the environment synchronizes after every layer, so that an asynchronous
+ * fault is reported at the layer that caused it.
  */
 #include <math.h>
 #include <stdio.h>
@@ -27,39 +46,70 @@ extern "C" {
 #include "context.h"
 }
 
+/* profiling: what the time since the previous mark was spent on */
+enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CAM,
+       PROF_DOWNLOAD };
+#define GC_MAX_MARKS 24
+#define GC_FP16_GRAD_SCALE 1024.0f
+
 typedef struct cuda_state {
     int device;
     cudaStream_t stream;
     cudnnHandle_t dnn;
     cublasHandle_t blas;
-    int32_t N;                                   /* max batch                              */
-    gc_geometry geo;                             /* layer and head sizes (model.c)         */
-    char *arena;                                 /* one device allocation                  */
-    void *workspace;                             /* cuDNN workspace                         */
-    /* device tensors (pointers into the arena) */
-    float *x;                          /* (N, H, W, 3) input                                */
-    float *ping, *pong;                /* outputs of layers below the target                */
-    float *act[GC_MAX_LAYERS];         /* (N, h, w, C) outputs of layers >= target           */
-    float *pre;                        /* (N, h, w, K) target conv before ReLU (PRE)         */
-    float *pooled;                     /* (N, ph, pw, C)                                     */
-    float *patches;                    /* (N*P*Q, k*k*C) when !direct_patch                  */
-    float *dense_out[GC_MAX_DENSE];    /* (N*P*Q, out_j)                                     */
-    float *gd_a, *gd_b;                /* dense gradients, (N*P*Q, widest)                   */
-    float *g_patch;                    /* (N*P*Q, k*k*C)                                     */
-    float *g_a, *g_b;                  /* feature-map gradients                              */
-    float *grad;                       /* (N, h, w, K) dy/dA at the target                   */
-    float *alpha;                      /* (N, K)                                             */
-    float *cam;                        /* (N, h*w)                                           */
-    float *logits;                     /* (N, classes)                                       */
-    float *cw[GC_MAX_LAYERS], *cb[GC_MAX_LAYERS]; /* conv (cout,3,3,cin), (cout)            */
-    float *wflip[GC_MAX_LAYERS];       /* (cin,3,3,cout) for convs above the target          */
-    float *dw[GC_MAX_DENSE], *db[GC_MAX_DENSE];
-    /* where each forward conv reads and writes (for the variant packs) */
-    float *fin[GC_MAX_LAYERS], *fout[GC_MAX_LAYERS];
+    /* numerics of the context's precision */
+    gc_dtype dt;                       /* feature maps and weights                          */
+    size_t es;                         /* bytes per element of dt                           */
+    cudnnDataType_t dnn_dt;
+    cudaDataType_t blas_dt;
+    cublasComputeType_t blas_compute;
+    gc_conv_numerics numerics;
+    float gscale;                      /* gradients are computed times this (fp16: 1024)    */
+    int32_t c0;                        /* channels of the packed input image: 3, 4 or 8     */
+    int guided;                        /* a second, guided backward to the input            */
+    int32_t keep_from;                 /* layers >= this keep their outputs in act[]        */
+    int debug_sync;                    /* GC_CUDA_SYNC: synchronize after every layer       */
+    int32_t N;                         /* max batch                                         */
+    gc_geometry geo;                   /* layer and head sizes (model.c)                    */
+    char *arena;                       /* one device allocation                             */
+    size_t arena_bytes;
+    void *workspace;                   /* cuDNN workspace                                   */
+    size_t ws_bytes;
+    /* device tensors (pointers into the arena); T = the element type dt */
+    float *x_stage;                    /* (N, H, W, 3) float: the host batch before packing */
+    void *x;                           /* (N, H, W, c0) T: the network input                */
+    void *ping, *pong;                 /* T: outputs of layers below keep_from              */
+    void *act[GC_MAX_LAYERS];          /* (N, h, w, C) T: outputs of layers >= keep_from    */
+    void *pre;                         /* (N, h, w, K) T: target conv before ReLU (PRE)     */
+    float *A;                          /* (N, h, w, K) float: the target activation (in
+                                          fp32/tf32 the same memory as act[T] or pre)        */
+    void *pooled;                      /* (N, ph, pw, C) T                                  */
+    void *patches;                     /* (N*P*Q, k*k*C) T when !direct_patch               */
+    float *dense_out[GC_MAX_DENSE];    /* (N*P*Q, out_j) float, after bias and ReLU         */
+    void *dense_in[GC_MAX_DENSE];      /* (N*P*Q, in_j) T: dense j's GEMM input             */
+    float *gd_a, *gd_b;                /* (N*P*Q, widest) float: dense gradients            */
+    void *gd_t;                        /* (N*P*Q, widest) T: a gradient as GEMM input (not
+                                          in fp32/tf32, where the float one is used)         */
+    float *g_patch;                    /* (N*P*Q, k*k*C) float: dense[0]'s input gradient   */
+    float *g_pool;                     /* (N, ph, pw, C) float, when !direct_patch          */
+    void *g_a, *g_b;                   /* T: feature-map gradients                          */
+    float *grad;                       /* (N, h, w, K) float: dy/dA at the target           */
+    float *alpha;                      /* (N, K)                                            */
+    float *cam;                        /* (N, h*w)                                          */
+    float *logits;                     /* (N, classes)                                      */
+    float *guided_in;                  /* (N, 3, H, W) float NCHW: guided dy/dinput         */
+    void *cw[GC_MAX_LAYERS], *cb[GC_MAX_LAYERS]; /* T: conv (cout,3,3,cin'), (cout)         */
+    void *wflip[GC_MAX_LAYERS];        /* T: (cin',3,3,cout) for the backward-data convs    */
+    void *dw[GC_MAX_DENSE];            /* T: (out, in)                                      */
+    float *db[GC_MAX_DENSE];           /* (out)                                             */
     gc_conv_plan fwd[GC_MAX_LAYERS], bwd[GC_MAX_LAYERS];
     int has_fwd[GC_MAX_LAYERS], has_bwd[GC_MAX_LAYERS];
-    float *h_grad_logits;              /* host (N*P*Q, classes): the score gradient          */
-    float *h_tmp;                      /* host (h*w*K): read_tensor staging                  */
+    float *h_grad_logits;              /* host (N*P*Q, classes): the score gradient         */
+    float *h_tmp;                      /* host (h*w*K): read_tensor staging                 */
+    /* profiling (ctx->opt.profile) */
+    cudaEvent_t ev[GC_MAX_MARKS];
+    int ev_stage[GC_MAX_MARKS];
+    int n_marks;
 } cuda_state;
 
 /* ---------------------------------------------------------------- probe */
@@ -95,6 +145,111 @@ gc_status gc_cuda_probe(int32_t device, gc_errbuf *err)
     return GC_OK;
 }
 
+/* ---------------------------------------------------------------- errors */
+
+/* Prefixes "<what> <layer>: " to the message of a failing step. */
+#define LAYER_TRY(ctx, what, layer, expr)                                                      \
+    do {                                                                                       \
+        gc_status gc_l_ = (expr);                                                              \
+        if (gc_l_ != GC_OK) {                                                                  \
+            gc_err_prefix(&(ctx)->err, "%s %s: ", (what), (layer));                            \
+            return gc_l_;                                                                      \
+        }                                                                                      \
+    } while (0)
+
+/* GC_CUDA_SYNC: wait for the stream, so that a fault is reported by the step that caused it */
+static gc_status debug_sync(gc_context *ctx, cuda_state *s)
+{
+    if (s->debug_sync)
+        GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
+    return GC_OK;
+}
+
+/* At the entry of every batch call: our device, and no fault left over from earlier work. */
+static gc_status enter(gc_context *ctx, cuda_state *s)
+{
+    cudaError_t e = cudaGetLastError(); /* clears a non-sticky error of someone else's call */
+    if (gc_cuda_error_is_sticky(e)) {
+        ctx->sticky = GC_ERR_BACKEND;
+        return gc_fail(&ctx->err, GC_ERR_BACKEND,
+                       "the CUDA context is unusable: a sticky error %s (%s) was pending "
+                       "before this call", cudaGetErrorName(e), cudaGetErrorString(e));
+    }
+    GC_CUDA_TRY(&ctx->err, cudaSetDevice(s->device));
+    return GC_OK;
+}
+
+/* At the exit of every batch call that failed: drain the stream and decide whether the
+ * failure poisoned the CUDA context (then the gc_context becomes unusable: sticky). */
+static gc_status settle(gc_context *ctx, cuda_state *s, gc_status st, const char *op)
+{
+    if (st == GC_OK)
+        return GC_OK;
+    cudaError_t last = cudaGetLastError();
+    cudaError_t sync = cudaStreamSynchronize(s->stream);
+    cudaError_t peek = cudaPeekAtLastError();
+    cudaError_t bad = cudaSuccess;
+    if (sync != cudaSuccess) /* queued work failed: an asynchronous fault */
+        bad = sync;
+    else if (gc_cuda_error_is_sticky(last))
+        bad = last;
+    else if (gc_cuda_error_is_sticky(peek))
+        bad = peek;
+    if (bad != cudaSuccess) {
+        ctx->sticky = GC_ERR_BACKEND;
+        gc_err_prefix(&ctx->err,
+                      "CUDA backend, %s: the CUDA context is unusable after %s (%s); destroy "
+                      "this context (a new one may fail as well: then restart the process). "
+                      "First failure: ", op, cudaGetErrorName(bad), cudaGetErrorString(bad));
+        if (st == GC_OK)
+            st = GC_ERR_BACKEND;
+    } else {
+        gc_err_prefix(&ctx->err, "CUDA backend, %s: ", op);
+    }
+    cudaGetLastError();
+    return st;
+}
+
+/* ---------------------------------------------------------------- profiling */
+
+static gc_status mark(gc_context *ctx, cuda_state *s, int stage)
+{
+    if (!ctx->opt.profile || s->n_marks >= GC_MAX_MARKS)
+        return GC_OK;
+    GC_CUDA_TRY(&ctx->err, cudaEventRecord(s->ev[s->n_marks], s->stream));
+    s->ev_stage[s->n_marks++] = stage;
+    return GC_OK;
+}
+
+static gc_status prof_begin(gc_context *ctx, cuda_state *s)
+{
+    s->n_marks = 0;
+    return mark(ctx, s, PROF_START);
+}
+
+/* After the batch's final synchronization: the time between marks into ctx->prof. */
+static gc_status prof_collect(gc_context *ctx, cuda_state *s)
+{
+    for (int k = 1; k < s->n_marks; k++) {
+        float ms = 0.0f;
+        GC_CUDA_TRY(&ctx->err, cudaEventElapsedTime(&ms, s->ev[k - 1], s->ev[k]));
+        double *f = NULL;
+        switch (s->ev_stage[k]) {
+        case PROF_UPLOAD: f = &ctx->prof.upload_ms; break;
+        case PROF_FEATURES: f = &ctx->prof.features_ms; break;
+        case PROF_HEAD: f = &ctx->prof.head_ms; break;
+        case PROF_BACKWARD: f = &ctx->prof.backward_ms; break;
+        case PROF_CAM: f = &ctx->prof.cam_ms; break;
+        case PROF_DOWNLOAD: f = &ctx->prof.download_ms; break;
+        default: break;
+        }
+        if (f)
+            *f += ms;
+    }
+    s->n_marks = 0;
+    return GC_OK;
+}
+
 /* ---------------------------------------------------------------- set-up */
 
 static void cuda_destroy(void *state)
@@ -109,6 +264,9 @@ static void cuda_destroy(void *state)
         gc_conv_plan_free(&s->fwd[i]);
         gc_conv_plan_free(&s->bwd[i]);
     }
+    for (int k = 0; k < GC_MAX_MARKS; k++)
+        if (s->ev[k])
+            cudaEventDestroy(s->ev[k]);
     if (s->blas)
         cublasDestroy(s->blas);
     if (s->dnn)
@@ -117,6 +275,7 @@ static void cuda_destroy(void *state)
     cudaFree(s->arena);
     if (s->stream)
         cudaStreamDestroy(s->stream);
+    cudaGetLastError(); /* nothing of ours stays pending after a failed teardown */
     free(s->h_grad_logits);
     free(s->h_tmp);
     free(s);
@@ -128,73 +287,122 @@ typedef struct arena {
     size_t used;
 } arena;
 
-static float *take(arena *a, size_t floats)
+static void *take(arena *a, size_t bytes)
 {
-    size_t bytes = (floats * sizeof(float) + 255) / 256 * 256;
-    float *p = a->base ? (float *)(a->base + a->used) : NULL;
+    bytes = (bytes + 255) / 256 * 256;
+    void *p = a->base ? (void *)(a->base + a->used) : NULL;
     a->used += bytes;
     return p;
+}
+
+static float *take_f(arena *a, size_t floats)
+{
+    return (float *)take(a, floats * sizeof(float));
+}
+
+static void *take_t(arena *a, const cuda_state *s, size_t elems)
+{
+    return take(a, elems * s->es);
+}
+
+/* Input channels of conv layer i as the backend stores them (the first layer's are padded). */
+static int32_t conv_cin(const gc_context *ctx, const cuda_state *s, int i)
+{
+    return i == 0 ? s->c0 : ctx->model.layers[i].cin;
+}
+
+/* Where the forward writes layer i's output. */
+static void *layer_out(const cuda_state *s, int i)
+{
+    return i >= s->keep_from ? s->act[i] : (i % 2 ? s->pong : s->ping);
 }
 
 /* Assigns every device tensor (or measures their total when a->base is NULL). */
 static void layout(const gc_context *ctx, cuda_state *s, arena *a)
 {
     const gc_model *m = &ctx->model;
-    const size_t N = (size_t)s->N;
-    const int32_t T = ctx->target;
+    const size_t N = (size_t)s->N, HW = (size_t)ctx->in_h * ctx->in_w;
+    const int32_t T = ctx->target, K0 = s->keep_from;
     size_t below = 1, above = 1;
     for (int i = 0; i < m->n_layers; i++) {
         size_t sz = N * s->geo.h[i] * s->geo.w[i] * m->layers[i].cout;
-        if (i < T)
+        if (i < K0)
             below = GC_MAX(below, sz);
         else
             above = GC_MAX(above, sz);
     }
+    if (s->guided) /* the first conv's backward-data writes the input's gradient */
+        above = GC_MAX(above, N * HW * s->c0);
     const int32_t C = m->layers[m->n_layers - 1].cout;
-    const size_t rows = N * s->geo.P * s->geo.Q;
-    above = GC_MAX(above, N * s->geo.ph * s->geo.pw * C);
-    s->x = take(a, N * ctx->in_h * ctx->in_w * 3);
-    s->ping = take(a, below);
-    s->pong = take(a, below);
-    for (int i = T; i < m->n_layers; i++)
-        s->act[i] = take(a, N * s->geo.h[i] * s->geo.w[i] * m->layers[i].cout);
-    s->pre = ctx->stage == GC_STAGE_PRE ? take(a, N * s->geo.h[T] * s->geo.w[T] * ctx->cam_c) : NULL;
-    s->pooled = take(a, N * s->geo.ph * s->geo.pw * C);
-    s->patches = s->geo.direct_patch ? NULL : take(a, rows * s->geo.kk_c);
+    const size_t rows = N * s->geo.P * s->geo.Q, hw = (size_t)ctx->cam_h * ctx->cam_w;
+    const size_t Kc = (size_t)ctx->cam_c;
+    s->x_stage = take_f(a, N * HW * 3);
+    s->x = take_t(a, s, N * HW * s->c0);
+    s->ping = K0 > 0 ? take_t(a, s, below) : NULL;
+    s->pong = K0 > 0 ? take_t(a, s, below) : NULL;
+    for (int i = K0; i < m->n_layers; i++)
+        s->act[i] = take_t(a, s, N * s->geo.h[i] * s->geo.w[i] * m->layers[i].cout);
+    s->pre = ctx->stage == GC_STAGE_PRE ? take_t(a, s, N * hw * Kc) : NULL;
+    if (s->dt == GC_DT_F32)
+        s->A = (float *)(ctx->stage == GC_STAGE_PRE ? s->pre : s->act[T]);
+    else
+        s->A = take_f(a, N * hw * Kc);
+    s->pooled = take_t(a, s, N * s->geo.ph * s->geo.pw * C);
+    s->patches = s->geo.direct_patch ? NULL : take_t(a, s, rows * s->geo.kk_c);
     size_t widest = 1;
     for (int j = 0; j < m->n_dense; j++) {
-        s->dense_out[j] = take(a, rows * m->dense[j].out);
+        s->dense_out[j] = take_f(a, rows * m->dense[j].out);
         widest = GC_MAX(widest, (size_t)m->dense[j].out);
     }
-    s->gd_a = take(a, rows * widest);
-    s->gd_b = take(a, rows * widest);
-    s->g_patch = take(a, rows * s->geo.kk_c);
-    s->g_a = take(a, above);
-    s->g_b = take(a, above);
-    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
-    s->grad = take(a, N * hw * ctx->cam_c);
-    s->alpha = take(a, N * ctx->cam_c);
-    s->cam = take(a, N * hw);
-    s->logits = take(a, N * m->num_classes);
+    s->dense_in[0] = s->geo.direct_patch ? s->pooled : s->patches;
+    for (int j = 1; j < m->n_dense; j++)
+        s->dense_in[j] = s->dt == GC_DT_F32 ? (void *)s->dense_out[j - 1]
+                                            : take_t(a, s, rows * m->dense[j - 1].out);
+    s->gd_a = take_f(a, rows * widest);
+    s->gd_b = take_f(a, rows * widest);
+    s->gd_t = s->dt == GC_DT_F32 ? NULL : take_t(a, s, rows * widest);
+    s->g_patch = take_f(a, rows * s->geo.kk_c);
+    s->g_pool = s->geo.direct_patch ? NULL : take_f(a, N * s->geo.ph * s->geo.pw * C);
+    s->g_a = take_t(a, s, above);
+    s->g_b = take_t(a, s, above);
+    s->grad = take_f(a, N * hw * Kc);
+    s->alpha = take_f(a, N * Kc);
+    s->cam = take_f(a, N * hw);
+    s->logits = take_f(a, N * m->num_classes);
+    s->guided_in = s->guided ? take_f(a, N * 3 * HW) : NULL;
     for (int i = 0; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
         if (L->kind != GC_LAYER_CONV)
             continue;
-        s->cw[i] = take(a, (size_t)9 * L->cin * L->cout);
-        s->cb[i] = take(a, (size_t)L->cout);
-        s->wflip[i] = i > T ? take(a, (size_t)9 * L->cin * L->cout) : NULL;
+        const size_t nw = (size_t)9 * conv_cin(ctx, s, i) * L->cout;
+        s->cw[i] = take_t(a, s, nw);
+        s->cb[i] = take_t(a, s, (size_t)L->cout);
+        s->wflip[i] = s->has_bwd[i] ? take_t(a, s, nw) : NULL;
     }
     for (int j = 0; j < m->n_dense; j++) {
-        s->dw[j] = take(a, (size_t)m->dense[j].in * m->dense[j].out);
-        s->db[j] = take(a, (size_t)m->dense[j].out);
+        s->dw[j] = take_t(a, s, (size_t)m->dense[j].in * m->dense[j].out);
+        s->db[j] = take_f(a, (size_t)m->dense[j].out);
     }
 }
 
-static gc_status upload(gc_context *ctx, cuda_state *s, float *dst, const float *src,
-                        size_t floats)
+/* dst (n elements of the context's type, on the device) = src (n host floats), rounded to
+ * the type on the host. Synchronous: the staging buffer is freed before returning. */
+static gc_status put_tensor(gc_context *ctx, cuda_state *s, void *dst, const float *src,
+                            size_t n, gc_dtype t, const char *what)
 {
-    GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(dst, src, floats * sizeof(float),
-                                           cudaMemcpyHostToDevice, s->stream));
+    void *h = malloc(n * gc_dtype_size(t) + 1);
+    if (!h)
+        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory converting %s", what);
+    gc_dtype_from_float_host(t, src, h, n);
+    cudaError_t e = cudaMemcpyAsync(dst, h, n * gc_dtype_size(t), cudaMemcpyHostToDevice,
+                                    s->stream);
+    cudaError_t e2 = cudaStreamSynchronize(s->stream);
+    free(h);
+    if (e != cudaSuccess || e2 != cudaSuccess) {
+        cudaError_t b = e != cudaSuccess ? e : e2;
+        return gc_fail(&ctx->err, GC_ERR_BACKEND, "uploading %s: cudaMemcpyAsync: %s (%s)",
+                       what, cudaGetErrorName(b), cudaGetErrorString(b));
+    }
     return GC_OK;
 }
 
@@ -205,218 +413,292 @@ static gc_status upload_weights(gc_context *ctx, cuda_state *s)
         const gc_layer *L = &m->layers[i];
         if (L->kind != GC_LAYER_CONV)
             continue;
-        const size_t n = (size_t)9 * L->cin * L->cout;
-        GC_TRY(upload(ctx, s, s->cw[i], L->w, n));
-        GC_TRY(upload(ctx, s, s->cb[i], L->b, (size_t)L->cout));
-        if (!s->wflip[i])
-            continue;
+        const int32_t ci = conv_cin(ctx, s, i), co = L->cout;
+        const size_t nw = (size_t)9 * ci * co;
+        float *w = (float *)calloc(nw, sizeof(float)), *f = (float *)malloc(nw * sizeof(float));
+        if (!w || !f) {
+            free(w);
+            free(f);
+            return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory (conv weights)");
+        }
+        /* (cout, 3, 3, ci): the model's cin channels, then zeros (the padded input's) */
+        for (size_t r = 0; r < (size_t)co * 9; r++)
+            memcpy(w + r * ci, L->w + r * L->cin, sizeof(float) * L->cin);
         /* dgrad weights: wflip[c][ky][kx][k] = w[k][2-ky][2-kx][c] (as cpu_backend.c) */
-        float *f = (float *)malloc(sizeof(float) * n);
-        if (!f)
-            return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory (flipped weights)");
-        for (int32_t kc = 0; kc < L->cout; kc++)
+        for (int32_t kc = 0; kc < co; kc++)
             for (int32_t ky = 0; ky < 3; ky++)
                 for (int32_t kx = 0; kx < 3; kx++)
-                    for (int32_t c = 0; c < L->cin; c++)
-                        f[(((size_t)c * 3 + ky) * 3 + kx) * L->cout + kc] =
-                            L->w[(((size_t)kc * 3 + (2 - ky)) * 3 + (2 - kx)) * L->cin + c];
-        gc_status st = upload(ctx, s, s->wflip[i], f, n);
-        /* the copy is asynchronous from pageable memory: finish it before freeing */
-        cudaError_t e = cudaStreamSynchronize(s->stream);
+                    for (int32_t c = 0; c < ci; c++)
+                        f[(((size_t)c * 3 + ky) * 3 + kx) * co + kc] =
+                            w[(((size_t)kc * 3 + (2 - ky)) * 3 + (2 - kx)) * ci + c];
+        gc_status st = put_tensor(ctx, s, s->cw[i], w, nw, s->dt, "conv weights");
+        if (st == GC_OK)
+            st = put_tensor(ctx, s, s->cb[i], L->b, (size_t)co, s->dt, "conv bias");
+        if (st == GC_OK && s->wflip[i])
+            st = put_tensor(ctx, s, s->wflip[i], f, nw, s->dt, "flipped conv weights");
+        free(w);
         free(f);
-        GC_TRY(st);
-        GC_CUDA_TRY(&ctx->err, e);
+        LAYER_TRY(ctx, "CUDA backend, weights of", L->name, st);
     }
     for (int j = 0; j < m->n_dense; j++) {
-        GC_TRY(upload(ctx, s, s->dw[j], m->dense[j].w,
-                      (size_t)m->dense[j].in * m->dense[j].out));
-        GC_TRY(upload(ctx, s, s->db[j], m->dense[j].b, (size_t)m->dense[j].out));
+        GC_TRY(put_tensor(ctx, s, s->dw[j], m->dense[j].w,
+                          (size_t)m->dense[j].in * m->dense[j].out, s->dt, "dense weights"));
+        GC_TRY(put_tensor(ctx, s, s->db[j], m->dense[j].b, (size_t)m->dense[j].out, GC_DT_F32,
+                          "dense bias"));
     }
-    GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
     return GC_OK;
 }
 
+/* Layer i's forward plan and, when the backward passes it, its backward-data plan. */
+static gc_status build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_t stop)
+{
+    const gc_layer *L = &ctx->model.layers[i];
+    const int32_t T = ctx->target;
+    const int32_t H = s->geo.h[i], W = s->geo.w[i], ci = conv_cin(ctx, s, i);
+    const int pre = i == T && ctx->stage == GC_STAGE_PRE;
+    LAYER_TRY(ctx, "CUDA backend, plan for the forward of", L->name,
+              gc_conv_plan_build(s->dnn, s->dnn_dt, s->N, H, W, ci, L->cout, 1, !pre,
+                                 s->numerics, &s->fwd[i], &ctx->err));
+    s->has_fwd[i] = 1;
+    if (i > stop) {
+        LAYER_TRY(ctx, "CUDA backend, plan for the backward-data of", L->name,
+                  gc_conv_plan_build(s->dnn, s->dnn_dt, s->N, H, W, L->cout, ci, 0, 0,
+                                     s->numerics, &s->bwd[i], &ctx->err));
+        s->has_bwd[i] = 1;
+    }
+    return GC_OK;
+}
+
+/* Every conv plan (no pointers yet: gc_conv_plan_bind comes after the arena). Chooses c0:
+ * the first layer's input channels, 3 when an engine takes them, else padded to 4 or 8;
+ * always 8 in fp16/bf16 (16-byte channel vectors for the tensor-core engines). */
 static gc_status build_plans(gc_context *ctx, cuda_state *s)
 {
     const gc_model *m = &ctx->model;
-    const int32_t T = ctx->target;
-    const int allow_tf32 = ctx->opt.precision == GC_PRECISION_TF32;
-    int32_t H = ctx->in_h, W = ctx->in_w;
-    const float *x = s->x;
-    size_t ws = 0;
-    /* forward: where each layer reads and writes, as forward_features() walks them */
+    const int32_t stop = s->guided ? -1 : ctx->target;
+    static const int32_t c_float[] = {3, 4, 8}, c_half[] = {8};
+    const int32_t *cands = s->dt == GC_DT_F32 ? c_float : c_half;
+    const int n_cands = s->dt == GC_DT_F32 ? 3 : 1;
+    gc_status st = GC_ERR_UNSUPPORTED;
+    for (int k = 0; k < n_cands; k++) {
+        s->c0 = cands[k];
+        st = build_layer_plans(ctx, s, 0, stop);
+        if (st != GC_ERR_UNSUPPORTED)
+            break;
+        gc_conv_plan_free(&s->fwd[0]);
+        gc_conv_plan_free(&s->bwd[0]);
+        s->has_fwd[0] = s->has_bwd[0] = 0;
+    }
+    GC_TRY(st);
+    for (int i = 1; i < m->n_layers; i++)
+        if (m->layers[i].kind == GC_LAYER_CONV)
+            GC_TRY(build_layer_plans(ctx, s, i, stop));
+    s->ws_bytes = 0;
     for (int i = 0; i < m->n_layers; i++) {
-        const gc_layer *L = &m->layers[i];
-        float *y = i >= T ? s->act[i] : (i % 2 ? s->pong : s->ping);
-        if (L->kind == GC_LAYER_CONV) {
-            const int pre = i == T && ctx->stage == GC_STAGE_PRE;
-            s->fin[i] = (float *)x;
-            s->fout[i] = pre ? s->pre : y;
-            gc_status st = gc_conv_plan_build(s->dnn, s->N, H, W, L->cin, L->cout, 1, !pre,
-                                              allow_tf32, &s->fwd[i], &ctx->err);
-            if (st != GC_OK) {
-                gc_err_prefix(&ctx->err, "CUDA backend, %s forward: ", L->name);
-                return st;
-            }
-            s->has_fwd[i] = 1;
-            ws = GC_MAX(ws, (size_t)s->fwd[i].workspace);
+        if (s->has_fwd[i])
+            s->ws_bytes = GC_MAX(s->ws_bytes, (size_t)s->fwd[i].workspace);
+        if (s->has_bwd[i])
+            s->ws_bytes = GC_MAX(s->ws_bytes, (size_t)s->bwd[i].workspace);
+    }
+    return GC_OK;
+}
+
+/* The variant packs: fixed pointers, as forward_features() and backward_features() use them.
+ * Every backward starts with the gradient in g_a at the last layer and alternates g_a / g_b
+ * layer by layer, so a layer's buffers are the same in the normal and the guided backward. */
+static gc_status bind_plans(gc_context *ctx, cuda_state *s)
+{
+    const gc_model *m = &ctx->model;
+    const void *x = s->x;
+    for (int i = 0; i < m->n_layers; i++) {
+        void *y = layer_out(s, i);
+        if (s->has_fwd[i]) {
+            const int pre = i == ctx->target && ctx->stage == GC_STAGE_PRE;
+            LAYER_TRY(ctx, "CUDA backend, binding the forward of", m->layers[i].name,
+                      gc_conv_plan_bind(&s->fwd[i], x, s->cw[i], s->cb[i], pre ? s->pre : y,
+                                        s->workspace, &ctx->err));
         }
-        H = s->geo.h[i];
-        W = s->geo.w[i];
         x = y;
     }
-    /* backward-data above the target, with the g / other alternation of explain() */
-    float *g = s->g_a, *other = s->g_b;
-    for (int i = m->n_layers - 1; i > T; i--) {
-        const gc_layer *L = &m->layers[i];
-        if (L->kind == GC_LAYER_CONV) {
-            gc_status st = gc_conv_plan_build(s->dnn, s->N, s->geo.h[i], s->geo.w[i], L->cout, L->cin, 0,
-                                              0, allow_tf32, &s->bwd[i], &ctx->err);
-            if (st != GC_OK) {
-                gc_err_prefix(&ctx->err, "CUDA backend, %s backward-data: ", L->name);
-                return st;
-            }
-            s->has_bwd[i] = 1;
-            ws = GC_MAX(ws, (size_t)s->bwd[i].workspace);
-        }
-        float *t = g;
-        g = other;
-        other = t;
-    }
-    if (ws > 0) {
-        cudaError_t e = cudaMalloc(&s->workspace, ws);
-        if (e != cudaSuccess)
-            return gc_fail(&ctx->err, e == cudaErrorMemoryAllocation ? GC_ERR_OUT_OF_MEMORY
-                                                                     : GC_ERR_BACKEND,
-                           "CUDA backend: cuDNN workspace of %zu bytes: %s; try a smaller "
-                           "max_batch", ws, cudaGetErrorString(e));
-    }
-    /* variant packs: fixed pointers */
-    for (int i = 0; i < m->n_layers; i++)
-        if (s->has_fwd[i])
-            GC_TRY(gc_conv_plan_bind(&s->fwd[i], s->fin[i], s->cw[i], s->cb[i], s->fout[i],
-                                     s->workspace, &ctx->err));
-    g = s->g_a, other = s->g_b;
-    for (int i = m->n_layers - 1; i > T; i--) {
+    void *g = s->g_a, *other = s->g_b;
+    for (int i = m->n_layers - 1; i >= 0; i--) {
         if (s->has_bwd[i])
-            GC_TRY(gc_conv_plan_bind(&s->bwd[i], g, s->wflip[i], NULL, other, s->workspace,
-                                     &ctx->err));
-        float *t = g;
+            LAYER_TRY(ctx, "CUDA backend, binding the backward-data of", m->layers[i].name,
+                      gc_conv_plan_bind(&s->bwd[i], g, s->wflip[i], NULL, other, s->workspace,
+                                        &ctx->err));
+        void *t = g;
         g = other;
         other = t;
     }
+    return GC_OK;
+}
+
+static gc_status set_numerics(gc_context *ctx, cuda_state *s)
+{
+    switch (ctx->opt.precision) {
+    case GC_PRECISION_TF32:
+        s->dt = GC_DT_F32, s->dnn_dt = CUDNN_DATA_FLOAT, s->blas_dt = CUDA_R_32F;
+        s->blas_compute = CUBLAS_COMPUTE_32F_FAST_TF32, s->numerics = GC_CONV_FP32_ACCUM;
+        break;
+    case GC_PRECISION_BF16:
+        s->dt = GC_DT_BF16, s->dnn_dt = CUDNN_DATA_BFLOAT16, s->blas_dt = CUDA_R_16BF;
+        s->blas_compute = CUBLAS_COMPUTE_32F, s->numerics = GC_CONV_FP32_ACCUM;
+        break;
+    case GC_PRECISION_FP16:
+        s->dt = GC_DT_F16, s->dnn_dt = CUDNN_DATA_HALF, s->blas_dt = CUDA_R_16F;
+        s->blas_compute = CUBLAS_COMPUTE_32F, s->numerics = GC_CONV_FP32_ACCUM;
+        break;
+    case GC_PRECISION_FP32:
+        s->dt = GC_DT_F32, s->dnn_dt = CUDNN_DATA_FLOAT, s->blas_dt = CUDA_R_32F;
+        s->blas_compute = CUBLAS_COMPUTE_32F_PEDANTIC, s->numerics = GC_CONV_TRUE_FP32;
+        break;
+    default:
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                       "CUDA backend: precision %d not resolved", (int)ctx->opt.precision);
+    }
+    s->es = gc_dtype_size(s->dt);
+    s->gscale = s->dt == GC_DT_F16 ? GC_FP16_GRAD_SCALE : 1.0f;
     return GC_OK;
 }
 
 static gc_status cuda_create(gc_context *ctx, void **state)
 {
     const gc_model *m = &ctx->model;
-    if (ctx->opt.precision == GC_PRECISION_BF16 || ctx->opt.precision == GC_PRECISION_FP16)
-        return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
-                       "the CUDA backend computes in fp32 or tf32 only for now (precision %s "
-                       "asked); set options.precision to GC_PRECISION_FP32 or TF32",
-                       ctx->opt.precision == GC_PRECISION_BF16 ? "bf16" : "fp16");
-    if (ctx->opt.method != GC_METHOD_GRADCAM)
-        return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
-                       "the CUDA backend computes Grad-CAM only for now; use the CPU backend "
-                       "for Grad-CAM++, XGrad-CAM, LayerCAM and HiResCAM");
     cuda_state *s = (cuda_state *)calloc(1, sizeof *s);
     if (!s)
         return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory");
     *state = s;
-    s->device = ctx->opt.device;
     gc_errbuf *err = &ctx->err;
+    s->device = ctx->opt.device;
+    s->guided = gc_method_guided(ctx->opt.method);
+    s->keep_from = s->guided ? 0 : ctx->target;
+    const char *dbg = getenv("GC_CUDA_SYNC");
+    s->debug_sync = dbg && *dbg && strcmp(dbg, "0") != 0;
+    GC_TRY(set_numerics(ctx, s));
     GC_CUDA_TRY(err, cudaSetDevice(s->device));
     GC_CUDA_TRY(err, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
     GC_CUDNN_TRY(err, cudnnCreate(&s->dnn));
     GC_CUDNN_TRY(err, cudnnSetStream(s->dnn, s->stream));
     GC_CUBLAS_TRY(err, cublasCreate(&s->blas));
     GC_CUBLAS_TRY(err, cublasSetStream(s->blas, s->stream));
-    /* fp32: plain FP32 GEMMs (no TF32 tensor-core math); tf32: allowed */
-    GC_CUBLAS_TRY(err, cublasSetMathMode(s->blas, ctx->opt.precision == GC_PRECISION_TF32
-                                                      ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                      : CUBLAS_PEDANTIC_MATH));
-
-    /* shapes, as cpu_create */
+    /* the GEMMs' compute type says it all; fp32 also forbids TF32 through the math mode */
+    GC_CUBLAS_TRY(err, cublasSetMathMode(s->blas, ctx->opt.precision == GC_PRECISION_FP32
+                                                      ? CUBLAS_PEDANTIC_MATH
+                                                      : CUBLAS_DEFAULT_MATH));
     s->N = ctx->opt.max_batch;
     s->geo = ctx->geo;
 
+    GC_TRY(build_plans(ctx, s));
+
     arena a = {NULL, 0};
     layout(ctx, s, &a);
+    s->arena_bytes = a.used;
     cudaError_t e = cudaMalloc(&s->arena, a.used);
+    if (e == cudaSuccess && s->ws_bytes > 0)
+        e = cudaMalloc(&s->workspace, s->ws_bytes);
     if (e != cudaSuccess) {
         cudaGetLastError(); /* clear the (non-sticky) allocation error */
         return gc_fail(err, e == cudaErrorMemoryAllocation ? GC_ERR_OUT_OF_MEMORY : GC_ERR_BACKEND,
-                       "CUDA backend: cannot allocate %.1f MiB of device memory for max_batch "
-                       "%d at %dx%d: %s; try a smaller max_batch", a.used / 1048576.0,
+                       "CUDA backend: cannot allocate %.1f MiB of device memory (+ %.1f MiB "
+                       "cuDNN workspace) for max_batch %d at %dx%d: %s; try a smaller "
+                       "max_batch", a.used / 1048576.0, s->ws_bytes / 1048576.0,
                        ctx->opt.max_batch, ctx->in_w, ctx->in_h, cudaGetErrorString(e));
     }
+    ctx->prof.device_bytes = (int64_t)(s->arena_bytes + s->ws_bytes);
     /* zeros: images beyond n in a batch stay finite */
     GC_CUDA_TRY(err, cudaMemsetAsync(s->arena, 0, a.used, s->stream));
     arena b = {s->arena, 0};
     layout(ctx, s, &b);
     GC_TRY(upload_weights(ctx, s));
-    GC_TRY(build_plans(ctx, s));
+    GC_TRY(bind_plans(ctx, s));
 
     const size_t rows = (size_t)s->N * s->geo.P * s->geo.Q, hw = (size_t)ctx->cam_h * ctx->cam_w;
     s->h_grad_logits = (float *)malloc(sizeof(float) * rows * m->num_classes);
     s->h_tmp = (float *)malloc(sizeof(float) * hw * ctx->cam_c);
     if (!s->h_grad_logits || !s->h_tmp)
         return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory (host staging)");
+    if (ctx->opt.profile)
+        for (int k = 0; k < GC_MAX_MARKS; k++)
+            GC_CUDA_TRY(err, cudaEventCreate(&s->ev[k]));
     GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
     return GC_OK;
 }
 
 /* ---------------------------------------------------------------- GEMMs */
 
-/* Y (rows, out) = X (rows, in) W^T with W (out, in), all row-major. Column-major view:
- * Y^T (out, rows) = W (out, in) X^T, and W row-major is W^T column-major: op T on it. */
-static gc_status dense_fwd(gc_context *ctx, cuda_state *s, const float *X, const float *Wt,
+/* Y (rows, out) float = X (rows, in) W^T with X, W (out, in) of type T, all row-major.
+ * Column-major view: Y^T (out, rows) = W (out, in) X^T; W row-major is W^T column-major. */
+static gc_status dense_fwd(gc_context *ctx, cuda_state *s, const void *X, const void *Wt,
                            int rows, int in, int out, float *Y)
 {
     const float one = 1.0f, zero = 0.0f;
-    GC_CUBLAS_TRY(&ctx->err, cublasSgemm(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one,
-                                         Wt, in, X, in, &zero, Y, out));
+    GC_CUBLAS_TRY(&ctx->err,
+                  cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, Wt,
+                               s->blas_dt, in, X, s->blas_dt, in, &zero, Y, CUDA_R_32F, out,
+                               s->blas_compute, CUBLAS_GEMM_DEFAULT));
     return GC_OK;
 }
 
-/* Gin (rows, in) = G (rows, out) W with W (out, in). Column-major: Gin^T (in, rows) =
- * W^T (in, out) G^T (out, rows), where W's storage is W^T column-major (ld in). */
-static gc_status dense_bwd(gc_context *ctx, cuda_state *s, const float *G, const float *Wt,
+/* Gin (rows, in) float = G (rows, out) W with the float G rounded to T first (not in
+ * fp32/tf32) and W (out, in) of type T. Column-major: Gin^T (in, rows) = W^T (in, out)
+ * G^T (out, rows), where W's storage is W^T column-major (ld in). */
+static gc_status dense_bwd(gc_context *ctx, cuda_state *s, const float *G, const void *Wt,
                            int rows, int in, int out, float *Gin)
 {
     const float one = 1.0f, zero = 0.0f;
-    GC_CUBLAS_TRY(&ctx->err, cublasSgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one,
-                                         Wt, in, G, out, &zero, Gin, in));
+    const void *g = G;
+    if (s->dt != GC_DT_F32) {
+        GC_TRY(gc_convert_cuda(s->stream, GC_DT_F32, G, s->dt, s->gd_t, (size_t)rows * out,
+                               1.0f, &ctx->err));
+        g = s->gd_t;
+    }
+    GC_CUBLAS_TRY(&ctx->err,
+                  cublasGemmEx(s->blas, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one, Wt,
+                               s->blas_dt, in, g, s->blas_dt, out, &zero, Gin, CUDA_R_32F, in,
+                               s->blas_compute, CUBLAS_GEMM_DEFAULT));
     return GC_OK;
 }
 
 /* ---------------------------------------------------------------- the batch */
 
+/* The input x (already packed) through every feature layer; then the target activation in
+ * float (s->A). */
 static gc_status forward_features(gc_context *ctx, cuda_state *s, int32_t n)
 {
     const gc_model *m = &ctx->model;
     gc_errbuf *err = &ctx->err;
-    const float *x = s->x;
+    const void *x = s->x;
     int32_t H = ctx->in_h, W = ctx->in_w;
     for (int i = 0; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
-        float *y = i >= ctx->target ? s->act[i] : (i % 2 ? s->pong : s->ping);
+        void *y = layer_out(s, i);
         if (L->kind == GC_LAYER_POOL) {
-            GC_TRY(gc_maxpool_fwd_cuda(s->stream, x, n, H, W, L->cin, y, err));
+            LAYER_TRY(ctx, "forward of", L->name,
+                      gc_maxpool_fwd_cuda(s->stream, s->dt, x, n, H, W, L->cin, y, err));
         } else {
             const gc_conv_plan *p = &s->fwd[i];
+            const int pre = i == ctx->target && ctx->stage == GC_STAGE_PRE;
+            void *out = pre ? s->pre : y;
             const size_t rows = (size_t)n * H * W;
-            GC_TRY(gc_conv_plan_run(s->dnn, p, err));
+            LAYER_TRY(ctx, "forward of", L->name, gc_conv_plan_run(s->dnn, p, err));
             if (!p->fused)
-                GC_TRY(gc_bias_act_cuda(s->stream, s->fout[i], s->cb[i], rows, L->cout, p->relu,
-                                        err));
-            if (s->fout[i] != y) /* the PRE target: keep the pre-activation, then ReLU */
-                GC_TRY(gc_relu_cuda(s->stream, s->fout[i], y, rows * L->cout, err));
+                LAYER_TRY(ctx, "forward (bias, ReLU) of", L->name,
+                          gc_bias_act_cuda(s->stream, s->dt, out, s->cb[i], rows, L->cout,
+                                           p->relu, err));
+            if (pre) /* the PRE target: keep the pre-activation, then ReLU */
+                LAYER_TRY(ctx, "forward (ReLU) of", L->name,
+                          gc_relu_cuda(s->stream, s->dt, out, y, rows * L->cout, err));
         }
+        LAYER_TRY(ctx, "forward of", L->name, debug_sync(ctx, s));
         H = s->geo.h[i];
         W = s->geo.w[i];
         x = y;
+    }
+    if (s->dt != GC_DT_F32) {
+        const size_t len = (size_t)n * ctx->cam_h * ctx->cam_w * ctx->cam_c;
+        const void *a = ctx->stage == GC_STAGE_PRE ? s->pre : s->act[ctx->target];
+        LAYER_TRY(ctx, "float copy of the activation of", ctx->target_name,
+                  gc_convert_cuda(s->stream, s->dt, a, GC_DT_F32, s->A, len, 1.0f, err));
     }
     return GC_OK;
 }
@@ -427,28 +709,40 @@ static gc_status forward_head(gc_context *ctx, cuda_state *s, int32_t n)
     gc_errbuf *err = &ctx->err;
     const int last = m->n_layers - 1;
     const int32_t C = m->layers[last].cout, k = m->fc1_kernel;
-    GC_TRY(gc_avgpool_fwd_cuda(s->stream, s->act[last], n, s->geo.h[last], s->geo.w[last], C, s->geo.ph,
-                               s->geo.pw, s->pooled, err));
     const int rows = n * s->geo.P * s->geo.Q;
-    const float *x = s->pooled;
-    if (!s->geo.direct_patch) {
-        GC_TRY(gc_patches_cuda(s->stream, s->pooled, n, s->geo.ph, s->geo.pw, C, k, s->patches, err));
-        x = s->patches;
-    }
+    LAYER_TRY(ctx, "head", "average pool",
+              gc_avgpool_fwd_cuda(s->stream, s->dt, s->act[last], n, s->geo.h[last],
+                                  s->geo.w[last], C, s->geo.ph, s->geo.pw, s->pooled, err));
+    if (!s->geo.direct_patch)
+        LAYER_TRY(ctx, "head", "patches",
+                  gc_patches_cuda(s->stream, s->dt, s->pooled, n, s->geo.ph, s->geo.pw, C, k,
+                                  s->patches, err));
     for (int j = 0; j < m->n_dense; j++) {
         const gc_dense *d = &m->dense[j];
-        GC_TRY(dense_fwd(ctx, s, x, s->dw[j], rows, d->in, d->out, s->dense_out[j]));
-        GC_TRY(gc_bias_act_cuda(s->stream, s->dense_out[j], s->db[j], (size_t)rows, d->out,
-                                j + 1 < m->n_dense, err));
-        x = s->dense_out[j];
+        char name[32];
+        snprintf(name, sizeof name, "dense %d", j);
+        LAYER_TRY(ctx, "head forward,", name,
+                  dense_fwd(ctx, s, s->dense_in[j], s->dw[j], rows, d->in, d->out,
+                            s->dense_out[j]));
+        const int hidden = j + 1 < m->n_dense;
+        LAYER_TRY(ctx, "head forward (bias, ReLU),", name,
+                  gc_bias_act_cuda(s->stream, GC_DT_F32, s->dense_out[j], s->db[j],
+                                   (size_t)rows, d->out, hidden, err));
+        if (hidden && s->dt != GC_DT_F32)
+            LAYER_TRY(ctx, "head forward (rounding),", name,
+                      gc_convert_cuda(s->stream, GC_DT_F32, s->dense_out[j], s->dt,
+                                      s->dense_in[j + 1], (size_t)rows * d->out, 1.0f, err));
     }
-    GC_TRY(gc_mean_positions_cuda(s->stream, x, n, s->geo.P * s->geo.Q, m->num_classes, s->logits,
-                                  err));
+    LAYER_TRY(ctx, "head", "logits",
+              gc_mean_positions_cuda(s->stream, s->dense_out[m->n_dense - 1], n,
+                                     s->geo.P * s->geo.Q, m->num_classes, s->logits, err));
+    LAYER_TRY(ctx, "head", "forward", debug_sync(ctx, s));
     return GC_OK;
 }
 
-/* From dy/dlogits (in gd_a) to dy/d(last feature map), left in g_a. */
-static gc_status backward_head(gc_context *ctx, cuda_state *s, int32_t n)
+/* From dy/dlogits (float, in gd_a) to dy/d(last feature map), left in g_a (type T).
+ * guided: the dense ReLUs pass only positive gradients. */
+static gc_status backward_head(gc_context *ctx, cuda_state *s, int32_t n, int guided)
 {
     const gc_model *m = &ctx->model;
     gc_errbuf *err = &ctx->err;
@@ -458,49 +752,190 @@ static gc_status backward_head(gc_context *ctx, cuda_state *s, int32_t n)
     float *g = s->gd_a, *other = s->gd_b;
     for (int j = m->n_dense - 1; j >= 1; j--) {
         const gc_dense *d = &m->dense[j];
-        GC_TRY(dense_bwd(ctx, s, g, s->dw[j], rows, d->in, d->out, other));
-        GC_TRY(gc_relu_mask_cuda(s->stream, other, s->dense_out[j - 1], (size_t)rows * d->in,
-                                 err));
+        char name[32];
+        snprintf(name, sizeof name, "dense %d", j);
+        LAYER_TRY(ctx, "head backward,", name,
+                  dense_bwd(ctx, s, g, s->dw[j], rows, d->in, d->out, other));
+        LAYER_TRY(ctx, "head backward (ReLU),", name,
+                  gc_relu_mask_cuda(s->stream, GC_DT_F32, other, s->dense_out[j - 1],
+                                    (size_t)rows * d->in, guided, err));
         float *t = g;
         g = other;
         other = t;
     }
     const gc_dense *d0 = &m->dense[0];
-    float *g_pooled = s->geo.direct_patch ? s->g_b : s->g_patch;
-    GC_TRY(dense_bwd(ctx, s, g, s->dw[0], rows, d0->in, d0->out, g_pooled));
+    LAYER_TRY(ctx, "head backward,", "dense 0",
+              dense_bwd(ctx, s, g, s->dw[0], rows, d0->in, d0->out, s->g_patch));
+    const float *g_pooled = s->g_patch;
     if (!s->geo.direct_patch) {
-        GC_TRY(gc_patches_bwd_cuda(s->stream, s->g_patch, n, s->geo.ph, s->geo.pw, C, k, s->g_b, err));
-        g_pooled = s->g_b;
+        LAYER_TRY(ctx, "head backward,", "patches",
+                  gc_patches_bwd_cuda(s->stream, s->g_patch, n, s->geo.ph, s->geo.pw, C, k,
+                                      s->g_pool, err));
+        g_pooled = s->g_pool;
     }
-    GC_TRY(gc_avgpool_bwd_cuda(s->stream, g_pooled, n, s->geo.h[last], s->geo.w[last], C, s->geo.ph, s->geo.pw,
-                               s->g_a, err));
+    LAYER_TRY(ctx, "head backward,", "average pool",
+              gc_avgpool_bwd_cuda(s->stream, g_pooled, n, s->geo.h[last], s->geo.w[last], C,
+                                  s->geo.ph, s->geo.pw, s->dt, s->g_a, err));
+    LAYER_TRY(ctx, "head", "backward", debug_sync(ctx, s));
     return GC_OK;
 }
 
-/* Upload the batch, run the forward, copy the logits back. */
-static gc_status forward_to_logits(gc_context *ctx, cuda_state *s, const float *input, int32_t n,
-                                   float *logits)
+/* From dy/dlogits (in gd_a) down to the output of layer `stop` (-1: the input image);
+ * *out = the buffer holding the gradient (type T). guided: the guided-ReLU rule at every
+ * ReLU. As the CPU's backward_features. */
+static gc_status backward_features(gc_context *ctx, cuda_state *s, int32_t n, int32_t stop,
+                                   int guided, void **out)
+{
+    const gc_model *m = &ctx->model;
+    gc_errbuf *err = &ctx->err;
+    GC_TRY(backward_head(ctx, s, n, guided));
+    void *g = s->g_a, *other = s->g_b;
+    for (int i = m->n_layers - 1; i > stop; i--) {
+        const gc_layer *L = &m->layers[i];
+        const int32_t H = i ? s->geo.h[i - 1] : ctx->in_h, W = i ? s->geo.w[i - 1] : ctx->in_w;
+        if (L->kind == GC_LAYER_POOL) {
+            LAYER_TRY(ctx, "backward of", L->name,
+                      gc_maxpool_bwd_cuda(s->stream, s->dt, s->act[i - 1], g, n, H, W, L->cin,
+                                          other, err));
+        } else {
+            LAYER_TRY(ctx, "backward (ReLU) of", L->name,
+                      gc_relu_mask_cuda(s->stream, s->dt, g, s->act[i],
+                                        (size_t)n * H * W * L->cout, guided, err));
+            LAYER_TRY(ctx, "backward-data of", L->name,
+                      gc_conv_plan_run(s->dnn, &s->bwd[i], err)); /* bound: g -> other */
+        }
+        LAYER_TRY(ctx, "backward of", L->name, debug_sync(ctx, s));
+        void *t = g;
+        g = other;
+        other = t;
+    }
+    *out = g;
+    return GC_OK;
+}
+
+/* The score gradient of the explained classes into gd_a (times gscale). */
+static gc_status upload_score_gradient(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    const size_t len = (size_t)n * s->geo.P * s->geo.Q * ctx->model.num_classes;
+    GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(s->gd_a, s->h_grad_logits, sizeof(float) * len,
+                                           cudaMemcpyHostToDevice, s->stream));
+    return GC_OK;
+}
+
+/* Upload of a host batch (n, H, W, 3) NHWC and its packing into x. */
+static gc_status upload_host_input(gc_context *ctx, cuda_state *s, const float *input, int32_t n)
+{
+    const size_t HW = (size_t)ctx->in_h * ctx->in_w;
+    GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(s->x_stage, input, sizeof(float) * (size_t)n * HW * 3,
+                                           cudaMemcpyHostToDevice, s->stream));
+    GC_TRY(gc_pack_input_cuda(s->stream, s->x_stage, 3 * HW, 1, 3, n, ctx->in_h, ctx->in_w,
+                              s->c0, s->dt, s->x, &ctx->err));
+    return GC_OK;
+}
+
+/* Forward of the packed batch, logits to the host (synchronizes). */
+static gc_status forward_to_logits(gc_context *ctx, cuda_state *s, int32_t n, float *logits)
+{
+    GC_TRY(forward_features(ctx, s, n));
+    GC_TRY(mark(ctx, s, PROF_FEATURES));
+    GC_TRY(forward_head(ctx, s, n));
+    GC_TRY(mark(ctx, s, PROF_HEAD));
+    GC_CUDA_TRY(&ctx->err,
+                cudaMemcpyAsync(logits, s->logits,
+                                sizeof(float) * (size_t)n * ctx->model.num_classes,
+                                cudaMemcpyDeviceToHost, s->stream));
+    GC_TRY(mark(ctx, s, PROF_DOWNLOAD));
+    GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
+    return GC_OK;
+}
+
+/* Everything after the input is packed: forward, class choice, backward(s), cam. */
+static gc_status explain_packed(gc_context *ctx, cuda_state *s, int32_t n,
+                                const int32_t *classes, float *logits, int32_t *class_ids,
+                                float *cams_raw)
 {
     gc_errbuf *err = &ctx->err;
-    if (n < 1 || n > s->N)
-        return gc_fail(err, GC_ERR_INVALID_ARGUMENT, "batch of %d; max_batch is %d", n, s->N);
-    GC_CUDA_TRY(err, cudaSetDevice(s->device));
-    GC_CUDA_TRY(err, cudaMemcpyAsync(s->x, input,
-                                     sizeof(float) * (size_t)n * ctx->in_h * ctx->in_w * 3,
-                                     cudaMemcpyHostToDevice, s->stream));
-    GC_TRY(forward_features(ctx, s, n));
-    GC_TRY(forward_head(ctx, s, n));
-    GC_CUDA_TRY(err, cudaMemcpyAsync(logits, s->logits,
-                                     sizeof(float) * (size_t)n * ctx->model.num_classes,
+    const int32_t T = ctx->target, PQ = s->geo.P * s->geo.Q;
+    GC_TRY(forward_to_logits(ctx, s, n, logits));
+    /* the same host code as the CPU backend (score.c) */
+    gc_pick_classes(ctx, logits, n, classes, class_ids);
+    gc_score_gradient(ctx, logits, n, class_ids, PQ, s->h_grad_logits);
+    const size_t glen = (size_t)n * PQ * ctx->model.num_classes;
+    if (s->gscale != 1.0f)
+        for (size_t i = 0; i < glen; i++)
+            s->h_grad_logits[i] *= s->gscale;
+    GC_TRY(mark(ctx, s, PROF_HEAD));
+    GC_TRY(upload_score_gradient(ctx, s, n));
+    GC_TRY(mark(ctx, s, PROF_UPLOAD));
+
+    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w, Kc = (size_t)ctx->cam_c;
+    void *g;
+    GC_TRY(backward_features(ctx, s, n, T, 0, &g));
+    if (ctx->stage == GC_STAGE_PRE)
+        LAYER_TRY(ctx, "backward (ReLU) of", ctx->target_name,
+                  gc_relu_mask_cuda(s->stream, s->dt, g, s->act[T], (size_t)n * hw * Kc, 0,
+                                    err));
+    GC_TRY(gc_convert_cuda(s->stream, s->dt, g, GC_DT_F32, s->grad, (size_t)n * hw * Kc,
+                           1.0f / s->gscale, err));
+    if (s->guided) { /* the same score again, down to the input with the guided rule */
+        GC_TRY(upload_score_gradient(ctx, s, n));
+        GC_TRY(backward_features(ctx, s, n, -1, 1, &g));
+        GC_TRY(gc_unpack_grad_cuda(s->stream, s->dt, g, n, ctx->in_h, ctx->in_w, s->c0,
+                                   1.0f / s->gscale, s->guided_in, err));
+    }
+    GC_TRY(mark(ctx, s, PROF_BACKWARD));
+    const int method = (int)ctx->opt.method;
+    GC_TRY(gc_cam_weights_cuda(s->stream, method, s->A, s->grad, n, (int32_t)hw, (int32_t)Kc,
+                               s->alpha, err));
+    GC_TRY(gc_cam_cuda(s->stream, method, s->A, s->grad, s->alpha, n, (int32_t)hw,
+                       (int32_t)Kc, s->cam, err));
+    GC_TRY(mark(ctx, s, PROF_CAM));
+    GC_CUDA_TRY(err, cudaMemcpyAsync(cams_raw, s->cam, sizeof(float) * (size_t)n * hw,
                                      cudaMemcpyDeviceToHost, s->stream));
+    GC_TRY(mark(ctx, s, PROF_DOWNLOAD));
     GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
+    GC_TRY(prof_collect(ctx, s));
+    return GC_OK;
+}
+
+static gc_status check_n(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    if (n < 1 || n > s->N)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "batch of %d; max_batch is %d", n,
+                       s->N);
+    return GC_OK;
+}
+
+static gc_status predict_impl(gc_context *ctx, cuda_state *s, const float *input, int32_t n,
+                              float *logits)
+{
+    GC_TRY(check_n(ctx, s, n));
+    GC_TRY(enter(ctx, s));
+    GC_TRY(prof_begin(ctx, s));
+    GC_TRY(upload_host_input(ctx, s, input, n));
+    GC_TRY(mark(ctx, s, PROF_UPLOAD));
+    GC_TRY(forward_to_logits(ctx, s, n, logits));
+    GC_TRY(prof_collect(ctx, s));
     return GC_OK;
 }
 
 static gc_status cuda_predict(gc_context *ctx, void *state, const float *input, int32_t n,
                               float *logits)
 {
-    return forward_to_logits(ctx, (cuda_state *)state, input, n, logits);
+    cuda_state *s = (cuda_state *)state;
+    return settle(ctx, s, predict_impl(ctx, s, input, n, logits), "predict");
+}
+
+static gc_status explain_impl(gc_context *ctx, cuda_state *s, const float *input, int32_t n,
+                              const int32_t *classes, float *logits, int32_t *class_ids,
+                              float *cams_raw)
+{
+    GC_TRY(check_n(ctx, s, n));
+    GC_TRY(enter(ctx, s));
+    GC_TRY(prof_begin(ctx, s));
+    GC_TRY(upload_host_input(ctx, s, input, n));
+    GC_TRY(mark(ctx, s, PROF_UPLOAD));
+    return explain_packed(ctx, s, n, classes, logits, class_ids, cams_raw);
 }
 
 static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, int32_t n,
@@ -508,63 +943,84 @@ static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, 
                               float *cams_raw)
 {
     cuda_state *s = (cuda_state *)state;
-    const gc_model *m = &ctx->model;
-    gc_errbuf *err = &ctx->err;
-    const int32_t K = m->num_classes, T = ctx->target;
-    GC_TRY(forward_to_logits(ctx, s, input, n, logits));
-    /* the same host code as the CPU backend (score.c) */
-    gc_pick_classes(ctx, logits, n, classes, class_ids);
-    gc_score_gradient(ctx, logits, n, class_ids, s->geo.P * s->geo.Q, s->h_grad_logits);
-    GC_CUDA_TRY(err, cudaMemcpyAsync(s->gd_a, s->h_grad_logits,
-                                     sizeof(float) * (size_t)n * s->geo.P * s->geo.Q * K,
-                                     cudaMemcpyHostToDevice, s->stream));
-    GC_TRY(backward_head(ctx, s, n));
-    float *g = s->g_a, *other = s->g_b;
-    for (int i = m->n_layers - 1; i > T; i--) {
-        const gc_layer *L = &m->layers[i];
-        int32_t H = s->geo.h[i - 1], W = s->geo.w[i - 1];
-        if (L->kind == GC_LAYER_POOL) {
-            GC_TRY(gc_maxpool_bwd_cuda(s->stream, s->act[i - 1], g, n, H, W, L->cin, other,
-                                       err));
-        } else {
-            GC_TRY(gc_relu_mask_cuda(s->stream, g, s->act[i], (size_t)n * H * W * L->cout, err));
-            GC_TRY(gc_conv_plan_run(s->dnn, &s->bwd[i], err)); /* bound: g -> other */
-        }
-        float *t = g;
-        g = other;
-        other = t;
-    }
-    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w, Kc = (size_t)ctx->cam_c;
-    if (ctx->stage == GC_STAGE_PRE)
-        GC_TRY(gc_relu_mask_cuda(s->stream, g, s->act[T], (size_t)n * hw * Kc, err));
-    GC_CUDA_TRY(err, cudaMemcpyAsync(s->grad, g, sizeof(float) * (size_t)n * hw * Kc,
-                                     cudaMemcpyDeviceToDevice, s->stream));
-    const float *A = ctx->stage == GC_STAGE_PRE ? s->pre : s->act[T];
-    GC_TRY(gc_alpha_cuda(s->stream, s->grad, n, (int32_t)hw, (int32_t)Kc, s->alpha, err));
-    GC_TRY(gc_cam_cuda(s->stream, A, s->alpha, n, (int32_t)hw, (int32_t)Kc, s->cam, err));
-    GC_CUDA_TRY(err, cudaMemcpyAsync(cams_raw, s->cam, sizeof(float) * (size_t)n * hw,
-                                     cudaMemcpyDeviceToHost, s->stream));
-    GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
-    return GC_OK;
+    return settle(ctx, s, explain_impl(ctx, s, input, n, classes, logits, class_ids, cams_raw),
+                  "explain");
 }
 
-static gc_status cuda_read_tensor(gc_context *ctx, void *state, gc_tensor which, int32_t image,
-                                  float *out)
+static gc_status explain_device_impl(gc_context *ctx, cuda_state *s, const float *device_input,
+                                     int32_t n, const int32_t *classes, float *logits,
+                                     int32_t *class_ids, float *cams_raw)
+{
+    gc_errbuf *err = &ctx->err;
+    GC_TRY(check_n(ctx, s, n));
+    GC_TRY(enter(ctx, s));
+    cudaPointerAttributes pa;
+    cudaError_t e = cudaPointerGetAttributes(&pa, device_input);
+    if (e != cudaSuccess || (pa.type != cudaMemoryTypeDevice && pa.type != cudaMemoryTypeManaged)) {
+        cudaGetLastError();
+        return gc_fail(err, GC_ERR_INVALID_ARGUMENT,
+                       "device_input %p is not CUDA device memory (%s)", (const void *)device_input,
+                       e != cudaSuccess ? cudaGetErrorString(e)
+                       : pa.type == cudaMemoryTypeHost ? "it is pinned host memory"
+                                                       : "it is host memory");
+    }
+    if (pa.type == cudaMemoryTypeDevice && pa.device != s->device)
+        return gc_fail(err, GC_ERR_INVALID_ARGUMENT,
+                       "device_input is on CUDA device %d; this context runs on device %d",
+                       pa.device, s->device);
+    GC_TRY(prof_begin(ctx, s));
+    /* Work the caller queued on the legacy default stream (or a blocking stream) to produce
+     * the tensor finishes before our non-blocking stream reads it. */
+    cudaEvent_t ready;
+    GC_CUDA_TRY(err, cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
+    e = cudaEventRecord(ready, cudaStreamLegacy);
+    if (e == cudaSuccess)
+        e = cudaStreamWaitEvent(s->stream, ready, 0);
+    cudaEventDestroy(ready);
+    GC_CUDA_TRY(err, e);
+    const size_t HW = (size_t)ctx->in_h * ctx->in_w;
+    GC_TRY(gc_pack_input_cuda(s->stream, device_input, 3 * HW, HW, 1, n, ctx->in_h, ctx->in_w,
+                              s->c0, s->dt, s->x, err));
+    GC_TRY(mark(ctx, s, PROF_UPLOAD));
+    return explain_packed(ctx, s, n, classes, logits, class_ids, cams_raw);
+}
+
+static gc_status cuda_explain_device(gc_context *ctx, void *state, const float *device_input,
+                                     int32_t n, const int32_t *classes, float *logits,
+                                     int32_t *class_ids, float *cams_raw)
 {
     cuda_state *s = (cuda_state *)state;
+    return settle(ctx, s,
+                  explain_device_impl(ctx, s, device_input, n, classes, logits, class_ids,
+                                      cams_raw),
+                  "explain_device");
+}
+
+static gc_status read_tensor_impl(gc_context *ctx, cuda_state *s, gc_tensor which,
+                                  int32_t image, float *out)
+{
     gc_errbuf *err = &ctx->err;
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w, Kc = (size_t)ctx->cam_c;
     const float *src;
+    GC_TRY(enter(ctx, s));
     switch (which) {
-    case GC_TENSOR_ACTIVATION:
-        src = ctx->stage == GC_STAGE_PRE ? s->pre : s->act[ctx->target];
-        break;
+    case GC_TENSOR_ACTIVATION: src = s->A; break;
     case GC_TENSOR_GRADIENT: src = s->grad; break;
     case GC_TENSOR_WEIGHTS:
         GC_CUDA_TRY(err, cudaMemcpyAsync(out, s->alpha + (size_t)image * Kc, sizeof(float) * Kc,
                                          cudaMemcpyDeviceToHost, s->stream));
         GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
         return GC_OK;
+    case GC_TENSOR_GUIDED_BACKPROP: {
+        if (!s->guided_in)
+            return gc_fail(err, GC_ERR_NOT_AVAILABLE, "no guided backprop in this context");
+        const size_t len = (size_t)3 * ctx->in_h * ctx->in_w; /* already (3, H, W) */
+        GC_CUDA_TRY(err, cudaMemcpyAsync(out, s->guided_in + (size_t)image * len,
+                                         sizeof(float) * len, cudaMemcpyDeviceToHost,
+                                         s->stream));
+        GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
+        return GC_OK;
+    }
     default:
         return gc_fail(err, GC_ERR_INVALID_ARGUMENT, "tensor %d not held by the backend",
                        (int)which);
@@ -579,12 +1035,23 @@ static gc_status cuda_read_tensor(gc_context *ctx, void *state, gc_tensor which,
     return GC_OK;
 }
 
+static gc_status cuda_read_tensor(gc_context *ctx, void *state, gc_tensor which, int32_t image,
+                                  float *out)
+{
+    cuda_state *s = (cuda_state *)state;
+    gc_status st = read_tensor_impl(ctx, s, which, image, out);
+    /* an unknown tensor or a missing guided pass is the caller's error, not the device's */
+    if (st == GC_ERR_INVALID_ARGUMENT || st == GC_ERR_NOT_AVAILABLE)
+        return st;
+    return settle(ctx, s, st, "read_tensor");
+}
+
 extern "C" const gc_backend_ops gc_cuda_backend = {
     "cuda",
     cuda_create,
     cuda_destroy,
     cuda_explain,
-    NULL, /* explain_device: not yet */
+    cuda_explain_device,
     cuda_predict,
     cuda_read_tensor,
 };

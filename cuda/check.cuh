@@ -54,6 +54,35 @@ extern "C" {
                            cublasGetStatusName(gc_b_), cublasGetStatusString(gc_b_));          \
     } while (0)
 
+/* 1 when e leaves the CUDA context unusable: a kernel fault or a lost device. The runtime
+ * then returns the same error from every later call of the process ("sticky" errors, in the
+ * CUDA Runtime API's description of cudaError); the backend turns it into the context's
+ * sticky bad state (gc_context.sticky). Any other error (a bad argument, a failed allocation,
+ * a launch configuration refused) is reported and the context stays usable. */
+static inline int gc_cuda_error_is_sticky(cudaError_t e)
+{
+    switch (e) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorAssert:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorContextIsDestroyed:
+    case cudaErrorDevicesUnavailable:
+    case cudaErrorNoDevice:
+    case cudaErrorCudartUnloading:
+    case cudaErrorUnknown:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* Propagates a gc_status from a helper that already wrote its message. */
 #define GC_TRY(expr)                                                                           \
     do {                                                                                       \

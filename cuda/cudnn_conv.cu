@@ -3,7 +3,9 @@
  * backend (graph) API from C-style code: every descriptor is created, given its attributes
  * and finalized; every status is checked. See shared/notes/cudnn-graph-from-c.md.
  *
- * Tensor ids in a graph: 1 x, 2 w, 3 b, 4 y, 5 and 6 virtual intermediates.
+ * Tensor ids in a graph: 1 x, 2 w, 3 b, 4 y, 5 and 6 virtual intermediates. x, w, b and y
+ * are of the plan's element type (float, half or bfloat16); the convolution computes in float
+ * and the virtual intermediates are float.
  */
 #include <float.h>
 #include <stdbool.h>
@@ -53,12 +55,13 @@ static gc_status make(gc_conv_plan *p, cudnnBackendDescriptorType_t type,
     return GC_OK;
 }
 
-/* An NHWC float tensor with dims given as (n, c, h, w). */
+/* An NHWC tensor with dims given as (n, c, h, w): of the plan's element type in memory,
+ * float32 when virtual (cuDNN's advice for fused intermediates). */
 static gc_status tensor(gc_conv_plan *p, int64_t id, int64_t n, int64_t c, int64_t h, int64_t w,
                         bool is_virtual, cudnnBackendDescriptor_t *t, gc_errbuf *err)
 {
     GC_TRY(make(p, CUDNN_BACKEND_TENSOR_DESCRIPTOR, t, err));
-    cudnnDataType_t dt = CUDNN_DATA_FLOAT;
+    cudnnDataType_t dt = is_virtual ? CUDNN_DATA_FLOAT : p->dtype;
     int64_t dims[4] = {n, c, h, w};
     int64_t strides[4] = {c * h * w, 1, w * c, c};
     int64_t align = 16;
@@ -126,7 +129,7 @@ static gc_status build_graph(cudnnHandle_t handle, gc_conv_plan *p, int bias, in
     /* weights (k, 3, 3, c) in memory: dims (k, c, 3, 3) with KRSC strides */
     GC_TRY(make(p, CUDNN_BACKEND_TENSOR_DESCRIPTOR, &wt, err));
     {
-        cudnnDataType_t dt = CUDNN_DATA_FLOAT;
+        cudnnDataType_t dt = p->dtype;
         int64_t dims[4] = {k, c, 3, 3}, strides[4] = {9 * c, 1, 3 * c, c};
         int64_t id = ID_W, align = 16;
         bool virt = false;
@@ -230,8 +233,9 @@ static gc_status build_graph(cudnnHandle_t handle, gc_conv_plan *p, int bias, in
     return GC_OK;
 }
 
-/* 1 when the engine config's numerics are true fp32 (no tensor cores, no down-conversion). */
-static gc_status is_true_fp32(cudnnBackendDescriptor_t cfg, int *ok, gc_errbuf *err)
+/* 1 when the engine config's numerical notes fit `numerics` (gc_conv_numerics). */
+static gc_status numerics_ok(cudnnBackendDescriptor_t cfg, gc_conv_numerics numerics, int *ok,
+                             gc_errbuf *err)
 {
     cudnnBackendDescriptor_t engine;
     *ok = 0;
@@ -248,18 +252,20 @@ static gc_status is_true_fp32(cudnnBackendDescriptor_t cfg, int *ok, gc_errbuf *
     cudnnBackendDestroyDescriptor(engine);
     GC_CUDNN_TRY(err, s);
     *ok = 1;
-    for (int64_t i = 0; i < n_notes; i++)
-        if (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
-            notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
-            notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION)
+    for (int64_t i = 0; i < n_notes; i++) {
+        if (notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION)
             *ok = 0;
+        if (numerics == GC_CONV_TRUE_FP32 && (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
+                                              notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS))
+            *ok = 0;
+    }
     return GC_OK;
 }
 
 /* Heuristics for the graph, then the first engine config that finalizes into a plan.
  * *found = 0 (and GC_OK) when none does; other failures return a status. */
 static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
-                           cudnnBackendHeurMode_t mode, int allow_tf32, int *found,
+                           cudnnBackendHeurMode_t mode, gc_conv_numerics numerics, int *found,
                            char *why, size_t why_len, gc_errbuf *err)
 {
     *found = 0;
@@ -295,11 +301,9 @@ static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
     GC_CUDNN_TRY(err, cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs));
     for (int64_t i = 0; i < got && i < count; i++) {
-        if (!allow_tf32) {
-            int ok;
-            if (is_true_fp32(cfgs[i], &ok, err) != GC_OK || !ok)
-                continue;
-        }
+        int ok;
+        if (numerics_ok(cfgs[i], numerics, &ok, err) != GC_OK || !ok)
+            continue;
         cudnnBackendDescriptor_t plan;
         GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR,
                                                        &plan));
@@ -326,31 +330,33 @@ static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
 }
 
 static gc_status try_build(cudnnHandle_t handle, gc_conv_plan *p, int bias, int relu,
-                           int allow_tf32, int *found, char *why, size_t why_len,
+                           gc_conv_numerics numerics, int *found, char *why, size_t why_len,
                            gc_errbuf *err)
 {
     cudnnBackendDescriptor_t graph;
     *found = 0;
     release_build(p);
     GC_TRY(build_graph(handle, p, bias, relu, &graph, err));
-    GC_TRY(pick_plan(p, graph, CUDNN_HEUR_MODE_A, allow_tf32, found, why, why_len, err));
+    GC_TRY(pick_plan(p, graph, CUDNN_HEUR_MODE_A, numerics, found, why, why_len, err));
     if (!*found)
-        GC_TRY(pick_plan(p, graph, CUDNN_HEUR_MODE_FALLBACK, allow_tf32, found, why, why_len,
+        GC_TRY(pick_plan(p, graph, CUDNN_HEUR_MODE_FALLBACK, numerics, found, why, why_len,
                          err));
     return GC_OK;
 }
 
-gc_status gc_conv_plan_build(cudnnHandle_t handle, int64_t n, int64_t h, int64_t w, int64_t c,
-                             int64_t k, int bias, int relu, int allow_tf32, gc_conv_plan *p,
-                             gc_errbuf *err)
+gc_status gc_conv_plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t n, int64_t h,
+                             int64_t w, int64_t c, int64_t k, int bias, int relu,
+                             gc_conv_numerics numerics, gc_conv_plan *p, gc_errbuf *err)
 {
     memset(p, 0, sizeof *p);
+    p->dtype = dtype;
     p->n = n, p->h = h, p->w = w, p->c = c, p->k = k;
     p->bias = bias, p->relu = relu;
     char why[512] = "";
     int found = 0;
     if (bias || relu) {
-        gc_status st = try_build(handle, p, bias, relu, allow_tf32, &found, why, sizeof why, err);
+        gc_status st = try_build(handle, p, bias, relu, numerics, &found, why, sizeof why,
+                                 err);
         if (st == GC_ERR_OUT_OF_MEMORY)
             return st;
         if (st != GC_OK) { /* cuDNN refused the fused graph itself: build the plain conv */
@@ -360,19 +366,24 @@ gc_status gc_conv_plan_build(cudnnHandle_t handle, int64_t n, int64_t h, int64_t
         p->fused = found;
     }
     if (!found)
-        GC_TRY(try_build(handle, p, 0, 0, allow_tf32, &found, why, sizeof why, err));
+        GC_TRY(try_build(handle, p, 0, 0, numerics, &found, why, sizeof why, err));
     if (!found)
         return gc_fail(err, GC_ERR_UNSUPPORTED,
                        "cuDNN has no %s engine for a 3x3 conv (n %lld, %lldx%lld, %lld -> %lld "
-                       "channels, NHWC float): %s",
-                       allow_tf32 ? "fp32/tf32" : "true-fp32 (non-tensor-core)", (long long)n,
+                       "channels, NHWC %s): %s",
+                       numerics == GC_CONV_TRUE_FP32 ? "true-fp32 (non-tensor-core)"
+                                                     : "float-accumulating",
+                       (long long)n,
                        (long long)h, (long long)w, (long long)c, (long long)k,
+                       dtype == CUDNN_DATA_HALF       ? "fp16"
+                       : dtype == CUDNN_DATA_BFLOAT16 ? "bf16"
+                                                      : "float",
                        why[0] ? why : "no engine config finalized");
     return GC_OK;
 }
 
-gc_status gc_conv_plan_bind(gc_conv_plan *p, const float *x, const float *wt, const float *b,
-                            float *y, void *workspace, gc_errbuf *err)
+gc_status gc_conv_plan_bind(gc_conv_plan *p, const void *x, const void *wt, const void *b,
+                            void *y, void *workspace, gc_errbuf *err)
 {
     int64_t ids[4] = {ID_X, ID_W, ID_Y, ID_B};
     void *ptrs[4] = {(void *)x, (void *)wt, (void *)y, (void *)b};

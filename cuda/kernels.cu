@@ -1,8 +1,14 @@
 /*
- * kernels.cu — the CUDA backend's element-wise and pooling kernels (see kernels.cuh).
+ * kernels.cu — the CUDA backend's element-wise, pooling and CAM kernels (see kernels.cuh).
  * One thread per output element, grid-stride loops, gathers instead of scatters (no atomics:
- * results do not depend on scheduling). Naming: op_x_kernel -> gc_x_cuda.
+ * results do not depend on scheduling). Typed feature maps are templates over the element
+ * type T (float, __half, __nv_bfloat16), read into float with ld() and stored with put().
+ * Naming: op_x_kernel -> gc_x_cuda.
  */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <string.h>
+
 #include "gc_math.h"
 #include "kernels.cuh"
 
@@ -21,6 +27,63 @@ static unsigned grid_for(size_t len)
          i += (size_t)gridDim.x * blockDim.x)
 
 #define LAUNCH_CHECK(err) GC_CUDA_TRY(err, cudaGetLastError())
+
+/* Runs the statement with T bound to the element type of dt. */
+#define DISPATCH_DT(dt, T, ...)                                                                \
+    switch (dt) {                                                                              \
+    case GC_DT_F16: {                                                                          \
+        typedef __half T;                                                                      \
+        __VA_ARGS__;                                                                           \
+    } break;                                                                                   \
+    case GC_DT_BF16: {                                                                         \
+        typedef __nv_bfloat16 T;                                                               \
+        __VA_ARGS__;                                                                           \
+    } break;                                                                                   \
+    default: {                                                                                 \
+        typedef float T;                                                                       \
+        __VA_ARGS__;                                                                           \
+    } break;                                                                                   \
+    }
+
+static __device__ __forceinline__ float ld(float v)
+{
+    return v;
+}
+static __device__ __forceinline__ float ld(__half v)
+{
+    return __half2float(v);
+}
+static __device__ __forceinline__ float ld(__nv_bfloat16 v)
+{
+    return __bfloat162float(v);
+}
+static __device__ __forceinline__ void put(float *p, float v)
+{
+    *p = v;
+}
+static __device__ __forceinline__ void put(__half *p, float v)
+{
+    *p = __float2half_rn(v);
+}
+static __device__ __forceinline__ void put(__nv_bfloat16 *p, float v)
+{
+    *p = __float2bfloat16_rn(v);
+}
+
+void gc_dtype_from_float_host(gc_dtype t, const float *src, void *dst, size_t len)
+{
+    if (t == GC_DT_F32) {
+        memcpy(dst, src, len * sizeof(float));
+    } else if (t == GC_DT_F16) {
+        __half *d = (__half *)dst;
+        for (size_t i = 0; i < len; i++)
+            d[i] = __float2half_rn(src[i]);
+    } else {
+        __nv_bfloat16 *d = (__nv_bfloat16 *)dst;
+        for (size_t i = 0; i < len; i++)
+            d[i] = __float2bfloat16_rn(src[i]);
+    }
+}
 
 /* The (image, row, column, channel) of flat index e in an (n, H, W, C) NHWC tensor. */
 struct nhwc_at {
@@ -41,192 +104,283 @@ static __device__ __forceinline__ nhwc_at nhwc_split(size_t e, int32_t H, int32_
 
 /* ---------------------------------------------------------------- element-wise */
 
-static __global__ void op_bias_act_kernel(float *y, const float *b, size_t len, int32_t C,
-                                          int relu)
+template <typename T>
+static __global__ void op_bias_act_kernel(T *y, const T *b, size_t len, int32_t C, int relu)
 {
     GRID_STRIDE(i, len)
     {
-        float v = y[i] + (b ? b[i % (size_t)C] : 0.0f);
-        y[i] = relu && v < 0.0f ? 0.0f : v;
+        float v = ld(y[i]) + (b ? ld(b[i % (size_t)C]) : 0.0f);
+        put(&y[i], relu ? gc_relu(v) : v);
     }
 }
 
-gc_status gc_bias_act_cuda(cudaStream_t st, float *y, const float *b, size_t rows, int32_t C,
-                           int relu, gc_errbuf *err)
+gc_status gc_bias_act_cuda(cudaStream_t st, gc_dtype t, void *y, const void *b, size_t rows,
+                           int32_t C, int relu, gc_errbuf *err)
 {
     size_t len = rows * (size_t)C;
-    op_bias_act_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(y, b, len, C, relu);
+    DISPATCH_DT(t, T,
+                op_bias_act_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                    (T *)y, (const T *)b, len, C, relu));
     LAUNCH_CHECK(err);
     return GC_OK;
 }
 
-static __global__ void op_relu_kernel(const float *x, float *y, size_t len)
+template <typename T> static __global__ void op_relu_kernel(const T *x, T *y, size_t len)
 {
     GRID_STRIDE(i, len)
     {
-        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        put(&y[i], gc_relu(ld(x[i])));
     }
 }
 
-gc_status gc_relu_cuda(cudaStream_t st, const float *x, float *y, size_t len, gc_errbuf *err)
+gc_status gc_relu_cuda(cudaStream_t st, gc_dtype t, const void *x, void *y, size_t len,
+                       gc_errbuf *err)
 {
-    op_relu_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(x, y, len);
+    DISPATCH_DT(t, T,
+                op_relu_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>((const T *)x, (T *)y,
+                                                                      len));
     LAUNCH_CHECK(err);
     return GC_OK;
 }
 
-static __global__ void op_relu_mask_kernel(float *g, const float *act, size_t len)
+template <typename T>
+static __global__ void op_relu_mask_kernel(T *g, const T *act, size_t len, int guided)
 {
     GRID_STRIDE(i, len)
     {
-        g[i] = act[i] > 0.0f ? g[i] : 0.0f;
+        const float gi = ld(g[i]);
+        const int pass = ld(act[i]) > 0.0f && (!guided || gi > 0.0f);
+        put(&g[i], pass ? gi : 0.0f);
     }
 }
 
-gc_status gc_relu_mask_cuda(cudaStream_t st, float *g, const float *act, size_t len,
-                            gc_errbuf *err)
+gc_status gc_relu_mask_cuda(cudaStream_t st, gc_dtype t, void *g, const void *act, size_t len,
+                            int guided, gc_errbuf *err)
 {
-    op_relu_mask_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(g, act, len);
+    DISPATCH_DT(t, T,
+                op_relu_mask_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                    (T *)g, (const T *)act, len, guided));
+    LAUNCH_CHECK(err);
+    return GC_OK;
+}
+
+template <typename S, typename D>
+static __global__ void op_convert_kernel(const S *src, D *dst, size_t len, float scale)
+{
+    GRID_STRIDE(i, len)
+    {
+        put(&dst[i], ld(src[i]) * scale);
+    }
+}
+
+gc_status gc_convert_cuda(cudaStream_t st, gc_dtype ts, const void *src, gc_dtype td, void *dst,
+                          size_t len, float scale, gc_errbuf *err)
+{
+    DISPATCH_DT(ts, S,
+                DISPATCH_DT(td, D,
+                            op_convert_kernel<S, D><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                                (const S *)src, (D *)dst, len, scale)));
+    LAUNCH_CHECK(err);
+    return GC_OK;
+}
+
+template <typename T>
+static __global__ void op_pack_input_kernel(const float *src, size_t s_img, size_t s_ch,
+                                            size_t s_px, int32_t n, int32_t H, int32_t W,
+                                            int32_t C0, T *x)
+{
+    const size_t len = (size_t)n * H * W * C0;
+    GRID_STRIDE(e, len)
+    {
+        const nhwc_at at = nhwc_split(e, H, W, C0);
+        float v = 0.0f;
+        if (at.c < 3)
+            v = src[at.i * s_img + (size_t)at.c * s_ch + ((size_t)at.y * W + at.x) * s_px];
+        put(&x[e], v);
+    }
+}
+
+gc_status gc_pack_input_cuda(cudaStream_t st, const float *src, size_t s_img, size_t s_ch,
+                             size_t s_px, int32_t n, int32_t H, int32_t W, int32_t C0,
+                             gc_dtype t, void *x, gc_errbuf *err)
+{
+    size_t len = (size_t)n * H * W * C0;
+    DISPATCH_DT(t, T,
+                op_pack_input_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                    src, s_img, s_ch, s_px, n, H, W, C0, (T *)x));
+    LAUNCH_CHECK(err);
+    return GC_OK;
+}
+
+/* One thread per output element (i, c, y, x) of the NCHW result. */
+template <typename T>
+static __global__ void op_unpack_grad_kernel(const T *g, int32_t n, int32_t H, int32_t W,
+                                             int32_t C0, float scale, float *out)
+{
+    const size_t HW = (size_t)H * W, len = (size_t)n * 3 * HW;
+    GRID_STRIDE(o, len)
+    {
+        const size_t p = o % HW, c = (o / HW) % 3, i = o / HW / 3;
+        out[o] = ld(g[(i * HW + p) * C0 + c]) * scale;
+    }
+}
+
+gc_status gc_unpack_grad_cuda(cudaStream_t st, gc_dtype t, const void *g, int32_t n, int32_t H,
+                              int32_t W, int32_t C0, float scale, float *out, gc_errbuf *err)
+{
+    size_t len = (size_t)n * 3 * H * W;
+    DISPATCH_DT(t, T,
+                op_unpack_grad_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                    (const T *)g, n, H, W, C0, scale, out));
     LAUNCH_CHECK(err);
     return GC_OK;
 }
 
 /* ---------------------------------------------------------------- max-pool 2x2 */
 
-static __global__ void op_maxpool_fwd_kernel(const float *in, int32_t n, int32_t H, int32_t W,
-                                             int32_t C, float *out)
+template <typename T>
+static __global__ void op_maxpool_fwd_kernel(const T *in, int32_t n, int32_t H, int32_t W,
+                                             int32_t C, T *out)
 {
     const int32_t oh = H / 2, ow = W / 2;
     const size_t len = (size_t)n * oh * ow * C;
     GRID_STRIDE(o, len)
     {
         const nhwc_at at = nhwc_split(o, oh, ow, C);
-        const size_t i = at.i;
-        const int32_t y = at.y, x = at.x, c = at.c;
-        const float *a = in + ((i * H + 2 * y) * W + 2 * x) * C + c;
-        float v0 = a[0], v1 = a[C], v2 = a[(size_t)W * C], v3 = a[(size_t)W * C + C];
+        const T *a = in + ((at.i * H + 2 * at.y) * W + 2 * at.x) * C + at.c;
+        float v0 = ld(a[0]), v1 = ld(a[C]), v2 = ld(a[(size_t)W * C]),
+              v3 = ld(a[(size_t)W * C + C]);
         float m0 = v0 > v1 ? v0 : v1, m1 = v2 > v3 ? v2 : v3;
-        out[o] = m0 > m1 ? m0 : m1;
+        put(&out[o], m0 > m1 ? m0 : m1); /* exact: a value of T back into T */
     }
 }
 
-gc_status gc_maxpool_fwd_cuda(cudaStream_t st, const float *in, int32_t n, int32_t H, int32_t W,
-                              int32_t C, float *out, gc_errbuf *err)
+gc_status gc_maxpool_fwd_cuda(cudaStream_t st, gc_dtype t, const void *in, int32_t n, int32_t H,
+                              int32_t W, int32_t C, void *out, gc_errbuf *err)
 {
     size_t len = (size_t)n * (H / 2) * (W / 2) * C;
-    op_maxpool_fwd_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(in, n, H, W, C, out);
+    DISPATCH_DT(t, T,
+                op_maxpool_fwd_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                    (const T *)in, n, H, W, C, (T *)out));
     LAUNCH_CHECK(err);
     return GC_OK;
 }
 
 /* Each input element takes its window's gradient when it is the window's first maximum in
  * (dy, dx) scan order, as PyTorch and the CPU backend; rows/columns beyond 2*(H/2) get 0. */
-static __global__ void op_maxpool_bwd_kernel(const float *in, const float *g_out, int32_t n,
-                                             int32_t H, int32_t W, int32_t C, float *g_in)
+template <typename T>
+static __global__ void op_maxpool_bwd_kernel(const T *in, const T *g_out, int32_t n, int32_t H,
+                                             int32_t W, int32_t C, T *g_in)
 {
     const int32_t oh = H / 2, ow = W / 2;
     const size_t len = (size_t)n * H * W * C;
     GRID_STRIDE(e, len)
     {
         const nhwc_at at = nhwc_split(e, H, W, C);
-        const size_t i = at.i;
-        const int32_t y = at.y, x = at.x, c = at.c;
-        int32_t py = y / 2, px = x / 2;
+        const int32_t py = at.y / 2, px = at.x / 2;
         float g = 0.0f;
         if (py < oh && px < ow) {
-            size_t base = ((i * H + 2 * py) * W + 2 * px) * C + c;
+            const size_t base = ((at.i * H + 2 * py) * W + 2 * px) * C + at.c;
             const size_t off[4] = {0, (size_t)C, (size_t)W * C, (size_t)W * C + C};
             int best = 0;
             for (int k = 1; k < 4; k++)
-                if (in[base + off[k]] > in[base + off[best]])
+                if (ld(in[base + off[k]]) > ld(in[base + off[best]]))
                     best = k;
-            if (best == (y & 1) * 2 + (x & 1))
-                g = g_out[((i * oh + py) * ow + px) * C + c];
+            if (best == (at.y & 1) * 2 + (at.x & 1))
+                g = ld(g_out[((at.i * oh + py) * ow + px) * C + at.c]);
         }
-        g_in[e] = g;
+        put(&g_in[e], g);
     }
 }
 
-gc_status gc_maxpool_bwd_cuda(cudaStream_t st, const float *in, const float *g_out, int32_t n,
-                              int32_t H, int32_t W, int32_t C, float *g_in, gc_errbuf *err)
+gc_status gc_maxpool_bwd_cuda(cudaStream_t st, gc_dtype t, const void *in, const void *g_out,
+                              int32_t n, int32_t H, int32_t W, int32_t C, void *g_in,
+                              gc_errbuf *err)
 {
     size_t len = (size_t)n * H * W * C;
-    op_maxpool_bwd_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(in, g_out, n, H, W, C, g_in);
+    DISPATCH_DT(t, T,
+                op_maxpool_bwd_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                    (const T *)in, (const T *)g_out, n, H, W, C, (T *)g_in));
     LAUNCH_CHECK(err);
     return GC_OK;
 }
 
 /* ---------------------------------------------------------------- adaptive average pool */
 
-static __global__ void op_avgpool_fwd_kernel(const float *in, int32_t n, int32_t H, int32_t W,
-                                             int32_t C, int32_t oh, int32_t ow, float *out)
+template <typename T>
+static __global__ void op_avgpool_fwd_kernel(const T *in, int32_t n, int32_t H, int32_t W,
+                                             int32_t C, int32_t oh, int32_t ow, T *out)
 {
     const size_t len = (size_t)n * oh * ow * C;
     GRID_STRIDE(o, len)
     {
         const nhwc_at at = nhwc_split(o, oh, ow, C);
-        const size_t i = at.i;
-        const int32_t y = at.y, x = at.x, c = at.c;
-        int32_t y0 = gc_adaptive_start(y, H, oh), y1 = gc_adaptive_end(y, H, oh);
-        int32_t x0 = gc_adaptive_start(x, W, ow), x1 = gc_adaptive_end(x, W, ow);
+        int32_t y0 = gc_adaptive_start(at.y, H, oh), y1 = gc_adaptive_end(at.y, H, oh);
+        int32_t x0 = gc_adaptive_start(at.x, W, ow), x1 = gc_adaptive_end(at.x, W, ow);
         float acc = 0.0f;
         for (int32_t yy = y0; yy < y1; yy++)
             for (int32_t xx = x0; xx < x1; xx++)
-                acc += in[((i * H + yy) * W + xx) * C + c];
-        out[o] = acc / (float)((y1 - y0) * (x1 - x0));
+                acc += ld(in[((at.i * H + yy) * W + xx) * C + at.c]);
+        put(&out[o], acc / (float)((y1 - y0) * (x1 - x0)));
     }
 }
 
-gc_status gc_avgpool_fwd_cuda(cudaStream_t st, const float *in, int32_t n, int32_t H, int32_t W,
-                              int32_t C, int32_t oh, int32_t ow, float *out, gc_errbuf *err)
+gc_status gc_avgpool_fwd_cuda(cudaStream_t st, gc_dtype t, const void *in, int32_t n, int32_t H,
+                              int32_t W, int32_t C, int32_t oh, int32_t ow, void *out,
+                              gc_errbuf *err)
 {
     size_t len = (size_t)n * oh * ow * C;
-    op_avgpool_fwd_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(in, n, H, W, C, oh, ow, out);
+    DISPATCH_DT(t, T,
+                op_avgpool_fwd_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                    (const T *)in, n, H, W, C, oh, ow, (T *)out));
     LAUNCH_CHECK(err);
     return GC_OK;
 }
 
 /* Gather: each input pixel sums g/cnt over the (possibly overlapping) windows holding it. */
-static __global__ void op_avgpool_bwd_kernel(const float *g_out, int32_t n, int32_t H, int32_t W,
-                                             int32_t C, int32_t oh, int32_t ow, float *g_in)
+template <typename T>
+static __global__ void op_avgpool_bwd_kernel(const float *g_out, int32_t n, int32_t H,
+                                             int32_t W, int32_t C, int32_t oh, int32_t ow,
+                                             T *g_in)
 {
     const size_t len = (size_t)n * H * W * C;
     GRID_STRIDE(e, len)
     {
         const nhwc_at at = nhwc_split(e, H, W, C);
-        const size_t i = at.i;
-        const int32_t y = at.y, x = at.x, c = at.c;
         float acc = 0.0f;
         for (int32_t oy = 0; oy < oh; oy++) {
             int32_t y0 = gc_adaptive_start(oy, H, oh), y1 = gc_adaptive_end(oy, H, oh);
-            if (y < y0 || y >= y1)
+            if (at.y < y0 || at.y >= y1)
                 continue;
             for (int32_t ox = 0; ox < ow; ox++) {
                 int32_t x0 = gc_adaptive_start(ox, W, ow), x1 = gc_adaptive_end(ox, W, ow);
-                if (x < x0 || x >= x1)
+                if (at.x < x0 || at.x >= x1)
                     continue;
                 float cnt = (float)((y1 - y0) * (x1 - x0));
-                acc += g_out[((i * oh + oy) * ow + ox) * C + c] / cnt;
+                acc += g_out[((at.i * oh + oy) * ow + ox) * C + at.c] / cnt;
             }
         }
-        g_in[e] = acc;
+        put(&g_in[e], acc);
     }
 }
 
 gc_status gc_avgpool_bwd_cuda(cudaStream_t st, const float *g_out, int32_t n, int32_t H,
-                              int32_t W, int32_t C, int32_t oh, int32_t ow, float *g_in,
-                              gc_errbuf *err)
+                              int32_t W, int32_t C, int32_t oh, int32_t ow, gc_dtype t,
+                              void *g_in, gc_errbuf *err)
 {
     size_t len = (size_t)n * H * W * C;
-    op_avgpool_bwd_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(g_out, n, H, W, C, oh, ow, g_in);
+    DISPATCH_DT(t, T,
+                op_avgpool_bwd_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                    g_out, n, H, W, C, oh, ow, (T *)g_in));
     LAUNCH_CHECK(err);
     return GC_OK;
 }
 
 /* ---------------------------------------------------------------- the head's patch layer */
 
-static __global__ void op_patches_kernel(const float *in, int32_t n, int32_t ph, int32_t pw,
-                                         int32_t C, int32_t k, float *col)
+template <typename T>
+static __global__ void op_patches_kernel(const T *in, int32_t n, int32_t ph, int32_t pw,
+                                         int32_t C, int32_t k, T *col)
 {
     const int32_t P = ph - k + 1, Q = pw - k + 1;
     const size_t kkc = (size_t)k * k * C, len = (size_t)n * P * Q * kkc;
@@ -241,11 +395,13 @@ static __global__ void op_patches_kernel(const float *in, int32_t n, int32_t ph,
     }
 }
 
-gc_status gc_patches_cuda(cudaStream_t st, const float *in, int32_t n, int32_t ph, int32_t pw,
-                          int32_t C, int32_t k, float *col, gc_errbuf *err)
+gc_status gc_patches_cuda(cudaStream_t st, gc_dtype t, const void *in, int32_t n, int32_t ph,
+                          int32_t pw, int32_t C, int32_t k, void *col, gc_errbuf *err)
 {
     size_t len = (size_t)n * (ph - k + 1) * (pw - k + 1) * k * k * C;
-    op_patches_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(in, n, ph, pw, C, k, col);
+    DISPATCH_DT(t, T,
+                op_patches_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                    (const T *)in, n, ph, pw, C, k, (T *)col));
     LAUNCH_CHECK(err);
     return GC_OK;
 }
@@ -303,50 +459,68 @@ gc_status gc_mean_positions_cuda(cudaStream_t st, const float *y, int32_t n, int
     return GC_OK;
 }
 
-/* One thread per (image, channel): neighbouring threads read neighbouring channels. */
-static __global__ void op_alpha_kernel(const float *grad, int32_t n, int32_t hw, int32_t Kc,
-                                       float *alpha)
+/* One thread per (image, channel), summing over the positions in ascending order as
+ * gc_cam_compute does; neighbouring threads read neighbouring channels. */
+static __global__ void op_cam_weights_kernel(int method, const float *A, const float *G,
+                                             int32_t n, int32_t hw, int32_t Kc, float *alpha)
 {
     const size_t len = (size_t)n * Kc;
     GRID_STRIDE(e, len)
     {
-        size_t i = e / Kc, c = e % Kc;
-        float acc = 0.0f;
-        for (int32_t p = 0; p < hw; p++)
-            acc += grad[(i * hw + p) * Kc + c];
-        alpha[e] = acc / (float)hw;
+        const size_t i = e / Kc, c = e % Kc;
+        const float *a = A + i * hw * Kc + c, *g = G + i * hw * Kc + c;
+        if (gc_method_needs_sum_a(method)) {
+            float sum_a = 0.0f;
+            for (int32_t p = 0; p < hw; p++)
+                sum_a += a[(size_t)p * Kc];
+            float w = 0.0f;
+            for (int32_t p = 0; p < hw; p++) {
+                const float gp = g[(size_t)p * Kc];
+                w += method == GC_METHOD_XGRADCAM ? gc_xgradcam_term(gp, a[(size_t)p * Kc], sum_a)
+                                                  : gc_gradcampp_term(gp, sum_a);
+            }
+            alpha[e] = w;
+        } else {
+            float acc = 0.0f;
+            for (int32_t p = 0; p < hw; p++)
+                acc += g[(size_t)p * Kc];
+            alpha[e] = acc / (float)hw;
+        }
     }
 }
 
-gc_status gc_alpha_cuda(cudaStream_t st, const float *grad, int32_t n, int32_t hw, int32_t Kc,
-                        float *alpha, gc_errbuf *err)
+gc_status gc_cam_weights_cuda(cudaStream_t st, int method, const float *A, const float *G,
+                              int32_t n, int32_t hw, int32_t Kc, float *alpha, gc_errbuf *err)
 {
     size_t len = (size_t)n * Kc;
-    op_alpha_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(grad, n, hw, Kc, alpha);
+    op_cam_weights_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(method, A, G, n, hw, Kc, alpha);
     LAUNCH_CHECK(err);
     return GC_OK;
 }
 
-static __global__ void op_cam_kernel(const float *A, const float *alpha, int32_t n, int32_t hw,
-                                     int32_t Kc, float *cam)
+/* One thread per (image, position), summing over the channels in ascending order. */
+static __global__ void op_cam_kernel(int method, const float *A, const float *G,
+                                     const float *alpha, int32_t n, int32_t hw, int32_t Kc,
+                                     float *cam)
 {
     const size_t len = (size_t)n * hw;
     GRID_STRIDE(e, len)
     {
-        size_t i = e / hw;
-        const float *a = A + e * Kc, *al = alpha + i * Kc;
+        const size_t i = e / hw;
+        const float *a = A + e * Kc, *g = G + e * Kc, *al = alpha + i * Kc;
         float acc = 0.0f;
         for (int32_t c = 0; c < Kc; c++)
-            acc += al[c] * a[c];
-        cam[e] = acc > 0.0f ? acc : 0.0f;
+            acc += gc_cam_term(method, al[c], g[c], a[c]);
+        cam[e] = gc_relu(acc);
     }
 }
 
-gc_status gc_cam_cuda(cudaStream_t st, const float *A, const float *alpha, int32_t n,
-                      int32_t hw, int32_t Kc, float *cam, gc_errbuf *err)
+gc_status gc_cam_cuda(cudaStream_t st, int method, const float *A, const float *G,
+                      const float *alpha, int32_t n, int32_t hw, int32_t Kc, float *cam,
+                      gc_errbuf *err)
 {
     size_t len = (size_t)n * hw;
-    op_cam_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(A, alpha, n, hw, Kc, cam);
+    op_cam_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(method, A, G, alpha, n, hw, Kc, cam);
     LAUNCH_CHECK(err);
     return GC_OK;
 }

@@ -1,48 +1,89 @@
 /*
  * kernels.cuh — the CUDA backend's own kernels, one per op, each with a host launcher that
  * checks the launch (cudaGetLastError) and returns a gc_status. Same algorithms as the CPU
- * reference in src/cpu_backend.c; every tensor is NHWC float32 on the device.
+ * reference in src/cpu_backend.c; every tensor is NHWC on the device.
+ *
+ * Feature maps (activations and their gradients) are of the context's element type
+ * (gc_dtype: float32, or fp16 / bf16 in the low-precision modes); every kernel reads them
+ * into float, computes in float and rounds once when it stores. The head's dense outputs,
+ * the logits, the target's activation and gradient copies, the channel weights and the cams
+ * are always float32. Pointers to typed maps are void *; the shape comment says the type.
  */
 #ifndef GC_CUDA_KERNELS_CUH
 #define GC_CUDA_KERNELS_CUH
 
 #include "check.cuh"
 
-/* y (rows, C) = y + b[c], then ReLU when relu != 0 (b may be NULL: no bias). */
-gc_status gc_bias_act_cuda(cudaStream_t st, float *y, const float *b, size_t rows, int32_t C,
-                           int relu, gc_errbuf *err);
-/* y (len) = max(x, 0) */
-gc_status gc_relu_cuda(cudaStream_t st, const float *x, float *y, size_t len, gc_errbuf *err);
-/* g (len) *= (act > 0) */
-gc_status gc_relu_mask_cuda(cudaStream_t st, float *g, const float *act, size_t len,
-                            gc_errbuf *err);
-/* out (n, H/2, W/2, C) = 2x2 stride-2 max of in (n, H, W, C) */
-gc_status gc_maxpool_fwd_cuda(cudaStream_t st, const float *in, int32_t n, int32_t H, int32_t W,
-                              int32_t C, float *out, gc_errbuf *err);
-/* g_in (n, H, W, C) = gradient g_out (n, H/2, W/2, C) routed to each window's first maximum */
-gc_status gc_maxpool_bwd_cuda(cudaStream_t st, const float *in, const float *g_out, int32_t n,
-                              int32_t H, int32_t W, int32_t C, float *g_in, gc_errbuf *err);
-/* out (n, oh, ow, C) = PyTorch adaptive_avg_pool2d of in (n, H, W, C) */
-gc_status gc_avgpool_fwd_cuda(cudaStream_t st, const float *in, int32_t n, int32_t H, int32_t W,
-                              int32_t C, int32_t oh, int32_t ow, float *out, gc_errbuf *err);
-/* g_in (n, H, W, C) = its backward from g_out (n, oh, ow, C) */
-gc_status gc_avgpool_bwd_cuda(cudaStream_t st, const float *g_out, int32_t n, int32_t H,
-                              int32_t W, int32_t C, int32_t oh, int32_t ow, float *g_in,
+typedef enum gc_dtype {
+    GC_DT_F32 = 0,
+    GC_DT_F16 = 1,
+    GC_DT_BF16 = 2,
+} gc_dtype;
+
+static inline size_t gc_dtype_size(gc_dtype t)
+{
+    return t == GC_DT_F32 ? 4 : 2;
+}
+
+/* Host-side rounding of float32 to the element type (round to nearest even), for weights. */
+void gc_dtype_from_float_host(gc_dtype t, const float *src, void *dst, size_t len);
+
+/* y (rows, C) of type t = y + b[c], then ReLU when relu != 0 (b of type t, may be NULL). */
+gc_status gc_bias_act_cuda(cudaStream_t st, gc_dtype t, void *y, const void *b, size_t rows,
+                           int32_t C, int relu, gc_errbuf *err);
+/* y (len) = max(x, 0), both of type t */
+gc_status gc_relu_cuda(cudaStream_t st, gc_dtype t, const void *x, void *y, size_t len,
+                       gc_errbuf *err);
+/* The ReLU backward given the ReLU's output act: g (len) *= (act > 0); guided backprop's rule
+ * when guided != 0: g *= (act > 0) * (g > 0). g and act of type t. */
+gc_status gc_relu_mask_cuda(cudaStream_t st, gc_dtype t, void *g, const void *act, size_t len,
+                            int guided, gc_errbuf *err);
+/* dst (len) of type td = src (len) of type ts * scale (float arithmetic, one rounding) */
+gc_status gc_convert_cuda(cudaStream_t st, gc_dtype ts, const void *src, gc_dtype td, void *dst,
+                          size_t len, float scale, gc_errbuf *err);
+/* x (n, H, W, C0) of type t = the float32 image batch src, channels 0..2 from
+ * src[i * s_img + c * s_ch + (y * W + x) * s_px], channels 3..C0-1 zero. NHWC input:
+ * s_img = 3HW, s_ch = 1, s_px = 3; NCHW input: s_img = 3HW, s_ch = HW, s_px = 1. */
+gc_status gc_pack_input_cuda(cudaStream_t st, const float *src, size_t s_img, size_t s_ch,
+                             size_t s_px, int32_t n, int32_t H, int32_t W, int32_t C0,
+                             gc_dtype t, void *x, gc_errbuf *err);
+/* out (n, 3, H, W) float32 NCHW = channels 0..2 of g (n, H, W, C0) of type t, times scale */
+gc_status gc_unpack_grad_cuda(cudaStream_t st, gc_dtype t, const void *g, int32_t n, int32_t H,
+                              int32_t W, int32_t C0, float scale, float *out, gc_errbuf *err);
+/* out (n, H/2, W/2, C) = 2x2 stride-2 max of in (n, H, W, C), type t */
+gc_status gc_maxpool_fwd_cuda(cudaStream_t st, gc_dtype t, const void *in, int32_t n, int32_t H,
+                              int32_t W, int32_t C, void *out, gc_errbuf *err);
+/* g_in (n, H, W, C) = gradient g_out (n, H/2, W/2, C) routed to each window's first maximum
+ * in the forward input in (n, H, W, C); all of type t */
+gc_status gc_maxpool_bwd_cuda(cudaStream_t st, gc_dtype t, const void *in, const void *g_out,
+                              int32_t n, int32_t H, int32_t W, int32_t C, void *g_in,
                               gc_errbuf *err);
-/* col (n*P*Q, k*k*C) = the k x k patches (no padding) of in (n, ph, pw, C), columns (ky,kx,c) */
-gc_status gc_patches_cuda(cudaStream_t st, const float *in, int32_t n, int32_t ph, int32_t pw,
-                          int32_t C, int32_t k, float *col, gc_errbuf *err);
-/* g_in (n, ph, pw, C) = the sum of the patch gradients g_col (n*P*Q, k*k*C) onto the map */
+/* out (n, oh, ow, C) = PyTorch adaptive_avg_pool2d of in (n, H, W, C), both of type t */
+gc_status gc_avgpool_fwd_cuda(cudaStream_t st, gc_dtype t, const void *in, int32_t n, int32_t H,
+                              int32_t W, int32_t C, int32_t oh, int32_t ow, void *out,
+                              gc_errbuf *err);
+/* g_in (n, H, W, C) of type t = its backward from the float32 g_out (n, oh, ow, C) */
+gc_status gc_avgpool_bwd_cuda(cudaStream_t st, const float *g_out, int32_t n, int32_t H,
+                              int32_t W, int32_t C, int32_t oh, int32_t ow, gc_dtype t,
+                              void *g_in, gc_errbuf *err);
+/* col (n*P*Q, k*k*C) = the k x k patches (no padding) of in (n, ph, pw, C), columns (ky,kx,c),
+ * both of type t */
+gc_status gc_patches_cuda(cudaStream_t st, gc_dtype t, const void *in, int32_t n, int32_t ph,
+                          int32_t pw, int32_t C, int32_t k, void *col, gc_errbuf *err);
+/* g_in (n, ph, pw, C) = the sum of the patch gradients g_col (n*P*Q, k*k*C) onto the map
+ * (float32) */
 gc_status gc_patches_bwd_cuda(cudaStream_t st, const float *g_col, int32_t n, int32_t ph,
                               int32_t pw, int32_t C, int32_t k, float *g_in, gc_errbuf *err);
-/* logits (n, K) = mean over the PQ positions of y (n*PQ, K) */
+/* logits (n, K) = mean over the PQ positions of y (n*PQ, K) (float32) */
 gc_status gc_mean_positions_cuda(cudaStream_t st, const float *y, int32_t n, int32_t PQ,
                                  int32_t K, float *logits, gc_errbuf *err);
-/* alpha (n, Kc) = mean over hw of grad (n, hw, Kc) */
-gc_status gc_alpha_cuda(cudaStream_t st, const float *grad, int32_t n, int32_t hw, int32_t Kc,
-                        float *alpha, gc_errbuf *err);
-/* cam (n, hw) = ReLU(sum_c alpha (n, Kc) * A (n, hw, Kc)) */
-gc_status gc_cam_cuda(cudaStream_t st, const float *A, const float *alpha, int32_t n,
-                      int32_t hw, int32_t Kc, float *cam, gc_errbuf *err);
+/* alpha (n, Kc) = the method's channel weights from A and G (n, hw, Kc), all float32, as
+ * gc_cam_compute (src/cam_methods.c) with gc_math.h's terms */
+gc_status gc_cam_weights_cuda(cudaStream_t st, int method, const float *A, const float *G,
+                              int32_t n, int32_t hw, int32_t Kc, float *alpha, gc_errbuf *err);
+/* cam (n, hw) = ReLU(sum_c gc_cam_term(method, alpha, G, A)), all float32 */
+gc_status gc_cam_cuda(cudaStream_t st, int method, const float *A, const float *G,
+                      const float *alpha, int32_t n, int32_t hw, int32_t Kc, float *cam,
+                      gc_errbuf *err);
 
 #endif /* GC_CUDA_KERNELS_CUH */
