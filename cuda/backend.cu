@@ -390,14 +390,16 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
 static gc_status put_tensor(gc_context *ctx, cuda_state *s, void *dst, const float *src,
                             size_t n, gc_dtype t, const char *what)
 {
-    void *h = malloc(n * gc_dtype_size(t) + 1);
+    void *h = t == GC_DT_F32 ? (void *)src : malloc(n * gc_dtype_size(t) + 1);
     if (!h)
         return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory converting %s", what);
-    gc_dtype_from_float_host(t, src, h, n);
+    if (h != (void *)src)
+        gc_dtype_from_float_host(t, src, h, n);
     cudaError_t e = cudaMemcpyAsync(dst, h, n * gc_dtype_size(t), cudaMemcpyHostToDevice,
                                     s->stream);
     cudaError_t e2 = cudaStreamSynchronize(s->stream);
-    free(h);
+    if (h != (void *)src)
+        free(h);
     if (e != cudaSuccess || e2 != cudaSuccess) {
         cudaError_t b = e != cudaSuccess ? e : e2;
         return gc_fail(&ctx->err, GC_ERR_BACKEND, "uploading %s: cudaMemcpyAsync: %s (%s)",
@@ -479,11 +481,13 @@ static gc_status build_plans(gc_context *ctx, cuda_state *s)
     static const int32_t c_float[] = {3, 4, 8}, c_half[] = {8};
     const int32_t *cands = s->dt == GC_DT_F32 ? c_float : c_half;
     const int n_cands = s->dt == GC_DT_F32 ? 3 : 1;
-    gc_status st = GC_ERR_UNSUPPORTED;
-    for (int k = 0; k < n_cands; k++) {
+    gc_status st = GC_OK;
+    s->c0 = cands[0];
+    for (int k = 0; m->layers[0].kind == GC_LAYER_CONV && k < n_cands; k++) {
         s->c0 = cands[k];
         st = build_layer_plans(ctx, s, 0, stop);
-        if (st != GC_ERR_UNSUPPORTED)
+        /* an engine refused, or cuDNN refused the graph itself: try wider padding */
+        if (st == GC_OK || st == GC_ERR_OUT_OF_MEMORY)
             break;
         gc_conv_plan_free(&s->fwd[0]);
         gc_conv_plan_free(&s->bwd[0]);

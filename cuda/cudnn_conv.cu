@@ -300,10 +300,16 @@ static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
     int64_t got = 0;
     GC_CUDNN_TRY(err, cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs));
+    int rejected = 0;
     for (int64_t i = 0; i < got && i < count; i++) {
         int ok;
-        if (numerics_ok(cfgs[i], numerics, &ok, err) != GC_OK || !ok)
+        if (numerics_ok(cfgs[i], numerics, &ok, err) != GC_OK || !ok) {
+            if (!why[0] && ++rejected)
+                snprintf(why, why_len, "engine configs refused for their numerical notes "
+                                       "(tensor cores, down-conversion or reduced-precision "
+                                       "reduction)");
             continue;
+        }
         cudnnBackendDescriptor_t plan;
         GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR,
                                                        &plan));

@@ -1,5 +1,10 @@
 # GPU suite, included from tests/CMakeLists.txt: the CUDA backend against the CPU reference
-# on every committed golden case (label gpu; exit 77 = skipped when there is no usable GPU).
+# (label gpu; exit 77 = skipped when there is no usable GPU).
+#   gpu_vs_cpu_<case>     every committed golden case (its method, layer, score, classes)
+#   gpu_features_<case>   methods, counterfactual, guided backprop, gc_explain_device,
+#                         bf16/fp16, profiling, batches of mixed sizes (test_gpu_features.c)
+#   gpu_quick             guided + gc_explain_device on the smallest model: the one
+#                         scripts/device-check.sh also runs under compute-sanitizer
 if(GC_WITH_CUDA)
   set(GC_GPU_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
   add_executable(test_gpu_vs_cpu ${GC_GPU_TEST_DIR}/test_gpu_vs_cpu.c
@@ -15,4 +20,21 @@ if(GC_WITH_CUDA)
     set_tests_properties(gpu_vs_cpu_${case} PROPERTIES LABELS gpu SKIP_RETURN_CODE 77
       TIMEOUT 300)
   endforeach()
+
+  add_executable(test_gpu_features ${GC_GPU_TEST_DIR}/test_gpu_features.c
+    ${GC_GPU_TEST_DIR}/../golden_file.c)
+  target_include_directories(test_gpu_features PRIVATE ${GC_GPU_TEST_DIR}/..)
+  target_link_libraries(test_gpu_features PRIVATE gradcam_internal CUDA::cudart m)
+  target_compile_options(test_gpu_features PRIVATE -Wall -Wextra -Werror)
+  # VGG16 layout at 224 (torchvision head), the timm head (7x7 patch layer) and a custom
+  # architecture with its target in the middle (convs above the target)
+  foreach(case tv16_default timm13_224 custom_block2)
+    add_test(NAME gpu_features_${case} COMMAND test_gpu_features
+      ${GC_GPU_TEST_DIR}/../golden/${case}.golden.safetensors)
+    set_tests_properties(gpu_features_${case} PROPERTIES LABELS gpu SKIP_RETURN_CODE 77
+      TIMEOUT 300)
+  endforeach()
+  add_test(NAME gpu_quick COMMAND test_gpu_features
+    ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors --quick)
+  set_tests_properties(gpu_quick PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120)
 endif()

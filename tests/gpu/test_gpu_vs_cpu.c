@@ -8,8 +8,9 @@
  * input: fp32 at the golden's layer with the whole batch, then image 0 again on the same
  * context; fp32 with a batch of 1 on a max_batch context; fp32 at block3_conv3 and
  * block5_pool (when the model has them; only on goldens of the default layer); tf32 at the
- * golden's layer (the CPU's classes; logits, cam correlation). Compared: logits, classes,
- * activation, gradient, alpha, raw and normalized cams.
+ * golden's layer (the CPU's classes; logits, cam correlation). Every run uses the golden's
+ * method and counterfactual flag. Compared: logits, classes, activation, gradient, alpha (the
+ * method's channel weights), raw and normalized cams.
  * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
  */
 #include <cJSON.h>
@@ -253,6 +254,16 @@ int main(int argc, char **argv)
     opt.norm = strcmp(golden_meta(gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
     opt.input_width = atoi(golden_meta(gf, "input_w"));
     opt.input_height = atoi(golden_meta(gf, "input_h"));
+    /* the golden's method and counterfactual flag, as test_golden.c reads them */
+    opt.counterfactual = atoi(golden_meta(gf, "counterfactual"));
+    {
+        static const char *methods[] = {"gradcam",  "gradcampp",       "xgradcam",
+                                        "layercam", "hirescam",        "guided_backprop",
+                                        "guided_gradcam"};
+        for (int k = 0; k < (int)(sizeof methods / sizeof methods[0]); k++)
+            if (strcmp(golden_meta(gf, "method"), methods[k]) == 0)
+                opt.method = (gc_method)k;
+    }
 
     size_t n_in;
     float *x = golden_tensor(inf, "input", &n_in);
@@ -266,7 +277,8 @@ int main(int argc, char **argv)
     for (int32_t i = 0; i < n; i++)
         classes[i] = (int32_t)cJSON_GetArrayItem(req, i)->valueint;
     cJSON_Delete(req);
-    printf("%s: %d image(s), layer %s\n", argv[1], n, layer ? layer : "(default)");
+    printf("%s: %d image(s), layer %s, method %d%s\n", argv[1], n, layer ? layer : "(default)",
+           (int)opt.method, opt.counterfactual ? ", counterfactual" : "");
 
     struct {
         const char *name, *layer;

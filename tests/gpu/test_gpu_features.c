@@ -1,0 +1,538 @@
+/*
+ * test_gpu_features.c — the CUDA backend's features beyond test_gpu_vs_cpu.c, each against
+ * the CPU reference (or, for gc_explain_device, against the same GPU context's
+ * gc_explain_tensor), on one golden case:
+ *
+ *     test_gpu_features GOLDEN [--quick]
+ *
+ *   methods         Grad-CAM++, XGrad-CAM, LayerCAM, HiResCAM at the golden's layer (fp32)
+ *   counterfactual  Grad-CAM of -y^c (fp32)
+ *   guided          GUIDED_GRADCAM (fp32): Grad-CAM's cam and gradient, the guided-backprop
+ *                   input gradient and guided Grad-CAM
+ *   device          gc_explain_device on that guided context vs its gc_explain_tensor
+ *   bf16, fp16      vs the fp32 CPU: same top-1, cam correlation >= 0.99, max errors printed;
+ *                   the fp16 context also profiles (every stage > 0, device_bytes > 0)
+ *   batches         max_batch 7: gc_explain of 7 images of mixed sizes, then 1, then 4 on the
+ *                   same contexts (guided, so the guided tensor of each image is compared)
+ * --quick runs only guided + device (for compute-sanitizer, scripts/device-check.sh).
+ * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
+ */
+#include <cJSON.h>
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "golden_file.h"
+#include "gradcam.h"
+
+/* Tolerances (CUDA fp32 vs CPU fp32; different summation orders in cuDNN, cuBLAS and ours).
+ * The guided-backprop input gradient passes every layer (twice the depth of the target's
+ * gradient), and its guided rule zeroes gradients whose sign the two backends may disagree
+ * on when they are within rounding of zero; those elements are tiny, so the bound is relative
+ * to the largest gradient, as the target gradient's, with the same outlier allowance for
+ * max-pool windows whose two largest inputs tie within float32 rounding (all of that
+ * window's gradient then goes to another pixel). */
+#define TOL_REL 1e-3           /* logits, gradients, weights, raw cams: of max|ref|      */
+#define TOL_CAM_ABS 1e-3       /* the normalized cam in [0, 1]                           */
+#define TOL_OUTLIERS 1e-3      /* fraction of gradient elements allowed beyond the bound */
+#define TOL_GUIDED_CORR 0.999  /* the guided gradient: Pearson correlation with the CPU  */
+#define TOL_DEVICE_REL 1e-6    /* explain_device vs explain_tensor: the same computation */
+/* bf16 / fp16 against fp32: 8 / 11 significant bits in every feature map and weight */
+#define TOL_HALF_CAM_CORR 0.99
+#define TOL_HALF_TIE 2e-2      /* a top-1 whose margin over the runner-up is below this
+                                  fraction of max|logit| is a near-tie: reported, not failed */
+
+static int failures;
+
+#define FAIL(...)                                                                              \
+    do {                                                                                       \
+        printf(__VA_ARGS__);                                                                   \
+        printf("  FAIL\n");                                                                    \
+        failures++;                                                                            \
+    } while (0)
+
+/* max |got - ref| against tol (relative to max|ref| when relative); <= max_out beyond. */
+static void compare(const char *run, const char *what, const float *got, const float *ref,
+                    size_t n, double tol, int relative, size_t max_out)
+{
+    double maxref = 0, maxerr = 0;
+    size_t at = 0, out = 0;
+    for (size_t i = 0; i < n; i++)
+        maxref = fmax(maxref, fabs(ref[i]));
+    double bound = relative ? tol * fmax(maxref, 1e-12) : tol;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - ref[i]);
+        if (isnan(e))
+            e = INFINITY;
+        out += e > bound;
+        if (e > maxerr)
+            maxerr = e, at = i;
+    }
+    int ok = out <= max_out;
+    printf("  %-16s %-16s max err %.3g (bound %.3g, max|ref| %.3g, %zu beyond)%s\n", run, what,
+           maxerr, bound, maxref, out, ok ? "" : "  FAIL");
+    if (!ok) {
+        printf("      worst at %zu: got %.9g, want %.9g\n", at, got[at], ref[at]);
+        failures++;
+    }
+}
+
+static double correlation(const float *a, const float *b, size_t n)
+{
+    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+    for (size_t i = 0; i < n; i++)
+        ma += a[i], mb += b[i];
+    ma /= (double)n, mb /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        sab += (a[i] - ma) * (b[i] - mb);
+        saa += (a[i] - ma) * (a[i] - ma);
+        sbb += (b[i] - mb) * (b[i] - mb);
+    }
+    if (saa == 0 && sbb == 0)
+        return 1.0;
+    return sab / sqrt(saa * sbb + 1e-300);
+}
+
+/* ---------------------------------------------------------------- one run's outputs */
+
+typedef struct outputs {
+    int32_t n;
+    size_t hw, K, Kc, HW3;
+    gc_result *res;
+    float *cams, *logits, *act, *grad, *alpha, *raw, *gbp, *ggc;
+} outputs;
+
+static void outputs_free(outputs *o)
+{
+    free(o->res), free(o->cams), free(o->logits), free(o->act), free(o->grad);
+    free(o->alpha), free(o->raw), free(o->gbp), free(o->ggc);
+    memset(o, 0, sizeof *o);
+}
+
+static int outputs_alloc(gc_context *ctx, int32_t n, outputs *o)
+{
+    gc_model_info info;
+    memset(o, 0, sizeof *o);
+    if (gc_model_info_get(ctx, &info) != GC_OK)
+        return 1;
+    o->n = n;
+    o->hw = (size_t)info.cam_width * info.cam_height;
+    o->K = (size_t)info.num_classes;
+    o->Kc = (size_t)info.cam_channels;
+    o->HW3 = (size_t)3 * info.input_width * info.input_height;
+    const size_t nn = (size_t)n;
+    o->res = calloc(nn, sizeof *o->res);
+    o->cams = malloc(sizeof(float) * nn * o->hw);
+    o->raw = malloc(sizeof(float) * nn * o->hw);
+    o->logits = malloc(sizeof(float) * nn * o->K);
+    o->act = malloc(sizeof(float) * nn * o->Kc * o->hw);
+    o->grad = malloc(sizeof(float) * nn * o->Kc * o->hw);
+    o->alpha = malloc(sizeof(float) * nn * o->Kc);
+    o->gbp = calloc(nn * o->HW3, sizeof(float));
+    o->ggc = calloc(nn * o->HW3, sizeof(float));
+    return !o->res || !o->cams || !o->raw || !o->logits || !o->act || !o->grad || !o->alpha ||
+           !o->gbp || !o->ggc;
+}
+
+/* Every tensor of the last batch into o (guided ones when the method has them). */
+static int read_back(gc_context *ctx, gc_method method, outputs *o)
+{
+    for (int32_t i = 0; i < o->n; i++) {
+        if (gc_tensor_get(ctx, GC_TENSOR_LOGITS, i, o->logits + i * o->K, o->K, NULL) ||
+            gc_tensor_get(ctx, GC_TENSOR_ACTIVATION, i, o->act + i * o->Kc * o->hw,
+                          o->Kc * o->hw, NULL) ||
+            gc_tensor_get(ctx, GC_TENSOR_GRADIENT, i, o->grad + i * o->Kc * o->hw,
+                          o->Kc * o->hw, NULL) ||
+            gc_tensor_get(ctx, GC_TENSOR_WEIGHTS, i, o->alpha + i * o->Kc, o->Kc, NULL) ||
+            gc_tensor_get(ctx, GC_TENSOR_CAM_RAW, i, o->raw + i * o->hw, o->hw, NULL)) {
+            printf("  tensor_get: %s\n", gc_last_error(ctx));
+            return 1;
+        }
+        if ((method == GC_METHOD_GUIDED_BACKPROP || method == GC_METHOD_GUIDED_GRADCAM) &&
+            gc_tensor_get(ctx, GC_TENSOR_GUIDED_BACKPROP, i, o->gbp + i * o->HW3, o->HW3,
+                          NULL)) {
+            printf("  tensor_get(guided backprop): %s\n", gc_last_error(ctx));
+            return 1;
+        }
+        if (method == GC_METHOD_GUIDED_GRADCAM &&
+            gc_tensor_get(ctx, GC_TENSOR_GUIDED_GRADCAM, i, o->ggc + i * o->HW3, o->HW3, NULL)) {
+            printf("  tensor_get(guided Grad-CAM): %s\n", gc_last_error(ctx));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* gc_explain_tensor of n images, then read_back. */
+static int run_tensor(gc_context *ctx, gc_method method, const float *x, int32_t n,
+                      const int32_t *classes, outputs *o)
+{
+    if (outputs_alloc(ctx, n, o))
+        return 1;
+    if (gc_explain_tensor(ctx, x, n, classes, o->res, o->cams, (size_t)n * o->hw) != GC_OK) {
+        printf("  explain: %s\n", gc_last_error(ctx));
+        return 1;
+    }
+    return read_back(ctx, method, o);
+}
+
+/* ---------------------------------------------------------------- contexts */
+
+static gc_options base;   /* from the golden */
+static int no_device;     /* set when the CUDA backend is unavailable: exit 77 */
+
+static gc_context *make(const char *run, gc_backend backend, gc_precision prec,
+                        gc_method method, int counterfactual, int32_t max_batch, int profile)
+{
+    gc_options o = base;
+    o.backend = backend;
+    o.precision = prec;
+    o.method = method;
+    o.counterfactual = counterfactual;
+    o.max_batch = max_batch;
+    o.profile = profile;
+    gc_context *ctx = NULL;
+    gc_status st = gc_context_create(&o, &ctx);
+    if (st == GC_OK)
+        return ctx;
+    const char *m = gc_last_error(ctx);
+    if (backend == GC_BACKEND_CUDA && (strstr(m, "CUDA backend unavailable") ||
+                                       strstr(m, "no CUDA backend"))) {
+        printf("  %-16s %s (skipping: no usable GPU)\n", run, m);
+        no_device = 1;
+    } else {
+        FAIL("  %-16s %s context: %s: %s", run, backend == GC_BACKEND_CUDA ? "cuda" : "cpu",
+             gc_status_string(st), m);
+    }
+    gc_context_destroy(ctx);
+    return NULL;
+}
+
+/* fp32 CUDA vs CPU with one method: every stage, and the guided tensors when guided. */
+static void check_fp32(const char *run, gc_method method, int counterfactual, const float *x,
+                       int32_t n, const int32_t *classes)
+{
+    gc_context *cpu = make(run, GC_BACKEND_CPU, GC_PRECISION_FP32, method, counterfactual, n, 0);
+    gc_context *gpu = cpu ? make(run, GC_BACKEND_CUDA, GC_PRECISION_FP32, method,
+                                 counterfactual, n, 0)
+                          : NULL;
+    outputs a = {0}, b = {0};
+    if (!cpu || !gpu)
+        goto done;
+    if (run_tensor(cpu, method, x, n, classes, &a) || run_tensor(gpu, method, x, n, classes, &b)) {
+        FAIL("  %-16s explain", run);
+        goto done;
+    }
+    const size_t nn = (size_t)n, grad_len = nn * a.Kc * a.hw;
+    for (int32_t i = 0; i < n; i++)
+        if (a.res[i].class_id != b.res[i].class_id)
+            FAIL("  %-16s image %d: class %d (cuda) vs %d (cpu)", run, i, b.res[i].class_id,
+                 a.res[i].class_id);
+    compare(run, "logits", b.logits, a.logits, nn * a.K, TOL_REL, 1, 0);
+    compare(run, "activation", b.act, a.act, grad_len, TOL_REL, 1, 0);
+    compare(run, "gradient", b.grad, a.grad, grad_len, TOL_REL, 1,
+            (size_t)(TOL_OUTLIERS * (double)grad_len));
+    compare(run, "weights", b.alpha, a.alpha, nn * a.Kc, TOL_REL, 1, 0);
+    compare(run, "cam_raw", b.raw, a.raw, nn * a.hw, TOL_REL, 1, 0);
+    compare(run, "cam", b.cams, a.cams, nn * a.hw, TOL_CAM_ABS, 0, 0);
+    if (method == GC_METHOD_GUIDED_BACKPROP || method == GC_METHOD_GUIDED_GRADCAM) {
+        const size_t len = nn * a.HW3;
+        compare(run, "guided backprop", b.gbp, a.gbp, len, TOL_REL, 1,
+                (size_t)(TOL_OUTLIERS * (double)len));
+        for (int32_t i = 0; i < n; i++) {
+            double r = correlation(b.gbp + i * a.HW3, a.gbp + i * a.HW3, a.HW3);
+            printf("  %-16s image %d: guided backprop correlation %.6f (>= %.3f)%s\n", run, i,
+                   r, TOL_GUIDED_CORR, r >= TOL_GUIDED_CORR ? "" : "  FAIL");
+            failures += r < TOL_GUIDED_CORR;
+        }
+        if (method == GC_METHOD_GUIDED_GRADCAM)
+            compare(run, "guided gradcam", b.ggc, a.ggc, len, TOL_REL, 1,
+                    (size_t)(TOL_OUTLIERS * (double)len));
+    }
+done:
+    outputs_free(&a);
+    outputs_free(&b);
+    gc_context_destroy(cpu);
+    gc_context_destroy(gpu);
+}
+
+/* gc_explain_device on a guided fp32 context vs its own gc_explain_tensor. */
+static void check_device(const float *x, int32_t n, const int32_t *classes)
+{
+    const char *run = "device";
+    gc_context *gpu = make(run, GC_BACKEND_CUDA, GC_PRECISION_FP32, GC_METHOD_GUIDED_GRADCAM, 0,
+                           n, 0);
+    outputs a = {0}, b = {0};
+    float *d_x = NULL;
+    if (!gpu)
+        return;
+    if (run_tensor(gpu, GC_METHOD_GUIDED_GRADCAM, x, n, classes, &a)) {
+        FAIL("  %-16s explain_tensor", run);
+        goto done;
+    }
+    const size_t len = (size_t)n * a.HW3;
+    cudaError_t e = cudaMalloc((void **)&d_x, sizeof(float) * len);
+    if (e == cudaSuccess)
+        e = cudaMemcpy(d_x, x, sizeof(float) * len, cudaMemcpyHostToDevice);
+    if (e != cudaSuccess) {
+        FAIL("  %-16s cudaMalloc/cudaMemcpy: %s", run, cudaGetErrorString(e));
+        goto done;
+    }
+    if (outputs_alloc(gpu, n, &b)) {
+        FAIL("  %-16s out of memory", run);
+        goto done;
+    }
+    if (gc_explain_device(gpu, d_x, n, classes, b.res, b.cams, (size_t)n * b.hw) != GC_OK) {
+        FAIL("  %-16s gc_explain_device: %s", run, gc_last_error(gpu));
+        goto done;
+    }
+    if (read_back(gpu, GC_METHOD_GUIDED_GRADCAM, &b)) {
+        FAIL("  %-16s read back", run);
+        goto done;
+    }
+    for (int32_t i = 0; i < n; i++)
+        if (a.res[i].class_id != b.res[i].class_id)
+            FAIL("  %-16s image %d: class %d (device) vs %d (tensor)", run, i,
+                 b.res[i].class_id, a.res[i].class_id);
+    const size_t nn = (size_t)n;
+    compare(run, "logits", b.logits, a.logits, nn * a.K, TOL_DEVICE_REL, 1, 0);
+    compare(run, "gradient", b.grad, a.grad, nn * a.Kc * a.hw, TOL_DEVICE_REL, 1, 0);
+    compare(run, "cam", b.cams, a.cams, nn * a.hw, TOL_DEVICE_REL, 0, 0);
+    compare(run, "guided backprop", b.gbp, a.gbp, len, TOL_DEVICE_REL, 1, 0);
+    float probe;
+    gc_status st = gc_tensor_get(gpu, GC_TENSOR_INPUT, 0, &probe, 1, NULL);
+    if (st != GC_ERR_NOT_AVAILABLE && st != GC_ERR_BUFFER_TOO_SMALL)
+        FAIL("  %-16s GC_TENSOR_INPUT after explain_device: %s", run, gc_status_string(st));
+    /* a host pointer is refused, and the context stays usable */
+    st = gc_explain_device(gpu, x, n, classes, b.res, b.cams, (size_t)n * b.hw);
+    if (st != GC_ERR_INVALID_ARGUMENT)
+        FAIL("  %-16s host pointer to gc_explain_device: %s (want invalid argument)", run,
+             gc_status_string(st));
+    else if (gc_explain_device(gpu, d_x, n, classes, b.res, b.cams, (size_t)n * b.hw) != GC_OK)
+        FAIL("  %-16s unusable after a refused pointer: %s", run, gc_last_error(gpu));
+    else
+        printf("  %-16s host pointer refused: %s\n", run, "ok");
+done:
+    cudaFree(d_x);
+    outputs_free(&a);
+    outputs_free(&b);
+    gc_context_destroy(gpu);
+}
+
+/* bf16 / fp16 against the fp32 CPU; the fp16 context also checks the profile. */
+static void check_half(gc_precision prec, const float *x, int32_t n, const int32_t *classes)
+{
+    const char *run = prec == GC_PRECISION_BF16 ? "bf16" : "fp16";
+    const int profile = prec == GC_PRECISION_FP16;
+    gc_context *cpu = make(run, GC_BACKEND_CPU, GC_PRECISION_FP32, GC_METHOD_GRADCAM, 0, n, 0);
+    gc_context *gpu = cpu ? make(run, GC_BACKEND_CUDA, prec, GC_METHOD_GRADCAM, 0, n, profile)
+                          : NULL;
+    outputs a = {0}, b = {0};
+    int32_t *cls = NULL;
+    if (!cpu || !gpu)
+        goto done;
+    if (run_tensor(cpu, GC_METHOD_GRADCAM, x, n, classes, &a)) {
+        FAIL("  %-16s cpu explain", run);
+        goto done;
+    }
+    /* the CPU's classes: the cams of two different classes cannot be compared */
+    cls = malloc(sizeof(int32_t) * (size_t)n);
+    for (int32_t i = 0; i < n; i++)
+        cls[i] = a.res[i].class_id;
+    if (run_tensor(gpu, GC_METHOD_GRADCAM, x, n, cls, &b)) {
+        FAIL("  %-16s cuda explain", run);
+        goto done;
+    }
+    gc_model_info info;
+    gc_model_info_get(gpu, &info);
+    if (info.precision != prec)
+        FAIL("  %-16s context reports precision %d", run, (int)info.precision);
+    for (int32_t i = 0; i < n; i++) {
+        const float *z = a.logits + i * a.K;
+        double mx = 0, top = z[a.res[i].top_class[0]], second = -INFINITY;
+        for (size_t j = 0; j < a.K; j++) {
+            mx = fmax(mx, fabs(z[j]));
+            if ((int32_t)j != a.res[i].top_class[0])
+                second = fmax(second, z[j]);
+        }
+        const int tie = a.K > 1 && top - second < TOL_HALF_TIE * mx;
+        const int same = a.res[i].top_class[0] == b.res[i].top_class[0];
+        double r = correlation(b.cams + i * a.hw, a.cams + i * a.hw, a.hw);
+        double cam_err = 0, logit_err = 0;
+        for (size_t p = 0; p < a.hw; p++)
+            cam_err = fmax(cam_err, fabs(b.cams[i * a.hw + p] - a.cams[i * a.hw + p]));
+        for (size_t j = 0; j < a.K; j++)
+            logit_err = fmax(logit_err, fabs(b.logits[i * a.K + j] - z[j]));
+        int ok = r >= TOL_HALF_CAM_CORR && (same || tie);
+        printf("  %-16s image %d: top-1 %d vs %d%s, cam correlation %.5f (>= %.2f), max cam "
+               "err %.3g, max logit err %.3g (max|logit| %.3g)%s\n",
+               run, i, b.res[i].top_class[0], a.res[i].top_class[0],
+               same ? "" : (tie ? " (near tie: not failed)" : ""), r, TOL_HALF_CAM_CORR,
+               cam_err, logit_err, mx, ok ? "" : "  FAIL");
+        failures += !ok;
+    }
+    if (profile) {
+        gc_profile pr;
+        if (gc_profile_get(gpu, &pr) != GC_OK) {
+            FAIL("  %-16s gc_profile_get: %s", run, gc_last_error(gpu));
+        } else {
+            printf("  %-16s profile: images %d total %.3f ms upload %.3f features %.3f head "
+                   "%.3f backward %.3f cam %.3f download %.3f; device %.1f MiB\n",
+                   run, pr.images, pr.total_ms, pr.upload_ms, pr.features_ms, pr.head_ms,
+                   pr.backward_ms, pr.cam_ms, pr.download_ms, pr.device_bytes / 1048576.0);
+            if (!(pr.images == n && pr.total_ms > 0 && pr.upload_ms > 0 && pr.features_ms > 0 &&
+                  pr.head_ms > 0 && pr.backward_ms > 0 && pr.cam_ms > 0 &&
+                  pr.download_ms > 0 && pr.device_bytes > 0))
+                FAIL("  %-16s a profile field is not > 0", run);
+        }
+    }
+done:
+    free(cls);
+    outputs_free(&a);
+    outputs_free(&b);
+    gc_context_destroy(cpu);
+    gc_context_destroy(gpu);
+}
+
+/* A synthetic RGB image: smooth gradients and a bright square, different for each k. */
+static uint8_t *synth(int32_t w, int32_t h, int k)
+{
+    uint8_t *p = malloc((size_t)w * h * 3);
+    for (int32_t y = 0; p && y < h; y++)
+        for (int32_t x = 0; x < w; x++) {
+            uint8_t *q = p + ((size_t)y * w + x) * 3;
+            int sq = x > w / (3 + k % 3) && x < w / 2 + k && y > h / 4 && y < h / 2 + k;
+            q[0] = (uint8_t)(sq ? 250 : (x * 255) / (w > 1 ? w - 1 : 1));
+            q[1] = (uint8_t)((y * 7 + k * 31) & 255);
+            q[2] = (uint8_t)(sq ? 20 : ((x + y) * 3 + k * 50) & 255);
+        }
+    return p;
+}
+
+/* Batches of 7, 1 and 4 images of mixed sizes through gc_explain on max_batch 7 contexts. */
+static void check_batches(void)
+{
+    static const int32_t sizes[7][2] = {{37, 23}, {300, 200}, {64, 48}, {1, 1},
+                                        {500, 120}, {90, 333}, {224, 224}};
+    uint8_t *pix[7];
+    gc_image img[7];
+    for (int k = 0; k < 7; k++) {
+        pix[k] = synth(sizes[k][0], sizes[k][1], k);
+        img[k].data = pix[k];
+        img[k].width = sizes[k][0];
+        img[k].height = sizes[k][1];
+        img[k].stride = 3 * sizes[k][0];
+    }
+    const gc_method method = GC_METHOD_GUIDED_GRADCAM;
+    gc_context *cpu = make("batches", GC_BACKEND_CPU, GC_PRECISION_FP32, method, 0, 7, 0);
+    gc_context *gpu = cpu ? make("batches", GC_BACKEND_CUDA, GC_PRECISION_FP32, method, 0, 7, 0)
+                          : NULL;
+    static const struct {
+        int32_t first, n;
+    } batches[] = {{0, 7}, {3, 1}, {2, 4}};
+    for (size_t bi = 0; gpu && bi < sizeof batches / sizeof batches[0]; bi++) {
+        const int32_t first = batches[bi].first, n = batches[bi].n;
+        char run[32];
+        snprintf(run, sizeof run, "batch %d (+%d)", n, first);
+        outputs a = {0}, b = {0};
+        gc_context *ctx[2] = {cpu, gpu};
+        outputs *o[2] = {&a, &b};
+        int bad = 0;
+        for (int c = 0; c < 2 && !bad; c++) {
+            bad = outputs_alloc(ctx[c], n, o[c]) ||
+                  gc_explain(ctx[c], img + first, n, NULL, o[c]->res, o[c]->cams,
+                             (size_t)n * o[c]->hw) != GC_OK ||
+                  read_back(ctx[c], method, o[c]);
+            if (bad)
+                FAIL("  %-16s %s: %s", run, c ? "cuda" : "cpu", gc_last_error(ctx[c]));
+        }
+        if (!bad) {
+            const size_t nn = (size_t)n, grad_len = nn * a.Kc * a.hw;
+            for (int32_t i = 0; i < n; i++)
+                if (a.res[i].class_id != b.res[i].class_id)
+                    FAIL("  %-16s image %d: class %d (cuda) vs %d (cpu)", run, first + i,
+                         b.res[i].class_id, a.res[i].class_id);
+            compare(run, "logits", b.logits, a.logits, nn * a.K, TOL_REL, 1, 0);
+            compare(run, "gradient", b.grad, a.grad, grad_len, TOL_REL, 1,
+                    (size_t)(TOL_OUTLIERS * (double)grad_len));
+            compare(run, "cam", b.cams, a.cams, nn * a.hw, TOL_CAM_ABS, 0, 0);
+            compare(run, "guided backprop", b.gbp, a.gbp, nn * a.HW3, TOL_REL, 1,
+                    (size_t)(TOL_OUTLIERS * (double)(nn * a.HW3)));
+        }
+        outputs_free(&a);
+        outputs_free(&b);
+    }
+    gc_context_destroy(cpu);
+    gc_context_destroy(gpu);
+    for (int k = 0; k < 7; k++)
+        free(pix[k]);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_gpu_features GOLDEN [--quick]\n");
+        return 2;
+    }
+    const int quick = argc > 2 && strcmp(argv[2], "--quick") == 0;
+    golden_case gcase;
+    if (!golden_open(argv[1], &gcase))
+        return 1;
+    const st_file *gf = &gcase.golden;
+    base = gc_options_default();
+    base.weights_path = gcase.weights;
+    base.layer = *golden_meta(gf, "layer") ? golden_meta(gf, "layer") : NULL;
+    base.arch = *golden_meta(gf, "arch") ? golden_meta(gf, "arch") : NULL;
+    base.score = strcmp(golden_meta(gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX
+                                                                   : GC_SCORE_LOGIT;
+    base.norm = strcmp(golden_meta(gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
+    base.input_width = atoi(golden_meta(gf, "input_w"));
+    base.input_height = atoi(golden_meta(gf, "input_h"));
+    size_t n_in;
+    float *x = golden_tensor(&gcase.input, "input", &n_in);
+    cJSON *req = cJSON_Parse(golden_meta(gf, "classes"));
+    const int32_t n = req ? (int32_t)cJSON_GetArraySize(req) : 0;
+    if (n < 1) {
+        fprintf(stderr, "golden metadata 'classes' missing\n");
+        return 1;
+    }
+    int32_t *classes = malloc(sizeof(int32_t) * (size_t)n);
+    for (int32_t i = 0; i < n; i++)
+        classes[i] = (int32_t)cJSON_GetArrayItem(req, i)->valueint;
+    cJSON_Delete(req);
+    printf("%s: %d image(s), layer %s%s\n", argv[1], n, base.layer ? base.layer : "(default)",
+           quick ? ", quick" : "");
+
+    static const struct {
+        const char *name;
+        gc_method method;
+    } methods[] = {{"gradcam++", GC_METHOD_GRADCAM_PP},
+                   {"xgradcam", GC_METHOD_XGRADCAM},
+                   {"layercam", GC_METHOD_LAYERCAM},
+                   {"hirescam", GC_METHOD_HIRESCAM}};
+    /* the first CUDA context decides whether there is a device at all */
+    check_fp32("guided", GC_METHOD_GUIDED_GRADCAM, 0, x, n, classes);
+    if (!no_device)
+        check_device(x, n, classes);
+    for (size_t k = 0; !quick && !no_device && k < sizeof methods / sizeof methods[0]; k++)
+        check_fp32(methods[k].name, methods[k].method, 0, x, n, classes);
+    if (!quick && !no_device)
+        check_fp32("counterfactual", GC_METHOD_GRADCAM, 1, x, n, classes);
+    if (!quick && !no_device)
+        check_half(GC_PRECISION_BF16, x, n, classes);
+    if (!quick && !no_device)
+        check_half(GC_PRECISION_FP16, x, n, classes);
+    if (!quick && !no_device)
+        check_batches();
+    golden_close(&gcase);
+    free(x);
+    free(classes);
+    if (no_device) {
+        printf("skipped: no usable CUDA device\n");
+        return 77;
+    }
+    printf("%s\n", failures ? "FAILED" : "passed");
+    return failures ? 1 : 0;
+}
