@@ -3,15 +3,28 @@
 #
 # Prints the GPU, driver, nvcc and cuDNN versions; checks the Debian dev packages the build
 # needs (exit 3, listing what is missing: the device machine cannot install them); configures
-# with -DCMAKE_CUDA_ARCHITECTURES=90 -DGC_BUILD_BENCH=ON, builds with all cores, runs
-# `ctest -L gpu` and `ctest -L cpu -R golden`, copies the logs to OUTDIR and prints a summary.
-# Exit 0 when both test runs pass.
+# with -DCMAKE_CUDA_ARCHITECTURES=90 -DGC_BUILD_BENCH=ON, builds with all cores, runs the quick
+# GPU test alone (GC_CUDA_SYNC=1), then `ctest -L gpu` (-j4, 300 s) and `ctest -L cpu -R
+# golden`, then compute-sanitizer memcheck and racecheck over the quick test, copies the logs
+# to OUTDIR and prints a summary. Exit 0 when all of them pass. Every step is bounded by one
+# deadline, 450 s after the start (GC_DEVICE_BUDGET): quick 90 s, gpu tests 240 s, each
+# sanitizer 90 s, cpu goldens 60 s, each cut to the time left (a killed step fails: rc 124).
+# GC_DEVICE_NO_SANITIZER=1 skips the sanitizers.
 set -u
 OUT=${1:?usage: scripts/device-check.sh OUTDIR}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${GC_DEVICE_BUILD:-$SRC/build-device}
 mkdir -p "$OUT"
 T0=$(date +%s)
+# One deadline for the whole script (GC_DEVICE_BUDGET seconds, default 450): each step gets
+# min(its own limit, the time left) and is skipped when less than 20 s are left.
+DEADLINE=$((T0 + ${GC_DEVICE_BUDGET:-450}))
+left() { # left LIMIT: prints min(LIMIT, seconds to the deadline)
+    l=$((DEADLINE - $(date +%s)))
+    [ "$l" -gt "$1" ] && l=$1
+    [ "$l" -lt 1 ] && l=1 # timeout 0 would mean no limit
+    echo "$l"
+}
 
 echo "== GPU"
 nvidia-smi 2>&1 | tee "$OUT/nvidia-smi.txt" | head -20 || echo "nvidia-smi not found"
@@ -67,8 +80,16 @@ T1=$(date +%s)
 echo "built in $((T1 - T0)) s"
 
 cd "$BUILD" || exit 1
+# First the quick test alone, so that a first-run failure shows in seconds with the
+# backend's own message (GC_CUDA_SYNC=1: every layer synchronizes, faults name their layer).
+echo "== gpu_quick (GC_CUDA_SYNC=1)"
+GC_CUDA_SYNC=1 timeout "$(left 90)" ./tests/test_gpu_features "$SRC/tests/golden/custom_default.golden.safetensors" \
+    --quick >"$OUT/gpu-quick.log" 2>&1
+quick_rc=$?
+tail -15 "$OUT/gpu-quick.log"
+echo "   gpu_quick rc=$quick_rc"
 echo "== ctest -L gpu"
-timeout 360 ctest -L gpu -j4 --output-on-failure >"$OUT/ctest-gpu.log" 2>&1
+timeout "$(left 240)" ctest -L gpu -j4 --output-on-failure >"$OUT/ctest-gpu.log" 2>&1
 gpu_rc=$?
 tail -25 "$OUT/ctest-gpu.log"
 if grep -q "No tests were found" "$OUT/ctest-gpu.log"; then
@@ -80,12 +101,40 @@ elif grep -q "(Skipped)" "$OUT/ctest-gpu.log"; then
     gpu_rc=4
 fi
 echo "== ctest -L cpu -R golden"
-timeout 120 ctest -L cpu -R golden -j"$(nproc)" --output-on-failure >"$OUT/ctest-cpu-golden.log" 2>&1
+timeout "$(left 60)" ctest -L cpu -R golden -j"$(nproc)" --output-on-failure >"$OUT/ctest-cpu-golden.log" 2>&1
 cpu_rc=$?
 tail -5 "$OUT/ctest-cpu-golden.log"
 cp -f Testing/Temporary/LastTest.log "$OUT/LastTest.log" 2>/dev/null
 
+# compute-sanitizer over the quick test (cuDNN's and cuBLAS's kernels included): memcheck
+# (out-of-bounds and misaligned accesses, leaks of device memory) and racecheck (shared-memory
+# hazards). Skipped when the tool is absent; bounded so the whole script stays under 8 min.
+san_rc=0
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+if [ -n "${GC_DEVICE_NO_SANITIZER:-}" ]; then
+    echo "== compute-sanitizer skipped (GC_DEVICE_NO_SANITIZER)"
+elif [ -n "$SAN" ] && [ $quick_rc -eq 0 ]; then
+    for tool in memcheck racecheck; do
+        echo "== compute-sanitizer --tool $tool (gpu_quick)"
+        extra=
+        [ $tool = memcheck ] && extra="--leak-check full"
+        t=$(left 90)
+        if [ "$t" -lt 20 ]; then echo "   no time left: skipped"; continue; fi
+        timeout "$t" "$SAN" --tool $tool $extra --error-exitcode 9 \
+            ./tests/test_gpu_features "$SRC/tests/golden/custom_default.golden.safetensors" \
+            --quick >"$OUT/sanitizer-$tool.log" 2>&1
+        rc=$?
+        tail -6 "$OUT/sanitizer-$tool.log"
+        echo "   $tool rc=$rc (9 = the tool found errors, 124 = timed out)"
+        [ $rc -ne 0 ] && san_rc=$rc
+    done
+elif [ -z "$SAN" ]; then
+    echo "== compute-sanitizer not found: skipped"
+else
+    echo "== compute-sanitizer skipped: gpu_quick failed"
+fi
+
 T2=$(date +%s)
-echo "== summary: gpu tests rc=$gpu_rc, cpu golden tests rc=$cpu_rc, total $((T2 - T0)) s"
+echo "== summary: gpu_quick rc=$quick_rc, gpu tests rc=$gpu_rc, cpu golden tests rc=$cpu_rc, sanitizers rc=$san_rc, total $((T2 - T0)) s"
 echo "   logs in $OUT"
-[ $gpu_rc -eq 0 ] && [ $cpu_rc -eq 0 ]
+[ $quick_rc -eq 0 ] && [ $gpu_rc -eq 0 ] && [ $cpu_rc -eq 0 ] && [ $san_rc -eq 0 ]
