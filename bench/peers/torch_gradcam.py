@@ -475,7 +475,10 @@ def main():
         g = torch.Generator().manual_seed(0)
         x = torch.randn((batch, 3, a.size, a.size), generator=g).to(dev)
         for name in modes_list:
-            rec = {"impl": IMPL[name], "tool": "torch_gradcam.py", "mode": name,
+            # a compiled tuned_split is its own row (impl and mode), next to the graph one
+            compiled = name == "tuned_split" and a.compile
+            rec = {"impl": "torch_tuned_compile" if compiled else IMPL[name],
+                   "tool": "torch_gradcam.py", "mode": "tuned_compile" if compiled else name,
                    "backend": a.device, "precision": a.precision, "batch": batch,
                    "size": a.size, "ok": False, "error": None, "what": WHAT[name],
                    "layer": layer if name not in ("forward", "forward_cl") else None,

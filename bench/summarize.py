@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""summarize.py — bench.jsonl (from scripts/device-bench.sh) to a human summary in Markdown:
+the issue's targets with their ratios, where the time goes, the full table, failed steps.
+
+    bench/summarize.py OUTDIR/bench.jsonl > OUTDIR/summary.md
+
+Reads JSON lines with "impl": "meta" (machine, versions), "step" (each step of the script:
+rc, seconds), "ours" (gradcam-bench --jsonl) and "torch_*" / "pytorch_grad_cam"
+(bench/peers/torch_gradcam.py --jsonl). Plain Python 3, no third-party modules.
+"""
+import datetime
+import json
+import sys
+
+TARGET_IPS = 20000.0      # bf16 Grad-CAM, gpu mode, batch 256
+TARGET_VS_TUNED = 1.5
+TARGET_VS_PKG = 10.0
+TARGET_VS_FORWARD = 0.9
+TARGET_FP32_VS_EAGER = 1.5
+TARGET_FILES_IPS = 8000.0
+PREC_ORDER = ["bf16", "fp16", "tf32", "fp32", "auto"]
+
+
+def load(path):
+    recs = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                recs.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                print(f"<!-- line {n}: not JSON ({e}) -->")
+    return recs
+
+
+class Index:
+    def __init__(self, recs):
+        self.recs = recs
+        self.by = {}
+        for r in recs:
+            if r.get("impl") in ("meta", "step", "gpu_util"):
+                continue
+            key = (r.get("impl"), r.get("mode"), r.get("precision"), r.get("batch"))
+            files = r.get("files") or {}
+            if files:
+                key = key + (tuple(files.get("image_size") or ()),)
+            self.by[key] = r  # a later record (a rerun) replaces an earlier one
+
+    def get(self, impl, mode, prec, batch, image_size=None):
+        key = (impl, mode, prec, batch) + ((tuple(image_size),) if image_size else ())
+        r = self.by.get(key)
+        return r if r and r.get("ok") else None
+
+    def ips(self, impl, mode, prec, batch):
+        r = self.get(impl, mode, prec, batch)
+        return r.get("images_per_s") if r else None
+
+    def error(self, impl, mode, prec, batch):
+        r = self.by.get((impl, mode, prec, batch))
+        return r.get("error") if r and not r.get("ok") else None
+
+    def values(self, field):
+        return sorted({r.get(field) for r in self.by.values() if r.get(field) is not None},
+                      key=lambda v: (PREC_ORDER.index(v) if v in PREC_ORDER else 99, v)
+                      if isinstance(v, str) else v)
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def verdict(value, target):
+    if value is None:
+        return "not measured"
+    return "met" if value >= target else "**NOT met**"
+
+
+def gpu_util(recs, t0, t1):
+    """Mean and median GPU utilization (%) of the samples within [t0, t1], or None."""
+    vals = [r["util"] for r in recs if r.get("impl") == "gpu_util" and t0 <= r["t"] <= t1]
+    if not vals:
+        return None
+    vals.sort()
+    return sum(vals) / len(vals), vals[len(vals) // 2], len(vals)
+
+
+def main():
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: summarize.py bench.jsonl")
+    recs = load(sys.argv[1])
+    ix = Index(recs)
+    meta = next((r for r in recs if r.get("impl") == "meta"), {})
+    steps = [r for r in recs if r.get("impl") == "step"]
+    out = []
+    p = out.append
+
+    smoke = meta.get("smoke")
+    p(f"# Grad-CAM benchmark{' — CPU SMOKE TEST (not GPU numbers)' if smoke else ''}\n")
+    smi = meta.get("nvidia_smi") or {}
+    p(f"- date (UTC): {meta.get('date', '?')}; commit `{meta.get('commit', '?')}`")
+    p(f"- GPU: {smi.get('name', 'none')}; driver {smi.get('driver_version', '?')}; "
+      f"memory {smi.get('memory.total', '?')}; max SM clock {smi.get('clocks.max.sm', '?')}; "
+      f"power limit {smi.get('power.limit', '?')}")
+    p(f"- CUDA (nvcc) {meta.get('nvcc', '?')}; cuDNN {meta.get('cudnn', '?')}; "
+      f"torch {meta.get('torch', '?')}; pytorch-grad-cam {meta.get('grad_cam', 'not installed')}")
+    p(f"- host: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores; weights: "
+      f"{meta.get('weights', '?')}")
+    ours_any = next((r for r in recs if r.get("impl") == "ours" and r.get("gpu")), None)
+    if ours_any and isinstance(ours_any.get("gpu"), dict):
+        g = ours_any["gpu"]
+        p(f"- as the bench saw it: {g.get('name')} cc {g.get('cc', '?')}, "
+          f"{g.get('sms', '?')} SMs, CUDA driver API {g.get('cuda_driver', '?')}, runtime "
+          f"{g.get('cuda_runtime', '?')}, cuDNN {g.get('cudnn', '?')}; peak table row: "
+          f"{g.get('peak_row') or 'unknown GPU: no % of peak'}")
+    p("")
+
+    # ------------------------------------------------------------ headline choice
+    precs = ix.values("precision")
+    batches = [b for b in ix.values("batch") if isinstance(b, int)]
+    ours_gpu = lambda pr, b: ix.get("ours", "gpu", pr, b)
+    # the issue's headline: bf16, batch 256, gpu mode; else the largest measured batch
+    head_b = 256 if 256 in batches else (max(batches) if batches else None)
+    # bf16 (the issue's), else the first precision that ours measured at that batch
+    ok_p = [pr for pr in precs if ours_gpu(pr, head_b) or ix.get("ours", "gradcam", pr, head_b)]
+    head_p = "bf16" if "bf16" in ok_p or not ok_p and "bf16" in precs else \
+        (ok_p[0] if ok_p else (precs[0] if precs else None))
+    ours_mode = "gpu"
+    if head_b is not None and not ours_gpu(head_p, head_b):
+        if ix.get("ours", "gradcam", head_p, head_b):
+            ours_mode = "gradcam"  # no device-pointer mode measured: the host-tensor call
+    p(f"## Targets (VGG16 224×224; headline: {head_p}, batch {head_b}, ours = `{ours_mode}` "
+      f"mode)\n")
+    p("| target | measured | ratio / rate | verdict |")
+    p("|---|---|---:|---|")
+    o = ix.get("ours", ours_mode, head_p, head_b)
+    o_ips = o.get("images_per_s") if o else None
+    pct = o.get("pct_peak") if o else None
+    p(f"| ≥ {TARGET_IPS:,.0f} img/s ({head_p}, `{ours_mode}`) | {fmt(o_ips)} img/s, "
+      f"{fmt(o.get('tflops') if o else None, 1)} TFLOP/s | "
+      f"{fmt(pct, 1) + '% of peak' if pct is not None else 'no peak for this GPU'} | "
+      f"{verdict(o_ips, TARGET_IPS)} |")
+    # the tuned peer: the faster of the CUDA-graph and the torch.compile variants
+    t_graph = ix.get("torch_tuned_split", "tuned_split", head_p, head_b)
+    t_comp = ix.get("torch_tuned_compile", "tuned_compile", head_p, head_b)
+    best = max([t for t in (t_graph, t_comp) if t], key=lambda t: t["images_per_s"],
+               default=None)
+    tuned = best["images_per_s"] if best else None
+    how = ("torch.compile" if best is t_comp else
+           "CUDA graph" if best.get("cuda_graph") else "eager") if best else ""
+    r = ratio(o_ips, tuned)
+    p(f"| ≥ {TARGET_VS_TUNED}× tuned PyTorch (best of tuned_split with a CUDA graph and "
+      f"torch.compile) | {fmt(tuned)} img/s ({how}) | {fmt(r, 2)}× | "
+      f"{verdict(r, TARGET_VS_TUNED)} |")
+    pkg = ix.ips("pytorch_grad_cam", "grad_cam_pkg", head_p, head_b)
+    hooks = ix.ips("torch_hooks", "hook_backward", head_p, head_b)
+    r = ratio(o_ips, pkg)
+    p(f"| ≥ {TARGET_VS_PKG:.0f}× pytorch-grad-cam (the package) | {fmt(pkg)} img/s | "
+      f"{fmt(r, 1)}× | {verdict(r, TARGET_VS_PKG)} |")
+    r = ratio(o_ips, hooks)
+    p(f"| ≥ {TARGET_VS_PKG:.0f}× pytorch-grad-cam approach (hooks + backward, written out) | "
+      f"{fmt(hooks)} img/s | {fmt(r, 1)}× | {verdict(r, TARGET_VS_PKG)} |")
+    gc_t = ix.ips("ours", "gradcam", head_p, head_b)
+    fw_t = ix.ips("ours", "forward", head_p, head_b)
+    r = ratio(gc_t, fw_t)
+    p(f"| Grad-CAM ≥ {TARGET_VS_FORWARD}× our forward (both from a host tensor: "
+      f"gc_explain_tensor / gc_predict_tensor) | {fmt(gc_t)} vs {fmt(fw_t)} img/s | "
+      f"{fmt(r, 3)}× | {verdict(r, TARGET_VS_FORWARD)} |")
+    o32 = ix.get("ours", ours_mode, "fp32", head_b)
+    e32 = ix.ips("torch_hooks", "hook_backward", "fp32", head_b)
+    r = ratio(o32.get("images_per_s") if o32 else None, e32)
+    p(f"| fp32 ≥ {TARGET_FP32_VS_EAGER}× PyTorch eager fp32 Grad-CAM (hooks) | "
+      f"{fmt(o32.get('images_per_s') if o32 else None)} vs {fmt(e32)} img/s | {fmt(r, 2)}× | "
+      f"{verdict(r, TARGET_FP32_VS_EAGER)} |")
+    files = [r for r in ix.by.values() if r.get("impl") == "ours" and r.get("mode") == "files"]
+    for fr in sorted(files, key=lambda r: tuple((r.get("files") or {}).get("image_size") or ())):
+        f = fr.get("files") or {}
+        size = "×".join(str(v) for v in f.get("image_size") or ())
+        util = None
+        if fr.get("ok") and f.get("run_epoch_s"):
+            util = gpu_util(recs, *f["run_epoch_s"])
+        util_s = f"; GPU busy {util[0]:.0f}% mean, {util[1]:.0f}% median ({util[2]} samples)" \
+            if util else ""
+        if fr.get("ok"):
+            p(f"| files ≥ {TARGET_FILES_IPS:,.0f} img/s ({f.get('images')} JPEGs {size} → "
+              f"overlay PNGs, {fr['precision']}, batch {fr['batch']}) | "
+              f"{fmt(fr.get('images_per_s'))} img/s wall incl. start-up "
+              f"{fmt(f.get('startup_s'), 2)} s{util_s} | steady {fmt(f.get('steady_images_per_s'))} "
+              f"img/s | {verdict(f.get('steady_images_per_s'), TARGET_FILES_IPS)} (steady) |")
+        else:
+            p(f"| files ({size}) | failed: {fr.get('error')} | | not measured |")
+    if not files:
+        p(f"| files ≥ {TARGET_FILES_IPS:,.0f} img/s | not run | | not measured |")
+    p("")
+
+    # ------------------------------------------------------------ where the time goes
+    p("## Where the time goes (ours, profiled pass: options.profile = 1, synchronizing)\n")
+    any_stage = False
+    for pr in precs:
+        for b in batches:
+            for mode in ("gpu", "gradcam", "host"):
+                r = ix.get("ours", mode, pr, b)
+                st = (r or {}).get("stages_ms")
+                if not st or b != head_b:
+                    continue
+                any_stage = True
+                parts = {k: v for k, v in st.items() if k != "total" and v}
+                top = max(parts, key=parts.get) if parts else None
+                p(f"- {pr} b{b} `{mode}`: total {st.get('total', 0):.2f} ms — " +
+                  ", ".join(f"{k} {v:.2f}" for k, v in parts.items()) +
+                  (f"; largest: **{top}** ({100 * parts[top] / st['total']:.0f}%)"
+                   if top and st.get("total") else "") +
+                  (f"; device memory {r['device_bytes'] / 2**20:.0f} MiB (context), "
+                   f"{r['device_used_bytes'] / 2**20:.0f} MiB in use"
+                   if r.get("device_bytes") and r.get("device_used_bytes", -1) >= 0 else ""))
+            h = ix.get("ours", "host", pr, b)
+            if h and b == head_b:
+                any_stage = True
+                p(f"- {pr} b{b} `host`: gc_explain {h.get('explain_ms', 0):.2f} ms + render "
+                  f"{h.get('render_ms', 0):.2f} ms on {h.get('render_threads')} threads "
+                  f"(timed pass) = {h.get('images_per_s', 0):,.0f} img/s")
+    if not any_stage:
+        p("- no profiled records (the profiled pass failed or was not run)")
+    misses = []
+    if o and o_ips is not None and o_ips < TARGET_IPS and o.get("stages_ms"):
+        st = o["stages_ms"]
+        feat = st.get("features") or 0
+        if feat and o.get("flops_per_image"):
+            conv_tf = o["flops_per_image"] * head_b / (feat * 1e-3) * 1e-12
+            misses.append(f"throughput: the conv layers (features) take {feat:.2f} of "
+                          f"{st.get('total', 0):.2f} ms ({conv_tf:.0f} TFLOP/s inside them, "
+                          f"profiled)")
+    if gc_t and fw_t and gc_t / fw_t < TARGET_VS_FORWARD and o and o.get("stages_ms"):
+        st = o["stages_ms"]
+        misses.append(f"Grad-CAM vs forward: backward {st.get('backward', 0):.2f} ms + cam "
+                      f"{st.get('cam', 0):.2f} ms + download {st.get('download', 0):.2f} ms "
+                      f"per batch on top of features + head")
+    for fr in files:
+        f = fr.get("files") or {}
+        st = f.get("steady_images_per_s")
+        if fr.get("ok") and st is not None and st < TARGET_FILES_IPS:
+            hb = ix.get("ours", "host", fr["precision"], fr["batch"])
+            gb = ix.get("ours", "gpu", fr["precision"], fr["batch"])
+            misses.append(
+                f"files {f.get('image_size')}: steady {st:,.0f} img/s; the library alone "
+                f"(gpu mode) {fmt(gb.get('images_per_s') if gb else None, 0)} img/s, host mode "
+                f"(gc_explain on 500×375 uint8 + render on all cores) "
+                f"{fmt(hb.get('images_per_s') if hb else None, 0)} img/s: the lowest of these "
+                f"bounds the command; the rest is decode + PNG encode (see GPU busy above)")
+    if misses:
+        p("\nWhat holds the missed targets back:\n")
+        for m in misses:
+            p(f"- {m}")
+    p("")
+
+    # ------------------------------------------------------------ the full table
+    p("## All measurements (images/s; median of timed batches after warm-up)\n")
+    cols = [("ours", "gpu", "ours gpu"), ("ours", "gradcam", "ours tensor"),
+            ("ours", "forward", "ours fwd"), ("ours", "host", "ours host"),
+            ("torch_tuned_split", "tuned_split", "torch tuned"),
+            ("torch_tuned_compile", "tuned_compile", "torch compiled"),
+            ("torch_hooks", "hook_backward", "torch hooks"),
+            ("pytorch_grad_cam", "grad_cam_pkg", "pytorch-grad-cam"),
+            ("torch_forward", "forward", "torch fwd"), ("torch_forward_cl", "forward_cl",
+                                                         "torch fwd cl")]
+    p("| precision | batch | " + " | ".join(c[2] for c in cols) +
+      " | ours gpu % peak | ours gpu / best tuned | ours gpu / pytorch-grad-cam |")
+    p("|---|---:|" + "---:|" * (len(cols) + 3))
+    for pr in precs:
+        for b in batches:
+            vals = [ix.ips(i, m, pr, b) for i, m, _ in cols]
+            if not any(vals):
+                continue
+            g = ix.get("ours", "gpu", pr, b)
+            p(f"| {pr} | {b} | " + " | ".join(fmt(v, 0) for v in vals) +
+              f" | {fmt(g.get('pct_peak') if g else None, 1)} | "
+              f"{fmt(ratio(vals[0], max(vals[4] or 0, vals[5] or 0) or None), 2)} | "
+              f"{fmt(ratio(vals[0], vals[7]), 1)} |")
+    p("")
+
+    # ------------------------------------------------------------ failures and steps
+    failed = [r for r in ix.by.values() if not r.get("ok")]
+    if failed:
+        p("## Failed measurements\n")
+        seen = set()
+        for r in failed:
+            key = (r.get("impl"), r.get("mode"), (r.get("error") or "")[:160])
+            if key in seen:
+                continue
+            seen.add(key)
+            same = sum(1 for x in failed if (x.get("impl"), x.get("mode"),
+                                             (x.get("error") or "")[:160]) == key)
+            p(f"- {r.get('impl')} `{r.get('mode')}` ({r.get('precision')}, b{r.get('batch')}"
+              f"{f' and {same - 1} more' if same > 1 else ''}): {(r.get('error') or '')[:300]}")
+        p("")
+    if steps:
+        p("## Steps of the run\n")
+        p("| step | rc | seconds | note |")
+        p("|---|---:|---:|---|")
+        for s in steps:
+            note = s.get("note") or ""
+            rc = s.get("rc")
+            if rc == 124:
+                note = (note + " timed out").strip()
+            p(f"| {s.get('name')} | {fmt(rc)} | {fmt(s.get('seconds'), 0)} | {note} |")
+        p("")
+    p(f"_Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by "
+      f"bench/summarize.py from {sys.argv[1]}._")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

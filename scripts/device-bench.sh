@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# device-bench.sh OUTDIR [--cpu-smoke] [--budget SECONDS]
+#
+# The GPU benchmark of issue 5 in one go, on the lent GPU machine (no network), from the repo
+# root: VGG16 224x224, libgradcam (bench/gradcam-bench) and the PyTorch peers
+# (bench/peers/torch_gradcam.py: pytorch-grad-cam's approach written out, pytorch-grad-cam
+# itself, a tuned PyTorch Grad-CAM, forward-only), batches 256/128/32/1 x fp32/tf32/bf16/fp16,
+# and the `gradcam` command on folders of JPEGs. Most important first, each step under its own
+# `timeout`, within a total budget (default 360 s, set --budget), and a failing step never
+# stops the rest:
+#    1. ours bf16 b256, peers bf16 b256        2. ours fp32 b256, peers fp32 b256
+#    3. files: 4096 JPEGs 224x224 and 2048 JPEGs 500x375 -> overlay PNGs (bf16, b256),
+#       with nvidia-smi sampling GPU utilization every 100 ms
+#    4. ours tf32+fp16 b256, peers tf32 b256, peers fp16 b256
+#    5. ours b128, b32, b1 (all precisions), then peers b128,32,1 per precision
+#    6. torch.compile'd tuned peer (bf16 b256), only if >= 100 s are left
+# Writes (at most 5 files, as the device tool returns 8):
+#    OUTDIR/bench.jsonl   every record: meta, steps, ours, peers, GPU-utilization samples
+#    OUTDIR/summary.md    the issue's targets and ratios, stages, the full table (also printed)
+#    OUTDIR/bench.png     chart (tools/plot_bench.py)
+#    OUTDIR/nvidia-smi.txt, OUTDIR/logs.tar.gz (each step's stderr and raw output)
+#
+# Before the device call, on the Debian machine (both fill the git-ignored .deps/):
+#    sh scripts/pack-device-deps.sh                              # cJSON, libpng, libjpeg-turbo
+#    python3 -m pip download grad-cam ttach --no-deps -d .deps/wheels   # pytorch-grad-cam
+# (pack-device-deps.sh empties .deps: run the pip download after it.) Then one device call,
+# carry [".deps"], e.g. after the GPU check, into a subfolder so that the files come back:
+#    GC_COMMIT=<hash> sh scripts/device-check.sh $OUT/check; \
+#    GC_COMMIT=<hash> bash scripts/device-bench.sh $OUT/bench
+# (the machine gets no .git: GC_COMMIT names the commit in the records). It uses the build of
+# scripts/device-check.sh ($GC_DEVICE_BUILD, default build-device/) and only (re)builds the
+# bench targets there; without one it configures sm_90 with all cores itself.
+# pytorch-grad-cam is installed from .deps/wheels with pip --no-index --no-deps into a temp
+# folder (its sdist is unpacked when there is no wheel); without it that peer is reported
+# as failed and everything else runs.
+#
+# --cpu-smoke: the same steps, tiny, on the CPU backend here (a 1/8-width VGG16, batches 1
+# and 2, fp32 and bf16, 16 JPEGs; no GPU, no nvidia-smi): checks that every step, record and
+# the summary and chart work. Numbers from it mean nothing.
+# Environment: GC_DEVICE_BUILD, GC_BENCH_DATA (weights, JPEGs; default $BUILD/bench-data),
+# PYTHON (default: the first of python3, /usr/bin/python3 that imports torch), GC_COMMIT.
+set -u
+
+OUT=
+SMOKE=0
+BUDGET=360
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --cpu-smoke) SMOKE=1; shift ;;
+    --budget) BUDGET=$2; shift 2 ;;
+    -h | --help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "device-bench.sh: unknown option $1" >&2; exit 2 ;;
+    *) OUT=$1; shift ;;
+    esac
+done
+[ -n "$OUT" ] || { echo "usage: scripts/device-bench.sh OUTDIR [--cpu-smoke] [--budget S]" >&2; exit 2; }
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+LOGS=$OUT/logs
+mkdir -p "$LOGS"
+JSONL=$OUT/bench.jsonl
+: >"$JSONL"
+T0=$(date +%s)
+RESERVE=12 # seconds kept for the summary, the chart and the log archive
+NPROC=$(nproc)
+COMMIT=${GC_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+
+elapsed() { echo $(($(date +%s) - T0)); }
+left() { echo $((BUDGET - $(elapsed) - RESERVE)); }
+say() { echo "== [$(elapsed) s] $*"; }
+
+# A JSON line for the record of each step: name, exit status, seconds, note.
+step_record() {
+    printf '{"impl":"step","name":"%s","rc":%s,"seconds":%s,"timeout":%s,"note":"%s"}\n' \
+        "$1" "${2:-null}" "${3:-0}" "${4:-null}" "$5" >>"$JSONL"
+}
+
+# run_step NAME LIMIT CMD...: stdout's JSON lines go to bench.jsonl, stderr to logs/NAME.log.
+run_step() {
+    local name=$1 limit=$2
+    shift 2
+    local l
+    l=$(left)
+    if [ "$l" -lt 15 ]; then
+        say "$name: skipped (out of time)"
+        step_record "$name" "" 0 "" "skipped: out of time"
+        return 0
+    fi
+    [ "$limit" -gt "$l" ] && limit=$l
+    say "$name (limit ${limit} s)"
+    local t0 rc
+    t0=$(date +%s)
+    timeout -k 5 "$limit" "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.log"
+    rc=$?
+    grep '^{' "$LOGS/$name.out" >>"$JSONL"
+    local n ok
+    n=$(grep -c '^{' "$LOGS/$name.out")
+    ok=$(grep -c '"ok": *true' "$LOGS/$name.out")
+    step_record "$name" "$rc" $(($(date +%s) - t0)) "$limit" "$ok of $n records ok"
+    echo "   rc=$rc, $ok of $n records ok, $(($(date +%s) - t0)) s"
+    [ "$rc" -ne 0 ] && tail -3 "$LOGS/$name.log" | sed 's/^/   | /'
+    return 0
+}
+
+# ---------------------------------------------------------------- machine and tools
+if [ -d "$ROOT/.deps/lib" ]; then
+    export LD_LIBRARY_PATH="$ROOT/.deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+PY=
+for p in ${PYTHON:-} python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import torch' 2>/dev/null; then PY=$p; break; fi
+done
+[ -n "$PY" ] || { echo "device-bench.sh: no python with torch (set PYTHON)"; PY=python3; }
+
+if [ $SMOKE -eq 1 ]; then
+    BACKEND=cpu
+    BUILD=${GC_DEVICE_BUILD:-$ROOT/build-bench}
+    DEV=cpu
+else
+    BACKEND=cuda
+    BUILD=${GC_DEVICE_BUILD:-$ROOT/build-device}
+    DEV=cuda
+fi
+DATA=${GC_BENCH_DATA:-$BUILD/bench-data}
+mkdir -p "$DATA"
+
+say "machine"
+GPU_NAME=
+if command -v nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit,pstate,temperature.gpu \
+        --format=csv >"$LOGS/nvidia-smi-query.csv" 2>&1
+    GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+    head -12 "$OUT/nvidia-smi.txt"
+else
+    echo "no nvidia-smi" >"$OUT/nvidia-smi.txt"
+fi
+NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+NVCC_V=$("$NVCC" --version 2>/dev/null | grep -o 'release [0-9.]*' | head -1)
+CUDNN_ROOT=
+for d in /usr/local/cuda /usr $("$PY" -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null | tr ' ' '\n' | sed 's|$|/nvidia/cudnn|'); do
+    if [ -f "$d/include/cudnn_version.h" ]; then CUDNN_ROOT=$d; break; fi
+done
+CUDNN_V=
+[ -n "$CUDNN_ROOT" ] && CUDNN_V=$(grep -E '#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ' "$CUDNN_ROOT/include/cudnn_version.h" | awk '{printf "%s.", $3}' | sed 's/\.$//')
+
+# ---------------------------------------------------------------- pytorch-grad-cam
+GCSITE=$(mktemp -d)
+trap 'rm -rf "$GCSITE"' EXIT
+GC_PYPATH=$GCSITE/site
+for w in "$ROOT"/.deps/wheels/*.whl; do
+    [ -f "$w" ] || continue
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check \
+        --target "$GCSITE/site" "$w" >>"$LOGS/pip.log" 2>&1 ||
+        "$PY" -m zipfile -e "$w" "$GCSITE/site" >>"$LOGS/pip.log" 2>&1 ||
+        echo "   could not install $w (see logs/pip.log)"
+done
+for s in "$ROOT"/.deps/wheels/grad_cam-*.tar.gz; do
+    [ -f "$s" ] || continue
+    [ -d "$GCSITE/site/pytorch_grad_cam" ] && break # a wheel was there
+    mkdir -p "$GCSITE/src" && tar xzf "$s" -C "$GCSITE/src" 2>>"$LOGS/pip.log"
+    d=$(ls -d "$GCSITE"/src/*/pytorch_grad_cam 2>/dev/null | head -1)
+    [ -n "$d" ] && GC_PYPATH=$GC_PYPATH:$(dirname "$d")
+done
+GRAD_CAM_V=$(ls "$ROOT"/.deps/wheels/grad_cam-* 2>/dev/null | head -1 | sed -n 's/.*grad_cam-\([0-9.]*[0-9]\).*/\1/p')
+if PYTHONPATH=$GC_PYPATH "$PY" -c 'import pytorch_grad_cam' >>"$LOGS/pip.log" 2>&1; then
+    echo "   pytorch-grad-cam ${GRAD_CAM_V:-?} importable"
+else
+    echo "   pytorch-grad-cam not importable as is (the peer stubs missing optional modules; see logs/pip.log)"
+    [ -z "$GRAD_CAM_V" ] && GRAD_CAM_V="not carried (.deps/wheels)"
+fi
+export PEER_PYTHONPATH=$GC_PYPATH
+
+# ---------------------------------------------------------------- build (bench targets only)
+say "build in $BUILD"
+tb=$(date +%s)
+brc=0
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+    if [ $SMOKE -eq 1 ]; then
+        cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGC_BUILD_BENCH=ON \
+            -DGC_BUILD_TESTS=OFF >"$LOGS/configure.log" 2>&1 || brc=$?
+    else
+        cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+            -DGC_BUILD_BENCH=ON -DGC_BUILD_TESTS=OFF ${CUDNN_ROOT:+-DCUDNN_ROOT=$CUDNN_ROOT} \
+            >"$LOGS/configure.log" 2>&1 || brc=$?
+    fi
+fi
+if [ $brc -eq 0 ]; then
+    timeout 300 cmake --build "$BUILD" --target gradcam-bench gradcam_cli -j"$NPROC" \
+        >"$LOGS/build.log" 2>&1 || brc=$?
+fi
+step_record build "$brc" $(($(date +%s) - tb)) 300 "$BUILD"
+BENCH=$BUILD/bench/gradcam-bench
+CLI=$BUILD/gradcam
+if [ $brc -ne 0 ] || [ ! -x "$BENCH" ]; then
+    echo "   build FAILED (rc=$brc): ours will be missing; the peers still run"
+    grep -E "error|Error" "$LOGS/build.log" "$LOGS/configure.log" 2>/dev/null | head -10
+fi
+if [ $SMOKE -eq 0 ] && [ -x "$BENCH" ] && ! ldd "$BENCH" 2>/dev/null | grep -q cudart; then
+    echo "   WARNING: gradcam-bench is not linked with the CUDA runtime (CUDA backend off?)"
+fi
+
+# ---------------------------------------------------------------- weights
+if [ $SMOKE -eq 1 ]; then
+    WEIGHTS=$DATA/vgg16-div8.safetensors
+    DIV=8
+else
+    WEIGHTS=$DATA/vgg16.safetensors
+    DIV=1
+fi
+if [ ! -f "$WEIGHTS" ]; then
+    say "weights: seeded random VGG16 (width / $DIV) into $WEIGHTS"
+    tw=$(date +%s)
+    "$PY" - "$ROOT/tests/pyref" "$WEIGHTS" "$DIV" >"$LOGS/weights.log" 2>&1 <<'EOF'
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+import torch
+import gcref
+torch.set_num_threads(os.cpu_count() or 1)
+t0 = time.time()
+div = int(sys.argv[3])
+cfg = gcref.CFGS["vgg16"] if div == 1 else gcref.scaled_cfg("vgg16", div)
+model = gcref.randomize(gcref.TorchvisionVGG(cfg), seed=16)
+tmp = sys.argv[2] + ".tmp"
+gcref.write_safetensors(tmp, model.state_dict(), metadata={"gradcam.preprocess": "torch"})
+os.replace(tmp, sys.argv[2])
+n = sum(p.numel() for p in model.parameters())
+print(f"{n / 1e6:.2f} M parameters in {time.time() - t0:.1f} s")
+EOF
+    step_record weights $? $(($(date +%s) - tw)) "" "$(tail -1 "$LOGS/weights.log" | tr -d '"\\')"
+    cat "$LOGS/weights.log" | tail -2
+fi
+
+# ---------------------------------------------------------------- the meta record
+"$PY" - "$LOGS/nvidia-smi-query.csv" >>"$JSONL" 2>>"$LOGS/meta.log" <<EOF
+import csv, datetime, json, os, sys
+smi = {}
+try:
+    rows = list(csv.reader(open(sys.argv[1])))
+    if len(rows) >= 2 and not rows[0][0].startswith(("No", "NVIDIA-SMI has")):
+        smi = {h.strip().split(" [")[0]: v.strip() for h, v in zip(rows[0], rows[1])}
+except OSError:
+    pass
+try:
+    import torch
+    tv = torch.__version__
+except Exception as e:
+    tv = f"not importable: {e}"
+cpu = "unknown"
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip(); break
+except OSError:
+    pass
+print(json.dumps({"impl": "meta", "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+    "commit": "$COMMIT", "smoke": bool($SMOKE), "nvidia_smi": smi, "nvcc": "$NVCC_V",
+    "cudnn": "$CUDNN_V", "torch": tv, "grad_cam": "$GRAD_CAM_V", "cpu": cpu,
+    "cores": os.cpu_count(), "weights": "$WEIGHTS", "budget_s": $BUDGET, "build": "$BUILD"}))
+EOF
+
+# ---------------------------------------------------------------- the steps
+if [ $SMOKE -eq 1 ]; then
+    B_BIG=2; B_REST=1; B_REST_LIST=1; FILES_BIG=16; FILES_SMALL=8
+    IT=(--iters 2 --warmup 1); IT_PEER=(--iters 1 --warmup 1 --check)
+    PRECS_MAIN=(bf16 fp32); PRECS_REST=tf32
+    FILE_BATCH=2; FILE_PREC=fp32 # the CPU backend computes in fp32 only
+else
+    B_BIG=256; B_REST="128 32 1"; B_REST_LIST=128,32,1; FILES_BIG=4096; FILES_SMALL=2048
+    IT=(--iters 10 --warmup 3); IT_PEER=(--iters 5 --warmup 2)
+    PRECS_MAIN=(bf16 fp32); PRECS_REST="tf32 fp16"
+    FILE_BATCH=256; FILE_PREC=bf16
+fi
+COMMON=(--weights "$WEIGHTS" --size 224 --commit "$COMMIT")
+[ -n "$GPU_NAME" ] && COMMON+=(--gpu-name "$GPU_NAME")
+OURS=("$BENCH" "${COMMON[@]}" --backend "$BACKEND" --jsonl --profile-iters 3)
+PEER=(env PYTHONPATH="$PEER_PYTHONPATH" PYTHONUNBUFFERED=1 "$PY" "$ROOT/bench/peers/torch_gradcam.py"
+    "${COMMON[@]}" --device "$DEV" --jsonl)
+PEER_MODES=tuned_split,hook_backward,grad_cam_pkg,forward,forward_cl
+
+# 1-2: the headline precisions at the headline batch, ours then the peers
+for p in "${PRECS_MAIN[@]}"; do
+    run_step "ours-$p-b$B_BIG" 90 "${OURS[@]}" "${IT[@]}" --precision "$p" --batch "$B_BIG" \
+        --modes gpu,gradcam,forward,host
+    run_step "peers-$p-b$B_BIG" 150 "${PEER[@]}" "${IT_PEER[@]}" --precision "$p" \
+        --batch "$B_BIG" --modes "$PEER_MODES"
+done
+
+# 3: the command on JPEG folders, with GPU utilization sampled during it
+files_step() { # SIZE COUNT
+    local size=$1 count=$2 name=files-${1}
+    local fdir=$DATA/files
+    timeout 120 "$BENCH" "${COMMON[@]}" --modes files --files "$count" --files-dir "$fdir" \
+        --image-size "$size" --batch "$FILE_BATCH" --files-prepare >>"$LOGS/$name-prepare.log" 2>&1
+    local spid=
+    if command -v nvidia-smi >/dev/null 2>&1; then
+        nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits \
+            -lms 100 >"$LOGS/$name-util.csv" 2>/dev/null &
+        spid=$!
+    fi
+    run_step "$name" 100 "${OURS[@]}" --modes files --files "$count" --files-dir "$fdir" \
+        --image-size "$size" --batch "$FILE_BATCH" --precision "$FILE_PREC" \
+        --gradcam-bin "$CLI"
+    if [ -n "$spid" ]; then
+        kill "$spid" 2>/dev/null
+        wait "$spid" 2>/dev/null
+        "$PY" - "$LOGS/$name-util.csv" >>"$JSONL" 2>>"$LOGS/$name-prepare.log" <<'EOF'
+import json, sys, time, datetime
+for line in open(sys.argv[1]):
+    parts = [p.strip() for p in line.split(",")]
+    try:
+        t = datetime.datetime.strptime(parts[0], "%Y/%m/%d %H:%M:%S.%f")
+        print(json.dumps({"impl": "gpu_util", "t": time.mktime(t.timetuple()) + t.microsecond * 1e-6,
+                          "util": float(parts[1]), "mem_mib": float(parts[2])}))
+    except (ValueError, IndexError):
+        pass
+EOF
+    fi
+}
+# the command in the first precision whose host mode worked at the headline batch (the CUDA
+# backend may lack bf16), else the default
+for p in "${PRECS_MAIN[@]}"; do
+    if grep '"impl":"ours"' "$JSONL" | grep '"mode":"host"' | grep "\"precision\":\"$p\"" |
+        grep -q '"ok":true'; then
+        FILE_PREC=$p
+        break
+    fi
+done
+files_step 224x224 "$FILES_BIG"
+files_step 500x375 "$FILES_SMALL"
+
+# 4: the other precisions at the headline batch
+run_step "ours-rest-b$B_BIG" 90 "${OURS[@]}" "${IT[@]}" --precision "$(echo $PRECS_REST | tr ' ' ,)" \
+    --batch "$B_BIG" --modes gpu,gradcam,forward,host
+for p in $PRECS_REST; do
+    run_step "peers-$p-b$B_BIG" 120 "${PEER[@]}" "${IT_PEER[@]}" --precision "$p" \
+        --batch "$B_BIG" --modes "$PEER_MODES"
+done
+
+# 5: the smaller batches, every precision
+ALLP=$(echo "${PRECS_MAIN[*]} $PRECS_REST" | tr ' ' ,)
+for b in $B_REST; do
+    run_step "ours-b$b" 60 "${OURS[@]}" "${IT[@]}" --precision "$ALLP" --batch "$b" \
+        --modes gpu,gradcam,forward --profile-iters 0
+done
+for p in "${PRECS_MAIN[@]}" $PRECS_REST; do
+    run_step "peers-$p-rest" 90 "${PEER[@]}" "${IT_PEER[@]}" --precision "$p" \
+        --batch "$B_REST_LIST" --modes tuned_split,hook_backward,grad_cam_pkg,forward
+done
+
+# 6: torch.compile, if time is left (it may fail offline: the record says why)
+if [ "$(left)" -ge 100 ] || [ $SMOKE -eq 1 ]; then
+    run_step "peers-compile-${PRECS_MAIN[0]}-b$B_BIG" 120 "${PEER[@]}" "${IT_PEER[@]}" \
+        --precision "${PRECS_MAIN[0]}" --batch "$B_BIG" --modes tuned_split --compile
+else
+    step_record "peers-compile" "" 0 "" "skipped: under 100 s left"
+fi
+
+# ---------------------------------------------------------------- summary, chart, logs
+say "summary"
+"$PY" "$ROOT/bench/summarize.py" "$JSONL" >"$OUT/summary.md" 2>"$LOGS/summary.log" ||
+    { echo "summary FAILED:"; tail -5 "$LOGS/summary.log"; }
+"$PY" "$ROOT/tools/plot_bench.py" "$JSONL" "$OUT/bench.png" >"$LOGS/plot.log" 2>&1 ||
+    { echo "chart FAILED:"; tail -5 "$LOGS/plot.log"; }
+tar czf "$OUT/logs.tar.gz" -C "$OUT" logs 2>/dev/null && rm -rf "$LOGS"
+cat "$OUT/summary.md"
+say "done: $OUT (bench.jsonl, summary.md, bench.png, nvidia-smi.txt, logs.tar.gz)"
+exit 0
