@@ -53,8 +53,9 @@ int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen)
                  what);
         return 0;
     }
-    /* ask the driver only where a GPU may be used: the question costs a CUDA start-up */
-    const int32_t count = cfg->lib.backend == GC_BACKEND_CPU ? 0 : gc_cuda_device_count();
+    /* ask the driver only where the answer matters: the question costs a CUDA start-up */
+    const int ask = several || (local_rank >= 0 && !cfg->device_given);
+    const int32_t count = cfg->lib.backend == GC_BACKEND_CPU || !ask ? 0 : gc_cuda_device_count();
     if (several && count == 0) {
         snprintf(err, errlen, "%s: no CUDA device (this build has no CUDA backend, or no GPU "
                  "and driver are usable)", what);

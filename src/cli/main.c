@@ -48,27 +48,38 @@ static const char *find_demo_model(char *buf, size_t len)
     return NULL;
 }
 
-/* A set-up error: printed once when every rank finds it (same arguments, same files), by
- * each rank that finds it otherwise. Returns 2. */
-static int setup_error(const mpi_world *w, int everywhere, const char *fmt, ...)
+/* Set-up errors: each rank keeps its first message; at the next step boundary (agree) the
+ * lowest failing rank prints it, so a run of K ranks says it once, and a fault that only one
+ * node sees (a path missing there, a GPU) is still told. */
+static char setup_msg[2048];
+
+static int setup_error(const char *fmt, ...)
 {
-    if (everywhere && w->rank != 0)
-        return 2;
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (w->size > 1 && !everywhere)
-        fprintf(stderr, "gradcam: rank %d: %s\n", w->rank, msg);
-    else
-        fprintf(stderr, "gradcam: %s\n", msg);
+    if (!setup_msg[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(setup_msg, sizeof setup_msg, fmt, ap);
+        va_end(ap);
+    }
     return 2;
 }
 
+/* Every rank's rc to the largest; the first failing rank prints its message. */
+static int agree(const mpi_world *w, int rc)
+{
+    int first;
+    rc = mpi_agree(w, rc, &first);
+    if (first == w->rank && setup_msg[0]) {
+        if (w->size > 1 && w->rank != 0)
+            fprintf(stderr, "gradcam: rank %d: %s\n", w->rank, setup_msg);
+        else
+            fprintf(stderr, "gradcam: %s\n", setup_msg);
+    }
+    return rc;
+}
+
 /* One context per device (one in all but --device all / a list); --class checked. */
-static int create_contexts(const cli_config *cfg, const mpi_world *w, gc_context **ctxs,
-                           int *n_ctx)
+static int create_contexts(const cli_config *cfg, gc_context **ctxs, int *n_ctx)
 {
     for (int i = 0; i < cfg->n_devices; i++) {
         gc_options o = cfg->lib;
@@ -76,8 +87,8 @@ static int create_contexts(const cli_config *cfg, const mpi_world *w, gc_context
         gc_context *ctx = NULL;
         if (gc_context_create(&o, &ctx) != GC_OK) {
             int rc = cfg->n_devices > 1
-                         ? setup_error(w, 0, "device %d: %s", o.device, gc_last_error(ctx))
-                         : setup_error(w, 0, "%s", gc_last_error(ctx));
+                         ? setup_error("device %d: %s", o.device, gc_last_error(ctx))
+                         : setup_error("%s", gc_last_error(ctx));
             gc_context_destroy(ctx);
             return rc;
         }
@@ -86,7 +97,7 @@ static int create_contexts(const cli_config *cfg, const mpi_world *w, gc_context
     gc_model_info info;
     gc_model_info_get(ctxs[0], &info);
     if (cfg->class_id >= info.num_classes)
-        return setup_error(w, 1, "--class %d: the model has classes 0..%d", cfg->class_id,
+        return setup_error("--class %d: the model has classes 0..%d", cfg->class_id,
                            info.num_classes - 1);
     return 0;
 }
@@ -119,22 +130,22 @@ static int run(cli_config *cfg, const mpi_world *w)
     /* 1. every rank checks; nothing is written yet */
     struct stat sb;
     if (!cfg->lib.weights_path && !(cfg->lib.weights_path = find_demo_model(demo, sizeof demo)))
-        rc = setup_error(w, 1, "no --weights given and the bundled demo model (%s) was not "
+        rc = setup_error("no --weights given and the bundled demo model (%s) was not "
                                "found beside the program", DEMO_MODEL);
     else if (mpi && from_stdin)
-        rc = setup_error(w, 1, "'-' (paths on stdin) under mpirun: only one rank would read "
+        rc = setup_error("'-' (paths on stdin) under mpirun: only one rank would read "
                                "them; give files or folders, which the ranks share out");
     else if (!devices_resolve(cfg, mpi ? w->local_rank : -1, err, sizeof err))
-        rc = setup_error(w, 1, "%s", err);
+        rc = setup_error("%s", err);
     else if (!make_parent_dirs(results))
-        rc = setup_error(w, 1, "cannot create %s: %s", cfg->out_dir, strerror(errno));
+        rc = setup_error("cannot create %s: %s", cfg->out_dir, strerror(errno));
     else if (!cfg->resume && !cfg->overwrite &&
              (stat(results, &sb) == 0 || parts_exist(cfg->out_dir)))
-        rc = setup_error(w, 1, "%s holds results of an earlier run; use --resume to go on or "
+        rc = setup_error("%s holds results of an earlier run; use --resume to go on or "
                                "--overwrite to start over", cfg->out_dir);
     if (!rc)
-        rc = create_contexts(cfg, w, ctxs, &n_ctx);
-    if ((rc = mpi_agree(w, rc)))
+        rc = create_contexts(cfg, ctxs, &n_ctx);
+    if ((rc = agree(w, rc)))
         goto done;
 
     /* 2. rank 0 tidies the folder while nobody writes: temp files of killed writes, part
@@ -143,30 +154,30 @@ static int run(cli_config *cfg, const mpi_world *w)
         if (cfg->resume || cfg->overwrite)
             remove_stale_temps(cfg->out_dir);
         if (!parts_merge(cfg->out_dir, !cfg->resume, err, sizeof err))
-            rc = setup_error(w, 0, "%s", err);
+            rc = setup_error("%s", err);
         else if (cfg->resume && !resume_load(results, 1, &earlier, err, sizeof err))
-            rc = setup_error(w, 0, "--resume: %s", err);
+            rc = setup_error("--resume: %s", err);
         else if (mpi && !cfg->resume) { /* the ranks append to their parts; this is merged */
             FILE *f = fopen(results, "w");
             if (!f || fclose(f) != 0)
-                rc = setup_error(w, 0, "%s: cannot write: %s", results, strerror(errno));
+                rc = setup_error("%s: cannot write: %s", results, strerror(errno));
         }
     }
-    if ((rc = mpi_agree(w, rc)))
+    if ((rc = agree(w, rc)))
         goto done;
 
     /* 3. every rank: what is done, where its lines go, its inputs */
     if (w->rank != 0 && cfg->resume && !resume_load(results, 0, &earlier, err, sizeof err))
-        rc = setup_error(w, 0, "--resume: %s", err);
+        rc = setup_error("--resume: %s", err);
     if (mpi)
         part_path(cfg->out_dir, w->rank, jsonl, sizeof jsonl);
     else
         snprintf(jsonl, sizeof jsonl, "%s", results);
     if (!rc && !(rep_open = report_open(&rep, cfg, ctxs[0], jsonl, err, sizeof err)))
-        rc = setup_error(w, 0, "%s", err);
+        rc = setup_error("%s", err);
     if (!rc && !inputs_collect(cfg, &list))
-        rc = setup_error(w, 0, "out of memory listing the inputs");
-    if ((rc = mpi_agree(w, rc)))
+        rc = setup_error("out of memory listing the inputs");
+    if ((rc = agree(w, rc)))
         goto done;
 
     /* 4. the work */
@@ -195,7 +206,7 @@ static int run(cli_config *cfg, const mpi_world *w)
     }
     if (sums[1])
         rc = 1;
-    rc = mpi_agree(w, rc);
+    rc = mpi_agree(w, rc, NULL);
 done:
     if (rep_open)
         report_close(&rep);

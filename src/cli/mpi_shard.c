@@ -3,6 +3,7 @@
  */
 #include "mpi_shard.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -47,11 +48,15 @@ int mpi_start(mpi_world *w)
     return 1;
 }
 
-int mpi_agree(const mpi_world *w, int rc)
+int mpi_agree(const mpi_world *w, int rc, int *first)
 {
-    int all = rc;
-    if (w->active)
+    int all = rc, me = rc ? w->rank : INT_MAX, low = me;
+    if (w->active) {
         MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        MPI_Allreduce(&me, &low, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    }
+    if (first)
+        *first = low == INT_MAX ? -1 : low;
     return all;
 }
 
@@ -78,9 +83,10 @@ int mpi_start(mpi_world *w)
     return 1;
 }
 
-int mpi_agree(const mpi_world *w, int rc)
+int mpi_agree(const mpi_world *w, int rc, int *first)
 {
-    (void)w;
+    if (first)
+        *first = rc ? w->rank : -1;
     return rc;
 }
 

@@ -21,9 +21,11 @@ int mpi_built(void);
 /* Starts MPI when a launcher (mpirun, srun) started the process; else a world of one. A
  * plain run of an MPI build so never needs the MPI runtime. 0 on failure (message printed). */
 int mpi_start(mpi_world *w);
-/* The largest of every rank's rc. Collective: every rank calls it at the same point, so it
- * also orders the ranks' steps (nothing after it starts before every rank reached it). */
-int mpi_agree(const mpi_world *w, int rc);
+/* The largest of every rank's rc; *first (may be NULL) gets the lowest rank whose rc is not
+ * 0 (-1 when none), the one that speaks for the rest. Collective: every rank calls it at the
+ * same point, so it also orders the ranks' steps (nothing after it starts before every rank
+ * reached it). */
+int mpi_agree(const mpi_world *w, int rc, int *first);
 /* Sums n counters over all ranks, in place on every rank. Collective. */
 void mpi_sum(const mpi_world *w, uint64_t *v, int n);
 /* Finalizes MPI if mpi_start started it. */
