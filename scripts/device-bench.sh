@@ -9,7 +9,7 @@
 # `timeout`, within a total budget (default 360 s, set --budget), and a failing step never
 # stops the rest:
 #    1. ours bf16 b256, peers bf16 b256        2. ours fp32 b256, peers fp32 b256
-#    3. files: 4096 JPEGs 224x224 and 2048 JPEGs 500x375 -> overlay PNGs (bf16, b256),
+#    3. files: 16384 JPEGs 224x224 and 4096 JPEGs 500x375 -> overlay PNGs (bf16, b256),
 #       with nvidia-smi sampling GPU utilization every 100 ms
 #    4. ours tf32+fp16 b256, peers tf32 b256, peers fp16 b256
 #    5. ours b128, b32, b1 (all precisions), then peers b128,32,1 per precision
@@ -267,7 +267,8 @@ if [ $SMOKE -eq 1 ]; then
     PRECS_MAIN=(bf16 fp32); PRECS_REST=tf32
     FILE_BATCH=2; FILE_PREC=fp32 # the CPU backend computes in fp32 only
 else
-    B_BIG=256; B_REST="128 32 1"; B_REST_LIST=128,32,1; FILES_BIG=4096; FILES_SMALL=2048
+    # files: enough images that the run after start-up lasts seconds even at the target rate
+    B_BIG=256; B_REST="128 32 1"; B_REST_LIST=128,32,1; FILES_BIG=16384; FILES_SMALL=4096
     IT=(--iters 10 --warmup 3); IT_PEER=(--iters 5 --warmup 2)
     PRECS_MAIN=(bf16 fp32); PRECS_REST="tf32 fp16"
     FILE_BATCH=256; FILE_PREC=bf16
@@ -291,6 +292,11 @@ done
 files_step() { # SIZE COUNT
     local size=$1 count=$2 name=files-${1}
     local fdir=$DATA/files
+    if [ "$(left)" -lt 20 ]; then
+        say "$name: skipped (out of time)"
+        step_record "$name" "" 0 "" "skipped: out of time"
+        return 0
+    fi
     timeout 120 "$BENCH" "${COMMON[@]}" --modes files --files "$count" --files-dir "$fdir" \
         --image-size "$size" --batch "$FILE_BATCH" --files-prepare >>"$LOGS/$name-prepare.log" 2>&1
     local spid=
