@@ -70,8 +70,10 @@ class Index:
 def fmt(v, digits=1):
     if v is None:
         return "—"
-    if isinstance(v, float):
-        return f"{v:,.{digits}f}"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, (int, float)):
+        return f"{float(v):,.{digits}f}"
     return str(v)
 
 

@@ -137,7 +137,9 @@ def with_opencv(recs, meta, batch, precs, out):
         y = H + 22 * k
         cv2.rectangle(img, (left, y - 12), (left + 14, y + 2), c, -1)
         cv2.putText(img, label, (left + 20, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
-    cv2.putText(img, title(meta, batch) + f" — images/s at batch {batch}, log scale",
+    # OpenCV's Hershey fonts are ASCII only
+    text = (title(meta, batch) + f" - images/s at batch {batch}, log scale").replace("\u2014", "-")
+    cv2.putText(img, text,
                 (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                 (0, 0, 200) if meta.get("smoke") else (0, 0, 0), 1)
     if not cv2.imwrite(out, img):
