@@ -5,7 +5,8 @@
 
 Left: images/s of every implementation at one batch size (default: the largest measured,
 256 on the GPU) for each precision, log scale, ours first. Right: our `gpu` mode (else the
-host-tensor `gradcam` mode) and the tuned PyTorch peer against the batch size, per precision.
+host-tensor `gradcam` mode, solid) and the tuned PyTorch peer (dashed) against the batch size,
+one colour per precision.
 The title says the GPU, date and commit; a CPU smoke run says so in red.
 Uses matplotlib (Agg) when importable, else draws a plainer bar chart with OpenCV + NumPy.
 """
@@ -79,6 +80,7 @@ def with_matplotlib(recs, meta, batch, precs, batches, out):
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(axis="y", which="both", alpha=0.3)
 
+    prec_colour = {"fp32": "#1f77b4", "tf32": "#2ca02c", "bf16": "#d62728", "fp16": "#9467bd"}
     for p in precs:
         for impl, mode, style in (("ours", "gpu", "-o"), ("ours", "gradcam", ":s"),
                                   ("torch_tuned_split", "tuned_split", "--^")):
@@ -89,7 +91,7 @@ def with_matplotlib(recs, meta, batch, precs, batches, out):
             if pts:
                 name = "ours" if impl == "ours" else "PyTorch tuned"
                 ax2.plot([b for b, _ in pts], [v for _, v in pts], style,
-                         label=f"{name} {p}" + (" (host tensor)" if mode == "gradcam" else ""))
+                         color=prec_colour.get(p, "#7f7f7f"), label=f"{name} {p}" + (" (host tensor)" if mode == "gradcam" else ""))
     ax2.set_xscale("log", base=2)
     ax2.set_yscale("log")
     ax2.set_xlabel("batch")
