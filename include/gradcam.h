@@ -254,8 +254,11 @@ GC_API gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t 
 /* As gc_explain_tensor, but `device_input` is a CUDA device pointer (on options.device) to
  * the (n, 3, input_height, input_width) float tensor: for pipelines that decode and
  * preprocess on the GPU, and for timing the compute alone. The call returns when the batch
- * is done; the tensor is only read. GC_ERR_UNSUPPORTED on the CPU backend.
- * gc_tensor_get(GC_TENSOR_INPUT) is not available after it. */
+ * is done; the tensor is only read. The library waits for the legacy default stream before
+ * reading it; work that writes it on a stream of your own must be finished (or that stream
+ * synchronized) before the call. GC_ERR_UNSUPPORTED on the CPU backend; a host pointer or one
+ * on another device is GC_ERR_INVALID_ARGUMENT. gc_tensor_get(GC_TENSOR_INPUT) is not
+ * available after it. */
 GC_API gc_status gc_explain_device(gc_context *ctx, const float *device_input, int32_t n,
                                    const int32_t *classes, gc_result *results,
                                    float *cams, size_t cams_len);
