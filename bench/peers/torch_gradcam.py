@@ -622,15 +622,20 @@ def build_tuned_split(fresh, target_index, x, half, cuda, a):
             for _ in range(3):  # warm-up on a side stream, as torch.cuda.graph asks
                 step(static_x)
         torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            static_cam, static_cls = step(static_x)
-        extra["cuda_graph"] = True
+        try:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_cam, static_cls = step(static_x)
+        except Exception as e:  # noqa: BLE001 (capture refused: time it eagerly, say why)
+            extra["cuda_graph_error"] = f"{type(e).__name__}: {e}"[:300]
+            torch.cuda.synchronize()
+        else:
+            extra["cuda_graph"] = True
 
-        def run():
-            graph.replay()
-            return static_cam.cpu(), static_cls.cpu()
-        return run, extra, m
+            def run():
+                graph.replay()
+                return static_cam.cpu(), static_cls.cpu()
+            return run, extra, m
 
     def run_eager():
         cam, cls = step(xs)
