@@ -130,11 +130,11 @@ static int run(cli_config *cfg, const mpi_world *w)
     /* 1. every rank checks; nothing is written yet */
     struct stat sb;
     if (!cfg->lib.weights_path && !(cfg->lib.weights_path = find_demo_model(demo, sizeof demo)))
-        rc = setup_error("no --weights given and the bundled demo model (%s) was not "
-                               "found beside the program", DEMO_MODEL);
+        rc = setup_error("no --weights given and the bundled demo model (%s) was not found "
+                         "beside the program", DEMO_MODEL);
     else if (mpi && from_stdin)
-        rc = setup_error("'-' (paths on stdin) under mpirun: only one rank would read "
-                               "them; give files or folders, which the ranks share out");
+        rc = setup_error("'-' (paths on stdin) under mpirun: only one rank would read them; "
+                         "give files or folders, which the ranks share out");
     else if (!devices_resolve(cfg, mpi ? w->local_rank : -1, err, sizeof err))
         rc = setup_error("%s", err);
     else if (!make_parent_dirs(results))
@@ -142,7 +142,7 @@ static int run(cli_config *cfg, const mpi_world *w)
     else if (!cfg->resume && !cfg->overwrite &&
              (stat(results, &sb) == 0 || parts_exist(cfg->out_dir)))
         rc = setup_error("%s holds results of an earlier run; use --resume to go on or "
-                               "--overwrite to start over", cfg->out_dir);
+                         "--overwrite to start over", cfg->out_dir);
     if (!rc)
         rc = create_contexts(cfg, ctxs, &n_ctx);
     if ((rc = agree(w, rc)))
