@@ -6,7 +6,8 @@
 # OpenBLAS is left out (58 MB static): there the CPU backend uses its built-in GEMM, which is
 # enough to check the GPU against the CPU on the small golden models.
 # The device command then names .deps in `carry`; CMake finds it (GC_DEPS_PREFIX) without
-# pkg-config, and scripts/device-check.sh puts .deps/lib on LD_LIBRARY_PATH.
+# pkg-config, and scripts/device-check.sh puts .deps/lib on LD_LIBRARY_PATH. .deps/wheels
+# holds pytorch-grad-cam for the GPU benchmark's peer.
 set -eu
 cd "$(dirname "$0")/.."
 D=.deps
@@ -21,4 +22,8 @@ for lib in libcjson.so.1 libpng16.so.16 libturbojpeg.so.0; do
     cp -L "$M/$lib" "$D/lib/$lib"
     ln -s "$lib" "$D/lib/${lib%.so.*}.so"
 done
+# pytorch-grad-cam (an sdist) and ttach for bench/peers and the oracle check: pure Python,
+# installed there from these files (scripts/device-bench.sh); not fatal when PyPI is away.
+python3 -m pip download grad-cam ttach --no-deps -d "$D/wheels" -q ||
+    echo "pack-device-deps: pip download of grad-cam failed; the pytorch-grad-cam peer will be skipped" >&2
 du -sh "$D"
