@@ -270,6 +270,9 @@ GC_API gc_status gc_predict(gc_context *ctx, const gc_image *images, int32_t n,
                             gc_result *results);
 GC_API gc_status gc_predict_tensor(gc_context *ctx, const float *input, int32_t n,
                                    gc_result *results);
+/* The forward alone from a device tensor, with gc_explain_device's rules. */
+GC_API gc_status gc_predict_device(gc_context *ctx, const float *device_input, int32_t n,
+                                   gc_result *results);
 
 /* The preprocessing alone: n images to an (n, 3, input_height, input_width) tensor,
  * exactly what gc_explain feeds the network. out_len is in elements. It shares the context's

@@ -474,8 +474,10 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
     return GC_OK;
 }
 
-/* The batch in ctx->input through the forward only. */
-static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results)
+/* The batch in ctx->input (or, with device_input, the caller's device tensor) through the
+ * forward only. */
+static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results,
+                               const float *device_input)
 {
     if (!results)
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "results is NULL");
@@ -483,7 +485,9 @@ static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results)
         return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED, "the %s backend has no forward-only call",
                        ctx->ops->name);
     ctx->last_n = 0; /* no cam, no gradient: nothing for gc_tensor_get */
-    gc_status st = ctx->ops->predict(ctx, ctx->be, ctx->input, n, ctx->logits);
+    gc_status st = device_input
+                       ? ctx->ops->predict_device(ctx, ctx->be, device_input, n, ctx->logits)
+                       : ctx->ops->predict(ctx, ctx->be, ctx->input, n, ctx->logits);
     if (st != GC_OK)
         return st;
     gc_pick_classes(ctx, ctx->logits, n, NULL, ctx->class_ids);
@@ -529,13 +533,13 @@ static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
 gc_status gc_predict(gc_context *ctx, const gc_image *images, int32_t n, gc_result *results)
 {
     gc_status st = stage_images(ctx, images, n);
-    return profile_end(ctx, st != GC_OK ? st : predict_batch(ctx, n, results));
+    return profile_end(ctx, st != GC_OK ? st : predict_batch(ctx, n, results, NULL));
 }
 
 gc_status gc_predict_tensor(gc_context *ctx, const float *input, int32_t n, gc_result *results)
 {
     gc_status st = stage_tensor(ctx, input, n);
-    return profile_end(ctx, st != GC_OK ? st : predict_batch(ctx, n, results));
+    return profile_end(ctx, st != GC_OK ? st : predict_batch(ctx, n, results, NULL));
 }
 
 gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const int32_t *classes,
@@ -555,21 +559,39 @@ gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
                                                          cams_len, NULL));
 }
 
-gc_status gc_explain_device(gc_context *ctx, const float *device_input, int32_t n,
-                            const int32_t *classes, gc_result *results, float *cams,
-                            size_t cams_len)
+/* A device-pointer call can start: the batch is valid and the backend takes them. */
+static gc_status check_device_batch(gc_context *ctx, const float *device_input, int32_t n,
+                                    int explain)
 {
     gc_status st = check_batch(ctx, device_input, n);
     if (st != GC_OK)
         return st;
-    if (!ctx->ops->explain_device)
+    if (explain ? !ctx->ops->explain_device : !ctx->ops->predict_device)
         return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
-                       "the %s backend takes no device pointers; use gc_explain_tensor",
-                       ctx->ops->name);
+                       "the %s backend takes no device pointers; use gc_%s_tensor",
+                       ctx->ops->name, explain ? "explain" : "predict");
     ctx->last_n = 0;
-    ctx->input_on_device = 1;
     profile_begin(ctx, n, gc_now_ms());
+    return GC_OK;
+}
+
+gc_status gc_explain_device(gc_context *ctx, const float *device_input, int32_t n,
+                            const int32_t *classes, gc_result *results, float *cams,
+                            size_t cams_len)
+{
+    gc_status st = check_device_batch(ctx, device_input, n, 1);
+    if (st != GC_OK)
+        return st;
     return profile_end(ctx, run_batch(ctx, n, classes, results, cams, cams_len, device_input));
+}
+
+gc_status gc_predict_device(gc_context *ctx, const float *device_input, int32_t n,
+                            gc_result *results)
+{
+    gc_status st = check_device_batch(ctx, device_input, n, 0);
+    if (st != GC_OK)
+        return st;
+    return profile_end(ctx, predict_batch(ctx, n, results, device_input));
 }
 
 /* Guided Grad-CAM of one image: the guided gradient (3, H, W) times the normalized cam

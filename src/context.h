@@ -33,6 +33,9 @@ typedef struct gc_backend_ops {
     /* Forward only: logits (n, num_classes). NULL when the backend cannot. */
     gc_status (*predict)(gc_context *ctx, void *state, const float *input, int32_t n,
                          float *logits);
+    /* Forward only from a device tensor (gc_predict_device); NULL without device memory. */
+    gc_status (*predict_device)(gc_context *ctx, void *state, const float *device_input,
+                                int32_t n, float *logits);
     /* One tensor of one image of the last batch, in PyTorch order ((K,h,w) etc.): the
      * activation, gradient and weights, and for the guided methods GC_TENSOR_GUIDED_BACKPROP
      * (3, H, W). context.c makes GC_TENSOR_GUIDED_GRADCAM from that and the cam. */

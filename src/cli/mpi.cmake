@@ -1,14 +1,8 @@
-# The command's parts beyond the core list in CMakeLists.txt (options, devices, per-rank
-# results), and the MPI build: GC_WITH_MPI runs `mpirun -np K gradcam ...` as K cooperating
+# The MPI build of the command: GC_WITH_MPI runs `mpirun -np K gradcam ...` as K cooperating
 # ranks (src/cli/mpi_shard.c; without it that file is no-op stubs). Included after the
 # gradcam_cli target is defined.
 option(GC_WITH_MPI "Build the gradcam command with MPI (mpirun -np K: ranks share the inputs)"
   OFF)
-target_sources(gradcam_cli PRIVATE
-  ${CMAKE_CURRENT_LIST_DIR}/options.c
-  ${CMAKE_CURRENT_LIST_DIR}/devices.c
-  ${CMAKE_CURRENT_LIST_DIR}/parts.c
-  ${CMAKE_CURRENT_LIST_DIR}/mpi_shard.c)
 if(GC_WITH_MPI)
   find_package(MPI REQUIRED COMPONENTS C) # Debian: libopenmpi-dev openmpi-bin
   target_link_libraries(gradcam_cli PRIVATE MPI::MPI_C)
