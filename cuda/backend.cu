@@ -1057,5 +1057,6 @@ extern "C" const gc_backend_ops gc_cuda_backend = {
     cuda_explain,
     cuda_explain_device,
     cuda_predict,
+    NULL, /* predict_device: not yet */
     cuda_read_tensor,
 };
