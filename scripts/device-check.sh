@@ -43,6 +43,17 @@ if [ -z "$CUDNN_ROOT" ]; then
     exit 3
 fi
 echo "== cuDNN in $CUDNN_ROOT: $(grep -E '#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ' "$CUDNN_ROOT/include/cudnn_version.h" | awk '{printf "%s ", $3}')"
+# libcudnn.so.9 dlopens its sub-libraries (libcudnn_graph, _engines_precompiled,
+# _engines_runtime_compiled, ...) by name: our RUNPATH does not reach them, pip's wheel may
+# have none of its own (CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED / NOT_INITIALIZED at the first
+# descriptor). The runtime-fusion engines also dlopen NVRTC: the toolkit's, beside nvcc.
+for d in "$CUDNN_ROOT/lib" "$CUDNN_ROOT/lib64" "$(dirname "$NVCC")/../lib64"; do
+    if ls "$d"/libcudnn.so* >/dev/null 2>&1 || ls "$d"/libnvrtc.so* >/dev/null 2>&1; then
+        LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    fi
+done
+export LD_LIBRARY_PATH
+echo "== LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 
 # C dependencies: the machine's own (pkg-config), else .deps/ made on a Debian machine by
 # scripts/pack-device-deps.sh and named in the device call's `carry`. OpenBLAS is optional
