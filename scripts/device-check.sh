@@ -94,9 +94,16 @@ cd "$BUILD" || exit 1
 # First the quick test alone, so that a first-run failure shows in seconds with the
 # backend's own message (GC_CUDA_SYNC=1: every layer synchronizes, faults name their layer).
 echo "== gpu_quick (GC_CUDA_SYNC=1)"
-GC_CUDA_SYNC=1 timeout "$(left 90)" ./tests/test_gpu_features "$SRC/tests/golden/custom_default.golden.safetensors" \
+# cuDNN's own error and warning log of this run (why a graph, heuristic or plan was refused),
+# cut to its last 256 KiB so that it comes back with the other logs.
+GC_CUDA_SYNC=1 CUDNN_LOGLEVEL_DBG=2 CUDNN_LOGDEST_DBG="$OUT/cudnn-quick.full.log" \
+    timeout "$(left 90)" ./tests/test_gpu_features "$SRC/tests/golden/custom_default.golden.safetensors" \
     --quick >"$OUT/gpu-quick.log" 2>&1
 quick_rc=$?
+if [ -f "$OUT/cudnn-quick.full.log" ]; then
+    tail -c 262144 "$OUT/cudnn-quick.full.log" >"$OUT/cudnn-quick.log"
+    rm -f "$OUT/cudnn-quick.full.log"
+fi
 tail -15 "$OUT/gpu-quick.log"
 echo "   gpu_quick rc=$quick_rc"
 echo "== ctest -L gpu"

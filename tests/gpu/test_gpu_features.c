@@ -298,9 +298,13 @@ static void check_device(const float *x, int32_t n, const int32_t *classes)
                  b.res[i].class_id, a.res[i].class_id);
     const size_t nn = (size_t)n;
     compare(run, "logits", b.logits, a.logits, nn * a.K, TOL_DEVICE_REL, 1, 0);
-    compare(run, "gradient", b.grad, a.grad, nn * a.Kc * a.hw, TOL_DEVICE_REL, 1, 0);
+    /* bitwise equal with deterministic engines; a cuDNN engine noted nondeterministic may
+     * reorder a sum, and a max-pool near-tie then routes one window's gradient elsewhere */
+    compare(run, "gradient", b.grad, a.grad, nn * a.Kc * a.hw, TOL_DEVICE_REL, 1,
+            (size_t)(TOL_OUTLIERS * (double)(nn * a.Kc * a.hw)));
     compare(run, "cam", b.cams, a.cams, nn * a.hw, TOL_DEVICE_REL, 0, 0);
-    compare(run, "guided backprop", b.gbp, a.gbp, len, TOL_DEVICE_REL, 1, 0);
+    compare(run, "guided backprop", b.gbp, a.gbp, len, TOL_DEVICE_REL, 1,
+            (size_t)(TOL_OUTLIERS * (double)len));
     float probe;
     gc_status st = gc_tensor_get(gpu, GC_TENSOR_INPUT, 0, &probe, 1, NULL);
     if (st != GC_ERR_NOT_AVAILABLE && st != GC_ERR_BUFFER_TOO_SMALL)
