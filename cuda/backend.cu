@@ -951,9 +951,10 @@ static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, 
                   "explain");
 }
 
-static gc_status explain_device_impl(gc_context *ctx, cuda_state *s, const float *device_input,
-                                     int32_t n, const int32_t *classes, float *logits,
-                                     int32_t *class_ids, float *cams_raw)
+/* The caller's (n, 3, H, W) device tensor, checked and packed into s->x on our stream after
+ * the work the caller queued on the legacy default stream (or a blocking stream). */
+static gc_status stage_device_input(gc_context *ctx, cuda_state *s, const float *device_input,
+                                    int32_t n)
 {
     gc_errbuf *err = &ctx->err;
     GC_TRY(check_n(ctx, s, n));
@@ -973,8 +974,6 @@ static gc_status explain_device_impl(gc_context *ctx, cuda_state *s, const float
                        "device_input is on CUDA device %d; this context runs on device %d",
                        pa.device, s->device);
     GC_TRY(prof_begin(ctx, s));
-    /* Work the caller queued on the legacy default stream (or a blocking stream) to produce
-     * the tensor finishes before our non-blocking stream reads it. */
     cudaEvent_t ready;
     GC_CUDA_TRY(err, cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
     e = cudaEventRecord(ready, cudaStreamLegacy);
@@ -985,7 +984,14 @@ static gc_status explain_device_impl(gc_context *ctx, cuda_state *s, const float
     const size_t HW = (size_t)ctx->in_h * ctx->in_w;
     GC_TRY(gc_pack_input_cuda(s->stream, device_input, 3 * HW, HW, 1, n, ctx->in_h, ctx->in_w,
                               s->c0, s->dt, s->x, err));
-    GC_TRY(mark(ctx, s, PROF_UPLOAD));
+    return mark(ctx, s, PROF_UPLOAD);
+}
+
+static gc_status explain_device_impl(gc_context *ctx, cuda_state *s, const float *device_input,
+                                     int32_t n, const int32_t *classes, float *logits,
+                                     int32_t *class_ids, float *cams_raw)
+{
+    GC_TRY(stage_device_input(ctx, s, device_input, n));
     return explain_packed(ctx, s, n, classes, logits, class_ids, cams_raw);
 }
 
@@ -998,6 +1004,22 @@ static gc_status cuda_explain_device(gc_context *ctx, void *state, const float *
                   explain_device_impl(ctx, s, device_input, n, classes, logits, class_ids,
                                       cams_raw),
                   "explain_device");
+}
+
+static gc_status predict_device_impl(gc_context *ctx, cuda_state *s, const float *device_input,
+                                     int32_t n, float *logits)
+{
+    GC_TRY(stage_device_input(ctx, s, device_input, n));
+    GC_TRY(forward_to_logits(ctx, s, n, logits));
+    return prof_collect(ctx, s);
+}
+
+static gc_status cuda_predict_device(gc_context *ctx, void *state, const float *device_input,
+                                     int32_t n, float *logits)
+{
+    cuda_state *s = (cuda_state *)state;
+    return settle(ctx, s, predict_device_impl(ctx, s, device_input, n, logits),
+                  "predict_device");
 }
 
 static gc_status read_tensor_impl(gc_context *ctx, cuda_state *s, gc_tensor which,
@@ -1057,6 +1079,6 @@ extern "C" const gc_backend_ops gc_cuda_backend = {
     cuda_explain,
     cuda_explain_device,
     cuda_predict,
-    NULL, /* predict_device: not yet */
+    cuda_predict_device,
     cuda_read_tensor,
 };

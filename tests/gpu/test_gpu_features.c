@@ -9,7 +9,8 @@
  *   counterfactual  Grad-CAM of -y^c (fp32)
  *   guided          GUIDED_GRADCAM (fp32): Grad-CAM's cam and gradient, the guided-backprop
  *                   input gradient and guided Grad-CAM
- *   device          gc_explain_device on that guided context vs its gc_explain_tensor
+ *   device          gc_explain_device on that guided context vs its gc_explain_tensor, and
+ *                   gc_predict_device's logits
  *   bf16, fp16      vs the fp32 CPU: same top-1, cam correlation >= 0.99, max errors printed;
  *                   the fp16 context also profiles (every stage > 0, device_bytes > 0)
  *   batches         max_batch 7: gc_explain of 7 images of mixed sizes, then 1, then 4 on the
@@ -318,6 +319,21 @@ static void check_device(const float *x, int32_t n, const int32_t *classes)
         FAIL("  %-16s unusable after a refused pointer: %s", run, gc_last_error(gpu));
     else
         printf("  %-16s host pointer refused: %s\n", run, "ok");
+    /* the forward alone from the device tensor: the same logits and top-1 */
+    gc_result *pr = calloc(nn, sizeof *pr);
+    if (!pr || gc_predict_device(gpu, d_x, n, pr) != GC_OK) {
+        FAIL("  %-16s gc_predict_device: %s", run, pr ? gc_last_error(gpu) : "out of memory");
+    } else {
+        for (int32_t i = 0; i < n; i++)
+            if (pr[i].class_id != pr[i].top_class[0] ||
+                fabsf(pr[i].logit - a.logits[(size_t)i * a.K + (size_t)pr[i].class_id]) >
+                    (float)TOL_DEVICE_REL * fmaxf(fabsf(pr[i].logit), 1.0f))
+                FAIL("  %-16s predict_device image %d: class %d logit %g vs explain's %g", run,
+                     i, pr[i].class_id, pr[i].logit,
+                     a.logits[(size_t)i * a.K + (size_t)pr[i].class_id]);
+        printf("  %-16s predict_device: %d image(s) checked\n", run, n);
+    }
+    free(pr);
 done:
     cudaFree(d_x);
     outputs_free(&a);
