@@ -17,6 +17,8 @@
  *   preprocess    gc_preprocess_images on the same images alone
  *   gpu           gc_explain_device on the tensor already in device memory (cudaMalloc'd once,
  *                 outside the timing): the compute alone. CUDA backend only.
+ *   gpu_forward   gc_predict_device on the same device tensor: the forward alone, the
+ *                 denominator of the Grad-CAM / forward ratio. CUDA backend only.
  *   host          gc_explain on the uint8 images (preprocessing, copies and all) and then
  *                 gc_render (heatmap + overlay at the image's size) of every image on a pool
  *                 of --threads host threads (default: all cores): the host's share of the
@@ -77,7 +79,7 @@ extern char **environ;
 
 #define BENCH_MAX_SAMPLES 1000
 #define BENCH_MAX_LIST 8
-#define BENCH_N_MODES 8
+#define BENCH_N_MODES 9
 
 typedef struct bench_args {
     const char *weights;
@@ -321,7 +323,8 @@ static void usage(FILE *f)
 }
 
 static const char *const known_modes[BENCH_N_MODES] = {
-    "gradcam", "near_forward", "explain_u8", "preprocess", "forward", "gpu", "host", "files"};
+    "gradcam", "near_forward", "explain_u8", "preprocess", "forward", "gpu", "gpu_forward",
+    "host", "files"};
 
 static int parse_args(int argc, char **argv, bench_args *a)
 {
@@ -825,7 +828,8 @@ static void render_one(void *arg, int32_t item, int32_t thread)
 /* ---------------------------------------------------------------- one context, its modes */
 
 typedef enum bench_call {
-    CALL_TENSOR, CALL_IMAGES, CALL_PREPROCESS, CALL_PREDICT, CALL_DEVICE, CALL_HOST
+    CALL_TENSOR, CALL_IMAGES, CALL_PREPROCESS, CALL_PREDICT, CALL_DEVICE, CALL_DEVICE_PREDICT,
+    CALL_HOST
 } bench_call;
 
 typedef struct mode_def {
@@ -833,6 +837,7 @@ typedef struct mode_def {
     bench_call call;
 } mode_def;
 
+/* In known_modes' order (run_group indexes gpu 5, gpu_forward 6, files 8). */
 static const mode_def mode_defs[BENCH_N_MODES] = {
     {"gradcam", "gc_explain_tensor on a host (N,3,S,S) float tensor: upload (GPU), forward, "
                 "backward to the target, cam, results to the host", CALL_TENSOR},
@@ -845,6 +850,8 @@ static const mode_def mode_defs[BENCH_N_MODES] = {
                 "included on the GPU)", CALL_PREDICT},
     {"gpu", "gc_explain_device: the input already in device memory; compute + cams and "
             "results to the host", CALL_DEVICE},
+    {"gpu_forward", "gc_predict_device: the forward alone from device memory (the fair "
+                    "denominator for Grad-CAM / forward)", CALL_DEVICE_PREDICT},
     {"host", "gc_explain on uint8 images (preprocessing, copies) + gc_render of every image "
              "(heatmap + overlay) on a host thread pool", CALL_HOST},
     {"files", "the gradcam command on a folder of JPEGs to overlay PNGs (whole process)",
@@ -878,6 +885,8 @@ static gc_status call_once(gc_context *ctx, run_env *e, bench_call call, int32_t
         return gc_preprocess_images(ctx, e->in->images, n, e->pre, e->pre_len);
     case CALL_DEVICE:
         return gc_explain_device(ctx, dev, n, NULL, e->results, e->cams, e->cams_len);
+    case CALL_DEVICE_PREDICT:
+        return gc_predict_device(ctx, dev, n, e->results);
     case CALL_HOST: {
         double t0 = now_ms();
         st = gc_explain(ctx, e->in->images, n, NULL, e->results, e->cams, e->cams_len);
@@ -961,7 +970,7 @@ static void time_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call cal
     const int32_t n = m->batch;
     const float *dev = NULL;
     double explain[BENCH_MAX_SAMPLES], render[BENCH_MAX_SAMPLES];
-    if (call == CALL_DEVICE && !(dev = device_tensor(e->in, a, m->error, sizeof m->error)))
+    if ((call == CALL_DEVICE || call == CALL_DEVICE_PREDICT) && !(dev = device_tensor(e->in, a, m->error, sizeof m->error)))
         return;
     for (int32_t it = 0; it < a->warmup + a->iters; it++) {
         double ex = 0.0, re = 0.0, t0 = now_ms();
@@ -1001,7 +1010,7 @@ static void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call 
     const float *dev = NULL;
     double v[9][BENCH_MAX_SAMPLES];
     int count = 0;
-    if (call == CALL_DEVICE &&
+    if ((call == CALL_DEVICE || call == CALL_DEVICE_PREDICT) &&
         !(dev = device_tensor(e->in, a, m->profile_error, sizeof m->profile_error)))
         return;
     for (int32_t it = 0; it < 1 + a->profile_iters; it++) {
@@ -1363,7 +1372,8 @@ static void print_record(const bench_args *a, const bench_meta *meta, const benc
     fprintf(o, ",\"flops_per_image\":%.6g,\"flops_note\":", flops);
     json_string(o, meta->work.note);
     fprintf(o, ",\"input\":");
-    if (!strcmp(m->name, "gpu") || !strcmp(m->name, "gradcam") || !strcmp(m->name, "forward") ||
+    if (!strcmp(m->name, "gpu") || !strcmp(m->name, "gpu_forward") ||
+        !strcmp(m->name, "gradcam") || !strcmp(m->name, "forward") ||
         !strcmp(m->name, "near_forward"))
         fprintf(o, "\"seeded random float32 (N,3,%d,%d)\"", a->size, a->size);
     else
@@ -1544,7 +1554,8 @@ static int run_group(const bench_args *a, bench_meta *meta, run_env *e, pool *th
                strcmp(modes[i].name, "files");
     char err[320] = "";
     if (any) {
-        if (!modes[5].skipped) { /* the gpu mode's input, outside the memory delta */
+        if (!modes[5].skipped || !modes[6].skipped) { /* gpu modes' input, outside the
+                                                          memory delta */
             char ignored[320];
             device_tensor(e->in, a, ignored, sizeof ignored);
         }
@@ -1569,7 +1580,8 @@ static int run_group(const bench_args *a, bench_meta *meta, run_env *e, pool *th
                 snprintf(m->error, sizeof m->error, "%s", err);
             else {
                 snprintf(m->layer, sizeof m->layer, "%s",
-                         strcmp(m->name, "preprocess") && strcmp(m->name, "forward")
+                         strcmp(m->name, "preprocess") && strcmp(m->name, "forward") &&
+                                 strcmp(m->name, "gpu_forward")
                              ? info.target_layer : "");
                 time_mode(ctx, e, m, mode_defs[i].call);
                 const int64_t used1 = device_used(a);
@@ -1644,7 +1656,7 @@ static int run_group(const bench_args *a, bench_meta *meta, run_env *e, pool *th
             print_record(a, meta, nf);
     }
 
-    bench_mode *fm = &modes[7];
+    bench_mode *fm = &modes[8];
     if (!fm->skipped) {
         files_mode(a, threads, fm, bin, files_root);
         if (a->jsonl)

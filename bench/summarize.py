@@ -171,12 +171,18 @@ def main():
     r = ratio(o_ips, hooks)
     p(f"| ≥ {TARGET_VS_PKG:.0f}× pytorch-grad-cam approach (hooks + backward, written out) | "
       f"{fmt(hooks)} img/s | {fmt(r, 1)}× | {verdict(r, TARGET_VS_PKG)} |")
-    gc_t = ix.ips("ours", "gradcam", head_p, head_b)
-    fw_t = ix.ips("ours", "forward", head_p, head_b)
+    # both from device memory when measured (gc_explain_device / gc_predict_device), else
+    # both from a host tensor (gc_explain_tensor / gc_predict_tensor)
+    gc_t = ix.ips("ours", "gpu", head_p, head_b)
+    fw_t = ix.ips("ours", "gpu_forward", head_p, head_b)
+    how = "both from device memory: gc_explain_device / gc_predict_device"
+    if gc_t is None or fw_t is None:
+        gc_t = ix.ips("ours", "gradcam", head_p, head_b)
+        fw_t = ix.ips("ours", "forward", head_p, head_b)
+        how = "both from a host tensor: gc_explain_tensor / gc_predict_tensor"
     r = ratio(gc_t, fw_t)
-    p(f"| Grad-CAM ≥ {TARGET_VS_FORWARD}× our forward (both from a host tensor: "
-      f"gc_explain_tensor / gc_predict_tensor) | {fmt(gc_t)} vs {fmt(fw_t)} img/s | "
-      f"{fmt(r, 3)}× | {verdict(r, TARGET_VS_FORWARD)} |")
+    p(f"| Grad-CAM ≥ {TARGET_VS_FORWARD}× our forward ({how}) | {fmt(gc_t)} vs {fmt(fw_t)} "
+      f"img/s | {fmt(r, 3)}× | {verdict(r, TARGET_VS_FORWARD)} |")
     o32 = ix.get("ours", ours_mode, "fp32", head_b)
     e32 = ix.ips("torch_hooks", "hook_backward", "fp32", head_b)
     r = ratio(o32.get("images_per_s") if o32 else None, e32)
@@ -267,7 +273,7 @@ def main():
     # ------------------------------------------------------------ the full table
     p("## All measurements (images/s; median of timed batches after warm-up)\n")
     cols = [("ours", "gpu", "ours gpu"), ("ours", "gradcam", "ours tensor"),
-            ("ours", "forward", "ours fwd"), ("ours", "host", "ours host"),
+            ("ours", "forward", "ours fwd"), ("ours", "gpu_forward", "ours gpu fwd"), ("ours", "host", "ours host"),
             ("torch_tuned_split", "tuned_split", "torch tuned"),
             ("torch_tuned_compile", "tuned_compile", "torch compiled"),
             ("torch_hooks", "hook_backward", "torch hooks"),

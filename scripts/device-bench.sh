@@ -283,7 +283,7 @@ PEER_MODES=tuned_split,hook_backward,grad_cam_pkg,forward,forward_cl
 # 1-2: the headline precisions at the headline batch, ours then the peers
 for p in "${PRECS_MAIN[@]}"; do
     run_step "ours-$p-b$B_BIG" 90 "${OURS[@]}" "${IT[@]}" --precision "$p" --batch "$B_BIG" \
-        --modes gpu,gradcam,forward,host
+        --modes gpu,gpu_forward,gradcam,forward,host
     run_step "peers-$p-b$B_BIG" 150 "${PEER[@]}" "${IT_PEER[@]}" --precision "$p" \
         --batch "$B_BIG" --modes "$PEER_MODES"
 done
@@ -338,7 +338,7 @@ files_step 500x375 "$FILES_SMALL"
 
 # 4: the other precisions at the headline batch
 run_step "ours-rest-b$B_BIG" 90 "${OURS[@]}" "${IT[@]}" --precision "$(echo $PRECS_REST | tr ' ' ,)" \
-    --batch "$B_BIG" --modes gpu,gradcam,forward,host
+    --batch "$B_BIG" --modes gpu,gpu_forward,gradcam,forward,host
 for p in $PRECS_REST; do
     run_step "peers-$p-b$B_BIG" 120 "${PEER[@]}" "${IT_PEER[@]}" --precision "$p" \
         --batch "$B_BIG" --modes "$PEER_MODES"
@@ -348,7 +348,7 @@ done
 ALLP=$(echo "${PRECS_MAIN[*]} $PRECS_REST" | tr ' ' ,)
 for b in $B_REST; do
     run_step "ours-b$b" 60 "${OURS[@]}" "${IT[@]}" --precision "$ALLP" --batch "$b" \
-        --modes gpu,gradcam,forward --profile-iters 0
+        --modes gpu,gpu_forward,gradcam,forward --profile-iters 0
 done
 for p in "${PRECS_MAIN[@]}" $PRECS_REST; do
     run_step "peers-$p-rest" 90 "${PEER[@]}" "${IT_PEER[@]}" --precision "$p" \
