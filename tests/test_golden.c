@@ -19,40 +19,16 @@
 #include <string.h>
 
 #include "gradcam.h"
+#include "compare.h"
 #include "golden_file.h"
 #include "tolerances.h"
 
 static int failures;
 
-/* max |a - b| against tol * max(max|ref|, floor) (rel) or tol (abs); up to max_outliers
- * elements may exceed the bound (reported). */
 static void compare_outliers(const char *what, const float *got, const float *ref, size_t n,
                              double tol, int relative, size_t max_outliers)
 {
-    double maxref = 0, maxerr = 0;
-    size_t at = 0, outliers = 0;
-    for (size_t i = 0; i < n; i++)
-        maxref = fmax(maxref, fabs(ref[i]));
-    double bound = relative ? tol * fmax(maxref, 1e-6) : tol;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - ref[i]);
-        if (isnan(e))
-            e = INFINITY;
-        outliers += e > bound;
-        if (e > maxerr) {
-            maxerr = e;
-            at = i;
-        }
-    }
-    int ok = outliers <= max_outliers;
-    printf("  %-10s max err %.3g (bound %.3g, max|ref| %.3g)", what, maxerr, bound, maxref);
-    if (outliers)
-        printf(", %zu element(s) beyond (at most %zu allowed)", outliers, max_outliers);
-    printf("%s\n", ok ? "" : "  FAIL");
-    if (!ok) {
-        printf("             worst at %zu: got %.9g, want %.9g\n", at, got[at], ref[at]);
-        failures++;
-    }
+    failures += !tc_compare(NULL, what, got, ref, n, tol, relative, max_outliers);
 }
 
 static void compare(const char *what, const float *got, const float *ref, size_t n, double tol,

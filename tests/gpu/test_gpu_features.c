@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compare.h"
 #include "golden_file.h"
 #include "gradcam.h"
 
@@ -56,44 +57,9 @@ static int failures;
 
 /* max |got - ref| against tol (relative to max|ref| when relative); <= max_out beyond. */
 static void compare(const char *run, const char *what, const float *got, const float *ref,
-                    size_t n, double tol, int relative, size_t max_out)
+                    size_t n, double tol, int relative, size_t max_outliers)
 {
-    double maxref = 0, maxerr = 0;
-    size_t at = 0, out = 0;
-    for (size_t i = 0; i < n; i++)
-        maxref = fmax(maxref, fabs(ref[i]));
-    double bound = relative ? tol * fmax(maxref, 1e-12) : tol;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - ref[i]);
-        if (isnan(e))
-            e = INFINITY;
-        out += e > bound;
-        if (e > maxerr)
-            maxerr = e, at = i;
-    }
-    int ok = out <= max_out;
-    printf("  %-16s %-16s max err %.3g (bound %.3g, max|ref| %.3g, %zu beyond)%s\n", run, what,
-           maxerr, bound, maxref, out, ok ? "" : "  FAIL");
-    if (!ok) {
-        printf("      worst at %zu: got %.9g, want %.9g\n", at, got[at], ref[at]);
-        failures++;
-    }
-}
-
-static double correlation(const float *a, const float *b, size_t n)
-{
-    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
-    for (size_t i = 0; i < n; i++)
-        ma += a[i], mb += b[i];
-    ma /= (double)n, mb /= (double)n;
-    for (size_t i = 0; i < n; i++) {
-        sab += (a[i] - ma) * (b[i] - mb);
-        saa += (a[i] - ma) * (a[i] - ma);
-        sbb += (b[i] - mb) * (b[i] - mb);
-    }
-    if (saa == 0 && sbb == 0)
-        return 1.0;
-    return sab / sqrt(saa * sbb + 1e-300);
+    failures += !tc_compare(run, what, got, ref, n, tol, relative, max_outliers);
 }
 
 /* ---------------------------------------------------------------- one run's outputs */
@@ -243,7 +209,7 @@ static void check_fp32(const char *run, gc_method method, int counterfactual, co
         compare(run, "guided backprop", b.gbp, a.gbp, len, TOL_REL, 1,
                 (size_t)(TOL_OUTLIERS * (double)len));
         for (int32_t i = 0; i < n; i++) {
-            double r = correlation(b.gbp + i * a.HW3, a.gbp + i * a.HW3, a.HW3);
+            double r = tc_correlation(b.gbp + i * a.HW3, a.gbp + i * a.HW3, a.HW3);
             printf("  %-16s image %d: guided backprop correlation %.6f (>= %.3f)%s\n", run, i,
                    r, TOL_GUIDED_CORR, r >= TOL_GUIDED_CORR ? "" : "  FAIL");
             failures += r < TOL_GUIDED_CORR;
@@ -379,7 +345,7 @@ static void check_half(gc_precision prec, const float *x, int32_t n, const int32
         }
         const int tie = a.K > 1 && top - second < TOL_HALF_TIE * mx;
         const int same = a.res[i].top_class[0] == b.res[i].top_class[0];
-        double r = correlation(b.cams + i * a.hw, a.cams + i * a.hw, a.hw);
+        double r = tc_correlation(b.cams + i * a.hw, a.cams + i * a.hw, a.hw);
         double cam_err = 0, logit_err = 0;
         for (size_t p = 0; p < a.hw; p++)
             cam_err = fmax(cam_err, fabs(b.cams[i * a.hw + p] - a.cams[i * a.hw + p]));

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "gradcam.h"
+#include "compare.h"
 #include "golden_file.h"
 
 /* Tolerances of the CUDA backend against the CPU backend (both float32): different
@@ -35,45 +36,7 @@ static int failures;
 static void compare(const char *run, const char *what, const float *got, const float *ref,
                     size_t n, double tol, int relative, size_t max_outliers)
 {
-    double maxref = 0, maxerr = 0;
-    size_t at = 0, outliers = 0;
-    for (size_t i = 0; i < n; i++)
-        maxref = fmax(maxref, fabs(ref[i]));
-    double bound = relative ? tol * fmax(maxref, 1e-6) : tol;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - ref[i]);
-        if (isnan(e))
-            e = INFINITY;
-        outliers += e > bound;
-        if (e > maxerr) {
-            maxerr = e;
-            at = i;
-        }
-    }
-    int ok = outliers <= max_outliers;
-    printf("  %-14s %-10s max err %.3g (bound %.3g, max|ref| %.3g)%s\n", run, what, maxerr,
-           bound, maxref, ok ? "" : "  FAIL");
-    if (!ok) {
-        printf("                 %zu beyond; worst at %zu: got %.9g, want %.9g\n", outliers, at,
-               got[at], ref[at]);
-        failures++;
-    }
-}
-
-static double correlation(const float *a, const float *b, size_t n)
-{
-    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
-    for (size_t i = 0; i < n; i++)
-        ma += a[i], mb += b[i];
-    ma /= (double)n, mb /= (double)n;
-    for (size_t i = 0; i < n; i++) {
-        sab += (a[i] - ma) * (b[i] - mb);
-        saa += (a[i] - ma) * (a[i] - ma);
-        sbb += (b[i] - mb) * (b[i] - mb);
-    }
-    if (saa == 0 && sbb == 0)
-        return 1.0; /* both constant (e.g. all-zero cams) */
-    return sab / sqrt(saa * sbb + 1e-300);
+    failures += !tc_compare(run, what, got, ref, n, tol, relative, max_outliers);
 }
 
 typedef struct outputs {
@@ -220,7 +183,7 @@ static int check_case(const char *name, gc_options opt, gc_precision prec, const
     } else {
         compare(name, "logits", b.logits, a.logits, nn * a.K, TOL_TF32_REL, 1, 0);
         for (int32_t i = 0; i < n; i++) {
-            double r = correlation(b.cams + i * a.hw, a.cams + i * a.hw, a.hw);
+            double r = tc_correlation(b.cams + i * a.hw, a.cams + i * a.hw, a.hw);
             int ok = r >= TOL_TF32_CAM_CORR;
             printf("  %-14s image %d: cam correlation %.5f (>= %.2f)%s\n", name, i, r,
                    TOL_TF32_CAM_CORR, ok ? "" : "  FAIL");
