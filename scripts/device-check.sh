@@ -9,7 +9,12 @@
 # to OUTDIR and prints a summary. Exit 0 when all of them pass. Every step is bounded by one
 # deadline, 450 s after the start (GC_DEVICE_BUDGET): quick 90 s, gpu tests 240 s, each
 # sanitizer 90 s, cpu goldens 60 s, each cut to the time left (a killed step fails: rc 124).
-# GC_DEVICE_NO_SANITIZER=1 skips the sanitizers.
+# GC_DEVICE_NO_SANITIZER=1 skips the sanitizers. GC_DEVICE_BENCH=SECONDS then runs
+# scripts/device-bench.sh into OUTDIR/bench with that budget (when the GPU tests passed and
+# that much time is left before the deadline).
+# What comes back: the device tool returns at most 8 files, 2 folders deep; so the logs end up
+# in OUTDIR/check-logs.tar.gz beside OUTDIR/check-summary.txt (and the bench's 5 files in
+# OUTDIR/bench/). Call it with $OUT itself as OUTDIR.
 set -u
 OUT=${1:?usage: scripts/device-check.sh OUTDIR}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -152,7 +157,29 @@ else
     echo "== compute-sanitizer skipped: gpu_quick failed"
 fi
 
+bench_rc=-
+if [ -n "${GC_DEVICE_BENCH:-}" ] && [ $gpu_rc -eq 0 ]; then
+    t=$(left "$GC_DEVICE_BENCH")
+    if [ "$t" -ge 60 ]; then
+        echo "== device-bench.sh (budget $t s) into $OUT/bench"
+        (cd "$SRC" && GC_DEVICE_BUILD="$BUILD" timeout "$((t + 30))" bash scripts/device-bench.sh \
+            "$OUT/bench" --budget "$t") >"$OUT/device-bench.log" 2>&1
+        bench_rc=$?
+        tail -30 "$OUT/device-bench.log"
+    else
+        echo "== device-bench.sh skipped: $t s left"
+    fi
+fi
+
 T2=$(date +%s)
-echo "== summary: gpu_quick rc=$quick_rc, gpu tests rc=$gpu_rc, cpu golden tests rc=$cpu_rc, sanitizers rc=$san_rc, total $((T2 - T0)) s"
-echo "   logs in $OUT"
+summary="gpu_quick rc=$quick_rc, gpu tests rc=$gpu_rc, cpu golden tests rc=$cpu_rc, sanitizers rc=$san_rc, bench rc=$bench_rc, total $((T2 - T0)) s"
+echo "== summary: $summary"
+{
+    echo "$summary"
+    grep -hE "FAIL|Passed|Failed|tests passed" "$OUT/ctest-gpu.log" 2>/dev/null | tail -60
+} >"$OUT/check-summary.txt"
+# at most 8 files come back: every log into one archive
+(cd "$OUT" && tar czf check-logs.tar.gz --exclude ./check-summary.txt ./*.log ./*.txt &&
+    find . -maxdepth 1 -type f \( -name '*.log' -o -name 'nvidia-smi.txt' \) -delete)
+echo "   logs in $OUT/check-logs.tar.gz"
 [ $quick_rc -eq 0 ] && [ $gpu_rc -eq 0 ] && [ $cpu_rc -eq 0 ] && [ $san_rc -eq 0 ]
