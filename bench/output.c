@@ -1,0 +1,246 @@
+/*
+ * output.c — gradcam-bench's outputs: the text table, --json (one object per precision and
+ * batch, what bench/run_cpu_bench.sh reads) and --jsonl (one self-contained record per mode,
+ * what scripts/device-bench.sh collects).
+ */
+#ifdef GC_HAVE_OPENBLAS
+#include <cblas.h>
+#else /* built without OpenBLAS: the library's built-in GEMM */
+static const char *openblas_get_config(void) { return "none (built-in GEMM)"; }
+static const char *openblas_get_corename(void) { return "none"; }
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static double images_per_s(const bench_mode *m)
+{
+    if (!strcmp(m->name, "files"))
+        return m->files_wall_s > 0.0 ? m->files_images / m->files_wall_s : 0.0;
+    return m->median_ms > 0.0 ? 1e3 * m->batch / m->median_ms : 0.0;
+}
+
+void print_record(const bench_args *a, const bench_meta *meta, const bench_mode *m)
+{
+    FILE *o = stdout;
+    const double ips = m->ok ? images_per_s(m) : 0.0;
+    const double flops = meta->work.ok ? meta->work.conv_flops + meta->work.head_flops : 0.0;
+    const double peak = peak_tflops(meta->peak, m->precision);
+    fprintf(o, "{\"impl\":\"ours\",\"tool\":\"gradcam-bench\",\"mode\":");
+    json_string(o, m->name);
+    fprintf(o, ",\"backend\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"size\":%d,\"ok\":%s",
+            backend_name(a->backend), precision_name(m->precision), m->batch, a->size,
+            m->ok ? "true" : "false");
+    fprintf(o, ",\"error\":");
+    json_string(o, *m->error ? m->error : NULL);
+    fprintf(o, ",\"what\":");
+    json_string(o, m->what);
+    fprintf(o, ",\"layer\":");
+    json_string(o, *m->layer ? m->layer : NULL);
+    if (m->ok && m->count > 0) {
+        fprintf(o, ",\"median_ms\":%.4f,\"min_ms\":%.4f,\"max_ms\":%.4f,\"mean_ms\":%.4f,"
+                   "\"images_per_s\":%.3f,\"iters\":%d,\"warmup\":%d,\"samples_ms\":[",
+                m->median_ms, m->min_ms, m->max_ms, m->mean_ms, ips, m->count,
+                strcmp(m->name, "files") ? a->warmup : 0);
+        for (int j = 0; j < m->count; j++)
+            fprintf(o, "%s%.4f", j ? "," : "", m->samples_ms[j]);
+        fprintf(o, "]");
+        if (flops > 0.0 && strcmp(m->name, "preprocess")) {
+            const double tf = flops * ips * 1e-12;
+            fprintf(o, ",\"tflops\":%.3f", tf);
+            if (peak > 0.0)
+                fprintf(o, ",\"peak_tflops\":%.1f,\"pct_peak\":%.2f", peak, 100.0 * tf / peak);
+        }
+    }
+    if (!strcmp(m->name, "host") && m->ok)
+        fprintf(o, ",\"explain_ms\":%.4f,\"render_ms\":%.4f,\"render_threads\":%d",
+                m->explain_ms, m->render_ms, meta->threads);
+    if (!strcmp(m->name, "files"))
+        fprintf(o, ",\"files\":{\"images\":%d,\"ok\":%d,\"image_size\":[%d,%d],\"wall_s\":%.3f,"
+                   "\"startup_s\":%.3f,\"steady_images_per_s\":%.2f,\"run_epoch_s\":[%.3f,%.3f]}",
+                m->files_images, m->files_ok, a->image_w, a->image_h, m->files_wall_s,
+                m->files_startup_s, m->files_steady_ips, m->files_epoch[0], m->files_epoch[1]);
+    if (strcmp(m->name, "files") && m->ok)
+        fprintf(o, ",\"device_bytes\":%lld,\"device_used_bytes\":%lld",
+                (long long)m->last.device_bytes, (long long)m->device_used_bytes);
+    if (m->profiled) {
+        const gc_profile *p = &m->stages;
+        fprintf(o, ",\"stages_ms\":{\"total\":%.4f,\"preprocess\":%.4f,\"upload\":%.4f,"
+                   "\"features\":%.4f,\"head\":%.4f,\"backward\":%.4f,\"cam\":%.4f,"
+                   "\"download\":%.4f",
+                p->total_ms, p->preprocess_ms, p->upload_ms, p->features_ms, p->head_ms,
+                p->backward_ms, p->cam_ms, p->download_ms);
+        if (!strcmp(m->name, "host"))
+            fprintf(o, ",\"render\":%.4f", m->render_ms);
+        fprintf(o, "},\"profile_iters\":%d", a->profile_iters);
+    } else if (*m->profile_error) {
+        fprintf(o, ",\"profile_error\":");
+        json_string(o, m->profile_error);
+    }
+    fprintf(o, ",\"flops_per_image\":%.6g,\"flops_note\":", flops);
+    json_string(o, meta->work.note);
+    fprintf(o, ",\"input\":");
+    if (!strcmp(m->name, "gpu") || !strcmp(m->name, "gpu_forward") ||
+        !strcmp(m->name, "gradcam") || !strcmp(m->name, "forward") ||
+        !strcmp(m->name, "near_forward"))
+        fprintf(o, "\"seeded random float32 (N,3,%d,%d)\"", a->size, a->size);
+    else
+        fprintf(o, "\"uint8 RGB %dx%d\"", a->image_w, a->image_h);
+    fprintf(o, ",\"library_version\":");
+    json_string(o, gc_version_string());
+    fprintf(o, ",\"commit\":");
+    json_string(o, a->commit);
+    fprintf(o, ",\"machine\":{\"cpu\":");
+    json_string(o, meta->cpu);
+    fprintf(o, ",\"cores\":%ld,\"threads\":%d", meta->cores, meta->threads);
+    if (a->backend == GC_BACKEND_CPU) {
+        fprintf(o, ",\"openblas_core\":");
+        json_string(o, openblas_get_corename());
+    }
+    fprintf(o, "},\"gpu\":");
+    if (meta->gpu.present) {
+        fprintf(o, "{\"name\":");
+        json_string(o, meta->gpu.name);
+        fprintf(o, ",\"cc\":\"%d.%d\",\"sms\":%d,\"memory_bytes\":%lld,\"cuda_driver\":%d,"
+                   "\"cuda_runtime\":%d,\"cudnn\":%ld",
+                meta->gpu.cc_major, meta->gpu.cc_minor, meta->gpu.sms,
+                (long long)meta->gpu.memory_bytes, meta->gpu.driver_api, meta->gpu.runtime,
+                meta->gpu.cudnn);
+        fprintf(o, ",\"peak_row\":");
+        json_string(o, meta->peak ? meta->peak->label : NULL);
+        fprintf(o, "}");
+    } else if (a->backend == GC_BACKEND_CUDA) {
+        fprintf(o, "{\"name\":");
+        json_string(o, meta->gpu_name);
+        fprintf(o, ",\"error\":");
+        json_string(o, meta->gpu.error);
+        fprintf(o, ",\"peak_row\":");
+        json_string(o, meta->peak ? meta->peak->label : NULL);
+        fprintf(o, "}");
+    } else {
+        fprintf(o, "null");
+    }
+    fprintf(o, "}\n");
+    fflush(o);
+}
+
+/* The CPU script's format: one object per precision and batch, modes by name. */
+void print_json(const bench_args *a, const bench_meta *meta, const bench_mode *modes,
+                       int n_modes, int32_t batch, gc_precision prec)
+{
+    printf("{\"tool\":\"gradcam-bench\",\"library_version\":");
+    json_string(stdout, gc_version_string());
+    printf(",\"backend\":\"%s\",\"precision\":\"%s\",\"machine\":{\"cpu\":",
+           backend_name(a->backend), precision_name(prec));
+    json_string(stdout, meta->cpu);
+    printf(",\"cores\":%ld,\"threads\":%d,\"openblas_config\":", meta->cores, meta->threads);
+    json_string(stdout, openblas_get_config());
+    printf(",\"openblas_core\":");
+    json_string(stdout, openblas_get_corename());
+    printf(",\"openblas_coretype_env\":");
+    json_string(stdout, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
+    /* threading knobs that change the numbers a lot (see docs/benchmarks.md) */
+    static const char *const knobs[] = {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
+                                        "OPENBLAS_NUM_THREADS", "OMP_PROC_BIND"};
+    printf(",\"env\":{");
+    for (size_t k = 0, first = 1; k < sizeof knobs / sizeof *knobs; k++) {
+        const char *v = getenv(knobs[k]);
+        if (!v)
+            continue;
+        printf("%s\"%s\":", first ? "" : ",", knobs[k]);
+        json_string(stdout, v);
+        first = 0;
+    }
+    printf("}},\"config\":{\"weights\":");
+    json_string(stdout, a->weights);
+    printf(",\"batch\":%d,\"size\":%d,\"iters\":%d,\"warmup\":%d,\"image_size\":[%d,%d]},"
+           "\"modes\":{",
+           batch, a->size, a->iters, a->warmup, a->image_w, a->image_h);
+    for (int i = 0, first = 1; i < n_modes; i++) {
+        const bench_mode *m = &modes[i];
+        if (m->skipped)
+            continue;
+        printf("%s", first ? "" : ",");
+        first = 0;
+        json_string(stdout, m->name);
+        printf(":{\"ok\":%s,\"what\":", m->ok ? "true" : "false");
+        json_string(stdout, m->what);
+        if (!m->ok) {
+            printf(",\"error\":");
+            json_string(stdout, m->error);
+            printf("}");
+            continue;
+        }
+        printf(",\"layer\":");
+        json_string(stdout, *m->layer ? m->layer : NULL);
+        printf(",\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f,"
+               "\"images_per_s\":%.4f,\"samples_ms\":[",
+               m->median_ms, m->min_ms, m->max_ms, m->mean_ms, images_per_s(m));
+        for (int j = 0; j < m->count; j++)
+            printf("%s%.3f", j ? "," : "", m->samples_ms[j]);
+        printf("]}");
+    }
+    printf("}}\n");
+    fflush(stdout);
+}
+
+void print_text(const bench_args *a, const bench_meta *meta, const bench_mode *modes,
+                       int n_modes, int32_t batch, gc_precision prec)
+{
+    const double flops = meta->work.ok ? meta->work.conv_flops + meta->work.head_flops : 0.0;
+    const double peak = peak_tflops(meta->peak, prec);
+    printf("gradcam-bench  libgradcam %s, %s backend, %s, batch %d, %dx%d\n",
+           gc_version_string(), backend_name(a->backend), precision_name(prec), batch, a->size,
+           a->size);
+    printf("machine        %s, %ld cores online, %d threads (OpenBLAS core %s)\n", meta->cpu,
+           meta->cores, meta->threads, openblas_get_corename());
+    if (meta->gpu.present)
+        printf("gpu            %s (cc %d.%d, %d SMs), CUDA driver %d runtime %d, cuDNN %ld, "
+               "peak %s\n",
+               meta->gpu.name, meta->gpu.cc_major, meta->gpu.cc_minor, meta->gpu.sms,
+               meta->gpu.driver_api, meta->gpu.runtime, meta->gpu.cudnn,
+               meta->peak ? meta->peak->label : "unknown");
+    printf("work           %.2f GFLOP per image forward (%s)\n", flops * 1e-9, meta->work.note);
+    printf("%-12s %-14s %10s %10s %10s %11s %8s %7s\n", "mode", "target", "ms/batch", "min ms",
+           "max ms", "images/s", "TFLOP/s", "% peak");
+    for (int i = 0; i < n_modes; i++) {
+        const bench_mode *m = &modes[i];
+        if (m->skipped)
+            continue;
+        if (!m->ok) {
+            printf("%-12s failed: %s\n", m->name, m->error);
+            continue;
+        }
+        const int no_work = !strcmp(m->name, "preprocess");
+        const double ips = images_per_s(m), tf = no_work ? 0.0 : flops * ips * 1e-12;
+        printf("%-12s %-14s %10.2f %10.2f %10.2f %11.2f %8.3f", m->name,
+               *m->layer ? m->layer : "-", m->median_ms, m->min_ms, m->max_ms, ips, tf);
+        if (peak > 0.0 && !no_work)
+            printf(" %6.1f%%", 100.0 * tf / peak);
+        printf("\n");
+        if (!strcmp(m->name, "host"))
+            printf("%12s explain %.2f ms + render %.2f ms (%d threads)\n", "", m->explain_ms,
+                   m->render_ms, meta->threads);
+        if (!strcmp(m->name, "files"))
+            printf("%12s %d JPEGs %dx%d: %.2f s wall, start-up %.2f s, steady %.1f img/s\n",
+                   "", m->files_images, a->image_w, a->image_h, m->files_wall_s,
+                   m->files_startup_s, m->files_steady_ips);
+        if (m->last.device_bytes > 0 || m->device_used_bytes > 0)
+            printf("%12s device memory: context %.1f MiB, in use %.1f MiB\n", "",
+                   m->last.device_bytes / 1048576.0, m->device_used_bytes / 1048576.0);
+        if (m->profiled)
+            printf("%12s stages ms: preprocess %.2f upload %.2f features %.2f head %.2f "
+                   "backward %.2f cam %.2f download %.2f (total %.2f, profiled)\n",
+                   "", m->stages.preprocess_ms, m->stages.upload_ms, m->stages.features_ms,
+                   m->stages.head_ms, m->stages.backward_ms, m->stages.cam_ms,
+                   m->stages.download_ms, m->stages.total_ms);
+        else if (*m->profile_error)
+            printf("%12s profile: %s\n", "", m->profile_error);
+    }
+    for (int i = 0; i < n_modes; i++)
+        if (!modes[i].skipped)
+            printf("  %-12s %s\n", modes[i].name, modes[i].what);
+    printf("\n");
+}
