@@ -59,6 +59,27 @@ static int parse_precisions(const char *v, bench_args *a)
     return a->n_precisions > 0;
 }
 
+static int parse_methods(const char *v, bench_args *a)
+{
+    a->n_methods = 0;
+    for (const char *p = v; p && *p;) {
+        size_t n = strcspn(p, ",");
+        int found = -1;
+        for (int k = GC_METHOD_GRADCAM; k <= GC_METHOD_GUIDED_GRADCAM; k++)
+            if (n == strlen(method_name((gc_method)k)) &&
+                !strncmp(p, method_name((gc_method)k), n))
+                found = k;
+        if (found < 0 || a->n_methods == BENCH_MAX_LIST) {
+            fprintf(stderr, "gradcam-bench: --method takes gradcam, gradcam++, xgradcam, "
+                            "layercam, hirescam, guided-backprop, guided-gradcam\n");
+            return 0;
+        }
+        a->methods[a->n_methods++] = (gc_method)found;
+        p += n + (p[n] == ',');
+    }
+    return a->n_methods > 0;
+}
+
 void usage(FILE *f)
 {
     fprintf(f,
@@ -71,6 +92,8 @@ void usage(FILE *f)
             "         [--files-prepare (only write the JPEGs into --files-dir, then exit)]\n"
             "         [--gradcam-bin PATH (next to this program: ../gradcam)]\n"
             "         [--gpu-name NAME (for the peak table)] [--commit TEXT]\n"
+            "         [--method LIST (gradcam): gradcam, gradcam++, xgradcam, layercam,\n"
+            "          hirescam, guided-backprop, guided-gradcam]\n"
             "Modes: gradcam, forward, near_forward, explain_u8, preprocess, gpu, host, files.\n"
             "Default modes: cpu: gradcam,near_forward,explain_u8,preprocess,forward;\n"
             "cuda: gpu,gradcam,forward,host. LISTs are comma-separated (--batch 1,32,128,256).\n");
@@ -85,7 +108,7 @@ int parse_args(int argc, char **argv, bench_args *a)
     *a = (bench_args){.size = 224, .iters = 5, .warmup = 1, .profile_iters = 3,
                       .image_w = 500, .image_h = 375, .files = 256, .files_runs = 1,
                       .backend = GC_BACKEND_CPU, .batches = {8}, .n_batches = 1};
-    const char *precisions = NULL;
+    const char *precisions = NULL, *methods = "gradcam";
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1;
@@ -103,6 +126,8 @@ int parse_args(int argc, char **argv, bench_args *a)
             a->gpu_name = argv[++i];
         else if (!strcmp(f, "--commit") && v)
             a->commit = argv[++i];
+        else if (!strcmp(f, "--method") && v)
+            methods = argv[++i];
         else if (!strcmp(f, "--precision") && v)
             precisions = argv[++i];
         else if (!strcmp(f, "--backend") && v) {
@@ -173,6 +198,8 @@ int parse_args(int argc, char **argv, bench_args *a)
     if (!parse_precisions(precisions ? precisions
                                      : a->backend == GC_BACKEND_CUDA ? "bf16" : "fp32",
                           a))
+        return 0;
+    if (!parse_methods(methods, a))
         return 0;
     if (!a->modes)
         a->modes = a->backend == GC_BACKEND_CUDA ? "gpu,gradcam,forward,host"

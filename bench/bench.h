@@ -36,16 +36,20 @@ typedef struct bench_args {
     int32_t batches[BENCH_MAX_LIST], n_batches;
     gc_precision precisions[BENCH_MAX_LIST];
     int32_t n_precisions;
+    gc_method methods[BENCH_MAX_LIST]; /* --method: options.method of every context */
+    int32_t n_methods;
     int32_t size, iters, warmup, threads, profile_iters, image_w, image_h, files, files_runs;
     int json, jsonl, files_prepare;
 } bench_args;
 
 typedef struct bench_mode {
     const char *name;
-    const char *what;
+    const char *what; /* the mode table's words, or what_text */
+    char what_text[512]; /* ... plus what a guided method adds */
     char layer[64]; /* the canonical target layer the library resolved */
     int32_t batch;
     gc_precision precision;
+    gc_method method;
     double samples_ms[BENCH_MAX_SAMPLES];
     int count;
     double median_ms, min_ms, max_ms, mean_ms;
@@ -134,9 +138,12 @@ typedef struct run_env {
     const bench_args *a;
     bench_inputs *in;
     pool *threads;
+    gc_method method;
     gc_result *results;
     float *cams, *pre;
     size_t cams_len, pre_len;
+    float *guided;     /* (N,3,S,S): a guided method's input-space tensor of every image */
+    size_t guided_len; /* elements per image (3*S*S); 0 for the other methods */
     int32_t cam_w, cam_h;
 } run_env;
 
@@ -162,6 +169,10 @@ void cpu_model(char *out, size_t len);
 void json_string(FILE *f, const char *s);
 const char *precision_name(gc_precision p);
 const char *backend_name(gc_backend b);
+const char *method_name(gc_method m); /* the `gradcam` command's --method names */
+/* The input-space tensor a guided method yields for every image (GUIDED_GRADCAM for
+ * guided-gradcam, GUIDED_BACKPROP for guided-backprop), or -1 for the other methods. */
+int guided_tensor(gc_method m);
 
 /* args.c */
 void usage(FILE *f);
@@ -185,8 +196,8 @@ extern const mode_def mode_defs[BENCH_N_MODES];
 int make_inputs(const bench_args *a, bench_inputs *in);
 const float *device_tensor(bench_inputs *in, const bench_args *a, char *err, size_t err_len);
 void free_inputs(bench_inputs *in);
-gc_status create_context(const bench_args *a, gc_precision prec, int32_t batch,
-                         const char *layer, int profile, gc_context **ctx);
+gc_status create_context(const bench_args *a, gc_precision prec, gc_method method,
+                         int32_t batch, const char *layer, int profile, gc_context **ctx);
 void last_pool_layer(const gc_context *ctx, char *out, size_t len);
 int env_buffers(run_env *e, const gc_model_info *info, int32_t batch, char *err,
                 size_t err_len);

@@ -156,8 +156,8 @@ void remove_tree(const char *dir, const char *log)
 /* One run of the command; returns wall seconds, or -1 (err set). *ok_images: ok lines. */
 static double run_command(const bench_args *a, const char *bin, const char *input,
                           const char *stdin_list, const char *out, gc_precision prec,
-                          int32_t batch, const char *log, int32_t *ok_images, char *err,
-                          size_t err_len)
+                          gc_method method, int32_t batch, const char *log,
+                          int32_t *ok_images, char *err, size_t err_len)
 {
     char b[16], t[16], d[16];
     snprintf(b, sizeof b, "%d", batch);
@@ -179,6 +179,10 @@ static double run_command(const bench_args *a, const char *bin, const char *inpu
     if (prec != GC_PRECISION_AUTO) {
         argv[k++] = "--precision";
         argv[k++] = (char *)precision_name(prec);
+    }
+    if (method != GC_METHOD_GRADCAM) {
+        argv[k++] = "--method";
+        argv[k++] = (char *)method_name(method);
     }
     argv[k++] = "--batch";
     argv[k++] = b;
@@ -227,14 +231,14 @@ void files_mode(const bench_args *a, pool *threads, bench_mode *m, const char *b
         return;
     /* start-up: a run on one batch (weights, context, first batch) */
     int32_t ok_small = 0, ok_big = 0;
-    double small = run_command(a, bin, "-", list, out, m->precision, m->batch, log, &ok_small,
-                               m->error, sizeof m->error);
+    double small = run_command(a, bin, "-", list, out, m->precision, m->method, m->batch, log,
+                               &ok_small, m->error, sizeof m->error);
     if (small < 0.0)
         return;
     for (int32_t r = 0; r < a->files_runs; r++) {
         m->files_epoch[0] = epoch_s();
-        double s = run_command(a, bin, dir, NULL, out, m->precision, m->batch, log, &ok_big,
-                               m->error, sizeof m->error);
+        double s = run_command(a, bin, dir, NULL, out, m->precision, m->method, m->batch, log,
+                               &ok_big, m->error, sizeof m->error);
         m->files_epoch[1] = epoch_s();
         if (s < 0.0)
             return;

@@ -3,8 +3,9 @@
  * for comparison with the PyTorch peers in bench/peers/ (driven by bench/run_cpu_bench.sh on
  * the CPU and scripts/device-bench.sh on a GPU).
  *
- * For each precision in --precision and each batch size in --batch, one context is created
- * (and destroyed before the next: one at a time), and each selected mode runs on it: the
+ * For each method in --method (default gradcam), each precision in --precision and each batch
+ * size in --batch, one context is created (and destroyed before the next: one at a time),
+ * and each selected mode runs on it: the
  * median wall time (CLOCK_MONOTONIC) of one batch call over --iters calls after --warmup
  * calls. Every call is synchronous (the library returns when the batch is done and its
  * results are on the host), so wall time is what a user waits for. Modes:
@@ -27,6 +28,11 @@
  *                 generated photo-like JPEGs of --image-size, writing overlay PNGs; wall time
  *                 of the whole process, and the steady rate (N - B images over the time beyond
  *                 a run on B = batch images, which pays the same start-up).
+ * --method sets options.method of every context (the files mode passes it to the command);
+ * every record names it. With guided-backprop / guided-gradcam each timed call that explains
+ * (gradcam, near_forward, explain_u8, gpu, host) also copies the guided tensor of every image
+ * to the host with gc_tensor_get (GC_TENSOR_GUIDED_BACKPROP / _GUIDED_GRADCAM, (3,S,S) each):
+ * what a user of those methods needs; the record's "what" says so.
  * After the timed modes, unless --profile-iters 0, a second context with options.profile = 1
  * runs each of gradcam / forward / gpu / host again and reports gc_profile_get()'s per-stage
  * milliseconds (medians): profiling synchronizes between stages, so those batches are slower
@@ -60,13 +66,32 @@
 
 /* Returns 1 when every selected mode ran. */
 static int run_group(const bench_args *a, bench_meta *meta, run_env *e, pool *threads,
-                     const char *bin, const char *files_root, gc_precision prec, int32_t batch)
+                     const char *bin, const char *files_root, gc_method method,
+                     gc_precision prec, int32_t batch)
 {
     static bench_mode modes[BENCH_N_MODES];
+    e->method = method;
     for (int i = 0; i < BENCH_N_MODES; i++) {
         modes[i] = (bench_mode){.name = mode_defs[i].name, .what = mode_defs[i].what,
-                                .batch = batch, .precision = prec, .device_used_bytes = -1};
+                                .batch = batch, .precision = prec, .method = method,
+                                .device_used_bytes = -1};
         modes[i].skipped = !mode_selected(a->modes, modes[i].name);
+        const bench_call c = mode_defs[i].call;
+        const int explains = c == CALL_TENSOR || c == CALL_IMAGES || c == CALL_DEVICE ||
+                             c == CALL_HOST;
+        if (!strcmp(modes[i].name, "files") && method != GC_METHOD_GRADCAM) {
+            snprintf(modes[i].what_text, sizeof modes[i].what_text, "%s; --method %s",
+                     mode_defs[i].what, method_name(method));
+            modes[i].what = modes[i].what_text;
+        } else if (explains && guided_tensor(method) >= 0) {
+            snprintf(modes[i].what_text, sizeof modes[i].what_text,
+                     "%s; then gc_tensor_get(%s) of every image: (3,%d,%d) to the host",
+                     mode_defs[i].what,
+                     method == GC_METHOD_GUIDED_GRADCAM ? "GC_TENSOR_GUIDED_GRADCAM"
+                                                        : "GC_TENSOR_GUIDED_BACKPROP",
+                     a->size, a->size);
+            modes[i].what = modes[i].what_text;
+        }
     }
     /* the shared context: every mode but near_forward and files */
     int any = 0;
@@ -82,7 +107,7 @@ static int run_group(const bench_args *a, bench_meta *meta, run_env *e, pool *th
         }
         const int64_t used0 = device_used(a);
         gc_context *ctx = NULL;
-        gc_status st = create_context(a, prec, batch, a->layer, 0, &ctx);
+        gc_status st = create_context(a, prec, method, batch, a->layer, 0, &ctx);
         gc_model_info info;
         if (st == GC_OK)
             st = gc_model_info_get(ctx, &info);
@@ -117,7 +142,7 @@ static int run_group(const bench_args *a, bench_meta *meta, run_env *e, pool *th
         /* the profiled pass, on its own context */
         if (a->profile_iters > 0 && !*err) {
             ctx = NULL;
-            st = create_context(a, prec, batch, a->layer, 1, &ctx);
+            st = create_context(a, prec, method, batch, a->layer, 1, &ctx);
             if (st == GC_OK && gc_model_info_get(ctx, &info) == GC_OK &&
                 env_buffers(e, &info, batch, err, sizeof err)) {
                 for (int i = 0; i < BENCH_N_MODES; i++) {
@@ -150,7 +175,7 @@ static int run_group(const bench_args *a, bench_meta *meta, run_env *e, pool *th
     if (!nf->skipped) {
         gc_context *ctx = NULL;
         char pool_name[64] = "";
-        gc_status st = create_context(a, prec, batch, a->layer, 0, &ctx);
+        gc_status st = create_context(a, prec, method, batch, a->layer, 0, &ctx);
         if (st == GC_OK)
             last_pool_layer(ctx, pool_name, sizeof pool_name);
         gc_context_destroy(ctx);
@@ -158,7 +183,7 @@ static int run_group(const bench_args *a, bench_meta *meta, run_env *e, pool *th
         if (st == GC_OK && !*pool_name) {
             snprintf(nf->error, sizeof nf->error, "the model has no pool layer");
         } else if (st == GC_OK) {
-            st = create_context(a, prec, batch, pool_name, 0, &ctx);
+            st = create_context(a, prec, method, batch, pool_name, 0, &ctx);
             gc_model_info info;
             char e2[320] = "";
             if (st == GC_OK && gc_model_info_get(ctx, &info) == GC_OK &&
@@ -284,10 +309,11 @@ int main(int argc, char **argv)
                 backend_name(a.backend), a.size, a.size, meta.threads);
     run_env e = {.a = &a, .in = &in, .threads = &threads};
     int all_ok = 1;
-    for (int32_t p = 0; p < a.n_precisions; p++)
-        for (int32_t b = 0; b < a.n_batches; b++)
-            all_ok &= run_group(&a, &meta, &e, &threads, bin, files_root, a.precisions[p],
-                                a.batches[b]);
+    for (int32_t k = 0; k < a.n_methods; k++)
+        for (int32_t p = 0; p < a.n_precisions; p++)
+            for (int32_t b = 0; b < a.n_batches; b++)
+                all_ok &= run_group(&a, &meta, &e, &threads, bin, files_root, a.methods[k],
+                                    a.precisions[p], a.batches[b]);
     if (made_root && is_dir(files_root))
         remove_tree(files_root, "/dev/null");
     pool_destroy(&threads);

@@ -124,6 +124,20 @@ const mode_def mode_defs[BENCH_N_MODES] = {
      CALL_HOST},
 };
 
+/* A guided method's input-space tensor of each of the n images to the host: what a user of
+ * guided-backprop / guided-gradcam reads after every batch. */
+static gc_status fetch_guided(gc_context *ctx, run_env *e, int32_t n)
+{
+    const int which = guided_tensor(e->method);
+    for (int32_t i = 0; which >= 0 && i < n; i++) {
+        gc_status st = gc_tensor_get(ctx, (gc_tensor)which, i,
+                                     e->guided + (size_t)i * e->guided_len, e->guided_len, NULL);
+        if (st != GC_OK)
+            return st;
+    }
+    return GC_OK;
+}
+
 /* One batch call of a mode; for the host mode *explain_ms / *render_ms get the parts. */
 static gc_status call_once(gc_context *ctx, run_env *e, bench_call call, int32_t n,
                            const float *dev, double *explain_ms, double *render_ms,
@@ -132,20 +146,25 @@ static gc_status call_once(gc_context *ctx, run_env *e, bench_call call, int32_t
     gc_status st;
     switch (call) {
     case CALL_TENSOR:
-        return gc_explain_tensor(ctx, e->in->tensor, n, NULL, e->results, e->cams, e->cams_len);
+        st = gc_explain_tensor(ctx, e->in->tensor, n, NULL, e->results, e->cams, e->cams_len);
+        return st == GC_OK ? fetch_guided(ctx, e, n) : st;
     case CALL_IMAGES:
-        return gc_explain(ctx, e->in->images, n, NULL, e->results, e->cams, e->cams_len);
+        st = gc_explain(ctx, e->in->images, n, NULL, e->results, e->cams, e->cams_len);
+        return st == GC_OK ? fetch_guided(ctx, e, n) : st;
     case CALL_PREDICT:
         return gc_predict_tensor(ctx, e->in->tensor, n, e->results);
     case CALL_PREPROCESS:
         return gc_preprocess_images(ctx, e->in->images, n, e->pre, e->pre_len);
     case CALL_DEVICE:
-        return gc_explain_device(ctx, dev, n, NULL, e->results, e->cams, e->cams_len);
+        st = gc_explain_device(ctx, dev, n, NULL, e->results, e->cams, e->cams_len);
+        return st == GC_OK ? fetch_guided(ctx, e, n) : st;
     case CALL_DEVICE_PREDICT:
         return gc_predict_device(ctx, dev, n, e->results);
     case CALL_HOST: {
         double t0 = now_ms();
         st = gc_explain(ctx, e->in->images, n, NULL, e->results, e->cams, e->cams_len);
+        if (st == GC_OK)
+            st = fetch_guided(ctx, e, n);
         double t1 = now_ms();
         if (st != GC_OK)
             return st;
@@ -167,14 +186,15 @@ static gc_status call_once(gc_context *ctx, run_env *e, bench_call call, int32_t
     return GC_ERR_INVALID_ARGUMENT;
 }
 
-gc_status create_context(const bench_args *a, gc_precision prec, int32_t batch,
-                                const char *layer, int profile, gc_context **ctx)
+gc_status create_context(const bench_args *a, gc_precision prec, gc_method method,
+                         int32_t batch, const char *layer, int profile, gc_context **ctx)
 {
     gc_options opt = gc_options_default();
     opt.weights_path = a->weights;
     opt.backend = a->backend;
     opt.device = a->device;
     opt.precision = prec;
+    opt.method = method;
     opt.threads = a->threads;
     opt.max_batch = batch;
     opt.input_width = a->size;
@@ -200,6 +220,12 @@ int env_buffers(run_env *e, const gc_model_info *info, int32_t batch, char *err,
     e->cam_h = info->cam_height;
     e->cams_len = (size_t)batch * info->cam_height * info->cam_width;
     e->pre_len = (size_t)batch * 3 * e->a->size * e->a->size;
+    e->guided_len = guided_tensor(e->method) >= 0 ? (size_t)3 * e->a->size * e->a->size : 0;
+    e->guided = e->guided_len ? malloc(sizeof *e->guided * e->guided_len * (size_t)batch) : NULL;
+    if (e->guided_len && !e->guided) {
+        snprintf(err, err_len, "out of memory");
+        return 0;
+    }
     e->results = malloc(sizeof *e->results * (size_t)batch);
     e->cams = malloc(sizeof *e->cams * e->cams_len);
     e->pre = malloc(sizeof *e->pre * e->pre_len);
@@ -215,6 +241,8 @@ void env_free(run_env *e)
     free(e->results);
     free(e->cams);
     free(e->pre);
+    free(e->guided);
+    e->guided = NULL;
     e->results = NULL;
     e->cams = e->pre = NULL;
 }

@@ -30,6 +30,7 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     const double peak = peak_tflops(meta->peak, m->precision);
     fprintf(o, "{\"impl\":\"ours\",\"tool\":\"gradcam-bench\",\"mode\":");
     json_string(o, m->name);
+    fprintf(o, ",\"method\":\"%s\"", method_name(m->method));
     fprintf(o, ",\"backend\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"size\":%d,\"ok\":%s",
             backend_name(a->backend), precision_name(m->precision), m->batch, a->size,
             m->ok ? "true" : "false");
@@ -132,8 +133,9 @@ void print_json(const bench_args *a, const bench_meta *meta, const bench_mode *m
 {
     printf("{\"tool\":\"gradcam-bench\",\"library_version\":");
     json_string(stdout, gc_version_string());
-    printf(",\"backend\":\"%s\",\"precision\":\"%s\",\"machine\":{\"cpu\":",
-           backend_name(a->backend), precision_name(prec));
+    printf(",\"backend\":\"%s\",\"precision\":\"%s\",\"method\":\"%s\",\"machine\":"
+           "{\"cpu\":",
+           backend_name(a->backend), precision_name(prec), method_name(modes[0].method));
     json_string(stdout, meta->cpu);
     printf(",\"cores\":%ld,\"threads\":%d,\"openblas_config\":", meta->cores, meta->threads);
     json_string(stdout, openblas_get_config());
@@ -191,9 +193,9 @@ void print_text(const bench_args *a, const bench_meta *meta, const bench_mode *m
 {
     const double flops = meta->work.ok ? meta->work.conv_flops + meta->work.head_flops : 0.0;
     const double peak = peak_tflops(meta->peak, prec);
-    printf("gradcam-bench  libgradcam %s, %s backend, %s, batch %d, %dx%d\n",
-           gc_version_string(), backend_name(a->backend), precision_name(prec), batch, a->size,
-           a->size);
+    printf("gradcam-bench  libgradcam %s, %s backend, %s, %s, batch %d, %dx%d\n",
+           gc_version_string(), backend_name(a->backend), method_name(modes[0].method),
+           precision_name(prec), batch, a->size, a->size);
     printf("machine        %s, %ld cores online, %d threads (OpenBLAS core %s)\n", meta->cpu,
            meta->cores, meta->threads, openblas_get_corename());
     if (meta->gpu.present)

@@ -119,6 +119,21 @@ const char *precision_name(gc_precision p)
     return (unsigned)p <= GC_PRECISION_FP16 ? names[p] : "?";
 }
 
+const char *method_name(gc_method m)
+{
+    static const char *const names[] = {"gradcam",  "gradcam++",       "xgradcam",
+                                        "layercam", "hirescam",        "guided-backprop",
+                                        "guided-gradcam"};
+    return (unsigned)m <= GC_METHOD_GUIDED_GRADCAM ? names[m] : "?";
+}
+
+int guided_tensor(gc_method m)
+{
+    return m == GC_METHOD_GUIDED_GRADCAM    ? GC_TENSOR_GUIDED_GRADCAM
+           : m == GC_METHOD_GUIDED_BACKPROP ? GC_TENSOR_GUIDED_BACKPROP
+                                            : -1;
+}
+
 const char *backend_name(gc_backend b)
 {
     return b == GC_BACKEND_CUDA ? "cuda" : b == GC_BACKEND_CPU ? "cpu" : "auto";
