@@ -31,6 +31,20 @@ with its cams on the host, as libgradcam's calls do):
                  torch.compile (failures are caught and reported).
   forward        model(x) under torch.inference_mode(), NCHW (autocast for bf16/fp16).
   forward_cl     the same with the model and input in channels_last (cast for bf16/fp16).
+Methods (--method, a comma-separated list of the `gradcam` command's names; default gradcam):
+gradcam++, xgradcam, layercam, hirescam compute their weights / cam exactly as
+tests/pyref/gcref.gradcam does (NumPy in hook_backward, torch on the device in tuned and
+tuned_split); grad_cam_pkg uses pytorch-grad-cam's GradCAMPlusPlus / XGradCAM / LayerCAM /
+HiResCAM. guided-backprop and guided-gradcam compute Grad-CAM's cam plus the guided-backprop
+gradient of the class score to the input (every nn.ReLU a guided ReLU, gcref.guided_backprop),
+and guided-gradcam its product with the cam resized to the input: hook_backward by a second
+forward/backward through a guided copy of the model; grad_cam_pkg with GuidedBackpropReLUModel
+on its own copy (it takes one image per call: looped over the batch, as the record says);
+tuned_split by one forward through the guided copy's features with the graph kept from the
+input and one extra guided backward to it (channels_last; if the CUDA graph capture fails the
+step runs eagerly and the record says why); tuned has no guided variant. forward and
+forward_cl run once per batch (no method). Every record names its method; --check compares
+the cam and the guided tensor with float64 gcref.
 Precision: fp32 turns TF32 off for cuDNN and matmuls (PyTorch's default leaves it on for
 cuDNN), tf32 turns it on for both; bf16/fp16 use torch.autocast in hook_backward,
 grad_cam_pkg and forward (what a user adds to existing code) and cast the model in
@@ -38,7 +52,7 @@ tuned_split and forward_cl.
 
 Usage: torch_gradcam.py --weights vgg16.safetensors [--device cpu|cuda] [--precision P]
        [--batch 8 | 1,32,128,256] [--size 224] [--iters 3] [--warmup 1] [--threads N]
-       [--layer block5_conv3] [--modes a,b] [--no-graph] [--compile] [--check]
+       [--layer block5_conv3] [--modes a,b] [--method LIST] [--no-graph] [--compile] [--check]
        [--json | --jsonl] [--gpu-name NAME] [--commit TEXT]
 --json: one object (the first batch; what bench/run_cpu_bench.sh reads); --jsonl: one record
 per mode and batch, flushed as each finishes (what scripts/device-bench.sh collects).
@@ -165,10 +179,85 @@ def last_conv_name(cfg):
     return name
 
 
+# ---------------------------------------------------------------- the methods
+
+# --method names (the `gradcam` command's) -> gcref.gradcam's method for the cam; the guided
+# methods compute Grad-CAM's cam plus the guided-backprop gradient to the input.
+METHODS = {"gradcam": "gradcam", "gradcam++": "gradcampp", "xgradcam": "xgradcam",
+           "layercam": "layercam", "hirescam": "hirescam", "guided-backprop": "gradcam",
+           "guided-gradcam": "gradcam"}
+GUIDED = ("guided-backprop", "guided-gradcam")
+PKG_CLASS = {"gradcam": "GradCAM", "gradcampp": "GradCAMPlusPlus", "xgradcam": "XGradCAM",
+             "layercam": "LayerCAM", "hirescam": "HiResCAM"}
+
+
+def cam_numpy(method, A, G):
+    """The raw cam (N,h,w) of A, G (N,K,h,w) float32, exactly as gcref.gradcam computes it
+    (pytorch-grad-cam's get_cam_weights / element-wise cams), in NumPy."""
+    if method == "gradcampp":
+        g2 = G ** 2
+        g3 = g2 * G
+        sum_a = A.sum(axis=(2, 3))
+        aij = g2 / (2 * g2 + sum_a[:, :, None, None] * g3 + 1e-6)
+        aij = np.where(G != 0, aij, 0)
+        w = (np.maximum(G, 0) * aij).sum(axis=(2, 3))
+    elif method == "xgradcam":
+        sum_a = A.sum(axis=(2, 3))
+        w = (G * A / (sum_a[:, :, None, None] + 1e-7)).sum(axis=(2, 3))
+    elif method == "layercam":
+        return np.maximum((np.maximum(G, 0) * A).sum(axis=1), 0)
+    elif method == "hirescam":
+        return np.maximum((G * A).sum(axis=1), 0)
+    else:
+        w = np.mean(G, axis=(2, 3))
+    return np.maximum((w[:, :, None, None] * A).sum(axis=1), 0)
+
+
+def cam_torch(method, A, G):
+    """cam_numpy in torch on A's device, float32."""
+    A, G = A.float(), G.float()
+    if method == "gradcampp":
+        g2 = G * G
+        g3 = g2 * G
+        sum_a = A.sum((2, 3))
+        aij = g2 / (2 * g2 + sum_a[:, :, None, None] * g3 + 1e-6)
+        aij = torch.where(G != 0, aij, torch.zeros_like(aij))
+        w = (F.relu(G) * aij).sum((2, 3))
+    elif method == "xgradcam":
+        sum_a = A.sum((2, 3))
+        w = (G * A / (sum_a[:, :, None, None] + 1e-7)).sum((2, 3))
+    elif method == "layercam":
+        return F.relu((F.relu(G) * A).sum(1))
+    elif method == "hirescam":
+        return F.relu((G * A).sum(1))
+    else:
+        w = G.mean((2, 3))
+    return F.relu((w[:, :, None, None] * A).sum(1))
+
+
+def guided_model(model):
+    """A copy of the model with every nn.ReLU swapped for a guided ReLU (gcref.GuidedReLU: a
+    gradient passes only where it and the input are both positive), as gcref.guided_backprop
+    and pytorch-grad-cam's GuidedBackpropReLUModel do."""
+    g = copy.deepcopy(model)
+    gcref._swap_relus(g)
+    return g
+
+
+def resize_cams(cams, size):
+    """(N,h,w) -> (N,size,size) with cv2.resize INTER_LINEAR, as the library and
+    pytorch-grad-cam upsample a cam."""
+    import cv2
+    return np.stack([cv2.resize(np.float32(c), (size, size)) for c in cams])
+
+
 # ---------------------------------------------------------------- the modes
 
-def gradcam_hook_backward(model, target, x, amp):
-    """pytorch-grad-cam's BaseCAM.forward with ActivationsAndGradients, GradCAM weights."""
+def gradcam_hook_backward(model, target, x, amp, method="gradcam", gmodel=None,
+                          guided=None):
+    """pytorch-grad-cam's BaseCAM.forward with ActivationsAndGradients and the method's
+    weights; guided: then a second forward/backward through gmodel (guided ReLUs) to the
+    input, and for Guided Grad-CAM that times the min-max cam resized to the input."""
     store = {}
 
     def fwd_hook(_m, _inp, out):
@@ -187,11 +276,23 @@ def gradcam_hook_backward(model, target, x, amp):
         loss = sum(outputs[i, int(c)] for i, c in enumerate(cats))
     loss.backward(retain_graph=True)
     A, G = store["A"].float().numpy(), store["G"].float().numpy()
-    weights = np.mean(G, axis=(2, 3))
-    cam = np.maximum((weights[:, :, None, None] * A).sum(axis=1), 0)
+    cam = cam_numpy(method, A, G)
     lo = cam.min(axis=(1, 2), keepdims=True)
     cam = cam - lo
-    return cam / (1e-7 + cam.max(axis=(1, 2), keepdims=True))
+    cam = cam / (1e-7 + cam.max(axis=(1, 2), keepdims=True))
+    if guided is None:
+        return cam
+    xg = x.detach().clone().requires_grad_(True)
+    with amp():
+        out_g = gmodel(xg)
+    gmodel.zero_grad()
+    with amp():
+        loss_g = sum(out_g[i, int(c)] for i, c in enumerate(cats))
+    loss_g.backward()
+    gb = xg.grad.float().cpu().numpy()  # (N,3,H,W)
+    if guided == "guided-gradcam":
+        gb = gb * resize_cams(cam, x.shape[-1])[:, None]
+    return {"cam": cam, "guided": gb}
 
 
 def forward_only(model, x, amp):
@@ -199,7 +300,7 @@ def forward_only(model, x, amp):
         return model(x).float().cpu()
 
 
-def gradcam_tuned(model, target, x):
+def gradcam_tuned(model, target, x, method="gradcam"):
     store = {}
 
     def fwd_hook(_m, _inp, out):
@@ -216,39 +317,64 @@ def gradcam_tuned(model, target, x):
     score = logits.gather(1, cls[:, None]).sum()
     (G,) = torch.autograd.grad(score, store["A"])
     with torch.no_grad():
-        A = store["A"]
-        alpha = G.mean((2, 3))
-        cam = F.relu((alpha[:, :, None, None] * A).sum(1))
+        cam = cam_torch(method, store["A"], G)
         hi = cam.amax((1, 2), keepdim=True)
         return torch.where(hi > 0, cam / hi.clamp_min(1e-30), torch.zeros_like(cam)).cpu()
 
 
 class SplitGradCAM:
-    """Grad-CAM with the backward only where it is needed: features up to the target under
-    no_grad, then autograd through the layers above the target and the head alone."""
+    """Grad-CAM (or the method's cam) with the backward only where it is needed: features up
+    to the target under no_grad, then autograd through the layers above the target and the
+    head alone. Guided methods (gmodel: the model with guided ReLUs, same weights): the
+    features run once through gmodel's (same values) with the graph kept from the input, the
+    cam's backward goes through the ordinary head from a detached copy of A, and one extra
+    guided backward from gmodel's head to the input gives the guided gradient (times the
+    cam upsampled bilinearly to the input for Guided Grad-CAM)."""
 
-    def __init__(self, model, target_index):
+    def __init__(self, model, target_index, method="gradcam", guided=None, gmodel=None):
         self.lo = model.features[:target_index + 1]
         self.hi = model.features[target_index + 1:]
         self.avgpool, self.classifier = model.avgpool, model.classifier
+        self.method, self.guided = method, guided
+        if guided:
+            self.glo = gmodel.features[:target_index + 1]
+            self.ghi = gmodel.features[target_index + 1:]
+            self.gavgpool, self.gclassifier = gmodel.avgpool, gmodel.classifier
 
     def head(self, a):
         return self.classifier(torch.flatten(self.avgpool(self.hi(a)), 1))
 
+    def ghead(self, a):
+        return self.gclassifier(torch.flatten(self.gavgpool(self.ghi(a)), 1))
+
     def step(self, x):
-        with torch.no_grad():
-            a = self.lo(x)
-        a = a.detach().requires_grad_(True)
+        if self.guided:
+            xg = x.detach().requires_grad_(True)
+            a_g = self.glo(xg)
+            a = a_g.detach().requires_grad_(True)
+        else:
+            with torch.no_grad():
+                a = self.lo(x)
+            a = a.detach().requires_grad_(True)
         logits = self.head(a)
         cls = logits.detach().argmax(1)
         score = logits.gather(1, cls[:, None]).sum()
         (g,) = torch.autograd.grad(score, a)
         with torch.no_grad():
-            alpha = g.float().mean((2, 3))
-            cam = F.relu((alpha[:, :, None, None] * a.detach().float()).sum(1))
+            cam = cam_torch(self.method, a.detach(), g)
             hi = cam.amax((1, 2), keepdim=True)
             cam = torch.where(hi > 0, cam / hi.clamp_min(1e-30), torch.zeros_like(cam))
-        return cam, cls
+        if not self.guided:
+            return cam, cls
+        score_g = self.ghead(a_g).gather(1, cls[:, None]).sum()
+        (gx,) = torch.autograd.grad(score_g, xg)
+        with torch.no_grad():
+            gx = gx.float()
+            if self.guided == "guided-gradcam":
+                up = F.interpolate(cam[:, None], size=tuple(x.shape[-2:]), mode="bilinear",
+                                   align_corners=False)
+                gx = gx * up
+        return cam, cls, gx
 
 
 class FloatLogits(torch.nn.Module):
@@ -287,15 +413,16 @@ def _stub_module(name):
     sys.modules[name] = m
 
 
-def import_grad_cam():
-    """(GradCAM class, [stubbed module names]); pytorch-grad-cam's __init__ imports every
-    method, and with them libraries GradCAM never calls: stub those when missing."""
+def import_grad_cam(class_name="GradCAM"):
+    """(the CAM class, [stubbed module names], where); pytorch-grad-cam's __init__ imports
+    every method, and with them libraries the gradient methods never call: stub those when
+    missing."""
     stubbed = []
     for _ in range(30):
         try:
-            from pytorch_grad_cam import GradCAM
             import pytorch_grad_cam
-            return GradCAM, stubbed, getattr(pytorch_grad_cam, "__file__", None)
+            return (getattr(pytorch_grad_cam, class_name), stubbed,
+                    getattr(pytorch_grad_cam, "__file__", None))
         except ModuleNotFoundError as e:
             name = e.name or ""
             if name.split(".")[0] not in _OPTIONAL or name in stubbed:
@@ -348,6 +475,32 @@ WHAT = {
     "forward": "model(x) under torch.inference_mode(), NCHW",
     "forward_cl": "model(x) under torch.inference_mode(), channels_last",
 }
+WHAT_GUIDED = {
+    "hook_backward": "; guided: a second forward/backward through a copy of the model with "
+                     "every nn.ReLU a guided ReLU, to the input (.cpu())",
+    "grad_cam_pkg": "; guided: GuidedBackpropReLUModel on its own copy of the model, one "
+                    "image per call (its API), looped over the batch",
+    "tuned": "",
+    "tuned_split": "; guided: the features once through the guided-ReLU copy with the graph "
+                   "kept from the input, one extra guided backward to the input, channels_last",
+}
+
+
+def what(name, method):
+    """The mode's description for this method."""
+    w = WHAT[name]
+    if name in ("forward", "forward_cl") or method == "gradcam":
+        return w
+    if name == "grad_cam_pkg":
+        w = w.replace("GradCAM on the batch", f"{PKG_CLASS[METHODS[method]]} on the batch")
+    w += f"; method {method}"
+    if method in GUIDED:
+        w += WHAT_GUIDED[name]
+        if method == "guided-gradcam":
+            w += "; Guided Grad-CAM: that times the cam resized to the input"
+    return w
+
+
 IMPL = {"hook_backward": "torch_hooks", "grad_cam_pkg": "pytorch_grad_cam", "tuned": "torch_tuned",
         "tuned_split": "torch_tuned_split", "forward": "torch_forward",
         "forward_cl": "torch_forward_cl"}
@@ -367,6 +520,8 @@ def main():
     ap.add_argument("--modes", default=None,
                     help="default: hook_backward,forward,forward_cl,tuned on the CPU; "
                          "tuned_split,hook_backward,grad_cam_pkg,forward,forward_cl on CUDA")
+    ap.add_argument("--method", default="gradcam",
+                    help="a comma-separated list of " + ", ".join(METHODS) + " (gradcam)")
     ap.add_argument("--no-graph", action="store_true", help="tuned_split without a CUDA graph")
     ap.add_argument("--compile", action="store_true", help="tuned_split through torch.compile")
     ap.add_argument("--check", action="store_true",
@@ -384,6 +539,11 @@ def main():
     for m in modes_list:
         if m not in WHAT:
             raise SystemExit(f"torch_gradcam.py: unknown mode {m!r}")
+    methods = [m for m in a.method.split(",") if m]
+    for m in methods:
+        if m not in METHODS:
+            raise SystemExit(f"torch_gradcam.py: unknown method {m!r} (" + ", ".join(METHODS)
+                             + ")")
 
     cores = os.cpu_count() or 1
     threads = a.threads if a.threads > 0 else cores
@@ -436,35 +596,59 @@ def main():
 
     ref = {}
 
-    def reference(x):
-        """float64 Grad-CAM of the first 2 images on the CPU (gcref), per normalization."""
-        if not ref:
+    def reference(x, method):
+        """float64 cams of the first 2 images on the CPU (gcref), per normalization, and for
+        the guided methods gcref.guided_backprop's input gradient."""
+        if method not in ref:
             m64 = copy.deepcopy(base).double()
             x64 = x[:2].detach().to("cpu", torch.float64).contiguous()
-            for norm in ("max", "minmax"):
-                ref[norm] = gcref.gradcam(m64, x64, target_index, norm=norm)["cam"]
-        return ref
+            r = {norm: gcref.gradcam(m64, x64, target_index, norm=norm,
+                                     method=METHODS[method])["cam"]
+                 for norm in ("max", "minmax")}
+            if method in GUIDED:
+                r["gb"] = gcref.guided_backprop(m64, x64).numpy()
+            ref[method] = r
+        return ref[method]
 
-    def check(name, out, x):
-        r = reference(x)
+    def pkg_upsampled(cams):
+        """pytorch-grad-cam's scale_cam_image: resize to the input, then min-max again."""
+        want = []
+        for u in resize_cams(cams, a.size):
+            u = np.maximum(u, 0)
+            u = u - u.min()
+            want.append(u / (1e-7 + u.max()))
+        return np.stack(want)
+
+    def check(name, method, out, x):
+        """max |cam - float64 cam|, and for the guided methods max |guided - float64| /
+        max |float64| (the guided gradient or Guided Grad-CAM's product)."""
+        r = reference(x, method)
+        guided = None
         if name == "hook_backward":
+            if isinstance(out, dict):
+                out, guided = out["cam"], out["guided"]
             got, want = np.asarray(out)[:2], r["minmax"]
+            up = resize_cams(want, a.size)
         elif name == "grad_cam_pkg":
-            import cv2
-            got = np.asarray(out)[:2]
-            want = []
-            for c in r["minmax"]:
-                u = cv2.resize(np.float32(c), (a.size, a.size))
-                u = np.maximum(u, 0)
-                u = u - u.min()
-                want.append(u / (1e-7 + u.max()))
-            want = np.stack(want)
+            if isinstance(out, dict):
+                out, guided = out["cam"], np.stack(out["guided"]).transpose(0, 3, 1, 2)
+            got, want = np.asarray(out)[:2], pkg_upsampled(r["minmax"])
+            up = want
         elif name in ("tuned", "tuned_split"):
-            got = out[0] if isinstance(out, tuple) else out
-            got, want = got[:2].float().cpu().numpy(), r["max"]
+            if isinstance(out, tuple):
+                if len(out) == 3:
+                    guided = out[2].float().cpu().numpy()
+                out = out[0]
+            got, want = out[:2].float().cpu().numpy(), r["max"]
+            up = resize_cams(want, a.size)
         else:
-            return None
-        return float(np.max(np.abs(got.astype(np.float64) - want)))
+            return None, None
+        cam_diff = float(np.max(np.abs(got.astype(np.float64) - want)))
+        if guided is None or "gb" not in r:
+            return cam_diff, None
+        gw = r["gb"] * (up[:, None] if method == "guided-gradcam" else 1.0)
+        gd = np.abs(np.asarray(guided)[:2].astype(np.float64) - gw).max()
+        return cam_diff, float(gd / max(float(np.abs(gw).max()), 1e-30))
 
     def machine():
         return {"cpu": cpu_model(), "cores": cores, "threads": threads,
@@ -474,89 +658,132 @@ def main():
     for batch in batches:
         g = torch.Generator().manual_seed(0)
         x = torch.randn((batch, 3, a.size, a.size), generator=g).to(dev)
-        for name in modes_list:
-            # a compiled tuned_split is its own row (impl and mode), next to the graph one
-            compiled = name == "tuned_split" and a.compile
-            rec = {"impl": "torch_tuned_compile" if compiled else IMPL[name],
-                   "tool": "torch_gradcam.py", "mode": "tuned_compile" if compiled else name,
-                   "backend": a.device, "precision": a.precision, "batch": batch,
-                   "size": a.size, "ok": False, "error": None, "what": WHAT[name],
-                   "layer": layer if name not in ("forward", "forward_cl") else None,
-                   "torch_version": torch.__version__, "commit": a.commit,
-                   "flops_per_image": flops, "machine": machine(), "gpu": gpu}
-            m = fn = extra = None
-            try:
-                if cuda:
-                    torch.cuda.empty_cache()
-                    torch.cuda.reset_peak_memory_stats(dev)
-                torch.backends.cudnn.benchmark = False
-                if name == "hook_backward":
-                    m = fresh(True, False)
-                    t = m.features[target_index]
-                    fn = lambda: gradcam_hook_backward(m, t, x, amp)
-                elif name == "grad_cam_pkg":
-                    GradCAM, stubbed, where = import_grad_cam()
-                    rec["grad_cam_stubbed"] = stubbed
-                    rec["grad_cam_from"] = where
-                    try:
-                        from importlib.metadata import version
-                        rec["grad_cam_version"] = version("grad-cam")
-                    except Exception:  # noqa: BLE001 (run from an unpacked sdist: no metadata)
-                        rec["grad_cam_version"] = None
-                    m = fresh(True, False)
-                    rt = (lambda t: t.float()) if half is torch.bfloat16 else None
-                    # under autocast the logits are bf16/fp16, which it hands to NumPy
-                    wrapped = FloatLogits(m) if half is not None else m
-                    cam_obj = GradCAM(model=wrapped, target_layers=[m.features[target_index]],
-                                      reshape_transform=rt)
+        for mi, method in enumerate(methods):
+            cam_method, guided = METHODS[method], method if method in GUIDED else None
+            for name in modes_list:
+                forward_mode = name in ("forward", "forward_cl")
+                if forward_mode and mi > 0:
+                    continue  # no cam, no method: once per batch
+                # a compiled tuned_split is its own row (impl and mode), next to the graph one
+                compiled = name == "tuned_split" and a.compile
+                rec = {"impl": "torch_tuned_compile" if compiled else IMPL[name],
+                       "tool": "torch_gradcam.py",
+                       "mode": "tuned_compile" if compiled else name,
+                       "method": None if forward_mode else method,
+                       "backend": a.device, "precision": a.precision, "batch": batch,
+                       "size": a.size, "ok": False, "error": None,
+                       "what": what(name, method),
+                       "layer": layer if not forward_mode else None,
+                       "torch_version": torch.__version__, "commit": a.commit,
+                       "flops_per_image": flops, "machine": machine(), "gpu": gpu}
+                m = fn = extra = None
+                try:
+                    if cuda:
+                        torch.cuda.empty_cache()
+                        torch.cuda.reset_peak_memory_stats(dev)
+                    torch.backends.cudnn.benchmark = False
+                    if name == "hook_backward":
+                        m = fresh(True, False)
+                        t = m.features[target_index]
+                        gm = guided_model(m) if guided else None
+                        fn = (lambda m=m, t=t, gm=gm: gradcam_hook_backward(
+                            m, t, x, amp, cam_method, gm, guided))
+                    elif name == "grad_cam_pkg":
+                        cls_name = PKG_CLASS[cam_method]
+                        CamClass, stubbed, where = import_grad_cam(cls_name)
+                        rec["grad_cam_class"] = cls_name
+                        rec["grad_cam_stubbed"] = stubbed
+                        rec["grad_cam_from"] = where
+                        try:
+                            from importlib.metadata import version
+                            rec["grad_cam_version"] = version("grad-cam")
+                        except Exception:  # noqa: BLE001 (from an unpacked sdist: no metadata)
+                            rec["grad_cam_version"] = None
+                        m = fresh(True, False)
+                        rt = (lambda t: t.float()) if half is torch.bfloat16 else None
+                        # under autocast the logits are bf16/fp16, which it hands to NumPy
+                        wrapped = FloatLogits(m) if half is not None else m
+                        cam_obj = CamClass(model=wrapped,
+                                           target_layers=[m.features[target_index]],
+                                           reshape_transform=rt)
+                        gb_model = None
+                        if guided:
+                            from pytorch_grad_cam.guided_backprop import \
+                                GuidedBackpropReLUModel
+                            # its own copy: it swaps the ReLUs back for new modules after
+                            # each call, which would orphan the CAM object's hooks
+                            gm = copy.deepcopy(m)
+                            gb_model = GuidedBackpropReLUModel(
+                                model=FloatLogits(gm) if half is not None else gm,
+                                device=a.device)
+                            rec["grad_cam_guided"] = ("GuidedBackpropReLUModel: one image per "
+                                                      "call, looped over the batch")
 
-                    def fn(cam_obj=cam_obj):
-                        with amp():
-                            return cam_obj(input_tensor=x, targets=None)
-                elif name == "tuned":
-                    m = fresh(False, True)
-                    t = m.features[target_index]
-                    xc = x.contiguous(memory_format=torch.channels_last)
-                    fn = lambda: gradcam_tuned(m, t, xc)
-                elif name == "tuned_split":
-                    fn, extra, m = build_tuned_split(fresh, target_index, x, half, cuda, a)
-                elif name == "forward":
-                    m = fresh(False, False)
-                    fn = lambda: forward_only(m, x, amp)
-                elif name == "forward_cl":
-                    m = fresh(False, True, half)
-                    xc = x.to(half or x.dtype).contiguous(memory_format=torch.channels_last)
-                    fn = lambda: forward_only(m, xc, contextlib.nullcontext)
-                if extra:
-                    rec.update(extra)
-                s = time_it(fn, a.iters, a.warmup, f"{name} b{batch}", a.json or a.jsonl, sync)
-                med = statistics.median(s)
-                ips = 1e3 * batch / med
-                rec.update({"ok": True, "median_ms": med, "min_ms": min(s), "max_ms": max(s),
-                            "mean_ms": statistics.fmean(s), "images_per_s": ips,
-                            "iters": a.iters, "warmup": a.warmup, "samples_ms": s,
-                            "tflops": flops * ips * 1e-12})
-                if peak:
-                    rec.update({"peak_tflops": peak, "pct_peak": 100 * flops * ips * 1e-12 / peak})
-                if cuda:
-                    rec["peak_alloc_bytes"] = torch.cuda.max_memory_allocated(dev)
-                if a.check:
-                    rec["check_max_abs_diff_vs_float64"] = check(name, fn(), x)
-            except Exception as e:  # noqa: BLE001 (one mode failing must not stop the others)
-                rec["error"] = f"{type(e).__name__}: {e}"[:600]
-            finally:
-                torch.backends.cudnn.benchmark = False
-                del m, fn
-            records.append(rec)
-            if a.jsonl:
-                print(json.dumps(rec), flush=True)
+                        def fn(cam_obj=cam_obj, gb_model=gb_model):
+                            with amp():
+                                cams = cam_obj(input_tensor=x, targets=None)
+                            if gb_model is None:
+                                return cams
+                            out = []
+                            for i in range(x.shape[0]):
+                                with amp():
+                                    gb = gb_model(x[i:i + 1].clone(), target_category=None)
+                                if guided == "guided-gradcam":  # its README's cam_mask * gb
+                                    gb = np.stack([cams[i]] * 3, axis=-1) * gb
+                                out.append(gb)
+                            return {"cam": cams, "guided": out}
+                    elif name == "tuned":
+                        if guided:
+                            raise NotImplementedError("guided methods: see tuned_split")
+                        m = fresh(False, True)
+                        t = m.features[target_index]
+                        xc = x.contiguous(memory_format=torch.channels_last)
+                        fn = lambda m=m, t=t, xc=xc: gradcam_tuned(m, t, xc, cam_method)
+                    elif name == "tuned_split":
+                        fn, extra, m = build_tuned_split(fresh, target_index, x, half, cuda, a,
+                                                         cam_method, guided)
+                    elif name == "forward":
+                        m = fresh(False, False)
+                        fn = lambda m=m: forward_only(m, x, amp)
+                    elif name == "forward_cl":
+                        m = fresh(False, True, half)
+                        xc = x.to(half or x.dtype).contiguous(memory_format=torch.channels_last)
+                        fn = lambda m=m, xc=xc: forward_only(m, xc, contextlib.nullcontext)
+                    if extra:
+                        rec.update(extra)
+                    label = f"{name} {method} b{batch}" if not forward_mode else f"{name} b{batch}"
+                    s = time_it(fn, a.iters, a.warmup, label, a.json or a.jsonl, sync)
+                    med = statistics.median(s)
+                    ips = 1e3 * batch / med
+                    rec.update({"ok": True, "median_ms": med, "min_ms": min(s),
+                                "max_ms": max(s), "mean_ms": statistics.fmean(s),
+                                "images_per_s": ips, "iters": a.iters, "warmup": a.warmup,
+                                "samples_ms": s, "tflops": flops * ips * 1e-12})
+                    if peak:
+                        rec.update({"peak_tflops": peak,
+                                    "pct_peak": 100 * flops * ips * 1e-12 / peak})
+                    if cuda:
+                        rec["peak_alloc_bytes"] = torch.cuda.max_memory_allocated(dev)
+                    if a.check and not forward_mode:
+                        cd, gd = check(name, method, fn(), x)
+                        rec["check_max_abs_diff_vs_float64"] = cd
+                        if gd is not None:
+                            rec["check_guided_max_rel_diff_vs_float64"] = gd
+                except Exception as e:  # noqa: BLE001 (one mode failing must not stop the others)
+                    rec["error"] = f"{type(e).__name__}: {e}"[:600]
+                finally:
+                    torch.backends.cudnn.benchmark = False
+                    del m, fn
+                records.append(rec)
+                if a.jsonl:
+                    print(json.dumps(rec), flush=True)
         del x
 
     if a.jsonl:
         return
     modes = {}
     for rec in records:
-        if rec["batch"] != batches[0]:
+        if rec["batch"] != batches[0] or rec["method"] not in (None, methods[0]):
             continue
         r = {"what": rec["what"], "layer": rec["layer"]}
         if rec["ok"]:
@@ -569,7 +796,7 @@ def main():
         "tool": "torch_gradcam.py",
         "torch_version": torch.__version__,
         "mkldnn": torch.backends.mkldnn.is_available(),
-        "device": a.device, "precision": a.precision, "gpu": gpu,
+        "device": a.device, "precision": a.precision, "method": methods[0], "gpu": gpu,
         "machine": machine(),
         "config": {"weights": a.weights, "batch": batches[0], "size": a.size,
                    "iters": a.iters, "warmup": a.warmup, "layer": layer},
@@ -583,25 +810,30 @@ def main():
           + (f", {gpu['name']}" if gpu else ""))
     print(f"workload  {a.weights}, {a.size}x{a.size}, target {layer}, {a.iters} iters after "
           f"{a.warmup} warm-up, median; {flops / 1e9:.2f} GFLOP per image forward")
-    print(f"{'mode':<14} {'batch':>5} {'ms/batch':>10} {'min ms':>10} {'max ms':>10} "
+    print(f"{'mode':<14} {'method':<15} {'batch':>5} {'ms/batch':>10} {'min ms':>10} {'max ms':>10} "
           f"{'images/s':>10} {'TFLOP/s':>8}")
     for r in records:
         if not r["ok"]:
-            print(f"{r['mode']:<14} {r['batch']:>5} failed: {r['error']}")
+            print(f"{r['mode']:<14} {r['method'] or '-':<15} {r['batch']:>5} failed: "
+                  f"{r['error']}")
             continue
         chk = r.get("check_max_abs_diff_vs_float64")
-        print(f"{r['mode']:<14} {r['batch']:>5} {r['median_ms']:>10.2f} {r['min_ms']:>10.2f} "
-              f"{r['max_ms']:>10.2f} {r['images_per_s']:>10.2f} {r['tflops']:>8.3f}"
-              + (f"  check {chk:.2e}" if chk is not None else ""))
+        gchk = r.get("check_guided_max_rel_diff_vs_float64")
+        print(f"{r['mode']:<14} {r['method'] or '-':<15} {r['batch']:>5} {r['median_ms']:>10.2f} "
+              f"{r['min_ms']:>10.2f} {r['max_ms']:>10.2f} {r['images_per_s']:>10.2f} "
+              f"{r['tflops']:>8.3f}"
+              + (f"  check {chk:.2e}" if chk is not None else "")
+              + (f", guided {gchk:.2e} rel" if gchk is not None else ""))
     for name in modes_list:
         print(f"  {name:<14} {WHAT[name]}")
 
 
-def build_tuned_split(fresh, target_index, x, half, cuda, a):
+def build_tuned_split(fresh, target_index, x, half, cuda, a, method="gradcam", guided=None):
     """tuned_split's batch function, what it used (graph, compile), and its model."""
     m = fresh(False, True, half)
     xs = x.to(half or x.dtype).contiguous(memory_format=torch.channels_last)
-    split = SplitGradCAM(m, target_index)
+    gm = guided_model(m) if guided else None
+    split = SplitGradCAM(m, target_index, method, guided, gm)
     extra = {"cuda_graph": False, "compiled": False}
     if cuda:
         torch.backends.cudnn.benchmark = True
@@ -612,6 +844,9 @@ def build_tuned_split(fresh, target_index, x, half, cuda, a):
             raise RuntimeError(f"torch {torch.__version__} has no torch.compile")
         split.lo = torch.compile(split.lo)
         split.hi = torch.compile(split.hi)
+        if guided:
+            split.glo = torch.compile(split.glo)
+            split.ghi = torch.compile(split.ghi)
         step(xs)  # compile now (errors surface here, reported by the caller)
         extra["compiled"] = True
     if cuda and not a.no_graph and not a.compile:
@@ -625,7 +860,7 @@ def build_tuned_split(fresh, target_index, x, half, cuda, a):
         try:
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                static_cam, static_cls = step(static_x)
+                static_out = step(static_x)
         except Exception as e:  # noqa: BLE001 (capture refused: time it eagerly, say why)
             extra["cuda_graph_error"] = f"{type(e).__name__}: {e}"[:300]
             torch.cuda.synchronize()
@@ -634,12 +869,11 @@ def build_tuned_split(fresh, target_index, x, half, cuda, a):
 
             def run():
                 graph.replay()
-                return static_cam.cpu(), static_cls.cpu()
+                return tuple(t.cpu() for t in static_out)
             return run, extra, m
 
     def run_eager():
-        cam, cls = step(xs)
-        return cam.cpu(), cls.cpu()
+        return tuple(t.cpu() for t in step(xs))
     return run_eager, extra, m
 
 
