@@ -39,8 +39,13 @@ class Index:
     def __init__(self, recs):
         self.recs = recs
         self.by = {}
+        self.methods = {}  # the other CAM methods: (impl, mode, prec, batch, method) -> record
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
+                continue
+            if r.get("method") not in (None, "gradcam"):
+                self.methods[(r.get("impl"), r.get("mode"), r.get("precision"), r.get("batch"),
+                              r.get("method"))] = r
                 continue
             key = (r.get("impl"), r.get("mode"), r.get("precision"), r.get("batch"))
             files = r.get("files") or {}
@@ -94,6 +99,56 @@ def gpu_util(recs, t0, t1):
         return None
     vals.sort()
     return sum(vals) / len(vals), vals[len(vals) // 2], len(vals)
+
+
+METHOD_ORDER = ["gradcam++", "xgradcam", "layercam", "hirescam", "guided-backprop",
+                "guided-gradcam"]
+
+
+def method_table(ix, p):
+    """Per CAM method (the `methods` step): ours beside our Grad-CAM, pytorch-grad-cam's same
+    method and the tuned PyTorch peer's, at each precision and batch measured."""
+    settings = sorted({(k[2], k[3]) for k in ix.methods},
+                      key=lambda pb: (PREC_ORDER.index(pb[0]) if pb[0] in PREC_ORDER else 99,
+                                      -(pb[1] or 0)))
+    if not settings:
+        return
+    p("## Other CAM methods (images/s; ours = `gpu` mode, else the host-tensor `gradcam` mode)\n")
+    p("Guided methods: Grad-CAM's cam plus the guided-backprop gradient to the input, fetched "
+      "for every image (ours: gc_tensor_get); pytorch-grad-cam's GuidedBackpropReLUModel takes "
+      "one image per call (looped over the batch).\n")
+    p("| method | precision | batch | ours | ours ÷ our Grad-CAM | pytorch-grad-cam | "
+      "ours ÷ pytorch-grad-cam | tuned PyTorch | ours ÷ tuned |")
+    p("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    get = lambda impl, mode, pr, b, m: (lambda r: r if r and r.get("ok") else None)(
+        ix.methods.get((impl, mode, pr, b, m)))
+    methods = sorted({k[4] for k in ix.methods},
+                     key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99)
+    for pr, b in settings:
+        for m in methods:
+            mode = "gpu" if get("ours", "gpu", pr, b, m) else "gradcam"
+            o = get("ours", mode, pr, b, m)
+            base = ix.get("ours", mode, pr, b)
+            pkg = get("pytorch_grad_cam", "grad_cam_pkg", pr, b, m)
+            tun = get("torch_tuned_split", "tuned_split", pr, b, m)
+            if not any((o, pkg, tun)) and not any(
+                    k[:4] == (i, md, pr, b) for k in ix.methods for i, md in (
+                        ("ours", "gpu"), ("ours", "gradcam"))):
+                continue
+            ips = lambda r: r.get("images_per_s") if r else None
+            err = None
+            if not o:
+                r = ix.methods.get(("ours", "gpu", pr, b, m)) or \
+                    ix.methods.get(("ours", "gradcam", pr, b, m))
+                err = (r or {}).get("error")
+            ours_s = fmt(ips(o), 0) if o else (f"failed: {err[:80]}" if err else "—")
+            how = ""
+            if tun is not None:
+                how = " (graph)" if tun.get("cuda_graph") else " (eager)"
+            p(f"| {m} | {pr} | {b} | {ours_s} | {fmt(ratio(ips(o), ips(base)), 2)} | "
+              f"{fmt(ips(pkg), 0)} | {fmt(ratio(ips(o), ips(pkg)), 1)} | "
+              f"{fmt(ips(tun), 0)}{how} | {fmt(ratio(ips(o), ips(tun)), 2)} |")
+    p("")
 
 
 def main():
@@ -295,8 +350,11 @@ def main():
               f"{fmt(ratio(vals[0], vals[7]), 1)} |")
     p("")
 
+    # ------------------------------------------------------------ the other methods
+    method_table(ix, p)
+
     # ------------------------------------------------------------ failures and steps
-    failed = [r for r in ix.by.values() if not r.get("ok")]
+    failed = [r for r in list(ix.by.values()) + list(ix.methods.values()) if not r.get("ok")]
     if failed:
         p("## Failed measurements\n")
         seen = set()
@@ -307,7 +365,8 @@ def main():
             seen.add(key)
             same = sum(1 for x in failed if (x.get("impl"), x.get("mode"),
                                              (x.get("error") or "")[:160]) == key)
-            p(f"- {r.get('impl')} `{r.get('mode')}` ({r.get('precision')}, b{r.get('batch')}"
+            meth = f", {r['method']}" if r.get("method") not in (None, "gradcam") else ""
+            p(f"- {r.get('impl')} `{r.get('mode')}` ({r.get('precision')}, b{r.get('batch')}{meth}"
               f"{f' and {same - 1} more' if same > 1 else ''}): {(r.get('error') or '')[:300]}")
         p("")
     if steps:

@@ -14,6 +14,10 @@
 #    4. ours tf32+fp16 b256, peers tf32 b256, peers fp16 b256
 #    5. ours b128, b32, b1 (all precisions), then peers b128,32,1 per precision
 #    6. torch.compile'd tuned peer (bf16 b256), only if >= 100 s are left
+#    7. methods (issue 8; late, lower priority, whatever is left up to ~90 s): Grad-CAM++,
+#       XGrad-CAM, LayerCAM, HiResCAM, guided backprop, Guided Grad-CAM at bf16 b128: ours
+#       (gpu mode, our Grad-CAM beside them in the same run; one context per method, each
+#       building its plans), then pytorch-grad-cam's same method and the tuned peer
 # Writes (at most 5 files, as the device tool returns 8):
 #    OUTDIR/bench.jsonl   every record: meta, steps, ours, peers, GPU-utilization samples
 #    OUTDIR/summary.md    the issue's targets and ratios, stages, the full table (also printed)
@@ -48,7 +52,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --cpu-smoke) SMOKE=1; shift ;;
     --budget) BUDGET=$2; shift 2 ;;
-    -h | --help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "device-bench.sh: unknown option $1" >&2; exit 2 ;;
     *) OUT=$1; shift ;;
     esac
@@ -263,12 +267,14 @@ EOF
 # ---------------------------------------------------------------- the steps
 if [ $SMOKE -eq 1 ]; then
     B_BIG=2; B_REST=1; B_REST_LIST=1; FILES_BIG=16; FILES_SMALL=8
+    M_PREC=fp32; M_B=2; M_MODES=gradcam; M_IT=(--iters 1 --warmup 1); M_IT_PEER=(--iters 1 --warmup 0 --check)
     IT=(--iters 2 --warmup 1); IT_PEER=(--iters 1 --warmup 1 --check)
     PRECS_MAIN=(bf16 fp32); PRECS_REST=tf32
     FILE_BATCH=2; FILE_PREC=fp32 # the CPU backend computes in fp32 only
 else
     # files: enough images that the run after start-up lasts seconds even at the target rate
     B_BIG=256; B_REST="128 32 1"; B_REST_LIST=128,32,1; FILES_BIG=16384; FILES_SMALL=4096
+    M_PREC=bf16; M_B=128; M_MODES=gpu; M_IT=(--iters 5 --warmup 2); M_IT_PEER=(--iters 2 --warmup 1)
     IT=(--iters 10 --warmup 3); IT_PEER=(--iters 5 --warmup 2)
     PRECS_MAIN=(bf16 fp32); PRECS_REST="tf32 fp16"
     FILE_BATCH=256; FILE_PREC=bf16
@@ -362,6 +368,15 @@ if [ "$(left)" -ge 100 ] || [ $SMOKE -eq 1 ]; then
 else
     step_record "peers-compile" "" 0 "" "skipped: under 100 s left"
 fi
+
+# 7: the other CAM methods at one setting (issue 8), after everything else: ours (with our
+# Grad-CAM in the same run, for the ratio), then pytorch-grad-cam's same method and the tuned
+# peer; ~90 s in all when the budget has them
+METHODS_OTHER=gradcam++,xgradcam,layercam,hirescam,guided-backprop,guided-gradcam
+run_step "methods-ours-$M_PREC-b$M_B" 40 "${OURS[@]}" "${M_IT[@]}" --precision "$M_PREC" \
+    --batch "$M_B" --modes "$M_MODES" --profile-iters 0 --method "gradcam,$METHODS_OTHER"
+run_step "methods-peers-$M_PREC-b$M_B" 50 "${PEER[@]}" "${M_IT_PEER[@]}" --precision "$M_PREC" \
+    --batch "$M_B" --modes tuned_split,grad_cam_pkg --method "$METHODS_OTHER"
 
 # ---------------------------------------------------------------- summary, chart, logs
 say "summary"

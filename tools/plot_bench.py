@@ -41,6 +41,8 @@ def load(path):
                 continue
             if r.get("impl") == "meta":
                 meta = r
+            elif r.get("method") not in (None, "gradcam"):
+                continue  # the other CAM methods: summary.md's table, not this chart
             elif r.get("ok") and r.get("images_per_s") and r.get("mode") != "files":
                 recs[(r["impl"], r["mode"], r["precision"], r["batch"])] = r["images_per_s"]
     return recs, meta
