@@ -77,9 +77,13 @@ GC_CLONES_FMA static void render_row(const float *r0, const float *r1, float fy,
             memcpy(hrow + 3 * x, c, 3);
         if (orow)
             for (int k = 0; k < 3; k++) {
-                /* OpenCV's vector path: fma(img, 1-alpha, fma(heat, alpha, 0)), cvRound */
-                long o = lrintf(fmaf((float)src[3 * x + k], wi, (float)c[k] * wh));
-                orow[3 * x + k] = (uint8_t)(o < 0 ? 0 : o > 255 ? 255 : o);
+                /* OpenCV's vector path: fma(img, 1-alpha, fma(heat, alpha, 0)), cvRound.
+                 * Round half to even as lrintf does, without its libm call: adding and
+                 * subtracting 1.5 * 2^23 leaves the nearest integer (exact for |v| < 2^22;
+                 * here b is in [0, 256)). */
+                float b = fmaf((float)src[3 * x + k], wi, (float)c[k] * wh);
+                b = (b + 0x1.8p23f) - 0x1.8p23f;
+                orow[3 * x + k] = (uint8_t)(b < 0.0f ? 0.0f : b > 255.0f ? 255.0f : b);
             }
     }
 }
