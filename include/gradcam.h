@@ -150,7 +150,8 @@ typedef struct gc_options {
     gc_method method;         /* the CAM method (default Grad-CAM)                          */
     int32_t counterfactual;   /* nonzero: explain what speaks AGAINST the class, from the
                                  gradient of -y^c (the Grad-CAM paper's counterfactual maps) */
-    int32_t threads;          /* CPU threads for the CPU backend; 0 = all cores. The CPU
+    int32_t threads;          /* CPU threads for the CPU backend and for preprocessing a
+                                 batch's images (any backend); 0 = all cores. The CPU
                                  backend sets OpenBLAS (process-wide) to 1 thread and
                                  parallelizes itself                                        */
     int32_t profile;          /* nonzero: time every stage of each batch (gc_profile_get). On

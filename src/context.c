@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "context.h"
 #include "gc_math.h"
 #include "resize.h"
@@ -231,7 +235,13 @@ gc_status gc_context_create(const gc_options *options, gc_context **out)
 
     size_t B = (size_t)ctx->opt.max_batch, HW = (size_t)ctx->in_h * ctx->in_w;
     ctx->input = malloc(sizeof(float) * B * HW * 3);
-    ctx->resized = malloc(HW * 3);
+#ifdef _OPENMP
+    ctx->pre_threads = ctx->opt.threads > 0 ? ctx->opt.threads : omp_get_num_procs();
+#else
+    ctx->pre_threads = 1;
+#endif
+    ctx->pre_threads = (int32_t)GC_MIN((size_t)ctx->pre_threads, B);
+    ctx->resized = malloc(HW * 3 * (size_t)ctx->pre_threads);
     ctx->logits = malloc(sizeof(float) * B * (size_t)ctx->model.num_classes);
     ctx->cams_raw = malloc(sizeof(float) * B * (size_t)ctx->cam_h * ctx->cam_w);
     ctx->class_ids = malloc(sizeof(int32_t) * B);
@@ -317,13 +327,21 @@ const char *gc_layer_name(const gc_context *ctx, int32_t index)
 /* ---------------------------------------------------------------- preprocessing */
 
 /* One image to (H, W, 3) NHWC floats in the model's channel order. */
-static gc_status preprocess_one(gc_context *ctx, const gc_image *img, int32_t index, float *dst)
+static gc_status check_image(gc_context *ctx, const gc_image *img, int32_t index)
 {
     if (!img->data || img->width < 1 || img->height < 1 || img->stride < 3 * img->width)
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
                        "image %d: data %s, %dx%d, stride %d (need data, sizes >= 1, "
                        "stride >= 3*width)", index, img->data ? "set" : "NULL", img->width,
                        img->height, img->stride);
+    return GC_OK;
+}
+
+/* One checked image: resized into `resized` (H, W, 3), then normalized into dst. Runs on
+ * several threads at once: touches nothing of ctx but the options and sizes. */
+static gc_status preprocess_one(const gc_context *ctx, const gc_image *img, uint8_t *resized,
+                                float *dst)
+{
     const uint8_t *src = img->data;
     int32_t sw = img->width, sh = img->height;
     if (ctx->opt.resize == GC_RESIZE_CROP) {
@@ -341,14 +359,13 @@ static gc_status preprocess_one(gc_context *ctx, const gc_image *img, int32_t in
             sh = ch;
         }
     }
-    if (gc_resize_rgb8(src, sw, sh, img->stride, ctx->resized, ctx->in_w, ctx->in_h,
+    if (gc_resize_rgb8(src, sw, sh, img->stride, resized, ctx->in_w, ctx->in_h,
                        GC_INTERP_AUTO) != GC_OK)
-        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "image %d: out of memory resizing",
-                       index);
+        return GC_ERR_OUT_OF_MEMORY;
     const int caffe = ctx->opt.preprocess == GC_PREPROCESS_CAFFE;
     const size_t HW = (size_t)ctx->in_w * ctx->in_h;
     for (size_t p = 0; p < HW; p++) {
-        const uint8_t *px = ctx->resized + 3 * p;
+        const uint8_t *px = resized + 3 * p;
         for (int c = 0; c < 3; c++)
             dst[3 * p + c] = gc_normalize_pixel(caffe, c, px[0], px[1], px[2]);
     }
@@ -508,8 +525,31 @@ static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n
     const double t0 = gc_now_ms();
     profile_begin(ctx, n, t0);
     for (int32_t i = 0; i < n; i++)
-        if ((st = preprocess_one(ctx, &images[i], i, ctx->input + (size_t)i * HW * 3)) != GC_OK)
+        if ((st = check_image(ctx, &images[i], i)) != GC_OK)
             return st;
+    /* Images in parallel, one resize buffer per thread: on the GPU this host work is what
+     * feeds it (a 500x375 photo costs ~0.7 ms of one core). */
+    int32_t failed = n;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->pre_threads) if (n > 1)
+#endif
+    for (int32_t i = 0; i < n; i++) {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num();
+#else
+        const int t = 0;
+#endif
+        if (preprocess_one(ctx, &images[i], ctx->resized + (size_t)t * HW * 3,
+                           ctx->input + (size_t)i * HW * 3) != GC_OK) {
+#ifdef _OPENMP
+#pragma omp critical(gc_preprocess_failed)
+#endif
+            failed = i < failed ? i : failed;
+        }
+    }
+    if (failed < n)
+        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "image %d: out of memory resizing",
+                       failed);
     ctx->prof.preprocess_ms = gc_now_ms() - t0;
     return GC_OK;
 }

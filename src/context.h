@@ -94,7 +94,8 @@ struct gc_context {
                                device_bytes, context.c the rest (gc_profile_get) */
     /* host staging, sized for max_batch */
     float *input;           /* (max_batch, H, W, 3) */
-    uint8_t *resized;       /* (H, W, 3) */
+    uint8_t *resized;       /* (pre_threads, H, W, 3): one resize buffer per thread */
+    int32_t pre_threads;    /* threads preprocessing a batch (options.threads, <= max_batch) */
     float *logits;          /* (max_batch, num_classes) */
     float *cams_raw;        /* (max_batch, h*w) */
     int32_t *class_ids;     /* (max_batch) */
