@@ -94,7 +94,8 @@ void usage(FILE *f)
             "         [--gpu-name NAME (for the peak table)] [--commit TEXT]\n"
             "         [--method LIST (gradcam): gradcam, gradcam++, xgradcam, layercam,\n"
             "          hirescam, guided-backprop, guided-gradcam]\n"
-            "Modes: gradcam, forward, near_forward, explain_u8, preprocess, gpu, host, files.\n"
+            "Modes: gradcam, forward, near_forward, explain_u8, preprocess, gpu, gpu_forward, host,\n"
+            "       files.\n"
             "Default modes: cpu: gradcam,near_forward,explain_u8,preprocess,forward;\n"
             "cuda: gpu,gradcam,forward,host. LISTs are comma-separated (--batch 1,32,128,256).\n");
 }

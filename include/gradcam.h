@@ -305,10 +305,11 @@ GC_API gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image,
 
 /* ---------------------------------------------------------------- profiling */
 
-/* Where the last successful gc_explain* / gc_predict* call spent its time, in milliseconds.
- * Always set: images, total_ms (the whole call, host wall clock) and device_bytes. The
- * stages are measured only when options.profile is set (else 0); on the GPU they come from
- * CUDA events around each stage. */
+/* Where the last gc_explain* / gc_predict* call spent its time, in milliseconds. Always
+ * set: images, total_ms (the whole call, host wall clock) and device_bytes. The stages are
+ * measured only when options.profile is set (else 0); on the GPU they come from CUDA events
+ * around each stage. After a failed call images and every time are 0. Other calls
+ * (gc_preprocess_images, gc_tensor_get) leave it as it was. */
 typedef struct gc_profile {
     int32_t images;        /* in the batch                                                  */
     double total_ms;

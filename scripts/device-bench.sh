@@ -24,10 +24,10 @@
 #    OUTDIR/bench.png     chart (tools/plot_bench.py)
 #    OUTDIR/nvidia-smi.txt, OUTDIR/logs.tar.gz (each step's stderr and raw output)
 #
-# Before the device call, on the Debian machine (both fill the git-ignored .deps/):
-#    sh scripts/pack-device-deps.sh                              # cJSON, libpng, libjpeg-turbo
-#    python3 -m pip download grad-cam ttach --no-deps -d .deps/wheels   # pytorch-grad-cam
-# (pack-device-deps.sh empties .deps: run the pip download after it.) Then one device call,
+# Before the device call, on the Debian machine (fills the git-ignored .deps/ with cJSON,
+# libpng, libjpeg-turbo and pytorch-grad-cam's sdist):
+#    sh scripts/pack-device-deps.sh
+# Then one device call,
 # carry [".deps"], e.g. after the GPU check, into a subfolder so that the files come back:
 #    GC_COMMIT=<hash> sh scripts/device-check.sh $OUT/check; \
 #    GC_COMMIT=<hash> bash scripts/device-bench.sh $OUT/bench
@@ -58,9 +58,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$OUT" ] || { echo "usage: scripts/device-bench.sh OUTDIR [--cpu-smoke] [--budget S]" >&2; exit 2; }
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 1 # relative to the caller's folder
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
-mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 LOGS=$OUT/logs
 mkdir -p "$LOGS"
 JSONL=$OUT/bench.jsonl

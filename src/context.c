@@ -18,26 +18,33 @@
 #define GC_DEFAULT_INPUT 224
 #define GC_DEFAULT_MAX_BATCH 8
 
-/* A new batch: the stages start at zero; device_bytes is the backend's and stays. */
-static void profile_begin(gc_context *ctx, int32_t n, double t0)
+/* Every time zero, no images; device_bytes is the backend's and stays. */
+static void profile_reset(gc_context *ctx)
 {
     int64_t bytes = ctx->prof.device_bytes;
     memset(&ctx->prof, 0, sizeof ctx->prof);
     ctx->prof.device_bytes = bytes;
-    ctx->prof.images = n;
-    ctx->prof.total_ms = -t0; /* profile_end adds the end time */
 }
 
-/* After a failed call the profile says 0 images. */
+/* A batch of n images whose call started at t0 and spent preprocess_ms staging them; the
+ * backend adds its stages next. */
+static void profile_begin(gc_context *ctx, int32_t n, double t0, double preprocess_ms)
+{
+    profile_reset(ctx);
+    ctx->prof.images = n;
+    ctx->prof.total_ms = -t0; /* profile_end adds the end time */
+    ctx->prof.preprocess_ms = ctx->opt.profile ? preprocess_ms : 0.0;
+}
+
+/* The end of every gc_explain* / gc_predict* call: a failed one leaves no profile. */
 static gc_status profile_end(gc_context *ctx, gc_status st)
 {
     if (!ctx)
         return st;
-    if (st == GC_OK) {
+    if (st == GC_OK)
         ctx->prof.total_ms += gc_now_ms();
-    } else {
-        profile_begin(ctx, 0, 0.0);
-    }
+    else
+        profile_reset(ctx);
     return st;
 }
 
@@ -394,7 +401,8 @@ static void nhwc_to_chw(const float *src, size_t HW, float *dst)
             dst[c * HW + p] = src[3 * p + c];
 }
 
-static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n);
+static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n,
+                              double *ms);
 
 gc_status gc_preprocess_images(gc_context *ctx, const gc_image *images, int32_t n, float *out,
                                size_t out_len)
@@ -407,7 +415,8 @@ gc_status gc_preprocess_images(gc_context *ctx, const gc_image *images, int32_t 
         return gc_fail(&ctx->err, GC_ERR_BUFFER_TOO_SMALL,
                        "output holds %zu floats; %d images need %zu", out_len, n,
                        (size_t)n * 3 * HW);
-    if ((st = stage_images(ctx, images, n)) != GC_OK)
+    double ms;
+    if ((st = stage_images(ctx, images, n, &ms)) != GC_OK)
         return st;
     for (int32_t i = 0; i < n; i++)
         nhwc_to_chw(ctx->input + (size_t)i * HW * 3, HW, out + (size_t)i * 3 * HW);
@@ -440,6 +449,16 @@ static void summarize(const gc_context *ctx, const float *logits, int32_t cls, g
         }
         r->top_class[t] = best;
         r->top_prob[t] = best < 0 ? 0.0f : (float)(exp((double)logits[best] - mx) / sum);
+    }
+}
+
+/* The smallest and largest value of a raw cam (hw >= 1). */
+static void cam_range(const float *raw, size_t hw, float *lo, float *hi)
+{
+    *lo = *hi = raw[0];
+    for (size_t p = 1; p < hw; p++) {
+        *lo = raw[p] < *lo ? raw[p] : *lo;
+        *hi = raw[p] > *hi ? raw[p] : *hi;
     }
 }
 
@@ -476,11 +495,8 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
         summarize(ctx, ctx->logits + (size_t)i * ctx->model.num_classes, ctx->class_ids[i],
                   &results[i]);
         const float *raw = ctx->cams_raw + (size_t)i * hw;
-        float lo = raw[0], hi = raw[0];
-        for (size_t p = 1; p < hw; p++) {
-            lo = raw[p] < lo ? raw[p] : lo;
-            hi = raw[p] > hi ? raw[p] : hi;
-        }
+        float lo, hi;
+        cam_range(raw, hw, &lo, &hi);
         results[i].cam_max = hi;
         for (size_t p = 0; cams && p < hw; p++)
             cams[(size_t)i * hw + p] = gc_cam_normalize(minmax, raw[p], lo, hi);
@@ -514,8 +530,8 @@ static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results,
     return GC_OK;
 }
 
-/* n images into ctx->input (NHWC, preprocessed) */
-static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n)
+/* n images into ctx->input (NHWC, preprocessed); *ms: the time it took. */
+static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n, double *ms)
 {
     gc_status st = check_batch(ctx, images, n);
     if (st != GC_OK)
@@ -523,7 +539,6 @@ static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n
     ctx->last_n = 0; /* the staging buffer is about to change */
     const size_t HW = (size_t)ctx->in_w * ctx->in_h;
     const double t0 = gc_now_ms();
-    profile_begin(ctx, n, t0);
     for (int32_t i = 0; i < n; i++)
         if ((st = check_image(ctx, &images[i], i)) != GC_OK)
             return st;
@@ -550,7 +565,7 @@ static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n
     if (failed < n)
         return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "image %d: out of memory resizing",
                        failed);
-    ctx->prof.preprocess_ms = gc_now_ms() - t0;
+    *ms = gc_now_ms() - t0;
     return GC_OK;
 }
 
@@ -561,7 +576,6 @@ static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
     if (st != GC_OK)
         return st;
     ctx->last_n = 0; /* the staging buffer is about to change */
-    profile_begin(ctx, n, gc_now_ms());
     const size_t HW = (size_t)ctx->in_w * ctx->in_h;
     for (int32_t i = 0; i < n; i++)
         for (int c = 0; c < 3; c++)
@@ -570,33 +584,55 @@ static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
     return GC_OK;
 }
 
+/* The public batch calls: stage the input, open the profile, run, close the profile. */
+
 gc_status gc_predict(gc_context *ctx, const gc_image *images, int32_t n, gc_result *results)
 {
-    gc_status st = stage_images(ctx, images, n);
-    return profile_end(ctx, st != GC_OK ? st : predict_batch(ctx, n, results, NULL));
+    const double t0 = gc_now_ms();
+    double pre = 0.0;
+    gc_status st = stage_images(ctx, images, n, &pre);
+    if (st == GC_OK) {
+        profile_begin(ctx, n, t0, pre);
+        st = predict_batch(ctx, n, results, NULL);
+    }
+    return profile_end(ctx, st);
 }
 
 gc_status gc_predict_tensor(gc_context *ctx, const float *input, int32_t n, gc_result *results)
 {
+    const double t0 = gc_now_ms();
     gc_status st = stage_tensor(ctx, input, n);
-    return profile_end(ctx, st != GC_OK ? st : predict_batch(ctx, n, results, NULL));
+    if (st == GC_OK) {
+        profile_begin(ctx, n, t0, 0.0);
+        st = predict_batch(ctx, n, results, NULL);
+    }
+    return profile_end(ctx, st);
 }
 
 gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const int32_t *classes,
                      gc_result *results, float *cams, size_t cams_len)
 {
-    gc_status st = stage_images(ctx, images, n);
-    return profile_end(ctx, st != GC_OK ? st : run_batch(ctx, n, classes, results, cams,
-                                                         cams_len, NULL));
+    const double t0 = gc_now_ms();
+    double pre = 0.0;
+    gc_status st = stage_images(ctx, images, n, &pre);
+    if (st == GC_OK) {
+        profile_begin(ctx, n, t0, pre);
+        st = run_batch(ctx, n, classes, results, cams, cams_len, NULL);
+    }
+    return profile_end(ctx, st);
 }
 
 gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
                             const int32_t *classes, gc_result *results, float *cams,
                             size_t cams_len)
 {
+    const double t0 = gc_now_ms();
     gc_status st = stage_tensor(ctx, input, n);
-    return profile_end(ctx, st != GC_OK ? st : run_batch(ctx, n, classes, results, cams,
-                                                         cams_len, NULL));
+    if (st == GC_OK) {
+        profile_begin(ctx, n, t0, 0.0);
+        st = run_batch(ctx, n, classes, results, cams, cams_len, NULL);
+    }
+    return profile_end(ctx, st);
 }
 
 /* A device-pointer call can start: the batch is valid and the backend takes them. */
@@ -611,7 +647,6 @@ static gc_status check_device_batch(gc_context *ctx, const float *device_input, 
                        "the %s backend takes no device pointers; use gc_%s_tensor",
                        ctx->ops->name, explain ? "explain" : "predict");
     ctx->last_n = 0;
-    profile_begin(ctx, n, gc_now_ms());
     return GC_OK;
 }
 
@@ -619,19 +654,25 @@ gc_status gc_explain_device(gc_context *ctx, const float *device_input, int32_t 
                             const int32_t *classes, gc_result *results, float *cams,
                             size_t cams_len)
 {
+    const double t0 = gc_now_ms();
     gc_status st = check_device_batch(ctx, device_input, n, 1);
-    if (st != GC_OK)
-        return st;
-    return profile_end(ctx, run_batch(ctx, n, classes, results, cams, cams_len, device_input));
+    if (st == GC_OK) {
+        profile_begin(ctx, n, t0, 0.0);
+        st = run_batch(ctx, n, classes, results, cams, cams_len, device_input);
+    }
+    return profile_end(ctx, st);
 }
 
 gc_status gc_predict_device(gc_context *ctx, const float *device_input, int32_t n,
                             gc_result *results)
 {
+    const double t0 = gc_now_ms();
     gc_status st = check_device_batch(ctx, device_input, n, 0);
-    if (st != GC_OK)
-        return st;
-    return profile_end(ctx, predict_batch(ctx, n, results, device_input));
+    if (st == GC_OK) {
+        profile_begin(ctx, n, t0, 0.0);
+        st = predict_batch(ctx, n, results, device_input);
+    }
+    return profile_end(ctx, st);
 }
 
 /* Guided Grad-CAM of one image: the guided gradient (3, H, W) times the normalized cam
@@ -646,14 +687,14 @@ static gc_status guided_gradcam(gc_context *ctx, int32_t image, float *out)
     gc_status st = ctx->ops->read_tensor(ctx, ctx->be, GC_TENSOR_GUIDED_BACKPROP, image, out);
     if (st == GC_OK) {
         const float *raw = ctx->cams_raw + (size_t)image * hw;
-        float lo = raw[0], hi = raw[0];
-        for (size_t p = 1; p < hw; p++) {
-            lo = raw[p] < lo ? raw[p] : lo;
-            hi = raw[p] > hi ? raw[p] : hi;
-        }
+        float lo, hi;
+        cam_range(raw, hw, &lo, &hi);
         for (size_t p = 0; p < hw; p++)
             cam[p] = gc_cam_normalize(ctx->opt.norm == GC_NORM_MINMAX, raw[p], lo, hi);
-        gc_upsample_cam(cam, ctx->cam_w, ctx->cam_h, up, ctx->in_w, ctx->in_h);
+        if (gc_upsample_cam(cam, ctx->cam_w, ctx->cam_h, up, ctx->in_w, ctx->in_h) != GC_OK)
+            st = gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory upsampling the cam");
+    }
+    if (st == GC_OK) {
         for (int c = 0; c < 3; c++)
             for (size_t p = 0; p < HW; p++)
                 out[c * HW + p] *= up[p];

@@ -57,8 +57,10 @@ static inline size_t gc_mul_size(size_t a, size_t b, int *overflow)
 /* status.c: a monotonic clock in milliseconds (profiling). */
 double gc_now_ms(void);
 
-/* render.c: cv2.resize(cam, (W, H)) INTER_LINEAR on float32, cam (ch, cw) to dst (H, W). */
-void gc_upsample_cam(const float *cam, int32_t cw, int32_t ch, float *dst, int32_t W, int32_t H);
+/* render.c: cv2.resize(cam, (W, H)) INTER_LINEAR on float32, cam (ch, cw) to dst (H, W).
+ * GC_ERR_OUT_OF_MEMORY or GC_OK. */
+gc_status gc_upsample_cam(const float *cam, int32_t cw, int32_t ch, float *dst, int32_t W,
+                          int32_t H);
 
 #define GC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define GC_MAX(a, b) ((a) > (b) ? (a) : (b))

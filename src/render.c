@@ -29,38 +29,61 @@ const uint8_t *gc_colormap_table(gc_colormap colormap)
     return NULL;
 }
 
-/* One cam row resized horizontally to W values. */
-static void hresize(const float *src, const int32_t *x0, const int32_t *x1, const float *fx,
-                    int32_t W, float *dst)
+/* The horizontal half of cv2.resize's float INTER_LINEAR from cw to W columns: each output
+ * column's two source columns and weight, and two row buffers for the vertical half. */
+typedef struct hpass {
+    int32_t *x0, *x1;
+    float *fx, *rows;
+} hpass;
+
+static int hpass_init(hpass *h, int32_t cw, int32_t W)
 {
+    h->x0 = malloc(sizeof(int32_t) * 2 * (size_t)W);
+    h->fx = malloc(sizeof(float) * (size_t)W);
+    h->rows = malloc(sizeof(float) * 2 * (size_t)W);
+    if (!h->x0 || !h->fx || !h->rows)
+        return 0;
+    h->x1 = h->x0 + W;
+    const double sx = (double)cw / W;
     for (int32_t x = 0; x < W; x++)
-        dst[x] = src[x0[x]] * (1.0f - fx[x]) + src[x1[x]] * fx[x];
+        gc_linear_taps(x, sx, cw, &h->x0[x], &h->x1[x], &h->fx[x]);
+    return 1;
 }
 
-/* cv2.resize(cam, (W, H)) on float32 into dst (H, W); dst is left as is when out of
- * memory (the callers' sizes are small). */
-void gc_upsample_cam(const float *cam, int32_t cw, int32_t ch, float *dst, int32_t W, int32_t H)
+static void hpass_free(hpass *h)
 {
-    int32_t *x0 = malloc(sizeof(int32_t) * 2 * (size_t)W);
-    float *fx = malloc(sizeof(float) * (size_t)W), *rows = malloc(sizeof(float) * 2 * (size_t)W);
-    if (x0 && fx && rows) {
-        int32_t *x1 = x0 + W;
-        const double sx = (double)cw / W, sy = (double)ch / H;
-        for (int32_t x = 0; x < W; x++)
-            gc_linear_taps(x, sx, cw, &x0[x], &x1[x], &fx[x]);
-        for (int32_t y = 0; y < H; y++) {
-            int32_t y0, y1;
-            float fy;
-            gc_linear_taps(y, sy, ch, &y0, &y1, &fy);
-            hresize(cam + (size_t)y0 * cw, x0, x1, fx, W, rows);
-            hresize(cam + (size_t)y1 * cw, x0, x1, fx, W, rows + W);
-            for (int32_t x = 0; x < W; x++)
-                dst[(size_t)y * W + x] = rows[x] * (1.0f - fy) + rows[W + x] * fy;
-        }
+    free(h->x0);
+    free(h->fx);
+    free(h->rows);
+}
+
+/* One cam row resized horizontally to W values. */
+static void hresize(const hpass *h, const float *src, int32_t W, float *dst)
+{
+    for (int32_t x = 0; x < W; x++)
+        dst[x] = src[h->x0[x]] * (1.0f - h->fx[x]) + src[h->x1[x]] * h->fx[x];
+}
+
+gc_status gc_upsample_cam(const float *cam, int32_t cw, int32_t ch, float *dst, int32_t W,
+                          int32_t H)
+{
+    hpass h;
+    if (!hpass_init(&h, cw, W)) {
+        hpass_free(&h);
+        return GC_ERR_OUT_OF_MEMORY;
     }
-    free(x0);
-    free(fx);
-    free(rows);
+    const double sy = (double)ch / H;
+    for (int32_t y = 0; y < H; y++) {
+        int32_t y0, y1;
+        float fy;
+        gc_linear_taps(y, sy, ch, &y0, &y1, &fy);
+        hresize(&h, cam + (size_t)y0 * cw, W, h.rows);
+        hresize(&h, cam + (size_t)y1 * cw, W, h.rows + W);
+        for (int32_t x = 0; x < W; x++)
+            dst[(size_t)y * W + x] = h.rows[x] * (1.0f - fy) + h.rows[W + x] * fy;
+    }
+    hpass_free(&h);
+    return GC_OK;
 }
 
 /* One output row: vertical interpolation, colormap, blend. */
@@ -104,18 +127,13 @@ gc_status gc_render(const float *cam, int32_t cam_width, int32_t cam_height,
     if (!heatmap && !overlay)
         return GC_OK;
 
-    int32_t *x0 = malloc(sizeof(int32_t) * 2 * (size_t)W);
-    float *fx = malloc(sizeof(float) * (size_t)W);
-    float *rows = malloc(sizeof(float) * 2 * (size_t)W);
-    if (!x0 || !fx || !rows) {
-        free(x0), free(fx), free(rows);
+    hpass h;
+    if (!hpass_init(&h, cam_width, W)) {
+        hpass_free(&h);
         return GC_ERR_OUT_OF_MEMORY;
     }
-    int32_t *x1 = x0 + W;
-    const double sx = (double)cam_width / W, sy = (double)cam_height / H;
-    for (int32_t x = 0; x < W; x++)
-        gc_linear_taps(x, sx, cam_width, &x0[x], &x1[x], &fx[x]);
-    float *r0 = rows, *r1 = rows + W;
+    const double sy = (double)cam_height / H;
+    float *r0 = h.rows, *r1 = h.rows + W;
     int32_t have0 = -1, have1 = -1; /* cam rows currently in r0 / r1 */
     const float wi = (float)(1.0 - (double)alpha), wh = alpha; /* as addWeighted's floats */
     for (int32_t y = 0; y < H; y++) {
@@ -129,12 +147,12 @@ gc_status gc_render(const float *cam, int32_t cam_width, int32_t cam_height,
                 r1 = t;
                 have1 = -1;
             } else {
-                hresize(cam + (size_t)y0 * cam_width, x0, x1, fx, W, r0);
+                hresize(&h, cam + (size_t)y0 * cam_width, W, r0);
             }
             have0 = y0;
         }
         if (have1 != y1) {
-            hresize(cam + (size_t)y1 * cam_width, x0, x1, fx, W, r1);
+            hresize(&h, cam + (size_t)y1 * cam_width, W, r1);
             have1 = y1;
         }
         render_row(r0, r1, fy, W, lut, wi, wh,
@@ -142,9 +160,7 @@ gc_status gc_render(const float *cam, int32_t cam_width, int32_t cam_height,
                    heatmap ? heatmap + (size_t)y * W * 3 : NULL,
                    overlay ? overlay + (size_t)y * W * 3 : NULL);
     }
-    free(x0);
-    free(fx);
-    free(rows);
+    hpass_free(&h);
     return GC_OK;
 }
 
@@ -169,7 +185,7 @@ gc_status gc_render_saliency(const float *grad, int32_t width, int32_t height, i
         const float *src = grad + (size_t)(bgr ? 2 - c : c) * HW;
         for (size_t p = 0; p < HW; p++) {
             float v = (src[p] - m) / sd * 0.1f + 0.5f;
-            v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+            v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f; /* NaN -> 0 */
             out[3 * p + c] = (uint8_t)(255.0f * v); /* np.uint8: truncation */
         }
     }

@@ -13,7 +13,7 @@ int tc_compare(const char *run, const char *what, const float *got, const float 
     size_t at = 0, outliers = 0;
     for (size_t i = 0; i < n; i++)
         maxref = fmax(maxref, fabs(ref[i]));
-    const double bound = relative ? tol * fmax(maxref, 1e-12) : tol;
+    const double bound = relative ? tol * fmax(maxref, 1e-6) : tol;
     for (size_t i = 0; i < n; i++) {
         double e = fabs((double)got[i] - ref[i]);
         if (isnan(e))

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-/* max |got - ref| against tol, relative to max|ref| (floored at 1e-12) when `relative`, else
+/* max |got - ref| against tol, relative to max|ref| (floored at 1e-6) when `relative`, else
  * absolute; up to max_outliers elements may exceed the bound (NaN always does). Prints
  * "  [run] what  max err ... " and, on failure, the worst element. Returns 1 when within. */
 int tc_compare(const char *run, const char *what, const float *got, const float *ref,

@@ -26,6 +26,10 @@
  * the input (twice as many layers as the target's gradient), relative to the maximum; the
  * outlier fraction above applies too */
 #define TOL_GUIDED_REL 1e-4
+/* saliency images (gc_render_saliency vs pytorch-grad-cam's deprocess_image on the same
+ * float32 tensor): at most this fraction of the bytes may differ, by at most 1 (numpy's
+ * float32 mean/std vs ours in double, a value at a 1/255 boundary) */
+#define TOL_SALIENCY_FRACTION 1e-3
 /* softmax probabilities, absolute */
 #define TOL_PROB_ABS 1e-5
 

@@ -154,7 +154,8 @@ int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen);
 /* ---- pipeline.c */
 /* Runs every job of `list` (or, with from_stdin, the paths read from standard input) through
  * the pipeline, batches going to whichever of the n_ctx contexts is free (one thread each).
- * Returns the number of failed inputs. */
+ * Returns the number of failed inputs, plus one when the pipeline could not start at all
+ * with inputs from stdin (then nothing was read; said on stderr). */
 size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, report *rep,
                     input_list *list, int from_stdin, const resume_set *done);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -54,7 +55,8 @@ int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen)
         return 0;
     }
     /* ask the driver only where the answer matters: the question costs a CUDA start-up */
-    const int ask = several || (local_rank >= 0 && !cfg->device_given);
+    const int ask = several || (local_rank >= 0 && !cfg->device_given &&
+                                cfg->lib.backend == GC_BACKEND_CUDA);
     const int32_t count = cfg->lib.backend == GC_BACKEND_CPU || !ask ? 0 : gc_cuda_device_count();
     if (several && count == 0) {
         snprintf(err, errlen, "%s: no CUDA device (this build has no CUDA backend, or no GPU "
@@ -88,6 +90,9 @@ int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen)
     if (cfg->n_devices <= 1) { /* one context, on lib.device */
         cfg->n_devices = 1;
         cfg->devices[0] = cfg->lib.device;
+    } else if (!cfg->lib.threads) { /* each context preprocesses its batches: share the cores */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->lib.threads = (int32_t)(cores / cfg->n_devices > 1 ? cores / cfg->n_devices : 1);
     }
     return 1;
 }

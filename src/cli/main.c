@@ -187,7 +187,8 @@ static int run(cli_config *cfg, const mpi_world *w)
             members += in_shard(cfg, list.jobs[i]);
         report_set_total(&rep, members);
     }
-    pipeline_run(cfg, ctxs, n_ctx, &rep, &list, from_stdin, cfg->resume ? &earlier : NULL);
+    const size_t failed =
+        pipeline_run(cfg, ctxs, n_ctx, &rep, &list, from_stdin, cfg->resume ? &earlier : NULL);
     report_finish(&rep);
     uint64_t sums[3] = {rep.done, rep.failed, list.count};
     report_close(&rep);
@@ -204,7 +205,7 @@ static int run(cli_config *cfg, const mpi_world *w)
             fprintf(stderr, "gradcam: no images found in the inputs (.png .jpg .jpeg)\n");
         rc = 1;
     }
-    if (sums[1])
+    if (sums[1] || failed)
         rc = 1;
     rc = mpi_agree(w, rc, NULL);
 done:

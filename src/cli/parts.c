@@ -103,8 +103,9 @@ int parts_merge(const char *out_dir, int discard, char *err, size_t errlen)
     if (n && !discard) {
         to = fopen(results, "a+");
         ok = to != NULL;
-        if (ok && fseek(to, -1, SEEK_END) == 0 && fgetc(to) != '\n') /* a torn last line */
-            ok = fseek(to, 0, SEEK_END) == 0 && fputc('\n', to) != EOF;
+        int torn = ok && fseek(to, -1, SEEK_END) == 0 && fgetc(to) != '\n';
+        /* from reading to writing needs a positioning call (C11 7.21.5.3) */
+        ok = ok && fseek(to, 0, SEEK_END) == 0 && (!torn || fputc('\n', to) != EOF);
         if (!ok)
             snprintf(err, errlen, "%s: cannot write: %s", results, strerror(errno));
     }

@@ -247,8 +247,9 @@ static int fetch_saliency(batcher *b, job *j, int32_t i)
     if ((j->saliency = malloc(sizeof(float) * n)) &&
         (st = gc_tensor_get(b->ctx, p->guided, i, j->saliency, n, NULL)) == GC_OK)
         return 1;
-    snprintf(j->error, sizeof j->error, "%s: guided saliency: %s: %s", j->path,
-             gc_status_string(st), st == GC_ERR_OUT_OF_MEMORY ? "" : gc_last_error(b->ctx));
+    snprintf(j->error, sizeof j->error, "%s: guided saliency: %s%s%s", j->path,
+             gc_status_string(st), j->saliency ? ": " : "",
+             j->saliency ? gc_last_error(b->ctx) : "");
     return 0;
 }
 
@@ -363,7 +364,12 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
     pthread_t feed_t, *dec = calloc((size_t)workers, sizeof *dec),
                       *enc = calloc((size_t)workers, sizeof *enc),
                       *bat = calloc((size_t)n_ctx, sizeof *bat);
+    size_t unstarted = 0;
     if (n_b == 0 || !dec || !enc || !bat) { /* nothing can run: every input gets its line */
+        if (from_stdin) {
+            fprintf(stderr, "gradcam: out of memory starting the pipeline; stdin not read\n");
+            unstarted = 1;
+        }
         for (size_t i = 0; i < list->count; i++) {
             job *j = list->jobs[i];
             list->jobs[i] = NULL;
@@ -398,5 +404,5 @@ out:
     queue_destroy(&p.decoded);
     queue_destroy(&p.encode);
     pthread_mutex_destroy(&p.mu);
-    return rep->failed;
+    return rep->failed + unstarted;
 }

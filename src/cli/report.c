@@ -216,7 +216,7 @@ void report_job(report *r, const job *j)
             const char *name;
         } kinds[] = {{OUT_OVERLAY, "overlay"}, {OUT_HEATMAP, "heatmap"}, {OUT_CAM, "cam"},
                      {OUT_GUIDED, "guided"}};
-        for (int k = 0; k < 4; k++)
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
             if (r->cfg->outputs & kinds[k].bit) {
                 char p[4096];
                 output_path(r->cfg, j, kinds[k].bit, p, sizeof p);

@@ -216,7 +216,8 @@ int main(int argc, char **argv)
             }
             st = gc_explain(ctx, imgs, m, pass == 0 ? NULL : classes, res, cams, small_n * BATCH);
             for (int32_t j = 0; guided && st == GC_OK && j < m; j++) {
-                st = gc_tensor_get(ctx, pixel_map, j, grad, 3 * cam_n, NULL);
+                if ((st = gc_tensor_get(ctx, pixel_map, j, grad, 3 * cam_n, NULL)) != GC_OK)
+                    break;
                 for (size_t p = 0; p < cam_n; p++) /* overwrites the small cams: not used */
                     cams[cam_n * (size_t)j + p] =
                         fabsf(grad[p]) + fabsf(grad[cam_n + p]) + fabsf(grad[2 * cam_n + p]);
