@@ -1,8 +1,7 @@
 /*
  * gc_math.h — per-element maths that the CPU backend and the CUDA kernels must compute
- * identically: input normalization, source coordinates of OpenCV-style resizing, pooling
- * windows, cam normalization, the CAM methods' per-element terms. `static inline GC_HD` so
- * nvcc compiles them for the device too.
+ * identically: input normalization, pooling windows, cam normalization, the CAM methods'
+ * per-element terms. `static inline GC_HD` so nvcc compiles them for the device too.
  * Reductions (sums, maxima) stay in each backend.
  */
 #ifndef GC_MATH_H
@@ -50,27 +49,8 @@ static inline GC_HD float gc_normalize_pixel(int caffe, int ch, float r, float g
     return (b / 255.0f - GC_TORCH_MEAN_B) / GC_TORCH_STD_B;
 }
 
-/* OpenCV INTER_LINEAR source position for destination index d: centers aligned,
- * src = (d + 0.5) * scale - 0.5, clamped at both borders. *s0 and *s0+1 are the two taps
- * (equal at the border), f the weight of the second. scale = src_size / dst_size. */
-static inline GC_HD void gc_linear_taps(int32_t d, double scale, int32_t src_size, int32_t *s0,
-                                        int32_t *s1, float *f)
-{
-    float fx = (float)((d + 0.5) * scale - 0.5);
-    int32_t sx = (int32_t)floorf(fx);
-    fx -= (float)sx;
-    if (sx < 0) {
-        sx = 0;
-        fx = 0.0f;
-    }
-    if (sx >= src_size - 1) {
-        sx = src_size - 1;
-        fx = 0.0f;
-    }
-    *s0 = sx;
-    *s1 = sx + 1 < src_size ? sx + 1 : sx;
-    *f = fx;
-}
+/* The resizing and rendering maths (OpenCV's INTER_LINEAR and INTER_AREA taps, colormap
+ * index, blend) is in image_math.h. */
 
 /* PyTorch's adaptive pooling window [start, end) of output index o. */
 static inline GC_HD int32_t gc_adaptive_start(int32_t o, int32_t in, int32_t out)

@@ -6,8 +6,9 @@
  *     overlay = cv2.addWeighted(img, 1 - alpha, heat, alpha, 0)
  *
  * The resize follows OpenCV's float path: a horizontal pass (S[x0]*a0 + S[x1]*a1) into row
- * buffers, then a vertical one (R0*b0 + R1*b1), taps from gc_math.h. np.uint8 truncates;
- * addWeighted rounds half to even (cvRound) after float32 arithmetic.
+ * buffers, then a vertical one (R0*b0 + R1*b1). np.uint8 truncates; addWeighted rounds half
+ * to even (cvRound) after float32 arithmetic. The per-pixel formulas are image_math.h's,
+ * shared with the CUDA render kernel (cuda/image_kernels.cu).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 
 #include "colormap_tables.h"
 #include "gc_internal.h"
-#include "gc_math.h"
+#include "image_math.h"
 
 const uint8_t *gc_colormap_table(gc_colormap colormap)
 {
@@ -61,7 +62,7 @@ static void hpass_free(hpass *h)
 static void hresize(const hpass *h, const float *src, int32_t W, float *dst)
 {
     for (int32_t x = 0; x < W; x++)
-        dst[x] = src[h->x0[x]] * (1.0f - h->fx[x]) + src[h->x1[x]] * h->fx[x];
+        dst[x] = gc_lerp(src[h->x0[x]], src[h->x1[x]], h->fx[x]);
 }
 
 gc_status gc_upsample_cam(const float *cam, int32_t cw, int32_t ch, float *dst, int32_t W,
@@ -80,34 +81,25 @@ gc_status gc_upsample_cam(const float *cam, int32_t cw, int32_t ch, float *dst, 
         hresize(&h, cam + (size_t)y0 * cw, W, h.rows);
         hresize(&h, cam + (size_t)y1 * cw, W, h.rows + W);
         for (int32_t x = 0; x < W; x++)
-            dst[(size_t)y * W + x] = h.rows[x] * (1.0f - fy) + h.rows[W + x] * fy;
+            dst[(size_t)y * W + x] = gc_lerp(h.rows[x], h.rows[W + x], fy);
     }
     hpass_free(&h);
     return GC_OK;
 }
 
-/* One output row: vertical interpolation, colormap, blend. */
+/* One output row: vertical interpolation, colormap, blend (image_math.h, shared with the
+ * CUDA render kernel). */
 GC_CLONES_FMA static void render_row(const float *r0, const float *r1, float fy, int32_t W,
                                      const uint8_t *lut, float wi, float wh, const uint8_t *src,
                                      uint8_t *hrow, uint8_t *orow)
 {
     for (int32_t x = 0; x < W; x++) {
-        float v = r0[x] * (1.0f - fy) + r1[x] * fy;
-        float s = 255.0f * v; /* np.uint8(255 * h): truncation toward zero */
-        int idx = s >= 255.0f ? 255 : s > 0.0f ? (int)s : 0;
-        const uint8_t *c = lut + 3 * idx;
+        const uint8_t *c = lut + 3 * gc_cmap_index(gc_lerp(r0[x], r1[x], fy));
         if (hrow)
             memcpy(hrow + 3 * x, c, 3);
         if (orow)
-            for (int k = 0; k < 3; k++) {
-                /* OpenCV's vector path: fma(img, 1-alpha, fma(heat, alpha, 0)), cvRound.
-                 * Round half to even as lrintf does, without its libm call: adding and
-                 * subtracting 1.5 * 2^23 leaves the nearest integer (exact for |v| < 2^22;
-                 * here b is in [0, 256)). */
-                float b = fmaf((float)src[3 * x + k], wi, (float)c[k] * wh);
-                b = (b + 0x1.8p23f) - 0x1.8p23f;
-                orow[3 * x + k] = (uint8_t)(b < 0.0f ? 0.0f : b > 255.0f ? 255.0f : b);
-            }
+            for (int k = 0; k < 3; k++)
+                orow[3 * x + k] = gc_blend_u8(src[3 * x + k], c[k], wi, wh);
     }
 }
 
@@ -135,7 +127,8 @@ gc_status gc_render(const float *cam, int32_t cam_width, int32_t cam_height,
     const double sy = (double)cam_height / H;
     float *r0 = h.rows, *r1 = h.rows + W;
     int32_t have0 = -1, have1 = -1; /* cam rows currently in r0 / r1 */
-    const float wi = (float)(1.0 - (double)alpha), wh = alpha; /* as addWeighted's floats */
+    float wi, wh; /* as addWeighted's floats */
+    gc_blend_weights(alpha, &wi, &wh);
     for (int32_t y = 0; y < H; y++) {
         int32_t y0, y1;
         float fy;

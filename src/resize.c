@@ -2,14 +2,15 @@
  * resize.c — see resize.h. Both are separable: a horizontal pass, then a vertical one.
  * INTER_LINEAR in OpenCV's fixed point (resize_linear_u8); INTER_AREA in float with
  * precomputed taps: destination pixel d covers source [d*scale, (d+1)*scale), each source
- * pixel weighted by its overlap.
+ * pixel weighted by its overlap. The per-pixel formulas are image_math.h's, shared with the
+ * CUDA preprocessing kernel (cuda/image_kernels.cu).
  */
 #include "resize.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-#include "gc_math.h"
+#include "image_math.h"
 
 typedef struct taps {
     int32_t *start; /* first source index of each destination index */
@@ -26,6 +27,7 @@ static void taps_free(taps *t)
     free(t->offset);
 }
 
+/* Every destination index's span (image_math.h's gc_area_taps) as arrays of weights. */
 static int taps_area(taps *t, int32_t src, int32_t dst)
 {
     double scale = (double)src / dst;
@@ -37,59 +39,38 @@ static int taps_area(taps *t, int32_t src, int32_t dst)
     if (!t->start || !t->count || !t->offset || !t->weight)
         return 0;
     for (int32_t d = 0; d < dst; d++) {
-        double f1 = d * scale, f2 = f1 + scale;
-        double cell = GC_MIN(scale, src - f1);
-        int32_t s1 = (int32_t)ceil(f1), s2 = (int32_t)floor(f2);
-        s2 = GC_MIN(s2, src);
-        s1 = GC_MIN(s1, src);
-        int32_t n = 0, first = s1;
+        const gc_area_span sp = gc_area_taps(d, scale, src);
         float *w = t->weight + (size_t)maxc * d;
-        if (s1 - f1 > 1e-3) {
-            first = s1 - 1;
-            w[n++] = (float)((s1 - f1) / cell);
-        }
-        for (int32_t s = s1; s < s2; s++)
-            w[n++] = (float)(1.0 / cell);
-        if (f2 - s2 > 1e-3 && s2 < src)
-            w[n++] = (float)(GC_MIN(GC_MIN(f2 - s2, 1.0), src - s2) / cell);
-        t->start[d] = first;
-        t->count[d] = n;
+        for (int32_t k = 0; k < sp.count; k++)
+            w[k] = gc_area_weight(&sp, k);
+        t->start[d] = sp.first;
+        t->count[d] = sp.count;
         t->offset[d] = maxc * d;
     }
     return 1;
 }
 
-/* OpenCV's 8-bit INTER_LINEAR in its fixed-point form: weights rounded to 11 bits, a
- * horizontal pass in int, and the vertical combination as its x86 vector path computes it:
- * ((((r0 >> 4) * b0) >> 16) + (((r1 >> 4) * b1) >> 16) + 2) >> 2. */
+/* OpenCV's 8-bit INTER_LINEAR in its fixed-point form (image_math.h): weights rounded to 11
+ * bits, a horizontal pass in int, and the vertical combination as its x86 vector path
+ * computes it (its scalar formula for a row's tail). */
 static gc_status resize_linear_u8(const uint8_t *src, int32_t sw, int32_t sh, int32_t sstride,
                                   uint8_t *dst, int32_t dw, int32_t dh)
 {
-    enum { ONE = 2048 };
     int32_t *xo = malloc(sizeof(int32_t) * 2 * (size_t)dw);
-    int16_t *xa = malloc(sizeof(int16_t) * 2 * (size_t)dw);
+    int32_t *xa = malloc(sizeof(int32_t) * 2 * (size_t)dw);
     int32_t *rows = malloc(sizeof(int32_t) * 2 * 3 * (size_t)dw);
     if (!xo || !xa || !rows) {
         free(xo), free(xa), free(rows);
         return GC_ERR_OUT_OF_MEMORY;
     }
     const double scx = (double)sw / dw, scy = (double)sh / dh;
-    for (int32_t x = 0; x < dw; x++) {
-        float f;
-        gc_linear_taps(x, scx, sw, &xo[2 * x], &xo[2 * x + 1], &f);
-        xa[2 * x] = (int16_t)lrintf((1.0f - f) * ONE);
-        xa[2 * x + 1] = (int16_t)lrintf(f * ONE);
-    }
+    for (int32_t x = 0; x < dw; x++)
+        gc_linear_u8_xtaps(x, scx, sw, &xo[2 * x], &xo[2 * x + 1], &xa[2 * x], &xa[2 * x + 1]);
     int32_t *r0 = rows, *r1 = rows + 3 * (size_t)dw;
+    const int32_t width = 3 * dw, vec = gc_linear_u8_vec_end(width);
     for (int32_t y = 0; y < dh; y++) {
-        /* Unlike columns, OpenCV does not zero the weight at the top and bottom borders: it
-         * clamps the row index and keeps both weights on the same row (which can round
-         * differently from weight ONE in the vector formula). */
-        float f = (float)((y + 0.5) * scy - 0.5);
-        int32_t fl = (int32_t)floorf(f);
-        f -= (float)fl;
-        int32_t y0 = GC_MIN(GC_MAX(fl, 0), sh - 1), y1 = GC_MIN(GC_MAX(fl + 1, 0), sh - 1);
-        int32_t b0 = (int16_t)lrintf((1.0f - f) * ONE), b1 = (int16_t)lrintf(f * ONE);
+        int32_t y0, y1, b0, b1;
+        gc_linear_u8_ytaps(y, scy, sh, &y0, &y1, &b0, &b1);
         const int32_t sy[2] = {y0, y1};
         int32_t *r[2] = {r0, r1};
         for (int i = 0; i < 2; i++) {
@@ -97,23 +78,12 @@ static gc_status resize_linear_u8(const uint8_t *src, int32_t sw, int32_t sh, in
             for (int32_t x = 0; x < dw; x++) {
                 const uint8_t *p0 = row + 3 * (size_t)xo[2 * x], *p1 = row + 3 * (size_t)xo[2 * x + 1];
                 for (int c = 0; c < 3; c++)
-                    r[i][3 * x + c] = p0[c] * xa[2 * x] + p1[c] * xa[2 * x + 1];
+                    r[i][3 * x + c] = gc_linear_u8_h(p0[c], p1[c], xa[2 * x], xa[2 * x + 1]);
             }
         }
         uint8_t *out = dst + (size_t)y * dw * 3;
-        /* OpenCV's SSE loop covers 16 values a step, then 8 while more than 8 remain; the
-         * rest of the row takes its scalar formula (b0*r0 + b1*r1 + 2^21) >> 22. */
-        const int32_t width = 3 * dw;
-        int32_t vec = 0;
-        while (vec <= width - 16)
-            vec += 16;
-        while (vec < width - 8)
-            vec += 8;
-        for (int32_t x = 0; x < width; x++) {
-            int32_t v = x < vec ? ((((r0[x] >> 4) * b0) >> 16) + (((r1[x] >> 4) * b1) >> 16) + 2) >> 2
-                                : (int32_t)(((int64_t)b0 * r0[x] + (int64_t)b1 * r1[x] + (1 << 21)) >> 22);
-            out[x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
+        for (int32_t x = 0; x < width; x++)
+            out[x] = gc_linear_u8_v(r0[x], r1[x], b0, b1, x < vec);
     }
     free(xo), free(xa), free(rows);
     return GC_OK;
@@ -145,9 +115,9 @@ gc_status gc_resize_rgb8(const uint8_t *src, int32_t sw, int32_t sh, int32_t sst
             const float *w = tx.weight + tx.offset[x];
             for (int32_t k = 0; k < tx.count[x]; k++) {
                 const uint8_t *p = row + 3 * (size_t)(tx.start[x] + k);
-                acc[0] += w[k] * p[0];
-                acc[1] += w[k] * p[1];
-                acc[2] += w[k] * p[2];
+                acc[0] = gc_area_acc(acc[0], w[k], p[0]);
+                acc[1] = gc_area_acc(acc[1], w[k], p[1]);
+                acc[2] = gc_area_acc(acc[2], w[k], p[2]);
             }
             out[3 * x] = acc[0];
             out[3 * x + 1] = acc[1];
@@ -160,9 +130,8 @@ gc_status gc_resize_rgb8(const uint8_t *src, int32_t sw, int32_t sh, int32_t sst
         for (int32_t x = 0; x < dw * 3; x++) {
             float acc = 0;
             for (int32_t k = 0; k < ty.count[y]; k++)
-                acc += w[k] * tmp[(size_t)(ty.start[y] + k) * dw * 3 + x];
-            long v = (long)(acc + 0.5f); /* OpenCV rounds these half up */
-            out[x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                acc = gc_area_acc(acc, w[k], tmp[(size_t)(ty.start[y] + k) * dw * 3 + x]);
+            out[x] = gc_area_u8(acc); /* OpenCV rounds these half up */
         }
     }
     free(tmp);
