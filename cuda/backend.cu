@@ -40,6 +40,7 @@
 
 #include "check.cuh"
 #include "cudnn_conv.cuh"
+#include "image_kernels.cuh"
 #include "kernels.cuh"
 
 extern "C" {
@@ -48,7 +49,7 @@ extern "C" {
 
 /* profiling: what the time since the previous mark was spent on */
 enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CAM,
-       PROF_DOWNLOAD };
+       PROF_DOWNLOAD, PROF_PREPROCESS };
 #define GC_MAX_MARKS 24
 #define GC_FP16_GRAD_SCALE 1024.0f
 
@@ -104,6 +105,21 @@ typedef struct cuda_state {
     float *db[GC_MAX_DENSE];           /* (out)                                             */
     gc_conv_plan fwd[GC_MAX_LAYERS], bwd[GC_MAX_LAYERS];
     int has_fwd[GC_MAX_LAYERS], has_bwd[GC_MAX_LAYERS];
+    float *d_cams;                     /* (N, h*w) float: normalized cams to render          */
+    uint8_t *d_luts;                   /* the 5 colormaps (gc_colormap order), 768 B each    */
+    /* gc_explain's images, preprocessed and rendered here (explain_images, render) unless
+     * GC_CUDA_HOST_PREPROCESS=1 (then context.c does both on the host) */
+    int host_preprocess;
+    uint8_t *h_img;                    /* pinned: the batch's descriptor table, its pixels  */
+    uint8_t *d_img;                    /* device copy of h_img (one upload)                 */
+    size_t img_cap;                    /* bytes of h_img and of d_img                       */
+    uint8_t *d_out;                    /* device: heatmaps (img_pixels bytes), overlays     */
+    size_t out_cap;
+    gc_image_desc *descs;              /* host (N): the last batch's descriptors            */
+    int32_t img_n;                     /* images of the last explain_images (0: none)       */
+    size_t img_table;                  /* bytes before the pixels in h_img / d_img          */
+    size_t img_pixels;                 /* the last batch's pixel bytes                      */
+    int64_t img_max_px;                /* its largest width * height                        */
     float *h_grad_logits;              /* host (N*P*Q, classes): the score gradient         */
     float *h_tmp;                      /* host (h*w*K): read_tensor staging                 */
     /* profiling (ctx->opt.profile) */
@@ -241,12 +257,91 @@ static gc_status prof_collect(gc_context *ctx, cuda_state *s)
         case PROF_BACKWARD: f = &ctx->prof.backward_ms; break;
         case PROF_CAM: f = &ctx->prof.cam_ms; break;
         case PROF_DOWNLOAD: f = &ctx->prof.download_ms; break;
+        case PROF_PREPROCESS: f = &ctx->prof.preprocess_ms; break;
         default: break;
         }
         if (f)
             *f += ms;
     }
     s->n_marks = 0;
+    return GC_OK;
+}
+
+/* ---------------------------------------------------------------- image staging */
+
+#define GC_N_COLORMAPS (GC_COLORMAP_MAGMA + 1)
+#define GC_LUT_BYTES 768
+/* Pinned staging at create: room for max_batch images of 4x the network's pixels (at least
+ * 640x480), at most this much; a batch that needs more grows it. */
+#define GC_IMG_STAGING_INITIAL_MAX ((size_t)256 << 20)
+
+static size_t align_up(size_t v, size_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+/* The memory the context holds on the device (gc_profile.device_bytes). */
+static void account(gc_context *ctx, const cuda_state *s)
+{
+    ctx->prof.device_bytes = (int64_t)(s->arena_bytes + s->ws_bytes + s->img_cap + s->out_cap);
+}
+
+/* h_img and d_img of exactly `bytes` (the old ones, if any, are freed first: their contents
+ * are dropped). On failure both are NULL, img_cap is 0, and the message says what to do. */
+static gc_status alloc_images(gc_context *ctx, cuda_state *s, size_t bytes, int32_t n)
+{
+    if (s->h_img)
+        cudaFreeHost(s->h_img);
+    cudaFree(s->d_img);
+    s->h_img = s->d_img = NULL;
+    s->img_cap = 0;
+    s->img_n = 0;
+    account(ctx, s);
+    cudaError_t e = cudaHostAlloc((void **)&s->h_img, bytes, cudaHostAllocDefault);
+    const char *call = "cudaHostAlloc (pinned host staging)";
+    if (e == cudaSuccess) {
+        e = cudaMalloc((void **)&s->d_img, bytes);
+        call = "cudaMalloc (device image buffer)";
+    }
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* an allocation failure is not sticky: clear it */
+        if (s->h_img)
+            cudaFreeHost(s->h_img);
+        s->h_img = NULL;
+        s->d_img = NULL;
+        return gc_fail(&ctx->err,
+                       e == cudaErrorMemoryAllocation ? GC_ERR_OUT_OF_MEMORY : GC_ERR_BACKEND,
+                       "CUDA backend: %s of %.1f MiB for a batch of %d image(s) failed: %s "
+                       "(%s); use smaller images or batches, or GC_CUDA_HOST_PREPROCESS=1",
+                       call, bytes / 1048576.0, n, cudaGetErrorName(e), cudaGetErrorString(e));
+    }
+    s->img_cap = bytes;
+    account(ctx, s);
+    return GC_OK;
+}
+
+/* d_out of at least `bytes`, grown with headroom. */
+static gc_status reserve_out(gc_context *ctx, cuda_state *s, size_t bytes)
+{
+    if (bytes <= s->out_cap)
+        return GC_OK;
+    const size_t cap = bytes + bytes / 2;
+    cudaFree(s->d_out);
+    s->d_out = NULL;
+    s->out_cap = 0;
+    account(ctx, s);
+    cudaError_t e = cudaMalloc((void **)&s->d_out, cap);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        s->d_out = NULL;
+        return gc_fail(&ctx->err,
+                       e == cudaErrorMemoryAllocation ? GC_ERR_OUT_OF_MEMORY : GC_ERR_BACKEND,
+                       "CUDA backend: cudaMalloc of %.1f MiB for the rendered heatmaps and "
+                       "overlays failed: %s (%s); use smaller images or batches",
+                       cap / 1048576.0, cudaGetErrorName(e), cudaGetErrorString(e));
+    }
+    s->out_cap = cap;
+    account(ctx, s);
     return GC_OK;
 }
 
@@ -273,6 +368,11 @@ static void cuda_destroy(void *state)
         cudnnDestroy(s->dnn);
     cudaFree(s->workspace);
     cudaFree(s->arena);
+    cudaFree(s->d_img);
+    cudaFree(s->d_out);
+    if (s->h_img)
+        cudaFreeHost(s->h_img);
+    free(s->descs);
     if (s->stream)
         cudaStreamDestroy(s->stream);
     cudaGetLastError(); /* nothing of ours stays pending after a failed teardown */
@@ -370,6 +470,8 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     s->cam = take_f(a, N * hw);
     s->logits = take_f(a, N * m->num_classes);
     s->guided_in = s->guided ? take_f(a, N * 3 * HW) : NULL;
+    s->d_cams = take_f(a, N * hw);
+    s->d_luts = (uint8_t *)take(a, 5 * 768);
     for (int i = 0; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
         if (L->kind != GC_LAYER_CONV)
@@ -608,19 +710,37 @@ static gc_status cuda_create(gc_context *ctx, void **state)
                        "max_batch", a.used / 1048576.0, s->ws_bytes / 1048576.0,
                        ctx->opt.max_batch, ctx->in_w, ctx->in_h, cudaGetErrorString(e));
     }
-    ctx->prof.device_bytes = (int64_t)(s->arena_bytes + s->ws_bytes);
+    account(ctx, s);
     /* zeros: images beyond n in a batch stay finite */
     GC_CUDA_TRY(err, cudaMemsetAsync(s->arena, 0, a.used, s->stream));
     arena b = {s->arena, 0};
     layout(ctx, s, &b);
     GC_TRY(upload_weights(ctx, s));
     GC_TRY(bind_plans(ctx, s));
+    for (int k = 0; k < GC_N_COLORMAPS; k++)
+        GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_luts + (size_t)GC_LUT_BYTES * k,
+                                         gc_colormap_table((gc_colormap)k), GC_LUT_BYTES,
+                                         cudaMemcpyHostToDevice, s->stream));
 
     const size_t rows = (size_t)s->N * s->geo.P * s->geo.Q, hw = (size_t)ctx->cam_h * ctx->cam_w;
     s->h_grad_logits = (float *)malloc(sizeof(float) * rows * m->num_classes);
     s->h_tmp = (float *)malloc(sizeof(float) * hw * ctx->cam_c);
-    if (!s->h_grad_logits || !s->h_tmp)
+    s->descs = (gc_image_desc *)malloc(sizeof(gc_image_desc) * (size_t)s->N);
+    if (!s->h_grad_logits || !s->h_tmp || !s->descs)
         return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory (host staging)");
+    /* gc_explain's images: uploaded as bytes, preprocessed and rendered on the GPU, unless
+     * GC_CUDA_HOST_PREPROCESS=1 asks for the host path (for bisecting a mismatch) */
+    const char *hp = getenv("GC_CUDA_HOST_PREPROCESS");
+    s->host_preprocess = hp && *hp && strcmp(hp, "0") != 0;
+    if (!s->host_preprocess) {
+        const size_t per_image = (size_t)3 * GC_MAX((size_t)4 * ctx->in_w * ctx->in_h,
+                                                    (size_t)640 * 480);
+        const size_t table = align_up(sizeof(gc_image_desc) * (size_t)s->N, 256);
+        const size_t want = table + (size_t)s->N * per_image;
+        GC_TRY(alloc_images(ctx, s, GC_MIN(want, table + GC_IMG_STAGING_INITIAL_MAX),
+                            s->N));
+        ctx->backend_images = 1;
+    }
     if (ctx->opt.profile)
         for (int k = 0; k < GC_MAX_MARKS; k++)
             GC_CUDA_TRY(err, cudaEventCreate(&s->ev[k]));
@@ -951,6 +1071,126 @@ static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, 
                   "explain");
 }
 
+/* gc_explain's images: packed into the pinned staging behind their descriptor table, one
+ * upload, one preprocessing launch into x (and its float copy x_stage, for
+ * GC_TENSOR_INPUT), then the same path as explain. The images stay on the device for render. */
+static gc_status explain_images_impl(gc_context *ctx, cuda_state *s, const gc_image *images,
+                                     const gc_region *regions, int32_t n,
+                                     const int32_t *classes, float *logits, int32_t *class_ids,
+                                     float *cams_raw)
+{
+    gc_errbuf *err = &ctx->err;
+    GC_TRY(check_n(ctx, s, n));
+    GC_TRY(enter(ctx, s));
+    s->img_n = 0;
+    const size_t table = align_up(sizeof(gc_image_desc) * (size_t)n, 256);
+    size_t pixels = 0;
+    int64_t max_px = 1;
+    for (int32_t i = 0; i < n; i++) {
+        gc_image_desc *d = &s->descs[i];
+        d->offset = pixels;
+        d->width = images[i].width;
+        d->height = images[i].height;
+        d->rx = regions[i].x;
+        d->ry = regions[i].y;
+        d->rw = regions[i].w;
+        d->rh = regions[i].h;
+        const size_t bytes = (size_t)3 * images[i].width * images[i].height;
+        pixels += align_up(bytes, 16);
+        max_px = GC_MAX(max_px, (int64_t)images[i].width * images[i].height);
+    }
+    if (table + pixels > s->img_cap) /* grow, with headroom for the next batches */
+        GC_TRY(alloc_images(ctx, s, table + pixels + pixels / 2, n));
+    memcpy(s->h_img, s->descs, sizeof(gc_image_desc) * (size_t)n);
+    for (int32_t i = 0; i < n; i++) {
+        const gc_image *im = &images[i];
+        const size_t row = (size_t)3 * im->width;
+        uint8_t *dst = s->h_img + table + s->descs[i].offset;
+        if ((size_t)im->stride == row) {
+            memcpy(dst, im->data, row * im->height);
+        } else {
+            for (int32_t y = 0; y < im->height; y++)
+                memcpy(dst + row * y, im->data + (size_t)im->stride * y, row);
+        }
+    }
+    GC_TRY(prof_begin(ctx, s));
+    GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_img, s->h_img, table + pixels,
+                                     cudaMemcpyHostToDevice, s->stream));
+    GC_TRY(mark(ctx, s, PROF_UPLOAD));
+    LAYER_TRY(ctx, "preprocessing", "(GPU)",
+              gc_preprocess_images_cuda(s->stream, (const gc_image_desc *)s->d_img,
+                                        s->d_img + table, n, ctx->in_h, ctx->in_w,
+                                        ctx->opt.preprocess == GC_PREPROCESS_CAFFE, s->x_stage,
+                                        s->c0, s->dt, s->x, err));
+    GC_TRY(mark(ctx, s, PROF_PREPROCESS));
+    LAYER_TRY(ctx, "preprocessing", "(GPU)", debug_sync(ctx, s));
+    s->img_table = table;
+    s->img_pixels = pixels;
+    s->img_max_px = max_px;
+    gc_status st = explain_packed(ctx, s, n, classes, logits, class_ids, cams_raw);
+    s->img_n = st == GC_OK ? n : 0;
+    return st;
+}
+
+static gc_status cuda_explain_images(gc_context *ctx, void *state, const gc_image *images,
+                                     const gc_region *regions, int32_t n,
+                                     const int32_t *classes, float *logits, int32_t *class_ids,
+                                     float *cams_raw)
+{
+    cuda_state *s = (cuda_state *)state;
+    return settle(ctx, s,
+                  explain_images_impl(ctx, s, images, regions, n, classes, logits, class_ids,
+                                      cams_raw),
+                  "explain (GPU preprocessing)");
+}
+
+/* The normalized cams onto the images of the last explain_images call: cams up, one render
+ * launch (heatmaps and overlays of every image), the asked-for outputs down. */
+static gc_status render_impl(gc_context *ctx, cuda_state *s, int32_t n, const float *cams,
+                             gc_colormap colormap, float alpha, uint8_t *const *overlays,
+                             uint8_t *const *heatmaps)
+{
+    gc_errbuf *err = &ctx->err;
+    GC_TRY(enter(ctx, s));
+    if (n != s->img_n || (int)colormap < 0 || (int)colormap >= GC_N_COLORMAPS)
+        return gc_fail(err, GC_ERR_INVALID_ARGUMENT,
+                       "render of %d image(s) with colormap %d: the last batch on the GPU has "
+                       "%d", n, (int)colormap, s->img_n);
+    GC_TRY(reserve_out(ctx, s, 2 * s->img_pixels));
+    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
+    GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_cams, cams, sizeof(float) * (size_t)n * hw,
+                                     cudaMemcpyHostToDevice, s->stream));
+    uint8_t *heat = s->d_out, *over = s->d_out + s->img_pixels;
+    LAYER_TRY(ctx, "rendering", "(GPU)",
+              gc_render_images_cuda(s->stream, (const gc_image_desc *)s->d_img,
+                                    s->d_img + s->img_table, n, s->img_max_px, s->d_cams,
+                                    ctx->cam_w, ctx->cam_h,
+                                    s->d_luts + (size_t)GC_LUT_BYTES * (int)colormap, alpha,
+                                    heat, over, err));
+    LAYER_TRY(ctx, "rendering", "(GPU)", debug_sync(ctx, s));
+    for (int32_t i = 0; i < n; i++) {
+        const gc_image_desc *d = &s->descs[i];
+        const size_t bytes = (size_t)3 * d->width * d->height;
+        if (heatmaps && heatmaps[i])
+            GC_CUDA_TRY(err, cudaMemcpyAsync(heatmaps[i], heat + d->offset, bytes,
+                                             cudaMemcpyDeviceToHost, s->stream));
+        if (overlays && overlays[i])
+            GC_CUDA_TRY(err, cudaMemcpyAsync(overlays[i], over + d->offset, bytes,
+                                             cudaMemcpyDeviceToHost, s->stream));
+    }
+    GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
+    return GC_OK;
+}
+
+static gc_status cuda_render(gc_context *ctx, void *state, int32_t n, const float *cams,
+                             gc_colormap colormap, float alpha, uint8_t *const *overlays,
+                             uint8_t *const *heatmaps)
+{
+    cuda_state *s = (cuda_state *)state;
+    return settle(ctx, s, render_impl(ctx, s, n, cams, colormap, alpha, overlays, heatmaps),
+                  "render (GPU)");
+}
+
 /* The caller's (n, 3, H, W) device tensor, checked and packed into s->x on our stream after
  * the work the caller queued on the legacy default stream (or a blocking stream). */
 static gc_status stage_device_input(gc_context *ctx, cuda_state *s, const float *device_input,
@@ -1037,6 +1277,24 @@ static gc_status read_tensor_impl(gc_context *ctx, cuda_state *s, gc_tensor whic
                                          cudaMemcpyDeviceToHost, s->stream));
         GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
         return GC_OK;
+    case GC_TENSOR_INPUT: { /* preprocessed here (explain_images): the float copy */
+        const size_t HW = (size_t)ctx->in_h * ctx->in_w;
+        float *h = (float *)malloc(sizeof(float) * 3 * HW);
+        if (!h)
+            return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory reading the input");
+        cudaError_t e = cudaMemcpyAsync(h, s->x_stage + (size_t)image * 3 * HW,
+                                        sizeof(float) * 3 * HW, cudaMemcpyDeviceToHost,
+                                        s->stream);
+        if (e == cudaSuccess)
+            e = cudaStreamSynchronize(s->stream);
+        if (e == cudaSuccess)
+            for (int c = 0; c < 3; c++)
+                for (size_t p = 0; p < HW; p++)
+                    out[c * HW + p] = h[3 * p + c];
+        free(h);
+        GC_CUDA_TRY(err, e);
+        return GC_OK;
+    }
     case GC_TENSOR_GUIDED_BACKPROP: {
         if (!s->guided_in)
             return gc_fail(err, GC_ERR_NOT_AVAILABLE, "no guided backprop in this context");
@@ -1081,4 +1339,6 @@ extern "C" const gc_backend_ops gc_cuda_backend = {
     cuda_predict,
     cuda_predict_device,
     cuda_read_tensor,
+    cuda_explain_images,
+    cuda_render,
 };

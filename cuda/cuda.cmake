@@ -49,7 +49,7 @@ if(_gc_cuda_ok)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   set(CMAKE_CUDA_EXTENSIONS OFF)
   set(CMAKE_CUDA_VISIBILITY_PRESET hidden)
-  set(_gc_cu cuda/backend.cu cuda/cudnn_conv.cu cuda/kernels.cu)
+  set(_gc_cu cuda/backend.cu cuda/cudnn_conv.cu cuda/kernels.cu cuda/image_kernels.cu)
   list(APPEND GC_SOURCES ${_gc_cu})
   # The legacy conv API is deprecated in cuDNN 9: a deprecated call must not build (STYLE).
   # cuDNN marks its deprecated calls only when CUDNN_WARN_DEPRECATED is defined.
@@ -64,6 +64,10 @@ if(_gc_cuda_ok)
   set_source_files_properties(${_gc_cu} PROPERTIES
     COMPILE_DEFINITIONS CUDNN_WARN_DEPRECATED
     COMPILE_OPTIONS "${_gc_cu_opts}")
+  # The image kernels must give the host code's bits (src/image_math.h): no multiply-add
+  # contraction anywhere in that file (its shared formulas use round-to-nearest intrinsics
+  # as well, so this is a second guard).
+  set_property(SOURCE cuda/image_kernels.cu APPEND PROPERTY COMPILE_OPTIONS "-fmad=false")
   include_directories(SYSTEM ${CUDNN_INCLUDE_DIR})
   list(APPEND GC_DEPS CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY})
   add_compile_definitions(GC_WITH_CUDA)

@@ -349,6 +349,24 @@ GC_API gc_status gc_render(const float *cam, int32_t cam_width, int32_t cam_heig
                            uint8_t *heatmap, size_t heatmap_len, uint8_t *overlay,
                            size_t overlay_len);
 
+/* gc_explain, then each image's cam rendered onto that image as gc_render does (byte for
+ * byte the same heatmap and overlay), in one call. On the CUDA backend the images uploaded for
+ * the explanation are resized, normalized and rendered on the GPU, so the host only copies
+ * pixels; on the CPU backend it is gc_explain followed by gc_render per image (images in
+ * parallel).
+ *   images .. cams_len   as gc_explain; cams may be NULL (the context renders from its own
+ *                        copy of the normalized cams)
+ *   colormap, alpha      as gc_render (alpha in [0, 1])
+ *   overlays, heatmaps   NULL, or n pointers, each NULL (skip that image) or a caller buffer
+ *                        of (images[i].height, images[i].width, 3) packed RGB bytes
+ * Errors as gc_explain's, and GC_ERR_INVALID_ARGUMENT for an unknown colormap or an alpha
+ * outside [0, 1] (nothing is computed). When rendering fails after a successful
+ * explanation, the status says so and results / cams hold the explanation. */
+GC_API gc_status gc_explain_render(gc_context *ctx, const gc_image *images, int32_t n,
+                                   const int32_t *classes, gc_result *results, float *cams,
+                                   size_t cams_len, gc_colormap colormap, float alpha,
+                                   uint8_t *const *overlays, uint8_t *const *heatmaps);
+
 /* Draws a (3, height, width) input-space gradient (GC_TENSOR_GUIDED_*) as an 8-bit RGB image
  * the way the Grad-CAM authors and pytorch-grad-cam's deprocess_image do: over all values,
  * x = (x - mean) / (std + 1e-5) * 0.1 + 0.5, clipped to [0, 1], then uint8(255 x)

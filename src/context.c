@@ -252,7 +252,10 @@ gc_status gc_context_create(const gc_options *options, gc_context **out)
     ctx->logits = malloc(sizeof(float) * B * (size_t)ctx->model.num_classes);
     ctx->cams_raw = malloc(sizeof(float) * B * (size_t)ctx->cam_h * ctx->cam_w);
     ctx->class_ids = malloc(sizeof(int32_t) * B);
-    if (!ctx->input || !ctx->resized || !ctx->logits || !ctx->cams_raw || !ctx->class_ids) {
+    ctx->cams_norm = malloc(sizeof(float) * B * (size_t)ctx->cam_h * ctx->cam_w);
+    ctx->regions = malloc(sizeof(gc_region) * B);
+    if (!ctx->input || !ctx->resized || !ctx->logits || !ctx->cams_raw || !ctx->class_ids ||
+        !ctx->cams_norm || !ctx->regions) {
         st = gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY,
                      "out of memory for batch buffers (max_batch %zu at %dx%d); try a smaller "
                      "max_batch", B, ctx->in_w, ctx->in_h);
@@ -281,6 +284,8 @@ void gc_context_destroy(gc_context *ctx)
     free(ctx->logits);
     free(ctx->cams_raw);
     free(ctx->class_ids);
+    free(ctx->cams_norm);
+    free(ctx->regions);
     free(ctx);
 }
 
@@ -344,28 +349,37 @@ static gc_status check_image(gc_context *ctx, const gc_image *img, int32_t index
     return GC_OK;
 }
 
+/* The part of a checked image that is resized to the network size: all of it, or with
+ * GC_RESIZE_CROP the largest centered region with the network's aspect ratio. */
+static gc_region resize_region(const gc_context *ctx, const gc_image *img)
+{
+    gc_region r = {0, 0, img->width, img->height};
+    if (ctx->opt.resize == GC_RESIZE_CROP) {
+        const int32_t sw = img->width, sh = img->height;
+        double want = (double)ctx->in_w / ctx->in_h;
+        if ((double)sw / sh > want) {
+            int32_t cw = (int32_t)lround(sh * want);
+            cw = GC_MAX(1, GC_MIN(cw, sw));
+            r.x = (sw - cw) / 2;
+            r.w = cw;
+        } else {
+            int32_t ch = (int32_t)lround(sw / want);
+            ch = GC_MAX(1, GC_MIN(ch, sh));
+            r.y = (sh - ch) / 2;
+            r.h = ch;
+        }
+    }
+    return r;
+}
+
 /* One checked image: resized into `resized` (H, W, 3), then normalized into dst. Runs on
  * several threads at once: touches nothing of ctx but the options and sizes. */
 static gc_status preprocess_one(const gc_context *ctx, const gc_image *img, uint8_t *resized,
                                 float *dst)
 {
-    const uint8_t *src = img->data;
-    int32_t sw = img->width, sh = img->height;
-    if (ctx->opt.resize == GC_RESIZE_CROP) {
-        /* the largest centered region with the network's aspect ratio */
-        double want = (double)ctx->in_w / ctx->in_h;
-        if ((double)sw / sh > want) {
-            int32_t cw = (int32_t)lround(sh * want);
-            cw = GC_MAX(1, GC_MIN(cw, sw));
-            src += 3 * (size_t)((sw - cw) / 2);
-            sw = cw;
-        } else {
-            int32_t ch = (int32_t)lround(sw / want);
-            ch = GC_MAX(1, GC_MIN(ch, sh));
-            src += (size_t)img->stride * ((sh - ch) / 2);
-            sh = ch;
-        }
-    }
+    const gc_region r = resize_region(ctx, img);
+    const uint8_t *src = img->data + (size_t)img->stride * r.y + 3 * (size_t)r.x;
+    const int32_t sw = r.w, sh = r.h;
     if (gc_resize_rgb8(src, sw, sh, img->stride, resized, ctx->in_w, ctx->in_h,
                        GC_INTERP_AUTO) != GC_OK)
         return GC_ERR_OUT_OF_MEMORY;
@@ -462,11 +476,12 @@ static void cam_range(const float *raw, size_t hw, float *lo, float *hi)
     }
 }
 
-/* The staged batch (or, with device_input, the caller's device tensor) through the backend,
- * then the results and normalized cams. */
+/* The staged batch (or, with device_input, the caller's device tensor; with images, the
+ * checked images and their regions in ctx->regions for the backend's explain_images)
+ * through the backend, then the results and normalized cams. */
 static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
                            gc_result *results, float *cams, size_t cams_len,
-                           const float *device_input)
+                           const float *device_input, const gc_image *images)
 {
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
     if (!results)
@@ -482,11 +497,17 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
                            classes[i], ctx->model.num_classes - 1);
     ctx->last_n = 0;
     ctx->input_on_device = device_input != NULL;
-    gc_status st = device_input
-                       ? ctx->ops->explain_device(ctx, ctx->be, device_input, n, classes,
-                                                  ctx->logits, ctx->class_ids, ctx->cams_raw)
-                       : ctx->ops->explain(ctx, ctx->be, ctx->input, n, classes, ctx->logits,
-                                           ctx->class_ids, ctx->cams_raw);
+    ctx->input_in_backend = images != NULL;
+    gc_status st;
+    if (device_input)
+        st = ctx->ops->explain_device(ctx, ctx->be, device_input, n, classes, ctx->logits,
+                                      ctx->class_ids, ctx->cams_raw);
+    else if (images)
+        st = ctx->ops->explain_images(ctx, ctx->be, images, ctx->regions, n, classes,
+                                      ctx->logits, ctx->class_ids, ctx->cams_raw);
+    else
+        st = ctx->ops->explain(ctx, ctx->be, ctx->input, n, classes, ctx->logits,
+                               ctx->class_ids, ctx->cams_raw);
     if (st != GC_OK)
         return st;
     const int minmax = ctx->opt.norm == GC_NORM_MINMAX;
@@ -609,16 +630,102 @@ gc_status gc_predict_tensor(gc_context *ctx, const float *input, int32_t n, gc_r
     return profile_end(ctx, st);
 }
 
+/* The backend preprocesses images itself (on the GPU): ops->explain_images and ops->render. */
+static int backend_takes_images(const gc_context *ctx)
+{
+    return ctx->backend_images && ctx->ops->explain_images && ctx->ops->render;
+}
+
+/* gc_explain's work, from a call that started at t0; the caller closes the profile. */
+static gc_status explain_batch(gc_context *ctx, const gc_image *images, int32_t n,
+                               const int32_t *classes, gc_result *results, float *cams,
+                               size_t cams_len, double t0)
+{
+    double pre = 0.0;
+    gc_status st = check_batch(ctx, images, n);
+    if (st != GC_OK)
+        return st;
+    if (backend_takes_images(ctx)) {
+        /* checked here, preprocessed by the backend from the regions */
+        ctx->last_n = 0;
+        for (int32_t i = 0; i < n; i++) {
+            if ((st = check_image(ctx, &images[i], i)) != GC_OK)
+                return st;
+            ctx->regions[i] = resize_region(ctx, &images[i]);
+        }
+        profile_begin(ctx, n, t0, 0.0);
+        return run_batch(ctx, n, classes, results, cams, cams_len, NULL, images);
+    }
+    if ((st = stage_images(ctx, images, n, &pre)) != GC_OK)
+        return st;
+    profile_begin(ctx, n, t0, pre);
+    return run_batch(ctx, n, classes, results, cams, cams_len, NULL, NULL);
+}
+
 gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const int32_t *classes,
                      gc_result *results, float *cams, size_t cams_len)
 {
     const double t0 = gc_now_ms();
-    double pre = 0.0;
-    gc_status st = stage_images(ctx, images, n, &pre);
-    if (st == GC_OK) {
-        profile_begin(ctx, n, t0, pre);
-        st = run_batch(ctx, n, classes, results, cams, cams_len, NULL);
+    return profile_end(ctx, explain_batch(ctx, images, n, classes, results, cams, cams_len, t0));
+}
+
+/* Each image's cam rendered on the host (gc_render), images in parallel. */
+static gc_status render_host(gc_context *ctx, const gc_image *images, int32_t n,
+                             const float *cams, gc_colormap colormap, float alpha,
+                             uint8_t *const *overlays, uint8_t *const *heatmaps)
+{
+    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
+    int32_t failed = n;
+    gc_status why = GC_OK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->pre_threads) if (n > 1)
+#endif
+    for (int32_t i = 0; i < n; i++) {
+        uint8_t *ov = overlays ? overlays[i] : NULL, *hm = heatmaps ? heatmaps[i] : NULL;
+        const size_t len = (size_t)images[i].width * images[i].height * 3;
+        gc_status st = gc_render(cams + (size_t)i * hw, ctx->cam_w, ctx->cam_h, &images[i],
+                                 colormap, alpha, hm, len, ov, len);
+        if (st != GC_OK) {
+#ifdef _OPENMP
+#pragma omp critical(gc_render_failed)
+#endif
+            if (i < failed) {
+                failed = i;
+                why = st;
+            }
+        }
     }
+    if (failed < n)
+        return gc_fail(&ctx->err, why, "image %d: rendering failed: %s", failed,
+                       gc_status_string(why));
+    return GC_OK;
+}
+
+gc_status gc_explain_render(gc_context *ctx, const gc_image *images, int32_t n,
+                            const int32_t *classes, gc_result *results, float *cams,
+                            size_t cams_len, gc_colormap colormap, float alpha,
+                            uint8_t *const *overlays, uint8_t *const *heatmaps)
+{
+    const double t0 = gc_now_ms();
+    gc_status st = check_usable(ctx);
+    if (st != GC_OK)
+        return profile_end(ctx, st);
+    if (!gc_colormap_table(colormap))
+        return profile_end(ctx, gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                                        "unknown colormap %d", (int)colormap));
+    if (!(alpha >= 0.0f && alpha <= 1.0f))
+        return profile_end(ctx, gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                                        "alpha %g is not in [0, 1]", (double)alpha));
+    /* the cams to render: the caller's, or the context's own buffer */
+    float *c = cams ? cams : ctx->cams_norm;
+    const size_t c_len = cams ? cams_len : (size_t)ctx->opt.max_batch * ctx->cam_h * ctx->cam_w;
+    st = explain_batch(ctx, images, n, classes, results, c, c_len, t0);
+    if (st != GC_OK || (!overlays && !heatmaps))
+        return profile_end(ctx, st);
+    if (ctx->input_in_backend)
+        st = ctx->ops->render(ctx, ctx->be, n, c, colormap, alpha, overlays, heatmaps);
+    else
+        st = render_host(ctx, images, n, c, colormap, alpha, overlays, heatmaps);
     return profile_end(ctx, st);
 }
 
@@ -630,7 +737,7 @@ gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
     gc_status st = stage_tensor(ctx, input, n);
     if (st == GC_OK) {
         profile_begin(ctx, n, t0, 0.0);
-        st = run_batch(ctx, n, classes, results, cams, cams_len, NULL);
+        st = run_batch(ctx, n, classes, results, cams, cams_len, NULL, NULL);
     }
     return profile_end(ctx, st);
 }
@@ -658,7 +765,7 @@ gc_status gc_explain_device(gc_context *ctx, const float *device_input, int32_t 
     gc_status st = check_device_batch(ctx, device_input, n, 1);
     if (st == GC_OK) {
         profile_begin(ctx, n, t0, 0.0);
-        st = run_batch(ctx, n, classes, results, cams, cams_len, device_input);
+        st = run_batch(ctx, n, classes, results, cams, cams_len, device_input, NULL);
     }
     return profile_end(ctx, st);
 }
@@ -744,6 +851,8 @@ gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image, float *
         if (ctx->input_on_device)
             return gc_fail(&ctx->err, GC_ERR_NOT_AVAILABLE,
                            "the last batch came from device memory (gc_explain_device)");
+        if (ctx->input_in_backend) /* preprocessed by the backend (on the GPU) */
+            return ctx->ops->read_tensor(ctx, ctx->be, which, image, out);
         const size_t HW = (size_t)ctx->in_w * ctx->in_h;
         nhwc_to_chw(ctx->input + (size_t)image * HW * 3, HW, out);
         return GC_OK;

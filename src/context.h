@@ -16,6 +16,12 @@ typedef enum gc_stage {
     GC_STAGE_PRE = 1,  /* conv: before ReLU (torchvision's features.N on the conv)  */
 } gc_stage;
 
+/* The part of an image (pixels) that preprocessing resizes to the network size: the whole
+ * image, or its centered crop (GC_RESIZE_CROP). */
+typedef struct gc_region {
+    int32_t x, y, w, h;
+} gc_region;
+
 typedef struct gc_backend_ops {
     const char *name;
     gc_status (*create)(gc_context *ctx, void **state);
@@ -37,10 +43,26 @@ typedef struct gc_backend_ops {
     gc_status (*predict_device)(gc_context *ctx, void *state, const float *device_input,
                                 int32_t n, float *logits);
     /* One tensor of one image of the last batch, in PyTorch order ((K,h,w) etc.): the
-     * activation, gradient and weights, and for the guided methods GC_TENSOR_GUIDED_BACKPROP
-     * (3, H, W). context.c makes GC_TENSOR_GUIDED_GRADCAM from that and the cam. */
+     * activation, gradient and weights, for the guided methods GC_TENSOR_GUIDED_BACKPROP
+     * (3, H, W), and GC_TENSOR_INPUT (3, H, W) when explain_images made the batch's input.
+     * context.c makes GC_TENSOR_GUIDED_GRADCAM from that and the cam. */
     gc_status (*read_tensor)(gc_context *ctx, void *state, gc_tensor which, int32_t image,
                              float *out);
+    /* Optional pair (NULL: context.c preprocesses and renders on the host); used only while
+     * ctx->backend_images is set (the backend's create decides).
+     * explain_images: n checked 8-bit images of any sizes and the region of each to resize;
+     * the backend preprocesses them itself, bit for bit as gc_preprocess_images does
+     * (stage_images in context.c), then explains them as explain does. It keeps the images
+     * for render. */
+    gc_status (*explain_images)(gc_context *ctx, void *state, const gc_image *images,
+                                const gc_region *regions, int32_t n, const int32_t *classes,
+                                float *logits, int32_t *class_ids, float *cams_raw);
+    /* render: the normalized cams (n, h*w) onto the n images of the last explain_images call,
+     * byte for byte as gc_render; overlays / heatmaps as gc_explain_render (NULL, or n
+     * pointers, NULL entries skipped), colormap and alpha already checked. */
+    gc_status (*render)(gc_context *ctx, void *state, int32_t n, const float *cams,
+                        gc_colormap colormap, float alpha, uint8_t *const *overlays,
+                        uint8_t *const *heatmaps);
 } gc_backend_ops;
 
 /* score.c, shared by the backends. Top-1 where classes is NULL or -1. */
@@ -90,6 +112,10 @@ struct gc_context {
     void *be;
     int32_t last_n;         /* images in the last successful batch; 0 = none yet */
     int32_t input_on_device;/* the last batch came from gc_explain_device: no host input */
+    int32_t backend_images; /* the backend preprocesses and renders images itself
+                               (ops->explain_images / ops->render); set by its create */
+    int32_t input_in_backend;/* the last batch was preprocessed by the backend: its input is
+                               read back through ops->read_tensor, not ctx->input */
     gc_profile prof;        /* the last batch's stage times: backends fill the stages and
                                device_bytes, context.c the rest (gc_profile_get) */
     /* host staging, sized for max_batch */
@@ -99,6 +125,9 @@ struct gc_context {
     float *logits;          /* (max_batch, num_classes) */
     float *cams_raw;        /* (max_batch, h*w) */
     int32_t *class_ids;     /* (max_batch) */
+    float *cams_norm;       /* (max_batch, h*w): gc_explain_render's cams when the caller
+                               passes none */
+    gc_region *regions;     /* (max_batch): the regions of a batch for explain_images */
 };
 
 #endif /* GC_CONTEXT_H */

@@ -185,6 +185,63 @@ static inline GC_HD uint8_t gc_area_u8(float acc)
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
+/* ---------------------------------------------------------------- one pixel at a time */
+
+/* The GPU computes each destination pixel on its own (a gather); these give the same bytes
+ * as resize.c's row passes (tests/test_pixel_paths.c checks that on the CPU). src: the
+ * region's first pixel, rows `stride` bytes apart, sw x sh; destination pixel (x, y) of
+ * dw x dh; rgb: its three channels. */
+
+/* INTER_LINEAR (8-bit fixed point): resize_linear_u8's two horizontal sums of rows y0 and y1
+ * and its vertical combination, whose row value 3x+c takes the vector formula below
+ * vec = gc_linear_u8_vec_end(3 * dw). */
+static inline GC_HD void gc_resize_linear_px(const uint8_t *src, int32_t stride, int32_t sw,
+                                             int32_t sh, int32_t dw, int32_t dh, int32_t vec,
+                                             int32_t x, int32_t y, uint8_t rgb[3])
+{
+    int32_t x0, x1, a0, a1, y0, y1, b0, b1;
+    gc_linear_u8_xtaps(x, (double)sw / dw, sw, &x0, &x1, &a0, &a1);
+    gc_linear_u8_ytaps(y, (double)sh / dh, sh, &y0, &y1, &b0, &b1);
+    const uint8_t *r0 = src + (size_t)y0 * stride, *r1 = src + (size_t)y1 * stride;
+    for (int c = 0; c < 3; c++) {
+        const int32_t h0 = gc_linear_u8_h(r0[3 * x0 + c], r0[3 * x1 + c], a0, a1);
+        const int32_t h1 = gc_linear_u8_h(r1[3 * x0 + c], r1[3 * x1 + c], a0, a1);
+        rgb[c] = gc_linear_u8_v(h0, h1, b0, b1, 3 * x + c < vec);
+    }
+}
+
+/* INTER_AREA: resize.c's horizontal sums (one per source row of the span, taps in order from
+ * 0) and its vertical sum of those, in the same order. */
+static inline GC_HD void gc_resize_area_px(const uint8_t *src, int32_t stride, int32_t sw,
+                                           int32_t sh, int32_t dw, int32_t dh, int32_t x,
+                                           int32_t y, uint8_t rgb[3])
+{
+    const gc_area_span sx = gc_area_taps(x, (double)sw / dw, sw);
+    const gc_area_span sy = gc_area_taps(y, (double)sh / dh, sh);
+    float acc[3] = {0.0f, 0.0f, 0.0f};
+    for (int32_t ky = 0; ky < sy.count; ky++) {
+        const uint8_t *row = src + (size_t)(sy.first + ky) * stride;
+        float h[3] = {0.0f, 0.0f, 0.0f};
+        for (int32_t kx = 0; kx < sx.count; kx++) {
+            const float w = gc_area_weight(&sx, kx);
+            const uint8_t *p = row + 3 * (size_t)(sx.first + kx);
+            for (int c = 0; c < 3; c++)
+                h[c] = gc_area_acc(h[c], w, (float)p[c]);
+        }
+        const float w = gc_area_weight(&sy, ky);
+        for (int c = 0; c < 3; c++)
+            acc[c] = gc_area_acc(acc[c], w, h[c]);
+    }
+    for (int c = 0; c < 3; c++)
+        rgb[c] = gc_area_u8(acc[c]);
+}
+
+/* gc_resize_rgb8's choice (GC_INTERP_AUTO): INTER_AREA when neither side grows. */
+static inline GC_HD int gc_resize_is_area(int32_t sw, int32_t sh, int32_t dw, int32_t dh)
+{
+    return dw <= sw && dh <= sh;
+}
+
 /* ---------------------------------------------------------------- rendering */
 
 /* np.uint8(255 * v) as a colormap index: truncation toward zero, saturated (NaN -> 0). */
@@ -211,6 +268,19 @@ static inline GC_HD void gc_blend_weights(float alpha, float *wi, float *wh)
 {
     *wi = (float)GC_DSUB(1.0, (double)alpha);
     *wh = alpha;
+}
+
+/* The cam value of image pixel (x, y) of a W x H image: render.c's horizontal interpolations
+ * of cam rows y0 and y1 (hresize) and its vertical one. cam: (ch, cw). */
+static inline GC_HD float gc_cam_at(const float *cam, int32_t cw, int32_t ch, int32_t W,
+                                    int32_t H, int32_t x, int32_t y)
+{
+    int32_t x0, x1, y0, y1;
+    float fx, fy;
+    gc_linear_taps(x, (double)cw / W, cw, &x0, &x1, &fx);
+    gc_linear_taps(y, (double)ch / H, ch, &y0, &y1, &fy);
+    const float *c0 = cam + (size_t)y0 * cw, *c1 = cam + (size_t)y1 * cw;
+    return gc_lerp(gc_lerp(c0[x0], c0[x1], fx), gc_lerp(c1[x0], c1[x1], fx), fy);
 }
 
 #endif /* GC_IMAGE_MATH_H */

@@ -93,7 +93,7 @@ gc_status gc_resize_rgb8(const uint8_t *src, int32_t sw, int32_t sh, int32_t sst
                          uint8_t *dst, int32_t dw, int32_t dh, gc_interp interp)
 {
     if (interp == GC_INTERP_AUTO)
-        interp = (dw <= sw && dh <= sh) ? GC_INTERP_AREA : GC_INTERP_LINEAR;
+        interp = gc_resize_is_area(sw, sh, dw, dh) ? GC_INTERP_AREA : GC_INTERP_LINEAR;
     if (interp == GC_INTERP_LINEAR)
         return resize_linear_u8(src, sw, sh, sstride, dst, dw, dh);
     taps tx = {0}, ty = {0};

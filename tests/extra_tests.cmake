@@ -34,3 +34,11 @@ if(GC_SYSTEM_PYTHON)
   set_tests_properties(oracle_vs_pytorch_grad_cam PROPERTIES LABELS cpu TIMEOUT 300
                        SKIP_RETURN_CODE 77)
 endif()
+
+# The one-pixel-at-a-time forms of preprocessing and rendering that the CUDA kernels run
+# (src/image_math.h) against resize.c's and render.c's row passes, byte for byte, on the CPU.
+add_executable(test_pixel_paths ${GC_EXTRA_TEST_DIR}/test_pixel_paths.c)
+target_link_libraries(test_pixel_paths PRIVATE gradcam_internal m)
+target_compile_options(test_pixel_paths PRIVATE -Wall -Wextra -Werror)
+add_test(NAME pixel_paths COMMAND test_pixel_paths)
+set_tests_properties(pixel_paths PROPERTIES LABELS cpu TIMEOUT 300)

@@ -10,7 +10,8 @@
  * rest of its batch (up to float32 rounding), torch and caffe preprocessing against the formulas, cam
  * normalization, unsupported backend / precision requests, that a failed call does not
  * leave gc_tensor_get reading a mix of two batches, profiling, the device-pointer call on the
- * CPU, and the guided methods' tensors and saliency rendering. Guard values after every output buffer.
+ * CPU, gc_explain_render against gc_explain + gc_render, and the guided methods' tensors and
+ * saliency rendering. Guard values after every output buffer.
  * Prints one line per check; exit 0 when all pass, 1 otherwise. Public API only.
  */
 #include <math.h>
@@ -925,6 +926,100 @@ static void check_profile(gc_context *ctx, const image_buf *img)
           p.total_ms, q.features_ms, q.head_ms, q.backward_ms, q.cam_ms, q.total_ms, f.images);
 }
 
+/* gc_explain_render on the CPU: gc_explain's results and cams, and each image's overlay and
+ * heatmap byte for byte gc_render's of that cam; NULL arrays and entries skip outputs;
+ * guard bytes after every buffer; bad colormap / alpha refused before any work. */
+#define RENDER_GUARD 64
+static void check_explain_render(gc_context *ctx, const image_buf *imgs3)
+{
+    gc_image im[3] = {imgs3[0].img, imgs3[1].img, imgs3[2].img};
+    static const struct {
+        gc_colormap map;
+        float alpha;
+    } looks[] = {{GC_COLORMAP_JET, 0.4f}, {GC_COLORMAP_VIRIDIS, 0.75f}, {GC_COLORMAP_MAGMA, 0.0f},
+                 {GC_COLORMAP_TURBO, 1.0f}};
+    uint8_t *ov[3], *hm[3], *ref_o[3], *ref_h[3];
+    size_t len[3];
+    for (int i = 0; i < 3; i++) {
+        len[i] = (size_t)3 * im[i].width * im[i].height;
+        ov[i] = xmalloc(len[i] + RENDER_GUARD);
+        hm[i] = xmalloc(len[i] + RENDER_GUARD);
+        ref_o[i] = xmalloc(len[i]);
+        ref_h[i] = xmalloc(len[i]);
+    }
+    batch_out a, b;
+    int ok = 1, same_results = 1, same_bytes = 1, guards = 1, skipped = 1;
+    for (size_t k = 0; k < sizeof looks / sizeof looks[0]; k++) {
+        gc_status st = explain_images(ctx, im, 3, NULL, &a);
+        for (int i = 0; i < 3; i++) {
+            memset(ov[i], 0x5A, len[i] + RENDER_GUARD);
+            memset(hm[i], 0x5A, len[i] + RENDER_GUARD);
+        }
+        /* image 1's overlay is skipped (a NULL entry) */
+        uint8_t *ovs[3] = {ov[0], NULL, ov[2]};
+        memset(&b, 0, sizeof b);
+        gc_status st2 = gc_explain_render(ctx, im, 3, NULL, b.res, b.cams, 3 * CAM_HW,
+                                          looks[k].map, looks[k].alpha, ovs, hm);
+        ok &= st == GC_OK && st2 == GC_OK;
+        if (st != GC_OK || st2 != GC_OK)
+            break;
+        same_results &= memcmp(a.res, b.res, sizeof(gc_result) * 3) == 0 &&
+                        memcmp(a.cams, b.cams, sizeof(float) * 3 * CAM_HW) == 0;
+        for (int i = 0; i < 3; i++) {
+            ok &= gc_render(b.cams + i * CAM_HW, CAM, CAM, &im[i], looks[k].map, looks[k].alpha,
+                            ref_h[i], len[i], ref_o[i], len[i]) == GC_OK;
+            same_bytes &= memcmp(hm[i], ref_h[i], len[i]) == 0 &&
+                          (i == 1 || memcmp(ov[i], ref_o[i], len[i]) == 0);
+            for (size_t g = 0; g < RENDER_GUARD; g++)
+                guards &= hm[i][len[i] + g] == 0x5A && ov[i][len[i] + g] == 0x5A;
+        }
+        for (size_t j = 0; j < len[1]; j++)
+            skipped &= ov[1][j] == 0x5A;
+    }
+    /* no cams buffer, no heatmaps: overlays still rendered from the context's own cams */
+    for (int i = 0; i < 3; i++)
+        memset(ov[i], 0x5A, len[i] + RENDER_GUARD);
+    gc_status st = gc_explain_render(ctx, im, 3, NULL, b.res, NULL, 0, GC_COLORMAP_JET, 0.4f, ov,
+                                     NULL);
+    ok &= st == GC_OK;
+    for (int i = 0; st == GC_OK && i < 3; i++) {
+        ok &= gc_render(a.cams + i * CAM_HW, CAM, CAM, &im[i], GC_COLORMAP_JET, 0.4f, NULL, 0,
+                        ref_o[i], len[i]) == GC_OK;
+        same_bytes &= memcmp(ov[i], ref_o[i], len[i]) == 0;
+    }
+    /* neither output: just the explanation */
+    ok &= gc_explain_render(ctx, im, 2, NULL, b.res, b.cams, 2 * CAM_HW, GC_COLORMAP_JET, 0.4f,
+                            NULL, NULL) == GC_OK &&
+          a.res[0].class_id == b.res[0].class_id && a.res[1].class_id == b.res[1].class_id;
+    gc_profile prof;
+    ok &= gc_profile_get(ctx, &prof) == GC_OK && prof.images == 2 && prof.total_ms > 0.0;
+    /* refused before any work */
+    gc_status bad_map = gc_explain_render(ctx, im, 1, NULL, b.res, NULL, 0, (gc_colormap)99, 0.4f,
+                                          ov, NULL);
+    gc_status bad_alpha = gc_explain_render(ctx, im, 1, NULL, b.res, NULL, 0, GC_COLORMAP_JET,
+                                            1.5f, ov, NULL);
+    gc_status bad_nan = gc_explain_render(ctx, im, 1, NULL, b.res, NULL, 0, GC_COLORMAP_JET, NAN,
+                                          ov, NULL);
+    gc_status bad_n = gc_explain_render(ctx, im, 0, NULL, b.res, NULL, 0, GC_COLORMAP_JET, 0.4f,
+                                        ov, NULL);
+    gc_status small = gc_explain_render(ctx, im, 2, NULL, b.res, b.cams, CAM_HW, GC_COLORMAP_JET,
+                                        0.4f, ov, NULL);
+    ok &= bad_map == GC_ERR_INVALID_ARGUMENT && bad_alpha == GC_ERR_INVALID_ARGUMENT &&
+          bad_nan == GC_ERR_INVALID_ARGUMENT && bad_n == GC_ERR_INVALID_ARGUMENT &&
+          small == GC_ERR_BUFFER_TOO_SMALL &&
+          gc_explain_render(NULL, im, 1, NULL, b.res, NULL, 0, GC_COLORMAP_JET, 0.4f, ov, NULL) ==
+              GC_ERR_INVALID_ARGUMENT;
+    check(ok && same_results && same_bytes && guards && skipped, "explain_render",
+          "results and cams as gc_explain: %s; overlays/heatmaps as gc_render: %s; guards %s; "
+          "NULL entry untouched: %s; refused: colormap %s, alpha %s, NaN %s, n=0 %s, short cams "
+          "%s", same_results ? "yes" : "NO", same_bytes ? "yes" : "NO",
+          guards ? "intact" : "OVERWRITTEN", skipped ? "yes" : "NO",
+          gc_status_string(bad_map), gc_status_string(bad_alpha), gc_status_string(bad_nan),
+          gc_status_string(bad_n), gc_status_string(small));
+    for (int i = 0; i < 3; i++)
+        free(ov[i]), free(hm[i]), free(ref_o[i]), free(ref_h[i]);
+}
+
 /* gc_explain_device is a GPU call; gc_cuda_device_count without a usable GPU. */
 static void check_device_calls(gc_context *ctx)
 {
@@ -1034,6 +1129,7 @@ int main(int argc, char **argv)
     check_failed_call_keeps_last_batch(ctx, &imgs[0], &imgs[1]);
     check_profile(ctx, &imgs[0]);
     check_device_calls(ctx);
+    check_explain_render(ctx, imgs);
     check_guided(ctx, &imgs[0]);
 
     gc_context_destroy(ctx);

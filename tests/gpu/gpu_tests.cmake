@@ -5,6 +5,9 @@
 #                         bf16/fp16, profiling, batches of mixed sizes (test_gpu_features.c)
 #   gpu_quick             guided + gc_explain_device on the smallest model: the one
 #                         scripts/device-check.sh also runs under compute-sanitizer
+#   gpu_preprocess        GPU preprocessing and rendering (gc_explain, gc_explain_render)
+#                         bit for bit against the host code (test_gpu_preprocess.c); its
+#                         --cpu-as-gpu self-test runs on the CPU (label cpu)
 if(GC_WITH_CUDA)
   # -Werror only with GC_WERROR: the device machine's compiler may warn where ours does not,
   # and a failed build there costs a whole GPU session
@@ -43,4 +46,16 @@ if(GC_WITH_CUDA)
   add_test(NAME gpu_quick COMMAND test_gpu_features
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors --quick)
   set_tests_properties(gpu_quick PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120)
+
+  add_executable(test_gpu_preprocess ${GC_GPU_TEST_DIR}/test_gpu_preprocess.c
+    ${GC_GPU_TEST_DIR}/../golden_file.c)
+  target_include_directories(test_gpu_preprocess PRIVATE ${GC_GPU_TEST_DIR}/..)
+  target_link_libraries(test_gpu_preprocess PRIVATE gradcam_internal m)
+  target_compile_options(test_gpu_preprocess PRIVATE ${_gc_gpu_warn})
+  add_test(NAME gpu_preprocess COMMAND test_gpu_preprocess
+    ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors)
+  set_tests_properties(gpu_preprocess PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120)
+  add_test(NAME gpu_preprocess_selftest COMMAND test_gpu_preprocess
+    ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors --cpu-as-gpu)
+  set_tests_properties(gpu_preprocess_selftest PROPERTIES LABELS cpu TIMEOUT 300)
 endif()
