@@ -15,7 +15,9 @@
  *                   the fp16 context also profiles (every stage > 0, device_bytes > 0)
  *   batches         max_batch 7: gc_explain of 7 images of mixed sizes, then 1, then 4 on the
  *                   same contexts (guided, so the guided tensor of each image is compared)
- * --quick runs only guided + device (for compute-sanitizer, scripts/device-check.sh).
+ *   images          (in device) gc_explain_render on the GPU: GC_TENSOR_INPUT bit for bit the
+ *                   host preprocessing, heatmaps and overlays byte for byte gc_render's
+ * --quick runs only guided + device + images (for compute-sanitizer, scripts/device-check.sh).
  * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
  */
 #include <cJSON.h>
@@ -61,6 +63,8 @@ static void compare(const char *run, const char *what, const float *got, const f
 {
     failures += !tc_compare(run, what, got, ref, n, tol, relative, max_outliers);
 }
+
+static uint8_t *synth(int32_t w, int32_t h, int k);
 
 /* ---------------------------------------------------------------- one run's outputs */
 
@@ -225,6 +229,67 @@ done:
     gc_context_destroy(gpu);
 }
 
+/* GPU preprocessing and rendering on this context (max_batch n >= 1): gc_explain_render of
+ * images of mixed sizes; GC_TENSOR_INPUT bit for bit the host's gc_preprocess_images (same
+ * context, host path), heatmaps and overlays byte for byte gc_render of the returned cams.
+ * Small, so that compute-sanitizer (gpu_quick) covers the image kernels too; the thorough
+ * version is test_gpu_preprocess.c. */
+static void check_images_quick(gc_context *gpu, int32_t max_n)
+{
+    const char *run = "images";
+    static const int32_t sz[3][3] = {{37, 23, 5}, {300, 200, 0}, {1, 1, 2}};
+    gc_model_info info;
+    gc_model_info_get(gpu, &info);
+    const size_t HW3 = (size_t)3 * info.input_width * info.input_height;
+    const size_t hw = (size_t)info.cam_width * info.cam_height;
+    for (int first = 0; first < 3;) {
+        const int32_t n = max_n < 3 - first ? max_n : 3 - first;
+        gc_image im[3];
+        uint8_t *ov[3], *hm[3];
+        for (int32_t i = 0; i < n; i++) {
+            const int32_t *z = sz[first + i];
+            uint8_t *p = synth(z[0] + z[2], z[1], first + i); /* padded rows */
+            im[i].data = p;
+            im[i].width = z[0];
+            im[i].height = z[1];
+            im[i].stride = 3 * (z[0] + z[2]);
+            ov[i] = malloc((size_t)3 * z[0] * z[1]);
+            hm[i] = malloc((size_t)3 * z[0] * z[1]);
+        }
+        float *ref = malloc(sizeof(float) * HW3 * n), *got = malloc(sizeof(float) * HW3);
+        float *cams = malloc(sizeof(float) * hw * n);
+        uint8_t *rh = malloc((size_t)3 * 300 * 200), *ro = malloc((size_t)3 * 300 * 200);
+        gc_result res[3];
+        size_t bad_in = 0, bad_px = 0;
+        if (gc_preprocess_images(gpu, im, n, ref, HW3 * n) != GC_OK ||
+            gc_explain_render(gpu, im, n, NULL, res, cams, hw * n, GC_COLORMAP_JET, 0.4f, ov,
+                              hm) != GC_OK) {
+            FAIL("  %-16s %s", run, gc_last_error(gpu));
+        } else {
+            for (int32_t i = 0; i < n; i++) {
+                const size_t len = (size_t)3 * im[i].width * im[i].height;
+                if (gc_tensor_get(gpu, GC_TENSOR_INPUT, i, got, HW3, NULL) != GC_OK ||
+                    gc_render(cams + hw * i, info.cam_width, info.cam_height, &im[i],
+                              GC_COLORMAP_JET, 0.4f, rh, len, ro, len) != GC_OK) {
+                    FAIL("  %-16s image %d: %s", run, first + i, gc_last_error(gpu));
+                    continue;
+                }
+                for (size_t k = 0; k < HW3; k++)
+                    bad_in += memcmp(&got[k], &ref[HW3 * i + k], sizeof(float)) != 0;
+                for (size_t k = 0; k < len; k++)
+                    bad_px += (hm[i][k] != rh[k]) + (ov[i][k] != ro[k]);
+            }
+            printf("  %-16s %d image(s): %zu input values and %zu rendered bytes differ%s\n", run,
+                   n, bad_in, bad_px, bad_in || bad_px ? "  FAIL" : "");
+            failures += bad_in || bad_px;
+        }
+        for (int32_t i = 0; i < n; i++)
+            free((void *)im[i].data), free(ov[i]), free(hm[i]);
+        free(ref), free(got), free(cams), free(rh), free(ro);
+        first += n;
+    }
+}
+
 /* gc_explain_device on a guided fp32 context vs its own gc_explain_tensor. */
 static void check_device(const float *x, int32_t n, const int32_t *classes)
 {
@@ -300,6 +365,7 @@ static void check_device(const float *x, int32_t n, const int32_t *classes)
         printf("  %-16s predict_device: %d image(s) checked\n", run, n);
     }
     free(pr);
+    check_images_quick(gpu, n);
 done:
     cudaFree(d_x);
     outputs_free(&a);
