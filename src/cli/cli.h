@@ -59,6 +59,8 @@ typedef struct job {
     gc_result res;
     float *cam;                  /* (cam_h, cam_w), owned                                 */
     float *saliency;             /* (3, in_h, in_w) guided gradient, owned; guided methods */
+    uint8_t *overlay, *heatmap;  /* (img.height, img.width, 3), owned: rendered by the
+                                    library with the batch (gc_explain_render), or NULL */
 } job;
 
 /* ---- inputs.c */

@@ -58,6 +58,8 @@ void job_free(job *j)
     gc_image_free(&j->img);
     free(j->cam);
     free(j->saliency);
+    free(j->overlay);
+    free(j->heatmap);
     free(j);
 }
 

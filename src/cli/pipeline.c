@@ -5,6 +5,9 @@
  *   thread per context, i.e. per device) ──encode──▶ render/encode workers ──▶ files +
  *   results.jsonl
  *
+ * On the CUDA backend the batchers call gc_explain_render instead: the GPU, which already
+ * holds the images, renders the overlays and heatmaps, and the workers only encode.
+ *
  * Queues are bounded, so memory stays flat whatever the number of inputs. A bad input fails
  * alone: it gets its error line and the run goes on. Each context is touched only by its own
  * batcher (and, read-only, by the report's label lookup); the batchers pull from one queue,
@@ -32,6 +35,7 @@ typedef struct pipeline {
     int32_t in_w, in_h; /* network input: the guided saliency's size                     */
     int bgr;            /* caffe preprocessing: the saliency's channels are B, G, R      */
     gc_tensor guided;   /* the tensor written as .guided.png, with a guided method       */
+    int render_in_batch;/* overlays/heatmaps come from gc_explain_render (CUDA backend)  */
 } pipeline;
 
 /* One batcher: a context and its batch buffers. */
@@ -42,7 +46,8 @@ typedef struct batcher {
     gc_image *imgs;
     gc_result *res;
     int32_t *classes;
-    float *cams; /* (max_batch, cam_h, cam_w) */
+    float *cams;                /* (max_batch, cam_h, cam_w)                          */
+    uint8_t **overlays, **heatmaps; /* gc_explain_render's per-image output pointers  */
 } batcher;
 
 void output_path(const cli_config *cfg, const job *j, int which, char *buf, size_t len)
@@ -168,8 +173,9 @@ static void encode_one(pipeline *p, job *j)
 {
     const cli_config *cfg = p->cfg;
     const size_t bytes = (size_t)j->img.width * j->img.height * 3;
-    uint8_t *heat = cfg->outputs & OUT_HEATMAP ? malloc(bytes) : NULL;
-    uint8_t *over = cfg->outputs & OUT_OVERLAY ? malloc(bytes) : NULL;
+    const int rendered = j->overlay || j->heatmap; /* by the library, with the batch */
+    uint8_t *heat = rendered ? j->heatmap : cfg->outputs & OUT_HEATMAP ? malloc(bytes) : NULL;
+    uint8_t *over = rendered ? j->overlay : cfg->outputs & OUT_OVERLAY ? malloc(bytes) : NULL;
     char path[4096];
     output_path(cfg, j, OUT_CAM, path, sizeof path);
     if (!make_parent_dirs(path)) {
@@ -185,7 +191,7 @@ static void encode_one(pipeline *p, job *j)
                  j->img.width, j->img.height);
         goto done;
     }
-    if (heat || over) {
+    if (!rendered && (heat || over)) {
         gc_status st = gc_render(j->cam, p->cam_w, p->cam_h, &j->img, cfg->colormap, cfg->alpha,
                                  heat, heat ? bytes : 0, over, over ? bytes : 0);
         if (st != GC_OK) {
@@ -221,8 +227,10 @@ static void encode_one(pipeline *p, job *j)
     if (cfg->outputs & OUT_GUIDED)
         encode_saliency(p, j);
 done:
-    free(heat);
-    free(over);
+    if (!rendered) {
+        free(heat);
+        free(over);
+    }
 }
 
 static void *encoder(void *arg)
@@ -253,7 +261,29 @@ static int fetch_saliency(batcher *b, job *j, int32_t i)
     return 0;
 }
 
-/* gc_explain on the gathered jobs, then hand them to the encoders. */
+/* The library renders this batch's images (render_in_batch): their output buffers. A job
+ * whose buffers cannot be had fails alone (out of memory) and gets NULL entries. */
+static void render_buffers(batcher *b, int32_t n)
+{
+    const int over = b->p->cfg->outputs & OUT_OVERLAY, heat = b->p->cfg->outputs & OUT_HEATMAP;
+    for (int32_t i = 0; i < n; i++) {
+        job *j = b->batch[i];
+        const size_t bytes = (size_t)j->img.width * j->img.height * 3;
+        j->overlay = over ? malloc(bytes) : NULL;
+        j->heatmap = heat ? malloc(bytes) : NULL;
+        if ((over && !j->overlay) || (heat && !j->heatmap)) {
+            free(j->overlay), free(j->heatmap);
+            j->overlay = j->heatmap = NULL;
+            j->failed = 1;
+            snprintf(j->error, sizeof j->error, "%s: out of memory rendering %dx%d", j->path,
+                     j->img.width, j->img.height);
+        }
+        b->overlays[i] = j->overlay;
+        b->heatmaps[i] = j->heatmap;
+    }
+}
+
+/* gc_explain (or gc_explain_render) on the gathered jobs, then hand them to the encoders. */
 static void run_batch(batcher *b, int32_t n)
 {
     pipeline *p = b->p;
@@ -262,10 +292,18 @@ static void run_batch(batcher *b, int32_t n)
         b->imgs[i] = b->batch[i]->img;
         b->classes[i] = p->cfg->class_id;
     }
-    gc_status st = gc_explain(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw);
+    gc_status st;
+    if (p->render_in_batch) {
+        render_buffers(b, n);
+        st = gc_explain_render(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw,
+                               p->cfg->colormap, p->cfg->alpha, b->overlays, b->heatmaps);
+    } else {
+        st = gc_explain(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw);
+    }
     for (int32_t i = 0; i < n; i++) {
         job *j = b->batch[i];
-        if (st != GC_OK) {
+        if (j->failed) { /* no buffers for its outputs */
+        } else if (st != GC_OK) {
             j->failed = 1;
             snprintf(j->error, sizeof j->error, "%s: %s: %s", j->path, gc_status_string(st),
                      gc_last_error(b->ctx));
@@ -323,13 +361,16 @@ static int batcher_init(batcher *b, pipeline *p, gc_context *ctx)
     const size_t B = (size_t)p->max_batch;
     *b = (batcher){p, ctx, calloc(B, sizeof *b->batch), calloc(B, sizeof *b->imgs),
                    calloc(B, sizeof *b->res), calloc(B, sizeof *b->classes),
-                   malloc(sizeof(float) * B * p->cam_w * p->cam_h)};
-    return b->batch && b->imgs && b->res && b->classes && b->cams;
+                   malloc(sizeof(float) * B * p->cam_w * p->cam_h),
+                   calloc(B, sizeof *b->overlays), calloc(B, sizeof *b->heatmaps)};
+    return b->batch && b->imgs && b->res && b->classes && b->cams && b->overlays &&
+           b->heatmaps;
 }
 
 static void batcher_free(batcher *b)
 {
     free(b->batch), free(b->imgs), free(b->res), free(b->classes), free(b->cams);
+    free(b->overlays), free(b->heatmaps);
 }
 
 size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, report *rep,
@@ -347,6 +388,11 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
     p.bgr = info.preprocess == GC_PREPROCESS_CAFFE;
     p.guided = cfg->lib.method == GC_METHOD_GUIDED_GRADCAM ? GC_TENSOR_GUIDED_GRADCAM
                                                            : GC_TENSOR_GUIDED_BACKPROP;
+    /* the GPU renders where it holds the images; GRADCAM_RENDER_IN_BATCH=1 takes that path
+     * on the CPU backend too (the tests compare the two) */
+    const char *rib = getenv("GRADCAM_RENDER_IN_BATCH");
+    p.render_in_batch = (info.backend == GC_BACKEND_CUDA || (rib && *rib == '1')) &&
+                        cfg->outputs & (OUT_OVERLAY | OUT_HEATMAP);
     const int workers = cfg->threads > 1 ? cfg->threads : 1;
     queue_init(&p.tasks, 4 * (size_t)p.max_batch);
     /* enough decoded images in flight to keep every device's next batch ready */

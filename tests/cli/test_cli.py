@@ -142,6 +142,28 @@ for name in good:
           f"{name}: line fields", x)
 check(not any(".tmp." in f for _, _, fs in os.walk(out) for f in fs), "no temp files left")
 
+# the batch-rendering path (the CUDA backend's: gc_explain_render in the batcher), forced on
+# the CPU: the same lines and the same image bytes. --batch 1 on both sides: an image's cam
+# may differ by ~1e-6 with its batch-mates (docs/api.md), which can move a pixel by one level.
+outs_rib = {}
+for key, env in (("plain", {}), ("batch", {"GRADCAM_RENDER_IN_BATCH": "1"})):
+    outs_rib[key] = os.path.join(WORK, f"out_rib_{key}")
+    r = subprocess.run([BIN, "-w", WEIGHTS, "-o", outs_rib[key], "--outputs",
+                        "overlay,heatmap,cam", "--batch", "1", "-q", data], capture_output=True,
+                       text=True, env=dict(os.environ, **env))
+res_rib = {k: {os.path.relpath(x["input"], data): x for x in lines(o)}
+           for k, o in outs_rib.items()}
+same = r.returncode == 1 and set(res_rib["batch"]) == set(by_input) and all(
+    res_rib["batch"][n]["status"] == by_input[n]["status"] for n in by_input)
+for name in good:
+    stem = os.path.splitext(name)[0]
+    for suffix in (".overlay.png", ".heatmap.png"):
+        with open(os.path.join(outs_rib["plain"], stem + suffix), "rb") as f1, \
+                open(os.path.join(outs_rib["batch"], stem + suffix), "rb") as f2:
+            same = same and f1.read() == f2.read()
+check(same, "rendering with the batch (gc_explain_render): the same outputs byte for byte",
+      (r.returncode, r.stderr))
+
 # ---------------------------------------------------------------- against PyTorch + OpenCV
 try:
     import torch
