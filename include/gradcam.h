@@ -151,7 +151,8 @@ typedef struct gc_options {
     int32_t counterfactual;   /* nonzero: explain what speaks AGAINST the class, from the
                                  gradient of -y^c (the Grad-CAM paper's counterfactual maps) */
     int32_t threads;          /* CPU threads for the CPU backend and for preprocessing a
-                                 batch's images (any backend); 0 = all cores. The CPU
+                                 batch's images on the host (the CUDA backend does that on
+                                 the GPU); 0 = all cores. The CPU
                                  backend sets OpenBLAS (process-wide) to 1 thread and
                                  parallelizes itself                                        */
     int32_t profile;          /* nonzero: time every stage of each batch (gc_profile_get). On
