@@ -23,6 +23,7 @@
 enum { OUT_OVERLAY = 1, OUT_HEATMAP = 2, OUT_CAM = 4, OUT_GUIDED = 8, OUT_LAST = OUT_GUIDED };
 
 #define MAX_DEVICES 64
+#define MAX_PER_DEVICE 8 /* --workers-per-device */
 
 typedef struct cli_config {
     gc_options lib;              /* weights, layer, arch, backend, precision, ...        */
@@ -45,6 +46,7 @@ typedef struct cli_config {
     int32_t devices[MAX_DEVICES];/* --device N,M,...; after devices_resolve: one context
                                     per entry                                             */
     int n_devices;
+    int per_device;              /* --workers-per-device: contexts (workers) per device    */
     char **inputs;
     int n_inputs;
 } cli_config;

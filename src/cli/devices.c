@@ -54,6 +54,11 @@ int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen)
                  what);
         return 0;
     }
+    if (cfg->per_device > 1 && !several && cfg->lib.backend != GC_BACKEND_CUDA) {
+        snprintf(err, errlen, "--workers-per-device %d shares a GPU: it needs --backend cuda "
+                 "(or several devices)", cfg->per_device);
+        return 0;
+    }
     /* ask the driver only where the answer matters: the question costs a CUDA start-up */
     const int ask = several || (local_rank >= 0 && !cfg->device_given &&
                                 cfg->lib.backend == GC_BACKEND_CUDA);
@@ -90,9 +95,11 @@ int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen)
     if (cfg->n_devices <= 1) { /* one context, on lib.device */
         cfg->n_devices = 1;
         cfg->devices[0] = cfg->lib.device;
-    } else if (!cfg->lib.threads) { /* each context preprocesses its batches: share the cores */
+    }
+    const int contexts = cfg->n_devices * cfg->per_device;
+    if (contexts > 1 && !cfg->lib.threads) { /* each context preprocesses: share the cores */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg->lib.threads = (int32_t)(cores / cfg->n_devices > 1 ? cores / cfg->n_devices : 1);
+        cfg->lib.threads = (int32_t)(cores / contexts > 1 ? cores / contexts : 1);
     }
     return 1;
 }

@@ -78,10 +78,12 @@ static int agree(const mpi_world *w, int rc)
     return rc;
 }
 
-/* One context per device (one in all but --device all / a list); --class checked. */
+/* per_device contexts per device (one in all but --device all / a list and
+ * --workers-per-device), device by device; --class checked. */
 static int create_contexts(const cli_config *cfg, gc_context **ctxs, int *n_ctx)
 {
-    for (int i = 0; i < cfg->n_devices; i++) {
+    for (int k = 0; k < cfg->n_devices * cfg->per_device; k++) {
+        const int i = k / cfg->per_device;
         gc_options o = cfg->lib;
         o.device = cfg->devices[i];
         gc_context *ctx = NULL;
@@ -105,7 +107,7 @@ static int create_contexts(const cli_config *cfg, gc_context **ctxs, int *n_ctx)
 static int run(cli_config *cfg, const mpi_world *w)
 {
     const int mpi = w->size > 1;
-    gc_context *ctxs[MAX_DEVICES] = {0};
+    gc_context *ctxs[MAX_DEVICES * MAX_PER_DEVICE] = {0};
     int n_ctx = 0, rep_open = 0, rc = 0, from_stdin = 0;
     report rep;
     input_list list = {0};
@@ -240,6 +242,7 @@ int main(int argc, char **argv)
     cfg.jpeg_quality = 95;
     cfg.progress = -1;
     cfg.max_pixels = 100000000;
+    cfg.per_device = 1;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cfg.threads = cores > 0 ? (int)cores : 1;
     int rc = parse_args(argc, argv, &cfg);

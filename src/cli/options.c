@@ -44,8 +44,10 @@ static const char *usage_text =
     "      --backend B    auto (default), cpu, cuda\n"
     "      --device D     CUDA device N (default 0), 'all', or a list N,M,...: one worker\n"
     "                     per device; under mpirun each rank takes one (by node-local rank)\n"
+    "      --workers-per-device K  contexts per GPU (default 1; 2 lets one batch's copies\n"
+    "                     and host work overlap another's compute, for twice the memory)\n"
     "      --batch N      images per batch (default 8)\n"
-    "      --precision P  fp32, tf32, bf16, fp16 (default: fp32 on CPU, bf16 on GPU)\n"
+    "      --precision P  fp32, tf32, bf16, fp16 (default fp32; the CPU has only fp32)\n"
     "      --threads N    decode/encode threads (default: all cores, split among the MPI\n"
     "                     ranks of a node)\n"
     "      --labels FILE  class names, one per line (ImageNet's are built in for 1000 classes)\n"
@@ -99,7 +101,7 @@ int parse_args(int argc, char **argv, cli_config *cfg)
         O_LAYER = 256, O_CLASS, O_SCORE, O_NORM, O_ARCH, O_PRE, O_SIZE, O_RESIZE, O_OUTPUTS,
         O_FORMAT, O_CMAP, O_ALPHA, O_PNGL, O_JPGQ, O_BACKEND, O_DEVICE, O_BATCH, O_PREC,
         O_THREADS, O_LABELS, O_MAXPX, O_RESUME, O_OVERWRITE, O_PROGRESS, O_VERSION, O_SHARD,
-        O_METHOD, O_COUNTER
+        O_METHOD, O_COUNTER, O_PERDEV
     };
     static const struct option longs[] = {
         {"weights", required_argument, 0, 'w'}, {"out", required_argument, 0, 'o'},
@@ -120,6 +122,7 @@ int parse_args(int argc, char **argv, cli_config *cfg)
         {"version", no_argument, 0, O_VERSION}, {"shard", required_argument, 0, O_SHARD},
         {"method", required_argument, 0, O_METHOD},
         {"counterfactual", no_argument, 0, O_COUNTER},
+        {"workers-per-device", required_argument, 0, O_PERDEV},
         {0, 0, 0, 0}};
     static const char *scores[] = {"logit", "softmax"}, *norms[] = {"max", "minmax"},
                       *pres[] = {"auto", "torch", "caffe"}, *resizes[] = {"stretch", "crop"},
@@ -240,6 +243,12 @@ int parse_args(int argc, char **argv, cli_config *cfg)
             if (!devices_parse(optarg, cfg))
                 return usage_error("--device '%s': a device number, 'all', or distinct numbers "
                                    "N,M,...", optarg);
+            break;
+        case O_PERDEV:
+            _Static_assert(MAX_PER_DEVICE == 8, "the message says 1..8");
+            if (!parse_int(optarg, 1, MAX_PER_DEVICE, &num))
+                return usage_error("--workers-per-device '%s': 1..8", optarg);
+            cfg->per_device = (int)num;
             break;
         case O_BATCH:
             if (!parse_int(optarg, 1, 4096, &num))

@@ -111,6 +111,14 @@ for dev in ("all", "0,2,3"):
     else:  # a machine with GPUs: it runs, one worker per device
         check(r.returncode == 1 and len(lines(os.path.join(WORK, f"od_{dev}"))) == 9,
               f"--device {dev} on this machine's GPUs", (r.returncode, r.stderr))
+for bad_k in ("0", "9", "x"):
+    r = run("-w", WEIGHTS, "--workers-per-device", bad_k, "-o", os.path.join(WORK, "od"), data)
+    check(r.returncode == 2 and "--workers-per-device" in r.stderr,
+          f"--workers-per-device {bad_k}: usage error, exit 2", r.stderr)
+r = run("-w", WEIGHTS, "--workers-per-device", "2", "-o", os.path.join(WORK, "od_k2"), data)
+check(r.returncode == 2 and "--backend cuda" in r.stderr and
+      not os.path.exists(os.path.join(WORK, "od_k2", "results.jsonl")),
+      "--workers-per-device 2 on the CPU backend: a clear error, exit 2", r.stderr)
 r = run("-w", WEIGHTS, "--device", "0", "--backend", "cpu", "-q", "-o",
         os.path.join(WORK, "od_cpu0"), os.path.join(data, "a.png"))
 check(r.returncode == 0, "--device 0 --backend cpu: still fine (one device is a no-op on CPU)",
