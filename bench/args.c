@@ -90,6 +90,8 @@ void usage(FILE *f)
             "         [--modes LIST] [--image-size WxH (500x375)] [--json | --jsonl]\n"
             "         [--files N (256)] [--files-runs N (1)] [--files-dir DIR]\n"
             "         [--files-prepare (only write the JPEGs into --files-dir, then exit)]\n"
+            "         [--files-format png|jpg (png)] [--files-workers K (1): the command's\n"
+            "          --workers-per-device]\n"
             "         [--gradcam-bin PATH (next to this program: ../gradcam)]\n"
             "         [--gpu-name NAME (for the peak table)] [--commit TEXT]\n"
             "         [--method LIST (gradcam): gradcam, gradcam++, xgradcam, layercam,\n"
@@ -108,6 +110,7 @@ int parse_args(int argc, char **argv, bench_args *a)
 {
     *a = (bench_args){.size = 224, .iters = 5, .warmup = 1, .profile_iters = 3,
                       .image_w = 500, .image_h = 375, .files = 256, .files_runs = 1,
+                      .files_format = "png", .files_workers = 1,
                       .backend = GC_BACKEND_CPU, .batches = {8}, .n_batches = 1};
     const char *precisions = NULL, *methods = "gradcam";
     for (int i = 1; i < argc; i++) {
@@ -123,6 +126,11 @@ int parse_args(int argc, char **argv, bench_args *a)
             a->gradcam_bin = argv[++i];
         else if (!strcmp(f, "--files-dir") && v)
             a->files_dir = argv[++i];
+        else if (!strcmp(f, "--files-format") && v &&
+                 (!strcmp(argv[i + 1], "png") || !strcmp(argv[i + 1], "jpg")))
+            a->files_format = argv[++i];
+        else if (!strcmp(f, "--files-workers"))
+            ok = parse_int(f, v, 1, &a->files_workers) && a->files_workers <= 8, i++;
         else if (!strcmp(f, "--gpu-name") && v)
             a->gpu_name = argv[++i];
         else if (!strcmp(f, "--commit") && v)

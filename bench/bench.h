@@ -31,6 +31,8 @@ typedef struct bench_args {
     const char *layer; /* NULL = library default */
     const char *modes; /* comma-separated subset of the mode names; NULL = the backend's set */
     const char *gradcam_bin, *files_dir, *gpu_name, *commit;
+    const char *files_format; /* files mode: the command's --format (png) */
+    int32_t files_workers;    /* files mode: its --workers-per-device (1)  */
     gc_backend backend;
     int32_t device;
     int32_t batches[BENCH_MAX_LIST], n_batches;

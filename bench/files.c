@@ -159,8 +159,9 @@ static double run_command(const bench_args *a, const char *bin, const char *inpu
                           gc_method method, int32_t batch, const char *log,
                           int32_t *ok_images, char *err, size_t err_len)
 {
-    char b[16], t[16], d[16];
+    char b[16], t[16], d[16], wk[16];
     snprintf(b, sizeof b, "%d", batch);
+    snprintf(wk, sizeof wk, "%d", a->files_workers);
     snprintf(t, sizeof t, "%d", a->threads);
     snprintf(d, sizeof d, "%d", a->device);
     char *argv[32];
@@ -172,6 +173,12 @@ static double run_command(const bench_args *a, const char *bin, const char *inpu
     argv[k++] = (char *)out;
     argv[k++] = "--outputs";
     argv[k++] = "overlay";
+    argv[k++] = "--format";
+    argv[k++] = (char *)a->files_format;
+    if (a->files_workers > 1) {
+        argv[k++] = "--workers-per-device";
+        argv[k++] = wk;
+    }
     argv[k++] = "--backend";
     argv[k++] = (char *)backend_name(a->backend);
     argv[k++] = "--device";

@@ -50,7 +50,8 @@ class Index:
             key = (r.get("impl"), r.get("mode"), r.get("precision"), r.get("batch"))
             files = r.get("files") or {}
             if files:
-                key = key + (tuple(files.get("image_size") or ()),)
+                key = key + (tuple(files.get("image_size") or ()), files.get("format", "png"),
+                             files.get("workers_per_device", 1))
             self.by[key] = r  # a later record (a rerun) replaces an earlier one
 
     def get(self, impl, mode, prec, batch, image_size=None):
@@ -245,9 +246,14 @@ def main():
       f"{fmt(o32.get('images_per_s') if o32 else None)} vs {fmt(e32)} img/s | {fmt(r, 2)}× | "
       f"{verdict(r, TARGET_FP32_VS_EAGER)} |")
     files = [r for r in ix.by.values() if r.get("impl") == "ours" and r.get("mode") == "files"]
-    for fr in sorted(files, key=lambda r: tuple((r.get("files") or {}).get("image_size") or ())):
+    for fr in sorted(files, key=lambda r: (tuple((r.get("files") or {}).get("image_size") or ()),
+                                           (r.get("files") or {}).get("format", "png"),
+                                           (r.get("files") or {}).get("workers_per_device", 1))):
         f = fr.get("files") or {}
         size = "×".join(str(v) for v in f.get("image_size") or ())
+        fmt_out = f.get("format", "png").upper()
+        if f.get("workers_per_device", 1) > 1:
+            fmt_out += f", {f['workers_per_device']} workers per GPU"
         util = None
         if fr.get("ok") and f.get("run_epoch_s"):
             util = gpu_util(recs, *f["run_epoch_s"])
@@ -255,12 +261,12 @@ def main():
             if util else ""
         if fr.get("ok"):
             p(f"| files ≥ {TARGET_FILES_IPS:,.0f} img/s ({f.get('images')} JPEGs {size} → "
-              f"overlay PNGs, {fr['precision']}, batch {fr['batch']}) | "
+              f"overlay {fmt_out}s, {fr['precision']}, batch {fr['batch']}) | "
               f"{fmt(fr.get('images_per_s'))} img/s wall incl. start-up "
               f"{fmt(f.get('startup_s'), 2)} s{util_s} | steady {fmt(f.get('steady_images_per_s'))} "
               f"img/s | {verdict(f.get('steady_images_per_s'), TARGET_FILES_IPS)} (steady) |")
         else:
-            p(f"| files ({size}) | failed: {fr.get('error')} | | not measured |")
+            p(f"| files ({size}, {fmt_out}) | failed: {fr.get('error')} | | not measured |")
     if not files:
         p(f"| files ≥ {TARGET_FILES_IPS:,.0f} img/s | not run | | not measured |")
     p("")

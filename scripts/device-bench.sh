@@ -295,8 +295,11 @@ for p in "${PRECS_MAIN[@]}"; do
 done
 
 # 3: the command on JPEG folders, with GPU utilization sampled during it
-files_step() { # SIZE COUNT
-    local size=$1 count=$2 name=files-${1}
+files_step() { # SIZE COUNT [NAME-SUFFIX BENCH-ARGS...]: more arguments go to the bench
+    local size=$1 count=$2 name=files-${1}${3:-}
+    shift 2
+    [ $# -gt 0 ] && shift
+    local extra=("$@")
     local fdir=$DATA/files
     if [ "$(left)" -lt 20 ]; then
         say "$name: skipped (out of time)"
@@ -313,7 +316,7 @@ files_step() { # SIZE COUNT
     fi
     run_step "$name" 100 "${OURS[@]}" --modes files --files "$count" --files-dir "$fdir" \
         --image-size "$size" --batch "$FILE_BATCH" --precision "$FILE_PREC" \
-        --gradcam-bin "$CLI"
+        --gradcam-bin "$CLI" "${extra[@]}"
     if [ -n "$spid" ]; then
         kill "$spid" 2>/dev/null
         wait "$spid" 2>/dev/null
@@ -341,6 +344,13 @@ for p in "${PRECS_MAIN[@]}"; do
 done
 files_step 224x224 "$FILES_BIG"
 files_step 500x375 "$FILES_SMALL"
+# what the CPU's PNG encoding costs, and two contexts per GPU overlapping their batches
+# (--workers-per-device needs the CUDA backend: not in the CPU smoke run)
+if [ "$SMOKE" = 1 ]; then
+    files_step 500x375 "$FILES_SMALL" -jpg --files-format jpg
+else
+    files_step 500x375 "$FILES_SMALL" -jpg-w2 --files-format jpg --files-workers 2
+fi
 
 # 4: the other precisions at the headline batch
 run_step "ours-rest-b$B_BIG" 90 "${OURS[@]}" "${IT[@]}" --precision "$(echo $PRECS_REST | tr ' ' ,)" \
