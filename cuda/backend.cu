@@ -34,6 +34,7 @@
  * fault is reported at the layer that caused it.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -639,6 +640,170 @@ static gc_status bind_plans(gc_context *ctx, cuda_state *s)
     return GC_OK;
 }
 
+/* ---------------------------------------------------------------- autotuning (opt-in)
+ * options.autotune, or GC_CUDNN_AUTOTUNE in the environment (which overrides it: 0 off, 1 on,
+ * n > 1 up to n candidates). Off, none of this runs. */
+#define GC_AUTOTUNE_CANDIDATES 8          /* per plan, besides the default (autotune = 1)   */
+#define GC_AUTOTUNE_MAX_CANDIDATES 64
+#define GC_AUTOTUNE_WS_CAP ((int64_t)256 << 20) /* bytes of workspace a candidate may use */
+#define GC_AUTOTUNE_SECONDS 60.0          /* per context; GC_CUDNN_AUTOTUNE_SECONDS         */
+
+/* Candidates per plan (0: no autotuning). */
+static int autotune_candidates(const gc_context *ctx)
+{
+    long n = ctx->opt.autotune;
+    const char *env = getenv("GC_CUDNN_AUTOTUNE");
+    if (env && *env) {
+        char *end;
+        n = strtol(env, &end, 10);
+        if (*end) /* not a number: "yes", "on", ... */
+            n = 1;
+    }
+    if (n <= 0)
+        return 0;
+    return n == 1 ? GC_AUTOTUNE_CANDIDATES : (int)GC_MIN(n, (long)GC_AUTOTUNE_MAX_CANDIDATES);
+}
+
+/* Appends a formatted line to ctx->autotune_report (grown as needed; dropped on failure). */
+static void report_line(gc_context *ctx, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    const size_t old = ctx->autotune_report ? strlen(ctx->autotune_report) : 0;
+    char *r = (char *)realloc(ctx->autotune_report, old + strlen(line) + 2);
+    if (!r)
+        return;
+    memcpy(r + old, line, strlen(line));
+    r[old + strlen(line)] = '\n';
+    r[old + strlen(line) + 1] = 0;
+    ctx->autotune_report = r;
+}
+
+/* Every conv plan timed against the heuristics' other candidates on the arena's buffers (as
+ * bind_plans binds them), filled with random values first; the fastest kept. Then the arena
+ * is zeroed again (as create leaves it) and the workspace grown when a winner needs more.
+ * Runs after layout() and before upload_weights() and bind_plans(). */
+static gc_status autotune_plans(gc_context *ctx, cuda_state *s, int n_cands)
+{
+    const gc_model *m = &ctx->model;
+    gc_errbuf *err = &ctx->err;
+    const double t0 = gc_conv_tuner_now();
+    double budget = GC_AUTOTUNE_SECONDS;
+    const char *bs = getenv("GC_CUDNN_AUTOTUNE_SECONDS");
+    if (bs && *bs && atof(bs) > 0.0)
+        budget = atof(bs);
+    /* the cap: 256 MiB, or half the free device memory when that is less */
+    size_t free_b = 0, total_b = 0;
+    int64_t cap = GC_AUTOTUNE_WS_CAP;
+    if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
+        cap = GC_MIN(cap, (int64_t)(free_b / 2));
+    else
+        cudaGetLastError();
+    cap = GC_MAX(cap, (int64_t)s->ws_bytes); /* the defaults' own workspace always fits */
+    GC_TRY(gc_conv_fill_random(s->stream, s->arena, s->arena_bytes & ~(size_t)3, s->dnn_dt,
+                               0x9e3779b9u, err));
+    gc_conv_tuner t;
+    GC_TRY(gc_conv_tuner_init(&t, s->stream, n_cands, cap, err));
+    t.deadline_s = t0 + budget;
+    static const char *const prec[] = {"auto", "fp32", "tf32", "bf16", "fp16"};
+    report_line(ctx, "cuDNN autotune: %s, max_batch %d, %dx%d, up to %d candidates per conv "
+                     "(heuristics A then B), workspace cap %.0f MiB, min of %d runs after %d "
+                     "warm-up",
+                ctx->opt.precision >= 0 && ctx->opt.precision <= 4 ? prec[ctx->opt.precision]
+                                                                   : "?",
+                s->N, ctx->in_w, ctx->in_h, n_cands, cap / 1048576.0, t.iters, t.warmup);
+    gc_status st = GC_OK;
+    int n_plans = 0, changed = 0;
+    const void *x = s->x;
+    for (int i = 0; st == GC_OK && i < m->n_layers; i++) {
+        void *y = layer_out(s, i);
+        if (s->has_fwd[i]) {
+            const int pre = i == ctx->target && ctx->stage == GC_STAGE_PRE;
+            char line[400];
+            const double l0 = gc_conv_tuner_now();
+            t.out_of_time = 0;
+            if (l0 > t.deadline_s) {
+                report_line(ctx, "forward %s: default kept (time budget spent)",
+                            m->layers[i].name);
+            } else {
+                const cudnnBackendDescriptor_t before = s->fwd[i].plan;
+                st = gc_conv_plan_tune(s->dnn, &t, &s->fwd[i], s->numerics, x, s->cw[i],
+                                       s->cb[i], pre ? s->pre : y, line, sizeof line, err);
+                if (st != GC_OK)
+                    gc_err_prefix(err, "CUDA backend, autotuning the forward of %s: ",
+                                  m->layers[i].name);
+                else
+                    report_line(ctx, "forward %s: %s [%.2f s]", m->layers[i].name, line,
+                                gc_conv_tuner_now() - l0);
+                n_plans++;
+                changed += s->fwd[i].plan != before;
+            }
+        }
+        x = y;
+    }
+    void *g = s->g_a, *other = s->g_b;
+    for (int i = m->n_layers - 1; st == GC_OK && i >= 0; i--) {
+        if (s->has_bwd[i]) {
+            char line[400];
+            const double l0 = gc_conv_tuner_now();
+            t.out_of_time = 0;
+            if (l0 > t.deadline_s) {
+                report_line(ctx, "backward-data %s: default kept (time budget spent)",
+                            m->layers[i].name);
+            } else {
+                const cudnnBackendDescriptor_t before = s->bwd[i].plan;
+                st = gc_conv_plan_tune(s->dnn, &t, &s->bwd[i], s->numerics, g, s->wflip[i],
+                                       NULL, other, line, sizeof line, err);
+                if (st != GC_OK)
+                    gc_err_prefix(err, "CUDA backend, autotuning the backward-data of %s: ",
+                                  m->layers[i].name);
+                else
+                    report_line(ctx, "backward-data %s: %s [%.2f s]", m->layers[i].name, line,
+                                gc_conv_tuner_now() - l0);
+                n_plans++;
+                changed += s->bwd[i].plan != before;
+            }
+        }
+        void *tmp = g;
+        g = other;
+        other = tmp;
+    }
+    gc_conv_tuner_free(&t);
+    GC_TRY(st);
+    /* back to the state create leaves without autotuning: zeros, then the weights */
+    GC_CUDA_TRY(err, cudaMemsetAsync(s->arena, 0, s->arena_bytes, s->stream));
+    size_t ws = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        if (s->has_fwd[i])
+            ws = GC_MAX(ws, (size_t)s->fwd[i].workspace);
+        if (s->has_bwd[i])
+            ws = GC_MAX(ws, (size_t)s->bwd[i].workspace);
+    }
+    if (ws > s->ws_bytes) {
+        GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
+        cudaFree(s->workspace);
+        s->workspace = NULL;
+        s->ws_bytes = 0;
+        cudaError_t e = cudaMalloc(&s->workspace, ws);
+        if (e != cudaSuccess) {
+            cudaGetLastError();
+            return gc_fail(err, e == cudaErrorMemoryAllocation ? GC_ERR_OUT_OF_MEMORY
+                                                               : GC_ERR_BACKEND,
+                           "CUDA backend: cannot allocate the autotuned plans' cuDNN workspace "
+                           "of %.1f MiB: %s; try a smaller max_batch or no autotuning",
+                           ws / 1048576.0, cudaGetErrorString(e));
+        }
+        s->ws_bytes = ws;
+        account(ctx, s);
+    }
+    report_line(ctx, "cuDNN autotune: %d plans tuned, %d changed, workspace %.1f MiB, %.2f s",
+                n_plans, changed, s->ws_bytes / 1048576.0, gc_conv_tuner_now() - t0);
+    return GC_OK;
+}
+
 static gc_status set_numerics(gc_context *ctx, cuda_state *s)
 {
     switch (ctx->opt.precision) {
@@ -715,6 +880,9 @@ static gc_status cuda_create(gc_context *ctx, void **state)
     GC_CUDA_TRY(err, cudaMemsetAsync(s->arena, 0, a.used, s->stream));
     arena b = {s->arena, 0};
     layout(ctx, s, &b);
+    const int tune = autotune_candidates(ctx);
+    if (tune > 0) /* opt-in: options.autotune / GC_CUDNN_AUTOTUNE */
+        GC_TRY(autotune_plans(ctx, s, tune));
     GC_TRY(upload_weights(ctx, s));
     GC_TRY(bind_plans(ctx, s));
     for (int k = 0; k < GC_N_COLORMAPS; k++)

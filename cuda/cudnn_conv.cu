@@ -9,11 +9,15 @@
  */
 #include <float.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cudnn_conv.cuh"
+
+#include <cuda_fp16.h>
 
 enum { ID_X = 1, ID_W = 2, ID_B = 3, ID_Y = 4, ID_V1 = 5, ID_V2 = 6 };
 
@@ -412,5 +416,420 @@ gc_status gc_conv_plan_bind(gc_conv_plan *p, const void *x, const void *wt, cons
 gc_status gc_conv_plan_run(cudnnHandle_t handle, const gc_conv_plan *p, gc_errbuf *err)
 {
     GC_CUDNN_TRY(err, cudnnBackendExecute(handle, p->plan, p->pack));
+    return GC_OK;
+}
+
+/* ---------------------------------------------------------------- autotuning (opt-in)
+ * Only gc_conv_plan_tune and the helpers below run it; the default path above never calls
+ * them. Learned from cuDNN's backend documentation (heuristic modes, engine configs, knob
+ * choices, behavior notes) and from how cudnn-frontend autotunes (each candidate plan
+ * executed after a warm-up, timed with CUDA events, the fastest kept). */
+
+double gc_conv_tuner_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+gc_status gc_conv_tuner_init(gc_conv_tuner *t, cudaStream_t stream, int max_candidates,
+                             int64_t ws_cap, gc_errbuf *err)
+{
+    memset(t, 0, sizeof *t);
+    t->stream = stream;
+    t->max_candidates = max_candidates;
+    t->ws_cap = ws_cap;
+    t->warmup = 1;
+    t->iters = 3;
+    GC_CUDA_TRY(err, cudaEventCreate(&t->ev[0]));
+    GC_CUDA_TRY(err, cudaEventCreate(&t->ev[1]));
+    return GC_OK;
+}
+
+void gc_conv_tuner_free(gc_conv_tuner *t)
+{
+    if (!t)
+        return;
+    cudaFree(t->scratch);
+    for (int k = 0; k < 2; k++)
+        if (t->ev[k])
+            cudaEventDestroy(t->ev[k]);
+    memset(t, 0, sizeof *t);
+}
+
+__global__ void fill_random_kernel(uint32_t *p, size_t n, int kind, uint32_t seed)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        uint32_t h = (uint32_t)i * 2654435761u ^ seed;
+        h ^= h >> 16;
+        h *= 0x7feb352du;
+        h ^= h >> 15;
+        h *= 0x846ca68bu;
+        h ^= h >> 16;
+        const float u = (float)(h >> 8) * (2.0f / 16777216.0f) - 1.0f,
+                    v = (float)(h & 0xffffu) * (2.0f / 65536.0f) - 1.0f;
+        uint32_t w;
+        if (kind == 0) /* float */
+            w = __float_as_uint(u);
+        else if (kind == 1) /* bfloat16: the high half of a float */
+            w = (__float_as_uint(u) >> 16) | (__float_as_uint(v) & 0xffff0000u);
+        else /* half */
+            w = (uint32_t)__half_as_ushort(__float2half(u)) |
+                ((uint32_t)__half_as_ushort(__float2half(v)) << 16);
+        p[i] = w;
+    }
+}
+
+gc_status gc_conv_fill_random(cudaStream_t stream, void *p, size_t bytes, cudnnDataType_t dt,
+                              uint32_t seed, gc_errbuf *err)
+{
+    const size_t n = bytes / 4;
+    if (n == 0)
+        return GC_OK;
+    const int kind = dt == CUDNN_DATA_BFLOAT16 ? 1 : dt == CUDNN_DATA_HALF ? 2 : 0;
+    const size_t blocks = (n + 255) / 256;
+    fill_random_kernel<<<(unsigned)(blocks < 65535 ? blocks : 65535), 256, 0, stream>>>(
+        (uint32_t *)p, n, kind, seed);
+    GC_CUDA_TRY(err, cudaGetLastError());
+    return GC_OK;
+}
+
+/* "eng<global index>[_k<knob type>=<value>...]" for an engine config, with " rtc" when the
+ * engine compiles its kernel at run time; "?" parts when cuDNN does not say. */
+static void cfg_tag(cudnnBackendDescriptor_t cfg, char *tag, size_t len)
+{
+    size_t at = 0;
+    tag[0] = 0;
+    cudnnBackendDescriptor_t engine = NULL;
+    int64_t got = 0, index = -1;
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine) ==
+            CUDNN_STATUS_SUCCESS &&
+        cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &got, &engine) ==
+            CUDNN_STATUS_SUCCESS &&
+        got == 1) {
+        int64_t n = 0;
+        if (cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1,
+                                     &n, &index) != CUDNN_STATUS_SUCCESS)
+            index = -1;
+    }
+    if (index >= 0)
+        at += (size_t)snprintf(tag + at, len - at, "eng%lld", (long long)index);
+    else
+        at += (size_t)snprintf(tag + at, len - at, "eng?");
+    /* the knob choices */
+    cudnnBackendDescriptor_t knobs[CUDNN_KNOB_TYPE_COUNTS];
+    int made = 0;
+    for (; made < CUDNN_KNOB_TYPE_COUNTS; made++)
+        if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR, &knobs[made]) !=
+            CUDNN_STATUS_SUCCESS)
+            break;
+    int64_t n_knobs = 0;
+    if (made == CUDNN_KNOB_TYPE_COUNTS &&
+        cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, CUDNN_KNOB_TYPE_COUNTS, &n_knobs,
+                                 knobs) == CUDNN_STATUS_SUCCESS) {
+        for (int64_t k = 0; k < n_knobs && k < CUDNN_KNOB_TYPE_COUNTS && at < len; k++) {
+            cudnnBackendKnobType_t type;
+            int64_t value = 0, n = 0;
+            if (cudnnBackendGetAttribute(knobs[k], CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE,
+                                         CUDNN_TYPE_KNOB_TYPE, 1, &n, &type) ==
+                    CUDNN_STATUS_SUCCESS &&
+                cudnnBackendGetAttribute(knobs[k], CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE,
+                                         CUDNN_TYPE_INT64, 1, &n, &value) == CUDNN_STATUS_SUCCESS)
+                at += (size_t)snprintf(tag + at, len - at, "_k%d=%lld", (int)type,
+                                       (long long)value);
+        }
+    }
+    for (int k = 0; k < made; k++)
+        cudnnBackendDestroyDescriptor(knobs[k]);
+    /* run-time compiled (NVRTC) engines: slower to build, worth knowing in the report */
+    if (index >= 0 && at < len) {
+        cudnnBackendBehaviorNote_t notes[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
+        int64_t n_notes = 0;
+        if (cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE,
+                                     CUDNN_TYPE_BEHAVIOR_NOTE, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT,
+                                     &n_notes, notes) == CUDNN_STATUS_SUCCESS)
+            for (int64_t k = 0; k < n_notes && k < CUDNN_BEHAVIOR_NOTE_TYPE_COUNT; k++)
+                if (notes[k] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION && at < len)
+                    at += (size_t)snprintf(tag + at, len - at, " rtc");
+    }
+    if (engine)
+        cudnnBackendDestroyDescriptor(engine);
+}
+
+/* The tag of the engine config a finalized plan was made from ("default" if cuDNN does not
+ * give it back). */
+static void plan_tag(cudnnBackendDescriptor_t plan, char *tag, size_t len)
+{
+    cudnnBackendDescriptor_t cfg = NULL;
+    int64_t got = 0;
+    snprintf(tag, len, "default");
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfg) !=
+        CUDNN_STATUS_SUCCESS)
+        return;
+    if (cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &got, &cfg) ==
+            CUDNN_STATUS_SUCCESS &&
+        got == 1)
+        cfg_tag(cfg, tag, len);
+    cudnnBackendDestroyDescriptor(cfg);
+}
+
+/* Outcome of timing one plan. */
+enum { TIMED_OK = 0, TIMED_SKIP = 1, TIMED_FATAL = 2 };
+
+/* Times `plan` (workspace ws bytes) on the pointers: t->warmup runs, then the minimum of
+ * t->iters runs between CUDA events, into *ms. TIMED_SKIP when it cannot run here (no room
+ * for its workspace, cuDNN refuses to execute it); TIMED_FATAL (message in err) on a sticky
+ * CUDA error, which leaves the device unusable. */
+static int time_plan(cudnnHandle_t handle, gc_conv_tuner *t, const gc_conv_plan *p,
+                     cudnnBackendDescriptor_t plan, int64_t ws, const void *x, const void *wt,
+                     const void *b, void *y, double *ms, gc_errbuf *err)
+{
+    *ms = 0.0;
+    if (ws > t->scratch_bytes) {
+        cudaFree(t->scratch);
+        t->scratch = NULL;
+        t->scratch_bytes = 0;
+        if (cudaMalloc(&t->scratch, (size_t)ws) != cudaSuccess) {
+            cudaGetLastError(); /* an allocation failure is not sticky */
+            t->scratch = NULL;
+            return TIMED_SKIP;
+        }
+        t->scratch_bytes = ws;
+    }
+    int64_t ids[4] = {ID_X, ID_W, ID_Y, ID_B}; /* as gc_conv_plan_bind */
+    void *ptrs[4] = {(void *)x, (void *)wt, y, (void *)b};
+    const int64_t n = p->fused && p->bias ? 4 : 3;
+    void *ws_ptr = t->scratch;
+    cudnnBackendDescriptor_t pack = NULL;
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack) !=
+        CUDNN_STATUS_SUCCESS)
+        return TIMED_SKIP;
+    int outcome = TIMED_SKIP;
+    float best = -1.0f;
+    if (cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n,
+                                 ids) != CUDNN_STATUS_SUCCESS ||
+        cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                 CUDNN_TYPE_VOID_PTR, n, ptrs) != CUDNN_STATUS_SUCCESS ||
+        cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
+                                 &ws_ptr) != CUDNN_STATUS_SUCCESS ||
+        cudnnBackendFinalize(pack) != CUDNN_STATUS_SUCCESS)
+        goto done;
+    for (int r = 0; r < t->warmup; r++)
+        if (cudnnBackendExecute(handle, plan, pack) != CUDNN_STATUS_SUCCESS)
+            goto check;
+    for (int r = 0; r < t->iters; r++) {
+        float e = 0.0f;
+        if (cudaEventRecord(t->ev[0], t->stream) != cudaSuccess ||
+            cudnnBackendExecute(handle, plan, pack) != CUDNN_STATUS_SUCCESS ||
+            cudaEventRecord(t->ev[1], t->stream) != cudaSuccess ||
+            cudaEventSynchronize(t->ev[1]) != cudaSuccess ||
+            cudaEventElapsedTime(&e, t->ev[0], t->ev[1]) != cudaSuccess)
+            goto check;
+        if (best < 0.0f || e < best)
+            best = e;
+    }
+    outcome = TIMED_OK;
+    *ms = best;
+check: {
+    /* whatever failed: a sticky error ends everything, another one only this candidate */
+    cudaError_t e = cudaStreamSynchronize(t->stream);
+    if (e == cudaSuccess)
+        e = cudaGetLastError();
+    else
+        cudaGetLastError();
+    if (e != cudaSuccess && gc_cuda_error_is_sticky(e)) {
+        gc_fail(err, GC_ERR_BACKEND, "cuDNN autotuning: a candidate plan failed: %s (%s)",
+                cudaGetErrorName(e), cudaGetErrorString(e));
+        outcome = TIMED_FATAL;
+    } else if (e != cudaSuccess) {
+        outcome = TIMED_SKIP;
+    }
+}
+done:
+    cudnnBackendDestroyDescriptor(pack);
+    return outcome;
+}
+
+/* Candidate plans of one heuristic mode, each timed as it is built; the fastest so far in
+ * *best (destroying the one it replaces). Counts in *timed and *skipped. */
+static gc_status tune_mode(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan *c,
+                           cudnnBackendDescriptor_t graph, cudnnBackendHeurMode_t mode,
+                           gc_conv_numerics numerics, char (*seen)[128], int *n_seen,
+                           int max_seen, const void *x, const void *wt, const void *b, void *y,
+                           cudnnBackendDescriptor_t *best, int64_t *best_ws, double *best_ms,
+                           char *best_tag, int *timed, int *over_cap, int *fatal,
+                           gc_errbuf *err)
+{
+    cudnnBackendDescriptor_t heur;
+    GC_TRY(make(c, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur, err));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph));
+    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE,
+                                               CUDNN_TYPE_HEUR_MODE, 1, &mode));
+    if (cudnnBackendFinalize(heur) != CUDNN_STATUS_SUCCESS)
+        return GC_OK; /* no engine in this mode */
+    int64_t count = 0;
+    GC_CUDNN_TRY(err, cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, NULL));
+    if (count <= 0)
+        return GC_OK;
+    /* c->cfgs keeps the configs of every mode (a plan's config must outlive it) */
+    cudnnBackendDescriptor_t *all = (cudnnBackendDescriptor_t *)realloc(
+        c->cfgs, sizeof *all * (size_t)(c->n_cfgs + count));
+    if (!all)
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory (cuDNN engine configs)");
+    c->cfgs = all;
+    cudnnBackendDescriptor_t *cfgs = all + c->n_cfgs;
+    for (int64_t i = 0; i < count; i++)
+        cfgs[i] = NULL;
+    for (int64_t i = 0; i < count; i++) {
+        GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR,
+                                                       &cfgs[i]));
+        c->n_cfgs++;
+    }
+    int64_t got = 0;
+    GC_CUDNN_TRY(err, cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs));
+    for (int64_t i = 0; i < got && i < count && *n_seen < max_seen; i++) {
+        if (t->deadline_s > 0.0 && gc_conv_tuner_now() > t->deadline_s) {
+            t->out_of_time = 1;
+            break;
+        }
+        int ok = 0;
+        if (numerics_ok(cfgs[i], numerics, &ok, err) != GC_OK || !ok)
+            continue;
+        char tag[128];
+        cfg_tag(cfgs[i], tag, sizeof tag);
+        int dup = 0;
+        for (int k = 0; k < *n_seen && !dup; k++)
+            dup = strcmp(seen[k], tag) == 0;
+        if (dup)
+            continue;
+        cudnnBackendDescriptor_t plan;
+        GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR,
+                                                       &plan));
+        cudnnStatus_t s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgs[i]);
+        if (s == CUDNN_STATUS_SUCCESS)
+            s = cudnnBackendFinalize(plan);
+        int64_t ws = 0, n_ws = 0;
+        if (s == CUDNN_STATUS_SUCCESS)
+            s = cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                         CUDNN_TYPE_INT64, 1, &n_ws, &ws);
+        if (s != CUDNN_STATUS_SUCCESS) { /* cannot run this graph: not a candidate */
+            cudnnBackendDestroyDescriptor(plan);
+            continue;
+        }
+        snprintf(seen[(*n_seen)++], 128, "%s", tag);
+        if (ws > t->ws_cap) {
+            ++*over_cap;
+            cudnnBackendDestroyDescriptor(plan);
+            continue;
+        }
+        double ms = 0.0;
+        const int outcome = time_plan(handle, t, c, plan, ws, x, wt, b, y, &ms, err);
+        if (outcome == TIMED_FATAL) {
+            cudnnBackendDestroyDescriptor(plan);
+            *fatal = 1;
+            return GC_ERR_BACKEND;
+        }
+        if (outcome != TIMED_OK) {
+            cudnnBackendDestroyDescriptor(plan);
+            continue;
+        }
+        ++*timed;
+        if (*best && ms >= *best_ms) {
+            cudnnBackendDestroyDescriptor(plan);
+            continue;
+        }
+        if (*best)
+            cudnnBackendDestroyDescriptor(*best);
+        *best = plan;
+        *best_ws = ws;
+        *best_ms = ms;
+        snprintf(best_tag, 128, "%s", tag);
+    }
+    return GC_OK;
+}
+
+gc_status gc_conv_plan_tune(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan *p,
+                            gc_conv_numerics numerics, const void *x, const void *wt,
+                            const void *b, void *y, char *line, size_t line_len, gc_errbuf *err)
+{
+    line[0] = 0;
+    char def_tag[128];
+    plan_tag(p->plan, def_tag, sizeof def_tag);
+    /* the default plan first: what an untuned context runs, and the time to beat */
+    double def_ms = 0.0;
+    const int outcome = time_plan(handle, t, p, p->plan, p->workspace, x, wt, b, y, &def_ms,
+                                  err);
+    if (outcome == TIMED_FATAL)
+        return GC_ERR_BACKEND;
+    if (outcome != TIMED_OK) {
+        snprintf(line, line_len, "%s kept: it could not be timed (workspace %.1f MiB)",
+                 def_tag, p->workspace / 1048576.0);
+        return GC_OK;
+    }
+    /* the same graph again, owned by c, for the heuristics' other configs */
+    const gc_errbuf saved = *err;
+    gc_conv_plan c;
+    memset(&c, 0, sizeof c);
+    c.dtype = p->dtype;
+    c.n = p->n, c.h = p->h, c.w = p->w, c.c = p->c, c.k = p->k;
+    c.bias = p->bias, c.relu = p->relu, c.fused = p->fused;
+    cudnnBackendDescriptor_t graph = NULL, best = NULL;
+    int64_t best_ws = 0;
+    double best_ms = 0.0;
+    char best_tag[128] = "";
+    const int max_seen = t->max_candidates + 1; /* + the default's tag */
+    char(*seen)[128] = (char(*)[128])calloc((size_t)max_seen, 128);
+    int n_seen = 0, timed = 0, over_cap = 0, fatal = 0;
+    gc_status st = seen ? GC_OK
+                        : gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory (autotuning)");
+    if (st == GC_OK) {
+        snprintf(seen[n_seen++], 128, "%s", def_tag); /* never timed twice */
+        st = build_graph(handle, &c, p->fused ? p->bias : 0, p->fused ? p->relu : 0, &graph,
+                         err);
+    }
+    static const cudnnBackendHeurMode_t modes[2] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_B};
+    for (int m = 0; st == GC_OK && m < 2; m++)
+        st = tune_mode(handle, t, &c, graph, modes[m], numerics, seen, &n_seen, max_seen, x, wt,
+                       b, y, &best, &best_ws, &best_ms, best_tag, &timed, &over_cap, &fatal,
+                       err);
+    free(seen);
+    if (fatal) { /* a sticky CUDA error: the device is gone for this process */
+        if (best)
+            cudnnBackendDestroyDescriptor(best);
+        release_build(&c);
+        return st;
+    }
+    char why[200] = "";
+    if (st != GC_OK) /* cuDNN refused something of the candidates: what was timed counts */
+        snprintf(why, sizeof why, "; stopped: %.150s", err->msg);
+    *err = saved; /* nothing failed: no message from refused candidates stays behind */
+    char cap[96] = "";
+    if (over_cap)
+        snprintf(cap, sizeof cap, ", %d over the workspace cap", over_cap);
+    if (t->out_of_time)
+        snprintf(cap + strlen(cap), sizeof cap - strlen(cap), ", time budget spent");
+    if (best && best_ms < 0.99 * def_ms) {
+        /* the candidate wins: its plan and descriptors replace the default's */
+        snprintf(line, line_len, "%s %.3f ms (default %s %.3f ms; %d candidates timed%s%s)",
+                 best_tag, best_ms, def_tag, def_ms, timed, cap, why);
+        gc_conv_plan_free(p);
+        c.plan = best;
+        c.workspace = best_ws;
+        *p = c;
+        return GC_OK;
+    }
+    snprintf(line, line_len, "%s %.3f ms kept (default; %d other candidates timed%s%s)",
+             def_tag, def_ms, timed, cap, why);
+    if (best)
+        cudnnBackendDestroyDescriptor(best);
+    release_build(&c);
     return GC_OK;
 }

@@ -48,4 +48,47 @@ gc_status gc_conv_plan_run(cudnnHandle_t handle, const gc_conv_plan *p, gc_errbu
 
 void gc_conv_plan_free(gc_conv_plan *p);
 
+/* ---------------------------------------------------------------- autotuning (opt-in)
+ * options.autotune / GC_CUDNN_AUTOTUNE: at context creation each plan built above (the first
+ * engine config of the heuristics that finalizes) is timed against other candidates on the
+ * context's own buffers, and the fastest is kept. Nothing here runs when autotuning is off. */
+typedef struct gc_conv_tuner {
+    cudaStream_t stream;   /* the handle's stream                                        */
+    int max_candidates;    /* engine configs timed per plan besides the default one      */
+    int64_t ws_cap;        /* bytes: candidates needing a larger workspace are skipped    */
+    void *scratch;         /* the candidates' workspace, grown on demand (owned)          */
+    int64_t scratch_bytes;
+    cudaEvent_t ev[2];
+    int warmup, iters;     /* runs of each plan: untimed, then timed (the minimum counts) */
+    double deadline_s;     /* gc_conv_tuner_now() past which no candidate is built (0: none) */
+    int out_of_time;       /* set when a plan's search stopped at the deadline            */
+} gc_conv_tuner;
+
+/* CLOCK_MONOTONIC in seconds, for deadline_s. */
+double gc_conv_tuner_now(void);
+
+gc_status gc_conv_tuner_init(gc_conv_tuner *t, cudaStream_t stream, int max_candidates,
+                             int64_t ws_cap, gc_errbuf *err);
+void gc_conv_tuner_free(gc_conv_tuner *t);
+
+/* Times p's plan, then up to t->max_candidates other engine configs of the same graph (the
+ * heuristics' results in order, mode A then mode B, filtered by `numerics` as the build was,
+ * each once, those over t->ws_cap skipped), every one on the given pointers (as
+ * gc_conv_plan_bind) with t's scratch workspace: t->warmup runs, then the minimum of t->iters
+ * runs timed with CUDA events. A candidate at least 1% faster than p's plan replaces it
+ * (p->plan, its descriptors, p->workspace; p->fused and the graph stay). p is left without a
+ * variant pack: bind it afterwards. `line` gets a one-line account (the winner's engine tag
+ * "eng<global index>_k<knob>=<value>..." and ms, the default's, candidates timed / skipped).
+ * Candidates that fail to build or run are skipped and p keeps its plan; only a sticky CUDA
+ * error fails. Past t->deadline_s no further candidate is built (t->out_of_time is set). */
+gc_status gc_conv_plan_tune(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan *p,
+                            gc_conv_numerics numerics, const void *x, const void *wt,
+                            const void *b, void *y, char *line, size_t line_len,
+                            gc_errbuf *err);
+
+/* Fills `bytes` (a multiple of 4) at p with pseudo-random values in [-1, 1] of type dt (pairs
+ * of 16-bit values for half/bfloat16), so that the candidates are not timed on zeros. */
+gc_status gc_conv_fill_random(cudaStream_t stream, void *p, size_t bytes, cudnnDataType_t dt,
+                              uint32_t seed, gc_errbuf *err);
+
 #endif /* GC_CUDNN_CONV_CUH */

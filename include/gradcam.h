@@ -157,6 +157,15 @@ typedef struct gc_options {
                                  parallelizes itself                                        */
     int32_t profile;          /* nonzero: time every stage of each batch (gc_profile_get). On
                                  the GPU this synchronizes between stages: slower batches  */
+    int32_t autotune;         /* CUDA backend: 0 (default) = each conv takes the first cuDNN
+                                 engine config of the heuristics that builds; 1 = at context
+                                 creation, time up to 8 other candidates per conv plan
+                                 (heuristics mode A then B, same numerics, workspace <= 256
+                                 MiB) on the context's buffers at max_batch and keep the
+                                 fastest (costs seconds to a minute of creation; see
+                                 gc_autotune_report); n = 2..64: up to n candidates. The
+                                 environment's GC_CUDNN_AUTOTUNE=0/1/n overrides it. The CPU
+                                 backend ignores it                                         */
 } gc_options;
 
 /* Defaults: last conv layer, logit score, max normalization, auto preprocessing, stretch,
@@ -177,6 +186,12 @@ GC_API gc_status gc_context_create(const gc_options *options, gc_context **out);
  * a device the backend cannot use (compute capability below 8.0) fails and says so.
  * Thread-safe. */
 GC_API int32_t gc_cuda_device_count(void);
+
+/* What options.autotune chose, one line per conv plan ("forward block1_conv1: eng42_k2=1
+ * 0.512 ms (default eng0 0.590 ms; 8 candidates timed) ..."; engines are cuDNN's global
+ * engine index and knob choices, " rtc" when compiled at run time), or "" when the context
+ * did not autotune (CPU backend, autotune 0, NULL ctx). Valid for the context's lifetime. */
+GC_API const char *gc_autotune_report(const gc_context *ctx);
 
 /* Frees everything the context owns. NULL is allowed. */
 GC_API void gc_context_destroy(gc_context *ctx);

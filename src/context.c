@@ -152,6 +152,9 @@ static gc_status resolve_options(gc_context *ctx)
                        o->max_batch);
     if (o->threads < 0)
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "threads %d is negative", o->threads);
+    if (o->autotune < 0 || o->autotune > 64)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "autotune %d out of range 0..64",
+                       o->autotune);
     if ((unsigned)o->score > GC_SCORE_SOFTMAX || (unsigned)o->norm > GC_NORM_MINMAX ||
         (unsigned)o->preprocess > GC_PREPROCESS_CAFFE || (unsigned)o->resize > GC_RESIZE_CROP ||
         (unsigned)o->precision > GC_PRECISION_FP16 || (unsigned)o->backend > GC_BACKEND_CUDA ||
@@ -286,7 +289,13 @@ void gc_context_destroy(gc_context *ctx)
     free(ctx->class_ids);
     free(ctx->cams_norm);
     free(ctx->regions);
+    free(ctx->autotune_report);
     free(ctx);
+}
+
+const char *gc_autotune_report(const gc_context *ctx)
+{
+    return ctx && ctx->autotune_report ? ctx->autotune_report : "";
 }
 
 static gc_status check_usable(const gc_context *ctx)

@@ -128,6 +128,8 @@ struct gc_context {
     float *cams_norm;       /* (max_batch, h*w): gc_explain_render's cams when the caller
                                passes none */
     gc_region *regions;     /* (max_batch): the regions of a batch for explain_images */
+    char *autotune_report;  /* NULL, or what options.autotune chose (the CUDA backend
+                               writes it at create; gc_autotune_report) */
 };
 
 #endif /* GC_CONTEXT_H */

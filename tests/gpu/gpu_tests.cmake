@@ -5,6 +5,9 @@
 #                         bf16/fp16, profiling, batches of mixed sizes (test_gpu_features.c)
 #   gpu_quick             guided + gc_explain_device on the smallest model: the one
 #                         scripts/device-check.sh also runs under compute-sanitizer
+#   gpu_autotune          options.autotune: an autotuned fp32 context against the default
+#                         one on custom_block2 (test_gpu_autotune.c); its --cpu run checks
+#                         that the CPU backend ignores the option (label cpu)
 #   gpu_preprocess        GPU preprocessing and rendering (gc_explain, gc_explain_render)
 #                         bit for bit against the host code (test_gpu_preprocess.c); its
 #                         --cpu-as-gpu self-test runs on the CPU (label cpu)
@@ -46,6 +49,18 @@ if(GC_WITH_CUDA)
   add_test(NAME gpu_quick COMMAND test_gpu_features
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors --quick)
   set_tests_properties(gpu_quick PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120)
+
+  add_executable(test_gpu_autotune ${GC_GPU_TEST_DIR}/test_gpu_autotune.c
+    ${GC_GPU_TEST_DIR}/../golden_file.c ${GC_GPU_TEST_DIR}/../compare.c)
+  target_include_directories(test_gpu_autotune PRIVATE ${GC_GPU_TEST_DIR}/..)
+  target_link_libraries(test_gpu_autotune PRIVATE gradcam_internal m)
+  target_compile_options(test_gpu_autotune PRIVATE ${_gc_gpu_warn})
+  add_test(NAME gpu_autotune COMMAND test_gpu_autotune
+    ${GC_GPU_TEST_DIR}/../golden/custom_block2.golden.safetensors)
+  set_tests_properties(gpu_autotune PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 180)
+  add_test(NAME gpu_autotune_cpu COMMAND test_gpu_autotune
+    ${GC_GPU_TEST_DIR}/../golden/custom_block2.golden.safetensors --cpu)
+  set_tests_properties(gpu_autotune_cpu PROPERTIES LABELS cpu TIMEOUT 120)
 
   add_executable(test_gpu_preprocess ${GC_GPU_TEST_DIR}/test_gpu_preprocess.c
     ${GC_GPU_TEST_DIR}/../golden_file.c)

@@ -1,0 +1,219 @@
+/*
+ * test_gpu_autotune.c — options.autotune: an autotuned fp32 CUDA context gives what the
+ * default one gives, within the GPU-vs-CPU tolerances of test_gpu_vs_cpu.c.
+ *
+ *     test_gpu_autotune GOLDEN.golden.safetensors          (label gpu; 77 without a GPU)
+ *     test_gpu_autotune GOLDEN.golden.safetensors --cpu    (label cpu)
+ *
+ * GPU: one default fp32 context and one with autotune = 1 (GC_CUDNN_AUTOTUNE is unset first,
+ * so the environment decides nothing), the golden's input and classes on both; compared:
+ * classes, logits, activation, gradient, alpha, raw and normalized cams. The default context's
+ * gc_autotune_report is "", the tuned one's names every plan (printed). Use a golden whose
+ * target has convs above it (custom_block2), so backward-data plans are tuned too.
+ * --cpu: the CPU backend ignores the option (bit-identical results, empty report), and
+ * autotune outside 0..64 is GC_ERR_INVALID_ARGUMENT.
+ * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
+ */
+#define _POSIX_C_SOURCE 200809L /* unsetenv */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare.h"
+#include "golden_file.h"
+#include "gradcam.h"
+
+/* as test_gpu_vs_cpu.c: both float32, different summation orders */
+#define TOL_GPU_REL 1e-3
+#define TOL_GPU_CAM_ABS 1e-3
+#define TOL_GPU_GRAD_OUTLIERS 1e-3
+
+static int failures;
+
+typedef struct outputs {
+    gc_result *res;
+    float *cams, *logits, *act, *grad, *alpha, *raw;
+    size_t hw, K, Kc;
+} outputs;
+
+static void outputs_free(outputs *o)
+{
+    free(o->res), free(o->cams), free(o->logits), free(o->act), free(o->grad), free(o->alpha);
+    free(o->raw);
+    memset(o, 0, sizeof *o);
+}
+
+/* n images through ctx, every stage read back. 0 on success. */
+static int run(gc_context *ctx, const float *x, int32_t n, const int32_t *classes, outputs *o)
+{
+    gc_model_info info;
+    if (gc_model_info_get(ctx, &info) != GC_OK)
+        return 1;
+    o->hw = (size_t)info.cam_width * info.cam_height;
+    o->K = (size_t)info.num_classes;
+    o->Kc = (size_t)info.cam_channels;
+    o->res = calloc((size_t)n, sizeof *o->res);
+    o->cams = malloc(sizeof(float) * n * o->hw);
+    o->raw = malloc(sizeof(float) * n * o->hw);
+    o->logits = malloc(sizeof(float) * n * o->K);
+    o->act = malloc(sizeof(float) * n * o->Kc * o->hw);
+    o->grad = malloc(sizeof(float) * n * o->Kc * o->hw);
+    o->alpha = malloc(sizeof(float) * n * o->Kc);
+    if (!o->res || !o->cams || !o->raw || !o->logits || !o->act || !o->grad || !o->alpha) {
+        printf("  out of memory\n");
+        return 1;
+    }
+    if (gc_explain_tensor(ctx, x, n, classes, o->res, o->cams, n * o->hw) != GC_OK) {
+        printf("  explain: %s\n", gc_last_error(ctx));
+        return 1;
+    }
+    for (int32_t i = 0; i < n; i++)
+        if (gc_tensor_get(ctx, GC_TENSOR_LOGITS, i, o->logits + i * o->K, o->K, NULL) ||
+            gc_tensor_get(ctx, GC_TENSOR_ACTIVATION, i, o->act + i * o->Kc * o->hw,
+                          o->Kc * o->hw, NULL) ||
+            gc_tensor_get(ctx, GC_TENSOR_GRADIENT, i, o->grad + i * o->Kc * o->hw,
+                          o->Kc * o->hw, NULL) ||
+            gc_tensor_get(ctx, GC_TENSOR_WEIGHTS, i, o->alpha + i * o->Kc, o->Kc, NULL) ||
+            gc_tensor_get(ctx, GC_TENSOR_CAM_RAW, i, o->raw + i * o->hw, o->hw, NULL)) {
+            printf("  tensor_get: %s\n", gc_last_error(ctx));
+            return 1;
+        }
+    return 0;
+}
+
+static void check(int ok, const char *what)
+{
+    printf("  %-60s %s\n", what, ok ? "ok" : "FAIL");
+    failures += !ok;
+}
+
+/* b against a: tolerances (tol_rel 0: bit for bit). */
+static void compare_all(const char *run_name, const outputs *a, const outputs *b, int32_t n,
+                        int exact)
+{
+    const size_t nn = (size_t)n;
+    for (int32_t i = 0; i < n; i++)
+        if (a->res[i].class_id != b->res[i].class_id) {
+            printf("  %s image %d: class %d vs %d  FAIL\n", run_name, i, b->res[i].class_id,
+                   a->res[i].class_id);
+            failures++;
+        }
+    const double rel = exact ? 0.0 : TOL_GPU_REL, cam = exact ? 0.0 : TOL_GPU_CAM_ABS;
+    const size_t outliers =
+        exact ? 0 : (size_t)(TOL_GPU_GRAD_OUTLIERS * (double)(nn * a->Kc * a->hw));
+    failures += !tc_compare(run_name, "logits", b->logits, a->logits, nn * a->K, rel, 1, 0);
+    failures += !tc_compare(run_name, "activation", b->act, a->act, nn * a->Kc * a->hw, rel, 1,
+                            0);
+    failures += !tc_compare(run_name, "gradient", b->grad, a->grad, nn * a->Kc * a->hw, rel, 1,
+                            outliers);
+    failures += !tc_compare(run_name, "alpha", b->alpha, a->alpha, nn * a->Kc, rel, 1, 0);
+    failures += !tc_compare(run_name, "cam_raw", b->raw, a->raw, nn * a->hw, rel, 1, 0);
+    failures += !tc_compare(run_name, "cam", b->cams, a->cams, nn * a->hw, cam, 0, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_gpu_autotune GOLDEN [--cpu]\n");
+        return 2;
+    }
+    const int cpu = argc > 2 && !strcmp(argv[2], "--cpu");
+    unsetenv("GC_CUDNN_AUTOTUNE"); /* the option alone decides here */
+    golden_case gc;
+    if (!golden_open(argv[1], &gc))
+        return 1;
+    const st_file *gf = &gc.golden, *inf = &gc.input;
+    gc_options opt = gc_options_default();
+    opt.weights_path = gc.weights;
+    opt.layer = *golden_meta(gf, "layer") ? golden_meta(gf, "layer") : NULL;
+    opt.arch = *golden_meta(gf, "arch") ? golden_meta(gf, "arch") : NULL;
+    opt.score = strcmp(golden_meta(gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX
+                                                                 : GC_SCORE_LOGIT;
+    opt.norm = strcmp(golden_meta(gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
+    opt.input_width = atoi(golden_meta(gf, "input_w"));
+    opt.input_height = atoi(golden_meta(gf, "input_h"));
+    opt.counterfactual = atoi(golden_meta(gf, "counterfactual"));
+    size_t n_in;
+    float *x = golden_tensor(inf, "input", &n_in);
+    cJSON *req = cJSON_Parse(golden_meta(gf, "classes"));
+    const int32_t n = req ? (int32_t)cJSON_GetArraySize(req) : 0;
+    if (n < 1 || !x) {
+        fprintf(stderr, "golden: input or metadata 'classes' missing\n");
+        return 1;
+    }
+    int32_t *classes = malloc(sizeof(int32_t) * (size_t)n);
+    for (int32_t i = 0; i < n; i++)
+        classes[i] = (int32_t)cJSON_GetArrayItem(req, i)->valueint;
+    cJSON_Delete(req);
+    opt.max_batch = n;
+    opt.precision = GC_PRECISION_FP32;
+    printf("%s: %d image(s), layer %s, %s\n", argv[1], n, opt.layer ? opt.layer : "(default)",
+           cpu ? "CPU backend (the option is ignored)" : "CUDA fp32, default vs autotuned");
+
+    gc_context *a = NULL, *b = NULL;
+    outputs oa = {0}, ob = {0};
+    int rc = 0;
+    opt.backend = cpu ? GC_BACKEND_CPU : GC_BACKEND_CUDA;
+    gc_status st = gc_context_create(&opt, &a);
+    if (st != GC_OK) {
+        const char *m = gc_last_error(a);
+        const int no_device = !cpu && (st == GC_ERR_UNSUPPORTED || st == GC_ERR_BACKEND) &&
+                              (strstr(m, "CUDA backend unavailable") ||
+                               strstr(m, "no CUDA backend"));
+        printf("  default context: %s: %s%s\n", gc_status_string(st), m,
+               no_device ? " (skipping: no usable GPU)" : "  FAIL");
+        rc = no_device ? 77 : 1;
+        goto done;
+    }
+    check(!strcmp(gc_autotune_report(a), ""), "default context: empty gc_autotune_report");
+    if (cpu) {
+        gc_options bad = opt;
+        gc_context *c = NULL;
+        bad.autotune = -1;
+        check(gc_context_create(&bad, &c) == GC_ERR_INVALID_ARGUMENT, "autotune -1 refused");
+        gc_context_destroy(c);
+        c = NULL;
+        bad.autotune = 65;
+        check(gc_context_create(&bad, &c) == GC_ERR_INVALID_ARGUMENT, "autotune 65 refused");
+        gc_context_destroy(c);
+        check(!strcmp(gc_autotune_report(NULL), ""), "gc_autotune_report(NULL) is \"\"");
+    }
+    opt.autotune = 1;
+    st = gc_context_create(&opt, &b);
+    if (st != GC_OK) {
+        printf("  autotuned context: %s: %s  FAIL\n", gc_status_string(st), gc_last_error(b));
+        rc = 1;
+        goto done;
+    }
+    const char *report = gc_autotune_report(b);
+    if (cpu) {
+        check(!strcmp(report, ""), "CPU, autotune 1: empty gc_autotune_report");
+    } else {
+        printf("gc_autotune_report:\n%s", report);
+        check(strstr(report, "cuDNN autotune") && strstr(report, "forward ") &&
+                  strstr(report, "plans tuned"),
+              "autotuned context: the report names its plans");
+        check(opt.layer == NULL || strstr(report, "backward-data ") != NULL ||
+                  strstr(report, "time budget") != NULL,
+              "autotuned context: backward-data plans tuned (convs above the target)");
+    }
+    if (run(a, x, n, classes, &oa) || run(b, x, n, classes, &ob)) {
+        printf("  explain  FAIL\n");
+        rc = 1;
+        goto done;
+    }
+    compare_all(cpu ? "cpu autotune 1 vs 0" : "autotuned vs default", &oa, &ob, n, cpu);
+done:
+    outputs_free(&oa);
+    outputs_free(&ob);
+    gc_context_destroy(a);
+    gc_context_destroy(b);
+    golden_close(&gc);
+    free(x);
+    free(classes);
+    if (rc)
+        return rc;
+    printf("%s\n", failures ? "FAILED" : "passed");
+    return failures ? 1 : 0;
+}
