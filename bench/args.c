@@ -96,6 +96,8 @@ void usage(FILE *f)
             "         [--gpu-name NAME (for the peak table)] [--commit TEXT]\n"
             "         [--method LIST (gradcam): gradcam, gradcam++, xgradcam, layercam,\n"
             "          hirescam, guided-backprop, guided-gradcam]\n"
+            "         [--autotune (options.autotune = 1: cuDNN engines timed per conv at\n"
+            "          context creation; the CPU backend ignores it)]\n"
             "Modes: gradcam, forward, near_forward, explain_u8, preprocess, gpu, gpu_forward, host,\n"
             "       files.\n"
             "Default modes: cpu: gradcam,near_forward,explain_u8,preprocess,forward;\n"
@@ -186,6 +188,8 @@ int parse_args(int argc, char **argv, bench_args *a)
             a->jsonl = 1;
         else if (!strcmp(f, "--files-prepare"))
             a->files_prepare = 1;
+        else if (!strcmp(f, "--autotune"))
+            a->autotune = 1;
         else if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
             usage(stdout);
             exit(0);

@@ -42,6 +42,7 @@ typedef struct bench_args {
     int32_t n_methods;
     int32_t size, iters, warmup, threads, profile_iters, image_w, image_h, files, files_runs;
     int json, jsonl, files_prepare;
+    int autotune; /* --autotune: options.autotune = 1 on every context (CUDA; the CPU ignores it) */
 } bench_args;
 
 typedef struct bench_mode {
@@ -71,6 +72,10 @@ typedef struct bench_mode {
     double files_epoch[2]; /* the last full run's start and end, Unix seconds (CLOCK_REALTIME) */
     /* cudaMemGetInfo: device memory taken while the context lived (CUDA only; else -1) */
     int64_t device_used_bytes;
+    /* the shared context's creation (wall ms; includes autotuning) and, when autotuned, its
+     * gc_autotune_report */
+    double context_ms;
+    char autotune_report[6144];
 } bench_mode;
 
 typedef struct gpu_info {

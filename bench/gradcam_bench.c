@@ -107,7 +107,16 @@ static int run_group(const bench_args *a, bench_meta *meta, run_env *e, pool *th
         }
         const int64_t used0 = device_used(a);
         gc_context *ctx = NULL;
+        const double c0 = now_ms();
         gc_status st = create_context(a, prec, method, batch, a->layer, 0, &ctx);
+        const double context_ms = now_ms() - c0;
+        for (int i = 0; i < BENCH_N_MODES; i++) {
+            if (!strcmp(modes[i].name, "near_forward") || !strcmp(modes[i].name, "files"))
+                continue; /* their own contexts */
+            modes[i].context_ms = context_ms;
+            snprintf(modes[i].autotune_report, sizeof modes[i].autotune_report, "%s",
+                     st == GC_OK ? gc_autotune_report(ctx) : "");
+        }
         gc_model_info info;
         if (st == GC_OK)
             st = gc_model_info_get(ctx, &info);

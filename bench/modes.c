@@ -201,6 +201,7 @@ gc_status create_context(const bench_args *a, gc_precision prec, gc_method metho
     opt.input_height = a->size;
     opt.layer = layer;
     opt.profile = profile;
+    opt.autotune = a->autotune;
     return gc_context_create(&opt, ctx);
 }
 

@@ -40,6 +40,13 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     json_string(o, m->what);
     fprintf(o, ",\"layer\":");
     json_string(o, *m->layer ? m->layer : NULL);
+    fprintf(o, ",\"autotune\":%s", a->autotune ? "true" : "false");
+    if (m->context_ms > 0.0)
+        fprintf(o, ",\"context_ms\":%.1f", m->context_ms);
+    if (*m->autotune_report) {
+        fprintf(o, ",\"autotune_report\":");
+        json_string(o, m->autotune_report);
+    }
     if (m->ok && m->count > 0) {
         fprintf(o, ",\"median_ms\":%.4f,\"min_ms\":%.4f,\"max_ms\":%.4f,\"mean_ms\":%.4f,"
                    "\"images_per_s\":%.3f,\"iters\":%d,\"warmup\":%d,\"samples_ms\":[",
@@ -159,9 +166,10 @@ void print_json(const bench_args *a, const bench_meta *meta, const bench_mode *m
     }
     printf("}},\"config\":{\"weights\":");
     json_string(stdout, a->weights);
-    printf(",\"batch\":%d,\"size\":%d,\"iters\":%d,\"warmup\":%d,\"image_size\":[%d,%d]},"
-           "\"modes\":{",
-           batch, a->size, a->iters, a->warmup, a->image_w, a->image_h);
+    printf(",\"batch\":%d,\"size\":%d,\"iters\":%d,\"warmup\":%d,\"image_size\":[%d,%d],"
+           "\"autotune\":%s},\"modes\":{",
+           batch, a->size, a->iters, a->warmup, a->image_w, a->image_h,
+           a->autotune ? "true" : "false");
     for (int i = 0, first = 1; i < n_modes; i++) {
         const bench_mode *m = &modes[i];
         if (m->skipped)
@@ -195,9 +203,9 @@ void print_text(const bench_args *a, const bench_meta *meta, const bench_mode *m
 {
     const double flops = meta->work.ok ? meta->work.conv_flops + meta->work.head_flops : 0.0;
     const double peak = peak_tflops(meta->peak, prec);
-    printf("gradcam-bench  libgradcam %s, %s backend, %s, %s, batch %d, %dx%d\n",
+    printf("gradcam-bench  libgradcam %s, %s backend, %s, %s, batch %d, %dx%d%s\n",
            gc_version_string(), backend_name(a->backend), method_name(modes[0].method),
-           precision_name(prec), batch, a->size, a->size);
+           precision_name(prec), batch, a->size, a->size, a->autotune ? ", autotune" : "");
     printf("machine        %s, %ld cores online, %d threads (OpenBLAS core %s)\n", meta->cpu,
            meta->cores, meta->threads, openblas_get_corename());
     if (meta->gpu.present)
@@ -246,5 +254,11 @@ void print_text(const bench_args *a, const bench_meta *meta, const bench_mode *m
     for (int i = 0; i < n_modes; i++)
         if (!modes[i].skipped)
             printf("  %-12s %s\n", modes[i].name, modes[i].what);
+    for (int i = 0; i < n_modes; i++)
+        if (!modes[i].skipped && *modes[i].autotune_report) {
+            printf("context created in %.0f ms\n%s", modes[i].context_ms,
+                   modes[i].autotune_report);
+            break;
+        }
     printf("\n");
 }

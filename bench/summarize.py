@@ -40,8 +40,13 @@ class Index:
         self.recs = recs
         self.by = {}
         self.methods = {}  # the other CAM methods: (impl, mode, prec, batch, method) -> record
+        self.tuned = {}  # options.autotune runs (gradcam-bench --autotune): key as self.by
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
+                continue
+            if r.get("autotune") is True:
+                self.tuned[(r.get("impl"), r.get("mode"), r.get("precision"),
+                            r.get("batch"))] = r
                 continue
             if r.get("method") not in (None, "gradcam"):
                 self.methods[(r.get("impl"), r.get("mode"), r.get("precision"), r.get("batch"),
@@ -149,6 +154,36 @@ def method_table(ix, p):
             p(f"| {m} | {pr} | {b} | {ours_s} | {fmt(ratio(ips(o), ips(base)), 2)} | "
               f"{fmt(ips(pkg), 0)} | {fmt(ratio(ips(o), ips(pkg)), 1)} | "
               f"{fmt(ips(tun), 0)}{how} | {fmt(ratio(ips(o), ips(tun)), 2)} |")
+    p("")
+
+
+def autotune_table(ix, p):
+    """Autotuned (options.autotune) against default cuDNN plans, side by side, and the
+    per-layer choices of the first autotuned run."""
+    if not ix.tuned:
+        return
+    p("## cuDNN autotuning (options.autotune; `gradcam-bench --autotune`)\n")
+    p("| mode | precision | batch | default img/s | autotuned img/s | autotuned ÷ default | "
+      "context creation default / autotuned (s) |")
+    p("|---|---|---:|---:|---:|---:|---:|")
+    for key in sorted(ix.tuned, key=lambda k: (str(k[1]), PREC_ORDER.index(k[2])
+                                               if k[2] in PREC_ORDER else 99, -(k[3] or 0))):
+        t = ix.tuned[key]
+        d = ix.by.get(key)
+        d_ok = d if d and d.get("ok") else None
+        t_ips = t.get("images_per_s") if t.get("ok") else None
+        d_ips = d_ok.get("images_per_s") if d_ok else None
+        t_s = fmt(t_ips, 0) if t.get("ok") else f"failed: {(t.get('error') or '')[:80]}"
+        cms = lambda r: fmt(r.get("context_ms") / 1e3, 1) if r and r.get("context_ms") else "—"
+        p(f"| {key[1]} | {key[2]} | {key[3]} | {fmt(d_ips, 0)} | {t_s} | "
+          f"{fmt(ratio(t_ips, d_ips), 3)} | {cms(d)} / {cms(t)} |")
+    rep = next((r.get("autotune_report") for r in ix.tuned.values()
+                if r.get("autotune_report")), None)
+    if rep:
+        p("\nEngines chosen per conv plan (gc_autotune_report of the first autotuned context):\n")
+        p("```")
+        p(rep.rstrip("\n"))
+        p("```")
     p("")
 
 
@@ -356,11 +391,15 @@ def main():
               f"{fmt(ratio(vals[0], vals[7]), 1)} |")
     p("")
 
+    # ------------------------------------------------------------ autotuned plans
+    autotune_table(ix, p)
+
     # ------------------------------------------------------------ the other methods
     method_table(ix, p)
 
     # ------------------------------------------------------------ failures and steps
-    failed = [r for r in list(ix.by.values()) + list(ix.methods.values()) if not r.get("ok")]
+    failed = [r for r in list(ix.by.values()) + list(ix.methods.values()) +
+              list(ix.tuned.values()) if not r.get("ok")]
     if failed:
         p("## Failed measurements\n")
         seen = set()

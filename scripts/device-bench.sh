@@ -9,6 +9,8 @@
 # `timeout`, within a total budget (default 360 s, set --budget), and a failing step never
 # stops the rest:
 #    1. ours bf16 b256, peers bf16 b256        2. ours fp32 b256, peers fp32 b256
+#    2b. ours bf16 b256 again (gpu, gpu_forward) with --autotune: cuDNN engines timed per
+#       conv at context creation (options.autotune; at most 45 s of it), beside step 1's
 #    3. files: 16384 JPEGs 224x224 and 4096 JPEGs 500x375 -> overlay PNGs (bf16, b256),
 #       with nvidia-smi sampling GPU utilization every 100 ms
 #    4. ours tf32+fp16 b256, peers tf32 b256, peers fp16 b256
@@ -52,7 +54,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --cpu-smoke) SMOKE=1; shift ;;
     --budget) BUDGET=$2; shift 2 ;;
-    -h | --help) sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "device-bench.sh: unknown option $1" >&2; exit 2 ;;
     *) OUT=$1; shift ;;
     esac
@@ -293,6 +295,19 @@ for p in "${PRECS_MAIN[@]}"; do
     run_step "peers-$p-b$B_BIG" 150 "${PEER[@]}" "${IT_PEER[@]}" --precision "$p" \
         --batch "$B_BIG" --modes "$PEER_MODES"
 done
+
+# 2b: the headline precision and batch again with options.autotune (every conv plan timed
+# against up to 8 other cuDNN engine configs when the context is created; the records carry
+# "autotune":true, "context_ms" and the per-layer "autotune_report"); summary.md puts them
+# beside step 1's default plans. GC_CUDNN_AUTOTUNE_SECONDS bounds the tuning itself.
+if [ $SMOKE -eq 1 ]; then
+    TUNE_PREC=fp32; TUNE_MODES=gradcam,forward # the CPU ignores the option
+else
+    TUNE_PREC=${PRECS_MAIN[0]}; TUNE_MODES=gpu,gpu_forward
+fi
+run_step "ours-$TUNE_PREC-b$B_BIG-autotune" 90 env GC_CUDNN_AUTOTUNE_SECONDS=45 "${OURS[@]}" \
+    "${IT[@]}" --precision "$TUNE_PREC" --batch "$B_BIG" --modes "$TUNE_MODES" \
+    --profile-iters 0 --autotune
 
 # 3: the command on JPEG folders, with GPU utilization sampled during it
 files_step() { # SIZE COUNT [NAME-SUFFIX BENCH-ARGS...]: more arguments go to the bench
