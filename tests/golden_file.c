@@ -3,6 +3,7 @@
  */
 #include "golden_file.h"
 
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,4 +72,40 @@ void golden_close(golden_case *gc)
 {
     st_close(&gc->golden);
     st_close(&gc->input);
+}
+
+gc_options golden_options(const golden_case *gc)
+{
+    const st_file *f = &gc->golden;
+    static const char *methods[] = {"gradcam",  "gradcampp",       "xgradcam",
+                                    "layercam", "hirescam",        "guided_backprop",
+                                    "guided_gradcam"};
+    gc_options o = gc_options_default();
+    o.weights_path = gc->weights;
+    o.layer = *golden_meta(f, "layer") ? golden_meta(f, "layer") : NULL;
+    o.arch = *golden_meta(f, "arch") ? golden_meta(f, "arch") : NULL;
+    o.score = strcmp(golden_meta(f, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;
+    o.norm = strcmp(golden_meta(f, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
+    o.input_width = atoi(golden_meta(f, "input_w"));
+    o.input_height = atoi(golden_meta(f, "input_h"));
+    o.counterfactual = atoi(golden_meta(f, "counterfactual"));
+    for (int k = 0; k < (int)(sizeof methods / sizeof methods[0]); k++)
+        if (strcmp(golden_meta(f, "method"), methods[k]) == 0)
+            o.method = (gc_method)k;
+    return o;
+}
+
+int32_t *golden_classes(const golden_case *gc, int32_t *n)
+{
+    cJSON *req = cJSON_Parse(golden_meta(&gc->golden, "classes"));
+    *n = req ? (int32_t)cJSON_GetArraySize(req) : 0;
+    int32_t *classes = *n > 0 ? malloc(sizeof(int32_t) * (size_t)*n) : NULL;
+    if (!classes) {
+        fprintf(stderr, "golden metadata 'classes' missing\n");
+        exit(1);
+    }
+    for (int32_t i = 0; i < *n; i++)
+        classes[i] = (int32_t)cJSON_GetArrayItem(req, i)->valueint;
+    cJSON_Delete(req);
+    return classes;
 }

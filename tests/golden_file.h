@@ -7,7 +7,9 @@
 #define GC_GOLDEN_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "gradcam.h"
 #include "safetensors.h"
 
 typedef struct golden_case {
@@ -22,5 +24,12 @@ void golden_close(golden_case *gc);
 float *golden_tensor(const st_file *f, const char *name, size_t *count);
 /* A metadata value, "" when absent. */
 const char *golden_meta(const st_file *f, const char *key);
+/* gc_options_default() with what the golden's metadata says: its weights, layer, arch,
+ * score, normalization, input size, method and counterfactual flag. The strings point into
+ * gc; the backend, precision and max_batch are left to the caller. */
+gc_options golden_options(const golden_case *gc);
+/* The golden's explained classes (metadata "classes", -1 = top-1): malloc'd, *n of them;
+ * prints why and exits(1) when missing. */
+int32_t *golden_classes(const golden_case *gc, int32_t *n);
 
 #endif

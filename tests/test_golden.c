@@ -12,7 +12,6 @@
  * deprocess_image.
  * Exit 0 when every stage is within tests/tolerances.h, 1 otherwise.
  */
-#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,23 +104,9 @@ int main(int argc, char **argv)
     const st_file *gf = &gc.golden, *inf = &gc.input;
     const char *weights = argc > 2 ? argv[2] : gc.weights; /* weights beside it unless given */
 
-    gc_options opt = gc_options_default();
+    gc_options opt = golden_options(&gc);
     opt.weights_path = weights;
     opt.backend = GC_BACKEND_CPU; /* the reference; tests/gpu compares the GPU against it */
-    opt.layer = *golden_meta(gf, "layer") ? golden_meta(gf, "layer") : NULL;
-    opt.arch = *golden_meta(gf, "arch") ? golden_meta(gf, "arch") : NULL;
-    opt.score = strcmp(golden_meta(gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;
-    opt.norm = strcmp(golden_meta(gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
-    opt.input_width = atoi(golden_meta(gf, "input_w"));
-    opt.counterfactual = atoi(golden_meta(gf, "counterfactual"));
-    {
-        static const char *methods[] = {"gradcam", "gradcampp", "xgradcam", "layercam",
-                                        "hirescam", "guided_backprop", "guided_gradcam"};
-        for (int k = 0; k < 7; k++)
-            if (strcmp(golden_meta(gf, "method"), methods[k]) == 0)
-                opt.method = (gc_method)k;
-    }
-    opt.input_height = atoi(golden_meta(gf, "input_h"));
 
     size_t n_in, n_logits, n_cls, n_probs, n_act, n_grad, n_alpha, n_raw, n_cam;
     float *x = golden_tensor(inf, "input", &n_in);
@@ -133,14 +118,13 @@ int main(int argc, char **argv)
     float *alpha = golden_tensor(gf, "alpha", &n_alpha);
     float *cam_raw = golden_tensor(gf, "cam_raw", &n_raw);
     float *cam = golden_tensor(gf, "cam", &n_cam);
-    const int32_t n = (int32_t)n_cls;
+    int32_t n;
+    int32_t *classes = golden_classes(&gc, &n);
+    if ((size_t)n != n_cls) {
+        printf("  %d requested classes but %zu explained ones in the golden  FAIL\n", n, n_cls);
+        return 1;
+    }
     opt.max_batch = n;
-
-    cJSON *req = cJSON_Parse(golden_meta(gf, "classes"));
-    int32_t *classes = malloc(sizeof(int32_t) * (size_t)n);
-    for (int32_t i = 0; i < n; i++)
-        classes[i] = (int32_t)cJSON_GetArrayItem(req, i)->valueint;
-    cJSON_Delete(req);
 
     gc_context *ctx = NULL;
     if (gc_context_create(&opt, &ctx) != GC_OK) {

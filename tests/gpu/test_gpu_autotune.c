@@ -15,7 +15,6 @@
  * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
  */
 #define _POSIX_C_SOURCE 200809L /* unsetenv */
-#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,29 +122,12 @@ int main(int argc, char **argv)
     golden_case gc;
     if (!golden_open(argv[1], &gc))
         return 1;
-    const st_file *gf = &gc.golden, *inf = &gc.input;
-    gc_options opt = gc_options_default();
-    opt.weights_path = gc.weights;
-    opt.layer = *golden_meta(gf, "layer") ? golden_meta(gf, "layer") : NULL;
-    opt.arch = *golden_meta(gf, "arch") ? golden_meta(gf, "arch") : NULL;
-    opt.score = strcmp(golden_meta(gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX
-                                                                 : GC_SCORE_LOGIT;
-    opt.norm = strcmp(golden_meta(gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
-    opt.input_width = atoi(golden_meta(gf, "input_w"));
-    opt.input_height = atoi(golden_meta(gf, "input_h"));
-    opt.counterfactual = atoi(golden_meta(gf, "counterfactual"));
+    const st_file *inf = &gc.input;
+    gc_options opt = golden_options(&gc);
     size_t n_in;
     float *x = golden_tensor(inf, "input", &n_in);
-    cJSON *req = cJSON_Parse(golden_meta(gf, "classes"));
-    const int32_t n = req ? (int32_t)cJSON_GetArraySize(req) : 0;
-    if (n < 1 || !x) {
-        fprintf(stderr, "golden: input or metadata 'classes' missing\n");
-        return 1;
-    }
-    int32_t *classes = malloc(sizeof(int32_t) * (size_t)n);
-    for (int32_t i = 0; i < n; i++)
-        classes[i] = (int32_t)cJSON_GetArrayItem(req, i)->valueint;
-    cJSON_Delete(req);
+    int32_t n;
+    int32_t *classes = golden_classes(&gc, &n);
     opt.max_batch = n;
     opt.precision = GC_PRECISION_FP32;
     printf("%s: %d image(s), layer %s, %s\n", argv[1], n, opt.layer ? opt.layer : "(default)",

@@ -20,7 +20,6 @@
  * --quick runs only guided + device + images (for compute-sanitizer, scripts/device-check.sh).
  * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
  */
-#include <cJSON.h>
 #include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdio.h>
@@ -532,28 +531,13 @@ int main(int argc, char **argv)
     golden_case gcase;
     if (!golden_open(argv[1], &gcase))
         return 1;
-    const st_file *gf = &gcase.golden;
-    base = gc_options_default();
-    base.weights_path = gcase.weights;
-    base.layer = *golden_meta(gf, "layer") ? golden_meta(gf, "layer") : NULL;
-    base.arch = *golden_meta(gf, "arch") ? golden_meta(gf, "arch") : NULL;
-    base.score = strcmp(golden_meta(gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX
-                                                                   : GC_SCORE_LOGIT;
-    base.norm = strcmp(golden_meta(gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
-    base.input_width = atoi(golden_meta(gf, "input_w"));
-    base.input_height = atoi(golden_meta(gf, "input_h"));
+    base = golden_options(&gcase);
+    base.method = GC_METHOD_GRADCAM;
+    base.counterfactual = 0;
     size_t n_in;
     float *x = golden_tensor(&gcase.input, "input", &n_in);
-    cJSON *req = cJSON_Parse(golden_meta(gf, "classes"));
-    const int32_t n = req ? (int32_t)cJSON_GetArraySize(req) : 0;
-    if (n < 1) {
-        fprintf(stderr, "golden metadata 'classes' missing\n");
-        return 1;
-    }
-    int32_t *classes = malloc(sizeof(int32_t) * (size_t)n);
-    for (int32_t i = 0; i < n; i++)
-        classes[i] = (int32_t)cJSON_GetArrayItem(req, i)->valueint;
-    cJSON_Delete(req);
+    int32_t n;
+    int32_t *classes = golden_classes(&gcase, &n);
     printf("%s: %d image(s), layer %s%s\n", argv[1], n, base.layer ? base.layer : "(default)",
            quick ? ", quick" : "");
 

@@ -13,7 +13,6 @@
  * method's channel weights), raw and normalized cams.
  * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
  */
-#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,39 +206,14 @@ int main(int argc, char **argv)
     golden_case gc;
     if (!golden_open(argv[1], &gc))
         return 1;
-    const st_file *gf = &gc.golden, *inf = &gc.input;
-    const char *weights = gc.weights;
-    gc_options opt = gc_options_default();
-    opt.weights_path = weights;
-    const char *layer = *golden_meta(gf, "layer") ? golden_meta(gf, "layer") : NULL;
-    opt.arch = *golden_meta(gf, "arch") ? golden_meta(gf, "arch") : NULL;
-    opt.score = strcmp(golden_meta(gf, "score"), "softmax") == 0 ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;
-    opt.norm = strcmp(golden_meta(gf, "norm"), "minmax") == 0 ? GC_NORM_MINMAX : GC_NORM_MAX;
-    opt.input_width = atoi(golden_meta(gf, "input_w"));
-    opt.input_height = atoi(golden_meta(gf, "input_h"));
-    /* the golden's method and counterfactual flag, as test_golden.c reads them */
-    opt.counterfactual = atoi(golden_meta(gf, "counterfactual"));
-    {
-        static const char *methods[] = {"gradcam",  "gradcampp",       "xgradcam",
-                                        "layercam", "hirescam",        "guided_backprop",
-                                        "guided_gradcam"};
-        for (int k = 0; k < (int)(sizeof methods / sizeof methods[0]); k++)
-            if (strcmp(golden_meta(gf, "method"), methods[k]) == 0)
-                opt.method = (gc_method)k;
-    }
-
+    const st_file *inf = &gc.input;
+    gc_options opt = golden_options(&gc);
+    const char *layer = opt.layer;
+    opt.layer = NULL; /* each run below names its layer */
     size_t n_in;
     float *x = golden_tensor(inf, "input", &n_in);
-    cJSON *req = cJSON_Parse(golden_meta(gf, "classes"));
-    const int32_t n = req ? (int32_t)cJSON_GetArraySize(req) : 0;
-    if (n < 1) {
-        fprintf(stderr, "golden metadata 'classes' missing\n");
-        return 1;
-    }
-    int32_t *classes = malloc(sizeof(int32_t) * (size_t)n);
-    for (int32_t i = 0; i < n; i++)
-        classes[i] = (int32_t)cJSON_GetArrayItem(req, i)->valueint;
-    cJSON_Delete(req);
+    int32_t n;
+    int32_t *classes = golden_classes(&gc, &n);
     printf("%s: %d image(s), layer %s, method %d%s\n", argv[1], n, layer ? layer : "(default)",
            (int)opt.method, opt.counterfactual ? ", counterfactual" : "");
 
