@@ -99,14 +99,14 @@ void usage(FILE *f)
             "         [--autotune (options.autotune = 1: cuDNN engines timed per conv at\n"
             "          context creation; the CPU backend ignores it)]\n"
             "Modes: gradcam, forward, near_forward, explain_u8, preprocess, gpu, gpu_forward, host,\n"
-            "       files.\n"
+            "       host_lib, files.\n"
             "Default modes: cpu: gradcam,near_forward,explain_u8,preprocess,forward;\n"
             "cuda: gpu,gradcam,forward,host. LISTs are comma-separated (--batch 1,32,128,256).\n");
 }
 
 static const char *const known_modes[BENCH_N_MODES] = {
     "gradcam", "near_forward", "explain_u8", "preprocess", "forward", "gpu", "gpu_forward",
-    "host", "files"};
+    "host", "files", "host_lib"};
 
 int parse_args(int argc, char **argv, bench_args *a)
 {

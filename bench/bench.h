@@ -24,7 +24,7 @@
 
 #define BENCH_MAX_SAMPLES 1000
 #define BENCH_MAX_LIST 8
-#define BENCH_N_MODES 9
+#define BENCH_N_MODES 10
 
 typedef struct bench_args {
     const char *weights;
@@ -127,12 +127,14 @@ typedef struct bench_inputs {
     /* host-mode rendering: one heatmap + overlay buffer per thread */
     uint8_t *render_buf;
     size_t render_len; /* bytes per buffer */
+    /* host_lib mode: a heatmap and an overlay per image of the batch, allocated on first use */
+    uint8_t *lib_buf, **lib_over, **lib_heat;
 } bench_inputs;
 
 /* What one timed call of a mode does (modes.c: call_once). */
 typedef enum bench_call {
     CALL_TENSOR, CALL_IMAGES, CALL_PREPROCESS, CALL_PREDICT, CALL_DEVICE, CALL_DEVICE_PREDICT,
-    CALL_HOST
+    CALL_HOST, CALL_HOST_LIB
 } bench_call;
 
 typedef struct mode_def {

@@ -78,7 +78,7 @@ static int run_group(const bench_args *a, bench_meta *meta, run_env *e, pool *th
         modes[i].skipped = !mode_selected(a->modes, modes[i].name);
         const bench_call c = mode_defs[i].call;
         const int explains = c == CALL_TENSOR || c == CALL_IMAGES || c == CALL_DEVICE ||
-                             c == CALL_HOST;
+                             c == CALL_HOST || c == CALL_HOST_LIB;
         if (!strcmp(modes[i].name, "files") && method != GC_METHOD_GRADCAM) {
             snprintf(modes[i].what_text, sizeof modes[i].what_text, "%s; --method %s",
                      mode_defs[i].what, method_name(method));

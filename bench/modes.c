@@ -77,6 +77,27 @@ void free_inputs(bench_inputs *in)
     free(in->pixels);
     free(in->images);
     free(in->render_buf);
+    free(in->lib_buf);
+    free(in->lib_over);
+    free(in->lib_heat);
+}
+
+/* host_lib's output buffers: a heatmap and an overlay per image, for max_batch images. */
+static int lib_buffers(bench_inputs *in)
+{
+    if (in->lib_buf)
+        return 1;
+    const size_t one = (size_t)in->images[0].width * in->images[0].height * 3;
+    in->lib_buf = malloc(2 * one * (size_t)in->max_batch);
+    in->lib_over = calloc((size_t)in->max_batch, sizeof *in->lib_over);
+    in->lib_heat = calloc((size_t)in->max_batch, sizeof *in->lib_heat);
+    if (!in->lib_buf || !in->lib_over || !in->lib_heat)
+        return 0;
+    for (int32_t i = 0; i < in->max_batch; i++) {
+        in->lib_over[i] = in->lib_buf + 2 * one * (size_t)i;
+        in->lib_heat[i] = in->lib_over[i] + one;
+    }
+    return 1;
 }
 
 /* ---------------------------------------------------------------- host-mode rendering */
@@ -122,6 +143,9 @@ const mode_def mode_defs[BENCH_N_MODES] = {
              "(heatmap + overlay) on a host thread pool", CALL_HOST},
     {"files", "the gradcam command on a folder of JPEGs to overlay PNGs (whole process)",
      CALL_HOST},
+    {"host_lib", "gc_explain_render on uint8 images: preprocessing and the heatmap + overlay "
+                 "of every image inside the library (on the GPU with CUDA; what the command "
+                 "does there)", CALL_HOST_LIB},
 };
 
 /* A guided method's input-space tensor of each of the n images to the host: what a user of
@@ -160,6 +184,14 @@ static gc_status call_once(gc_context *ctx, run_env *e, bench_call call, int32_t
         return st == GC_OK ? fetch_guided(ctx, e, n) : st;
     case CALL_DEVICE_PREDICT:
         return gc_predict_device(ctx, dev, n, e->results);
+    case CALL_HOST_LIB:
+        if (!lib_buffers(e->in)) {
+            snprintf(err, err_len, "out of memory for %d heatmaps and overlays", n);
+            return GC_ERR_OUT_OF_MEMORY;
+        }
+        st = gc_explain_render(ctx, e->in->images, n, NULL, e->results, e->cams, e->cams_len,
+                               GC_COLORMAP_JET, 0.4f, e->in->lib_over, e->in->lib_heat);
+        return st == GC_OK ? fetch_guided(ctx, e, n) : st;
     case CALL_HOST: {
         double t0 = now_ms();
         st = gc_explain(ctx, e->in->images, n, NULL, e->results, e->cams, e->cams_len);

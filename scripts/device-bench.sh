@@ -291,7 +291,7 @@ PEER_MODES=tuned_split,hook_backward,grad_cam_pkg,forward,forward_cl
 # 1-2: the headline precisions at the headline batch, ours then the peers
 for p in "${PRECS_MAIN[@]}"; do
     run_step "ours-$p-b$B_BIG" 90 "${OURS[@]}" "${IT[@]}" --precision "$p" --batch "$B_BIG" \
-        --modes gpu,gpu_forward,gradcam,forward,host
+        --modes gpu,gpu_forward,gradcam,forward,host,host_lib
     run_step "peers-$p-b$B_BIG" 150 "${PEER[@]}" "${IT_PEER[@]}" --precision "$p" \
         --batch "$B_BIG" --modes "$PEER_MODES"
 done
@@ -369,7 +369,7 @@ fi
 
 # 4: the other precisions at the headline batch
 run_step "ours-rest-b$B_BIG" 90 "${OURS[@]}" "${IT[@]}" --precision "$(echo $PRECS_REST | tr ' ' ,)" \
-    --batch "$B_BIG" --modes gpu,gpu_forward,gradcam,forward,host
+    --batch "$B_BIG" --modes gpu,gpu_forward,gradcam,forward,host,host_lib
 for p in $PRECS_REST; do
     run_step "peers-$p-b$B_BIG" 120 "${PEER[@]}" "${IT_PEER[@]}" --precision "$p" \
         --batch "$B_BIG" --modes "$PEER_MODES"
