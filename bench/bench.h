@@ -129,6 +129,7 @@ typedef struct bench_inputs {
     size_t render_len; /* bytes per buffer */
     /* host_lib mode: a heatmap and an overlay per image of the batch, allocated on first use */
     uint8_t *lib_buf, **lib_over, **lib_heat;
+    size_t *lib_lens;
 } bench_inputs;
 
 /* What one timed call of a mode does (modes.c: call_once). */

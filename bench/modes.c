@@ -80,6 +80,7 @@ void free_inputs(bench_inputs *in)
     free(in->lib_buf);
     free(in->lib_over);
     free(in->lib_heat);
+    free(in->lib_lens);
 }
 
 /* host_lib's output buffers: a heatmap and an overlay per image, for max_batch images. */
@@ -89,11 +90,13 @@ static int lib_buffers(bench_inputs *in)
         return 1;
     const size_t one = (size_t)in->images[0].width * in->images[0].height * 3;
     in->lib_buf = malloc(2 * one * (size_t)in->max_batch);
+    in->lib_lens = malloc(sizeof(size_t) * (size_t)in->max_batch);
     in->lib_over = calloc((size_t)in->max_batch, sizeof *in->lib_over);
     in->lib_heat = calloc((size_t)in->max_batch, sizeof *in->lib_heat);
-    if (!in->lib_buf || !in->lib_over || !in->lib_heat)
+    if (!in->lib_buf || !in->lib_over || !in->lib_heat || !in->lib_lens)
         return 0;
     for (int32_t i = 0; i < in->max_batch; i++) {
+        in->lib_lens[i] = one;
         in->lib_over[i] = in->lib_buf + 2 * one * (size_t)i;
         in->lib_heat[i] = in->lib_over[i] + one;
     }
@@ -190,7 +193,8 @@ static gc_status call_once(gc_context *ctx, run_env *e, bench_call call, int32_t
             return GC_ERR_OUT_OF_MEMORY;
         }
         st = gc_explain_render(ctx, e->in->images, n, NULL, e->results, e->cams, e->cams_len,
-                               GC_COLORMAP_JET, 0.4f, e->in->lib_over, e->in->lib_heat);
+                               GC_COLORMAP_JET, 0.4f, e->in->lib_over, e->in->lib_heat,
+                               e->in->lib_lens);
         return st == GC_OK ? fetch_guided(ctx, e, n) : st;
     case CALL_HOST: {
         double t0 = now_ms();

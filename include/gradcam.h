@@ -375,13 +375,17 @@ GC_API gc_status gc_render(const float *cam, int32_t cam_width, int32_t cam_heig
  *   colormap, alpha      as gc_render (alpha in [0, 1])
  *   overlays, heatmaps   NULL, or n pointers, each NULL (skip that image) or a caller buffer
  *                        of (images[i].height, images[i].width, 3) packed RGB bytes
- * Errors as gc_explain's, and GC_ERR_INVALID_ARGUMENT for an unknown colormap or an alpha
- * outside [0, 1] (nothing is computed). When rendering fails after a successful
- * explanation, the status says so and results / cams hold the explanation. */
+ *   buffer_lens          n byte counts: image i's overlay and heatmap buffers each hold
+ *                        buffer_lens[i] bytes (required when overlays or heatmaps is given)
+ * Errors as gc_explain's, GC_ERR_INVALID_ARGUMENT for an unknown colormap or an alpha
+ * outside [0, 1], GC_ERR_BUFFER_TOO_SMALL for a buffer shorter than its image (then nothing
+ * is computed). When rendering fails after a successful explanation, the status says so and
+ * results / cams hold the explanation. */
 GC_API gc_status gc_explain_render(gc_context *ctx, const gc_image *images, int32_t n,
                                    const int32_t *classes, gc_result *results, float *cams,
                                    size_t cams_len, gc_colormap colormap, float alpha,
-                                   uint8_t *const *overlays, uint8_t *const *heatmaps);
+                                   uint8_t *const *overlays, uint8_t *const *heatmaps,
+                                   const size_t *buffer_lens);
 
 /* Draws a (3, height, width) input-space gradient (GC_TENSOR_GUIDED_*) as an 8-bit RGB image
  * the way the Grad-CAM authors and pytorch-grad-cam's deprocess_image do: over all values,

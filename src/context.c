@@ -681,7 +681,8 @@ gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const i
 /* Each image's cam rendered on the host (gc_render), images in parallel. */
 static gc_status render_host(gc_context *ctx, const gc_image *images, int32_t n,
                              const float *cams, gc_colormap colormap, float alpha,
-                             uint8_t *const *overlays, uint8_t *const *heatmaps)
+                             uint8_t *const *overlays, uint8_t *const *heatmaps,
+                             const size_t *buffer_lens)
 {
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
     int32_t failed = n;
@@ -691,7 +692,7 @@ static gc_status render_host(gc_context *ctx, const gc_image *images, int32_t n,
 #endif
     for (int32_t i = 0; i < n; i++) {
         uint8_t *ov = overlays ? overlays[i] : NULL, *hm = heatmaps ? heatmaps[i] : NULL;
-        const size_t len = (size_t)images[i].width * images[i].height * 3;
+        const size_t len = buffer_lens[i];
         gc_status st = gc_render(cams + (size_t)i * hw, ctx->cam_w, ctx->cam_h, &images[i],
                                  colormap, alpha, hm, len, ov, len);
         if (st != GC_OK) {
@@ -713,7 +714,8 @@ static gc_status render_host(gc_context *ctx, const gc_image *images, int32_t n,
 gc_status gc_explain_render(gc_context *ctx, const gc_image *images, int32_t n,
                             const int32_t *classes, gc_result *results, float *cams,
                             size_t cams_len, gc_colormap colormap, float alpha,
-                            uint8_t *const *overlays, uint8_t *const *heatmaps)
+                            uint8_t *const *overlays, uint8_t *const *heatmaps,
+                            const size_t *buffer_lens)
 {
     const double t0 = gc_now_ms();
     gc_status st = check_usable(ctx);
@@ -725,6 +727,20 @@ gc_status gc_explain_render(gc_context *ctx, const gc_image *images, int32_t n,
     if (!(alpha >= 0.0f && alpha <= 1.0f))
         return profile_end(ctx, gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
                                         "alpha %g is not in [0, 1]", (double)alpha));
+    if ((overlays || heatmaps) && !buffer_lens)
+        return profile_end(ctx, gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                                        "overlays/heatmaps given without buffer_lens"));
+    /* every buffer holds its image before any work (bad images: explain_batch says so) */
+    for (int32_t i = 0; (overlays || heatmaps) && images && i < n && i < ctx->opt.max_batch;
+         i++) {
+        const int has = (overlays && overlays[i]) || (heatmaps && heatmaps[i]);
+        const size_t need = (size_t)GC_MAX(images[i].width, 0) * GC_MAX(images[i].height, 0) * 3;
+        if (has && buffer_lens[i] < need)
+            return profile_end(ctx, gc_fail(&ctx->err, GC_ERR_BUFFER_TOO_SMALL,
+                                            "image %d: its buffers hold %zu bytes; %dx%d RGB "
+                                            "needs %zu", i, buffer_lens[i], images[i].width,
+                                            images[i].height, need));
+    }
     /* the cams to render: the caller's, or the context's own buffer */
     float *c = cams ? cams : ctx->cams_norm;
     const size_t c_len = cams ? cams_len : (size_t)ctx->opt.max_batch * ctx->cam_h * ctx->cam_w;
@@ -734,7 +750,7 @@ gc_status gc_explain_render(gc_context *ctx, const gc_image *images, int32_t n,
     if (ctx->input_in_backend)
         st = ctx->ops->render(ctx, ctx->be, n, c, colormap, alpha, overlays, heatmaps);
     else
-        st = render_host(ctx, images, n, c, colormap, alpha, overlays, heatmaps);
+        st = render_host(ctx, images, n, c, colormap, alpha, overlays, heatmaps, buffer_lens);
     return profile_end(ctx, st);
 }
 

@@ -959,7 +959,7 @@ static void check_explain_render(gc_context *ctx, const image_buf *imgs3)
         uint8_t *ovs[3] = {ov[0], NULL, ov[2]};
         memset(&b, 0, sizeof b);
         gc_status st2 = gc_explain_render(ctx, im, 3, NULL, b.res, b.cams, 3 * CAM_HW,
-                                          looks[k].map, looks[k].alpha, ovs, hm);
+                                          looks[k].map, looks[k].alpha, ovs, hm, len);
         ok &= st == GC_OK && st2 == GC_OK;
         if (st != GC_OK || st2 != GC_OK)
             break;
@@ -980,7 +980,7 @@ static void check_explain_render(gc_context *ctx, const image_buf *imgs3)
     for (int i = 0; i < 3; i++)
         memset(ov[i], 0x5A, len[i] + RENDER_GUARD);
     gc_status st = gc_explain_render(ctx, im, 3, NULL, b.res, NULL, 0, GC_COLORMAP_JET, 0.4f, ov,
-                                     NULL);
+                                     NULL, len);
     ok &= st == GC_OK;
     for (int i = 0; st == GC_OK && i < 3; i++) {
         ok &= gc_render(a.cams + i * CAM_HW, CAM, CAM, &im[i], GC_COLORMAP_JET, 0.4f, NULL, 0,
@@ -989,26 +989,32 @@ static void check_explain_render(gc_context *ctx, const image_buf *imgs3)
     }
     /* neither output: just the explanation */
     ok &= gc_explain_render(ctx, im, 2, NULL, b.res, b.cams, 2 * CAM_HW, GC_COLORMAP_JET, 0.4f,
-                            NULL, NULL) == GC_OK &&
+                            NULL, NULL, NULL) == GC_OK &&
           a.res[0].class_id == b.res[0].class_id && a.res[1].class_id == b.res[1].class_id;
     gc_profile prof;
     ok &= gc_profile_get(ctx, &prof) == GC_OK && prof.images == 2 && prof.total_ms > 0.0;
     /* refused before any work */
     gc_status bad_map = gc_explain_render(ctx, im, 1, NULL, b.res, NULL, 0, (gc_colormap)99, 0.4f,
-                                          ov, NULL);
+                                          ov, NULL, len);
     gc_status bad_alpha = gc_explain_render(ctx, im, 1, NULL, b.res, NULL, 0, GC_COLORMAP_JET,
-                                            1.5f, ov, NULL);
+                                            1.5f, ov, NULL, len);
     gc_status bad_nan = gc_explain_render(ctx, im, 1, NULL, b.res, NULL, 0, GC_COLORMAP_JET, NAN,
-                                          ov, NULL);
+                                          ov, NULL, len);
     gc_status bad_n = gc_explain_render(ctx, im, 0, NULL, b.res, NULL, 0, GC_COLORMAP_JET, 0.4f,
-                                        ov, NULL);
+                                        ov, NULL, len);
     gc_status small = gc_explain_render(ctx, im, 2, NULL, b.res, b.cams, CAM_HW, GC_COLORMAP_JET,
-                                        0.4f, ov, NULL);
+                                        0.4f, ov, NULL, len);
+    gc_status no_lens = gc_explain_render(ctx, im, 1, NULL, b.res, NULL, 0, GC_COLORMAP_JET, 0.4f,
+                                          ov, NULL, NULL);
+    size_t short_lens[3] = {len[0], len[1] - 1, len[2]};
+    gc_status short_buf = gc_explain_render(ctx, im, 3, NULL, b.res, NULL, 0, GC_COLORMAP_JET,
+                                            0.4f, ov, NULL, short_lens);
     ok &= bad_map == GC_ERR_INVALID_ARGUMENT && bad_alpha == GC_ERR_INVALID_ARGUMENT &&
           bad_nan == GC_ERR_INVALID_ARGUMENT && bad_n == GC_ERR_INVALID_ARGUMENT &&
-          small == GC_ERR_BUFFER_TOO_SMALL &&
-          gc_explain_render(NULL, im, 1, NULL, b.res, NULL, 0, GC_COLORMAP_JET, 0.4f, ov, NULL) ==
-              GC_ERR_INVALID_ARGUMENT;
+          small == GC_ERR_BUFFER_TOO_SMALL && no_lens == GC_ERR_INVALID_ARGUMENT &&
+          short_buf == GC_ERR_BUFFER_TOO_SMALL &&
+          gc_explain_render(NULL, im, 1, NULL, b.res, NULL, 0, GC_COLORMAP_JET, 0.4f, ov, NULL,
+                            len) == GC_ERR_INVALID_ARGUMENT;
     check(ok && same_results && same_bytes && guards && skipped, "explain_render",
           "results and cams as gc_explain: %s; overlays/heatmaps as gc_render: %s; guards %s; "
           "NULL entry untouched: %s; refused: colormap %s, alpha %s, NaN %s, n=0 %s, short cams "

@@ -48,6 +48,7 @@ typedef struct batcher {
     int32_t *classes;
     float *cams;                /* (max_batch, cam_h, cam_w)                          */
     uint8_t **overlays, **heatmaps; /* gc_explain_render's per-image output pointers  */
+    size_t *lens;                   /* ... and their byte counts                       */
 } batcher;
 
 void output_path(const cli_config *cfg, const job *j, int which, char *buf, size_t len)
@@ -280,6 +281,7 @@ static void render_buffers(batcher *b, int32_t n)
         }
         b->overlays[i] = j->overlay;
         b->heatmaps[i] = j->heatmap;
+        b->lens[i] = bytes;
     }
 }
 
@@ -296,7 +298,8 @@ static void run_batch(batcher *b, int32_t n)
     if (p->render_in_batch) {
         render_buffers(b, n);
         st = gc_explain_render(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw,
-                               p->cfg->colormap, p->cfg->alpha, b->overlays, b->heatmaps);
+                               p->cfg->colormap, p->cfg->alpha, b->overlays, b->heatmaps,
+                               b->lens);
     } else {
         st = gc_explain(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw);
     }
@@ -362,15 +365,16 @@ static int batcher_init(batcher *b, pipeline *p, gc_context *ctx)
     *b = (batcher){p, ctx, calloc(B, sizeof *b->batch), calloc(B, sizeof *b->imgs),
                    calloc(B, sizeof *b->res), calloc(B, sizeof *b->classes),
                    malloc(sizeof(float) * B * p->cam_w * p->cam_h),
-                   calloc(B, sizeof *b->overlays), calloc(B, sizeof *b->heatmaps)};
+                   calloc(B, sizeof *b->overlays), calloc(B, sizeof *b->heatmaps),
+                   calloc(B, sizeof *b->lens)};
     return b->batch && b->imgs && b->res && b->classes && b->cams && b->overlays &&
-           b->heatmaps;
+           b->heatmaps && b->lens;
 }
 
 static void batcher_free(batcher *b)
 {
     free(b->batch), free(b->imgs), free(b->res), free(b->classes), free(b->cams);
-    free(b->overlays), free(b->heatmaps);
+    free(b->overlays), free(b->heatmaps), free(b->lens);
 }
 
 size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, report *rep,

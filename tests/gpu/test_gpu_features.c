@@ -245,8 +245,10 @@ static void check_images_quick(gc_context *gpu, int32_t max_n)
         const int32_t n = max_n < 3 - first ? max_n : 3 - first;
         gc_image im[3];
         uint8_t *ov[3], *hm[3];
+        size_t lens[3];
         for (int32_t i = 0; i < n; i++) {
             const int32_t *z = sz[first + i];
+            lens[i] = (size_t)3 * z[0] * z[1];
             uint8_t *p = synth(z[0] + z[2], z[1], first + i); /* padded rows */
             im[i].data = p;
             im[i].width = z[0];
@@ -262,7 +264,7 @@ static void check_images_quick(gc_context *gpu, int32_t max_n)
         size_t bad_in = 0, bad_px = 0;
         if (gc_preprocess_images(gpu, im, n, ref, HW3 * n) != GC_OK ||
             gc_explain_render(gpu, im, n, NULL, res, cams, hw * n, GC_COLORMAP_JET, 0.4f, ov,
-                              hm) != GC_OK) {
+                              hm, lens) != GC_OK) {
             FAIL("  %-16s %s", run, gc_last_error(gpu));
         } else {
             for (int32_t i = 0; i < n; i++) {

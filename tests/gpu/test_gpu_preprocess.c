@@ -144,7 +144,8 @@ static void check_batch(const char *run, gc_context *cpu, gc_context *gpu, gc_co
     uint8_t *ovs[8];
     for (int32_t i = 0; i < n; i++)
         ovs[i] = i == n - 1 && n > 1 ? NULL : ov[i];
-    if (gc_explain_render(gpu, im, n, NULL, res, cams, hw * n, map, alpha, ovs, hm) != GC_OK) {
+    if (gc_explain_render(gpu, im, n, NULL, res, cams, hw * n, map, alpha, ovs, hm, len) !=
+        GC_OK) {
         FAIL("  %-12s gpu explain_render: %s", run, gc_last_error(gpu));
         goto done;
     }
@@ -192,7 +193,7 @@ static void check_batch(const char *run, gc_context *cpu, gc_context *gpu, gc_co
         FAIL("  %-12s render: %zu bytes differ (max %d), guards %s, skipped overlay %s", run,
              bad_px, max_diff, guards ? "intact" : "OVERWRITTEN", skipped ? "untouched" : "WRITTEN");
     /* the host path on the GPU: same input bits, so the same results */
-    if (gc_explain_render(host, im, n, NULL, hres, hcams, hw * n, map, alpha, NULL, NULL) !=
+    if (gc_explain_render(host, im, n, NULL, hres, hcams, hw * n, map, alpha, NULL, NULL, NULL) !=
         GC_OK) {
         FAIL("  %-12s host-path explain_render: %s", run, gc_last_error(host));
         goto done;
