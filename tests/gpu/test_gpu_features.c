@@ -16,10 +16,13 @@
  *   batches         max_batch 7: gc_explain of 7 images of mixed sizes, then 1, then 4 on the
  *                   same contexts (guided, so the guided tensor of each image is compared)
  *   images          (in device) gc_explain_render on the GPU: GC_TENSOR_INPUT bit for bit the
- *                   host preprocessing, heatmaps and overlays byte for byte gc_render's
+ *                   host preprocessing, heatmaps and overlays byte for byte gc_render's;
+ *                   device_bytes grows at the first call (the GPU path's buffers: proof that
+ *                   it ran; GC_CUDA_HOST_PREPROCESS is unset at the start)
  * --quick runs only guided + device + images (for compute-sanitizer, scripts/device-check.sh).
  * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
  */
+#define _POSIX_C_SOURCE 200809L /* unsetenv */
 #include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdio.h>
@@ -241,6 +244,11 @@ static void check_images_quick(gc_context *gpu, int32_t max_n)
     gc_model_info_get(gpu, &info);
     const size_t HW3 = (size_t)3 * info.input_width * info.input_height;
     const size_t hw = (size_t)info.cam_width * info.cam_height;
+    /* the GPU path allocates its image staging and render buffers (counted in device_bytes
+     * on that path only) by the first gc_explain_render; the host path allocates nothing, and
+     * comparing it with gc_preprocess_images would compare the host code with itself */
+    gc_profile pr;
+    const long long before = gc_profile_get(gpu, &pr) == GC_OK ? (long long)pr.device_bytes : -1;
     for (int first = 0; first < 3;) {
         const int32_t n = max_n < 3 - first ? max_n : 3 - first;
         gc_image im[3];
@@ -283,6 +291,12 @@ static void check_images_quick(gc_context *gpu, int32_t max_n)
             printf("  %-16s %d image(s): %zu input values and %zu rendered bytes differ%s\n", run,
                    n, bad_in, bad_px, bad_in || bad_px ? "  FAIL" : "");
             failures += bad_in || bad_px;
+            const long long now =
+                gc_profile_get(gpu, &pr) == GC_OK ? (long long)pr.device_bytes : -1;
+            if (first == 0 && !(before >= 0 && now > before))
+                FAIL("  %-16s device_bytes %lld after gc_explain_render, %lld before: the GPU "
+                     "image path did not run (GC_CUDA_HOST_PREPROCESS? backend_images?)", run,
+                     now, before);
         }
         for (int32_t i = 0; i < n; i++)
             free((void *)im[i].data), free(ov[i]), free(hm[i]);
@@ -530,6 +544,8 @@ int main(int argc, char **argv)
         return 2;
     }
     const int quick = argc > 2 && strcmp(argv[2], "--quick") == 0;
+    /* "images" checks the GPU image path: never let the environment switch it to the host */
+    unsetenv("GC_CUDA_HOST_PREPROCESS");
     golden_case gcase;
     if (!golden_open(argv[1], &gcase))
         return 1;

@@ -14,6 +14,9 @@
  *               is skipped; guard bytes after every buffer stay intact
  *   host path   the same batches on a CUDA context made with GC_CUDA_HOST_PREPROCESS=1 (the
  *               host preprocesses, the CPU renders): same classes, cams within 1e-6
+ *   GPU path    the GPU contexts really took the GPU path (GC_CUDA_HOST_PREPROCESS is unset
+ *               first): their device_bytes grew (staging, render buffers) past the host
+ *               path twin's, which did not grow
  *   growth      a 3000x2000 image outgrows the pinned staging sized at create; later batches
  *               still pass; profiling reports the GPU preprocessing time
  * One CUDA context per configuration, reused for every batch (plans are built once).
@@ -216,6 +219,33 @@ done:
     free(ref_o), free(ref_h), free(ref), free(got), free(cams), free(hcams), free(res), free(hres);
 }
 
+/* gc_profile.device_bytes, -1 when it cannot be read. */
+static long long device_bytes(gc_context *ctx)
+{
+    gc_profile pr;
+    return gc_profile_get(ctx, &pr) == GC_OK ? (long long)pr.device_bytes : -1;
+}
+
+/* The GPU context really took the GPU image path (else the checks above compared the host
+ * code with itself): its staging and render buffers (counted in device_bytes only on that
+ * path, allocated at its first gc_explain / gc_explain_render) make it hold more device
+ * memory than before its batches and than the host-path twin, which holds what it held. */
+static void check_gpu_path(const char *name, gc_context *gpu, gc_context *host,
+                           long long gpu_before, long long host_before)
+{
+    if (cpu_as_gpu) /* CPU contexts: no device memory at all */
+        return;
+    const long long g = device_bytes(gpu), h = device_bytes(host);
+    if (!(g > gpu_before && g > h && h == host_before))
+        FAIL("  %-12s GPU image path: device_bytes %lld (before its batches %lld) vs the "
+             "host path's %lld (before %lld): want the GPU's larger and grown, the host "
+             "path's unchanged", name, g, gpu_before, h, host_before);
+    else
+        printf("  %-12s GPU image path taken: device %.1f MiB (%.1f before its batches), "
+               "host path %.1f MiB\n", name, g / 1048576.0, gpu_before / 1048576.0,
+               h / 1048576.0);
+}
+
 /* The images of `sz` in batches of up to 8 through one configuration. */
 static void run_config(const char *name, gc_context *cpu, gc_context *gpu, gc_context *host,
                        const sizes *sz, int32_t count)
@@ -247,6 +277,8 @@ int main(int argc, char **argv)
         return 2;
     }
     cpu_as_gpu = argc > 2 && strcmp(argv[2], "--cpu-as-gpu") == 0;
+    /* the GPU contexts must take the GPU image path: the switch only for the host twins */
+    unsetenv("GC_CUDA_HOST_PREPROCESS");
     golden_case gcase;
     if (!golden_open(argv[1], &gcase))
         return 1;
@@ -278,7 +310,9 @@ int main(int argc, char **argv)
         {500, 375, 0},      {2 * W, 2 * H, 0},  {W - 1, H - 1, 1},  {123, 45, 0},
         {3000, 2000, 1},    {64, 64, 0},        {7, 300, 3},        {300, 7, 0},
     };
+    long long gpu_before = device_bytes(gpu), host_before = device_bytes(host);
     run_config("stretch", cpu, gpu, host, a, (int32_t)(sizeof a / sizeof a[0]));
+    check_gpu_path("stretch", gpu, host, gpu_before, host_before);
 
     /* crop + caffe at another size (W < H), profiling on */
     const int32_t W2 = W - 24 > 8 ? W - 24 : W, H2 = H + 8;
@@ -296,7 +330,9 @@ int main(int argc, char **argv)
         {W2, H2 * 3, 1}, {1001, 77, 4}, {77, 1001, 2}, {640, 480, 0},  {W2 - 3, H2 - 5, 0},
         {2999, 2001, 3}, {W2 + 9, H2 + 1, 0}, {5, 5, 11},
     };
+    gpu_before = device_bytes(gpu_b), host_before = device_bytes(host_b);
     run_config("crop", cpu_b, gpu_b, host_b, b, (int32_t)(sizeof b / sizeof b[0]));
+    check_gpu_path("crop", gpu_b, host_b, gpu_before, host_before);
     gc_profile pr;
     if (gc_profile_get(gpu_b, &pr) != GC_OK ||
         !(pr.preprocess_ms > 0.0 && (cpu_as_gpu || (pr.upload_ms > 0.0 && pr.device_bytes > 0))))
