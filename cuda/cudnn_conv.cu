@@ -237,9 +237,13 @@ static gc_status build_graph(cudnnHandle_t handle, gc_conv_plan *p, int bias, in
     return GC_OK;
 }
 
-/* 1 when the engine config's numerical notes fit `numerics` (gc_conv_numerics). */
-static gc_status numerics_ok(cudnnBackendDescriptor_t cfg, gc_conv_numerics numerics, int *ok,
-                             gc_errbuf *err)
+/* 1 when the engine config's numerical notes fit `numerics` (gc_conv_numerics): never a
+ * reduced-precision reduction; in true fp32 also no tensor cores, down-converted inputs, FFT
+ * or Winograd (their transforms round differently from a direct float sum); `tuning` (the
+ * autotuner's candidates, not the default path) also refuses nondeterministic engines, so
+ * that a tuned context still gives the same bits on every run. */
+static gc_status numerics_ok(cudnnBackendDescriptor_t cfg, gc_conv_numerics numerics,
+                             int tuning, int *ok, gc_errbuf *err)
 {
     cudnnBackendDescriptor_t engine;
     *ok = 0;
@@ -259,8 +263,15 @@ static gc_status numerics_ok(cudnnBackendDescriptor_t cfg, gc_conv_numerics nume
     for (int64_t i = 0; i < n_notes; i++) {
         if (notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION)
             *ok = 0;
-        if (numerics == GC_CONV_TRUE_FP32 && (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
-                                              notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS))
+        if (numerics == GC_CONV_TRUE_FP32 &&
+            (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
+             notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
+             notes[i] == CUDNN_NUMERICAL_NOTE_FFT || notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD ||
+             notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4 ||
+             notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6 ||
+             notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13))
+            *ok = 0;
+        if (tuning && notes[i] == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC)
             *ok = 0;
     }
     return GC_OK;
@@ -307,11 +318,11 @@ static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
     int rejected = 0;
     for (int64_t i = 0; i < got && i < count; i++) {
         int ok;
-        if (numerics_ok(cfgs[i], numerics, &ok, err) != GC_OK || !ok) {
+        if (numerics_ok(cfgs[i], numerics, 0, &ok, err) != GC_OK || !ok) {
             if (!why[0] && ++rejected)
                 snprintf(why, why_len, "engine configs refused for their numerical notes "
-                                       "(tensor cores, down-conversion or reduced-precision "
-                                       "reduction)");
+                                       "(reduced-precision reduction; in fp32 also tensor "
+                                       "cores, down-conversion, FFT or Winograd)");
             continue;
         }
         cudnnBackendDescriptor_t plan;
@@ -700,7 +711,7 @@ static gc_status tune_mode(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan 
             break;
         }
         int ok = 0;
-        if (numerics_ok(cfgs[i], numerics, &ok, err) != GC_OK || !ok)
+        if (numerics_ok(cfgs[i], numerics, 1, &ok, err) != GC_OK || !ok)
             continue;
         char tag[128];
         cfg_tag(cfgs[i], tag, sizeof tag);

@@ -27,7 +27,7 @@ typedef struct gc_conv_plan {
 
 /* Which engines a plan may use, judged by their numerical notes. */
 typedef enum gc_conv_numerics {
-    GC_CONV_TRUE_FP32 = 0, /* no tensor cores, no down-conversion (fp32 mode)            */
+    GC_CONV_TRUE_FP32 = 0, /* no tensor cores, down-conversion, FFT or Winograd (fp32)   */
     GC_CONV_FP32_ACCUM = 1,/* tensor cores allowed (tf32, fp16, bf16), but no reduced-
                               precision reduction: accumulation stays float             */
 } gc_conv_numerics;
@@ -72,7 +72,8 @@ gc_status gc_conv_tuner_init(gc_conv_tuner *t, cudaStream_t stream, int max_cand
 void gc_conv_tuner_free(gc_conv_tuner *t);
 
 /* Times p's plan, then up to t->max_candidates other engine configs of the same graph (the
- * heuristics' results in order, mode A then mode B, filtered by `numerics` as the build was,
+ * heuristics' results in order, mode A then mode B, filtered by `numerics` as the build was
+ * and nondeterministic engines refused as well,
  * each once, those over t->ws_cap skipped), every one on the given pointers (as
  * gc_conv_plan_bind) with t's scratch workspace: t->warmup runs, then the minimum of t->iters
  * runs timed with CUDA events. A candidate at least 1% faster than p's plan replaces it
