@@ -827,10 +827,12 @@ gc_status gc_conv_plan_tune(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan
         snprintf(cap, sizeof cap, ", %d over the workspace cap", over_cap);
     if (t->out_of_time)
         snprintf(cap + strlen(cap), sizeof cap - strlen(cap), ", time budget spent");
-    if (best && best_ms < 0.99 * def_ms) {
-        /* the candidate wins: its plan and descriptors replace the default's */
-        snprintf(line, line_len, "%s %.3f ms (default %s %.3f ms; %d candidates timed%s%s)",
-                 best_tag, best_ms, def_tag, def_ms, timed, cap, why);
+    if (best && (best_ms < 0.99 * def_ms || t->pick_other)) {
+        /* the candidate wins (or a test forces the swap): its plan and descriptors replace
+         * the default's */
+        snprintf(line, line_len, "%s %.3f ms (default %s %.3f ms; %d candidates timed%s%s%s)",
+                 best_tag, best_ms, def_tag, def_ms, timed, cap, why,
+                 best_ms < 0.99 * def_ms ? "" : "; GC_CUDNN_AUTOTUNE_PICK=other");
         gc_conv_plan_free(p);
         c.plan = best;
         c.workspace = best_ws;

@@ -62,6 +62,8 @@ typedef struct gc_conv_tuner {
     int warmup, iters;     /* runs of each plan: untimed, then timed (the minimum counts) */
     double deadline_s;     /* gc_conv_tuner_now() past which no candidate is built (0: none) */
     int out_of_time;       /* set when a plan's search stopped at the deadline            */
+    int pick_other;        /* tests only (GC_CUDNN_AUTOTUNE_PICK=other): the fastest
+                              candidate other than the default replaces it, however slow  */
 } gc_conv_tuner;
 
 /* CLOCK_MONOTONIC in seconds, for deadline_s. */
@@ -77,6 +79,7 @@ void gc_conv_tuner_free(gc_conv_tuner *t);
  * each once, those over t->ws_cap skipped), every one on the given pointers (as
  * gc_conv_plan_bind) with t's scratch workspace: t->warmup runs, then the minimum of t->iters
  * runs timed with CUDA events. A candidate at least 1% faster than p's plan replaces it
+ * (with t->pick_other, the fastest candidate whenever one was timed)
  * (p->plan, its descriptors, p->workspace; p->fused and the graph stay). p is left without a
  * variant pack: bind it afterwards. `line` gets a one-line account (the winner's engine tag
  * "eng<global index>_k<knob>=<value>..." and ms, the default's, candidates timed / skipped).

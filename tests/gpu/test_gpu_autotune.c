@@ -7,14 +7,17 @@
  *
  * GPU: one default fp32 context and one with autotune = 1 (GC_CUDNN_AUTOTUNE is unset first,
  * so the environment decides nothing), the golden's input and classes on both; compared:
- * classes, logits, activation, gradient, alpha, raw and normalized cams. The default context's
- * gc_autotune_report is "", the tuned one's names every plan (printed). Use a golden whose
- * target has convs above it (custom_block2), so backward-data plans are tuned too.
+ * classes, logits, activation, gradient, alpha, raw and normalized cams. The tuned context is
+ * made with GC_CUDNN_AUTOTUNE_PICK=other (test only: the fastest non-default candidate is
+ * kept even when the default is faster), so that the plan swap and the workspace growth run
+ * even on this small model; its report must say that at least one plan changed. The default
+ * context's gc_autotune_report is "", the tuned one's names every plan (printed). Use a
+ * golden whose target has convs above it (custom_block2), so backward-data plans are tuned.
  * --cpu: the CPU backend ignores the option (bit-identical results, empty report), and
  * autotune outside 0..64 is GC_ERR_INVALID_ARGUMENT.
  * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
  */
-#define _POSIX_C_SOURCE 200809L /* unsetenv */
+#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,7 +165,10 @@ int main(int argc, char **argv)
         check(!strcmp(gc_autotune_report(NULL), ""), "gc_autotune_report(NULL) is \"\"");
     }
     opt.autotune = 1;
+    /* swap plans even where the default is fastest: the swap itself is what is tested */
+    setenv("GC_CUDNN_AUTOTUNE_PICK", "other", 1);
     st = gc_context_create(&opt, &b);
+    unsetenv("GC_CUDNN_AUTOTUNE_PICK");
     if (st != GC_OK) {
         printf("  autotuned context: %s: %s  FAIL\n", gc_status_string(st), gc_last_error(b));
         rc = 1;
@@ -179,6 +185,15 @@ int main(int argc, char **argv)
         check(opt.layer == NULL || strstr(report, "backward-data ") != NULL ||
                   strstr(report, "time budget") != NULL,
               "autotuned context: backward-data plans tuned (convs above the target)");
+        const char *tally = strstr(report, "plans tuned, ");
+        int tuned = 0, changed = 0;
+        if (tally) /* "cuDNN autotune: %d plans tuned, %d changed, ..." */
+            while (tally > report && tally[-1] != ':')
+                tally--;
+        check(tally && sscanf(tally, "%d plans tuned, %d changed", &tuned, &changed) == 2 &&
+                  changed >= 1,
+              "autotuned context: at least one plan changed (PICK=other)");
+        printf("  %d plans tuned, %d changed\n", tuned, changed);
     }
     if (run(a, x, n, classes, &oa) || run(b, x, n, classes, &ob)) {
         printf("  explain  FAIL\n");
