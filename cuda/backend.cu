@@ -272,8 +272,9 @@ static gc_status prof_collect(gc_context *ctx, cuda_state *s)
 
 #define GC_N_COLORMAPS (GC_COLORMAP_MAGMA + 1)
 #define GC_LUT_BYTES 768
-/* Pinned staging at create: room for max_batch images of 4x the network's pixels (at least
- * 640x480), at most this much; a batch that needs more grows it. */
+/* Pinned staging, allocated at the first gc_explain of images (a context that never calls it
+ * holds none): room for max_batch images of 4x the network's pixels (at least 640x480), at
+ * most this much; a batch that needs more grows it. */
 #define GC_IMG_STAGING_INITIAL_MAX ((size_t)256 << 20)
 
 static size_t align_up(size_t v, size_t a)
@@ -907,15 +908,8 @@ static gc_status cuda_create(gc_context *ctx, void **state)
      * GC_CUDA_HOST_PREPROCESS=1 asks for the host path (for bisecting a mismatch) */
     const char *hp = getenv("GC_CUDA_HOST_PREPROCESS");
     s->host_preprocess = hp && *hp && strcmp(hp, "0") != 0;
-    if (!s->host_preprocess) {
-        const size_t per_image = (size_t)3 * GC_MAX((size_t)4 * ctx->in_w * ctx->in_h,
-                                                    (size_t)640 * 480);
-        const size_t table = align_up(sizeof(gc_image_desc) * (size_t)s->N, 256);
-        const size_t want = table + (size_t)s->N * per_image;
-        GC_TRY(alloc_images(ctx, s, GC_MIN(want, table + GC_IMG_STAGING_INITIAL_MAX),
-                            s->N));
-        ctx->backend_images = 1;
-    }
+    /* its staging comes with the first batch of images (explain_images_impl) */
+    ctx->backend_images = !s->host_preprocess;
     if (ctx->opt.profile)
         for (int k = 0; k < GC_MAX_MARKS; k++)
             GC_CUDA_TRY(err, cudaEventCreate(&s->ev[k]));
@@ -1274,8 +1268,18 @@ static gc_status explain_images_impl(gc_context *ctx, cuda_state *s, const gc_im
         pixels += align_up(bytes, 16);
         max_px = GC_MAX(max_px, (int64_t)images[i].width * images[i].height);
     }
+    size_t want = 0;
     if (table + pixels > s->img_cap) /* grow, with headroom for the next batches */
-        GC_TRY(alloc_images(ctx, s, table + pixels + pixels / 2, n));
+        want = table + pixels + pixels / 2;
+    if (!s->h_img) { /* the first batch (or the first after a failed allocation) */
+        const size_t per_image = (size_t)3 * GC_MAX((size_t)4 * ctx->in_w * ctx->in_h,
+                                                    (size_t)640 * 480);
+        const size_t table_n = align_up(sizeof(gc_image_desc) * (size_t)s->N, 256);
+        want = GC_MAX(want, table_n + GC_MIN((size_t)s->N * per_image,
+                                             GC_IMG_STAGING_INITIAL_MAX));
+    }
+    if (want)
+        GC_TRY(alloc_images(ctx, s, want, n));
     memcpy(s->h_img, s->descs, sizeof(gc_image_desc) * (size_t)n);
     for (int32_t i = 0; i < n; i++) {
         const gc_image *im = &images[i];
