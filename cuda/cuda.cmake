@@ -68,6 +68,9 @@ if(_gc_cuda_ok)
   # contraction anywhere in that file (its shared formulas use round-to-nearest intrinsics
   # as well, so this is a second guard).
   set_property(SOURCE cuda/image_kernels.cu APPEND PROPERTY COMPILE_OPTIONS "-fmad=false")
+  # backend.cu packs a batch's images into pinned staging with OpenMP (host code only; the
+  # library already links OpenMP for the C sources, whose runtime this shares)
+  set_property(SOURCE cuda/backend.cu APPEND PROPERTY COMPILE_OPTIONS "-Xcompiler=-fopenmp")
   include_directories(SYSTEM ${CUDNN_INCLUDE_DIR})
   list(APPEND GC_DEPS CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY})
   add_compile_definitions(GC_WITH_CUDA)
