@@ -19,6 +19,9 @@ if(GC_WITH_CUDA)
     list(APPEND _gc_gpu_warn -Werror)
   endif()
   set(GC_GPU_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
+  # COST: `ctest -j` starts the costliest first (until it has timings of its own), so the
+  # long tests (autotune, preprocess, features) do not start last and overrun the device
+  # check's budget; the many short gpu_vs_cpu_* fill the gaps.
   add_executable(test_gpu_vs_cpu ${GC_GPU_TEST_DIR}/test_gpu_vs_cpu.c
     ${GC_GPU_TEST_DIR}/../golden_file.c ${GC_GPU_TEST_DIR}/../compare.c)
   target_include_directories(test_gpu_vs_cpu PRIVATE ${GC_GPU_TEST_DIR}/..)
@@ -30,7 +33,7 @@ if(GC_WITH_CUDA)
     string(REPLACE ".golden.safetensors" "" case ${case})
     add_test(NAME gpu_vs_cpu_${case} COMMAND test_gpu_vs_cpu ${golden})
     set_tests_properties(gpu_vs_cpu_${case} PROPERTIES LABELS gpu SKIP_RETURN_CODE 77
-      TIMEOUT 300)
+      TIMEOUT 300 COST 10)
   endforeach()
 
   add_executable(test_gpu_features ${GC_GPU_TEST_DIR}/test_gpu_features.c
@@ -44,7 +47,7 @@ if(GC_WITH_CUDA)
     add_test(NAME gpu_features_${case} COMMAND test_gpu_features
       ${GC_GPU_TEST_DIR}/../golden/${case}.golden.safetensors)
     set_tests_properties(gpu_features_${case} PROPERTIES LABELS gpu SKIP_RETURN_CODE 77
-      TIMEOUT 300)
+      TIMEOUT 300 COST 80)
   endforeach()
   add_test(NAME gpu_quick COMMAND test_gpu_features
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors --quick)
@@ -57,7 +60,9 @@ if(GC_WITH_CUDA)
   target_compile_options(test_gpu_autotune PRIVATE ${_gc_gpu_warn})
   add_test(NAME gpu_autotune COMMAND test_gpu_autotune
     ${GC_GPU_TEST_DIR}/../golden/custom_block2.golden.safetensors)
-  set_tests_properties(gpu_autotune PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 180)
+  # the tuning bounded to 15 s of the device check's budget (3 candidates per plan)
+  set_tests_properties(gpu_autotune PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 180
+    COST 100 ENVIRONMENT "GC_CUDNN_AUTOTUNE_SECONDS=15")
   add_test(NAME gpu_autotune_cpu COMMAND test_gpu_autotune
     ${GC_GPU_TEST_DIR}/../golden/custom_block2.golden.safetensors --cpu)
   set_tests_properties(gpu_autotune_cpu PROPERTIES LABELS cpu TIMEOUT 120)
@@ -69,7 +74,8 @@ if(GC_WITH_CUDA)
   target_compile_options(test_gpu_preprocess PRIVATE ${_gc_gpu_warn})
   add_test(NAME gpu_preprocess COMMAND test_gpu_preprocess
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors)
-  set_tests_properties(gpu_preprocess PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120)
+  set_tests_properties(gpu_preprocess PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120
+    COST 90)
   add_test(NAME gpu_preprocess_selftest COMMAND test_gpu_preprocess
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors --cpu-as-gpu)
   set_tests_properties(gpu_preprocess_selftest PROPERTIES LABELS cpu TIMEOUT 300)
