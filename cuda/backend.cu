@@ -473,7 +473,7 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     s->logits = take_f(a, N * m->num_classes);
     s->guided_in = s->guided ? take_f(a, N * 3 * HW) : NULL;
     s->d_cams = take_f(a, N * hw);
-    s->d_luts = (uint8_t *)take(a, 5 * 768);
+    s->d_luts = (uint8_t *)take(a, (size_t)GC_N_COLORMAPS * GC_LUT_BYTES);
     for (int i = 0; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
         if (L->kind != GC_LAYER_CONV)
@@ -705,7 +705,21 @@ static gc_status autotune_plans(gc_context *ctx, cuda_state *s, int n_cands)
         cudaGetLastError();
     cap = GC_MAX(cap, (int64_t)s->ws_bytes); /* the defaults' own workspace always fits */
     GC_TRY(gc_conv_fill_random(s->stream, s->arena, s->arena_bytes & ~(size_t)3, s->dnn_dt,
-                               0x9e3779b9u, err));
+                               0x9e3779b9u, 1.0f, err));
+    /* the conv weights scaled to keep the values' spread from layer to layer (uniform within
+     * sqrt(3 / fan-in): variance 1 / fan-in), so that the timed runs stay finite in fp16
+     * (weights within [-1, 1] grow a feature map ~20x per layer: inf after a few) */
+    for (int i = 0; i < m->n_layers; i++) {
+        if (!s->cw[i])
+            continue;
+        const size_t cin = (size_t)conv_cin(ctx, s, i), cout = (size_t)m->layers[i].cout;
+        const size_t bytes = (9 * cin * cout * s->es) & ~(size_t)3;
+        GC_TRY(gc_conv_fill_random(s->stream, s->cw[i], bytes, s->dnn_dt, 0x85ebca6bu + i,
+                                   sqrtf(3.0f / (9.0f * cin)), err));
+        if (s->wflip[i])
+            GC_TRY(gc_conv_fill_random(s->stream, s->wflip[i], bytes, s->dnn_dt,
+                                       0xc2b2ae35u + i, sqrtf(3.0f / (9.0f * cout)), err));
+    }
     gc_conv_tuner t;
     GC_TRY(gc_conv_tuner_init(&t, s->stream, n_cands, cap, err));
     t.deadline_s = t0 + budget;

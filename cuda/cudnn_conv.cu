@@ -452,8 +452,16 @@ gc_status gc_conv_tuner_init(gc_conv_tuner *t, cudaStream_t stream, int max_cand
     t->ws_cap = ws_cap;
     t->warmup = 1;
     t->iters = 3;
-    GC_CUDA_TRY(err, cudaEventCreate(&t->ev[0]));
-    GC_CUDA_TRY(err, cudaEventCreate(&t->ev[1]));
+    cudaError_t e = cudaEventCreate(&t->ev[0]);
+    if (e == cudaSuccess)
+        e = cudaEventCreate(&t->ev[1]);
+    if (e != cudaSuccess) {
+        gc_conv_tuner_free(t); /* the first event is not left behind */
+        return gc_fail(err, e == cudaErrorMemoryAllocation ? GC_ERR_OUT_OF_MEMORY
+                                                           : GC_ERR_BACKEND,
+                       "cudaEventCreate (the autotuner's timer) failed at %s:%d: %s (%s)",
+                       __FILE__, __LINE__, cudaGetErrorName(e), cudaGetErrorString(e));
+    }
     return GC_OK;
 }
 
@@ -468,7 +476,7 @@ void gc_conv_tuner_free(gc_conv_tuner *t)
     memset(t, 0, sizeof *t);
 }
 
-__global__ void fill_random_kernel(uint32_t *p, size_t n, int kind, uint32_t seed)
+__global__ void fill_random_kernel(uint32_t *p, size_t n, int kind, uint32_t seed, float scale)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
@@ -478,8 +486,8 @@ __global__ void fill_random_kernel(uint32_t *p, size_t n, int kind, uint32_t see
         h ^= h >> 15;
         h *= 0x846ca68bu;
         h ^= h >> 16;
-        const float u = (float)(h >> 8) * (2.0f / 16777216.0f) - 1.0f,
-                    v = (float)(h & 0xffffu) * (2.0f / 65536.0f) - 1.0f;
+        const float u = ((float)(h >> 8) * (2.0f / 16777216.0f) - 1.0f) * scale,
+                    v = ((float)(h & 0xffffu) * (2.0f / 65536.0f) - 1.0f) * scale;
         uint32_t w;
         if (kind == 0) /* float */
             w = __float_as_uint(u);
@@ -493,7 +501,7 @@ __global__ void fill_random_kernel(uint32_t *p, size_t n, int kind, uint32_t see
 }
 
 gc_status gc_conv_fill_random(cudaStream_t stream, void *p, size_t bytes, cudnnDataType_t dt,
-                              uint32_t seed, gc_errbuf *err)
+                              uint32_t seed, float scale, gc_errbuf *err)
 {
     const size_t n = bytes / 4;
     if (n == 0)
@@ -501,7 +509,7 @@ gc_status gc_conv_fill_random(cudaStream_t stream, void *p, size_t bytes, cudnnD
     const int kind = dt == CUDNN_DATA_BFLOAT16 ? 1 : dt == CUDNN_DATA_HALF ? 2 : 0;
     const size_t blocks = (n + 255) / 256;
     fill_random_kernel<<<(unsigned)(blocks < 65535 ? blocks : 65535), 256, 0, stream>>>(
-        (uint32_t *)p, n, kind, seed);
+        (uint32_t *)p, n, kind, seed, scale);
     GC_CUDA_TRY(err, cudaGetLastError());
     return GC_OK;
 }
@@ -666,11 +674,15 @@ done:
 }
 
 /* Candidate plans of one heuristic mode, each timed as it is built; the fastest so far in
- * *best (destroying the one it replaces). Counts in *timed and *skipped. */
+ * *best (destroying the one it replaces). Up to t->max_candidates in *n_cands (with the
+ * other modes'): those over the workspace cap are not counted (counted in *over_cap), nor
+ * are duplicates of a tag in `seen` (known engines only: a config whose engine index cannot
+ * be read is never taken for another). Counts in *timed. */
 static gc_status tune_mode(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan *c,
                            cudnnBackendDescriptor_t graph, cudnnBackendHeurMode_t mode,
                            gc_conv_numerics numerics, char (*seen)[128], int *n_seen,
-                           int max_seen, const void *x, const void *wt, const void *b, void *y,
+                           int max_seen, int *n_cands, const void *x, const void *wt,
+                           const void *b, void *y,
                            cudnnBackendDescriptor_t *best, int64_t *best_ws, double *best_ms,
                            char *best_tag, int *timed, int *over_cap, int *fatal,
                            gc_errbuf *err)
@@ -705,7 +717,7 @@ static gc_status tune_mode(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan 
     int64_t got = 0;
     GC_CUDNN_TRY(err, cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs));
-    for (int64_t i = 0; i < got && i < count && *n_seen < max_seen; i++) {
+    for (int64_t i = 0; i < got && i < count && *n_cands < t->max_candidates; i++) {
         if (t->deadline_s > 0.0 && gc_conv_tuner_now() > t->deadline_s) {
             t->out_of_time = 1;
             break;
@@ -715,8 +727,9 @@ static gc_status tune_mode(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan 
             continue;
         char tag[128];
         cfg_tag(cfgs[i], tag, sizeof tag);
+        const int known = strncmp(tag, "eng?", 4) != 0;
         int dup = 0;
-        for (int k = 0; k < *n_seen && !dup; k++)
+        for (int k = 0; known && k < *n_seen && !dup; k++)
             dup = strcmp(seen[k], tag) == 0;
         if (dup)
             continue;
@@ -735,12 +748,14 @@ static gc_status tune_mode(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan 
             cudnnBackendDestroyDescriptor(plan);
             continue;
         }
-        snprintf(seen[(*n_seen)++], 128, "%s", tag);
-        if (ws > t->ws_cap) {
+        if (known && *n_seen < max_seen)
+            snprintf(seen[(*n_seen)++], 128, "%s", tag);
+        if (ws > t->ws_cap) { /* not a candidate here: does not count */
             ++*over_cap;
             cudnnBackendDestroyDescriptor(plan);
             continue;
         }
+        ++*n_cands;
         double ms = 0.0;
         const int outcome = time_plan(handle, t, c, plan, ws, x, wt, b, y, &ms, err);
         if (outcome == TIMED_FATAL) {
@@ -796,9 +811,11 @@ gc_status gc_conv_plan_tune(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan
     int64_t best_ws = 0;
     double best_ms = 0.0;
     char best_tag[128] = "";
-    const int max_seen = t->max_candidates + 1; /* + the default's tag */
+    /* the default's tag, the candidates', and room for some over the workspace cap (when it
+     * is full, further duplicates are timed again: harmless) */
+    const int max_seen = t->max_candidates + 1 + 64;
     char(*seen)[128] = (char(*)[128])calloc((size_t)max_seen, 128);
-    int n_seen = 0, timed = 0, over_cap = 0, fatal = 0;
+    int n_seen = 0, n_cands = 0, timed = 0, over_cap = 0, fatal = 0;
     gc_status st = seen ? GC_OK
                         : gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory (autotuning)");
     if (st == GC_OK) {
@@ -808,9 +825,9 @@ gc_status gc_conv_plan_tune(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan
     }
     static const cudnnBackendHeurMode_t modes[2] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_B};
     for (int m = 0; st == GC_OK && m < 2; m++)
-        st = tune_mode(handle, t, &c, graph, modes[m], numerics, seen, &n_seen, max_seen, x, wt,
-                       b, y, &best, &best_ws, &best_ms, best_tag, &timed, &over_cap, &fatal,
-                       err);
+        st = tune_mode(handle, t, &c, graph, modes[m], numerics, seen, &n_seen, max_seen,
+                       &n_cands, x, wt, b, y, &best, &best_ws, &best_ms, best_tag, &timed,
+                       &over_cap, &fatal, err);
     free(seen);
     if (fatal) { /* a sticky CUDA error: the device is gone for this process */
         if (best)

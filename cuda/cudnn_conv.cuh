@@ -75,11 +75,11 @@ void gc_conv_tuner_free(gc_conv_tuner *t);
 
 /* Times p's plan, then up to t->max_candidates other engine configs of the same graph (the
  * heuristics' results in order, mode A then mode B, filtered by `numerics` as the build was
- * and nondeterministic engines refused as well,
- * each once, those over t->ws_cap skipped), every one on the given pointers (as
- * gc_conv_plan_bind) with t's scratch workspace: t->warmup runs, then the minimum of t->iters
- * runs timed with CUDA events. A candidate at least 1% faster than p's plan replaces it
- * (with t->pick_other, the fastest candidate whenever one was timed)
+ * and nondeterministic engines refused as well, each once, those over t->ws_cap skipped and
+ * not counted), every one on the given pointers (as gc_conv_plan_bind) with t's scratch
+ * workspace: t->warmup runs, then the minimum of t->iters runs timed with CUDA events. A
+ * candidate at least 1% faster than p's plan (with t->pick_other: the fastest candidate
+ * whenever one was timed) replaces it
  * (p->plan, its descriptors, p->workspace; p->fused and the graph stay). p is left without a
  * variant pack: bind it afterwards. `line` gets a one-line account (the winner's engine tag
  * "eng<global index>_k<knob>=<value>..." and ms, the default's, candidates timed / skipped).
@@ -90,9 +90,10 @@ gc_status gc_conv_plan_tune(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan
                             const void *b, void *y, char *line, size_t line_len,
                             gc_errbuf *err);
 
-/* Fills `bytes` (a multiple of 4) at p with pseudo-random values in [-1, 1] of type dt (pairs
- * of 16-bit values for half/bfloat16), so that the candidates are not timed on zeros. */
+/* Fills `bytes` (a multiple of 4) at p with pseudo-random values in [-scale, scale] of type
+ * dt (pairs of 16-bit values for half/bfloat16), so that the candidates are not timed on
+ * zeros. */
 gc_status gc_conv_fill_random(cudaStream_t stream, void *p, size_t bytes, cudnnDataType_t dt,
-                              uint32_t seed, gc_errbuf *err);
+                              uint32_t seed, float scale, gc_errbuf *err);
 
 #endif /* GC_CUDNN_CONV_CUH */
