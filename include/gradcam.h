@@ -336,7 +336,8 @@ typedef struct gc_profile {
     double backward_ms;    /* score gradient down to the target (to the input when guided) */
     double cam_ms;         /* channel weights, cam, normalization                          */
     double download_ms;    /* device-to-host copies (0 on the CPU)                          */
-    int64_t device_bytes;  /* device memory the context holds (0 on the CPU)                */
+    int64_t device_bytes;  /* device memory the context holds now (0 on the CPU); grows at
+                              the first call with images, which adds their staging buffers */
 } gc_profile;
 
 GC_API gc_status gc_profile_get(const gc_context *ctx, gc_profile *out);
