@@ -23,7 +23,8 @@ if(GC_WITH_CUDA)
   # long tests (autotune, preprocess, features) do not start last and overrun the device
   # check's budget; the many short gpu_vs_cpu_* fill the gaps.
   add_executable(test_gpu_vs_cpu ${GC_GPU_TEST_DIR}/test_gpu_vs_cpu.c
-    ${GC_GPU_TEST_DIR}/../golden_file.c ${GC_GPU_TEST_DIR}/../compare.c)
+    ${GC_GPU_TEST_DIR}/gpu_outputs.c ${GC_GPU_TEST_DIR}/../golden_file.c
+    ${GC_GPU_TEST_DIR}/../compare.c)
   target_include_directories(test_gpu_vs_cpu PRIVATE ${GC_GPU_TEST_DIR}/..)
   target_link_libraries(test_gpu_vs_cpu PRIVATE gradcam_internal m)
   target_compile_options(test_gpu_vs_cpu PRIVATE ${_gc_gpu_warn})
@@ -54,7 +55,8 @@ if(GC_WITH_CUDA)
   set_tests_properties(gpu_quick PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120)
 
   add_executable(test_gpu_autotune ${GC_GPU_TEST_DIR}/test_gpu_autotune.c
-    ${GC_GPU_TEST_DIR}/../golden_file.c ${GC_GPU_TEST_DIR}/../compare.c)
+    ${GC_GPU_TEST_DIR}/gpu_outputs.c ${GC_GPU_TEST_DIR}/../golden_file.c
+    ${GC_GPU_TEST_DIR}/../compare.c)
   target_include_directories(test_gpu_autotune PRIVATE ${GC_GPU_TEST_DIR}/..)
   target_link_libraries(test_gpu_autotune PRIVATE gradcam_internal m)
   target_compile_options(test_gpu_autotune PRIVATE ${_gc_gpu_warn})

@@ -24,6 +24,7 @@
 
 #include "compare.h"
 #include "golden_file.h"
+#include "gpu_outputs.h"
 #include "gradcam.h"
 
 /* as test_gpu_vs_cpu.c: both float32, different summation orders */
@@ -32,57 +33,6 @@
 #define TOL_GPU_GRAD_OUTLIERS 1e-3
 
 static int failures;
-
-typedef struct outputs {
-    gc_result *res;
-    float *cams, *logits, *act, *grad, *alpha, *raw;
-    size_t hw, K, Kc;
-} outputs;
-
-static void outputs_free(outputs *o)
-{
-    free(o->res), free(o->cams), free(o->logits), free(o->act), free(o->grad), free(o->alpha);
-    free(o->raw);
-    memset(o, 0, sizeof *o);
-}
-
-/* n images through ctx, every stage read back. 0 on success. */
-static int run(gc_context *ctx, const float *x, int32_t n, const int32_t *classes, outputs *o)
-{
-    gc_model_info info;
-    if (gc_model_info_get(ctx, &info) != GC_OK)
-        return 1;
-    o->hw = (size_t)info.cam_width * info.cam_height;
-    o->K = (size_t)info.num_classes;
-    o->Kc = (size_t)info.cam_channels;
-    o->res = calloc((size_t)n, sizeof *o->res);
-    o->cams = malloc(sizeof(float) * n * o->hw);
-    o->raw = malloc(sizeof(float) * n * o->hw);
-    o->logits = malloc(sizeof(float) * n * o->K);
-    o->act = malloc(sizeof(float) * n * o->Kc * o->hw);
-    o->grad = malloc(sizeof(float) * n * o->Kc * o->hw);
-    o->alpha = malloc(sizeof(float) * n * o->Kc);
-    if (!o->res || !o->cams || !o->raw || !o->logits || !o->act || !o->grad || !o->alpha) {
-        printf("  out of memory\n");
-        return 1;
-    }
-    if (gc_explain_tensor(ctx, x, n, classes, o->res, o->cams, n * o->hw) != GC_OK) {
-        printf("  explain: %s\n", gc_last_error(ctx));
-        return 1;
-    }
-    for (int32_t i = 0; i < n; i++)
-        if (gc_tensor_get(ctx, GC_TENSOR_LOGITS, i, o->logits + i * o->K, o->K, NULL) ||
-            gc_tensor_get(ctx, GC_TENSOR_ACTIVATION, i, o->act + i * o->Kc * o->hw,
-                          o->Kc * o->hw, NULL) ||
-            gc_tensor_get(ctx, GC_TENSOR_GRADIENT, i, o->grad + i * o->Kc * o->hw,
-                          o->Kc * o->hw, NULL) ||
-            gc_tensor_get(ctx, GC_TENSOR_WEIGHTS, i, o->alpha + i * o->Kc, o->Kc, NULL) ||
-            gc_tensor_get(ctx, GC_TENSOR_CAM_RAW, i, o->raw + i * o->hw, o->hw, NULL)) {
-            printf("  tensor_get: %s\n", gc_last_error(ctx));
-            return 1;
-        }
-    return 0;
-}
 
 static void check(int ok, const char *what)
 {
@@ -195,7 +145,7 @@ int main(int argc, char **argv)
               "autotuned context: at least one plan changed (PICK=other)");
         printf("  %d plans tuned, %d changed\n", tuned, changed);
     }
-    if (run(a, x, n, classes, &oa) || run(b, x, n, classes, &ob)) {
+    if (outputs_run(a, x, n, classes, &oa) || outputs_run(b, x, n, classes, &ob)) {
         printf("  explain  FAIL\n");
         rc = 1;
         goto done;

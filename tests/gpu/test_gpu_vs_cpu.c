@@ -21,6 +21,7 @@
 #include "gradcam.h"
 #include "compare.h"
 #include "golden_file.h"
+#include "gpu_outputs.h"
 
 /* Tolerances of the CUDA backend against the CPU backend (both float32): different
  * summation orders (cuDNN, cuBLAS, our reductions) over ~20 layers. */
@@ -36,54 +37,6 @@ static void compare(const char *run, const char *what, const float *got, const f
                     size_t n, double tol, int relative, size_t max_outliers)
 {
     failures += !tc_compare(run, what, got, ref, n, tol, relative, max_outliers);
-}
-
-typedef struct outputs {
-    gc_result *res;
-    float *cams, *logits, *act, *grad, *alpha, *raw;
-    size_t hw, K, Kc;
-} outputs;
-
-static void outputs_free(outputs *o)
-{
-    free(o->res), free(o->cams), free(o->logits), free(o->act), free(o->grad), free(o->alpha);
-    free(o->raw);
-    memset(o, 0, sizeof *o);
-}
-
-/* Runs n images on ctx and reads every stage back. 0 on success. */
-static int run(gc_context *ctx, const float *x, int32_t n, const int32_t *classes, outputs *o)
-{
-    gc_model_info info;
-    if (gc_model_info_get(ctx, &info) != GC_OK)
-        return 1;
-    o->hw = (size_t)info.cam_width * info.cam_height;
-    o->K = (size_t)info.num_classes;
-    o->Kc = (size_t)info.cam_channels;
-    o->res = calloc((size_t)n, sizeof *o->res);
-    o->cams = malloc(sizeof(float) * n * o->hw);
-    o->raw = malloc(sizeof(float) * n * o->hw);
-    o->logits = malloc(sizeof(float) * n * o->K);
-    o->act = malloc(sizeof(float) * n * o->Kc * o->hw);
-    o->grad = malloc(sizeof(float) * n * o->Kc * o->hw);
-    o->alpha = malloc(sizeof(float) * n * o->Kc);
-    if (gc_explain_tensor(ctx, x, n, classes, o->res, o->cams, n * o->hw) != GC_OK) {
-        printf("  explain: %s\n", gc_last_error(ctx));
-        return 1;
-    }
-    for (int32_t i = 0; i < n; i++) {
-        if (gc_tensor_get(ctx, GC_TENSOR_LOGITS, i, o->logits + i * o->K, o->K, NULL) ||
-            gc_tensor_get(ctx, GC_TENSOR_ACTIVATION, i, o->act + i * o->Kc * o->hw,
-                          o->Kc * o->hw, NULL) ||
-            gc_tensor_get(ctx, GC_TENSOR_GRADIENT, i, o->grad + i * o->Kc * o->hw,
-                          o->Kc * o->hw, NULL) ||
-            gc_tensor_get(ctx, GC_TENSOR_WEIGHTS, i, o->alpha + i * o->Kc, o->Kc, NULL) ||
-            gc_tensor_get(ctx, GC_TENSOR_CAM_RAW, i, o->raw + i * o->hw, o->hw, NULL)) {
-            printf("  tensor_get: %s\n", gc_last_error(ctx));
-            return 1;
-        }
-    }
-    return 0;
 }
 
 /* 77 when the CUDA backend is unavailable on this machine, else 0 (ok) or 1 (failed). */
@@ -124,7 +77,7 @@ static int check_case(const char *name, gc_options opt, gc_precision prec, const
         failures++;
         return 1;
     }
-    if (run(cpu, x, n, classes, &a)) {
+    if (outputs_run(cpu, x, n, classes, &a)) {
         printf("  %-14s cpu FAIL\n", name);
         failures++;
         rc = 1;
@@ -141,7 +94,7 @@ static int check_case(const char *name, gc_options opt, gc_precision prec, const
     }
     for (int32_t i = 0; i < n; i++)
         gpu_classes[i] = prec == GC_PRECISION_FP32 ? classes[i] : a.res[i].class_id;
-    int gpu_failed = run(gpu, x, n, gpu_classes, &b);
+    int gpu_failed = outputs_run(gpu, x, n, gpu_classes, &b);
     free(gpu_classes);
     if (gpu_failed) {
         printf("  %-14s cuda FAIL\n", name);
@@ -168,7 +121,7 @@ static int check_case(const char *name, gc_options opt, gc_precision prec, const
             /* the same context again with one image: buffers and plans for max_batch hold
              * the previous batch's data beyond image 0, which must not leak into it */
             outputs c = {0};
-            if (run(gpu, x, 1, classes, &c)) {
+            if (outputs_run(gpu, x, 1, classes, &c)) {
                 printf("  %-14s reuse, batch 1  FAIL\n", name);
                 failures++;
                 rc = 1;
