@@ -248,15 +248,9 @@ static gc_status cpu_create(gc_context *ctx, void **state)
     s->guided = gc_method_guided(ctx->opt.method);
     s->keep_from = s->guided ? 0 : T;
     const int32_t K0 = s->keep_from;
-    size_t below = 1, above = 1;
+    size_t below, above;
     s->geo = ctx->geo;
-    for (int i = 0; i < m->n_layers; i++) {
-        size_t sz = N * s->geo.h[i] * s->geo.w[i] * m->layers[i].cout;
-        if (i < K0)
-            below = GC_MAX(below, sz);
-        else
-            above = GC_MAX(above, sz);
-    }
+    gc_layer_extents(m, &s->geo, N, K0, &below, &above);
     if (s->guided)
         above = GC_MAX(above, N * ctx->in_h * ctx->in_w * 3);
     const int32_t C = m->layers[m->n_layers - 1].cout;

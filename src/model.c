@@ -548,3 +548,14 @@ void gc_model_geometry(const gc_model *m, int32_t in_h, int32_t in_w, gc_geometr
     g->kk_c = k * k * C;
     g->direct_patch = g->P == 1 && g->Q == 1;
 }
+
+void gc_layer_extents(const gc_model *m, const gc_geometry *g, size_t N, int32_t split,
+                      size_t *below, size_t *above)
+{
+    *below = *above = 1;
+    for (int i = 0; i < m->n_layers; i++) {
+        const size_t sz = N * (size_t)g->h[i] * (size_t)g->w[i] * (size_t)m->layers[i].cout;
+        size_t *into = i < split ? below : above;
+        *into = *into > sz ? *into : sz;
+    }
+}

@@ -68,6 +68,11 @@ typedef struct gc_geometry {
 } gc_geometry;
 
 void gc_model_geometry(const gc_model *m, int32_t in_h, int32_t in_w, gc_geometry *g);
+/* The largest batch-of-N layer output (N * h * w * cout elements, at least 1) among the
+ * layers before `split` and among those from `split` on: what a backend's ping-pong buffers
+ * and its kept outputs / gradient buffers must each hold. */
+void gc_layer_extents(const gc_model *m, const gc_geometry *g, size_t N, int32_t split,
+                      size_t *below, size_t *above);
 
 /* Reads, validates and converts the weights. arch_override (may be NULL) wins over the
  * file's "gradcam.arch" metadata, which wins over inference from keys and shapes. */
