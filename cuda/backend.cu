@@ -425,14 +425,8 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     const gc_model *m = &ctx->model;
     const size_t N = (size_t)s->N, HW = (size_t)ctx->in_h * ctx->in_w;
     const int32_t T = ctx->target, K0 = s->keep_from;
-    size_t below = 1, above = 1;
-    for (int i = 0; i < m->n_layers; i++) {
-        size_t sz = N * s->geo.h[i] * s->geo.w[i] * m->layers[i].cout;
-        if (i < K0)
-            below = GC_MAX(below, sz);
-        else
-            above = GC_MAX(above, sz);
-    }
+    size_t below, above;
+    gc_layer_extents(m, &s->geo, N, K0, &below, &above);
     if (s->guided) /* the first conv's backward-data writes the input's gradient */
         above = GC_MAX(above, N * HW * s->c0);
     const int32_t C = m->layers[m->n_layers - 1].cout;
