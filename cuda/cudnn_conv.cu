@@ -277,13 +277,16 @@ static gc_status numerics_ok(cudnnBackendDescriptor_t cfg, gc_conv_numerics nume
     return GC_OK;
 }
 
-/* Heuristics for the graph, then the first engine config that finalizes into a plan.
- * *found = 0 (and GC_OK) when none does; other failures return a status. */
-static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
-                           cudnnBackendHeurMode_t mode, gc_conv_numerics numerics, int *found,
-                           char *why, size_t why_len, gc_errbuf *err)
+/* The heuristics' engine configs for the graph in one mode, appended to p->cfgs (a plan's
+ * config must outlive the plan; release_build frees them all): *cfgs points at the first new
+ * one, *got says how many. *got = 0 with GC_OK when the mode has none for this graph (why, when
+ * not NULL, then says cuDNN's reason). */
+static gc_status heuristic_configs(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
+                                   cudnnBackendHeurMode_t mode, cudnnBackendDescriptor_t **cfgs,
+                                   int64_t *got, char *why, size_t why_len, gc_errbuf *err)
 {
-    *found = 0;
+    *cfgs = NULL;
+    *got = 0;
     cudnnBackendDescriptor_t heur;
     GC_TRY(make(p, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur, err));
     GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH,
@@ -291,7 +294,8 @@ static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
     GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE,
                                                CUDNN_TYPE_HEUR_MODE, 1, &mode));
     if (cudnnBackendFinalize(heur) != CUDNN_STATUS_SUCCESS) {
-        cudnnGetLastErrorString(why, why_len);
+        if (why)
+            cudnnGetLastErrorString(why, why_len);
         return GC_OK; /* no engine for this graph in this mode */
     }
     int64_t count = 0;
@@ -299,24 +303,64 @@ static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, NULL));
     if (count <= 0)
         return GC_OK;
-    cudnnBackendDescriptor_t *cfgs =
-        (cudnnBackendDescriptor_t *)calloc((size_t)count, sizeof *cfgs);
-    if (!cfgs)
+    cudnnBackendDescriptor_t *all = (cudnnBackendDescriptor_t *)realloc(
+        p->cfgs, sizeof *all * (size_t)(p->n_cfgs + count));
+    if (!all)
         return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory (cuDNN engine configs)");
-    /* owned by p from here (released with the build) */
-    for (int64_t i = 0; i < p->n_cfgs; i++)
-        cudnnBackendDestroyDescriptor(p->cfgs[i]);
-    free(p->cfgs);
-    p->cfgs = cfgs;
-    p->n_cfgs = count;
-    for (int64_t i = 0; i < count; i++)
+    p->cfgs = all;
+    cudnnBackendDescriptor_t *mine = all + p->n_cfgs;
+    for (int64_t i = 0; i < count; i++) { /* counted as each is made: released if one fails */
         GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR,
-                                                       &cfgs[i]));
-    int64_t got = 0;
+                                                       &mine[i]));
+        p->n_cfgs++;
+    }
     GC_CUDNN_TRY(err, cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs));
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, count, got, mine));
+    *got = *got < count ? *got : count;
+    *cfgs = mine;
+    return GC_OK;
+}
+
+/* One engine config finalized into an execution plan, and the plan's workspace bytes.
+ * *plan = NULL with GC_OK when the config cannot run the graph (why, when not NULL, then
+ * says cuDNN's reason). The device comes from the graph's handle (see build_graph). */
+static gc_status config_plan(cudnnBackendDescriptor_t cfg, cudnnBackendDescriptor_t *plan,
+                             int64_t *ws, char *why, size_t why_len, gc_errbuf *err)
+{
+    *plan = NULL;
+    *ws = 0;
+    cudnnBackendDescriptor_t pl;
+    GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &pl));
+    cudnnStatus_t s = cudnnBackendSetAttribute(pl, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfg);
+    if (s == CUDNN_STATUS_SUCCESS)
+        s = cudnnBackendFinalize(pl);
+    int64_t n_ws = 0;
+    if (s == CUDNN_STATUS_SUCCESS)
+        s = cudnnBackendGetAttribute(pl, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                     CUDNN_TYPE_INT64, 1, &n_ws, ws);
+    if (s != CUDNN_STATUS_SUCCESS) {
+        if (why)
+            cudnnGetLastErrorString(why, why_len);
+        cudnnBackendDestroyDescriptor(pl);
+        return GC_OK;
+    }
+    *plan = pl;
+    return GC_OK;
+}
+
+/* Heuristics for the graph, then the first engine config that finalizes into a plan.
+ * *found = 0 (and GC_OK) when none does; other failures return a status. */
+static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
+                           cudnnBackendHeurMode_t mode, gc_conv_numerics numerics, int *found,
+                           char *why, size_t why_len, gc_errbuf *err)
+{
+    *found = 0;
+    cudnnBackendDescriptor_t *cfgs;
+    int64_t got;
+    GC_TRY(heuristic_configs(p, graph, mode, &cfgs, &got, why, why_len, err));
     int rejected = 0;
-    for (int64_t i = 0; i < got && i < count; i++) {
+    for (int64_t i = 0; i < got; i++) {
         int ok;
         if (numerics_ok(cfgs[i], numerics, 0, &ok, err) != GC_OK || !ok) {
             if (!why[0] && ++rejected)
@@ -326,22 +370,10 @@ static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
             continue;
         }
         cudnnBackendDescriptor_t plan;
-        GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR,
-                                                       &plan));
-        /* the device comes from the graph's handle (see build_graph) */
-        cudnnStatus_t s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgs[i]);
-        if (s == CUDNN_STATUS_SUCCESS)
-            s = cudnnBackendFinalize(plan);
-        int64_t ws = 0, n_ws = 0;
-        if (s == CUDNN_STATUS_SUCCESS)
-            s = cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                         CUDNN_TYPE_INT64, 1, &n_ws, &ws);
-        if (s != CUDNN_STATUS_SUCCESS) {
-            cudnnGetLastErrorString(why, why_len);
-            cudnnBackendDestroyDescriptor(plan);
+        int64_t ws;
+        GC_TRY(config_plan(cfgs[i], &plan, &ws, why, why_len, err));
+        if (!plan)
             continue; /* this config cannot run the graph: try the next */
-        }
         p->plan = plan;
         p->workspace = ws;
         *found = 1;
@@ -687,37 +719,11 @@ static gc_status tune_mode(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan 
                            char *best_tag, int *timed, int *over_cap, int *fatal,
                            gc_errbuf *err)
 {
-    cudnnBackendDescriptor_t heur;
-    GC_TRY(make(c, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur, err));
-    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH,
-                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph));
-    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE,
-                                               CUDNN_TYPE_HEUR_MODE, 1, &mode));
-    if (cudnnBackendFinalize(heur) != CUDNN_STATUS_SUCCESS)
-        return GC_OK; /* no engine in this mode */
-    int64_t count = 0;
-    GC_CUDNN_TRY(err, cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, NULL));
-    if (count <= 0)
-        return GC_OK;
     /* c->cfgs keeps the configs of every mode (a plan's config must outlive it) */
-    cudnnBackendDescriptor_t *all = (cudnnBackendDescriptor_t *)realloc(
-        c->cfgs, sizeof *all * (size_t)(c->n_cfgs + count));
-    if (!all)
-        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory (cuDNN engine configs)");
-    c->cfgs = all;
-    cudnnBackendDescriptor_t *cfgs = all + c->n_cfgs;
-    for (int64_t i = 0; i < count; i++)
-        cfgs[i] = NULL;
-    for (int64_t i = 0; i < count; i++) {
-        GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR,
-                                                       &cfgs[i]));
-        c->n_cfgs++;
-    }
-    int64_t got = 0;
-    GC_CUDNN_TRY(err, cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs));
-    for (int64_t i = 0; i < got && i < count && *n_cands < t->max_candidates; i++) {
+    cudnnBackendDescriptor_t *cfgs;
+    int64_t got;
+    GC_TRY(heuristic_configs(c, graph, mode, &cfgs, &got, NULL, 0, err));
+    for (int64_t i = 0; i < got && *n_cands < t->max_candidates; i++) {
         if (t->deadline_s > 0.0 && gc_conv_tuner_now() > t->deadline_s) {
             t->out_of_time = 1;
             break;
@@ -734,20 +740,10 @@ static gc_status tune_mode(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan 
         if (dup)
             continue;
         cudnnBackendDescriptor_t plan;
-        GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR,
-                                                       &plan));
-        cudnnStatus_t s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgs[i]);
-        if (s == CUDNN_STATUS_SUCCESS)
-            s = cudnnBackendFinalize(plan);
-        int64_t ws = 0, n_ws = 0;
-        if (s == CUDNN_STATUS_SUCCESS)
-            s = cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                         CUDNN_TYPE_INT64, 1, &n_ws, &ws);
-        if (s != CUDNN_STATUS_SUCCESS) { /* cannot run this graph: not a candidate */
-            cudnnBackendDestroyDescriptor(plan);
+        int64_t ws;
+        GC_TRY(config_plan(cfgs[i], &plan, &ws, NULL, 0, err));
+        if (!plan) /* cannot run this graph: not a candidate */
             continue;
-        }
         if (known && *n_seen < max_seen)
             snprintf(seen[(*n_seen)++], 128, "%s", tag);
         if (ws > t->ws_cap) { /* not a candidate here: does not count */
