@@ -9,36 +9,43 @@
 
 void outputs_free(outputs *o)
 {
-    free(o->res), free(o->cams), free(o->logits), free(o->act), free(o->grad), free(o->alpha);
-    free(o->raw);
+    free(o->res), free(o->cams), free(o->logits), free(o->act), free(o->grad);
+    free(o->alpha), free(o->raw), free(o->gbp), free(o->ggc);
     memset(o, 0, sizeof *o);
 }
 
-int outputs_run(gc_context *ctx, const float *x, int32_t n, const int32_t *classes,
-                outputs *o)
+int outputs_alloc(gc_context *ctx, int32_t n, outputs *o)
 {
     gc_model_info info;
+    memset(o, 0, sizeof *o);
     if (gc_model_info_get(ctx, &info) != GC_OK)
         return 1;
+    o->n = n;
     o->hw = (size_t)info.cam_width * info.cam_height;
     o->K = (size_t)info.num_classes;
     o->Kc = (size_t)info.cam_channels;
-    o->res = calloc((size_t)n, sizeof *o->res);
-    o->cams = malloc(sizeof(float) * n * o->hw);
-    o->raw = malloc(sizeof(float) * n * o->hw);
-    o->logits = malloc(sizeof(float) * n * o->K);
-    o->act = malloc(sizeof(float) * n * o->Kc * o->hw);
-    o->grad = malloc(sizeof(float) * n * o->Kc * o->hw);
-    o->alpha = malloc(sizeof(float) * n * o->Kc);
-    if (!o->res || !o->cams || !o->raw || !o->logits || !o->act || !o->grad || !o->alpha) {
+    o->HW3 = (size_t)3 * info.input_width * info.input_height;
+    const size_t nn = (size_t)n;
+    o->res = calloc(nn, sizeof *o->res);
+    o->cams = malloc(sizeof(float) * nn * o->hw);
+    o->raw = malloc(sizeof(float) * nn * o->hw);
+    o->logits = malloc(sizeof(float) * nn * o->K);
+    o->act = malloc(sizeof(float) * nn * o->Kc * o->hw);
+    o->grad = malloc(sizeof(float) * nn * o->Kc * o->hw);
+    o->alpha = malloc(sizeof(float) * nn * o->Kc);
+    o->gbp = calloc(nn * o->HW3, sizeof(float));
+    o->ggc = calloc(nn * o->HW3, sizeof(float));
+    if (!o->res || !o->cams || !o->raw || !o->logits || !o->act || !o->grad || !o->alpha ||
+        !o->gbp || !o->ggc) {
         printf("  out of memory\n");
         return 1;
     }
-    if (gc_explain_tensor(ctx, x, n, classes, o->res, o->cams, n * o->hw) != GC_OK) {
-        printf("  explain: %s\n", gc_last_error(ctx));
-        return 1;
-    }
-    for (int32_t i = 0; i < n; i++)
+    return 0;
+}
+
+int outputs_read_back(gc_context *ctx, gc_method method, outputs *o)
+{
+    for (int32_t i = 0; i < o->n; i++) {
         if (gc_tensor_get(ctx, GC_TENSOR_LOGITS, i, o->logits + i * o->K, o->K, NULL) ||
             gc_tensor_get(ctx, GC_TENSOR_ACTIVATION, i, o->act + i * o->Kc * o->hw,
                           o->Kc * o->hw, NULL) ||
@@ -49,5 +56,29 @@ int outputs_run(gc_context *ctx, const float *x, int32_t n, const int32_t *class
             printf("  tensor_get: %s\n", gc_last_error(ctx));
             return 1;
         }
+        if ((method == GC_METHOD_GUIDED_BACKPROP || method == GC_METHOD_GUIDED_GRADCAM) &&
+            gc_tensor_get(ctx, GC_TENSOR_GUIDED_BACKPROP, i, o->gbp + i * o->HW3, o->HW3,
+                          NULL)) {
+            printf("  tensor_get(guided backprop): %s\n", gc_last_error(ctx));
+            return 1;
+        }
+        if (method == GC_METHOD_GUIDED_GRADCAM &&
+            gc_tensor_get(ctx, GC_TENSOR_GUIDED_GRADCAM, i, o->ggc + i * o->HW3, o->HW3, NULL)) {
+            printf("  tensor_get(guided Grad-CAM): %s\n", gc_last_error(ctx));
+            return 1;
+        }
+    }
     return 0;
+}
+
+int outputs_run(gc_context *ctx, gc_method method, const float *x, int32_t n,
+                const int32_t *classes, outputs *o)
+{
+    if (outputs_alloc(ctx, n, o))
+        return 1;
+    if (gc_explain_tensor(ctx, x, n, classes, o->res, o->cams, (size_t)n * o->hw) != GC_OK) {
+        printf("  explain: %s\n", gc_last_error(ctx));
+        return 1;
+    }
+    return outputs_read_back(ctx, method, o);
 }

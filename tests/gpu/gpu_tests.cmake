@@ -38,7 +38,8 @@ if(GC_WITH_CUDA)
   endforeach()
 
   add_executable(test_gpu_features ${GC_GPU_TEST_DIR}/test_gpu_features.c
-    ${GC_GPU_TEST_DIR}/../golden_file.c ${GC_GPU_TEST_DIR}/../compare.c)
+    ${GC_GPU_TEST_DIR}/gpu_outputs.c ${GC_GPU_TEST_DIR}/../golden_file.c
+    ${GC_GPU_TEST_DIR}/../compare.c)
   target_include_directories(test_gpu_features PRIVATE ${GC_GPU_TEST_DIR}/..)
   target_link_libraries(test_gpu_features PRIVATE gradcam_internal CUDA::cudart m)
   target_compile_options(test_gpu_features PRIVATE ${_gc_gpu_warn})

@@ -145,7 +145,8 @@ int main(int argc, char **argv)
               "autotuned context: at least one plan changed (PICK=other)");
         printf("  %d plans tuned, %d changed\n", tuned, changed);
     }
-    if (outputs_run(a, x, n, classes, &oa) || outputs_run(b, x, n, classes, &ob)) {
+    if (outputs_run(a, GC_METHOD_GRADCAM, x, n, classes, &oa) ||
+        outputs_run(b, GC_METHOD_GRADCAM, x, n, classes, &ob)) {
         printf("  explain  FAIL\n");
         rc = 1;
         goto done;

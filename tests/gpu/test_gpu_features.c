@@ -31,6 +31,7 @@
 
 #include "compare.h"
 #include "golden_file.h"
+#include "gpu_outputs.h"
 #include "gradcam.h"
 
 /* Tolerances (CUDA fp32 vs CPU fp32; different summation orders in cuDNN, cuBLAS and ours).
@@ -67,89 +68,6 @@ static void compare(const char *run, const char *what, const float *got, const f
 }
 
 static uint8_t *synth(int32_t w, int32_t h, int k);
-
-/* ---------------------------------------------------------------- one run's outputs */
-
-typedef struct outputs {
-    int32_t n;
-    size_t hw, K, Kc, HW3;
-    gc_result *res;
-    float *cams, *logits, *act, *grad, *alpha, *raw, *gbp, *ggc;
-} outputs;
-
-static void outputs_free(outputs *o)
-{
-    free(o->res), free(o->cams), free(o->logits), free(o->act), free(o->grad);
-    free(o->alpha), free(o->raw), free(o->gbp), free(o->ggc);
-    memset(o, 0, sizeof *o);
-}
-
-static int outputs_alloc(gc_context *ctx, int32_t n, outputs *o)
-{
-    gc_model_info info;
-    memset(o, 0, sizeof *o);
-    if (gc_model_info_get(ctx, &info) != GC_OK)
-        return 1;
-    o->n = n;
-    o->hw = (size_t)info.cam_width * info.cam_height;
-    o->K = (size_t)info.num_classes;
-    o->Kc = (size_t)info.cam_channels;
-    o->HW3 = (size_t)3 * info.input_width * info.input_height;
-    const size_t nn = (size_t)n;
-    o->res = calloc(nn, sizeof *o->res);
-    o->cams = malloc(sizeof(float) * nn * o->hw);
-    o->raw = malloc(sizeof(float) * nn * o->hw);
-    o->logits = malloc(sizeof(float) * nn * o->K);
-    o->act = malloc(sizeof(float) * nn * o->Kc * o->hw);
-    o->grad = malloc(sizeof(float) * nn * o->Kc * o->hw);
-    o->alpha = malloc(sizeof(float) * nn * o->Kc);
-    o->gbp = calloc(nn * o->HW3, sizeof(float));
-    o->ggc = calloc(nn * o->HW3, sizeof(float));
-    return !o->res || !o->cams || !o->raw || !o->logits || !o->act || !o->grad || !o->alpha ||
-           !o->gbp || !o->ggc;
-}
-
-/* Every tensor of the last batch into o (guided ones when the method has them). */
-static int read_back(gc_context *ctx, gc_method method, outputs *o)
-{
-    for (int32_t i = 0; i < o->n; i++) {
-        if (gc_tensor_get(ctx, GC_TENSOR_LOGITS, i, o->logits + i * o->K, o->K, NULL) ||
-            gc_tensor_get(ctx, GC_TENSOR_ACTIVATION, i, o->act + i * o->Kc * o->hw,
-                          o->Kc * o->hw, NULL) ||
-            gc_tensor_get(ctx, GC_TENSOR_GRADIENT, i, o->grad + i * o->Kc * o->hw,
-                          o->Kc * o->hw, NULL) ||
-            gc_tensor_get(ctx, GC_TENSOR_WEIGHTS, i, o->alpha + i * o->Kc, o->Kc, NULL) ||
-            gc_tensor_get(ctx, GC_TENSOR_CAM_RAW, i, o->raw + i * o->hw, o->hw, NULL)) {
-            printf("  tensor_get: %s\n", gc_last_error(ctx));
-            return 1;
-        }
-        if ((method == GC_METHOD_GUIDED_BACKPROP || method == GC_METHOD_GUIDED_GRADCAM) &&
-            gc_tensor_get(ctx, GC_TENSOR_GUIDED_BACKPROP, i, o->gbp + i * o->HW3, o->HW3,
-                          NULL)) {
-            printf("  tensor_get(guided backprop): %s\n", gc_last_error(ctx));
-            return 1;
-        }
-        if (method == GC_METHOD_GUIDED_GRADCAM &&
-            gc_tensor_get(ctx, GC_TENSOR_GUIDED_GRADCAM, i, o->ggc + i * o->HW3, o->HW3, NULL)) {
-            printf("  tensor_get(guided Grad-CAM): %s\n", gc_last_error(ctx));
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* gc_explain_tensor of n images, then read_back. */
-static int run_tensor(gc_context *ctx, gc_method method, const float *x, int32_t n,
-                      const int32_t *classes, outputs *o)
-{
-    if (outputs_alloc(ctx, n, o))
-        return 1;
-    if (gc_explain_tensor(ctx, x, n, classes, o->res, o->cams, (size_t)n * o->hw) != GC_OK) {
-        printf("  explain: %s\n", gc_last_error(ctx));
-        return 1;
-    }
-    return read_back(ctx, method, o);
-}
 
 /* ---------------------------------------------------------------- contexts */
 
@@ -194,7 +112,8 @@ static void check_fp32(const char *run, gc_method method, int counterfactual, co
     outputs a = {0}, b = {0};
     if (!cpu || !gpu)
         goto done;
-    if (run_tensor(cpu, method, x, n, classes, &a) || run_tensor(gpu, method, x, n, classes, &b)) {
+    if (outputs_run(cpu, method, x, n, classes, &a) ||
+        outputs_run(gpu, method, x, n, classes, &b)) {
         FAIL("  %-16s explain", run);
         goto done;
     }
@@ -315,7 +234,7 @@ static void check_device(const float *x, int32_t n, const int32_t *classes)
     float *d_x = NULL;
     if (!gpu)
         return;
-    if (run_tensor(gpu, GC_METHOD_GUIDED_GRADCAM, x, n, classes, &a)) {
+    if (outputs_run(gpu, GC_METHOD_GUIDED_GRADCAM, x, n, classes, &a)) {
         FAIL("  %-16s explain_tensor", run);
         goto done;
     }
@@ -335,7 +254,7 @@ static void check_device(const float *x, int32_t n, const int32_t *classes)
         FAIL("  %-16s gc_explain_device: %s", run, gc_last_error(gpu));
         goto done;
     }
-    if (read_back(gpu, GC_METHOD_GUIDED_GRADCAM, &b)) {
+    if (outputs_read_back(gpu, GC_METHOD_GUIDED_GRADCAM, &b)) {
         FAIL("  %-16s read back", run);
         goto done;
     }
@@ -400,7 +319,7 @@ static void check_half(gc_precision prec, const float *x, int32_t n, const int32
     int32_t *cls = NULL;
     if (!cpu || !gpu)
         goto done;
-    if (run_tensor(cpu, GC_METHOD_GRADCAM, x, n, classes, &a)) {
+    if (outputs_run(cpu, GC_METHOD_GRADCAM, x, n, classes, &a)) {
         FAIL("  %-16s cpu explain", run);
         goto done;
     }
@@ -408,7 +327,7 @@ static void check_half(gc_precision prec, const float *x, int32_t n, const int32
     cls = malloc(sizeof(int32_t) * (size_t)n);
     for (int32_t i = 0; i < n; i++)
         cls[i] = a.res[i].class_id;
-    if (run_tensor(gpu, GC_METHOD_GRADCAM, x, n, cls, &b)) {
+    if (outputs_run(gpu, GC_METHOD_GRADCAM, x, n, cls, &b)) {
         FAIL("  %-16s cuda explain", run);
         goto done;
     }
@@ -511,7 +430,7 @@ static void check_batches(void)
             bad = outputs_alloc(ctx[c], n, o[c]) ||
                   gc_explain(ctx[c], img + first, n, NULL, o[c]->res, o[c]->cams,
                              (size_t)n * o[c]->hw) != GC_OK ||
-                  read_back(ctx[c], method, o[c]);
+                  outputs_read_back(ctx[c], method, o[c]);
             if (bad)
                 FAIL("  %-16s %s: %s", run, c ? "cuda" : "cpu", gc_last_error(ctx[c]));
         }

@@ -77,7 +77,7 @@ static int check_case(const char *name, gc_options opt, gc_precision prec, const
         failures++;
         return 1;
     }
-    if (outputs_run(cpu, x, n, classes, &a)) {
+    if (outputs_run(cpu, GC_METHOD_GRADCAM, x, n, classes, &a)) {
         printf("  %-14s cpu FAIL\n", name);
         failures++;
         rc = 1;
@@ -94,7 +94,7 @@ static int check_case(const char *name, gc_options opt, gc_precision prec, const
     }
     for (int32_t i = 0; i < n; i++)
         gpu_classes[i] = prec == GC_PRECISION_FP32 ? classes[i] : a.res[i].class_id;
-    int gpu_failed = outputs_run(gpu, x, n, gpu_classes, &b);
+    int gpu_failed = outputs_run(gpu, GC_METHOD_GRADCAM, x, n, gpu_classes, &b);
     free(gpu_classes);
     if (gpu_failed) {
         printf("  %-14s cuda FAIL\n", name);
@@ -121,7 +121,7 @@ static int check_case(const char *name, gc_options opt, gc_precision prec, const
             /* the same context again with one image: buffers and plans for max_batch hold
              * the previous batch's data beyond image 0, which must not leak into it */
             outputs c = {0};
-            if (outputs_run(gpu, x, 1, classes, &c)) {
+            if (outputs_run(gpu, GC_METHOD_GRADCAM, x, 1, classes, &c)) {
                 printf("  %-14s reuse, batch 1  FAIL\n", name);
                 failures++;
                 rc = 1;
