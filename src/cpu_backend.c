@@ -20,6 +20,7 @@
 
 #include "context.h"
 #include "cpu_conv.h"
+#include "cpu_ops.h"
 #include "gc_math.h"
 #include "gemm.h"
 
@@ -66,28 +67,6 @@ static void par_sgemm(const cpu_state *s, int transB, int M, int N, int K, const
     }
 }
 
-static void relu_inplace(const cpu_state *s, float *x, size_t len)
-{
-#pragma omp parallel for schedule(static) num_threads(s->threads)
-    for (size_t i = 0; i < len; i++)
-        x[i] = x[i] > 0.0f ? x[i] : 0.0f;
-}
-
-/* g *= (act > 0): the ReLU backward, given the ReLU's output. Guided backprop's rule
- * also drops negative gradients: g *= (act > 0) * (g > 0). */
-static void relu_mask(const cpu_state *s, float *g, const float *act, size_t len, int guided)
-{
-    if (guided) {
-#pragma omp parallel for schedule(static) num_threads(s->threads)
-        for (size_t i = 0; i < len; i++)
-            g[i] = act[i] > 0.0f && g[i] > 0.0f ? g[i] : 0.0f;
-    } else {
-#pragma omp parallel for schedule(static) num_threads(s->threads)
-        for (size_t i = 0; i < len; i++)
-            g[i] = act[i] > 0.0f ? g[i] : 0.0f;
-    }
-}
-
 /* Profiling: ms since the last mark, when the context profiles (else 0). */
 static double lap(const gc_context *ctx, cpu_state *s)
 {
@@ -96,102 +75,6 @@ static double lap(const gc_context *ctx, cpu_state *s)
     double t = gc_now_ms(), d = t - s->t_mark;
     s->t_mark = t;
     return d;
-}
-
-/* The 2x2 stride-2 window's winner: the first maximum in (dy, dx) scan order, as PyTorch's
- * max_pool2d (a later equal value does not replace it). Returns its offset (dy*2+dx). */
-static inline int pool_argmax(const float *in, int32_t W, int32_t C, size_t base)
-{
-    const size_t off[4] = {0, (size_t)C, (size_t)W * C, (size_t)W * C + C};
-    int best = 0;
-    for (int i = 1; i < 4; i++)
-        if (in[base + off[i]] > in[base + off[best]])
-            best = i;
-    return best;
-}
-
-static void maxpool_fwd(const cpu_state *s, const float *in, int32_t n, int32_t H, int32_t W,
-                        int32_t C, float *out)
-{
-    const int32_t oh = H / 2, ow = W / 2;
-#pragma omp parallel for collapse(2) schedule(static) num_threads(s->threads)
-    for (int32_t i = 0; i < n; i++)
-        for (int32_t y = 0; y < oh; y++)
-            for (int32_t x = 0; x < ow; x++) {
-                /* only the value: a plain max chain over contiguous channels vectorizes */
-                const float *a = in + (((size_t)i * H + 2 * y) * W + 2 * x) * C;
-                const float *b = a + C, *c2 = a + (size_t)W * C, *d = c2 + C;
-                float *o = out + (((size_t)i * oh + y) * ow + x) * C;
-                for (int32_t c = 0; c < C; c++) {
-                    float m0 = a[c] > b[c] ? a[c] : b[c], m1 = c2[c] > d[c] ? c2[c] : d[c];
-                    o[c] = m0 > m1 ? m0 : m1;
-                }
-            }
-}
-
-/* g_in (N, H, W, C) = the max-pool backward of g_out (N, H/2, W/2, C), routing each gradient
- * to its window's winner in the forward input `in`. */
-static void maxpool_bwd(const cpu_state *s, const float *in, const float *g_out, int32_t n,
-                        int32_t H, int32_t W, int32_t C, float *g_in)
-{
-    const int32_t oh = H / 2, ow = W / 2;
-    memset(g_in, 0, sizeof(float) * (size_t)n * H * W * C);
-#pragma omp parallel for collapse(2) schedule(static) num_threads(s->threads)
-    for (int32_t i = 0; i < n; i++)
-        for (int32_t y = 0; y < oh; y++)
-            for (int32_t x = 0; x < ow; x++)
-                for (int32_t c = 0; c < C; c++) {
-                    size_t base = (((size_t)i * H + 2 * y) * W + 2 * x) * C + c;
-                    int a = pool_argmax(in, W, C, base);
-                    g_in[base + (size_t)(a >> 1) * W * C + (size_t)(a & 1) * C] =
-                        g_out[(((size_t)i * oh + y) * ow + x) * C + c];
-                }
-}
-
-/* PyTorch's adaptive_avg_pool2d, (N, H, W, C) -> (N, oh, ow, C). */
-static void avgpool_fwd(const cpu_state *s, const float *in, int32_t n, int32_t H, int32_t W,
-                        int32_t C, int32_t oh, int32_t ow, float *out)
-{
-#pragma omp parallel for collapse(2) schedule(static) num_threads(s->threads)
-    for (int32_t i = 0; i < n; i++)
-        for (int32_t y = 0; y < oh; y++) {
-            int32_t y0 = gc_adaptive_start(y, H, oh), y1 = gc_adaptive_end(y, H, oh);
-            for (int32_t x = 0; x < ow; x++) {
-                int32_t x0 = gc_adaptive_start(x, W, ow), x1 = gc_adaptive_end(x, W, ow);
-                float *o = out + (((size_t)i * oh + y) * ow + x) * C;
-                float cnt = (float)((y1 - y0) * (x1 - x0));
-                for (int32_t c = 0; c < C; c++) {
-                    float acc = 0.0f;
-                    for (int32_t yy = y0; yy < y1; yy++)
-                        for (int32_t xx = x0; xx < x1; xx++)
-                            acc += in[(((size_t)i * H + yy) * W + xx) * C + c];
-                    o[c] = acc / cnt;
-                }
-            }
-        }
-}
-
-static void avgpool_bwd(const cpu_state *s, const float *g_out, int32_t n, int32_t H, int32_t W,
-                        int32_t C, int32_t oh, int32_t ow, float *g_in)
-{
-    memset(g_in, 0, sizeof(float) * (size_t)n * H * W * C);
-    /* windows of neighbouring outputs can overlap: one thread per image */
-#pragma omp parallel for schedule(static) num_threads(s->threads)
-    for (int32_t i = 0; i < n; i++)
-        for (int32_t y = 0; y < oh; y++) {
-            int32_t y0 = gc_adaptive_start(y, H, oh), y1 = gc_adaptive_end(y, H, oh);
-            for (int32_t x = 0; x < ow; x++) {
-                int32_t x0 = gc_adaptive_start(x, W, ow), x1 = gc_adaptive_end(x, W, ow);
-                const float *g = g_out + (((size_t)i * oh + y) * ow + x) * C;
-                float cnt = (float)((y1 - y0) * (x1 - x0));
-                for (int32_t yy = y0; yy < y1; yy++)
-                    for (int32_t xx = x0; xx < x1; xx++) {
-                        float *d = g_in + (((size_t)i * H + yy) * W + xx) * C;
-                        for (int32_t c = 0; c < C; c++)
-                            d[c] += g[c] / cnt;
-                    }
-            }
-        }
 }
 
 /* ---------------------------------------------------------------- set-up */
@@ -323,12 +206,12 @@ static void forward_features(gc_context *ctx, cpu_state *s, const float *input, 
         const gc_layer *L = &m->layers[i];
         float *y = i >= s->keep_from ? s->act[i] : (i % 2 ? s->pong : s->ping);
         if (L->kind == GC_LAYER_POOL) {
-            maxpool_fwd(s, x, n, H, W, L->cin, y);
+            cpu_maxpool_fwd(s->threads, x, n, H, W, L->cin, y);
         } else if (i == ctx->target && ctx->stage == GC_STAGE_PRE) {
             size_t len = (size_t)n * H * W * L->cout;
             cpu_conv_run(&s->fwd[i], x, n, H, W, y, 0, s->threads, s->scratch);
             memcpy(s->pre, y, sizeof(float) * len);
-            relu_inplace(s, y, len);
+            cpu_relu(s->threads, y, len);
         } else {
             cpu_conv_run(&s->fwd[i], x, n, H, W, y, 1, s->threads, s->scratch);
         }
@@ -344,7 +227,7 @@ static void forward_head(gc_context *ctx, cpu_state *s, int32_t n, float *logits
     const gc_model *m = &ctx->model;
     const int last = m->n_layers - 1;
     const int32_t C = m->layers[last].cout, k = m->fc1_kernel;
-    avgpool_fwd(s, s->act[last], n, s->geo.h[last], s->geo.w[last], C, s->geo.ph, s->geo.pw, s->pooled);
+    cpu_avgpool_fwd(s->threads, s->act[last], n, s->geo.h[last], s->geo.w[last], C, s->geo.ph, s->geo.pw, s->pooled);
     const size_t rows = (size_t)n * s->geo.P * s->geo.Q;
     const float *x = s->pooled;
     if (!s->geo.direct_patch) {
@@ -359,23 +242,10 @@ static void forward_head(gc_context *ctx, cpu_state *s, int32_t n, float *logits
         const gc_dense *d = &m->dense[j];
         float *y = s->dense_out[j];
         par_sgemm(s, 1, (int)rows, d->out, d->in, x, d->in, d->w, d->in, y, d->out);
-        const int relu = j + 1 < m->n_dense;
-#pragma omp parallel for schedule(static) num_threads(s->threads)
-        for (size_t r = 0; r < rows; r++)
-            for (int32_t o = 0; o < d->out; o++) {
-                float v = y[r * d->out + o] + d->b[o];
-                y[r * d->out + o] = relu && v < 0.0f ? 0.0f : v;
-            }
+        cpu_bias_act(s->threads, y, d->b, rows, d->out, j + 1 < m->n_dense);
         x = y;
     }
-    const int32_t K = m->num_classes, PQ = s->geo.P * s->geo.Q;
-    for (int32_t i = 0; i < n; i++)
-        for (int32_t c = 0; c < K; c++) {
-            float acc = 0.0f;
-            for (int32_t p = 0; p < PQ; p++)
-                acc += x[((size_t)i * PQ + p) * K + c];
-            logits[(size_t)i * K + c] = acc / (float)PQ;
-        }
+    cpu_mean_positions(x, n, s->geo.P * s->geo.Q, m->num_classes, logits);
 }
 
 /* From dy/dlogits (in gd_a) to dy/d(last feature map); returns the buffer holding it.
@@ -390,7 +260,7 @@ static float *backward_head(gc_context *ctx, cpu_state *s, int32_t n, int guided
     for (int j = m->n_dense - 1; j >= 1; j--) {
         const gc_dense *d = &m->dense[j];
         par_sgemm(s, 0, (int)rows, d->in, d->out, g, d->out, d->w, d->in, other, d->in);
-        relu_mask(s, other, s->dense_out[j - 1], rows * d->in, guided);
+        cpu_relu_mask(s->threads, other, s->dense_out[j - 1], rows * d->in, guided);
         float *t = g;
         g = other;
         other = t;
@@ -400,24 +270,9 @@ static float *backward_head(gc_context *ctx, cpu_state *s, int32_t n, int guided
     par_sgemm(s, 0, (int)rows, d0->in, d0->out, g, d0->out, d0->w, d0->in, g_pooled, d0->in);
     if (!s->geo.direct_patch) { /* col2im of the patch gradients onto the pooled map */
         g_pooled = s->g_b;
-        memset(g_pooled, 0, sizeof(float) * (size_t)n * s->geo.ph * s->geo.pw * C);
-#pragma omp parallel for schedule(static) num_threads(s->threads)
-        for (int32_t i = 0; i < n; i++)
-            for (int32_t py = 0; py < s->geo.P; py++)
-                for (int32_t px = 0; px < s->geo.Q; px++) {
-                    const float *src =
-                        s->g_patch + (((size_t)i * s->geo.P + py) * s->geo.Q + px) * s->geo.kk_c;
-                    for (int32_t ky = 0; ky < k; ky++)
-                        for (int32_t kx = 0; kx < k; kx++) {
-                            float *dst = g_pooled +
-                                         (((size_t)i * s->geo.ph + py + ky) * s->geo.pw + px + kx) * C;
-                            const float *sp = src + ((size_t)ky * k + kx) * C;
-                            for (int32_t c = 0; c < C; c++)
-                                dst[c] += sp[c];
-                        }
-                }
+        cpu_patches_bwd(s->threads, s->g_patch, n, s->geo.ph, s->geo.pw, C, k, g_pooled);
     }
-    avgpool_bwd(s, g_pooled, n, s->geo.h[last], s->geo.w[last], C, s->geo.ph, s->geo.pw, s->g_a);
+    cpu_avgpool_bwd(s->threads, g_pooled, n, s->geo.h[last], s->geo.w[last], C, s->geo.ph, s->geo.pw, s->g_a);
     return s->g_a;
 }
 
@@ -433,9 +288,9 @@ static float *backward_features(gc_context *ctx, cpu_state *s, int32_t n, int32_
         const gc_layer *L = &m->layers[i];
         const int32_t H = i ? s->geo.h[i - 1] : ctx->in_h, W = i ? s->geo.w[i - 1] : ctx->in_w;
         if (L->kind == GC_LAYER_POOL) {
-            maxpool_bwd(s, s->act[i - 1], g, n, H, W, L->cin, other);
+            cpu_maxpool_bwd(s->threads, s->act[i - 1], g, n, H, W, L->cin, other);
         } else {
-            relu_mask(s, g, s->act[i], (size_t)n * H * W * L->cout, guided);
+            cpu_relu_mask(s->threads, g, s->act[i], (size_t)n * H * W * L->cout, guided);
             cpu_conv_run(&s->bwd[i], g, n, H, W, other, 0, s->threads, s->scratch);
         }
         float *t = g;
@@ -461,7 +316,7 @@ static gc_status cpu_explain(gc_context *ctx, void *state, const float *input, i
     float *g = backward_features(ctx, s, n, T, 0);
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w, Kc = (size_t)ctx->cam_c;
     if (ctx->stage == GC_STAGE_PRE)
-        relu_mask(s, g, s->act[T], (size_t)n * hw * Kc, 0);
+        cpu_relu_mask(s->threads, g, s->act[T], (size_t)n * hw * Kc, 0);
     memcpy(s->grad, g, sizeof(float) * (size_t)n * hw * Kc);
     if (s->guided) { /* the same score again, down to the input with the guided rule */
         gc_score_gradient(ctx, logits, n, class_ids, s->geo.P * s->geo.Q, s->gd_a);
