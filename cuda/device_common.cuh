@@ -2,7 +2,8 @@
  * device_common.cuh — what every kernel file of the CUDA backend shares: the block size and
  * grid of its grid-stride loops, the launch check, and the element types of feature maps
  * (float, __half, __nv_bfloat16) read into float with ld() and stored with put() (one
- * rounding, to nearest even), with DISPATCH_DT binding a gc_dtype to its C++ type.
+ * rounding, to nearest even), with DISPATCH_DT binding a gc_dtype to its C++ type; and
+ * GC_LAUNCH, the one way a kernel is launched.
  */
 #ifndef GC_CUDA_DEVICE_COMMON_CUH
 #define GC_CUDA_DEVICE_COMMON_CUH
@@ -26,7 +27,18 @@ static inline unsigned grid_for(size_t len)
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (len);                  \
          i += (size_t)gridDim.x * blockDim.x)
 
+/* GC_LAUNCH(grid, block, stream, kernel)(arguments): a kernel launch, the kernel last so that
+ * template arguments with commas pass through. Under GC_CUDA_EMULATE (tests/emu: these files
+ * built by the host compiler, every kernel run on the CPU against its CPU twin) it runs the
+ * grid's blocks and threads one after another, which the kernels allow: no shared memory, no
+ * barriers, no atomics, each thread writes only its own outputs. */
+#ifdef GC_CUDA_EMULATE
+#include "cuda_emulate.h"
+#define LAUNCH_CHECK(err) ((void)(err))
+#else
+#define GC_LAUNCH(grid, block, st, ...) __VA_ARGS__<<<(grid), (block), 0, (st)>>>
 #define LAUNCH_CHECK(err) GC_CUDA_TRY(err, cudaGetLastError())
+#endif
 
 /* Runs the statement with T bound to the element type of dt. */
 #define DISPATCH_DT(dt, T, ...)                                                                \

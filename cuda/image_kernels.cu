@@ -62,7 +62,7 @@ gc_status gc_preprocess_images_cuda(cudaStream_t st, const gc_image_desc *descs,
 {
     const dim3 grid = batch_grid((size_t)H * W, n);
     DISPATCH_DT(t, T,
-                op_preprocess_images_kernel<T><<<grid, GC_BLOCK, 0, st>>>(
+                GC_LAUNCH(grid, GC_BLOCK, st, op_preprocess_images_kernel<T>)(
                     descs, pixels, n, H, W, caffe, x_f, C0, (T *)x));
     LAUNCH_CHECK(err);
     return GC_OK;
@@ -104,7 +104,7 @@ gc_status gc_render_images_cuda(cudaStream_t st, const gc_image_desc *descs,
     float wi, wh; /* on the host, as gc_render computes them */
     gc_blend_weights(alpha, &wi, &wh);
     const dim3 grid = batch_grid((size_t)max_pixels, n);
-    op_render_images_kernel<<<grid, GC_BLOCK, 0, st>>>(descs, pixels, n, cams, cw, ch, lut, wi,
+    GC_LAUNCH(grid, GC_BLOCK, st, op_render_images_kernel)(descs, pixels, n, cams, cw, ch, lut, wi,
                                                        wh, heat, over);
     LAUNCH_CHECK(err);
     return GC_OK;

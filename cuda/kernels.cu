@@ -59,7 +59,7 @@ gc_status gc_bias_act_cuda(cudaStream_t st, gc_dtype t, void *y, const void *b, 
 {
     size_t len = rows * (size_t)C;
     DISPATCH_DT(t, T,
-                op_bias_act_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_bias_act_kernel<T>)(
                     (T *)y, (const T *)b, len, C, relu));
     LAUNCH_CHECK(err);
     return GC_OK;
@@ -77,7 +77,7 @@ gc_status gc_relu_cuda(cudaStream_t st, gc_dtype t, const void *x, void *y, size
                        gc_errbuf *err)
 {
     DISPATCH_DT(t, T,
-                op_relu_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>((const T *)x, (T *)y,
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_relu_kernel<T>)((const T *)x, (T *)y,
                                                                       len));
     LAUNCH_CHECK(err);
     return GC_OK;
@@ -98,7 +98,7 @@ gc_status gc_relu_mask_cuda(cudaStream_t st, gc_dtype t, void *g, const void *ac
                             int guided, gc_errbuf *err)
 {
     DISPATCH_DT(t, T,
-                op_relu_mask_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_relu_mask_kernel<T>)(
                     (T *)g, (const T *)act, len, guided));
     LAUNCH_CHECK(err);
     return GC_OK;
@@ -118,7 +118,7 @@ gc_status gc_convert_cuda(cudaStream_t st, gc_dtype ts, const void *src, gc_dtyp
 {
     DISPATCH_DT(ts, S,
                 DISPATCH_DT(td, D,
-                            op_convert_kernel<S, D><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                            GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_convert_kernel<S, D>)(
                                 (const S *)src, (D *)dst, len, scale)));
     LAUNCH_CHECK(err);
     return GC_OK;
@@ -146,7 +146,7 @@ gc_status gc_pack_input_cuda(cudaStream_t st, const float *src, size_t s_img, si
 {
     size_t len = (size_t)n * H * W * C0;
     DISPATCH_DT(t, T,
-                op_pack_input_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_pack_input_kernel<T>)(
                     src, s_img, s_ch, s_px, n, H, W, C0, (T *)x));
     LAUNCH_CHECK(err);
     return GC_OK;
@@ -170,7 +170,7 @@ gc_status gc_unpack_grad_cuda(cudaStream_t st, gc_dtype t, const void *g, int32_
 {
     size_t len = (size_t)n * 3 * H * W;
     DISPATCH_DT(t, T,
-                op_unpack_grad_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_unpack_grad_kernel<T>)(
                     (const T *)g, n, H, W, C0, scale, out));
     LAUNCH_CHECK(err);
     return GC_OK;
@@ -200,7 +200,7 @@ gc_status gc_maxpool_fwd_cuda(cudaStream_t st, gc_dtype t, const void *in, int32
 {
     size_t len = (size_t)n * (H / 2) * (W / 2) * C;
     DISPATCH_DT(t, T,
-                op_maxpool_fwd_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_maxpool_fwd_kernel<T>)(
                     (const T *)in, n, H, W, C, (T *)out));
     LAUNCH_CHECK(err);
     return GC_OK;
@@ -239,7 +239,7 @@ gc_status gc_maxpool_bwd_cuda(cudaStream_t st, gc_dtype t, const void *in, const
 {
     size_t len = (size_t)n * H * W * C;
     DISPATCH_DT(t, T,
-                op_maxpool_bwd_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_maxpool_bwd_kernel<T>)(
                     (const T *)in, (const T *)g_out, n, H, W, C, (T *)g_in));
     LAUNCH_CHECK(err);
     return GC_OK;
@@ -271,7 +271,7 @@ gc_status gc_avgpool_fwd_cuda(cudaStream_t st, gc_dtype t, const void *in, int32
 {
     size_t len = (size_t)n * oh * ow * C;
     DISPATCH_DT(t, T,
-                op_avgpool_fwd_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_avgpool_fwd_kernel<T>)(
                     (const T *)in, n, H, W, C, oh, ow, (T *)out));
     LAUNCH_CHECK(err);
     return GC_OK;
@@ -310,7 +310,7 @@ gc_status gc_avgpool_bwd_cuda(cudaStream_t st, const float *g_out, int32_t n, in
 {
     size_t len = (size_t)n * H * W * C;
     DISPATCH_DT(t, T,
-                op_avgpool_bwd_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_avgpool_bwd_kernel<T>)(
                     g_out, n, H, W, C, oh, ow, (T *)g_in));
     LAUNCH_CHECK(err);
     return GC_OK;
@@ -340,7 +340,7 @@ gc_status gc_patches_cuda(cudaStream_t st, gc_dtype t, const void *in, int32_t n
 {
     size_t len = (size_t)n * (ph - k + 1) * (pw - k + 1) * k * k * C;
     DISPATCH_DT(t, T,
-                op_patches_kernel<T><<<grid_for(len), GC_BLOCK, 0, st>>>(
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_patches_kernel<T>)(
                     (const T *)in, n, ph, pw, C, k, (T *)col));
     LAUNCH_CHECK(err);
     return GC_OK;
@@ -369,7 +369,7 @@ gc_status gc_patches_bwd_cuda(cudaStream_t st, const float *g_col, int32_t n, in
                               int32_t pw, int32_t C, int32_t k, float *g_in, gc_errbuf *err)
 {
     size_t len = (size_t)n * ph * pw * C;
-    op_patches_bwd_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(g_col, n, ph, pw, C, k, g_in);
+    GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_patches_bwd_kernel)(g_col, n, ph, pw, C, k, g_in);
     LAUNCH_CHECK(err);
     return GC_OK;
 }
@@ -394,7 +394,7 @@ gc_status gc_mean_positions_cuda(cudaStream_t st, const float *y, int32_t n, int
                                  int32_t K, float *logits, gc_errbuf *err)
 {
     size_t len = (size_t)n * K;
-    op_mean_positions_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(y, n, PQ, K, logits);
+    GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_mean_positions_kernel)(y, n, PQ, K, logits);
     LAUNCH_CHECK(err);
     return GC_OK;
 }
@@ -433,7 +433,7 @@ gc_status gc_cam_weights_cuda(cudaStream_t st, int method, const float *A, const
                               int32_t n, int32_t hw, int32_t Kc, float *alpha, gc_errbuf *err)
 {
     size_t len = (size_t)n * Kc;
-    op_cam_weights_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(method, A, G, n, hw, Kc, alpha);
+    GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_cam_weights_kernel)(method, A, G, n, hw, Kc, alpha);
     LAUNCH_CHECK(err);
     return GC_OK;
 }
@@ -460,7 +460,7 @@ gc_status gc_cam_cuda(cudaStream_t st, int method, const float *A, const float *
                       gc_errbuf *err)
 {
     size_t len = (size_t)n * hw;
-    op_cam_kernel<<<grid_for(len), GC_BLOCK, 0, st>>>(method, A, G, alpha, n, hw, Kc, cam);
+    GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_cam_kernel)(method, A, G, alpha, n, hw, Kc, cam);
     LAUNCH_CHECK(err);
     return GC_OK;
 }

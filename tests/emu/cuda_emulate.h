@@ -1,0 +1,58 @@
+/*
+ * cuda_emulate.h — just enough of CUDA's execution model to run the backend's own kernels
+ * (cuda/kernels.cu, cuda/image_kernels.cu) on the CPU, built by the host compiler: the
+ * built-in index variables and a GC_LAUNCH that walks the grid. Included by
+ * cuda/device_common.cuh when GC_CUDA_EMULATE is defined (tests/emu only).
+ *
+ * Sequential execution is a faithful schedule for these kernels because each thread writes
+ * only its own outputs and reads nothing another thread writes (no shared memory, barriers,
+ * atomics or warp operations; cuda/kernels.cu says so at its top). What it checks: every
+ * index computation, grid-stride loop, bound and the maths. What it cannot: timing, races,
+ * device-only intrinsics' rounding (the image maths' intrinsics are shared with the host
+ * code through src/image_math.h and checked in test_pixel_paths), launch limits.
+ */
+#ifndef GC_CUDA_EMULATE_H
+#define GC_CUDA_EMULATE_H
+
+#include <cuda_runtime.h>
+
+/* CUDA's built-in variables, one set for the whole (sequential) grid. */
+inline uint3 blockIdx, threadIdx;
+inline dim3 blockDim, gridDim;
+
+namespace gc_emu {
+
+/* Counts every emulated launch, for the test to check that a call launched at all. */
+inline unsigned long launches;
+
+template <typename K> struct launch {
+    dim3 grid, block;
+    K kernel;
+    template <typename... A> void operator()(A... args) const
+    {
+        gridDim = grid;
+        blockDim = block;
+        launches++;
+        for (unsigned bz = 0; bz < grid.z; bz++)
+            for (unsigned by = 0; by < grid.y; by++)
+                for (unsigned bx = 0; bx < grid.x; bx++)
+                    for (unsigned tz = 0; tz < block.z; tz++)
+                        for (unsigned ty = 0; ty < block.y; ty++)
+                            for (unsigned tx = 0; tx < block.x; tx++) {
+                                blockIdx = make_uint3(bx, by, bz);
+                                threadIdx = make_uint3(tx, ty, tz);
+                                kernel(args...);
+                            }
+    }
+};
+
+template <typename K> launch<K> make_launch(dim3 grid, dim3 block, K kernel)
+{
+    return launch<K>{grid, block, kernel};
+}
+
+} /* namespace gc_emu */
+
+#define GC_LAUNCH(grid, block, st, ...) ((void)(st), gc_emu::make_launch((grid), (block), __VA_ARGS__))
+
+#endif /* GC_CUDA_EMULATE_H */

@@ -1,0 +1,6 @@
+/*
+ * kernels_emu.cpp — the CUDA backend's own kernels, built by the host compiler to run on the
+ * CPU (tests/emu/cuda_emulate.h says how and what that checks).
+ */
+#include "kernels.cu"
+#include "image_kernels.cu"
