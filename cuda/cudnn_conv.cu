@@ -16,8 +16,7 @@
 #include <time.h>
 
 #include "cudnn_conv.cuh"
-
-#include <cuda_fp16.h>
+#include "device_common.cuh" /* GC_LAUNCH */
 
 enum { ID_X = 1, ID_W = 2, ID_B = 3, ID_Y = 4, ID_V1 = 5, ID_V2 = 6 };
 
@@ -508,7 +507,7 @@ void gc_conv_tuner_free(gc_conv_tuner *t)
     memset(t, 0, sizeof *t);
 }
 
-__global__ void fill_random_kernel(uint32_t *p, size_t n, int kind, uint32_t seed, float scale)
+static __global__ void fill_random_kernel(uint32_t *p, size_t n, int kind, uint32_t seed, float scale)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
@@ -540,9 +539,9 @@ gc_status gc_conv_fill_random(cudaStream_t stream, void *p, size_t bytes, cudnnD
         return GC_OK;
     const int kind = dt == CUDNN_DATA_BFLOAT16 ? 1 : dt == CUDNN_DATA_HALF ? 2 : 0;
     const size_t blocks = (n + 255) / 256;
-    fill_random_kernel<<<(unsigned)(blocks < 65535 ? blocks : 65535), 256, 0, stream>>>(
+    GC_LAUNCH((unsigned)(blocks < 65535 ? blocks : 65535), 256, stream, fill_random_kernel)(
         (uint32_t *)p, n, kind, seed, scale);
-    GC_CUDA_TRY(err, cudaGetLastError());
+    LAUNCH_CHECK(err);
     return GC_OK;
 }
 

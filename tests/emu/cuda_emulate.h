@@ -15,10 +15,19 @@
 #define GC_CUDA_EMULATE_H
 
 #include <cuda_runtime.h>
+#include <string.h>
 
 /* CUDA's built-in variables, one set for the whole (sequential) grid. */
 inline uint3 blockIdx, threadIdx;
 inline dim3 blockDim, gridDim;
+
+/* device intrinsics the kernels use that the CUDA headers declare for device code only */
+static inline unsigned int __float_as_uint(float f)
+{
+    unsigned int u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
 
 namespace gc_emu {
 
