@@ -1,9 +1,7 @@
 # cuda/cuda.cmake — the CUDA backend's build, included by the top CMakeLists.txt before the
 # library is defined. When nvcc, the CUDA toolkit (cudart, cuBLAS) and cuDNN 9 are all found
-# it appends the .cu files to GC_SOURCES, defines GC_WITH_CUDA (C and CUDA) and, deferred to
-# the end of the top file (which sets GC_DEPS after including this one), links cudart,
-# cuBLAS and cuDNN into gradcam_obj, gradcam and gradcam_internal and limits the top file's
-# gcc warning flags to C. Otherwise it says what is missing and leaves the CPU-only build
+# it sets GC_CU_SOURCES (the .cu files) and GC_CUDA_LIBS (cudart, cuBLAS, cuDNN), which the
+# top file builds and links into the library, and defines GC_WITH_CUDA (C and CUDA). Otherwise it says what is missing and leaves the CPU-only build
 # exactly as it was (GC_WITH_CUDA OFF).
 
 option(GC_WITH_CUDA "Build the CUDA backend (needs nvcc, cuBLAS and cuDNN 9)" ON)
@@ -50,7 +48,7 @@ if(_gc_cuda_ok)
   set(CMAKE_CUDA_EXTENSIONS OFF)
   set(CMAKE_CUDA_VISIBILITY_PRESET hidden)
   set(_gc_cu cuda/backend.cu cuda/cudnn_conv.cu cuda/kernels.cu cuda/image_kernels.cu)
-  list(APPEND GC_SOURCES ${_gc_cu})
+  set(GC_CU_SOURCES ${_gc_cu})
   # The legacy conv API is deprecated in cuDNN 9: a deprecated call must not build (STYLE).
   # cuDNN marks its deprecated calls only when CUDNN_WARN_DEPRECATED is defined.
   # Never --use_fast_math: the GPU backend is validated against the CPU reference.
@@ -72,7 +70,7 @@ if(_gc_cuda_ok)
   # library already links OpenMP for the C sources, whose runtime this shares)
   set_property(SOURCE cuda/backend.cu APPEND PROPERTY COMPILE_OPTIONS "-Xcompiler=-fopenmp")
   include_directories(SYSTEM ${CUDNN_INCLUDE_DIR})
-  list(APPEND GC_DEPS CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY})
+  set(GC_CUDA_LIBS CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY})
   add_compile_definitions(GC_WITH_CUDA)
   set(GC_WITH_CUDA ON)
   message(STATUS "gradcam: CUDA backend ON (archs ${CMAKE_CUDA_ARCHITECTURES}, cuDNN ${CUDNN_LIBRARY})")
