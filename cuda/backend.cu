@@ -41,6 +41,7 @@
 
 #include "check.cuh"
 #include "cudnn_conv.cuh"
+#include "plan_cache.h"
 #include "image_kernels.cuh"
 #include "kernels.cuh"
 
@@ -677,6 +678,88 @@ static void report_line(gc_context *ctx, const char *fmt, ...)
     ctx->autotune_report = r;
 }
 
+/* One autotuning run over a context's plans: the tuner, the on-disk choices, counts. */
+typedef struct tune_run {
+    gc_conv_tuner *t;
+    gc_plan_cache cache;
+    int n_plans, changed, cached, cache_failed;
+} tune_run;
+
+/* The plan cache's key for plan p (cuda/plan_cache.h): everything its engine choice depends
+ * on. */
+static void plan_key(const cuda_state *s, const char *dir,
+                     const gc_conv_plan *p, char *key, size_t len)
+{
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, s->device) != cudaSuccess) {
+        cudaGetLastError();
+        snprintf(prop.name, sizeof prop.name, "device%d", s->device);
+        prop.major = prop.minor = 0;
+    }
+    for (char *c = prop.name; *c; c++) /* the key's separators stay out */
+        if (*c == '\t' || *c == '\n')
+            *c = ' ';
+    snprintf(key, len,
+             "%s|sm%d%d|cudnn%zu|%s|dt%d|num%d|n%lld|h%lld|w%lld|c%lld|k%lld|b%d|r%d|f%d",
+             prop.name, prop.major, prop.minor, cudnnGetVersion(), dir, (int)p->dtype,
+             (int)s->numerics, (long long)p->n, (long long)p->h, (long long)p->w,
+             (long long)p->c, (long long)p->k, p->bias, p->relu, p->fused);
+}
+
+/* Plan p of layer i (dir: "forward" or "backward-data"): the engine config the cache holds
+ * for it when cuDNN still offers that config, else timed against the candidates (and the
+ * winner cached). One line of the report either way. */
+static gc_status tune_one(gc_context *ctx, cuda_state *s, tune_run *run, const char *dir,
+                          int i, gc_conv_plan *p, const void *x, const void *w, const void *b,
+                          void *y)
+{
+    gc_errbuf *err = &ctx->err;
+    const char *name = ctx->model.layers[i].name;
+    const cudnnBackendDescriptor_t before = p->plan;
+    const double l0 = gc_conv_tuner_now();
+    char key[512], tag[128], why[300];
+    plan_key(s, dir, p, key, sizeof key);
+    const char *cached = gc_plan_cache_find(&run->cache, key);
+    if (cached) {
+        int found = 0;
+        GC_TRY(gc_conv_plan_select(s->dnn, p, s->numerics, cached, &found, err));
+        if (found) {
+            report_line(ctx, "%s %s: %s (cached) [%.2f s]", dir, name, cached,
+                        gc_conv_tuner_now() - l0);
+            run->n_plans++;
+            run->cached++;
+            run->changed += p->plan != before;
+            return GC_OK;
+        }
+        report_line(ctx, "%s %s: the cached %s is not offered any more: timing again", dir,
+                    name, cached);
+    }
+    run->t->out_of_time = 0;
+    if (l0 > run->t->deadline_s) {
+        report_line(ctx, "%s %s: default kept (time budget spent)", dir, name);
+        return GC_OK;
+    }
+    char line[400];
+    gc_status st = gc_conv_plan_tune(s->dnn, run->t, p, s->numerics, x, w, b, y, line,
+                                     sizeof line, err);
+    if (st != GC_OK) {
+        gc_err_prefix(err, "CUDA backend, autotuning the %s of %s: ", dir, name);
+        return st;
+    }
+    report_line(ctx, "%s %s: %s [%.2f s]", dir, name, line, gc_conv_tuner_now() - l0);
+    run->n_plans++;
+    run->changed += p->plan != before;
+    /* a search cut short by the time budget is not a choice worth keeping */
+    if (!run->t->out_of_time) {
+        gc_conv_plan_tag(p, tag, sizeof tag);
+        if (strncmp(tag, "eng?", 4) != 0 && strcmp(tag, "default") != 0 &&
+            gc_plan_cache_add(&run->cache, key, tag, why, sizeof why) != 0 &&
+            !run->cache_failed++)
+            report_line(ctx, "plan cache: %s", why);
+    }
+    return GC_OK;
+}
+
 /* Every conv plan timed against the heuristics' other candidates on the arena's buffers (as
  * bind_plans binds them), filled with random values first; the fastest kept. Then the arena
  * is zeroed again (as create leaves it) and the workspace grown when a winner needs more.
@@ -732,61 +815,35 @@ static gc_status autotune_plans(gc_context *ctx, cuda_state *s, int n_cands)
                                "non-default candidate is kept)"
                              : "");
     gc_status st = GC_OK;
-    int n_plans = 0, changed = 0;
+    tune_run run = {&t, {}, 0, 0, 0, 0};
+    char path[1024], why[300];
+    /* the on-disk choices (cuda/plan_cache.h); a test that forces swaps neither reads nor
+     * writes them */
+    const char *cache_path = t.pick_other ? NULL : gc_plan_cache_path(path, sizeof path);
+    if (gc_plan_cache_open(&run.cache, cache_path, why, sizeof why) != 0)
+        report_line(ctx, "plan cache off: %s", why);
+    else if (cache_path)
+        report_line(ctx, "plan cache: %s (%d choices)", cache_path, run.cache.n);
     const void *x = s->x;
     for (int i = 0; st == GC_OK && i < m->n_layers; i++) {
         void *y = layer_out(s, i);
         if (s->has_fwd[i]) {
             const int pre = i == ctx->target && ctx->stage == GC_STAGE_PRE;
-            char line[400];
-            const double l0 = gc_conv_tuner_now();
-            t.out_of_time = 0;
-            if (l0 > t.deadline_s) {
-                report_line(ctx, "forward %s: default kept (time budget spent)",
-                            m->layers[i].name);
-            } else {
-                const cudnnBackendDescriptor_t before = s->fwd[i].plan;
-                st = gc_conv_plan_tune(s->dnn, &t, &s->fwd[i], s->numerics, x, s->cw[i],
-                                       s->cb[i], pre ? s->pre : y, line, sizeof line, err);
-                if (st != GC_OK)
-                    gc_err_prefix(err, "CUDA backend, autotuning the forward of %s: ",
-                                  m->layers[i].name);
-                else
-                    report_line(ctx, "forward %s: %s [%.2f s]", m->layers[i].name, line,
-                                gc_conv_tuner_now() - l0);
-                n_plans++;
-                changed += s->fwd[i].plan != before;
-            }
+            st = tune_one(ctx, s, &run, "forward", i, &s->fwd[i], x, s->cw[i], s->cb[i],
+                          pre ? s->pre : y);
         }
         x = y;
     }
     void *g = s->g_a, *other = s->g_b;
     for (int i = m->n_layers - 1; st == GC_OK && i >= 0; i--) {
-        if (s->has_bwd[i]) {
-            char line[400];
-            const double l0 = gc_conv_tuner_now();
-            t.out_of_time = 0;
-            if (l0 > t.deadline_s) {
-                report_line(ctx, "backward-data %s: default kept (time budget spent)",
-                            m->layers[i].name);
-            } else {
-                const cudnnBackendDescriptor_t before = s->bwd[i].plan;
-                st = gc_conv_plan_tune(s->dnn, &t, &s->bwd[i], s->numerics, g, s->wflip[i],
-                                       NULL, other, line, sizeof line, err);
-                if (st != GC_OK)
-                    gc_err_prefix(err, "CUDA backend, autotuning the backward-data of %s: ",
-                                  m->layers[i].name);
-                else
-                    report_line(ctx, "backward-data %s: %s [%.2f s]", m->layers[i].name, line,
-                                gc_conv_tuner_now() - l0);
-                n_plans++;
-                changed += s->bwd[i].plan != before;
-            }
-        }
+        if (s->has_bwd[i])
+            st = tune_one(ctx, s, &run, "backward-data", i, &s->bwd[i], g, s->wflip[i], NULL,
+                          other);
         void *tmp = g;
         g = other;
         other = tmp;
     }
+    gc_plan_cache_close(&run.cache);
     gc_conv_tuner_free(&t);
     GC_TRY(st);
     /* back to the state create leaves without autotuning: zeros, then the weights */
@@ -815,8 +872,10 @@ static gc_status autotune_plans(gc_context *ctx, cuda_state *s, int n_cands)
         s->ws_bytes = ws;
         account(ctx, s);
     }
-    report_line(ctx, "cuDNN autotune: %d plans tuned, %d changed, workspace %.1f MiB, %.2f s",
-                n_plans, changed, s->ws_bytes / 1048576.0, gc_conv_tuner_now() - t0);
+    report_line(ctx, "cuDNN autotune: %d plans tuned (%d from the plan cache), %d changed, "
+                     "workspace %.1f MiB, %.2f s",
+                run.n_plans, run.cached, run.changed, s->ws_bytes / 1048576.0,
+                gc_conv_tuner_now() - t0);
     return GC_OK;
 }
 

@@ -48,7 +48,8 @@ if(_gc_cuda_ok)
   set(CMAKE_CUDA_EXTENSIONS OFF)
   set(CMAKE_CUDA_VISIBILITY_PRESET hidden)
   set(_gc_cu cuda/backend.cu cuda/cudnn_conv.cu cuda/kernels.cu cuda/image_kernels.cu)
-  set(GC_CU_SOURCES ${_gc_cu})
+  # plan_cache.c: plain C, the autotuner's choices on disk
+  set(GC_CU_SOURCES ${_gc_cu} cuda/plan_cache.c)
   # The legacy conv API is deprecated in cuDNN 9: a deprecated call must not build (STYLE).
   # cuDNN marks its deprecated calls only when CUDNN_WARN_DEPRECATED is defined.
   # Never --use_fast_math: the GPU backend is validated against the CPU reference.

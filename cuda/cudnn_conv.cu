@@ -858,3 +858,57 @@ gc_status gc_conv_plan_tune(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan
     release_build(&c);
     return GC_OK;
 }
+
+void gc_conv_plan_tag(const gc_conv_plan *p, char *tag, size_t len)
+{
+    plan_tag(p->plan, tag, len);
+}
+
+gc_status gc_conv_plan_select(cudnnHandle_t handle, gc_conv_plan *p, gc_conv_numerics numerics,
+                              const char *tag, int *found, gc_errbuf *err)
+{
+    *found = 0;
+    char cur[128];
+    plan_tag(p->plan, cur, sizeof cur);
+    if (!strcmp(cur, tag)) { /* the default is that config already */
+        *found = 1;
+        return GC_OK;
+    }
+    /* the same graph again, as gc_conv_plan_tune builds it, and its configs searched */
+    const gc_errbuf saved = *err;
+    gc_conv_plan c;
+    memset(&c, 0, sizeof c);
+    c.dtype = p->dtype;
+    c.n = p->n, c.h = p->h, c.w = p->w, c.c = p->c, c.k = p->k;
+    c.bias = p->bias, c.relu = p->relu, c.fused = p->fused;
+    cudnnBackendDescriptor_t graph = NULL, plan = NULL;
+    int64_t ws = 0;
+    gc_status st = build_graph(handle, &c, p->fused ? p->bias : 0, p->fused ? p->relu : 0,
+                               &graph, err);
+    static const cudnnBackendHeurMode_t modes[2] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_B};
+    for (int m = 0; st == GC_OK && !plan && m < 2; m++) {
+        cudnnBackendDescriptor_t *cfgs;
+        int64_t got;
+        st = heuristic_configs(&c, graph, modes[m], &cfgs, &got, NULL, 0, err);
+        for (int64_t i = 0; st == GC_OK && !plan && i < got; i++) {
+            int ok = 0;
+            if (numerics_ok(cfgs[i], numerics, 1, &ok, err) != GC_OK || !ok)
+                continue;
+            char t[128];
+            cfg_tag(cfgs[i], t, sizeof t);
+            if (!strcmp(t, tag))
+                st = config_plan(cfgs[i], &plan, &ws, NULL, 0, err);
+        }
+    }
+    *err = saved; /* not finding it is an answer, not a failure */
+    if (!plan) {
+        release_build(&c);
+        return GC_OK;
+    }
+    gc_conv_plan_free(p);
+    c.plan = plan;
+    c.workspace = ws;
+    *p = c;
+    *found = 1;
+    return GC_OK;
+}

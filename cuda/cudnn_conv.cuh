@@ -90,6 +90,16 @@ gc_status gc_conv_plan_tune(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan
                             const void *b, void *y, char *line, size_t line_len,
                             gc_errbuf *err);
 
+/* The engine config tag of p's plan, as the tuner reports it ("eng<index>_k<knob>=<value>...";
+ * "default" when cuDNN does not give the config back). */
+void gc_conv_plan_tag(const gc_conv_plan *p, char *tag, size_t len);
+
+/* Rebuilds p's plan from the engine config of the heuristics (mode A, then B) whose tag is
+ * `tag` and whose numerics pass as the tuner's do; *found = 0 (p unchanged) when cuDNN offers
+ * no such config any more or it does not build. p is left without a variant pack. */
+gc_status gc_conv_plan_select(cudnnHandle_t handle, gc_conv_plan *p, gc_conv_numerics numerics,
+                              const char *tag, int *found, gc_errbuf *err);
+
 /* Fills `bytes` (a multiple of 4) at p with pseudo-random values in [-scale, scale] of type
  * dt (pairs of 16-bit values for half/bfloat16), so that the candidates are not timed on
  * zeros. */
