@@ -13,11 +13,13 @@
  * even on this small model; its report must say that at least one plan changed. The default
  * context's gc_autotune_report is "", the tuned one's names every plan (printed). Use a
  * golden whose target has convs above it (custom_block2), so backward-data plans are tuned.
+ * Then the plan cache: two more tuned contexts with GC_CUDNN_PLAN_CACHE in a fresh folder,
+ * the second taking every plan from the file (check_plan_cache).
  * --cpu: the CPU backend ignores the option (bit-identical results, empty report), and
  * autotune outside 0..64 is GC_ERR_INVALID_ARGUMENT.
  * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
  */
-#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv */
+#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv, mkdtemp */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,74 @@ static void compare_all(const char *run_name, const outputs *a, const outputs *b
     failures += !tc_compare(run_name, "alpha", b->alpha, a->alpha, nn * a->Kc, rel, 1, 0);
     failures += !tc_compare(run_name, "cam_raw", b->raw, a->raw, nn * a->hw, rel, 1, 0);
     failures += !tc_compare(run_name, "cam", b->cams, a->cams, nn * a->hw, cam, 0, 0);
+}
+
+/* The report's tally "cuDNN autotune: %d plans tuned (%d from the plan cache), %d changed". */
+static int tally(const char *report, int *tuned, int *cached, int *changed)
+{
+    const char *t = strstr(report, "cuDNN autotune: ");
+    while (t && !strstr(t, "plans tuned"))
+        t = strstr(t + 1, "cuDNN autotune: ");
+    for (; t; t = strstr(t + 1, "cuDNN autotune: "))
+        if (sscanf(t, "cuDNN autotune: %d plans tuned (%d from the plan cache), %d changed",
+                   tuned, cached, changed) == 3)
+            return 1;
+    return 0;
+}
+
+/* The on-disk plan cache (cuda/plan_cache.h) in a fresh folder: a first tuned context times
+ * its plans and stores the winners; a second one takes every plan from the file, times
+ * none, and computes bit for bit what the first one does (the same engine configs). */
+static void check_plan_cache(const gc_options *base, const float *x, int32_t n,
+                            const int32_t *classes)
+{
+    char dir[] = "/tmp/gradcam-plan-cache-XXXXXX", path[64], cmd[96];
+    if (!mkdtemp(dir)) {
+        check(0, "plan cache: a scratch folder");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/plans.tsv", dir);
+    setenv("GC_CUDNN_PLAN_CACHE", path, 1);
+    gc_options o = *base;
+    o.autotune = 2;
+    gc_context *c = NULL, *d = NULL;
+    outputs oc = {0}, od = {0};
+    int tuned = 0, cached = 0, changed = 0;
+    if (gc_context_create(&o, &c) != GC_OK) {
+        printf("  plan cache, first context: %s  FAIL\n", gc_last_error(c));
+        failures++;
+        goto out;
+    }
+    check(tally(gc_autotune_report(c), &tuned, &cached, &changed) && tuned > 0 && cached == 0,
+          "plan cache: the first context times its plans");
+    const int first_tuned = tuned;
+    if (gc_context_create(&o, &d) != GC_OK) {
+        printf("  plan cache, second context: %s  FAIL\n", gc_last_error(d));
+        failures++;
+        goto out;
+    }
+    printf("second context's gc_autotune_report:\n%s", gc_autotune_report(d));
+    check(tally(gc_autotune_report(d), &tuned, &cached, &changed) && tuned == first_tuned &&
+              cached == tuned,
+          "plan cache: the second context takes every plan from the file");
+    check(strstr(gc_autotune_report(d), "ms (default") == NULL &&
+              strstr(gc_autotune_report(d), "ms kept") == NULL,
+          "plan cache: the second context times nothing");
+    if (outputs_run(c, GC_METHOD_GRADCAM, x, n, classes, &oc) ||
+        outputs_run(d, GC_METHOD_GRADCAM, x, n, classes, &od)) {
+        check(0, "plan cache: explain");
+        goto out;
+    }
+    compare_all("cached plans vs tuned", &oc, &od, n, 1);
+out:
+    outputs_free(&oc);
+    outputs_free(&od);
+    gc_context_destroy(c);
+    gc_context_destroy(d);
+    unsetenv("GC_CUDNN_PLAN_CACHE");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        printf("  (could not remove %s)\n", dir);
 }
 
 int main(int argc, char **argv)
@@ -135,14 +205,9 @@ int main(int argc, char **argv)
         check(opt.layer == NULL || strstr(report, "backward-data ") != NULL ||
                   strstr(report, "time budget") != NULL,
               "autotuned context: backward-data plans tuned (convs above the target)");
-        const char *tally = strstr(report, "plans tuned, ");
-        int tuned = 0, changed = 0;
-        if (tally) /* "cuDNN autotune: %d plans tuned, %d changed, ..." */
-            while (tally > report && tally[-1] != ':')
-                tally--;
-        check(tally && sscanf(tally, "%d plans tuned, %d changed", &tuned, &changed) == 2 &&
-                  changed >= 1,
-              "autotuned context: at least one plan changed (PICK=other)");
+        int tuned = 0, from_cache = 0, changed = 0;
+        check(tally(report, &tuned, &from_cache, &changed) && changed >= 1 && from_cache == 0,
+              "autotuned context: at least one plan changed (PICK=other), none cached");
         printf("  %d plans tuned, %d changed\n", tuned, changed);
     }
     if (outputs_run(a, GC_METHOD_GRADCAM, x, n, classes, &oa) ||
@@ -152,6 +217,8 @@ int main(int argc, char **argv)
         goto done;
     }
     compare_all(cpu ? "cpu autotune 1 vs 0" : "autotuned vs default", &oa, &ob, n, cpu);
+    if (!cpu)
+        check_plan_cache(&opt, x, n, classes);
 done:
     outputs_free(&oa);
     outputs_free(&ob);
