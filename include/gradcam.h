@@ -164,8 +164,9 @@ typedef struct gc_options {
                                  MiB) on the context's buffers at max_batch and keep the
                                  fastest (costs seconds to a minute of creation; see
                                  gc_autotune_report); n = 2..64: up to n candidates. The
-                                 environment's GC_CUDNN_AUTOTUNE=0/1/n overrides it. The CPU
-                                 backend ignores it                                         */
+                                 environment's GC_CUDNN_AUTOTUNE=0/1/n overrides it. The
+                                 choices are kept on disk (GC_CUDNN_PLAN_CACHE, docs/api.md)
+                                 and reused without timing. The CPU backend ignores it      */
 } gc_options;
 
 /* Defaults: last conv layer, logit score, max normalization, auto preprocessing, stretch,
