@@ -14,7 +14,10 @@
  *   bf16, fp16      vs the fp32 CPU: same top-1, cam correlation >= 0.99, max errors printed;
  *                   the fp16 context also profiles (every stage > 0, device_bytes > 0)
  *   batches         max_batch 7: gc_explain of 7 images of mixed sizes, then 1, then 4 on the
- *                   same contexts (guided, so the guided tensor of each image is compared)
+ *                   same contexts (guided, so the guided tensor of each image is compared):
+ *                   logits and cams against the CPU, gradients by correlation (synthetic
+ *                   images: max-pool near-ties), and each image of the later batches against
+ *                   itself in the batch of 7 on the GPU (batch composition)
  *   images          (in device) gc_explain_render on the GPU: GC_TENSOR_INPUT bit for bit the
  *                   host preprocessing, heatmaps and overlays byte for byte gc_render's;
  *                   device_bytes grows at the first call (the GPU path's buffers: proof that
@@ -45,6 +48,8 @@
 #define TOL_CAM_ABS 1e-3       /* the normalized cam in [0, 1]                           */
 #define TOL_OUTLIERS 1e-3      /* fraction of gradient elements allowed beyond the bound */
 #define TOL_GUIDED_CORR 0.999  /* the guided gradient: Pearson correlation with the CPU  */
+#define TOL_CAM_OUTLIERS 1e-2  /* element-wise cams, guided Grad-CAM: fraction beyond   */
+#define TOL_BATCH_CORR 0.99    /* check_batches' gradients vs the CPU (flat images: ties) */
 #define TOL_DEVICE_REL 1e-6    /* explain_device vs explain_tensor: the same computation */
 /* bf16 / fp16 against fp32: 8 / 11 significant bits in every feature map and weight */
 #define TOL_HALF_CAM_CORR 0.99
@@ -127,8 +132,14 @@ static void check_fp32(const char *run, gc_method method, int counterfactual, co
     compare(run, "gradient", b.grad, a.grad, grad_len, TOL_REL, 1,
             (size_t)(TOL_OUTLIERS * (double)grad_len));
     compare(run, "weights", b.alpha, a.alpha, nn * a.Kc, TOL_REL, 1, 0);
-    compare(run, "cam_raw", b.raw, a.raw, nn * a.hw, TOL_REL, 1, 0);
-    compare(run, "cam", b.cams, a.cams, nn * a.hw, TOL_CAM_ABS, 0, 0);
+    /* LayerCAM and HiResCAM weight each position by its own gradient: a max-pool near-tie
+     * above the target that the backends break differently (the gradient outliers allowed
+     * above) moves the cam at that position; the pooled methods average it away */
+    const int elementwise = method == GC_METHOD_LAYERCAM || method == GC_METHOD_HIRESCAM;
+    const size_t cam_outliers =
+        elementwise ? (size_t)fmax(1.0, TOL_CAM_OUTLIERS * (double)(nn * a.hw)) : 0;
+    compare(run, "cam_raw", b.raw, a.raw, nn * a.hw, TOL_REL, 1, cam_outliers);
+    compare(run, "cam", b.cams, a.cams, nn * a.hw, TOL_CAM_ABS, 0, cam_outliers);
     if (method == GC_METHOD_GUIDED_BACKPROP || method == GC_METHOD_GUIDED_GRADCAM) {
         const size_t len = nn * a.HW3;
         compare(run, "guided backprop", b.gbp, a.gbp, len, TOL_REL, 1,
@@ -139,9 +150,18 @@ static void check_fp32(const char *run, gc_method method, int counterfactual, co
                    r, TOL_GUIDED_CORR, r >= TOL_GUIDED_CORR ? "" : "  FAIL");
             failures += r < TOL_GUIDED_CORR;
         }
-        if (method == GC_METHOD_GUIDED_GRADCAM)
+        /* guided Grad-CAM multiplies both: an outlier of either shows, and one of the cam's
+         * spreads over the pixels its cell covers after the upsampling */
+        if (method == GC_METHOD_GUIDED_GRADCAM) {
             compare(run, "guided gradcam", b.ggc, a.ggc, len, TOL_REL, 1,
-                    (size_t)(TOL_OUTLIERS * (double)len));
+                    (size_t)(TOL_CAM_OUTLIERS * (double)len));
+            for (int32_t i = 0; i < n; i++) {
+                double r = tc_correlation(b.ggc + i * a.HW3, a.ggc + i * a.HW3, a.HW3);
+                printf("  %-16s image %d: guided gradcam correlation %.6f (>= %.3f)%s\n", run,
+                       i, r, TOL_GUIDED_CORR, r >= TOL_GUIDED_CORR ? "" : "  FAIL");
+                failures += r < TOL_GUIDED_CORR;
+            }
+        }
     }
 done:
     outputs_free(&a);
@@ -418,6 +438,7 @@ static void check_batches(void)
     static const struct {
         int32_t first, n;
     } batches[] = {{0, 7}, {3, 1}, {2, 4}};
+    outputs all = {0}; /* the GPU's batch of 7: every image, for the composition check */
     for (size_t bi = 0; gpu && bi < sizeof batches / sizeof batches[0]; bi++) {
         const int32_t first = batches[bi].first, n = batches[bi].n;
         char run[32];
@@ -435,21 +456,60 @@ static void check_batches(void)
                 FAIL("  %-16s %s: %s", run, c ? "cuda" : "cpu", gc_last_error(ctx[c]));
         }
         if (!bad) {
-            const size_t nn = (size_t)n, grad_len = nn * a.Kc * a.hw;
+            const size_t nn = (size_t)n;
             for (int32_t i = 0; i < n; i++)
                 if (a.res[i].class_id != b.res[i].class_id)
                     FAIL("  %-16s image %d: class %d (cuda) vs %d (cpu)", run, first + i,
                          b.res[i].class_id, a.res[i].class_id);
             compare(run, "logits", b.logits, a.logits, nn * a.K, TOL_REL, 1, 0);
-            compare(run, "gradient", b.grad, a.grad, grad_len, TOL_REL, 1,
-                    (size_t)(TOL_OUTLIERS * (double)grad_len));
             compare(run, "cam", b.cams, a.cams, nn * a.hw, TOL_CAM_ABS, 0, 0);
-            compare(run, "guided backprop", b.gbp, a.gbp, nn * a.HW3, TOL_REL, 1,
-                    (size_t)(TOL_OUTLIERS * (double)(nn * a.HW3)));
+            /* Gradients by correlation, not element-wise: these synthetic images have flat
+             * regions, where max-pool windows hold near-ties that the two backends' different
+             * summation orders break differently (routing a gradient to a neighbour) and
+             * ReLUs see values within rounding of zero. The goldens avoid such inputs; here
+             * the test is the mixed sizes and the batch composition. */
+            for (int32_t i = 0; i < n; i++) {
+                if (img[first + i].width * img[first + i].height == 1) {
+                    /* one color: every window of every max-pool is a tie */
+                    printf("  %-16s image %d: one pixel, gradients not compared\n", run,
+                           first + i);
+                    continue;
+                }
+                const double rg = tc_correlation(b.grad + i * a.Kc * a.hw,
+                                                 a.grad + i * a.Kc * a.hw, a.Kc * a.hw);
+                const double rb = tc_correlation(b.gbp + i * a.HW3, a.gbp + i * a.HW3, a.HW3);
+                const int ok = rg >= TOL_BATCH_CORR && rb >= TOL_BATCH_CORR;
+                printf("  %-16s image %d: gradient correlation %.5f, guided backprop %.5f "
+                       "(>= %.2f)%s\n",
+                       run, first + i, rg, rb, TOL_BATCH_CORR, ok ? "" : "  FAIL");
+                failures += !ok;
+            }
+            if (bi == 0) {
+                all = b; /* kept: the later batches' images are compared with it */
+                b = (outputs){0};
+            } else {
+                /* the same image in another batch on the same GPU context: the same numbers,
+                 * up to kernels whose choice depends on the batch (cuBLAS, at n rows) */
+                const size_t K = a.K, kh = a.Kc * a.hw;
+                char what[48];
+                snprintf(what, sizeof what, "%s vs 7", run);
+                compare(what, "logits", b.logits, all.logits + first * K, nn * K,
+                        TOL_DEVICE_REL, 1, 0);
+                compare(what, "cam", b.cams, all.cams + first * a.hw, nn * a.hw,
+                        TOL_DEVICE_REL, 0, 0);
+                for (int32_t i = 0; i < n; i++) {
+                    const double r = tc_correlation(b.grad + i * kh,
+                                                    all.grad + (first + i) * kh, kh);
+                    if (!(r >= TOL_GUIDED_CORR))
+                        FAIL("  %-16s image %d: gradient correlation %.6f with the batch of "
+                             "7 (>= %.3f)", what, first + i, r, TOL_GUIDED_CORR);
+                }
+            }
         }
         outputs_free(&a);
         outputs_free(&b);
     }
+    outputs_free(&all);
     gc_context_destroy(cpu);
     gc_context_destroy(gpu);
     for (int k = 0; k < 7; k++)
