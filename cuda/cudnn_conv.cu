@@ -238,11 +238,12 @@ static gc_status build_graph(cudnnHandle_t handle, gc_conv_plan *p, int bias, in
 
 /* 1 when the engine config's numerical notes fit `numerics` (gc_conv_numerics): never a
  * reduced-precision reduction; in true fp32 also no tensor cores, down-converted inputs, FFT
- * or Winograd (their transforms round differently from a direct float sum); `tuning` (the
- * autotuner's candidates, not the default path) also refuses nondeterministic engines, so
- * that a tuned context still gives the same bits on every run. */
+ * or Winograd (their transforms round differently from a direct float sum);
+ * `deterministic` also refuses nondeterministic engines, so that a context gives the same
+ * bits on every run (the autotuner's candidates always; the default plan unless no
+ * deterministic engine runs the graph). */
 static gc_status numerics_ok(cudnnBackendDescriptor_t cfg, gc_conv_numerics numerics,
-                             int tuning, int *ok, gc_errbuf *err)
+                             int deterministic, int *ok, gc_errbuf *err)
 {
     cudnnBackendDescriptor_t engine;
     *ok = 0;
@@ -270,7 +271,7 @@ static gc_status numerics_ok(cudnnBackendDescriptor_t cfg, gc_conv_numerics nume
              notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6 ||
              notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13))
             *ok = 0;
-        if (tuning && notes[i] == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC)
+        if (deterministic && notes[i] == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC)
             *ok = 0;
     }
     return GC_OK;
@@ -351,8 +352,9 @@ static gc_status config_plan(cudnnBackendDescriptor_t cfg, cudnnBackendDescripto
 /* Heuristics for the graph, then the first engine config that finalizes into a plan.
  * *found = 0 (and GC_OK) when none does; other failures return a status. */
 static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
-                           cudnnBackendHeurMode_t mode, gc_conv_numerics numerics, int *found,
-                           char *why, size_t why_len, gc_errbuf *err)
+                           cudnnBackendHeurMode_t mode, gc_conv_numerics numerics,
+                           int deterministic, int *found, char *why, size_t why_len,
+                           gc_errbuf *err)
 {
     *found = 0;
     cudnnBackendDescriptor_t *cfgs;
@@ -361,7 +363,7 @@ static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
     int rejected = 0;
     for (int64_t i = 0; i < got; i++) {
         int ok;
-        if (numerics_ok(cfgs[i], numerics, 0, &ok, err) != GC_OK || !ok) {
+        if (numerics_ok(cfgs[i], numerics, deterministic, &ok, err) != GC_OK || !ok) {
             if (!why[0] && ++rejected)
                 snprintf(why, why_len, "engine configs refused for their numerical notes "
                                        "(reduced-precision reduction; in fp32 also tensor "
@@ -389,10 +391,15 @@ static gc_status try_build(cudnnHandle_t handle, gc_conv_plan *p, int bias, int 
     *found = 0;
     release_build(p);
     GC_TRY(build_graph(handle, p, bias, relu, &graph, err));
-    GC_TRY(pick_plan(p, graph, CUDNN_HEUR_MODE_A, numerics, found, why, why_len, err));
-    if (!*found)
-        GC_TRY(pick_plan(p, graph, CUDNN_HEUR_MODE_FALLBACK, numerics, found, why, why_len,
-                         err));
+    /* a deterministic engine if any runs the graph (mode A, then the fallback list); else
+     * whatever runs it */
+    for (int deterministic = 1; deterministic >= 0 && !*found; deterministic--) {
+        GC_TRY(pick_plan(p, graph, CUDNN_HEUR_MODE_A, numerics, deterministic, found, why,
+                         why_len, err));
+        if (!*found)
+            GC_TRY(pick_plan(p, graph, CUDNN_HEUR_MODE_FALLBACK, numerics, deterministic, found,
+                             why, why_len, err));
+    }
     return GC_OK;
 }
 

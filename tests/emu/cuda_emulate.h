@@ -17,9 +17,12 @@
 #include <cuda_runtime.h>
 #include <string.h>
 
-/* CUDA's built-in variables, one set for the whole (sequential) grid. */
-inline uint3 blockIdx, threadIdx;
-inline dim3 blockDim, gridDim;
+#include <atomic>
+
+/* CUDA's built-in variables: one set per host thread (contexts on several threads, as the
+ * command's workers, each walk their own grids). */
+inline thread_local uint3 blockIdx, threadIdx;
+inline thread_local dim3 blockDim, gridDim;
 
 /* device intrinsics the kernels use that the CUDA headers declare for device code only */
 static inline unsigned int __float_as_uint(float f)
@@ -32,7 +35,7 @@ static inline unsigned int __float_as_uint(float f)
 namespace gc_emu {
 
 /* Counts every emulated launch, for the test to check that a call launched at all. */
-inline unsigned long launches;
+inline std::atomic<unsigned long> launches;
 
 template <typename K> struct launch {
     dim3 grid, block;

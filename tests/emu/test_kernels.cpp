@@ -663,7 +663,7 @@ int main(int argc, char **argv)
 #ifdef GC_CUDA_EMULATE
     if (gc_emu::launches == 0)
         FAIL("no kernel launched");
-    printf("%lu kernel launches emulated\n", gc_emu::launches);
+    printf("%lu kernel launches emulated\n", gc_emu::launches.load());
 #endif
     printf("%d checks, %d failures\n", checks, failures);
     return failures ? 1 : 0;
