@@ -3,7 +3,11 @@
 #                 (cuda_emulate.h): label cpu, runs in CI; under GC_SANITIZE it is built
 #                 with ASan+UBSan too, so an out-of-bounds kernel read or write fails here
 #   kernels_gpu   the library's real kernels on the device (label gpu, exit 77 without one)
-# Both need the CUDA headers (and cuDNN's, through cuda/check.cuh): built when the CUDA
+# And the whole CUDA backend on an emulated device (gradcam_emu: cuda/*.cu built by the host
+# compiler, linked with mocks of cudart, cuBLAS and cuDNN that run everything on the CPU,
+# strictly: see the mock_*.cpp files), with the GPU suite of tests/gpu run against it:
+#   emu_<gpu test>  the same programs and cases as tests/gpu/gpu_tests.cmake (label cpu)
+# All need the CUDA headers (and cuDNN's, through cuda/check.cuh): built when the CUDA
 # backend is, and when a C++ compiler is at hand.
 if(GC_WITH_CUDA)
   include(CheckLanguage)
@@ -41,5 +45,11 @@ if(GC_WITH_CUDA)
     add_test(NAME kernels_gpu COMMAND test_kernels_gpu
       ${PROJECT_SOURCE_DIR}/models/demo/shapes-vgg.safetensors)
     set_tests_properties(kernels_gpu PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120)
+
+    # the emulated device is for machines without one: scripts/device-check.sh turns it off
+    option(GC_BUILD_EMU "Build the CUDA backend on an emulated device (tests/emu)" ON)
+    if(GC_BUILD_EMU)
+      include(${GC_EMU_DIR}/backend_emu.cmake)
+    endif()
   endif()
 endif()

@@ -1,0 +1,124 @@
+# gradcam_emu: the library with its CUDA backend on an emulated device (included from
+# emu_tests.cmake, which sets GC_EMU_DIR, _gc_emu_inc and _gc_emu_opts), and the GPU test
+# programs of tests/gpu built against it, their cases registered as emu_* (label cpu).
+file(GLOB _gc_mocks ${GC_EMU_DIR}/mock_*.cpp)
+if(NOT _gc_mocks)
+  return()
+endif()
+add_library(gradcam_emu STATIC $<TARGET_OBJECTS:gradcam_c_obj> ${GC_EMU_DIR}/backend_emu.cpp
+  ${GC_EMU_DIR}/kernels_emu.cpp ${PROJECT_SOURCE_DIR}/cuda/plan_cache.c ${_gc_mocks})
+target_compile_definitions(gradcam_emu PRIVATE GC_CUDA_EMULATE)
+target_include_directories(gradcam_emu PRIVATE ${GC_EMU_DIR} ${_gc_emu_inc}
+  PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+target_compile_options(gradcam_emu PRIVATE ${_gc_emu_opts})
+set_target_properties(gradcam_emu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+if(GC_SANITIZE)
+  target_compile_options(gradcam_emu PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer)
+endif()
+target_link_libraries(gradcam_emu PUBLIC ${GC_HOST_DEPS} OpenMP::OpenMP_CXX)
+
+# The mocks' own checks (each against loops written out in its test)
+foreach(mock cudart cudnn)
+  if(EXISTS ${GC_EMU_DIR}/test_mock_${mock}.cpp)
+    add_executable(test_mock_${mock} ${GC_EMU_DIR}/test_mock_${mock}.cpp)
+    target_include_directories(test_mock_${mock} PRIVATE ${GC_EMU_DIR} ${_gc_emu_inc})
+    target_compile_definitions(test_mock_${mock} PRIVATE GC_CUDA_EMULATE)
+    target_compile_options(test_mock_${mock} PRIVATE ${_gc_emu_opts})
+    set_target_properties(test_mock_${mock} PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+    target_link_libraries(test_mock_${mock} PRIVATE gradcam_emu)
+    add_test(NAME mock_${mock} COMMAND test_mock_${mock})
+    set_tests_properties(mock_${mock} PROPERTIES LABELS "cpu;emu" TIMEOUT 300)
+  endif()
+endforeach()
+
+# The GPU suite against the emulated device: same sources, same cases.
+set(_gc_gpu ${PROJECT_SOURCE_DIR}/tests/gpu)
+set(_gc_t ${PROJECT_SOURCE_DIR}/tests)
+function(gc_emu_program name)
+  add_executable(${name}_emu ${ARGN})
+  target_include_directories(${name}_emu PRIVATE ${_gc_t})
+  target_link_libraries(${name}_emu PRIVATE gradcam_emu m)
+  target_compile_options(${name}_emu PRIVATE -Wall -Wextra)
+  # C programs linked with the C++ mocks
+  set_target_properties(${name}_emu PROPERTIES LINKER_LANGUAGE CXX)
+endfunction()
+gc_emu_program(test_gpu_vs_cpu ${_gc_gpu}/test_gpu_vs_cpu.c ${_gc_gpu}/gpu_outputs.c
+  ${_gc_t}/golden_file.c ${_gc_t}/compare.c)
+gc_emu_program(test_gpu_features ${_gc_gpu}/test_gpu_features.c ${_gc_gpu}/gpu_outputs.c
+  ${_gc_t}/golden_file.c ${_gc_t}/compare.c)
+gc_emu_program(test_gpu_autotune ${_gc_gpu}/test_gpu_autotune.c ${_gc_gpu}/gpu_outputs.c
+  ${_gc_t}/golden_file.c ${_gc_t}/compare.c)
+gc_emu_program(test_gpu_preprocess ${_gc_gpu}/test_gpu_preprocess.c ${_gc_t}/golden_file.c)
+
+file(GLOB _gc_emu_goldens ${_gc_t}/golden/*.golden.safetensors)
+foreach(golden ${_gc_emu_goldens})
+  get_filename_component(case ${golden} NAME)
+  string(REPLACE ".golden.safetensors" "" case ${case})
+  add_test(NAME emu_gpu_vs_cpu_${case} COMMAND test_gpu_vs_cpu_emu ${golden})
+  set_tests_properties(emu_gpu_vs_cpu_${case} PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
+endforeach()
+foreach(case tv16_default timm13_224 custom_block2)
+  add_test(NAME emu_gpu_features_${case} COMMAND test_gpu_features_emu
+    ${_gc_t}/golden/${case}.golden.safetensors)
+  set_tests_properties(emu_gpu_features_${case} PROPERTIES LABELS "cpu;emu" TIMEOUT 900)
+endforeach()
+add_test(NAME emu_gpu_quick COMMAND test_gpu_features_emu
+  ${_gc_t}/golden/custom_default.golden.safetensors --quick)
+set_tests_properties(emu_gpu_quick PROPERTIES LABELS "cpu;emu" TIMEOUT 300)
+add_test(NAME emu_gpu_autotune COMMAND test_gpu_autotune_emu
+  ${_gc_t}/golden/custom_block2.golden.safetensors)
+set_tests_properties(emu_gpu_autotune PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
+add_test(NAME emu_gpu_preprocess COMMAND test_gpu_preprocess_emu
+  ${_gc_t}/golden/custom_default.golden.safetensors)
+set_tests_properties(emu_gpu_preprocess PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
+
+# Device faults provoked on the emulated device (test_emu_faults.c)
+gc_emu_program(test_emu_faults ${GC_EMU_DIR}/test_emu_faults.c)
+target_include_directories(test_emu_faults_emu PRIVATE ${GC_EMU_DIR})
+set(_gc_demo ${PROJECT_SOURCE_DIR}/models/demo/shapes-vgg.safetensors)
+add_test(NAME emu_device_oom COMMAND test_emu_faults_emu ${_gc_demo} oom)
+# 48 MiB: max_batch 2 of the demo model fits, 4096 does not
+set_tests_properties(emu_device_oom PROPERTIES LABELS "cpu;emu" TIMEOUT 120
+  ENVIRONMENT "GC_EMU_DEVICE_MEMORY=50331648")
+add_test(NAME emu_sticky_error COMMAND test_emu_faults_emu ${_gc_demo} sticky)
+set_tests_properties(emu_sticky_error PROPERTIES LABELS "cpu;emu" TIMEOUT 120)
+add_test(NAME emu_no_device COMMAND test_emu_faults_emu ${_gc_demo} nodevice)
+set_tests_properties(emu_no_device PROPERTIES LABELS "cpu;emu" TIMEOUT 120
+  ENVIRONMENT "GC_EMU_DEVICES=0")
+
+# The gradcam command on the emulated device (gradcam_emu linked in), against the command on
+# the CPU backend: --device all over two emulated GPUs, --workers-per-device, device errors.
+find_package(Threads REQUIRED)
+file(GLOB _gc_cli_sources ${PROJECT_SOURCE_DIR}/src/cli/*.c)
+add_executable(gradcam_cli_emu ${_gc_cli_sources})
+target_compile_definitions(gradcam_cli_emu PRIVATE _GNU_SOURCE
+  GC_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+target_link_libraries(gradcam_cli_emu PRIVATE gradcam_emu PkgConfig::CJSON Threads::Threads)
+set_target_properties(gradcam_cli_emu PROPERTIES LINKER_LANGUAGE CXX)
+if(GC_SYSTEM_PYTHON)
+  add_test(NAME emu_cli COMMAND ${GC_SYSTEM_PYTHON} ${GC_EMU_DIR}/test_cli_emu.py
+    $<TARGET_FILE:gradcam_cli> $<TARGET_FILE:gradcam_cli_emu> ${PROJECT_SOURCE_DIR}
+    ${CMAKE_CURRENT_BINARY_DIR}/emu_cli)
+  set_tests_properties(emu_cli PROPERTIES LABELS "cpu;emu" TIMEOUT 900)
+endif()
+
+# The benchmark's CUDA modes on the emulated device: a smoke run (no timing is meaningful
+# here) so that a crash or a broken mode shows up before GPU time is spent on it.
+if(GC_BUILD_BENCH)
+  set(_gc_b ${PROJECT_SOURCE_DIR}/bench)
+  add_executable(gradcam-bench-emu ${_gc_b}/gradcam_bench.c ${_gc_b}/args.c ${_gc_b}/files.c
+    ${_gc_b}/gpu.c ${_gc_b}/modes.c ${_gc_b}/output.c ${_gc_b}/pool.c ${_gc_b}/util.c)
+  target_compile_definitions(gradcam-bench-emu PRIVATE _POSIX_C_SOURCE=200809L GC_BENCH_CUDA)
+  target_include_directories(gradcam-bench-emu SYSTEM PRIVATE ${_gc_emu_inc})
+  target_link_libraries(gradcam-bench-emu PRIVATE gradcam_emu PkgConfig::CJSON
+    Threads::Threads m)
+  set_target_properties(gradcam-bench-emu PROPERTIES LINKER_LANGUAGE CXX)
+  if(GC_SYSTEM_PYTHON)
+    add_test(NAME emu_bench_smoke COMMAND ${GC_SYSTEM_PYTHON} ${GC_EMU_DIR}/bench_smoke.py
+      $<TARGET_FILE:gradcam-bench-emu> $<TARGET_FILE:gradcam_cli_emu>
+      ${PROJECT_SOURCE_DIR}/models/demo/shapes-vgg.safetensors
+      ${CMAKE_CURRENT_BINARY_DIR}/emu_bench)
+    set_tests_properties(emu_bench_smoke PROPERTIES LABELS "cpu;emu" TIMEOUT 900)
+  endif()
+endif()

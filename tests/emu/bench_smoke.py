@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""gradcam-bench's CUDA modes on the emulated device: every mode and precision runs, exits 0
+and writes one JSON line per (mode, precision, batch) with a positive images/s. Timings on
+the emulated device mean nothing; this only keeps the benchmark working between GPU runs.
+
+    bench_smoke.py BENCH_BINARY GRADCAM_BINARY WEIGHTS WORK_DIR
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+BENCH, CLI, WEIGHTS, WORK = (os.path.abspath(a) for a in sys.argv[1:5])
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+modes = ["gpu", "gpu_forward", "gradcam", "forward", "host", "files"]
+cmd = [BENCH, "--weights", WEIGHTS, "--backend", "cuda", "--precision", "fp32,bf16",
+       "--batch", "2", "--size", "128", "--iters", "1", "--warmup", "0", "--profile-iters", "1",
+       "--modes", ",".join(modes), "--files", "8", "--files-dir", os.path.join(WORK, "files"),
+       "--image-size", "160x120", "--gradcam-bin", CLI, "--method", "gradcam,guided-gradcam",
+       "--jsonl"]
+print(" ".join(cmd))
+r = subprocess.run(cmd, capture_output=True, text=True, timeout=800, cwd=WORK)
+print(r.stderr[-3000:])
+failed = 0
+if r.returncode != 0:
+    print(f"FAIL  exit {r.returncode}")
+    failed += 1
+rows = []
+for line in r.stdout.splitlines():
+    line = line.strip()
+    if line.startswith("{"):
+        try:
+            rows.append(json.loads(line))
+        except ValueError as e:
+            print(f"FAIL  not JSON: {line[:200]} ({e})")
+            failed += 1
+seen = {row.get("mode") for row in rows}
+for row in rows:
+    if not row.get("images_per_s", 0) > 0:
+        print(f"FAIL  {row.get('mode')} {row.get('precision')}: images_per_s "
+              f"{row.get('images_per_s')}")
+        failed += 1
+for m in modes:
+    if m not in seen:
+        print(f"FAIL  no result line for mode {m} (modes seen: {sorted(x for x in seen if x)})")
+        failed += 1
+print(f"{len(rows)} result lines, modes {sorted(x for x in seen if x)}")
+sys.exit(1 if failed else 0)

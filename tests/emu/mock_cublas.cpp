@@ -1,0 +1,589 @@
+/*
+ * mock_cublas.cpp — a CPU stand-in for the part of cuBLAS the CUDA backend uses (handles, the
+ * stream, the math mode, cublasGemmEx), for the emulated backend (tests/emu, no GPU).
+ *
+ * cublasGemmEx has cuBLAS's column-major semantics, C = alpha op(A) op(B) + beta C, with its
+ * argument checks (INVALID_VALUE for a bad size, op, leading dimension or NULL scalar;
+ * NOT_SUPPORTED for a type combination cuBLAS does not have) and the types this project uses:
+ * A and B in CUDA_R_32F, CUDA_R_16F or CUDA_R_16BF, C in their type or CUDA_R_32F, computing
+ * in float (CUBLAS_COMPUTE_32F and its variants; alpha and beta are host floats).
+ *
+ * Numerics: products summed in float in runs of 32 along k (as a GPU's k-tiles), the runs'
+ * sums added in order, then alpha and beta applied, one rounding to C's type; beta == 0 does
+ * not read C (it may hold NaN) and alpha == 0 does not read A or B, as BLAS specifies. The
+ * "fast" compute types round the float inputs as the tensor cores would: _FAST_TF32 (and
+ * CUBLAS_TF32_TENSOR_OP_MATH with CUBLAS_COMPUTE_32F) to TF32 (to nearest, ties away, as
+ * cvt.rna.tf32.f32), _FAST_16F to half, _FAST_16BF to bfloat16. The order of the additions
+ * does not depend on the thread count: results are reproducible.
+ *
+ * As on a GPU, A, B and C must be device (or managed) memory of the current device, whole
+ * matrices inside their allocations: anything else is CUBLAS_STATUS_EXECUTION_FAILED here (a
+ * faulting kernel on a GPU), with a line on stderr saying which matrix and why.
+ */
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "mock_cudart.h"
+
+namespace
+{
+
+struct blas_handle {
+    int device;
+    cudaStream_t stream;
+    cublasMath_t mode;
+};
+
+std::mutex handles_mu;
+std::map<uintptr_t, blas_handle> &handles()
+{
+    static std::map<uintptr_t, blas_handle> *h = new std::map<uintptr_t, blas_handle>;
+    return *h;
+}
+uintptr_t next_handle = 0xb1a50000; /* never reused: a destroyed handle stays unknown */
+
+bool quiet()
+{
+    const char *q = getenv("GC_EMU_QUIET");
+    return q && *q && strcmp(q, "0") != 0;
+}
+
+/* Copy of the handle's state, or false when it is not a live handle. */
+bool get_handle(cublasHandle_t h, blas_handle *out)
+{
+    std::lock_guard<std::mutex> lock(handles_mu);
+    auto it = handles().find((uintptr_t)h);
+    if (it == handles().end())
+        return false;
+    *out = it->second;
+    return true;
+}
+
+enum input_rounding { ROUND_NONE, ROUND_TF32, ROUND_F16, ROUND_BF16 };
+
+inline float round_input(float x, input_rounding r)
+{
+    switch (r) {
+    case ROUND_TF32: { /* to nearest, ties away from zero (cvt.rna.tf32.f32) */
+        uint32_t u;
+        memcpy(&u, &x, 4);
+        if ((u & 0x7f800000u) == 0x7f800000u) /* inf, nan */
+            return x;
+        u = (u + 0x1000u) & 0xffffe000u;
+        memcpy(&x, &u, 4);
+        return x;
+    }
+    case ROUND_F16:
+        return __half2float(__float2half(x));
+    case ROUND_BF16:
+        return __bfloat162float(__float2bfloat16(x));
+    default:
+        return x;
+    }
+}
+
+inline float load(const float *p, size_t i)
+{
+    return p[i];
+}
+inline float load(const __half *p, size_t i)
+{
+    return __half2float(p[i]);
+}
+inline float load(const __nv_bfloat16 *p, size_t i)
+{
+    return __bfloat162float(p[i]);
+}
+
+void store(void *C, cudaDataType t, size_t i, float v)
+{
+    switch (t) {
+    case CUDA_R_16F:
+        ((__half *)C)[i] = __float2half(v);
+        break;
+    case CUDA_R_16BF:
+        ((__nv_bfloat16 *)C)[i] = __float2bfloat16(v);
+        break;
+    default:
+        ((float *)C)[i] = v;
+        break;
+    }
+}
+
+float load_c(const void *C, cudaDataType t, size_t i)
+{
+    switch (t) {
+    case CUDA_R_16F:
+        return load((const __half *)C, i);
+    case CUDA_R_16BF:
+        return load((const __nv_bfloat16 *)C, i);
+    default:
+        return load((const float *)C, i);
+    }
+}
+
+const int KRUN = 32;    /* products summed before joining the total */
+const int MBLOCK = 128; /* rows of C per task in the column-wise (transa == N) form */
+const int NBLOCK = 16;  /* columns of C per task: each element of A is converted once per task */
+
+struct gemm_args {
+    bool ta, tb;
+    int64_t m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    const void *A, *B;
+    void *C;
+    cudaDataType ct;
+    input_rounding rnd;
+};
+
+template <input_rounding R> inline float rounded(float x)
+{
+    if constexpr (R == ROUND_NONE)
+        return x;
+    else
+        return round_input(x, R);
+}
+
+/* C (m, n) = alpha op(A) op(B) + beta C. op(B) is first converted to float (and rounded as
+ * the compute type says), column by column: Bf[j * k + l] = op(B)(l, j). For every element of
+ * C the products are added in order of l, in runs of KRUN, each run's sum then added to the
+ * total: both loop forms below give the same bits, on any number of threads. */
+template <typename T, input_rounding R> bool gemm(const gemm_args &g)
+{
+    const T *A = (const T *)g.A, *B = (const T *)g.B;
+    const int64_t m = g.m, n = g.n, k = g.k;
+    const bool read_ab = g.alpha != 0.0f && k > 0;
+    const double work = (double)m * n * (double)k; /* for OpenMP's if() */
+    (void)work;
+    auto finish = [&](int64_t i, int64_t j, float sum) {
+        const size_t at = (size_t)(i + j * g.ldc);
+        float v = g.alpha * sum;
+        if (g.beta != 0.0f)
+            v += g.beta * load_c(g.C, g.ct, at);
+        store(g.C, g.ct, at, v);
+    };
+    if (!read_ab) {
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t i = 0; i < m; i++)
+                finish(i, j, 0.0f);
+        return true;
+    }
+    float *Bf = (float *)malloc(sizeof(float) * (size_t)k * (size_t)n);
+    if (!Bf)
+        return false;
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t l = 0; l < k; l++)
+            Bf[(size_t)j * k + l] =
+                rounded<R>(load(B, g.tb ? (size_t)(j + l * g.ldb) : (size_t)(l + j * g.ldb)));
+    const int64_t jblocks = (n + NBLOCK - 1) / NBLOCK;
+    if (g.ta) {
+        /* op(A) = A^T: row i of op(A) is column i of A, contiguous: dot products, each
+         * element of A converted once for NBLOCK columns of C */
+#pragma omp parallel for collapse(2) schedule(static) if (work > 65536.0)
+        for (int64_t jb = 0; jb < jblocks; jb++)
+            for (int64_t i = 0; i < m; i++) {
+                const int64_t j0 = jb * NBLOCK, nj = std::min(n - j0, (int64_t)NBLOCK);
+                const T *a = A + (size_t)i * g.lda;
+                const float *bf = Bf + (size_t)j0 * k;
+                float total[NBLOCK] = {}, run[NBLOCK];
+                for (int64_t l0 = 0; l0 < k; l0 += KRUN) {
+                    const int64_t l1 = std::min(k, l0 + KRUN);
+                    for (int64_t jj = 0; jj < nj; jj++)
+                        run[jj] = 0.0f;
+                    for (int64_t l = l0; l < l1; l++) {
+                        const float av = rounded<R>(load(a, (size_t)l));
+                        for (int64_t jj = 0; jj < nj; jj++)
+                            run[jj] += av * bf[(size_t)jj * k + l];
+                    }
+                    for (int64_t jj = 0; jj < nj; jj++)
+                        total[jj] += run[jj];
+                }
+                for (int64_t jj = 0; jj < nj; jj++)
+                    finish(i, j0 + jj, total[jj]);
+            }
+    } else {
+        /* op(A) = A: column l of A is contiguous; a block of rows of C gathers
+         * sum_l A(:, l) op(B)(l, j), for NBLOCK columns j at once */
+        const int64_t iblocks = (m + MBLOCK - 1) / MBLOCK;
+#pragma omp parallel for collapse(2) schedule(static) if (work > 65536.0)
+        for (int64_t jb = 0; jb < jblocks; jb++)
+            for (int64_t ib = 0; ib < iblocks; ib++) {
+                const int64_t j0 = jb * NBLOCK, nj = std::min(n - j0, (int64_t)NBLOCK);
+                const int64_t i0 = ib * MBLOCK, ni = std::min(m - i0, (int64_t)MBLOCK);
+                const float *bf = Bf + (size_t)j0 * k;
+                static thread_local float total[NBLOCK][MBLOCK], run[NBLOCK][MBLOCK];
+                float a[MBLOCK];
+                for (int64_t jj = 0; jj < nj; jj++)
+                    for (int64_t ii = 0; ii < ni; ii++)
+                        total[jj][ii] = 0.0f;
+                for (int64_t l0 = 0; l0 < k; l0 += KRUN) {
+                    const int64_t l1 = std::min(k, l0 + KRUN);
+                    for (int64_t jj = 0; jj < nj; jj++)
+                        for (int64_t ii = 0; ii < ni; ii++)
+                            run[jj][ii] = 0.0f;
+                    for (int64_t l = l0; l < l1; l++) {
+                        const T *col = A + (size_t)l * g.lda + i0;
+                        for (int64_t ii = 0; ii < ni; ii++)
+                            a[ii] = rounded<R>(load(col, (size_t)ii));
+                        for (int64_t jj = 0; jj < nj; jj++) {
+                            const float b = bf[(size_t)jj * k + l];
+                            float *r = run[jj];
+                            for (int64_t ii = 0; ii < ni; ii++)
+                                r[ii] += a[ii] * b;
+                        }
+                    }
+                    for (int64_t jj = 0; jj < nj; jj++)
+                        for (int64_t ii = 0; ii < ni; ii++)
+                            total[jj][ii] += run[jj][ii];
+                }
+                for (int64_t jj = 0; jj < nj; jj++)
+                    for (int64_t ii = 0; ii < ni; ii++)
+                        finish(i0 + ii, j0 + jj, total[jj][ii]);
+            }
+    }
+    free(Bf);
+    return true;
+}
+
+template <typename T> bool gemm_typed(const gemm_args &g)
+{
+    switch (g.rnd) {
+    case ROUND_TF32:
+        return gemm<T, ROUND_TF32>(g);
+    case ROUND_F16:
+        return gemm<T, ROUND_F16>(g);
+    case ROUND_BF16:
+        return gemm<T, ROUND_BF16>(g);
+    default:
+        return gemm<T, ROUND_NONE>(g);
+    }
+}
+
+size_t type_size(cudaDataType t)
+{
+    return t == CUDA_R_32F ? 4 : 2;
+}
+
+const char *type_name(cudaDataType t)
+{
+    switch (t) {
+    case CUDA_R_32F:
+        return "CUDA_R_32F";
+    case CUDA_R_16F:
+        return "CUDA_R_16F";
+    case CUDA_R_16BF:
+        return "CUDA_R_16BF";
+    default:
+        return "an unsupported type";
+    }
+}
+
+bool valid_algo(cublasGemmAlgo_t a)
+{
+    const int v = (int)a;
+    return v == CUBLAS_GEMM_DEFAULT || (v >= CUBLAS_GEMM_ALGO0 && v <= CUBLAS_GEMM_ALGO23) ||
+           (v >= CUBLAS_GEMM_DEFAULT_TENSOR_OP && v <= CUBLAS_GEMM_ALGO15_TENSOR_OP) ||
+           v == CUBLAS_GEMM_AUTOTUNE;
+}
+
+/* The bytes a column-major rows x cols matrix with leading dimension ld spans. */
+size_t span(int64_t rows, int64_t cols, int64_t ld, size_t es)
+{
+    if (rows == 0 || cols == 0)
+        return 0;
+    return (size_t)((cols - 1) * ld + rows) * es;
+}
+
+bool overlap(const void *a, size_t na, const void *b, size_t nb)
+{
+    const uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return na && nb && x < y + nb && y < x + na;
+}
+
+} /* namespace */
+
+extern "C" cublasStatus_t cublasCreate_v2(cublasHandle_t *handle)
+{
+    if (!handle)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *handle = NULL;
+    int dev = 0;
+    /* no device, or a context already unusable: cuBLAS cannot initialize */
+    if (cudaGetDevice(&dev) != cudaSuccess || gc_emu_sticky_error() != 0) {
+        cudaGetLastError();
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    }
+    std::lock_guard<std::mutex> lock(handles_mu);
+    next_handle += 0x10;
+    handles()[next_handle] = blas_handle{dev, 0, CUBLAS_DEFAULT_MATH};
+    *handle = (cublasHandle_t)next_handle;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasDestroy_v2(cublasHandle_t handle)
+{
+    std::lock_guard<std::mutex> lock(handles_mu);
+    if (!handles().erase((uintptr_t)handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasSetStream_v2(cublasHandle_t handle, cudaStream_t streamId)
+{
+    std::lock_guard<std::mutex> lock(handles_mu);
+    auto it = handles().find((uintptr_t)handle);
+    if (it == handles().end())
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (gc_emu_stream_device(streamId) < 0) { /* cuBLAS would fail at the first launch */
+        if (!quiet())
+            fprintf(stderr, "[cuda emulation] cublasSetStream: %p is not a live stream\n",
+                    (void *)streamId);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    it->second.stream = streamId;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasGetStream_v2(cublasHandle_t handle, cudaStream_t *streamId)
+{
+    blas_handle h;
+    if (!get_handle(handle, &h))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (!streamId)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *streamId = h.stream;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode)
+{
+    const unsigned base =
+        (unsigned)mode & ~(unsigned)CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION;
+    std::lock_guard<std::mutex> lock(handles_mu);
+    auto it = handles().find((uintptr_t)handle);
+    if (it == handles().end())
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (base != CUBLAS_DEFAULT_MATH && base != CUBLAS_TENSOR_OP_MATH &&
+        base != CUBLAS_PEDANTIC_MATH && base != CUBLAS_TF32_TENSOR_OP_MATH &&
+        base != CUBLAS_FP32_EMULATED_BF16X9_MATH)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    it->second.mode = mode;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasGetMathMode(cublasHandle_t handle, cublasMath_t *mode)
+{
+    blas_handle h;
+    if (!get_handle(handle, &h))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (!mode)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *mode = h.mode;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
+                                       cublasOperation_t transb, int m, int n, int k,
+                                       const void *alpha, const void *A, cudaDataType Atype,
+                                       int lda, const void *B, cudaDataType Btype, int ldb,
+                                       const void *beta, void *C, cudaDataType Ctype, int ldc,
+                                       cublasComputeType_t computeType, cublasGemmAlgo_t algo)
+{
+    blas_handle h;
+    if (!get_handle(handle, &h))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    const bool op_ok = (transa == CUBLAS_OP_N || transa == CUBLAS_OP_T || transa == CUBLAS_OP_C) &&
+                       (transb == CUBLAS_OP_N || transb == CUBLAS_OP_T || transb == CUBLAS_OP_C);
+    const bool ta = transa != CUBLAS_OP_N, tb = transb != CUBLAS_OP_N; /* C = T for reals */
+    if (!op_ok || m < 0 || n < 0 || k < 0 || !alpha || !beta || !valid_algo(algo))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (lda < std::max(1, ta ? k : m) || ldb < std::max(1, tb ? n : k) || ldc < std::max(1, m))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    /* cuBLAS's table of GemmEx types, reduced to what float compute offers */
+    input_rounding rnd = ROUND_NONE;
+    switch (computeType) {
+    case CUBLAS_COMPUTE_32F:
+    case CUBLAS_COMPUTE_32F_PEDANTIC: {
+        const bool ok = Atype == Btype && ((Atype == CUDA_R_32F && Ctype == CUDA_R_32F) ||
+                                           ((Atype == CUDA_R_16F || Atype == CUDA_R_16BF) &&
+                                            (Ctype == Atype || Ctype == CUDA_R_32F)));
+        if (!ok)
+            return CUBLAS_STATUS_NOT_SUPPORTED;
+        const unsigned base =
+            (unsigned)h.mode & ~(unsigned)CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION;
+        if (computeType == CUBLAS_COMPUTE_32F && Atype == CUDA_R_32F &&
+            base == CUBLAS_TF32_TENSOR_OP_MATH)
+            rnd = ROUND_TF32;
+        break;
+    }
+    case CUBLAS_COMPUTE_32F_FAST_TF32:
+    case CUBLAS_COMPUTE_32F_FAST_16F:
+    case CUBLAS_COMPUTE_32F_FAST_16BF:
+        if (Atype != CUDA_R_32F || Btype != CUDA_R_32F || Ctype != CUDA_R_32F)
+            return CUBLAS_STATUS_NOT_SUPPORTED;
+        rnd = computeType == CUBLAS_COMPUTE_32F_FAST_TF32  ? ROUND_TF32
+              : computeType == CUBLAS_COMPUTE_32F_FAST_16F ? ROUND_F16
+                                                           : ROUND_BF16;
+        break;
+    case CUBLAS_COMPUTE_16F:
+    case CUBLAS_COMPUTE_16F_PEDANTIC:
+    case CUBLAS_COMPUTE_32F_EMULATED_16BFX9:
+    case CUBLAS_COMPUTE_64F:
+    case CUBLAS_COMPUTE_64F_PEDANTIC:
+    case CUBLAS_COMPUTE_64F_EMULATED_FIXEDPOINT:
+    case CUBLAS_COMPUTE_32I:
+    case CUBLAS_COMPUTE_32I_PEDANTIC:
+        return CUBLAS_STATUS_NOT_SUPPORTED; /* exist in cuBLAS, not in this emulation */
+    default:
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    if (m == 0 || n == 0)
+        return CUBLAS_STATUS_SUCCESS;
+
+    /* the launch: the context, the stream, then the memory the kernel would touch */
+    if (gc_emu_launch_check(h.stream, "cublasGemmEx") != cudaSuccess)
+        return CUBLAS_STATUS_EXECUTION_FAILED;
+    int dev = -1;
+    cudaGetDevice(&dev);
+    if (dev != h.device) {
+        if (!quiet())
+            fprintf(stderr,
+                    "[cuda emulation] cublasGemmEx: the handle was created on device %d "
+                    "and is used while device %d is current\n",
+                    h.device, dev);
+        return CUBLAS_STATUS_EXECUTION_FAILED;
+    }
+    float a_s, b_s;
+    memcpy(&a_s, alpha, sizeof a_s); /* pointer mode host: the scalars are host floats */
+    memcpy(&b_s, beta, sizeof b_s);
+    const bool read_ab = a_s != 0.0f && k > 0;
+    const size_t ea = type_size(Atype), ec = type_size(Ctype);
+    const size_t bytes_a = read_ab ? span(ta ? k : m, ta ? m : k, lda, ea) : 0;
+    const size_t bytes_b = read_ab ? span(tb ? n : k, tb ? k : n, ldb, ea) : 0;
+    const size_t bytes_c = span(m, n, ldc, ec);
+    char what[160];
+    struct {
+        const void *p;
+        size_t bytes, es;
+        const char *name;
+        cudaDataType t;
+    } mats[3] = {
+        {A, bytes_a, ea, "A", Atype}, {B, bytes_b, ea, "B", Btype}, {C, bytes_c, ec, "C", Ctype}};
+    for (auto &x : mats) {
+        if (!x.bytes)
+            continue;
+        snprintf(what, sizeof what,
+                 "cublasGemmEx: matrix %s (%s, m %d n %d k %d, ld a %d b %d "
+                 "c %d)",
+                 x.name, type_name(x.t), m, n, k, lda, ldb, ldc);
+        if ((uintptr_t)x.p % x.es) {
+            if (!quiet())
+                fprintf(stderr, "[cuda emulation] %s: %p is misaligned for its type\n", what, x.p);
+            return CUBLAS_STATUS_EXECUTION_FAILED;
+        }
+        if (gc_emu_check_device_range(x.p, x.bytes, what) != 0)
+            return CUBLAS_STATUS_EXECUTION_FAILED;
+    }
+    if (overlap(C, bytes_c, A, bytes_a) || overlap(C, bytes_c, B, bytes_b)) {
+        if (!quiet())
+            fprintf(stderr,
+                    "[cuda emulation] cublasGemmEx: C overlaps %s (the result would be "
+                    "undefined on a GPU)\n",
+                    overlap(C, bytes_c, A, bytes_a) ? "A" : "B");
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+
+    gemm_args g;
+    g.ta = ta;
+    g.tb = tb;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.lda = lda;
+    g.ldb = ldb;
+    g.ldc = ldc;
+    g.alpha = a_s;
+    g.beta = b_s;
+    g.A = A;
+    g.B = B;
+    g.C = C;
+    g.ct = Ctype;
+    g.rnd = rnd;
+    bool done;
+    switch (Atype) {
+    case CUDA_R_16F:
+        done = gemm_typed<__half>(g);
+        break;
+    case CUDA_R_16BF:
+        done = gemm_typed<__nv_bfloat16>(g);
+        break;
+    default:
+        done = gemm_typed<float>(g);
+        break;
+    }
+    return done ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_ALLOC_FAILED; /* host memory for B */
+}
+
+extern "C" const char *cublasGetStatusName(cublasStatus_t status)
+{
+    switch (status) {
+    case CUBLAS_STATUS_SUCCESS:
+        return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED:
+        return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED:
+        return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE:
+        return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH:
+        return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR:
+        return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED:
+        return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR:
+        return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED:
+        return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case CUBLAS_STATUS_LICENSE_ERROR:
+        return "CUBLAS_STATUS_LICENSE_ERROR";
+    }
+    return "CUBLAS_STATUS_UNKNOWN";
+}
+
+extern "C" const char *cublasGetStatusString(cublasStatus_t status)
+{
+    switch (status) {
+    case CUBLAS_STATUS_SUCCESS:
+        return "the operation completed successfully";
+    case CUBLAS_STATUS_NOT_INITIALIZED:
+        return "the library was not initialized";
+    case CUBLAS_STATUS_ALLOC_FAILED:
+        return "the resource allocation failed";
+    case CUBLAS_STATUS_INVALID_VALUE:
+        return "an invalid numeric value was used as an argument";
+    case CUBLAS_STATUS_ARCH_MISMATCH:
+        return "an absent device architectural feature is required";
+    case CUBLAS_STATUS_MAPPING_ERROR:
+        return "an access to GPU memory space failed";
+    case CUBLAS_STATUS_EXECUTION_FAILED:
+        return "the GPU program failed to execute";
+    case CUBLAS_STATUS_INTERNAL_ERROR:
+        return "an internal operation failed";
+    case CUBLAS_STATUS_NOT_SUPPORTED:
+        return "the functionality requested is not supported";
+    case CUBLAS_STATUS_LICENSE_ERROR:
+        return "the functionality requested requires some license";
+    }
+    return "unknown error";
+}

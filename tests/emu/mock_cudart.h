@@ -1,0 +1,73 @@
+/*
+ * mock_cudart.h — test hooks of the emulated CUDA runtime (tests/emu/mock_cudart.cpp), the
+ * CPU stand-in for libcudart that the emulated CUDA backend links in CI (no GPU).
+ *
+ * The emulated device: its memory is host memory (cudaMalloc'd bytes start as 0xFF, NaN in
+ * float, half and bf16; guard bytes around every allocation are checked at free and at every
+ * synchronize); streams and events are validated handles; all work runs synchronously in
+ * issue order. Environment, read at the first call and again by gc_emu_reset():
+ *   GC_EMU_DEVICES        number of emulated devices (default 1; 0: cudaErrorNoDevice)
+ *   GC_EMU_DEVICE_MEMORY  bytes of memory per device (default 80 GiB)
+ *   GC_EMU_QUIET=1        no diagnostic lines on stderr (errors are still returned)
+ *
+ * The mocks of cuBLAS and cuDNN use the checks below so that a bad pointer or stream in a
+ * library call is reported as on a GPU (a failed launch), with a line saying what was wrong.
+ */
+#ifndef GC_MOCK_CUDART_H
+#define GC_MOCK_CUDART_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* cudaStream_t without the CUDA headers (C test programs include this file too) */
+struct CUstream_st;
+
+/* From now on every runtime call (and every cudaGetLastError, cudaPeekAtLastError and
+ * synchronize) returns `code`, as after a kernel fault (e.g. cudaErrorIllegalAddress): the
+ * CUDA context is unusable. Frees and destroys still release what they are given. */
+void gc_emu_inject_sticky_error(int code);
+
+/* Clears the sticky error and every thread's last error, and re-reads the environment.
+ * Allocations, streams, events and handles stay as they are. */
+void gc_emu_reset(void);
+
+/* The pending sticky error (a cudaError_t), 0 when none. */
+int gc_emu_sticky_error(void);
+
+/* Bytes of device and managed memory allocated and not freed, all devices together (what
+ * cudaMemGetInfo counts: each allocation's size rounded up to 256). */
+size_t gc_emu_device_bytes_in_use(void);
+
+/* Number of live allocations (device, managed and pinned host together), for leak checks. */
+size_t gc_emu_live_allocations(void);
+
+/* 0 when [p, p + bytes) lies inside one device allocation of the current device or one
+ * managed allocation (any device); otherwise -1, with a line on stderr that begins with
+ * `what` and says why (host memory, past the end by how much, another device's memory).
+ * bytes == 0 checks p alone (which may then also point one past the end). */
+int gc_emu_check_device_range(const void *p, size_t bytes, const char *what);
+
+/* What a kernel launch on `stream` would return now (a cudaError_t): 0, the sticky error, or
+ * cudaErrorInvalidResourceHandle for an unknown or destroyed stream or a stream of another
+ * device than the current one (a launch there fails on a GPU). A failure also becomes the
+ * calling thread's last error, as a failed launch does, with a line on stderr naming `what`. */
+int gc_emu_launch_check(struct CUstream_st *stream, const char *what);
+
+/* The device of a stream (the current device for NULL, cudaStreamLegacy and
+ * cudaStreamPerThread), or -1 when the handle is unknown or destroyed. */
+int gc_emu_stream_device(struct CUstream_st *stream);
+
+/* Checks every allocation's guard bytes now (as a synchronize does): the number of corrupted
+ * allocations, each named on stderr; any corruption makes cudaErrorIllegalAddress sticky.
+ * -1 in a build with AddressSanitizer, where the guards are poisoned instead: ASan stops the
+ * program at the first read or write of one. */
+int gc_emu_check_guards(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GC_MOCK_CUDART_H */

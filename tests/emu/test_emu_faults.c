@@ -1,0 +1,168 @@
+/*
+ * test_emu_faults.c — the CUDA backend's answers to device faults, on the emulated device
+ * (gradcam_emu), where they can be provoked at will:
+ *   oom       device memory too small for max_batch: context creation fails with
+ *             GC_ERR_OUT_OF_MEMORY and a message that names the batch and suggests a smaller
+ *             one; a smaller max_batch then fits; nothing stays allocated
+ *   sticky    a kernel fault (cudaErrorIllegalAddress) after a good batch: that call fails,
+ *             the context reports GC_ERR_BAD_STATE from then on and says why; a CPU context
+ *             in the same process is unaffected
+ *   leaks     every context destroyed: no device memory left allocated
+ * and, with GC_EMU_DEVICES=0 in the environment (the test `emu_no_device`):
+ *   nodevice  gc_cuda_device_count() is 0, the CUDA backend fails with a clear message, the
+ *             AUTO backend runs on the CPU
+ * Usage: test_emu_faults WEIGHTS oom|sticky|nodevice
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcam.h"
+#include "mock_cudart.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                       \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                      \
+            printf(__VA_ARGS__);                                                               \
+            printf("\n");                                                                      \
+            failures++;                                                                        \
+        }                                                                                      \
+    } while (0)
+
+static const char *weights;
+
+static gc_status make(gc_backend backend, int32_t max_batch, gc_context **ctx)
+{
+    gc_options o = gc_options_default();
+    o.weights_path = weights;
+    o.backend = backend;
+    o.max_batch = max_batch;
+    return gc_context_create(&o, ctx);
+}
+
+/* A small gray-ish image with a bright square. */
+static uint8_t pixels[96 * 64 * 3];
+static gc_image image(void)
+{
+    for (int y = 0; y < 64; y++)
+        for (int x = 0; x < 96; x++)
+            for (int c = 0; c < 3; c++)
+                pixels[(y * 96 + x) * 3 + c] =
+                    (uint8_t)(x > 30 && x < 60 && y > 20 && y < 44 ? 230 - 40 * c : 60 + c);
+    gc_image im = {pixels, 96, 64, 96 * 3};
+    return im;
+}
+
+static gc_status explain_one(gc_context *ctx, gc_result *r)
+{
+    gc_image im = image();
+    return gc_explain(ctx, &im, 1, NULL, r, NULL, 0);
+}
+
+static void test_oom(void)
+{
+    /* GC_EMU_DEVICE_MEMORY (set by the test) is far below max_batch 4096's arena */
+    gc_context *ctx = NULL;
+    gc_status st = make(GC_BACKEND_CUDA, 4096, &ctx);
+    const char *msg = gc_last_error(ctx);
+    printf("  max_batch 4096: %s: %s\n", gc_status_string(st), msg);
+    CHECK(st == GC_ERR_OUT_OF_MEMORY, "status %s, want GC_ERR_OUT_OF_MEMORY",
+          gc_status_string(st));
+    CHECK(strstr(msg, "4096") && strstr(msg, "smaller"),
+          "the message should name max_batch 4096 and suggest a smaller one: %s", msg);
+    gc_context_destroy(ctx);
+    CHECK(gc_emu_device_bytes_in_use() == 0, "%zu device bytes left after a failed create",
+          gc_emu_device_bytes_in_use());
+
+    ctx = NULL;
+    st = make(GC_BACKEND_CUDA, 2, &ctx);
+    CHECK(st == GC_OK, "max_batch 2 should fit: %s", gc_last_error(ctx));
+    if (st == GC_OK) {
+        gc_result r;
+        st = explain_one(ctx, &r);
+        CHECK(st == GC_OK, "explain after a failed create: %s", gc_last_error(ctx));
+    }
+    gc_context_destroy(ctx);
+    CHECK(gc_emu_device_bytes_in_use() == 0, "%zu device bytes left after destroy",
+          gc_emu_device_bytes_in_use());
+}
+
+static void test_sticky(void)
+{
+    gc_context *gpu = NULL, *cpu = NULL;
+    gc_status st = make(GC_BACKEND_CUDA, 2, &gpu);
+    CHECK(st == GC_OK, "CUDA context: %s", gc_last_error(gpu));
+    st = make(GC_BACKEND_CPU, 2, &cpu);
+    CHECK(st == GC_OK, "CPU context: %s", gc_last_error(cpu));
+    if (!gpu || !cpu || failures) {
+        gc_context_destroy(gpu);
+        gc_context_destroy(cpu);
+        return;
+    }
+    gc_result r;
+    CHECK(explain_one(gpu, &r) == GC_OK, "a good batch first: %s", gc_last_error(gpu));
+
+    gc_emu_inject_sticky_error(700 /* cudaErrorIllegalAddress */);
+    st = explain_one(gpu, &r);
+    printf("  after the fault: %s: %s\n", gc_status_string(st), gc_last_error(gpu));
+    CHECK(st == GC_ERR_BACKEND, "the faulting call: %s, want GC_ERR_BACKEND",
+          gc_status_string(st));
+    CHECK(strstr(gc_last_error(gpu), "unusable") != NULL,
+          "the message should say the CUDA context is unusable: %s", gc_last_error(gpu));
+    st = explain_one(gpu, &r);
+    CHECK(st == GC_ERR_BAD_STATE, "the next call: %s, want GC_ERR_BAD_STATE",
+          gc_status_string(st));
+    gc_model_info info;
+    CHECK(gc_model_info_get(gpu, &info) == GC_ERR_BAD_STATE,
+          "gc_model_info_get on a bad context should say GC_ERR_BAD_STATE");
+    CHECK(explain_one(cpu, &r) == GC_OK, "a CPU context is unaffected: %s",
+          gc_last_error(cpu));
+    gc_context_destroy(gpu);
+    gc_emu_reset();
+    gc_context_destroy(cpu);
+}
+
+static void test_no_device(void)
+{
+    CHECK(gc_cuda_device_count() == 0, "gc_cuda_device_count() = %d, want 0",
+          gc_cuda_device_count());
+    gc_context *ctx = NULL;
+    gc_status st = make(GC_BACKEND_CUDA, 2, &ctx);
+    printf("  --backend cuda: %s: %s\n", gc_status_string(st), gc_last_error(ctx));
+    CHECK(st != GC_OK, "the CUDA backend without a device should fail");
+    CHECK(strstr(gc_last_error(ctx), "CUDA backend unavailable") != NULL,
+          "message: %s", gc_last_error(ctx));
+    gc_context_destroy(ctx);
+    ctx = NULL;
+    st = make(GC_BACKEND_AUTO, 2, &ctx);
+    CHECK(st == GC_OK, "AUTO without a device: %s", gc_last_error(ctx));
+    if (st == GC_OK) {
+        gc_result r;
+        CHECK(explain_one(ctx, &r) == GC_OK, "AUTO explain: %s", gc_last_error(ctx));
+    }
+    gc_context_destroy(ctx);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s WEIGHTS oom|sticky|nodevice\n", argv[0]);
+        return 2;
+    }
+    weights = argv[1];
+    if (!strcmp(argv[2], "oom"))
+        test_oom();
+    else if (!strcmp(argv[2], "sticky"))
+        test_sticky();
+    else if (!strcmp(argv[2], "nodevice"))
+        test_no_device();
+    else
+        return 2;
+    CHECK(gc_emu_device_bytes_in_use() == 0, "%zu device bytes still allocated at exit",
+          gc_emu_device_bytes_in_use());
+    printf("%s: %d failures\n", argv[2], failures);
+    return failures ? 1 : 0;
+}

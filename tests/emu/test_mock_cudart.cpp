@@ -1,0 +1,895 @@
+/*
+ * test_mock_cudart.cpp — the emulated CUDA runtime and cuBLAS (mock_cudart.cpp,
+ * mock_cublas.cpp) against what CUDA documents, each rule provoked on purpose: allocation
+ * kinds and pointer attributes (inside an allocation too), the 0xFF fill, guard bytes, copy
+ * and memset validation, the memory limit, the device count, per-thread last errors, sticky
+ * errors, streams and events (timing included), and cublasGemmEx against loops written out
+ * here for every op combination and type, its argument checks and its memory checks.
+ *
+ * Lines on stderr starting with "[cuda emulation]" are the mocks' diagnostics of the errors
+ * provoked here: expected. Returns 0 when every check passed, 1 otherwise.
+ */
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "mock_cudart.h"
+
+static int failures, checks;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        checks++;                                                                                  \
+        if (!(cond)) {                                                                             \
+            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                          \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+#define EXPECT(expr, want)                                                                         \
+    do {                                                                                           \
+        cudaError_t got_ = (expr);                                                                 \
+        CHECK(got_ == (want), "%s = %s, want %s", #expr, cudaGetErrorName(got_),                   \
+              cudaGetErrorName(want));                                                             \
+    } while (0)
+
+#define EXPECT_BLAS(expr, want)                                                                    \
+    do {                                                                                           \
+        cublasStatus_t got_ = (expr);                                                              \
+        CHECK(got_ == (want), "%s = %s, want %s", #expr, cublasGetStatusName(got_),                \
+              cublasGetStatusName(want));                                                          \
+    } while (0)
+
+/* The environment as the test wants it, re-read by the runtime. */
+static void env(const char *devices, const char *memory)
+{
+    if (devices)
+        setenv("GC_EMU_DEVICES", devices, 1);
+    else
+        unsetenv("GC_EMU_DEVICES");
+    if (memory)
+        setenv("GC_EMU_DEVICE_MEMORY", memory, 1);
+    else
+        unsetenv("GC_EMU_DEVICE_MEMORY");
+    gc_emu_reset();
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static void test_allocations(void)
+{
+    printf("allocations and pointer attributes\n");
+    void *d = NULL, *m = NULL, *h = NULL;
+    std::vector<char> pageable(64);
+    EXPECT(cudaMalloc(&d, 1000), cudaSuccess);
+    EXPECT(cudaMallocManaged(&m, 300, cudaMemAttachGlobal), cudaSuccess);
+    EXPECT(cudaHostAlloc(&h, 5000, cudaHostAllocDefault), cudaSuccess);
+    CHECK(d && m && h, "allocations returned NULL");
+    CHECK((uintptr_t)d % 256 == 0 && (uintptr_t)m % 256 == 0, "device memory 256-aligned");
+    CHECK(gc_emu_device_bytes_in_use() == 1024 + 512, "in use %zu, want 1536",
+          gc_emu_device_bytes_in_use());
+
+    /* fresh memory is 0xFF: NaN in every float type */
+    bool all_ff = true;
+    for (int i = 0; i < 1000; i++)
+        all_ff &= ((unsigned char *)d)[i] == 0xFF;
+    CHECK(all_ff, "cudaMalloc memory is not all 0xFF");
+    CHECK(std::isnan(((float *)d)[3]), "fresh device float is not NaN");
+    CHECK(std::isnan(__half2float(((__half *)m)[7])), "fresh managed half is not NaN");
+    CHECK(std::isnan(__bfloat162float(((__nv_bfloat16 *)d)[9])), "fresh bf16 is not NaN");
+
+    cudaPointerAttributes pa;
+    EXPECT(cudaPointerGetAttributes(&pa, d), cudaSuccess);
+    CHECK(pa.type == cudaMemoryTypeDevice && pa.device == 0 && pa.devicePointer == d &&
+              !pa.hostPointer,
+          "device attributes: type %d device %d", (int)pa.type, pa.device);
+    EXPECT(cudaPointerGetAttributes(&pa, (char *)d + 999), cudaSuccess);
+    CHECK(pa.type == cudaMemoryTypeDevice, "the last byte of an allocation is device memory");
+    EXPECT(cudaPointerGetAttributes(&pa, (char *)d + 1000), cudaSuccess);
+    CHECK(pa.type == cudaMemoryTypeUnregistered, "one past the end is not device memory");
+    EXPECT(cudaPointerGetAttributes(&pa, (char *)m + 10), cudaSuccess);
+    CHECK(pa.type == cudaMemoryTypeManaged && pa.hostPointer && pa.devicePointer,
+          "managed attributes: type %d", (int)pa.type);
+    EXPECT(cudaPointerGetAttributes(&pa, (char *)h + 4999), cudaSuccess);
+    CHECK(pa.type == cudaMemoryTypeHost, "pinned attributes: type %d", (int)pa.type);
+    EXPECT(cudaPointerGetAttributes(&pa, pageable.data()), cudaSuccess);
+    CHECK(pa.type == cudaMemoryTypeUnregistered, "pageable attributes: type %d", (int)pa.type);
+    EXPECT(cudaGetLastError(), cudaSuccess);
+
+    /* frees: the start of the right kind only */
+    EXPECT(cudaFree((char *)d + 4), cudaErrorInvalidValue);
+    EXPECT(cudaGetLastError(), cudaErrorInvalidValue);
+    EXPECT(cudaFree(h), cudaErrorInvalidValue);
+    EXPECT(cudaFree(pageable.data()), cudaErrorInvalidValue);
+    EXPECT(cudaFreeHost(d), cudaErrorInvalidValue);
+    EXPECT(cudaFree(NULL), cudaSuccess);
+    EXPECT(cudaFreeHost(NULL), cudaSuccess);
+    EXPECT(cudaFree(d), cudaSuccess);
+    EXPECT(cudaFree(d), cudaErrorInvalidValue); /* twice */
+    EXPECT(cudaFree(m), cudaSuccess);
+    EXPECT(cudaFreeHost(h), cudaSuccess);
+    EXPECT(cudaFreeHost(h), cudaErrorInvalidValue);
+    cudaGetLastError();
+
+    /* size 0: success and NULL; flags checked */
+    void *z = (void *)1;
+    EXPECT(cudaMalloc(&z, 0), cudaSuccess);
+    CHECK(z == NULL, "cudaMalloc(0) gave %p", z);
+    EXPECT(cudaMalloc(NULL, 16), cudaErrorInvalidValue);
+    EXPECT(cudaMallocManaged(&z, 16, 0x4 /* cudaMemAttachSingle */), cudaErrorInvalidValue);
+    EXPECT(cudaHostAlloc(&z, 16, 0x100), cudaErrorInvalidValue);
+    EXPECT(cudaMallocHost(&z, 16), cudaSuccess);
+    EXPECT(cudaFreeHost(z), cudaSuccess);
+    cudaGetLastError();
+    CHECK(gc_emu_device_bytes_in_use() == 0 && gc_emu_live_allocations() == 0,
+          "leak: %zu bytes, %zu allocations", gc_emu_device_bytes_in_use(),
+          gc_emu_live_allocations());
+}
+
+static void test_guards(void)
+{
+    if (gc_emu_check_guards() < 0) {
+        printf("guard bytes: poisoned for AddressSanitizer in this build (not provoked)\n");
+        return;
+    }
+    printf("guard bytes\n");
+    char *d = NULL, *e = NULL;
+    EXPECT(cudaMalloc((void **)&d, 100), cudaSuccess);
+    EXPECT(cudaMalloc((void **)&e, 100), cudaSuccess);
+    EXPECT(cudaDeviceSynchronize(), cudaSuccess);
+    CHECK(gc_emu_check_guards() == 0, "intact guards reported as corrupted");
+    d[100] = 1; /* one past the end, in the tail guard (100 is not a multiple of 256) */
+    EXPECT(cudaStreamSynchronize(0), cudaErrorIllegalAddress);
+    CHECK(gc_emu_sticky_error() == cudaErrorIllegalAddress, "a corruption is sticky");
+    EXPECT(cudaGetLastError(), cudaErrorIllegalAddress);
+    EXPECT(cudaGetLastError(), cudaErrorIllegalAddress); /* still: sticky */
+    gc_emu_reset();
+    EXPECT(cudaDeviceSynchronize(), cudaSuccess); /* reported once, then repaired */
+    e[-1] = 7;                                    /* before the start */
+    EXPECT(cudaFree(e), cudaErrorIllegalAddress); /* found at free; freed all the same */
+    gc_emu_reset();
+    EXPECT(cudaFree(d), cudaSuccess);
+    CHECK(gc_emu_live_allocations() == 0, "%zu allocations left", gc_emu_live_allocations());
+
+    /* pinned host memory is guarded too (host code overrunning its staging) */
+    char *h = NULL;
+    EXPECT(cudaHostAlloc((void **)&h, 4096, 0), cudaSuccess);
+    h[4096 + 17] = 0;
+    CHECK(gc_emu_check_guards() == 1, "pinned overrun not found");
+    gc_emu_reset();
+    EXPECT(cudaFreeHost(h), cudaSuccess);
+}
+
+static void test_copies(void)
+{
+    printf("copies and memsets\n");
+    float *d = NULL, *d2 = NULL, *m = NULL, *p = NULL;
+    float host[64], back[64];
+    for (int i = 0; i < 64; i++)
+        host[i] = (float)i;
+    EXPECT(cudaMalloc((void **)&d, sizeof host), cudaSuccess);
+    EXPECT(cudaMalloc((void **)&d2, sizeof host), cudaSuccess);
+    EXPECT(cudaMallocManaged((void **)&m, sizeof host, cudaMemAttachGlobal), cudaSuccess);
+    EXPECT(cudaMallocHost((void **)&p, sizeof host), cudaSuccess);
+    cudaStream_t s;
+    EXPECT(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+
+    EXPECT(cudaMemcpyAsync(d, host, sizeof host, cudaMemcpyHostToDevice, s), cudaSuccess);
+    EXPECT(cudaMemcpyAsync(d2, d, sizeof host, cudaMemcpyDeviceToDevice, s), cudaSuccess);
+    EXPECT(cudaMemcpyAsync(p, d2, sizeof host, cudaMemcpyDeviceToHost, s), cudaSuccess);
+    EXPECT(cudaMemcpyAsync(m, p, sizeof host, cudaMemcpyHostToDevice, s), cudaSuccess);
+    EXPECT(cudaMemcpyAsync(back, m, sizeof host, cudaMemcpyDefault, s), cudaSuccess);
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess);
+    CHECK(memcmp(back, host, sizeof host) == 0, "round trip through every kind differs");
+    EXPECT(cudaMemcpy(back, d + 8, 8 * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+    CHECK(back[0] == 8.0f && back[7] == 15.0f, "an inner range copied wrong");
+    EXPECT(cudaMemcpyAsync(m, host, sizeof host, cudaMemcpyDeviceToDevice, s),
+           cudaErrorInvalidValue); /* managed and device is fine, but host is not */
+
+    /* directions that contradict the pointers */
+    EXPECT(cudaMemcpyAsync(d, d2, 16, cudaMemcpyHostToDevice, s), cudaErrorInvalidValue);
+    EXPECT(cudaMemcpyAsync(back, host, 16, cudaMemcpyHostToDevice, s), cudaErrorInvalidValue);
+    EXPECT(cudaMemcpyAsync(d, host, 16, cudaMemcpyDeviceToHost, s), cudaErrorInvalidValue);
+    EXPECT(cudaMemcpyAsync(back, host, 16, cudaMemcpyDeviceToHost, s), cudaErrorInvalidValue);
+    EXPECT(cudaMemcpyAsync(d, host, 16, cudaMemcpyDeviceToDevice, s), cudaErrorInvalidValue);
+    EXPECT(cudaMemcpyAsync(back, d, 16, cudaMemcpyHostToHost, s), cudaErrorInvalidValue);
+    EXPECT(cudaMemcpyAsync(p, host, 16, cudaMemcpyHostToDevice, s), cudaErrorInvalidValue);
+    EXPECT(cudaMemcpyAsync(d, host, 16, (cudaMemcpyKind)7, s), cudaErrorInvalidMemcpyDirection);
+    EXPECT(cudaGetLastError(), cudaErrorInvalidMemcpyDirection);
+    /* overruns: past the end of the destination, of the source, from inside */
+    EXPECT(cudaMemcpyAsync(d, host, sizeof host + 4, cudaMemcpyHostToDevice, s),
+           cudaErrorInvalidValue);
+    EXPECT(cudaMemcpyAsync(back, d + 1, sizeof back, cudaMemcpyDeviceToHost, s),
+           cudaErrorInvalidValue);
+    EXPECT(cudaMemcpyAsync(d + 60, d2, 5 * sizeof(float), cudaMemcpyDefault, s),
+           cudaErrorInvalidValue);
+    EXPECT(cudaMemcpyAsync(d + 60, d2, 4 * sizeof(float), cudaMemcpyDefault, s), cudaSuccess);
+    EXPECT(cudaMemcpyAsync(d, NULL, 0, cudaMemcpyHostToDevice, s), cudaSuccess); /* nothing */
+    EXPECT(cudaMemcpyAsync(d, NULL, 4, cudaMemcpyHostToDevice, s), cudaErrorInvalidValue);
+
+    /* memsets: device or managed memory only, inside it */
+    EXPECT(cudaMemsetAsync(d, 0, sizeof host, s), cudaSuccess);
+    EXPECT(cudaMemcpy(back, d, sizeof back, cudaMemcpyDeviceToHost), cudaSuccess);
+    CHECK(back[0] == 0.0f && back[63] == 0.0f, "memset did not zero");
+    EXPECT(cudaMemsetAsync(m, 0, sizeof host, s), cudaSuccess);
+    EXPECT(cudaMemset(d + 1, 0, sizeof host), cudaErrorInvalidValue);
+    EXPECT(cudaMemsetAsync(p, 0, 16, s), cudaErrorInvalidValue);
+    EXPECT(cudaMemsetAsync(host, 0, 16, s), cudaErrorInvalidValue);
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess); /* none of these is sticky */
+    CHECK(gc_emu_check_guards() <= 0, "a refused copy wrote out of bounds");
+    cudaGetLastError();
+
+    /* the hook the library mocks use */
+    CHECK(gc_emu_check_device_range(d, sizeof host, "test") == 0, "whole allocation");
+    CHECK(gc_emu_check_device_range(d + 64, 0, "test") == 0, "one past the end, 0 bytes");
+    CHECK(gc_emu_check_device_range(d + 1, sizeof host, "test") != 0, "overrun accepted");
+    CHECK(gc_emu_check_device_range(p, 4, "test") != 0, "pinned accepted as device memory");
+    CHECK(gc_emu_check_device_range(host, 4, "test") != 0, "host accepted as device memory");
+    CHECK(gc_emu_check_device_range(m + 3, 4, "test") == 0, "managed refused");
+
+    EXPECT(cudaStreamDestroy(s), cudaSuccess);
+    EXPECT(cudaFree(d), cudaSuccess);
+    EXPECT(cudaFree(d2), cudaSuccess);
+    EXPECT(cudaFree(m), cudaSuccess);
+    EXPECT(cudaFreeHost(p), cudaSuccess);
+}
+
+static void test_limit_and_devices(void)
+{
+    printf("memory limit and devices\n");
+    env(NULL, "1048576"); /* 1 MiB */
+    size_t fr = 0, total = 0;
+    EXPECT(cudaMemGetInfo(&fr, &total), cudaSuccess);
+    CHECK(fr == 1048576 && total == 1048576, "free %zu total %zu", fr, total);
+    void *a = NULL, *b = NULL;
+    EXPECT(cudaMalloc(&a, 600000), cudaSuccess);
+    EXPECT(cudaMemGetInfo(&fr, &total), cudaSuccess);
+    CHECK(fr == 1048576 - 600064, "free %zu after 600000 bytes", fr);
+    EXPECT(cudaMalloc(&b, 600000), cudaErrorMemoryAllocation);
+    CHECK(b == NULL, "a failed cudaMalloc leaves %p", b);
+    CHECK(gc_emu_sticky_error() == 0, "out of memory is not sticky");
+    EXPECT(cudaGetLastError(), cudaErrorMemoryAllocation);
+    EXPECT(cudaGetLastError(), cudaSuccess);
+    EXPECT(cudaMallocManaged(&b, 600000, cudaMemAttachGlobal), cudaErrorMemoryAllocation);
+    EXPECT(cudaHostAlloc(&b, 2000000, 0), cudaSuccess); /* pinned is host memory */
+    EXPECT(cudaFreeHost(b), cudaSuccess);
+    EXPECT(cudaFree(a), cudaSuccess);
+    EXPECT(cudaMalloc(&b, 600000), cudaSuccess);
+    EXPECT(cudaFree(b), cudaSuccess);
+    cudaGetLastError();
+    cudaDeviceProp prop;
+    EXPECT(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
+    CHECK(prop.totalGlobalMem == 1048576, "totalGlobalMem %zu", prop.totalGlobalMem);
+
+    env(NULL, NULL);
+    int n = -1;
+    EXPECT(cudaGetDeviceCount(&n), cudaSuccess);
+    CHECK(n == 1, "default device count %d", n);
+    EXPECT(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
+    CHECK(strcmp(prop.name, "gradcam emulated GPU (CPU)") == 0 && prop.major == 9 &&
+              prop.minor == 0 && prop.multiProcessorCount == 132 && prop.warpSize == 32 &&
+              prop.maxThreadsPerBlock == 1024 && prop.maxGridSize[0] == 2147483647 &&
+              prop.maxGridSize[1] == 65535 && prop.totalGlobalMem == ((size_t)80 << 30),
+          "properties: %s %d.%d", prop.name, prop.major, prop.minor);
+    EXPECT(cudaGetDeviceProperties(&prop, 1), cudaErrorInvalidDevice);
+    EXPECT(cudaSetDevice(1), cudaErrorInvalidDevice);
+    EXPECT(cudaSetDevice(-1), cudaErrorInvalidDevice);
+    cudaGetLastError();
+
+    env("2", NULL);
+    EXPECT(cudaGetDeviceCount(&n), cudaSuccess);
+    CHECK(n == 2, "GC_EMU_DEVICES=2: %d devices", n);
+    cudaStream_t s1;
+    cudaEvent_t e0, e1;
+    void *p1 = NULL;
+    EXPECT(cudaEventCreate(&e0), cudaSuccess);
+    EXPECT(cudaSetDevice(1), cudaSuccess);
+    int cur = -1;
+    EXPECT(cudaGetDevice(&cur), cudaSuccess);
+    CHECK(cur == 1, "current device %d", cur);
+    EXPECT(cudaStreamCreate(&s1), cudaSuccess);
+    EXPECT(cudaEventCreate(&e1), cudaSuccess);
+    EXPECT(cudaMalloc(&p1, 64), cudaSuccess);
+    cudaPointerAttributes pa;
+    EXPECT(cudaPointerGetAttributes(&pa, p1), cudaSuccess);
+    CHECK(pa.type == cudaMemoryTypeDevice && pa.device == 1, "device %d", pa.device);
+    CHECK(gc_emu_launch_check(s1, "test") == cudaSuccess, "launch on its own device");
+    std::thread([&] { /* the current device is per thread: 0 in a new one */
+                      int c = -1;
+                      cudaGetDevice(&c);
+                      CHECK(c == 0, "a new thread's device %d", c);
+    })
+        .join();
+    EXPECT(cudaSetDevice(0), cudaSuccess);
+    CHECK(gc_emu_launch_check(s1, "test") == cudaErrorInvalidResourceHandle,
+          "a launch on another device's stream");
+    CHECK(gc_emu_check_device_range(p1, 64, "test") != 0, "another device's memory");
+    EXPECT(cudaEventRecord(e1, s1), cudaSuccess); /* recording needs no current device */
+    EXPECT(cudaEventRecord(e0, s1), cudaErrorInvalidResourceHandle);
+    EXPECT(cudaMemcpyAsync(p1, &n, sizeof n, cudaMemcpyHostToDevice, s1), cudaSuccess);
+    cudaGetLastError();
+    EXPECT(cudaFree(p1), cudaSuccess);
+    EXPECT(cudaStreamDestroy(s1), cudaSuccess);
+    EXPECT(cudaEventDestroy(e0), cudaSuccess);
+    EXPECT(cudaEventDestroy(e1), cudaSuccess);
+
+    env("0", NULL);
+    EXPECT(cudaGetDeviceCount(&n), cudaErrorNoDevice);
+    EXPECT(cudaMalloc(&p1, 64), cudaErrorNoDevice);
+    EXPECT(cudaSetDevice(0), cudaErrorNoDevice);
+    cudaGetLastError();
+    env(NULL, NULL);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+static void test_errors(void)
+{
+    printf("last error, sticky errors, names\n");
+    cudaGetLastError();
+    EXPECT(cudaSetDevice(5), cudaErrorInvalidDevice);
+    int n;
+    EXPECT(cudaGetDeviceCount(&n), cudaSuccess); /* a success does not clear it */
+    EXPECT(cudaPeekAtLastError(), cudaErrorInvalidDevice);
+    EXPECT(cudaPeekAtLastError(), cudaErrorInvalidDevice);
+    std::thread([] { /* per thread */
+                     EXPECT(cudaGetLastError(), cudaSuccess);
+                     EXPECT(cudaMalloc(NULL, 4), cudaErrorInvalidValue);
+    })
+        .join();
+    EXPECT(cudaGetLastError(), cudaErrorInvalidDevice);
+    EXPECT(cudaGetLastError(), cudaSuccess);
+    EXPECT(cudaMalloc(NULL, 4), cudaErrorInvalidValue);
+    EXPECT(cudaSetDevice(7), cudaErrorInvalidDevice); /* the last one wins */
+    EXPECT(cudaGetLastError(), cudaErrorInvalidDevice);
+    EXPECT(cudaMalloc(NULL, 4), cudaErrorInvalidValue);
+    gc_emu_reset(); /* clears every thread's */
+    EXPECT(cudaPeekAtLastError(), cudaSuccess);
+
+    void *d = NULL;
+    EXPECT(cudaMalloc(&d, 128), cudaSuccess);
+    cudaStream_t s;
+    EXPECT(cudaStreamCreate(&s), cudaSuccess);
+    gc_emu_inject_sticky_error(cudaErrorIllegalAddress);
+    void *e = NULL;
+    EXPECT(cudaMalloc(&e, 16), cudaErrorIllegalAddress);
+    EXPECT(cudaStreamSynchronize(s), cudaErrorIllegalAddress);
+    EXPECT(cudaDeviceSynchronize(), cudaErrorIllegalAddress);
+    EXPECT(cudaSetDevice(0), cudaErrorIllegalAddress);
+    EXPECT(cudaMemsetAsync(d, 0, 128, s), cudaErrorIllegalAddress);
+    EXPECT(cudaGetLastError(), cudaErrorIllegalAddress);
+    EXPECT(cudaGetLastError(), cudaErrorIllegalAddress);
+    EXPECT(cudaPeekAtLastError(), cudaErrorIllegalAddress);
+    EXPECT(cudaGetDeviceCount(&n), cudaSuccess); /* no context needed */
+    cublasHandle_t h;
+    EXPECT_BLAS(cublasCreate(&h), CUBLAS_STATUS_NOT_INITIALIZED);
+    /* frees and destroys release all the same, and report the error */
+    EXPECT(cudaFree(d), cudaErrorIllegalAddress);
+    EXPECT(cudaStreamDestroy(s), cudaErrorIllegalAddress);
+    CHECK(gc_emu_device_bytes_in_use() == 0, "a free under a sticky error kept the memory");
+    gc_emu_reset();
+    EXPECT(cudaGetLastError(), cudaSuccess);
+    EXPECT(cudaStreamSynchronize(s), cudaErrorInvalidResourceHandle); /* destroyed */
+    cudaGetLastError();
+
+    CHECK(strcmp(cudaGetErrorName(cudaErrorIllegalAddress), "cudaErrorIllegalAddress") == 0,
+          "name %s", cudaGetErrorName(cudaErrorIllegalAddress));
+    CHECK(strcmp(cudaGetErrorString(cudaErrorMemoryAllocation), "out of memory") == 0, "string %s",
+          cudaGetErrorString(cudaErrorMemoryAllocation));
+    CHECK(strcmp(cudaGetErrorString(cudaSuccess), "no error") == 0, "success string");
+    CHECK(strcmp(cudaGetErrorName((cudaError_t)12345), "unrecognized error code") == 0,
+          "unknown code");
+    const cudaError_t sticky_codes[] = {cudaErrorIllegalAddress,
+                                        cudaErrorLaunchFailure,
+                                        cudaErrorLaunchTimeout,
+                                        cudaErrorHardwareStackError,
+                                        cudaErrorIllegalInstruction,
+                                        cudaErrorMisalignedAddress,
+                                        cudaErrorInvalidAddressSpace,
+                                        cudaErrorInvalidPc,
+                                        cudaErrorAssert,
+                                        cudaErrorECCUncorrectable,
+                                        cudaErrorContextIsDestroyed,
+                                        cudaErrorDevicesUnavailable,
+                                        cudaErrorNoDevice,
+                                        cudaErrorCudartUnloading,
+                                        cudaErrorUnknown};
+    for (cudaError_t c : sticky_codes)
+        CHECK(strncmp(cudaGetErrorName(c), "cudaError", 9) == 0, "no name for code %d", (int)c);
+    for (int st = 0; st <= 16; st++)
+        CHECK(cublasGetStatusName((cublasStatus_t)st) && cublasGetStatusString((cublasStatus_t)st),
+              "cuBLAS status %d", st);
+    CHECK(strcmp(cublasGetStatusName(CUBLAS_STATUS_EXECUTION_FAILED),
+                 "CUBLAS_STATUS_EXECUTION_FAILED") == 0,
+          "cuBLAS status name");
+}
+
+/* ---------------------------------------------------------------- streams and events */
+
+static void test_streams_events(void)
+{
+    printf("streams and events\n");
+    cudaStream_t s, dead;
+    EXPECT(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+    EXPECT(cudaStreamCreateWithFlags(&dead, 0x8), cudaErrorInvalidValue);
+    EXPECT(cudaStreamCreate(&dead), cudaSuccess);
+    EXPECT(cudaStreamDestroy(dead), cudaSuccess);
+    EXPECT(cudaStreamDestroy(dead), cudaErrorInvalidResourceHandle);
+    EXPECT(cudaStreamSynchronize(dead), cudaErrorInvalidResourceHandle);
+    EXPECT(cudaMemsetAsync(NULL, 0, 0, dead), cudaErrorInvalidResourceHandle);
+    EXPECT(cudaStreamDestroy(NULL), cudaErrorInvalidResourceHandle);
+    EXPECT(cudaStreamSynchronize(NULL), cudaSuccess);
+    EXPECT(cudaStreamSynchronize(cudaStreamLegacy), cudaSuccess);
+    EXPECT(cudaStreamSynchronize(cudaStreamPerThread), cudaSuccess);
+    EXPECT(cudaStreamQuery(s), cudaSuccess);
+    CHECK(gc_emu_stream_device(dead) == -1 && gc_emu_stream_device(s) == 0 &&
+              gc_emu_stream_device(NULL) == 0,
+          "gc_emu_stream_device");
+
+    cudaEvent_t a, b, quiet, never, gone;
+    EXPECT(cudaEventCreate(&a), cudaSuccess);
+    EXPECT(cudaEventCreateWithFlags(&b, cudaEventBlockingSync), cudaSuccess);
+    EXPECT(cudaEventCreateWithFlags(&quiet, cudaEventDisableTiming), cudaSuccess);
+    EXPECT(cudaEventCreateWithFlags(&never, cudaEventDefault), cudaSuccess);
+    EXPECT(cudaEventCreateWithFlags(&gone, cudaEventInterprocess), cudaErrorInvalidValue);
+    EXPECT(cudaEventCreate(&gone), cudaSuccess);
+    EXPECT(cudaEventDestroy(gone), cudaSuccess);
+    EXPECT(cudaEventDestroy(gone), cudaErrorInvalidResourceHandle);
+    EXPECT(cudaEventRecord(gone, s), cudaErrorInvalidResourceHandle);
+    EXPECT(cudaEventRecord(a, dead), cudaErrorInvalidResourceHandle);
+
+    EXPECT(cudaEventRecord(a, s), cudaSuccess);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    EXPECT(cudaEventRecord(b, s), cudaSuccess);
+    EXPECT(cudaEventRecord(quiet, cudaStreamLegacy), cudaSuccess);
+    EXPECT(cudaEventSynchronize(b), cudaSuccess);
+    float ms = -1.0f;
+    EXPECT(cudaEventElapsedTime(&ms, a, b), cudaSuccess);
+    CHECK(ms >= 29.0f && ms < 2000.0f, "elapsed %.3f ms for a 30 ms sleep", ms);
+    EXPECT(cudaEventElapsedTime(&ms, b, a), cudaSuccess);
+    CHECK(ms < 0.0f, "reversed events: %.3f ms", ms);
+    EXPECT(cudaEventElapsedTime(&ms, a, quiet), cudaErrorInvalidResourceHandle);
+    EXPECT(cudaEventElapsedTime(&ms, a, never), cudaErrorInvalidResourceHandle);
+    EXPECT(cudaEventElapsedTime(&ms, gone, a), cudaErrorInvalidResourceHandle);
+    EXPECT(cudaEventElapsedTime(NULL, a, b), cudaErrorInvalidValue);
+    EXPECT(cudaStreamWaitEvent(s, quiet, 0), cudaSuccess);
+    EXPECT(cudaStreamWaitEvent(s, never, 0), cudaSuccess);
+    EXPECT(cudaStreamWaitEvent(s, gone, 0), cudaErrorInvalidResourceHandle);
+    EXPECT(cudaStreamWaitEvent(dead, a, 0), cudaErrorInvalidResourceHandle);
+    EXPECT(cudaEventQuery(never), cudaSuccess);
+    EXPECT(cudaEventSynchronize(gone), cudaErrorInvalidResourceHandle);
+    cudaGetLastError();
+    for (cudaEvent_t e : {a, b, quiet, never})
+        EXPECT(cudaEventDestroy(e), cudaSuccess);
+    EXPECT(cudaStreamDestroy(s), cudaSuccess);
+}
+
+/* ---------------------------------------------------------------- cuBLAS */
+
+static uint64_t rng = 0x243f6a8885a308d3ull;
+static float uniform(void) /* [-1, 1) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+static size_t esize(cudaDataType t)
+{
+    return t == CUDA_R_32F ? 4 : 2;
+}
+
+static float get(cudaDataType t, const void *p, size_t i)
+{
+    switch (t) {
+    case CUDA_R_16F:
+        return __half2float(((const __half *)p)[i]);
+    case CUDA_R_16BF:
+        return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+    default:
+        return ((const float *)p)[i];
+    }
+}
+
+static void put(cudaDataType t, void *p, size_t i, float v)
+{
+    switch (t) {
+    case CUDA_R_16F:
+        ((__half *)p)[i] = __float2half(v);
+        break;
+    case CUDA_R_16BF:
+        ((__nv_bfloat16 *)p)[i] = __float2bfloat16(v);
+        break;
+    default:
+        ((float *)p)[i] = v;
+        break;
+    }
+}
+
+static float tf32(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u = (u + 0x1000u) & 0xffffe000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* One GemmEx against C = alpha op(A) op(B) + beta C in double, written out. */
+static void gemm_case(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                      int k, cudaDataType ab, cudaDataType ct, cublasComputeType_t comp,
+                      float alpha, float beta, int pad)
+{
+    const bool TA = ta != CUBLAS_OP_N, TB = tb != CUBLAS_OP_N;
+    const int ra = TA ? k : m, ca = TA ? m : k, rb = TB ? n : k, cb = TB ? k : n;
+    const int lda = ra + pad, ldb = rb + 2 * pad, ldc = m + pad;
+    const size_t na = (size_t)lda * ca, nb = (size_t)ldb * cb, nc = (size_t)ldc * n;
+    std::vector<char> hA(na * esize(ab)), hB(nb * esize(ab)), hC(nc * esize(ct)),
+        out(nc * esize(ct));
+    for (size_t i = 0; i < na; i++)
+        put(ab, hA.data(), i, uniform());
+    for (size_t i = 0; i < nb; i++)
+        put(ab, hB.data(), i, uniform());
+    for (size_t i = 0; i < nc; i++)
+        put(ct, hC.data(), i, uniform());
+    void *dA, *dB, *dC;
+    cudaMalloc(&dA, hA.size());
+    cudaMalloc(&dB, hB.size());
+    cudaMalloc(&dC, hC.size());
+    cudaMemcpy(dA, hA.data(), hA.size(), cudaMemcpyHostToDevice);
+    cudaMemcpy(dB, hB.data(), hB.size(), cudaMemcpyHostToDevice);
+    if (beta != 0.0f)
+        cudaMemcpy(dC, hC.data(), hC.size(), cudaMemcpyHostToDevice);
+    /* else dC keeps the 0xFF (NaN) fill: beta == 0 must not read it, but the padding rows
+     * (ldc > m) must stay as they were */
+    cublasStatus_t st = cublasGemmEx(h, ta, tb, m, n, k, &alpha, dA, ab, lda, dB, ab, ldb, &beta,
+                                     dC, ct, ldc, comp, CUBLAS_GEMM_DEFAULT);
+    CHECK(st == CUBLAS_STATUS_SUCCESS, "GemmEx: %s", cublasGetStatusName(st));
+    cudaMemcpy(out.data(), dC, out.size(), cudaMemcpyDeviceToHost);
+    const bool round_tf32 = comp == CUBLAS_COMPUTE_32F_FAST_TF32;
+    bool reported = false;
+    int bad_pad = 0;
+    for (int j = 0; j < n; j++) {
+        for (int i = 0; i < m; i++) {
+            double sum = 0.0, mag = 0.0;
+            for (int l = 0; l < k; l++) {
+                float a = get(ab, hA.data(),
+                              TA ? (size_t)l + (size_t)i * lda : (size_t)i + (size_t)l * lda);
+                float b = get(ab, hB.data(),
+                              TB ? (size_t)j + (size_t)l * ldb : (size_t)l + (size_t)j * ldb);
+                if (round_tf32) {
+                    a = tf32(a);
+                    b = tf32(b);
+                }
+                sum += (double)a * b;
+                mag += fabs((double)a * b);
+            }
+            const size_t at = (size_t)i + (size_t)j * ldc;
+            double want = alpha * sum, scale = fabs(alpha) * mag;
+            if (beta != 0.0f) {
+                want += beta * (double)get(ct, hC.data(), at);
+                scale += fabs(beta * (double)get(ct, hC.data(), at));
+            }
+            const double got = get(ct, out.data(), at);
+            /* float sums in runs of 32: a few ulps of float per run, plus C's rounding */
+            const double ulp_c = ct == CUDA_R_32F ? 6e-8 : ct == CUDA_R_16F ? 4.9e-4 : 3.9e-3;
+            const double tol = scale * (6e-8 * (k / 32 + 32) + ulp_c) + 1e-30;
+            if (!(fabs(got - want) <= tol) && !reported) {
+                CHECK(false, "op %c%c m%d n%d k%d types %d/%d: C(%d,%d) = %.9g, want %.9g",
+                      TA ? 'T' : 'N', TB ? 'T' : 'N', m, n, k, (int)ab, (int)ct, i, j, got, want);
+                reported = true; /* one line per case */
+            }
+        }
+        for (int i = m; i < ldc; i++) {
+            const size_t at = (size_t)i + (size_t)j * ldc;
+            const bool same = beta != 0.0f ? memcmp(out.data() + at * esize(ct),
+                                                    hC.data() + at * esize(ct), esize(ct)) == 0
+                                           : std::isnan(get(ct, out.data(), at));
+            bad_pad += !same;
+        }
+    }
+    checks++;
+    CHECK(bad_pad == 0, "op %c%c: %d padding elements of C written", TA ? 'T' : 'N', TB ? 'T' : 'N',
+          bad_pad);
+    cudaFree(dA);
+    cudaFree(dB);
+    cudaFree(dC);
+}
+
+static void test_gemm(void)
+{
+    printf("cublasGemmEx\n");
+    cublasHandle_t h;
+    EXPECT_BLAS(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+    cudaStream_t s;
+    cudaStreamCreate(&s);
+    EXPECT_BLAS(cublasSetStream(h, s), CUBLAS_STATUS_SUCCESS);
+    EXPECT_BLAS(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH), CUBLAS_STATUS_SUCCESS);
+    const cublasOperation_t ops[] = {CUBLAS_OP_N, CUBLAS_OP_T};
+    struct {
+        cudaDataType ab, c;
+        cublasComputeType_t comp;
+    } types[] = {{CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F_PEDANTIC},
+                 {CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F},
+                 {CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32},
+                 {CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F},
+                 {CUDA_R_16F, CUDA_R_16F, CUBLAS_COMPUTE_32F},
+                 {CUDA_R_16BF, CUDA_R_32F, CUBLAS_COMPUTE_32F},
+                 {CUDA_R_16BF, CUDA_R_16BF, CUBLAS_COMPUTE_32F_PEDANTIC}};
+    const int shapes[][3] = {
+        {1, 1, 1},    {7, 5, 3},     {33, 2, 70},
+        {130, 3, 45}, {300, 4, 200}, {150, 37, 40}}; /* n > 16 and m > 128: the loops' blocks */
+    for (auto &t : types)
+        for (cublasOperation_t ta : ops)
+            for (cublasOperation_t tb : ops)
+                for (auto &sh : shapes) {
+                    gemm_case(h, ta, tb, sh[0], sh[1], sh[2], t.ab, t.c, t.comp, 1.0f, 0.0f, 0);
+                    gemm_case(h, ta, tb, sh[0], sh[1], sh[2], t.ab, t.c, t.comp, -0.5f, 0.75f, 3);
+                }
+    gemm_case(h, CUBLAS_OP_N, CUBLAS_OP_N, 9, 4, 0, CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F,
+              1.0f, 0.5f, 1); /* k = 0: C = beta C */
+    gemm_case(h, CUBLAS_OP_N, CUBLAS_OP_T, 9, 4, 6, CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F,
+              0.0f, 2.0f, 1); /* alpha = 0 */
+
+    /* both forms of the loops (transa N and T) add in the same order: bit-identical; and the
+     * thread count changes nothing */
+    {
+        const int m = 200, n = 3, k = 150;
+        std::vector<float> A((size_t)m * k), At((size_t)k * m), B((size_t)k * n);
+        for (int i = 0; i < m; i++)
+            for (int l = 0; l < k; l++)
+                At[(size_t)l + (size_t)i * k] = A[(size_t)i + (size_t)l * m] = uniform();
+        for (float &v : B)
+            v = uniform();
+        float *dA, *dAt, *dB, *c1, *c2, *c3;
+        cudaMalloc((void **)&dA, A.size() * 4);
+        cudaMalloc((void **)&dAt, At.size() * 4);
+        cudaMalloc((void **)&dB, B.size() * 4);
+        cudaMalloc((void **)&c1, (size_t)m * n * 4);
+        cudaMalloc((void **)&c2, (size_t)m * n * 4);
+        cudaMalloc((void **)&c3, (size_t)m * n * 4);
+        cudaMemcpy(dA, A.data(), A.size() * 4, cudaMemcpyHostToDevice);
+        cudaMemcpy(dAt, At.data(), At.size() * 4, cudaMemcpyHostToDevice);
+        cudaMemcpy(dB, B.data(), B.size() * 4, cudaMemcpyHostToDevice);
+        const float one = 1.0f, zero = 0.0f;
+        EXPECT_BLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, dA, CUDA_R_32F, m, dB,
+                                 CUDA_R_32F, k, &zero, c1, CUDA_R_32F, m,
+                                 CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT),
+                    CUBLAS_STATUS_SUCCESS);
+        EXPECT_BLAS(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, dAt, CUDA_R_32F, k, dB,
+                                 CUDA_R_32F, k, &zero, c2, CUDA_R_32F, m,
+                                 CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT),
+                    CUBLAS_STATUS_SUCCESS);
+#ifdef _OPENMP
+        const int threads = omp_get_max_threads();
+        omp_set_num_threads(1);
+#endif
+        EXPECT_BLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, dA, CUDA_R_32F, m, dB,
+                                 CUDA_R_32F, k, &zero, c3, CUDA_R_32F, m,
+                                 CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT),
+                    CUBLAS_STATUS_SUCCESS);
+#ifdef _OPENMP
+        omp_set_num_threads(threads);
+#endif
+        std::vector<float> r1((size_t)m * n), r2(r1.size()), r3(r1.size());
+        cudaMemcpy(r1.data(), c1, r1.size() * 4, cudaMemcpyDeviceToHost);
+        cudaMemcpy(r2.data(), c2, r2.size() * 4, cudaMemcpyDeviceToHost);
+        cudaMemcpy(r3.data(), c3, r3.size() * 4, cudaMemcpyDeviceToHost);
+        CHECK(memcmp(r1.data(), r2.data(), r1.size() * 4) == 0, "N and T forms differ");
+        CHECK(memcmp(r1.data(), r3.data(), r1.size() * 4) == 0, "1 thread and many differ");
+
+        /* argument checks */
+        const void *A_ = dA, *B_ = dB;
+        void *C_ = c1;
+#define GEMM(h_, ta_, tb_, m_, n_, k_, al_, a_, at_, lda_, b_, ldb_, be_, c_, ct_, ldc_, comp_)    \
+    cublasGemmEx(h_, ta_, tb_, m_, n_, k_, al_, a_, at_, lda_, b_, at_, ldb_, be_, c_, ct_, ldc_,  \
+                 comp_, CUBLAS_GEMM_DEFAULT)
+        const cublasOperation_t N = CUBLAS_OP_N, T = CUBLAS_OP_T;
+        const cudaDataType F = CUDA_R_32F;
+        const cublasComputeType_t P = CUBLAS_COMPUTE_32F_PEDANTIC;
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, F, m - 1, B_, k, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_INVALID_VALUE); /* lda < m */
+        EXPECT_BLAS(GEMM(h, T, N, m, n, k, &one, A_, F, k - 1, B_, k, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_INVALID_VALUE); /* lda < k */
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, F, m, B_, k - 1, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_INVALID_VALUE); /* ldb < k */
+        EXPECT_BLAS(GEMM(h, N, T, m, n, k, &one, A_, F, m, B_, n - 1, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_INVALID_VALUE); /* ldb < n */
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, F, m, B_, k, &zero, C_, F, m - 1, P),
+                    CUBLAS_STATUS_INVALID_VALUE); /* ldc < m */
+        EXPECT_BLAS(GEMM(h, N, N, -1, n, k, &one, A_, F, m, B_, k, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_INVALID_VALUE);
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, NULL, A_, F, m, B_, k, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_INVALID_VALUE);
+        EXPECT_BLAS(
+            GEMM(h, (cublasOperation_t)9, N, m, n, k, &one, A_, F, m, B_, k, &zero, C_, F, m, P),
+            CUBLAS_STATUS_INVALID_VALUE);
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, F, m, B_, k, &zero, C_, CUDA_R_16F, m, P),
+                    CUBLAS_STATUS_NOT_SUPPORTED); /* 32F inputs, 16F output */
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, CUDA_R_16F, m, B_, k, &zero, C_, F, m,
+                         CUBLAS_COMPUTE_32F_FAST_TF32),
+                    CUBLAS_STATUS_NOT_SUPPORTED);
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, CUDA_R_64F, m, B_, k, &zero, C_, CUDA_R_64F, m,
+                         CUBLAS_COMPUTE_64F),
+                    CUBLAS_STATUS_NOT_SUPPORTED);
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, F, m, B_, k, &zero, C_, F, m,
+                         (cublasComputeType_t)1234),
+                    CUBLAS_STATUS_INVALID_VALUE);
+        EXPECT_BLAS(cublasGemmEx(h, N, N, m, n, k, &one, A_, F, m, B_, CUDA_R_16F, k, &zero, C_, F,
+                                 m, P, CUBLAS_GEMM_DEFAULT),
+                    CUBLAS_STATUS_NOT_SUPPORTED); /* A and B of different types */
+        EXPECT_BLAS(GEMM(h, N, N, 0, n, k, &one, A_, F, m, B_, k, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_SUCCESS); /* nothing to do */
+        EXPECT_BLAS(GEMM(NULL, N, N, m, n, k, &one, A_, F, m, B_, k, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_NOT_INITIALIZED);
+
+        /* memory: host matrices, overruns, another device's stream, a sticky context */
+        std::vector<float> hostC((size_t)m * n);
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A.data(), F, m, B_, k, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_EXECUTION_FAILED);
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, F, m, B_, k, &zero, hostC.data(), F, m, P),
+                    CUBLAS_STATUS_EXECUTION_FAILED);
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, F, m + 1, B_, k, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_EXECUTION_FAILED); /* lda too large for A's allocation */
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, F, m, B_, k, &zero, C_, F, m + 1, P),
+                    CUBLAS_STATUS_EXECUTION_FAILED); /* C overruns */
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, F, m, B_, k, &zero, (void *)A_, F, m, P),
+                    CUBLAS_STATUS_INVALID_VALUE); /* C is A */
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &zero, A.data(), F, m, B_, k, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_SUCCESS); /* alpha 0: A is not read */
+        gc_emu_inject_sticky_error(cudaErrorLaunchFailure);
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, F, m, B_, k, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_EXECUTION_FAILED);
+        gc_emu_reset();
+        cudaStream_t dead;
+        cudaStreamCreate(&dead);
+        EXPECT_BLAS(cublasSetStream(h, dead), CUBLAS_STATUS_SUCCESS);
+        cudaStreamDestroy(dead);
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, F, m, B_, k, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_EXECUTION_FAILED); /* the stream was destroyed */
+        EXPECT_BLAS(cublasSetStream(h, dead), CUBLAS_STATUS_INVALID_VALUE);
+        EXPECT_BLAS(cublasSetStream(h, NULL), CUBLAS_STATUS_SUCCESS);
+        EXPECT_BLAS(GEMM(h, N, N, m, n, k, &one, A_, F, m, B_, k, &zero, C_, F, m, P),
+                    CUBLAS_STATUS_SUCCESS);
+        cudaGetLastError();
+        CHECK(gc_emu_check_guards() <= 0, "GemmEx wrote out of bounds");
+#undef GEMM
+        for (float *p : {dA, dAt, dB, c1, c2, c3})
+            cudaFree(p);
+    }
+    EXPECT_BLAS(cublasSetMathMode(h, (cublasMath_t)77), CUBLAS_STATUS_INVALID_VALUE);
+    const cublasMath_t tf32_mode = (cublasMath_t)(CUBLAS_TF32_TENSOR_OP_MATH |
+                                                  CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION);
+    EXPECT_BLAS(cublasSetMathMode(h, tf32_mode), CUBLAS_STATUS_SUCCESS);
+    { /* the TF32 math mode lets CUBLAS_COMPUTE_32F round to TF32; _PEDANTIC never does */
+        const int m = 20, n = 3, k = 50;
+        std::vector<float> A((size_t)m * k), B((size_t)k * n);
+        for (float &v : A)
+            v = uniform();
+        for (float &v : B)
+            v = uniform();
+        float *dA, *dB, *dC;
+        cudaMalloc((void **)&dA, A.size() * 4);
+        cudaMalloc((void **)&dB, B.size() * 4);
+        cudaMalloc((void **)&dC, (size_t)3 * m * n * 4);
+        cudaMemcpy(dA, A.data(), A.size() * 4, cudaMemcpyHostToDevice);
+        cudaMemcpy(dB, B.data(), B.size() * 4, cudaMemcpyHostToDevice);
+        const float one = 1.0f, zero = 0.0f;
+        const cublasComputeType_t comps[3] = {CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_COMPUTE_32F,
+                                              CUBLAS_COMPUTE_32F_PEDANTIC};
+        for (int c = 0; c < 3; c++)
+            EXPECT_BLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, dA, CUDA_R_32F, m,
+                                     dB, CUDA_R_32F, k, &zero, dC + (size_t)c * m * n, CUDA_R_32F,
+                                     m, comps[c], CUBLAS_GEMM_DEFAULT),
+                        CUBLAS_STATUS_SUCCESS);
+        std::vector<float> r((size_t)3 * m * n);
+        cudaMemcpy(r.data(), dC, r.size() * 4, cudaMemcpyDeviceToHost);
+        CHECK(memcmp(r.data(), r.data() + m * n, (size_t)m * n * 4) == 0,
+              "COMPUTE_32F under the TF32 math mode differs from FAST_TF32");
+        CHECK(memcmp(r.data(), r.data() + 2 * m * n, (size_t)m * n * 4) != 0,
+              "COMPUTE_32F_PEDANTIC rounded to TF32");
+        for (float *p : {dA, dB, dC})
+            cudaFree(p);
+    }
+    EXPECT_BLAS(cublasDestroy(h), CUBLAS_STATUS_SUCCESS);
+    EXPECT_BLAS(cublasDestroy(h), CUBLAS_STATUS_NOT_INITIALIZED);
+    EXPECT_BLAS(cublasSetStream(h, NULL), CUBLAS_STATUS_NOT_INITIALIZED);
+    EXPECT_BLAS(cublasCreate(NULL), CUBLAS_STATUS_INVALID_VALUE);
+    cudaStreamDestroy(s);
+}
+
+/* The head GEMMs exactly as cuda/backend.cu calls them (row-major through column-major). */
+static void test_backend_gemms(void)
+{
+    printf("the backend's dense GEMMs (row-major trick)\n");
+    const int rows = 5, in = 70, out = 33;
+    std::vector<float> X((size_t)rows * in), W((size_t)out * in), G((size_t)rows * out);
+    for (float &v : X)
+        v = uniform();
+    for (float &v : W)
+        v = uniform();
+    for (float &v : G)
+        v = uniform();
+    float *dX, *dW, *dY, *dG, *dGin;
+    cudaMalloc((void **)&dX, X.size() * 4);
+    cudaMalloc((void **)&dW, W.size() * 4);
+    cudaMalloc((void **)&dG, G.size() * 4);
+    cudaMalloc((void **)&dY, (size_t)rows * out * 4);
+    cudaMalloc((void **)&dGin, (size_t)rows * in * 4);
+    cudaMemcpy(dX, X.data(), X.size() * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(dW, W.data(), W.size() * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(dG, G.data(), G.size() * 4, cudaMemcpyHostToDevice);
+    cublasHandle_t h;
+    cublasCreate(&h);
+    const float one = 1.0f, zero = 0.0f;
+    /* dense_fwd: Y (rows, out) = X (rows, in) W^T, W (out, in) */
+    EXPECT_BLAS(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, dW, CUDA_R_32F, in,
+                             dX, CUDA_R_32F, in, &zero, dY, CUDA_R_32F, out,
+                             CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT),
+                CUBLAS_STATUS_SUCCESS);
+    /* dense_bwd: Gin (rows, in) = G (rows, out) W */
+    EXPECT_BLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one, dW, CUDA_R_32F, in,
+                             dG, CUDA_R_32F, out, &zero, dGin, CUDA_R_32F, in,
+                             CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT),
+                CUBLAS_STATUS_SUCCESS);
+    std::vector<float> Y((size_t)rows * out), Gin((size_t)rows * in);
+    cudaMemcpy(Y.data(), dY, Y.size() * 4, cudaMemcpyDeviceToHost);
+    cudaMemcpy(Gin.data(), dGin, Gin.size() * 4, cudaMemcpyDeviceToHost);
+    double worst_y = 0.0, worst_g = 0.0;
+    for (int r = 0; r < rows; r++) {
+        for (int o = 0; o < out; o++) {
+            double s = 0.0;
+            for (int i = 0; i < in; i++)
+                s += (double)X[(size_t)r * in + i] * W[(size_t)o * in + i];
+            worst_y = std::max(worst_y, fabs(Y[(size_t)r * out + o] - s));
+        }
+        for (int i = 0; i < in; i++) {
+            double s = 0.0;
+            for (int o = 0; o < out; o++)
+                s += (double)G[(size_t)r * out + o] * W[(size_t)o * in + i];
+            worst_g = std::max(worst_g, fabs(Gin[(size_t)r * in + i] - s));
+        }
+    }
+    CHECK(worst_y < 1e-5 && worst_g < 1e-5, "row-major GEMMs: errors %.3g, %.3g", worst_y, worst_g);
+    cublasDestroy(h);
+    for (float *p : {dX, dW, dY, dG, dGin})
+        cudaFree(p);
+}
+
+int main(void)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    env(NULL, NULL);
+    test_allocations();
+    test_guards();
+    test_copies();
+    test_limit_and_devices();
+    test_errors();
+    test_streams_events();
+    test_gemm();
+    test_backend_gemms();
+    cudaGetLastError();
+    CHECK(gc_emu_device_bytes_in_use() == 0 && gc_emu_live_allocations() == 0,
+          "the test leaked %zu bytes in %zu allocations", gc_emu_device_bytes_in_use(),
+          gc_emu_live_allocations());
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    printf("%d checks, %d failures (%.2f s)\n", checks, failures, s);
+    return failures ? 1 : 0;
+}
