@@ -1,6 +1,7 @@
 /*
  * plan_cache.c — see plan_cache.h.
  */
+#define _POSIX_C_SOURCE 200809L /* strdup, O_CLOEXEC, whatever the build defines */
 #include "plan_cache.h"
 
 #include <errno.h>
