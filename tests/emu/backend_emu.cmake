@@ -122,3 +122,20 @@ if(GC_BUILD_BENCH)
     set_tests_properties(emu_bench_smoke PROPERTIES LABELS "cpu;emu" TIMEOUT 900)
   endif()
 endif()
+add_test(NAME emu_tc_only COMMAND test_emu_faults_emu ${_gc_demo} tconly)
+set_tests_properties(emu_tc_only PROPERTIES LABELS "cpu;emu" TIMEOUT 120
+  ENVIRONMENT "GC_EMU_CUDNN_TC_ONLY=1")
+
+# Paths a real cuDNN or a debugging user may take: no fused conv+bias+ReLU engine (the
+# backend then runs bias and ReLU with its own kernels), and GC_CUDA_SYNC=1 (a sync after
+# every layer)
+foreach(case custom_default tv11bn_default custom_guided_backprop)
+  add_test(NAME emu_gpu_vs_cpu_unfused_${case} COMMAND test_gpu_vs_cpu_emu
+    ${_gc_t}/golden/${case}.golden.safetensors)
+  set_tests_properties(emu_gpu_vs_cpu_unfused_${case} PROPERTIES LABELS "cpu;emu" TIMEOUT 600
+    ENVIRONMENT "GC_EMU_CUDNN_NO_FUSION=1")
+endforeach()
+add_test(NAME emu_gpu_quick_sync COMMAND test_gpu_features_emu
+  ${_gc_t}/golden/custom_block2.golden.safetensors --quick)
+set_tests_properties(emu_gpu_quick_sync PROPERTIES LABELS "cpu;emu" TIMEOUT 300
+  ENVIRONMENT "GC_CUDA_SYNC=1")

@@ -11,7 +11,10 @@
  * and, with GC_EMU_DEVICES=0 in the environment (the test `emu_no_device`):
  *   nodevice  gc_cuda_device_count() is 0, the CUDA backend fails with a clear message, the
  *             AUTO backend runs on the CPU
- * Usage: test_emu_faults WEIGHTS oom|sticky|nodevice
+ * and, with GC_EMU_CUDNN_TC_ONLY=1 (cuDNN offers only tensor-core engines: `emu_tc_only`):
+ *   tconly    true fp32 fails with GC_ERR_UNSUPPORTED naming the conv it has no engine for;
+ *             tf32 and bf16 contexts work
+ * Usage: test_emu_faults WEIGHTS oom|sticky|nodevice|tconly
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,10 +149,41 @@ static void test_no_device(void)
     gc_context_destroy(ctx);
 }
 
+static void test_tc_only(void)
+{
+    gc_options o = gc_options_default();
+    o.weights_path = weights;
+    o.backend = GC_BACKEND_CUDA;
+    o.max_batch = 2;
+    o.precision = GC_PRECISION_FP32;
+    gc_context *ctx = NULL;
+    gc_status st = gc_context_create(&o, &ctx);
+    printf("  fp32: %s: %s\n", gc_status_string(st), gc_last_error(ctx));
+    CHECK(st == GC_ERR_UNSUPPORTED, "fp32 without a non-tensor-core engine: %s, want "
+          "GC_ERR_UNSUPPORTED", gc_status_string(st));
+    CHECK(strstr(gc_last_error(ctx), "true-fp32") != NULL, "the message should say which "
+          "engine is missing: %s", gc_last_error(ctx));
+    gc_context_destroy(ctx);
+    CHECK(gc_emu_device_bytes_in_use() == 0, "%zu device bytes left after a failed create",
+          gc_emu_device_bytes_in_use());
+    const gc_precision others[2] = {GC_PRECISION_TF32, GC_PRECISION_BF16};
+    for (int k = 0; k < 2; k++) {
+        ctx = NULL;
+        o.precision = others[k];
+        st = gc_context_create(&o, &ctx);
+        CHECK(st == GC_OK, "precision %d with tensor-core engines: %s", (int)others[k],
+              gc_last_error(ctx));
+        gc_result r;
+        if (st == GC_OK)
+            CHECK(explain_one(ctx, &r) == GC_OK, "explain: %s", gc_last_error(ctx));
+        gc_context_destroy(ctx);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: %s WEIGHTS oom|sticky|nodevice\n", argv[0]);
+        fprintf(stderr, "usage: %s WEIGHTS oom|sticky|nodevice|tconly\n", argv[0]);
         return 2;
     }
     weights = argv[1];
@@ -159,6 +193,8 @@ int main(int argc, char **argv)
         test_sticky();
     else if (!strcmp(argv[2], "nodevice"))
         test_no_device();
+    else if (!strcmp(argv[2], "tconly"))
+        test_tc_only();
     else
         return 2;
     CHECK(gc_emu_device_bytes_in_use() == 0, "%zu device bytes still allocated at exit",
