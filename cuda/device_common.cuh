@@ -34,11 +34,10 @@ static inline unsigned grid_for(size_t len)
  * barriers, no atomics, each thread writes only its own outputs. */
 #ifdef GC_CUDA_EMULATE
 #include "cuda_emulate.h"
-#define LAUNCH_CHECK(err) ((void)(err))
 #else
 #define GC_LAUNCH(grid, block, st, ...) __VA_ARGS__<<<(grid), (block), 0, (st)>>>
-#define LAUNCH_CHECK(err) GC_CUDA_TRY(err, cudaGetLastError())
 #endif
+#define LAUNCH_CHECK(err) GC_CUDA_TRY(err, cudaGetLastError())
 
 /* Runs the statement with T bound to the element type of dt. */
 #define DISPATCH_DT(dt, T, ...)                                                                \

@@ -18,6 +18,21 @@ if(GC_SANITIZE)
 endif()
 target_link_libraries(gradcam_emu PUBLIC ${GC_HOST_DEPS} OpenMP::OpenMP_CXX)
 
+# Every kernel against its CPU twin, the kernels emulated (kernels_emu.cpp in gradcam_emu)
+add_executable(test_kernels_emu ${GC_EMU_DIR}/test_kernels.cpp)
+target_compile_definitions(test_kernels_emu PRIVATE GC_CUDA_EMULATE)
+target_include_directories(test_kernels_emu PRIVATE ${GC_EMU_DIR} ${_gc_emu_inc})
+target_compile_options(test_kernels_emu PRIVATE ${_gc_emu_opts})
+set_target_properties(test_kernels_emu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+if(GC_SANITIZE)
+  target_compile_options(test_kernels_emu PRIVATE -fsanitize=address,undefined
+    -fno-omit-frame-pointer)
+endif()
+target_link_libraries(test_kernels_emu PRIVATE gradcam_emu m)
+add_test(NAME kernels_emu COMMAND test_kernels_emu
+  ${PROJECT_SOURCE_DIR}/models/demo/shapes-vgg.safetensors)
+set_tests_properties(kernels_emu PROPERTIES LABELS "cpu;emu" TIMEOUT 300)
+
 # The mocks' own checks (each against loops written out in its test)
 foreach(mock cudart cudnn)
   if(EXISTS ${GC_EMU_DIR}/test_mock_${mock}.cpp)

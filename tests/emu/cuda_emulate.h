@@ -19,6 +19,8 @@
 
 #include <atomic>
 
+#include "mock_cudart.h"
+
 /* CUDA's built-in variables: one set per host thread (contexts on several threads, as the
  * command's workers, each walk their own grids). */
 inline thread_local uint3 blockIdx, threadIdx;
@@ -39,9 +41,21 @@ inline std::atomic<unsigned long> launches;
 
 template <typename K> struct launch {
     dim3 grid, block;
+    cudaStream_t stream;
+    const char *name;
     K kernel;
     template <typename... A> void operator()(A... args) const
     {
+        /* what the runtime refuses at launch, as it does: the last error, no kernel run */
+        const unsigned long threads = (unsigned long)block.x * block.y * block.z;
+        if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 ||
+            grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535) {
+            gc_emu_launch_config_error(name, grid.x, grid.y, grid.z, block.x, block.y, block.z);
+            return;
+        }
+        if (gc_emu_launch_check(stream, name) != 0) /* a dead stream, another device's, a
+                                                       sticky fault */
+            return;
         gridDim = grid;
         blockDim = block;
         launches++;
@@ -58,13 +72,17 @@ template <typename K> struct launch {
     }
 };
 
-template <typename K> launch<K> make_launch(dim3 grid, dim3 block, K kernel)
+template <typename K>
+launch<K> make_launch(dim3 grid, dim3 block, cudaStream_t stream, const char *name, K kernel)
 {
-    return launch<K>{grid, block, kernel};
+    return launch<K>{grid, block, stream, name, kernel};
 }
 
 } /* namespace gc_emu */
 
-#define GC_LAUNCH(grid, block, st, ...) ((void)(st), gc_emu::make_launch((grid), (block), __VA_ARGS__))
+/* The launch is checked by the emulated runtime (tests/emu/mock_cudart.cpp) as a GPU's would
+ * be: limits, the stream, a pending sticky fault; LAUNCH_CHECK then reads the last error. */
+#define GC_LAUNCH(grid, block, st, ...)                                                        \
+    gc_emu::make_launch((grid), (block), (st), #__VA_ARGS__, __VA_ARGS__)
 
 #endif /* GC_CUDA_EMULATE_H */

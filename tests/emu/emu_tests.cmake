@@ -23,20 +23,6 @@ if(GC_WITH_CUDA)
       list(APPEND _gc_emu_opts -Werror)
     endif()
 
-    add_executable(test_kernels_emu ${GC_EMU_DIR}/test_kernels.cpp ${GC_EMU_DIR}/kernels_emu.cpp)
-    target_compile_definitions(test_kernels_emu PRIVATE GC_CUDA_EMULATE)
-    target_include_directories(test_kernels_emu PRIVATE ${GC_EMU_DIR} ${_gc_emu_inc})
-    target_compile_options(test_kernels_emu PRIVATE ${_gc_emu_opts})
-    set_target_properties(test_kernels_emu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
-    if(GC_SANITIZE)
-      target_compile_options(test_kernels_emu PRIVATE -fsanitize=address,undefined
-        -fno-omit-frame-pointer)
-    endif()
-    target_link_libraries(test_kernels_emu PRIVATE gradcam_internal m)
-    add_test(NAME kernels_emu COMMAND test_kernels_emu
-      ${PROJECT_SOURCE_DIR}/models/demo/shapes-vgg.safetensors)
-    set_tests_properties(kernels_emu PROPERTIES LABELS cpu TIMEOUT 300)
-
     add_executable(test_kernels_gpu ${GC_EMU_DIR}/test_kernels.cpp)
     target_include_directories(test_kernels_gpu PRIVATE ${_gc_emu_inc})
     target_compile_options(test_kernels_gpu PRIVATE ${_gc_emu_opts})

@@ -688,6 +688,14 @@ extern "C" int gc_emu_launch_check(cudaStream_t stream, const char *what)
     return cudaSuccess;
 }
 
+extern "C" int gc_emu_launch_config_error(const char *what, unsigned gx, unsigned gy,
+                                          unsigned gz, unsigned bx, unsigned by, unsigned bz)
+{
+    note("%s: launch configuration grid (%u, %u, %u) block (%u, %u, %u) is beyond the "
+         "device's limits", what, gx, gy, gz, bx, by, bz);
+    return fail(cudaErrorInvalidConfiguration);
+}
+
 extern "C" int gc_emu_stream_device(cudaStream_t stream)
 {
     std::lock_guard<std::mutex> lock(S().mu);

@@ -56,6 +56,11 @@ int gc_emu_check_device_range(const void *p, size_t bytes, const char *what);
  * calling thread's last error, as a failed launch does, with a line on stderr naming `what`. */
 int gc_emu_launch_check(struct CUstream_st *stream, const char *what);
 
+/* A launch whose grid or block is beyond the device's limits: becomes the calling thread's
+ * last error (cudaErrorInvalidConfiguration, returned), with a line on stderr. */
+int gc_emu_launch_config_error(const char *what, unsigned gx, unsigned gy, unsigned gz,
+                               unsigned bx, unsigned by, unsigned bz);
+
 /* The device of a stream (the current device for NULL, cudaStreamLegacy and
  * cudaStreamPerThread), or -1 when the handle is unknown or destroyed. */
 int gc_emu_stream_device(struct CUstream_st *stream);

@@ -5,10 +5,11 @@
  *
  * One source, two programs:
  *   test_kernels_emu  the kernels built by the host compiler and run on the CPU
- *                     (cuda_emulate.h): runs everywhere, CI included (label cpu)
+ *                     (cuda_emulate.h, gradcam_emu's runtime): CI (labels cpu, emu)
  *   test_kernels_gpu  the library's real kernels on a GPU (label gpu; exit 77 without one)
- * Buffers are managed memory on the GPU and plain heap memory in emulation, so the checks
- * read them in place. Every output buffer starts as all-ones bytes (NaN in every element
+ * Buffers are managed memory (the emulated runtime's in emulation, with guard bytes that each
+ * synchronize checks), so the checks read them in place. Every output buffer starts as
+ * all-ones bytes (NaN in every element
  * type): an element a kernel leaves unwritten fails. Shapes are odd on purpose (a pool over
  * an odd size, overlapping adaptive-pool windows, images of 1x1 to 4200x4000).
  *
@@ -49,27 +50,6 @@ static int failures, checks;
 
 /* ---------------------------------------------------------------- buffers */
 
-#ifdef GC_CUDA_EMULATE
-static void *buf(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) {
-        printf("out of memory\n");
-        exit(1);
-    }
-    memset(p, 0xff, bytes);
-    return p;
-}
-static void release(void *p)
-{
-    free(p);
-}
-static int finish(const char *what)
-{
-    (void)what;
-    return 0;
-}
-#else
 static void *buf(size_t bytes)
 {
     void *p = NULL;
@@ -94,7 +74,6 @@ static int finish(const char *what)
     }
     return 0;
 }
-#endif
 
 template <typename T> static T *alloc_n(size_t n)
 {
@@ -640,9 +619,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s WEIGHTS\n", argv[0]);
         return 2;
     }
-#ifdef GC_CUDA_EMULATE
-    printf("kernels emulated on the CPU (tests/emu/cuda_emulate.h)\n");
-#else
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess || count < 1) {
         printf("no usable GPU: skipped\n");
@@ -651,7 +627,6 @@ int main(int argc, char **argv)
     cudaDeviceProp prop;
     cudaGetDeviceProperties(&prop, 0);
     printf("kernels on %s\n", prop.name);
-#endif
     gc_errbuf err = {};
     test_elementwise(&err);
     test_pack_unpack(&err);
