@@ -41,6 +41,9 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     fprintf(o, ",\"layer\":");
     json_string(o, *m->layer ? m->layer : NULL);
     fprintf(o, ",\"autotune\":%s", a->autotune ? "true" : "false");
+    /* the CUDA backend's graph replay (GC_CUDA_GRAPHS=1, off by default) */
+    const char *graphs = getenv("GC_CUDA_GRAPHS");
+    fprintf(o, ",\"cuda_graphs\":%s", graphs && *graphs && strcmp(graphs, "0") ? "true" : "false");
     if (m->context_ms > 0.0)
         fprintf(o, ",\"context_ms\":%.1f", m->context_ms);
     if (*m->autotune_report) {

@@ -41,8 +41,13 @@ class Index:
         self.by = {}
         self.methods = {}  # the other CAM methods: (impl, mode, prec, batch, method) -> record
         self.tuned = {}  # options.autotune runs (gradcam-bench --autotune): key as self.by
+        self.graphs = {}  # GC_CUDA_GRAPHS=1 runs: key as self.by
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
+                continue
+            if r.get("cuda_graphs") is True:
+                self.graphs[(r.get("impl"), r.get("mode"), r.get("precision"),
+                             r.get("batch"))] = r
                 continue
             if r.get("autotune") is True:
                 self.tuned[(r.get("impl"), r.get("mode"), r.get("precision"),
@@ -184,6 +189,25 @@ def autotune_table(ix, p):
         p("```")
         p(rep.rstrip("\n"))
         p("```")
+    p("")
+
+
+def graphs_table(ix, p):
+    """CUDA graph replay (GC_CUDA_GRAPHS=1) against direct launches, side by side."""
+    if not ix.graphs:
+        return
+    p("## CUDA graphs (`GC_CUDA_GRAPHS=1`)\n")
+    p("| mode | precision | batch | direct img/s | graphs img/s | graphs ÷ direct |")
+    p("|---|---|---:|---:|---:|---:|")
+    for key in sorted(ix.graphs, key=lambda k: (str(k[1]), PREC_ORDER.index(k[2])
+                                                if k[2] in PREC_ORDER else 99, -(k[3] or 0))):
+        g = ix.graphs[key]
+        d = ix.by.get(key)
+        g_ips = g.get("images_per_s") if g.get("ok") else None
+        d_ips = d.get("images_per_s") if d and d.get("ok") else None
+        g_s = fmt(g_ips, 0) if g.get("ok") else f"failed: {(g.get('error') or '')[:80]}"
+        p(f"| {key[1]} | {key[2]} | {key[3]} | {fmt(d_ips, 0)} | {g_s} | "
+          f"{fmt(ratio(g_ips, d_ips), 3)} |")
     p("")
 
 
@@ -396,6 +420,7 @@ def main():
 
     # ------------------------------------------------------------ autotuned plans
     autotune_table(ix, p)
+    graphs_table(ix, p)
 
     # ------------------------------------------------------------ the other methods
     method_table(ix, p)

@@ -55,6 +55,12 @@ enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CA
 #define GC_MAX_MARKS 24
 #define GC_FP16_GRAD_SCALE 1024.0f
 
+/* CUDA graphs (GC_CUDA_GRAPHS=1, run_segment): the forward and the backward segments, and
+ * cuBLAS's own workspace then (it must not allocate during a capture; 32 MiB is cuBLAS's
+ * recommendation for Hopper) */
+#define GC_GRAPH_SEGMENTS 2
+#define GC_BLAS_GRAPH_WS ((size_t)32 << 20)
+
 typedef struct cuda_state {
     int device;
     cudaStream_t stream;
@@ -72,6 +78,9 @@ typedef struct cuda_state {
     int guided;                        /* a second, guided backward to the input            */
     int32_t keep_from;                 /* layers >= this keep their outputs in act[]        */
     int debug_sync;                    /* GC_CUDA_SYNC: synchronize after every layer       */
+    int graphs;                        /* GC_CUDA_GRAPHS: batches replayed as CUDA graphs   */
+    cudaGraphExec_t *graph_exec;       /* [GC_GRAPH_SEGMENTS][N + 1]: per segment, batch size */
+    void *blas_ws;                     /* cuBLAS's workspace when graphs are on             */
     int32_t N;                         /* max batch                                         */
     gc_geometry geo;                   /* layer and head sizes (model.c)                    */
     char *arena;                       /* one device allocation                             */
@@ -286,7 +295,8 @@ static size_t align_up(size_t v, size_t a)
 /* The memory the context holds on the device (gc_profile.device_bytes). */
 static void account(gc_context *ctx, const cuda_state *s)
 {
-    ctx->prof.device_bytes = (int64_t)(s->arena_bytes + s->ws_bytes + s->img_cap + s->out_cap);
+    ctx->prof.device_bytes = (int64_t)(s->arena_bytes + s->ws_bytes + s->img_cap + s->out_cap +
+                                       (s->blas_ws ? GC_BLAS_GRAPH_WS : 0));
 }
 
 /* h_img and d_img of exactly `bytes` (the old ones, if any, are freed first: their contents
@@ -365,6 +375,13 @@ static void cuda_destroy(void *state)
     for (int k = 0; k < GC_MAX_MARKS; k++)
         if (s->ev[k])
             cudaEventDestroy(s->ev[k]);
+    if (s->graph_exec) {
+        for (size_t k = 0; k < (size_t)GC_GRAPH_SEGMENTS * (size_t)(s->N + 1); k++)
+            if (s->graph_exec[k])
+                cudaGraphExecDestroy(s->graph_exec[k]);
+        free(s->graph_exec);
+    }
+    cudaFree(s->blas_ws);
     if (s->blas)
         cublasDestroy(s->blas);
     if (s->dnn)
@@ -907,6 +924,28 @@ static gc_status set_numerics(gc_context *ctx, cuda_state *s)
     return GC_OK;
 }
 
+/* GC_CUDA_GRAPHS=1 (run_segment): the table of graphs, and cuBLAS's workspace given once. */
+static gc_status graphs_init(gc_context *ctx, cuda_state *s)
+{
+    const char *env = getenv("GC_CUDA_GRAPHS");
+    if (!env || !*env || !strcmp(env, "0"))
+        return GC_OK;
+    s->graph_exec = (cudaGraphExec_t *)calloc((size_t)GC_GRAPH_SEGMENTS * (size_t)(s->N + 1),
+                                              sizeof(cudaGraphExec_t));
+    if (!s->graph_exec)
+        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory (CUDA graphs)");
+    cudaError_t e = cudaMalloc(&s->blas_ws, GC_BLAS_GRAPH_WS);
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* not sticky: run without graphs */
+        s->blas_ws = NULL;
+        return GC_OK;
+    }
+    GC_CUBLAS_TRY(&ctx->err, cublasSetWorkspace(s->blas, s->blas_ws, GC_BLAS_GRAPH_WS));
+    s->graphs = strcmp(env, "require") == 0 ? 2 : 1;
+    account(ctx, s);
+    return GC_OK;
+}
+
 static gc_status cuda_create(gc_context *ctx, void **state)
 {
     const gc_model *m = &ctx->model;
@@ -980,6 +1019,7 @@ static gc_status cuda_create(gc_context *ctx, void **state)
     if (ctx->opt.profile)
         for (int k = 0; k < GC_MAX_MARKS; k++)
             GC_CUDA_TRY(err, cudaEventCreate(&s->ev[k]));
+    GC_TRY(graphs_init(ctx, s));
     GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
     return GC_OK;
 }
@@ -1194,12 +1234,71 @@ static gc_status upload_host_input(gc_context *ctx, cuda_state *s, const float *
 }
 
 /* Forward of the packed batch, logits to the host (synchronizes). */
-static gc_status forward_to_logits(gc_context *ctx, cuda_state *s, int32_t n, float *logits)
+/* ---------------------------------------------------------------- CUDA graphs (opt-in)
+ * GC_CUDA_GRAPHS=1: a batch's device work between two host interactions — the forward from
+ * the packed input to the logits; for the non-guided methods the backward from the uploaded
+ * score gradient to the cam — is captured once per batch size n into a CUDA graph and
+ * replayed: one launch instead of dozens. Every pointer in it is fixed (the arena, the
+ * plans' variant packs); copies from and to the caller's memory stay outside. Not while
+ * profiling or with GC_CUDA_SYNC (both act between stages), nor for the guided methods'
+ * backward (a second upload sits in it). A capture that fails (an engine that cannot be
+ * captured, say) turns graphs off for the context, which then runs the work directly
+ * (GC_CUDA_GRAPHS=require, for tests: fails the call instead, saying why). Off by default
+ * until its gain is measured on a GPU (bench: GC_CUDA_GRAPHS=1). */
+enum { SEG_FORWARD = 0, SEG_BACKWARD = 1 }; /* GC_GRAPH_SEGMENTS of them */
+typedef gc_status (*segment_fn)(gc_context *ctx, cuda_state *s, int32_t n);
+
+static gc_status run_segment(gc_context *ctx, cuda_state *s, int seg, int32_t n, segment_fn fn)
+{
+    if (!s->graphs || ctx->opt.profile || s->debug_sync)
+        return fn(ctx, s, n);
+    cudaGraphExec_t *slot = &s->graph_exec[(size_t)seg * (size_t)(s->N + 1) + (size_t)n];
+    if (!*slot) {
+        const gc_errbuf saved = ctx->err;
+        cudaGraph_t graph = NULL;
+        cudaError_t e = cudaStreamBeginCapture(s->stream, cudaStreamCaptureModeThreadLocal);
+        gc_status st = e == cudaSuccess ? fn(ctx, s, n) : GC_ERR_BACKEND;
+        if (e == cudaSuccess) /* always leave capture mode, whatever happened in it */
+            e = cudaStreamEndCapture(s->stream, &graph);
+        if (st == GC_OK && e == cudaSuccess)
+            e = cudaGraphInstantiate(slot, graph, 0);
+        if (graph)
+            cudaGraphDestroy(graph);
+        if (st != GC_OK || e != cudaSuccess) {
+            const cudaError_t last = cudaGetLastError();
+            if (gc_cuda_error_is_sticky(e) || gc_cuda_error_is_sticky(last))
+                return gc_fail(&ctx->err, GC_ERR_BACKEND, "CUDA graph capture: %s",
+                               cudaGetErrorString(gc_cuda_error_is_sticky(e) ? e : last));
+            if (s->graphs == 2) { /* GC_CUDA_GRAPHS=require (tests): say why, do not hide it */
+                if (st == GC_OK)
+                    gc_fail(&ctx->err, GC_ERR_BACKEND, "%s", cudaGetErrorString(e));
+                gc_err_prefix(&ctx->err, "CUDA graph capture of the %s (n %d) failed: ",
+                              seg == SEG_FORWARD ? "forward" : "backward", n);
+                return st != GC_OK ? st : GC_ERR_BACKEND;
+            }
+            /* not capturable here: this context runs without graphs from now on */
+            *slot = NULL;
+            s->graphs = 0;
+            ctx->err = saved;
+            return fn(ctx, s, n);
+        }
+    }
+    GC_CUDA_TRY(&ctx->err, cudaGraphLaunch(*slot, s->stream));
+    return GC_OK;
+}
+
+/* The forward from the packed input x to the logits, on the device. */
+static gc_status forward_segment(gc_context *ctx, cuda_state *s, int32_t n)
 {
     GC_TRY(forward_features(ctx, s, n));
     GC_TRY(mark(ctx, s, PROF_FEATURES));
     GC_TRY(forward_head(ctx, s, n));
-    GC_TRY(mark(ctx, s, PROF_HEAD));
+    return mark(ctx, s, PROF_HEAD);
+}
+
+static gc_status forward_to_logits(gc_context *ctx, cuda_state *s, int32_t n, float *logits)
+{
+    GC_TRY(run_segment(ctx, s, SEG_FORWARD, n, forward_segment));
     GC_CUDA_TRY(&ctx->err,
                 cudaMemcpyAsync(logits, s->logits,
                                 sizeof(float) * (size_t)n * ctx->model.num_classes,
@@ -1209,13 +1308,46 @@ static gc_status forward_to_logits(gc_context *ctx, cuda_state *s, int32_t n, fl
     return GC_OK;
 }
 
+/* From the uploaded score gradient to dy/dA at the target, as float (s->grad). */
+static gc_status backward_to_target(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    gc_errbuf *err = &ctx->err;
+    const int32_t T = ctx->target;
+    const size_t len = (size_t)n * ctx->cam_h * ctx->cam_w * ctx->cam_c;
+    void *g;
+    GC_TRY(backward_features(ctx, s, n, T, 0, &g));
+    if (ctx->stage == GC_STAGE_PRE)
+        LAYER_TRY(ctx, "backward (ReLU) of", ctx->target_name,
+                  gc_relu_mask_cuda(s->stream, s->dt, g, s->act[T], len, 0, err));
+    return gc_convert_cuda(s->stream, s->dt, g, GC_DT_F32, s->grad, len, 1.0f / s->gscale, err);
+}
+
+/* The method's channel weights and the raw cam from A and the gradient. */
+static gc_status cam_kernels(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    gc_errbuf *err = &ctx->err;
+    const int32_t hw = ctx->cam_h * ctx->cam_w, Kc = ctx->cam_c;
+    const int method = (int)ctx->opt.method;
+    GC_TRY(gc_cam_weights_cuda(s->stream, method, s->A, s->grad, n, hw, Kc, s->alpha, err));
+    GC_TRY(gc_cam_cuda(s->stream, method, s->A, s->grad, s->alpha, n, hw, Kc, s->cam, err));
+    return mark(ctx, s, PROF_CAM);
+}
+
+/* The non-guided methods' whole backward, on the device (one graph segment). */
+static gc_status backward_segment(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    GC_TRY(backward_to_target(ctx, s, n));
+    GC_TRY(mark(ctx, s, PROF_BACKWARD));
+    return cam_kernels(ctx, s, n);
+}
+
 /* Everything after the input is packed: forward, class choice, backward(s), cam. */
 static gc_status explain_packed(gc_context *ctx, cuda_state *s, int32_t n,
                                 const int32_t *classes, float *logits, int32_t *class_ids,
                                 float *cams_raw)
 {
     gc_errbuf *err = &ctx->err;
-    const int32_t T = ctx->target, PQ = s->geo.P * s->geo.Q;
+    const int32_t PQ = s->geo.P * s->geo.Q;
     GC_TRY(forward_to_logits(ctx, s, n, logits));
     /* the same host code as the CPU backend (score.c) */
     gc_pick_classes(ctx, logits, n, classes, class_ids);
@@ -1227,29 +1359,19 @@ static gc_status explain_packed(gc_context *ctx, cuda_state *s, int32_t n,
     GC_TRY(mark(ctx, s, PROF_HEAD));
     GC_TRY(upload_score_gradient(ctx, s, n));
     GC_TRY(mark(ctx, s, PROF_UPLOAD));
-
-    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w, Kc = (size_t)ctx->cam_c;
-    void *g;
-    GC_TRY(backward_features(ctx, s, n, T, 0, &g));
-    if (ctx->stage == GC_STAGE_PRE)
-        LAYER_TRY(ctx, "backward (ReLU) of", ctx->target_name,
-                  gc_relu_mask_cuda(s->stream, s->dt, g, s->act[T], (size_t)n * hw * Kc, 0,
-                                    err));
-    GC_TRY(gc_convert_cuda(s->stream, s->dt, g, GC_DT_F32, s->grad, (size_t)n * hw * Kc,
-                           1.0f / s->gscale, err));
-    if (s->guided) { /* the same score again, down to the input with the guided rule */
+    if (!s->guided) {
+        GC_TRY(run_segment(ctx, s, SEG_BACKWARD, n, backward_segment));
+    } else { /* the same score again, down to the input with the guided rule */
+        GC_TRY(backward_to_target(ctx, s, n));
         GC_TRY(upload_score_gradient(ctx, s, n));
+        void *g;
         GC_TRY(backward_features(ctx, s, n, -1, 1, &g));
         GC_TRY(gc_unpack_grad_cuda(s->stream, s->dt, g, n, ctx->in_h, ctx->in_w, s->c0,
                                    1.0f / s->gscale, s->guided_in, err));
+        GC_TRY(mark(ctx, s, PROF_BACKWARD));
+        GC_TRY(cam_kernels(ctx, s, n));
     }
-    GC_TRY(mark(ctx, s, PROF_BACKWARD));
-    const int method = (int)ctx->opt.method;
-    GC_TRY(gc_cam_weights_cuda(s->stream, method, s->A, s->grad, n, (int32_t)hw, (int32_t)Kc,
-                               s->alpha, err));
-    GC_TRY(gc_cam_cuda(s->stream, method, s->A, s->grad, s->alpha, n, (int32_t)hw,
-                       (int32_t)Kc, s->cam, err));
-    GC_TRY(mark(ctx, s, PROF_CAM));
+    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
     GC_CUDA_TRY(err, cudaMemcpyAsync(cams_raw, s->cam, sizeof(float) * (size_t)n * hw,
                                      cudaMemcpyDeviceToHost, s->stream));
     GC_TRY(mark(ctx, s, PROF_DOWNLOAD));

@@ -10,6 +10,11 @@
  * index computation, grid-stride loop, bound and the maths. What it cannot: timing, races,
  * device-only intrinsics' rounding (the image maths' intrinsics are shared with the host
  * code through src/image_math.h and checked in test_pixel_paths), launch limits.
+ *
+ * A launch goes through gc_emu_submit (mock_cudart.h): on a capturing stream the grid walk is
+ * recorded into the graph, with copies of the kernel's arguments, and runs at each
+ * cudaGraphLaunch; pointers among the arguments are not checked when it runs (the runtime's
+ * copies and the library mocks re-check theirs).
  */
 #ifndef GC_CUDA_EMULATE_H
 #define GC_CUDA_EMULATE_H
@@ -36,7 +41,8 @@ static inline unsigned int __float_as_uint(float f)
 
 namespace gc_emu {
 
-/* Counts every emulated launch, for the test to check that a call launched at all. */
+/* Counts every emulated launch that ran (a captured one at each launch of its graph), for
+ * the test to check that a call launched at all. */
 inline std::atomic<unsigned long> launches;
 
 template <typename K> struct launch {
@@ -56,19 +62,26 @@ template <typename K> struct launch {
         if (gc_emu_launch_check(stream, name) != 0) /* a dead stream, another device's, a
                                                        sticky fault */
             return;
-        gridDim = grid;
-        blockDim = block;
-        launches++;
-        for (unsigned bz = 0; bz < grid.z; bz++)
-            for (unsigned by = 0; by < grid.y; by++)
-                for (unsigned bx = 0; bx < grid.x; bx++)
-                    for (unsigned tz = 0; tz < block.z; tz++)
-                        for (unsigned ty = 0; ty < block.y; ty++)
-                            for (unsigned tx = 0; tx < block.x; tx++) {
-                                blockIdx = make_uint3(bx, by, bz);
-                                threadIdx = make_uint3(tx, ty, tz);
-                                kernel(args...);
-                            }
+        /* the grid walk: now, or at every launch of the graph of a capturing stream (the
+         * kernel and its arguments copied; the built-in variables set when it runs, on the
+         * thread that runs it). A capture refusing it is a launch error (the last error). */
+        const dim3 g = grid, b = block;
+        const K k = kernel;
+        gc_emu_submit(stream, name, [g, b, k, args...] {
+            gridDim = g;
+            blockDim = b;
+            launches++;
+            for (unsigned bz = 0; bz < g.z; bz++)
+                for (unsigned by = 0; by < g.y; by++)
+                    for (unsigned bx = 0; bx < g.x; bx++)
+                        for (unsigned tz = 0; tz < b.z; tz++)
+                            for (unsigned ty = 0; ty < b.y; ty++)
+                                for (unsigned tx = 0; tx < b.x; tx++) {
+                                    blockIdx = make_uint3(bx, by, bz);
+                                    threadIdx = make_uint3(tx, ty, tz);
+                                    k(args...);
+                                }
+        });
     }
 };
 

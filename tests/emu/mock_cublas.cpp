@@ -19,6 +19,21 @@
  * As on a GPU, A, B and C must be device (or managed) memory of the current device, whole
  * matrices inside their allocations: anything else is CUBLAS_STATUS_EXECUTION_FAILED here (a
  * faulting kernel on a GPU), with a line on stderr saying which matrix and why.
+ *
+ * Streams and graphs: cublasGemmEx checks its arguments when called, then issues the
+ * computation on the handle's stream through gc_emu_submit (mock_cudart.h): on a capturing
+ * stream it is recorded into the graph (the scalars alpha and beta taken by value, as cuBLAS
+ * captures host-pointer-mode scalars) and runs at each cudaGraphLaunch, where it checks again
+ * that A, B, C and the workspace are still allocated (else a sticky cudaErrorIllegalAddress,
+ * the fault on a GPU). cublasSetWorkspace gives the handle a user-owned workspace (pointer
+ * aligned to 256 bytes, else INVALID_VALUE, as documented; NULL with size 0: none);
+ * cublasSetStream resets it to cuBLAS's own pool, as documented. A GEMM with a user workspace
+ * checks it like a matrix (device memory of the current device, whole, not overlapping A, B
+ * or C: EXECUTION_FAILED / INVALID_VALUE) and overwrites it with 0xFF bytes when it runs, so
+ * that a workspace shared with data, or with a handle running at the same time, shows.
+ * Without one, a captured GEMM would get memory nodes from cuBLAS's stream-ordered
+ * allocations on a GPU (fine in a graph launched from the host); the mock captures it as it
+ * is (no memory nodes emulated).
  */
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -26,11 +41,13 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include "mock_cudart.h"
@@ -42,6 +59,8 @@ struct blas_handle {
     int device;
     cudaStream_t stream;
     cublasMath_t mode;
+    void *ws; /* cublasSetWorkspace; NULL: cuBLAS's own pool */
+    size_t ws_size;
 };
 
 std::mutex handles_mu;
@@ -325,7 +344,7 @@ extern "C" cublasStatus_t cublasCreate_v2(cublasHandle_t *handle)
     }
     std::lock_guard<std::mutex> lock(handles_mu);
     next_handle += 0x10;
-    handles()[next_handle] = blas_handle{dev, 0, CUBLAS_DEFAULT_MATH};
+    handles()[next_handle] = blas_handle{dev, 0, CUBLAS_DEFAULT_MATH, nullptr, 0};
     *handle = (cublasHandle_t)next_handle;
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -351,6 +370,28 @@ extern "C" cublasStatus_t cublasSetStream_v2(cublasHandle_t handle, cudaStream_t
         return CUBLAS_STATUS_INVALID_VALUE;
     }
     it->second.stream = streamId;
+    it->second.ws = nullptr; /* "unconditionally resets the workspace to the default pool" */
+    it->second.ws_size = 0;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t handle, void *workspace,
+                                                size_t workspaceSizeInBytes)
+{
+    std::lock_guard<std::mutex> lock(handles_mu);
+    auto it = handles().find((uintptr_t)handle);
+    if (it == handles().end())
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if ((uintptr_t)workspace % 256 || (!workspace && workspaceSizeInBytes)) {
+        if (!quiet())
+            fprintf(stderr,
+                    "[cuda emulation] cublasSetWorkspace(%p, %zu bytes): the workspace must be "
+                    "aligned to 256 bytes%s\n",
+                    workspace, workspaceSizeInBytes, workspace ? "" : " (and not NULL)");
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    it->second.ws = workspaceSizeInBytes ? workspace : nullptr;
+    it->second.ws_size = workspace ? workspaceSizeInBytes : 0;
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -502,6 +543,19 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t 
                     overlap(C, bytes_c, A, bytes_a) ? "A" : "B");
         return CUBLAS_STATUS_INVALID_VALUE;
     }
+    if (h.ws) {
+        if (gc_emu_check_device_range(h.ws, h.ws_size, "cublasGemmEx: the workspace") != 0)
+            return CUBLAS_STATUS_EXECUTION_FAILED;
+        for (auto &x : mats)
+            if (overlap(h.ws, h.ws_size, x.p, x.bytes)) {
+                if (!quiet())
+                    fprintf(stderr,
+                            "[cuda emulation] cublasGemmEx: the workspace (%p, %zu bytes, "
+                            "cublasSetWorkspace) overlaps matrix %s\n",
+                            h.ws, h.ws_size, x.name);
+                return CUBLAS_STATUS_INVALID_VALUE;
+            }
+    }
 
     gemm_args g;
     g.ta = ta;
@@ -519,19 +573,49 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t 
     g.C = C;
     g.ct = Ctype;
     g.rnd = rnd;
-    bool done;
-    switch (Atype) {
-    case CUDA_R_16F:
-        done = gemm_typed<__half>(g);
-        break;
-    case CUDA_R_16BF:
-        done = gemm_typed<__nv_bfloat16>(g);
-        break;
-    default:
-        done = gemm_typed<float>(g);
-        break;
-    }
-    return done ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_ALLOC_FAILED; /* host memory for B */
+    /* the kernel: now, or at every launch of the graph that captures it; *ran: -1 not run
+     * yet, 1 done, 0 no host memory for the emulation, -2 captured (runs from a graph) */
+    auto ran = std::make_shared<std::atomic<int>>(-1);
+    struct range {
+        const void *p;
+        size_t bytes;
+    };
+    const range used[4] = {{A, bytes_a}, {B, bytes_b}, {C, bytes_c}, {h.ws, h.ws ? h.ws_size : 0}};
+    const cudaDataType at = Atype;
+    void *const ws = h.ws;
+    const size_t ws_size = h.ws_size;
+    const int e = gc_emu_submit(h.stream, "cublasGemmEx", [g, at, used, ws, ws_size, ran] {
+        for (const range &r : used)
+            if (r.bytes && gc_emu_work_check_range(r.p, r.bytes, "cublasGemmEx (running)") != 0)
+                return;
+        if (ws)
+            memset(ws, 0xff, ws_size);
+        bool done;
+        switch (at) {
+        case CUDA_R_16F:
+            done = gemm_typed<__half>(g);
+            break;
+        case CUDA_R_16BF:
+            done = gemm_typed<__nv_bfloat16>(g);
+            break;
+        default:
+            done = gemm_typed<float>(g);
+            break;
+        }
+        if (ran->load() == -1) { /* run by the call itself, which returns the status */
+            *ran = done ? 1 : 0;
+        } else if (!done) { /* from a graph: nobody to return a status to */
+            if (!quiet())
+                fprintf(stderr, "[cuda emulation] cublasGemmEx (running): the host could not "
+                                "provide memory for the emulation\n");
+            gc_emu_inject_sticky_error(cudaErrorLaunchFailure);
+        }
+    });
+    if (e != cudaSuccess)
+        return CUBLAS_STATUS_EXECUTION_FAILED; /* the launch refused (a capture's rules) */
+    if (*ran == -1)
+        *ran = -2; /* captured: runs later */
+    return *ran == 0 ? CUBLAS_STATUS_ALLOC_FAILED : CUBLAS_STATUS_SUCCESS; /* host memory */
 }
 
 extern "C" const char *cublasGetStatusName(cublasStatus_t status)

@@ -16,6 +16,60 @@
  *   - streams and events: real handles, never reused, so that a destroyed one is caught;
  *     all work runs synchronously in issue order (a stream is always idle), events hold a
  *     steady-clock time.
+ *   - stream capture and graphs (cudaStreamBeginCapture .. cudaStreamEndCapture,
+ *     cudaGraphInstantiate, cudaGraphLaunch): all stream work goes through gc_emu_submit
+ *     (mock_cudart.h), which records it, in issue order, into the graph of a capturing
+ *     stream instead of running it: copies and memsets (validated when issued; only the data
+ *     movement is deferred), our kernels (cuda_emulate.h), cublasGemmEx, cudnnBackendExecute.
+ *     A graph is a chain of nodes; each cudaGraphLaunch runs them in order on the launching
+ *     thread (or, into a capturing stream, appends them to that capture). Work that runs from
+ *     a graph checks that the memory it was given is still allocated: memory freed since the
+ *     capture is a sticky cudaErrorIllegalAddress, as the fault on a GPU. The rules, from the
+ *     programming guide's "Prohibited and Unhandled Operations" and the API reference:
+ *       . capture: not on the legacy stream (NULL, cudaStreamLegacy):
+ *         cudaErrorStreamCaptureUnsupported; not twice on one stream, and cudaStreamEndCapture
+ *         only on a capturing stream: cudaErrorIllegalState; ended from another thread than
+ *         the one that began it (unless cudaStreamCaptureModeRelaxed):
+ *         cudaErrorStreamCaptureWrongThread (the capture goes on).
+ *       . synchronizing or querying a capturing stream (cudaStreamSynchronize,
+ *         cudaStreamQuery), or the device while any of its streams captures
+ *         (cudaDeviceSynchronize): cudaErrorStreamCaptureUnsupported; an event last recorded
+ *         in a capture that is still going on (cudaEventSynchronize, cudaEventQuery,
+ *         cudaEventElapsedTime): cudaErrorCapturedEvent.
+ *       . "potentially unsafe" calls (cudaMalloc, cudaMallocManaged, cudaHostAlloc,
+ *         cudaMallocHost, cudaFree, cudaFreeHost of a non-NULL pointer, the synchronous
+ *         cudaMemcpy) by the thread's capture interaction mode
+ *         (cudaThreadExchangeStreamCaptureMode, default global): refused with
+ *         cudaErrorStreamCaptureUnsupported when this thread has a capture going on that was
+ *         not begun relaxed, or, in global mode, when another thread has a global one. They are
+ *         never captured (cudaMalloc in a relaxed capture allocates now).
+ *       . the legacy stream (work on it, its synchronization) while a blocking stream (not
+ *         cudaStreamNonBlocking) of the device captures: cudaErrorStreamCaptureImplicit.
+ *       . events: cudaEventRecord on a capturing stream is a marker of the capture (no node);
+ *         cudaStreamWaitEvent in a capture on an event of the same capture is fine, on one of
+ *         another capture cudaErrorStreamCaptureMerge, on one recorded outside any capture
+ *         cudaErrorStreamCaptureIsolation unless cudaEventWaitExternal is given (then a no-op:
+ *         everything before it has run).
+ *       Each of these invalidates the captures concerned: further work on such a stream
+ *       returns cudaErrorStreamCaptureInvalidated, and cudaStreamEndCapture ends the capture
+ *       with cudaErrorStreamCaptureInvalidated and a NULL graph. Argument errors of a call
+ *       (a bad pointer, range or direction) are returned as outside a capture and invalidate
+ *       nothing. Destroying a capturing stream discards its capture.
+ *     Graphs: cudaGraphInstantiate copies the graph's nodes (the graph may then be destroyed;
+ *     flags: AutoFreeOnLaunch, DeviceLaunch (not both), UseNodePriority; Upload and unknown bits
+ *     are cudaErrorInvalidValue); a graph still being captured cannot be instantiated
+ *     (cudaErrorInvalidValue) or destroyed (cudaErrorIllegalState); cudaGraphLaunch needs a
+ *     live executable graph (else cudaErrorInvalidValue, as a destroyed graph) and a stream of
+ *     the graph's device (another device's: cudaErrorInvalidValue); a node that faults ends
+ *     the launch, which returns the sticky error.
+ *     Mock-only strictness and limits: cudaMemcpyAsync between a capturing stream and pageable
+ *     host memory is refused (cudaErrorStreamCaptureUnsupported): CUDA captures it, reading or
+ *     writing that host memory at every launch, long after the call (pinned memory is
+ *     captured). Not emulated: cudaStreamPerThread capture, a capture spreading to other
+ *     streams (cudaStreamWaitEvent of a non-capturing stream on an event recorded in a
+ *     capture: cudaErrorStreamCaptureUnsupported), dependencies in cudaStreamGetCaptureInfo
+ *     (cudaErrorNotSupported when asked for), event record nodes (cudaEventRecordWithFlags),
+ *     memory nodes, graph editing and update, the _ptsz entry points.
  *   - devices: GC_EMU_DEVICES of them (properties of an H100-like 9.0 part); the current
  *     device is per thread; memory, streams and events belong to the device current at
  *     their creation; an event recorded on another device's stream fails, as documented.
@@ -23,7 +77,8 @@
  *     poisons the context as a kernel fault does (mock_cudart.h). Device queries
  *     (cudaGetDeviceCount, cudaGetDeviceProperties, cudaGetDevice, versions) still answer.
  * What it cannot see: races between streams, work that a real GPU would still be running
- * when the host reads, reuses or frees its buffers (everything here is finished at once),
+ * when the host reads, reuses or frees its buffers (everything here is finished at once: at
+ * the call, or for captured work within cudaGraphLaunch),
  * host code dereferencing device pointers (device memory is host memory here), reads past
  * an allocation within its guard bytes (outside an ASan build).
  */
@@ -37,10 +92,37 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "mock_cudart.h"
+
+/* One node of a captured graph: the work one asynchronous call issued (gc_emu_submit). */
+struct gc_emu_node {
+    std::string what;
+    std::function<void()> work;
+};
+
+/* What cudaGraph_t and cudaGraphExec_t point to (driver_types.h declares the tags). Kept
+ * after destruction (emptied, marked dead) so that a handle is never reused and a destroyed
+ * one is recognized. */
+struct CUgraph_st {
+    bool live = true;
+    bool capturing = false; /* still being built by a stream capture */
+    int device = 0;
+    std::vector<gc_emu_node> nodes; /* in issue order: a chain */
+};
+
+struct CUgraphExec_st {
+    bool live = true;
+    int device = 0;
+    std::shared_ptr<const std::vector<gc_emu_node>> nodes; /* a copy of the graph's */
+};
 
 /* Under AddressSanitizer the guards are poisoned instead of checked: any read or write of
  * them stops the program at the faulting access, with its stack (a pattern check would only
@@ -97,9 +179,22 @@ struct allocation {
     int device;
 };
 
+/* A stream capture going on (cudaStreamBeginCapture .. cudaStreamEndCapture). */
+struct capture_rec {
+    unsigned long long id;
+    cudaStreamCaptureMode mode;
+    std::thread::id thread; /* that began it */
+    int device;
+    bool blocking; /* the stream synchronizes with the legacy stream */
+    bool invalidated;
+    uintptr_t stream;
+    CUgraph_st *graph; /* being built */
+};
+
 struct stream_rec {
     int device;
     unsigned flags;
+    std::shared_ptr<capture_rec> cap; /* set while capturing */
 };
 
 struct event_rec {
@@ -107,6 +202,7 @@ struct event_rec {
     unsigned flags;
     bool recorded;
     clock_type::time_point when;
+    std::weak_ptr<capture_rec> captured; /* last recorded in this capture (while it goes on) */
 };
 
 struct emu_state {
@@ -115,6 +211,11 @@ struct emu_state {
     std::map<uintptr_t, stream_rec> streams;
     std::map<uintptr_t, event_rec> events;
     uintptr_t next_handle = 0x5eed0000; /* streams and events: never reused */
+    /* graphs and executable graphs, by handle, destroyed ones included (never reused) */
+    std::map<uintptr_t, std::unique_ptr<CUgraph_st>> graphs;
+    std::map<uintptr_t, std::unique_ptr<CUgraphExec_st>> execs;
+    size_t live_graphs = 0;
+    unsigned long long next_capture = 0;
     /* the environment's settings: atomic, as gc_emu_reset may re-read them at any time */
     std::atomic<int> n_devices{1};
     std::atomic<size_t> limit{DEFAULT_MEMORY};
@@ -165,6 +266,7 @@ void note(const char *fmt, ...)
 thread_local cudaError_t t_error = cudaSuccess;
 thread_local unsigned t_error_gen = 0;
 thread_local int t_device = 0;
+thread_local cudaStreamCaptureMode t_capture_mode = cudaStreamCaptureModeGlobal;
 
 cudaError_t fail(cudaError_t e)
 {
@@ -311,12 +413,197 @@ cudaError_t synchronize(const char *when)
     return cudaSuccess;
 }
 
+/* ---------------------------------------------------------------- stream capture rules */
+
+const char *mode_name(cudaStreamCaptureMode m)
+{
+    return m == cudaStreamCaptureModeGlobal        ? "global"
+           : m == cudaStreamCaptureModeThreadLocal ? "thread-local"
+                                                   : "relaxed";
+}
+
+bool is_legacy(cudaStream_t st)
+{
+    return st == 0 || st == cudaStreamLegacy;
+}
+
+/* Marks a capture invalidated (once, with a line saying why). Caller holds the lock. */
+void invalidate_locked(capture_rec &c, const char *why)
+{
+    if (c.invalidated)
+        return;
+    c.invalidated = true;
+    note("the capture on stream %p is invalidated by %s: its further work returns "
+         "cudaErrorStreamCaptureInvalidated and cudaStreamEndCapture gives no graph",
+         (void *)c.stream, why);
+}
+
+/* The legacy stream used (invalidate) or queried while a blocking stream of device dev is
+ * capturing: cudaErrorStreamCaptureImplicit. Caller holds the lock. */
+cudaError_t legacy_conflict_locked(int dev, const char *who, bool invalidate)
+{
+    bool hit = false;
+    for (auto &kv : S().streams) {
+        capture_rec *c = kv.second.cap.get();
+        if (!c || c->device != dev || !c->blocking)
+            continue;
+        if (!hit)
+            note("%s: the legacy stream while the blocking stream %p (not cudaStreamNonBlocking) "
+                 "of device %d is capturing: it would depend on the capture",
+                 who, (void *)c->stream, dev);
+        hit = true;
+        if (invalidate)
+            invalidate_locked(*c, who);
+    }
+    return hit ? cudaErrorStreamCaptureImplicit : cudaSuccess;
+}
+
+/* Where work issued on st goes: *cap set when st is capturing (the work is to be recorded);
+ * an error when it may not be issued at all. Caller holds the lock. */
+cudaError_t route_locked(cudaStream_t st, const char *who, std::shared_ptr<capture_rec> *cap)
+{
+    cap->reset();
+    if (is_legacy(st))
+        return legacy_conflict_locked(t_device, who, true);
+    if (st == cudaStreamPerThread)
+        return cudaSuccess;
+    auto it = S().streams.find((uintptr_t)st);
+    if (it == S().streams.end()) {
+        note("%s: stream %p is not a live stream (destroyed, or never created)", who, (void *)st);
+        return cudaErrorInvalidResourceHandle;
+    }
+    if (const std::shared_ptr<capture_rec> &c = it->second.cap) {
+        if (c->invalidated) {
+            note("%s: stream %p: its capture was invalidated (only cudaStreamEndCapture ends it)",
+                 who, (void *)st);
+            return cudaErrorStreamCaptureInvalidated;
+        }
+        *cap = c;
+    }
+    return cudaSuccess;
+}
+
+/* The capture going on on st (a live stream's), or NULL. Caller holds the lock. */
+capture_rec *capture_of_locked(cudaStream_t st)
+{
+    if (is_legacy(st) || st == cudaStreamPerThread)
+        return NULL;
+    auto it = S().streams.find((uintptr_t)st);
+    return it == S().streams.end() ? NULL : it->second.cap.get();
+}
+
+/* A "potentially unsafe" call (cudaThreadExchangeStreamCaptureMode): refused, and the
+ * captures it conflicts with invalidated, when this thread has a capture not begun relaxed
+ * or, this thread being in global mode, another thread has a global one. */
+cudaError_t unsafe_call(const char *who)
+{
+    if (t_capture_mode == cudaStreamCaptureModeRelaxed)
+        return cudaSuccess;
+    const std::thread::id me = std::this_thread::get_id();
+    bool hit = false;
+    {
+        std::lock_guard<std::mutex> lock(S().mu);
+        for (auto &kv : S().streams) {
+            capture_rec *c = kv.second.cap.get();
+            if (!c)
+                continue;
+            const bool mine = c->thread == me;
+            if (mine ? c->mode == cudaStreamCaptureModeRelaxed
+                     : t_capture_mode != cudaStreamCaptureModeGlobal ||
+                           c->mode != cudaStreamCaptureModeGlobal)
+                continue;
+            if (!hit)
+                note("%s: not permitted while stream %p is capturing (a %s capture begun by %s; "
+                     "this thread's capture interaction mode: %s)",
+                     who, (void *)c->stream, mode_name(c->mode),
+                     mine ? "this thread" : "another thread", mode_name(t_capture_mode));
+            hit = true;
+            invalidate_locked(*c, who);
+        }
+    }
+    return hit ? fail(cudaErrorStreamCaptureUnsupported) : cudaSuccess;
+}
+
+/* Synchronizing or querying stream st: not while it (or, for the legacy stream, a blocking
+ * stream of the device) is capturing. */
+cudaError_t sync_conflict(cudaStream_t st, const char *who)
+{
+    std::lock_guard<std::mutex> lock(S().mu);
+    if (is_legacy(st))
+        return legacy_conflict_locked(t_device, who, true);
+    capture_rec *c = capture_of_locked(st);
+    if (!c)
+        return cudaSuccess;
+    if (c->invalidated)
+        return cudaErrorStreamCaptureInvalidated;
+    note("%s: stream %p is capturing: it has no work to wait for", who, (void *)st);
+    invalidate_locked(*c, who);
+    return cudaErrorStreamCaptureUnsupported;
+}
+
+/* An event last recorded in a capture that is still going on: cudaErrorCapturedEvent, and
+ * that capture invalidated. Caller holds the lock. */
+cudaError_t captured_event_locked(event_rec &r, cudaEvent_t ev, const char *who)
+{
+    std::shared_ptr<capture_rec> c = r.captured.lock();
+    if (!c)
+        return cudaSuccess;
+    note("%s: event %p was last recorded in the capture on stream %p, which goes on", who,
+         (void *)ev, (void *)c->stream);
+    invalidate_locked(*c, who);
+    return cudaErrorCapturedEvent;
+}
+
+/* For work that runs later: [p, p + n) still inside a live allocation of kind k (pageable
+ * memory is never captured, so never checked); otherwise the fault a GPU would take. */
+bool still_there(const void *p, size_t n, mem_kind k, const char *who, const char *role)
+{
+    if (k == MEM_PAGEABLE)
+        return true;
+    {
+        std::lock_guard<std::mutex> lock(S().mu);
+        allocation *a = find_locked(p);
+        if (a && a->kind == k && n <= a->size - (size_t)((const char *)p - (a->block + a->front)))
+            return true;
+    }
+    note("%s: the %s range of %zu bytes at %p (%s memory when the call was issued) is no longer "
+         "allocated when the work runs (freed since the capture?): an illegal address "
+         "(cudaErrorIllegalAddress, sticky)",
+         who, role, n, p, kind_name(k));
+    int expected = 0;
+    S().sticky.compare_exchange_strong(expected, (int)cudaErrorIllegalAddress);
+    return false;
+}
+
+/* A graph, executable graph: the live one behind a handle, or NULL. Caller holds the lock. */
+CUgraph_st *graph_locked(cudaGraph_t g)
+{
+    auto it = S().graphs.find((uintptr_t)g);
+    return it != S().graphs.end() && it->second->live ? it->second.get() : NULL;
+}
+
+CUgraphExec_st *exec_locked(cudaGraphExec_t x)
+{
+    auto it = S().execs.find((uintptr_t)x);
+    return it != S().execs.end() && it->second->live ? it->second.get() : NULL;
+}
+
+void destroy_graph_locked(CUgraph_st *g)
+{
+    g->live = false;
+    g->capturing = false;
+    std::vector<gc_emu_node>().swap(g->nodes); /* the work's references released now */
+    S().live_graphs--;
+}
+
 cudaError_t allocate(void **out, size_t size, mem_kind kind, const char *who)
 {
     if (!out)
         return fail(cudaErrorInvalidValue);
     *out = NULL;
     if (cudaError_t e = gate())
+        return e;
+    if (cudaError_t e = unsafe_call(who))
         return e;
     if (size == 0) /* as the runtime: success and a NULL pointer */
         return cudaSuccess;
@@ -374,6 +661,9 @@ cudaError_t release(void *p, bool pinned, const char *who)
 {
     emu_state &s = S();
     cudaError_t e = cudaSuccess;
+    if (p)
+        if (cudaError_t c = unsafe_call(who))
+            return c;
     if (p) {
         std::lock_guard<std::mutex> lock(s.mu);
         auto it = s.allocs.find((uintptr_t)p);
@@ -509,8 +799,26 @@ cudaError_t copy(void *dst, const void *src, size_t count, cudaMemcpyKind kind, 
              who, dst, src, count, names[(int)kind], kind_name(kd), kind_name(ks));
         return fail(cudaErrorInvalidValue);
     }
-    memmove(dst, src, count);
-    return cudaSuccess;
+    if (kd == MEM_PAGEABLE || ks == MEM_PAGEABLE) {
+        std::lock_guard<std::mutex> lock(S().mu);
+        if (capture_rec *c = capture_of_locked(st)) {
+            if (c->invalidated)
+                return fail(cudaErrorStreamCaptureInvalidated);
+            note("%s(%p <- %p, %zu bytes): pageable host memory (the %s) in a capture: the graph "
+                 "would read or write it at every launch, long after this call (mock "
+                 "strictness: CUDA captures it; use pinned memory, or copy outside the graph)",
+                 who, dst, src, count, kd == MEM_PAGEABLE ? "destination" : "source");
+            invalidate_locked(*c, who);
+            return fail(cudaErrorStreamCaptureUnsupported);
+        }
+    }
+    /* the data movement: now, or at every launch of the graph that captures it */
+    std::string w = who;
+    return gc_emu_submit(st, who, [dst, src, count, kd, ks, w] {
+        if (still_there(dst, count, kd, w.c_str(), "destination") &&
+            still_there(src, count, ks, w.c_str(), "source"))
+            memmove(dst, src, count);
+    });
 }
 
 cudaError_t set(void *p, int value, size_t count, cudaStream_t st, const char *who)
@@ -531,8 +839,11 @@ cudaError_t set(void *p, int value, size_t count, cudaStream_t st, const char *w
         note("%s(%p, %zu bytes): %s memory, not device memory", who, p, count, kind_name(k));
         return fail(cudaErrorInvalidValue);
     }
-    memset(p, value, count);
-    return cudaSuccess;
+    std::string w = who;
+    return gc_emu_submit(st, who, [p, value, count, k, w] {
+        if (still_there(p, count, k, w.c_str(), "destination"))
+            memset(p, value, count);
+    });
 }
 
 uintptr_t new_handle_locked()
@@ -581,6 +892,19 @@ const err_entry error_table[] = {
     E(cudaErrorLaunchFailure, "unspecified launch failure"),
     E(cudaErrorNotPermitted, "operation not permitted"),
     E(cudaErrorNotSupported, "operation not supported"),
+    E(cudaErrorStreamCaptureUnsupported, "operation not permitted when stream is capturing"),
+    E(cudaErrorStreamCaptureInvalidated, "operation failed due to a previous error during capture"),
+    E(cudaErrorStreamCaptureMerge, "operation would result in a merge of separate capture "
+                                   "sequences"),
+    E(cudaErrorStreamCaptureUnmatched, "capture was not ended in the same stream as it began"),
+    E(cudaErrorStreamCaptureUnjoined, "capturing stream has unjoined work"),
+    E(cudaErrorStreamCaptureIsolation, "dependency created on uncaptured work in another stream"),
+    E(cudaErrorStreamCaptureImplicit, "operation would make the legacy stream depend on a "
+                                      "capturing blocking stream"),
+    E(cudaErrorCapturedEvent, "operation not permitted on an event last recorded in a capturing "
+                              "stream"),
+    E(cudaErrorStreamCaptureWrongThread, "attempt to terminate a thread-local capture sequence "
+                                         "from another thread"),
     E(cudaErrorUnknown, "unknown error"),
 };
 #undef E
@@ -709,6 +1033,40 @@ extern "C" int gc_emu_check_guards(void)
 #endif
     std::lock_guard<std::mutex> lock(S().mu);
     return check_guards_locked("gc_emu_check_guards");
+}
+
+extern "C" size_t gc_emu_live_graphs(void)
+{
+    std::lock_guard<std::mutex> lock(S().mu);
+    return S().live_graphs;
+}
+
+cudaError_t gc_emu_submit(cudaStream_t stream, const char *what, std::function<void()> work)
+{
+    {
+        std::lock_guard<std::mutex> lock(S().mu);
+        std::shared_ptr<capture_rec> cap;
+        if (cudaError_t e = route_locked(stream, what ? what : "(work)", &cap))
+            return fail(e);
+        if (cap) {
+            cap->graph->nodes.push_back(gc_emu_node{what ? what : "", std::move(work)});
+            return cudaSuccess;
+        }
+    }
+    work();
+    return cudaSuccess;
+}
+
+int gc_emu_work_check_range(const void *p, size_t bytes, const char *what)
+{
+    if (gc_emu_check_device_range(p, bytes, what) == 0)
+        return 0;
+    note("%s: the memory is not there when the work runs (freed since the capture?): an "
+         "illegal address (cudaErrorIllegalAddress, sticky)",
+         what);
+    int expected = 0;
+    S().sticky.compare_exchange_strong(expected, (int)cudaErrorIllegalAddress);
+    return -1;
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -856,6 +1214,22 @@ extern "C" cudaError_t cudaDeviceSynchronize(void)
 {
     if (cudaError_t e = gate())
         return e;
+    {
+        std::lock_guard<std::mutex> lock(S().mu);
+        bool hit = false;
+        for (auto &kv : S().streams) {
+            capture_rec *c = kv.second.cap.get();
+            if (!c || c->device != t_device)
+                continue;
+            if (!hit)
+                note("cudaDeviceSynchronize: stream %p of device %d is capturing",
+                     (void *)c->stream, t_device);
+            hit = true;
+            invalidate_locked(*c, "cudaDeviceSynchronize");
+        }
+        if (hit)
+            return fail(cudaErrorStreamCaptureUnsupported);
+    }
     return synchronize("cudaDeviceSynchronize");
 }
 
@@ -965,6 +1339,10 @@ extern "C" cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count,
 extern "C" cudaError_t cudaMemcpy(void *dst, const void *src, size_t count,
                                   enum cudaMemcpyKind kind)
 {
+    if (cudaError_t e = gate())
+        return e;
+    if (cudaError_t e = unsafe_call("cudaMemcpy")) /* host-blocking */
+        return e;
     cudaError_t e = copy(dst, src, count, kind, 0, "cudaMemcpy");
     if (e)
         return e;
@@ -991,7 +1369,7 @@ extern "C" cudaError_t cudaStreamCreateWithFlags(cudaStream_t *pStream, unsigned
         return fail(cudaErrorInvalidValue);
     std::lock_guard<std::mutex> lock(S().mu);
     const uintptr_t h = new_handle_locked();
-    S().streams[h] = stream_rec{t_device, flags};
+    S().streams[h] = stream_rec{t_device, flags, nullptr};
     *pStream = (cudaStream_t)h;
     return cudaSuccess;
 }
@@ -1012,6 +1390,11 @@ extern "C" cudaError_t cudaStreamDestroy(cudaStream_t stream)
             note("cudaStreamDestroy(%p): not a live stream (destroyed twice?)", (void *)stream);
             e = cudaErrorInvalidResourceHandle;
         } else {
+            if (capture_rec *c = it->second.cap.get()) {
+                note("cudaStreamDestroy(%p): the stream is capturing: the capture is discarded",
+                     (void *)stream);
+                destroy_graph_locked(c->graph);
+            }
             s.streams.erase(it); /* the handle value is never given out again */
         }
     }
@@ -1026,6 +1409,8 @@ extern "C" cudaError_t cudaStreamSynchronize(cudaStream_t stream)
         return e;
     if (cudaError_t e = check_stream(stream, "cudaStreamSynchronize"))
         return fail(e);
+    if (cudaError_t e = sync_conflict(stream, "cudaStreamSynchronize"))
+        return fail(e);
     return synchronize("cudaStreamSynchronize");
 }
 
@@ -1034,6 +1419,8 @@ extern "C" cudaError_t cudaStreamQuery(cudaStream_t stream)
     if (cudaError_t e = gate())
         return e;
     if (cudaError_t e = check_stream(stream, "cudaStreamQuery"))
+        return fail(e);
+    if (cudaError_t e = sync_conflict(stream, "cudaStreamQuery"))
         return fail(e);
     return cudaSuccess; /* all work is done at once */
 }
@@ -1048,9 +1435,36 @@ extern "C" cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t even
     if (cudaError_t e = check_stream(stream, "cudaStreamWaitEvent"))
         return fail(e);
     std::lock_guard<std::mutex> lock(S().mu);
-    if (!S().events.count((uintptr_t)event)) {
+    auto it = S().events.find((uintptr_t)event);
+    if (it == S().events.end()) {
         note("cudaStreamWaitEvent: event %p is not a live event", (void *)event);
         return fail(cudaErrorInvalidResourceHandle);
+    }
+    std::shared_ptr<capture_rec> cap;
+    if (cudaError_t e = route_locked(stream, "cudaStreamWaitEvent", &cap))
+        return fail(e);
+    const std::shared_ptr<capture_rec> ec = it->second.captured.lock();
+    if (cap) {
+        if (ec && ec != cap) {
+            note("cudaStreamWaitEvent: stream %p (capturing) waits on event %p of the capture on "
+                 "stream %p: two captures would merge",
+                 (void *)stream, (void *)event, (void *)ec->stream);
+            invalidate_locked(*cap, "cudaStreamWaitEvent");
+            return fail(cudaErrorStreamCaptureMerge);
+        }
+        if (!ec && it->second.recorded && !(flags & cudaEventWaitExternal)) {
+            note("cudaStreamWaitEvent: stream %p (capturing) waits on event %p, recorded outside "
+                 "the capture (cudaEventWaitExternal makes that an external wait)",
+                 (void *)stream, (void *)event);
+            invalidate_locked(*cap, "cudaStreamWaitEvent");
+            return fail(cudaErrorStreamCaptureIsolation);
+        }
+    } else if (ec) {
+        note("cudaStreamWaitEvent: stream %p would join the capture on stream %p through event %p "
+             "(a capture over several streams is not emulated)",
+             (void *)stream, (void *)ec->stream, (void *)event);
+        invalidate_locked(*ec, "cudaStreamWaitEvent");
+        return fail(cudaErrorStreamCaptureUnsupported);
     }
     return cudaSuccess; /* in order already */
 }
@@ -1120,6 +1534,15 @@ extern "C" cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
              dev);
         return fail(cudaErrorInvalidResourceHandle);
     }
+    std::shared_ptr<capture_rec> cap;
+    if (cudaError_t e = route_locked(stream, "cudaEventRecord", &cap))
+        return fail(e);
+    if (cap) { /* a marker of the capture (for cudaStreamWaitEvent in it), no node */
+        it->second.captured = cap;
+        it->second.recorded = false;
+        return cudaSuccess;
+    }
+    it->second.captured.reset();
     it->second.recorded = true;
     it->second.when = clock_type::now();
     return cudaSuccess;
@@ -1131,10 +1554,13 @@ extern "C" cudaError_t cudaEventSynchronize(cudaEvent_t event)
         return e;
     {
         std::lock_guard<std::mutex> lock(S().mu);
-        if (!S().events.count((uintptr_t)event)) {
+        auto it = S().events.find((uintptr_t)event);
+        if (it == S().events.end()) {
             note("cudaEventSynchronize: event %p is not a live event", (void *)event);
             return fail(cudaErrorInvalidResourceHandle);
         }
+        if (cudaError_t e = captured_event_locked(it->second, event, "cudaEventSynchronize"))
+            return fail(e);
     }
     return synchronize("cudaEventSynchronize");
 }
@@ -1144,8 +1570,11 @@ extern "C" cudaError_t cudaEventQuery(cudaEvent_t event)
     if (cudaError_t e = gate())
         return e;
     std::lock_guard<std::mutex> lock(S().mu);
-    if (!S().events.count((uintptr_t)event))
+    auto it = S().events.find((uintptr_t)event);
+    if (it == S().events.end())
         return fail(cudaErrorInvalidResourceHandle);
+    if (cudaError_t e = captured_event_locked(it->second, event, "cudaEventQuery"))
+        return fail(e);
     return cudaSuccess;
 }
 
@@ -1162,6 +1591,10 @@ extern "C" cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEv
              (void *)(a == S().events.end() ? start : end));
         return fail(cudaErrorInvalidResourceHandle);
     }
+    for (auto *r : {&a->second, &b->second})
+        if (cudaError_t e =
+                captured_event_locked(*r, r == &a->second ? start : end, "cudaEventElapsedTime"))
+            return fail(e);
     const event_rec &x = a->second, &y = b->second;
     /* as documented: timing disabled, or never recorded -> invalid resource handle */
     if ((x.flags | y.flags) & cudaEventDisableTiming)
@@ -1171,5 +1604,285 @@ extern "C" cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEv
     if (x.device != y.device)
         return fail(cudaErrorInvalidResourceHandle);
     *ms = (float)std::chrono::duration<double, std::milli>(y.when - x.when).count();
+    return cudaSuccess;
+}
+
+/* ---------------------------------------------------------------- stream capture, graphs */
+
+extern "C" cudaError_t cudaThreadExchangeStreamCaptureMode(enum cudaStreamCaptureMode *mode)
+{
+    if (!mode ||
+        (*mode != cudaStreamCaptureModeGlobal && *mode != cudaStreamCaptureModeThreadLocal &&
+         *mode != cudaStreamCaptureModeRelaxed))
+        return fail(cudaErrorInvalidValue);
+    std::swap(*mode, t_capture_mode);
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMode mode)
+{
+    if (cudaError_t e = gate())
+        return e;
+    if (mode != cudaStreamCaptureModeGlobal && mode != cudaStreamCaptureModeThreadLocal &&
+        mode != cudaStreamCaptureModeRelaxed)
+        return fail(cudaErrorInvalidValue);
+    emu_state &s = S();
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (is_legacy(stream)) {
+        note("cudaStreamBeginCapture: the legacy stream (%p) cannot be captured", (void *)stream);
+        return fail(cudaErrorStreamCaptureUnsupported);
+    }
+    if (stream == cudaStreamPerThread) {
+        note("cudaStreamBeginCapture: capturing cudaStreamPerThread is not emulated");
+        return fail(cudaErrorStreamCaptureUnsupported);
+    }
+    auto it = s.streams.find((uintptr_t)stream);
+    if (it == s.streams.end()) {
+        note("cudaStreamBeginCapture: stream %p is not a live stream", (void *)stream);
+        return fail(cudaErrorInvalidResourceHandle);
+    }
+    stream_rec &r = it->second;
+    if (r.cap) {
+        note("cudaStreamBeginCapture: stream %p is capturing already", (void *)stream);
+        return fail(cudaErrorIllegalState);
+    }
+    std::unique_ptr<CUgraph_st> g(new CUgraph_st);
+    g->capturing = true;
+    g->device = r.device;
+    std::shared_ptr<capture_rec> c = std::make_shared<capture_rec>();
+    c->id = ++s.next_capture;
+    c->mode = mode;
+    c->thread = std::this_thread::get_id();
+    c->device = r.device;
+    c->blocking = !(r.flags & cudaStreamNonBlocking);
+    c->invalidated = false;
+    c->stream = (uintptr_t)stream;
+    c->graph = g.get();
+    s.graphs[(uintptr_t)g.get()] = std::move(g);
+    s.live_graphs++;
+    r.cap = c;
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *pGraph)
+{
+    if (!pGraph)
+        return fail(cudaErrorInvalidValue);
+    *pGraph = NULL;
+    emu_state &s = S();
+    std::shared_ptr<capture_rec> c;
+    {
+        std::lock_guard<std::mutex> lock(s.mu);
+        auto it = s.streams.find((uintptr_t)stream);
+        if (it == s.streams.end() && !is_legacy(stream) && stream != cudaStreamPerThread) {
+            note("cudaStreamEndCapture: stream %p is not a live stream", (void *)stream);
+            return fail(cudaErrorInvalidResourceHandle);
+        }
+        if (it == s.streams.end() || !it->second.cap) {
+            note("cudaStreamEndCapture: stream %p is not capturing", (void *)stream);
+            return fail(cudaErrorIllegalState);
+        }
+        c = it->second.cap;
+        if (c->mode != cudaStreamCaptureModeRelaxed && c->thread != std::this_thread::get_id()) {
+            note("cudaStreamEndCapture: the %s capture on stream %p was begun by another thread",
+                 mode_name(c->mode), (void *)stream);
+            return fail(cudaErrorStreamCaptureWrongThread);
+        }
+        it->second.cap.reset();
+        c->graph->capturing = false;
+        if (c->invalidated || s.sticky.load()) {
+            destroy_graph_locked(c->graph);
+            if (!s.sticky.load())
+                return fail(cudaErrorStreamCaptureInvalidated);
+        } else {
+            *pGraph = c->graph;
+        }
+    }
+    if (int st = s.sticky.load())
+        return fail((cudaError_t)st);
+    return cudaSuccess;
+}
+
+/* The capture status of stream (IsCapturing, GetCaptureInfo); *c the capture when active. */
+static cudaError_t capture_status(cudaStream_t stream, const char *who,
+                                  enum cudaStreamCaptureStatus *status, capture_rec *c_out)
+{
+    if (cudaError_t e = gate())
+        return e;
+    if (!status)
+        return fail(cudaErrorInvalidValue);
+    std::lock_guard<std::mutex> lock(S().mu);
+    *status = cudaStreamCaptureStatusNone;
+    if (is_legacy(stream)) /* the blocking captures are not invalidated by a query */
+        return legacy_conflict_locked(t_device, who, false) ? fail(cudaErrorStreamCaptureImplicit)
+                                                            : cudaSuccess;
+    if (stream == cudaStreamPerThread)
+        return cudaSuccess;
+    auto it = S().streams.find((uintptr_t)stream);
+    if (it == S().streams.end()) {
+        note("%s: stream %p is not a live stream", who, (void *)stream);
+        return fail(cudaErrorInvalidResourceHandle);
+    }
+    if (const capture_rec *c = it->second.cap.get()) {
+        *status =
+            c->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive;
+        if (c_out)
+            *c_out = *c;
+    }
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaStreamIsCapturing(cudaStream_t stream,
+                                             enum cudaStreamCaptureStatus *pCaptureStatus)
+{
+    return capture_status(stream, "cudaStreamIsCapturing", pCaptureStatus, NULL);
+}
+
+extern "C" cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream,
+                                                enum cudaStreamCaptureStatus *captureStatus_out,
+                                                unsigned long long *id_out, cudaGraph_t *graph_out,
+                                                const cudaGraphNode_t **dependencies_out,
+                                                const cudaGraphEdgeData **edgeData_out,
+                                                size_t *numDependencies_out)
+{
+    if (edgeData_out && !dependencies_out)
+        return fail(cudaErrorInvalidValue);
+    capture_rec c{};
+    if (cudaError_t e = capture_status(stream, "cudaStreamGetCaptureInfo", captureStatus_out, &c))
+        return e;
+    if (*captureStatus_out != cudaStreamCaptureStatusActive)
+        return cudaSuccess;
+    if (dependencies_out || edgeData_out || numDependencies_out) {
+        note("cudaStreamGetCaptureInfo: the capture's dependencies are not emulated");
+        return fail(cudaErrorNotSupported);
+    }
+    if (id_out)
+        *id_out = c.id;
+    if (graph_out)
+        *graph_out = c.graph;
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaGraphInstantiate(cudaGraphExec_t *pGraphExec, cudaGraph_t graph,
+                                            unsigned long long flags)
+{
+    if (cudaError_t e = gate())
+        return e;
+    if (!pGraphExec)
+        return fail(cudaErrorInvalidValue);
+    *pGraphExec = NULL;
+    const unsigned long long known =
+        cudaGraphInstantiateFlagAutoFreeOnLaunch | cudaGraphInstantiateFlagUpload |
+        cudaGraphInstantiateFlagDeviceLaunch | cudaGraphInstantiateFlagUseNodePriority;
+    if ((flags & ~known) || (flags & cudaGraphInstantiateFlagUpload) || /* WithParams only */
+        ((flags & cudaGraphInstantiateFlagAutoFreeOnLaunch) &&
+         (flags & cudaGraphInstantiateFlagDeviceLaunch))) {
+        note("cudaGraphInstantiate: flags 0x%llx are not valid here", flags);
+        return fail(cudaErrorInvalidValue);
+    }
+    emu_state &s = S();
+    std::lock_guard<std::mutex> lock(s.mu);
+    CUgraph_st *g = graph_locked(graph);
+    if (!g || g->capturing) {
+        note("cudaGraphInstantiate: %p is not a live graph%s", (void *)graph,
+             g ? " (it is still being captured)" : "");
+        return fail(cudaErrorInvalidValue);
+    }
+    std::unique_ptr<CUgraphExec_st> x(new CUgraphExec_st);
+    x->device = g->device;
+    x->nodes = std::make_shared<const std::vector<gc_emu_node>>(g->nodes);
+    *pGraphExec = x.get();
+    s.execs[(uintptr_t)x.get()] = std::move(x);
+    s.live_graphs++;
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream)
+{
+    if (cudaError_t e = gate())
+        return e;
+    emu_state &s = S();
+    std::shared_ptr<const std::vector<gc_emu_node>> nodes;
+    int dev = 0;
+    {
+        std::lock_guard<std::mutex> lock(s.mu);
+        CUgraphExec_st *x = exec_locked(graphExec);
+        if (!x) {
+            note("cudaGraphLaunch: %p is not a live executable graph (destroyed?)",
+                 (void *)graphExec);
+            return fail(cudaErrorInvalidValue);
+        }
+        const int sdev = stream_device_locked(stream);
+        if (sdev < 0) {
+            note("cudaGraphLaunch: stream %p is not a live stream", (void *)stream);
+            return fail(cudaErrorInvalidResourceHandle);
+        }
+        if (sdev != x->device) {
+            note("cudaGraphLaunch: a graph of device %d on a stream of device %d", x->device, sdev);
+            return fail(cudaErrorInvalidValue);
+        }
+        std::shared_ptr<capture_rec> cap;
+        if (cudaError_t e = route_locked(stream, "cudaGraphLaunch", &cap))
+            return fail(e);
+        if (cap) { /* launched into a capture: its nodes become that graph's */
+            cap->graph->nodes.insert(cap->graph->nodes.end(), x->nodes->begin(), x->nodes->end());
+            return cudaSuccess;
+        }
+        nodes = x->nodes;
+        dev = x->device;
+    }
+    /* the nodes in order, with the graph's device current (their checks use it); a node
+     * that faults ends the launch, as the fault ends the graph's execution on a GPU */
+    const int saved = t_device;
+    t_device = dev;
+    for (const gc_emu_node &n : *nodes) {
+        if (s.sticky.load())
+            break;
+        n.work();
+    }
+    t_device = saved;
+    if (int st = s.sticky.load())
+        return fail((cudaError_t)st);
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec)
+{
+    emu_state &s = S();
+    {
+        std::lock_guard<std::mutex> lock(s.mu);
+        CUgraphExec_st *x = exec_locked(graphExec);
+        if (!x) {
+            note("cudaGraphExecDestroy(%p): not a live executable graph (destroyed twice?)",
+                 (void *)graphExec);
+            return fail(cudaErrorInvalidValue);
+        }
+        x->live = false;
+        x->nodes.reset();
+        s.live_graphs--;
+    }
+    if (int st = s.sticky.load())
+        return fail((cudaError_t)st);
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaGraphDestroy(cudaGraph_t graph)
+{
+    emu_state &s = S();
+    {
+        std::lock_guard<std::mutex> lock(s.mu);
+        CUgraph_st *g = graph_locked(graph);
+        if (!g) {
+            note("cudaGraphDestroy(%p): not a live graph (destroyed twice?)", (void *)graph);
+            return fail(cudaErrorInvalidValue);
+        }
+        if (g->capturing) {
+            note("cudaGraphDestroy(%p): the graph is being captured into", (void *)graph);
+            return fail(cudaErrorIllegalState);
+        }
+        destroy_graph_locked(g);
+    }
+    if (int st = s.sticky.load())
+        return fail((cudaError_t)st);
     return cudaSuccess;
 }

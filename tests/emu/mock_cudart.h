@@ -5,7 +5,10 @@
  * The emulated device: its memory is host memory (cudaMalloc'd bytes start as 0xFF, NaN in
  * float, half and bf16; guard bytes around every allocation are checked at free and at every
  * synchronize); streams and events are validated handles; all work runs synchronously in
- * issue order. Environment, read at the first call and again by gc_emu_reset():
+ * issue order, except on a stream that is capturing (cudaStreamBeginCapture): there it is
+ * recorded into the graph and runs at each cudaGraphLaunch (gc_emu_submit below; the capture
+ * rules are listed in mock_cudart.cpp's header). Environment, read at the first call and
+ * again by gc_emu_reset():
  *   GC_EMU_DEVICES        number of emulated devices (default 1; 0: cudaErrorNoDevice)
  *   GC_EMU_DEVICE_MEMORY  bytes of memory per device (default 80 GiB)
  *   GC_EMU_QUIET=1        no diagnostic lines on stderr (errors are still returned)
@@ -71,8 +74,39 @@ int gc_emu_stream_device(struct CUstream_st *stream);
  * program at the first read or write of one. */
 int gc_emu_check_guards(void);
 
+/* Graphs (cudaStreamEndCapture) and executable graphs (cudaGraphInstantiate) not destroyed
+ * yet, together, for leak checks. */
+size_t gc_emu_live_graphs(void);
+
 #ifdef __cplusplus
 }
+#endif
+
+#ifdef __cplusplus
+/* ---- for the mocks (C++ only): the one way stream work is issued ---- */
+#include <driver_types.h>
+
+#include <functional>
+
+/* Issues `work` (the data movement or computation of an asynchronous call, whose arguments
+ * the caller has already validated) on `stream`:
+ *   - a stream that is capturing: `work` becomes the next node of the capture's graph, in
+ *     issue order, and runs at each cudaGraphLaunch of an instantiation of it (on the thread
+ *     that launches, with the graph's device current); nothing runs now;
+ *   - a stream whose capture was invalidated: cudaErrorStreamCaptureInvalidated;
+ *   - the legacy stream (NULL, cudaStreamLegacy) while a blocking stream of the current device
+ *     is capturing: cudaErrorStreamCaptureImplicit, and that capture is invalidated;
+ *   - otherwise `work` runs now, before this returns.
+ * A failure becomes the calling thread's last error (as a failed launch), with a line on
+ * stderr naming `what`; `work` is then dropped. `work` must own what it reads (copies, or
+ * shared references): a graph may run it long after the call that issued it returned. */
+cudaError_t gc_emu_submit(cudaStream_t stream, const char *what, std::function<void()> work);
+
+/* For `work` given to gc_emu_submit: 0 when [p, p + bytes) is still inside one device or
+ * managed allocation of the current device (gc_emu_check_device_range). Otherwise the fault
+ * a GPU takes when a graph touches memory freed since its capture: cudaErrorIllegalAddress
+ * becomes sticky, with a line on stderr naming `what`; returns -1 and `work` should stop. */
+int gc_emu_work_check_range(const void *p, size_t bytes, const char *what);
 #endif
 
 #endif /* GC_MOCK_CUDART_H */

@@ -506,7 +506,7 @@ cudnnStatus_t cudnnBackendExecute(cudnnHandle_t handle, cudnnBackendDescriptor_t
     if (!plan->finalized || !pack->finalized)
         return fail(CUDNN_STATUS_BAD_PARAM_NOT_FINALIZED, "the %s is not finalized",
                     !plan->finalized ? "execution plan" : "variant pack");
-    return execute(*handle, *plan, *pack);
+    return execute(*handle, plan, pack);
 }
 
 } /* extern "C" */

@@ -9,8 +9,16 @@
  *   of the cudart mock); the workspace is non-NULL, 16-byte aligned and device memory when the
  *   plan needs one; the workspace overlaps no bound tensor and no output overlaps another bound
  *   tensor (mock-only strictness: on a GPU that silently gives garbage); the handle's stream
- *   can take a launch (else the launch's error, EXECUTION_FAILED_CUDART). The workspace is
- *   then filled with 0xFF bytes (NaN), so that reading it before writing it shows.
+ *   can take a launch (else the launch's error, EXECUTION_FAILED_CUDART).
+ *
+ * Then the run is issued on the handle's stream through gc_emu_submit (mock_cudart.h): now,
+ * or, on a capturing stream, at every cudaGraphLaunch of the graph (a capture refusing it:
+ * EXECUTION_FAILED_CUDART). The run holds references to the plan and the variant pack (and
+ * through them the whole operation graph), so destroying the descriptors after the capture
+ * is safe, as the kernels' parameters are in the graph on a GPU. When it runs it first checks
+ * that every bound pointer and the workspace are still allocated (else a sticky
+ * cudaErrorIllegalAddress, the fault on a GPU), then fills the workspace with 0xFF bytes
+ * (NaN), so that reading it before writing it shows, at every run.
  *
  * Maths: operations in topological order on float values held in a packed channels-last
  * layout (read and written through each tensor's own strides, whatever the layout). The
@@ -328,14 +336,57 @@ bool overlap(const char *a, int64_t na, const char *b, int64_t nb)
     return a < b + nb && b < a + na;
 }
 
-} /* namespace */
-
-cudnnStatus_t execute(cudnnContext &h, const Desc &plan_d, const Desc &pack_d)
+/* The run of a checked plan: the workspace NaN-filled, the graph interpreted. */
+void run_plan(const Desc &plan_d, const std::map<int64_t, void *> &ptr, void *ws)
 {
     const Plan &plan = plan_d.plan;
     const Engine &eng = plan.cfg->cfg.engine->engine;
     const Graph &g = eng.graph->graph;
-    const Pack &pack = pack_d.pack;
+    if (plan.workspace > 0)
+        memset(ws, 0xff, (size_t)plan.workspace);
+
+    /* the graph, operation by operation */
+    const EngineMath m = engine_math(eng);
+    std::map<int64_t, Value> val;
+    auto value = [&](const DescPtr &td) -> const Value & {
+        const Tensor &t = td->tensor;
+        auto it = val.find(t.uid);
+        if (it == val.end()) /* a graph input: read it from memory */
+            it = val.emplace(t.uid, load(t, ptr.at(t.uid))).first;
+        return it->second;
+    };
+    for (const DescPtr &od : g.ops) {
+        const Op &o = od->op;
+        const Tensor &yt = o.y->tensor;
+        Value y;
+        if (o.kind == OP_CONV_FWD) {
+            Value old;
+            const bool blend = o.beta != 0.0 && !yt.is_virtual;
+            if (blend)
+                old = load(yt, ptr.at(yt.uid));
+            y = run_conv(o, value(o.x), value(o.w), blend ? &old : nullptr, m);
+        } else {
+            y = run_pointwise(o, value(o.x), o.b ? &value(o.b) : nullptr);
+        }
+        if (yt.is_virtual) {
+            if (yt.dt != CUDNN_DATA_FLOAT)
+                for (float &v : y.v)
+                    v = round_to(v, yt.dt);
+        } else {
+            store(yt, ptr.at(yt.uid), y);
+        }
+        val[yt.uid] = std::move(y);
+    }
+}
+
+} /* namespace */
+
+cudnnStatus_t execute(cudnnContext &h, const DescPtr &plan_ref, const DescPtr &pack_ref)
+{
+    const Plan &plan = plan_ref->plan;
+    const Engine &eng = plan.cfg->cfg.engine->engine;
+    const Graph &g = eng.graph->graph;
+    const Pack &pack = pack_ref->pack;
 
     /* bindings */
     std::map<int64_t, void *> ptr;
@@ -406,45 +457,33 @@ cudnnStatus_t execute(cudnnContext &h, const Desc &plan_d, const Desc &pack_d)
                             (long long)a.uid, (const void *)pa, (long long)b.uid, ptr[b.uid]);
         }
     }
-    const int e = gc_emu_launch_check(h.stream, "cudnnBackendExecute");
+    int e = gc_emu_launch_check(h.stream, "cudnnBackendExecute");
     if (e != 0)
         return fail(CUDNN_STATUS_EXECUTION_FAILED_CUDART, "the kernel launch fails: %s",
                     cudaGetErrorName((cudaError_t)e));
-    if (plan.workspace > 0)
-        memset(ws, 0xff, (size_t)plan.workspace);
 
-    /* the graph, operation by operation */
-    const EngineMath m = engine_math(eng);
-    std::map<int64_t, Value> val;
-    auto value = [&](const DescPtr &td) -> const Value & {
-        const Tensor &t = td->tensor;
-        auto it = val.find(t.uid);
-        if (it == val.end()) /* a graph input: read it from memory */
-            it = val.emplace(t.uid, load(t, ptr[t.uid])).first;
-        return it->second;
+    /* the run: now, or at every launch of the graph that captures it. It holds the plan and
+     * the pack (the operation graph through them) and checks its memory again when it runs */
+    struct range {
+        const void *p;
+        size_t bytes;
     };
-    for (const DescPtr &od : g.ops) {
-        const Op &o = od->op;
-        const Tensor &yt = o.y->tensor;
-        Value y;
-        if (o.kind == OP_CONV_FWD) {
-            Value old;
-            const bool blend = o.beta != 0.0 && !yt.is_virtual;
-            if (blend)
-                old = load(yt, ptr[yt.uid]);
-            y = run_conv(o, value(o.x), value(o.w), blend ? &old : nullptr, m);
-        } else {
-            y = run_pointwise(o, value(o.x), o.b ? &value(o.b) : nullptr);
-        }
-        if (yt.is_virtual) {
-            if (yt.dt != CUDNN_DATA_FLOAT)
-                for (float &v : y.v)
-                    v = round_to(v, yt.dt);
-        } else {
-            store(yt, ptr[yt.uid], y);
-        }
-        val[yt.uid] = std::move(y);
-    }
+    std::vector<range> used;
+    for (const DescPtr &td : g.tensors)
+        if (!td->tensor.is_virtual)
+            used.push_back(range{ptr[td->tensor.uid], (size_t)td->tensor.extent_bytes});
+    if (plan.workspace > 0)
+        used.push_back(range{ws, (size_t)plan.workspace});
+    DescPtr plan_keep = plan_ref, pack_keep = pack_ref;
+    e = gc_emu_submit(h.stream, "cudnnBackendExecute", [plan_keep, pack_keep, ptr, ws, used] {
+        for (const range &r : used)
+            if (gc_emu_work_check_range(r.p, r.bytes, "cudnnBackendExecute (running)") != 0)
+                return;
+        run_plan(*plan_keep, ptr, ws);
+    });
+    if (e != 0)
+        return fail(CUDNN_STATUS_EXECUTION_FAILED_CUDART, "the launch is refused: %s",
+                    cudaGetErrorName((cudaError_t)e));
     return CUDNN_STATUS_SUCCESS;
 }
 

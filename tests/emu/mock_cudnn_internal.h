@@ -215,7 +215,9 @@ EngineMath engine_math(const Engine &e);
 
 /* ---- execute (mock_cudnn_execute.cpp) ---- */
 
-cudnnStatus_t execute(cudnnContext &h, const Desc &plan, const Desc &pack);
+/* Checks the variant pack against the plan now; the run goes through gc_emu_submit on the
+ * handle's stream (now, or from a graph), holding references to both descriptors. */
+cudnnStatus_t execute(cudnnContext &h, const DescPtr &plan, const DescPtr &pack);
 
 } /* namespace gc_mock_cudnn */
 

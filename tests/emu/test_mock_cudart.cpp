@@ -4,7 +4,10 @@
  * kinds and pointer attributes (inside an allocation too), the 0xFF fill, guard bytes, copy
  * and memset validation, the memory limit, the device count, per-thread last errors, sticky
  * errors, streams and events (timing included), and cublasGemmEx against loops written out
- * here for every op combination and type, its argument checks and its memory checks.
+ * here for every op combination and type, its argument checks and its memory checks; stream
+ * capture and graphs: a memset, an emulated kernel, copies and a GEMM captured run only at
+ * cudaGraphLaunch, at every launch; what a capture refuses and that it invalidates the
+ * capture; memory freed before a launch faults.
  *
  * Lines on stderr starting with "[cuda emulation]" are the mocks' diagnostics of the errors
  * provoked here: expected. Returns 0 when every check passed, 1 otherwise.
@@ -20,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -27,6 +31,7 @@
 #include <omp.h>
 #endif
 
+#include "cuda_emulate.h" /* gc_emu::make_launch, for a kernel in a captured stream */
 #include "mock_cudart.h"
 
 static int failures, checks;
@@ -873,6 +878,399 @@ static void test_backend_gemms(void)
         cudaFree(p);
 }
 
+/* ---------------------------------------------------------------- stream capture */
+
+/* A kernel as cuda/kernels.cu writes them, launched through the emulation's GC_LAUNCH path. */
+static void add_one(float *p, int n)
+{
+    const int i = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (i < n)
+        p[i] += 1.0f;
+}
+
+static bool all_bytes(const void *p, size_t n, unsigned char v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (((const unsigned char *)p)[i] != v)
+            return false;
+    return true;
+}
+
+static bool all_floats(const float *p, int n, float v)
+{
+    for (int i = 0; i < n; i++)
+        if (p[i] != v)
+            return false;
+    return true;
+}
+
+static cudaStreamCaptureStatus capture_status(cudaStream_t s)
+{
+    cudaStreamCaptureStatus st = (cudaStreamCaptureStatus)-1;
+    const cudaError_t e = cudaStreamIsCapturing(s, &st);
+    return e == cudaSuccess ? st : (cudaStreamCaptureStatus)-1;
+}
+
+static void test_capture(void)
+{
+    printf("stream capture and graphs\n");
+    const int n = 50;
+    const size_t bytes = n * sizeof(float);
+    cudaStream_t s, blocking, dead;
+    EXPECT(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+    EXPECT(cudaStreamCreate(&blocking), cudaSuccess);
+    EXPECT(cudaStreamCreate(&dead), cudaSuccess);
+    EXPECT(cudaStreamDestroy(dead), cudaSuccess);
+    float *a = NULL, *b = NULL, *c = NULL, *h = NULL;
+    EXPECT(cudaMalloc((void **)&a, bytes), cudaSuccess);
+    EXPECT(cudaMalloc((void **)&b, bytes), cudaSuccess);
+    EXPECT(cudaMalloc((void **)&c, bytes), cudaSuccess);
+    EXPECT(cudaHostAlloc((void **)&h, bytes, cudaHostAllocDefault), cudaSuccess);
+    std::vector<float> zeros(n, 0.0f), pageable(n, 5.0f);
+    EXPECT(cudaMemcpy(a, zeros.data(), bytes, cudaMemcpyHostToDevice), cudaSuccess);
+    for (int i = 0; i < n; i++)
+        h[i] = -1.0f;
+    const size_t graphs0 = gc_emu_live_graphs();
+
+    /* where capture cannot begin or end */
+    EXPECT(cudaStreamBeginCapture(NULL, cudaStreamCaptureModeGlobal),
+           cudaErrorStreamCaptureUnsupported);
+    EXPECT(cudaStreamBeginCapture(cudaStreamLegacy, cudaStreamCaptureModeThreadLocal),
+           cudaErrorStreamCaptureUnsupported);
+    EXPECT(cudaStreamBeginCapture(s, (cudaStreamCaptureMode)7), cudaErrorInvalidValue);
+    EXPECT(cudaStreamBeginCapture(dead, cudaStreamCaptureModeGlobal),
+           cudaErrorInvalidResourceHandle);
+    cudaGraph_t graph = (cudaGraph_t)&graph;
+    EXPECT(cudaStreamEndCapture(s, &graph), cudaErrorIllegalState);
+    CHECK(graph == NULL, "a failed cudaStreamEndCapture leaves a graph");
+    EXPECT(cudaStreamEndCapture(s, NULL), cudaErrorInvalidValue);
+    CHECK(capture_status(s) == cudaStreamCaptureStatusNone, "status before any capture");
+    CHECK(strcmp(cudaGetErrorName(cudaErrorStreamCaptureInvalidated),
+                 "cudaErrorStreamCaptureInvalidated") == 0,
+          "capture errors have names");
+    cudaGetLastError();
+
+    /* a capture: memset, kernel, device-to-device and device-to-pinned copies: none runs */
+    const unsigned long launches0 = gc_emu::launches;
+    EXPECT(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    EXPECT(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaErrorIllegalState);
+    CHECK(capture_status(s) == cudaStreamCaptureStatusActive, "status while capturing");
+    CHECK(capture_status(blocking) == cudaStreamCaptureStatusNone, "another stream's status");
+    CHECK(capture_status(NULL) == cudaStreamCaptureStatusNone,
+          "the legacy stream with a non-blocking stream capturing");
+    cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+    unsigned long long id = 0;
+    cudaGraph_t building = NULL;
+    EXPECT(cudaStreamGetCaptureInfo(s, &st, &id, &building), cudaSuccess);
+    CHECK(st == cudaStreamCaptureStatusActive && id != 0 && building,
+          "capture info: status %d id %llu graph %p", (int)st, id, (void *)building);
+    size_t ndeps = 0;
+    EXPECT(cudaStreamGetCaptureInfo(s, &st, NULL, NULL, NULL, NULL, &ndeps), cudaErrorNotSupported);
+    cudaGetLastError();
+    EXPECT(cudaMemsetAsync(c, 7, bytes, s), cudaSuccess);
+    gc_emu::make_launch(dim3(2), dim3(32), s, "add_one", add_one)(a, n);
+    EXPECT(cudaGetLastError(), cudaSuccess);
+    EXPECT(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, s), cudaSuccess);
+    EXPECT(cudaMemcpyAsync(h, b, bytes, cudaMemcpyDeviceToHost, s), cudaSuccess);
+    EXPECT(cudaMemcpyAsync(b, a, 0, cudaMemcpyDeviceToDevice, s), cudaSuccess);
+    EXPECT(cudaMemcpyAsync(b, h, bytes + 4, cudaMemcpyHostToDevice, s), cudaErrorInvalidValue);
+    cudaGetLastError(); /* argument errors are still found at the call, and do not invalidate */
+    CHECK(gc_emu::launches == launches0, "a captured kernel ran at capture");
+    CHECK(all_bytes(c, bytes, 0xFF), "a captured memset ran at capture");
+    CHECK(all_floats(a, n, 0.0f) && all_bytes(b, bytes, 0xFF) && all_floats(h, n, -1.0f),
+          "captured work ran at capture");
+    EXPECT(cudaGraphDestroy(building), cudaErrorIllegalState);
+    EXPECT(cudaStreamEndCapture(s, &graph), cudaSuccess);
+    CHECK(graph == building, "the graph of the capture info is the captured graph");
+    CHECK(capture_status(s) == cudaStreamCaptureStatusNone, "status after the capture");
+    EXPECT(cudaStreamGetCaptureInfo(s, &st, &id), cudaSuccess);
+    CHECK(st == cudaStreamCaptureStatusNone, "capture info after the capture");
+    CHECK(gc_emu_live_graphs() == graphs0 + 1, "%zu graphs live, want %zu", gc_emu_live_graphs(),
+          graphs0 + 1);
+
+    cudaGraphExec_t x = NULL, x2 = NULL;
+    EXPECT(cudaGraphInstantiate(NULL, graph, 0), cudaErrorInvalidValue);
+    EXPECT(cudaGraphInstantiate(&x2, graph, cudaGraphInstantiateFlagUpload), cudaErrorInvalidValue);
+    EXPECT(cudaGraphInstantiate(&x2, graph,
+                                cudaGraphInstantiateFlagAutoFreeOnLaunch |
+                                    cudaGraphInstantiateFlagDeviceLaunch),
+           cudaErrorInvalidValue);
+    EXPECT(cudaGraphInstantiate(&x2, graph, 0x100), cudaErrorInvalidValue);
+    CHECK(x2 == NULL, "a failed instantiation gave %p", (void *)x2);
+    EXPECT(cudaGraphInstantiate(&x, graph, 0), cudaSuccess);
+    EXPECT(cudaGraphDestroy(graph), cudaSuccess); /* the executable graph does not need it */
+    EXPECT(cudaGraphDestroy(graph), cudaErrorInvalidValue);
+    EXPECT(cudaGraphInstantiate(&x2, graph, 0), cudaErrorInvalidValue);
+    cudaGetLastError();
+    CHECK(all_floats(h, n, -1.0f) && gc_emu::launches == launches0, "instantiation ran the graph");
+
+    /* every launch runs it all, in order */
+    EXPECT(cudaGraphLaunch(x, s), cudaSuccess);
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess);
+    CHECK(gc_emu::launches == launches0 + 1, "%lu kernel runs after one launch",
+          gc_emu::launches.load() - launches0);
+    CHECK(all_bytes(c, bytes, 7), "the graph's memset");
+    CHECK(all_floats(a, n, 1.0f) && all_floats(b, n, 1.0f) && all_floats(h, n, 1.0f),
+          "one launch: h[0] = %g, want 1", h[0]);
+    EXPECT(cudaGraphLaunch(x, s), cudaSuccess);
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess);
+    CHECK(all_floats(h, n, 2.0f) && gc_emu::launches == launches0 + 2,
+          "two launches: h[0] = %g, want 2", h[0]);
+    EXPECT(cudaGraphLaunch(x, NULL), cudaSuccess); /* any stream of the graph's device */
+    CHECK(all_floats(h, n, 3.0f), "a launch on the legacy stream: h[0] = %g", h[0]);
+    EXPECT(cudaGraphLaunch(x, dead), cudaErrorInvalidResourceHandle);
+
+    /* a graph launched into a capture: its nodes become that capture's */
+    EXPECT(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+    EXPECT(cudaGraphLaunch(x, s), cudaSuccess);
+    EXPECT(cudaGraphLaunch(x, s), cudaSuccess);
+    CHECK(all_floats(h, n, 3.0f), "a graph launched into a capture ran");
+    cudaGraph_t outer = NULL;
+    EXPECT(cudaStreamEndCapture(s, &outer), cudaSuccess);
+    EXPECT(cudaGraphInstantiate(&x2, outer, 0), cudaSuccess);
+    EXPECT(cudaGraphLaunch(x2, s), cudaSuccess);
+    CHECK(all_floats(h, n, 5.0f), "the outer graph: h[0] = %g, want 5", h[0]);
+    EXPECT(cudaGraphExecDestroy(x2), cudaSuccess);
+    EXPECT(cudaGraphDestroy(outer), cudaSuccess);
+
+    EXPECT(cudaGraphExecDestroy(x), cudaSuccess);
+    EXPECT(cudaGraphExecDestroy(x), cudaErrorInvalidValue);
+    EXPECT(cudaGraphLaunch(x, s), cudaErrorInvalidValue);
+    cudaGetLastError();
+    CHECK(gc_emu_live_graphs() == graphs0, "%zu graphs left", gc_emu_live_graphs() - graphs0);
+
+    /* what a capture refuses: the call fails, the capture is invalidated (its further work
+     * refused), cudaStreamEndCapture gives no graph, and nothing captured ever runs */
+    EXPECT(cudaMemset(c, 0, bytes), cudaSuccess);
+    cudaEvent_t ev, outside;
+    EXPECT(cudaEventCreate(&ev), cudaSuccess);
+    EXPECT(cudaEventCreate(&outside), cudaSuccess);
+    EXPECT(cudaEventRecord(outside, s), cudaSuccess);
+    auto refused = [&](const char *what, cudaStreamCaptureMode mode, cudaStream_t on,
+                       cudaError_t want, const std::function<cudaError_t()> &call) {
+        EXPECT(cudaStreamBeginCapture(on, mode), cudaSuccess);
+        EXPECT(cudaMemsetAsync(c, 1, bytes, on), cudaSuccess);
+        const cudaError_t got = call();
+        CHECK(got == want, "%s in a capture: %s, want %s", what, cudaGetErrorName(got),
+              cudaGetErrorName(want));
+        CHECK(capture_status(on) == cudaStreamCaptureStatusInvalidated,
+              "%s: the capture is not invalidated", what);
+        EXPECT(cudaMemsetAsync(c, 2, bytes, on), cudaErrorStreamCaptureInvalidated);
+        gc_emu::make_launch(dim3(1), dim3(32), on, "add_one", add_one)(c, n);
+        EXPECT(cudaGetLastError(), cudaErrorStreamCaptureInvalidated);
+        cudaGraph_t g = (cudaGraph_t)&g;
+        EXPECT(cudaStreamEndCapture(on, &g), cudaErrorStreamCaptureInvalidated);
+        CHECK(g == NULL, "%s: an invalidated capture gave a graph", what);
+        CHECK(capture_status(on) == cudaStreamCaptureStatusNone, "%s: still capturing", what);
+        EXPECT(cudaMemsetAsync(c, 0, bytes, on), cudaSuccess); /* the stream works again */
+        cudaGetLastError();
+    };
+    const cudaStreamCaptureMode TL = cudaStreamCaptureModeThreadLocal,
+                                G = cudaStreamCaptureModeGlobal;
+    refused("cudaStreamSynchronize", TL, s, cudaErrorStreamCaptureUnsupported,
+            [&] { return cudaStreamSynchronize(s); });
+    refused("cudaStreamQuery", TL, s, cudaErrorStreamCaptureUnsupported,
+            [&] { return cudaStreamQuery(s); });
+    refused("cudaDeviceSynchronize", TL, s, cudaErrorStreamCaptureUnsupported,
+            [] { return cudaDeviceSynchronize(); });
+    void *p = (void *)&p;
+    refused("cudaMalloc", TL, s, cudaErrorStreamCaptureUnsupported,
+            [&] { return cudaMalloc(&p, 64); });
+    CHECK(p == NULL, "a refused cudaMalloc gave %p", p);
+    refused("cudaHostAlloc", G, s, cudaErrorStreamCaptureUnsupported,
+            [&] { return cudaHostAlloc(&p, 64, cudaHostAllocDefault); });
+    refused("cudaFree", TL, s, cudaErrorStreamCaptureUnsupported, [&] { return cudaFree(b); });
+    refused("cudaMemcpy", TL, s, cudaErrorStreamCaptureUnsupported,
+            [&] { return cudaMemcpy(h, b, bytes, cudaMemcpyDeviceToHost); });
+    refused("cudaMemcpyAsync to pageable memory", TL, s, cudaErrorStreamCaptureUnsupported,
+            [&] { return cudaMemcpyAsync(pageable.data(), b, bytes, cudaMemcpyDeviceToHost, s); });
+    refused("cudaMemcpyAsync from pageable memory", TL, s, cudaErrorStreamCaptureUnsupported,
+            [&] { return cudaMemcpyAsync(b, pageable.data(), bytes, cudaMemcpyDefault, s); });
+    refused("cudaEventQuery of an event recorded in the capture", TL, s, cudaErrorCapturedEvent,
+            [&] {
+                cudaEventRecord(ev, s);
+                return cudaEventQuery(ev);
+            });
+    refused("cudaEventSynchronize of an event recorded in the capture", TL, s,
+            cudaErrorCapturedEvent, [&] {
+                cudaEventRecord(ev, s);
+                return cudaEventSynchronize(ev);
+            });
+    refused("cudaStreamWaitEvent on an event recorded outside", TL, s,
+            cudaErrorStreamCaptureIsolation, [&] { return cudaStreamWaitEvent(s, outside, 0); });
+    refused("the legacy stream while a blocking stream captures", G, blocking,
+            cudaErrorStreamCaptureImplicit, [&] {
+                CHECK(capture_status(NULL) == (cudaStreamCaptureStatus)-1,
+                      "cudaStreamIsCapturing of the legacy stream");
+                CHECK(capture_status(blocking) == cudaStreamCaptureStatusActive,
+                      "a query of the legacy stream invalidated the capture");
+                return cudaMemsetAsync(c, 3, bytes, NULL);
+            });
+    refused("cudaStreamSynchronize of the legacy stream", G, blocking,
+            cudaErrorStreamCaptureImplicit, [] { return cudaStreamSynchronize(NULL); });
+    refused("cudaMalloc in another thread (global capture)", G, s,
+            cudaErrorStreamCaptureUnsupported, [&] {
+                cudaError_t e = cudaSuccess;
+                void *q = NULL;
+                std::thread t([&] { e = cudaMalloc(&q, 64); });
+                t.join();
+                return e;
+            });
+    CHECK(all_bytes(c, bytes, 0), "work of a refused capture ran");
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess);
+    EXPECT(cudaEventQuery(ev), cudaSuccess); /* its capture is over */
+
+    /* what a capture allows */
+    EXPECT(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    EXPECT(cudaEventRecord(ev, s), cudaSuccess);
+    EXPECT(cudaStreamWaitEvent(s, ev, 0), cudaSuccess); /* an event of the same capture */
+    EXPECT(cudaStreamWaitEvent(s, outside, cudaEventWaitExternal), cudaSuccess);
+    EXPECT(cudaMemsetAsync(c, 9, bytes, NULL), cudaSuccess); /* legacy: s is non-blocking */
+    CHECK(all_bytes(c, bytes, 9), "work on the legacy stream did not run at once");
+    void *q = NULL;
+    std::thread other([&] { /* a thread-local capture does not concern other threads */
+                            EXPECT(cudaMalloc(&q, 64), cudaSuccess);
+                            EXPECT(cudaFree(q), cudaSuccess);
+                            cudaGraph_t g = NULL;
+                            EXPECT(cudaStreamEndCapture(s, &g), cudaErrorStreamCaptureWrongThread);
+    });
+    other.join();
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    EXPECT(cudaThreadExchangeStreamCaptureMode(&mode), cudaSuccess);
+    CHECK(mode == cudaStreamCaptureModeGlobal, "the default thread mode is %d", (int)mode);
+    EXPECT(cudaMalloc(&q, 64), cudaSuccess); /* this thread relaxed: allowed, not captured */
+    EXPECT(cudaFree(q), cudaSuccess);
+    EXPECT(cudaThreadExchangeStreamCaptureMode(&mode), cudaSuccess);
+    CHECK(mode == cudaStreamCaptureModeRelaxed, "the exchanged mode is %d", (int)mode);
+    EXPECT(cudaThreadExchangeStreamCaptureMode(NULL), cudaErrorInvalidValue);
+    CHECK(capture_status(s) == cudaStreamCaptureStatusActive, "allowed calls invalidated");
+    EXPECT(cudaStreamEndCapture(s, &graph), cudaSuccess);
+    EXPECT(cudaGraphDestroy(graph), cudaSuccess);
+    EXPECT(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+    EXPECT(cudaMalloc(&q, 64), cudaSuccess); /* a relaxed capture */
+    EXPECT(cudaFree(q), cudaSuccess);
+    std::thread ender([&] { EXPECT(cudaStreamEndCapture(s, &graph), cudaSuccess); });
+    ender.join();
+    EXPECT(cudaGraphDestroy(graph), cudaSuccess);
+    cudaGetLastError();
+
+    /* a capture discarded with its stream */
+    cudaStream_t gone;
+    EXPECT(cudaStreamCreateWithFlags(&gone, cudaStreamNonBlocking), cudaSuccess);
+    EXPECT(cudaStreamBeginCapture(gone, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    EXPECT(cudaMemsetAsync(c, 4, bytes, gone), cudaSuccess);
+    EXPECT(cudaStreamDestroy(gone), cudaSuccess);
+    CHECK(gc_emu_live_graphs() == graphs0 && all_bytes(c, bytes, 9),
+          "a capture discarded with its stream");
+
+    /* memory freed between the capture and the launch: the fault a GPU takes */
+    void *tmp = NULL;
+    EXPECT(cudaMalloc(&tmp, 256), cudaSuccess);
+    EXPECT(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    EXPECT(cudaMemsetAsync(tmp, 0, 256, s), cudaSuccess);
+    EXPECT(cudaMemsetAsync(c, 5, bytes, s), cudaSuccess);
+    EXPECT(cudaStreamEndCapture(s, &graph), cudaSuccess);
+    EXPECT(cudaGraphInstantiate(&x, graph, 0), cudaSuccess);
+    EXPECT(cudaGraphDestroy(graph), cudaSuccess);
+    EXPECT(cudaFree(tmp), cudaSuccess);
+    EXPECT(cudaGraphLaunch(x, s), cudaErrorIllegalAddress);
+    CHECK(gc_emu_sticky_error() == cudaErrorIllegalAddress, "the fault is not sticky");
+    CHECK(all_bytes(c, bytes, 9), "the nodes after a fault ran");
+    EXPECT(cudaGraphExecDestroy(x), cudaErrorIllegalAddress); /* destroyed all the same */
+    gc_emu_reset();
+    CHECK(gc_emu_live_graphs() == graphs0, "%zu graphs left", gc_emu_live_graphs() - graphs0);
+
+    for (cudaEvent_t e : {ev, outside})
+        EXPECT(cudaEventDestroy(e), cudaSuccess);
+    for (float *d : {a, b, c})
+        EXPECT(cudaFree(d), cudaSuccess);
+    EXPECT(cudaFreeHost(h), cudaSuccess);
+    EXPECT(cudaStreamDestroy(s), cudaSuccess);
+    EXPECT(cudaStreamDestroy(blocking), cudaSuccess);
+}
+
+/* cublasGemmEx in a capture, and cuBLAS's workspace. */
+static void test_gemm_capture(void)
+{
+    printf("cublasGemmEx captured; cublasSetWorkspace\n");
+    const int m = 37, n = 21, k = 70;
+    std::vector<float> A((size_t)m * k), B((size_t)k * n);
+    for (float &v : A)
+        v = uniform();
+    for (float &v : B)
+        v = uniform();
+    const size_t cbytes = (size_t)m * n * 4, wsbytes = (size_t)1 << 20;
+    float *dA, *dB, *dC1, *dC2;
+    void *ws;
+    cudaMalloc((void **)&dA, A.size() * 4);
+    cudaMalloc((void **)&dB, B.size() * 4);
+    cudaMalloc((void **)&dC1, cbytes);
+    cudaMalloc((void **)&dC2, cbytes);
+    cudaMalloc(&ws, wsbytes);
+    cudaMemcpy(dA, A.data(), A.size() * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(dB, B.data(), B.size() * 4, cudaMemcpyHostToDevice);
+    cudaStream_t s;
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    cublasHandle_t hb;
+    EXPECT_BLAS(cublasCreate(&hb), CUBLAS_STATUS_SUCCESS);
+    EXPECT_BLAS(cublasSetStream(hb, s), CUBLAS_STATUS_SUCCESS);
+    EXPECT_BLAS(cublasSetWorkspace(hb, (char *)ws + 16, wsbytes - 16), CUBLAS_STATUS_INVALID_VALUE);
+    EXPECT_BLAS(cublasSetWorkspace(hb, NULL, 64), CUBLAS_STATUS_INVALID_VALUE);
+    EXPECT_BLAS(cublasSetWorkspace(hb, NULL, 0), CUBLAS_STATUS_SUCCESS);
+    EXPECT_BLAS(cublasSetWorkspace((cublasHandle_t)&hb, ws, wsbytes),
+                CUBLAS_STATUS_NOT_INITIALIZED);
+    EXPECT_BLAS(cublasSetWorkspace(hb, ws, wsbytes), CUBLAS_STATUS_SUCCESS);
+    const float one = 1.0f, zero = 0.0f;
+    auto gemm = [&](float *C) {
+        return cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, dA, CUDA_R_32F, m, dB,
+                            CUDA_R_32F, k, &zero, C, CUDA_R_32F, m, CUBLAS_COMPUTE_32F_PEDANTIC,
+                            CUBLAS_GEMM_DEFAULT);
+    };
+    cudaMemset(ws, 0, wsbytes);
+    EXPECT_BLAS(gemm(dC1), CUBLAS_STATUS_SUCCESS); /* direct */
+    CHECK(all_bytes(ws, wsbytes, 0xFF), "a GEMM did not use its workspace");
+    cudaMemset(ws, 0, wsbytes);
+
+    EXPECT(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    EXPECT_BLAS(gemm(dC2), CUBLAS_STATUS_SUCCESS);
+    cudaGraph_t graph = NULL;
+    EXPECT(cudaStreamEndCapture(s, &graph), cudaSuccess);
+    CHECK(all_bytes(dC2, cbytes, 0xFF) && all_bytes(ws, wsbytes, 0),
+          "a captured GEMM ran at capture");
+    cudaGraphExec_t x = NULL;
+    EXPECT(cudaGraphInstantiate(&x, graph, 0), cudaSuccess);
+    EXPECT(cudaGraphDestroy(graph), cudaSuccess);
+    EXPECT(cudaGraphLaunch(x, s), cudaSuccess);
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess);
+    CHECK(memcmp(dC1, dC2, cbytes) == 0, "the captured GEMM differs from the direct one");
+    CHECK(all_bytes(ws, wsbytes, 0xFF), "the captured GEMM did not use its workspace");
+    cudaMemset(dC2, 0xFF, cbytes);
+    EXPECT(cudaGraphLaunch(x, s), cudaSuccess); /* again */
+    CHECK(memcmp(dC1, dC2, cbytes) == 0, "the second launch differs");
+    EXPECT(cudaGraphExecDestroy(x), cudaSuccess);
+
+    /* the workspace may not overlap a matrix; cublasSetStream gives it back to cuBLAS */
+    EXPECT_BLAS(cublasSetWorkspace(hb, dC2, cbytes / 256 * 256), CUBLAS_STATUS_SUCCESS);
+    EXPECT_BLAS(gemm(dC2), CUBLAS_STATUS_INVALID_VALUE);
+    EXPECT_BLAS(cublasSetWorkspace(hb, ws, wsbytes), CUBLAS_STATUS_SUCCESS);
+    EXPECT_BLAS(cublasSetStream(hb, s), CUBLAS_STATUS_SUCCESS);
+    cudaMemset(ws, 0, wsbytes);
+    EXPECT_BLAS(gemm(dC2), CUBLAS_STATUS_SUCCESS);
+    CHECK(all_bytes(ws, wsbytes, 0), "cublasSetStream kept the user workspace");
+
+    /* a GEMM into an invalidated capture is a failed launch */
+    EXPECT(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    EXPECT(cudaStreamQuery(s), cudaErrorStreamCaptureUnsupported);
+    EXPECT_BLAS(gemm(dC2), CUBLAS_STATUS_EXECUTION_FAILED);
+    EXPECT(cudaStreamEndCapture(s, &graph), cudaErrorStreamCaptureInvalidated);
+    cudaGetLastError();
+
+    EXPECT_BLAS(cublasDestroy(hb), CUBLAS_STATUS_SUCCESS);
+    for (void *d : {(void *)dA, (void *)dB, (void *)dC1, (void *)dC2, ws})
+        EXPECT(cudaFree(d), cudaSuccess);
+    EXPECT(cudaStreamDestroy(s), cudaSuccess);
+}
+
 int main(void)
 {
     const auto t0 = std::chrono::steady_clock::now();
@@ -885,6 +1283,8 @@ int main(void)
     test_streams_events();
     test_gemm();
     test_backend_gemms();
+    test_capture();
+    test_gemm_capture();
     cudaGetLastError();
     CHECK(gc_emu_device_bytes_in_use() == 0 && gc_emu_live_allocations() == 0,
           "the test leaked %zu bytes in %zu allocations", gc_emu_device_bytes_in_use(),

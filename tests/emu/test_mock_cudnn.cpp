@@ -12,6 +12,9 @@
  *   3. the environment knobs: GC_EMU_CUDNN_NO_FUSION, GC_EMU_CUDNN_TC_ONLY
  *   4. cuda/cudnn_conv.cu on the mock: gc_conv_plan_build / bind / run (and the autotuner) for
  *      several shapes, data types, fusions and numerics against a naive 3x3 convolution
+ *   5. stream capture: an execute captured into a CUDA graph writes nothing (output, workspace)
+ *      until cudaGraphLaunch, then the direct execute's bytes, at every launch, after its
+ *      descriptors are destroyed too; into an invalidated capture it fails
  *
  * Returns 0 when every check passes, 1 otherwise.
  */
@@ -1000,6 +1003,112 @@ static void test_cudnn_conv(cudnnHandle_t h)
     gc_conv_plan_free(&p);
 }
 
+/* cudnnBackendExecute on a capturing stream: recorded, run at each graph launch. */
+static void test_capture(cudnnHandle_t h)
+{
+    const Dims xd = {2, 8, 7, 6}, wd = {16, 8, 3, 3}, yd = {2, 16, 7, 6}, bd = {1, 16, 1, 1};
+    const cudnnDataType_t dt = CUDNN_DATA_FLOAT;
+    const size_t nx = 2 * 8 * 7 * 6, nw = 16 * 8 * 3 * 3, ny = 2 * 16 * 7 * 6;
+    std::vector<float> xv = random_values(nx, dt), wv = random_values(nw, dt),
+                       bv = random_values(16, dt);
+    for (std::vector<float> *v : {&xv, &wv, &bv}) /* exact in any summation order */
+        for (float &e : *v)
+            e = std::round((e + 1.0f) * 4.0f);
+    DevBuf dx(nx * 4), dw(nw * 4), db(16 * 4), dy1(ny * 4), dy2(ny * 4), dws((size_t)4 << 20);
+    dx.put(pack_as(xv, dt));
+    dw.put(pack_as(wv, dt));
+    db.put(pack_as(bv, dt));
+    cudaStream_t s = nullptr;
+    CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess, "stream");
+    OK(cudnnSetStream(h, s));
+    cudaGraphExec_t exec = nullptr;
+    for (int64_t engine : {2, 4}) { /* Winograd (3 MiB workspace), fused conv + bias + ReLU */
+        exec = nullptr;
+        {
+            Keep k;
+            const bool fused = engine == 4;
+            Desc x = tensor(k, 1, dt, xd, nhwc(xd)), w = tensor(k, 2, dt, wd, nhwc(wd)),
+                 y = tensor(k, 4, dt, yd, nhwc(yd));
+            std::vector<Desc> ops;
+            ConvParams cp;
+            if (fused) {
+                Desc v1 = tensor(k, 5, dt, yd, nhwc(yd), true),
+                     v2 = tensor(k, 6, dt, yd, nhwc(yd), true), b = tensor(k, 3, dt, bd, nhwc(bd));
+                ops = {conv_op(k, x, w, v1, cp), pw_op(k, CUDNN_POINTWISE_ADD, v1, b, v2),
+                       pw_op(k, CUDNN_POINTWISE_RELU_FWD, v2, nullptr, y)};
+            } else {
+                ops = {conv_op(k, x, w, y, cp)};
+            }
+            for (Desc o : ops)
+                OK(cudnnBackendFinalize(o));
+            Desc g = graph(k, h, ops);
+            OK(cudnnBackendFinalize(g));
+            int64_t wsb = 0;
+            Desc plan = plan_with(k, g, engine, &wsb);
+            CHECK(plan && (size_t)wsb <= dws.n, "capture: no plan with eng%lld", (long long)engine);
+            if (!plan)
+                continue;
+            Desc p1 = pack(k, fused ? Dims{1, 2, 4, 3} : Dims{1, 2, 4},
+                           fused ? std::vector<void *>{dx.p, dw.p, dy1.p, db.p}
+                                 : std::vector<void *>{dx.p, dw.p, dy1.p},
+                           dws.p),
+                 p2 = pack(k, fused ? Dims{1, 2, 4, 3} : Dims{1, 2, 4},
+                           fused ? std::vector<void *>{dx.p, dw.p, dy2.p, db.p}
+                                 : std::vector<void *>{dx.p, dw.p, dy2.p},
+                           dws.p);
+            OK(cudnnBackendExecute(h, plan, p1)); /* direct, on s */
+            cudaMemset(dy2.p, 0xFF, dy2.n);
+            cudaMemset(dws.p, 0, dws.n);
+            CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess,
+                  "begin capture");
+            OK(cudnnBackendExecute(h, plan, p2));
+            cudaGraph_t cg = nullptr;
+            CHECK(cudaStreamEndCapture(s, &cg) == cudaSuccess && cg, "end capture");
+            const std::vector<unsigned char> y_cap = dy2.get(), ws_cap = dws.get();
+            bool untouched = true;
+            for (unsigned char c : y_cap)
+                untouched &= c == 0xFF;
+            for (size_t i = 0; i < (size_t)wsb; i++)
+                untouched &= ws_cap[i] == 0;
+            CHECK(untouched, "eng%lld: a captured execute wrote at capture", (long long)engine);
+            CHECK(cudaGraphInstantiate(&exec, cg, 0) == cudaSuccess, "instantiate");
+            cudaGraphDestroy(cg);
+            CHECK(cudaGraphLaunch(exec, s) == cudaSuccess, "launch");
+            CHECK(cudaStreamSynchronize(s) == cudaSuccess, "synchronize");
+            CHECK(dy1.get() == dy2.get(),
+                  "eng%lld: the graph's output differs from the direct "
+                  "execute's",
+                  (long long)engine);
+            bool nan_ws = true;
+            const std::vector<unsigned char> ws_run = dws.get();
+            for (size_t i = 0; i < (size_t)wsb; i++)
+                nan_ws &= ws_run[i] == 0xFF;
+            CHECK(nan_ws, "eng%lld: the workspace was not NaN-filled when the graph ran",
+                  (long long)engine);
+
+            /* into an invalidated capture: a failed launch */
+            CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess,
+                  "begin capture");
+            CHECK(cudaStreamSynchronize(s) == cudaErrorStreamCaptureUnsupported, "synchronize");
+            CHECK(cudnnBackendExecute(h, plan, p2) == CUDNN_STATUS_EXECUTION_FAILED_CUDART,
+                  "an execute into an invalidated capture: %s", last_error().c_str());
+            CHECK(cudaStreamEndCapture(s, &cg) == cudaErrorStreamCaptureInvalidated && !cg,
+                  "end of an invalidated capture");
+            cudaGetLastError();
+        } /* the descriptors are destroyed: the graph holds what it needs */
+        if (!exec)
+            continue;
+        cudaMemset(dy2.p, 0xFF, dy2.n);
+        CHECK(cudaGraphLaunch(exec, s) == cudaSuccess, "launch after the descriptors' end");
+        CHECK(dy1.get() == dy2.get(), "eng%lld: a launch after the descriptors were destroyed",
+              (long long)engine);
+        CHECK(cudaGraphExecDestroy(exec) == cudaSuccess, "exec destroy");
+    }
+    CHECK(gc_emu_live_graphs() == 0, "%zu graphs left", gc_emu_live_graphs());
+    OK(cudnnSetStream(h, nullptr));
+    cudaStreamDestroy(s);
+}
+
 /* Two threads, each with its own handle, build and run graphs at the same time (the mock's
  * global state: the registries and the last error, which is per thread). */
 static void test_threads(void)
@@ -1044,6 +1153,8 @@ int main()
     test_environment(h);
     printf("cuda/cudnn_conv.cu on the mock\n");
     test_cudnn_conv(h);
+    printf("stream capture\n");
+    test_capture(h);
     printf("two threads\n");
     test_threads();
     OK(cudnnDestroy(h));

@@ -11,6 +11,8 @@
  *                   input gradient and guided Grad-CAM
  *   device          gc_explain_device on that guided context vs its gc_explain_tensor, and
  *                   gc_predict_device's logits
+ *   graphs          GC_CUDA_GRAPHS=require vs direct launches, bit for bit, capture and replay,
+ *                   two batch sizes, Grad-CAM and guided (check_graphs)
  *   bf16, fp16      vs the fp32 CPU: same top-1, cam correlation >= 0.99, max errors printed;
  *                   the fp16 context also profiles (every stage > 0, device_bytes > 0)
  *   batches         max_batch 7: gc_explain of 7 images of mixed sizes, then 1, then 4 on the
@@ -22,10 +24,11 @@
  *                   host preprocessing, heatmaps and overlays byte for byte gc_render's;
  *                   device_bytes grows at the first call (the GPU path's buffers: proof that
  *                   it ran; GC_CUDA_HOST_PREPROCESS is unset at the start)
- * --quick runs only guided + device + images (for compute-sanitizer, scripts/device-check.sh).
+ * --quick runs only guided + device + graphs + images (for compute-sanitizer,
+ * scripts/device-check.sh).
  * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
  */
-#define _POSIX_C_SOURCE 200809L /* unsetenv */
+#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv */
 #include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdio.h>
@@ -242,6 +245,65 @@ static void check_images_quick(gc_context *gpu, int32_t max_n)
         free(ref), free(got), free(cams), free(rh), free(ro);
         first += n;
     }
+}
+
+/* CUDA graphs (GC_CUDA_GRAPHS=require: a capture that fails fails the call): a context
+ * replaying its batches as graphs against one running them directly, bit for bit — every
+ * stage, the batch itself and then one image (one graph per batch size), each twice (capture,
+ * then replay), for Grad-CAM and for a guided method (whose backward is not a graph). */
+static void check_graphs(const float *x, size_t x_len, int32_t n, const int32_t *classes)
+{
+    const gc_method methods[2] = {GC_METHOD_GRADCAM, GC_METHOD_GUIDED_GRADCAM};
+    const size_t per = x_len / (size_t)n; /* one image's floats */
+    float *x_rev = (float *)malloc(sizeof(float) * per * (size_t)n);
+    int32_t *cls_rev = (int32_t *)malloc(sizeof(int32_t) * (size_t)n);
+    if (!x_rev || !cls_rev) {
+        FAIL("  graphs: out of memory");
+        free(x_rev);
+        free(cls_rev);
+        return;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        memcpy(x_rev + per * (size_t)i, x + per * (size_t)(n - 1 - i), sizeof(float) * per);
+        cls_rev[i] = classes ? classes[n - 1 - i] : -1;
+    }
+    for (int m = 0; m < 2; m++) {
+        const char *run = m ? "graphs guided" : "graphs";
+        gc_context *direct = make(run, GC_BACKEND_CUDA, GC_PRECISION_FP32, methods[m], 0, n, 0);
+        setenv("GC_CUDA_GRAPHS", "require", 1);
+        gc_context *graphs =
+            direct ? make(run, GC_BACKEND_CUDA, GC_PRECISION_FP32, methods[m], 0, n, 0) : NULL;
+        unsetenv("GC_CUDA_GRAPHS");
+        const int32_t sizes[2] = {n, 1};
+        for (int b = 0; graphs && b < 2; b++)
+            for (int rep = 0; rep < 2; rep++) {
+                /* the replay on other inputs (the images in reverse order): a graph that
+                 * replayed nothing, or stale pointers, cannot pass */
+                const float *in = rep ? x_rev : x;
+                const int32_t *cls = rep ? cls_rev : classes;
+                outputs a = {0}, g = {0};
+                char what[48];
+                snprintf(what, sizeof what, "%s n=%d %s", run, sizes[b],
+                         rep ? "replay" : "capture");
+                if (outputs_run(direct, methods[m], in, sizes[b], cls, &a) ||
+                    outputs_run(graphs, methods[m], in, sizes[b], cls, &g)) {
+                    FAIL("  %-16s %s", what, gc_last_error(graphs));
+                } else {
+                    const size_t nn = (size_t)sizes[b];
+                    compare(what, "logits", g.logits, a.logits, nn * a.K, 0.0, 0, 0);
+                    compare(what, "gradient", g.grad, a.grad, nn * a.Kc * a.hw, 0.0, 0, 0);
+                    compare(what, "cam_raw", g.raw, a.raw, nn * a.hw, 0.0, 0, 0);
+                    if (m)
+                        compare(what, "guided backprop", g.gbp, a.gbp, nn * a.HW3, 0.0, 0, 0);
+                }
+                outputs_free(&a);
+                outputs_free(&g);
+            }
+        gc_context_destroy(direct);
+        gc_context_destroy(graphs);
+    }
+    free(x_rev);
+    free(cls_rev);
 }
 
 /* gc_explain_device on a guided fp32 context vs its own gc_explain_tensor. */
@@ -549,6 +611,8 @@ int main(int argc, char **argv)
     check_fp32("guided", GC_METHOD_GUIDED_GRADCAM, 0, x, n, classes);
     if (!no_device)
         check_device(x, n, classes);
+    if (!no_device)
+        check_graphs(x, n_in, n, classes);
     for (size_t k = 0; !quick && !no_device && k < sizeof methods / sizeof methods[0]; k++)
         check_fp32(methods[k].name, methods[k].method, 0, x, n, classes);
     if (!quick && !no_device)
