@@ -784,6 +784,18 @@ static gc_status tune_mode(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan 
     return GC_OK;
 }
 
+/* c: an empty plan of p's shape, type and fusion, and *graph: p's graph built again and owned
+ * by c (release_build frees it), for the heuristics' other configs of the same graph. */
+static gc_status same_graph(cudnnHandle_t handle, const gc_conv_plan *p, gc_conv_plan *c,
+                            cudnnBackendDescriptor_t *graph, gc_errbuf *err)
+{
+    memset(c, 0, sizeof *c);
+    c->dtype = p->dtype;
+    c->n = p->n, c->h = p->h, c->w = p->w, c->c = p->c, c->k = p->k;
+    c->bias = p->bias, c->relu = p->relu, c->fused = p->fused;
+    return build_graph(handle, c, p->fused ? p->bias : 0, p->fused ? p->relu : 0, graph, err);
+}
+
 gc_status gc_conv_plan_tune(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan *p,
                             gc_conv_numerics numerics, const void *x, const void *wt,
                             const void *b, void *y, char *line, size_t line_len, gc_errbuf *err)
@@ -806,9 +818,6 @@ gc_status gc_conv_plan_tune(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan
     const gc_errbuf saved = *err;
     gc_conv_plan c;
     memset(&c, 0, sizeof c);
-    c.dtype = p->dtype;
-    c.n = p->n, c.h = p->h, c.w = p->w, c.c = p->c, c.k = p->k;
-    c.bias = p->bias, c.relu = p->relu, c.fused = p->fused;
     cudnnBackendDescriptor_t graph = NULL, best = NULL;
     int64_t best_ws = 0;
     double best_ms = 0.0;
@@ -822,8 +831,7 @@ gc_status gc_conv_plan_tune(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan
                         : gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory (autotuning)");
     if (st == GC_OK) {
         snprintf(seen[n_seen++], 128, "%s", def_tag); /* never timed twice */
-        st = build_graph(handle, &c, p->fused ? p->bias : 0, p->fused ? p->relu : 0, &graph,
-                         err);
+        st = same_graph(handle, p, &c, &graph, err);
     }
     static const cudnnBackendHeurMode_t modes[2] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_B};
     for (int m = 0; st == GC_OK && m < 2; m++)
@@ -884,14 +892,9 @@ gc_status gc_conv_plan_select(cudnnHandle_t handle, gc_conv_plan *p, gc_conv_num
     /* the same graph again, as gc_conv_plan_tune builds it, and its configs searched */
     const gc_errbuf saved = *err;
     gc_conv_plan c;
-    memset(&c, 0, sizeof c);
-    c.dtype = p->dtype;
-    c.n = p->n, c.h = p->h, c.w = p->w, c.c = p->c, c.k = p->k;
-    c.bias = p->bias, c.relu = p->relu, c.fused = p->fused;
     cudnnBackendDescriptor_t graph = NULL, plan = NULL;
     int64_t ws = 0;
-    gc_status st = build_graph(handle, &c, p->fused ? p->bias : 0, p->fused ? p->relu : 0,
-                               &graph, err);
+    gc_status st = same_graph(handle, p, &c, &graph, err);
     static const cudnnBackendHeurMode_t modes[2] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_B};
     for (int m = 0; st == GC_OK && !plan && m < 2; m++) {
         cudnnBackendDescriptor_t *cfgs;
