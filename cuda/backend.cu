@@ -1429,13 +1429,12 @@ static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, 
                   "explain");
 }
 
-/* gc_explain's images: packed into the pinned staging behind their descriptor table, one
- * upload, one preprocessing launch into x (and its float copy x_stage, for
- * GC_TENSOR_INPUT), then the same path as explain. The images stay on the device for render. */
-static gc_status explain_images_impl(gc_context *ctx, cuda_state *s, const gc_image *images,
-                                     const gc_region *regions, int32_t n,
-                                     const int32_t *classes, float *logits, int32_t *class_ids,
-                                     float *cams_raw)
+/* A batch of images (gc_explain's, gc_predict's): packed into the pinned staging behind their
+ * descriptor table, one upload, one preprocessing launch into x (and its float copy x_stage,
+ * for GC_TENSOR_INPUT). explain_images then takes the same path as explain; the images stay
+ * on the device for render. */
+static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image *images,
+                                  const gc_region *regions, int32_t n)
 {
     gc_errbuf *err = &ctx->err;
     GC_TRY(check_n(ctx, s, n));
@@ -1505,9 +1504,35 @@ static gc_status explain_images_impl(gc_context *ctx, cuda_state *s, const gc_im
     s->img_table = table;
     s->img_pixels = pixels;
     s->img_max_px = max_px;
+    return GC_OK;
+}
+
+static gc_status explain_images_impl(gc_context *ctx, cuda_state *s, const gc_image *images,
+                                     const gc_region *regions, int32_t n,
+                                     const int32_t *classes, float *logits, int32_t *class_ids,
+                                     float *cams_raw)
+{
+    GC_TRY(stage_images_gpu(ctx, s, images, regions, n));
     gc_status st = explain_packed(ctx, s, n, classes, logits, class_ids, cams_raw);
     s->img_n = st == GC_OK ? n : 0;
     return st;
+}
+
+/* gc_predict's images: staged and preprocessed as gc_explain's, then the forward only. */
+static gc_status predict_images_impl(gc_context *ctx, cuda_state *s, const gc_image *images,
+                                     const gc_region *regions, int32_t n, float *logits)
+{
+    GC_TRY(stage_images_gpu(ctx, s, images, regions, n));
+    GC_TRY(forward_to_logits(ctx, s, n, logits));
+    return prof_collect(ctx, s);
+}
+
+static gc_status cuda_predict_images(gc_context *ctx, void *state, const gc_image *images,
+                                     const gc_region *regions, int32_t n, float *logits)
+{
+    cuda_state *s = (cuda_state *)state;
+    return settle(ctx, s, predict_images_impl(ctx, s, images, regions, n, logits),
+                  "predict");
 }
 
 static gc_status cuda_explain_images(gc_context *ctx, void *state, const gc_image *images,
@@ -1718,5 +1743,6 @@ extern "C" const gc_backend_ops gc_cuda_backend = {
     cuda_predict_device,
     cuda_read_tensor,
     cuda_explain_images,
+    cuda_predict_images,
     cuda_render,
 };

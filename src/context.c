@@ -537,10 +537,11 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
     return GC_OK;
 }
 
-/* The batch in ctx->input (or, with device_input, the caller's device tensor) through the
- * forward only. */
+/* The batch in ctx->input (or, with device_input, the caller's device tensor; with images,
+ * the checked images and their regions in ctx->regions for the backend's predict_images)
+ * through the forward only. */
 static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results,
-                               const float *device_input)
+                               const float *device_input, const gc_image *images)
 {
     if (!results)
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "results is NULL");
@@ -548,9 +549,11 @@ static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results,
         return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED, "the %s backend has no forward-only call",
                        ctx->ops->name);
     ctx->last_n = 0; /* no cam, no gradient: nothing for gc_tensor_get */
-    gc_status st = device_input
-                       ? ctx->ops->predict_device(ctx, ctx->be, device_input, n, ctx->logits)
-                       : ctx->ops->predict(ctx, ctx->be, ctx->input, n, ctx->logits);
+    gc_status st =
+        device_input ? ctx->ops->predict_device(ctx, ctx->be, device_input, n, ctx->logits)
+        : images     ? ctx->ops->predict_images(ctx, ctx->be, images, ctx->regions, n,
+                                                ctx->logits)
+                     : ctx->ops->predict(ctx, ctx->be, ctx->input, n, ctx->logits);
     if (st != GC_OK)
         return st;
     gc_pick_classes(ctx, ctx->logits, n, NULL, ctx->class_ids);
@@ -616,14 +619,42 @@ static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
 
 /* The public batch calls: stage the input, open the profile, run, close the profile. */
 
+/* The checks of a batch of images whose preprocessing the backend does (on the GPU), and
+ * their regions into ctx->regions. */
+static gc_status check_backend_images(gc_context *ctx, const gc_image *images, int32_t n)
+{
+    gc_status st = check_batch(ctx, images, n);
+    if (st != GC_OK)
+        return st;
+    ctx->last_n = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if ((st = check_image(ctx, &images[i], i)) != GC_OK)
+            return st;
+        ctx->regions[i] = resize_region(ctx, &images[i]);
+    }
+    return GC_OK;
+}
+
+/* The backend preprocesses images itself (on the GPU): ops->explain_images and ops->render. */
+static int backend_takes_images(const gc_context *ctx)
+{
+    return ctx && ctx->ops && ctx->backend_images && ctx->ops->explain_images &&
+           ctx->ops->render;
+}
+
 gc_status gc_predict(gc_context *ctx, const gc_image *images, int32_t n, gc_result *results)
 {
     const double t0 = gc_now_ms();
     double pre = 0.0;
-    gc_status st = stage_images(ctx, images, n, &pre);
-    if (st == GC_OK) {
+    gc_status st;
+    if (backend_takes_images(ctx) && ctx->ops->predict_images) {
+        if ((st = check_backend_images(ctx, images, n)) == GC_OK) {
+            profile_begin(ctx, n, t0, 0.0);
+            st = predict_batch(ctx, n, results, NULL, images);
+        }
+    } else if ((st = stage_images(ctx, images, n, &pre)) == GC_OK) {
         profile_begin(ctx, n, t0, pre);
-        st = predict_batch(ctx, n, results, NULL);
+        st = predict_batch(ctx, n, results, NULL, NULL);
     }
     return profile_end(ctx, st);
 }
@@ -634,15 +665,9 @@ gc_status gc_predict_tensor(gc_context *ctx, const float *input, int32_t n, gc_r
     gc_status st = stage_tensor(ctx, input, n);
     if (st == GC_OK) {
         profile_begin(ctx, n, t0, 0.0);
-        st = predict_batch(ctx, n, results, NULL);
+        st = predict_batch(ctx, n, results, NULL, NULL);
     }
     return profile_end(ctx, st);
-}
-
-/* The backend preprocesses images itself (on the GPU): ops->explain_images and ops->render. */
-static int backend_takes_images(const gc_context *ctx)
-{
-    return ctx->backend_images && ctx->ops->explain_images && ctx->ops->render;
 }
 
 /* gc_explain's work, from a call that started at t0; the caller closes the profile. */
@@ -651,17 +676,11 @@ static gc_status explain_batch(gc_context *ctx, const gc_image *images, int32_t 
                                size_t cams_len, double t0)
 {
     double pre = 0.0;
-    gc_status st = check_batch(ctx, images, n);
-    if (st != GC_OK)
-        return st;
+    gc_status st;
     if (backend_takes_images(ctx)) {
         /* checked here, preprocessed by the backend from the regions */
-        ctx->last_n = 0;
-        for (int32_t i = 0; i < n; i++) {
-            if ((st = check_image(ctx, &images[i], i)) != GC_OK)
-                return st;
-            ctx->regions[i] = resize_region(ctx, &images[i]);
-        }
+        if ((st = check_backend_images(ctx, images, n)) != GC_OK)
+            return st;
         profile_begin(ctx, n, t0, 0.0);
         return run_batch(ctx, n, classes, results, cams, cams_len, NULL, images);
     }
@@ -802,7 +821,7 @@ gc_status gc_predict_device(gc_context *ctx, const float *device_input, int32_t 
     gc_status st = check_device_batch(ctx, device_input, n, 0);
     if (st == GC_OK) {
         profile_begin(ctx, n, t0, 0.0);
-        st = predict_batch(ctx, n, results, device_input);
+        st = predict_batch(ctx, n, results, device_input, NULL);
     }
     return profile_end(ctx, st);
 }

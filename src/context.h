@@ -57,6 +57,10 @@ typedef struct gc_backend_ops {
     gc_status (*explain_images)(gc_context *ctx, void *state, const gc_image *images,
                                 const gc_region *regions, int32_t n, const int32_t *classes,
                                 float *logits, int32_t *class_ids, float *cams_raw);
+    /* predict_images (optional with explain_images): the same preprocessing, then the forward
+     * only, as predict. It leaves no images for render. */
+    gc_status (*predict_images)(gc_context *ctx, void *state, const gc_image *images,
+                                const gc_region *regions, int32_t n, float *logits);
     /* render: the normalized cams (n, h*w) onto the n images of the last explain_images call,
      * byte for byte as gc_render; overlays / heatmaps as gc_explain_render (NULL, or n
      * pointers, NULL entries skipped), colormap and alpha already checked. */

@@ -24,6 +24,7 @@
  *                   itself in the batch of 7 on the GPU (batch composition)
  *   images          (in device) gc_explain_render on the GPU: GC_TENSOR_INPUT bit for bit the
  *                   host preprocessing, heatmaps and overlays byte for byte gc_render's;
+ *                   gc_predict of the same images the same logits bit for bit;
  *                   device_bytes grows at the first call (the GPU path's buffers: proof that
  *                   it ran; GC_CUDA_HOST_PREPROCESS is unset at the start)
  * --quick runs only guided + device + graphs + images (for compute-sanitizer,
@@ -235,6 +236,19 @@ static void check_images_quick(gc_context *gpu, int32_t max_n)
             printf("  %-16s %d image(s): %zu input values and %zu rendered bytes differ%s\n", run,
                    n, bad_in, bad_px, bad_in || bad_px ? "  FAIL" : "");
             failures += bad_in || bad_px;
+            /* gc_predict of the same images (preprocessed on the GPU as well): the same
+             * forward on the same input, so the same logits, bit for bit */
+            gc_result pres[3];
+            if (gc_predict(gpu, im, n, pres) != GC_OK) {
+                FAIL("  %-16s gc_predict: %s", run, gc_last_error(gpu));
+            } else {
+                for (int32_t i = 0; i < n; i++)
+                    if (pres[i].class_id != res[i].class_id ||
+                        memcmp(&pres[i].logit, &res[i].logit, sizeof(float)) != 0)
+                        FAIL("  %-16s image %d: gc_predict class %d logit %.9g, gc_explain %d "
+                             "%.9g", run, first + i, pres[i].class_id, pres[i].logit,
+                             res[i].class_id, res[i].logit);
+            }
             const long long now =
                 gc_profile_get(gpu, &pr) == GC_OK ? (long long)pr.device_bytes : -1;
             if (first == 0 && !(before >= 0 && now > before))
