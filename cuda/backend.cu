@@ -1233,7 +1233,6 @@ static gc_status upload_host_input(gc_context *ctx, cuda_state *s, const float *
     return GC_OK;
 }
 
-/* Forward of the packed batch, logits to the host (synchronizes). */
 /* ---------------------------------------------------------------- CUDA graphs (opt-in)
  * GC_CUDA_GRAPHS=1: a batch's device work between two host interactions — the forward from
  * the packed input to the logits; for the non-guided methods the backward from the uploaded
@@ -1296,6 +1295,7 @@ static gc_status forward_segment(gc_context *ctx, cuda_state *s, int32_t n)
     return mark(ctx, s, PROF_HEAD);
 }
 
+/* Forward of the packed batch, logits to the host (synchronizes). */
 static gc_status forward_to_logits(gc_context *ctx, cuda_state *s, int32_t n, float *logits)
 {
     GC_TRY(run_segment(ctx, s, SEG_FORWARD, n, forward_segment));

@@ -619,22 +619,6 @@ static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
 
 /* The public batch calls: stage the input, open the profile, run, close the profile. */
 
-/* The checks of a batch of images whose preprocessing the backend does (on the GPU), and
- * their regions into ctx->regions. */
-static gc_status check_backend_images(gc_context *ctx, const gc_image *images, int32_t n)
-{
-    gc_status st = check_batch(ctx, images, n);
-    if (st != GC_OK)
-        return st;
-    ctx->last_n = 0;
-    for (int32_t i = 0; i < n; i++) {
-        if ((st = check_image(ctx, &images[i], i)) != GC_OK)
-            return st;
-        ctx->regions[i] = resize_region(ctx, &images[i]);
-    }
-    return GC_OK;
-}
-
 /* The backend preprocesses images itself (on the GPU): ops->explain_images and ops->render. */
 static int backend_takes_images(const gc_context *ctx)
 {
@@ -642,20 +626,37 @@ static int backend_takes_images(const gc_context *ctx)
            ctx->ops->render;
 }
 
+/* n images of a batch call that started at t0, then its profile opened: with `backend`,
+ * checked here and their regions put in ctx->regions for the backend to preprocess (on the
+ * GPU); else preprocessed here into ctx->input. */
+static gc_status stage_batch_images(gc_context *ctx, const gc_image *images, int32_t n,
+                                    int backend, double t0)
+{
+    double pre = 0.0;
+    gc_status st;
+    if (backend) {
+        if ((st = check_batch(ctx, images, n)) != GC_OK)
+            return st;
+        ctx->last_n = 0;
+        for (int32_t i = 0; i < n; i++) {
+            if ((st = check_image(ctx, &images[i], i)) != GC_OK)
+                return st;
+            ctx->regions[i] = resize_region(ctx, &images[i]);
+        }
+    } else if ((st = stage_images(ctx, images, n, &pre)) != GC_OK) {
+        return st;
+    }
+    profile_begin(ctx, n, t0, pre);
+    return GC_OK;
+}
+
 gc_status gc_predict(gc_context *ctx, const gc_image *images, int32_t n, gc_result *results)
 {
     const double t0 = gc_now_ms();
-    double pre = 0.0;
-    gc_status st;
-    if (backend_takes_images(ctx) && ctx->ops->predict_images) {
-        if ((st = check_backend_images(ctx, images, n)) == GC_OK) {
-            profile_begin(ctx, n, t0, 0.0);
-            st = predict_batch(ctx, n, results, NULL, images);
-        }
-    } else if ((st = stage_images(ctx, images, n, &pre)) == GC_OK) {
-        profile_begin(ctx, n, t0, pre);
-        st = predict_batch(ctx, n, results, NULL, NULL);
-    }
+    const int backend = backend_takes_images(ctx) && ctx->ops->predict_images;
+    gc_status st = stage_batch_images(ctx, images, n, backend, t0);
+    if (st == GC_OK)
+        st = predict_batch(ctx, n, results, NULL, backend ? images : NULL);
     return profile_end(ctx, st);
 }
 
@@ -675,19 +676,11 @@ static gc_status explain_batch(gc_context *ctx, const gc_image *images, int32_t 
                                const int32_t *classes, gc_result *results, float *cams,
                                size_t cams_len, double t0)
 {
-    double pre = 0.0;
-    gc_status st;
-    if (backend_takes_images(ctx)) {
-        /* checked here, preprocessed by the backend from the regions */
-        if ((st = check_backend_images(ctx, images, n)) != GC_OK)
-            return st;
-        profile_begin(ctx, n, t0, 0.0);
-        return run_batch(ctx, n, classes, results, cams, cams_len, NULL, images);
-    }
-    if ((st = stage_images(ctx, images, n, &pre)) != GC_OK)
+    const int backend = backend_takes_images(ctx);
+    gc_status st = stage_batch_images(ctx, images, n, backend, t0);
+    if (st != GC_OK)
         return st;
-    profile_begin(ctx, n, t0, pre);
-    return run_batch(ctx, n, classes, results, cams, cams_len, NULL, NULL);
+    return run_batch(ctx, n, classes, results, cams, cams_len, NULL, backend ? images : NULL);
 }
 
 gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const int32_t *classes,
