@@ -13,38 +13,29 @@ target_include_directories(gradcam_emu PRIVATE ${GC_EMU_DIR} ${_gc_emu_inc}
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 target_compile_options(gradcam_emu PRIVATE ${_gc_emu_opts})
 set_target_properties(gradcam_emu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
-if(GC_SANITIZE)
-  target_compile_options(gradcam_emu PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer)
-endif()
 target_link_libraries(gradcam_emu PUBLIC ${GC_HOST_DEPS} OpenMP::OpenMP_CXX)
 
+# A C++ program of tests/emu on the emulated device (the emulated runtime's hooks included).
+function(gc_emu_cxx_program name)
+  add_executable(${name} ${ARGN})
+  target_compile_definitions(${name} PRIVATE GC_CUDA_EMULATE)
+  target_include_directories(${name} PRIVATE ${GC_EMU_DIR} ${_gc_emu_inc})
+  target_compile_options(${name} PRIVATE ${_gc_emu_opts})
+  set_target_properties(${name} PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+  target_link_libraries(${name} PRIVATE gradcam_emu m)
+endfunction()
+
 # Every kernel against its CPU twin, the kernels emulated (kernels_emu.cpp in gradcam_emu)
-add_executable(test_kernels_emu ${GC_EMU_DIR}/test_kernels.cpp)
-target_compile_definitions(test_kernels_emu PRIVATE GC_CUDA_EMULATE)
-target_include_directories(test_kernels_emu PRIVATE ${GC_EMU_DIR} ${_gc_emu_inc})
-target_compile_options(test_kernels_emu PRIVATE ${_gc_emu_opts})
-set_target_properties(test_kernels_emu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
-if(GC_SANITIZE)
-  target_compile_options(test_kernels_emu PRIVATE -fsanitize=address,undefined
-    -fno-omit-frame-pointer)
-endif()
-target_link_libraries(test_kernels_emu PRIVATE gradcam_emu m)
+gc_emu_cxx_program(test_kernels_emu ${GC_EMU_DIR}/test_kernels.cpp)
 add_test(NAME kernels_emu COMMAND test_kernels_emu
   ${PROJECT_SOURCE_DIR}/models/demo/shapes-vgg.safetensors)
 set_tests_properties(kernels_emu PROPERTIES LABELS "cpu;emu" TIMEOUT 300)
 
 # The mocks' own checks (each against loops written out in its test)
 foreach(mock cudart cudnn)
-  if(EXISTS ${GC_EMU_DIR}/test_mock_${mock}.cpp)
-    add_executable(test_mock_${mock} ${GC_EMU_DIR}/test_mock_${mock}.cpp)
-    target_include_directories(test_mock_${mock} PRIVATE ${GC_EMU_DIR} ${_gc_emu_inc})
-    target_compile_definitions(test_mock_${mock} PRIVATE GC_CUDA_EMULATE)
-    target_compile_options(test_mock_${mock} PRIVATE ${_gc_emu_opts})
-    set_target_properties(test_mock_${mock} PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
-    target_link_libraries(test_mock_${mock} PRIVATE gradcam_emu)
-    add_test(NAME mock_${mock} COMMAND test_mock_${mock})
-    set_tests_properties(mock_${mock} PROPERTIES LABELS "cpu;emu" TIMEOUT 300)
-  endif()
+  gc_emu_cxx_program(test_mock_${mock} ${GC_EMU_DIR}/test_mock_${mock}.cpp)
+  add_test(NAME mock_${mock} COMMAND test_mock_${mock})
+  set_tests_properties(mock_${mock} PROPERTIES LABELS "cpu;emu" TIMEOUT 300)
 endforeach()
 
 # The GPU suite against the emulated device: same sources, same cases.
@@ -105,6 +96,9 @@ set_tests_properties(emu_sticky_error PROPERTIES LABELS "cpu;emu" TIMEOUT 120)
 add_test(NAME emu_no_device COMMAND test_emu_faults_emu ${_gc_demo} nodevice)
 set_tests_properties(emu_no_device PROPERTIES LABELS "cpu;emu" TIMEOUT 120
   ENVIRONMENT "GC_EMU_DEVICES=0")
+add_test(NAME emu_tc_only COMMAND test_emu_faults_emu ${_gc_demo} tconly)
+set_tests_properties(emu_tc_only PROPERTIES LABELS "cpu;emu" TIMEOUT 120
+  ENVIRONMENT "GC_EMU_CUDNN_TC_ONLY=1")
 
 # The gradcam command on the emulated device (gradcam_emu linked in), against the command on
 # the CPU backend: --device all over two emulated GPUs, --workers-per-device, device errors.
@@ -141,9 +135,6 @@ if(GC_BUILD_BENCH)
     set_tests_properties(emu_bench_smoke PROPERTIES LABELS "cpu;emu" TIMEOUT 900)
   endif()
 endif()
-add_test(NAME emu_tc_only COMMAND test_emu_faults_emu ${_gc_demo} tconly)
-set_tests_properties(emu_tc_only PROPERTIES LABELS "cpu;emu" TIMEOUT 120
-  ENVIRONMENT "GC_EMU_CUDNN_TC_ONLY=1")
 
 # Paths a real cuDNN or a debugging user may take: no fused conv+bias+ReLU engine (the
 # backend then runs bias and ReLU with its own kernels), and GC_CUDA_SYNC=1 (a sync after

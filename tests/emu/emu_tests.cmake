@@ -22,6 +22,10 @@ if(GC_WITH_CUDA)
     if(GC_WERROR)
       list(APPEND _gc_emu_opts -Werror)
     endif()
+    # the top file gives the sanitizers to C only: the C++ here gets them too
+    if(GC_SANITIZE)
+      list(APPEND _gc_emu_opts -fsanitize=address,undefined -fno-omit-frame-pointer)
+    endif()
 
     add_executable(test_kernels_gpu ${GC_EMU_DIR}/test_kernels.cpp)
     target_include_directories(test_kernels_gpu PRIVATE ${_gc_emu_inc})
