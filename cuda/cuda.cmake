@@ -1,8 +1,9 @@
 # cuda/cuda.cmake — the CUDA backend's build, included by the top CMakeLists.txt before the
 # library is defined. When nvcc, the CUDA toolkit (cudart, cuBLAS) and cuDNN 9 are all found
 # it sets GC_CU_SOURCES (the .cu files) and GC_CUDA_LIBS (cudart, cuBLAS, cuDNN), which the
-# top file builds and links into the library, and defines GC_WITH_CUDA (C and CUDA). Otherwise it says what is missing and leaves the CPU-only build
-# exactly as it was (GC_WITH_CUDA OFF).
+# top file builds and links into the library, and defines GC_WITH_CUDA (C and CUDA).
+# Otherwise it says what is missing and leaves the CPU-only build exactly as it was
+# (GC_WITH_CUDA OFF).
 
 option(GC_WITH_CUDA "Build the CUDA backend (needs nvcc, cuBLAS and cuDNN 9)" ON)
 set(CUDNN_ROOT "/usr/local/cuda" CACHE PATH "Where cuDNN 9 lives (include/cudnn.h, lib/)")
