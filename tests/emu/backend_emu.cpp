@@ -1,7 +1,11 @@
 /*
- * backend_emu.cpp — the CUDA backend's host code and cuDNN graphs (cuda/backend.cu,
+ * backend_emu.cpp — the CUDA backend's host code and cuDNN graphs (cuda/backend*.cu,
  * cuda/cudnn_conv.cu), built by the host compiler for gradcam_emu: linked with the mocks of
  * cudart, cuBLAS and cuDNN (mock_*.cpp) instead of the real libraries, it runs on the CPU.
  */
 #include "backend.cu"
+#include "backend_common.cu"
+#include "backend_create.cu"
+#include "backend_autotune.cu"
+#include "backend_batch.cu"
 #include "cudnn_conv.cu"

@@ -1,0 +1,368 @@
+/*
+ * backend_batch.cu — one batch on the device, from the packed input to the raw cams: the
+ * feature layers forward (cuDNN graphs, our pool kernels), the dense head (cuBLAS), the
+ * class choice on the host, the backward to the target layer (and, for the guided methods,
+ * a second one to the input), the method's channel weights and cam; with GC_CUDA_GRAPHS the
+ * device-only segments are captured once per batch size and replayed.
+ */
+#include <stdio.h>
+
+#include "backend_state.cuh"
+#include "kernels.cuh"
+
+/* ---------------------------------------------------------------- GEMMs */
+
+/* Y (rows, out) float = X (rows, in) W^T with X, W (out, in) of type T, all row-major.
+ * Column-major view: Y^T (out, rows) = W (out, in) X^T; W row-major is W^T column-major. */
+static gc_status dense_fwd(gc_context *ctx, cuda_state *s, const void *X, const void *Wt,
+                           int rows, int in, int out, float *Y)
+{
+    const float one = 1.0f, zero = 0.0f;
+    GC_CUBLAS_TRY(&ctx->err,
+                  cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, Wt,
+                               s->blas_dt, in, X, s->blas_dt, in, &zero, Y, CUDA_R_32F, out,
+                               s->blas_compute, CUBLAS_GEMM_DEFAULT));
+    return GC_OK;
+}
+
+/* Gin (rows, in) float = G (rows, out) W with the float G rounded to T first (not in
+ * fp32/tf32) and W (out, in) of type T. Column-major: Gin^T (in, rows) = W^T (in, out)
+ * G^T (out, rows), where W's storage is W^T column-major (ld in). */
+static gc_status dense_bwd(gc_context *ctx, cuda_state *s, const float *G, const void *Wt,
+                           int rows, int in, int out, float *Gin)
+{
+    const float one = 1.0f, zero = 0.0f;
+    const void *g = G;
+    if (s->dt != GC_DT_F32) {
+        GC_TRY(gc_convert_cuda(s->stream, GC_DT_F32, G, s->dt, s->gd_t, (size_t)rows * out,
+                               1.0f, &ctx->err));
+        g = s->gd_t;
+    }
+    GC_CUBLAS_TRY(&ctx->err,
+                  cublasGemmEx(s->blas, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one, Wt,
+                               s->blas_dt, in, g, s->blas_dt, out, &zero, Gin, CUDA_R_32F, in,
+                               s->blas_compute, CUBLAS_GEMM_DEFAULT));
+    return GC_OK;
+}
+
+/* ---------------------------------------------------------------- the batch */
+
+/* The input x (already packed) through every feature layer; then the target activation in
+ * float (s->A). */
+static gc_status forward_features(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    const gc_model *m = &ctx->model;
+    gc_errbuf *err = &ctx->err;
+    const void *x = s->x;
+    int32_t H = ctx->in_h, W = ctx->in_w;
+    for (int i = 0; i < m->n_layers; i++) {
+        const gc_layer *L = &m->layers[i];
+        void *y = layer_out(s, i);
+        if (L->kind == GC_LAYER_POOL) {
+            LAYER_TRY(ctx, "forward of", L->name,
+                      gc_maxpool_fwd_cuda(s->stream, s->dt, x, n, H, W, L->cin, y, err));
+        } else {
+            const gc_conv_plan *p = &s->fwd[i];
+            const int pre = i == ctx->target && ctx->stage == GC_STAGE_PRE;
+            void *out = pre ? s->pre : y;
+            const size_t rows = (size_t)n * H * W;
+            LAYER_TRY(ctx, "forward of", L->name, gc_conv_plan_run(s->dnn, p, err));
+            if (!p->fused)
+                LAYER_TRY(ctx, "forward (bias, ReLU) of", L->name,
+                          gc_bias_act_cuda(s->stream, s->dt, out, s->cb[i], rows, L->cout,
+                                           p->relu, err));
+            if (pre) /* the PRE target: keep the pre-activation, then ReLU */
+                LAYER_TRY(ctx, "forward (ReLU) of", L->name,
+                          gc_relu_cuda(s->stream, s->dt, out, y, rows * L->cout, err));
+        }
+        LAYER_TRY(ctx, "forward of", L->name, gcu_debug_sync(ctx, s));
+        H = s->geo.h[i];
+        W = s->geo.w[i];
+        x = y;
+    }
+    if (s->dt != GC_DT_F32) {
+        const size_t len = (size_t)n * ctx->cam_h * ctx->cam_w * ctx->cam_c;
+        const void *a = ctx->stage == GC_STAGE_PRE ? s->pre : s->act[ctx->target];
+        LAYER_TRY(ctx, "float copy of the activation of", ctx->target_name,
+                  gc_convert_cuda(s->stream, s->dt, a, GC_DT_F32, s->A, len, 1.0f, err));
+    }
+    return GC_OK;
+}
+
+static gc_status forward_head(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    const gc_model *m = &ctx->model;
+    gc_errbuf *err = &ctx->err;
+    const int last = m->n_layers - 1;
+    const int32_t C = m->layers[last].cout, k = m->fc1_kernel;
+    const int rows = n * s->geo.P * s->geo.Q;
+    LAYER_TRY(ctx, "head", "average pool",
+              gc_avgpool_fwd_cuda(s->stream, s->dt, s->act[last], n, s->geo.h[last],
+                                  s->geo.w[last], C, s->geo.ph, s->geo.pw, s->pooled, err));
+    if (!s->geo.direct_patch)
+        LAYER_TRY(ctx, "head", "patches",
+                  gc_patches_cuda(s->stream, s->dt, s->pooled, n, s->geo.ph, s->geo.pw, C, k,
+                                  s->patches, err));
+    for (int j = 0; j < m->n_dense; j++) {
+        const gc_dense *d = &m->dense[j];
+        char name[32];
+        snprintf(name, sizeof name, "dense %d", j);
+        LAYER_TRY(ctx, "head forward,", name,
+                  dense_fwd(ctx, s, s->dense_in[j], s->dw[j], rows, d->in, d->out,
+                            s->dense_out[j]));
+        const int hidden = j + 1 < m->n_dense;
+        LAYER_TRY(ctx, "head forward (bias, ReLU),", name,
+                  gc_bias_act_cuda(s->stream, GC_DT_F32, s->dense_out[j], s->db[j],
+                                   (size_t)rows, d->out, hidden, err));
+        if (hidden && s->dt != GC_DT_F32)
+            LAYER_TRY(ctx, "head forward (rounding),", name,
+                      gc_convert_cuda(s->stream, GC_DT_F32, s->dense_out[j], s->dt,
+                                      s->dense_in[j + 1], (size_t)rows * d->out, 1.0f, err));
+    }
+    LAYER_TRY(ctx, "head", "logits",
+              gc_mean_positions_cuda(s->stream, s->dense_out[m->n_dense - 1], n,
+                                     s->geo.P * s->geo.Q, m->num_classes, s->logits, err));
+    LAYER_TRY(ctx, "head", "forward", gcu_debug_sync(ctx, s));
+    return GC_OK;
+}
+
+/* From dy/dlogits (float, in gd_a) to dy/d(last feature map), left in g_a (type T).
+ * guided: the dense ReLUs pass only positive gradients. */
+static gc_status backward_head(gc_context *ctx, cuda_state *s, int32_t n, int guided)
+{
+    const gc_model *m = &ctx->model;
+    gc_errbuf *err = &ctx->err;
+    const int last = m->n_layers - 1;
+    const int32_t C = m->layers[last].cout, k = m->fc1_kernel;
+    const int rows = n * s->geo.P * s->geo.Q;
+    float *g = s->gd_a, *other = s->gd_b;
+    for (int j = m->n_dense - 1; j >= 1; j--) {
+        const gc_dense *d = &m->dense[j];
+        char name[32];
+        snprintf(name, sizeof name, "dense %d", j);
+        LAYER_TRY(ctx, "head backward,", name,
+                  dense_bwd(ctx, s, g, s->dw[j], rows, d->in, d->out, other));
+        LAYER_TRY(ctx, "head backward (ReLU),", name,
+                  gc_relu_mask_cuda(s->stream, GC_DT_F32, other, s->dense_out[j - 1],
+                                    (size_t)rows * d->in, guided, err));
+        float *t = g;
+        g = other;
+        other = t;
+    }
+    const gc_dense *d0 = &m->dense[0];
+    LAYER_TRY(ctx, "head backward,", "dense 0",
+              dense_bwd(ctx, s, g, s->dw[0], rows, d0->in, d0->out, s->g_patch));
+    const float *g_pooled = s->g_patch;
+    if (!s->geo.direct_patch) {
+        LAYER_TRY(ctx, "head backward,", "patches",
+                  gc_patches_bwd_cuda(s->stream, s->g_patch, n, s->geo.ph, s->geo.pw, C, k,
+                                      s->g_pool, err));
+        g_pooled = s->g_pool;
+    }
+    LAYER_TRY(ctx, "head backward,", "average pool",
+              gc_avgpool_bwd_cuda(s->stream, g_pooled, n, s->geo.h[last], s->geo.w[last], C,
+                                  s->geo.ph, s->geo.pw, s->dt, s->g_a, err));
+    LAYER_TRY(ctx, "head", "backward", gcu_debug_sync(ctx, s));
+    return GC_OK;
+}
+
+/* From dy/dlogits (in gd_a) down to the output of layer `stop` (-1: the input image);
+ * *out = the buffer holding the gradient (type T). guided: the guided-ReLU rule at every
+ * ReLU. As the CPU's backward_features. */
+static gc_status backward_features(gc_context *ctx, cuda_state *s, int32_t n, int32_t stop,
+                                   int guided, void **out)
+{
+    const gc_model *m = &ctx->model;
+    gc_errbuf *err = &ctx->err;
+    GC_TRY(backward_head(ctx, s, n, guided));
+    void *g = s->g_a, *other = s->g_b;
+    for (int i = m->n_layers - 1; i > stop; i--) {
+        const gc_layer *L = &m->layers[i];
+        const int32_t H = i ? s->geo.h[i - 1] : ctx->in_h, W = i ? s->geo.w[i - 1] : ctx->in_w;
+        if (L->kind == GC_LAYER_POOL) {
+            LAYER_TRY(ctx, "backward of", L->name,
+                      gc_maxpool_bwd_cuda(s->stream, s->dt, s->act[i - 1], g, n, H, W, L->cin,
+                                          other, err));
+        } else {
+            LAYER_TRY(ctx, "backward (ReLU) of", L->name,
+                      gc_relu_mask_cuda(s->stream, s->dt, g, s->act[i],
+                                        (size_t)n * H * W * L->cout, guided, err));
+            LAYER_TRY(ctx, "backward-data of", L->name,
+                      gc_conv_plan_run(s->dnn, &s->bwd[i], err)); /* bound: g -> other */
+        }
+        LAYER_TRY(ctx, "backward of", L->name, gcu_debug_sync(ctx, s));
+        void *t = g;
+        g = other;
+        other = t;
+    }
+    *out = g;
+    return GC_OK;
+}
+
+/* The score gradient of the explained classes into gd_a (times gscale). */
+static gc_status upload_score_gradient(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    const size_t len = (size_t)n * s->geo.P * s->geo.Q * ctx->model.num_classes;
+    GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(s->gd_a, s->h_grad_logits, sizeof(float) * len,
+                                           cudaMemcpyHostToDevice, s->stream));
+    return GC_OK;
+}
+
+/* Upload of a host batch (n, H, W, 3) NHWC and its packing into x. */
+gc_status gcu_upload_host_input(gc_context *ctx, cuda_state *s, const float *input, int32_t n)
+{
+    const size_t HW = (size_t)ctx->in_h * ctx->in_w;
+    GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(s->x_stage, input, sizeof(float) * (size_t)n * HW * 3,
+                                           cudaMemcpyHostToDevice, s->stream));
+    GC_TRY(gc_pack_input_cuda(s->stream, s->x_stage, 3 * HW, 1, 3, n, ctx->in_h, ctx->in_w,
+                              s->c0, s->dt, s->x, &ctx->err));
+    return GC_OK;
+}
+
+/* ---------------------------------------------------------------- CUDA graphs (opt-in)
+ * GC_CUDA_GRAPHS=1: a batch's device work between two host interactions — the forward from
+ * the packed input to the logits; for the non-guided methods the backward from the uploaded
+ * score gradient to the cam — is captured once per batch size n into a CUDA graph and
+ * replayed: one launch instead of dozens. Every pointer in it is fixed (the arena, the
+ * plans' variant packs); copies from and to the caller's memory stay outside. Not while
+ * profiling or with GC_CUDA_SYNC (both act between stages), nor for the guided methods'
+ * backward (a second upload sits in it). A capture that fails (an engine that cannot be
+ * captured, say) turns graphs off for the context, which then runs the work directly
+ * (GC_CUDA_GRAPHS=require, for tests: fails the call instead, saying why). Off by default
+ * until its gain is measured on a GPU (bench: GC_CUDA_GRAPHS=1). */
+enum { SEG_FORWARD = 0, SEG_BACKWARD = 1 }; /* GC_GRAPH_SEGMENTS of them */
+typedef gc_status (*segment_fn)(gc_context *ctx, cuda_state *s, int32_t n);
+
+static gc_status run_segment(gc_context *ctx, cuda_state *s, int seg, int32_t n, segment_fn fn)
+{
+    if (!s->graphs || ctx->opt.profile || s->debug_sync)
+        return fn(ctx, s, n);
+    cudaGraphExec_t *slot = &s->graph_exec[(size_t)seg * (size_t)(s->N + 1) + (size_t)n];
+    if (!*slot) {
+        const gc_errbuf saved = ctx->err;
+        cudaGraph_t graph = NULL;
+        cudaError_t e = cudaStreamBeginCapture(s->stream, cudaStreamCaptureModeThreadLocal);
+        gc_status st = e == cudaSuccess ? fn(ctx, s, n) : GC_ERR_BACKEND;
+        if (e == cudaSuccess) /* always leave capture mode, whatever happened in it */
+            e = cudaStreamEndCapture(s->stream, &graph);
+        if (st == GC_OK && e == cudaSuccess)
+            e = cudaGraphInstantiate(slot, graph, 0);
+        if (graph)
+            cudaGraphDestroy(graph);
+        if (st != GC_OK || e != cudaSuccess) {
+            const cudaError_t last = cudaGetLastError();
+            if (gc_cuda_error_is_sticky(e) || gc_cuda_error_is_sticky(last))
+                return gc_fail(&ctx->err, GC_ERR_BACKEND, "CUDA graph capture: %s",
+                               cudaGetErrorString(gc_cuda_error_is_sticky(e) ? e : last));
+            if (s->graphs == 2) { /* GC_CUDA_GRAPHS=require (tests): say why, do not hide it */
+                if (st == GC_OK)
+                    gc_fail(&ctx->err, GC_ERR_BACKEND, "%s", cudaGetErrorString(e));
+                gc_err_prefix(&ctx->err, "CUDA graph capture of the %s (n %d) failed: ",
+                              seg == SEG_FORWARD ? "forward" : "backward", n);
+                return st != GC_OK ? st : GC_ERR_BACKEND;
+            }
+            /* not capturable here: this context runs without graphs from now on */
+            *slot = NULL;
+            s->graphs = 0;
+            ctx->err = saved;
+            return fn(ctx, s, n);
+        }
+    }
+    GC_CUDA_TRY(&ctx->err, cudaGraphLaunch(*slot, s->stream));
+    return GC_OK;
+}
+
+/* The forward from the packed input x to the logits, on the device. */
+static gc_status forward_segment(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    GC_TRY(forward_features(ctx, s, n));
+    GC_TRY(gcu_mark(ctx, s, PROF_FEATURES));
+    GC_TRY(forward_head(ctx, s, n));
+    return gcu_mark(ctx, s, PROF_HEAD);
+}
+
+/* Forward of the packed batch, logits to the host (synchronizes). */
+gc_status gcu_forward_to_logits(gc_context *ctx, cuda_state *s, int32_t n, float *logits)
+{
+    GC_TRY(run_segment(ctx, s, SEG_FORWARD, n, forward_segment));
+    GC_CUDA_TRY(&ctx->err,
+                cudaMemcpyAsync(logits, s->logits,
+                                sizeof(float) * (size_t)n * ctx->model.num_classes,
+                                cudaMemcpyDeviceToHost, s->stream));
+    GC_TRY(gcu_mark(ctx, s, PROF_DOWNLOAD));
+    GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
+    return GC_OK;
+}
+
+/* From the uploaded score gradient to dy/dA at the target, as float (s->grad). */
+static gc_status backward_to_target(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    gc_errbuf *err = &ctx->err;
+    const int32_t T = ctx->target;
+    const size_t len = (size_t)n * ctx->cam_h * ctx->cam_w * ctx->cam_c;
+    void *g;
+    GC_TRY(backward_features(ctx, s, n, T, 0, &g));
+    if (ctx->stage == GC_STAGE_PRE)
+        LAYER_TRY(ctx, "backward (ReLU) of", ctx->target_name,
+                  gc_relu_mask_cuda(s->stream, s->dt, g, s->act[T], len, 0, err));
+    return gc_convert_cuda(s->stream, s->dt, g, GC_DT_F32, s->grad, len, 1.0f / s->gscale, err);
+}
+
+/* The method's channel weights and the raw cam from A and the gradient. */
+static gc_status cam_kernels(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    gc_errbuf *err = &ctx->err;
+    const int32_t hw = ctx->cam_h * ctx->cam_w, Kc = ctx->cam_c;
+    const int method = (int)ctx->opt.method;
+    GC_TRY(gc_cam_weights_cuda(s->stream, method, s->A, s->grad, n, hw, Kc, s->alpha, err));
+    GC_TRY(gc_cam_cuda(s->stream, method, s->A, s->grad, s->alpha, n, hw, Kc, s->cam, err));
+    return gcu_mark(ctx, s, PROF_CAM);
+}
+
+/* The non-guided methods' whole backward, on the device (one graph segment). */
+static gc_status backward_segment(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    GC_TRY(backward_to_target(ctx, s, n));
+    GC_TRY(gcu_mark(ctx, s, PROF_BACKWARD));
+    return cam_kernels(ctx, s, n);
+}
+
+/* Everything after the input is packed: forward, class choice, backward(s), cam. */
+gc_status gcu_explain_packed(gc_context *ctx, cuda_state *s, int32_t n,
+                                const int32_t *classes, float *logits, int32_t *class_ids,
+                                float *cams_raw)
+{
+    gc_errbuf *err = &ctx->err;
+    const int32_t PQ = s->geo.P * s->geo.Q;
+    GC_TRY(gcu_forward_to_logits(ctx, s, n, logits));
+    /* the same host code as the CPU backend (score.c) */
+    gc_pick_classes(ctx, logits, n, classes, class_ids);
+    gc_score_gradient(ctx, logits, n, class_ids, PQ, s->h_grad_logits);
+    const size_t glen = (size_t)n * PQ * ctx->model.num_classes;
+    if (s->gscale != 1.0f)
+        for (size_t i = 0; i < glen; i++)
+            s->h_grad_logits[i] *= s->gscale;
+    GC_TRY(gcu_mark(ctx, s, PROF_HEAD));
+    GC_TRY(upload_score_gradient(ctx, s, n));
+    GC_TRY(gcu_mark(ctx, s, PROF_UPLOAD));
+    if (!s->guided) {
+        GC_TRY(run_segment(ctx, s, SEG_BACKWARD, n, backward_segment));
+    } else { /* the same score again, down to the input with the guided rule */
+        GC_TRY(backward_to_target(ctx, s, n));
+        GC_TRY(upload_score_gradient(ctx, s, n));
+        void *g;
+        GC_TRY(backward_features(ctx, s, n, -1, 1, &g));
+        GC_TRY(gc_unpack_grad_cuda(s->stream, s->dt, g, n, ctx->in_h, ctx->in_w, s->c0,
+                                   1.0f / s->gscale, s->guided_in, err));
+        GC_TRY(gcu_mark(ctx, s, PROF_BACKWARD));
+        GC_TRY(cam_kernels(ctx, s, n));
+    }
+    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
+    GC_CUDA_TRY(err, cudaMemcpyAsync(cams_raw, s->cam, sizeof(float) * (size_t)n * hw,
+                                     cudaMemcpyDeviceToHost, s->stream));
+    GC_TRY(gcu_mark(ctx, s, PROF_DOWNLOAD));
+    GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
+    GC_TRY(gcu_prof_collect(ctx, s));
+    return GC_OK;
+}
+

@@ -1,0 +1,420 @@
+/*
+ * backend_create.cu — a CUDA context's creation and teardown: the precision's numerics, the
+ * cuDNN plans for every conv (with the first layer's channel padding), one device arena laid
+ * out for max_batch images, the weights converted and uploaded, the plans bound to their
+ * fixed pointers, and the table of CUDA graphs when GC_CUDA_GRAPHS asks for them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_state.cuh"
+
+void gcu_destroy(void *state)
+{
+    cuda_state *s = (cuda_state *)state;
+    if (!s)
+        return;
+    cudaSetDevice(s->device);
+    if (s->stream)
+        cudaStreamSynchronize(s->stream);
+    for (int i = 0; i < GC_MAX_LAYERS; i++) {
+        gc_conv_plan_free(&s->fwd[i]);
+        gc_conv_plan_free(&s->bwd[i]);
+    }
+    for (int k = 0; k < GC_MAX_MARKS; k++)
+        if (s->ev[k])
+            cudaEventDestroy(s->ev[k]);
+    if (s->graph_exec) {
+        for (size_t k = 0; k < (size_t)GC_GRAPH_SEGMENTS * (size_t)(s->N + 1); k++)
+            if (s->graph_exec[k])
+                cudaGraphExecDestroy(s->graph_exec[k]);
+        free(s->graph_exec);
+    }
+    cudaFree(s->blas_ws);
+    if (s->blas)
+        cublasDestroy(s->blas);
+    if (s->dnn)
+        cudnnDestroy(s->dnn);
+    cudaFree(s->workspace);
+    cudaFree(s->arena);
+    cudaFree(s->d_img);
+    cudaFree(s->d_out);
+    if (s->h_img)
+        cudaFreeHost(s->h_img);
+    free(s->descs);
+    if (s->stream)
+        cudaStreamDestroy(s->stream);
+    cudaGetLastError(); /* nothing of ours stays pending after a failed teardown */
+    free(s->h_grad_logits);
+    free(s->h_tmp);
+    free(s);
+}
+
+/* Bump allocator over the arena: a first pass (base NULL) only measures. */
+typedef struct arena {
+    char *base;
+    size_t used;
+} arena;
+
+static void *take(arena *a, size_t bytes)
+{
+    bytes = (bytes + 255) / 256 * 256;
+    void *p = a->base ? (void *)(a->base + a->used) : NULL;
+    a->used += bytes;
+    return p;
+}
+
+static float *take_f(arena *a, size_t floats)
+{
+    return (float *)take(a, floats * sizeof(float));
+}
+
+static void *take_t(arena *a, const cuda_state *s, size_t elems)
+{
+    return take(a, elems * s->es);
+}
+
+/* Assigns every device tensor (or measures their total when a->base is NULL). */
+static void layout(const gc_context *ctx, cuda_state *s, arena *a)
+{
+    const gc_model *m = &ctx->model;
+    const size_t N = (size_t)s->N, HW = (size_t)ctx->in_h * ctx->in_w;
+    const int32_t T = ctx->target, K0 = s->keep_from;
+    size_t below, above;
+    gc_layer_extents(m, &s->geo, N, K0, &below, &above);
+    if (s->guided) /* the first conv's backward-data writes the input's gradient */
+        above = GC_MAX(above, N * HW * s->c0);
+    const int32_t C = m->layers[m->n_layers - 1].cout;
+    const size_t rows = N * s->geo.P * s->geo.Q, hw = (size_t)ctx->cam_h * ctx->cam_w;
+    const size_t Kc = (size_t)ctx->cam_c;
+    s->x_stage = take_f(a, N * HW * 3);
+    s->x = take_t(a, s, N * HW * s->c0);
+    s->ping = K0 > 0 ? take_t(a, s, below) : NULL;
+    s->pong = K0 > 0 ? take_t(a, s, below) : NULL;
+    for (int i = K0; i < m->n_layers; i++)
+        s->act[i] = take_t(a, s, N * s->geo.h[i] * s->geo.w[i] * m->layers[i].cout);
+    s->pre = ctx->stage == GC_STAGE_PRE ? take_t(a, s, N * hw * Kc) : NULL;
+    if (s->dt == GC_DT_F32)
+        s->A = (float *)(ctx->stage == GC_STAGE_PRE ? s->pre : s->act[T]);
+    else
+        s->A = take_f(a, N * hw * Kc);
+    s->pooled = take_t(a, s, N * s->geo.ph * s->geo.pw * C);
+    s->patches = s->geo.direct_patch ? NULL : take_t(a, s, rows * s->geo.kk_c);
+    size_t widest = 1;
+    for (int j = 0; j < m->n_dense; j++) {
+        s->dense_out[j] = take_f(a, rows * m->dense[j].out);
+        widest = GC_MAX(widest, (size_t)m->dense[j].out);
+    }
+    s->dense_in[0] = s->geo.direct_patch ? s->pooled : s->patches;
+    for (int j = 1; j < m->n_dense; j++)
+        s->dense_in[j] = s->dt == GC_DT_F32 ? (void *)s->dense_out[j - 1]
+                                            : take_t(a, s, rows * m->dense[j - 1].out);
+    s->gd_a = take_f(a, rows * widest);
+    s->gd_b = take_f(a, rows * widest);
+    s->gd_t = s->dt == GC_DT_F32 ? NULL : take_t(a, s, rows * widest);
+    s->g_patch = take_f(a, rows * s->geo.kk_c);
+    s->g_pool = s->geo.direct_patch ? NULL : take_f(a, N * s->geo.ph * s->geo.pw * C);
+    s->g_a = take_t(a, s, above);
+    s->g_b = take_t(a, s, above);
+    s->grad = take_f(a, N * hw * Kc);
+    s->alpha = take_f(a, N * Kc);
+    s->cam = take_f(a, N * hw);
+    s->logits = take_f(a, N * m->num_classes);
+    s->guided_in = s->guided ? take_f(a, N * 3 * HW) : NULL;
+    s->d_cams = take_f(a, N * hw);
+    s->d_luts = (uint8_t *)take(a, (size_t)GC_N_COLORMAPS * GC_LUT_BYTES);
+    for (int i = 0; i < m->n_layers; i++) {
+        const gc_layer *L = &m->layers[i];
+        if (L->kind != GC_LAYER_CONV)
+            continue;
+        const size_t nw = (size_t)9 * conv_cin(ctx, s, i) * L->cout;
+        s->cw[i] = take_t(a, s, nw);
+        s->cb[i] = take_t(a, s, (size_t)L->cout);
+        s->wflip[i] = s->has_bwd[i] ? take_t(a, s, nw) : NULL;
+    }
+    for (int j = 0; j < m->n_dense; j++) {
+        s->dw[j] = take_t(a, s, (size_t)m->dense[j].in * m->dense[j].out);
+        s->db[j] = take_f(a, (size_t)m->dense[j].out);
+    }
+}
+
+/* dst (n elements of the context's type, on the device) = src (n host floats), rounded to
+ * the type on the host. Synchronous: the staging buffer is freed before returning. */
+static gc_status put_tensor(gc_context *ctx, cuda_state *s, void *dst, const float *src,
+                            size_t n, gc_dtype t, const char *what)
+{
+    void *h = t == GC_DT_F32 ? (void *)src : malloc(n * gc_dtype_size(t) + 1);
+    if (!h)
+        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory converting %s", what);
+    if (h != (void *)src)
+        gc_dtype_from_float_host(t, src, h, n);
+    cudaError_t e = cudaMemcpyAsync(dst, h, n * gc_dtype_size(t), cudaMemcpyHostToDevice,
+                                    s->stream);
+    cudaError_t e2 = cudaStreamSynchronize(s->stream);
+    if (h != (void *)src)
+        free(h);
+    if (e != cudaSuccess || e2 != cudaSuccess) {
+        cudaError_t b = e != cudaSuccess ? e : e2;
+        return gc_fail(&ctx->err, GC_ERR_BACKEND, "uploading %s: cudaMemcpyAsync: %s (%s)",
+                       what, cudaGetErrorName(b), cudaGetErrorString(b));
+    }
+    return GC_OK;
+}
+
+static gc_status upload_weights(gc_context *ctx, cuda_state *s)
+{
+    const gc_model *m = &ctx->model;
+    for (int i = 0; i < m->n_layers; i++) {
+        const gc_layer *L = &m->layers[i];
+        if (L->kind != GC_LAYER_CONV)
+            continue;
+        const int32_t ci = conv_cin(ctx, s, i), co = L->cout;
+        const size_t nw = (size_t)9 * ci * co;
+        float *w = (float *)calloc(nw, sizeof(float)), *f = (float *)malloc(nw * sizeof(float));
+        if (!w || !f) {
+            free(w);
+            free(f);
+            return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory (conv weights)");
+        }
+        /* (cout, 3, 3, ci): the model's cin channels, then zeros (the padded input's) */
+        for (size_t r = 0; r < (size_t)co * 9; r++)
+            memcpy(w + r * ci, L->w + r * L->cin, sizeof(float) * L->cin);
+        /* dgrad weights: wflip[c][ky][kx][k] = w[k][2-ky][2-kx][c] (as cpu_backend.c) */
+        for (int32_t kc = 0; kc < co; kc++)
+            for (int32_t ky = 0; ky < 3; ky++)
+                for (int32_t kx = 0; kx < 3; kx++)
+                    for (int32_t c = 0; c < ci; c++)
+                        f[(((size_t)c * 3 + ky) * 3 + kx) * co + kc] =
+                            w[(((size_t)kc * 3 + (2 - ky)) * 3 + (2 - kx)) * ci + c];
+        gc_status st = put_tensor(ctx, s, s->cw[i], w, nw, s->dt, "conv weights");
+        if (st == GC_OK)
+            st = put_tensor(ctx, s, s->cb[i], L->b, (size_t)co, s->dt, "conv bias");
+        if (st == GC_OK && s->wflip[i])
+            st = put_tensor(ctx, s, s->wflip[i], f, nw, s->dt, "flipped conv weights");
+        free(w);
+        free(f);
+        LAYER_TRY(ctx, "CUDA backend, weights of", L->name, st);
+    }
+    for (int j = 0; j < m->n_dense; j++) {
+        GC_TRY(put_tensor(ctx, s, s->dw[j], m->dense[j].w,
+                          (size_t)m->dense[j].in * m->dense[j].out, s->dt, "dense weights"));
+        GC_TRY(put_tensor(ctx, s, s->db[j], m->dense[j].b, (size_t)m->dense[j].out, GC_DT_F32,
+                          "dense bias"));
+    }
+    return GC_OK;
+}
+
+/* Layer i's forward plan and, when the backward passes it, its backward-data plan. */
+static gc_status build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_t stop)
+{
+    const gc_layer *L = &ctx->model.layers[i];
+    const int32_t T = ctx->target;
+    const int32_t H = s->geo.h[i], W = s->geo.w[i], ci = conv_cin(ctx, s, i);
+    const int pre = i == T && ctx->stage == GC_STAGE_PRE;
+    LAYER_TRY(ctx, "CUDA backend, plan for the forward of", L->name,
+              gc_conv_plan_build(s->dnn, s->dnn_dt, s->N, H, W, ci, L->cout, 1, !pre,
+                                 s->numerics, &s->fwd[i], &ctx->err));
+    s->has_fwd[i] = 1;
+    if (i > stop) {
+        LAYER_TRY(ctx, "CUDA backend, plan for the backward-data of", L->name,
+                  gc_conv_plan_build(s->dnn, s->dnn_dt, s->N, H, W, L->cout, ci, 0, 0,
+                                     s->numerics, &s->bwd[i], &ctx->err));
+        s->has_bwd[i] = 1;
+    }
+    return GC_OK;
+}
+
+/* Every conv plan (no pointers yet: gc_conv_plan_bind comes after the arena). Chooses c0:
+ * the first layer's input channels, 3 when an engine takes them, else padded to 4 or 8;
+ * always 8 in fp16/bf16 (16-byte channel vectors for the tensor-core engines). */
+static gc_status build_plans(gc_context *ctx, cuda_state *s)
+{
+    const gc_model *m = &ctx->model;
+    const int32_t stop = s->guided ? -1 : ctx->target;
+    static const int32_t c_float[] = {3, 4, 8}, c_half[] = {8};
+    const int32_t *cands = s->dt == GC_DT_F32 ? c_float : c_half;
+    const int n_cands = s->dt == GC_DT_F32 ? 3 : 1;
+    gc_status st = GC_OK;
+    s->c0 = cands[0];
+    for (int k = 0; m->layers[0].kind == GC_LAYER_CONV && k < n_cands; k++) {
+        s->c0 = cands[k];
+        st = build_layer_plans(ctx, s, 0, stop);
+        /* an engine refused, or cuDNN refused the graph itself: try wider padding */
+        if (st == GC_OK || st == GC_ERR_OUT_OF_MEMORY)
+            break;
+        gc_conv_plan_free(&s->fwd[0]);
+        gc_conv_plan_free(&s->bwd[0]);
+        s->has_fwd[0] = s->has_bwd[0] = 0;
+    }
+    GC_TRY(st);
+    for (int i = 1; i < m->n_layers; i++)
+        if (m->layers[i].kind == GC_LAYER_CONV)
+            GC_TRY(build_layer_plans(ctx, s, i, stop));
+    s->ws_bytes = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        if (s->has_fwd[i])
+            s->ws_bytes = GC_MAX(s->ws_bytes, (size_t)s->fwd[i].workspace);
+        if (s->has_bwd[i])
+            s->ws_bytes = GC_MAX(s->ws_bytes, (size_t)s->bwd[i].workspace);
+    }
+    return GC_OK;
+}
+
+/* The variant packs: fixed pointers, as forward_features() and backward_features() use them.
+ * Every backward starts with the gradient in g_a at the last layer and alternates g_a / g_b
+ * layer by layer, so a layer's buffers are the same in the normal and the guided backward. */
+static gc_status bind_plans(gc_context *ctx, cuda_state *s)
+{
+    const gc_model *m = &ctx->model;
+    const void *x = s->x;
+    for (int i = 0; i < m->n_layers; i++) {
+        void *y = layer_out(s, i);
+        if (s->has_fwd[i]) {
+            const int pre = i == ctx->target && ctx->stage == GC_STAGE_PRE;
+            LAYER_TRY(ctx, "CUDA backend, binding the forward of", m->layers[i].name,
+                      gc_conv_plan_bind(&s->fwd[i], x, s->cw[i], s->cb[i], pre ? s->pre : y,
+                                        s->workspace, &ctx->err));
+        }
+        x = y;
+    }
+    void *g = s->g_a, *other = s->g_b;
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        if (s->has_bwd[i])
+            LAYER_TRY(ctx, "CUDA backend, binding the backward-data of", m->layers[i].name,
+                      gc_conv_plan_bind(&s->bwd[i], g, s->wflip[i], NULL, other, s->workspace,
+                                        &ctx->err));
+        void *t = g;
+        g = other;
+        other = t;
+    }
+    return GC_OK;
+}
+
+static gc_status set_numerics(gc_context *ctx, cuda_state *s)
+{
+    switch (ctx->opt.precision) {
+    case GC_PRECISION_TF32:
+        s->dt = GC_DT_F32, s->dnn_dt = CUDNN_DATA_FLOAT, s->blas_dt = CUDA_R_32F;
+        s->blas_compute = CUBLAS_COMPUTE_32F_FAST_TF32, s->numerics = GC_CONV_FP32_ACCUM;
+        break;
+    case GC_PRECISION_BF16:
+        s->dt = GC_DT_BF16, s->dnn_dt = CUDNN_DATA_BFLOAT16, s->blas_dt = CUDA_R_16BF;
+        s->blas_compute = CUBLAS_COMPUTE_32F, s->numerics = GC_CONV_FP32_ACCUM;
+        break;
+    case GC_PRECISION_FP16:
+        s->dt = GC_DT_F16, s->dnn_dt = CUDNN_DATA_HALF, s->blas_dt = CUDA_R_16F;
+        s->blas_compute = CUBLAS_COMPUTE_32F, s->numerics = GC_CONV_FP32_ACCUM;
+        break;
+    case GC_PRECISION_FP32:
+        s->dt = GC_DT_F32, s->dnn_dt = CUDNN_DATA_FLOAT, s->blas_dt = CUDA_R_32F;
+        s->blas_compute = CUBLAS_COMPUTE_32F_PEDANTIC, s->numerics = GC_CONV_TRUE_FP32;
+        break;
+    default:
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                       "CUDA backend: precision %d not resolved", (int)ctx->opt.precision);
+    }
+    s->es = gc_dtype_size(s->dt);
+    s->gscale = s->dt == GC_DT_F16 ? GC_FP16_GRAD_SCALE : 1.0f;
+    return GC_OK;
+}
+
+/* GC_CUDA_GRAPHS=1 (run_segment): the table of graphs, and cuBLAS's workspace given once. */
+static gc_status graphs_init(gc_context *ctx, cuda_state *s)
+{
+    const char *env = getenv("GC_CUDA_GRAPHS");
+    if (!env || !*env || !strcmp(env, "0"))
+        return GC_OK;
+    s->graph_exec = (cudaGraphExec_t *)calloc((size_t)GC_GRAPH_SEGMENTS * (size_t)(s->N + 1),
+                                              sizeof(cudaGraphExec_t));
+    if (!s->graph_exec)
+        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory (CUDA graphs)");
+    cudaError_t e = cudaMalloc(&s->blas_ws, GC_BLAS_GRAPH_WS);
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* not sticky: run without graphs */
+        s->blas_ws = NULL;
+        return GC_OK;
+    }
+    GC_CUBLAS_TRY(&ctx->err, cublasSetWorkspace(s->blas, s->blas_ws, GC_BLAS_GRAPH_WS));
+    s->graphs = strcmp(env, "require") == 0 ? 2 : 1;
+    gcu_account(ctx, s);
+    return GC_OK;
+}
+
+gc_status gcu_create(gc_context *ctx, void **state)
+{
+    const gc_model *m = &ctx->model;
+    cuda_state *s = (cuda_state *)calloc(1, sizeof *s);
+    if (!s)
+        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory");
+    *state = s;
+    gc_errbuf *err = &ctx->err;
+    s->device = ctx->opt.device;
+    s->guided = gc_method_guided(ctx->opt.method);
+    s->keep_from = s->guided ? 0 : ctx->target;
+    const char *dbg = getenv("GC_CUDA_SYNC");
+    s->debug_sync = dbg && *dbg && strcmp(dbg, "0") != 0;
+    GC_TRY(set_numerics(ctx, s));
+    GC_CUDA_TRY(err, cudaSetDevice(s->device));
+    GC_CUDA_TRY(err, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
+    GC_CUDNN_TRY(err, cudnnCreate(&s->dnn));
+    GC_CUDNN_TRY(err, cudnnSetStream(s->dnn, s->stream));
+    GC_CUBLAS_TRY(err, cublasCreate(&s->blas));
+    GC_CUBLAS_TRY(err, cublasSetStream(s->blas, s->stream));
+    /* the GEMMs' compute type says it all; fp32 also forbids TF32 through the math mode */
+    GC_CUBLAS_TRY(err, cublasSetMathMode(s->blas, ctx->opt.precision == GC_PRECISION_FP32
+                                                      ? CUBLAS_PEDANTIC_MATH
+                                                      : CUBLAS_DEFAULT_MATH));
+    s->N = ctx->opt.max_batch;
+    s->geo = ctx->geo;
+
+    GC_TRY(build_plans(ctx, s));
+
+    arena a = {NULL, 0};
+    layout(ctx, s, &a);
+    s->arena_bytes = a.used;
+    cudaError_t e = cudaMalloc(&s->arena, a.used);
+    if (e == cudaSuccess && s->ws_bytes > 0)
+        e = cudaMalloc(&s->workspace, s->ws_bytes);
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* clear the (non-sticky) allocation error */
+        return gc_fail(err, e == cudaErrorMemoryAllocation ? GC_ERR_OUT_OF_MEMORY : GC_ERR_BACKEND,
+                       "CUDA backend: cannot allocate %.1f MiB of device memory (+ %.1f MiB "
+                       "cuDNN workspace) for max_batch %d at %dx%d: %s; try a smaller "
+                       "max_batch", a.used / 1048576.0, s->ws_bytes / 1048576.0,
+                       ctx->opt.max_batch, ctx->in_w, ctx->in_h, cudaGetErrorString(e));
+    }
+    gcu_account(ctx, s);
+    /* zeros: images beyond n in a batch stay finite */
+    GC_CUDA_TRY(err, cudaMemsetAsync(s->arena, 0, a.used, s->stream));
+    arena b = {s->arena, 0};
+    layout(ctx, s, &b);
+    const int tune = gcu_autotune_candidates(ctx);
+    if (tune > 0) /* opt-in: options.autotune / GC_CUDNN_AUTOTUNE */
+        GC_TRY(gcu_autotune_plans(ctx, s, tune));
+    GC_TRY(upload_weights(ctx, s));
+    GC_TRY(bind_plans(ctx, s));
+    for (int k = 0; k < GC_N_COLORMAPS; k++)
+        GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_luts + (size_t)GC_LUT_BYTES * k,
+                                         gc_colormap_table((gc_colormap)k), GC_LUT_BYTES,
+                                         cudaMemcpyHostToDevice, s->stream));
+
+    const size_t rows = (size_t)s->N * s->geo.P * s->geo.Q, hw = (size_t)ctx->cam_h * ctx->cam_w;
+    s->h_grad_logits = (float *)malloc(sizeof(float) * rows * m->num_classes);
+    s->h_tmp = (float *)malloc(sizeof(float) * hw * ctx->cam_c);
+    s->descs = (gc_image_desc *)malloc(sizeof(gc_image_desc) * (size_t)s->N);
+    if (!s->h_grad_logits || !s->h_tmp || !s->descs)
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory (host staging)");
+    /* gc_explain's images: uploaded as bytes, preprocessed and rendered on the GPU, unless
+     * GC_CUDA_HOST_PREPROCESS=1 asks for the host path (for bisecting a mismatch) */
+    const char *hp = getenv("GC_CUDA_HOST_PREPROCESS");
+    s->host_preprocess = hp && *hp && strcmp(hp, "0") != 0;
+    /* its staging comes with the first batch of images (explain_images_impl) */
+    ctx->backend_images = !s->host_preprocess;
+    if (ctx->opt.profile)
+        for (int k = 0; k < GC_MAX_MARKS; k++)
+            GC_CUDA_TRY(err, cudaEventCreate(&s->ev[k]));
+    GC_TRY(graphs_init(ctx, s));
+    GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
+    return GC_OK;
+}
+

@@ -1,0 +1,187 @@
+/*
+ * backend_state.cuh — what the CUDA backend's files share (cuda/backend*.cu): the state of
+ * one context on its GPU, the constants of its buffers, and the functions one file offers
+ * the others (prefix gcu_; hidden like the rest of the library: CUDA_VISIBILITY_PRESET).
+ *
+ *   backend.cu           the backend's entry points (gc_backend_ops): batches in and out,
+ *                        images staged and rendered on the device, tensors read back
+ *   backend_create.cu    create / destroy: numerics, plans, the arena, weights, graphs table
+ *   backend_autotune.cu  the opt-in engine autotuning at create, with the plan cache
+ *   backend_batch.cu     one batch on the device: forward, head, backward(s), cam; the dense
+ *                        layers' GEMMs; CUDA-graph capture and replay of those segments
+ *   backend_common.cu    device probe, error entry/exit (sticky faults), profiling marks
+ */
+#ifndef GC_BACKEND_STATE_CUH
+#define GC_BACKEND_STATE_CUH
+
+#include <stdint.h>
+
+#include "check.cuh"
+#include "cudnn_conv.cuh"
+#include "image_kernels.cuh"
+
+extern "C" {
+#include "context.h"
+}
+
+/* profiling: what the time since the previous mark was spent on */
+enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CAM,
+       PROF_DOWNLOAD, PROF_PREPROCESS };
+#define GC_MAX_MARKS 24
+#define GC_FP16_GRAD_SCALE 1024.0f
+
+/* CUDA graphs (GC_CUDA_GRAPHS=1, run_segment): the forward and the backward segments, and
+ * cuBLAS's own workspace then (it must not allocate during a capture; 32 MiB is cuBLAS's
+ * recommendation for Hopper) */
+#define GC_GRAPH_SEGMENTS 2
+#define GC_BLAS_GRAPH_WS ((size_t)32 << 20)
+
+typedef struct cuda_state {
+    int device;
+    cudaStream_t stream;
+    cudnnHandle_t dnn;
+    cublasHandle_t blas;
+    /* numerics of the context's precision */
+    gc_dtype dt;                       /* feature maps and weights                          */
+    size_t es;                         /* bytes per element of dt                           */
+    cudnnDataType_t dnn_dt;
+    cudaDataType_t blas_dt;
+    cublasComputeType_t blas_compute;
+    gc_conv_numerics numerics;
+    float gscale;                      /* gradients are computed times this (fp16: 1024)    */
+    int32_t c0;                        /* channels of the packed input image: 3, 4 or 8     */
+    int guided;                        /* a second, guided backward to the input            */
+    int32_t keep_from;                 /* layers >= this keep their outputs in act[]        */
+    int debug_sync;                    /* GC_CUDA_SYNC: synchronize after every layer       */
+    int graphs;                        /* GC_CUDA_GRAPHS: batches replayed as CUDA graphs   */
+    cudaGraphExec_t *graph_exec;       /* [GC_GRAPH_SEGMENTS][N + 1]: per segment, batch size */
+    void *blas_ws;                     /* cuBLAS's workspace when graphs are on             */
+    int32_t N;                         /* max batch                                         */
+    gc_geometry geo;                   /* layer and head sizes (model.c)                    */
+    char *arena;                       /* one device allocation                             */
+    size_t arena_bytes;
+    void *workspace;                   /* cuDNN workspace                                   */
+    size_t ws_bytes;
+    /* device tensors (pointers into the arena); T = the element type dt */
+    float *x_stage;                    /* (N, H, W, 3) float: the host batch before packing */
+    void *x;                           /* (N, H, W, c0) T: the network input                */
+    void *ping, *pong;                 /* T: outputs of layers below keep_from              */
+    void *act[GC_MAX_LAYERS];          /* (N, h, w, C) T: outputs of layers >= keep_from    */
+    void *pre;                         /* (N, h, w, K) T: target conv before ReLU (PRE)     */
+    float *A;                          /* (N, h, w, K) float: the target activation (in
+                                          fp32/tf32 the same memory as act[T] or pre)        */
+    void *pooled;                      /* (N, ph, pw, C) T                                  */
+    void *patches;                     /* (N*P*Q, k*k*C) T when !direct_patch               */
+    float *dense_out[GC_MAX_DENSE];    /* (N*P*Q, out_j) float, after bias and ReLU         */
+    void *dense_in[GC_MAX_DENSE];      /* (N*P*Q, in_j) T: dense j's GEMM input             */
+    float *gd_a, *gd_b;                /* (N*P*Q, widest) float: dense gradients            */
+    void *gd_t;                        /* (N*P*Q, widest) T: a gradient as GEMM input (not
+                                          in fp32/tf32, where the float one is used)         */
+    float *g_patch;                    /* (N*P*Q, k*k*C) float: dense[0]'s input gradient   */
+    float *g_pool;                     /* (N, ph, pw, C) float, when !direct_patch          */
+    void *g_a, *g_b;                   /* T: feature-map gradients                          */
+    float *grad;                       /* (N, h, w, K) float: dy/dA at the target           */
+    float *alpha;                      /* (N, K)                                            */
+    float *cam;                        /* (N, h*w)                                          */
+    float *logits;                     /* (N, classes)                                      */
+    float *guided_in;                  /* (N, 3, H, W) float NCHW: guided dy/dinput         */
+    void *cw[GC_MAX_LAYERS], *cb[GC_MAX_LAYERS]; /* T: conv (cout,3,3,cin'), (cout)         */
+    void *wflip[GC_MAX_LAYERS];        /* T: (cin',3,3,cout) for the backward-data convs    */
+    void *dw[GC_MAX_DENSE];            /* T: (out, in)                                      */
+    float *db[GC_MAX_DENSE];           /* (out)                                             */
+    gc_conv_plan fwd[GC_MAX_LAYERS], bwd[GC_MAX_LAYERS];
+    int has_fwd[GC_MAX_LAYERS], has_bwd[GC_MAX_LAYERS];
+    float *d_cams;                     /* (N, h*w) float: normalized cams to render          */
+    uint8_t *d_luts;                   /* the 5 colormaps (gc_colormap order), 768 B each    */
+    /* gc_explain's images, preprocessed and rendered here (explain_images, render) unless
+     * GC_CUDA_HOST_PREPROCESS=1 (then context.c does both on the host) */
+    int host_preprocess;
+    uint8_t *h_img;                    /* pinned: the batch's descriptor table, its pixels  */
+    uint8_t *d_img;                    /* device copy of h_img (one upload)                 */
+    size_t img_cap;                    /* bytes of h_img and of d_img                       */
+    uint8_t *d_out;                    /* device: heatmaps (img_pixels bytes), overlays     */
+    size_t out_cap;
+    gc_image_desc *descs;              /* host (N): the last batch's descriptors            */
+    int32_t img_n;                     /* images of the last explain_images (0: none)       */
+    size_t img_table;                  /* bytes before the pixels in h_img / d_img          */
+    size_t img_pixels;                 /* the last batch's pixel bytes                      */
+    int64_t img_max_px;                /* its largest width * height                        */
+    float *h_grad_logits;              /* host (N*P*Q, classes): the score gradient         */
+    float *h_tmp;                      /* host (h*w*K): read_tensor staging                 */
+    /* profiling (ctx->opt.profile) */
+    cudaEvent_t ev[GC_MAX_MARKS];
+    int ev_stage[GC_MAX_MARKS];
+    int n_marks;
+} cuda_state;
+
+#define GC_N_COLORMAPS (GC_COLORMAP_MAGMA + 1)
+#define GC_LUT_BYTES 768
+
+/* Prefixes "<what> <layer>: " to the message of a failing step. */
+#define LAYER_TRY(ctx, what, layer, expr)                                                      \
+    do {                                                                                       \
+        gc_status gc_l_ = (expr);                                                              \
+        if (gc_l_ != GC_OK) {                                                                  \
+            gc_err_prefix(&(ctx)->err, "%s %s: ", (what), (layer));                            \
+            return gc_l_;                                                                      \
+        }                                                                                      \
+    } while (0)
+
+static inline size_t align_up(size_t v, size_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+/* Input channels of conv layer i as the backend stores them (the first layer's are padded). */
+static inline int32_t conv_cin(const gc_context *ctx, const cuda_state *s, int i)
+{
+    return i == 0 ? s->c0 : ctx->model.layers[i].cin;
+}
+
+/* Where the forward writes layer i's output. */
+static inline void *layer_out(const cuda_state *s, int i)
+{
+    return i >= s->keep_from ? s->act[i] : (i % 2 ? s->pong : s->ping);
+}
+
+/* ---------------------------------------------------------------- backend_common.cu */
+
+/* At the entry of every batch call: our device, and no fault left over from earlier work. */
+gc_status gcu_enter(gc_context *ctx, cuda_state *s);
+/* At the exit of every batch call (st: its status): a failure that poisoned the CUDA context
+ * makes the gc_context sticky; the message is prefixed with "CUDA backend, <op>: ". */
+gc_status gcu_settle(gc_context *ctx, cuda_state *s, gc_status st, const char *op);
+/* GC_CUDA_SYNC: waits for the stream, so that a fault is reported by the step that caused it */
+gc_status gcu_debug_sync(gc_context *ctx, cuda_state *s);
+/* Profiling (ctx->opt.profile): an event at the end of a stage (PROF_*), the first at the
+ * start of the batch, the times into ctx->prof after the batch's final synchronization. */
+gc_status gcu_mark(gc_context *ctx, cuda_state *s, int stage);
+gc_status gcu_prof_begin(gc_context *ctx, cuda_state *s);
+gc_status gcu_prof_collect(gc_context *ctx, cuda_state *s);
+/* ctx->prof.device_bytes = what the context holds on the device now */
+void gcu_account(gc_context *ctx, const cuda_state *s);
+
+/* ---------------------------------------------------------------- backend_create.cu */
+
+gc_status gcu_create(gc_context *ctx, void **state);
+void gcu_destroy(void *state);
+
+/* ---------------------------------------------------------------- backend_autotune.cu */
+
+/* Candidates per plan from options.autotune / GC_CUDNN_AUTOTUNE (0: no autotuning). */
+int gcu_autotune_candidates(const gc_context *ctx);
+/* Every plan timed against other engine configs on the arena's buffers (after the layout,
+ * before the weights are uploaded and the plans bound); the arena is zeroed again after. */
+gc_status gcu_autotune_plans(gc_context *ctx, cuda_state *s, int n_cands);
+
+/* ---------------------------------------------------------------- backend_batch.cu */
+
+/* Upload of a host batch (n, H, W, 3) NHWC and its packing into s->x. */
+gc_status gcu_upload_host_input(gc_context *ctx, cuda_state *s, const float *input, int32_t n);
+/* Forward of the packed batch, logits to the host (synchronizes). */
+gc_status gcu_forward_to_logits(gc_context *ctx, cuda_state *s, int32_t n, float *logits);
+/* Everything after the input is packed: forward, class choice, backward(s), cam to the host. */
+gc_status gcu_explain_packed(gc_context *ctx, cuda_state *s, int32_t n, const int32_t *classes,
+                             float *logits, int32_t *class_ids, float *cams_raw);
+
+#endif
