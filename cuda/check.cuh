@@ -35,7 +35,8 @@ extern "C" {
             char gc_m_[512];                                                                   \
             cudnnGetLastErrorString(gc_m_, sizeof gc_m_);                                      \
             return gc_fail((err),                                                              \
-                           gc_s_ == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED       \
+                           gc_s_ == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||    \
+                                   gc_s_ == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED \
                                ? GC_ERR_OUT_OF_MEMORY                                    \
                                : GC_ERR_BACKEND,                                         \
                            "%s failed at %s:%d: %s (%s)", #expr, __FILE__, __LINE__,           \

@@ -236,14 +236,25 @@ static gc_status build_graph(cudnnHandle_t handle, gc_conv_plan *p, int bias, in
     return GC_OK;
 }
 
-/* 1 when the engine config's numerical notes fit `numerics` (gc_conv_numerics): never a
- * reduced-precision reduction; in true fp32 also no tensor cores, down-converted inputs, FFT
- * or Winograd (their transforms round differently from a direct float sum);
- * `deterministic` also refuses nondeterministic engines, so that a context gives the same
- * bits on every run (the autotuner's candidates always; the default plan unless no
- * deterministic engine runs the graph). */
-static gc_status numerics_ok(cudnnBackendDescriptor_t cfg, gc_conv_numerics numerics,
-                             int deterministic, int *ok, gc_errbuf *err)
+/* GC_CUDNN_RTC=0 in the environment: no engine compiled at run time (NVRTC), whose plans
+ * can take seconds each to build; a fused graph then takes a precompiled engine or runs
+ * unfused (the conv, then our bias + ReLU kernel). */
+static int runtime_compilation_allowed(void)
+{
+    const char *v = getenv("GC_CUDNN_RTC");
+    return !(v && !strcmp(v, "0"));
+}
+
+/* 1 when the engine config may run our convs. Its numerical notes must fit `numerics`
+ * (gc_conv_numerics): never a reduced-precision reduction, never down-converted inputs (cuDNN
+ * flags an engine that converts float data to fp16 so; TF32 engines carry TENSOR_CORE alone;
+ * PyTorch and TensorFlow refuse the note whatever the precision); in true fp32 also no
+ * tensor cores, FFT or Winograd (their transforms round differently from a direct float
+ * sum). `deterministic` also refuses nondeterministic engines, so that a context gives the
+ * same bits on every run (the autotuner's candidates always; the default plan unless no
+ * deterministic engine runs the graph). And no runtime-compiled engine with GC_CUDNN_RTC=0. */
+static gc_status engine_ok(cudnnBackendDescriptor_t cfg, gc_conv_numerics numerics,
+                           int deterministic, int *ok, gc_errbuf *err)
 {
     cudnnBackendDescriptor_t engine;
     *ok = 0;
@@ -252,20 +263,28 @@ static gc_status numerics_ok(cudnnBackendDescriptor_t cfg, gc_conv_numerics nume
     cudnnStatus_t s = cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE,
                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &got, &engine);
     cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
-    int64_t n_notes = 0;
+    cudnnBackendBehaviorNote_t behavior[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
+    int64_t n_notes = 0, n_behavior = 0;
     if (s == CUDNN_STATUS_SUCCESS && got == 1)
         s = cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
                                      CUDNN_TYPE_NUMERICAL_NOTE, CUDNN_NUMERICAL_NOTE_TYPE_COUNT,
                                      &n_notes, notes);
+    if (s == CUDNN_STATUS_SUCCESS && !runtime_compilation_allowed())
+        s = cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE,
+                                     CUDNN_TYPE_BEHAVIOR_NOTE, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT,
+                                     &n_behavior, behavior);
     cudnnBackendDestroyDescriptor(engine);
     GC_CUDNN_TRY(err, s);
     *ok = 1;
+    for (int64_t i = 0; i < n_behavior; i++)
+        if (behavior[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION)
+            *ok = 0;
     for (int64_t i = 0; i < n_notes; i++) {
-        if (notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION)
+        if (notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION ||
+            notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS)
             *ok = 0;
         if (numerics == GC_CONV_TRUE_FP32 &&
             (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
-             notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
              notes[i] == CUDNN_NUMERICAL_NOTE_FFT || notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD ||
              notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4 ||
              notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6 ||
@@ -321,18 +340,43 @@ static gc_status heuristic_configs(gc_conv_plan *p, cudnnBackendDescriptor_t gra
     return GC_OK;
 }
 
+/* Why a config did not become a plan, into why: cuDNN's status and message. A status other
+ * than NOT_SUPPORTED_* (which is how an engine says "not this graph") is not expected from a
+ * correct graph (BAD_PARAM, say): it is kept, marked, over the refusals of later configs, so
+ * that the error when no config runs names it. The next config is still tried. */
+static void note_refusal(cudnnStatus_t s, char *why, size_t why_len)
+{
+    static const char mark[] = "unexpected ";
+    const int expected = CUDNN_STATUS_CATEGORY(s) == CUDNN_STATUS_NOT_SUPPORTED;
+    if (expected && !strncmp(why, mark, sizeof mark - 1))
+        return;
+    char msg[400];
+    cudnnGetLastErrorString(msg, sizeof msg);
+    snprintf(why, why_len, "%splan finalize: %s (%s)", expected ? "" : mark,
+             cudnnGetErrorString(s), msg);
+}
+
 /* One engine config finalized into an execution plan, and the plan's workspace bytes.
  * *plan = NULL with GC_OK when the config cannot run the graph (why, when not NULL, then
- * says cuDNN's reason). The device comes from the graph's handle (see build_graph). */
-static gc_status config_plan(cudnnBackendDescriptor_t cfg, cudnnBackendDescriptor_t *plan,
-                             int64_t *ws, char *why, size_t why_len, gc_errbuf *err)
+ * says cuDNN's reason). The plan carries the handle, as the graph does (build_graph): cuDNN
+ * before 9.11 requires it (cudnn-frontend set it until v1.13); later versions take the device
+ * from the graph and accept the deprecated attribute. */
+static gc_status config_plan(cudnnHandle_t handle, cudnnBackendDescriptor_t cfg,
+                             cudnnBackendDescriptor_t *plan, int64_t *ws, char *why,
+                             size_t why_len, gc_errbuf *err)
 {
     *plan = NULL;
     *ws = 0;
     cudnnBackendDescriptor_t pl;
     GC_CUDNN_TRY(err, cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &pl));
-    cudnnStatus_t s = cudnnBackendSetAttribute(pl, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfg);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    const cudnnBackendAttributeName_t plan_handle = CUDNN_ATTR_EXECUTION_PLAN_HANDLE;
+#pragma GCC diagnostic pop
+    cudnnStatus_t s = cudnnBackendSetAttribute(pl, plan_handle, CUDNN_TYPE_HANDLE, 1, &handle);
+    if (s == CUDNN_STATUS_SUCCESS)
+        s = cudnnBackendSetAttribute(pl, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfg);
     if (s == CUDNN_STATUS_SUCCESS)
         s = cudnnBackendFinalize(pl);
     int64_t n_ws = 0;
@@ -341,7 +385,7 @@ static gc_status config_plan(cudnnBackendDescriptor_t cfg, cudnnBackendDescripto
                                      CUDNN_TYPE_INT64, 1, &n_ws, ws);
     if (s != CUDNN_STATUS_SUCCESS) {
         if (why)
-            cudnnGetLastErrorString(why, why_len);
+            note_refusal(s, why, why_len);
         cudnnBackendDestroyDescriptor(pl);
         return GC_OK;
     }
@@ -351,7 +395,8 @@ static gc_status config_plan(cudnnBackendDescriptor_t cfg, cudnnBackendDescripto
 
 /* Heuristics for the graph, then the first engine config that finalizes into a plan.
  * *found = 0 (and GC_OK) when none does; other failures return a status. */
-static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
+static gc_status pick_plan(cudnnHandle_t handle, gc_conv_plan *p,
+                           cudnnBackendDescriptor_t graph,
                            cudnnBackendHeurMode_t mode, gc_conv_numerics numerics,
                            int deterministic, int *found, char *why, size_t why_len,
                            gc_errbuf *err)
@@ -363,16 +408,17 @@ static gc_status pick_plan(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
     int rejected = 0;
     for (int64_t i = 0; i < got; i++) {
         int ok;
-        if (numerics_ok(cfgs[i], numerics, deterministic, &ok, err) != GC_OK || !ok) {
+        if (engine_ok(cfgs[i], numerics, deterministic, &ok, err) != GC_OK || !ok) {
             if (!why[0] && ++rejected)
-                snprintf(why, why_len, "engine configs refused for their numerical notes "
-                                       "(reduced-precision reduction; in fp32 also tensor "
-                                       "cores, down-conversion, FFT or Winograd)");
+                snprintf(why, why_len, "engine configs refused for their notes (reduced-"
+                                       "precision reduction, down-converted inputs; in fp32 "
+                                       "also tensor cores, FFT or Winograd; runtime "
+                                       "compilation with GC_CUDNN_RTC=0)");
             continue;
         }
         cudnnBackendDescriptor_t plan;
         int64_t ws;
-        GC_TRY(config_plan(cfgs[i], &plan, &ws, why, why_len, err));
+        GC_TRY(config_plan(handle, cfgs[i], &plan, &ws, why, why_len, err));
         if (!plan)
             continue; /* this config cannot run the graph: try the next */
         p->plan = plan;
@@ -394,11 +440,11 @@ static gc_status try_build(cudnnHandle_t handle, gc_conv_plan *p, int bias, int 
     /* a deterministic engine if any runs the graph (mode A, then the fallback list); else
      * whatever runs it */
     for (int deterministic = 1; deterministic >= 0 && !*found; deterministic--) {
-        GC_TRY(pick_plan(p, graph, CUDNN_HEUR_MODE_A, numerics, deterministic, found, why,
-                         why_len, err));
+        GC_TRY(pick_plan(handle, p, graph, CUDNN_HEUR_MODE_A, numerics, deterministic, found,
+                         why, why_len, err));
         if (!*found)
-            GC_TRY(pick_plan(p, graph, CUDNN_HEUR_MODE_FALLBACK, numerics, deterministic, found,
-                             why, why_len, err));
+            GC_TRY(pick_plan(handle, p, graph, CUDNN_HEUR_MODE_FALLBACK, numerics,
+                             deterministic, found, why, why_len, err));
     }
     return GC_OK;
 }
@@ -735,7 +781,7 @@ static gc_status tune_mode(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan 
             break;
         }
         int ok = 0;
-        if (numerics_ok(cfgs[i], numerics, 1, &ok, err) != GC_OK || !ok)
+        if (engine_ok(cfgs[i], numerics, 1, &ok, err) != GC_OK || !ok)
             continue;
         char tag[128];
         cfg_tag(cfgs[i], tag, sizeof tag);
@@ -747,7 +793,7 @@ static gc_status tune_mode(cudnnHandle_t handle, gc_conv_tuner *t, gc_conv_plan 
             continue;
         cudnnBackendDescriptor_t plan;
         int64_t ws;
-        GC_TRY(config_plan(cfgs[i], &plan, &ws, NULL, 0, err));
+        GC_TRY(config_plan(handle, cfgs[i], &plan, &ws, NULL, 0, err));
         if (!plan) /* cannot run this graph: not a candidate */
             continue;
         if (known && *n_seen < max_seen)
@@ -902,12 +948,12 @@ gc_status gc_conv_plan_select(cudnnHandle_t handle, gc_conv_plan *p, gc_conv_num
         st = heuristic_configs(&c, graph, modes[m], &cfgs, &got, NULL, 0, err);
         for (int64_t i = 0; st == GC_OK && !plan && i < got; i++) {
             int ok = 0;
-            if (numerics_ok(cfgs[i], numerics, 1, &ok, err) != GC_OK || !ok)
+            if (engine_ok(cfgs[i], numerics, 1, &ok, err) != GC_OK || !ok)
                 continue;
             char t[128];
             cfg_tag(cfgs[i], t, sizeof t);
             if (!strcmp(t, tag))
-                st = config_plan(cfgs[i], &plan, &ws, NULL, 0, err);
+                st = config_plan(handle, cfgs[i], &plan, &ws, NULL, 0, err);
         }
     }
     *err = saved; /* not finding it is an answer, not a failure */

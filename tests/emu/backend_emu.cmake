@@ -31,6 +31,12 @@ add_test(NAME kernels_emu COMMAND test_kernels_emu
   ${PROJECT_SOURCE_DIR}/models/demo/shapes-vgg.safetensors)
 set_tests_properties(kernels_emu PROPERTIES LABELS "cpu;emu" TIMEOUT 300)
 
+# Our plan builder's engine choice against the mock's catalogue (numerical and behaviour
+# notes: down-conversion, tensor cores, runtime compilation with GC_CUDNN_RTC=0)
+gc_emu_cxx_program(test_conv_plans_emu ${GC_EMU_DIR}/test_conv_plans.cpp)
+add_test(NAME conv_plans_emu COMMAND test_conv_plans_emu)
+set_tests_properties(conv_plans_emu PROPERTIES LABELS "cpu;emu" TIMEOUT 120)
+
 # The mocks' own checks (each against loops written out in its test)
 foreach(mock cudart cudnn)
   gc_emu_cxx_program(test_mock_${mock} ${GC_EMU_DIR}/test_mock_${mock}.cpp)

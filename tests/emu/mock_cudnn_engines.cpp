@@ -16,18 +16,21 @@
  * The catalogue (every engine computes the same float-accumulated maths, see
  * mock_cudnn_execute.cpp; only eng3's order of partial sums changes from run to run):
  *   eng0  direct, no notes, workspace 0                          plain conv
- *   eng1  implicit GEMM on tensor cores: TENSOR_CORE (+ DOWN_CONVERT_INPUTS for float data),
- *         1 MiB, channels in 16-byte vectors                     plain conv
+ *   eng1  implicit GEMM on tensor cores: TENSOR_CORE (TF32 for float data), 1 MiB, channels
+ *         in 16-byte vectors                                     plain conv
  *   eng2  Winograd: WINOGRAD + WINOGRAD_TILE_4x4, 3 MiB, 3x3 / stride 1 / dilation 1
  *   eng3  split-K: NONDETERMINISTIC, 512 KiB                     plain conv
- *   eng4  runtime fusion on tensor cores: TENSOR_CORE (+ DOWN_CONVERT_INPUTS for float),
+ *   eng4  runtime fusion on tensor cores: TENSOR_CORE (TF32 for float data),
  *         RUNTIME_COMPILATION, packed NHWC, 16-byte channel vectors   conv [+ pointwise]
  *   eng5  FFT: FFT, 2 MiB, stride 1 / dilation 1                 plain conv
  *   eng6  tensor cores with half accumulation: TENSOR_CORE + REDUCED_PRECISION_REDUCTION,
  *         16-bit data only                                       plain conv
  *   eng7  runtime fusion without tensor cores: RUNTIME_COMPILATION, packed NHWC
  *                                                                conv [+ pointwise]
- * Ranking: plain conv  A: 1 0 4 2 5 3 6 7   B: 4 2 1 0 7 5 3 6   FALLBACK: 0
+ *   eng8  tensor cores on float data converted down to fp16: TENSOR_CORE +
+ *         DOWN_CONVERT_INPUTS, float data only, x and w rounded to fp16 (what cuDNN's note
+ *         means: frameworks refuse it whatever the precision)         plain conv
+ * Ranking: plain conv  A: 8 1 0 4 2 5 3 6 7   B: 4 2 8 1 0 7 5 3 6   FALLBACK: 0
  *          fused       A: 4 7               B: 7 4               FALLBACK: 7
  * Environment (read at every finalize):
  *   GC_EMU_CUDNN_NO_FUSION=1  no engine runs a graph with pointwise operations: modes A and B
@@ -35,8 +38,9 @@
  *                             fails to finalize (NOT_SUPPORTED_GRAPH_PATTERN)
  *   GC_EMU_CUDNN_TC_ONLY=1    only the tensor-core engines exist (1, 4, 6); FALLBACK gives eng1
  *                             (plain) or eng4 (fused)
- *   GC_EMU_CUDNN_TF32=1       DOWN_CONVERT_INPUTS engines round float inputs to TF32 (10-bit
- *                             mantissa) before multiplying, as tensor cores do
+ *   GC_EMU_CUDNN_TF32=1       the TF32 engines (TENSOR_CORE on float data, not eng8) round
+ *                             float inputs to TF32 (10-bit mantissa) before multiplying, as
+ *                             tensor cores do
  */
 #include <algorithm>
 #include <cstdlib>
@@ -65,7 +69,7 @@ enum Pattern { PAT_CONV, PAT_CONV_PW, PAT_OTHER };
 struct EngineSpec {
     int64_t index;
     const char *name;
-    bool tensor_core;           /* TENSOR_CORE (+ DOWN_CONVERT_INPUTS for float data) */
+    bool tensor_core;           /* TENSOR_CORE (TF32 on float data) */
     std::vector<int32_t> notes; /* further numerical notes */
     bool rtc;                   /* RUNTIME_COMPILATION */
     bool plain, fusion;         /* runs a plain conv graph / conv + pointwise graphs */
@@ -73,26 +77,30 @@ struct EngineSpec {
     bool winograd, fft;         /* shape limits of those algorithms */
     int64_t workspace;
     std::vector<std::pair<int, int64_t>> knobs; /* (knob type, default choice); values 0..7 */
+    bool down_convert;          /* DOWN_CONVERT_INPUTS: float data only, rounded to fp16 */
 };
 
 // clang-format off
-static const EngineSpec ENGINES[8] = {
-    {0, "direct", false, {}, false, true, false, false, false, false, 0, {}},
+#define N_ENGINES 9
+static const EngineSpec ENGINES[N_ENGINES] = {
+    {0, "direct", false, {}, false, true, false, false, false, false, 0, {}, false},
     {1, "implicit GEMM (tensor cores)", true, {}, false, true, false, false, false, false,
-     1 << 20, {{CUDNN_KNOB_TYPE_TILE_SIZE, 2}, {CUDNN_KNOB_TYPE_STAGES, 3}}},
+     1 << 20, {{CUDNN_KNOB_TYPE_TILE_SIZE, 2}, {CUDNN_KNOB_TYPE_STAGES, 3}}, false},
     {2, "Winograd", false, {CUDNN_NUMERICAL_NOTE_WINOGRAD, CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4},
-     false, true, false, false, true, false, 3 << 20, {{CUDNN_KNOB_TYPE_TILE_SIZE, 4}}},
+     false, true, false, false, true, false, 3 << 20, {{CUDNN_KNOB_TYPE_TILE_SIZE, 4}}, false},
     {3, "split-K", false, {CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC}, false, true, false, false,
-     false, false, 512 << 10, {{CUDNN_KNOB_TYPE_SPLIT_K_SLC, 4}}},
+     false, false, 512 << 10, {{CUDNN_KNOB_TYPE_SPLIT_K_SLC, 4}}, false},
     {4, "runtime fusion (tensor cores)", true, {}, true, true, true, false, false, false, 0,
-     {{CUDNN_KNOB_TYPE_KERNEL_CFG, 5}}},
+     {{CUDNN_KNOB_TYPE_KERNEL_CFG, 5}}, false},
     {5, "FFT", false, {CUDNN_NUMERICAL_NOTE_FFT}, false, true, false, false, false, true, 2 << 20,
-     {{CUDNN_KNOB_TYPE_TILE_SIZE, 1}}},
+     {{CUDNN_KNOB_TYPE_TILE_SIZE, 1}}, false},
     {6, "tensor cores, half accumulation", true,
      {CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION}, false, true, false, true, false, false,
-     0, {}},
+     0, {}, false},
     {7, "runtime fusion", false, {}, true, true, true, false, false, false, 0,
-     {{CUDNN_KNOB_TYPE_KERNEL_CFG, 1}}},
+     {{CUDNN_KNOB_TYPE_KERNEL_CFG, 1}}, false},
+    {8, "tensor cores, float converted to fp16", true, {}, false, true, false, false, false,
+     false, 1 << 20, {{CUDNN_KNOB_TYPE_TILE_SIZE, 2}}, true},
 };
 // clang-format on
 
@@ -117,7 +125,7 @@ static std::vector<int32_t> numerical_notes(const EngineSpec &e, const Graph &g)
     const Op *c = conv_of(g);
     if (e.tensor_core) {
         v.push_back(CUDNN_NUMERICAL_NOTE_TENSOR_CORE);
-        if (c && c->x->tensor.dt == CUDNN_DATA_FLOAT)
+        if (e.down_convert && c && c->x->tensor.dt == CUDNN_DATA_FLOAT)
             v.push_back(CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS);
     }
     v.insert(v.end(), e.notes.begin(), e.notes.end());
@@ -126,12 +134,14 @@ static std::vector<int32_t> numerical_notes(const EngineSpec &e, const Graph &g)
 
 EngineMath engine_math(const Engine &e)
 {
-    EngineMath m{false, false};
-    for (int32_t n : numerical_notes(*e.spec, e.graph->graph)) {
-        m.tf32_inputs |=
-            n == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS && env_on("GC_EMU_CUDNN_TF32");
+    EngineMath m{false, false, false};
+    const Op *c = conv_of(e.graph->graph);
+    const bool float_data = c && c->x->tensor.dt == CUDNN_DATA_FLOAT;
+    m.half_inputs = e.spec->down_convert && float_data;
+    m.tf32_inputs = e.spec->tensor_core && !e.spec->down_convert && float_data &&
+                    env_on("GC_EMU_CUDNN_TF32");
+    for (int32_t n : numerical_notes(*e.spec, e.graph->graph))
         m.nondeterministic |= n == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC;
-    }
     return m;
 }
 
@@ -168,6 +178,10 @@ static cudnnStatus_t engine_takes(const EngineSpec &e, const Graph &g, std::stri
         }
     if (e.sixteen_bit_only && io == CUDNN_DATA_FLOAT) {
         *why = "it takes 16-bit data only";
+        return CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE;
+    }
+    if (e.down_convert && io != CUDNN_DATA_FLOAT) {
+        *why = "it converts float data only";
         return CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE;
     }
     return CUDNN_STATUS_SUCCESS;
@@ -301,9 +315,9 @@ cudnnStatus_t finalize_engine(Desc &d)
     Engine &e = d.engine;
     e.graph = desc_attr(d, CUDNN_ATTR_ENGINE_OPERATION_GRAPH);
     e.index = attr_i64(*find_attr(d, CUDNN_ATTR_ENGINE_GLOBAL_INDEX));
-    if (e.index < 0 || e.index >= 8)
-        return fail(CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND, "global index %lld (the graph has 8)",
-                    (long long)e.index);
+    if (e.index < 0 || e.index >= N_ENGINES)
+        return fail(CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND, "global index %lld (the graph has %d)",
+                    (long long)e.index, N_ENGINES);
     e.spec = &ENGINES[e.index];
     std::string why;
     if (cudnnStatus_t s = engine_takes(*e.spec, e.graph->graph, &why))
@@ -380,8 +394,8 @@ cudnnStatus_t finalize_heur(Desc &d)
     const bool tc_only = env_on("GC_EMU_CUDNN_TC_ONLY");
     std::vector<int> order;
     if (p == PAT_CONV)
-        order = mode == CUDNN_HEUR_MODE_A   ? std::vector<int>{1, 0, 4, 2, 5, 3, 6, 7}
-                : mode == CUDNN_HEUR_MODE_B ? std::vector<int>{4, 2, 1, 0, 7, 5, 3, 6}
+        order = mode == CUDNN_HEUR_MODE_A   ? std::vector<int>{8, 1, 0, 4, 2, 5, 3, 6, 7}
+                : mode == CUDNN_HEUR_MODE_B ? std::vector<int>{4, 2, 8, 1, 0, 7, 5, 3, 6}
                                             : std::vector<int>{tc_only ? 1 : 0};
     else if (mode != CUDNN_HEUR_MODE_FALLBACK && env_on("GC_EMU_CUDNN_NO_FUSION"))
         order = {}; /* no config at all; FALLBACK's fails at plan finalization */

@@ -28,7 +28,8 @@
  * y = alpha * sum + beta * y_old. Pointwise operations broadcast dims of 1. A virtual tensor
  * keeps float values (rounded to its data type when that is HALF or BFLOAT16); a non-virtual
  * output is rounded once, to nearest even, into its data type. With GC_EMU_CUDNN_TF32=1 the
- * DOWN_CONVERT_INPUTS engines round float x and w to TF32 first.
+ * TF32 engines round float x and w to TF32 first; the DOWN_CONVERT_INPUTS engine (eng8)
+ * always rounds them to fp16.
  */
 #include <algorithm>
 #include <atomic>
@@ -271,12 +272,12 @@ Value run_conv(const Op &o, const Value &x, const Value &w, const Value *y_old, 
             wt[(size_t)(rsc * cs.k + k)] = w.v[(size_t)(k * cs.r * cs.s * cs.c + rsc)];
     std::vector<float> xin;
     const float *xp = x.v.data();
-    if (m.tf32_inputs) {
+    if (m.tf32_inputs || m.half_inputs) {
         xin = x.v;
         for (float &v : xin)
-            v = tf32(v);
+            v = m.half_inputs ? round_to(v, CUDNN_DATA_HALF) : tf32(v);
         for (float &v : wt)
-            v = tf32(v);
+            v = m.half_inputs ? round_to(v, CUDNN_DATA_HALF) : tf32(v);
         xp = xin.data();
     }
     const int slices = m.nondeterministic ? (int)std::min<int64_t>(4, cs.c) : 1;

@@ -208,8 +208,9 @@ cudnnStatus_t finalize_plan(Desc &d);
 
 /* What execution needs to know about an engine. */
 struct EngineMath {
-    bool tf32_inputs;      /* GC_EMU_CUDNN_TF32=1 and a DOWN_CONVERT_INPUTS engine */
+    bool tf32_inputs;      /* GC_EMU_CUDNN_TF32=1, float data on a TF32 tensor-core engine */
     bool nondeterministic; /* partial sums combined in an order that changes per run */
+    bool half_inputs;      /* float data on a DOWN_CONVERT_INPUTS engine: rounded to fp16 */
 };
 EngineMath engine_math(const Engine &e);
 

@@ -727,12 +727,15 @@ static void test_strictness(cudnnHandle_t h)
 
     /* the engine's notes, and a count query with a NULL array */
     std::vector<Desc> a = configs(k, g, CUDNN_HEUR_MODE_A);
-    CHECK(a.size() == 7, "mode A lists %zu float engines (7 expected)", a.size());
+    CHECK(a.size() == 8, "mode A lists %zu float engines (8 expected)", a.size());
     std::vector<cudnnBackendNumericalNote_t> notes;
-    CHECK(!a.empty() && engine_of(a[0], &notes) == 1 &&
+    CHECK(!a.empty() && engine_of(a[0], &notes) == 8 &&
               has_note(notes, CUDNN_NUMERICAL_NOTE_TENSOR_CORE) &&
               has_note(notes, CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS),
-          "mode A ranks eng1 (tensor cores, down-converted float inputs) first");
+          "mode A ranks eng8 (tensor cores, float inputs converted down) first");
+    CHECK(a.size() > 1 && engine_of(a[1], &notes) == 1 && notes.size() == 1 &&
+              has_note(notes, CUDNN_NUMERICAL_NOTE_TENSOR_CORE),
+          "then eng1 (TF32 tensor cores: TENSOR_CORE alone)");
     Desc e = nullptr;
     OK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &e));
     if (!a.empty())
@@ -771,7 +774,7 @@ static void test_strictness(cudnnHandle_t h)
         }
     }
 
-    /* GC_EMU_CUDNN_TF32: eng1 (down-converted float inputs) rounds them to TF32, eng0 not */
+    /* GC_EMU_CUDNN_TF32: eng1 (TF32 tensor cores) rounds float inputs to TF32, eng0 not */
     OK(cudnnBackendExecute(h, plan0, good));
     const std::vector<float> ref0 = unpack(dy.get(), CUDNN_DATA_FLOAT);
     setenv("GC_EMU_CUDNN_TF32", "1", 1);
@@ -786,6 +789,23 @@ static void test_strictness(cudnnHandle_t h)
     CHECK(differ > ref0.size() / 2 && again == ref0,
           "GC_EMU_CUDNN_TF32: %zu of %zu eng1 outputs differ from eng0's; eng0 %s", differ,
           ref0.size(), again == ref0 ? "unchanged" : "changed");
+    OK(cudnnBackendExecute(h, plan1, good));
+    CHECK(unpack(dy.get(), CUDNN_DATA_FLOAT) == ref0, "eng1 without GC_EMU_CUDNN_TF32 = eng0");
+
+    /* eng8 (DOWN_CONVERT_INPUTS) rounds float x and w to fp16, always: its outputs are
+     * those of eng0 on the rounded inputs */
+    int64_t ws8 = 0;
+    Desc plan8 = plan_with(k, g, 8, &ws8);
+    CHECK(plan8 != nullptr, "eng8 plan");
+    if (plan8) {
+        OK(cudnnBackendExecute(h, plan8, good));
+        const std::vector<float> half = unpack(dy.get(), CUDNN_DATA_FLOAT);
+        size_t moved = 0;
+        for (size_t i = 0; i < ref0.size(); i++)
+            moved += half[i] != ref0[i];
+        CHECK(moved > ref0.size() / 2, "eng8: %zu of %zu outputs differ from eng0's", moved,
+              ref0.size());
+    }
 }
 
 /* ------------------------------------------------------------ 3. environment knobs */
@@ -837,7 +857,7 @@ static void test_environment(cudnnHandle_t h)
         }
     }
     unsetenv("GC_EMU_CUDNN_TC_ONLY");
-    CHECK(configs(k, gp, CUDNN_HEUR_MODE_B).size() == 7, "mode B: 7 float engines");
+    CHECK(configs(k, gp, CUDNN_HEUR_MODE_B).size() == 8, "mode B: 8 float engines");
 }
 
 /* ------------------------------------------------------ 4. cuda/cudnn_conv.cu on the mock */
