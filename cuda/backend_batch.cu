@@ -222,51 +222,66 @@ gc_status gcu_upload_host_input(gc_context *ctx, cuda_state *s, const float *inp
 /* ---------------------------------------------------------------- CUDA graphs (opt-in)
  * GC_CUDA_GRAPHS=1: a batch's device work between two host interactions — the forward from
  * the packed input to the logits; for the non-guided methods the backward from the uploaded
- * score gradient to the cam — is captured once per batch size n into a CUDA graph and
- * replayed: one launch instead of dozens. Every pointer in it is fixed (the arena, the
- * plans' variant packs); copies from and to the caller's memory stay outside. Not while
+ * score gradient to the cam — runs directly the first time for a batch size n (libraries
+ * set themselves up at their first call, which must not happen inside a capture), is then
+ * captured into a CUDA graph (recorded, not run) and replayed from the next call on: one
+ * launch instead of dozens. Every pointer in it is fixed (the arena, the plans' variant
+ * packs, cuBLAS's workspace); copies from and to the caller's memory stay outside. Not while
  * profiling or with GC_CUDA_SYNC (both act between stages), nor for the guided methods'
  * backward (a second upload sits in it). A capture that fails (an engine that cannot be
- * captured, say) turns graphs off for the context, which then runs the work directly
+ * captured, say) turns graphs off for the context, which goes on running the work directly
  * (GC_CUDA_GRAPHS=require, for tests: fails the call instead, saying why). Off by default
  * until its gain is measured on a GPU (bench: GC_CUDA_GRAPHS=1). */
 enum { SEG_FORWARD = 0, SEG_BACKWARD = 1 }; /* GC_GRAPH_SEGMENTS of them */
 typedef gc_status (*segment_fn)(gc_context *ctx, cuda_state *s, int32_t n);
+
+/* The segment recorded into *slot (its work already ran directly for this batch). On a
+ * capture failure: GC_CUDA_GRAPHS=require fails, saying why; otherwise graphs are turned off
+ * for the context, the message restored, GC_OK. */
+static gc_status capture_segment(gc_context *ctx, cuda_state *s, int seg, int32_t n,
+                                 segment_fn fn, cudaGraphExec_t *slot)
+{
+    const gc_errbuf saved = ctx->err;
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamBeginCapture(s->stream, cudaStreamCaptureModeThreadLocal);
+    const int began = e == cudaSuccess;
+    gc_status st = GC_ERR_BACKEND;
+    if (began) {
+        st = fn(ctx, s, n);
+        e = cudaStreamEndCapture(s->stream, &graph); /* always leave capture mode */
+    }
+    if (st == GC_OK && e == cudaSuccess)
+        e = cudaGraphInstantiate(slot, graph, 0);
+    if (graph)
+        cudaGraphDestroy(graph);
+    if (st == GC_OK && e == cudaSuccess)
+        return GC_OK;
+    *slot = NULL;
+    const cudaError_t last = cudaGetLastError();
+    if (gc_cuda_error_is_sticky(e) || gc_cuda_error_is_sticky(last))
+        return gc_fail(&ctx->err, GC_ERR_BACKEND, "CUDA graph capture: %s",
+                       cudaGetErrorString(gc_cuda_error_is_sticky(e) ? e : last));
+    if (s->graphs == 2) { /* GC_CUDA_GRAPHS=require (tests): say why, do not hide it */
+        if (st == GC_OK || !began) /* a CUDA call failed: its text, not a stale message */
+            gc_fail(&ctx->err, GC_ERR_BACKEND, "%s (%s)", cudaGetErrorName(e),
+                    cudaGetErrorString(e));
+        gc_err_prefix(&ctx->err, "CUDA graph capture of the %s (n %d) failed: ",
+                      seg == SEG_FORWARD ? "forward" : "backward", n);
+        return st != GC_OK ? st : GC_ERR_BACKEND;
+    }
+    s->graphs = 0; /* not capturable here: this context runs without graphs from now on */
+    ctx->err = saved;
+    return GC_OK;
+}
 
 static gc_status run_segment(gc_context *ctx, cuda_state *s, int seg, int32_t n, segment_fn fn)
 {
     if (!s->graphs || ctx->opt.profile || s->debug_sync)
         return fn(ctx, s, n);
     cudaGraphExec_t *slot = &s->graph_exec[(size_t)seg * (size_t)(s->N + 1) + (size_t)n];
-    if (!*slot) {
-        const gc_errbuf saved = ctx->err;
-        cudaGraph_t graph = NULL;
-        cudaError_t e = cudaStreamBeginCapture(s->stream, cudaStreamCaptureModeThreadLocal);
-        gc_status st = e == cudaSuccess ? fn(ctx, s, n) : GC_ERR_BACKEND;
-        if (e == cudaSuccess) /* always leave capture mode, whatever happened in it */
-            e = cudaStreamEndCapture(s->stream, &graph);
-        if (st == GC_OK && e == cudaSuccess)
-            e = cudaGraphInstantiate(slot, graph, 0);
-        if (graph)
-            cudaGraphDestroy(graph);
-        if (st != GC_OK || e != cudaSuccess) {
-            const cudaError_t last = cudaGetLastError();
-            if (gc_cuda_error_is_sticky(e) || gc_cuda_error_is_sticky(last))
-                return gc_fail(&ctx->err, GC_ERR_BACKEND, "CUDA graph capture: %s",
-                               cudaGetErrorString(gc_cuda_error_is_sticky(e) ? e : last));
-            if (s->graphs == 2) { /* GC_CUDA_GRAPHS=require (tests): say why, do not hide it */
-                if (st == GC_OK)
-                    gc_fail(&ctx->err, GC_ERR_BACKEND, "%s", cudaGetErrorString(e));
-                gc_err_prefix(&ctx->err, "CUDA graph capture of the %s (n %d) failed: ",
-                              seg == SEG_FORWARD ? "forward" : "backward", n);
-                return st != GC_OK ? st : GC_ERR_BACKEND;
-            }
-            /* not capturable here: this context runs without graphs from now on */
-            *slot = NULL;
-            s->graphs = 0;
-            ctx->err = saved;
-            return fn(ctx, s, n);
-        }
+    if (!*slot) { /* the first batch of n: run it, then record it for the next ones */
+        GC_TRY(fn(ctx, s, n));
+        return capture_segment(ctx, s, seg, n, fn, slot);
     }
     GC_CUDA_TRY(&ctx->err, cudaGraphLaunch(*slot, s->stream));
     return GC_OK;

@@ -138,6 +138,6 @@ gc_status gcu_prof_collect(gc_context *ctx, cuda_state *s)
 void gcu_account(gc_context *ctx, const cuda_state *s)
 {
     ctx->prof.device_bytes = (int64_t)(s->arena_bytes + s->ws_bytes + s->img_cap + s->out_cap +
-                                       (s->blas_ws ? GC_BLAS_GRAPH_WS : 0));
+                                       (s->blas_ws ? GC_BLAS_WS : 0));
 }
 

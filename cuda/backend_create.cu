@@ -30,9 +30,9 @@ void gcu_destroy(void *state)
                 cudaGraphExecDestroy(s->graph_exec[k]);
         free(s->graph_exec);
     }
-    cudaFree(s->blas_ws);
-    if (s->blas)
+    if (s->blas) /* before its workspace */
         cublasDestroy(s->blas);
+    cudaFree(s->blas_ws);
     if (s->dnn)
         cudnnDestroy(s->dnn);
     cudaFree(s->workspace);
@@ -318,7 +318,7 @@ static gc_status set_numerics(gc_context *ctx, cuda_state *s)
     return GC_OK;
 }
 
-/* GC_CUDA_GRAPHS=1 (run_segment): the table of graphs, and cuBLAS's workspace given once. */
+/* GC_CUDA_GRAPHS=1 (run_segment): the table of graphs. */
 static gc_status graphs_init(gc_context *ctx, cuda_state *s)
 {
     const char *env = getenv("GC_CUDA_GRAPHS");
@@ -328,16 +328,38 @@ static gc_status graphs_init(gc_context *ctx, cuda_state *s)
                                               sizeof(cudaGraphExec_t));
     if (!s->graph_exec)
         return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory (CUDA graphs)");
-    cudaError_t e = cudaMalloc(&s->blas_ws, GC_BLAS_GRAPH_WS);
-    if (e != cudaSuccess) {
-        cudaGetLastError(); /* not sticky: run without graphs */
+    if (s->blas_ws) /* else cuBLAS could allocate during a capture: no graphs */
+        s->graphs = strcmp(env, "require") == 0 ? 2 : 1;
+    return GC_OK;
+}
+
+/* cuBLAS's workspace (GC_BLAS_WS), set after cublasSetStream (which resets it). When it
+ * cannot be allocated, cuBLAS keeps its own pool and the context runs without graphs. */
+static gc_status blas_workspace(gc_context *ctx, cuda_state *s)
+{
+    if (cudaMalloc(&s->blas_ws, GC_BLAS_WS) != cudaSuccess) {
+        cudaGetLastError(); /* an allocation failure is not sticky */
         s->blas_ws = NULL;
         return GC_OK;
     }
-    GC_CUBLAS_TRY(&ctx->err, cublasSetWorkspace(s->blas, s->blas_ws, GC_BLAS_GRAPH_WS));
-    s->graphs = strcmp(env, "require") == 0 ? 2 : 1;
+    GC_CUBLAS_TRY(&ctx->err, cublasSetWorkspace(s->blas, s->blas_ws, GC_BLAS_WS));
     gcu_account(ctx, s);
     return GC_OK;
+}
+
+/* The cuDNN loaded at run time has the major version of the headers we were built with (a
+ * pip wheel's libcudnn beside a toolkit's, say, can differ): a clear error, not a failure
+ * somewhere in the graph API. */
+static gc_status check_cudnn_version(gc_context *ctx)
+{
+    const size_t v = cudnnGetVersion(); /* major * 10000 + minor * 100 + patch */
+    if (v / 10000 == (size_t)CUDNN_MAJOR)
+        return GC_OK;
+    return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
+                   "CUDA backend: cuDNN %zu.%zu.%zu is loaded, but this library was built "
+                   "against cuDNN %d.%d.%d: put libcudnn.so.%d first on the library path",
+                   v / 10000, v / 100 % 100, v % 100, CUDNN_MAJOR, CUDNN_MINOR,
+                   CUDNN_PATCHLEVEL, CUDNN_MAJOR);
 }
 
 gc_status gcu_create(gc_context *ctx, void **state)
@@ -354,7 +376,8 @@ gc_status gcu_create(gc_context *ctx, void **state)
     const char *dbg = getenv("GC_CUDA_SYNC");
     s->debug_sync = dbg && *dbg && strcmp(dbg, "0") != 0;
     GC_TRY(set_numerics(ctx, s));
-    GC_CUDA_TRY(err, cudaSetDevice(s->device));
+    GC_TRY(check_cudnn_version(ctx));
+    GC_TRY(gcu_enter(ctx, s)); /* our device; no error of the caller's left pending */
     GC_CUDA_TRY(err, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
     GC_CUDNN_TRY(err, cudnnCreate(&s->dnn));
     GC_CUDNN_TRY(err, cudnnSetStream(s->dnn, s->stream));
@@ -364,6 +387,7 @@ gc_status gcu_create(gc_context *ctx, void **state)
     GC_CUBLAS_TRY(err, cublasSetMathMode(s->blas, ctx->opt.precision == GC_PRECISION_FP32
                                                       ? CUBLAS_PEDANTIC_MATH
                                                       : CUBLAS_DEFAULT_MATH));
+    GC_TRY(blas_workspace(ctx, s));
     s->N = ctx->opt.max_batch;
     s->geo = ctx->geo;
 

@@ -30,11 +30,12 @@ enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CA
 #define GC_MAX_MARKS 24
 #define GC_FP16_GRAD_SCALE 1024.0f
 
-/* CUDA graphs (GC_CUDA_GRAPHS=1, run_segment): the forward and the backward segments, and
- * cuBLAS's own workspace then (it must not allocate during a capture; 32 MiB is cuBLAS's
- * recommendation for Hopper) */
+/* CUDA graphs (GC_CUDA_GRAPHS=1, run_segment): the forward and the backward segments */
 #define GC_GRAPH_SEGMENTS 2
-#define GC_BLAS_GRAPH_WS ((size_t)32 << 20)
+/* cuBLAS's workspace, ours in every context: cuBLAS must not allocate inside a graph
+ * capture, and a context with graphs and one without then use the same GEMM kernels (their
+ * outputs are compared bit for bit). 32 MiB is cuBLAS's recommendation for Hopper. */
+#define GC_BLAS_WS ((size_t)32 << 20)
 
 typedef struct cuda_state {
     int device;
@@ -55,7 +56,7 @@ typedef struct cuda_state {
     int debug_sync;                    /* GC_CUDA_SYNC: synchronize after every layer       */
     int graphs;                        /* GC_CUDA_GRAPHS: batches replayed as CUDA graphs   */
     cudaGraphExec_t *graph_exec;       /* [GC_GRAPH_SEGMENTS][N + 1]: per segment, batch size */
-    void *blas_ws;                     /* cuBLAS's workspace when graphs are on             */
+    void *blas_ws;                     /* cuBLAS's workspace (GC_BLAS_WS; NULL: its own)    */
     int32_t N;                         /* max batch                                         */
     gc_geometry geo;                   /* layer and head sizes (model.c)                    */
     char *arena;                       /* one device allocation                             */
