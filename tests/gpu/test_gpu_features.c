@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "compare.h"
 #include "golden_file.h"
@@ -57,6 +58,10 @@
 #define TOL_CAM_OUTLIERS 1e-2  /* element-wise cams, guided Grad-CAM: fraction beyond   */
 #define TOL_BATCH_CORR 0.99    /* check_batches' gradients vs the CPU (flat images: ties) */
 #define TOL_DEVICE_REL 1e-6    /* explain_device vs explain_tensor: the same computation */
+/* The same image in batches of other sizes: the convs run at max_batch (same bits), but
+ * cuBLAS may choose other GEMM kernels for other row counts (another summation order, ~1e-6
+ * relative at these depths); a batch-composition mistake moves outputs by O(1) */
+#define TOL_BATCH_REL 1e-4
 /* bf16 / fp16 against fp32: 8 / 11 significant bits in every feature map and weight */
 #define TOL_HALF_CAM_CORR 0.99
 #define TOL_HALF_TIE 2e-2      /* a top-1 whose margin over the runner-up is below this
@@ -96,9 +101,19 @@ static gc_context *make(const char *run, gc_backend backend, gc_precision prec,
     o.max_batch = max_batch;
     o.profile = profile;
     gc_context *ctx = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     gc_status st = gc_context_create(&o, &ctx);
-    if (st == GC_OK)
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (st == GC_OK) {
+        /* on a GPU mostly the cuDNN plans' build (runtime-compiled engines: seconds each;
+         * scripts/device-check.sh reads these lines) */
+        if (backend == GC_BACKEND_CUDA)
+            printf("  %-16s context created in %.2f s (max_batch %d)\n", run,
+                   (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec),
+                   max_batch);
         return ctx;
+    }
     const char *m = gc_last_error(ctx);
     if (backend == GC_BACKEND_CUDA && (strstr(m, "CUDA backend unavailable") ||
                                        strstr(m, "no CUDA backend"))) {
@@ -300,7 +315,7 @@ static void check_graphs(const float *x, size_t x_len, int32_t n, const int32_t 
                 outputs a = {0}, g = {0};
                 char what[48];
                 snprintf(what, sizeof what, "%s n=%d %s", run, sizes[b],
-                         rep ? "replay" : "capture");
+                         rep ? "replay" : "run+capture");
                 if (outputs_run(direct, methods[m], in, sizes[b], cls, &a)) {
                     FAIL("  %-16s %s", what, gc_last_error(direct));
                 } else if (outputs_run(graphs, methods[m], in, sizes[b], cls, &g)) {
@@ -586,9 +601,9 @@ static void check_batches(void)
                 char what[48];
                 snprintf(what, sizeof what, "%s vs 7", run);
                 compare(what, "logits", b.logits, all.logits + first * K, nn * K,
-                        TOL_DEVICE_REL, 1, 0);
+                        TOL_BATCH_REL, 1, 0);
                 compare(what, "cam", b.cams, all.cams + first * a.hw, nn * a.hw,
-                        TOL_DEVICE_REL, 0, 0);
+                        TOL_BATCH_REL, 0, 0);
                 for (int32_t i = 0; i < n; i++) {
                     const double r = tc_correlation(b.grad + i * kh,
                                                     all.grad + (first + i) * kh, kh);
