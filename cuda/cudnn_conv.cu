@@ -8,6 +8,7 @@
  * and the virtual intermediates are float.
  */
 #include <float.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -312,7 +313,15 @@ static gc_status heuristic_configs(gc_conv_plan *p, cudnnBackendDescriptor_t gra
                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph));
     GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE,
                                                CUDNN_TYPE_HEUR_MODE, 1, &mode));
-    if (cudnnBackendFinalize(heur) != CUDNN_STATUS_SUCCESS) {
+    /* mode B's finalize is not thread-safe: cudnn-frontend serializes it with a process-wide
+     * lock (contexts may be created in several threads: the command's workers) */
+    static pthread_mutex_t heur_b_lock = PTHREAD_MUTEX_INITIALIZER;
+    if (mode == CUDNN_HEUR_MODE_B)
+        pthread_mutex_lock(&heur_b_lock);
+    const cudnnStatus_t fin = cudnnBackendFinalize(heur);
+    if (mode == CUDNN_HEUR_MODE_B)
+        pthread_mutex_unlock(&heur_b_lock);
+    if (fin != CUDNN_STATUS_SUCCESS) {
         if (why)
             cudnnGetLastErrorString(why, why_len);
         return GC_OK; /* no engine for this graph in this mode */
@@ -472,6 +481,15 @@ gc_status gc_conv_plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_
     }
     if (!found)
         GC_TRY(try_build(handle, p, 0, 0, numerics, &found, why, sizeof why, err));
+    /* engines index with 32 bits: a larger tensor is refused as "not supported" */
+    const int64_t elems = n * h * w * (c > k ? c : k);
+    if (!found && elems > INT32_MAX)
+        return gc_fail(err, GC_ERR_UNSUPPORTED,
+                       "cuDNN has no engine for a 3x3 conv whose tensor has %lld elements (n "
+                       "%lld, %lldx%lld, %lld channels; cuDNN's engines take at most 2^31 - 1): "
+                       "use a smaller max_batch",
+                       (long long)elems, (long long)n, (long long)h, (long long)w,
+                       (long long)(c > k ? c : k));
     if (!found)
         return gc_fail(err, GC_ERR_UNSUPPORTED,
                        "cuDNN has no %s engine for a 3x3 conv (n %lld, %lldx%lld, %lld -> %lld "

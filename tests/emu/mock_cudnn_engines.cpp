@@ -32,6 +32,7 @@
  *         means: frameworks refuse it whatever the precision)         plain conv
  * Ranking: plain conv  A: 8 1 0 4 2 5 3 6 7   B: 4 2 8 1 0 7 5 3 6   FALLBACK: 0
  *          fused       A: 4 7               B: 7 4               FALLBACK: 7
+ * Every engine refuses a tensor of more than 2^31 - 1 elements (32-bit indexing).
  * Environment (read at every finalize):
  *   GC_EMU_CUDNN_NO_FUSION=1  no engine runs a graph with pointwise operations: modes A and B
  *                             return no configs for one, FALLBACK returns eng7 whose plan
@@ -43,6 +44,7 @@
  *                             tensor cores do
  */
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -267,6 +269,14 @@ static cudnnStatus_t engine_runs(const EngineSpec &e, const Graph &g, std::strin
         }
     }
     for (const DescPtr &t : g.tensors) {
+        int64_t elems = 1;
+        for (int64_t d : t->tensor.dims)
+            elems *= d;
+        if (elems > INT32_MAX) { /* the engines index with 32 bits */
+            *why = "tensor uid " + std::to_string(t->tensor.uid) + ": " + std::to_string(elems) +
+                   " elements (at most 2^31 - 1)";
+            return CUDNN_STATUS_NOT_SUPPORTED_SHAPE;
+        }
         if (t->tensor.is_virtual)
             continue;
         if (!non_overlapping(t->tensor)) {

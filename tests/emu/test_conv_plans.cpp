@@ -9,6 +9,7 @@
  *   float conv + bias + ReLU, true fp32             eng7 fused (runtime-compiled, no TC)
  *   the same two with GC_CUDNN_RTC=0                unfused, a precompiled plain engine
  *   true fp32 with only tensor-core engines         GC_ERR_UNSUPPORTED naming the notes
+ *   tensors over 2^31 elements                      GC_ERR_UNSUPPORTED naming max_batch
  * Each expectation follows from the engine notes alone; a filter that let a refused note
  * through picks another engine here and fails.
  */
@@ -91,6 +92,17 @@ int main(void)
     if (st == GC_OK)
         gc_conv_plan_free(&p);
     unsetenv("GC_EMU_CUDNN_TC_ONLY");
+
+    /* a batch whose tensors pass 2^31 elements (engines index with 32 bits): the error says
+     * so and what to do, rather than blaming the numerics (only plans: nothing allocated) */
+    err.msg[0] = 0;
+    st = gc_conv_plan_build(h, CUDNN_DATA_BFLOAT16, 1024, 224, 224, 8, 64, 1, 1,
+                            GC_CONV_FP32_ACCUM, &p, &err);
+    CHECK(st == GC_ERR_UNSUPPORTED && strstr(err.msg, "2^31") && strstr(err.msg, "max_batch"),
+          "a 3.3e9-element tensor: status %d, \"%s\"", (int)st, err.msg);
+    printf("  %-52s %s\n", "n 1024 at 224x224x64", err.msg);
+    if (st == GC_OK)
+        gc_conv_plan_free(&p);
 
     cudnnDestroy(h);
     printf("%d checks, %d failed\n", checks, failures);
