@@ -458,9 +458,9 @@ static gc_status try_build(cudnnHandle_t handle, gc_conv_plan *p, int bias, int 
     return GC_OK;
 }
 
-gc_status gc_conv_plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t n, int64_t h,
-                             int64_t w, int64_t c, int64_t k, int bias, int relu,
-                             gc_conv_numerics numerics, gc_conv_plan *p, gc_errbuf *err)
+static gc_status plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t n, int64_t h,
+                            int64_t w, int64_t c, int64_t k, int bias, int relu,
+                            gc_conv_numerics numerics, gc_conv_plan *p, gc_errbuf *err)
 {
     memset(p, 0, sizeof *p);
     p->dtype = dtype;
@@ -503,6 +503,16 @@ gc_status gc_conv_plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_
                                                       : "float",
                        why[0] ? why : "no engine config finalized");
     return GC_OK;
+}
+
+gc_status gc_conv_plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t n, int64_t h,
+                             int64_t w, int64_t c, int64_t k, int bias, int relu,
+                             gc_conv_numerics numerics, gc_conv_plan *p, gc_errbuf *err)
+{
+    gc_status st = plan_build(handle, dtype, n, h, w, c, k, bias, relu, numerics, p, err);
+    if (st != GC_OK) /* nothing of a failed build stays allocated */
+        gc_conv_plan_free(p);
+    return st;
 }
 
 gc_status gc_conv_plan_bind(gc_conv_plan *p, const void *x, const void *wt, const void *b,

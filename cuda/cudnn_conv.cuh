@@ -35,7 +35,8 @@ typedef enum gc_conv_numerics {
 /* y (n, h, w, k) = conv(x (n, h, w, c), weights (k, 3, 3, c)) [+ b (k)] [then ReLU], all of
  * type dtype (CUDNN_DATA_FLOAT, _HALF or _BFLOAT16) in memory, computed in float.
  * Tries the fused graph first; when no engine runs it, builds the plain conv and sets
- * p->fused = 0. GC_ERR_UNSUPPORTED when no engine with the numerics runs even that. */
+ * p->fused = 0. GC_ERR_UNSUPPORTED when no engine with the numerics runs even that. On
+ * failure p holds nothing to free (gc_conv_plan_free on it is harmless). */
 gc_status gc_conv_plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t n, int64_t h,
                              int64_t w, int64_t c, int64_t k, int bias, int relu,
                              gc_conv_numerics numerics, gc_conv_plan *p, gc_errbuf *err);
