@@ -347,19 +347,20 @@ static gc_status blas_workspace(gc_context *ctx, cuda_state *s)
     return GC_OK;
 }
 
-/* The cuDNN loaded at run time has the major version of the headers we were built with (a
- * pip wheel's libcudnn beside a toolkit's, say, can differ): a clear error, not a failure
- * somewhere in the graph API. */
+/* The cuDNN loaded at run time is the headers' major version and no older than they are (a
+ * pip wheel's libcudnn beside a toolkit's, say, can differ; an older library may not know
+ * an attribute or value the headers gave us): a clear error, not a failure somewhere in the
+ * graph API. */
 static gc_status check_cudnn_version(gc_context *ctx)
 {
     const size_t v = cudnnGetVersion(); /* major * 10000 + minor * 100 + patch */
-    if (v / 10000 == (size_t)CUDNN_MAJOR)
+    if (v / 10000 == (size_t)CUDNN_MAJOR && v >= (size_t)CUDNN_VERSION)
         return GC_OK;
     return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
                    "CUDA backend: cuDNN %zu.%zu.%zu is loaded, but this library was built "
-                   "against cuDNN %d.%d.%d: put libcudnn.so.%d first on the library path",
-                   v / 10000, v / 100 % 100, v % 100, CUDNN_MAJOR, CUDNN_MINOR,
-                   CUDNN_PATCHLEVEL, CUDNN_MAJOR);
+                   "against cuDNN %d.%d.%d: put that libcudnn.so.%d (or a later %d.x) first on "
+                   "the library path", v / 10000, v / 100 % 100, v % 100, CUDNN_MAJOR,
+                   CUDNN_MINOR, CUDNN_PATCHLEVEL, CUDNN_MAJOR, CUDNN_MAJOR);
 }
 
 gc_status gcu_create(gc_context *ctx, void **state)

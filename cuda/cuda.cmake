@@ -23,7 +23,10 @@ if(GC_WITH_CUDA)
       /usr/local/lib/python3*/dist-packages/nvidia/cudnn $ENV{HOME}/.local/lib/python3*/site-packages/nvidia/cudnn)
     list(APPEND _gc_cudnn_hints ${_gc_py_cudnn})
     find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${_gc_cudnn_hints} PATH_SUFFIXES include)
-    find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 HINTS ${_gc_cudnn_hints}
+    # NAMES_PER_DIR: the first hint with either name wins (CUDNN_ROOT first), so that a pip
+    # wheel's libcudnn.so.9 is not passed over for another cuDNN's libcudnn.so elsewhere
+    # (headers of one version with the library of another)
+    find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 NAMES_PER_DIR HINTS ${_gc_cudnn_hints}
       PATH_SUFFIXES lib64 lib lib/x86_64-linux-gnu)
     find_package(CUDAToolkit QUIET)
     if(NOT CUDAToolkit_FOUND OR NOT TARGET CUDA::cudart OR NOT TARGET CUDA::cublas)
@@ -90,7 +93,7 @@ if(_gc_cuda_ok)
   # found at build time (CMake leaves the toolkit's directory out of RUNPATH as an implicit
   # link directory; a pip wheel's cuDNN is on no loader path at all).
   get_filename_component(_gc_cudnn_dir ${CUDNN_LIBRARY} DIRECTORY)
-  list(APPEND CMAKE_BUILD_RPATH ${CUDAToolkit_LIBRARY_DIR} ${_gc_cudnn_dir})
+  list(APPEND CMAKE_BUILD_RPATH ${_gc_cudnn_dir} ${CUDAToolkit_LIBRARY_DIR}) # cuDNN's first
   add_compile_definitions(GC_WITH_CUDA)
   set(GC_WITH_CUDA ON)
   message(STATUS "gradcam: CUDA backend ON (archs ${CMAKE_CUDA_ARCHITECTURES}, cuDNN ${CUDNN_LIBRARY})")

@@ -60,9 +60,10 @@ echo "== cuDNN in $CUDNN_ROOT: $(grep -E '#define CUDNN_(MAJOR|MINOR|PATCHLEVEL)
 # _engines_runtime_compiled, ...) by name: our RUNPATH does not reach them, pip's wheel may
 # have none of its own (CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED / NOT_INITIALIZED at the first
 # descriptor). The runtime-fusion engines also dlopen NVRTC: the toolkit's, beside nvcc.
-# The toolkit's own directory goes first in any case (cudart, cuBLAS: the build's RUNPATH
-# names it too, but a loader configuration elsewhere must not pick another copy).
-for d in "$CUDNN_ROOT/lib" "$CUDNN_ROOT/lib64" "$(dirname "$NVCC")/../lib64"; do
+# The toolkit's own directory too (cudart, cuBLAS: the build's RUNPATH names it as well, but a
+# loader configuration elsewhere must not pick another copy); cuDNN's folder ends up first,
+# so that a libcudnn beside the toolkit's libraries cannot shadow the one the build used.
+for d in "$(dirname "$NVCC")/../lib64" "$CUDNN_ROOT/lib64" "$CUDNN_ROOT/lib"; do # last = first
     if ls "$d"/libcudnn.so* >/dev/null 2>&1 || ls "$d"/libnvrtc.so* >/dev/null 2>&1 ||
         ls "$d"/libcudart.so* >/dev/null 2>&1; then
         LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

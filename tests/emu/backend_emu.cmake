@@ -105,6 +105,9 @@ set_tests_properties(emu_no_device PROPERTIES LABELS "cpu;emu" TIMEOUT 120
 add_test(NAME emu_tc_only COMMAND test_emu_faults_emu ${_gc_demo} tconly)
 set_tests_properties(emu_tc_only PROPERTIES LABELS "cpu;emu" TIMEOUT 120
   ENVIRONMENT "GC_EMU_CUDNN_TC_ONLY=1")
+add_test(NAME emu_cudnn_version COMMAND test_emu_faults_emu ${_gc_demo} cudnnversion)
+set_tests_properties(emu_cudnn_version PROPERTIES LABELS "cpu;emu" TIMEOUT 120
+  ENVIRONMENT "GC_EMU_CUDNN_VERSION=90001")
 
 # The gradcam command on the emulated device (gradcam_emu linked in), against the command on
 # the CPU backend: --device all over two emulated GPUs, --workers-per-device, device errors.

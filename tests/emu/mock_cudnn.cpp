@@ -25,6 +25,7 @@
  * read) naming the call, the descriptor type and the attribute.
  */
 #include <cstdarg>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -152,9 +153,11 @@ using namespace gc_mock_cudnn;
 
 extern "C" {
 
+/* The headers' version, or GC_EMU_CUDNN_VERSION (tests: a library other than the headers) */
 size_t cudnnGetVersion(void)
 {
-    return CUDNN_VERSION;
+    const char *v = getenv("GC_EMU_CUDNN_VERSION");
+    return v && *v ? (size_t)strtoull(v, nullptr, 10) : (size_t)CUDNN_VERSION;
 }
 
 const char *cudnnGetErrorString(cudnnStatus_t status)

@@ -14,7 +14,10 @@
  * and, with GC_EMU_CUDNN_TC_ONLY=1 (cuDNN offers only tensor-core engines: `emu_tc_only`):
  *   tconly    true fp32 fails with GC_ERR_UNSUPPORTED naming the conv it has no engine for;
  *             tf32 and bf16 contexts work
- * Usage: test_emu_faults WEIGHTS oom|sticky|nodevice|tconly
+ * and, with GC_EMU_CUDNN_VERSION set to a library older than the headers (`emu_cudnn_version`):
+ *   cudnnversion  the CUDA backend fails with GC_ERR_UNSUPPORTED naming both versions; nothing
+ *             stays allocated
+ * Usage: test_emu_faults WEIGHTS oom|sticky|nodevice|tconly|cudnnversion
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,10 +183,24 @@ static void test_tc_only(void)
     }
 }
 
+static void test_cudnn_version(void)
+{
+    gc_context *ctx = NULL;
+    gc_status st = make(GC_BACKEND_CUDA, 2, &ctx);
+    printf("  --backend cuda: %s: %s\n", gc_status_string(st), gc_last_error(ctx));
+    CHECK(st == GC_ERR_UNSUPPORTED, "an older cuDNN than the headers: %s, want "
+          "GC_ERR_UNSUPPORTED", gc_status_string(st));
+    CHECK(strstr(gc_last_error(ctx), "cuDNN 9.0.1 is loaded") != NULL &&
+              strstr(gc_last_error(ctx), "built against cuDNN 9.") != NULL,
+          "the message should name both versions: %s", gc_last_error(ctx));
+    gc_context_destroy(ctx);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: %s WEIGHTS oom|sticky|nodevice|tconly\n", argv[0]);
+        fprintf(stderr, "usage: %s WEIGHTS oom|sticky|nodevice|tconly|cudnnversion\n",
+                argv[0]);
         return 2;
     }
     weights = argv[1];
@@ -195,6 +212,8 @@ int main(int argc, char **argv)
         test_no_device();
     else if (!strcmp(argv[2], "tconly"))
         test_tc_only();
+    else if (!strcmp(argv[2], "cudnnversion"))
+        test_cudnn_version();
     else
         return 2;
     CHECK(gc_emu_device_bytes_in_use() == 0, "%zu device bytes still allocated at exit",
