@@ -5,17 +5,18 @@
 # needs (exit 3, listing what is missing: the device machine cannot install them); configures
 # with -DCMAKE_CUDA_ARCHITECTURES=90 -DGC_BUILD_BENCH=ON, builds with all cores, runs the quick
 # GPU test alone (GC_CUDA_SYNC=1), then the rest of `ctest -L gpu` (-j4, 240 s; the long tests
-# start first: COST in tests/gpu/gpu_tests.cmake) and `ctest -L cpu -R golden`, then
-# compute-sanitizer memcheck and racecheck over the quick test (memory errors and races
-# fail it; a sanitizer run cut by its time limit is reported, not failed), copies the logs
-# to OUTDIR and prints a summary. Exit 0 when all of them pass. Every step is bounded by one
-# deadline, 450 s after the start (GC_DEVICE_BUDGET): quick 90 s, gpu tests 240 s, each
-# sanitizer 90 s, cpu goldens 60 s, each cut to the time left (a killed step fails: rc 124).
+# start first: COST in tests/gpu/gpu_tests.cmake) and `ctest -L cpu -R golden` (60 s); then,
+# with GC_DEVICE_BENCH=SECONDS and the GPU tests passed, scripts/device-bench.sh into
+# OUTDIR/bench with a budget of that, or of the time left before the deadline less 120 s kept
+# for the sanitizers (GC_DEVICE_SANITIZER_RESERVE), whichever is less (skipped under 60 s);
+# then compute-sanitizer memcheck and racecheck over the quick test, 60 s each (memory errors
+# and races fail it; a sanitizer run cut by its time limit is reported, not failed). Copies
+# the logs to OUTDIR and prints a summary. Exit 0 when tests and sanitizers pass. Every step
+# is bounded by one deadline, 450 s after the start (GC_DEVICE_BUDGET), each cut to the time
+# left (a killed test step fails: rc 124).
 # When gpu_quick takes longer than 30 s (GC_DEVICE_RTC_LIMIT; runtime-compiled cuDNN engines
 # can cost seconds per plan), the later steps run with GC_CUDNN_RTC=0 and the summary says so.
-# GC_DEVICE_NO_SANITIZER=1 skips the sanitizers. GC_DEVICE_BENCH=SECONDS then runs
-# scripts/device-bench.sh into OUTDIR/bench with a budget of that or the time left before
-# the deadline, whichever is less (when the GPU tests passed and at least 60 s are left).
+# GC_DEVICE_NO_SANITIZER=1 skips the sanitizers.
 # What comes back: the device tool returns at most 8 files, 2 folders deep; so the logs end up
 # in OUTDIR/check-logs.tar.gz beside OUTDIR/check-summary.txt (and the bench's 5 files in
 # OUTDIR/bench/). Call it with $OUT itself as OUTDIR.
@@ -154,9 +155,29 @@ cpu_rc=$?
 tail -5 "$OUT/ctest-cpu-golden.log"
 cp -f Testing/Temporary/LastTest.log "$OUT/LastTest.log" 2>/dev/null
 
+bench_rc=-
+if [ -n "${GC_DEVICE_BENCH:-}" ] && [ $gpu_rc -eq 0 ]; then
+    # the sanitizers come after it: keep them their time (GC_DEVICE_SANITIZER_RESERVE s)
+    reserve=${GC_DEVICE_SANITIZER_RESERVE:-120}
+    [ -n "${GC_DEVICE_NO_SANITIZER:-}" ] && reserve=0
+    t=$(left "$GC_DEVICE_BENCH")
+    t_room=$((DEADLINE - $(date +%s) - reserve))
+    [ "$t_room" -lt "$t" ] && t=$t_room
+    if [ "$t" -ge 60 ]; then
+        echo "== device-bench.sh (budget $t s) into $OUT/bench"
+        # its own budget stops its steps in time; the timeout only guards against a hang
+        (cd "$SRC" && GC_DEVICE_BUILD="$BUILD" timeout "$t" bash scripts/device-bench.sh \
+            "$OUT/bench" --budget "$((t - 10))") >"$OUT/device-bench.log" 2>&1
+        bench_rc=$?
+        tail -30 "$OUT/device-bench.log"
+    else
+        echo "== device-bench.sh skipped: $t s left"
+    fi
+fi
+
 # compute-sanitizer over the quick test (cuDNN's and cuBLAS's kernels included): memcheck
-# (out-of-bounds and misaligned accesses, leaks of device memory) and racecheck (shared-memory
-# hazards). Skipped when the tool is absent; bounded so the whole script stays under 8 min.
+# (out-of-bounds and misaligned accesses) and racecheck (shared-memory hazards). Skipped when
+# the tool is absent; each bounded by 60 s and the deadline.
 san_rc=0
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 if [ -n "${GC_DEVICE_NO_SANITIZER:-}" ]; then
@@ -164,7 +185,7 @@ if [ -n "${GC_DEVICE_NO_SANITIZER:-}" ]; then
 elif [ -n "$SAN" ] && [ $quick_rc -eq 0 ]; then
     for tool in memcheck racecheck; do
         echo "== compute-sanitizer --tool $tool (gpu_quick)"
-        t=$(left 90)
+        t=$(left 60)
         if [ "$t" -lt 20 ]; then echo "   no time left: skipped"; continue; fi
         # memory errors and races only: failed API calls are our own checks' business (and
         # cuDNN probes engines with calls that may fail), and device memory a library keeps
@@ -181,21 +202,6 @@ elif [ -z "$SAN" ]; then
     echo "== compute-sanitizer not found: skipped"
 else
     echo "== compute-sanitizer skipped: gpu_quick failed"
-fi
-
-bench_rc=-
-if [ -n "${GC_DEVICE_BENCH:-}" ] && [ $gpu_rc -eq 0 ]; then
-    t=$(left "$GC_DEVICE_BENCH")
-    if [ "$t" -ge 60 ]; then
-        echo "== device-bench.sh (budget $t s) into $OUT/bench"
-        # its own budget stops its steps in time; the timeout only guards against a hang
-        (cd "$SRC" && GC_DEVICE_BUILD="$BUILD" timeout "$t" bash scripts/device-bench.sh \
-            "$OUT/bench" --budget "$((t - 10))") >"$OUT/device-bench.log" 2>&1
-        bench_rc=$?
-        tail -30 "$OUT/device-bench.log"
-    else
-        echo "== device-bench.sh skipped: $t s left"
-    fi
 fi
 
 T2=$(date +%s)
