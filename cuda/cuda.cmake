@@ -84,6 +84,11 @@ if(_gc_cuda_ok)
   # contraction anywhere in that file (its shared formulas use round-to-nearest intrinsics
   # as well, so this is a second guard).
   set_property(SOURCE cuda/image_kernels.cu APPEND PROPERTY COMPILE_OPTIONS "-fmad=false")
+  # The same for kernels.cu: its CAM kernels sum alpha * A terms, which nvcc would otherwise
+  # contract into FMAs that the host build (x86-64 without -mfma) does not do, and their
+  # results are compared bit for bit with their CPU twins (kernels_gpu). They are element-wise
+  # and tiny next to the convolutions: no measurable cost.
+  set_property(SOURCE cuda/kernels.cu APPEND PROPERTY COMPILE_OPTIONS "-fmad=false")
   # backend.cu packs a batch's images into pinned staging with OpenMP (host code only; the
   # library already links OpenMP for the C sources, whose runtime this shares)
   set_property(SOURCE cuda/backend.cu APPEND PROPERTY COMPILE_OPTIONS "-Xcompiler=-fopenmp")
