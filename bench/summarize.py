@@ -310,7 +310,7 @@ def main():
                                            (r.get("files") or {}).get("workers_per_device", 1))):
         f = fr.get("files") or {}
         size = "×".join(str(v) for v in f.get("image_size") or ())
-        fmt_out = f.get("format", "png").upper()
+        fmt_out = f.get("format", "png").upper() + "s"
         if f.get("workers_per_device", 1) > 1:
             fmt_out += f", {f['workers_per_device']} workers per GPU"
         util = None
@@ -320,7 +320,7 @@ def main():
             if util else ""
         if fr.get("ok"):
             p(f"| files ≥ {TARGET_FILES_IPS:,.0f} img/s ({f.get('images')} JPEGs {size} → "
-              f"overlay {fmt_out}s, {fr['precision']}, batch {fr['batch']}) | "
+              f"overlay {fmt_out}, {fr['precision']}, batch {fr['batch']}) | "
               f"{fmt(fr.get('images_per_s'))} img/s wall incl. start-up "
               f"{fmt(f.get('startup_s'), 2)} s{util_s} | steady {fmt(f.get('steady_images_per_s'))} "
               f"img/s | {verdict(f.get('steady_images_per_s'), TARGET_FILES_IPS)} (steady) |")
@@ -412,10 +412,12 @@ def main():
             if not any(vals):
                 continue
             g = ix.get("ours", "gpu", pr, b)
+            col = {c[2]: x for c, x in zip(cols, vals)}  # by column name, not position
+            best = max(col["torch tuned"] or 0, col["torch compiled"] or 0) or None
             p(f"| {pr} | {b} | " + " | ".join(fmt(v, 0) for v in vals) +
               f" | {fmt(g.get('pct_peak') if g else None, 1)} | "
-              f"{fmt(ratio(vals[0], max(vals[4] or 0, vals[5] or 0) or None), 2)} | "
-              f"{fmt(ratio(vals[0], vals[7]), 1)} |")
+              f"{fmt(ratio(col['ours gpu'], best), 2)} | "
+              f"{fmt(ratio(col['ours gpu'], col['pytorch-grad-cam']), 1)} |")
     p("")
 
     # ------------------------------------------------------------ autotuned plans

@@ -101,14 +101,36 @@ run_step() {
     timeout -k 5 "$limit" "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.log"
     rc=$?
     grep '^{' "$LOGS/$name.out" >>"$JSONL"
-    local n ok
+    local n ok pend
     n=$(grep -c '^{' "$LOGS/$name.out")
     ok=$(grep -c '"ok": *true' "$LOGS/$name.out")
+    # with a profiled pass gradcam-bench prints each good record twice: at once ("pending")
+    # and complete after that pass; count each mode once
+    pend=$(grep -c '"profile_error": *"pending' "$LOGS/$name.out")
+    if [ "$pend" -gt 0 ]; then
+        n=$((n - ok + pend))
+        ok=$pend
+    fi
     step_record "$name" "$rc" $(($(date +%s) - t0)) "$limit" "$ok of $n records ok"
     echo "   rc=$rc, $ok of $n records ok, $(($(date +%s) - t0)) s"
     [ "$rc" -ne 0 ] && tail -3 "$LOGS/$name.log" | sed 's/^/   | /'
     return 0
 }
+
+# the end (also on TERM): summary, chart, and the logs packed into one file
+finish() {
+    trap - TERM INT
+    say "summary"
+    "$PY" "$ROOT/bench/summarize.py" "$JSONL" >"$OUT/summary.md" 2>"$LOGS/summary.log" ||
+        { echo "summary FAILED:"; tail -5 "$LOGS/summary.log"; }
+    "$PY" "$ROOT/tools/plot_bench.py" "$JSONL" "$OUT/bench.png" >"$LOGS/plot.log" 2>&1 ||
+        { echo "chart FAILED:"; tail -5 "$LOGS/plot.log"; }
+    tar czf "$OUT/logs.tar.gz" -C "$OUT" logs 2>/dev/null && rm -rf "$LOGS"
+    cat "$OUT/summary.md"
+}
+# stopped from outside (a caller's timeout): summarize what was measured and pack the logs, so
+# that OUT keeps its 5 files (the device tool returns 8)
+trap 'echo "== stopped: writing what was measured"; step_record stopped "" 0 "" "TERM"; finish; exit 143' TERM INT
 
 # ---------------------------------------------------------------- machine and tools
 if [ -d "$ROOT/.deps/lib" ]; then
@@ -135,10 +157,10 @@ mkdir -p "$DATA"
 say "machine"
 GPU_NAME=
 if command -v nvidia-smi >/dev/null 2>&1; then
-    nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
-    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit,pstate,temperature.gpu \
+    timeout 30 nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 # bounded: it can hang on a sick GPU
+    timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit,pstate,temperature.gpu \
         --format=csv >"$LOGS/nvidia-smi-query.csv" 2>&1
-    GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+    GPU_NAME=$(timeout 30 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
     head -12 "$OUT/nvidia-smi.txt"
 else
     echo "no nvidia-smi" >"$OUT/nvidia-smi.txt"
@@ -151,6 +173,18 @@ for d in /usr/local/cuda /usr $("$PY" -c 'import site; print(" ".join(site.getsi
 done
 CUDNN_V=
 [ -n "$CUDNN_ROOT" ] && CUDNN_V=$(grep -E '#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ' "$CUDNN_ROOT/include/cudnn_version.h" | awk '{printf "%s.", $3}' | sed 's/\.$//')
+# the loader path as scripts/device-check.sh sets it (the same libraries when run alone):
+# the toolkit's folder, then cuDNN's in front of it
+if [ $SMOKE -eq 0 ] && [ -n "$CUDNN_ROOT" ]; then
+    for d in "$(dirname "$NVCC")/../lib64" "$CUDNN_ROOT/lib64" "$CUDNN_ROOT/lib"; do
+        case ":${LD_LIBRARY_PATH:-}:" in *":$d:"*) continue ;; esac # device-check's already
+        if ls "$d"/libcudnn.so* >/dev/null 2>&1 || ls "$d"/libnvrtc.so* >/dev/null 2>&1 ||
+            ls "$d"/libcudart.so* >/dev/null 2>&1; then
+            LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        fi
+    done
+    export LD_LIBRARY_PATH
+fi
 
 # ---------------------------------------------------------------- pytorch-grad-cam
 GCSITE=$(mktemp -d)
@@ -188,8 +222,10 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
         cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGC_BUILD_BENCH=ON \
             -DGC_BUILD_TESTS=OFF >"$LOGS/configure.log" 2>&1 || brc=$?
     else
+        # as scripts/device-check.sh: cuDNN deprecations stay warnings (cuda/cuda.cmake)
         cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-            -DGC_BUILD_BENCH=ON -DGC_BUILD_TESTS=OFF ${CUDNN_ROOT:+-DCUDNN_ROOT=$CUDNN_ROOT} \
+            -DGC_BUILD_BENCH=ON -DGC_BUILD_TESTS=OFF -DGC_BUILD_EMU=OFF \
+            -DGC_CUDNN_DEPRECATION_ERRORS=OFF ${CUDNN_ROOT:+-DCUDNN_ROOT=$CUDNN_ROOT} \
             >"$LOGS/configure.log" 2>&1 || brc=$?
     fi
 fi
@@ -414,12 +450,6 @@ run_step "methods-peers-$M_PREC-b$M_B" 50 "${PEER[@]}" "${M_IT_PEER[@]}" --preci
     --batch "$M_B" --modes tuned_split,grad_cam_pkg --method "$METHODS_OTHER"
 
 # ---------------------------------------------------------------- summary, chart, logs
-say "summary"
-"$PY" "$ROOT/bench/summarize.py" "$JSONL" >"$OUT/summary.md" 2>"$LOGS/summary.log" ||
-    { echo "summary FAILED:"; tail -5 "$LOGS/summary.log"; }
-"$PY" "$ROOT/tools/plot_bench.py" "$JSONL" "$OUT/bench.png" >"$LOGS/plot.log" 2>&1 ||
-    { echo "chart FAILED:"; tail -5 "$LOGS/plot.log"; }
-tar czf "$OUT/logs.tar.gz" -C "$OUT" logs 2>/dev/null && rm -rf "$LOGS"
-cat "$OUT/summary.md"
+finish
 say "done: $OUT (bench.jsonl, summary.md, bench.png, nvidia-smi.txt, logs.tar.gz)"
 exit 0

@@ -44,7 +44,8 @@ def load(path):
             elif r.get("method") not in (None, "gradcam"):
                 continue  # the other CAM methods: summary.md's table, not this chart
             elif r.get("ok") and r.get("images_per_s") and r.get("mode") != "files" and \
-                    not r.get("autotune"):  # autotuned reruns: summary.md's own table
+                    not r.get("autotune") and not r.get("cuda_graphs"):
+                # autotuned and CUDA-graph reruns: summary.md's own tables
                 recs[(r["impl"], r["mode"], r["precision"], r["batch"])] = r["images_per_s"]
     return recs, meta
 

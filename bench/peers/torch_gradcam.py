@@ -406,10 +406,18 @@ class _Stub:
         return iter(())
 
 
+def _stub_getattr(attr):
+    # no dunders: inspect.getmodule walks sys.modules asking each for __file__ (torchvision's
+    # import does so under torch 2.x), and a class there is no file name
+    if attr.startswith("__"):
+        raise AttributeError(attr)
+    return _Stub
+
+
 def _stub_module(name):
     m = types.ModuleType(name)
     m.__path__ = []  # a package, so that submodules can be stubbed too
-    m.__getattr__ = lambda attr: _Stub
+    m.__getattr__ = _stub_getattr
     sys.modules[name] = m
 
 
