@@ -46,6 +46,13 @@ fi
 NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 echo "== nvcc: $NVCC"
 "$NVCC" --version 2>&1 | tail -2
+# where the CUDA libraries are (for reading a configure failure): the toolkit beside nvcc,
+# and pip's (nvidia/cu13, nvidia/cudnn) in the Python that holds torch
+TK=$(cd "$(dirname "$NVCC")/.." 2>/dev/null && pwd)
+echo "   toolkit $TK: $(ls "$TK"/lib64 "$TK"/lib 2>/dev/null | grep -oE '^lib(cudart|cublas|cudnn|nvrtc)\.so\.[0-9]+' | sort -u | tr '\n' ' ')"
+for d in $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
+    [ -d "$d/nvidia" ] && echo "   pip $d/nvidia: $(ls "$d/nvidia" | tr '\n' ' ')"
+done
 
 # cuDNN: the toolkit's directory, else pip's nvidia-cudnn wheel in a site-packages
 CUDNN_ROOT=
