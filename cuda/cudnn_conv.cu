@@ -47,6 +47,14 @@ void gc_conv_plan_free(gc_conv_plan *p)
     release_build(p);
 }
 
+/* cuDNN's deviceless path (gc_conv_set_deviceless): the target device's properties, or NULL */
+static cudnnBackendDescriptor_t deviceless_prop;
+
+void gc_conv_set_deviceless(cudnnBackendDescriptor_t devprop)
+{
+    deviceless_prop = devprop;
+}
+
 /* A new descriptor owned by p (destroyed by gc_conv_plan_free). */
 static gc_status make(gc_conv_plan *p, cudnnBackendDescriptorType_t type,
                       cudnnBackendDescriptor_t *d, gc_errbuf *err)
@@ -231,8 +239,9 @@ static gc_status build_graph(cudnnHandle_t handle, gc_conv_plan *p, int bias, in
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     const cudnnBackendAttributeName_t graph_handle = CUDNN_ATTR_OPERATIONGRAPH_HANDLE;
 #pragma GCC diagnostic pop
-    GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*graph, graph_handle, CUDNN_TYPE_HANDLE, 1,
-                                               &handle));
+    if (!deviceless_prop) /* deviceless: the heuristics and plans carry the device instead */
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(*graph, graph_handle, CUDNN_TYPE_HANDLE, 1,
+                                                   &handle));
     GC_CUDNN_TRY(err, cudnnBackendFinalize(*graph));
     return GC_OK;
 }
@@ -313,6 +322,12 @@ static gc_status heuristic_configs(gc_conv_plan *p, cudnnBackendDescriptor_t gra
                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph));
     GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE,
                                                CUDNN_TYPE_HEUR_MODE, 1, &mode));
+#if CUDNN_VERSION >= 90800
+    if (deviceless_prop)
+        GC_CUDNN_TRY(err, cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_DEVICEPROP,
+                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                                                   &deviceless_prop));
+#endif
     /* mode B's finalize is not thread-safe: cudnn-frontend serializes it with a process-wide
      * lock (contexts may be created in several threads: the command's workers) */
     static pthread_mutex_t heur_b_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -382,7 +397,14 @@ static gc_status config_plan(cudnnHandle_t handle, cudnnBackendDescriptor_t cfg,
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     const cudnnBackendAttributeName_t plan_handle = CUDNN_ATTR_EXECUTION_PLAN_HANDLE;
 #pragma GCC diagnostic pop
-    cudnnStatus_t s = cudnnBackendSetAttribute(pl, plan_handle, CUDNN_TYPE_HANDLE, 1, &handle);
+    cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
+#if CUDNN_VERSION >= 90800
+    if (deviceless_prop)
+        s = cudnnBackendSetAttribute(pl, CUDNN_ATTR_EXECUTION_PLAN_DEVICEPROP,
+                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &deviceless_prop);
+    else
+#endif
+        s = cudnnBackendSetAttribute(pl, plan_handle, CUDNN_TYPE_HANDLE, 1, &handle);
     if (s == CUDNN_STATUS_SUCCESS)
         s = cudnnBackendSetAttribute(pl, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
                                      CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfg);

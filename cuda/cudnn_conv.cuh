@@ -49,6 +49,13 @@ gc_status gc_conv_plan_run(cudnnHandle_t handle, const gc_conv_plan *p, gc_errbu
 
 void gc_conv_plan_free(gc_conv_plan *p);
 
+/* Tools only (tools/cudnn_plans.cu): cuDNN's deviceless path (cuDNN 9.8+). With a finalized
+ * CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR set, plans are built for that device on a machine
+ * without it: graphs carry no handle, heuristics and plans carry the device properties (the
+ * handle passed to gc_conv_plan_build may be NULL); such plans are for inspection, not to
+ * run. NULL (the default) restores the normal path. Not thread-safe: set it before building. */
+void gc_conv_set_deviceless(cudnnBackendDescriptor_t devprop);
+
 /* ---------------------------------------------------------------- autotuning (opt-in)
  * options.autotune / GC_CUDNN_AUTOTUNE: at context creation each plan built above (the first
  * engine config of the heuristics that finalizes) is timed against other candidates on the

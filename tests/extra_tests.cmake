@@ -53,3 +53,22 @@ if(GC_WITH_CUDA)
   add_test(NAME plan_cache COMMAND test_plan_cache ${CMAKE_CURRENT_BINARY_DIR}/plan_cache_test)
   set_tests_properties(plan_cache PROPERTIES LABELS cpu TIMEOUT 120)
 endif()
+
+# Our cuDNN graphs as the real cuDNN takes them, without a GPU: gradcam-cudnn-plans builds
+# every VGG16 conv plan (batch 256, four precisions) through cuDNN's deviceless path for the
+# H100 described in tools/h100-sxm.json; every plan must finalize and every forward plan fuse
+# bias + ReLU (as CI's cuDNN does: docs/validation.md). cuDNN loads libcuda.so.1 even then:
+# the toolkit's stub stands in for the driver (this test only: never on a GPU's path).
+if(TARGET gradcam-cudnn-plans)
+  find_file(GC_CUDA_STUB libcuda.so PATHS ${CUDAToolkit_LIBRARY_DIR}/stubs
+    ${CUDAToolkit_LIBRARY_ROOT}/lib64/stubs NO_DEFAULT_PATH)
+  if(GC_CUDA_STUB)
+    set(_gc_stub_dir ${CMAKE_CURRENT_BINARY_DIR}/cuda-driver-stub)
+    file(MAKE_DIRECTORY ${_gc_stub_dir})
+    file(CREATE_LINK ${GC_CUDA_STUB} ${_gc_stub_dir}/libcuda.so.1 SYMBOLIC)
+    add_test(NAME cudnn_plans_deviceless COMMAND gradcam-cudnn-plans --batch 256
+      --device-json ${PROJECT_SOURCE_DIR}/tools/h100-sxm.json --expect-fused)
+    set_tests_properties(cudnn_plans_deviceless PROPERTIES LABELS cpu TIMEOUT 300
+      SKIP_RETURN_CODE 77 ENVIRONMENT "LD_LIBRARY_PATH=${_gc_stub_dir}:$ENV{LD_LIBRARY_PATH}")
+  endif()
+endif()

@@ -1,0 +1,195 @@
+/*
+ * cudnn_plans.cu — which cuDNN engine our plan builder (cuda/cudnn_conv.cu) picks for every
+ * conv of VGG16 at a batch size, in each precision: fused or not, the engine's tag (" rtc":
+ * compiled at run time), its workspace and how long the plan took to build. On a GPU it asks
+ * the GPU's cuDNN; without one, cuDNN's deviceless path (9.8+) answers for a device described
+ * in a JSON file (tools/h100-sxm.json), so the engine choice can be read before a GPU run.
+ *
+ *   gradcam-cudnn-plans [--batch N (256)] [--size S (224)] [--precision fp32,tf32,bf16,fp16]
+ *                       [--device-json FILE]   (no GPU: cuDNN's deviceless path)
+ *                       [--expect-fused]       (fail when a forward plan is not fused)
+ *
+ * Without a GPU driver cuDNN still loads libcuda.so.1: put the toolkit's stub first, e.g.
+ *   mkdir -p /tmp/stub && ln -sf /usr/local/cuda/lib64/stubs/libcuda.so /tmp/stub/libcuda.so.1
+ *   LD_LIBRARY_PATH=/tmp/stub:$LD_LIBRARY_PATH gradcam-cudnn-plans --device-json tools/h100-sxm.json
+ * Exit 0 when every plan built (and, with --expect-fused, every forward plan fused), 1
+ * otherwise, 2 on a usage error, 77 when --device-json meets a cuDNN older than 9.8. CTest runs it deviceless against CI's cuDNN
+ * (`cudnn_plans_deviceless`): our graphs, as the real library takes them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cudnn_conv.cuh"
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    const long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = (char *)malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+/* The device of the JSON file as a finalized deviceless property descriptor, or NULL. */
+static cudnnBackendDescriptor_t deviceless(const char *path)
+{
+#if CUDNN_VERSION >= 90800
+    char *json = read_file(path);
+    if (!json) {
+        fprintf(stderr, "%s: cannot read\n", path);
+        return NULL;
+    }
+    cudnnBackendDescriptor_t d = NULL;
+    cudnnStatus_t s = cudnnBackendCreateDescriptor(CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR, &d);
+    if (s == CUDNN_STATUS_SUCCESS)
+        s = cudnnBackendSetAttribute(d, CUDNN_ATTR_DEVICEPROP_JSON_REPRESENTATION,
+                                     CUDNN_TYPE_CHAR, (int64_t)strlen(json) + 1, json);
+    if (s == CUDNN_STATUS_SUCCESS)
+        s = cudnnBackendFinalize(d);
+    free(json);
+    if (s != CUDNN_STATUS_SUCCESS) {
+        char m[512];
+        cudnnGetLastErrorString(m, sizeof m);
+        fprintf(stderr, "%s: cuDNN refused the device properties: %s (%s)\n", path,
+                cudnnGetErrorString(s), m);
+        return NULL;
+    }
+    return d;
+#else
+    fprintf(stderr, "%s: the deviceless path needs cuDNN 9.8 or newer headers\n", path);
+    return NULL;
+#endif
+}
+
+/* VGG16's convs: input channels, output channels, spatial size divisor (2^pools before). */
+static const int VGG16[13][3] = {{3, 64, 1},    {64, 64, 1},   {64, 128, 2},  {128, 128, 2},
+                                 {128, 256, 4}, {256, 256, 4}, {256, 256, 4}, {256, 512, 8},
+                                 {512, 512, 8}, {512, 512, 8}, {512, 512, 16}, {512, 512, 16},
+                                 {512, 512, 16}};
+
+static int expect_fused;
+
+static int one(cudnnHandle_t h, const char *layer, const char *dir, cudnnDataType_t dt,
+               int64_t n, int64_t hw, int64_t c, int64_t k, int fuse, gc_conv_numerics num)
+{
+    gc_conv_plan p;
+    gc_errbuf err;
+    err.msg[0] = 0;
+    const double t0 = now_s();
+    gc_status st = gc_conv_plan_build(h, dt, n, hw, hw, c, k, fuse, fuse, num, &p, &err);
+    const double secs = now_s() - t0;
+    if (st != GC_OK) {
+        printf("  %-8s %-13s %4lldx%-4lld %4lld->%-4lld  FAILED (%.2f s): %s\n", layer, dir,
+               (long long)hw, (long long)hw, (long long)c, (long long)k, secs, err.msg);
+        return 0;
+    }
+    char tag[128];
+    gc_conv_plan_tag(&p, tag, sizeof tag);
+    printf("  %-8s %-13s %4lldx%-4lld %4lld->%-4lld  %-7s %-32s ws %7.1f MiB  %6.2f s\n", layer,
+           dir, (long long)hw, (long long)hw, (long long)c, (long long)k,
+           fuse ? (p.fused ? "fused" : "unfused") : "plain", tag, p.workspace / 1048576.0, secs);
+    const int unfused = fuse && !p.fused;
+    gc_conv_plan_free(&p);
+    if (unfused && expect_fused) {
+        printf("  %-8s %-13s NOT FUSED (--expect-fused)\n", layer, dir);
+        return 0;
+    }
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    long batch = 256, size = 224;
+    const char *precs = "fp32,tf32,bf16,fp16", *json = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            batch = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--size") && i + 1 < argc)
+            size = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc)
+            precs = argv[++i];
+        else if (!strcmp(argv[i], "--device-json") && i + 1 < argc)
+            json = argv[++i];
+        else if (!strcmp(argv[i], "--expect-fused"))
+            expect_fused = 1;
+        else {
+            fprintf(stderr, "usage: %s [--batch N] [--size S] [--precision fp32,tf32,bf16,fp16] "
+                            "[--device-json FILE] [--expect-fused]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (batch < 1 || size < 16) {
+        fprintf(stderr, "--batch >= 1, --size >= 16\n");
+        return 2;
+    }
+    cudnnHandle_t h = NULL;
+    cudnnBackendDescriptor_t dev = NULL;
+    if (json) {
+        if (CUDNN_VERSION < 90800 || cudnnGetVersion() < 90800) {
+            printf("cuDNN %zu (headers %d): the deviceless path needs 9.8 or newer: skipped\n",
+                   cudnnGetVersion(), CUDNN_VERSION);
+            return 77;
+        }
+        if (!(dev = deviceless(json)))
+            return 1;
+        gc_conv_set_deviceless(dev);
+    } else if (cudnnCreate(&h) != CUDNN_STATUS_SUCCESS) {
+        fprintf(stderr, "cudnnCreate failed (no usable GPU?): use --device-json FILE\n");
+        return 1;
+    }
+    printf("cuDNN %zu (headers %d), %s, batch %ld, %ldx%ld, VGG16\n", cudnnGetVersion(),
+           CUDNN_VERSION, json ? json : "this GPU", batch, size, size);
+    const char *rtc = getenv("GC_CUDNN_RTC");
+    if (rtc && !strcmp(rtc, "0"))
+        printf("GC_CUDNN_RTC=0: runtime-compiled engines refused\n");
+    static const struct {
+        const char *name;
+        cudnnDataType_t dt;
+        gc_conv_numerics num;
+        int c0; /* the first conv's input channels as the backend pads them */
+    } P[4] = {{"fp32", CUDNN_DATA_FLOAT, GC_CONV_TRUE_FP32, 3},
+              {"tf32", CUDNN_DATA_FLOAT, GC_CONV_FP32_ACCUM, 3},
+              {"bf16", CUDNN_DATA_BFLOAT16, GC_CONV_FP32_ACCUM, 8},
+              {"fp16", CUDNN_DATA_HALF, GC_CONV_FP32_ACCUM, 8}};
+    int ok = 1;
+    const double t0 = now_s();
+    for (int q = 0; q < 4; q++) {
+        if (!strstr(precs, P[q].name))
+            continue;
+        printf("%s:\n", P[q].name);
+        for (int i = 0; i < 13; i++) {
+            char layer[16];
+            snprintf(layer, sizeof layer, "conv%d", i + 1);
+            const int64_t c = i ? VGG16[i][0] : P[q].c0, k = VGG16[i][1];
+            const int64_t hw = size / VGG16[i][2];
+            ok &= one(h, layer, "forward", P[q].dt, batch, hw, c, k, 1, P[q].num);
+            ok &= one(h, layer, "backward-data", P[q].dt, batch, hw, k, c, 0, P[q].num);
+        }
+    }
+    printf("%s in %.1f s\n", ok ? "every plan built" : "SOME PLANS FAILED", now_s() - t0);
+    gc_conv_set_deviceless(NULL);
+    if (dev)
+        cudnnBackendDestroyDescriptor(dev);
+    if (h)
+        cudnnDestroy(h);
+    return ok ? 0 : 1;
+}
