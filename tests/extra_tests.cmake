@@ -70,5 +70,14 @@ if(TARGET gradcam-cudnn-plans)
       --device-json ${PROJECT_SOURCE_DIR}/tools/h100-sxm.json --expect-fused)
     set_tests_properties(cudnn_plans_deviceless PROPERTIES LABELS cpu TIMEOUT 300
       SKIP_RETURN_CODE 77 ENVIRONMENT "LD_LIBRARY_PATH=${_gc_stub_dir}:$ENV{LD_LIBRARY_PATH}")
+    # and the small models the GPU tests run, at their batch of 7 (odd channel counts, 4 to
+    # 64; non-square inputs)
+    foreach(m custom_small dead_small timm_vgg13_small tv_vgg11_bn_small tv_vgg16_small)
+      add_test(NAME cudnn_plans_deviceless_${m} COMMAND gradcam-cudnn-plans --batch 7
+        --weights ${CMAKE_CURRENT_SOURCE_DIR}/golden/${m}.safetensors
+        --device-json ${PROJECT_SOURCE_DIR}/tools/h100-sxm.json --expect-fused)
+      set_tests_properties(cudnn_plans_deviceless_${m} PROPERTIES LABELS cpu TIMEOUT 300
+        SKIP_RETURN_CODE 77 ENVIRONMENT "LD_LIBRARY_PATH=${_gc_stub_dir}:$ENV{LD_LIBRARY_PATH}")
+    endforeach()
   endif()
 endif()

@@ -1,11 +1,12 @@
 /*
  * cudnn_plans.cu — which cuDNN engine our plan builder (cuda/cudnn_conv.cu) picks for every
- * conv of VGG16 at a batch size, in each precision: fused or not, the engine's tag (" rtc":
+ * conv of VGG16 (or of a weights file's model) at a batch size, in each precision: fused or not, the engine's tag (" rtc":
  * compiled at run time), its workspace and how long the plan took to build. On a GPU it asks
  * the GPU's cuDNN; without one, cuDNN's deviceless path (9.8+) answers for a device described
  * in a JSON file (tools/h100-sxm.json), so the engine choice can be read before a GPU run.
  *
  *   gradcam-cudnn-plans [--batch N (256)] [--size S (224)] [--precision fp32,tf32,bf16,fp16]
+ *                       [--weights FILE]       (its architecture and input size, not VGG16's)
  *                       [--device-json FILE]   (no GPU: cuDNN's deviceless path)
  *                       [--expect-fused]       (fail when a forward plan is not fused)
  *
@@ -22,6 +23,7 @@
 #include <time.h>
 
 #include "cudnn_conv.cuh"
+#include "gradcam.h"
 
 static double now_s(void)
 {
@@ -80,32 +82,69 @@ static cudnnBackendDescriptor_t deviceless(const char *path)
 #endif
 }
 
-/* VGG16's convs: input channels, output channels, spatial size divisor (2^pools before). */
-static const int VGG16[13][3] = {{3, 64, 1},    {64, 64, 1},   {64, 128, 2},  {128, 128, 2},
-                                 {128, 256, 4}, {256, 256, 4}, {256, 256, 4}, {256, 512, 8},
-                                 {512, 512, 8}, {512, 512, 8}, {512, 512, 16}, {512, 512, 16},
-                                 {512, 512, 16}};
+/* The convs of an architecture in torchvision's syntax ("64,64,M,128,..."): input and output
+ * channels and the spatial size divisor (2^pools before each). Returns how many. */
+#define MAX_CONVS 64
+static int parse_arch(const char *arch, int convs[MAX_CONVS][3])
+{
+    int n = 0, cin = 3, div = 1;
+    for (const char *s = arch; *s && n < MAX_CONVS;) {
+        if (*s == 'M') {
+            div *= 2;
+            s++;
+        } else if (*s >= '0' && *s <= '9') {
+            const int k = (int)strtol(s, (char **)&s, 10);
+            convs[n][0] = cin, convs[n][1] = k, convs[n][2] = div;
+            cin = k;
+            n++;
+        } else {
+            s++;
+        }
+    }
+    return n;
+}
+
+/* The architecture and input size of a weights file, read by a CPU context. */
+static int from_weights(const char *path, char *arch, size_t len, long *w, long *h)
+{
+    gc_options o = gc_options_default();
+    o.weights_path = path;
+    o.backend = GC_BACKEND_CPU;
+    gc_context *ctx = NULL;
+    gc_model_info info;
+    if (gc_context_create(&o, &ctx) != GC_OK || gc_model_info_get(ctx, &info) != GC_OK) {
+        fprintf(stderr, "%s: %s\n", path, gc_last_error(ctx));
+        gc_context_destroy(ctx);
+        return 0;
+    }
+    snprintf(arch, len, "%s", info.arch);
+    *w = info.input_width;
+    *h = info.input_height;
+    gc_context_destroy(ctx);
+    return 1;
+}
 
 static int expect_fused;
 
 static int one(cudnnHandle_t h, const char *layer, const char *dir, cudnnDataType_t dt,
-               int64_t n, int64_t hw, int64_t c, int64_t k, int fuse, gc_conv_numerics num)
+               int64_t n, int64_t ph, int64_t pw, int64_t c, int64_t k, int fuse,
+               gc_conv_numerics num)
 {
     gc_conv_plan p;
     gc_errbuf err;
     err.msg[0] = 0;
     const double t0 = now_s();
-    gc_status st = gc_conv_plan_build(h, dt, n, hw, hw, c, k, fuse, fuse, num, &p, &err);
+    gc_status st = gc_conv_plan_build(h, dt, n, ph, pw, c, k, fuse, fuse, num, &p, &err);
     const double secs = now_s() - t0;
     if (st != GC_OK) {
         printf("  %-8s %-13s %4lldx%-4lld %4lld->%-4lld  FAILED (%.2f s): %s\n", layer, dir,
-               (long long)hw, (long long)hw, (long long)c, (long long)k, secs, err.msg);
+               (long long)pw, (long long)ph, (long long)c, (long long)k, secs, err.msg);
         return 0;
     }
     char tag[128];
     gc_conv_plan_tag(&p, tag, sizeof tag);
     printf("  %-8s %-13s %4lldx%-4lld %4lld->%-4lld  %-7s %-32s ws %7.1f MiB  %6.2f s\n", layer,
-           dir, (long long)hw, (long long)hw, (long long)c, (long long)k,
+           dir, (long long)pw, (long long)ph, (long long)c, (long long)k,
            fuse ? (p.fused ? "fused" : "unfused") : "plain", tag, p.workspace / 1048576.0, secs);
     const int unfused = fuse && !p.fused;
     gc_conv_plan_free(&p);
@@ -119,7 +158,7 @@ static int one(cudnnHandle_t h, const char *layer, const char *dir, cudnnDataTyp
 int main(int argc, char **argv)
 {
     long batch = 256, size = 224;
-    const char *precs = "fp32,tf32,bf16,fp16", *json = NULL;
+    const char *precs = "fp32,tf32,bf16,fp16", *json = NULL, *weights = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc)
             batch = atol(argv[++i]);
@@ -131,9 +170,11 @@ int main(int argc, char **argv)
             json = argv[++i];
         else if (!strcmp(argv[i], "--expect-fused"))
             expect_fused = 1;
+        else if (!strcmp(argv[i], "--weights") && i + 1 < argc)
+            weights = argv[++i];
         else {
             fprintf(stderr, "usage: %s [--batch N] [--size S] [--precision fp32,tf32,bf16,fp16] "
-                            "[--device-json FILE] [--expect-fused]\n", argv[0]);
+                            "[--weights FILE] [--device-json FILE] [--expect-fused]\n", argv[0]);
             return 2;
         }
     }
@@ -141,6 +182,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "--batch >= 1, --size >= 16\n");
         return 2;
     }
+    char arch[512] = "64,64,M,128,128,M,256,256,256,M,512,512,512,M,512,512,512,M"; /* VGG16 */
+    long in_w = size, in_h = size;
+    if (weights && !from_weights(weights, arch, sizeof arch, &in_w, &in_h))
+        return 1;
+    int convs[MAX_CONVS][3];
+    const int n_convs = parse_arch(arch, convs);
     cudnnHandle_t h = NULL;
     cudnnBackendDescriptor_t dev = NULL;
     if (json) {
@@ -156,8 +203,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "cudnnCreate failed (no usable GPU?): use --device-json FILE\n");
         return 1;
     }
-    printf("cuDNN %zu (headers %d), %s, batch %ld, %ldx%ld, VGG16\n", cudnnGetVersion(),
-           CUDNN_VERSION, json ? json : "this GPU", batch, size, size);
+    printf("cuDNN %zu (headers %d), %s, batch %ld, %ldx%ld, %s\n", cudnnGetVersion(),
+           CUDNN_VERSION, json ? json : "this GPU", batch, in_w, in_h,
+           weights ? weights : "VGG16");
     const char *rtc = getenv("GC_CUDNN_RTC");
     if (rtc && !strcmp(rtc, "0"))
         printf("GC_CUDNN_RTC=0: runtime-compiled engines refused\n");
@@ -176,13 +224,31 @@ int main(int argc, char **argv)
         if (!strstr(precs, P[q].name))
             continue;
         printf("%s:\n", P[q].name);
-        for (int i = 0; i < 13; i++) {
+        for (int i = 0; i < n_convs; i++) {
             char layer[16];
             snprintf(layer, sizeof layer, "conv%d", i + 1);
-            const int64_t c = i ? VGG16[i][0] : P[q].c0, k = VGG16[i][1];
-            const int64_t hw = size / VGG16[i][2];
-            ok &= one(h, layer, "forward", P[q].dt, batch, hw, c, k, 1, P[q].num);
-            ok &= one(h, layer, "backward-data", P[q].dt, batch, hw, k, c, 0, P[q].num);
+            const int64_t k = convs[i][1];
+            const int64_t ph = in_h / convs[i][2], pw = in_w / convs[i][2];
+            /* the first conv's input channels as the backend pads them: 3, else 4, else 8 in
+             * the float precisions (build_plans), 8 in the half ones */
+            int64_t c = i ? convs[i][0] : P[q].c0;
+            if (i == 0 && P[q].c0 == 3) {
+                static const int64_t pads[3] = {3, 4, 8};
+                int good = 0;
+                for (int j = 0; j < 3 && !good; j++) {
+                    c = pads[j];
+                    good = one(h, layer, "forward", P[q].dt, batch, ph, pw, c, k, 1, P[q].num) &&
+                           one(h, layer, "backward-data", P[q].dt, batch, ph, pw, k, c, 0,
+                               P[q].num);
+                    if (!good && j < 2)
+                        printf("  (conv1 with its input padded to %lld channels, as the "
+                               "backend retries)\n", (long long)pads[j + 1]);
+                }
+                ok &= good;
+                continue;
+            }
+            ok &= one(h, layer, "forward", P[q].dt, batch, ph, pw, c, k, 1, P[q].num);
+            ok &= one(h, layer, "backward-data", P[q].dt, batch, ph, pw, k, c, 0, P[q].num);
         }
     }
     printf("%s in %.1f s\n", ok ? "every plan built" : "SOME PLANS FAILED", now_s() - t0);
