@@ -165,26 +165,12 @@ if command -v nvidia-smi >/dev/null 2>&1; then
 else
     echo "no nvidia-smi" >"$OUT/nvidia-smi.txt"
 fi
-NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+# the toolkit and cuDNN, and (CUDA runs) the loader path, as scripts/device-check.sh finds
+# them: the same libraries when this runs alone
+. "$ROOT/scripts/cuda-env.sh"
+gc_cuda_find "$PY"
 NVCC_V=$("$NVCC" --version 2>/dev/null | grep -o 'release [0-9.]*' | head -1)
-CUDNN_ROOT=
-for d in /usr/local/cuda /usr $("$PY" -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null | tr ' ' '\n' | sed 's|$|/nvidia/cudnn|'); do
-    if [ -f "$d/include/cudnn_version.h" ]; then CUDNN_ROOT=$d; break; fi
-done
-CUDNN_V=
-[ -n "$CUDNN_ROOT" ] && CUDNN_V=$(grep -E '#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ' "$CUDNN_ROOT/include/cudnn_version.h" | awk '{printf "%s.", $3}' | sed 's/\.$//')
-# the loader path as scripts/device-check.sh sets it (the same libraries when run alone):
-# the toolkit's folder, then cuDNN's in front of it
-if [ $SMOKE -eq 0 ] && [ -n "$CUDNN_ROOT" ]; then
-    for d in "$(dirname "$NVCC")/../lib64" "$CUDNN_ROOT/lib64" "$CUDNN_ROOT/lib"; do
-        case ":${LD_LIBRARY_PATH:-}:" in *":$d:"*) continue ;; esac # device-check's already
-        if ls "$d"/libcudnn.so* >/dev/null 2>&1 || ls "$d"/libnvrtc.so* >/dev/null 2>&1 ||
-            ls "$d"/libcudart.so* >/dev/null 2>&1; then
-            LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-        fi
-    done
-    export LD_LIBRARY_PATH
-fi
+[ $SMOKE -eq 0 ] && [ -n "$CUDNN_ROOT" ] && gc_cuda_libpath
 
 # ---------------------------------------------------------------- pytorch-grad-cam
 GCSITE=$(mktemp -d)

@@ -44,41 +44,25 @@ else
     echo "nvidia-smi not found" | tee "$OUT/nvidia-smi.txt"
 fi
 
-NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+. "$SRC/scripts/cuda-env.sh"
+gc_cuda_find python3
 echo "== nvcc: $NVCC"
 "$NVCC" --version 2>&1 | tail -2
 # where the CUDA libraries are (for reading a configure failure): the toolkit beside nvcc,
 # and pip's (nvidia/cu13, nvidia/cudnn) in the Python that holds torch
 TK=$(cd "$(dirname "$NVCC")/.." 2>/dev/null && pwd)
 echo "   toolkit $TK: $(ls "$TK"/lib64 "$TK"/lib 2>/dev/null | grep -oE '^lib(cudart|cublas|cudnn|nvrtc)\.so\.[0-9]+' | sort -u | tr '\n' ' ')"
-for d in $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
+for d in $SITES; do
     [ -d "$d/nvidia" ] && echo "   pip $d/nvidia: $(ls "$d/nvidia" | tr '\n' ' ')"
 done
 
-# cuDNN: the toolkit's directory, else pip's nvidia-cudnn wheel in a site-packages
-CUDNN_ROOT=
-for d in /usr/local/cuda /usr $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null | tr ' ' '\n' | sed 's|$|/nvidia/cudnn|'); do
-    if [ -f "$d/include/cudnn_version.h" ]; then CUDNN_ROOT=$d; break; fi
-done
+# cuDNN: the toolkit's directory, else pip's nvidia-cudnn wheel (scripts/cuda-env.sh)
 if [ -z "$CUDNN_ROOT" ]; then
     echo "cuDNN not found (looked for include/cudnn_version.h in /usr/local/cuda, /usr, site-packages/nvidia/cudnn)"
     exit 3
 fi
-echo "== cuDNN in $CUDNN_ROOT: $(grep -E '#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ' "$CUDNN_ROOT/include/cudnn_version.h" | awk '{printf "%s ", $3}')"
-# libcudnn.so.9 dlopens its sub-libraries (libcudnn_graph, _engines_precompiled,
-# _engines_runtime_compiled, ...) by name: our RUNPATH does not reach them, pip's wheel may
-# have none of its own (CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED / NOT_INITIALIZED at the first
-# descriptor). The runtime-fusion engines also dlopen NVRTC: the toolkit's, beside nvcc.
-# The toolkit's own directory too (cudart, cuBLAS: the build's RUNPATH names it as well, but a
-# loader configuration elsewhere must not pick another copy); cuDNN's folder ends up first,
-# so that a libcudnn beside the toolkit's libraries cannot shadow the one the build used.
-for d in "$(dirname "$NVCC")/../lib64" "$CUDNN_ROOT/lib64" "$CUDNN_ROOT/lib"; do # last = first
-    if ls "$d"/libcudnn.so* >/dev/null 2>&1 || ls "$d"/libnvrtc.so* >/dev/null 2>&1 ||
-        ls "$d"/libcudart.so* >/dev/null 2>&1; then
-        LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    fi
-done
-export LD_LIBRARY_PATH
+echo "== cuDNN in $CUDNN_ROOT: $CUDNN_V"
+gc_cuda_libpath
 echo "== LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 
 # C dependencies: the machine's own (pkg-config), else .deps/ made on a Debian machine by
