@@ -231,9 +231,8 @@ static gc_status build_plans(gc_context *ctx, cuda_state *s)
 {
     const gc_model *m = &ctx->model;
     const int32_t stop = s->guided ? -1 : ctx->target;
-    static const int32_t c_float[] = {3, 4, 8}, c_half[] = {8};
-    const int32_t *cands = s->dt == GC_DT_F32 ? c_float : c_half;
-    const int n_cands = s->dt == GC_DT_F32 ? 3 : 1;
+    const int32_t *cands;
+    const int n_cands = gc_conv_first_channels(s->dnn_dt, &cands);
     gc_status st = GC_OK;
     s->c0 = cands[0];
     for (int k = 0; m->layers[0].kind == GC_LAYER_CONV && k < n_cands; k++) {

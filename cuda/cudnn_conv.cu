@@ -504,14 +504,14 @@ static gc_status plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t
     if (!found)
         GC_TRY(try_build(handle, p, 0, 0, numerics, &found, why, sizeof why, err));
     /* engines index with 32 bits: a larger tensor is refused as "not supported" */
-    const int64_t elems = n * h * w * (c > k ? c : k);
+    const int64_t widest = c > k ? c : k, elems = n * h * w * widest;
     if (!found && elems > INT32_MAX)
         return gc_fail(err, GC_ERR_UNSUPPORTED,
                        "cuDNN has no engine for a 3x3 conv whose tensor has %lld elements (n "
                        "%lld, %lldx%lld, %lld channels; cuDNN's engines take at most 2^31 - 1): "
                        "use a smaller max_batch",
                        (long long)elems, (long long)n, (long long)h, (long long)w,
-                       (long long)(c > k ? c : k));
+                       (long long)widest);
     if (!found)
         return gc_fail(err, GC_ERR_UNSUPPORTED,
                        "cuDNN has no %s engine for a 3x3 conv (n %lld, %lldx%lld, %lld -> %lld "
@@ -535,6 +535,13 @@ gc_status gc_conv_plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_
     if (st != GC_OK) /* nothing of a failed build stays allocated */
         gc_conv_plan_free(p);
     return st;
+}
+
+int gc_conv_first_channels(cudnnDataType_t dtype, const int32_t **c)
+{
+    static const int32_t c_float[] = {3, 4, 8}, c_half[] = {8};
+    *c = dtype == CUDNN_DATA_FLOAT ? c_float : c_half;
+    return dtype == CUDNN_DATA_FLOAT ? 3 : 1;
 }
 
 gc_status gc_conv_plan_bind(gc_conv_plan *p, const void *x, const void *wt, const void *b,

@@ -41,6 +41,11 @@ gc_status gc_conv_plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_
                              int64_t w, int64_t c, int64_t k, int bias, int relu,
                              gc_conv_numerics numerics, gc_conv_plan *p, gc_errbuf *err);
 
+/* The first conv's input channels (the image's 3) as the backend may pad them, in the order it
+ * tries them until cuDNN builds the plans: 3, 4, 8 for float data; 8 for the 16-bit types
+ * (16-byte channel vectors for the tensor-core engines). Returns how many; *c points at them. */
+int gc_conv_first_channels(cudnnDataType_t dtype, const int32_t **c);
+
 /* Fixes the device pointers (b may be NULL when !bias) and the workspace (p->workspace bytes). */
 gc_status gc_conv_plan_bind(gc_conv_plan *p, const void *x, const void *wt, const void *b,
                             void *y, void *workspace, gc_errbuf *err);

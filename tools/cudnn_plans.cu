@@ -85,7 +85,7 @@ static cudnnBackendDescriptor_t deviceless(const char *path)
 /* The convs of an architecture in torchvision's syntax ("64,64,M,128,..."): input and output
  * channels and the spatial size divisor (2^pools before each). Returns how many. */
 #define MAX_CONVS 64
-static int parse_arch(const char *arch, int convs[MAX_CONVS][3])
+static int parse_arch(const char *arch, int32_t convs[MAX_CONVS][3])
 {
     int n = 0, cin = 3, div = 1;
     for (const char *s = arch; *s && n < MAX_CONVS;) {
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
     long in_w = size, in_h = size;
     if (weights && !from_weights(weights, arch, sizeof arch, &in_w, &in_h))
         return 1;
-    int convs[MAX_CONVS][3];
+    int32_t convs[MAX_CONVS][3];
     const int n_convs = parse_arch(arch, convs);
     cudnnHandle_t h = NULL;
     cudnnBackendDescriptor_t dev = NULL;
@@ -213,11 +213,10 @@ int main(int argc, char **argv)
         const char *name;
         cudnnDataType_t dt;
         gc_conv_numerics num;
-        int c0; /* the first conv's input channels as the backend pads them */
-    } P[4] = {{"fp32", CUDNN_DATA_FLOAT, GC_CONV_TRUE_FP32, 3},
-              {"tf32", CUDNN_DATA_FLOAT, GC_CONV_FP32_ACCUM, 3},
-              {"bf16", CUDNN_DATA_BFLOAT16, GC_CONV_FP32_ACCUM, 8},
-              {"fp16", CUDNN_DATA_HALF, GC_CONV_FP32_ACCUM, 8}};
+    } P[4] = {{"fp32", CUDNN_DATA_FLOAT, GC_CONV_TRUE_FP32},
+              {"tf32", CUDNN_DATA_FLOAT, GC_CONV_FP32_ACCUM},
+              {"bf16", CUDNN_DATA_BFLOAT16, GC_CONV_FP32_ACCUM},
+              {"fp16", CUDNN_DATA_HALF, GC_CONV_FP32_ACCUM}};
     int ok = 1;
     const double t0 = now_s();
     for (int q = 0; q < 4; q++) {
@@ -229,26 +228,21 @@ int main(int argc, char **argv)
             snprintf(layer, sizeof layer, "conv%d", i + 1);
             const int64_t k = convs[i][1];
             const int64_t ph = in_h / convs[i][2], pw = in_w / convs[i][2];
-            /* the first conv's input channels as the backend pads them: 3, else 4, else 8 in
-             * the float precisions (build_plans), 8 in the half ones */
-            int64_t c = i ? convs[i][0] : P[q].c0;
-            if (i == 0 && P[q].c0 == 3) {
-                static const int64_t pads[3] = {3, 4, 8};
-                int good = 0;
-                for (int j = 0; j < 3 && !good; j++) {
-                    c = pads[j];
-                    good = one(h, layer, "forward", P[q].dt, batch, ph, pw, c, k, 1, P[q].num) &&
-                           one(h, layer, "backward-data", P[q].dt, batch, ph, pw, k, c, 0,
-                               P[q].num);
-                    if (!good && j < 2)
-                        printf("  (conv1 with its input padded to %lld channels, as the "
-                               "backend retries)\n", (long long)pads[j + 1]);
-                }
-                ok &= good;
-                continue;
+            /* the first conv's input channels as the backend pads them, tried in its order */
+            const int32_t *cands = &convs[i][0];
+            const int n_cands = i ? 1 : gc_conv_first_channels(P[q].dt, &cands);
+            int good = 0;
+            for (int j = 0; j < n_cands && !good; j++) {
+                const int64_t c = cands[j];
+                if (j)
+                    printf("  (conv1 with its input padded to %lld channels, as the backend "
+                           "retries)\n", (long long)c);
+                const int f = one(h, layer, "forward", P[q].dt, batch, ph, pw, c, k, 1, P[q].num);
+                const int b = one(h, layer, "backward-data", P[q].dt, batch, ph, pw, k, c, 0,
+                                  P[q].num);
+                good = f && b;
             }
-            ok &= one(h, layer, "forward", P[q].dt, batch, ph, pw, c, k, 1, P[q].num);
-            ok &= one(h, layer, "backward-data", P[q].dt, batch, ph, pw, k, c, 0, P[q].num);
+            ok &= good;
         }
     }
     printf("%s in %.1f s\n", ok ? "every plan built" : "SOME PLANS FAILED", now_s() - t0);
