@@ -6,7 +6,7 @@ set(GC_IMAGE_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(GC_IMAGE_GOLDEN_DIR ${GC_IMAGE_TEST_DIR}/golden/images)
 
 add_executable(test_image_io ${GC_IMAGE_TEST_DIR}/test_image_io.c)
-target_link_libraries(test_image_io PRIVATE gradcam Threads::Threads)
+target_link_libraries(test_image_io PRIVATE gradcam Threads::Threads m)
 target_compile_options(test_image_io PRIVATE -Wall -Wextra -Werror)
 
 # X.png / X.jpg beside X.png.ppm / X.jpg.ppm (what cv2.imread gives, in RGB)

@@ -19,6 +19,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -967,6 +968,39 @@ static int case_png_round_trip(void)
     return ok;
 }
 
+/* PNG level 1 picks zlib's strategy from the pixels: a smooth heatmap must get the match
+ * search (the run-length or Huffman-only strategy writes it 1.7x larger: 30-31 KB here), and
+ * a photo-like overlay must still come back byte-exact. */
+static int case_png_level1_heatmap(void)
+{
+    const int32_t w = 224, h = 224;
+    float cam[14 * 14];
+    for (int i = 0; i < 14 * 14; i++) {
+        const double dx = i % 14 - 6.0, dy = i / 14 - 7.0;
+        cam[i] = (float)exp(-(dx * dx + dy * dy) / 18.0);
+    }
+    uint8_t *px = make_photo(w, h, 3 * w, 20, 6);
+    uint8_t *heat = malloc((size_t)w * h * 3), *over = malloc((size_t)w * h * 3);
+    gc_image photo = {px, w, h, 3 * w}, hm = {heat, w, h, 3 * w}, ov = {over, w, h, 3 * w};
+    gc_image back_hm = {0}, back_ov = {0};
+    char ph[4200], po[4200];
+    scratch_path(ph, sizeof ph, "level1_heatmap.png");
+    scratch_path(po, sizeof po, "level1_overlay.png");
+    const size_t n = (size_t)w * h * 3;
+    int ok = heat && over &&
+             gc_render(cam, 14, 14, &photo, GC_COLORMAP_JET, 0.4f, heat, n, over, n) == GC_OK;
+    ok = ok && write_read(ph, &hm, GC_FORMAT_PNG, 1, 0, &back_hm) && same_pixels(&back_hm, &hm);
+    ok = ok && write_read(po, &ov, GC_FORMAT_PNG, 1, 0, &back_ov) && same_pixels(&back_ov, &ov);
+    const long s_hm = file_size(ph), s_ov = file_size(po);
+    if (ok)
+        note("heatmap %ld B (limit 24000), overlay %ld B, both byte-exact", s_hm, s_ov);
+    ok = ok && s_hm > 0 && s_hm < 24000;
+    gc_image_free(&back_hm);
+    gc_image_free(&back_ov);
+    free(px), free(heat), free(over);
+    return ok;
+}
+
 static int case_jpeg_round_trip(void)
 {
     const int32_t w = 64, h = 48, stride = 3 * w + 5;
@@ -1206,6 +1240,7 @@ static int run_write(void)
 {
     static const test_case cases[] = {
         {"png_round_trip", case_png_round_trip},
+        {"png_level1_heatmap", case_png_level1_heatmap},
         {"jpeg_round_trip", case_jpeg_round_trip},
         {"overwrite", case_overwrite},
         {"write_bad_arguments", case_write_bad_arguments},
