@@ -1,13 +1,16 @@
 /*
  * backend_batch.cu — one batch on the device, from the packed input to the raw cams: the
  * feature layers forward (cuDNN graphs, our pool kernels), the dense head (cuBLAS), the
- * class choice on the host, the backward to the target layer (and, for the guided methods,
- * a second one to the input), the method's channel weights and cam; with GC_CUDA_GRAPHS the
- * device-only segments are captured once per batch size and replayed.
+ * class choice and score gradient (our kernel: no round trip to the host), the backward to
+ * the target layer (and, for the guided methods, a second one to the input), the method's
+ * channel weights and cam; with GC_CUDA_GRAPHS the whole batch is captured once per batch
+ * size and replayed.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "backend_state.cuh"
+#include "gc_math.h"
 #include "kernels.cuh"
 
 /* ---------------------------------------------------------------- GEMMs */
@@ -199,15 +202,6 @@ static gc_status backward_features(gc_context *ctx, cuda_state *s, int32_t n, in
     return GC_OK;
 }
 
-/* The score gradient of the explained classes into gd_a (times gscale). */
-static gc_status upload_score_gradient(gc_context *ctx, cuda_state *s, int32_t n)
-{
-    const size_t len = (size_t)n * s->geo.P * s->geo.Q * ctx->model.num_classes;
-    GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(s->gd_a, s->h_grad_logits, sizeof(float) * len,
-                                           cudaMemcpyHostToDevice, s->stream));
-    return GC_OK;
-}
-
 /* Upload of a host batch (n, H, W, 3) NHWC and its packing into x. */
 gc_status gcu_upload_host_input(gc_context *ctx, cuda_state *s, const float *input, int32_t n)
 {
@@ -221,18 +215,17 @@ gc_status gcu_upload_host_input(gc_context *ctx, cuda_state *s, const float *inp
 
 /* ---------------------------------------------------------------- CUDA graphs (opt-in)
  * GC_CUDA_GRAPHS=1: a batch's device work between two host interactions — the forward from
- * the packed input to the logits; for the non-guided methods the backward from the uploaded
- * score gradient to the cam — runs directly the first time for a batch size n (libraries
- * set themselves up at their first call, which must not happen inside a capture), is then
- * captured into a CUDA graph (recorded, not run) and replayed from the next call on: one
- * launch instead of dozens. Every pointer in it is fixed (the arena, the plans' variant
- * packs, cuBLAS's workspace); copies from and to the caller's memory stay outside. Not while
- * profiling or with GC_CUDA_SYNC (both act between stages), nor for the guided methods'
- * backward (a second upload sits in it). A capture that fails (an engine that cannot be
- * captured, say) turns graphs off for the context, which goes on running the work directly
- * (GC_CUDA_GRAPHS=require, for tests: fails the call instead, saying why). Off by default
- * until its gain is measured on a GPU (bench: GC_CUDA_GRAPHS=1). */
-enum { SEG_FORWARD = 0, SEG_BACKWARD = 1 }; /* GC_GRAPH_SEGMENTS of them */
+ * the packed input to the logits (gc_predict), or the whole batch from the packed input and
+ * the uploaded classes to the cam (gc_explain, every method) — runs directly the first time
+ * for a batch size n (libraries set themselves up at their first call, which must not happen
+ * inside a capture), is then captured into a CUDA graph (recorded, not run) and replayed from
+ * the next call on: one launch instead of dozens. Every pointer in it is fixed (the arena,
+ * the plans' variant packs, cuBLAS's workspace); copies from and to the caller's memory stay
+ * outside. Not while profiling or with GC_CUDA_SYNC (both act between stages). A capture that
+ * fails (an engine that cannot be captured, say) turns graphs off for the context, which goes
+ * on running the work directly (GC_CUDA_GRAPHS=require, for tests: fails the call instead,
+ * saying why). Off by default until its gain is measured on a GPU (bench: GC_CUDA_GRAPHS=1). */
+enum { SEG_FORWARD = 0, SEG_EXPLAIN = 1 }; /* GC_GRAPH_SEGMENTS of them */
 typedef gc_status (*segment_fn)(gc_context *ctx, cuda_state *s, int32_t n);
 
 /* The segment recorded into *slot (its work already ran directly for this batch). On a
@@ -266,7 +259,7 @@ static gc_status capture_segment(gc_context *ctx, cuda_state *s, int seg, int32_
             gc_fail(&ctx->err, GC_ERR_BACKEND, "%s (%s)", cudaGetErrorName(e),
                     cudaGetErrorString(e));
         gc_err_prefix(&ctx->err, "CUDA graph capture of the %s (n %d) failed: ",
-                      seg == SEG_FORWARD ? "forward" : "backward", n);
+                      seg == SEG_FORWARD ? "forward" : "batch", n);
         return st != GC_OK ? st : GC_ERR_BACKEND;
     }
     s->graphs = 0; /* not capturable here: this context runs without graphs from now on */
@@ -309,7 +302,20 @@ gc_status gcu_forward_to_logits(gc_context *ctx, cuda_state *s, int32_t n, float
     return GC_OK;
 }
 
-/* From the uploaded score gradient to dy/dA at the target, as float (s->grad). */
+/* The explained classes (s->classes: asked for, or -1 before) and the score gradient into
+ * gd_a, from the logits on the device. */
+static gc_status score_gradient(gc_context *ctx, cuda_state *s, int32_t n)
+{
+    const int32_t PQ = s->geo.P * s->geo.Q;
+    LAYER_TRY(ctx, "head", "score gradient",
+              gc_score_grad_cuda(s->stream, s->logits, n, PQ, ctx->model.num_classes,
+                                 ctx->opt.score == GC_SCORE_SOFTMAX,
+                                 gc_score_scale(ctx->opt.counterfactual, PQ), s->gscale,
+                                 s->classes, s->score_stats, s->gd_a, &ctx->err));
+    return GC_OK;
+}
+
+/* From the score gradient in gd_a to dy/dA at the target, as float (s->grad). */
 static gc_status backward_to_target(gc_context *ctx, cuda_state *s, int32_t n)
 {
     gc_errbuf *err = &ctx->err;
@@ -334,50 +340,50 @@ static gc_status cam_kernels(gc_context *ctx, cuda_state *s, int32_t n)
     return gcu_mark(ctx, s, PROF_CAM);
 }
 
-/* The non-guided methods' whole backward, on the device (one graph segment). */
-static gc_status backward_segment(gc_context *ctx, cuda_state *s, int32_t n)
+/* A whole batch on the device, from the packed input and the uploaded classes to the cam
+ * (one graph segment): forward, class choice and score gradient, backward(s), cam. */
+static gc_status explain_segment(gc_context *ctx, cuda_state *s, int32_t n)
 {
+    GC_TRY(forward_segment(ctx, s, n));
+    GC_TRY(score_gradient(ctx, s, n));
+    GC_TRY(gcu_mark(ctx, s, PROF_HEAD));
     GC_TRY(backward_to_target(ctx, s, n));
+    if (s->guided) { /* the same score again (gd_a was used up), down to the input with the
+                        guided rule */
+        GC_TRY(score_gradient(ctx, s, n));
+        void *g;
+        GC_TRY(backward_features(ctx, s, n, -1, 1, &g));
+        GC_TRY(gc_unpack_grad_cuda(s->stream, s->dt, g, n, ctx->in_h, ctx->in_w, s->c0,
+                                   1.0f / s->gscale, s->guided_in, &ctx->err));
+    }
     GC_TRY(gcu_mark(ctx, s, PROF_BACKWARD));
     return cam_kernels(ctx, s, n);
 }
 
-/* Everything after the input is packed: forward, class choice, backward(s), cam. */
+/* Everything after the input is packed: the classes up, the batch (explain_segment), then
+ * the classes, logits and cams down, and one synchronization. */
 gc_status gcu_explain_packed(gc_context *ctx, cuda_state *s, int32_t n,
                                 const int32_t *classes, float *logits, int32_t *class_ids,
                                 float *cams_raw)
 {
     gc_errbuf *err = &ctx->err;
-    const int32_t PQ = s->geo.P * s->geo.Q;
-    GC_TRY(gcu_forward_to_logits(ctx, s, n, logits));
-    /* the same host code as the CPU backend (score.c) */
-    gc_pick_classes(ctx, logits, n, classes, class_ids);
-    gc_score_gradient(ctx, logits, n, class_ids, PQ, s->h_grad_logits);
-    const size_t glen = (size_t)n * PQ * ctx->model.num_classes;
-    if (s->gscale != 1.0f)
-        for (size_t i = 0; i < glen; i++)
-            s->h_grad_logits[i] *= s->gscale;
-    GC_TRY(gcu_mark(ctx, s, PROF_HEAD));
-    GC_TRY(upload_score_gradient(ctx, s, n));
+    for (int32_t i = 0; i < n; i++) /* pinned: the copy is asynchronous */
+        s->h_classes[i] = classes ? classes[i] : -1;
+    GC_CUDA_TRY(err, cudaMemcpyAsync(s->classes, s->h_classes, sizeof(int32_t) * (size_t)n,
+                                     cudaMemcpyHostToDevice, s->stream));
     GC_TRY(gcu_mark(ctx, s, PROF_UPLOAD));
-    if (!s->guided) {
-        GC_TRY(run_segment(ctx, s, SEG_BACKWARD, n, backward_segment));
-    } else { /* the same score again, down to the input with the guided rule */
-        GC_TRY(backward_to_target(ctx, s, n));
-        GC_TRY(upload_score_gradient(ctx, s, n));
-        void *g;
-        GC_TRY(backward_features(ctx, s, n, -1, 1, &g));
-        GC_TRY(gc_unpack_grad_cuda(s->stream, s->dt, g, n, ctx->in_h, ctx->in_w, s->c0,
-                                   1.0f / s->gscale, s->guided_in, err));
-        GC_TRY(gcu_mark(ctx, s, PROF_BACKWARD));
-        GC_TRY(cam_kernels(ctx, s, n));
-    }
+    GC_TRY(run_segment(ctx, s, SEG_EXPLAIN, n, explain_segment));
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
+    GC_CUDA_TRY(err, cudaMemcpyAsync(s->h_classes, s->classes, sizeof(int32_t) * (size_t)n,
+                                     cudaMemcpyDeviceToHost, s->stream));
+    GC_CUDA_TRY(err, cudaMemcpyAsync(logits, s->logits,
+                                     sizeof(float) * (size_t)n * ctx->model.num_classes,
+                                     cudaMemcpyDeviceToHost, s->stream));
     GC_CUDA_TRY(err, cudaMemcpyAsync(cams_raw, s->cam, sizeof(float) * (size_t)n * hw,
                                      cudaMemcpyDeviceToHost, s->stream));
     GC_TRY(gcu_mark(ctx, s, PROF_DOWNLOAD));
     GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
+    memcpy(class_ids, s->h_classes, sizeof(int32_t) * (size_t)n);
     GC_TRY(gcu_prof_collect(ctx, s));
     return GC_OK;
 }
-

@@ -41,11 +41,12 @@ void gcu_destroy(void *state)
     cudaFree(s->d_out);
     if (s->h_img)
         cudaFreeHost(s->h_img);
+    if (s->h_classes)
+        cudaFreeHost(s->h_classes);
     free(s->descs);
     if (s->stream)
         cudaStreamDestroy(s->stream);
     cudaGetLastError(); /* nothing of ours stays pending after a failed teardown */
-    free(s->h_grad_logits);
     free(s->h_tmp);
     free(s);
 }
@@ -120,6 +121,8 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     s->alpha = take_f(a, N * Kc);
     s->cam = take_f(a, N * hw);
     s->logits = take_f(a, N * m->num_classes);
+    s->classes = (int32_t *)take(a, N * sizeof(int32_t));
+    s->score_stats = (double *)take(a, N * 2 * sizeof(double));
     s->guided_in = s->guided ? take_f(a, N * 3 * HW) : NULL;
     s->d_cams = take_f(a, N * hw);
     s->d_luts = (uint8_t *)take(a, (size_t)GC_N_COLORMAPS * GC_LUT_BYTES);
@@ -364,7 +367,6 @@ static gc_status check_cudnn_version(gc_context *ctx)
 
 gc_status gcu_create(gc_context *ctx, void **state)
 {
-    const gc_model *m = &ctx->model;
     cuda_state *s = (cuda_state *)calloc(1, sizeof *s);
     if (!s)
         return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory");
@@ -422,12 +424,14 @@ gc_status gcu_create(gc_context *ctx, void **state)
                                          gc_colormap_table((gc_colormap)k), GC_LUT_BYTES,
                                          cudaMemcpyHostToDevice, s->stream));
 
-    const size_t rows = (size_t)s->N * s->geo.P * s->geo.Q, hw = (size_t)ctx->cam_h * ctx->cam_w;
-    s->h_grad_logits = (float *)malloc(sizeof(float) * rows * m->num_classes);
+    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
     s->h_tmp = (float *)malloc(sizeof(float) * hw * ctx->cam_c);
     s->descs = (gc_image_desc *)malloc(sizeof(gc_image_desc) * (size_t)s->N);
-    if (!s->h_grad_logits || !s->h_tmp || !s->descs)
+    if (!s->h_tmp || !s->descs)
         return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory (host staging)");
+    /* pinned: the classes' copies are asynchronous, inside the batch's stream order */
+    GC_CUDA_TRY(err, cudaHostAlloc((void **)&s->h_classes, sizeof(int32_t) * (size_t)s->N,
+                                   cudaHostAllocDefault));
     /* gc_explain's images: uploaded as bytes, preprocessed and rendered on the GPU, unless
      * GC_CUDA_HOST_PREPROCESS=1 asks for the host path (for bisecting a mismatch) */
     const char *hp = getenv("GC_CUDA_HOST_PREPROCESS");

@@ -85,6 +85,8 @@ typedef struct cuda_state {
     float *alpha;                      /* (N, K)                                            */
     float *cam;                        /* (N, h*w)                                          */
     float *logits;                     /* (N, classes)                                      */
+    int32_t *classes;                  /* (N): asked-for classes (-1: top-1), then the chosen */
+    double *score_stats;               /* (N, 2): the softmax's max and sum per image       */
     float *guided_in;                  /* (N, 3, H, W) float NCHW: guided dy/dinput         */
     void *cw[GC_MAX_LAYERS], *cb[GC_MAX_LAYERS]; /* T: conv (cout,3,3,cin'), (cout)         */
     void *wflip[GC_MAX_LAYERS];        /* T: (cin',3,3,cout) for the backward-data convs    */
@@ -107,7 +109,7 @@ typedef struct cuda_state {
     size_t img_table;                  /* bytes before the pixels in h_img / d_img          */
     size_t img_pixels;                 /* the last batch's pixel bytes                      */
     int64_t img_max_px;                /* its largest width * height                        */
-    float *h_grad_logits;              /* host (N*P*Q, classes): the score gradient         */
+    int32_t *h_classes;                /* pinned (N): the classes' upload and download      */
     float *h_tmp;                      /* host (h*w*K): read_tensor staging                 */
     /* profiling (ctx->opt.profile) */
     cudaEvent_t ev[GC_MAX_MARKS];

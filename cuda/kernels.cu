@@ -399,6 +399,63 @@ gc_status gc_mean_positions_cuda(cudaStream_t st, const float *y, int32_t n, int
     return GC_OK;
 }
 
+/* ---------------------------------------------------------------- class and score gradient
+ * gc_score_grad_cuda: the host's gc_pick_classes + gc_score_gradient (score.c) on the device,
+ * so that a batch needs no round trip between its forward and its backward. First one thread
+ * per image (the class, and the softmax's sums in double, over the logits in ascending order
+ * as the host), then one thread per gradient element. */
+static __global__ void op_score_class_kernel(const float *logits, int32_t n, int32_t K,
+                                             int softmax, int32_t *classes, double *stats)
+{
+    GRID_STRIDE(i, (size_t)n)
+    {
+        const float *z = logits + i * K;
+        const int32_t c = classes[i] >= 0 ? classes[i] : gc_top1(z, K);
+        classes[i] = c;
+        if (softmax) {
+            double mx, sum;
+            gc_softmax_sums(z, K, &mx, &sum);
+            stats[2 * i] = mx;
+            stats[2 * i + 1] = sum;
+        }
+    }
+}
+
+static __global__ void op_score_grad_kernel(const float *logits, int32_t n, int32_t PQ,
+                                            int32_t K, int softmax, const int32_t *classes,
+                                            const double *stats, float scale, float gscale,
+                                            float *grad)
+{
+    const size_t len = (size_t)n * PQ * K;
+    GRID_STRIDE(e, len)
+    {
+        const size_t i = e / ((size_t)PQ * K);
+        const int32_t j = (int32_t)(e % K), c = classes[i];
+        const float *z = logits + i * K;
+        double pc = 0.0, pj = 0.0;
+        if (softmax) {
+            pc = gc_softmax_p(z[c], stats[2 * i], stats[2 * i + 1]);
+            pj = gc_softmax_p(z[j], stats[2 * i], stats[2 * i + 1]);
+        }
+        grad[e] = gc_score_grad(softmax, j == c, pc, pj, scale) * gscale;
+    }
+}
+
+gc_status gc_score_grad_cuda(cudaStream_t st, const float *logits, int32_t n, int32_t PQ,
+                             int32_t K, int softmax, float scale, float gscale,
+                             int32_t *classes, double *stats, float *grad, gc_errbuf *err)
+{
+    GC_LAUNCH(grid_for((size_t)n), GC_BLOCK, st, op_score_class_kernel)(logits, n, K, softmax,
+                                                                         classes, stats);
+    LAUNCH_CHECK(err);
+    const size_t len = (size_t)n * PQ * K;
+    GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_score_grad_kernel)(logits, n, PQ, K, softmax,
+                                                                 classes, stats, scale, gscale,
+                                                                 grad);
+    LAUNCH_CHECK(err);
+    return GC_OK;
+}
+
 /* One thread per (image, channel), summing over the positions in ascending order as
  * gc_cam_compute does; neighbouring threads read neighbouring channels. */
 static __global__ void op_cam_weights_kernel(int method, const float *A, const float *G,

@@ -77,6 +77,15 @@ gc_status gc_patches_bwd_cuda(cudaStream_t st, const float *g_col, int32_t n, in
 /* logits (n, K) = mean over the PQ positions of y (n*PQ, K) (float32) */
 gc_status gc_mean_positions_cuda(cudaStream_t st, const float *y, int32_t n, int32_t PQ,
                                  int32_t K, float *logits, gc_errbuf *err);
+/* The explained classes and the score gradient from the logits (n, K), as the host's
+ * gc_pick_classes + gc_score_gradient (score.c, gc_math.h): classes (n) holds each image's
+ * asked-for class or -1 (top-1) and gets the chosen one; grad (n, PQ, K) = d score / d logits
+ * at each of the head's PQ positions, times scale (gc_score_scale), then times gscale (the
+ * fp16 gradient scale). softmax != 0: the softmax score, else the logit. stats: 2n doubles
+ * of scratch. All float32 but stats. */
+gc_status gc_score_grad_cuda(cudaStream_t st, const float *logits, int32_t n, int32_t PQ,
+                             int32_t K, int softmax, float scale, float gscale,
+                             int32_t *classes, double *stats, float *grad, gc_errbuf *err);
 /* alpha (n, Kc) = the method's channel weights from A and G (n, hw, Kc), all float32, as
  * gc_cam_compute (src/cam_methods.c) with gc_math.h's terms */
 gc_status gc_cam_weights_cuda(cudaStream_t st, int method, const float *A, const float *G,

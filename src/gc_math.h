@@ -1,8 +1,9 @@
 /*
  * gc_math.h — per-element maths that the CPU backend and the CUDA kernels must compute
  * identically: input normalization, pooling windows, cam normalization, the CAM methods'
- * per-element terms. `static inline GC_HD` so nvcc compiles them for the device too.
- * Reductions (sums, maxima) stay in each backend.
+ * per-element terms, the class choice and the score gradient. `static inline GC_HD` so nvcc
+ * compiles them for the device too. Reductions over a tensor (sums, maxima) stay in each
+ * backend; only the score's, over one image's logits, is here (one thread does it on the GPU).
  */
 #ifndef GC_MATH_H
 #define GC_MATH_H
@@ -116,6 +117,52 @@ static inline GC_HD float gc_cam_term(int method, float alpha, float g, float a)
 static inline GC_HD float gc_relu(float v)
 {
     return v > 0.0f ? v : 0.0f;
+}
+
+/* ---- The explained class and the score's gradient w.r.t. the logits z (score.c on the host,
+ * kernels.cu's gc_score_grad_cuda on the GPU), one image's K logits at a time. */
+
+/* The class explained when none is asked for: the first largest logit, as torch.argmax. */
+static inline GC_HD int32_t gc_top1(const float *z, int32_t K)
+{
+    int32_t c = 0;
+    for (int32_t j = 1; j < K; j++)
+        if (z[j] > z[c])
+            c = j;
+    return c;
+}
+
+/* The softmax's largest logit and sum of exp(z_j - max), in double, j ascending. */
+static inline GC_HD void gc_softmax_sums(const float *z, int32_t K, double *mx, double *sum)
+{
+    double m = z[0], t = 0.0;
+    for (int32_t j = 1; j < K; j++)
+        m = z[j] > m ? z[j] : m;
+    for (int32_t j = 0; j < K; j++)
+        t += exp((double)z[j] - m);
+    *mx = m;
+    *sum = t;
+}
+
+/* p_j, the softmax probability of a logit zj, from gc_softmax_sums */
+static inline GC_HD double gc_softmax_p(float zj, double mx, double sum)
+{
+    return exp((double)zj - mx) / sum;
+}
+
+/* d score / d z_j for the explained class c (is_c: j == c), times `scale`: 1 for the logit
+ * score; p_c (1[j = c] - p_j) for the softmax score (pc = p_c, pj = p_j). The caller's scale
+ * holds the counterfactual sign and the 1 / positions of the head's mean. */
+static inline GC_HD float gc_score_grad(int softmax, int is_c, double pc, double pj, float scale)
+{
+    const float g = softmax ? (float)(pc * ((double)is_c - pj)) : (is_c ? 1.0f : 0.0f);
+    return g * scale;
+}
+
+/* That scale: -1 for counterfactual maps (they follow -y^c), over the head's positions. */
+static inline GC_HD float gc_score_scale(int counterfactual, int32_t positions)
+{
+    return (counterfactual ? -1.0f : 1.0f) / (float)positions;
 }
 
 #endif /* GC_MATH_H */

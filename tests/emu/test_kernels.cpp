@@ -1,7 +1,7 @@
 /*
  * test_kernels.cpp — every kernel of the CUDA backend (cuda/kernels.cuh, image_kernels.cuh)
- * against its CPU twin: src/cpu_ops.c, cpu_conv.c's im2col, cam_methods.c, the library's
- * host preprocessing (gc_preprocess_images) and renderer (gc_render).
+ * against its CPU twin: src/cpu_ops.c, cpu_conv.c's im2col, cam_methods.c, score.c, the
+ * library's host preprocessing (gc_preprocess_images) and renderer (gc_render).
  *
  * One source, two programs:
  *   test_kernels_emu  the kernels built by the host compiler and run on the CPU
@@ -37,6 +37,7 @@ extern "C" {
 #include "cpu_conv.h"
 #include "cpu_ops.h"
 }
+#include "gc_math.h"
 
 static int failures, checks;
 
@@ -390,6 +391,60 @@ static void test_head(gc_errbuf *err)
     release(dl);
 }
 
+/* ---------------------------------------------------------------- class and score gradient */
+
+/* gc_score_grad_cuda against score.c's gc_pick_classes + gc_score_gradient: classes asked for
+ * and top-1 (coarse logits, so the first of tied maxima must win), both scores, counterfactual,
+ * one and several head positions, the fp16 gradient scale. The logit score is exact; the
+ * softmax's double exp may differ from the host's libm by an ulp on a GPU: 1e-6 there. */
+static void test_score(gc_errbuf *err)
+{
+    const int32_t n = 6, K = 11;
+    const int32_t asked[n] = {-1, 3, -1, 0, 10, -1};
+    for (int softmax = 0; softmax < 2; softmax++)
+        for (int cf = 0; cf < 2; cf++)
+            for (int32_t PQ : {1, 4})
+                for (float gscale : {1.0f, 1024.0f}) {
+                    gc_context ctx;
+                    memset(&ctx, 0, sizeof ctx);
+                    ctx.model.num_classes = K;
+                    ctx.opt.score = softmax ? GC_SCORE_SOFTMAX : GC_SCORE_LOGIT;
+                    ctx.opt.counterfactual = cf;
+                    std::vector<float> z = values((size_t)n * K, 1);
+                    float *dz = alloc_n<float>(z.size()), *dg = alloc_n<float>((size_t)n * PQ * K);
+                    int32_t *dc = alloc_n<int32_t>(n);
+                    double *stats = alloc_n<double>(2 * (size_t)n);
+                    memcpy(dz, z.data(), sizeof(float) * z.size());
+                    memcpy(dc, asked, sizeof asked);
+                    expect_ok("score_grad",
+                              gc_score_grad_cuda(0, dz, n, PQ, K, softmax,
+                                                 gc_score_scale(cf, PQ), gscale, dc, stats, dg,
+                                                 err),
+                              err);
+                    finish("score_grad");
+                    int32_t want[n];
+                    gc_pick_classes(&ctx, z.data(), n, asked, want);
+                    checks++;
+                    for (int32_t i = 0; i < n; i++)
+                        if (dc[i] != want[i])
+                            FAIL("score class of image %d (asked %d): got %d, want %d", i,
+                                 asked[i], dc[i], want[i]);
+                    std::vector<float> g((size_t)n * PQ * K);
+                    gc_score_gradient(&ctx, z.data(), n, want, PQ, g.data());
+                    for (auto &v : g)
+                        v *= gscale;
+                    char what[96];
+                    snprintf(what, sizeof what, "score gradient (%s%s, PQ %d, x%g)",
+                             softmax ? "softmax" : "logit", cf ? ", counterfactual" : "", PQ,
+                             (double)gscale);
+                    expect(what, GC_DT_F32, dg, g.data(), g.size(), softmax ? 1e-6f : 0.0f);
+                    release(dz);
+                    release(dg);
+                    release(dc);
+                    release(stats);
+                }
+}
+
 /* ---------------------------------------------------------------- cams */
 
 static void test_cams(gc_errbuf *err)
@@ -641,6 +696,7 @@ int main(int argc, char **argv)
     test_pack_unpack(&err);
     test_pools(&err);
     test_head(&err);
+    test_score(&err);
     test_cams(&err);
     test_preprocess(argv[1]);
     test_render();

@@ -281,7 +281,9 @@ static void check_images_quick(gc_context *gpu, int32_t max_n)
 /* CUDA graphs (GC_CUDA_GRAPHS=require: a capture that fails fails the call): a context
  * replaying its batches as graphs against one running them directly, bit for bit — every
  * stage, the batch itself and then one image (one graph per batch size), each twice (capture,
- * then replay), for Grad-CAM and for a guided method (whose backward is not a graph). */
+ * then replay, the replay on the images and asked-for classes in reverse order: the classes
+ * are uploaded outside the graph), for Grad-CAM and for a guided method (both backwards in
+ * the graph). */
 static void check_graphs(const float *x, size_t x_len, int32_t n, const int32_t *classes)
 {
     const gc_method methods[2] = {GC_METHOD_GRADCAM, GC_METHOD_GUIDED_GRADCAM};
