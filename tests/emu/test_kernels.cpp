@@ -395,12 +395,16 @@ static void test_head(gc_errbuf *err)
 
 /* gc_score_grad_cuda against score.c's gc_pick_classes + gc_score_gradient: classes asked for
  * and top-1 (coarse logits, so the first of tied maxima must win), both scores, counterfactual,
- * one and several head positions, the fp16 gradient scale. The logit score is exact; the
- * softmax's double exp may differ from the host's libm by an ulp on a GPU: 1e-6 there. */
+ * one and several head positions, the fp16 gradient scale, 300 images (two blocks of the
+ * per-image kernel). The logit score is exact; the softmax's double exp may differ from the
+ * host's libm by an ulp on a GPU: 1e-6 there. The formulas themselves (gc_math.h, shared with
+ * the reference) are checked against PyTorch by the gpu_vs_cpu goldens. */
 static void test_score(gc_errbuf *err)
 {
-    const int32_t n = 6, K = 11;
-    const int32_t asked[n] = {-1, 3, -1, 0, 10, -1};
+    const int32_t n = 300, K = 11; /* more images than one block's threads */
+    int32_t asked[n];
+    for (int32_t i = 0; i < n; i++) /* top-1, or a class including the first and last */
+        asked[i] = i % 3 == 1 ? -1 : (i * 7) % K;
     for (int softmax = 0; softmax < 2; softmax++)
         for (int cf = 0; cf < 2; cf++)
             for (int32_t PQ : {1, 4})
