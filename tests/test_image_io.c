@@ -969,8 +969,10 @@ static int case_png_round_trip(void)
 }
 
 /* PNG level 1 picks zlib's strategy from the pixels: a smooth heatmap must get the match
- * search (the run-length or Huffman-only strategy writes it 1.7x larger: 30-31 KB here), and
- * a photo-like overlay must still come back byte-exact. */
+ * search (the run-length or Huffman-only strategy writes it 1.7x larger: 30-31 KB here), a
+ * noisy photo-like overlay Huffman coding alone (the match search is slower and writes it
+ * larger: 109.8 KB against 102.9 KB with Debian's zlib 1.2.13), and both come back
+ * byte-exact. */
 static int case_png_level1_heatmap(void)
 {
     const int32_t w = 224, h = 224;
@@ -993,8 +995,9 @@ static int case_png_level1_heatmap(void)
     ok = ok && write_read(po, &ov, GC_FORMAT_PNG, 1, 0, &back_ov) && same_pixels(&back_ov, &ov);
     const long s_hm = file_size(ph), s_ov = file_size(po);
     if (ok)
-        note("heatmap %ld B (limit 24000), overlay %ld B, both byte-exact", s_hm, s_ov);
-    ok = ok && s_hm > 0 && s_hm < 24000;
+        note("heatmap %ld B (limit 24000), overlay %ld B (limit 106000), both byte-exact",
+             s_hm, s_ov);
+    ok = ok && s_hm > 0 && s_hm < 24000 && s_ov > 0 && s_ov < 106000;
     gc_image_free(&back_hm);
     gc_image_free(&back_ov);
     free(px), free(heat), free(over);
