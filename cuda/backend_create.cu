@@ -122,7 +122,7 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     s->cam = take_f(a, N * hw);
     s->logits = take_f(a, N * m->num_classes);
     s->classes = (int32_t *)take(a, N * sizeof(int32_t));
-    s->score_stats = (double *)take(a, N * 2 * sizeof(double));
+    s->score_stats = (double *)take(a, N * 3 * sizeof(double));
     s->guided_in = s->guided ? take_f(a, N * 3 * HW) : NULL;
     s->d_cams = take_f(a, N * hw);
     s->d_luts = (uint8_t *)take(a, (size_t)GC_N_COLORMAPS * GC_LUT_BYTES);

@@ -30,7 +30,8 @@ enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CA
 #define GC_MAX_MARKS 24
 #define GC_FP16_GRAD_SCALE 1024.0f
 
-/* CUDA graphs (GC_CUDA_GRAPHS=1, run_segment): the forward and the backward segments */
+/* CUDA graphs (GC_CUDA_GRAPHS=1, run_segment): the forward (gc_predict) and whole-batch
+ * (gc_explain) segments */
 #define GC_GRAPH_SEGMENTS 2
 /* cuBLAS's workspace, ours in every context: cuBLAS must not allocate inside a graph
  * capture, and a context with graphs and one without then use the same GEMM kernels (their
@@ -86,7 +87,7 @@ typedef struct cuda_state {
     float *cam;                        /* (N, h*w)                                          */
     float *logits;                     /* (N, classes)                                      */
     int32_t *classes;                  /* (N): asked-for classes (-1: top-1), then the chosen */
-    double *score_stats;               /* (N, 2): the softmax's max and sum per image       */
+    double *score_stats;               /* (N, 3): the softmax's max, sum and p_c per image  */
     float *guided_in;                  /* (N, 3, H, W) float NCHW: guided dy/dinput         */
     void *cw[GC_MAX_LAYERS], *cb[GC_MAX_LAYERS]; /* T: conv (cout,3,3,cin'), (cout)         */
     void *wflip[GC_MAX_LAYERS];        /* T: (cin',3,3,cout) for the backward-data convs    */

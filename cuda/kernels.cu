@@ -403,7 +403,7 @@ gc_status gc_mean_positions_cuda(cudaStream_t st, const float *y, int32_t n, int
  * gc_score_grad_cuda: the host's gc_pick_classes + gc_score_gradient (score.c) on the device,
  * so that a batch needs no round trip between its forward and its backward. First one thread
  * per image (the class, and the softmax's sums in double, over the logits in ascending order
- * as the host), then one thread per gradient element. */
+ * as the host, and p_c), then one thread per gradient element. */
 static __global__ void op_score_class_kernel(const float *logits, int32_t n, int32_t K,
                                              int softmax, int32_t *classes, double *stats)
 {
@@ -415,8 +415,9 @@ static __global__ void op_score_class_kernel(const float *logits, int32_t n, int
         if (softmax) {
             double mx, sum;
             gc_softmax_sums(z, K, &mx, &sum);
-            stats[2 * i] = mx;
-            stats[2 * i + 1] = sum;
+            stats[3 * i] = mx;
+            stats[3 * i + 1] = sum;
+            stats[3 * i + 2] = gc_softmax_p(z[c], mx, sum);
         }
     }
 }
@@ -434,8 +435,8 @@ static __global__ void op_score_grad_kernel(const float *logits, int32_t n, int3
         const float *z = logits + i * K;
         double pc = 0.0, pj = 0.0;
         if (softmax) {
-            pc = gc_softmax_p(z[c], stats[2 * i], stats[2 * i + 1]);
-            pj = gc_softmax_p(z[j], stats[2 * i], stats[2 * i + 1]);
+            pc = stats[3 * i + 2];
+            pj = gc_softmax_p(z[j], stats[3 * i], stats[3 * i + 1]);
         }
         grad[e] = gc_score_grad(softmax, j == c, pc, pj, scale) * gscale;
     }

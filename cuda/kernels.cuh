@@ -81,8 +81,8 @@ gc_status gc_mean_positions_cuda(cudaStream_t st, const float *y, int32_t n, int
  * gc_pick_classes + gc_score_gradient (score.c, gc_math.h): classes (n) holds each image's
  * asked-for class or -1 (top-1) and gets the chosen one; grad (n, PQ, K) = d score / d logits
  * at each of the head's PQ positions, times scale (gc_score_scale), then times gscale (the
- * fp16 gradient scale). softmax != 0: the softmax score, else the logit. stats: 2n doubles
- * of scratch. All float32 but stats. */
+ * fp16 gradient scale). softmax != 0: the softmax score, else the logit. stats: 3n doubles
+ * of scratch (per image the softmax's max, sum and p_c). All float32 but stats. */
 gc_status gc_score_grad_cuda(cudaStream_t st, const float *logits, int32_t n, int32_t PQ,
                              int32_t K, int softmax, float scale, float gscale,
                              int32_t *classes, double *stats, float *grad, gc_errbuf *err);

@@ -417,7 +417,7 @@ static void test_score(gc_errbuf *err)
                     std::vector<float> z = values((size_t)n * K, 1);
                     float *dz = alloc_n<float>(z.size()), *dg = alloc_n<float>((size_t)n * PQ * K);
                     int32_t *dc = alloc_n<int32_t>(n);
-                    double *stats = alloc_n<double>(2 * (size_t)n);
+                    double *stats = alloc_n<double>(3 * (size_t)n);
                     memcpy(dz, z.data(), sizeof(float) * z.size());
                     memcpy(dc, asked, sizeof asked);
                     expect_ok("score_grad",
