@@ -81,7 +81,27 @@ static gc_status alloc_images(gc_context *ctx, cuda_state *s, size_t bytes, int3
     return GC_OK;
 }
 
-/* d_out of at least `bytes`, grown with headroom. */
+/* The pinned h_out beside d_out (out_cap bytes) and its chunk events. Without them (a
+ * failed pinned allocation) render copies each image straight into the caller's buffer:
+ * slower, not an error. */
+static void reserve_out_pinned(cuda_state *s)
+{
+    if (s->h_out)
+        cudaFreeHost(s->h_out);
+    s->h_out = NULL;
+    int ok = cudaHostAlloc((void **)&s->h_out, s->out_cap, cudaHostAllocDefault) == cudaSuccess;
+    for (int k = 0; ok && k < GC_OUT_CHUNKS; k++)
+        ok = s->out_ev[k] ||
+             cudaEventCreateWithFlags(&s->out_ev[k], cudaEventDisableTiming) == cudaSuccess;
+    if (!ok) {
+        cudaGetLastError(); /* an allocation failure is not sticky: clear it */
+        if (s->h_out)
+            cudaFreeHost(s->h_out);
+        s->h_out = NULL;
+    }
+}
+
+/* d_out of at least `bytes`, grown with headroom, and its pinned host copy. */
 static gc_status reserve_out(gc_context *ctx, cuda_state *s, size_t bytes)
 {
     if (bytes <= s->out_cap)
@@ -103,6 +123,7 @@ static gc_status reserve_out(gc_context *ctx, cuda_state *s, size_t bytes)
     }
     s->out_cap = cap;
     gcu_account(ctx, s);
+    reserve_out_pinned(s);
     return GC_OK;
 }
 
@@ -273,6 +294,57 @@ static gc_status cuda_explain_images(gc_context *ctx, void *state, const gc_imag
                   "explain (GPU preprocessing)");
 }
 
+/* The rendered heatmaps and overlays (d_out) into the caller's buffers through the pinned
+ * h_out, in GC_OUT_CHUNKS chunks of images: host threads copy a chunk out while the next one
+ * is in flight. (Per-image copies straight into the caller's pageable buffers were most of
+ * gc_explain_render's time on an H100: docs/benchmarks.md.) Synchronizes. */
+static gc_status download_outputs(gc_context *ctx, cuda_state *s, int32_t n,
+                                  uint8_t *const *overlays, uint8_t *const *heatmaps)
+{
+    gc_errbuf *err = &ctx->err;
+    const gc_image_desc *const d = s->descs;
+    int heat = 0, over = 0;
+    for (int32_t i = 0; i < n; i++) {
+        heat |= heatmaps && heatmaps[i];
+        over |= overlays && overlays[i];
+    }
+    int32_t first[GC_OUT_CHUNKS + 1]; /* chunk c: images first[c] .. first[c + 1] - 1 */
+    for (int c = 0; c <= GC_OUT_CHUNKS; c++)
+        first[c] = (int32_t)((int64_t)n * c / GC_OUT_CHUNKS);
+    for (int c = 0; c < GC_OUT_CHUNKS; c++) {
+        if (first[c] == first[c + 1])
+            continue;
+        /* the images' pixels are packed in order (stage_images_gpu) */
+        const size_t lo = d[first[c]].offset,
+                     hi = first[c + 1] < n ? d[first[c + 1]].offset : s->img_pixels;
+        for (int k = 0; k < 2; k++) { /* heatmaps at 0, overlays at img_pixels */
+            const size_t at = k ? s->img_pixels : 0;
+            if (k ? over : heat)
+                GC_CUDA_TRY(err, cudaMemcpyAsync(s->h_out + at + lo, s->d_out + at + lo,
+                                                 hi - lo, cudaMemcpyDeviceToHost, s->stream));
+        }
+        GC_CUDA_TRY(err, cudaEventRecord(s->out_ev[c], s->stream));
+    }
+    const uint8_t *const h_heat = s->h_out, *const h_over = s->h_out + s->img_pixels;
+    for (int c = 0; c < GC_OUT_CHUNKS; c++) {
+        const int32_t i0 = first[c], i1 = first[c + 1];
+        if (i0 == i1)
+            continue;
+        GC_CUDA_TRY(err, cudaEventSynchronize(s->out_ev[c]));
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->pre_threads) if (i1 - i0 > 1)
+#endif
+        for (int32_t i = i0; i < i1; i++) {
+            const size_t bytes = (size_t)3 * d[i].width * d[i].height;
+            if (heatmaps && heatmaps[i])
+                memcpy(heatmaps[i], h_heat + d[i].offset, bytes);
+            if (overlays && overlays[i])
+                memcpy(overlays[i], h_over + d[i].offset, bytes);
+        }
+    }
+    return GC_OK;
+}
+
 /* The normalized cams onto the images of the last explain_images call: cams up, one render
  * launch (heatmaps and overlays of every image), the asked-for outputs down. */
 static gc_status render_impl(gc_context *ctx, cuda_state *s, int32_t n, const float *cams,
@@ -297,6 +369,8 @@ static gc_status render_impl(gc_context *ctx, cuda_state *s, int32_t n, const fl
                                     s->d_luts + (size_t)GC_LUT_BYTES * (int)colormap, alpha,
                                     heat, over, err));
     LAYER_TRY(ctx, "rendering", "(GPU)", gcu_debug_sync(ctx, s));
+    if (s->h_out)
+        return download_outputs(ctx, s, n, overlays, heatmaps);
     for (int32_t i = 0; i < n; i++) {
         const gc_image_desc *d = &s->descs[i];
         const size_t bytes = (size_t)3 * d->width * d->height;

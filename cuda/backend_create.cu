@@ -39,6 +39,11 @@ void gcu_destroy(void *state)
     cudaFree(s->arena);
     cudaFree(s->d_img);
     cudaFree(s->d_out);
+    if (s->h_out)
+        cudaFreeHost(s->h_out);
+    for (int k = 0; k < GC_OUT_CHUNKS; k++)
+        if (s->out_ev[k])
+            cudaEventDestroy(s->out_ev[k]);
     if (s->h_img)
         cudaFreeHost(s->h_img);
     if (s->h_classes)

@@ -37,6 +37,9 @@ enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CA
  * capture, and a context with graphs and one without then use the same GEMM kernels (their
  * outputs are compared bit for bit). 32 MiB is cuBLAS's recommendation for Hopper. */
 #define GC_BLAS_WS ((size_t)32 << 20)
+/* Rendered outputs come down in this many chunks of images: a chunk is copied out to the
+ * caller's buffers while the next one is in flight. */
+#define GC_OUT_CHUNKS 4
 
 typedef struct cuda_state {
     int device;
@@ -105,6 +108,9 @@ typedef struct cuda_state {
     size_t img_cap;                    /* bytes of h_img and of d_img                       */
     uint8_t *d_out;                    /* device: heatmaps (img_pixels bytes), overlays     */
     size_t out_cap;
+    uint8_t *h_out;                    /* pinned, out_cap bytes: d_out's way down (NULL:
+                                          per-image copies into the caller's buffers)      */
+    cudaEvent_t out_ev[GC_OUT_CHUNKS]; /* each chunk of images landed in h_out              */
     gc_image_desc *descs;              /* host (N): the last batch's descriptors            */
     int32_t img_n;                     /* images of the last explain_images (0: none)       */
     size_t img_table;                  /* bytes before the pixels in h_img / d_img          */

@@ -122,14 +122,40 @@ static inline GC_HD float gc_relu(float v)
 /* ---- The explained class and the score's gradient w.r.t. the logits z (score.c on the host,
  * kernels.cu's gc_score_grad_cuda on the GPU), one image's K logits at a time. */
 
-/* The class explained when none is asked for: the first largest logit, as torch.argmax. */
+/* The order of classes by logit: v ranks above w when larger; NaN below every number (a
+ * NaN cannot hide the numbers after it); equal values keep index order (the callers scan j
+ * ascending and move only on "above"). */
+static inline GC_HD int gc_ranks_above(float v, float w)
+{
+    return v > w || (w != w && v == v);
+}
+
+/* The class explained when none is asked for: the first largest logit, as torch.argmax
+ * (which, unlike this, would pick a NaN). */
 static inline GC_HD int32_t gc_top1(const float *z, int32_t K)
 {
     int32_t c = 0;
     for (int32_t j = 1; j < K; j++)
-        if (z[j] > z[c])
+        if (gc_ranks_above(z[j], z[c]))
             c = j;
     return c;
+}
+
+/* The k (>= 1) first classes in that order, best first (top[0] == gc_top1), -1 past K: one
+ * pass, each logit compared with the current k-th first (host; gc_result's top-5). */
+static inline void gc_top_classes(const float *z, int32_t K, int32_t k, int32_t *top)
+{
+    int32_t m = 0; /* filled */
+    for (int32_t j = 0; j < K; j++) {
+        if (m == k && !gc_ranks_above(z[j], z[top[k - 1]]))
+            continue;
+        int32_t t = m < k ? m++ : k - 1; /* a full list drops its last */
+        for (; t > 0 && gc_ranks_above(z[j], z[top[t - 1]]); t--)
+            top[t] = top[t - 1];
+        top[t] = j;
+    }
+    for (int32_t t = m; t < k; t++)
+        top[t] = -1;
 }
 
 /* The softmax's largest logit and sum of exp(z_j - max), in double, j ascending. */

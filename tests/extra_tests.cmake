@@ -81,3 +81,10 @@ if(TARGET gradcam-cudnn-plans)
     endforeach()
   endif()
 endif()
+
+# the class ranking (gc_top1, gc_top_classes) against a qsort oracle: ties, NaN, infinities
+add_executable(test_ranking ${GC_EXTRA_TEST_DIR}/test_ranking.c)
+target_link_libraries(test_ranking PRIVATE gradcam_internal m)
+target_compile_options(test_ranking PRIVATE -Wall -Wextra -Werror)
+add_test(NAME ranking COMMAND test_ranking)
+set_tests_properties(ranking PROPERTIES LABELS cpu TIMEOUT 60)
