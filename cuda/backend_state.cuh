@@ -117,6 +117,7 @@ typedef struct cuda_state {
     size_t img_pixels;                 /* the last batch's pixel bytes                      */
     int64_t img_max_px;                /* its largest width * height                        */
     int32_t *h_classes;                /* pinned (N): the classes' upload and download      */
+    float *h_input;                    /* ctx->input when page-locked in place (else NULL)  */
     float *h_tmp;                      /* host (h*w*K): read_tensor staging                 */
     /* profiling (ctx->opt.profile) */
     cudaEvent_t ev[GC_MAX_MARKS];

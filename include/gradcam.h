@@ -77,8 +77,8 @@ GC_API const char *gc_version_string(void);
 /* ---------------------------------------------------------------- options */
 
 typedef enum gc_backend {
-    GC_BACKEND_AUTO = 0, /* CUDA when built in, validated and a usable GPU is present,
-                            else CPU (today: CPU; the CUDA backend awaits its GPU tests) */
+    GC_BACKEND_AUTO = 0, /* CUDA when built in and a usable GPU (compute capability 8.0+)
+                            is present, else the CPU; gc_backend_note says why not */
     GC_BACKEND_CPU = 1,  /* the plain-C reference backend (OpenBLAS GEMMs)           */
     GC_BACKEND_CUDA = 2,
 } gc_backend;
@@ -220,6 +220,11 @@ typedef struct gc_model_info {
 
 /* Strings in *info stay valid for the context's lifetime. */
 GC_API gc_status gc_model_info_get(gc_context *ctx, gc_model_info *info);
+
+/* Why a context created with GC_BACKEND_AUTO runs on the CPU ("no GPU used: no CUDA device
+ * found", or the CUDA backend's creation error), for the caller to show; NULL when AUTO chose
+ * the GPU or the backend was named. Valid for the context's lifetime. */
+GC_API const char *gc_backend_note(const gc_context *ctx);
 
 /* Class name from the weights' metadata ("gradcam.classes"), or NULL when there is none. */
 GC_API const char *gc_class_label(const gc_context *ctx, int32_t class_id);

@@ -111,6 +111,9 @@ struct gc_context {
     gc_stage stage;
     int32_t cam_h, cam_w, cam_c;
     char target_name[64];
+    char backend_note[512]; /* gc_backend_note: why AUTO left the GPU out ("" when it did not) */
+    int auto_backend;       /* options.backend was AUTO and chose CUDA                        */
+    int auto_precision;     /* ... and options.precision was AUTO                             */
     char *layer_names[GC_MAX_LAYERS];
     const gc_backend_ops *ops;
     void *be;

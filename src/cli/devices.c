@@ -81,7 +81,7 @@ int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen)
             cfg->devices[i] = i;
     }
     if (several && cfg->lib.backend == GC_BACKEND_AUTO)
-        cfg->lib.backend = GC_BACKEND_CUDA; /* auto would stay on the CPU */
+        cfg->lib.backend = GC_BACKEND_CUDA; /* several GPUs asked for: none is an error */
     if (local_rank >= 0) {
         /* MPI: one device per rank; from the list, or from the node's when none was given
          * (an explicit single --device N is kept: the user placed the ranks) */

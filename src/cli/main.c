@@ -86,6 +86,8 @@ static int create_contexts(const cli_config *cfg, gc_context **ctxs, int *n_ctx)
         const int i = k / cfg->per_device;
         gc_options o = cfg->lib;
         o.device = cfg->devices[i];
+        if (!cfg->batch_given && o.backend != GC_BACKEND_CPU && gc_cuda_device_count() > 0)
+            o.max_batch = GPU_DEFAULT_BATCH; /* 8 leaves a GPU mostly idle */
         gc_context *ctx = NULL;
         if (gc_context_create(&o, &ctx) != GC_OK) {
             int rc = cfg->n_devices > 1
@@ -95,6 +97,13 @@ static int create_contexts(const cli_config *cfg, gc_context **ctxs, int *n_ctx)
             return rc;
         }
         ctxs[(*n_ctx)++] = ctx;
+    }
+    const char *note = gc_backend_note(ctxs[0]);
+    if (note && cfg->progress != 0) {
+        if (cfg->ranks > 1)
+            fprintf(stderr, "gradcam: rank %d: note: %s; running on the CPU\n", cfg->rank, note);
+        else
+            fprintf(stderr, "gradcam: note: %s; running on the CPU\n", note);
     }
     gc_model_info info;
     gc_model_info_get(ctxs[0], &info);

@@ -41,13 +41,15 @@ static const char *usage_text =
     "      --alpha A      heatmap weight in the overlay (default 0.4; the image gets 1-A)\n"
     "      --png-level N  zlib level 0-9 for PNG outputs (default 1: fast)\n"
     "      --jpeg-quality N  1-100 (default 95)\n"
-    "      --backend B    auto (default), cpu, cuda\n"
+    "      --backend B    auto (default: the GPU when one is usable, else the CPU), cpu,\n"
+    "                     cuda\n"
     "      --device D     CUDA device N (default 0), 'all', or a list N,M,...: one worker\n"
     "                     per device; under mpirun each rank takes one (by node-local rank)\n"
     "      --workers-per-device K  contexts per GPU (default 1; 2 lets one batch's copies\n"
     "                     and host work overlap another's compute, for twice the memory)\n"
-    "      --batch N      images per batch (default 8)\n"
-    "      --precision P  fp32, tf32, bf16, fp16 (default fp32; the CPU has only fp32)\n"
+    "      --batch N      images per batch (default 128 on a GPU, 8 on the CPU)\n"
+    "      --precision P  fp32, tf32, bf16, fp16 (default bf16 on a GPU; the CPU has only\n"
+    "                     fp32)\n"
     "      --threads N    decode/encode threads (default: all cores, split among the MPI\n"
     "                     ranks of a node)\n"
     "      --labels FILE  class names, one per line (ImageNet's are built in for 1000 classes)\n"
@@ -254,6 +256,7 @@ int parse_args(int argc, char **argv, cli_config *cfg)
             if (!parse_int(optarg, 1, 4096, &num))
                 return usage_error("--batch '%s': 1..4096", optarg);
             cfg->lib.max_batch = (int32_t)num;
+            cfg->batch_given = 1;
             break;
         case O_PREC:
             if ((v = pick(optarg, precs, 5)) < 0)

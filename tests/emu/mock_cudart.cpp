@@ -220,7 +220,8 @@ struct emu_state {
     std::atomic<int> n_devices{1};
     std::atomic<size_t> limit{DEFAULT_MEMORY};
     size_t used[MAX_DEVICES] = {};
-    size_t live = 0;
+    size_t live = 0; /* allocations and host registrations */
+    std::map<uintptr_t, size_t> registered; /* cudaHostRegister'ed host ranges, by start */
     std::atomic<bool> quiet{false};
     std::atomic<int> sticky{0};
     std::atomic<unsigned> generation{1};
@@ -1274,6 +1275,48 @@ extern "C" cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int fla
         return fail(cudaErrorInvalidValue);
     }
     return allocate(pHost, size, MEM_PINNED, "cudaHostAlloc");
+}
+
+/* Page-locking host memory in place: the ranges are kept (to refuse overlaps and to find a
+ * missing cudaHostUnregister through gc_emu_live_allocations); copies treat them as pageable,
+ * which is only stricter (in a graph capture). */
+extern "C" cudaError_t cudaHostRegister(void *ptr, size_t size, unsigned int flags)
+{
+    if (!ptr || size == 0 ||
+        (flags & ~(unsigned)(cudaHostRegisterPortable | cudaHostRegisterMapped |
+                             cudaHostRegisterIoMemory | cudaHostRegisterReadOnly)))
+        return fail(cudaErrorInvalidValue);
+    if (cudaError_t e = gate())
+        return e;
+    if (cudaError_t e = unsafe_call("cudaHostRegister"))
+        return e;
+    emu_state &s = S();
+    std::lock_guard<std::mutex> lock(s.mu);
+    const uintptr_t lo = (uintptr_t)ptr, hi = lo + size;
+    for (const auto &r : s.registered)
+        if (lo < r.first + r.second && r.first < hi) {
+            note("cudaHostRegister(%p, %zu bytes): overlaps a registered range", ptr, size);
+            return fail(cudaErrorHostMemoryAlreadyRegistered);
+        }
+    s.registered[lo] = size;
+    s.live++;
+    return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaHostUnregister(void *ptr)
+{
+    if (cudaError_t e = unsafe_call("cudaHostUnregister"))
+        return e;
+    emu_state &s = S();
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.registered.find((uintptr_t)ptr);
+    if (it == s.registered.end()) {
+        note("cudaHostUnregister(%p): not the start of a registered range", ptr);
+        return fail(cudaErrorHostMemoryNotRegistered);
+    }
+    s.registered.erase(it);
+    s.live--;
+    return cudaSuccess;
 }
 
 extern "C" cudaError_t cudaMallocHost(void **ptr, size_t size)

@@ -10,7 +10,7 @@ With the bundled demo model on examples/: `--backend cuda --device all
 CPU backend, the same class for every input, cams within 1e-3 and overlays/heatmaps within
 one colormap step where a cam value sits on a 1/255 step (a few pixels); `--device 1` works,
 `--device 2` (one past the last) and `--backend cuda` without a device exit 2 with a
-message naming the cause. Prints 'N passed, M failed'.
+message naming the cause; with no options the command takes the GPU, in bf16, 128 at a time. Prints 'N passed, M failed'.
 """
 import json
 import os
@@ -55,7 +55,9 @@ os.makedirs(WORK)
 
 cpu = run(CPU_BIN, "cpu", "--backend", "cpu")
 check(cpu.returncode == 0, "CPU backend: exit 0", cpu.stderr)
-gpu = run(EMU_BIN, "gpu", "--backend", "cuda", "--device", "all", "--workers-per-device", "2")
+# fp32 on the GPU: the CPU's numerics (the GPU's default is bf16, checked below)
+gpu = run(EMU_BIN, "gpu", "--backend", "cuda", "--device", "all", "--workers-per-device", "2",
+          "--precision", "fp32")
 check(gpu.returncode == 0, "emulated CUDA, --device all (2 GPUs) x 2 workers: exit 0",
       gpu.stderr)
 
@@ -83,6 +85,17 @@ if cpu.returncode == 0 and gpu.returncode == 0:
     # differ by up to 4 per channel (2 after the 0.4 blend)
     check(worst_px <= 4 and frac <= 0.005, f"images within one colormap step (4), at <= 0.5% "
           f"of bytes ({worst_px}, {frac:.4%})")
+
+# the defaults with a usable GPU: --backend auto takes it, in bf16, batches of 128
+auto = subprocess.run([EMU_BIN, "-o", os.path.join(WORK, "auto"), "--progress", EXAMPLES],
+                      capture_output=True, text=True, timeout=600,
+                      env=dict(os.environ, GC_EMU_DEVICES="1"))
+check(auto.returncode == 0 and "gradcam: CUDA, bf16, batch 128," in auto.stderr,
+      "no options: the GPU, bf16, batch 128", (auto.returncode, auto.stderr))
+if auto.returncode == 0 and cpu.returncode == 0:
+    ra, rc = results("auto"), results("cpu")
+    agree = sum(ra[k]["class"] == rc[k]["class"] for k in rc)
+    check(agree >= len(rc) - 1, f"bf16 on the GPU: the CPU's class for {agree} of {len(rc)}")
 
 one = run(EMU_BIN, "dev1", "--backend", "cuda", "--device", "1")
 check(one.returncode == 0, "--device 1 of 2: exit 0", one.stderr)

@@ -3,14 +3,16 @@
  * (gradcam_emu), where they can be provoked at will:
  *   oom       device memory too small for max_batch: context creation fails with
  *             GC_ERR_OUT_OF_MEMORY and a message that names the batch and suggests a smaller
- *             one; a smaller max_batch then fits; nothing stays allocated
+ *             one; a smaller max_batch then fits; nothing stays allocated. The AUTO backend
+ *             then runs on the CPU with a note saying why (gc_backend_note), or, where the
+ *             context fits, on the GPU in bf16
  *   sticky    a kernel fault (cudaErrorIllegalAddress) after a good batch: that call fails,
  *             the context reports GC_ERR_BAD_STATE from then on and says why; a CPU context
  *             in the same process is unaffected
  *   leaks     every context destroyed: no device memory left allocated
  * and, with GC_EMU_DEVICES=0 in the environment (the test `emu_no_device`):
  *   nodevice  gc_cuda_device_count() is 0, the CUDA backend fails with a clear message, the
- *             AUTO backend runs on the CPU
+ *             AUTO backend runs on the CPU and its note says why
  * and, with GC_EMU_CUDNN_TC_ONLY=1 (cuDNN offers only tensor-core engines: `emu_tc_only`):
  *   tconly    true fp32 fails with GC_ERR_UNSUPPORTED naming the conv it has no engine for;
  *             tf32 and bf16 contexts work
@@ -68,6 +70,32 @@ static gc_status explain_one(gc_context *ctx, gc_result *r)
     return gc_explain(ctx, &im, 1, NULL, r, NULL, 0);
 }
 
+/* AUTO when CUDA cannot be had: a working CPU context, fp32, and a note saying why
+ * (containing `why`); nothing left on the device. */
+static void check_auto_falls_back(int32_t max_batch, const char *why)
+{
+    gc_context *ctx = NULL;
+    gc_status st = make(GC_BACKEND_AUTO, max_batch, &ctx);
+    const char *note = gc_backend_note(ctx);
+    printf("  AUTO, max_batch %d: %s; note: %s\n", max_batch, gc_status_string(st),
+           note ? note : "(none)");
+    CHECK(st == GC_OK, "AUTO should fall back to the CPU: %s", gc_last_error(ctx));
+    CHECK(note && strstr(note, "no GPU used") && strstr(note, why),
+          "the note should say no GPU was used and why (%s): %s", why, note ? note : "(none)");
+    gc_model_info info;
+    if (st == GC_OK && gc_model_info_get(ctx, &info) == GC_OK)
+        CHECK(info.backend == GC_BACKEND_CPU && info.precision == GC_PRECISION_FP32,
+              "AUTO's fallback: backend %d precision %d, want CPU fp32", (int)info.backend,
+              (int)info.precision);
+    gc_result r;
+    if (st == GC_OK)
+        CHECK(explain_one(ctx, &r) == GC_OK, "AUTO explain on the CPU: %s", gc_last_error(ctx));
+    gc_context_destroy(ctx);
+    CHECK(gc_emu_device_bytes_in_use() == 0 && gc_emu_live_allocations() == 0,
+          "%zu device bytes, %zu allocations left after AUTO's fallback",
+          gc_emu_device_bytes_in_use(), gc_emu_live_allocations());
+}
+
 static void test_oom(void)
 {
     /* GC_EMU_DEVICE_MEMORY (set by the test) is far below max_batch 4096's arena */
@@ -94,6 +122,18 @@ static void test_oom(void)
     gc_context_destroy(ctx);
     CHECK(gc_emu_device_bytes_in_use() == 0, "%zu device bytes left after destroy",
           gc_emu_device_bytes_in_use());
+
+    /* AUTO where the CUDA context does not fit: the CPU, saying so */
+    check_auto_falls_back(4096, "out of memory");
+    /* AUTO where it fits: the GPU, bf16, no note */
+    ctx = NULL;
+    st = make(GC_BACKEND_AUTO, 2, &ctx);
+    gc_model_info info;
+    CHECK(st == GC_OK && gc_model_info_get(ctx, &info) == GC_OK &&
+              info.backend == GC_BACKEND_CUDA && info.precision == GC_PRECISION_BF16 &&
+              gc_backend_note(ctx) == NULL,
+          "AUTO with a device: %s; want CUDA, bf16, no note", gc_last_error(ctx));
+    gc_context_destroy(ctx);
 }
 
 static void test_sticky(void)
@@ -142,14 +182,7 @@ static void test_no_device(void)
     CHECK(strstr(gc_last_error(ctx), "CUDA backend unavailable") != NULL,
           "message: %s", gc_last_error(ctx));
     gc_context_destroy(ctx);
-    ctx = NULL;
-    st = make(GC_BACKEND_AUTO, 2, &ctx);
-    CHECK(st == GC_OK, "AUTO without a device: %s", gc_last_error(ctx));
-    if (st == GC_OK) {
-        gc_result r;
-        CHECK(explain_one(ctx, &r) == GC_OK, "AUTO explain: %s", gc_last_error(ctx));
-    }
-    gc_context_destroy(ctx);
+    check_auto_falls_back(2, "no CUDA-capable device");
 }
 
 static void test_tc_only(void)
@@ -194,6 +227,7 @@ static void test_cudnn_version(void)
               strstr(gc_last_error(ctx), "built against cuDNN 9.") != NULL,
           "the message should name both versions: %s", gc_last_error(ctx));
     gc_context_destroy(ctx);
+    check_auto_falls_back(2, "cuDNN 9.0.1 is loaded");
 }
 
 int main(int argc, char **argv)
