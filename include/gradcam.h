@@ -222,8 +222,9 @@ typedef struct gc_model_info {
 GC_API gc_status gc_model_info_get(gc_context *ctx, gc_model_info *info);
 
 /* Why a context created with GC_BACKEND_AUTO runs on the CPU ("no GPU used: no CUDA device
- * found", or the CUDA backend's creation error), for the caller to show; NULL when AUTO chose
- * the GPU or the backend was named. Valid for the context's lifetime. */
+ * found", or the CUDA backend's creation error — but for GC_ERR_OUT_OF_MEMORY, which AUTO
+ * returns as it is: a max_batch too large for the GPU), for the caller to show; NULL when
+ * AUTO chose the GPU or the backend was named. Valid for the context's lifetime. */
 GC_API const char *gc_backend_note(const gc_context *ctx);
 
 /* Class name from the weights' metadata ("gradcam.classes"), or NULL when there is none. */
@@ -340,7 +341,8 @@ typedef struct gc_profile {
     double features_ms;    /* the conv layers, forward                                     */
     double head_ms;        /* average pool, dense layers, class choice                     */
     double backward_ms;    /* score gradient down to the target (to the input when guided) */
-    double cam_ms;         /* channel weights, cam, normalization                          */
+    double cam_ms;         /* channel weights, cam, normalization, and the host's results
+                              (softmax, top-5) of every image                               */
     double download_ms;    /* device-to-host copies (0 on the CPU)                          */
     int64_t device_bytes;  /* device memory the context holds now (0 on the CPU); grows at
                               the first call with images, which adds their staging buffers */

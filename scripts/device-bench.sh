@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# device-bench.sh OUTDIR [--cpu-smoke] [--budget SECONDS]
+# device-bench.sh OUTDIR [--cpu-smoke] [--budget SECONDS] [--only REGEX]
 #
 # The GPU benchmark of issue 5 in one go, on the lent GPU machine (no network), from the repo
 # root: VGG16 224x224, libgradcam (bench/gradcam-bench) and the PyTorch peers
@@ -41,6 +41,8 @@
 # folder (its sdist is unpacked when there is no wheel); without it that peer is reported
 # as failed and everything else runs.
 #
+# --only REGEX: only the steps whose names match (extended regex; the rest are recorded as
+# skipped), e.g. --only 'ours-bf16-b256$|files|methods' for a second call after a full run.
 # --cpu-smoke: the same steps, tiny, on the CPU backend here (a 1/8-width VGG16, batches 1
 # and 2, fp32 and bf16, 16 JPEGs; no GPU, no nvidia-smi): checks that every step, record and
 # the summary and chart work. Numbers from it mean nothing.
@@ -49,13 +51,15 @@
 set -u
 
 OUT=
+ONLY=
 SMOKE=0
 BUDGET=360
 while [ $# -gt 0 ]; do
     case "$1" in
     --cpu-smoke) SMOKE=1; shift ;;
     --budget) BUDGET=$2; shift 2 ;;
-    -h | --help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only) ONLY=$2; shift 2 ;;
+    -h | --help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "device-bench.sh: unknown option $1" >&2; exit 2 ;;
     *) OUT=$1; shift ;;
     esac
@@ -83,10 +87,20 @@ step_record() {
         "$1" "${2:-null}" "${3:-0}" "${4:-null}" "$5" >>"$JSONL"
 }
 
+# wanted NAME: the step is to run (no --only, or its name matches --only's extended regex);
+# else it is recorded as skipped
+wanted() {
+    [ -z "$ONLY" ] && return 0
+    echo "$1" | grep -Eq -- "$ONLY" && return 0
+    step_record "$1" "" 0 "" "skipped: not in --only"
+    return 1
+}
+
 # run_step NAME LIMIT CMD...: stdout's JSON lines go to bench.jsonl, stderr to logs/NAME.log.
 run_step() {
     local name=$1 limit=$2
     shift 2
+    wanted "$name" || return 0
     local l
     l=$(left)
     if [ "$l" -lt 15 ]; then
@@ -348,6 +362,7 @@ files_step() { # SIZE COUNT [NAME-SUFFIX BENCH-ARGS...]: more arguments go to th
     [ $# -gt 0 ] && shift
     local extra=("$@")
     local fdir=$DATA/files
+    wanted "$name" || return 0
     if [ "$(left)" -lt 20 ]; then
         say "$name: skipped (out of time)"
         step_record "$name" "" 0 "" "skipped: out of time"

@@ -7,9 +7,10 @@
 # GPU test alone (GC_CUDA_SYNC=1), then the rest of `ctest -L gpu` (-j4, 240 s; the long tests
 # start first: COST in tests/gpu/gpu_tests.cmake) and `ctest -L cpu -R golden` (60 s); then,
 # with GC_DEVICE_BENCH=SECONDS and the GPU tests passed, scripts/device-bench.sh into
-# OUTDIR/bench with a budget of that, or of the time left before the deadline less 120 s kept
+# OUTDIR/bench with a budget of that, or of the time left before the deadline less 180 s kept
 # for the sanitizers (GC_DEVICE_SANITIZER_RESERVE), whichever is less (skipped under 60 s);
-# then compute-sanitizer memcheck and racecheck over the quick test, 60 s each (memory errors
+# then compute-sanitizer memcheck and racecheck over the quick test and memcheck over
+# kernels_gpu, 60 s each (memory errors
 # and races fail it; a sanitizer run cut by its time limit, or one the machine cannot run —
 # gVisor — is reported, not failed). Copies
 # the logs to OUTDIR and prints a summary. Exit 0 when tests and sanitizers pass. Every step
@@ -157,7 +158,7 @@ cp -f Testing/Temporary/LastTest.log "$OUT/LastTest.log" 2>/dev/null
 bench_rc=-
 if [ -n "${GC_DEVICE_BENCH:-}" ] && [ $gpu_rc -eq 0 ]; then
     # the sanitizers come after it: keep them their time (GC_DEVICE_SANITIZER_RESERVE s)
-    reserve=${GC_DEVICE_SANITIZER_RESERVE:-120}
+    reserve=${GC_DEVICE_SANITIZER_RESERVE:-180}
     [ -n "${GC_DEVICE_NO_SANITIZER:-}" ] && reserve=0
     t=$(left "$GC_DEVICE_BENCH")
     t_room=$((DEADLINE - $(date +%s) - reserve))
@@ -183,23 +184,31 @@ SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2
 if [ -n "${GC_DEVICE_NO_SANITIZER:-}" ]; then
     echo "== compute-sanitizer skipped (GC_DEVICE_NO_SANITIZER)"
 elif [ -n "$SAN" ] && [ $quick_rc -eq 0 ]; then
-    for tool in memcheck racecheck; do
-        echo "== compute-sanitizer --tool $tool (gpu_quick)"
+    # gpu_quick under both tools; then every kernel of ours at its test's sizes (kernels_gpu:
+    # the cam, score, pooling and image kernels) under memcheck
+    for run in memcheck:quick racecheck:quick memcheck:kernels; do
+        tool=${run%%:*} what=${run##*:}
+        echo "== compute-sanitizer --tool $tool ($what)"
         t=$(left 60)
         if [ "$t" -lt 20 ]; then echo "   no time left: skipped"; continue; fi
         # memory errors and races only: failed API calls are our own checks' business (and
         # cuDNN probes engines with calls that may fail), and device memory a library keeps
         # to the end is not ours (the emulated device accounts for our allocations)
+        if [ "$what" = quick ]; then
+            set -- ./tests/test_gpu_features \
+                "$SRC/tests/golden/custom_default.golden.safetensors" --quick
+        else
+            set -- ./tests/test_kernels_gpu "$SRC/models/demo/shapes-vgg.safetensors"
+        fi
         timeout "$t" "$SAN" --tool $tool --report-api-errors no --error-exitcode 9 \
-            ./tests/test_gpu_features "$SRC/tests/golden/custom_default.golden.safetensors" \
-            --quick >"$OUT/sanitizer-$tool.log" 2>&1
+            "$@" >"$OUT/sanitizer-$tool-$what.log" 2>&1
         rc=$?
-        tail -6 "$OUT/sanitizer-$tool.log"
-        echo "   $tool rc=$rc (9 = the tool found errors; 124 = timed out, other = the tool could not run here: reported, not counted)"
+        tail -6 "$OUT/sanitizer-$tool-$what.log"
+        echo "   $tool ($what) rc=$rc (9 = the tool found errors; 124 = timed out, other = the tool could not run here: reported, not counted)"
         # only the tool's own verdict counts: on a gVisor machine (the H200s) compute-sanitizer
         # cannot attach at all, which says nothing about our code
         [ $rc -eq 9 ] && san_rc=9
-        [ $rc -ne 0 ] && [ $rc -ne 9 ] && san_note="$san_note $tool:rc$rc"
+        [ $rc -ne 0 ] && [ $rc -ne 9 ] && san_note="$san_note $tool-$what:rc$rc"
     done
 elif [ -z "$SAN" ]; then
     echo "== compute-sanitizer not found: skipped"

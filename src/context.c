@@ -216,7 +216,9 @@ static gc_status use_cpu(gc_context *ctx)
     {
         static const char *names[] = {"auto", "fp32", "tf32", "bf16", "fp16"};
         return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
-                       "the CPU backend computes in fp32 only (precision %s asked)", names[o->precision]);
+                       "the CPU backend computes in fp32 only (precision %s asked)%s%s",
+                       names[o->precision], ctx->backend_note[0] ? "; " : "",
+                       ctx->backend_note);
     }
     ctx->ops = &gc_cpu_backend;
     return GC_OK;
@@ -277,8 +279,10 @@ gc_status gc_context_create(const gc_options *options, gc_context **out)
         goto fail;
     }
     st = ctx->ops->create(ctx, &ctx->be);
-    if (st != GC_OK && ctx->auto_backend) { /* a usable GPU that could not take the context:
-                                               the CPU, saying why */
+    /* a usable GPU whose context could not be made (its libraries, say): the CPU, saying
+     * why. Not for a max_batch too large for the device: that is the caller's to fix, and a
+     * silent move to a CPU a hundred times slower would hide it. */
+    if (st != GC_OK && ctx->auto_backend && st != GC_ERR_OUT_OF_MEMORY) {
         snprintf(ctx->backend_note, sizeof ctx->backend_note,
                  "no GPU used: the CUDA backend failed: %s: %s", gc_status_string(st),
                  ctx->err.msg);
@@ -646,8 +650,9 @@ static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
     ctx->last_n = 0; /* the staging buffer is about to change */
     const size_t HW = (size_t)ctx->in_w * ctx->in_h;
     /* (n, 3, H, W) to NHWC, images in parallel, each read as three streams and written as
-     * one: on the H100 machine the single-threaded channel-by-channel form took ~57 ms of a
-     * 256-image batch, more than the GPU's whole Grad-CAM (docs/benchmarks.md) */
+     * one: the single-threaded channel-by-channel form was most of the ~57 ms of host time
+     * in a 256-image gc_explain_tensor on the H100 machine, more than the GPU's whole
+     * Grad-CAM (docs/benchmarks.md) */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(ctx->pre_threads) if (n > 1)
 #endif

@@ -4,8 +4,8 @@
  *   oom       device memory too small for max_batch: context creation fails with
  *             GC_ERR_OUT_OF_MEMORY and a message that names the batch and suggests a smaller
  *             one; a smaller max_batch then fits; nothing stays allocated. The AUTO backend
- *             then runs on the CPU with a note saying why (gc_backend_note), or, where the
- *             context fits, on the GPU in bf16
+ *             gives the same error (no silent move to the CPU) and, where the context fits,
+ *             runs on the GPU in bf16
  *   sticky    a kernel fault (cudaErrorIllegalAddress) after a good batch: that call fails,
  *             the context reports GC_ERR_BAD_STATE from then on and says why; a CPU context
  *             in the same process is unaffected
@@ -18,7 +18,7 @@
  *             tf32 and bf16 contexts work
  * and, with GC_EMU_CUDNN_VERSION set to a library older than the headers (`emu_cudnn_version`):
  *   cudnnversion  the CUDA backend fails with GC_ERR_UNSUPPORTED naming both versions; nothing
- *             stays allocated
+ *             stays allocated; AUTO runs on the CPU with a note saying why (gc_backend_note)
  * Usage: test_emu_faults WEIGHTS oom|sticky|nodevice|tconly|cudnnversion
  */
 #include <stdio.h>
@@ -123,8 +123,14 @@ static void test_oom(void)
     CHECK(gc_emu_device_bytes_in_use() == 0, "%zu device bytes left after destroy",
           gc_emu_device_bytes_in_use());
 
-    /* AUTO where the CUDA context does not fit: the CPU, saying so */
-    check_auto_falls_back(4096, "out of memory");
+    /* AUTO where the CUDA context does not fit: the same error, no move to the CPU */
+    ctx = NULL;
+    st = make(GC_BACKEND_AUTO, 4096, &ctx);
+    CHECK(st == GC_ERR_OUT_OF_MEMORY && strstr(gc_last_error(ctx), "smaller"),
+          "AUTO, max_batch 4096: %s (%s), want GC_ERR_OUT_OF_MEMORY suggesting a smaller batch",
+          gc_status_string(st), gc_last_error(ctx));
+    gc_context_destroy(ctx);
+    CHECK(gc_emu_device_bytes_in_use() == 0, "%zu device bytes left", gc_emu_device_bytes_in_use());
     /* AUTO where it fits: the GPU, bf16, no note */
     ctx = NULL;
     st = make(GC_BACKEND_AUTO, 2, &ctx);
