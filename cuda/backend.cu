@@ -81,16 +81,21 @@ static gc_status alloc_images(gc_context *ctx, cuda_state *s, size_t bytes, int3
     return GC_OK;
 }
 
-/* The pinned h_out beside d_out (out_cap bytes) and its chunk events. Without them (a
- * failed pinned allocation) render copies each image straight into the caller's buffer:
- * slower, not an error. */
-static void reserve_out_pinned(cuda_state *s)
+/* The pinned ring h_out with slots of at least `slot` bytes, and its events: 1, or 0 when
+ * they cannot be had (then render copies each image straight into the caller's buffer:
+ * slower, not an error). */
+static int reserve_out_pinned(cuda_state *s, size_t slot)
 {
+    slot = GC_MAX(slot, s->out_slot_min);
+    if (s->h_out && s->out_slot >= slot)
+        return 1;
     if (s->h_out)
         cudaFreeHost(s->h_out);
     s->h_out = NULL;
-    int ok = cudaHostAlloc((void **)&s->h_out, s->out_cap, cudaHostAllocDefault) == cudaSuccess;
-    for (int k = 0; ok && k < GC_OUT_CHUNKS; k++)
+    s->out_slot = 0;
+    int ok = cudaHostAlloc((void **)&s->h_out, GC_OUT_SLOTS * slot, cudaHostAllocDefault) ==
+             cudaSuccess;
+    for (int k = 0; ok && k < GC_OUT_SLOTS; k++)
         ok = s->out_ev[k] ||
              cudaEventCreateWithFlags(&s->out_ev[k], cudaEventDisableTiming) == cudaSuccess;
     if (!ok) {
@@ -98,10 +103,13 @@ static void reserve_out_pinned(cuda_state *s)
         if (s->h_out)
             cudaFreeHost(s->h_out);
         s->h_out = NULL;
+        return 0;
     }
+    s->out_slot = slot;
+    return 1;
 }
 
-/* d_out of at least `bytes`, grown with headroom, and its pinned host copy. */
+/* d_out of at least `bytes`, grown with headroom. */
 static gc_status reserve_out(gc_context *ctx, cuda_state *s, size_t bytes)
 {
     if (bytes <= s->out_cap)
@@ -123,7 +131,6 @@ static gc_status reserve_out(gc_context *ctx, cuda_state *s, size_t bytes)
     }
     s->out_cap = cap;
     gcu_account(ctx, s);
-    reserve_out_pinned(s);
     return GC_OK;
 }
 
@@ -294,52 +301,92 @@ static gc_status cuda_explain_images(gc_context *ctx, void *state, const gc_imag
                   "explain (GPU preprocessing)");
 }
 
+/* Where image j's pixels end in the batch's packing (stage_images_gpu packs them in order,
+ * each 16-byte aligned): where image j + 1's start, the last at img_pixels. */
+static size_t image_end(const cuda_state *s, int32_t n, int32_t j)
+{
+    return j + 1 < n ? s->descs[j + 1].offset : s->img_pixels;
+}
+
+/* A slot of the ring and the chunk of images in it: images first .. end - 1, len bytes of
+ * each asked-for output (heatmaps first, overlays after them). first == n: empty. */
+typedef struct out_chunk {
+    int32_t first, end;
+    size_t len;
+} out_chunk;
+
+/* The next chunk from image `from` (as many images as fit the slot, at least one) down
+ * into slot k, then the slot's event. */
+static gc_status enqueue_chunk(gc_context *ctx, cuda_state *s, int32_t n, int32_t from,
+                               int heat, int over, int k, out_chunk *c)
+{
+    const size_t parts = (size_t)(heat + over), lo = s->descs[from].offset;
+    int32_t end = from + 1;
+    while (end < n && parts * (image_end(s, n, end) - lo) <= s->out_slot)
+        end++;
+    c->first = from;
+    c->end = end;
+    c->len = image_end(s, n, end - 1) - lo;
+    uint8_t *slot = s->h_out + (size_t)k * s->out_slot;
+    if (heat)
+        GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(slot, s->d_out + lo, c->len,
+                                               cudaMemcpyDeviceToHost, s->stream));
+    if (over)
+        GC_CUDA_TRY(&ctx->err,
+                    cudaMemcpyAsync(slot + (heat ? c->len : 0), s->d_out + s->img_pixels + lo,
+                                    c->len, cudaMemcpyDeviceToHost, s->stream));
+    GC_CUDA_TRY(&ctx->err, cudaEventRecord(s->out_ev[k], s->stream));
+    return GC_OK;
+}
+
 /* The rendered heatmaps and overlays (d_out) into the caller's buffers through the pinned
- * h_out, in GC_OUT_CHUNKS chunks of images: host threads copy a chunk out while the next one
- * is in flight. (Per-image copies straight into the caller's pageable buffers were most of
+ * ring h_out: chunk c lands in slot c % 2 while host threads copy chunk c - 1 out of the
+ * other. (Per-image copies straight into the caller's pageable buffers were most of
  * gc_explain_render's time on an H100: docs/benchmarks.md.) Synchronizes. */
 static gc_status download_outputs(gc_context *ctx, cuda_state *s, int32_t n,
                                   uint8_t *const *overlays, uint8_t *const *heatmaps)
 {
-    gc_errbuf *err = &ctx->err;
     const gc_image_desc *const d = s->descs;
     int heat = 0, over = 0;
     for (int32_t i = 0; i < n; i++) {
         heat |= heatmaps && heatmaps[i];
         over |= overlays && overlays[i];
     }
-    int32_t first[GC_OUT_CHUNKS + 1]; /* chunk c: images first[c] .. first[c + 1] - 1 */
-    for (int c = 0; c <= GC_OUT_CHUNKS; c++)
-        first[c] = (int32_t)((int64_t)n * c / GC_OUT_CHUNKS);
-    for (int c = 0; c < GC_OUT_CHUNKS; c++) {
-        if (first[c] == first[c + 1])
-            continue;
-        /* the images' pixels are packed in order (stage_images_gpu) */
-        const size_t lo = d[first[c]].offset,
-                     hi = first[c + 1] < n ? d[first[c + 1]].offset : s->img_pixels;
-        for (int k = 0; k < 2; k++) { /* heatmaps at 0, overlays at img_pixels */
-            const size_t at = k ? s->img_pixels : 0;
-            if (k ? over : heat)
-                GC_CUDA_TRY(err, cudaMemcpyAsync(s->h_out + at + lo, s->d_out + at + lo,
-                                                 hi - lo, cudaMemcpyDeviceToHost, s->stream));
-        }
-        GC_CUDA_TRY(err, cudaEventRecord(s->out_ev[c], s->stream));
+    if (!heat && !over) { /* nothing asked for: the render's own errors still count */
+        GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
+        return GC_OK;
     }
-    const uint8_t *const h_heat = s->h_out, *const h_over = s->h_out + s->img_pixels;
-    for (int c = 0; c < GC_OUT_CHUNKS; c++) {
-        const int32_t i0 = first[c], i1 = first[c + 1];
-        if (i0 == i1)
-            continue;
-        GC_CUDA_TRY(err, cudaEventSynchronize(s->out_ev[c]));
+    out_chunk ring[GC_OUT_SLOTS];
+    int32_t next = 0; /* the first image not yet enqueued */
+    for (int k = 0; k < GC_OUT_SLOTS; k++) {
+        ring[k].first = n;
+        if (next < n) {
+            GC_TRY(enqueue_chunk(ctx, s, n, next, heat, over, k, &ring[k]));
+            next = ring[k].end;
+        }
+    }
+    for (int c = 0; ring[c % GC_OUT_SLOTS].first < n; c++) {
+        const int k = c % GC_OUT_SLOTS;
+        const out_chunk ch = ring[k];
+        GC_CUDA_TRY(&ctx->err, cudaEventSynchronize(s->out_ev[k]));
+        const uint8_t *const h_heat = s->h_out + (size_t)k * s->out_slot;
+        const uint8_t *const h_over = h_heat + (heat ? ch.len : 0);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->pre_threads) if (i1 - i0 > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->pre_threads) \
+    if (ch.end - ch.first > 1)
 #endif
-        for (int32_t i = i0; i < i1; i++) {
+        for (int32_t i = ch.first; i < ch.end; i++) {
+            const size_t at = d[i].offset - d[ch.first].offset;
             const size_t bytes = (size_t)3 * d[i].width * d[i].height;
             if (heatmaps && heatmaps[i])
-                memcpy(heatmaps[i], h_heat + d[i].offset, bytes);
+                memcpy(heatmaps[i], h_heat + at, bytes);
             if (overlays && overlays[i])
-                memcpy(overlays[i], h_over + d[i].offset, bytes);
+                memcpy(overlays[i], h_over + at, bytes);
+        }
+        ring[k].first = n; /* the slot is free: the next chunk goes into it */
+        if (next < n) {
+            GC_TRY(enqueue_chunk(ctx, s, n, next, heat, over, k, &ring[k]));
+            next = ring[k].end;
         }
     }
     return GC_OK;
@@ -369,7 +416,10 @@ static gc_status render_impl(gc_context *ctx, cuda_state *s, int32_t n, const fl
                                     s->d_luts + (size_t)GC_LUT_BYTES * (int)colormap, alpha,
                                     heat, over, err));
     LAYER_TRY(ctx, "rendering", "(GPU)", gcu_debug_sync(ctx, s));
-    if (s->h_out)
+    size_t largest = 0; /* a slot holds at least one image's heatmap and overlay */
+    for (int32_t i = 0; i < n; i++)
+        largest = GC_MAX(largest, 2 * (image_end(s, n, i) - s->descs[i].offset));
+    if (reserve_out_pinned(s, largest))
         return download_outputs(ctx, s, n, overlays, heatmaps);
     for (int32_t i = 0; i < n; i++) {
         const gc_image_desc *d = &s->descs[i];

@@ -37,9 +37,11 @@ enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CA
  * capture, and a context with graphs and one without then use the same GEMM kernels (their
  * outputs are compared bit for bit). 32 MiB is cuBLAS's recommendation for Hopper. */
 #define GC_BLAS_WS ((size_t)32 << 20)
-/* Rendered outputs come down in this many chunks of images: a chunk is copied out to the
- * caller's buffers while the next one is in flight. */
-#define GC_OUT_CHUNKS 4
+/* Rendered outputs come down through a ring of two pinned slots: host threads copy one chunk
+ * of images out of a slot while the next chunk lands in the other. A slot holds this much,
+ * or one image's asked-for outputs when they are larger. */
+#define GC_OUT_SLOTS 2
+#define GC_OUT_SLOT_BYTES ((size_t)32 << 20)
 
 typedef struct cuda_state {
     int device;
@@ -108,9 +110,11 @@ typedef struct cuda_state {
     size_t img_cap;                    /* bytes of h_img and of d_img                       */
     uint8_t *d_out;                    /* device: heatmaps (img_pixels bytes), overlays     */
     size_t out_cap;
-    uint8_t *h_out;                    /* pinned, out_cap bytes: d_out's way down (NULL:
-                                          per-image copies into the caller's buffers)      */
-    cudaEvent_t out_ev[GC_OUT_CHUNKS]; /* each chunk of images landed in h_out              */
+    uint8_t *h_out;                    /* pinned, GC_OUT_SLOTS x out_slot bytes: d_out's way
+                                          down (NULL: per-image copies to the caller)      */
+    size_t out_slot;
+    size_t out_slot_min;               /* GC_OUT_SLOT_BYTES, or GC_CUDA_OUT_SLOT (tests)    */
+    cudaEvent_t out_ev[GC_OUT_SLOTS];  /* a slot's chunk landed                             */
     gc_image_desc *descs;              /* host (N): the last batch's descriptors            */
     int32_t img_n;                     /* images of the last explain_images (0: none)       */
     size_t img_table;                  /* bytes before the pixels in h_img / d_img          */

@@ -193,7 +193,8 @@ static gc_status resolve_options(gc_context *ctx)
             ctx->ops = &gc_cuda_backend;
             return GC_OK;
         }
-        if (o->backend == GC_BACKEND_CUDA)
+        /* a device number that does not exist is the caller's to fix, AUTO or not */
+        if (o->backend == GC_BACKEND_CUDA || probe == GC_ERR_INVALID_ARGUMENT)
             return gc_fail(&ctx->err, probe, "CUDA backend unavailable: %s", why.msg);
         snprintf(ctx->backend_note, sizeof ctx->backend_note, "no GPU used: %s", why.msg);
     }
@@ -290,6 +291,10 @@ gc_status gc_context_create(const gc_options *options, gc_context **out)
             ctx->ops->destroy(ctx->be);
         ctx->be = NULL;
         ctx->err.msg[0] = 0;
+        ctx->prof.device_bytes = 0;
+        ctx->backend_images = 0;
+        free(ctx->autotune_report);
+        ctx->autotune_report = NULL;
         if (ctx->auto_precision)
             ctx->opt.precision = GC_PRECISION_AUTO;
         if ((st = use_cpu(ctx)) == GC_OK)

@@ -44,6 +44,7 @@ typedef struct cli_config {
     int rank, ranks;             /* MPI: this process's sub-shard of the shard (0 / 1)    */
     int threads_given;           /* --threads was given (MPI ranks split the cores else)  */
     int device_given, device_all;/* --device given; --device all                          */
+    int quiet;                   /* -q: no progress line, no notes                        */
     int batch_given;             /* --batch given (else 8 on the CPU, GPU_DEFAULT_BATCH on a GPU) */
     int32_t devices[MAX_DEVICES];/* --device N,M,...; after devices_resolve: one context
                                     per entry                                             */

@@ -54,14 +54,16 @@ int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen)
                  what);
         return 0;
     }
-    if (cfg->per_device > 1 && !several && cfg->lib.backend != GC_BACKEND_CUDA) {
+    if (cfg->per_device > 1 && cfg->lib.backend == GC_BACKEND_CPU) {
         snprintf(err, errlen, "--workers-per-device %d shares a GPU: it needs --backend cuda "
-                 "(or several devices)", cfg->per_device);
+                 "or auto", cfg->per_device);
         return 0;
     }
+    if (cfg->per_device > 1 && cfg->lib.backend == GC_BACKEND_AUTO)
+        cfg->lib.backend = GC_BACKEND_CUDA; /* GPUs asked for: none is an error */
     /* ask the driver only where the answer matters: the question costs a CUDA start-up */
     const int ask = several || (local_rank >= 0 && !cfg->device_given &&
-                                cfg->lib.backend == GC_BACKEND_CUDA);
+                                cfg->lib.backend != GC_BACKEND_CPU);
     const int32_t count = cfg->lib.backend == GC_BACKEND_CPU || !ask ? 0 : gc_cuda_device_count();
     if (several && count == 0) {
         snprintf(err, errlen, "%s: no CUDA device (this build has no CUDA backend, or no GPU "

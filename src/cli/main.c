@@ -78,6 +78,55 @@ static int agree(const mpi_world *w, int rc)
     return rc;
 }
 
+/* "gradcam: note: ..." on stderr (with the rank under mpirun) unless -q. */
+static void note(const cli_config *cfg, const char *fmt, ...)
+{
+    if (cfg->quiet)
+        return;
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (cfg->ranks > 1)
+        fprintf(stderr, "gradcam: rank %d: note: %s\n", cfg->rank, msg);
+    else
+        fprintf(stderr, "gradcam: note: %s\n", msg);
+}
+
+/* One context for o. Without --batch, on a GPU: GPU_DEFAULT_BATCH, halved while the device's
+ * memory refuses it (said so), and the CPU's default again when --backend auto ended on the
+ * CPU (said why). */
+static gc_status create_one(const cli_config *cfg, gc_options o, gc_context **out)
+{
+    const int gpu_batch =
+        !cfg->batch_given && o.backend != GC_BACKEND_CPU && gc_cuda_device_count() > 0;
+    if (gpu_batch)
+        o.max_batch = GPU_DEFAULT_BATCH;
+    gc_context *ctx = NULL;
+    gc_status st = gc_context_create(&o, &ctx);
+    while (gpu_batch && st == GC_ERR_OUT_OF_MEMORY && o.max_batch > 1) {
+        gc_context_destroy(ctx);
+        ctx = NULL;
+        o.max_batch /= 2;
+        if ((st = gc_context_create(&o, &ctx)) == GC_OK)
+            note(cfg, "device %d: batches of %d (%d did not fit its memory)", o.device,
+                 o.max_batch, 2 * o.max_batch);
+    }
+    const char *why = st == GC_OK ? gc_backend_note(ctx) : NULL;
+    if (why) {
+        note(cfg, "%s; running on the CPU", why);
+        if (gpu_batch && o.max_batch != cfg->lib.max_batch) { /* sized for a GPU */
+            gc_context_destroy(ctx);
+            ctx = NULL;
+            o.max_batch = cfg->lib.max_batch;
+            st = gc_context_create(&o, &ctx);
+        }
+    }
+    *out = ctx;
+    return st;
+}
+
 /* per_device contexts per device (one in all but --device all / a list and
  * --workers-per-device), device by device; --class checked. */
 static int create_contexts(const cli_config *cfg, gc_context **ctxs, int *n_ctx)
@@ -86,10 +135,8 @@ static int create_contexts(const cli_config *cfg, gc_context **ctxs, int *n_ctx)
         const int i = k / cfg->per_device;
         gc_options o = cfg->lib;
         o.device = cfg->devices[i];
-        if (!cfg->batch_given && o.backend != GC_BACKEND_CPU && gc_cuda_device_count() > 0)
-            o.max_batch = GPU_DEFAULT_BATCH; /* 8 leaves a GPU mostly idle */
         gc_context *ctx = NULL;
-        if (gc_context_create(&o, &ctx) != GC_OK) {
+        if (create_one(cfg, o, &ctx) != GC_OK) {
             int rc = cfg->n_devices > 1
                          ? setup_error("device %d: %s", o.device, gc_last_error(ctx))
                          : setup_error("%s", gc_last_error(ctx));
@@ -97,13 +144,6 @@ static int create_contexts(const cli_config *cfg, gc_context **ctxs, int *n_ctx)
             return rc;
         }
         ctxs[(*n_ctx)++] = ctx;
-    }
-    const char *note = gc_backend_note(ctxs[0]);
-    if (note && cfg->progress != 0) {
-        if (cfg->ranks > 1)
-            fprintf(stderr, "gradcam: rank %d: note: %s; running on the CPU\n", cfg->rank, note);
-        else
-            fprintf(stderr, "gradcam: note: %s; running on the CPU\n", note);
     }
     gc_model_info info;
     gc_model_info_get(ctxs[0], &info);

@@ -61,7 +61,7 @@ static const char *usage_text =
     "      --resume       skip inputs whose outputs are complete; append to results.jsonl\n"
     "      --overwrite    start over in an output folder that has results\n"
     "      --progress     progress line on stderr even when it is not a terminal\n"
-    "  -q, --quiet        no progress line\n"
+    "  -q, --quiet        no progress line, no notes\n"
     "  -h, --help         this text\n"
     "      --version      versions\n"
     "\n"
@@ -294,7 +294,7 @@ int parse_args(int argc, char **argv, cli_config *cfg)
         case O_RESUME: cfg->resume = 1; break;
         case O_OVERWRITE: cfg->overwrite = 1; break;
         case O_PROGRESS: cfg->progress = 1; break;
-        case 'q': cfg->progress = 0; break;
+        case 'q': cfg->progress = 0; cfg->quiet = 1; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         case O_VERSION:
             printf("gradcam %s (libgradcam %s%s)\n", gc_version_string(), gc_version_string(),

@@ -115,10 +115,20 @@ for bad_k in ("0", "9", "x"):
     r = run("-w", WEIGHTS, "--workers-per-device", bad_k, "-o", os.path.join(WORK, "od"), data)
     check(r.returncode == 2 and "--workers-per-device" in r.stderr,
           f"--workers-per-device {bad_k}: usage error, exit 2", r.stderr)
-r = run("-w", WEIGHTS, "--workers-per-device", "2", "-o", os.path.join(WORK, "od_k2"), data)
-check(r.returncode == 2 and "--backend cuda" in r.stderr and
+r = run("-w", WEIGHTS, "--backend", "cpu", "--workers-per-device", "2", "-o",
+        os.path.join(WORK, "od_k2"), data)
+check(r.returncode == 2 and "--workers-per-device" in r.stderr and
       not os.path.exists(os.path.join(WORK, "od_k2", "results.jsonl")),
       "--workers-per-device 2 on the CPU backend: a clear error, exit 2", r.stderr)
+# with --backend auto, K workers per device ask for the GPU: without one, an error
+r = run("-w", WEIGHTS, "--workers-per-device", "2", "-o", os.path.join(WORK, "od_k2a"), data)
+if "CUDA backend unavailable" in r.stderr:
+    check(r.returncode == 2 and
+          not os.path.exists(os.path.join(WORK, "od_k2a", "results.jsonl")),
+          "--workers-per-device 2, --backend auto, no GPU: a clear error, exit 2", r.stderr)
+else:  # a machine with a GPU: two workers on it
+    check(r.returncode == 1 and len(lines(os.path.join(WORK, "od_k2a"))) == 9,
+          "--workers-per-device 2 on this machine's GPU", (r.returncode, r.stderr))
 r = run("-w", WEIGHTS, "--device", "0", "--backend", "cpu", "-q", "-o",
         os.path.join(WORK, "od_cpu0"), os.path.join(data, "a.png"))
 check(r.returncode == 0, "--device 0 --backend cpu: still fine (one device is a no-op on CPU)",

@@ -88,6 +88,12 @@ set_tests_properties(emu_gpu_autotune PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
 add_test(NAME emu_gpu_preprocess COMMAND test_gpu_preprocess_emu
   ${_gc_t}/golden/custom_default.golden.safetensors)
 set_tests_properties(emu_gpu_preprocess PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
+# the same with 1-byte download slots: gc_explain_render's outputs come down in many chunks of
+# one or a few images through the two-slot ring (cuda/backend.cu, download_outputs)
+add_test(NAME emu_gpu_preprocess_ring COMMAND test_gpu_preprocess_emu
+  ${_gc_t}/golden/custom_default.golden.safetensors)
+set_tests_properties(emu_gpu_preprocess_ring PROPERTIES LABELS "cpu;emu" TIMEOUT 600
+  ENVIRONMENT "GC_CUDA_OUT_SLOT=1")
 
 # Device faults provoked on the emulated device (test_emu_faults.c)
 gc_emu_program(test_emu_faults ${GC_EMU_DIR}/test_emu_faults.c)

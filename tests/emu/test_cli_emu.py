@@ -10,7 +10,9 @@ With the bundled demo model on examples/: `--backend cuda --device all
 CPU backend, the same class for every input, cams within 1e-3 and overlays/heatmaps within
 one colormap step where a cam value sits on a 1/255 step (a few pixels); `--device 1` works,
 `--device 2` (one past the last) and `--backend cuda` without a device exit 2 with a
-message naming the cause; with no options the command takes the GPU, in bf16, 128 at a time. Prints 'N passed, M failed'.
+message naming the cause; with no options the command takes the GPU, in bf16, 128 at a time,
+and on a GPU too small for that, 64 with a note; with a cuDNN too old, the CPU (batch 8) with
+a note. Prints 'N passed, M failed'.
 """
 import json
 import os
@@ -96,6 +98,23 @@ if auto.returncode == 0 and cpu.returncode == 0:
     ra, rc = results("auto"), results("cpu")
     agree = sum(ra[k]["class"] == rc[k]["class"] for k in rc)
     check(agree >= len(rc) - 1, f"bf16 on the GPU: the CPU's class for {agree} of {len(rc)}")
+
+# a GPU too small for the default batch: halved until it fits, and said so
+small = subprocess.run([EMU_BIN, "-o", os.path.join(WORK, "small"), "--progress", EXAMPLES],
+                       capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, GC_EMU_DEVICES="1", GC_EMU_DEVICE_MEMORY="250000000"))
+check(small.returncode == 0 and "batches of 64 (128 did not fit its memory)" in small.stderr
+      and "gradcam: CUDA, bf16, batch 64," in small.stderr,
+      "250 MB of device memory: batch 64, with a note", (small.returncode, small.stderr[:600]))
+
+# a GPU whose cuDNN is older than the headers: --backend auto runs on the CPU, says why,
+# and batches as the CPU does (8), not as for the GPU
+old = subprocess.run([EMU_BIN, "-o", os.path.join(WORK, "oldcudnn"), "--progress", EXAMPLES],
+                     capture_output=True, text=True, timeout=600,
+                     env=dict(os.environ, GC_EMU_DEVICES="1", GC_EMU_CUDNN_VERSION="90001"))
+check(old.returncode == 0 and "note: no GPU used" in old.stderr and "cuDNN" in old.stderr
+      and "gradcam: CPU, fp32, batch 8," in old.stderr,
+      "old cuDNN: the CPU, fp32, batch 8, with a note", (old.returncode, old.stderr[:800]))
 
 one = run(EMU_BIN, "dev1", "--backend", "cuda", "--device", "1")
 check(one.returncode == 0, "--device 1 of 2: exit 0", one.stderr)

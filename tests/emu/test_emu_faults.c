@@ -4,8 +4,8 @@
  *   oom       device memory too small for max_batch: context creation fails with
  *             GC_ERR_OUT_OF_MEMORY and a message that names the batch and suggests a smaller
  *             one; a smaller max_batch then fits; nothing stays allocated. The AUTO backend
- *             gives the same error (no silent move to the CPU) and, where the context fits,
- *             runs on the GPU in bf16
+ *             gives the same error (no silent move to the CPU), as for a device number that
+ *             does not exist, and, where the context fits, runs on the GPU in bf16
  *   sticky    a kernel fault (cudaErrorIllegalAddress) after a good batch: that call fails,
  *             the context reports GC_ERR_BAD_STATE from then on and says why; a CPU context
  *             in the same process is unaffected
@@ -131,6 +131,17 @@ static void test_oom(void)
           gc_status_string(st), gc_last_error(ctx));
     gc_context_destroy(ctx);
     CHECK(gc_emu_device_bytes_in_use() == 0, "%zu device bytes left", gc_emu_device_bytes_in_use());
+    /* AUTO naming a device that does not exist: an error, no move to the CPU */
+    gc_options o = gc_options_default();
+    o.weights_path = weights;
+    o.max_batch = 2;
+    o.device = 5;
+    ctx = NULL;
+    st = gc_context_create(&o, &ctx);
+    CHECK(st == GC_ERR_INVALID_ARGUMENT && strstr(gc_last_error(ctx), "device 5"),
+          "AUTO, device 5 of 1: %s (%s), want GC_ERR_INVALID_ARGUMENT naming the device",
+          gc_status_string(st), gc_last_error(ctx));
+    gc_context_destroy(ctx);
     /* AUTO where it fits: the GPU, bf16, no note */
     ctx = NULL;
     st = make(GC_BACKEND_AUTO, 2, &ctx);

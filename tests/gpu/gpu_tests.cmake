@@ -79,6 +79,10 @@ if(GC_WITH_CUDA)
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors)
   set_tests_properties(gpu_preprocess PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120
     COST 90)
+  add_test(NAME gpu_preprocess_ring COMMAND test_gpu_preprocess
+    ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors)
+  set_tests_properties(gpu_preprocess_ring PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120
+    ENVIRONMENT "GC_CUDA_OUT_SLOT=1")
   add_test(NAME gpu_preprocess_selftest COMMAND test_gpu_preprocess
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors --cpu-as-gpu)
   set_tests_properties(gpu_preprocess_selftest PROPERTIES LABELS cpu TIMEOUT 300)
