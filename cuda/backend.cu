@@ -42,71 +42,101 @@
 #include "backend_state.cuh"
 #include "kernels.cuh"
 
-/* Pinned staging, allocated at the first gc_explain of images (a context that never calls it
- * holds none): room for max_batch images of 4x the network's pixels (at least 640x480), at
- * most this much; a batch that needs more grows it. */
+/* The device image buffer, allocated at the first gc_explain of images (a context that never
+ * calls it holds none): room for max_batch images of 4x the network's pixels (at least
+ * 640x480), at most this much; a batch that needs more grows it. */
 #define GC_IMG_STAGING_INITIAL_MAX ((size_t)256 << 20)
 
-/* h_img and d_img of exactly `bytes` (the old ones, if any, are freed first: their contents
- * are dropped). On failure both are NULL, img_cap is 0, and the message says what to do. */
+/* d_img of exactly `bytes` (the old one, if any, is freed first: its contents are dropped).
+ * On failure it is NULL, img_cap is 0, and the message says what to do. */
 static gc_status alloc_images(gc_context *ctx, cuda_state *s, size_t bytes, int32_t n)
 {
-    if (s->h_img)
-        cudaFreeHost(s->h_img);
     cudaFree(s->d_img);
-    s->h_img = s->d_img = NULL;
+    s->d_img = NULL;
     s->img_cap = 0;
     s->img_n = 0;
     gcu_account(ctx, s);
-    cudaError_t e = cudaHostAlloc((void **)&s->h_img, bytes, cudaHostAllocDefault);
-    const char *call = "cudaHostAlloc (pinned host staging)";
-    if (e == cudaSuccess) {
-        e = cudaMalloc((void **)&s->d_img, bytes);
-        call = "cudaMalloc (device image buffer)";
-    }
+    cudaError_t e = cudaMalloc((void **)&s->d_img, bytes);
     if (e != cudaSuccess) {
         cudaGetLastError(); /* an allocation failure is not sticky: clear it */
-        if (s->h_img)
-            cudaFreeHost(s->h_img);
-        s->h_img = NULL;
         s->d_img = NULL;
         return gc_fail(&ctx->err,
                        e == cudaErrorMemoryAllocation ? GC_ERR_OUT_OF_MEMORY : GC_ERR_BACKEND,
-                       "CUDA backend: %s of %.1f MiB for a batch of %d image(s) failed: %s "
-                       "(%s); use smaller images or batches, or GC_CUDA_HOST_PREPROCESS=1",
-                       call, bytes / 1048576.0, n, cudaGetErrorName(e), cudaGetErrorString(e));
+                       "CUDA backend: cudaMalloc (device image buffer) of %.1f MiB for a batch "
+                       "of %d image(s) failed: %s (%s); use smaller images or batches, or "
+                       "GC_CUDA_HOST_PREPROCESS=1",
+                       bytes / 1048576.0, n, cudaGetErrorName(e), cudaGetErrorString(e));
     }
     s->img_cap = bytes;
     gcu_account(ctx, s);
     return GC_OK;
 }
 
-/* The pinned ring h_out with slots of at least `slot` bytes, and its events: 1, or 0 when
- * they cannot be had (then render copies each image straight into the caller's buffer:
- * slower, not an error). */
-static int reserve_out_pinned(cuda_state *s, size_t slot)
+static void free_ring(cuda_state *s)
 {
-    slot = GC_MAX(slot, s->out_slot_min);
-    if (s->h_out && s->out_slot >= slot)
-        return 1;
-    if (s->h_out)
-        cudaFreeHost(s->h_out);
-    s->h_out = NULL;
-    s->out_slot = 0;
-    int ok = cudaHostAlloc((void **)&s->h_out, GC_OUT_SLOTS * slot, cudaHostAllocDefault) ==
-             cudaSuccess;
-    for (int k = 0; ok && k < GC_OUT_SLOTS; k++)
-        ok = s->out_ev[k] ||
-             cudaEventCreateWithFlags(&s->out_ev[k], cudaEventDisableTiming) == cudaSuccess;
-    if (!ok) {
+    if (s->h_ring && s->ring_pinned)
+        cudaFreeHost(s->h_ring);
+    else
+        free(s->h_ring);
+    s->h_ring = NULL;
+    s->ring_slot = 0;
+}
+
+/* The host ring h_ring (GC_RING_SLOTS slots of at least `slot` bytes, GC_RING_SLOT_BYTES
+ * or GC_CUDA_RING_SLOT) and its events. Page-locked when the system allows, else plain
+ * memory: the same copies, slower (pageable ones finish staging before they return, so the
+ * ring's order still holds). */
+static gc_status reserve_ring(gc_context *ctx, cuda_state *s, size_t slot)
+{
+    slot = GC_MAX(slot, s->ring_slot_min);
+    for (int k = 0; k < GC_RING_SLOTS; k++)
+        if (!s->ring_ev[k])
+            GC_CUDA_TRY(&ctx->err, cudaEventCreateWithFlags(&s->ring_ev[k],
+                                                            cudaEventDisableTiming));
+    if (s->h_ring && s->ring_slot >= slot)
+        return GC_OK;
+    /* the slots' last copies are done before they go */
+    for (int k = 0; s->h_ring && k < GC_RING_SLOTS; k++)
+        GC_CUDA_TRY(&ctx->err, cudaEventSynchronize(s->ring_ev[k]));
+    free_ring(s);
+    s->ring_pinned = cudaHostAlloc((void **)&s->h_ring, GC_RING_SLOTS * slot,
+                                   cudaHostAllocDefault) == cudaSuccess;
+    if (!s->ring_pinned) {
         cudaGetLastError(); /* an allocation failure is not sticky: clear it */
-        if (s->h_out)
-            cudaFreeHost(s->h_out);
-        s->h_out = NULL;
-        return 0;
+        s->h_ring = (uint8_t *)malloc(GC_RING_SLOTS * slot);
     }
-    s->out_slot = slot;
-    return 1;
+    if (!s->h_ring)
+        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY,
+                       "CUDA backend: out of host memory for the %.1f MiB copy ring",
+                       GC_RING_SLOTS * slot / 1048576.0);
+    s->ring_slot = slot;
+    return GC_OK;
+}
+
+/* Where image j's pixels end in the batch's packing (stage_images_gpu packs them in order,
+ * each 16-byte aligned): where image j + 1's start, the last at img_pixels. */
+static size_t image_end(const cuda_state *s, int32_t n, int32_t j)
+{
+    return j + 1 < n ? s->descs[j + 1].offset : s->img_pixels;
+}
+
+/* The images from `from` on that fit a ring slot `parts` times over (at least one): the
+ * first past them. */
+static int32_t chunk_end(const cuda_state *s, int32_t n, int32_t from, size_t parts)
+{
+    int32_t end = from + 1;
+    while (end < n && parts * (image_end(s, n, end) - s->descs[from].offset) <= s->ring_slot)
+        end++;
+    return end;
+}
+
+/* The largest image's packed bytes (a ring slot holds at least one image). */
+static size_t largest_image(const cuda_state *s, int32_t n)
+{
+    size_t m = 0;
+    for (int32_t i = 0; i < n; i++)
+        m = GC_MAX(m, image_end(s, n, i) - s->descs[i].offset);
+    return m;
 }
 
 /* d_out of at least `bytes`, grown with headroom. */
@@ -213,7 +243,7 @@ static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image
     size_t want = 0;
     if (table + pixels > s->img_cap) /* grow, with headroom for the next batches */
         want = table + pixels + pixels / 2;
-    if (!s->h_img) { /* the first batch (or the first after a failed allocation) */
+    if (!s->d_img) { /* the first batch (or the first after a failed allocation) */
         const size_t per_image = (size_t)3 * GC_MAX((size_t)4 * ctx->in_w * ctx->in_h,
                                                     (size_t)640 * 480);
         const size_t table_n = align_up(sizeof(gc_image_desc) * (size_t)s->N, 256);
@@ -222,31 +252,45 @@ static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image
     }
     if (want)
         GC_TRY(alloc_images(ctx, s, want, n));
-    /* rows packed into the pinned staging, images in parallel (as context.c preprocesses
-     * them on the host); profiled as preprocessing */
-    const double t_pack = gc_now_ms();
-    memcpy(s->h_img, s->descs, sizeof(gc_image_desc) * (size_t)n);
-    uint8_t *const h_pixels = s->h_img + table;
+    s->img_pixels = pixels;
+    GC_TRY(reserve_ring(ctx, s, largest_image(s, n)));
+    GC_TRY(gcu_prof_begin(ctx, s));
+    /* the descriptor table (small: a pageable copy), then the pixels through the ring: host
+     * threads pack chunk c into slot c % 2 while chunk c - 1 goes up from the other.
+     * Packing is profiled as preprocessing; the upload stage overlaps it. */
+    GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_img, s->descs, sizeof(gc_image_desc) * (size_t)n,
+                                     cudaMemcpyHostToDevice, s->stream));
+    double pack_ms = 0.0;
     const gc_image_desc *const descs = s->descs;
+    for (int32_t from = 0, c = 0; from < n; c++) {
+        const int k = c % GC_RING_SLOTS;
+        const int32_t end = chunk_end(s, n, from, 1);
+        const size_t lo = descs[from].offset, len = image_end(s, n, end - 1) - lo;
+        uint8_t *const slot = s->h_ring + (size_t)k * s->ring_slot;
+        GC_CUDA_TRY(err, cudaEventSynchronize(s->ring_ev[k])); /* its last upload is done */
+        const double t_pack = gc_now_ms();
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->pre_threads) if (n > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->pre_threads) if (end - from > 1)
 #endif
-    for (int32_t i = 0; i < n; i++) {
-        const gc_image *im = &images[i];
-        const size_t row = (size_t)3 * im->width;
-        uint8_t *dst = h_pixels + descs[i].offset;
-        if ((size_t)im->stride == row) {
-            memcpy(dst, im->data, row * im->height);
-        } else {
-            for (int32_t y = 0; y < im->height; y++)
-                memcpy(dst + row * y, im->data + (size_t)im->stride * y, row);
+        for (int32_t i = from; i < end; i++) { /* rows packed, as context.c's staging */
+            const gc_image *im = &images[i];
+            const size_t row = (size_t)3 * im->width;
+            uint8_t *dst = slot + (descs[i].offset - lo);
+            if ((size_t)im->stride == row) {
+                memcpy(dst, im->data, row * im->height);
+            } else {
+                for (int32_t y = 0; y < im->height; y++)
+                    memcpy(dst + row * y, im->data + (size_t)im->stride * y, row);
+            }
         }
+        pack_ms += gc_now_ms() - t_pack;
+        GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_img + table + lo, slot, len,
+                                         cudaMemcpyHostToDevice, s->stream));
+        GC_CUDA_TRY(err, cudaEventRecord(s->ring_ev[k], s->stream));
+        from = end;
     }
     if (ctx->opt.profile) /* context.c zeroed it for this batch; the kernel's time is added */
-        ctx->prof.preprocess_ms += gc_now_ms() - t_pack;
-    GC_TRY(gcu_prof_begin(ctx, s));
-    GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_img, s->h_img, table + pixels,
-                                     cudaMemcpyHostToDevice, s->stream));
+        ctx->prof.preprocess_ms += pack_ms;
     GC_TRY(gcu_mark(ctx, s, PROF_UPLOAD));
     LAYER_TRY(ctx, "preprocessing", "(GPU)",
               gc_preprocess_images_cuda(s->stream, (const gc_image_desc *)s->d_img,
@@ -256,7 +300,6 @@ static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image
     GC_TRY(gcu_mark(ctx, s, PROF_PREPROCESS));
     LAYER_TRY(ctx, "preprocessing", "(GPU)", gcu_debug_sync(ctx, s));
     s->img_table = table;
-    s->img_pixels = pixels;
     s->img_max_px = max_px;
     return GC_OK;
 }
@@ -301,13 +344,6 @@ static gc_status cuda_explain_images(gc_context *ctx, void *state, const gc_imag
                   "explain (GPU preprocessing)");
 }
 
-/* Where image j's pixels end in the batch's packing (stage_images_gpu packs them in order,
- * each 16-byte aligned): where image j + 1's start, the last at img_pixels. */
-static size_t image_end(const cuda_state *s, int32_t n, int32_t j)
-{
-    return j + 1 < n ? s->descs[j + 1].offset : s->img_pixels;
-}
-
 /* A slot of the ring and the chunk of images in it: images first .. end - 1, len bytes of
  * each asked-for output (heatmaps first, overlays after them). first == n: empty. */
 typedef struct out_chunk {
@@ -320,14 +356,11 @@ typedef struct out_chunk {
 static gc_status enqueue_chunk(gc_context *ctx, cuda_state *s, int32_t n, int32_t from,
                                int heat, int over, int k, out_chunk *c)
 {
-    const size_t parts = (size_t)(heat + over), lo = s->descs[from].offset;
-    int32_t end = from + 1;
-    while (end < n && parts * (image_end(s, n, end) - lo) <= s->out_slot)
-        end++;
+    const size_t lo = s->descs[from].offset;
     c->first = from;
-    c->end = end;
-    c->len = image_end(s, n, end - 1) - lo;
-    uint8_t *slot = s->h_out + (size_t)k * s->out_slot;
+    c->end = chunk_end(s, n, from, (size_t)(heat + over));
+    c->len = image_end(s, n, c->end - 1) - lo;
+    uint8_t *slot = s->h_ring + (size_t)k * s->ring_slot;
     if (heat)
         GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(slot, s->d_out + lo, c->len,
                                                cudaMemcpyDeviceToHost, s->stream));
@@ -335,13 +368,13 @@ static gc_status enqueue_chunk(gc_context *ctx, cuda_state *s, int32_t n, int32_
         GC_CUDA_TRY(&ctx->err,
                     cudaMemcpyAsync(slot + (heat ? c->len : 0), s->d_out + s->img_pixels + lo,
                                     c->len, cudaMemcpyDeviceToHost, s->stream));
-    GC_CUDA_TRY(&ctx->err, cudaEventRecord(s->out_ev[k], s->stream));
+    GC_CUDA_TRY(&ctx->err, cudaEventRecord(s->ring_ev[k], s->stream));
     return GC_OK;
 }
 
-/* The rendered heatmaps and overlays (d_out) into the caller's buffers through the pinned
- * ring h_out: chunk c lands in slot c % 2 while host threads copy chunk c - 1 out of the
- * other. (Per-image copies straight into the caller's pageable buffers were most of
+/* The rendered heatmaps and overlays (d_out) into the caller's buffers through the ring:
+ * chunk c lands in slot c % 2 while host threads copy chunk c - 1 out of the other.
+ * (Per-image copies straight into the caller's pageable buffers were most of
  * gc_explain_render's time on an H100: docs/benchmarks.md.) Synchronizes. */
 static gc_status download_outputs(gc_context *ctx, cuda_state *s, int32_t n,
                                   uint8_t *const *overlays, uint8_t *const *heatmaps)
@@ -356,20 +389,21 @@ static gc_status download_outputs(gc_context *ctx, cuda_state *s, int32_t n,
         GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
         return GC_OK;
     }
-    out_chunk ring[GC_OUT_SLOTS];
+    GC_TRY(reserve_ring(ctx, s, (size_t)(heat + over) * largest_image(s, n)));
+    out_chunk ring[GC_RING_SLOTS];
     int32_t next = 0; /* the first image not yet enqueued */
-    for (int k = 0; k < GC_OUT_SLOTS; k++) {
+    for (int k = 0; k < GC_RING_SLOTS; k++) {
         ring[k].first = n;
         if (next < n) {
             GC_TRY(enqueue_chunk(ctx, s, n, next, heat, over, k, &ring[k]));
             next = ring[k].end;
         }
     }
-    for (int c = 0; ring[c % GC_OUT_SLOTS].first < n; c++) {
-        const int k = c % GC_OUT_SLOTS;
+    for (int c = 0; ring[c % GC_RING_SLOTS].first < n; c++) {
+        const int k = c % GC_RING_SLOTS;
         const out_chunk ch = ring[k];
-        GC_CUDA_TRY(&ctx->err, cudaEventSynchronize(s->out_ev[k]));
-        const uint8_t *const h_heat = s->h_out + (size_t)k * s->out_slot;
+        GC_CUDA_TRY(&ctx->err, cudaEventSynchronize(s->ring_ev[k]));
+        const uint8_t *const h_heat = s->h_ring + (size_t)k * s->ring_slot;
         const uint8_t *const h_over = h_heat + (heat ? ch.len : 0);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->pre_threads) \
@@ -416,23 +450,7 @@ static gc_status render_impl(gc_context *ctx, cuda_state *s, int32_t n, const fl
                                     s->d_luts + (size_t)GC_LUT_BYTES * (int)colormap, alpha,
                                     heat, over, err));
     LAYER_TRY(ctx, "rendering", "(GPU)", gcu_debug_sync(ctx, s));
-    size_t largest = 0; /* a slot holds at least one image's heatmap and overlay */
-    for (int32_t i = 0; i < n; i++)
-        largest = GC_MAX(largest, 2 * (image_end(s, n, i) - s->descs[i].offset));
-    if (reserve_out_pinned(s, largest))
-        return download_outputs(ctx, s, n, overlays, heatmaps);
-    for (int32_t i = 0; i < n; i++) {
-        const gc_image_desc *d = &s->descs[i];
-        const size_t bytes = (size_t)3 * d->width * d->height;
-        if (heatmaps && heatmaps[i])
-            GC_CUDA_TRY(err, cudaMemcpyAsync(heatmaps[i], heat + d->offset, bytes,
-                                             cudaMemcpyDeviceToHost, s->stream));
-        if (overlays && overlays[i])
-            GC_CUDA_TRY(err, cudaMemcpyAsync(overlays[i], over + d->offset, bytes,
-                                             cudaMemcpyDeviceToHost, s->stream));
-    }
-    GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
-    return GC_OK;
+    return download_outputs(ctx, s, n, overlays, heatmaps);
 }
 
 static gc_status cuda_render(gc_context *ctx, void *state, int32_t n, const float *cams,

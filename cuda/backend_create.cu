@@ -39,13 +39,13 @@ void gcu_destroy(void *state)
     cudaFree(s->arena);
     cudaFree(s->d_img);
     cudaFree(s->d_out);
-    if (s->h_out)
-        cudaFreeHost(s->h_out);
-    for (int k = 0; k < GC_OUT_SLOTS; k++)
-        if (s->out_ev[k])
-            cudaEventDestroy(s->out_ev[k]);
-    if (s->h_img)
-        cudaFreeHost(s->h_img);
+    if (s->h_ring && s->ring_pinned)
+        cudaFreeHost(s->h_ring);
+    else
+        free(s->h_ring);
+    for (int k = 0; k < GC_RING_SLOTS; k++)
+        if (s->ring_ev[k])
+            cudaEventDestroy(s->ring_ev[k]);
     if (s->h_classes)
         cudaFreeHost(s->h_classes);
     if (s->h_input) /* before context.c frees it */
@@ -382,9 +382,9 @@ gc_status gcu_create(gc_context *ctx, void **state)
     s->device = ctx->opt.device;
     s->guided = gc_method_guided(ctx->opt.method);
     s->keep_from = s->guided ? 0 : ctx->target;
-    /* GC_CUDA_OUT_SLOT=BYTES: smaller download slots (tests: many chunks of few images) */
-    const char *slot = getenv("GC_CUDA_OUT_SLOT");
-    s->out_slot_min = slot && *slot ? (size_t)strtoull(slot, NULL, 10) : GC_OUT_SLOT_BYTES;
+    /* GC_CUDA_RING_SLOT=BYTES: smaller copy-ring slots (tests: many chunks of few images) */
+    const char *slot = getenv("GC_CUDA_RING_SLOT");
+    s->ring_slot_min = slot && *slot ? (size_t)strtoull(slot, NULL, 10) : GC_RING_SLOT_BYTES;
     const char *dbg = getenv("GC_CUDA_SYNC");
     s->debug_sync = dbg && *dbg && strcmp(dbg, "0") != 0;
     GC_TRY(set_numerics(ctx, s));

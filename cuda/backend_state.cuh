@@ -37,11 +37,12 @@ enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CA
  * capture, and a context with graphs and one without then use the same GEMM kernels (their
  * outputs are compared bit for bit). 32 MiB is cuBLAS's recommendation for Hopper. */
 #define GC_BLAS_WS ((size_t)32 << 20)
-/* Rendered outputs come down through a ring of two pinned slots: host threads copy one chunk
- * of images out of a slot while the next chunk lands in the other. A slot holds this much,
- * or one image's asked-for outputs when they are larger. */
-#define GC_OUT_SLOTS 2
-#define GC_OUT_SLOT_BYTES ((size_t)32 << 20)
+/* gc_explain's images go up, and gc_explain_render's outputs come down, through a ring of two
+ * host slots (page-locked when allowed): host threads fill or empty one chunk of images in a
+ * slot while the other slot's chunk is in flight. A slot holds this much, or one image's
+ * bytes (both outputs') when they are larger. */
+#define GC_RING_SLOTS 2
+#define GC_RING_SLOT_BYTES ((size_t)32 << 20)
 
 typedef struct cuda_state {
     int device;
@@ -105,19 +106,19 @@ typedef struct cuda_state {
     /* gc_explain's images, preprocessed and rendered here (explain_images, render) unless
      * GC_CUDA_HOST_PREPROCESS=1 (then context.c does both on the host) */
     int host_preprocess;
-    uint8_t *h_img;                    /* pinned: the batch's descriptor table, its pixels  */
-    uint8_t *d_img;                    /* device copy of h_img (one upload)                 */
-    size_t img_cap;                    /* bytes of h_img and of d_img                       */
+    uint8_t *d_img;                    /* device: the batch's descriptor table, its pixels  */
+    size_t img_cap;                    /* bytes of d_img                                    */
     uint8_t *d_out;                    /* device: heatmaps (img_pixels bytes), overlays     */
     size_t out_cap;
-    uint8_t *h_out;                    /* pinned, GC_OUT_SLOTS x out_slot bytes: d_out's way
-                                          down (NULL: per-image copies to the caller)      */
-    size_t out_slot;
-    size_t out_slot_min;               /* GC_OUT_SLOT_BYTES, or GC_CUDA_OUT_SLOT (tests)    */
-    cudaEvent_t out_ev[GC_OUT_SLOTS];  /* a slot's chunk landed                             */
+    uint8_t *h_ring;                   /* GC_RING_SLOTS x ring_slot bytes: images up, the
+                                          rendered outputs down                             */
+    size_t ring_slot;
+    size_t ring_slot_min;              /* GC_RING_SLOT_BYTES, or GC_CUDA_RING_SLOT (tests)  */
+    int ring_pinned;                   /* h_ring is page-locked (else malloc'd)             */
+    cudaEvent_t ring_ev[GC_RING_SLOTS];/* a slot's last copy is done                        */
     gc_image_desc *descs;              /* host (N): the last batch's descriptors            */
     int32_t img_n;                     /* images of the last explain_images (0: none)       */
-    size_t img_table;                  /* bytes before the pixels in h_img / d_img          */
+    size_t img_table;                  /* bytes before the pixels in d_img                  */
     size_t img_pixels;                 /* the last batch's pixel bytes                      */
     int64_t img_max_px;                /* its largest width * height                        */
     int32_t *h_classes;                /* pinned (N): the classes' upload and download      */

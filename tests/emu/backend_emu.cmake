@@ -93,7 +93,7 @@ set_tests_properties(emu_gpu_preprocess PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
 add_test(NAME emu_gpu_preprocess_ring COMMAND test_gpu_preprocess_emu
   ${_gc_t}/golden/custom_default.golden.safetensors)
 set_tests_properties(emu_gpu_preprocess_ring PROPERTIES LABELS "cpu;emu" TIMEOUT 600
-  ENVIRONMENT "GC_CUDA_OUT_SLOT=1")
+  ENVIRONMENT "GC_CUDA_RING_SLOT=1")
 
 # Device faults provoked on the emulated device (test_emu_faults.c)
 gc_emu_program(test_emu_faults ${GC_EMU_DIR}/test_emu_faults.c)

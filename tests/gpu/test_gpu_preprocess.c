@@ -17,7 +17,7 @@
  *   GPU path    the GPU contexts really took the GPU path (GC_CUDA_HOST_PREPROCESS is unset
  *               first): their device_bytes grew (staging, render buffers) past the host
  *               path twin's, which did not grow
- *   growth      a 3000x2000 image outgrows the pinned staging sized at the first batch;
+ *   growth      a 3000x2000 image outgrows the device image buffer sized at the first batch;
  *               later batches still pass; profiling reports the GPU preprocessing time
  * One CUDA context per configuration, reused for every batch (plans are built once).
  * --cpu-as-gpu runs the same checks with CPU contexts in place of the CUDA ones (a self-test
