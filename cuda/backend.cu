@@ -84,8 +84,8 @@ static void free_ring(cuda_state *s)
 
 /* The host ring h_ring (GC_RING_SLOTS slots of at least `slot` bytes, GC_RING_SLOT_BYTES
  * or GC_CUDA_RING_SLOT) and its events. Page-locked when the system allows, else plain
- * memory: the same copies, slower (pageable ones finish staging before they return, so the
- * ring's order still holds). */
+ * memory: the same copies, slower; either way a slot is touched only after its event (its
+ * last copy done). */
 static gc_status reserve_ring(gc_context *ctx, cuda_state *s, size_t slot)
 {
     slot = GC_MAX(slot, s->ring_slot_min);
@@ -213,10 +213,12 @@ static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, 
                   "explain");
 }
 
-/* A batch of images (gc_explain's, gc_predict's): packed into the pinned staging behind their
- * descriptor table, one upload, one preprocessing launch into x (and its float copy x_stage,
+/* A batch of images (gc_explain's, gc_predict's): their descriptor table, then their pixels
+ * through the ring into d_img, one preprocessing launch into x (and its float copy x_stage,
  * for GC_TENSOR_INPUT). explain_images then takes the same path as explain; the images stay
- * on the device for render. */
+ * on the device for render. The table goes up from s->descs by a pageable copy: safe, as
+ * every batch call synchronizes before it returns (gcu_settle on failure) and s->descs is
+ * rewritten only by the next one. */
 static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image *images,
                                   const gc_region *regions, int32_t n)
 {
@@ -289,8 +291,7 @@ static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image
         GC_CUDA_TRY(err, cudaEventRecord(s->ring_ev[k], s->stream));
         from = end;
     }
-    if (ctx->opt.profile) /* context.c zeroed it for this batch; the kernel's time is added */
-        ctx->prof.preprocess_ms += pack_ms;
+    (void)pack_ms; /* profiled within upload_ms, which it overlaps (not twice) */
     GC_TRY(gcu_mark(ctx, s, PROF_UPLOAD));
     LAYER_TRY(ctx, "preprocessing", "(GPU)",
               gc_preprocess_images_cuda(s->stream, (const gc_image_desc *)s->d_img,

@@ -385,6 +385,7 @@ gc_status gcu_create(gc_context *ctx, void **state)
     /* GC_CUDA_RING_SLOT=BYTES: smaller copy-ring slots (tests: many chunks of few images) */
     const char *slot = getenv("GC_CUDA_RING_SLOT");
     s->ring_slot_min = slot && *slot ? (size_t)strtoull(slot, NULL, 10) : GC_RING_SLOT_BYTES;
+    s->ring_slot_min = GC_MIN(s->ring_slot_min, (size_t)1 << 30);
     const char *dbg = getenv("GC_CUDA_SYNC");
     s->debug_sync = dbg && *dbg && strcmp(dbg, "0") != 0;
     GC_TRY(set_numerics(ctx, s));

@@ -110,7 +110,7 @@ static gc_status create_one(const cli_config *cfg, gc_options o, gc_context **ou
         ctx = NULL;
         o.max_batch /= 2;
         if ((st = gc_context_create(&o, &ctx)) == GC_OK)
-            note(cfg, "device %d: batches of %d (%d did not fit its memory)", o.device,
+            note(cfg, "device %d: batches of %d (%d did not fit in memory)", o.device,
                  o.max_batch, 2 * o.max_batch);
     }
     const char *why = st == GC_OK ? gc_backend_note(ctx) : NULL;
@@ -120,6 +120,7 @@ static gc_status create_one(const cli_config *cfg, gc_options o, gc_context **ou
             gc_context_destroy(ctx);
             ctx = NULL;
             o.max_batch = cfg->lib.max_batch;
+            o.backend = GC_BACKEND_CPU; /* no second try of the GPU */
             st = gc_context_create(&o, &ctx);
         }
     }

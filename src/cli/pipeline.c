@@ -389,6 +389,11 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
     p.in_w = info.input_width;
     p.in_h = info.input_height;
     p.max_batch = info.max_batch;
+    for (int k = 1; k < n_ctx; k++) { /* contexts sized to fit may differ: the smallest */
+        gc_model_info other;
+        if (gc_model_info_get(ctxs[k], &other) == GC_OK && other.max_batch < p.max_batch)
+            p.max_batch = other.max_batch;
+    }
     p.bgr = info.preprocess == GC_PREPROCESS_CAFFE;
     p.guided = cfg->lib.method == GC_METHOD_GUIDED_GRADCAM ? GC_TENSOR_GUIDED_GRADCAM
                                                            : GC_TENSOR_GUIDED_BACKPROP;

@@ -88,8 +88,9 @@ set_tests_properties(emu_gpu_autotune PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
 add_test(NAME emu_gpu_preprocess COMMAND test_gpu_preprocess_emu
   ${_gc_t}/golden/custom_default.golden.safetensors)
 set_tests_properties(emu_gpu_preprocess PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
-# the same with 1-byte download slots: gc_explain_render's outputs come down in many chunks of
-# one or a few images through the two-slot ring (cuda/backend.cu, download_outputs)
+# the same with the copy ring's slots at their smallest (one image's bytes, both outputs' on
+# the way down): the images go up and gc_explain_render's outputs come down in many chunks
+# of one or a few images (cuda/backend.cu: stage_images_gpu, download_outputs)
 add_test(NAME emu_gpu_preprocess_ring COMMAND test_gpu_preprocess_emu
   ${_gc_t}/golden/custom_default.golden.safetensors)
 set_tests_properties(emu_gpu_preprocess_ring PROPERTIES LABELS "cpu;emu" TIMEOUT 600

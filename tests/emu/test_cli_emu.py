@@ -103,7 +103,7 @@ if auto.returncode == 0 and cpu.returncode == 0:
 small = subprocess.run([EMU_BIN, "-o", os.path.join(WORK, "small"), "--progress", EXAMPLES],
                        capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, GC_EMU_DEVICES="1", GC_EMU_DEVICE_MEMORY="250000000"))
-check(small.returncode == 0 and "batches of 64 (128 did not fit its memory)" in small.stderr
+check(small.returncode == 0 and "batches of 64 (128 did not fit in memory)" in small.stderr
       and "gradcam: CUDA, bf16, batch 64," in small.stderr,
       "250 MB of device memory: batch 64, with a note", (small.returncode, small.stderr[:600]))
 
