@@ -17,6 +17,11 @@ gc_status gc_cuda_probe(int32_t device, gc_errbuf *err)
 {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
+    if (e == cudaErrorInsufficientDriver) /* what the runtime says when there is none at all */
+        return gc_fail(err, GC_ERR_BACKEND,
+                       "no usable NVIDIA driver (none installed, or older than this build's "
+                       "CUDA %d.%d runtime needs): %s",
+                       CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10, cudaGetErrorName(e));
     if (e != cudaSuccess)
         return gc_fail(err, GC_ERR_BACKEND, "no usable CUDA driver or device: %s (%s)",
                        cudaGetErrorName(e), cudaGetErrorString(e));
