@@ -72,7 +72,7 @@ static gc_status alloc_images(gc_context *ctx, cuda_state *s, size_t bytes, int3
     return GC_OK;
 }
 
-static void free_ring(cuda_state *s)
+void gcu_free_ring(cuda_state *s)
 {
     if (s->h_ring && s->ring_pinned)
         cudaFreeHost(s->h_ring);
@@ -98,7 +98,7 @@ static gc_status reserve_ring(gc_context *ctx, cuda_state *s, size_t slot)
     /* the slots' last copies are done before they go */
     for (int k = 0; s->h_ring && k < GC_RING_SLOTS; k++)
         GC_CUDA_TRY(&ctx->err, cudaEventSynchronize(s->ring_ev[k]));
-    free_ring(s);
+    gcu_free_ring(s);
     s->ring_pinned = cudaHostAlloc((void **)&s->h_ring, GC_RING_SLOTS * slot,
                                    cudaHostAllocDefault) == cudaSuccess;
     if (!s->ring_pinned) {
@@ -258,11 +258,10 @@ static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image
     GC_TRY(reserve_ring(ctx, s, largest_image(s, n)));
     GC_TRY(gcu_prof_begin(ctx, s));
     /* the descriptor table (small: a pageable copy), then the pixels through the ring: host
-     * threads pack chunk c into slot c % 2 while chunk c - 1 goes up from the other.
-     * Packing is profiled as preprocessing; the upload stage overlaps it. */
+     * threads pack chunk c into slot c % 2 while chunk c - 1 goes up from the other. The
+     * packing is profiled within the upload stage, which it overlaps. */
     GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_img, s->descs, sizeof(gc_image_desc) * (size_t)n,
                                      cudaMemcpyHostToDevice, s->stream));
-    double pack_ms = 0.0;
     const gc_image_desc *const descs = s->descs;
     for (int32_t from = 0, c = 0; from < n; c++) {
         const int k = c % GC_RING_SLOTS;
@@ -270,7 +269,6 @@ static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image
         const size_t lo = descs[from].offset, len = image_end(s, n, end - 1) - lo;
         uint8_t *const slot = s->h_ring + (size_t)k * s->ring_slot;
         GC_CUDA_TRY(err, cudaEventSynchronize(s->ring_ev[k])); /* its last upload is done */
-        const double t_pack = gc_now_ms();
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->pre_threads) if (end - from > 1)
 #endif
@@ -285,13 +283,11 @@ static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image
                     memcpy(dst + row * y, im->data + (size_t)im->stride * y, row);
             }
         }
-        pack_ms += gc_now_ms() - t_pack;
         GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_img + table + lo, slot, len,
                                          cudaMemcpyHostToDevice, s->stream));
         GC_CUDA_TRY(err, cudaEventRecord(s->ring_ev[k], s->stream));
         from = end;
     }
-    (void)pack_ms; /* profiled within upload_ms, which it overlaps (not twice) */
     GC_TRY(gcu_mark(ctx, s, PROF_UPLOAD));
     LAYER_TRY(ctx, "preprocessing", "(GPU)",
               gc_preprocess_images_cuda(s->stream, (const gc_image_desc *)s->d_img,

@@ -39,10 +39,7 @@ void gcu_destroy(void *state)
     cudaFree(s->arena);
     cudaFree(s->d_img);
     cudaFree(s->d_out);
-    if (s->h_ring && s->ring_pinned)
-        cudaFreeHost(s->h_ring);
-    else
-        free(s->h_ring);
+    gcu_free_ring(s);
     for (int k = 0; k < GC_RING_SLOTS; k++)
         if (s->ring_ev[k])
             cudaEventDestroy(s->ring_ev[k]);

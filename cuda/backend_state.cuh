@@ -177,6 +177,11 @@ gc_status gcu_prof_collect(gc_context *ctx, cuda_state *s);
 /* ctx->prof.device_bytes = what the context holds on the device now */
 void gcu_account(gc_context *ctx, const cuda_state *s);
 
+/* ---------------------------------------------------------------- backend.cu */
+
+/* Frees the copy ring h_ring (page-locked or plain, as it was allocated). */
+void gcu_free_ring(cuda_state *s);
+
 /* ---------------------------------------------------------------- backend_create.cu */
 
 gc_status gcu_create(gc_context *ctx, void **state);

@@ -490,24 +490,21 @@ gc_status gc_preprocess_images(gc_context *ctx, const gc_image *images, int32_t 
 /* ---------------------------------------------------------------- explaining */
 
 /* One image's result from its logits: the explained class cls, its softmax probability and
- * the top-5. The probabilities come from one sum of exp (double) over the classes. */
+ * the top-5, from the softmax sums the score gradient uses (gc_math.h). */
 static void summarize(const gc_context *ctx, const float *logits, int32_t cls, gc_result *r)
 {
     const int32_t K = ctx->model.num_classes;
-    double mx = logits[0], sum = 0.0;
-    for (int32_t j = 1; j < K; j++)
-        mx = logits[j] > mx ? logits[j] : mx;
-    for (int32_t j = 0; j < K; j++)
-        sum += exp((double)logits[j] - mx);
+    double mx, sum;
+    gc_softmax_sums(logits, K, &mx, &sum);
     memset(r, 0, sizeof *r);
     r->class_id = cls;
     r->logit = logits[cls];
-    r->prob = (float)(exp((double)logits[cls] - mx) / sum);
+    r->prob = (float)gc_softmax_p(logits[cls], mx, sum);
     r->score = ctx->opt.score == GC_SCORE_SOFTMAX ? r->prob : r->logit;
     gc_top_classes(logits, K, GC_TOPK, r->top_class);
     for (int t = 0; t < GC_TOPK; t++) {
         const int32_t c = r->top_class[t];
-        r->top_prob[t] = c < 0 ? 0.0f : (float)(exp((double)logits[c] - mx) / sum);
+        r->top_prob[t] = c < 0 ? 0.0f : (float)gc_softmax_p(logits[c], mx, sum);
     }
 }
 
