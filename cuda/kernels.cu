@@ -124,19 +124,82 @@ gc_status gc_convert_cuda(cudaStream_t st, gc_dtype ts, const void *src, gc_dtyp
     return GC_OK;
 }
 
-template <typename T>
-static __global__ void op_pack_input_kernel(const float *src, size_t s_img, size_t s_ch,
-                                            size_t s_px, int32_t n, int32_t H, int32_t W,
-                                            int32_t C0, T *x)
+/* ---------------------------------------------------------------- 16-byte vectors */
+
+/* The wide kernels (input packing, max-pools) move 16 bytes of channels per thread (8
+ * bf16/fp16 or 4 float) as one load or store, where the channels fill whole vectors and the
+ * tensors start on 16 bytes (the arena's are 256-aligned); else one element per thread. On
+ * the 2-byte types the element kernels moved a quarter of the bytes per access, with 64-bit
+ * index divisions per element, and the pools alone read and write ~4 GB per VGG16 batch of
+ * 256. I is the index type: 32-bit where every index fits (its divisions are several times
+ * cheaper), else size_t. */
+#define GC_VEC_BYTES 16
+typedef uint4 vec16;
+
+template <typename T> struct lanes {
+    static constexpr int n = GC_VEC_BYTES / sizeof(T);
+    T v[n];
+};
+template <typename T> static __device__ __forceinline__ lanes<T> unpack(vec16 u)
 {
-    const size_t len = (size_t)n * H * W * C0;
-    GRID_STRIDE(e, len)
-    {
-        const nhwc_at at = nhwc_split(e, H, W, C0);
-        float v = 0.0f;
-        if (at.c < 3)
-            v = src[at.i * s_img + (size_t)at.c * s_ch + ((size_t)at.y * W + at.x) * s_px];
-        put(&x[e], v);
+    lanes<T> l;
+    memcpy((void *)l.v, &u, sizeof u); /* the bytes as they are (T has no padding) */
+    return l;
+}
+template <typename T> static __device__ __forceinline__ vec16 repack(const lanes<T> &l)
+{
+    vec16 u;
+    memcpy(&u, l.v, sizeof u);
+    return u;
+}
+
+static inline int vec_ok(const void *a, const void *b, const void *c, int32_t C, size_t esz)
+{
+    const uintptr_t mis = ((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) % GC_VEC_BYTES;
+    return mis == 0 && ((size_t)C * esz) % GC_VEC_BYTES == 0;
+}
+
+/* One thread per pixel: its three channels read (along x for NCHW: coalesced), its C0
+ * channels written at once, as one vector where C0 elements of T make exactly 16 bytes (bf16
+ * and fp16 pad to 8). */
+template <typename T, typename I, bool VEC>
+static __global__ void op_pack_input_kernel(const float *src, size_t s_img, size_t s_ch,
+                                            size_t s_px, I HW, I npix, int32_t C0, T *x)
+{
+    for (I p = (I)(blockIdx.x * blockDim.x + threadIdx.x); p < npix;
+         p += (I)(gridDim.x * blockDim.x)) {
+        const I i = p / HW, q = p - i * HW;
+        const float *px = src + (size_t)i * s_img + (size_t)q * s_px;
+        const float rgb[3] = {px[0], px[s_ch], px[2 * s_ch]};
+        if (VEC) {
+            lanes<T> l;
+            for (int c = 0; c < lanes<T>::n; c++)
+                put(&l.v[c], c < 3 ? rgb[c] : 0.0f);
+            ((vec16 *)x)[p] = repack(l);
+        } else {
+            T *o = x + (size_t)p * C0;
+            for (int32_t c = 0; c < C0; c++)
+                put(&o[c], c < 3 ? rgb[c] : 0.0f);
+        }
+    }
+}
+
+template <typename T>
+static void pack_input(cudaStream_t st, const float *src, size_t s_img, size_t s_ch,
+                       size_t s_px, int32_t n, int32_t H, int32_t W, int32_t C0, T *x)
+{
+    const size_t HW = (size_t)H * W, npix = (size_t)n * HW;
+    const int vec = (size_t)C0 * sizeof(T) == GC_VEC_BYTES && vec_ok(x, NULL, NULL, C0, sizeof(T));
+    if (npix * (size_t)C0 < ((size_t)1 << 31)) {
+        if (vec)
+            GC_LAUNCH(grid_for(npix), GC_BLOCK, st, op_pack_input_kernel<T, uint32_t, true>)(
+                src, s_img, s_ch, s_px, (uint32_t)HW, (uint32_t)npix, C0, x);
+        else
+            GC_LAUNCH(grid_for(npix), GC_BLOCK, st, op_pack_input_kernel<T, uint32_t, false>)(
+                src, s_img, s_ch, s_px, (uint32_t)HW, (uint32_t)npix, C0, x);
+    } else {
+        GC_LAUNCH(grid_for(npix), GC_BLOCK, st, op_pack_input_kernel<T, size_t, false>)(
+            src, s_img, s_ch, s_px, HW, npix, C0, x);
     }
 }
 
@@ -144,10 +207,7 @@ gc_status gc_pack_input_cuda(cudaStream_t st, const float *src, size_t s_img, si
                              size_t s_px, int32_t n, int32_t H, int32_t W, int32_t C0,
                              gc_dtype t, void *x, gc_errbuf *err)
 {
-    size_t len = (size_t)n * H * W * C0;
-    DISPATCH_DT(t, T,
-                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_pack_input_kernel<T>)(
-                    src, s_img, s_ch, s_px, n, H, W, C0, (T *)x));
+    DISPATCH_DT(t, T, pack_input<T>(st, src, s_img, s_ch, s_px, n, H, W, C0, (T *)x));
     LAUNCH_CHECK(err);
     return GC_OK;
 }
@@ -178,6 +238,31 @@ gc_status gc_unpack_grad_cuda(cudaStream_t st, gc_dtype t, const void *g, int32_
 
 /* ---------------------------------------------------------------- max-pool 2x2 */
 
+template <typename T, typename I>
+static __global__ void op_maxpool_fwd_vec_kernel(const vec16 *in, int32_t H, int32_t W,
+                                                 int32_t Cv, int32_t oh, int32_t ow, I len,
+                                                 vec16 *out)
+{
+    for (I o = (I)(blockIdx.x * blockDim.x + threadIdx.x); o < len;
+         o += (I)(gridDim.x * blockDim.x)) {
+        I r = o / (I)Cv;
+        const I c = o - r * (I)Cv;
+        const I x = r % (I)ow;
+        r /= (I)ow;
+        const I y = r % (I)oh, i = r / (I)oh;
+        const vec16 *a = in + ((i * (I)H + 2 * y) * (I)W + 2 * x) * (I)Cv + c;
+        const lanes<T> v0 = unpack<T>(a[0]), v1 = unpack<T>(a[Cv]),
+                       v2 = unpack<T>(a[(I)W * (I)Cv]), v3 = unpack<T>(a[(I)W * (I)Cv + Cv]);
+        lanes<T> m;
+        for (int k = 0; k < lanes<T>::n; k++) { /* the scalar kernel's comparisons, in order */
+            const float a0 = ld(v0.v[k]), a1 = ld(v1.v[k]), a2 = ld(v2.v[k]), a3 = ld(v3.v[k]);
+            const float m0 = a0 > a1 ? a0 : a1, m1 = a2 > a3 ? a2 : a3;
+            put(&m.v[k], m0 > m1 ? m0 : m1);
+        }
+        out[o] = repack(m);
+    }
+}
+
 template <typename T>
 static __global__ void op_maxpool_fwd_kernel(const T *in, int32_t n, int32_t H, int32_t W,
                                              int32_t C, T *out)
@@ -195,15 +280,67 @@ static __global__ void op_maxpool_fwd_kernel(const T *in, int32_t n, int32_t H, 
     }
 }
 
+template <typename T>
+static void maxpool_fwd(cudaStream_t st, const T *in, int32_t n, int32_t H, int32_t W,
+                        int32_t C, T *out)
+{
+    const int32_t oh = H / 2, ow = W / 2;
+    if (!vec_ok(in, out, NULL, C, sizeof(T))) {
+        const size_t len = (size_t)n * oh * ow * C;
+        GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_maxpool_fwd_kernel<T>)(in, n, H, W, C, out);
+        return;
+    }
+    const int32_t Cv = (int32_t)((size_t)C * sizeof(T) / GC_VEC_BYTES);
+    const size_t len = (size_t)n * oh * ow * Cv, in_len = (size_t)n * H * W * Cv;
+    if (in_len < ((size_t)1 << 31))
+        GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_maxpool_fwd_vec_kernel<T, uint32_t>)(
+            (const vec16 *)in, H, W, Cv, oh, ow, (uint32_t)len, (vec16 *)out);
+    else
+        GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_maxpool_fwd_vec_kernel<T, size_t>)(
+            (const vec16 *)in, H, W, Cv, oh, ow, len, (vec16 *)out);
+}
+
 gc_status gc_maxpool_fwd_cuda(cudaStream_t st, gc_dtype t, const void *in, int32_t n, int32_t H,
                               int32_t W, int32_t C, void *out, gc_errbuf *err)
 {
-    size_t len = (size_t)n * (H / 2) * (W / 2) * C;
-    DISPATCH_DT(t, T,
-                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_maxpool_fwd_kernel<T>)(
-                    (const T *)in, n, H, W, C, (T *)out));
+    DISPATCH_DT(t, T, maxpool_fwd<T>(st, (const T *)in, n, H, W, C, (T *)out));
     LAUNCH_CHECK(err);
     return GC_OK;
+}
+
+/* Wide backward, for even H and W (every input row and column in a window): one thread per
+ * output pixel and vector of channels writes its window's four input vectors, the gradient
+ * where the first maximum is, zero elsewhere (the scalar kernel's rule). */
+template <typename T, typename I>
+static __global__ void op_maxpool_bwd_vec_kernel(const vec16 *in, const vec16 *g_out,
+                                                 int32_t W, int32_t Cv, int32_t oh,
+                                                 int32_t ow, I len, vec16 *g_in)
+{
+    for (I o = (I)(blockIdx.x * blockDim.x + threadIdx.x); o < len;
+         o += (I)(gridDim.x * blockDim.x)) {
+        I r = o / (I)Cv;
+        const I c = o - r * (I)Cv;
+        const I x = r % (I)ow;
+        r /= (I)ow;
+        const I y = r % (I)oh, i = r / (I)oh;
+        const I base = ((i * (I)(2 * oh) + 2 * y) * (I)W + 2 * x) * (I)Cv + c;
+        const I off[4] = {0, (I)Cv, (I)W * (I)Cv, (I)W * (I)Cv + (I)Cv};
+        lanes<T> v[4], g[4];
+        for (int q = 0; q < 4; q++)
+            v[q] = unpack<T>(in[base + off[q]]);
+        const lanes<T> go = unpack<T>(g_out[o]);
+        for (int k = 0; k < lanes<T>::n; k++) {
+            int best = 0;
+            for (int q = 1; q < 4; q++)
+                if (ld(v[q].v[k]) > ld(v[best].v[k]))
+                    best = q;
+            const float gk = ld(go.v[k]);
+            for (int q = 0; q < 4; q++)
+                put(&g[q].v[k], q == best ? gk : 0.0f);
+        }
+        for (int q = 0; q < 4; q++)
+            g_in[base + off[q]] = repack(g[q]);
+    }
 }
 
 /* Each input element takes its window's gradient when it is the window's first maximum in
@@ -233,14 +370,33 @@ static __global__ void op_maxpool_bwd_kernel(const T *in, const T *g_out, int32_
     }
 }
 
+template <typename T>
+static void maxpool_bwd(cudaStream_t st, const T *in, const T *g_out, int32_t n, int32_t H,
+                        int32_t W, int32_t C, T *g_in)
+{
+    if (H % 2 || W % 2 || !vec_ok(in, g_out, g_in, C, sizeof(T))) {
+        const size_t len = (size_t)n * H * W * C;
+        GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_maxpool_bwd_kernel<T>)(in, g_out, n, H, W,
+                                                                        C, g_in);
+        return;
+    }
+    const int32_t Cv = (int32_t)((size_t)C * sizeof(T) / GC_VEC_BYTES), oh = H / 2, ow = W / 2;
+    const size_t len = (size_t)n * oh * ow * Cv, in_len = (size_t)n * H * W * Cv;
+    if (in_len < ((size_t)1 << 31))
+        GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_maxpool_bwd_vec_kernel<T, uint32_t>)(
+            (const vec16 *)in, (const vec16 *)g_out, W, Cv, oh, ow, (uint32_t)len,
+            (vec16 *)g_in);
+    else
+        GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_maxpool_bwd_vec_kernel<T, size_t>)(
+            (const vec16 *)in, (const vec16 *)g_out, W, Cv, oh, ow, len, (vec16 *)g_in);
+}
+
 gc_status gc_maxpool_bwd_cuda(cudaStream_t st, gc_dtype t, const void *in, const void *g_out,
                               int32_t n, int32_t H, int32_t W, int32_t C, void *g_in,
                               gc_errbuf *err)
 {
-    size_t len = (size_t)n * H * W * C;
-    DISPATCH_DT(t, T,
-                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_maxpool_bwd_kernel<T>)(
-                    (const T *)in, (const T *)g_out, n, H, W, C, (T *)g_in));
+    DISPATCH_DT(t, T, maxpool_bwd<T>(st, (const T *)in, (const T *)g_out, n, H, W, C,
+                                     (T *)g_in));
     LAUNCH_CHECK(err);
     return GC_OK;
 }

@@ -237,7 +237,7 @@ static void test_pack_unpack(gc_errbuf *err)
     const int32_t n = 2, H = 5, W = 7;
     const size_t HW = (size_t)H * W;
     for (gc_dtype t : dtypes)
-        for (int32_t C0 : {3, 8})
+        for (int32_t C0 : {3, 4, 8})
             for (int nchw = 0; nchw < 2; nchw++) {
                 std::vector<float> src = values(n * 3 * HW, 0);
                 float *dsrc = alloc_n<float>(src.size());
@@ -281,32 +281,43 @@ static void test_pack_unpack(gc_errbuf *err)
 
 static void test_pools(gc_errbuf *err)
 {
+    /* C that fills 16-byte vectors (8 of the 2-byte types, 4 floats) takes the wide kernels
+     * (the backward only with even H and W); the others, and every tensor moved off its
+     * 16-byte alignment by one element (shift), the element kernels */
     struct {
         int32_t n, H, W, C;
-    } shapes[] = {{2, 8, 6, 5}, {3, 7, 9, 4}, {1, 1, 3, 2}};
+    } shapes[] = {{2, 8, 6, 5}, {3, 7, 9, 4}, {1, 1, 3, 2}, {2, 6, 4, 16}, {1, 4, 6, 8},
+                  {2, 5, 3, 24}, {1, 2, 2, 64}};
     for (gc_dtype t : dtypes)
-        for (auto s : shapes) {
-            const size_t len = (size_t)s.n * s.H * s.W * s.C;
-            const int32_t oh = s.H / 2, ow = s.W / 2;
-            const size_t olen = (size_t)s.n * oh * ow * s.C;
-            std::vector<float> in = values(len, 1), g_out = values(olen, 0);
-            void *din = typed(t, in), *dgo = typed(t, g_out);
-            void *dout = buf(olen * gc_dtype_size(t)), *dgi = buf(len * gc_dtype_size(t));
-            expect_ok("maxpool_fwd",
-                      gc_maxpool_fwd_cuda(0, t, din, s.n, s.H, s.W, s.C, dout, err), err);
-            expect_ok("maxpool_bwd",
-                      gc_maxpool_bwd_cuda(0, t, din, dgo, s.n, s.H, s.W, s.C, dgi, err), err);
-            finish("maxpool");
-            std::vector<float> out(olen), gi(len);
-            cpu_maxpool_fwd(1, in.data(), s.n, s.H, s.W, s.C, out.data());
-            cpu_maxpool_bwd(1, in.data(), g_out.data(), s.n, s.H, s.W, s.C, gi.data());
-            expect("maxpool_fwd", t, dout, out.data(), olen);
-            expect("maxpool_bwd (ties: the first maximum)", t, dgi, gi.data(), len);
-            release(din);
-            release(dgo);
-            release(dout);
-            release(dgi);
-        }
+        for (auto s : shapes)
+            for (size_t shift : {0, 1}) {
+                const size_t len = (size_t)s.n * s.H * s.W * s.C, es = gc_dtype_size(t);
+                const int32_t oh = s.H / 2, ow = s.W / 2;
+                const size_t olen = (size_t)s.n * oh * ow * s.C;
+                std::vector<float> in = values(len + shift, 1), g_out = values(olen + shift, 0);
+                char *din = (char *)typed(t, in), *dgo = (char *)typed(t, g_out);
+                char *dout = (char *)buf((olen + shift) * es), *dgi = (char *)buf((len + shift) * es);
+                const size_t off = shift * es;
+                expect_ok("maxpool_fwd",
+                          gc_maxpool_fwd_cuda(0, t, din + off, s.n, s.H, s.W, s.C, dout + off,
+                                              err),
+                          err);
+                expect_ok("maxpool_bwd",
+                          gc_maxpool_bwd_cuda(0, t, din + off, dgo + off, s.n, s.H, s.W, s.C,
+                                              dgi + off, err),
+                          err);
+                finish("maxpool");
+                std::vector<float> out(olen), gi(len);
+                cpu_maxpool_fwd(1, in.data() + shift, s.n, s.H, s.W, s.C, out.data());
+                cpu_maxpool_bwd(1, in.data() + shift, g_out.data() + shift, s.n, s.H, s.W, s.C,
+                                gi.data());
+                expect("maxpool_fwd", t, dout + off, out.data(), olen);
+                expect("maxpool_bwd (ties: the first maximum)", t, dgi + off, gi.data(), len);
+                release(din);
+                release(dgo);
+                release(dout);
+                release(dgi);
+            }
 
     /* adaptive average pool: 14 -> 7 (disjoint windows), 13 -> 7 and 5 -> 3 (overlapping),
      * 3 -> 7 (windows of one pixel, repeated) */
