@@ -26,6 +26,8 @@
 #define BENCH_MAX_LIST 8
 #define BENCH_N_MODES 10
 
+#define BENCH_MAX_LAYERS 64 /* the library's GC_MAX_LAYERS */
+
 typedef struct bench_args {
     const char *weights;
     const char *layer; /* NULL = library default */
@@ -65,6 +67,9 @@ typedef struct bench_mode {
     /* the profiled pass (medians per stage), when profiled */
     gc_profile stages;
     int profiled;
+    double layer_ms[BENCH_MAX_LAYERS]; /* ... and each feature layer's forward (medians) */
+    char layer_name[BENCH_MAX_LAYERS][32];
+    int n_layers;
     char profile_error[320];
     /* files mode */
     int32_t files_images, files_ok;
@@ -90,6 +95,8 @@ typedef struct gpu_info {
 
 typedef struct model_work {
     double conv_flops, head_flops; /* per image, forward */
+    double layer_flops[BENCH_MAX_LAYERS]; /* each feature layer's (0 for a pool), per image */
+    int n_layers;
     int ok;
     char note[160];
 } model_work;

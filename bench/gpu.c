@@ -170,14 +170,18 @@ void count_work(const bench_args *a, const gc_model_info *info, model_work *w)
     double c = 3.0, h = info->input_height, wd = info->input_width;
     for (const char *p = info->arch; p && *p;) {
         size_t n = strcspn(p, ",");
+        double f = 0.0;
         if (n == 1 && (*p == 'M' || *p == 'm')) {
             h = (double)((int)h / 2);
             wd = (double)((int)wd / 2);
         } else {
             double k = strtod(p, NULL);
-            w->conv_flops += 2.0 * 9.0 * c * k * h * wd;
+            f = 2.0 * 9.0 * c * k * h * wd;
+            w->conv_flops += f;
             c = k;
         }
+        if (w->n_layers < BENCH_MAX_LAYERS) /* the arch's tokens are gc_layer_name's layers */
+            w->layer_flops[w->n_layers++] = f;
         p += n + (p[n] == ',');
     }
     double elems = 0.0;

@@ -330,7 +330,10 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
     const bench_args *a = e->a;
     const float *dev = NULL;
     double v[9][BENCH_MAX_SAMPLES];
-    int count = 0;
+    static double lv[BENCH_MAX_LAYERS][BENCH_MAX_SAMPLES]; /* one bench thread profiles */
+    int count = 0, layers = 0;
+    while (layers < BENCH_MAX_LAYERS && gc_layer_name(ctx, layers))
+        layers++;
     if ((call == CALL_DEVICE || call == CALL_DEVICE_PREDICT) &&
         !(dev = device_tensor(e->in, a, m->profile_error, sizeof m->profile_error)))
         return;
@@ -354,6 +357,8 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
                              call == CALL_HOST ? re : 0.0};
         for (int k = 0; k < 9; k++)
             v[k][count] = f[k];
+        for (int l = 0; l < layers; l++)
+            lv[l][count] = gc_profile_layer_ms(ctx, l);
         count++;
         m->stages.device_bytes = p.device_bytes;
         m->stages.images = p.images;
@@ -367,4 +372,14 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
     m->stages.cam_ms = median_of(v[6], count);
     m->stages.download_ms = median_of(v[7], count);
     m->profiled = count > 0;
+    /* each feature layer, where the calls ran the forward (a negative time: not measured) */
+    m->n_layers = 0;
+    for (int l = 0; count > 0 && l < layers; l++) {
+        const double ms = median_of(lv[l], count);
+        if (ms < 0.0)
+            break;
+        m->layer_ms[l] = ms;
+        snprintf(m->layer_name[l], sizeof m->layer_name[l], "%s", gc_layer_name(ctx, l));
+        m->n_layers = l + 1;
+    }
 }

@@ -22,6 +22,14 @@ static double images_per_s(const bench_mode *m)
     return m->median_ms > 0.0 ? 1e3 * m->batch / m->median_ms : 0.0;
 }
 
+/* Layer l's achieved TFLOP/s in the profiled pass (0 for a pool or without the counts). */
+static double layer_tflops(const bench_meta *meta, const bench_mode *m, int l)
+{
+    if (!meta->work.ok || l >= meta->work.n_layers || m->layer_ms[l] <= 0.0)
+        return 0.0;
+    return meta->work.layer_flops[l] * m->stages.images / (m->layer_ms[l] * 1e9);
+}
+
 void print_record(const bench_args *a, const bench_meta *meta, const bench_mode *m)
 {
     FILE *o = stdout;
@@ -88,6 +96,16 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
         if (!strcmp(m->name, "host"))
             fprintf(o, ",\"render\":%.4f", m->render_ms);
         fprintf(o, "},\"profile_iters\":%d", a->profile_iters);
+        if (m->n_layers > 0) {
+            fprintf(o, ",\"layers\":[");
+            for (int l = 0; l < m->n_layers; l++) {
+                fprintf(o, "%s{\"name\":", l ? "," : "");
+                json_string(o, m->layer_name[l]);
+                fprintf(o, ",\"ms\":%.4f,\"tflops\":%.2f}", m->layer_ms[l],
+                        layer_tflops(meta, m, l));
+            }
+            fprintf(o, "]");
+        }
     } else if (*m->profile_error) {
         fprintf(o, ",\"profile_error\":");
         json_string(o, m->profile_error);
@@ -253,6 +271,15 @@ void print_text(const bench_args *a, const bench_meta *meta, const bench_mode *m
                    m->stages.download_ms, m->stages.total_ms);
         else if (*m->profile_error)
             printf("%12s profile: %s\n", "", m->profile_error);
+        for (int l = 0; m->profiled && l < m->n_layers; l++) { /* four to a line */
+            if (l % 4 == 0)
+                printf("%12s layers ms:", "");
+            const double ltf = layer_tflops(meta, m, l);
+            printf(" %s %.3f", m->layer_name[l], m->layer_ms[l]);
+            if (ltf > 0.0)
+                printf(ltf >= 10.0 ? " (%.0f TF/s)" : " (%.2f TF/s)", ltf);
+            printf(l % 4 == 3 || l + 1 == m->n_layers ? "\n" : ",");
+        }
     }
     for (int i = 0; i < n_modes; i++)
         if (!modes[i].skipped)

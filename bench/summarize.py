@@ -358,15 +358,35 @@ def main():
                   f"(timed pass) = {h.get('images_per_s', 0):,.0f} img/s")
     if not any_stage:
         p("- no profiled records (the profiled pass failed or was not run)")
+    if o and o.get("layers"):
+        lay = o["layers"]
+        conv = [x for x in lay if x.get("tflops")]
+        pools = [x for x in lay if not x.get("tflops")]
+        total = sum(x["ms"] for x in lay)
+        p(f"\nEach feature layer of `gpu` mode, {o.get('precision')} b{head_b} (CUDA events "
+          f"between the layers, profiled pass): convs {sum(x['ms'] for x in conv):.2f} ms, "
+          f"pools {sum(x['ms'] for x in pools):.2f} ms of {total:.2f}\n")
+        p("| layer | ms | TFLOP/s |")
+        p("|---|---:|---:|")
+        for x in lay:
+            p(f"| {x['name']} | {x['ms']:.3f} | {x['tflops']:.0f} |" if x.get("tflops")
+              else f"| {x['name']} | {x['ms']:.3f} | (pool) |")
     misses = []
     if o and o_ips is not None and o_ips < TARGET_IPS and o.get("stages_ms"):
         st = o["stages_ms"]
         feat = st.get("features") or 0
         if feat and o.get("flops_per_image"):
             conv_tf = o["flops_per_image"] * head_b / (feat * 1e-3) * 1e-12
-            misses.append(f"throughput: the conv layers (features) take {feat:.2f} of "
-                          f"{st.get('total', 0):.2f} ms ({conv_tf:.0f} TFLOP/s inside them, "
-                          f"profiled)")
+            misses.append(f"throughput: the feature layers take {feat:.2f} of "
+                          f"{st.get('total', 0):.2f} ms ({conv_tf:.0f} TFLOP/s over them, "
+                          f"pools included, profiled)")
+            lay = [x for x in o.get("layers") or [] if x.get("tflops")]
+            if lay:
+                slow = min(lay, key=lambda x: x["tflops"])
+                p_ms = sum(x["ms"] for x in o["layers"] if not x.get("tflops"))
+                misses.append(f"the convs alone: {sum(x['ms'] for x in lay):.2f} ms; slowest "
+                              f"per FLOP {slow['name']} at {slow['tflops']:.0f} TFLOP/s; the "
+                              f"pools {p_ms:.2f} ms")
     if gc_t and fw_t and gc_t / fw_t < TARGET_VS_FORWARD and o and o.get("stages_ms"):
         st = o["stages_ms"]
         misses.append(f"Grad-CAM vs forward: backward {st.get('backward', 0):.2f} ms + cam "

@@ -58,6 +58,9 @@ static gc_status forward_features(gc_context *ctx, cuda_state *s, int32_t n)
     gc_errbuf *err = &ctx->err;
     const void *x = s->x;
     int32_t H = ctx->in_h, W = ctx->in_w;
+    const int timed = ctx->opt.profile; /* runs without graphs (run_segment) */
+    if (timed)
+        GC_CUDA_TRY(err, cudaEventRecord(s->ev_layer[0], s->stream));
     for (int i = 0; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
         void *y = layer_out(s, i);
@@ -79,10 +82,13 @@ static gc_status forward_features(gc_context *ctx, cuda_state *s, int32_t n)
                           gc_relu_cuda(s->stream, s->dt, out, y, rows * L->cout, err));
         }
         LAYER_TRY(ctx, "forward of", L->name, gcu_debug_sync(ctx, s));
+        if (timed)
+            GC_CUDA_TRY(err, cudaEventRecord(s->ev_layer[i + 1], s->stream));
         H = s->geo.h[i];
         W = s->geo.w[i];
         x = y;
     }
+    s->layers_marked = timed;
     if (s->dt != GC_DT_F32) {
         const size_t len = (size_t)n * ctx->cam_h * ctx->cam_w * ctx->cam_c;
         const void *a = ctx->stage == GC_STAGE_PRE ? s->pre : s->act[ctx->target];

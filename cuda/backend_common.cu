@@ -112,6 +112,7 @@ gc_status gcu_mark(gc_context *ctx, cuda_state *s, int stage)
 gc_status gcu_prof_begin(gc_context *ctx, cuda_state *s)
 {
     s->n_marks = 0;
+    s->layers_marked = 0;
     return gcu_mark(ctx, s, PROF_START);
 }
 
@@ -136,6 +137,13 @@ gc_status gcu_prof_collect(gc_context *ctx, cuda_state *s)
             *f += ms;
     }
     s->n_marks = 0;
+    for (int i = 0; s->layers_marked && i < ctx->model.n_layers; i++) {
+        float ms = 0.0f;
+        GC_CUDA_TRY(&ctx->err, cudaEventElapsedTime(&ms, s->ev_layer[i], s->ev_layer[i + 1]));
+        ctx->layer_ms[i] += ms;
+        ctx->layers_timed = 1;
+    }
+    s->layers_marked = 0;
     return GC_OK;
 }
 

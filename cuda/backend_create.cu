@@ -24,6 +24,9 @@ void gcu_destroy(void *state)
     for (int k = 0; k < GC_MAX_MARKS; k++)
         if (s->ev[k])
             cudaEventDestroy(s->ev[k]);
+    for (int k = 0; k <= GC_MAX_LAYERS; k++)
+        if (s->ev_layer[k])
+            cudaEventDestroy(s->ev_layer[k]);
     if (s->graph_exec) {
         for (size_t k = 0; k < (size_t)GC_GRAPH_SEGMENTS * (size_t)(s->N + 1); k++)
             if (s->graph_exec[k])
@@ -456,9 +459,12 @@ gc_status gcu_create(gc_context *ctx, void **state)
     s->host_preprocess = hp && *hp && strcmp(hp, "0") != 0;
     /* its staging comes with the first batch of images (explain_images_impl) */
     ctx->backend_images = !s->host_preprocess;
-    if (ctx->opt.profile)
+    if (ctx->opt.profile) {
         for (int k = 0; k < GC_MAX_MARKS; k++)
             GC_CUDA_TRY(err, cudaEventCreate(&s->ev[k]));
+        for (int k = 0; k <= ctx->model.n_layers; k++)
+            GC_CUDA_TRY(err, cudaEventCreate(&s->ev_layer[k]));
+    }
     GC_TRY(graphs_init(ctx, s));
     GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
     return GC_OK;

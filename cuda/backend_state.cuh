@@ -128,6 +128,8 @@ typedef struct cuda_state {
     cudaEvent_t ev[GC_MAX_MARKS];
     int ev_stage[GC_MAX_MARKS];
     int n_marks;
+    cudaEvent_t ev_layer[GC_MAX_LAYERS + 1]; /* before the first feature layer, after each */
+    int layers_marked;                       /* the forward recorded them (gc_profile_layer_ms) */
 } cuda_state;
 
 #define GC_N_COLORMAPS (GC_COLORMAP_MAGMA + 1)

@@ -350,6 +350,13 @@ typedef struct gc_profile {
 
 GC_API gc_status gc_profile_get(const gc_context *ctx, gc_profile *out);
 
+/* The forward time in ms of feature layer `index` (gc_layer_name's numbering: every conv and
+ * pool, the conv's bias and ReLU included) in the last gc_explain* / gc_predict* call, when
+ * options.profile is set; on the GPU from CUDA events between the layers. They add up to
+ * about features_ms. Negative where nothing was measured: profiling off, a failed call, an
+ * index past the last layer. */
+GC_API double gc_profile_layer_ms(const gc_context *ctx, int32_t index);
+
 /* ---------------------------------------------------------------- rendering (CPU) */
 
 typedef enum gc_colormap {

@@ -24,6 +24,8 @@ static void profile_reset(gc_context *ctx)
     int64_t bytes = ctx->prof.device_bytes;
     memset(&ctx->prof, 0, sizeof ctx->prof);
     ctx->prof.device_bytes = bytes;
+    memset(ctx->layer_ms, 0, sizeof ctx->layer_ms);
+    ctx->layers_timed = 0;
 }
 
 /* A batch of n images whose call started at t0 and spent preprocess_ms staging them; the
@@ -65,6 +67,14 @@ gc_status gc_profile_get(const gc_context *ctx, gc_profile *out)
         return GC_ERR_BAD_STATE;
     *out = ctx->prof;
     return GC_OK;
+}
+
+double gc_profile_layer_ms(const gc_context *ctx, int32_t index)
+{
+    if (!ctx || ctx->sticky != GC_OK || !ctx->layers_timed || index < 0 ||
+        index >= ctx->model.n_layers)
+        return -1.0;
+    return ctx->layer_ms[index];
 }
 
 gc_options gc_options_default(void)

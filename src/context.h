@@ -125,6 +125,8 @@ struct gc_context {
                                read back through ops->read_tensor, not ctx->input */
     gc_profile prof;        /* the last batch's stage times: backends fill the stages and
                                device_bytes, context.c the rest (gc_profile_get) */
+    double layer_ms[GC_MAX_LAYERS]; /* ... and each feature layer's forward (profiling)   */
+    int32_t layers_timed;   /* layer_ms holds the last call's times                      */
     /* host staging, sized for max_batch */
     float *input;           /* (max_batch, H, W, 3) */
     uint8_t *resized;       /* (pre_threads, H, W, 3): one resize buffer per thread */

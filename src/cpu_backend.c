@@ -202,6 +202,7 @@ static void forward_features(gc_context *ctx, cpu_state *s, const float *input, 
     const gc_model *m = &ctx->model;
     const float *x = input;
     int32_t H = ctx->in_h, W = ctx->in_w;
+    double t_layer = ctx->opt.profile ? gc_now_ms() : 0.0; /* gc_profile_layer_ms */
     for (int i = 0; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
         float *y = i >= s->keep_from ? s->act[i] : (i % 2 ? s->pong : s->ping);
@@ -214,6 +215,12 @@ static void forward_features(gc_context *ctx, cpu_state *s, const float *input, 
             cpu_relu(s->threads, y, len);
         } else {
             cpu_conv_run(&s->fwd[i], x, n, H, W, y, 1, s->threads, s->scratch);
+        }
+        if (ctx->opt.profile) {
+            const double t = gc_now_ms();
+            ctx->layer_ms[i] += t - t_layer;
+            ctx->layers_timed = 1;
+            t_layer = t;
         }
         H = s->geo.h[i];
         W = s->geo.w[i];

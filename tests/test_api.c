@@ -907,11 +907,24 @@ static void check_profile(gc_context *ctx, const image_buf *img)
                           q.backward_ms + q.cam_ms + q.download_ms;
     ok &= q.images == 1 && q.features_ms > 0.0 && q.backward_ms > 0.0 && q.head_ms > 0.0 &&
           q.preprocess_ms > 0.0 && stages <= q.total_ms * 1.001 + 1e-3;
+    /* each feature layer's time: every layer measured, together within the features stage
+     * (which times the same loop); nothing past the last layer, nothing when not profiling */
+    int32_t layers = 0;
+    double layer_sum = 0.0, layer_min = 1e30;
+    while (gc_layer_name(prof, layers)) {
+        const double ms = gc_profile_layer_ms(prof, layers++);
+        layer_sum += ms;
+        layer_min = ms < layer_min ? ms : layer_min;
+    }
+    ok &= layers > 0 && layer_min >= 0.0 && layer_sum > 0.0 &&
+          layer_sum <= q.features_ms * 1.001 + 1e-3 && layer_sum >= 0.5 * q.features_ms &&
+          gc_profile_layer_ms(prof, layers) < 0.0 && gc_profile_layer_ms(prof, -1) < 0.0 &&
+          gc_profile_layer_ms(ctx, 0) < 0.0 && gc_profile_layer_ms(NULL, 0) < 0.0;
     gc_profile f;
     gc_status bad = gc_explain(prof, &im, 0, NULL, out.res, out.cams, CAM_HW);
     gc_profile_get(prof, &f);
     ok &= bad == GC_ERR_INVALID_ARGUMENT && f.images == 0 && f.total_ms == 0.0 &&
-          f.features_ms == 0.0;
+          f.features_ms == 0.0 && gc_profile_layer_ms(prof, 0) < 0.0;
     /* a refused device call (the CPU takes no device pointers) also leaves no profile */
     explain_images(prof, &im, 1, NULL, &out);
     float x = 0.0f;
@@ -922,8 +935,9 @@ static void check_profile(gc_context *ctx, const image_buf *img)
           gc_profile_get(prof, NULL) == GC_ERR_INVALID_ARGUMENT;
     gc_context_destroy(prof);
     check(ok, "profile", "plain: %d image(s) in %.2f ms; profiled: features %.2f head %.2f "
-          "backward %.2f cam %.3f of %.2f ms; after a failed call %d images", p.images,
-          p.total_ms, q.features_ms, q.head_ms, q.backward_ms, q.cam_ms, q.total_ms, f.images);
+          "backward %.2f cam %.3f of %.2f ms; %d layers, %.2f ms together (least %.3f); after "
+          "a failed call %d images", p.images, p.total_ms, q.features_ms, q.head_ms,
+          q.backward_ms, q.cam_ms, q.total_ms, (int)layers, layer_sum, layer_min, f.images);
 }
 
 /* gc_explain_render on the CPU: gc_explain's results and cams, and each image's overlay and

@@ -42,6 +42,14 @@ for row in rows:
         print(f"FAIL  {row.get('mode')} {row.get('precision')}: images_per_s "
               f"{row.get('images_per_s')}")
         failed += 1
+# the profiled records of the modes with a forward name every feature layer, timed
+for row in rows:
+    if row.get("mode") in ("gpu", "gpu_forward", "gradcam", "forward") and row.get("stages_ms"):
+        lay = row.get("layers") or []
+        if not lay or any(not (x.get("ms", -1) >= 0) for x in lay) or \
+                not any(x.get("tflops", 0) > 0 for x in lay):
+            print(f"FAIL  {row.get('mode')} {row.get('precision')}: layer times {lay[:3]}")
+            failed += 1
 for m in modes:
     if m not in seen:
         print(f"FAIL  no result line for mode {m} (modes seen: {sorted(x for x in seen if x)})")

@@ -501,6 +501,19 @@ static void check_half(gc_precision prec, const float *x, int32_t n, const int32
                   pr.head_ms > 0 && pr.backward_ms > 0 && pr.cam_ms > 0 &&
                   pr.download_ms > 0 && pr.device_bytes > 0))
                 FAIL("  %-16s a profile field is not > 0", run);
+            /* the layers' CUDA events: each timed, together within the features stage */
+            double sum = 0.0;
+            int32_t k = 0, bad = 0;
+            for (; gc_layer_name(gpu, k); k++) {
+                const double ms = gc_profile_layer_ms(gpu, k);
+                bad += !(ms >= 0.0);
+                sum += ms;
+            }
+            printf("  %-16s %d layers: %.3f ms together\n", run, (int)k, sum);
+            if (bad || k == 0 || !(sum > 0.0 && sum <= pr.features_ms * 1.01 + 1e-3) ||
+                gc_profile_layer_ms(gpu, k) >= 0.0)
+                FAIL("  %-16s layer times: %d of %d unmeasured, %.3f ms of features %.3f", run,
+                     (int)bad, (int)k, sum, pr.features_ms);
         }
     }
 done:
