@@ -52,6 +52,9 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     /* the CUDA backend's graph replay (GC_CUDA_GRAPHS=1, off by default) */
     const char *graphs = getenv("GC_CUDA_GRAPHS");
     fprintf(o, ",\"cuda_graphs\":%s", graphs && *graphs && strcmp(graphs, "0") ? "true" : "false");
+    /* every conv unfused (GC_CUDNN_FUSE=0: the plain conv, then our bias + ReLU kernel) */
+    const char *fuse = getenv("GC_CUDNN_FUSE");
+    fprintf(o, ",\"cudnn_fusion\":%s", fuse && !strcmp(fuse, "0") ? "false" : "true");
     if (m->context_ms > 0.0)
         fprintf(o, ",\"context_ms\":%.1f", m->context_ms);
     if (*m->autotune_report) {

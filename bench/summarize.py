@@ -42,8 +42,13 @@ class Index:
         self.methods = {}  # the other CAM methods: (impl, mode, prec, batch, method) -> record
         self.tuned = {}  # options.autotune runs (gradcam-bench --autotune): key as self.by
         self.graphs = {}  # GC_CUDA_GRAPHS=1 runs: key as self.by
+        self.unfused = {}  # GC_CUDNN_FUSE=0 runs: key as self.by
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
+                continue
+            if r.get("cudnn_fusion") is False:
+                self.unfused[(r.get("impl"), r.get("mode"), r.get("precision"),
+                              r.get("batch"))] = r
                 continue
             if r.get("cuda_graphs") is True:
                 self.graphs[(r.get("impl"), r.get("mode"), r.get("precision"),
@@ -192,16 +197,16 @@ def autotune_table(ix, p):
     p("")
 
 
-def graphs_table(ix, p):
-    """CUDA graph replay (GC_CUDA_GRAPHS=1) against direct launches, side by side."""
-    if not ix.graphs:
+def variant_table(ix, p, runs, title, name):
+    """A variant's runs (CUDA graph replay, unfused convs) against the default, side by side."""
+    if not runs:
         return
-    p("## CUDA graphs (`GC_CUDA_GRAPHS=1`)\n")
-    p("| mode | precision | batch | direct img/s | graphs img/s | graphs ÷ direct |")
+    p(f"## {title}\n")
+    p(f"| mode | precision | batch | default img/s | {name} img/s | {name} ÷ default |")
     p("|---|---|---:|---:|---:|---:|")
-    for key in sorted(ix.graphs, key=lambda k: (str(k[1]), PREC_ORDER.index(k[2])
-                                                if k[2] in PREC_ORDER else 99, -(k[3] or 0))):
-        g = ix.graphs[key]
+    for key in sorted(runs, key=lambda k: (str(k[1]), PREC_ORDER.index(k[2])
+                                           if k[2] in PREC_ORDER else 99, -(k[3] or 0))):
+        g = runs[key]
         d = ix.by.get(key)
         g_ips = g.get("images_per_s") if g.get("ok") else None
         d_ips = d.get("images_per_s") if d and d.get("ok") else None
@@ -442,7 +447,9 @@ def main():
 
     # ------------------------------------------------------------ autotuned plans
     autotune_table(ix, p)
-    graphs_table(ix, p)
+    variant_table(ix, p, ix.graphs, "CUDA graphs (`GC_CUDA_GRAPHS=1`)", "graphs")
+    variant_table(ix, p, ix.unfused, "Unfused convs (`GC_CUDNN_FUSE=0`: conv, then our bias + "
+                  "ReLU kernel)", "unfused")
 
     # ------------------------------------------------------------ the other methods
     method_table(ix, p)

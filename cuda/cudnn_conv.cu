@@ -255,6 +255,15 @@ static int runtime_compilation_allowed(void)
     return !(v && !strcmp(v, "0"));
 }
 
+/* GC_CUDNN_FUSE=0: every conv unfused (the plain conv graph, then our bias + ReLU kernel),
+ * for measuring what fusion buys per precision (fp32's fused engines ran at half PyTorch's
+ * speed on an H100) and for bisecting. */
+static int fusion_allowed(void)
+{
+    const char *v = getenv("GC_CUDNN_FUSE");
+    return !(v && !strcmp(v, "0"));
+}
+
 /* 1 when the engine config may run our convs. Its numerical notes must fit `numerics`
  * (gc_conv_numerics): never a reduced-precision reduction, never down-converted inputs (cuDNN
  * flags an engine that converts float data to fp16 so; TF32 engines carry TENSOR_CORE alone;
@@ -490,7 +499,7 @@ static gc_status plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t
     p->bias = bias, p->relu = relu;
     char why[512] = "";
     int found = 0;
-    if (bias || relu) {
+    if ((bias || relu) && fusion_allowed()) {
         gc_status st = try_build(handle, p, bias, relu, numerics, &found, why, sizeof why,
                                  err);
         if (st == GC_ERR_OUT_OF_MEMORY)

@@ -12,8 +12,9 @@
 #    2b. ours bf16 b256 again (gpu, gpu_forward) with --autotune: cuDNN engines timed per
 #       conv at context creation (options.autotune; at most 45 s of it), beside step 1's
 #    2c. ours bf16 b256, b32, b1 (gpu, gpu_forward) with CUDA graphs (GC_CUDA_GRAPHS=1)
-#    3. files: 16384 JPEGs 224x224 and 4096 JPEGs 500x375 -> overlay PNGs (bf16, b256),
-#       with nvidia-smi sampling GPU utilization every 100 ms
+#    2d. ours fp32 and bf16 b256 (gpu, gpu_forward) with every conv unfused (GC_CUDNN_FUSE=0)
+#    3. files: 16384 JPEGs 224x224 (one context per GPU, then two) and 4096 JPEGs 500x375 ->
+#       overlay PNGs (bf16, b256), with nvidia-smi sampling GPU utilization every 100 ms
 #    4. ours tf32+fp16 b256, peers tf32 b256, peers fp16 b256
 #    5. ours b128, b32, b1 (all precisions), then peers b128,32,1 per precision
 #    6. torch.compile'd tuned peer (bf16 b256), only if >= 100 s are left
@@ -355,6 +356,13 @@ if [ $SMOKE -eq 0 ]; then
         --profile-iters 0
 fi
 
+# 2d: every conv unfused (GC_CUDNN_FUSE=0: cuDNN's plain conv, then our bias + ReLU kernel)
+# in fp32, whose fused engines ran at half PyTorch's speed, and in the headline precision;
+# profiled, so that the records carry each layer's time; "cudnn_fusion":false
+run_step "ours-unfused-b$B_BIG" 90 env GC_CUDNN_FUSE=0 "${OURS[@]}" "${IT[@]}" \
+    --precision "$(echo "${PRECS_MAIN[*]}" | tr ' ' ,)" --batch "$B_BIG" \
+    --modes gpu,gpu_forward --profile-iters 1
+
 # 3: the command on JPEG folders, with GPU utilization sampled during it
 files_step() { # SIZE COUNT [NAME-SUFFIX BENCH-ARGS...]: more arguments go to the bench
     local size=$1 count=$2 name=files-${1}${3:-}
@@ -405,6 +413,7 @@ for p in "${PRECS_MAIN[@]}"; do
     fi
 done
 files_step 224x224 "$FILES_BIG"
+[ "$SMOKE" = 1 ] || files_step 224x224 "$FILES_BIG" -w2 --files-workers 2
 files_step 500x375 "$FILES_SMALL"
 # what the CPU's PNG encoding costs, and two contexts per GPU overlapping their batches
 # (--workers-per-device needs the CUDA backend: not in the CPU smoke run)

@@ -8,6 +8,7 @@
  *   half conv + bias + ReLU                         eng4 fused (runtime-compiled)
  *   float conv + bias + ReLU, true fp32             eng7 fused (runtime-compiled, no TC)
  *   the same two with GC_CUDNN_RTC=0                unfused, a precompiled plain engine
+ *   half conv + bias + ReLU with GC_CUDNN_FUSE=0    unfused, the plain conv's engine
  *   true fp32 with only tensor-core engines         GC_ERR_UNSUPPORTED naming the notes
  *   tensors over 2^31 elements                      GC_ERR_UNSUPPORTED naming max_batch
  * Each expectation follows from the engine notes alone; a filter that let a refused note
@@ -60,6 +61,7 @@ static void expect(cudnnHandle_t h, const char *what, cudnnDataType_t dt, int fu
 int main(void)
 {
     unsetenv("GC_CUDNN_RTC");
+    unsetenv("GC_CUDNN_FUSE");
     unsetenv("GC_EMU_CUDNN_TC_ONLY");
     cudnnHandle_t h;
     if (cudnnCreate(&h) != CUDNN_STATUS_SUCCESS) {
@@ -78,6 +80,9 @@ int main(void)
     expect(h, "float conv + bias + ReLU, true fp32, GC_CUDNN_RTC=0", F, 1, GC_CONV_TRUE_FP32, 0,
            0);
     unsetenv("GC_CUDNN_RTC");
+    setenv("GC_CUDNN_FUSE", "0", 1);
+    expect(h, "half conv + bias + ReLU, GC_CUDNN_FUSE=0", H, 1, GC_CONV_FP32_ACCUM, 1, 0);
+    unsetenv("GC_CUDNN_FUSE");
 
     /* no engine without tensor cores: true fp32 has none, and says why */
     setenv("GC_EMU_CUDNN_TC_ONLY", "1", 1);
