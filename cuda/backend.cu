@@ -139,17 +139,22 @@ static size_t largest_image(const cuda_state *s, int32_t n)
     return m;
 }
 
-/* d_out of at least `bytes`, grown with headroom. */
+/* d_out of at least `bytes`, grown with headroom where the device has room for it. */
 static gc_status reserve_out(gc_context *ctx, cuda_state *s, size_t bytes)
 {
     if (bytes <= s->out_cap)
         return GC_OK;
-    const size_t cap = bytes + bytes / 2;
+    size_t cap = bytes + bytes / 2;
     cudaFree(s->d_out);
     s->d_out = NULL;
     s->out_cap = 0;
     gcu_account(ctx, s);
     cudaError_t e = cudaMalloc((void **)&s->d_out, cap);
+    if (e == cudaErrorMemoryAllocation) { /* exactly what this batch needs */
+        cudaGetLastError();
+        cap = bytes;
+        e = cudaMalloc((void **)&s->d_out, cap);
+    }
     if (e != cudaSuccess) {
         cudaGetLastError();
         s->d_out = NULL;
@@ -252,8 +257,12 @@ static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image
         want = GC_MAX(want, table_n + GC_MIN((size_t)s->N * per_image,
                                              GC_IMG_STAGING_INITIAL_MAX));
     }
-    if (want)
-        GC_TRY(alloc_images(ctx, s, want, n));
+    if (want) {
+        gc_status st = alloc_images(ctx, s, want, n);
+        if (st == GC_ERR_OUT_OF_MEMORY && want > table + pixels) /* no room for headroom */
+            st = alloc_images(ctx, s, table + pixels, n);
+        GC_TRY(st);
+    }
     s->img_pixels = pixels;
     GC_TRY(reserve_ring(ctx, s, largest_image(s, n)));
     GC_TRY(gcu_prof_begin(ctx, s));

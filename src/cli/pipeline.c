@@ -42,6 +42,8 @@ typedef struct pipeline {
 typedef struct batcher {
     pipeline *p;
     gc_context *ctx;
+    int32_t limit;              /* images per call: max_batch, lowered when a batch of
+                                   large images did not fit in device memory             */
     job **batch;
     gc_image *imgs;
     gc_result *res;
@@ -262,14 +264,21 @@ static int fetch_saliency(batcher *b, job *j, int32_t i)
     return 0;
 }
 
-/* The library renders this batch's images (render_in_batch): their output buffers. A job
- * whose buffers cannot be had fails alone (out of memory) and gets NULL entries. */
-static void render_buffers(batcher *b, int32_t n)
+/* The library renders these images (render_in_batch): their output buffers (kept from a try
+ * that did not fit). A job whose buffers cannot be had fails alone (out of memory) and gets
+ * NULL entries. */
+static void render_buffers(batcher *b, job **jobs, int32_t n)
 {
     const int over = b->p->cfg->outputs & OUT_OVERLAY, heat = b->p->cfg->outputs & OUT_HEATMAP;
     for (int32_t i = 0; i < n; i++) {
-        job *j = b->batch[i];
+        job *j = jobs[i];
         const size_t bytes = (size_t)j->img.width * j->img.height * 3;
+        if (j->failed || (over && j->overlay) || (heat && j->heatmap)) {
+            b->overlays[i] = j->overlay;
+            b->heatmaps[i] = j->heatmap;
+            b->lens[i] = bytes;
+            continue;
+        }
         j->overlay = over ? malloc(bytes) : NULL;
         j->heatmap = heat ? malloc(bytes) : NULL;
         if ((over && !j->overlay) || (heat && !j->heatmap)) {
@@ -285,26 +294,48 @@ static void render_buffers(batcher *b, int32_t n)
     }
 }
 
-/* gc_explain (or gc_explain_render) on the gathered jobs, then hand them to the encoders. */
-static void run_batch(batcher *b, int32_t n)
+/* gc_explain (or gc_explain_render) on jobs[0..n), then hand them to the encoders. A batch
+ * of large images that does not fit in device memory (the context was sized for the network,
+ * not for the photos it stages and renders) goes again in halves, and the batcher keeps the
+ * smaller size from then on, saying so once per halving. */
+static void run_batch(batcher *b, job **jobs, int32_t n)
 {
     pipeline *p = b->p;
     const size_t hw = (size_t)p->cam_w * p->cam_h;
     for (int32_t i = 0; i < n; i++) {
-        b->imgs[i] = b->batch[i]->img;
+        b->imgs[i] = jobs[i]->img;
         b->classes[i] = p->cfg->class_id;
     }
     gc_status st;
     if (p->render_in_batch) {
-        render_buffers(b, n);
+        render_buffers(b, jobs, n);
         st = gc_explain_render(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw,
                                p->cfg->colormap, p->cfg->alpha, b->overlays, b->heatmaps,
                                b->lens);
     } else {
         st = gc_explain(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw);
     }
+    if (st == GC_ERR_OUT_OF_MEMORY && n > 1) {
+        const int32_t half = (n + 1) / 2;
+        if (half < b->limit) {
+            int64_t px = 0;
+            int32_t w = 0, h = 0;
+            for (int32_t i = 0; i < n; i++)
+                if ((int64_t)jobs[i]->img.width * jobs[i]->img.height > px) {
+                    w = jobs[i]->img.width, h = jobs[i]->img.height;
+                    px = (int64_t)w * h;
+                }
+            report_note(p->rep, "a batch of %d images (the largest %dx%d) did not fit in "
+                        "device memory: batches of %d from now on (%s)", (int)n, (int)w, (int)h,
+                        (int)half, gc_last_error(b->ctx));
+            b->limit = half;
+        }
+        run_batch(b, jobs, half);
+        run_batch(b, jobs + half, n - half);
+        return;
+    }
     for (int32_t i = 0; i < n; i++) {
-        job *j = b->batch[i];
+        job *j = jobs[i];
         if (j->failed) { /* no buffers for its outputs */
         } else if (st != GC_OK) {
             j->failed = 1;
@@ -339,7 +370,7 @@ static void *batcher_main(void *arg)
         /* a partial batch waits briefly for company, then goes (stdin may be slow) */
         job *j = n ? queue_pop_timed(&p->decoded, 50, &timed_out) : queue_pop(&p->decoded);
         if (timed_out) {
-            run_batch(b, n);
+            run_batch(b, b->batch, n);
             n = 0;
             continue;
         }
@@ -350,13 +381,13 @@ static void *batcher_main(void *arg)
             continue;
         }
         b->batch[n++] = j;
-        if (n == p->max_batch) {
-            run_batch(b, n);
+        if (n >= b->limit) {
+            run_batch(b, b->batch, n);
             n = 0;
         }
     }
     if (n)
-        run_batch(b, n);
+        run_batch(b, b->batch, n);
     pthread_mutex_lock(&p->mu);
     int last = --p->batchers_left == 0;
     pthread_mutex_unlock(&p->mu);
@@ -368,7 +399,7 @@ static void *batcher_main(void *arg)
 static int batcher_init(batcher *b, pipeline *p, gc_context *ctx)
 {
     const size_t B = (size_t)p->max_batch;
-    *b = (batcher){p, ctx, calloc(B, sizeof *b->batch), calloc(B, sizeof *b->imgs),
+    *b = (batcher){p, ctx, p->max_batch, calloc(B, sizeof *b->batch), calloc(B, sizeof *b->imgs),
                    calloc(B, sizeof *b->res), calloc(B, sizeof *b->classes),
                    malloc(sizeof(float) * B * p->cam_w * p->cam_h),
                    calloc(B, sizeof *b->overlays), calloc(B, sizeof *b->heatmaps),

@@ -5,6 +5,8 @@
  */
 #include <cJSON.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -248,6 +250,27 @@ void report_job(report *r, const job *j)
     draw_progress(r, 0);
     pthread_mutex_unlock(&r->mu);
     free(line);
+}
+
+void report_note(report *r, const char *fmt, ...)
+{
+    if (r->cfg->quiet)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&r->mu);
+    if (r->show_progress)
+        fprintf(stderr, "\r\033[K");
+    if (r->cfg->ranks > 1)
+        fprintf(stderr, "gradcam: rank %d: note: %s\n", r->cfg->rank, msg);
+    else
+        fprintf(stderr, "gradcam: note: %s\n", msg);
+    r->last_draw = 0.0; /* the progress line again at once */
+    draw_progress(r, 0);
+    pthread_mutex_unlock(&r->mu);
 }
 
 void report_skip(report *r)

@@ -11,8 +11,9 @@ CPU backend, the same class for every input, cams within 1e-3 and overlays/heatm
 one colormap step where a cam value sits on a 1/255 step (a few pixels); `--device 1` works,
 `--device 2` (one past the last) and `--backend cuda` without a device exit 2 with a
 message naming the cause; with no options the command takes the GPU, in bf16, 128 at a time,
-and on a GPU too small for that, 64 with a note; with a cuDNN too old, the CPU (batch 8) with
-a note. Prints 'N passed, M failed'.
+and on a GPU too small for that, 64 with a note; photos too large for a whole batch on the
+device go in halves, with a note and the same files; with a cuDNN too old, the CPU (batch 8)
+with a note. Prints 'N passed, M failed'.
 """
 import json
 import os
@@ -106,6 +107,37 @@ small = subprocess.run([EMU_BIN, "-o", os.path.join(WORK, "small"), "--progress"
 check(small.returncode == 0 and "batches of 64 (128 did not fit in memory)" in small.stderr
       and "gradcam: CUDA, bf16, batch 64," in small.stderr,
       "250 MB of device memory: batch 64, with a note", (small.returncode, small.stderr[:600]))
+
+# large photos on a GPU that holds the context but not a whole batch of them (staged, then
+# rendered at full size): the batch goes again in halves, every image ends ok, with the same
+# files as with room to spare, and one note says so
+big = os.path.join(WORK, "big-in")
+os.makedirs(big)
+yy, xx = np.mgrid[0:1200, 0:1600]
+for i in range(5):
+    photo = np.stack([127 + 100 * np.sin(xx / (9.0 + c + i)) * np.cos(yy / 13.0 - c)
+                      for c in range(3)], -1)
+    cv2.imwrite(os.path.join(big, f"b{i}.jpg"), np.clip(photo, 0, 255).astype(np.uint8))
+big_runs = {}
+for name, mem in (("big-roomy", "400000000"), ("big-tight", "120000000")):
+    big_runs[name] = subprocess.run(
+        [EMU_BIN, "-o", os.path.join(WORK, name), "--batch", "4", "--backend", "cuda", big],
+        capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, GC_EMU_DEVICES="1", GC_EMU_QUIET="1", GC_EMU_DEVICE_MEMORY=mem))
+tight = big_runs["big-tight"]
+check(big_runs["big-roomy"].returncode == 0 and tight.returncode == 0 and
+      tight.stderr.count("batches of 2 from now on") == 1 and "1600x1200" in tight.stderr,
+      "1600x1200 photos, 120 MB of device memory: batches of 2, with one note",
+      (big_runs["big-roomy"].stderr[-400:], tight.returncode, tight.stderr[-800:]))
+if tight.returncode == 0 and big_runs["big-roomy"].returncode == 0:
+    rt = results("big-tight")
+    same = files("big-tight") == files("big-roomy") and all(
+        open(os.path.join(WORK, "big-tight", f), "rb").read() ==
+        open(os.path.join(WORK, "big-roomy", f), "rb").read()
+        for f in files("big-tight") if f.endswith(".png"))
+    check(len(rt) == 5 and all(r["status"] == "ok" for r in rt.values()) and same,
+          "... every photo ok, the outputs byte for byte those of the roomy run",
+          (len(rt), [r["status"] for r in rt.values()], files("big-tight")))
 
 # a GPU whose cuDNN is older than the headers: --backend auto runs on the CPU, says why,
 # and batches as the CPU does (8), not as for the GPU
