@@ -46,8 +46,8 @@ static int parse_precisions(const char *v, bench_args *a)
         size_t n = strcspn(p, ",");
         gc_precision found = (gc_precision)-1;
         for (int k = GC_PRECISION_AUTO; k <= GC_PRECISION_FP16; k++)
-            if (n == strlen(precision_name((gc_precision)k)) &&
-                !strncmp(p, precision_name((gc_precision)k), n))
+            if (n == strlen(gc_precision_name((gc_precision)k)) &&
+                !strncmp(p, gc_precision_name((gc_precision)k), n))
                 found = (gc_precision)k;
         if ((int)found < 0 || a->n_precisions == BENCH_MAX_LIST) {
             fprintf(stderr, "gradcam-bench: --precision takes auto,fp32,tf32,bf16,fp16\n");

@@ -184,7 +184,6 @@ uint64_t rng_next(uint64_t *s);
 float rng_normal(uint64_t *s);
 void cpu_model(char *out, size_t len);
 void json_string(FILE *f, const char *s);
-const char *precision_name(gc_precision p);
 const char *backend_name(gc_backend b);
 const char *method_name(gc_method m); /* the `gradcam` command's --method names */
 /* The input-space tensor a guided method yields for every image (GUIDED_GRADCAM for

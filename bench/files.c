@@ -185,7 +185,7 @@ static double run_command(const bench_args *a, const char *bin, const char *inpu
     argv[k++] = d;
     if (prec != GC_PRECISION_AUTO) {
         argv[k++] = "--precision";
-        argv[k++] = (char *)precision_name(prec);
+        argv[k++] = (char *)gc_precision_name(prec);
     }
     if (method != GC_METHOD_GRADCAM) {
         argv[k++] = "--method";
@@ -227,7 +227,7 @@ void files_mode(const bench_args *a, pool *threads, bench_mode *m, const char *b
     snprintf(dir, sizeof dir, "%s/jpeg-%dx%d-%d", root, a->image_w, a->image_h, a->files);
     snprintf(list, sizeof list, "%s.list-%d", dir, m->batch);
     snprintf(out, sizeof out, "%s/out", root);
-    snprintf(log, sizeof log, "%s/command-%s-b%d.log", root, precision_name(m->precision),
+    snprintf(log, sizeof log, "%s/command-%s-b%d.log", root, gc_precision_name(m->precision),
              m->batch);
     if (!is_file(bin)) {
         snprintf(m->error, sizeof m->error, "no gradcam command at %s (--gradcam-bin)", bin);
@@ -251,7 +251,7 @@ void files_mode(const bench_args *a, pool *threads, bench_mode *m, const char *b
             return;
         if (!a->json && !a->jsonl)
             fprintf(stderr, "  files %s b%d run %d/%d: %.2f s, %d ok\n",
-                    precision_name(m->precision), m->batch, r + 1, a->files_runs, s, ok_big);
+                    gc_precision_name(m->precision), m->batch, r + 1, a->files_runs, s, ok_big);
         m->samples_ms[m->count++] = s * 1e3;
     }
     summarize(m);

@@ -305,7 +305,7 @@ void time_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
         }
         if (!a->json && !a->jsonl)
             fprintf(stderr, "  %-12s %s b%d %s %d/%d: %.2f ms\n", m->name,
-                    precision_name(m->precision), n, it < a->warmup ? "warm-up" : "iter",
+                    gc_precision_name(m->precision), n, it < a->warmup ? "warm-up" : "iter",
                     it < a->warmup ? it + 1 : it - a->warmup + 1,
                     it < a->warmup ? a->warmup : a->iters, t1 - t0);
         if (it >= a->warmup) {

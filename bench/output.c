@@ -40,7 +40,7 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     json_string(o, m->name);
     fprintf(o, ",\"method\":\"%s\"", method_name(m->method));
     fprintf(o, ",\"backend\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"size\":%d,\"ok\":%s",
-            backend_name(a->backend), precision_name(m->precision), m->batch, a->size,
+            backend_name(a->backend), gc_precision_name(m->precision), m->batch, a->size,
             m->ok ? "true" : "false");
     fprintf(o, ",\"error\":");
     json_string(o, *m->error ? m->error : NULL);
@@ -168,7 +168,7 @@ void print_json(const bench_args *a, const bench_meta *meta, const bench_mode *m
     json_string(stdout, gc_version_string());
     printf(",\"backend\":\"%s\",\"precision\":\"%s\",\"method\":\"%s\",\"machine\":"
            "{\"cpu\":",
-           backend_name(a->backend), precision_name(prec), method_name(modes[0].method));
+           backend_name(a->backend), gc_precision_name(prec), method_name(modes[0].method));
     json_string(stdout, meta->cpu);
     printf(",\"cores\":%ld,\"threads\":%d,\"openblas_config\":", meta->cores, meta->threads);
     json_string(stdout, openblas_get_config());
@@ -229,7 +229,7 @@ void print_text(const bench_args *a, const bench_meta *meta, const bench_mode *m
     const double peak = peak_tflops(meta->peak, prec);
     printf("gradcam-bench  libgradcam %s, %s backend, %s, %s, batch %d, %dx%d%s\n",
            gc_version_string(), backend_name(a->backend), method_name(modes[0].method),
-           precision_name(prec), batch, a->size, a->size, a->autotune ? ", autotune" : "");
+           gc_precision_name(prec), batch, a->size, a->size, a->autotune ? ", autotune" : "");
     printf("machine        %s, %ld cores online, %d threads (OpenBLAS core %s)\n", meta->cpu,
            meta->cores, meta->threads, openblas_get_corename());
     if (meta->gpu.present)

@@ -113,12 +113,6 @@ void json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-const char *precision_name(gc_precision p)
-{
-    static const char *const names[] = {"auto", "fp32", "tf32", "bf16", "fp16"};
-    return (unsigned)p <= GC_PRECISION_FP16 ? names[p] : "?";
-}
-
 const char *method_name(gc_method m)
 {
     static const char *const names[] = {"gradcam",  "gradcam++",       "xgradcam",

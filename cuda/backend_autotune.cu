@@ -180,12 +180,10 @@ gc_status gcu_autotune_plans(gc_context *ctx, cuda_state *s, int n_cands)
      * where the default may win every timing */
     const char *pick = getenv("GC_CUDNN_AUTOTUNE_PICK");
     t.pick_other = pick && strcmp(pick, "other") == 0;
-    static const char *const prec[] = {"auto", "fp32", "tf32", "bf16", "fp16"};
     report_line(ctx, "cuDNN autotune: %s, max_batch %d, %dx%d, up to %d candidates per conv "
                      "(heuristics A then B), workspace cap %.0f MiB, min of %d runs after %d "
                      "warm-up%s",
-                ctx->opt.precision >= 0 && ctx->opt.precision <= 4 ? prec[ctx->opt.precision]
-                                                                   : "?",
+                gc_precision_name(ctx->opt.precision),
                 s->N, ctx->in_w, ctx->in_h, n_cands, cap / 1048576.0, t.iters, t.warmup,
                 t.pick_other ? "; GC_CUDNN_AUTOTUNE_PICK=other (test only: the fastest "
                                "non-default candidate is kept)"

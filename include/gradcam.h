@@ -130,6 +130,10 @@ typedef enum gc_precision {
     GC_PRECISION_FP16 = 4,
 } gc_precision;
 
+/* "auto", "fp32", "tf32", "bf16", "fp16" (the command's --precision words); "?" for any
+ * other value. Thread-safe. */
+GC_API const char *gc_precision_name(gc_precision precision);
+
 typedef struct gc_options {
     const char *weights_path; /* safetensors file (F32, F16 or BF16); required              */
     const char *arch;         /* NULL, or a torchvision cfg "64,64,M,128,...,M" that

@@ -224,13 +224,10 @@ static gc_status use_cpu(gc_context *ctx)
     if (o->precision == GC_PRECISION_AUTO)
         o->precision = GC_PRECISION_FP32;
     if (o->precision != GC_PRECISION_FP32)
-    {
-        static const char *names[] = {"auto", "fp32", "tf32", "bf16", "fp16"};
         return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
                        "the CPU backend computes in fp32 only (precision %s asked)%s%s",
-                       names[o->precision], ctx->backend_note[0] ? "; " : "",
+                       gc_precision_name(o->precision), ctx->backend_note[0] ? "; " : "",
                        ctx->backend_note);
-    }
     ctx->ops = &gc_cpu_backend;
     return GC_OK;
 }

@@ -8,6 +8,12 @@
 
 #include "gc_internal.h"
 
+const char *gc_precision_name(gc_precision precision)
+{
+    static const char *const names[] = {"auto", "fp32", "tf32", "bf16", "fp16"};
+    return (unsigned)precision <= GC_PRECISION_FP16 ? names[precision] : "?";
+}
+
 const char *gc_status_string(gc_status status)
 {
     switch (status) {

@@ -204,6 +204,19 @@ static void check_status_strings(void)
           ok ? "12 distinct names; unknown codes 'unknown status'" : bad);
 }
 
+/* the command's --precision words, in enum order; anything else "?" */
+static void check_precision_names(void)
+{
+    static const char *const want[] = {"auto", "fp32", "tf32", "bf16", "fp16"};
+    int ok = 1;
+    for (int p = GC_PRECISION_AUTO; p <= GC_PRECISION_FP16; p++)
+        ok &= strcmp(gc_precision_name((gc_precision)p), want[p]) == 0;
+    ok &= strcmp(gc_precision_name((gc_precision)(GC_PRECISION_FP16 + 1)), "?") == 0 &&
+          strcmp(gc_precision_name((gc_precision)-1), "?") == 0;
+    check(ok, "precision_names", "bf16 '%s', past the end '%s'",
+          gc_precision_name(GC_PRECISION_BF16), gc_precision_name((gc_precision)5));
+}
+
 static void check_version(void)
 {
     char want[64];
@@ -1120,6 +1133,7 @@ int main(int argc, char **argv)
     g_weights = argv[1];
 
     check_status_strings();
+    check_precision_names();
     check_version();
     check_options_default();
 

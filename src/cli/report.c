@@ -62,11 +62,9 @@ int report_open(report *r, const cli_config *cfg, gc_context *ctx, const char *j
         return 0;
     r->show_progress = cfg->progress > 0 || (cfg->progress < 0 && isatty(STDERR_FILENO));
     if (r->show_progress && cfg->rank == 0) { /* what runs, before the first progress line */
-        static const char *const precs[] = {"auto", "fp32", "tf32", "bf16", "fp16"};
         fprintf(stderr, "gradcam: %s, %s, batch %d, layer %s\n",
                 info.backend == GC_BACKEND_CUDA ? "CUDA" : "CPU",
-                (unsigned)info.precision < 5 ? precs[info.precision] : "?", info.max_batch,
-                info.target_layer);
+                gc_precision_name(info.precision), info.max_batch, info.target_layer);
     }
     r->jsonl = fopen(jsonl, cfg->resume ? "a" : "w");
     if (!r->jsonl) {
