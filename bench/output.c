@@ -25,7 +25,8 @@ static double images_per_s(const bench_mode *m)
 /* Layer l's achieved TFLOP/s in the profiled pass (0 for a pool or without the counts). */
 static double layer_tflops(const bench_meta *meta, const bench_mode *m, int l)
 {
-    if (!meta->work.ok || l >= meta->work.n_layers || m->layer_ms[l] <= 0.0)
+    if (l >= meta->work.n_layers || m->layer_ms[l] <= 0.0) /* the convs' counts need only
+                                                              the arch, not the head's */
         return 0.0;
     return meta->work.layer_flops[l] * m->stages.images / (m->layer_ms[l] * 1e9);
 }
@@ -104,7 +105,9 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
             for (int l = 0; l < m->n_layers; l++) {
                 fprintf(o, "%s{\"name\":", l ? "," : "");
                 json_string(o, m->layer_name[l]);
-                fprintf(o, ",\"ms\":%.4f,\"tflops\":%.2f}", m->layer_ms[l],
+                const int conv = l < meta->work.n_layers && meta->work.layer_flops[l] > 0.0;
+                fprintf(o, ",\"kind\":\"%s\",\"ms\":%.4f,\"tflops\":%.4g}",
+                        l >= meta->work.n_layers ? "?" : conv ? "conv" : "pool", m->layer_ms[l],
                         layer_tflops(meta, m, l));
             }
             fprintf(o, "]");

@@ -365,17 +365,18 @@ def main():
         p("- no profiled records (the profiled pass failed or was not run)")
     if o and o.get("layers"):
         lay = o["layers"]
-        conv = [x for x in lay if x.get("tflops")]
-        pools = [x for x in lay if not x.get("tflops")]
+        conv = [x for x in lay if x.get("kind") == "conv"]
+        pools = [x for x in lay if x.get("kind") == "pool"]
         total = sum(x["ms"] for x in lay)
-        p(f"\nEach feature layer of `gpu` mode, {o.get('precision')} b{head_b} (CUDA events "
-          f"between the layers, profiled pass): convs {sum(x['ms'] for x in conv):.2f} ms, "
+        p(f"\nEach feature layer of `{o.get('mode')}` mode, {o.get('precision')} b{head_b} "
+          f"({'CUDA events between the layers' if o.get('backend') == 'cuda' else 'wall clock'}"
+          f", profiled pass): convs {sum(x['ms'] for x in conv):.2f} ms, "
           f"pools {sum(x['ms'] for x in pools):.2f} ms of {total:.2f}\n")
         p("| layer | ms | TFLOP/s |")
         p("|---|---:|---:|")
         for x in lay:
-            p(f"| {x['name']} | {x['ms']:.3f} | {x['tflops']:.0f} |" if x.get("tflops")
-              else f"| {x['name']} | {x['ms']:.3f} | (pool) |")
+            p(f"| {x['name']} | {x['ms']:.3f} | {x.get('tflops', 0):.3g} |"
+              if x.get("kind") == "conv" else f"| {x['name']} | {x['ms']:.3f} | ({x.get('kind')}) |")
     misses = []
     if o and o_ips is not None and o_ips < TARGET_IPS and o.get("stages_ms"):
         st = o["stages_ms"]
@@ -385,10 +386,10 @@ def main():
             misses.append(f"throughput: the feature layers take {feat:.2f} of "
                           f"{st.get('total', 0):.2f} ms ({conv_tf:.0f} TFLOP/s over them, "
                           f"pools included, profiled)")
-            lay = [x for x in o.get("layers") or [] if x.get("tflops")]
+            lay = [x for x in o.get("layers") or [] if x.get("kind") == "conv"]
             if lay:
-                slow = min(lay, key=lambda x: x["tflops"])
-                p_ms = sum(x["ms"] for x in o["layers"] if not x.get("tflops"))
+                slow = min(lay, key=lambda x: x.get("tflops", 0))
+                p_ms = sum(x["ms"] for x in o["layers"] if x.get("kind") == "pool")
                 misses.append(f"the convs alone: {sum(x['ms'] for x in lay):.2f} ms; slowest "
                               f"per FLOP {slow['name']} at {slow['tflops']:.0f} TFLOP/s; the "
                               f"pools {p_ms:.2f} ms")

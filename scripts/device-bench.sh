@@ -359,9 +359,11 @@ fi
 # 2d: every conv unfused (GC_CUDNN_FUSE=0: cuDNN's plain conv, then our bias + ReLU kernel)
 # in fp32, whose fused engines ran at half PyTorch's speed, and in the headline precision;
 # profiled, so that the records carry each layer's time; "cudnn_fusion":false
-run_step "ours-unfused-b$B_BIG" 90 env GC_CUDNN_FUSE=0 "${OURS[@]}" "${IT[@]}" \
-    --precision "$(echo "${PRECS_MAIN[*]}" | tr ' ' ,)" --batch "$B_BIG" \
-    --modes gpu,gpu_forward --profile-iters 1
+if [ $SMOKE -eq 0 ]; then
+    run_step "ours-unfused-b$B_BIG" 90 env GC_CUDNN_FUSE=0 "${OURS[@]}" "${IT[@]}" \
+        --precision "$(echo "${PRECS_MAIN[*]}" | tr ' ' ,)" --batch "$B_BIG" \
+        --modes gpu,gpu_forward --profile-iters 1
+fi
 
 # 3: the command on JPEG folders, with GPU utilization sampled during it
 files_step() { # SIZE COUNT [NAME-SUFFIX BENCH-ARGS...]: more arguments go to the bench

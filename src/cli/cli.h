@@ -43,6 +43,9 @@ typedef struct cli_config {
     int shard_i, shard_n;        /* --shard I/N; shard_n 0: every input                   */
     int rank, ranks;             /* MPI: this process's sub-shard of the shard (0 / 1)    */
     int threads_given;           /* --threads was given (MPI ranks split the cores else)  */
+    size_t host_memory;          /* bytes of decoded pixels and rendered outputs in flight:
+                                    a quarter of RAM, shared by a node's MPI ranks, or
+                                    GRADCAM_HOST_MEMORY_MB (pipeline.c)                   */
     int device_given, device_all;/* --device given; --device all                          */
     int quiet;                   /* -q: no progress line, no notes                        */
     int batch_given;             /* --batch given (else 8 on the CPU, GPU_DEFAULT_BATCH on a GPU) */
@@ -66,6 +69,7 @@ typedef struct job {
     float *saliency;             /* (3, in_h, in_w) guided gradient, owned; guided methods */
     uint8_t *overlay, *heatmap;  /* (img.height, img.width, 3), owned: rendered by the
                                     library with the batch (gc_explain_render), or NULL */
+    size_t cost;                 /* its share of cfg->host_memory, taken once decoded     */
 } job;
 
 /* ---- inputs.c */

@@ -154,6 +154,22 @@ static int create_contexts(const cli_config *cfg, gc_context **ctxs, int *n_ctx)
     return 0;
 }
 
+/* Bytes of images and rendered outputs the pipeline may hold at once: a quarter of the
+ * machine's memory, split among a node's MPI ranks; GRADCAM_HOST_MEMORY_MB overrides it.
+ * Batches of 128 large photos would otherwise queue tens of GB (two batches decoded ahead,
+ * one in the library, two rendered behind). */
+static size_t host_memory_budget(int local_ranks)
+{
+    const char *env = getenv("GRADCAM_HOST_MEMORY_MB");
+    char *end = NULL;
+    const unsigned long long mb = env ? strtoull(env, &end, 10) : 0;
+    if (env && *env && end && !*end && mb > 0)
+        return (size_t)mb << 20;
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    const size_t ram = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)8 << 30;
+    return ram / 4 / (size_t)(local_ranks > 1 ? local_ranks : 1);
+}
+
 static int run(cli_config *cfg, const mpi_world *w)
 {
     const int mpi = w->size > 1;
@@ -175,6 +191,7 @@ static int run(cli_config *cfg, const mpi_world *w)
         if (!cfg->lib.threads)
             cfg->lib.threads = (int32_t)share;
     }
+    cfg->host_memory = host_memory_budget(w->local_size);
     if (w->rank != 0)
         cfg->progress = 0; /* one progress line, rank 0's */
     snprintf(results, sizeof results, "%s/results.jsonl", cfg->out_dir);

@@ -31,6 +31,8 @@ typedef struct pipeline {
     int decoders_left; /* the last decode worker to finish closes `decoded` */
     int batchers_left; /* the last batcher to finish closes `encode` */
     pthread_mutex_t mu;
+    pthread_cond_t mem_freed; /* host memory in flight went down (with mu)                  */
+    size_t mem_used;          /* the costs of the decoded jobs not yet finished              */
     int32_t cam_w, cam_h, max_batch;
     int32_t in_w, in_h; /* network input: the guided saliency's size                     */
     int bgr;            /* caffe preprocessing: the saliency's channels are B, G, R      */
@@ -127,6 +129,31 @@ static void *feeder(void *arg)
     return NULL;
 }
 
+/* What a decoded job holds until it is finished: its pixels, and the overlay and heatmap
+ * rendered for it. Waits while the jobs in flight hold the budget (cfg->host_memory); one job
+ * alone always goes, however large. Batches run short rather than memory running out (the
+ * batcher sends a partial batch after 50 ms without a new image). */
+static void take_memory(pipeline *p, job *j)
+{
+    const int outs = !!(p->cfg->outputs & OUT_OVERLAY) + !!(p->cfg->outputs & OUT_HEATMAP);
+    j->cost = (size_t)3 * j->img.width * j->img.height * (size_t)(1 + outs);
+    pthread_mutex_lock(&p->mu);
+    while (p->mem_used > 0 && p->mem_used + j->cost > p->cfg->host_memory)
+        pthread_cond_wait(&p->mem_freed, &p->mu);
+    p->mem_used += j->cost;
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void give_memory(pipeline *p, size_t cost)
+{
+    if (!cost)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->mem_used -= cost;
+    pthread_cond_broadcast(&p->mem_freed);
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void *decoder(void *arg)
 {
     pipeline *p = arg;
@@ -138,6 +165,8 @@ static void *decoder(void *arg)
             j->failed = 1;
             if (!j->error[0])
                 snprintf(j->error, sizeof j->error, "%s: %s", j->path, gc_status_string(st));
+        } else {
+            take_memory(p, j);
         }
         queue_push(&p->decoded, j);
     }
@@ -244,7 +273,9 @@ static void *encoder(void *arg)
         if (!j->failed)
             encode_one(p, j);
         report_job(p->rep, j);
+        const size_t cost = j->cost;
         job_free(j);
+        give_memory(p, cost);
     }
     return NULL;
 }
@@ -294,11 +325,12 @@ static void render_buffers(batcher *b, job **jobs, int32_t n)
     }
 }
 
-/* gc_explain (or gc_explain_render) on jobs[0..n), then hand them to the encoders. A batch
- * of large images that does not fit in device memory (the context was sized for the network,
- * not for the photos it stages and renders) goes again in halves, and the batcher keeps the
- * smaller size from then on, saying so once per halving. */
-static void run_batch(batcher *b, job **jobs, int32_t n)
+/* gc_explain (or gc_explain_render) on jobs[0..n), then hand them to the encoders; 1 when
+ * every call it took succeeded. A batch of large images that does not fit in device memory
+ * (the context was sized for the network, not for the photos it stages and renders) goes
+ * again in halves; when both halves fit, the batcher keeps their size from then on and says
+ * so. A photo too large for the device even alone fails by itself and lowers nothing. */
+static int run_batch(batcher *b, job **jobs, int32_t n)
 {
     pipeline *p = b->p;
     const size_t hw = (size_t)p->cam_w * p->cam_h;
@@ -316,23 +348,22 @@ static void run_batch(batcher *b, job **jobs, int32_t n)
         st = gc_explain(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw);
     }
     if (st == GC_ERR_OUT_OF_MEMORY && n > 1) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", gc_last_error(b->ctx));
+        int32_t w = 0, h = 0; /* the largest image, for the note */
+        for (int32_t i = 0; i < n; i++)
+            if ((int64_t)jobs[i]->img.width * jobs[i]->img.height > (int64_t)w * h)
+                w = jobs[i]->img.width, h = jobs[i]->img.height;
         const int32_t half = (n + 1) / 2;
-        if (half < b->limit) {
-            int64_t px = 0;
-            int32_t w = 0, h = 0;
-            for (int32_t i = 0; i < n; i++)
-                if ((int64_t)jobs[i]->img.width * jobs[i]->img.height > px) {
-                    w = jobs[i]->img.width, h = jobs[i]->img.height;
-                    px = (int64_t)w * h;
-                }
+        const int first = run_batch(b, jobs, half);
+        const int second = run_batch(b, jobs + half, n - half);
+        if (first && second && half < b->limit) {
             report_note(p->rep, "a batch of %d images (the largest %dx%d) did not fit in "
                         "device memory: batches of %d from now on (%s)", (int)n, (int)w, (int)h,
-                        (int)half, gc_last_error(b->ctx));
+                        (int)half, why);
             b->limit = half;
         }
-        run_batch(b, jobs, half);
-        run_batch(b, jobs + half, n - half);
-        return;
+        return first && second;
     }
     for (int32_t i = 0; i < n; i++) {
         job *j = jobs[i];
@@ -358,6 +389,7 @@ static void run_batch(batcher *b, job **jobs, int32_t n)
         }
         queue_push(&p->encode, j);
     }
+    return st == GC_OK;
 }
 
 static void *batcher_main(void *arg)
@@ -445,6 +477,7 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
     queue_init(&p.decoded, 2 * (size_t)p.max_batch * (size_t)n_ctx);
     queue_init(&p.encode, 2 * (size_t)p.max_batch * (size_t)n_ctx);
     pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.mem_freed, NULL);
     p.decoders_left = workers;
     batcher *bs = calloc((size_t)n_ctx, sizeof *bs);
     int n_b = 0;
@@ -496,5 +529,6 @@ out:
     queue_destroy(&p.decoded);
     queue_destroy(&p.encode);
     pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.mem_freed);
     return rep->failed + unstarted;
 }

@@ -110,7 +110,8 @@ check(small.returncode == 0 and "batches of 64 (128 did not fit in memory)" in s
 
 # large photos on a GPU that holds the context but not a whole batch of them (staged, then
 # rendered at full size): the batch goes again in halves, every image ends ok, with the same
-# files as with room to spare, and one note says so
+# files as with room to spare, and one note says so; a photo too large for the device even
+# alone (z.jpg, 4000x3000, last) fails by itself and lowers the batch size no further
 big = os.path.join(WORK, "big-in")
 os.makedirs(big)
 yy, xx = np.mgrid[0:1200, 0:1600]
@@ -118,26 +119,32 @@ for i in range(5):
     photo = np.stack([127 + 100 * np.sin(xx / (9.0 + c + i)) * np.cos(yy / 13.0 - c)
                       for c in range(3)], -1)
     cv2.imwrite(os.path.join(big, f"b{i}.jpg"), np.clip(photo, 0, 255).astype(np.uint8))
+cv2.imwrite(os.path.join(big, "z.jpg"), np.full((3000, 4000, 3), 90, np.uint8))
 big_runs = {}
 for name, mem in (("big-roomy", "400000000"), ("big-tight", "120000000")):
     big_runs[name] = subprocess.run(
         [EMU_BIN, "-o", os.path.join(WORK, name), "--batch", "4", "--backend", "cuda", big],
         capture_output=True, text=True, timeout=600,
         env=dict(os.environ, GC_EMU_DEVICES="1", GC_EMU_QUIET="1", GC_EMU_DEVICE_MEMORY=mem))
-tight = big_runs["big-tight"]
-check(big_runs["big-roomy"].returncode == 0 and tight.returncode == 0 and
-      tight.stderr.count("batches of 2 from now on") == 1 and "1600x1200" in tight.stderr,
+tight, roomy = big_runs["big-tight"], big_runs["big-roomy"]
+check(roomy.returncode == 0 and tight.returncode == 1 and
+      tight.stderr.count("from now on") == 1 and "batches of 2 from now on" in tight.stderr and
+      "1600x1200" in tight.stderr,
       "1600x1200 photos, 120 MB of device memory: batches of 2, with one note",
-      (big_runs["big-roomy"].stderr[-400:], tight.returncode, tight.stderr[-800:]))
-if tight.returncode == 0 and big_runs["big-roomy"].returncode == 0:
+      (roomy.stderr[-400:], tight.returncode, tight.stderr[-800:]))
+if tight.returncode == 1 and roomy.returncode == 0:
     rt = results("big-tight")
-    same = files("big-tight") == files("big-roomy") and all(
+    photos = [f for f in files("big-tight") if f.startswith("b")]
+    same = photos == [f for f in files("big-roomy") if f.startswith("b")] and all(
         open(os.path.join(WORK, "big-tight", f), "rb").read() ==
         open(os.path.join(WORK, "big-roomy", f), "rb").read()
-        for f in files("big-tight") if f.endswith(".png"))
-    check(len(rt) == 5 and all(r["status"] == "ok" for r in rt.values()) and same,
-          "... every photo ok, the outputs byte for byte those of the roomy run",
-          (len(rt), [r["status"] for r in rt.values()], files("big-tight")))
+        for f in photos if f.endswith(".png"))
+    z = [r for k, r in rt.items() if k.endswith("z.jpg")]
+    check(len(rt) == 6 and sum(r["status"] == "ok" for r in rt.values()) == 5 and same and
+          len(z) == 1 and z[0]["status"] == "error" and "out of memory" in z[0]["error"],
+          "... every 1600x1200 photo ok, byte for byte the roomy run's; the 4000x3000 one "
+          "fails alone (out of memory)",
+          (len(rt), [(k[-6:], r["status"]) for k, r in rt.items()], photos))
 
 # a GPU whose cuDNN is older than the headers: --backend auto runs on the CPU, says why,
 # and batches as the CPU does (8), not as for the GPU
