@@ -238,6 +238,20 @@ gc_status gc_unpack_grad_cuda(cudaStream_t st, gc_dtype t, const void *g, int32_
 
 /* ---------------------------------------------------------------- max-pool 2x2 */
 
+/* Output vector o of a 2x2 pool over an (n, H, W, Cv vectors) map: the index of its window's
+ * first (top-left) input vector. */
+template <typename I>
+static __device__ __forceinline__ I window_base(I o, int32_t H, int32_t W, int32_t Cv,
+                                                int32_t oh, int32_t ow)
+{
+    I r = o / (I)Cv;
+    const I c = o - r * (I)Cv;
+    const I x = r % (I)ow;
+    r /= (I)ow;
+    const I y = r % (I)oh, i = r / (I)oh;
+    return ((i * (I)H + 2 * y) * (I)W + 2 * x) * (I)Cv + c;
+}
+
 template <typename T, typename I>
 static __global__ void op_maxpool_fwd_vec_kernel(const vec16 *in, int32_t H, int32_t W,
                                                  int32_t Cv, int32_t oh, int32_t ow, I len,
@@ -245,12 +259,7 @@ static __global__ void op_maxpool_fwd_vec_kernel(const vec16 *in, int32_t H, int
 {
     for (I o = (I)(blockIdx.x * blockDim.x + threadIdx.x); o < len;
          o += (I)(gridDim.x * blockDim.x)) {
-        I r = o / (I)Cv;
-        const I c = o - r * (I)Cv;
-        const I x = r % (I)ow;
-        r /= (I)ow;
-        const I y = r % (I)oh, i = r / (I)oh;
-        const vec16 *a = in + ((i * (I)H + 2 * y) * (I)W + 2 * x) * (I)Cv + c;
+        const vec16 *a = in + window_base(o, H, W, Cv, oh, ow);
         const lanes<T> v0 = unpack<T>(a[0]), v1 = unpack<T>(a[Cv]),
                        v2 = unpack<T>(a[(I)W * (I)Cv]), v3 = unpack<T>(a[(I)W * (I)Cv + Cv]);
         lanes<T> m;
@@ -318,12 +327,7 @@ static __global__ void op_maxpool_bwd_vec_kernel(const vec16 *in, const vec16 *g
 {
     for (I o = (I)(blockIdx.x * blockDim.x + threadIdx.x); o < len;
          o += (I)(gridDim.x * blockDim.x)) {
-        I r = o / (I)Cv;
-        const I c = o - r * (I)Cv;
-        const I x = r % (I)ow;
-        r /= (I)ow;
-        const I y = r % (I)oh, i = r / (I)oh;
-        const I base = ((i * (I)(2 * oh) + 2 * y) * (I)W + 2 * x) * (I)Cv + c;
+        const I base = window_base(o, 2 * oh, W, Cv, oh, ow);
         const I off[4] = {0, (I)Cv, (I)W * (I)Cv, (I)W * (I)Cv + (I)Cv};
         lanes<T> v[4], g[4];
         for (int q = 0; q < 4; q++)

@@ -116,6 +116,9 @@ void report_job(report *r, const job *j);
 void report_skip(report *r);
 /* "gradcam: note: ..." on stderr above the progress line (nothing under -q). Thread-safe. */
 void report_note(report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same line without a report (set-up, before it opens): rank-prefixed under MPI,
+ * nothing under -q. */
+void print_note(const cli_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void report_set_total(report *r, size_t total);
 void report_finish(report *r);
 const char *report_label(const report *r, int32_t class_id);

@@ -78,22 +78,6 @@ static int agree(const mpi_world *w, int rc)
     return rc;
 }
 
-/* "gradcam: note: ..." on stderr (with the rank under mpirun) unless -q. */
-static void note(const cli_config *cfg, const char *fmt, ...)
-{
-    if (cfg->quiet)
-        return;
-    char msg[1200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (cfg->ranks > 1)
-        fprintf(stderr, "gradcam: rank %d: note: %s\n", cfg->rank, msg);
-    else
-        fprintf(stderr, "gradcam: note: %s\n", msg);
-}
-
 /* One context for o. Without --batch, on a GPU: GPU_DEFAULT_BATCH, halved while the device's
  * memory refuses it (said so), and the CPU's default again when --backend auto ended on the
  * CPU (said why). */
@@ -110,12 +94,12 @@ static gc_status create_one(const cli_config *cfg, gc_options o, gc_context **ou
         ctx = NULL;
         o.max_batch /= 2;
         if ((st = gc_context_create(&o, &ctx)) == GC_OK)
-            note(cfg, "device %d: batches of %d (%d did not fit in memory)", o.device,
-                 o.max_batch, 2 * o.max_batch);
+            print_note(cfg, "device %d: batches of %d (%d did not fit in memory)", o.device,
+                       o.max_batch, 2 * o.max_batch);
     }
     const char *why = st == GC_OK ? gc_backend_note(ctx) : NULL;
     if (why) {
-        note(cfg, "%s; running on the CPU", why);
+        print_note(cfg, "%s; running on the CPU", why);
         if (gpu_batch && o.max_batch != cfg->lib.max_batch) { /* sized for a GPU */
             gc_context_destroy(ctx);
             ctx = NULL;

@@ -250,22 +250,37 @@ void report_job(report *r, const job *j)
     free(line);
 }
 
+static void vprint_note(const cli_config *cfg, const char *fmt, va_list ap)
+{
+    char msg[1200];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (cfg->ranks > 1)
+        fprintf(stderr, "gradcam: rank %d: note: %s\n", cfg->rank, msg);
+    else
+        fprintf(stderr, "gradcam: note: %s\n", msg);
+}
+
+void print_note(const cli_config *cfg, const char *fmt, ...)
+{
+    if (cfg->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_note(cfg, fmt, ap);
+    va_end(ap);
+}
+
 void report_note(report *r, const char *fmt, ...)
 {
     if (r->cfg->quiet)
         return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     pthread_mutex_lock(&r->mu);
     if (r->show_progress)
         fprintf(stderr, "\r\033[K");
-    if (r->cfg->ranks > 1)
-        fprintf(stderr, "gradcam: rank %d: note: %s\n", r->cfg->rank, msg);
-    else
-        fprintf(stderr, "gradcam: note: %s\n", msg);
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_note(r->cfg, fmt, ap);
+    va_end(ap);
     r->last_draw = 0.0; /* the progress line again at once */
     draw_progress(r, 0);
     pthread_mutex_unlock(&r->mu);
