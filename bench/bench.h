@@ -75,6 +75,7 @@ typedef struct bench_mode {
     int32_t files_images, files_ok;
     double files_wall_s, files_startup_s, files_steady_ips;
     double files_epoch[2]; /* the last full run's start and end, Unix seconds (CLOCK_REALTIME) */
+    char files_stats[2048]; /* the command's --stats JSON of the last run ("" without) */
     /* cudaMemGetInfo: device memory taken while the context lived (CUDA only; else -1) */
     int64_t device_used_bytes;
     /* the shared context's creation (wall ms; includes autotuning) and, when autotuned, its

@@ -157,7 +157,7 @@ void remove_tree(const char *dir, const char *log)
 static double run_command(const bench_args *a, const char *bin, const char *input,
                           const char *stdin_list, const char *out, gc_precision prec,
                           gc_method method, int32_t batch, const char *log,
-                          int32_t *ok_images, char *err, size_t err_len)
+                          const char *stats, int32_t *ok_images, char *err, size_t err_len)
 {
     char b[16], t[16], d[16], wk[16];
     snprintf(b, sizeof b, "%d", batch);
@@ -201,6 +201,10 @@ static double run_command(const bench_args *a, const char *bin, const char *inpu
         argv[k++] = "--layer";
         argv[k++] = (char *)a->layer;
     }
+    if (stats) {
+        argv[k++] = "--stats";
+        argv[k++] = (char *)stats;
+    }
     argv[k++] = "--overwrite";
     argv[k++] = "-q";
     argv[k++] = (char *)input;
@@ -218,6 +222,19 @@ static double run_command(const bench_args *a, const char *bin, const char *inpu
         return -1.0;
     }
     return (t1 - t0) * 1e-3;
+}
+
+/* The command's --stats object of the last run (one line of JSON), or "" without one. */
+static void read_stats(const char *path, char *out, size_t len)
+{
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (!fgets(out, (int)len, f) || out[0] != '{')
+        out[0] = 0;
+    fclose(f);
+    out[strcspn(out, "\n")] = 0;
 }
 
 void files_mode(const bench_args *a, pool *threads, bench_mode *m, const char *bin,
@@ -239,13 +256,16 @@ void files_mode(const bench_args *a, pool *threads, bench_mode *m, const char *b
     /* start-up: a run on one batch (weights, context, first batch) */
     int32_t ok_small = 0, ok_big = 0;
     double small = run_command(a, bin, "-", list, out, m->precision, m->method, m->batch, log,
-                               &ok_small, m->error, sizeof m->error);
+                               NULL, &ok_small, m->error, sizeof m->error);
+    char stats[4096];
+    snprintf(stats, sizeof stats, "%s/stats.json", root);
     if (small < 0.0)
         return;
     for (int32_t r = 0; r < a->files_runs; r++) {
         m->files_epoch[0] = epoch_s();
+        remove(stats);
         double s = run_command(a, bin, dir, NULL, out, m->precision, m->method, m->batch, log,
-                               &ok_big, m->error, sizeof m->error);
+                               stats, &ok_big, m->error, sizeof m->error);
         m->files_epoch[1] = epoch_s();
         if (s < 0.0)
             return;
@@ -255,6 +275,7 @@ void files_mode(const bench_args *a, pool *threads, bench_mode *m, const char *b
         m->samples_ms[m->count++] = s * 1e3;
     }
     summarize(m);
+    read_stats(stats, m->files_stats, sizeof m->files_stats);
     m->files_images = a->files;
     m->files_ok = ok_big;
     m->files_wall_s = m->median_ms * 1e-3;

@@ -401,6 +401,16 @@ def main():
     for fr in files:
         f = fr.get("files") or {}
         st = f.get("steady_images_per_s")
+        cs = f.get("stats") or {}
+        if fr.get("ok") and st is not None and st < TARGET_FILES_IPS and cs:
+            share = lambda k: 100 * ((cs.get(k) or {}).get("busy_share") or 0)
+            misses.append(
+                f"files {f.get('image_size')} ({f.get('format', 'png')}, "
+                f"{f.get('workers_per_device', 1)} context(s) per GPU): the command's --stats "
+                f"say **{cs.get('bound')}** holds it back — library calls busy "
+                f"{share('library'):.0f}% ({cs.get('calls')} calls), decode {share('decode'):.0f}%"
+                f", encode {share('encode'):.0f}% of their threads, CPU "
+                f"{100 * (cs.get('cpu_share') or 0):.0f}% of {cs.get('cores')} cores")
         if fr.get("ok") and st is not None and st < TARGET_FILES_IPS:
             hb = ix.get("ours", "host", fr["precision"], fr["batch"])
             lb = ix.get("ours", "host_lib", fr["precision"], fr["batch"])

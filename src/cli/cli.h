@@ -43,6 +43,7 @@ typedef struct cli_config {
     int shard_i, shard_n;        /* --shard I/N; shard_n 0: every input                   */
     int rank, ranks;             /* MPI: this process's sub-shard of the shard (0 / 1)    */
     int threads_given;           /* --threads was given (MPI ranks split the cores else)  */
+    const char *stats_path;      /* --stats FILE: where the time went, as JSON (stats.c)   */
     size_t host_memory;          /* bytes of decoded pixels and rendered outputs in flight:
                                     a quarter of RAM, shared by a node's MPI ranks, or
                                     GRADCAM_HOST_MEMORY_MB (pipeline.c)                   */
@@ -167,13 +168,35 @@ int devices_parse(const char *s, cli_config *cfg);
  * 0 on error (err set). */
 int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen);
 
+/* ---- stats.c: where the time went (--stats FILE) */
+typedef struct stage_time {
+    double busy_s;     /* thread-seconds working                                          */
+    double wait_in_s;  /* ... waiting for work (the stage before was behind)              */
+    double wait_out_s; /* ... waiting to hand work on (the stage after was behind, or the
+                          host memory budget was taken)                                   */
+} stage_time;
+typedef struct run_stats {
+    double wall_s, cpu_s; /* the pipeline's wall time; the process's CPU time in it        */
+    int cores, decode_threads, encode_threads, batchers;
+    size_t images;        /* jobs finished (ok or not)                                     */
+    size_t calls, call_images; /* library batch calls and the images they took            */
+    stage_time decode, library, encode;
+} run_stats;
+double process_cpu_seconds(void);
+/* "library", "cpu", "decode" or "encode": what holds the run back */
+const char *stats_bound(const run_stats *s);
+/* cfg->stats_path (".rank<R>" appended under MPI) as one JSON object, and a note. 0 on a
+ * write error (err set). */
+int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t errlen);
+
 /* ---- pipeline.c */
 /* Runs every job of `list` (or, with from_stdin, the paths read from standard input) through
  * the pipeline, batches going to whichever of the n_ctx contexts is free (one thread each).
  * Returns the number of failed inputs, plus one when the pipeline could not start at all
  * with inputs from stdin (then nothing was read; said on stderr). */
 size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, report *rep,
-                    input_list *list, int from_stdin, const resume_set *done);
+                    input_list *list, int from_stdin, const resume_set *done,
+                    run_stats *stats);
 
 /* The output file of a job: out_base + ".overlay.png" / ".heatmap.jpg" / ".cam.npy" /
  * ".guided.png". */

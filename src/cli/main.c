@@ -240,9 +240,14 @@ static int run(cli_config *cfg, const mpi_world *w)
             members += in_shard(cfg, list.jobs[i]);
         report_set_total(&rep, members);
     }
-    const size_t failed =
-        pipeline_run(cfg, ctxs, n_ctx, &rep, &list, from_stdin, cfg->resume ? &earlier : NULL);
+    run_stats stats;
+    const size_t failed = pipeline_run(cfg, ctxs, n_ctx, &rep, &list, from_stdin,
+                                       cfg->resume ? &earlier : NULL, &stats);
     report_finish(&rep);
+    if (cfg->stats_path && !stats_write(cfg, &stats, err, sizeof err)) {
+        fprintf(stderr, "gradcam: %s\n", err);
+        rc = 1;
+    }
     uint64_t sums[3] = {rep.done, rep.failed, list.count};
     report_close(&rep);
     rep_open = 0;

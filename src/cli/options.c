@@ -61,6 +61,9 @@ static const char *usage_text =
     "      --resume       skip inputs whose outputs are complete; append to results.jsonl\n"
     "      --overwrite    start over in an output folder that has results\n"
     "      --progress     progress line on stderr even when it is not a terminal\n"
+    "      --stats FILE   where the time went, as JSON: each stage's busy and waiting\n"
+    "                     seconds (decode, library batches, encode), CPU use, and which\n"
+    "                     holds the run back (also a note at the end)\n"
     "  -q, --quiet        no progress line, no notes\n"
     "  -h, --help         this text\n"
     "      --version      versions\n"
@@ -103,7 +106,7 @@ int parse_args(int argc, char **argv, cli_config *cfg)
         O_LAYER = 256, O_CLASS, O_SCORE, O_NORM, O_ARCH, O_PRE, O_SIZE, O_RESIZE, O_OUTPUTS,
         O_FORMAT, O_CMAP, O_ALPHA, O_PNGL, O_JPGQ, O_BACKEND, O_DEVICE, O_BATCH, O_PREC,
         O_THREADS, O_LABELS, O_MAXPX, O_RESUME, O_OVERWRITE, O_PROGRESS, O_VERSION, O_SHARD,
-        O_METHOD, O_COUNTER, O_PERDEV
+        O_METHOD, O_COUNTER, O_PERDEV, O_STATS
     };
     static const struct option longs[] = {
         {"weights", required_argument, 0, 'w'}, {"out", required_argument, 0, 'o'},
@@ -125,6 +128,7 @@ int parse_args(int argc, char **argv, cli_config *cfg)
         {"method", required_argument, 0, O_METHOD},
         {"counterfactual", no_argument, 0, O_COUNTER},
         {"workers-per-device", required_argument, 0, O_PERDEV},
+        {"stats", required_argument, 0, O_STATS},
         {0, 0, 0, 0}};
     static const char *scores[] = {"logit", "softmax"}, *norms[] = {"max", "minmax"},
                       *pres[] = {"auto", "torch", "caffe"}, *resizes[] = {"stretch", "crop"},
@@ -294,6 +298,7 @@ int parse_args(int argc, char **argv, cli_config *cfg)
         case O_RESUME: cfg->resume = 1; break;
         case O_OVERWRITE: cfg->overwrite = 1; break;
         case O_PROGRESS: cfg->progress = 1; break;
+        case O_STATS: cfg->stats_path = optarg; break;
         case 'q': cfg->progress = 0; cfg->quiet = 1; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         case O_VERSION:

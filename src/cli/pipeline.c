@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "queue.h"
@@ -33,6 +34,7 @@ typedef struct pipeline {
     pthread_mutex_t mu;
     pthread_cond_t mem_freed; /* host memory in flight went down (with mu)                  */
     size_t mem_used;          /* the costs of the decoded jobs not yet finished              */
+    run_stats stats;          /* each thread adds its times at its end (with mu)             */
     int32_t cam_w, cam_h, max_batch;
     int32_t in_w, in_h; /* network input: the guided saliency's size                     */
     int bgr;            /* caffe preprocessing: the saliency's channels are B, G, R      */
@@ -46,6 +48,8 @@ typedef struct batcher {
     gc_context *ctx;
     int32_t limit;              /* images per call: max_batch, lowered when a batch of
                                    large images did not fit in device memory             */
+    stage_time time;            /* in library calls, waiting for images, handing them on  */
+    size_t calls, call_images;
     job **batch;
     gc_image *imgs;
     gc_result *res;
@@ -154,13 +158,32 @@ static void give_memory(pipeline *p, size_t cost)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* Adds the seconds since *t to *into and moves *t to now. */
+static void lap(double *t, double *into)
+{
+    const double now = now_seconds();
+    *into += now - *t;
+    *t = now;
+}
+
+static void add_time(stage_time *to, const stage_time *t)
+{
+    to->busy_s += t->busy_s;
+    to->wait_in_s += t->wait_in_s;
+    to->wait_out_s += t->wait_out_s;
+}
+
 static void *decoder(void *arg)
 {
     pipeline *p = arg;
     job *j;
+    stage_time t = {0};
+    double mark = now_seconds();
     while ((j = queue_pop(&p->tasks))) {
+        lap(&mark, &t.wait_in_s);
         gc_status st = gc_image_read(j->path, p->cfg->max_pixels, &j->img, j->error,
                                      sizeof j->error);
+        lap(&mark, &t.busy_s);
         if (st != GC_OK) {
             j->failed = 1;
             if (!j->error[0])
@@ -169,8 +192,11 @@ static void *decoder(void *arg)
             take_memory(p, j);
         }
         queue_push(&p->decoded, j);
+        lap(&mark, &t.wait_out_s);
     }
+    lap(&mark, &t.wait_in_s);
     pthread_mutex_lock(&p->mu);
+    add_time(&p->stats.decode, &t);
     int last = --p->decoders_left == 0;
     pthread_mutex_unlock(&p->mu);
     if (last)
@@ -269,14 +295,22 @@ static void *encoder(void *arg)
 {
     pipeline *p = arg;
     job *j;
+    stage_time t = {0};
+    double mark = now_seconds();
     while ((j = queue_pop(&p->encode))) {
+        lap(&mark, &t.wait_in_s);
         if (!j->failed)
             encode_one(p, j);
         report_job(p->rep, j);
         const size_t cost = j->cost;
         job_free(j);
         give_memory(p, cost);
+        lap(&mark, &t.busy_s);
     }
+    lap(&mark, &t.wait_in_s);
+    pthread_mutex_lock(&p->mu);
+    add_time(&p->stats.encode, &t);
+    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -339,6 +373,9 @@ static int run_batch(batcher *b, job **jobs, int32_t n)
         b->classes[i] = p->cfg->class_id;
     }
     gc_status st;
+    double mark = now_seconds();
+    b->calls++;
+    b->call_images += (size_t)n;
     if (p->render_in_batch) {
         render_buffers(b, jobs, n);
         st = gc_explain_render(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw,
@@ -347,6 +384,7 @@ static int run_batch(batcher *b, job **jobs, int32_t n)
     } else {
         st = gc_explain(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw);
     }
+    lap(&mark, &b->time.busy_s);
     if (st == GC_ERR_OUT_OF_MEMORY && n > 1) {
         char why[512];
         snprintf(why, sizeof why, "%s", gc_last_error(b->ctx));
@@ -389,6 +427,7 @@ static int run_batch(batcher *b, job **jobs, int32_t n)
         }
         queue_push(&p->encode, j);
     }
+    lap(&mark, &b->time.wait_out_s); /* the results' copies too: small beside the call */
     return st == GC_OK;
 }
 
@@ -400,7 +439,9 @@ static void *batcher_main(void *arg)
     for (;;) {
         int timed_out = 0;
         /* a partial batch waits briefly for company, then goes (stdin may be slow) */
+        double mark = now_seconds();
         job *j = n ? queue_pop_timed(&p->decoded, 50, &timed_out) : queue_pop(&p->decoded);
+        lap(&mark, &b->time.wait_in_s);
         if (timed_out) {
             run_batch(b, b->batch, n);
             n = 0;
@@ -421,6 +462,9 @@ static void *batcher_main(void *arg)
     if (n)
         run_batch(b, b->batch, n);
     pthread_mutex_lock(&p->mu);
+    add_time(&p->stats.library, &b->time);
+    p->stats.calls += b->calls;
+    p->stats.call_images += b->call_images;
     int last = --p->batchers_left == 0;
     pthread_mutex_unlock(&p->mu);
     if (last)
@@ -431,11 +475,12 @@ static void *batcher_main(void *arg)
 static int batcher_init(batcher *b, pipeline *p, gc_context *ctx)
 {
     const size_t B = (size_t)p->max_batch;
-    *b = (batcher){p, ctx, p->max_batch, calloc(B, sizeof *b->batch), calloc(B, sizeof *b->imgs),
-                   calloc(B, sizeof *b->res), calloc(B, sizeof *b->classes),
-                   malloc(sizeof(float) * B * p->cam_w * p->cam_h),
-                   calloc(B, sizeof *b->overlays), calloc(B, sizeof *b->heatmaps),
-                   calloc(B, sizeof *b->lens)};
+    *b = (batcher){.p = p, .ctx = ctx, .limit = p->max_batch,
+                   .batch = calloc(B, sizeof *b->batch), .imgs = calloc(B, sizeof *b->imgs),
+                   .res = calloc(B, sizeof *b->res), .classes = calloc(B, sizeof *b->classes),
+                   .cams = malloc(sizeof(float) * B * p->cam_w * p->cam_h),
+                   .overlays = calloc(B, sizeof *b->overlays),
+                   .heatmaps = calloc(B, sizeof *b->heatmaps), .lens = calloc(B, sizeof *b->lens)};
     return b->batch && b->imgs && b->res && b->classes && b->cams && b->overlays &&
            b->heatmaps && b->lens;
 }
@@ -447,10 +492,13 @@ static void batcher_free(batcher *b)
 }
 
 size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, report *rep,
-                    input_list *list, int from_stdin, const resume_set *done)
+                    input_list *list, int from_stdin, const resume_set *done,
+                    run_stats *stats)
 {
     pipeline p = {.cfg = cfg, .rep = rep, .list = list, .from_stdin = from_stdin,
                   .done = done};
+    const double t0 = now_seconds(), cpu0 = process_cpu_seconds();
+    const size_t done0 = rep->done;
     gc_model_info info; /* the same model on every context */
     gc_model_info_get(ctxs[0], &info);
     p.cam_w = info.cam_width;
@@ -521,6 +569,14 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
         pthread_join(dec[i], NULL);
         pthread_join(enc[i], NULL);
     }
+    p.stats.wall_s = now_seconds() - t0;
+    p.stats.cpu_s = process_cpu_seconds() - cpu0;
+    p.stats.cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    p.stats.decode_threads = p.stats.encode_threads = workers;
+    p.stats.batchers = n_b;
+    p.stats.images = rep->done - done0;
+    if (stats)
+        *stats = p.stats;
 out:
     for (int i = 0; i < n_b; i++)
         batcher_free(&bs[i]);

@@ -307,6 +307,31 @@ cam = np.load(os.path.join(out3, "a.cam.npy"))
 check(r.returncode == 0 and cam.shape == (14, 14) and abs(cam.min()) < 1e-6 and
       not os.path.exists(os.path.join(out3, "a.overlay.png")), "--outputs cam, --norm minmax")
 
+# ---------------------------------------------------------------- --stats
+# the run's stage times as JSON: every input counted, each stage's busy time positive and its
+# share of its threads' time within 0..1, a known bound, and a note saying the same; a stats
+# file that cannot be written fails the run (exit 1) after the outputs, naming the path
+st_path = os.path.join(WORK, "stats.json")
+out_st = os.path.join(WORK, "out_stats")
+r = run("-w", WEIGHTS, "-o", out_st, "--batch", "2", "--threads", "2", "--stats", st_path, data)
+try:
+    st = json.load(open(st_path))
+except (OSError, ValueError) as e:
+    st = {"error": str(e)}
+n_in = len(lines(out_st)) if os.path.exists(os.path.join(out_st, "results.jsonl")) else -1
+stages = [st.get(k) or {} for k in ("decode", "library", "encode")]
+check(st.get("images") == n_in and n_in > 0 and st.get("calls", 0) >= 1 and
+      all(x.get("busy_s", 0) > 0 and 0 <= x.get("busy_share", -1) <= 1.05 for x in stages) and
+      st.get("decode", {}).get("threads") == 2 and st.get("library", {}).get("threads") == 1 and
+      st.get("bound") in ("library", "cpu", "decode", "encode") and
+      0 < st.get("wall_s", 0) and f"{n_in} images in" in r.stderr and "bound by" in r.stderr,
+      "--stats FILE: each stage's times, the bound, and a note", (st, r.stderr[-500:]))
+r = run("-w", WEIGHTS, "-o", os.path.join(WORK, "out_stats2"), "--stats",
+        os.path.join(WORK, "no-such-dir", "s.json"), "-q", os.path.join(data, "a.png"))
+check(r.returncode == 1 and "no-such-dir/s.json: cannot write" in r.stderr and
+      os.path.isfile(os.path.join(WORK, "out_stats2", "a.overlay.png")),
+      "--stats to a missing folder: exit 1 naming it, outputs written", (r.returncode, r.stderr))
+
 # ---------------------------------------------------------------- methods
 if have_torch:
     for method, name in (("gradcam++", "gradcampp"), ("layercam", "layercam")):

@@ -50,6 +50,14 @@ for row in rows:
                 not any(x.get("tflops", 0) > 0 for x in lay):
             print(f"FAIL  {row.get('mode')} {row.get('precision')}: layer times {lay[:3]}")
             failed += 1
+# the files records carry the command's --stats: its stages and what bounds it
+for row in rows:
+    if row.get("mode") == "files" and row.get("ok"):
+        cs = (row.get("files") or {}).get("stats") or {}
+        if cs.get("bound") not in ("library", "cpu", "decode", "encode") or \
+                not cs.get("images") or not (cs.get("library") or {}).get("busy_s", 0) > 0:
+            print(f"FAIL  files {row.get('precision')}: the command's stats {cs}")
+            failed += 1
 for m in modes:
     if m not in seen:
         print(f"FAIL  no result line for mode {m} (modes seen: {sorted(x for x in seen if x)})")

@@ -1,0 +1,91 @@
+/*
+ * stats.c — where the command's time went (--stats FILE): each pipeline stage's busy and
+ * waiting thread-seconds, the process's CPU time, and which stage holds the run back. The
+ * benchmark's `files` mode records it; a user sweeping a collection reads the same line.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+double process_cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0.0;
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
+static double share(double busy, int threads, double wall)
+{
+    return threads > 0 && wall > 0.0 ? busy / (threads * wall) : 0.0;
+}
+
+/* The stage that bounds the run: the library calls when their thread(s) were busy most of
+ * the time (the device, or the CPU backend's compute); else the cores, when decode and
+ * encode (which share them) kept them nearly full; else the busiest of decode and encode. */
+const char *stats_bound(const run_stats *s)
+{
+    const double lib = share(s->library.busy_s, s->batchers, s->wall_s),
+                 cpu = share(s->cpu_s, s->cores, s->wall_s),
+                 dec = share(s->decode.busy_s, s->decode_threads, s->wall_s),
+                 enc = share(s->encode.busy_s, s->encode_threads, s->wall_s);
+    if (lib >= 0.85)
+        return "library";
+    if (cpu >= 0.85)
+        return "cpu";
+    if (lib >= dec && lib >= enc)
+        return "library";
+    return dec >= enc ? "decode" : "encode";
+}
+
+static void stage_json(FILE *f, const char *name, const stage_time *t, int threads, double wall)
+{
+    fprintf(f, "\"%s\":{\"threads\":%d,\"busy_s\":%.4f,\"wait_input_s\":%.4f,"
+               "\"wait_output_s\":%.4f,\"busy_share\":%.4f}",
+            name, threads, t->busy_s, t->wait_in_s, t->wait_out_s,
+            share(t->busy_s, threads, wall));
+}
+
+int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t errlen)
+{
+    char path[4096];
+    if (cfg->ranks > 1)
+        snprintf(path, sizeof path, "%s.rank%d", cfg->stats_path, cfg->rank);
+    else
+        snprintf(path, sizeof path, "%s", cfg->stats_path);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return 0;
+    }
+    fprintf(f, "{\"wall_s\":%.4f,\"images\":%zu,\"cpu_s\":%.4f,\"cores\":%d,\"cpu_share\":%.4f,",
+            s->wall_s, s->images, s->cpu_s, s->cores, share(s->cpu_s, s->cores, s->wall_s));
+    stage_json(f, "decode", &s->decode, s->decode_threads, s->wall_s);
+    fputc(',', f);
+    stage_json(f, "library", &s->library, s->batchers, s->wall_s);
+    fprintf(f, ",\"calls\":%zu,\"call_images\":%zu,", s->calls, s->call_images);
+    stage_json(f, "encode", &s->encode, s->encode_threads, s->wall_s);
+    fprintf(f, ",\"bound\":\"%s\"}\n", stats_bound(s));
+    const int ok = fclose(f) == 0;
+    if (!ok)
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    print_note(cfg,
+               "%zu images in %.2f s: decode %.0f%% busy (%d threads), library %.0f%% (%d "
+               "thread%s, %zu calls of %.1f images), encode %.0f%% (%d threads), CPU %.0f%% "
+               "of %d cores; bound by %s",
+               s->images, s->wall_s, 100 * share(s->decode.busy_s, s->decode_threads, s->wall_s),
+               s->decode_threads, 100 * share(s->library.busy_s, s->batchers, s->wall_s),
+               s->batchers, s->batchers == 1 ? "" : "s", s->calls,
+               s->calls ? (double)s->call_images / (double)s->calls : 0.0,
+               100 * share(s->encode.busy_s, s->encode_threads, s->wall_s), s->encode_threads,
+               100 * share(s->cpu_s, s->cores, s->wall_s), s->cores,
+               !strcmp(stats_bound(s), "cpu") ? "the CPU (decode + encode)"
+               : !strcmp(stats_bound(s), "library") ? "the library's batches"
+                                                   : stats_bound(s));
+    return ok;
+}
