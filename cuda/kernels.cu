@@ -42,88 +42,6 @@ static __device__ __forceinline__ nhwc_at nhwc_split(size_t e, int32_t H, int32_
     return p;
 }
 
-/* ---------------------------------------------------------------- element-wise */
-
-template <typename T>
-static __global__ void op_bias_act_kernel(T *y, const T *b, size_t len, int32_t C, int relu)
-{
-    GRID_STRIDE(i, len)
-    {
-        float v = ld(y[i]) + (b ? ld(b[i % (size_t)C]) : 0.0f);
-        put(&y[i], relu ? gc_relu(v) : v);
-    }
-}
-
-gc_status gc_bias_act_cuda(cudaStream_t st, gc_dtype t, void *y, const void *b, size_t rows,
-                           int32_t C, int relu, gc_errbuf *err)
-{
-    size_t len = rows * (size_t)C;
-    DISPATCH_DT(t, T,
-                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_bias_act_kernel<T>)(
-                    (T *)y, (const T *)b, len, C, relu));
-    LAUNCH_CHECK(err);
-    return GC_OK;
-}
-
-template <typename T> static __global__ void op_relu_kernel(const T *x, T *y, size_t len)
-{
-    GRID_STRIDE(i, len)
-    {
-        put(&y[i], gc_relu(ld(x[i])));
-    }
-}
-
-gc_status gc_relu_cuda(cudaStream_t st, gc_dtype t, const void *x, void *y, size_t len,
-                       gc_errbuf *err)
-{
-    DISPATCH_DT(t, T,
-                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_relu_kernel<T>)((const T *)x, (T *)y,
-                                                                      len));
-    LAUNCH_CHECK(err);
-    return GC_OK;
-}
-
-template <typename T>
-static __global__ void op_relu_mask_kernel(T *g, const T *act, size_t len, int guided)
-{
-    GRID_STRIDE(i, len)
-    {
-        const float gi = ld(g[i]);
-        const int pass = ld(act[i]) > 0.0f && (!guided || gi > 0.0f);
-        put(&g[i], pass ? gi : 0.0f);
-    }
-}
-
-gc_status gc_relu_mask_cuda(cudaStream_t st, gc_dtype t, void *g, const void *act, size_t len,
-                            int guided, gc_errbuf *err)
-{
-    DISPATCH_DT(t, T,
-                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_relu_mask_kernel<T>)(
-                    (T *)g, (const T *)act, len, guided));
-    LAUNCH_CHECK(err);
-    return GC_OK;
-}
-
-template <typename S, typename D>
-static __global__ void op_convert_kernel(const S *src, D *dst, size_t len, float scale)
-{
-    GRID_STRIDE(i, len)
-    {
-        put(&dst[i], ld(src[i]) * scale);
-    }
-}
-
-gc_status gc_convert_cuda(cudaStream_t st, gc_dtype ts, const void *src, gc_dtype td, void *dst,
-                          size_t len, float scale, gc_errbuf *err)
-{
-    DISPATCH_DT(ts, S,
-                DISPATCH_DT(td, D,
-                            GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_convert_kernel<S, D>)(
-                                (const S *)src, (D *)dst, len, scale)));
-    LAUNCH_CHECK(err);
-    return GC_OK;
-}
-
 /* ---------------------------------------------------------------- 16-byte vectors */
 
 /* The wide kernels (input packing, max-pools) move 16 bytes of channels per thread (8
@@ -157,6 +75,149 @@ static inline int vec_ok(const void *a, const void *b, const void *c, int32_t C,
 {
     const uintptr_t mis = ((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) % GC_VEC_BYTES;
     return mis == 0 && ((size_t)C * esz) % GC_VEC_BYTES == 0;
+}
+
+/* ---------------------------------------------------------------- element-wise */
+
+template <typename T>
+static __global__ void op_bias_act_kernel(T *y, const T *b, size_t len, int32_t C, int relu)
+{
+    GRID_STRIDE(i, len)
+    {
+        float v = ld(y[i]) + (b ? ld(b[i % (size_t)C]) : 0.0f);
+        put(&y[i], relu ? gc_relu(v) : v);
+    }
+}
+
+/* The same on whole vectors (the unfused convs' epilogue: every activation once) */
+template <typename T, typename I>
+static __global__ void op_bias_act_vec_kernel(vec16 *y, const vec16 *b, I len, int32_t Cv,
+                                              int relu)
+{
+    for (I v = (I)(blockIdx.x * blockDim.x + threadIdx.x); v < len;
+         v += (I)(gridDim.x * blockDim.x)) {
+        lanes<T> l = unpack<T>(y[v]);
+        const lanes<T> bl = b ? unpack<T>(b[v % (I)Cv]) : lanes<T>{};
+        for (int k = 0; k < lanes<T>::n; k++) {
+            const float x = ld(l.v[k]) + (b ? ld(bl.v[k]) : 0.0f);
+            put(&l.v[k], relu ? gc_relu(x) : x);
+        }
+        y[v] = repack(l);
+    }
+}
+
+template <typename T>
+static void bias_act(cudaStream_t st, T *y, const T *b, size_t rows, int32_t C, int relu)
+{
+    const size_t len = rows * (size_t)C;
+    if (!vec_ok(y, b, NULL, C, sizeof(T))) {
+        GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_bias_act_kernel<T>)(y, b, len, C, relu);
+        return;
+    }
+    const size_t nv = len * sizeof(T) / GC_VEC_BYTES;
+    const int32_t Cv = (int32_t)((size_t)C * sizeof(T) / GC_VEC_BYTES);
+    if (nv < ((size_t)1 << 31))
+        GC_LAUNCH(grid_for(nv), GC_BLOCK, st, op_bias_act_vec_kernel<T, uint32_t>)(
+            (vec16 *)y, (const vec16 *)b, (uint32_t)nv, Cv, relu);
+    else
+        GC_LAUNCH(grid_for(nv), GC_BLOCK, st, op_bias_act_vec_kernel<T, size_t>)(
+            (vec16 *)y, (const vec16 *)b, nv, Cv, relu);
+}
+
+gc_status gc_bias_act_cuda(cudaStream_t st, gc_dtype t, void *y, const void *b, size_t rows,
+                           int32_t C, int relu, gc_errbuf *err)
+{
+    DISPATCH_DT(t, T, bias_act<T>(st, (T *)y, (const T *)b, rows, C, relu));
+    LAUNCH_CHECK(err);
+    return GC_OK;
+}
+
+template <typename T> static __global__ void op_relu_kernel(const T *x, T *y, size_t len)
+{
+    GRID_STRIDE(i, len)
+    {
+        put(&y[i], gc_relu(ld(x[i])));
+    }
+}
+
+gc_status gc_relu_cuda(cudaStream_t st, gc_dtype t, const void *x, void *y, size_t len,
+                       gc_errbuf *err)
+{
+    DISPATCH_DT(t, T,
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_relu_kernel<T>)((const T *)x, (T *)y,
+                                                                      len));
+    LAUNCH_CHECK(err);
+    return GC_OK;
+}
+
+template <typename T>
+static __global__ void op_relu_mask_kernel(T *g, const T *act, size_t len, int guided)
+{
+    GRID_STRIDE(i, len)
+    {
+        const float gi = ld(g[i]);
+        const int pass = ld(act[i]) > 0.0f && (!guided || gi > 0.0f);
+        put(&g[i], pass ? gi : 0.0f);
+    }
+}
+
+/* The same on whole vectors (the guided backward runs it on every layer's gradient) */
+template <typename T>
+static __global__ void op_relu_mask_vec_kernel(vec16 *g, const vec16 *act, size_t len,
+                                               int guided)
+{
+    GRID_STRIDE(v, len)
+    {
+        lanes<T> l = unpack<T>(g[v]);
+        const lanes<T> a = unpack<T>(act[v]);
+        for (int k = 0; k < lanes<T>::n; k++) {
+            const float gi = ld(l.v[k]);
+            const int pass = ld(a.v[k]) > 0.0f && (!guided || gi > 0.0f);
+            put(&l.v[k], pass ? gi : 0.0f);
+        }
+        g[v] = repack(l);
+    }
+}
+
+template <typename T>
+static void relu_mask(cudaStream_t st, T *g, const T *act, size_t len, int guided)
+{
+    if ((len * sizeof(T)) % GC_VEC_BYTES || !vec_ok(g, act, NULL, 0, sizeof(T))) {
+        GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_relu_mask_kernel<T>)(g, act, len, guided);
+        return;
+    }
+    const size_t nv = len * sizeof(T) / GC_VEC_BYTES;
+    GC_LAUNCH(grid_for(nv), GC_BLOCK, st, op_relu_mask_vec_kernel<T>)((vec16 *)g,
+                                                                   (const vec16 *)act, nv,
+                                                                   guided);
+}
+
+gc_status gc_relu_mask_cuda(cudaStream_t st, gc_dtype t, void *g, const void *act, size_t len,
+                            int guided, gc_errbuf *err)
+{
+    DISPATCH_DT(t, T, relu_mask<T>(st, (T *)g, (const T *)act, len, guided));
+    LAUNCH_CHECK(err);
+    return GC_OK;
+}
+
+template <typename S, typename D>
+static __global__ void op_convert_kernel(const S *src, D *dst, size_t len, float scale)
+{
+    GRID_STRIDE(i, len)
+    {
+        put(&dst[i], ld(src[i]) * scale);
+    }
+}
+
+gc_status gc_convert_cuda(cudaStream_t st, gc_dtype ts, const void *src, gc_dtype td, void *dst,
+                          size_t len, float scale, gc_errbuf *err)
+{
+    DISPATCH_DT(ts, S,
+                DISPATCH_DT(td, D,
+                            GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_convert_kernel<S, D>)(
+                                (const S *)src, (D *)dst, len, scale)));
+    LAUNCH_CHECK(err);
+    return GC_OK;
 }
 
 /* One thread per pixel: its three channels read (along x for NCHW: coalesced), its C0

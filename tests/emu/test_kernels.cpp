@@ -178,9 +178,10 @@ static const gc_dtype dtypes[] = {GC_DT_F32, GC_DT_F16, GC_DT_BF16};
 
 static void test_elementwise(gc_errbuf *err)
 {
-    const size_t rows = 37, len = rows * 13;
-    const int32_t C = 13;
+    /* 13 channels: the element kernels; 16: whole 16-byte vectors in every type */
+    for (int32_t C : {13, 16})
     for (gc_dtype t : dtypes) {
+        const size_t rows = 37, len = rows * (size_t)C;
         for (int relu = 0; relu < 2; relu++)
             for (int with_b = 0; with_b < 2; with_b++) {
                 std::vector<float> y = values(len, 0), b = values(C, 0);
