@@ -231,10 +231,13 @@ static void read_stats(const char *path, char *out, size_t len)
     FILE *f = fopen(path, "r");
     if (!f)
         return;
-    if (!fgets(out, (int)len, f) || out[0] != '{')
+    /* one whole line, an object: else nothing (a cut line would break the record's JSON) */
+    if (!fgets(out, (int)len, f) || out[0] != '{' || !strchr(out, '\n'))
         out[0] = 0;
     fclose(f);
     out[strcspn(out, "\n")] = 0;
+    if (*out && out[strlen(out) - 1] != '}')
+        out[0] = 0;
 }
 
 void files_mode(const bench_args *a, pool *threads, bench_mode *m, const char *bin,

@@ -44,7 +44,8 @@ typedef struct cli_config {
     int rank, ranks;             /* MPI: this process's sub-shard of the shard (0 / 1)    */
     int threads_given;           /* --threads was given (MPI ranks split the cores else)  */
     const char *stats_path;      /* --stats FILE: where the time went, as JSON (stats.c)   */
-    size_t host_memory;          /* bytes of decoded pixels and rendered outputs in flight:
+    size_t host_memory;
+    int node_ranks;              /* MPI ranks on this node (1 without MPI): they share its cores */          /* bytes of decoded pixels and rendered outputs in flight:
                                     a quarter of RAM, shared by a node's MPI ranks, or
                                     GRADCAM_HOST_MEMORY_MB (pipeline.c)                   */
     int device_given, device_all;/* --device given; --device all                          */
@@ -183,7 +184,9 @@ typedef struct run_stats {
     stage_time decode, library, encode;
 } run_stats;
 double process_cpu_seconds(void);
-/* "library", "cpu", "decode" or "encode": what holds the run back */
+/* The cores this process may run on (its affinity mask; else those online). */
+int usable_cores(void);
+/* "library", "cpu", "decode" or "encode": what holds the run back ("none": nothing ran) */
 const char *stats_bound(const run_stats *s);
 /* cfg->stats_path (".rank<R>" appended under MPI) as one JSON object, and a note. 0 on a
  * write error (err set). */

@@ -9,7 +9,9 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,20 +140,38 @@ static int create_contexts(const cli_config *cfg, gc_context **ctxs, int *n_ctx)
     return 0;
 }
 
+/* The memory this process may use: the machine's, or its cgroup's limit when lower (a
+ * container's). */
+static size_t usable_memory(void)
+{
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    size_t ram = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)8 << 30;
+    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r"); /* cgroup v2; "max" when unlimited */
+    unsigned long long limit = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &limit) == 1 && limit > 0 && limit < ram)
+            ram = (size_t)limit;
+        fclose(f);
+    }
+    return ram;
+}
+
 /* Bytes of images and rendered outputs the pipeline may hold at once: a quarter of the
- * machine's memory, split among a node's MPI ranks; GRADCAM_HOST_MEMORY_MB overrides it.
- * Batches of 128 large photos would otherwise queue tens of GB (two batches decoded ahead,
- * one in the library, two rendered behind). */
-static size_t host_memory_budget(int local_ranks)
+ * usable memory, split among a node's MPI ranks; GRADCAM_HOST_MEMORY_MB (a whole number of
+ * MiB) sets it. Batches of 128 large photos would otherwise queue tens of GB (two batches
+ * decoded ahead, one in the library, two rendered behind). */
+static size_t host_memory_budget(const cli_config *cfg, int local_ranks)
 {
     const char *env = getenv("GRADCAM_HOST_MEMORY_MB");
-    char *end = NULL;
-    const unsigned long long mb = env ? strtoull(env, &end, 10) : 0;
-    if (env && *env && end && !*end && mb > 0)
-        return (size_t)mb << 20;
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    const size_t ram = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)8 << 30;
-    return ram / 4 / (size_t)(local_ranks > 1 ? local_ranks : 1);
+    if (env && *env) {
+        char *end = NULL;
+        errno = 0;
+        const unsigned long long mb = strtoull(env, &end, 10);
+        if (*env != '-' && !errno && !*end && mb > 0 && mb <= (SIZE_MAX >> 20))
+            return (size_t)mb << 20;
+        print_note(cfg, "GRADCAM_HOST_MEMORY_MB='%s' is not a number of MiB: ignored", env);
+    }
+    return usable_memory() / 4 / (size_t)(local_ranks > 1 ? local_ranks : 1);
 }
 
 static int run(cli_config *cfg, const mpi_world *w)
@@ -175,7 +195,8 @@ static int run(cli_config *cfg, const mpi_world *w)
         if (!cfg->lib.threads)
             cfg->lib.threads = (int32_t)share;
     }
-    cfg->host_memory = host_memory_budget(w->local_size);
+    cfg->host_memory = host_memory_budget(cfg, w->local_size);
+    cfg->node_ranks = w->local_size > 1 ? w->local_size : 1;
     if (w->rank != 0)
         cfg->progress = 0; /* one progress line, rank 0's */
     snprintf(results, sizeof results, "%s/results.jsonl", cfg->out_dir);
@@ -240,7 +261,7 @@ static int run(cli_config *cfg, const mpi_world *w)
             members += in_shard(cfg, list.jobs[i]);
         report_set_total(&rep, members);
     }
-    run_stats stats;
+    run_stats stats = {0};
     const size_t failed = pipeline_run(cfg, ctxs, n_ctx, &rep, &list, from_stdin,
                                        cfg->resume ? &earlier : NULL, &stats);
     report_finish(&rep);
@@ -285,6 +306,10 @@ int main(int argc, char **argv)
      * libgomp reads its wait policy when it loads, before main, so set it and start again. */
     if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
         execv("/proc/self/exe", argv); /* on failure, just go on with the default policy */
+    /* Decoded photos and their outputs are large, short-lived buffers passed between threads:
+     * glibc would keep freed ones in per-thread arenas (the host memory budget bounds what
+     * is in use, not what the allocator keeps). From 1 MiB up they are mapped and unmapped. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     cli_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.lib = gc_options_default();

@@ -32,8 +32,9 @@ typedef struct pipeline {
     int decoders_left; /* the last decode worker to finish closes `decoded` */
     int batchers_left; /* the last batcher to finish closes `encode` */
     pthread_mutex_t mu;
-    pthread_cond_t mem_freed; /* host memory in flight went down (with mu)                  */
+    pthread_cond_t mem_freed; /* host memory in flight went down, or the turn moved (mu)    */
     size_t mem_used;          /* the costs of the decoded jobs not yet finished              */
+    unsigned long mem_next, mem_turn; /* tickets: jobs take memory in the order they ask    */
     run_stats stats;          /* each thread adds its times at its end (with mu)             */
     int32_t cam_w, cam_h, max_batch;
     int32_t in_w, in_h; /* network input: the guided saliency's size                     */
@@ -135,16 +136,22 @@ static void *feeder(void *arg)
 
 /* What a decoded job holds until it is finished: its pixels, and the overlay and heatmap
  * rendered for it. Waits while the jobs in flight hold the budget (cfg->host_memory); one job
- * alone always goes, however large. Batches run short rather than memory running out (the
- * batcher sends a partial batch after 50 ms without a new image). */
+ * alone always goes, however large, and jobs go in the order they asked (a large one is not
+ * overtaken for ever by small ones). Batches run short rather than memory running out (the
+ * batcher sends a partial batch after 50 ms without a new image). The budget counts a job
+ * once it is decoded: each decode thread may hold one image more while it waits. */
 static void take_memory(pipeline *p, job *j)
 {
     const int outs = !!(p->cfg->outputs & OUT_OVERLAY) + !!(p->cfg->outputs & OUT_HEATMAP);
     j->cost = (size_t)3 * j->img.width * j->img.height * (size_t)(1 + outs);
     pthread_mutex_lock(&p->mu);
-    while (p->mem_used > 0 && p->mem_used + j->cost > p->cfg->host_memory)
+    const unsigned long ticket = p->mem_next++;
+    while (ticket != p->mem_turn ||
+           (p->mem_used > 0 && p->mem_used + j->cost > p->cfg->host_memory))
         pthread_cond_wait(&p->mem_freed, &p->mu);
     p->mem_used += j->cost;
+    p->mem_turn++;
+    pthread_cond_broadcast(&p->mem_freed); /* the next ticket's turn */
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -374,8 +381,6 @@ static int run_batch(batcher *b, job **jobs, int32_t n)
     }
     gc_status st;
     double mark = now_seconds();
-    b->calls++;
-    b->call_images += (size_t)n;
     if (p->render_in_batch) {
         render_buffers(b, jobs, n);
         st = gc_explain_render(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw,
@@ -384,7 +389,11 @@ static int run_batch(batcher *b, job **jobs, int32_t n)
     } else {
         st = gc_explain(b->ctx, b->imgs, n, b->classes, b->res, b->cams, (size_t)n * hw);
     }
-    lap(&mark, &b->time.busy_s);
+    lap(&mark, &b->time.busy_s); /* a try that did not fit counts as busy, not as a call */
+    if (st == GC_OK) {
+        b->calls++;
+        b->call_images += (size_t)n;
+    }
     if (st == GC_ERR_OUT_OF_MEMORY && n > 1) {
         char why[512];
         snprintf(why, sizeof why, "%s", gc_last_error(b->ctx));
@@ -569,15 +578,16 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
         pthread_join(dec[i], NULL);
         pthread_join(enc[i], NULL);
     }
-    p.stats.wall_s = now_seconds() - t0;
-    p.stats.cpu_s = process_cpu_seconds() - cpu0;
-    p.stats.cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     p.stats.decode_threads = p.stats.encode_threads = workers;
     p.stats.batchers = n_b;
+out: /* the stats also when nothing could start (no threads: no bound) */
+    p.stats.wall_s = now_seconds() - t0;
+    p.stats.cpu_s = process_cpu_seconds() - cpu0;
+    p.stats.cores = usable_cores() / (cfg->node_ranks > 1 ? cfg->node_ranks : 1);
+    p.stats.cores = p.stats.cores > 0 ? p.stats.cores : 1;
     p.stats.images = rep->done - done0;
     if (stats)
         *stats = p.stats;
-out:
     for (int i = 0; i < n_b; i++)
         batcher_free(&bs[i]);
     free(bs), free(dec), free(enc), free(bat);

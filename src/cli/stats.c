@@ -4,12 +4,22 @@
  * benchmark's `files` mode records it; a user sweeping a collection reads the same line.
  */
 #include <errno.h>
+#include <sched.h> /* sched_getaffinity, CPU_COUNT: _GNU_SOURCE, as the command is built */
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
+
+int usable_cores(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set); /* a cgroup's cpuset or taskset's mask, when there is one */
+    const long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
 
 double process_cpu_seconds(void)
 {
@@ -30,6 +40,8 @@ static double share(double busy, int threads, double wall)
  * encode (which share them) kept them nearly full; else the busiest of decode and encode. */
 const char *stats_bound(const run_stats *s)
 {
+    if (!s->batchers || s->wall_s <= 0.0)
+        return "none"; /* nothing ran */
     const double lib = share(s->library.busy_s, s->batchers, s->wall_s),
                  cpu = share(s->cpu_s, s->cores, s->wall_s),
                  dec = share(s->decode.busy_s, s->decode_threads, s->wall_s),
@@ -71,7 +83,7 @@ int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t err
     fprintf(f, ",\"calls\":%zu,\"call_images\":%zu,", s->calls, s->call_images);
     stage_json(f, "encode", &s->encode, s->encode_threads, s->wall_s);
     fprintf(f, ",\"bound\":\"%s\"}\n", stats_bound(s));
-    const int ok = fclose(f) == 0;
+    const int ok = !ferror(f) & (fclose(f) == 0);
     if (!ok)
         snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
     print_note(cfg,

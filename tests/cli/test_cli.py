@@ -542,7 +542,8 @@ if MANY:
 # 24 photos of 2000x1500 at --batch 16: without a limit a batch and more of decoded photos
 # queue ahead (~200 MB above the libraries here); GRADCAM_HOST_MEMORY_MB=60 keeps the pixels and outputs in flight to
 # ~60 MB (one photo with its two outputs is 27 MB), batches running short, every output the
-# same. Peak RSS is measured above the same command's on one small image (the libraries).
+# same. Peak RSS is measured above the same command's on one small image (the libraries);
+# 2 decode threads, as each may hold one decoded photo beyond the budget.
 big = os.path.join(WORK, "big")
 os.makedirs(big)
 frame = photo(1500, 2000, 7)
@@ -561,8 +562,8 @@ def peak_mb(out, folder, budget_mb=None):
     if budget_mb:
         env["GRADCAM_HOST_MEMORY_MB"] = str(budget_mb)
     r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", timefile, BIN, "-w", SMALL, "-o",
-                        os.path.join(WORK, out), "--batch", "16", "--png-level", "0", "-q",
-                        folder], capture_output=True, text=True, env=env)
+                        os.path.join(WORK, out), "--batch", "16", "--png-level", "0",
+                        "--threads", "2", "-q", folder], capture_output=True, text=True, env=env)
     return r, int(open(timefile).read().split()[-1]) / 1024
 
 
