@@ -10,7 +10,11 @@ rc, seconds), "ours" (gradcam-bench --jsonl) and "torch_*" / "pytorch_grad_cam"
 """
 import datetime
 import json
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import roofline  # noqa: E402  (bench/roofline.py: the per-layer floor)
 
 TARGET_IPS = 20000.0      # bf16 Grad-CAM, gpu mode, batch 256
 TARGET_VS_TUNED = 1.5
@@ -372,11 +376,20 @@ def main():
           f"({'CUDA events between the layers' if o.get('backend') == 'cuda' else 'wall clock'}"
           f", profiled pass): convs {sum(x['ms'] for x in conv):.2f} ms, "
           f"pools {sum(x['ms'] for x in pools):.2f} ms of {total:.2f}\n")
-        p("| layer | ms | TFLOP/s |")
-        p("|---|---:|---:|")
+        # VGG16 at 224 in a 2-byte type: each layer beside its floor at the H100 SXM's peaks
+        floor = {}
+        if o.get("precision") in ("bf16", "fp16") and o.get("size", 224) == 224:
+            for name, kind, flops, n_in, n_out in roofline.layers(224):
+                floor[name] = 1e3 * max(flops * head_b / 989.4e12,
+                                        (n_in + n_out) * head_b * 2 / 3.35e12)
+        p("| layer | ms | TFLOP/s | floor at the peaks (ms, bench/roofline.py) | ms ÷ floor |")
+        p("|---|---:|---:|---:|---:|")
         for x in lay:
-            p(f"| {x['name']} | {x['ms']:.3f} | {x.get('tflops', 0):.3g} |"
-              if x.get("kind") == "conv" else f"| {x['name']} | {x['ms']:.3f} | ({x.get('kind')}) |")
+            fl = floor.get(x["name"])
+            tail = f" {fl:.3f} | {x['ms'] / fl:.2f} |" if fl else " | |"
+            p((f"| {x['name']} | {x['ms']:.3f} | {x.get('tflops', 0):.3g} |"
+               if x.get("kind") == "conv" else
+               f"| {x['name']} | {x['ms']:.3f} | ({x.get('kind')}) |") + tail)
     misses = []
     if o and o_ips is not None and o_ips < TARGET_IPS and o.get("stages_ms"):
         st = o["stages_ms"]
