@@ -88,3 +88,12 @@ target_link_libraries(test_ranking PRIVATE gradcam_internal m)
 target_compile_options(test_ranking PRIVATE -Wall -Wextra -Werror)
 add_test(NAME ranking COMMAND test_ranking)
 set_tests_properties(ranking PROPERTIES LABELS cpu TIMEOUT 60)
+
+# the device benchmark's summary and floor (bench/summarize.py, bench/roofline.py) on the first
+# H100 run's records plus records of the kinds added since (per-layer times, --stats, unfused)
+if(GC_SYSTEM_PYTHON)
+  add_test(NAME bench_summary
+           COMMAND ${GC_SYSTEM_PYTHON} ${GC_EXTRA_TEST_DIR}/test_bench_summary.py
+                   ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/bench_summary)
+  set_tests_properties(bench_summary PROPERTIES LABELS cpu TIMEOUT 120)
+endif()

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""The device benchmark's summary (bench/summarize.py) and floor (bench/roofline.py) on the
+records of the first H100 run (docs/device-runs/2026-11-26-h100/bench.jsonl) plus records of
+the kinds added since (per-layer times, the command's --stats, unfused convs), so that the
+next GPU run's summary is not the first time this code runs on real records.
+
+    test_bench_summary.py SOURCE_DIR WORK_DIR
+
+Checks: the roofline's VGG16 counts against the hand formula (2*9*C*K*H*W per conv, the first
+conv's input padded to 8 channels; pools move their input and output once); the summary keeps
+run 1's headline (11,746 img/s, 1.53x tuned PyTorch), tabulates each layer beside its floor,
+names the command's bound, and sets unfused runs beside the default.
+"""
+import json
+import os
+import subprocess
+import sys
+
+SRC, WORK = sys.argv[1], sys.argv[2]
+sys.path.insert(0, os.path.join(SRC, "bench"))
+import roofline  # noqa: E402
+
+passed = failed = 0
+
+
+def check(ok, what, detail=""):
+    global passed, failed
+    passed, failed = passed + bool(ok), failed + (not ok)
+    print(f"{'PASS' if ok else 'FAIL'}  {what}{'' if ok else '  ' + str(detail)[:1500]}")
+
+
+# the floor's counts, by hand: VGG16 convs (C, K, H) at 224 with the input padded to 8
+convs = [(8, 64, 224), (64, 64, 224), (64, 128, 112), (128, 128, 112), (128, 256, 56),
+         (256, 256, 56), (256, 256, 56), (256, 512, 28), (512, 512, 28), (512, 512, 28),
+         (512, 512, 14), (512, 512, 14), (512, 512, 14)]
+want_flops = sum(2 * 9 * c * k * h * h for c, k, h in convs)
+lay = roofline.layers(224)
+got_flops = sum(x[2] for x in lay)
+pools = [x for x in lay if x[1] == "pool"]
+check(got_flops == want_flops and len(lay) == 18 and len(pools) == 5 and
+      pools[0][3] == 224 * 224 * 64 and pools[0][4] == 112 * 112 * 64,
+      f"roofline: {got_flops / 1e9:.2f} GFLOP per image over 13 convs and 5 pools",
+      (got_flops, want_flops, pools[0]))
+
+run1 = os.path.join(SRC, "docs/device-runs/2026-11-26-h100/bench.jsonl")
+recs = [json.loads(l) for l in open(run1) if l.strip()]
+extra = []
+for r in recs:
+    if r.get("impl") == "ours" and r.get("mode") == "gpu" and r.get("precision") == "bf16" \
+            and r.get("batch") == 256 and r.get("stages_ms"):
+        r["layers"] = [{"name": n, "kind": k, "ms": 1.0, "tflops": f * 256 / 1e9 if f else 0}
+                       for n, k, f, _, _ in lay]
+        u = dict(r, cudnn_fusion=False, images_per_s=10000.0)
+        u.pop("layers")
+        extra.append(u)
+    if r.get("mode") == "files" and (r.get("files") or {}).get("image_size") == [224, 224]:
+        r["files"]["stats"] = {"wall_s": 5.5, "images": 16384, "cpu_s": 40.0, "cores": 16,
+                               "cpu_share": 0.45, "bound": "library", "calls": 64,
+                               "library": {"threads": 1, "busy_s": 5.2, "busy_share": 0.95},
+                               "decode": {"threads": 16, "busy_s": 9.0, "busy_share": 0.1},
+                               "encode": {"threads": 16, "busy_s": 30.0, "busy_share": 0.34}}
+os.makedirs(WORK, exist_ok=True)
+path = os.path.join(WORK, "bench.jsonl")
+with open(path, "w") as f:
+    for r in recs + extra:
+        f.write(json.dumps(r) + "\n")
+r = subprocess.run([sys.executable, os.path.join(SRC, "bench/summarize.py"), path],
+                   capture_output=True, text=True, timeout=120)
+out = r.stdout
+check(r.returncode == 0 and "11,746" in out and "1.53" in out,
+      "summary: run 1's headline (11,746 img/s, 1.53x tuned)", (r.returncode, r.stderr[-800:]))
+check("| block1_conv2 | 1.000 |" in out and "| block5_pool | 1.000 | (pool) |" in out and
+      "ms ÷ floor" in out and "| block3_conv2 | 1.000 | 947 | 0.957 | 1.04 |" in out,
+      "summary: each layer with its TFLOP/s and its floor",
+      [l for l in out.splitlines() if "block" in l][:6])
+check("**library** holds it back" in out and "busy 95% (64 calls)" in out,
+      "summary: the command's bound in files mode",
+      [l for l in out.splitlines() if "files" in l][:8])
+check("Unfused convs" in out and "| gpu | bf16 | 256 | 11,746 | 10,000 | 0.851 |" in out,
+      "summary: unfused runs beside the default",
+      [l for l in out.splitlines() if "nfused" in l or "| gpu | bf16 | 256" in l][:6])
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
