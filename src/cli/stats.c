@@ -40,8 +40,8 @@ static double share(double busy, int threads, double wall)
  * encode (which share them) kept them nearly full; else the busiest of decode and encode. */
 const char *stats_bound(const run_stats *s)
 {
-    if (!s->batchers || s->wall_s <= 0.0)
-        return "none"; /* nothing ran */
+    if (!s->batchers || !s->images || s->wall_s <= 0.0)
+        return "none"; /* nothing ran (or every input was done before: --resume) */
     const double lib = share(s->library.busy_s, s->batchers, s->wall_s),
                  cpu = share(s->cpu_s, s->cores, s->wall_s),
                  dec = share(s->decode.busy_s, s->decode_threads, s->wall_s),
@@ -98,6 +98,7 @@ int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t err
                100 * share(s->cpu_s, s->cores, s->wall_s), s->cores,
                !strcmp(stats_bound(s), "cpu") ? "the CPU (decode + encode)"
                : !strcmp(stats_bound(s), "library") ? "the library's batches"
-                                                   : stats_bound(s));
+               : !strcmp(stats_bound(s), "none")    ? "nothing (no image ran)"
+                                                    : stats_bound(s));
     return ok;
 }
