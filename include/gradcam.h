@@ -342,7 +342,7 @@ typedef struct gc_profile {
     double total_ms;
     double preprocess_ms;  /* resize + normalize (0 for the *_tensor calls)                 */
     double upload_ms;      /* host-to-device copies (0 on the CPU)                          */
-    double features_ms;    /* the conv layers, forward                                     */
+    double features_ms;    /* every feature layer forward: convs (bias, ReLU) and pools     */
     double head_ms;        /* average pool, dense layers, class choice                     */
     double backward_ms;    /* score gradient down to the target (to the input when guided) */
     double cam_ms;         /* channel weights, cam, normalization, and the host's results

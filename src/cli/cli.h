@@ -44,10 +44,10 @@ typedef struct cli_config {
     int rank, ranks;             /* MPI: this process's sub-shard of the shard (0 / 1)    */
     int threads_given;           /* --threads was given (MPI ranks split the cores else)  */
     const char *stats_path;      /* --stats FILE: where the time went, as JSON (stats.c)   */
-    size_t host_memory;
-    int node_ranks;              /* MPI ranks on this node (1 without MPI): they share its cores */          /* bytes of decoded pixels and rendered outputs in flight:
+    size_t host_memory;          /* bytes of decoded pixels and rendered outputs in flight:
                                     a quarter of RAM, shared by a node's MPI ranks, or
                                     GRADCAM_HOST_MEMORY_MB (pipeline.c)                   */
+    int node_ranks;              /* MPI ranks on this node (1 without MPI): its cores' share */
     int device_given, device_all;/* --device given; --device all                          */
     int quiet;                   /* -q: no progress line, no notes                        */
     int batch_given;             /* --batch given (else 8 on the CPU, GPU_DEFAULT_BATCH on a GPU) */
