@@ -7,7 +7,7 @@ Checks, with the bundled demo model on examples/: `mpirun -np 2` writes the same
 process (images byte-identical, results.jsonl the same lines after sorting, no part files
 left); --shard I/2 under mpirun is exactly the one-process shard; bad inputs get their line
 and exit 1; --resume after a killed MPI run (part files left, torn lines) leaves one line per
-input; set-up errors exit 2 with one message. Exit 77 (skipped) when the binary has no MPI or
+input; --stats writes one file per rank; set-up errors exit 2 with one message. Exit 77 (skipped) when the binary has no MPI or
 mpirun is missing. Prints 'N passed, M failed'.
 """
 import json
@@ -94,6 +94,22 @@ outs8 = [f for f in files("one_b8") if f != "results.jsonl"]
 check(two_def.returncode == 0 and files("one_b8") == files("two_b8") and
       same_bytes("one_b8", "two_b8", outs8),
       "default batches: images byte-identical too", two_def.stderr)
+
+# ---------------------------------------------------------------- --stats, one file per rank
+# each rank writes FILE.rank<R> (none writes FILE); their images add up to the inputs; each
+# rank counts its share of the node's cores
+st = os.path.join(WORK, "stats.json")
+r = gradcam("-o", "two_st", "-q", "--stats", st, EXAMPLES, np_=2)
+try:
+    parts = [json.load(open(f"{st}.rank{k}")) for k in range(2)]
+except (OSError, ValueError) as e:
+    parts = [str(e)]
+share = max(1, len(os.sched_getaffinity(0)) // 2)
+check(r.returncode == 0 and len(parts) == 2 and all(isinstance(x, dict) for x in parts) and
+      sum(x["images"] for x in parts) == n_inputs and not os.path.exists(st) and
+      all(x["cores"] == share for x in parts),
+      f"--stats under mpirun -np 2: a file per rank, {n_inputs} images between them, "
+      f"{share} cores each", (r.returncode, r.stderr[-400:], parts))
 
 # ---------------------------------------------------------------- --shard composes with ranks
 seen = []
