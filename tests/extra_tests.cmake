@@ -35,13 +35,18 @@ if(GC_SYSTEM_PYTHON)
                        SKIP_RETURN_CODE 77)
 endif()
 
+# A CPU test program tests/test_<name>.c that reaches the library's internals.
+function(gc_internal_test name timeout)
+  add_executable(test_${name} ${GC_EXTRA_TEST_DIR}/test_${name}.c)
+  target_link_libraries(test_${name} PRIVATE gradcam_internal m)
+  target_compile_options(test_${name} PRIVATE -Wall -Wextra -Werror)
+  add_test(NAME ${name} COMMAND test_${name})
+  set_tests_properties(${name} PROPERTIES LABELS cpu TIMEOUT ${timeout})
+endfunction()
+
 # The one-pixel-at-a-time forms of preprocessing and rendering that the CUDA kernels run
 # (src/image_math.h) against resize.c's and render.c's row passes, byte for byte, on the CPU.
-add_executable(test_pixel_paths ${GC_EXTRA_TEST_DIR}/test_pixel_paths.c)
-target_link_libraries(test_pixel_paths PRIVATE gradcam_internal m)
-target_compile_options(test_pixel_paths PRIVATE -Wall -Wextra -Werror)
-add_test(NAME pixel_paths COMMAND test_pixel_paths)
-set_tests_properties(pixel_paths PROPERTIES LABELS cpu TIMEOUT 300)
+gc_internal_test(pixel_paths 300)
 
 # The autotuner's on-disk choices (cuda/plan_cache.c, built with the CUDA backend)
 if(GC_WITH_CUDA)
@@ -83,11 +88,7 @@ if(TARGET gradcam-cudnn-plans)
 endif()
 
 # the class ranking (gc_top1, gc_top_classes) against a qsort oracle: ties, NaN, infinities
-add_executable(test_ranking ${GC_EXTRA_TEST_DIR}/test_ranking.c)
-target_link_libraries(test_ranking PRIVATE gradcam_internal m)
-target_compile_options(test_ranking PRIVATE -Wall -Wextra -Werror)
-add_test(NAME ranking COMMAND test_ranking)
-set_tests_properties(ranking PROPERTIES LABELS cpu TIMEOUT 60)
+gc_internal_test(ranking 60)
 
 # the device benchmark's summary and floor (bench/summarize.py, bench/roofline.py) on the first
 # H100 run's records plus records of the kinds added since (per-layer times, --stats, unfused)

@@ -516,6 +516,16 @@ except (UnicodeDecodeError, ValueError) as e:
 check(r.returncode == 1 and ok, "non-UTF-8 names: valid JSON, exact bytes back via surrogateescape",
       got)
 
+def run_peak(name, *args, env=None):
+    """The command with SMALL weights, output WORK/name; its own peak RSS in MB, measured by
+    GNU time (a child forked from this Python process would carry Python's pages in its
+    accounting until exec)."""
+    timefile = os.path.join(WORK, "time-" + name + ".txt")
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", timefile, BIN, "-w", SMALL, "-o",
+                        os.path.join(WORK, name), *args], capture_output=True, text=True, env=env)
+    return r, int(open(timefile).read().split()[-1]) / 1024
+
+
 # ---------------------------------------------------------------- many small files
 if MANY:
     many = os.path.join(WORK, "many")
@@ -525,23 +535,16 @@ if MANY:
     for i in range(MANY):
         with open(os.path.join(many, f"d{i % 10}", f"img{i:05d}.png"), "wb") as f:
             f.write(tiny[i % 16])
-    out4 = os.path.join(WORK, "out_many")
-    # GNU time measures the command's own peak RSS (a child forked from this Python process
-    # would carry Python's pages in its accounting until exec)
-    timefile = os.path.join(WORK, "time.txt")
-    r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", timefile, BIN, "-w", SMALL, "-o",
-                        out4, "--outputs", "cam", "--batch", "32", "-q", many],
-                       capture_output=True, text=True)
-    rss_mb = int(open(timefile).read().split()[-1]) / 1024
-    res = lines(out4)
+    r, rss_mb = run_peak("out_many", "--outputs", "cam", "--batch", "32", "-q", many)
+    res = lines(os.path.join(WORK, "out_many"))
     check(r.returncode == 0 and len(res) == MANY and all(x["status"] == "ok" for x in res),
           f"{MANY} small files: one ok line each", (r.returncode, r.stderr[-500:], len(res)))
     check(rss_mb < 300, f"{MANY} small files: peak memory {rss_mb:.0f} MB (< 300 MB)")
 
 # ---------------------------------------------------------------- large photos, bounded memory
 # 24 photos of 2000x1500 at --batch 16: without a limit a batch and more of decoded photos
-# queue ahead (~200 MB above the libraries here); GRADCAM_HOST_MEMORY_MB=60 keeps the pixels and outputs in flight to
-# ~60 MB (one photo with its two outputs is 27 MB), batches running short, every output the
+# queue ahead (~200 MB above the libraries here); GRADCAM_HOST_MEMORY_MB=60 keeps the pixels
+# and outputs in flight to ~60 MB (one photo with its two outputs is 27 MB), batches running short, every output the
 # same. Peak RSS is measured above the same command's on one small image (the libraries);
 # 2 decode threads, as each may hold one decoded photo beyond the budget.
 big = os.path.join(WORK, "big")
@@ -556,15 +559,12 @@ cv2.imwrite(os.path.join(one, "p.jpg"), photo(48, 64, 1))
 
 
 def peak_mb(out, folder, budget_mb=None):
-    timefile = os.path.join(WORK, "time-" + out + ".txt")
     env = dict(os.environ)
     env.pop("GRADCAM_HOST_MEMORY_MB", None)
     if budget_mb:
         env["GRADCAM_HOST_MEMORY_MB"] = str(budget_mb)
-    r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", timefile, BIN, "-w", SMALL, "-o",
-                        os.path.join(WORK, out), "--batch", "16", "--png-level", "0",
-                        "--threads", "2", "-q", folder], capture_output=True, text=True, env=env)
-    return r, int(open(timefile).read().split()[-1]) / 1024
+    return run_peak(out, "--batch", "16", "--png-level", "0", "--threads", "2", "-q", folder,
+                    env=env)
 
 
 r0, base = peak_mb("mem_one", one)
