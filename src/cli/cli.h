@@ -184,13 +184,20 @@ typedef struct run_stats {
     stage_time decode, library, encode;
 } run_stats;
 double process_cpu_seconds(void);
-/* The cores this process may run on (its affinity mask; else those online). */
-int usable_cores(void);
 /* "library", "cpu", "decode" or "encode": what holds the run back ("none": nothing ran) */
 const char *stats_bound(const run_stats *s);
 /* cfg->stats_path (".rank<R>" appended under MPI) as one JSON object, and a note. 0 on a
  * write error (err set). */
 int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t errlen);
+
+/* ---- machine.c */
+/* The cores this process may use: its affinity mask (else those online), capped by its
+ * cgroup's CPU quota. */
+int usable_cores(void);
+/* The cgroup's CPU quota rounded up to whole cores; 0 without one. */
+int cpu_quota_cores(void);
+/* Bytes of memory this process may use: the machine's, or its cgroup's limit when lower. */
+size_t usable_memory(void);
 
 /* ---- pipeline.c */
 /* Runs every job of `list` (or, with from_stdin, the paths read from standard input) through

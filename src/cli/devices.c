@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 
@@ -99,8 +98,9 @@ int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen)
         cfg->devices[0] = cfg->lib.device;
     }
     const int contexts = cfg->n_devices * cfg->per_device;
-    if (contexts > 1 && !cfg->lib.threads) { /* each context preprocesses: share the cores */
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!cfg->lib.threads) { /* each context preprocesses: share the cores (a cgroup's quota
+                                 included, which the library's OpenMP does not see) */
+        const int cores = usable_cores();
         cfg->lib.threads = (int32_t)(cores / contexts > 1 ? cores / contexts : 1);
     }
     return 1;

@@ -140,22 +140,6 @@ static int create_contexts(const cli_config *cfg, gc_context **ctxs, int *n_ctx)
     return 0;
 }
 
-/* The memory this process may use: the machine's, or its cgroup's limit when lower (a
- * container's). */
-static size_t usable_memory(void)
-{
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    size_t ram = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)8 << 30;
-    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r"); /* cgroup v2; "max" when unlimited */
-    unsigned long long limit = 0;
-    if (f) {
-        if (fscanf(f, "%llu", &limit) == 1 && limit > 0 && limit < ram)
-            ram = (size_t)limit;
-        fclose(f);
-    }
-    return ram;
-}
-
 /* Bytes of images and rendered outputs the pipeline may hold at once: a quarter of the
  * usable memory, split among a node's MPI ranks; GRADCAM_HOST_MEMORY_MB (a whole number of
  * MiB) sets it. Batches of 128 large photos would otherwise queue tens of GB (two batches
@@ -188,7 +172,7 @@ static int run(cli_config *cfg, const mpi_world *w)
     for (int i = 0; i < cfg->n_inputs; i++)
         from_stdin |= strcmp(cfg->inputs[i], "-") == 0;
     if (w->local_size > 1) { /* a node's ranks share its cores */
-        long cores = sysconf(_SC_NPROCESSORS_ONLN), share = cores / w->local_size;
+        long share = usable_cores() / w->local_size;
         share = share > 0 ? share : 1;
         if (!cfg->threads_given)
             cfg->threads = (int)share;
@@ -324,8 +308,7 @@ int main(int argc, char **argv)
     cfg.progress = -1;
     cfg.max_pixels = 100000000;
     cfg.per_device = 1;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg.threads = cores > 0 ? (int)cores : 1;
+    cfg.threads = usable_cores();
     int rc = parse_args(argc, argv, &cfg);
     if (rc)
         return rc;

@@ -4,22 +4,11 @@
  * benchmark's `files` mode records it; a user sweeping a collection reads the same line.
  */
 #include <errno.h>
-#include <sched.h> /* sched_getaffinity, CPU_COUNT: _GNU_SOURCE, as the command is built */
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include "cli.h"
-
-int usable_cores(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set); /* a cgroup's cpuset or taskset's mask, when there is one */
-    const long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
 
 double process_cpu_seconds(void)
 {
@@ -87,15 +76,17 @@ int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t err
     if (!ok)
         snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
     print_note(cfg,
-               "%zu images in %.2f s: decode %.0f%% busy (%d threads), library %.0f%% (%d "
-               "thread%s, %zu calls of %.1f images), encode %.0f%% (%d threads), CPU %.0f%% "
-               "of %d cores; bound by %s",
+               "%zu images in %.2f s: decode %.0f%% busy (%d thread%s), library %.0f%% (%d "
+               "thread%s, %zu calls of %.1f images), encode %.0f%% (%d thread%s), CPU %.0f%% "
+               "of %d core%s; bound by %s",
                s->images, s->wall_s, 100 * share(s->decode.busy_s, s->decode_threads, s->wall_s),
-               s->decode_threads, 100 * share(s->library.busy_s, s->batchers, s->wall_s),
+               s->decode_threads, s->decode_threads == 1 ? "" : "s",
+               100 * share(s->library.busy_s, s->batchers, s->wall_s),
                s->batchers, s->batchers == 1 ? "" : "s", s->calls,
                s->calls ? (double)s->call_images / (double)s->calls : 0.0,
                100 * share(s->encode.busy_s, s->encode_threads, s->wall_s), s->encode_threads,
-               100 * share(s->cpu_s, s->cores, s->wall_s), s->cores,
+               s->encode_threads == 1 ? "" : "s", 100 * share(s->cpu_s, s->cores, s->wall_s),
+               s->cores, s->cores == 1 ? "" : "s",
                !strcmp(stats_bound(s), "cpu") ? "the CPU (decode + encode)"
                : !strcmp(stats_bound(s), "library") ? "the library's batches"
                : !strcmp(stats_bound(s), "none")    ? "nothing (no image ran)"

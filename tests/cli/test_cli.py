@@ -332,6 +332,41 @@ check(r.returncode == 1 and "no-such-dir/s.json: cannot write" in r.stderr and
       os.path.isfile(os.path.join(WORK, "out_stats2", "a.overlay.png")),
       "--stats to a missing folder: exit 1 naming it, outputs written", (r.returncode, r.stderr))
 
+# the cores the command sizes its threads by: its affinity mask, capped by a cgroup's CPU
+# quota (a container's --cpus), read from a fake cgroup folder (GRADCAM_CGROUP_ROOT)
+def default_cores(cgroup_files, one_cpu=False):
+    root = os.path.join(WORK, "cgroup")
+    shutil.rmtree(root, ignore_errors=True)
+    for name, text in cgroup_files.items():
+        os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
+        with open(os.path.join(root, name), "w") as f:
+            f.write(text)
+    path = os.path.join(WORK, "cores.json")
+    cpu0 = sorted(os.sched_getaffinity(0))[0]
+    r = subprocess.run([BIN, "-w", SMALL, "-o", os.path.join(WORK, "out_cores"), "-q",
+                        "--overwrite", "--stats", path, os.path.join(data, "a.png")],
+                       capture_output=True, text=True,
+                       env=dict(os.environ, GRADCAM_CGROUP_ROOT=root),
+                       preexec_fn=(lambda: os.sched_setaffinity(0, {cpu0})) if one_cpu else None)
+    try:
+        st = json.load(open(path))
+        return st["cores"], st["decode"]["threads"], st["encode"]["threads"]
+    except (OSError, ValueError, KeyError) as e:
+        return (r.returncode, r.stderr[-300:], e)
+
+
+mask = len(os.sched_getaffinity(0))
+got = [default_cores({"cpu.max": "50000 100000\n"}),
+       default_cores({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}),
+       default_cores({"cpu.max": "max 100000\n"}), default_cores({}),
+       default_cores({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}),
+       default_cores({"cpu.max": f"{100000 * (mask + 3)} 100000\n"}),
+       default_cores({}, one_cpu=True)]
+want = [(1, 1, 1)] * 2 + [(mask, mask, mask)] * 4 + [(1, 1, 1)]
+check(got == want, "default threads: a cgroup v2/v1 CPU quota of half a core gives 1; no quota "
+      "or one above the mask gives the affinity mask's cores; a one-CPU mask gives 1",
+      (got, want))
+
 # ---------------------------------------------------------------- methods
 if have_torch:
     for method, name in (("gradcam++", "gradcampp"), ("layercam", "layercam")):
