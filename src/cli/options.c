@@ -73,8 +73,9 @@ static const char *usage_text =
     "OUT/sub/cat.cam.npy (float32, the layer's h x w), OUT/sub/cat.guided.png (guided methods);\n"
     "OUT/results.jsonl gets one JSON line per input. Exit status: 0 all ok, 1 some inputs\n"
     "failed, 2 usage or set-up error. Memory: decoded images and their outputs in flight\n"
-    "stay within a quarter of RAM (GRADCAM_HOST_MEMORY_MB=N sets N MiB); batches of photos\n"
-    "too large for the GPU's memory are halved.\n";
+    "stay within a quarter of RAM (GRADCAM_HOST_MEMORY_MB=N sets N MiB); a batch of photos\n"
+    "too large for the GPU's memory goes in halves, later batches holding at most the\n"
+    "pixels that fitted.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {

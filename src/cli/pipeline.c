@@ -47,8 +47,9 @@ typedef struct pipeline {
 typedef struct batcher {
     pipeline *p;
     gc_context *ctx;
-    int32_t limit;              /* images per call: max_batch, lowered when a batch of
-                                   large images did not fit in device memory             */
+    int64_t pixel_limit;        /* pixels per call, 0 for none: set when a batch of large
+                                   images did not fit in device memory (what the library
+                                   stages and renders grows with the pixels, not the count) */
     stage_time time;            /* in library calls, waiting for images, handing them on  */
     size_t calls, call_images;
     job **batch;
@@ -366,11 +367,18 @@ static void render_buffers(batcher *b, job **jobs, int32_t n)
     }
 }
 
+static int64_t pixels_of(const job *j)
+{
+    return (int64_t)j->img.width * j->img.height;
+}
+
 /* gc_explain (or gc_explain_render) on jobs[0..n), then hand them to the encoders; 1 when
  * every call it took succeeded. A batch of large images that does not fit in device memory
  * (the context was sized for the network, not for the photos it stages and renders) goes
- * again in halves; when both halves fit, the batcher keeps their size from then on and says
- * so. A photo too large for the device even alone fails by itself and lowers nothing. */
+ * again in halves; when both halves fit, later batches hold at most the pixels of the larger
+ * half, and a note says so: more large photos go in smaller batches, while small images
+ * still fill whole ones. A photo too large for the device even alone fails by itself and
+ * lowers nothing. */
 static int run_batch(batcher *b, job **jobs, int32_t n)
 {
     pipeline *p = b->p;
@@ -398,17 +406,22 @@ static int run_batch(batcher *b, job **jobs, int32_t n)
         char why[512];
         snprintf(why, sizeof why, "%s", gc_last_error(b->ctx));
         int32_t w = 0, h = 0; /* the largest image, for the note */
-        for (int32_t i = 0; i < n; i++)
-            if ((int64_t)jobs[i]->img.width * jobs[i]->img.height > (int64_t)w * h)
-                w = jobs[i]->img.width, h = jobs[i]->img.height;
+        int64_t halves[2] = {0, 0};
         const int32_t half = (n + 1) / 2;
+        for (int32_t i = 0; i < n; i++) {
+            if (pixels_of(jobs[i]) > (int64_t)w * h)
+                w = jobs[i]->img.width, h = jobs[i]->img.height;
+            halves[i >= half] += pixels_of(jobs[i]);
+        }
         const int first = run_batch(b, jobs, half);
         const int second = run_batch(b, jobs + half, n - half);
-        if (first && second && half < b->limit) {
-            report_note(p->rep, "a batch of %d images (the largest %dx%d) did not fit in "
-                        "device memory: batches of %d from now on (%s)", (int)n, (int)w, (int)h,
-                        (int)half, why);
-            b->limit = half;
+        const int64_t fits = halves[0] > halves[1] ? halves[0] : halves[1];
+        if (first && second && (!b->pixel_limit || fits < b->pixel_limit)) {
+            report_note(p->rep, "a batch of %d images (%.1f megapixels, the largest %dx%d) did "
+                        "not fit in device memory: batches hold at most %.1f megapixels from "
+                        "now on (%s)", (int)n, 1e-6 * (double)(halves[0] + halves[1]), (int)w,
+                        (int)h, 1e-6 * (double)fits, why);
+            b->pixel_limit = fits;
         }
         return first && second;
     }
@@ -445,6 +458,7 @@ static void *batcher_main(void *arg)
     batcher *b = arg;
     pipeline *p = b->p;
     int32_t n = 0;
+    int64_t pixels = 0; /* in b->batch[0..n) */
     for (;;) {
         int timed_out = 0;
         /* a partial batch waits briefly for company, then goes (stdin may be slow) */
@@ -453,7 +467,7 @@ static void *batcher_main(void *arg)
         lap(&mark, &b->time.wait_in_s);
         if (timed_out) {
             run_batch(b, b->batch, n);
-            n = 0;
+            n = 0, pixels = 0;
             continue;
         }
         if (!j)
@@ -462,10 +476,15 @@ static void *batcher_main(void *arg)
             queue_push(&p->encode, j); /* the encoders report it in order with the rest */
             continue;
         }
+        if (n && b->pixel_limit && pixels + pixels_of(j) > b->pixel_limit) {
+            run_batch(b, b->batch, n); /* j would take the batch past what fits */
+            n = 0, pixels = 0;
+        }
         b->batch[n++] = j;
-        if (n >= b->limit) {
+        pixels += pixels_of(j);
+        if (n >= p->max_batch) {
             run_batch(b, b->batch, n);
-            n = 0;
+            n = 0, pixels = 0;
         }
     }
     if (n)
@@ -484,7 +503,7 @@ static void *batcher_main(void *arg)
 static int batcher_init(batcher *b, pipeline *p, gc_context *ctx)
 {
     const size_t B = (size_t)p->max_batch;
-    *b = (batcher){.p = p, .ctx = ctx, .limit = p->max_batch,
+    *b = (batcher){.p = p, .ctx = ctx,
                    .batch = calloc(B, sizeof *b->batch), .imgs = calloc(B, sizeof *b->imgs),
                    .res = calloc(B, sizeof *b->res), .classes = calloc(B, sizeof *b->classes),
                    .cams = malloc(sizeof(float) * B * p->cam_w * p->cam_h),
