@@ -329,7 +329,7 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
 {
     const bench_args *a = e->a;
     const float *dev = NULL;
-    double v[9][BENCH_MAX_SAMPLES];
+    double v[10][BENCH_MAX_SAMPLES];
     static double lv[BENCH_MAX_LAYERS][BENCH_MAX_SAMPLES]; /* one bench thread profiles */
     int count = 0, layers = 0;
     while (layers < BENCH_MAX_LAYERS && gc_layer_name(ctx, layers))
@@ -352,10 +352,10 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
         }
         if (it == 0)
             continue;
-        const double f[9] = {p.total_ms, p.preprocess_ms, p.upload_ms, p.features_ms,
-                             p.head_ms, p.backward_ms, p.cam_ms, p.download_ms,
-                             call == CALL_HOST ? re : 0.0};
-        for (int k = 0; k < 9; k++)
+        const double f[10] = {p.total_ms, p.preprocess_ms, p.upload_ms, p.features_ms,
+                              p.head_ms, p.backward_ms, p.cam_ms, p.download_ms,
+                              call == CALL_HOST ? re : 0.0, p.results_ms};
+        for (int k = 0; k < 10; k++)
             v[k][count] = f[k];
         for (int l = 0; l < layers; l++)
             lv[l][count] = gc_profile_layer_ms(ctx, l);
@@ -371,6 +371,7 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
     m->stages.backward_ms = median_of(v[5], count);
     m->stages.cam_ms = median_of(v[6], count);
     m->stages.download_ms = median_of(v[7], count);
+    m->stages.results_ms = median_of(v[9], count);
     m->profiled = count > 0;
     /* each feature layer, where the calls ran the forward (a negative time: not measured) */
     m->n_layers = 0;

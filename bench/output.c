@@ -94,9 +94,9 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
         const gc_profile *p = &m->stages;
         fprintf(o, ",\"stages_ms\":{\"total\":%.4f,\"preprocess\":%.4f,\"upload\":%.4f,"
                    "\"features\":%.4f,\"head\":%.4f,\"backward\":%.4f,\"cam\":%.4f,"
-                   "\"download\":%.4f",
+                   "\"download\":%.4f,\"results\":%.4f",
                 p->total_ms, p->preprocess_ms, p->upload_ms, p->features_ms, p->head_ms,
-                p->backward_ms, p->cam_ms, p->download_ms);
+                p->backward_ms, p->cam_ms, p->download_ms, p->results_ms);
         if (!strcmp(m->name, "host"))
             fprintf(o, ",\"render\":%.4f", m->render_ms);
         fprintf(o, "},\"profile_iters\":%d", a->profile_iters);
@@ -273,10 +273,11 @@ void print_text(const bench_args *a, const bench_meta *meta, const bench_mode *m
                    m->last.device_bytes / 1048576.0, m->device_used_bytes / 1048576.0);
         if (m->profiled)
             printf("%12s stages ms: preprocess %.2f upload %.2f features %.2f head %.2f "
-                   "backward %.2f cam %.2f download %.2f (total %.2f, profiled)\n",
+                   "backward %.2f cam %.2f download %.2f results %.2f (total %.2f, "
+                   "profiled)\n",
                    "", m->stages.preprocess_ms, m->stages.upload_ms, m->stages.features_ms,
                    m->stages.head_ms, m->stages.backward_ms, m->stages.cam_ms,
-                   m->stages.download_ms, m->stages.total_ms);
+                   m->stages.download_ms, m->stages.results_ms, m->stages.total_ms);
         else if (*m->profile_error)
             printf("%12s profile: %s\n", "", m->profile_error);
         for (int l = 0; m->profiled && l < m->n_layers; l++) { /* four to a line */

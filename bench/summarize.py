@@ -410,7 +410,8 @@ def main():
         st = o["stages_ms"]
         misses.append(f"Grad-CAM vs forward: backward {st.get('backward', 0):.2f} ms + cam "
                       f"{st.get('cam', 0):.2f} ms + download {st.get('download', 0):.2f} ms "
-                      f"per batch on top of features + head")
+                      f"+ host results {st.get('results', 0):.2f} ms per batch on top of "
+                      f"features + head")
     for fr in files:
         f = fr.get("files") or {}
         st = f.get("steady_images_per_s")

@@ -917,8 +917,9 @@ static void check_profile(gc_context *ctx, const image_buf *img)
     explain_images(prof, &im, 1, NULL, &out);
     gc_profile_get(prof, &q);
     const double stages = q.preprocess_ms + q.upload_ms + q.features_ms + q.head_ms +
-                          q.backward_ms + q.cam_ms + q.download_ms;
+                          q.backward_ms + q.cam_ms + q.download_ms + q.results_ms;
     ok &= q.images == 1 && q.features_ms > 0.0 && q.backward_ms > 0.0 && q.head_ms > 0.0 &&
+          q.cam_ms > 0.0 && q.results_ms > 0.0 && p.results_ms == 0.0 &&
           q.preprocess_ms > 0.0 && stages <= q.total_ms * 1.001 + 1e-3;
     /* each feature layer's time: every layer measured, together within the features stage
      * (which times the same loop); nothing past the last layer, nothing when not profiling */

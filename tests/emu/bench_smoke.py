@@ -42,9 +42,14 @@ for row in rows:
         print(f"FAIL  {row.get('mode')} {row.get('precision')}: images_per_s "
               f"{row.get('images_per_s')}")
         failed += 1
-# the profiled records of the modes with a forward name every feature layer, timed
+# the profiled records of the modes with a forward name every feature layer, timed, and time
+# the host's results apart from the cam kernels
 for row in rows:
     if row.get("mode") in ("gpu", "gpu_forward", "gradcam", "forward") and row.get("stages_ms"):
+        if not row["stages_ms"].get("results", 0) > 0:
+            print(f"FAIL  {row.get('mode')} {row.get('precision')}: no results stage "
+                  f"{row['stages_ms']}")
+            failed += 1
         lay = row.get("layers") or []
         if not lay or any(not (x.get("ms", -1) >= 0) for x in lay) or \
                 not any(x.get("tflops", 0) > 0 for x in lay):

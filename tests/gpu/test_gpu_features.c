@@ -494,12 +494,13 @@ static void check_half(gc_precision prec, const float *x, int32_t n, const int32
             FAIL("  %-16s gc_profile_get: %s", run, gc_last_error(gpu));
         } else {
             printf("  %-16s profile: images %d total %.3f ms upload %.3f features %.3f head "
-                   "%.3f backward %.3f cam %.3f download %.3f; device %.1f MiB\n",
+                   "%.3f backward %.3f cam %.3f download %.3f results %.3f; device %.1f MiB\n",
                    run, pr.images, pr.total_ms, pr.upload_ms, pr.features_ms, pr.head_ms,
-                   pr.backward_ms, pr.cam_ms, pr.download_ms, pr.device_bytes / 1048576.0);
+                   pr.backward_ms, pr.cam_ms, pr.download_ms, pr.results_ms,
+                   pr.device_bytes / 1048576.0);
             if (!(pr.images == n && pr.total_ms > 0 && pr.upload_ms > 0 && pr.features_ms > 0 &&
                   pr.head_ms > 0 && pr.backward_ms > 0 && pr.cam_ms > 0 &&
-                  pr.download_ms > 0 && pr.device_bytes > 0))
+                  pr.download_ms > 0 && pr.results_ms > 0 && pr.device_bytes > 0))
                 FAIL("  %-16s a profile field is not > 0", run);
             /* the layers' CUDA events: each timed, together within the features stage */
             double sum = 0.0;
