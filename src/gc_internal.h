@@ -46,7 +46,10 @@ static inline size_t gc_mul_size(size_t a, size_t b, int *overflow)
  * ifunc): a generic x86-64 build would otherwise run them with SSE2 only. No reduction is
  * reordered and ISO C mode keeps FMA contraction off, so every clone computes the same bits
  * (explicit fmaf is exact in all of them; the FMA clone just makes it an instruction). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* Not under ThreadSanitizer: its runtime is not yet set up when glibc runs the resolvers at
+ * load, and the process dies before main. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__SANITIZE_THREAD__)
 #define GC_CLONES __attribute__((target_clones("avx2", "default")))
 #define GC_CLONES_FMA __attribute__((target_clones("arch=haswell", "default")))
 #else
