@@ -18,7 +18,7 @@
 /* Below this many input channels the Winograd GEMMs are too thin to pay (the RGB layer). */
 #define WINO_MIN_C 8
 
-/* The element-wise transforms get an AVX2 clone (GC_CLONES, gc_internal.h). */
+/* The element-wise transforms come in an AVX2 variant (GC_VARIANTS, gc_internal.h). */
 
 void cpu_im2col(const float *in, int32_t H, int32_t W, int32_t C, int32_t kh, int32_t kw,
                 int32_t pad, int32_t oh, int32_t ow, size_t r0, size_t rows, float *col)
@@ -43,7 +43,7 @@ void cpu_im2col(const float *in, int32_t H, int32_t W, int32_t C, int32_t kh, in
 }
 
 /* bias and ReLU on rows x K outputs, while they are in cache */
-GC_CLONES static void epilogue(float *y, size_t rows, int32_t K, const float *b, int relu)
+GC_BODY void epilogue_body(float *y, size_t rows, int32_t K, const float *b, int relu)
 {
     for (size_t r = 0; r < rows; r++) {
         float *row = y + r * K;
@@ -55,6 +55,8 @@ GC_CLONES static void epilogue(float *y, size_t rows, int32_t K, const float *b,
                 row[k] = row[k] > 0.0f ? row[k] : 0.0f;
     }
 }
+GC_VARIANTS(epilogue, (float *y, size_t rows, int32_t K, const float *b, int relu),
+            (y, rows, K, b, relu))
 
 static void conv_im2col(const cpu_conv *cv, const float *in, int32_t n, int32_t H, int32_t W,
                         float *out, int relu, int threads, float *scratch)
@@ -106,8 +108,8 @@ static void wino_weights(const float *w, int32_t C, int32_t K, float *U)
 
 /* V[xi][t][c] = (B^T d B)[xi] for the tiles [t0, t0+tiles) (4x4 input patches at stride 2,
  * starting one pixel up-left: the padding), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
-GC_CLONES static void wino_input(const float *in, int32_t H, int32_t W, int32_t C, int32_t th,
-                       int32_t tw, size_t t0, size_t tiles, const float *zeros, float *V)
+GC_BODY void wino_input_body(const float *in, int32_t H, int32_t W, int32_t C, int32_t th,
+                             int32_t tw, size_t t0, size_t tiles, const float *zeros, float *V)
 {
     const size_t stride = tiles * C;
     for (size_t t = 0; t < tiles; t++) {
@@ -142,12 +144,16 @@ GC_CLONES static void wino_input(const float *in, int32_t H, int32_t W, int32_t 
         }
     }
 }
+GC_VARIANTS(wino_input,
+            (const float *in, int32_t H, int32_t W, int32_t C, int32_t th, int32_t tw,
+             size_t t0, size_t tiles, const float *zeros, float *V),
+            (in, H, W, C, th, tw, t0, tiles, zeros, V))
 
 /* out = A^T m A (+ bias, ReLU) for each tile, A^T = [1 1 1 0; 0 1 -1 -1]; the 2x2 outputs
  * that fall outside an odd-sized map are dropped. */
-GC_CLONES static void wino_output(const float *M, int32_t H, int32_t W, int32_t K, int32_t th,
-                                  int32_t tw, size_t t0, size_t tiles, const float *b,
-                                  int relu, float *out, float *row)
+GC_BODY void wino_output_body(const float *M, int32_t H, int32_t W, int32_t K, int32_t th,
+                              int32_t tw, size_t t0, size_t tiles, const float *b, int relu,
+                              float *out, float *row)
 {
     const size_t stride = tiles * K;
     for (size_t t = 0; t < tiles; t++) {
@@ -188,6 +194,10 @@ GC_CLONES static void wino_output(const float *M, int32_t H, int32_t W, int32_t 
             }
     }
 }
+GC_VARIANTS(wino_output,
+            (const float *M, int32_t H, int32_t W, int32_t K, int32_t th, int32_t tw,
+             size_t t0, size_t tiles, const float *b, int relu, float *out, float *row),
+            (M, H, W, K, th, tw, t0, tiles, b, relu, out, row))
 
 static void conv_winograd(const cpu_conv *cv, const float *in, int32_t n, int32_t H, int32_t W,
                           float *out, int relu, int threads, float *scratch)

@@ -42,20 +42,35 @@ static inline size_t gc_mul_size(size_t a, size_t b, int *overflow)
     return a * b;
 }
 
-/* Hot element-wise loops get clones for newer x86-64 CPUs, picked at load time (glibc
- * ifunc): a generic x86-64 build would otherwise run them with SSE2 only. No reduction is
- * reordered and ISO C mode keeps FMA contraction off, so every clone computes the same bits
- * (explicit fmaf is exact in all of them; the FMA clone just makes it an instruction). */
-/* Not under ThreadSanitizer: its runtime is not yet set up when glibc runs the resolvers at
- * load, and the process dies before main. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(__SANITIZE_THREAD__)
-#define GC_CLONES __attribute__((target_clones("avx2", "default")))
-#define GC_CLONES_FMA __attribute__((target_clones("arch=haswell", "default")))
+/* Hot element-wise loops come in two variants, one compiled for AVX2 + FMA and one for the
+ * x86-64 baseline (SSE2), and each call runs the one this CPU supports. GC_VARIANTS(name,
+ * (params), (args)) defines name(params) around the always-inline body name_body(params).
+ * No reduction is reordered and ISO C mode keeps FMA contraction off, so both variants
+ * compute the same bits (explicit fmaf is exact in both; with FMA it is an instruction, in
+ * the baseline a call). GCC's target_clones did this before, but its "arch=haswell" clone
+ * is picked by CPU model (__builtin_cpu_is), so it never ran on AMD or on any Intel CPU
+ * after Haswell; its load-time resolvers also kept ThreadSanitizer from starting.
+ * GC_CPU_BASELINE=1 in the environment forces the baseline (the tests run both). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define GC_BODY static inline __attribute__((always_inline))
+#define GC_VARIANTS(name, params, args)                                                   \
+    static void name##_base params { name##_body args; }                                  \
+    __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_body args; } \
+    static void name params                                                               \
+    {                                                                                     \
+        if (gc_cpu_avx2_fma())                                                            \
+            name##_avx2 args;                                                             \
+        else                                                                              \
+            name##_base args;                                                             \
+    }
 #else
-#define GC_CLONES
-#define GC_CLONES_FMA
+#define GC_BODY static inline
+#define GC_VARIANTS(name, params, args) \
+    static void name params { name##_body args; }
 #endif
+
+/* cpu_variant.c: 1 when the CPU runs AVX2 and FMA and GC_CPU_BASELINE is not set. */
+int gc_cpu_avx2_fma(void);
 
 /* status.c: a monotonic clock in milliseconds (profiling). */
 double gc_now_ms(void);

@@ -89,9 +89,9 @@ gc_status gc_upsample_cam(const float *cam, int32_t cw, int32_t ch, float *dst, 
 
 /* One output row: vertical interpolation, colormap, blend (image_math.h, shared with the
  * CUDA render kernel). */
-GC_CLONES_FMA static void render_row(const float *r0, const float *r1, float fy, int32_t W,
-                                     const uint8_t *lut, float wi, float wh, const uint8_t *src,
-                                     uint8_t *hrow, uint8_t *orow)
+GC_BODY void render_row_body(const float *r0, const float *r1, float fy, int32_t W,
+                             const uint8_t *lut, float wi, float wh, const uint8_t *src,
+                             uint8_t *hrow, uint8_t *orow)
 {
     for (int32_t x = 0; x < W; x++) {
         const uint8_t *c = lut + 3 * gc_cmap_index(gc_lerp(r0[x], r1[x], fy));
@@ -102,6 +102,10 @@ GC_CLONES_FMA static void render_row(const float *r0, const float *r1, float fy,
                 orow[3 * x + k] = gc_blend_u8(src[3 * x + k], c[k], wi, wh);
     }
 }
+GC_VARIANTS(render_row,
+            (const float *r0, const float *r1, float fy, int32_t W, const uint8_t *lut,
+             float wi, float wh, const uint8_t *src, uint8_t *hrow, uint8_t *orow),
+            (r0, r1, fy, W, lut, wi, wh, src, hrow, orow))
 
 gc_status gc_render(const float *cam, int32_t cam_width, int32_t cam_height,
                     const gc_image *image, gc_colormap colormap, float alpha, uint8_t *heatmap,

@@ -376,6 +376,22 @@ check(got == want, "default threads: a cgroup v2/v1 CPU quota of half a core giv
       "or one above the mask gives the affinity mask's cores; a one-CPU mask gives 1",
       (got, want))
 
+# the two variants of the hot loops (AVX2 + FMA where the CPU has them, and the x86-64
+# baseline, GC_CPU_BASELINE=1) write the same bytes: Winograd transforms, bias + ReLU and the
+# overlay blend (fmaf: an instruction in one, a call in the other)
+variant_out = {}
+for name, extra in (("fast", {}), ("baseline", {"GC_CPU_BASELINE": "1"})):
+    o = os.path.join(WORK, "out_variant_" + name)
+    r = subprocess.run([BIN, "-w", WEIGHTS, "-o", o, "-q", "--outputs", "overlay,heatmap,cam",
+                        data], capture_output=True, text=True, env=dict(os.environ, **extra))
+    variant_out[name] = {os.path.relpath(os.path.join(d, f), o):
+                         open(os.path.join(d, f), "rb").read()
+                         for d, _, fs in os.walk(o) for f in fs if f != "results.jsonl"}
+fast, base_v = variant_out["fast"], variant_out["baseline"]
+check(len(fast) >= 3 * len(good) and fast == base_v,
+      "the AVX2+FMA and baseline variants of the hot loops: byte-identical cams and images",
+      (len(fast), len(base_v), sorted(k for k in fast if fast.get(k) != base_v.get(k))[:5]))
+
 # ---------------------------------------------------------------- methods
 if have_torch:
     for method, name in (("gradcam++", "gradcampp"), ("layercam", "layercam")):
