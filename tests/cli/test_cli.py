@@ -378,12 +378,14 @@ check(got == want, "default threads: a cgroup v2/v1 CPU quota of half a core giv
 
 # the two variants of the hot loops (AVX2 + FMA where the CPU has them, and the x86-64
 # baseline, GC_CPU_BASELINE=1) write the same bytes: Winograd transforms, bias + ReLU and the
-# overlay blend (fmaf: an instruction in one, a call in the other)
+# overlay blend (fmaf: an instruction in one, a call in the other). One image a batch: the
+# CPU's sums are blocked by batch size, so a batch that a slow decode cut short (50 ms) would
+# differ in the last bits (~1e-6 in the cam) from one that did not.
 variant_out = {}
 for name, extra in (("fast", {}), ("baseline", {"GC_CPU_BASELINE": "1"})):
     o = os.path.join(WORK, "out_variant_" + name)
     r = subprocess.run([BIN, "-w", WEIGHTS, "-o", o, "-q", "--outputs", "overlay,heatmap,cam",
-                        data], capture_output=True, text=True, env=dict(os.environ, **extra))
+                        "--batch", "1", data], capture_output=True, text=True, env=dict(os.environ, **extra))
     variant_out[name] = {os.path.relpath(os.path.join(d, f), o):
                          open(os.path.join(d, f), "rb").read()
                          for d, _, fs in os.walk(o) for f in fs if f != "results.jsonl"}
