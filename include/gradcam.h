@@ -347,10 +347,10 @@ typedef struct gc_profile {
     double backward_ms;    /* score gradient down to the target (to the input when guided) */
     double cam_ms;         /* channel weights, cam, normalization (on the GPU: its kernels) */
     double download_ms;    /* device-to-host copies (0 on the CPU)                          */
-    double results_ms;     /* the host's per-image results: softmax, top-5, each cam's range
-                              and its normalized copy into the caller's array               */
     int64_t device_bytes;  /* device memory the context holds now (0 on the CPU); grows at
                               the first call with images, which adds their staging buffers */
+    double results_ms;     /* the host's per-image results: softmax, top-5, each cam's range
+                              and its normalized copy into the caller's array             */
 } gc_profile;
 
 GC_API gc_status gc_profile_get(const gc_context *ctx, gc_profile *out);

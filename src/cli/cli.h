@@ -192,10 +192,11 @@ int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t err
 
 /* ---- machine.c */
 /* The cores this process may use: its affinity mask (else those online), capped by its
- * cgroup's CPU quota. */
+ * cgroup's CPU quota (its own cgroup's or a parent's). */
 int usable_cores(void);
-/* The cgroup's CPU quota rounded up to whole cores; 0 without one. */
-int cpu_quota_cores(void);
+/* One of `local_ranks` MPI ranks' share of the node: ranks bound to their own cores keep
+ * their mask, unbound ones split the machine; a CPU quota is split among them. */
+int rank_cores(int local_ranks);
 /* Bytes of memory this process may use: the machine's, or its cgroup's limit when lower. */
 size_t usable_memory(void);
 

@@ -172,7 +172,7 @@ static int run(cli_config *cfg, const mpi_world *w)
     for (int i = 0; i < cfg->n_inputs; i++)
         from_stdin |= strcmp(cfg->inputs[i], "-") == 0;
     if (w->local_size > 1) { /* a node's ranks share its cores */
-        long share = usable_cores() / w->local_size;
+        long share = rank_cores(w->local_size);
         share = share > 0 ? share : 1;
         if (!cfg->threads_given)
             cfg->threads = (int)share;

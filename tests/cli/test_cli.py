@@ -342,7 +342,9 @@ check(r.returncode == 1 and "no-such-dir/s.json: cannot write" in r.stderr and
       "--stats to a missing folder: exit 1 naming it, outputs written", (r.returncode, r.stderr))
 
 # the cores the command sizes its threads by: its affinity mask, capped by a cgroup's CPU
-# quota (a container's --cpus), read from a fake cgroup folder (GRADCAM_CGROUP_ROOT)
+# quota (a container's --cpus, a systemd slice, a job), its own cgroup's or a parent's,
+# read from a fake cgroup folder (GRADCAM_CGROUP_ROOT, whose "self" stands for
+# /proc/self/cgroup)
 def default_cores(cgroup_files, one_cpu=False):
     root = os.path.join(WORK, "cgroup")
     shutil.rmtree(root, ignore_errors=True)
@@ -351,6 +353,8 @@ def default_cores(cgroup_files, one_cpu=False):
         with open(os.path.join(root, name), "w") as f:
             f.write(text)
     path = os.path.join(WORK, "cores.json")
+    if os.path.exists(path):
+        os.remove(path)
     cpu0 = sorted(os.sched_getaffinity(0))[0]
     r = subprocess.run([BIN, "-w", SMALL, "-o", os.path.join(WORK, "out_cores"), "-q",
                         "--overwrite", "--stats", path, os.path.join(data, "a.png")],
@@ -359,22 +363,37 @@ def default_cores(cgroup_files, one_cpu=False):
                        preexec_fn=(lambda: os.sched_setaffinity(0, {cpu0})) if one_cpu else None)
     try:
         st = json.load(open(path))
+        if r.returncode != 0:
+            raise ValueError(f"exit {r.returncode}")
         return st["cores"], st["decode"]["threads"], st["encode"]["threads"]
     except (OSError, ValueError, KeyError) as e:
-        return (r.returncode, r.stderr[-300:], e)
+        return (r.returncode, r.stderr[-300:], str(e))
 
 
 mask = len(os.sched_getaffinity(0))
-got = [default_cores({"cpu.max": "50000 100000\n"}),
-       default_cores({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}),
-       default_cores({"cpu.max": "max 100000\n"}), default_cores({}),
-       default_cores({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}),
-       default_cores({"cpu.max": f"{100000 * (mask + 3)} 100000\n"}),
-       default_cores({}, one_cpu=True)]
-want = [(1, 1, 1)] * 2 + [(mask, mask, mask)] * 4 + [(1, 1, 1)]
-check(got == want, "default threads: a cgroup v2/v1 CPU quota of half a core gives 1; no quota "
-      "or one above the mask gives the affinity mask's cores; a one-CPU mask gives 1",
-      (got, want))
+half = "50000 100000\n"
+v1_half = {"cpu.cfs_quota_us": "50000\n", "cpu.cfs_period_us": "100000\n"}
+cases = [  # (what, cgroup files, one CPU, expected cores)
+    ("v2 quota", {"self": "0::/\n", "cpu.max": half}, False, 1),
+    ("v2 quota on the parent", {"self": "0::/job/step\n", "job/cpu.max": half,
+                                "job/step/cpu.max": "max 100000\n"}, False, 1),
+    ("v1 quota (cpu,cpuacct)", {"self": "3:memory:/x\n2:cpu,cpuacct:/\n",
+                                **{"cpu,cpuacct/" + k: v for k, v in v1_half.items()}}, False, 1),
+    ("v1 nested quota (cpu)", {"self": "4:cpu:/docker/abc\n",
+                               **{"cpu/docker/abc/" + k: v for k, v in v1_half.items()}}, False, 1),
+    ("no cgroup file, quota at the mount", {"cpu.max": half}, False, 1),
+    ("v2 no quota", {"self": "0::/\n", "cpu.max": "max 100000\n"}, False, mask),
+    ("no cgroup files", {}, False, mask),
+    ("v1 unlimited", {"self": "1:cpu:/\n", "cpu/cpu.cfs_quota_us": "-1\n",
+                      "cpu/cpu.cfs_period_us": "100000\n"}, False, mask),
+    ("quota above the mask", {"self": "0::/\n", "cpu.max": f"{100000 * (mask + 3)} 100000\n"},
+     False, mask),
+    ("another cgroup's quota", {"self": "0::/mine\n", "other/cpu.max": half}, False, mask),
+    ("a one-CPU mask", {}, True, 1)]
+wrong = [(what, got, want) for what, files, one, want in cases
+         for got in [default_cores(files, one)] if got != (want, want, want)]
+check(not wrong and mask > 1, f"default threads follow the affinity mask ({mask} CPUs) and the "
+      f"lowest CPU quota of the cgroup and its parents (v2, v1): {len(cases)} cases", wrong)
 
 # the two variants of the hot loops (AVX2 + FMA where the CPU has them, and the x86-64
 # baseline, GC_CPU_BASELINE=1) write the same bytes: Winograd transforms, bias + ReLU and the
