@@ -54,6 +54,13 @@ static __device__ __forceinline__ nhwc_at nhwc_split(size_t e, int32_t H, int32_
 #define GC_VEC_BYTES 16
 typedef uint4 vec16;
 
+/* Whether a kernel over `count` elements (its largest index below count) may take I =
+ * uint32_t: every index and the products it forms stay below 2^31. */
+static inline bool index_fits_32(size_t count)
+{
+    return count < ((size_t)1 << 31);
+}
+
 template <typename T> struct lanes {
     static constexpr int n = GC_VEC_BYTES / sizeof(T);
     T v[n];
@@ -116,7 +123,7 @@ static void bias_act(cudaStream_t st, T *y, const T *b, size_t rows, int32_t C, 
     }
     const size_t nv = len * sizeof(T) / GC_VEC_BYTES;
     const int32_t Cv = (int32_t)((size_t)C * sizeof(T) / GC_VEC_BYTES);
-    if (nv < ((size_t)1 << 31))
+    if (index_fits_32(nv))
         GC_LAUNCH(grid_for(nv), GC_BLOCK, st, op_bias_act_vec_kernel<T, uint32_t>)(
             (vec16 *)y, (const vec16 *)b, (uint32_t)nv, Cv, relu);
     else
@@ -251,7 +258,7 @@ static void pack_input(cudaStream_t st, const float *src, size_t s_img, size_t s
 {
     const size_t HW = (size_t)H * W, npix = (size_t)n * HW;
     const int vec = (size_t)C0 * sizeof(T) == GC_VEC_BYTES && vec_ok(x, NULL, NULL, C0, sizeof(T));
-    if (npix * (size_t)C0 < ((size_t)1 << 31)) {
+    if (index_fits_32(npix * (size_t)C0)) {
         if (vec)
             GC_LAUNCH(grid_for(npix), GC_BLOCK, st, op_pack_input_kernel<T, uint32_t, true>)(
                 src, s_img, s_ch, s_px, (uint32_t)HW, (uint32_t)npix, C0, x);
@@ -362,7 +369,7 @@ static void maxpool_fwd(cudaStream_t st, const T *in, int32_t n, int32_t H, int3
     }
     const int32_t Cv = (int32_t)((size_t)C * sizeof(T) / GC_VEC_BYTES);
     const size_t len = (size_t)n * oh * ow * Cv, in_len = (size_t)n * H * W * Cv;
-    if (in_len < ((size_t)1 << 31))
+    if (index_fits_32(in_len))
         GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_maxpool_fwd_vec_kernel<T, uint32_t>)(
             (const vec16 *)in, H, W, Cv, oh, ow, (uint32_t)len, (vec16 *)out);
     else
@@ -447,7 +454,7 @@ static void maxpool_bwd(cudaStream_t st, const T *in, const T *g_out, int32_t n,
     }
     const int32_t Cv = (int32_t)((size_t)C * sizeof(T) / GC_VEC_BYTES), oh = H / 2, ow = W / 2;
     const size_t len = (size_t)n * oh * ow * Cv, in_len = (size_t)n * H * W * Cv;
-    if (in_len < ((size_t)1 << 31))
+    if (index_fits_32(in_len))
         GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_maxpool_bwd_vec_kernel<T, uint32_t>)(
             (const vec16 *)in, (const vec16 *)g_out, W, Cv, oh, ow, (uint32_t)len,
             (vec16 *)g_in);
