@@ -329,7 +329,8 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
 {
     const bench_args *a = e->a;
     const float *dev = NULL;
-    double v[10][BENCH_MAX_SAMPLES];
+    enum { STAGES = 9 };
+    double v[STAGES][BENCH_MAX_SAMPLES];
     static double lv[BENCH_MAX_LAYERS][BENCH_MAX_SAMPLES]; /* one bench thread profiles */
     int count = 0, layers = 0;
     while (layers < BENCH_MAX_LAYERS && gc_layer_name(ctx, layers))
@@ -338,7 +339,7 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
         !(dev = device_tensor(e->in, a, m->profile_error, sizeof m->profile_error)))
         return;
     for (int32_t it = 0; it < 1 + a->profile_iters; it++) {
-        double ex = 0.0, re = 0.0;
+        double ex = 0.0, re = 0.0; /* host mode: time_mode keeps the render part */
         gc_status st = call_once(ctx, e, call, m->batch, dev, &ex, &re, m->profile_error,
                                  sizeof m->profile_error);
         gc_profile p;
@@ -352,10 +353,10 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
         }
         if (it == 0)
             continue;
-        const double f[10] = {p.total_ms, p.preprocess_ms, p.upload_ms, p.features_ms,
-                              p.head_ms, p.backward_ms, p.cam_ms, p.download_ms,
-                              call == CALL_HOST ? re : 0.0, p.results_ms};
-        for (int k = 0; k < 10; k++)
+        const double f[STAGES] = {p.total_ms, p.preprocess_ms, p.upload_ms, p.features_ms,
+                                  p.head_ms, p.backward_ms, p.cam_ms, p.download_ms,
+                                  p.results_ms};
+        for (int k = 0; k < STAGES; k++)
             v[k][count] = f[k];
         for (int l = 0; l < layers; l++)
             lv[l][count] = gc_profile_layer_ms(ctx, l);
@@ -363,15 +364,13 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
         m->stages.device_bytes = p.device_bytes;
         m->stages.images = p.images;
     }
-    m->stages.total_ms = median_of(v[0], count);
-    m->stages.preprocess_ms = median_of(v[1], count);
-    m->stages.upload_ms = median_of(v[2], count);
-    m->stages.features_ms = median_of(v[3], count);
-    m->stages.head_ms = median_of(v[4], count);
-    m->stages.backward_ms = median_of(v[5], count);
-    m->stages.cam_ms = median_of(v[6], count);
-    m->stages.download_ms = median_of(v[7], count);
-    m->stages.results_ms = median_of(v[9], count);
+    double *const into[STAGES] = {&m->stages.total_ms,    &m->stages.preprocess_ms,
+                                  &m->stages.upload_ms,   &m->stages.features_ms,
+                                  &m->stages.head_ms,     &m->stages.backward_ms,
+                                  &m->stages.cam_ms,      &m->stages.download_ms,
+                                  &m->stages.results_ms}; /* in f's order */
+    for (int k = 0; k < STAGES; k++)
+        *into[k] = median_of(v[k], count);
     m->profiled = count > 0;
     /* each feature layer, where the calls ran the forward (a negative time: not measured) */
     m->n_layers = 0;

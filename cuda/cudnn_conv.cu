@@ -246,13 +246,19 @@ static gc_status build_graph(cudnnHandle_t handle, gc_conv_plan *p, int bias, in
     return GC_OK;
 }
 
+/* 0 when the environment sets `name` to "0" (a switch that is on unless turned off). */
+static int env_switch_on(const char *name)
+{
+    const char *v = getenv(name);
+    return !(v && !strcmp(v, "0"));
+}
+
 /* GC_CUDNN_RTC=0 in the environment: no engine compiled at run time (NVRTC), whose plans
  * can take seconds each to build; a fused graph then takes a precompiled engine or runs
  * unfused (the conv, then our bias + ReLU kernel). */
 static int runtime_compilation_allowed(void)
 {
-    const char *v = getenv("GC_CUDNN_RTC");
-    return !(v && !strcmp(v, "0"));
+    return env_switch_on("GC_CUDNN_RTC");
 }
 
 /* GC_CUDNN_FUSE=0: every conv unfused (the plain conv graph, then our bias + ReLU kernel),
@@ -260,8 +266,7 @@ static int runtime_compilation_allowed(void)
  * speed on an H100) and for bisecting. */
 static int fusion_allowed(void)
 {
-    const char *v = getenv("GC_CUDNN_FUSE");
-    return !(v && !strcmp(v, "0"));
+    return env_switch_on("GC_CUDNN_FUSE");
 }
 
 /* 1 when the engine config may run our convs. Its numerical notes must fit `numerics`

@@ -47,7 +47,8 @@ typedef struct cli_config {
     size_t host_memory;          /* bytes of decoded pixels and rendered outputs in flight:
                                     a quarter of RAM, shared by a node's MPI ranks, or
                                     GRADCAM_HOST_MEMORY_MB (pipeline.c)                   */
-    int node_ranks;              /* MPI ranks on this node (1 without MPI): its cores' share */
+    int cores;                   /* the cores this process may use, its MPI rank's share of
+                                    the node's (machine.c), read once at start             */
     int device_given, device_all;/* --device given; --device all                          */
     int quiet;                   /* -q: no progress line, no notes                        */
     int batch_given;             /* --batch given (else 8 on the CPU, GPU_DEFAULT_BATCH on a GPU) */
@@ -191,11 +192,10 @@ const char *stats_bound(const run_stats *s);
 int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t errlen);
 
 /* ---- machine.c */
-/* The cores this process may use: its affinity mask (else those online), capped by its
- * cgroup's CPU quota (its own cgroup's or a parent's). */
-int usable_cores(void);
-/* One of `local_ranks` MPI ranks' share of the node: ranks bound to their own cores keep
- * their mask, unbound ones split the machine; a CPU quota is split among them. */
+/* The cores this process may use: its affinity mask (else those online), capped by the CPU
+ * quota of its cgroup or a parent's. As one of `local_ranks` MPI ranks of a node: ranks
+ * bound to their own cores keep their mask, unbound ones split the machine, and the quota
+ * is split among them. At least 1. */
 int rank_cores(int local_ranks);
 /* Bytes of memory this process may use: the machine's, or its cgroup's limit when lower. */
 size_t usable_memory(void);

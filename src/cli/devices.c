@@ -100,8 +100,7 @@ int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen)
     const int contexts = cfg->n_devices * cfg->per_device;
     if (!cfg->lib.threads) { /* each context preprocesses: share the cores (a cgroup's quota
                                  included, which the library's OpenMP does not see) */
-        const int cores = usable_cores();
-        cfg->lib.threads = (int32_t)(cores / contexts > 1 ? cores / contexts : 1);
+        cfg->lib.threads = (int32_t)(cfg->cores / contexts > 1 ? cfg->cores / contexts : 1);
     }
     return 1;
 }

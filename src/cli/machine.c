@@ -156,29 +156,19 @@ static int online_cores(void)
     return online > 0 ? (int)online : 1;
 }
 
-int usable_cores(void)
-{
-    const int mask = affinity_cores();
-    const int n = mask > 0 ? mask : online_cores();
-    const int quota = cpu_quota_cores(); /* docker --cpus, Kubernetes' CPU limit */
-    return quota > 0 && quota < n ? quota : n;
-}
-
 int rank_cores(int local_ranks)
 {
-    if (local_ranks <= 1)
-        return usable_cores();
     /* Ranks bound to their own cores (Slurm's default, Open MPI's binding) each see their
      * share in the mask already; unbound ones see the whole machine and split it. A CPU
-     * quota is the node's ranks' together only when they share a cgroup: split it too. */
+     * quota (docker --cpus, a Kubernetes limit) is the node's ranks' together only when
+     * they share a cgroup: split it too. */
+    const int ranks = local_ranks > 1 ? local_ranks : 1;
     const int mask = affinity_cores(), quota = cpu_quota_cores();
     int n = mask > 0 ? mask : online_cores();
     if (mask <= 0 || mask >= online_cores())
-        n /= local_ranks;
-    if (quota > 0) {
-        const int q = quota / local_ranks;
-        n = q < n ? q : n;
-    }
+        n /= ranks;
+    if (quota > 0 && quota / ranks < n)
+        n = quota / ranks;
     return n > 0 ? n : 1;
 }
 

@@ -171,16 +171,12 @@ static int run(cli_config *cfg, const mpi_world *w)
     cfg->ranks = w->size;
     for (int i = 0; i < cfg->n_inputs; i++)
         from_stdin |= strcmp(cfg->inputs[i], "-") == 0;
-    if (w->local_size > 1) { /* a node's ranks share its cores */
-        long share = rank_cores(w->local_size);
-        share = share > 0 ? share : 1;
-        if (!cfg->threads_given)
-            cfg->threads = (int)share;
-        if (!cfg->lib.threads)
-            cfg->lib.threads = (int32_t)share;
-    }
+    cfg->cores = rank_cores(w->local_size); /* a node's ranks share its cores */
+    if (!cfg->threads_given)
+        cfg->threads = cfg->cores;
+    if (w->local_size > 1 && !cfg->lib.threads)
+        cfg->lib.threads = (int32_t)cfg->cores;
     cfg->host_memory = host_memory_budget(cfg, w->local_size);
-    cfg->node_ranks = w->local_size > 1 ? w->local_size : 1;
     if (w->rank != 0)
         cfg->progress = 0; /* one progress line, rank 0's */
     snprintf(results, sizeof results, "%s/results.jsonl", cfg->out_dir);
@@ -313,7 +309,6 @@ int main(int argc, char **argv)
     cfg.progress = -1;
     cfg.max_pixels = 100000000;
     cfg.per_device = 1;
-    cfg.threads = usable_cores();
     int rc = parse_args(argc, argv, &cfg);
     if (rc)
         return rc;

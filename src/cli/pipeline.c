@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "queue.h"
@@ -602,8 +601,7 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
 out: /* the stats also when nothing could start (no threads: no bound) */
     p.stats.wall_s = now_seconds() - t0;
     p.stats.cpu_s = process_cpu_seconds() - cpu0;
-    p.stats.cores = rank_cores(cfg->node_ranks);
-    p.stats.cores = p.stats.cores > 0 ? p.stats.cores : 1;
+    p.stats.cores = cfg->cores;
     p.stats.images = rep->done - done0;
     if (stats)
         *stats = p.stats;

@@ -71,7 +71,8 @@ int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t err
     stage_json(f, "library", &s->library, s->batchers, s->wall_s);
     fprintf(f, ",\"calls\":%zu,\"call_images\":%zu,", s->calls, s->call_images);
     stage_json(f, "encode", &s->encode, s->encode_threads, s->wall_s);
-    fprintf(f, ",\"bound\":\"%s\"}\n", stats_bound(s));
+    const char *bound = stats_bound(s);
+    fprintf(f, ",\"bound\":\"%s\"}\n", bound);
     const int ok = !ferror(f) & (fclose(f) == 0);
     if (!ok)
         snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
@@ -87,9 +88,9 @@ int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t err
                100 * share(s->encode.busy_s, s->encode_threads, s->wall_s), s->encode_threads,
                s->encode_threads == 1 ? "" : "s", 100 * share(s->cpu_s, s->cores, s->wall_s),
                s->cores, s->cores == 1 ? "" : "s",
-               !strcmp(stats_bound(s), "cpu") ? "the CPU (decode + encode)"
-               : !strcmp(stats_bound(s), "library") ? "the library's batches"
-               : !strcmp(stats_bound(s), "none")    ? "nothing (no image ran)"
-                                                    : stats_bound(s));
+               !strcmp(bound, "cpu")       ? "the CPU (decode + encode)"
+               : !strcmp(bound, "library") ? "the library's batches"
+               : !strcmp(bound, "none")    ? "nothing (no image ran)"
+                                           : bound);
     return ok;
 }
