@@ -2,7 +2,8 @@
  * io_bench.c — gradcam-io-bench: per-image, single-thread costs of the command's CPU stages,
  * the ones that must keep up with the GPU: JPEG decode, decode + preprocessing (resize to the
  * network size + normalize), rendering (cam upsample + colormap + blend) and PNG / JPEG
- * encoding (overlay and heatmap), for a 224x224 and a 500x375 photo-like image.
+ * encoding (overlay and heatmap; each written to a file, as the command does), for a 224x224
+ * and a 500x375 photo-like image.
  *
  *     gradcam-io-bench WEIGHTS [--iters N]
  *
@@ -124,14 +125,14 @@ int main(int argc, char **argv)
         gc_image ov = {over, w, h, 3 * w}, hm = {heat, w, h, 3 * w};
         for (int k = 0; k < 3; k++) { /* overlay level 1, heatmap level 1, overlay level 6 */
             const int level = k == 2 ? 6 : 1;
-            snprintf(label, sizeof label, "PNG encode %s (zlib level %d)",
+            snprintf(label, sizeof label, "PNG write %s (level %d)",
                      k == 1 ? "heatmap" : "overlay", level);
             TIME(label, iters,
                  gc_image_write(png, k == 1 ? &hm : &ov, GC_FORMAT_PNG, level, 0, NULL, 0));
             stat(png, &sb);
             printf("%-44s %8lld bytes\n", "  size", (long long)sb.st_size);
         }
-        TIME("JPEG encode overlay (q95)", iters,
+        TIME("JPEG write overlay (q95)", iters,
              gc_image_write(jpg, &ov, GC_FORMAT_JPEG, -1, 95, NULL, 0));
         free(px), free(heat), free(over);
         unlink(jpg);

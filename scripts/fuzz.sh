@@ -4,10 +4,10 @@
 #
 #     scripts/fuzz.sh [SECONDS_PER_TARGET (60)] [TARGET...]
 #
-# Targets: safetensors model image exif (default: all). Each runs over a scratch corpus,
-# build-fuzz/corpus/<target>/, which starts from the committed seeds (tests/fuzz/corpus/) and
-# regression inputs (tests/fuzz/regressions/) and keeps what earlier runs found; the committed
-# corpus is never written. Crash, timeout and out-of-memory inputs land in
+# Targets: safetensors model image exif png_write (default: all). Each runs over a scratch
+# corpus, build-fuzz/corpus/<target>/, which starts from the committed seeds
+# (tests/fuzz/corpus/) and regression inputs (tests/fuzz/regressions/) and keeps what earlier
+# runs found; the committed corpus is never written. Crash, timeout and out-of-memory inputs land in
 # build-fuzz/artifacts/<run>/<target>/, logs in build-fuzz/logs/<run>/. Prints one summary
 # line per target; exits 1 when any target found something (or failed to run), 2 when it
 # cannot build. A fixed finding goes to tests/fuzz/regressions/<target>/ (CTest replays it).
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-safetensors model image exif}
+TARGETS=${*:-safetensors model image exif png_write}
 BUILD=$ROOT/build-fuzz
 CC_FUZZ=${CC_FUZZ:-clang}
 
@@ -57,8 +57,8 @@ for t in $TARGETS; do
     case $t in
     safetensors | model) max_len=262144 dict=tests/fuzz/safetensors.dict ;;
     image) max_len=65536 dict= ;;
-    exif) max_len=16384 dict= ;;
-    *) echo "fuzz.sh: unknown target '$t' (safetensors model image exif)" >&2; exit 2 ;;
+    exif | png_write) max_len=16384 dict= ;;
+    *) echo "fuzz.sh: unknown target '$t' (safetensors model image exif png_write)" >&2; exit 2 ;;
     esac
     corpus=$BUILD/corpus/$t
     artifacts=$BUILD/artifacts/$RUN/$t

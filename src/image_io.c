@@ -1,5 +1,6 @@
 /*
- * image_io.c — PNG and JPEG files to and from packed 8-bit RGB (libpng, TurboJPEG).
+ * image_io.c — PNG and JPEG files to and from packed 8-bit RGB (libpng and TurboJPEG read,
+ * png_encode.c and TurboJPEG write).
  *
  * Reading gives the pixels cv2.imread(path, cv2.IMREAD_COLOR) gives (in RGB order), byte for
  * byte: the same libpng transforms OpenCV asks for (16-bit: high byte; alpha and tRNS dropped,
@@ -10,15 +11,14 @@
  * Writing encodes in memory, then writes a temporary file beside the target and renames it
  * over the target, so no reader sees half a file. No fsync: atomic, not durable.
  *
- * Thread-safe: every call has its own libpng and TurboJPEG state; the only static mutable
- * state is the atomic counter that makes temporary names unique. Messages go to the caller's
- * err buffer (libpng and TurboJPEG messages included); nothing is printed.
+ * Thread-safe: every call has its own libpng, TurboJPEG and compressor state; the only static
+ * mutable state is the atomic counter that makes temporary names unique. Messages go to the
+ * caller's err buffer (libpng and TurboJPEG messages included); nothing is printed.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <png.h>
-#include <zlib.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -31,6 +31,7 @@
 
 #include "exif.h"
 #include "gc_internal.h"
+#include "png_encode.h"
 
 /* A pipe or device is read until EOF, but not past this; regular files have no cap (their
  * size costs the caller nothing unexpected, unlike a decompression bomb). */
@@ -541,120 +542,6 @@ void gc_image_free(gc_image *img)
     memset(img, 0, sizeof *img);
 }
 
-/* ---------------------------------------------------------------- PNG encoding */
-
-typedef struct png_sink {
-    uint8_t *data;
-    size_t len, cap;
-    int out_of_memory;
-    char msg[256];
-} png_sink;
-
-static void png_sink_error(png_structp png, png_const_charp msg)
-{
-    png_sink *sink = png_get_error_ptr(png);
-    snprintf(sink->msg, sizeof sink->msg, "%s", msg ? msg : "unknown libpng error");
-    png_longjmp(png, 1);
-}
-
-static void png_sink_warning(png_structp png, png_const_charp msg)
-{
-    (void)png, (void)msg; /* nothing we write can draw one that matters */
-}
-
-static void png_sink_write(png_structp png, png_bytep bytes, size_t n)
-{
-    png_sink *sink = png_get_io_ptr(png);
-    if (n > sink->cap - sink->len) {
-        size_t cap = sink->cap ? sink->cap : 65536;
-        while (n > cap - sink->len) {
-            if (cap > SIZE_MAX / 2) {
-                cap = 0;
-                break;
-            }
-            cap *= 2;
-        }
-        uint8_t *data = cap ? realloc(sink->data, cap) : NULL;
-        if (!data) {
-            sink->out_of_memory = 1;
-            png_error(png, "out of memory");
-        }
-        sink->data = data;
-        sink->cap = cap;
-    }
-    memcpy(sink->data + sink->len, bytes, n);
-    sink->len += n;
-}
-
-static void png_sink_flush(png_structp png)
-{
-    (void)png;
-}
-
-/* zlib's strategy for PNG level 1, from every 16th row's Up differences. Where at least half
- * are zero (heatmaps, drawings) the default match search finds long matches and is both faster
- * and smaller; on photo-like pixels (overlays: 10-20% zeros) matches are rare and Huffman
- * coding alone is fastest. Measured with zlib 1.2.13 at level 1, Up filter (500x375 / 224x224):
- * heatmaps 1.6 / 0.5 ms and 49 / 18 KB (run-length: 2.0 / 0.6 ms, 87 / 30 KB); overlays
- * 3.4 / 0.8 ms and 322 / 88 KB (run-length: 4.0 / 1.0 ms, the same size). */
-static int level1_strategy(const gc_image *img)
-{
-    const size_t row = 3 * (size_t)img->width;
-    size_t zero = 0, n = 0;
-    for (int32_t y = 1; y < img->height; y += 16) {
-        const uint8_t *r = img->data + (size_t)y * (size_t)img->stride;
-        const uint8_t *up = img->data + (size_t)(y - 1) * (size_t)img->stride;
-        for (size_t x = 0; x < row; x++)
-            zero += r[x] == up[x];
-        n += row;
-    }
-    return 2 * zero >= n ? Z_DEFAULT_STRATEGY : Z_HUFFMAN_ONLY;
-}
-
-static int png_write_run(png_structp png, png_infop info, const gc_image *img, int level,
-                         png_sink *sink)
-{
-    if (setjmp(png_jmpbuf(png)))
-        return -1;
-    png_set_write_fn(png, sink, png_sink_write, png_sink_flush);
-    png_set_IHDR(png, info, (png_uint_32)img->width, (png_uint_32)img->height, 8,
-                 PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    png_set_compression_level(png, level);
-    /* Fast levels: one cheap filter. Up costs little and suits smooth heatmaps; stored data
-     * (level 0) gains nothing from filtering. Above 3, libpng's adaptive choice of all five
-     * filters. Level 1 (the command's default) picks zlib's strategy from the pixels. */
-    if (level == 1)
-        png_set_compression_strategy(png, level1_strategy(img));
-    if (level == 0)
-        png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
-    else if (level <= 3)
-        png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_UP);
-    png_write_info(png, info);
-    for (int32_t y = 0; y < img->height; y++)
-        png_write_row(png, img->data + (size_t)y * (size_t)img->stride);
-    png_write_end(png, NULL);
-    return 0;
-}
-
-static gc_status encode_png(const char *path, const gc_image *img, int level, png_sink *sink,
-                            char *err, size_t err_len)
-{
-    png_structp png =
-        png_create_write_struct(PNG_LIBPNG_VER_STRING, sink, png_sink_error, png_sink_warning);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    gc_status st = GC_OK;
-    if (!info)
-        st = io_fail(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot start libpng", path);
-    else if (png_write_run(png, info, img, level, sink) != 0)
-        st = io_fail(err, err_len,
-                     sink->out_of_memory ? GC_ERR_OUT_OF_MEMORY : GC_ERR_INVALID_ARGUMENT,
-                     "%s: PNG encoding failed: %s", path, sink->msg);
-    if (png)
-        png_destroy_write_struct(&png, info ? &info : NULL);
-    return st;
-}
-
 /* ---------------------------------------------------------------- atomic file write */
 
 static atomic_ullong g_tmp_counter; /* makes temporary names unique across threads */
@@ -736,12 +623,15 @@ gc_status gc_image_write(const char *path, const gc_image *image, gc_file_format
         if (png_level < -1 || png_level > 9)
             return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
                            "%s: PNG level %d is not in -1..9", path, png_level);
-        png_sink sink;
-        memset(&sink, 0, sizeof sink);
-        st = encode_png(path, image, png_level < 0 ? 1 : png_level, &sink, err, err_len);
-        if (st == GC_OK)
-            st = write_atomically(path, sink.data, sink.len, err, err_len);
-        free(sink.data);
+        uint8_t *png = NULL;
+        size_t png_len = 0;
+        char why[256];
+        st = gc_png_encode(image, png_level < 0 ? 1 : png_level, &png, &png_len, why, sizeof why);
+        if (st != GC_OK)
+            st = io_fail(err, err_len, st, "%s: PNG encoding failed: %s", path, why);
+        else
+            st = write_atomically(path, png, png_len, err, err_len);
+        free(png);
         return st;
     }
 

@@ -39,7 +39,7 @@ static const char *usage_text =
     "      --format F     png (default) or jpg, for the image outputs\n"
     "      --colormap C   jet (default), turbo, viridis, inferno, magma\n"
     "      --alpha A      heatmap weight in the overlay (default 0.4; the image gets 1-A)\n"
-    "      --png-level N  zlib level 0-9 for PNG outputs (default 1: fast)\n"
+    "      --png-level N  PNG compression 0-9, as zlib's levels (default 1: fast)\n"
     "      --jpeg-quality N  1-100 (default 95)\n"
     "      --backend B    auto (default: the GPU when one is usable, else the CPU), cpu,\n"
     "                     cuda\n"

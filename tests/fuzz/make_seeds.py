@@ -13,6 +13,8 @@ Small inputs only (the whole corpus stays well under 1 MB), copied, never linked
   model        dead_small and custom_small, and crafted tiny models for the layouts the
                goldens lack at this size: torchvision with BatchNorm, timm, F16 and BF16,
                and one as deep as the loader allows (64 layers)
+  png_write    [level byte, width byte, padding byte] + pixels: smooth, noisy, flat and
+               mixed rows at levels -1, 0, 1, 6, 9 (fuzz_png_write.c reads the layout)
 Standard library only; deterministic (the same bytes on every run).
 """
 import glob
@@ -225,6 +227,21 @@ def main():
     write(d, "tv_bf16_tiny.safetensors", tiny_torchvision(rng, "BF16"))
     write(d, "timm_tiny.safetensors", tiny_timm(rng))
     write(d, "tv_64_layers.safetensors", deepest_torchvision(rng))
+
+    d = out_dir("png_write")
+
+    def seed(name, level, width, pad, pixels):
+        write(d, name, bytes([(level + 1) % 11, width - 1, pad]) + bytes(pixels))
+
+    smooth = [min(255, (x // 3) * 4 + y * 2) for y in range(8) for x in range(48)]
+    noisy = [rng.randrange(256) for _ in range(20 * 3 * 6)]
+    seed("smooth_level1", 1, 16, 0, smooth)
+    seed("noisy_level1", 1, 20, 3, noisy)
+    seed("default_level", -1, 16, 0, smooth)
+    seed("stored_level0", 0, 5, 1, noisy[:60])
+    seed("mixed_level6", 6, 20, 7, smooth[:180] + noisy[:180])
+    seed("one_column_level9", 9, 1, 2, [7, 7, 7, 9, 9, 9, 200, 10, 0, 0, 0, 255])
+    seed("flat_level3", 3, 12, 0, [128] * 144)
 
     total = sum(os.path.getsize(f) for f in glob.glob(os.path.join(CORPUS, "*", "*")))
     print("corpus: %d files, %d bytes" % (len(glob.glob(os.path.join(CORPUS, "*", "*"))), total))

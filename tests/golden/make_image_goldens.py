@@ -22,9 +22,11 @@ orientation 1..8 (both byte orders, with the Make/Model/resolution entries a cam
 on grayscale and progressive files, after JFIF APP0, and broken EXIF variants (each decodes;
 OpenCV decides whether the orientation applies, and the C side must agree).
 
---check-written runs `WRITER write-dir DIR` (test_image_io), which writes PNGs at several
-levels and a JPEG from known pixels, then checks that cv2.imread reads every PNG exactly as
-the source pixels and the JPEG exactly as gc_image_read did. Exit 77 (skip) without cv2.
+--check-written runs `WRITER write-dir DIR` (test_image_io), which writes PNGs at every level
+of a photo-like image and of a heatmap, and JPEGs, from known pixels, then checks that
+cv2.imread reads every PNG exactly as the source pixels and the JPEG exactly as
+gc_image_read did; and, without libpng, each PNG's chunks, CRCs and zlib stream, and that all
+five row filter types were written (so cv2 decoded each). Exit 77 (skip) without cv2.
 """
 import os
 import shutil
@@ -77,12 +79,18 @@ def check_written(writer, folder):
         print("FAIL: %s write-dir exited %d" % (writer, r.returncode))
         return 1
     src = read_ppm(os.path.join(folder, "source.ppm"))
+    heat = read_ppm(os.path.join(folder, "heat_source.ppm"))
     bad = 0
+    filters = [0] * 5
     files = sorted(os.listdir(folder))
     for name in files:
         path = os.path.join(folder, name)
         if name.endswith(".png"):
-            want, what = src, "the source pixels"
+            want, what = (heat, "the heatmap's pixels") if name.startswith("heat_") else (src, "the source pixels")
+            problem = png_filter_types(path, want.shape, filters)
+            if problem:
+                print("FAIL %s: %s" % (name, problem))
+                bad += 1
         elif name.endswith(".jpg"):
             want, what = read_ppm(path + ".decoded.ppm"), "gc_image_read's decode"
         else:
@@ -104,7 +112,46 @@ def check_written(writer, folder):
     if not any(n.endswith(".png") for n in files) or not any(n.endswith(".jpg") for n in files):
         print("FAIL: the writer left no PNG or no JPEG")
         bad += 1
+    # cv2 decoded each filter type the encoder wrote; all five must have been written
+    print("row filters written (None, Sub, Up, Average, Paeth): %s" % filters)
+    if not all(filters):
+        print("FAIL: not every filter type was written, so not every one was checked")
+        bad += 1
     return 1 if bad else 0
+
+
+def png_filter_types(path, shape, counts):
+    """Checks the chunks (each CRC, IHDR, one zlib stream over the IDATs, nothing after
+    IEND) independently of libpng and adds each row's filter type to counts; returns what
+    is wrong, or None."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return "no PNG signature"
+    at, idat, kinds = 8, b"", []
+    while at < len(data):
+        (n,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + n]
+        (crc,) = struct.unpack(">I", data[at + 8 + n : at + 12 + n])
+        if zlib.crc32(kind + body) & 0xFFFFFFFF != crc:
+            return "bad CRC on a %s chunk" % kind
+        kinds.append(kind)
+        if kind == b"IHDR" and struct.unpack(">IIBBBBB", body) != (shape[1], shape[0], 8, 2, 0, 0, 0):
+            return "IHDR %s for %dx%d RGB8" % (struct.unpack(">IIBBBBB", body), shape[1], shape[0])
+        if kind == b"IDAT":
+            idat += body
+        at += 12 + n
+    if kinds[0] != b"IHDR" or kinds[-1] != b"IEND" or set(kinds[1:-1]) != {b"IDAT"}:
+        return "chunks %s (want IHDR, IDAT..., IEND)" % kinds
+    raw = zlib.decompress(idat)
+    row = 1 + 3 * shape[1]
+    if len(raw) != row * shape[0]:
+        return "%d bytes inflated for %d rows of %d" % (len(raw), shape[0], row)
+    for y in range(shape[0]):
+        if raw[y * row] > 4:
+            return "row %d: filter type %d" % (y, raw[y * row])
+        counts[raw[y * row]] += 1
+    return None
 
 
 # ---------------------------------------------------------------- a tiny PNG writer
