@@ -89,8 +89,9 @@ gc_status gcu_settle(gc_context *ctx, cuda_state *s, gc_status st, const char *o
                       "CUDA backend, %s: the CUDA context is unusable after %s (%s); destroy "
                       "this context (a new one may fail as well: then restart the process). "
                       "First failure: ", op, cudaGetErrorName(bad), cudaGetErrorString(bad));
-        if (st == GC_OK)
-            st = GC_ERR_BACKEND;
+        /* whatever failed first (an out-of-memory, say), the caller must not retry on this
+         * context: the pipeline halves batches on GC_ERR_OUT_OF_MEMORY */
+        st = GC_ERR_BACKEND;
     } else {
         gc_err_prefix(&ctx->err, "CUDA backend, %s: ", op);
     }

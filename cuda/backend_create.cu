@@ -337,8 +337,14 @@ static gc_status graphs_init(gc_context *ctx, cuda_state *s)
                                               sizeof(cudaGraphExec_t));
     if (!s->graph_exec)
         return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory (CUDA graphs)");
+    const int require = strcmp(env, "require") == 0;
+    if (!s->blas_ws && require) /* asked for graphs, and none would run: say so */
+        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY,
+                       "GC_CUDA_GRAPHS=require: no CUDA graphs without cuBLAS's own workspace "
+                       "(%d MiB), which could not be allocated",
+                       (int)(GC_BLAS_WS >> 20));
     if (s->blas_ws) /* else cuBLAS could allocate during a capture: no graphs */
-        s->graphs = strcmp(env, "require") == 0 ? 2 : 1;
+        s->graphs = require ? 2 : 1;
     return GC_OK;
 }
 

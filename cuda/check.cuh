@@ -78,6 +78,10 @@ static inline int gc_cuda_error_is_sticky(cudaError_t e)
     case cudaErrorDevicesUnavailable:
     case cudaErrorNoDevice:
     case cudaErrorCudartUnloading:
+    case cudaErrorContained:           /* the headers: "the process must be terminated and */
+    case cudaErrorTensorMemoryLeak:    /* relaunched" after each of these four */
+    case cudaErrorMpsClientTerminated:
+    case cudaErrorExternalDevice:
     case cudaErrorUnknown:
         return 1;
     default:

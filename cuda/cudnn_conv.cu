@@ -324,6 +324,14 @@ static gc_status engine_ok(cudnnBackendDescriptor_t cfg, gc_conv_numerics numeri
  * config must outlive the plan; release_build frees them all): *cfgs points at the first new
  * one, *got says how many. *got = 0 with GC_OK when the mode has none for this graph (why, when
  * not NULL, then says cuDNN's reason). */
+/* A finalize that failed for memory, host or device: an out-of-memory for the caller (who
+ * may retry with a smaller batch), not an engine's refusal of the graph. */
+static int cudnn_out_of_memory(cudnnStatus_t s)
+{
+    return s == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||
+           s == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
+}
+
 static gc_status heuristic_configs(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
                                    cudnnBackendHeurMode_t mode, cudnnBackendDescriptor_t **cfgs,
                                    int64_t *got, char *why, size_t why_len, gc_errbuf *err)
@@ -350,6 +358,9 @@ static gc_status heuristic_configs(gc_conv_plan *p, cudnnBackendDescriptor_t gra
     const cudnnStatus_t fin = cudnnBackendFinalize(heur);
     if (mode == CUDNN_HEUR_MODE_B)
         pthread_mutex_unlock(&heur_b_lock);
+    if (cudnn_out_of_memory(fin))
+        return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "cuDNN engine heuristics: %s",
+                       cudnnGetErrorString(fin));
     if (fin != CUDNN_STATUS_SUCCESS) {
         if (why)
             cudnnGetLastErrorString(why, why_len);
@@ -429,9 +440,12 @@ static gc_status config_plan(cudnnHandle_t handle, cudnnBackendDescriptor_t cfg,
         s = cudnnBackendGetAttribute(pl, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
                                      CUDNN_TYPE_INT64, 1, &n_ws, ws);
     if (s != CUDNN_STATUS_SUCCESS) {
+        cudnnBackendDestroyDescriptor(pl);
+        if (cudnn_out_of_memory(s)) /* not a refusal: the caller may retry smaller */
+            return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "cuDNN plan finalize: %s",
+                           cudnnGetErrorString(s));
         if (why)
             note_refusal(s, why, why_len);
-        cudnnBackendDestroyDescriptor(pl);
         return GC_OK;
     }
     *plan = pl;

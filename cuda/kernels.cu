@@ -402,10 +402,15 @@ static __global__ void op_maxpool_bwd_vec_kernel(const vec16 *in, const vec16 *g
             v[q] = unpack<T>(in[base + off[q]]);
         const lanes<T> go = unpack<T>(g_out[o]);
         for (int k = 0; k < lanes<T>::n; k++) {
+            /* the best value kept in a register: indexing v[best] by a runtime value put the
+             * lanes in local memory (a 64-byte stack frame, ptxas -v) */
             int best = 0;
-            for (int q = 1; q < 4; q++)
-                if (ld(v[q].v[k]) > ld(v[best].v[k]))
-                    best = q;
+            float bv = ld(v[0].v[k]);
+            for (int q = 1; q < 4; q++) {
+                const float xq = ld(v[q].v[k]);
+                if (xq > bv)
+                    bv = xq, best = q;
+            }
             const float gk = ld(go.v[k]);
             for (int q = 0; q < 4; q++)
                 put(&g[q].v[k], q == best ? gk : 0.0f);
@@ -432,9 +437,12 @@ static __global__ void op_maxpool_bwd_kernel(const T *in, const T *g_out, int32_
             const size_t base = ((at.i * H + 2 * py) * W + 2 * px) * C + at.c;
             const size_t off[4] = {0, (size_t)C, (size_t)W * C, (size_t)W * C + C};
             int best = 0;
-            for (int k = 1; k < 4; k++)
-                if (ld(in[base + off[k]]) > ld(in[base + off[best]]))
-                    best = k;
+            float bv = ld(in[base]);
+            for (int k = 1; k < 4; k++) {
+                const float xk = ld(in[base + off[k]]);
+                if (xk > bv)
+                    bv = xk, best = k;
+            }
             if (best == (at.y & 1) * 2 + (at.x & 1))
                 g = ld(g_out[((at.i * oh + py) * ow + px) * C + at.c]);
         }

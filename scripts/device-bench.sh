@@ -11,7 +11,7 @@
 #    1. ours bf16 b256, peers bf16 b256        2. ours fp32 b256, peers fp32 b256
 #    2b. ours bf16 b256 again (gpu, gpu_forward) with --autotune: cuDNN engines timed per
 #       conv at context creation (options.autotune; at most 45 s of it), beside step 1's
-#    2c. ours bf16 b256, b32, b1 (gpu, gpu_forward) with CUDA graphs (GC_CUDA_GRAPHS=1)
+#    2c. ours bf16 b256, b32, b1 (gpu, gpu_forward) with CUDA graphs (GC_CUDA_GRAPHS=require)
 #    2d. ours fp32 and bf16 b256 (gpu, gpu_forward) with every conv unfused (GC_CUDNN_FUSE=0)
 #    3. files: 16384 JPEGs 224x224 (one context per GPU, then two) and 4096 JPEGs 500x375 ->
 #       overlay PNGs (bf16, b256), with nvidia-smi sampling GPU utilization every 100 ms
@@ -347,11 +347,12 @@ run_step "ours-$TUNE_PREC-b$B_BIG-autotune" 90 env GC_CUDNN_AUTOTUNE_SECONDS=45 
     "${IT[@]}" --precision "$TUNE_PREC" --batch "$B_BIG" --modes "$TUNE_MODES" \
     --profile-iters 0 --autotune
 
-# 2c: CUDA graphs (GC_CUDA_GRAPHS=1: each batch's forward and backward replayed as graphs,
-# off by default until measured): the headline precision at the big batch and at 32 and 1,
-# where launch overhead weighs most; records carry "cuda_graphs":true
+# 2c: CUDA graphs (each batch's forward and backward replayed as graphs, off by default until
+# measured): the headline precision at the big batch and at 32 and 1, where launch overhead
+# weighs most; records carry "cuda_graphs":true. GC_CUDA_GRAPHS=require, not 1: with 1 a
+# failed capture quietly runs without graphs, and the record would still say graphs
 if [ $SMOKE -eq 0 ]; then
-    run_step "ours-${PRECS_MAIN[0]}-graphs" 90 env GC_CUDA_GRAPHS=1 "${OURS[@]}" "${IT[@]}" \
+    run_step "ours-${PRECS_MAIN[0]}-graphs" 90 env GC_CUDA_GRAPHS=require "${OURS[@]}" "${IT[@]}" \
         --precision "${PRECS_MAIN[0]}" --batch "$B_BIG,32,1" --modes gpu,gpu_forward \
         --profile-iters 0
 fi

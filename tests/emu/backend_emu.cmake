@@ -161,6 +161,11 @@ foreach(case custom_default tv11bn_default custom_guided_backprop)
   set_tests_properties(emu_gpu_vs_cpu_unfused_${case} PROPERTIES LABELS "cpu;emu" TIMEOUT 600
     ENVIRONMENT "GC_EMU_CUDNN_NO_FUSION=1")
 endforeach()
+# the user's switch for the same path (GC_CUDNN_FUSE=0), as gpu_vs_cpu_unfused_* run it on a GPU
+add_test(NAME emu_gpu_vs_cpu_fuse0_custom_guided_backprop COMMAND test_gpu_vs_cpu_emu
+  ${_gc_t}/golden/custom_guided_backprop.golden.safetensors)
+set_tests_properties(emu_gpu_vs_cpu_fuse0_custom_guided_backprop PROPERTIES LABELS "cpu;emu"
+  TIMEOUT 600 ENVIRONMENT "GC_CUDNN_FUSE=0")
 add_test(NAME emu_gpu_quick_sync COMMAND test_gpu_features_emu
   ${_gc_t}/golden/custom_block2.golden.safetensors --quick)
 set_tests_properties(emu_gpu_quick_sync PROPERTIES LABELS "cpu;emu" TIMEOUT 300

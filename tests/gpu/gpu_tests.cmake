@@ -1,6 +1,7 @@
 # GPU suite, included from tests/CMakeLists.txt: the CUDA backend against the CPU reference
 # (label gpu; exit 77 = skipped when there is no usable GPU).
 #   gpu_vs_cpu_<case>     every committed golden case (its method, layer, score, classes)
+#   gpu_vs_cpu_unfused_*  three of them with every conv unfused (GC_CUDNN_FUSE=0)
 #   gpu_features_<case>   methods, counterfactual, guided backprop, gc_explain_device,
 #                         bf16/fp16, profiling, batches of mixed sizes (test_gpu_features.c)
 #   gpu_quick             guided + gc_explain_device on the smallest model: the one
@@ -35,6 +36,15 @@ if(GC_WITH_CUDA)
     add_test(NAME gpu_vs_cpu_${case} COMMAND test_gpu_vs_cpu ${golden})
     set_tests_properties(gpu_vs_cpu_${case} PROPERTIES LABELS gpu SKIP_RETURN_CODE 77
       TIMEOUT 300 COST 10)
+  endforeach()
+
+  # Every conv unfused (GC_CUDNN_FUSE=0: cuDNN's plain conv, then our bias + ReLU kernel):
+  # the bench times it, so its numbers are checked here, forward, backward and guided
+  foreach(case custom_default tv11bn_default custom_guided_backprop)
+    add_test(NAME gpu_vs_cpu_unfused_${case} COMMAND test_gpu_vs_cpu
+      ${GC_GPU_TEST_DIR}/../golden/${case}.golden.safetensors)
+    set_tests_properties(gpu_vs_cpu_unfused_${case} PROPERTIES LABELS gpu
+      SKIP_RETURN_CODE 77 TIMEOUT 300 COST 10 ENVIRONMENT "GC_CUDNN_FUSE=0")
   endforeach()
 
   add_executable(test_gpu_features ${GC_GPU_TEST_DIR}/test_gpu_features.c
