@@ -4,6 +4,7 @@
  * out for max_batch images, the weights converted and uploaded, the plans bound to their
  * fixed pointers, and the table of CUDA graphs when GC_CUDA_GRAPHS asks for them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +215,47 @@ static gc_status upload_weights(gc_context *ctx, cuda_state *s)
     return GC_OK;
 }
 
+/* The arena (+ cuDNN's workspace) could not be allocated: out of memory, and what to do. */
+static gc_status arena_failed(gc_context *ctx, size_t arena_bytes, size_t ws_bytes,
+                              cudaError_t e)
+{
+    cudaGetLastError(); /* clear the (non-sticky) allocation error */
+    char ws[64] = "";
+    if (ws_bytes > 0)
+        snprintf(ws, sizeof ws, " (+ %.1f MiB cuDNN workspace)", ws_bytes / 1048576.0);
+    return gc_fail(&ctx->err,
+                   e == cudaErrorMemoryAllocation ? GC_ERR_OUT_OF_MEMORY : GC_ERR_BACKEND,
+                   "CUDA backend: cannot allocate %.1f MiB of device memory%s for max_batch %d "
+                   "at %dx%d: %s; try a smaller max_batch",
+                   arena_bytes / 1048576.0, ws, ctx->opt.max_batch, ctx->in_w, ctx->in_h,
+                   cudaGetErrorString(e));
+}
+
+/* Before the plans (seconds each where cuDNN compiles engines at run time): an arena that
+ * cannot fit fails now, so that a caller stepping max_batch down after an out-of-memory does
+ * not build every plan again for each size that cannot fit. The probe measures at most what
+ * the plans will ask for (the narrowest first-layer padding, no backward through the first
+ * layer): its failure is certain, its success only likely. */
+static gc_status probe_arena(gc_context *ctx, cuda_state *s)
+{
+    const gc_model *m = &ctx->model;
+    const int32_t stop = s->guided ? -1 : ctx->target;
+    const int32_t *cands;
+    gc_conv_first_channels(s->dnn_dt, &cands);
+    s->c0 = cands[0];
+    for (int i = 1; i < m->n_layers; i++)
+        s->has_bwd[i] = i > stop && m->layers[i].kind == GC_LAYER_CONV;
+    arena a = {NULL, 0};
+    layout(ctx, s, &a);
+    memset(s->has_bwd, 0, sizeof s->has_bwd); /* build_plans decides them */
+    void *probe = NULL;
+    const cudaError_t e = cudaMalloc(&probe, a.used);
+    if (e != cudaSuccess)
+        return arena_failed(ctx, a.used, 0, e);
+    GC_CUDA_TRY(&ctx->err, cudaFree(probe));
+    return GC_OK;
+}
+
 /* Layer i's forward plan and, when the backward passes it, its backward-data plan. */
 static gc_status build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_t stop)
 {
@@ -410,6 +452,7 @@ gc_status gcu_create(gc_context *ctx, void **state)
     s->N = ctx->opt.max_batch;
     s->geo = ctx->geo;
 
+    GC_TRY(probe_arena(ctx, s));
     GC_TRY(build_plans(ctx, s));
 
     arena a = {NULL, 0};
@@ -418,14 +461,8 @@ gc_status gcu_create(gc_context *ctx, void **state)
     cudaError_t e = cudaMalloc(&s->arena, a.used);
     if (e == cudaSuccess && s->ws_bytes > 0)
         e = cudaMalloc(&s->workspace, s->ws_bytes);
-    if (e != cudaSuccess) {
-        cudaGetLastError(); /* clear the (non-sticky) allocation error */
-        return gc_fail(err, e == cudaErrorMemoryAllocation ? GC_ERR_OUT_OF_MEMORY : GC_ERR_BACKEND,
-                       "CUDA backend: cannot allocate %.1f MiB of device memory (+ %.1f MiB "
-                       "cuDNN workspace) for max_batch %d at %dx%d: %s; try a smaller "
-                       "max_batch", a.used / 1048576.0, s->ws_bytes / 1048576.0,
-                       ctx->opt.max_batch, ctx->in_w, ctx->in_h, cudaGetErrorString(e));
-    }
+    if (e != cudaSuccess)
+        return arena_failed(ctx, a.used, s->ws_bytes, e);
     gcu_account(ctx, s);
     /* zeros: images beyond n in a batch stay finite */
     GC_CUDA_TRY(err, cudaMemsetAsync(s->arena, 0, a.used, s->stream));

@@ -44,6 +44,10 @@ int gc_emu_sticky_error(void);
  * cudaMemGetInfo counts: each allocation's size rounded up to 256). */
 size_t gc_emu_device_bytes_in_use(void);
 
+/* Execution plans finalized by the emulated cuDNN so far, refused ones included
+ * (mock_cudnn_finalize.cpp): what a context creation built. */
+size_t gc_emu_cudnn_plan_finalizes(void);
+
 /* Number of live allocations (device, managed and pinned host together), for leak checks. */
 size_t gc_emu_live_allocations(void);
 

@@ -9,6 +9,7 @@
  * What no engine runs (data types, layouts, ...) is not an error here: plans refuse it
  * (mock_cudnn_engines.cpp). Engines, configs, heuristics and plans finalize there too.
  */
+#include <atomic>
 #include <cstring>
 #include <set>
 
@@ -16,6 +17,8 @@
 
 namespace gc_mock_cudnn
 {
+
+static std::atomic<size_t> g_plan_finalizes{0};
 
 int64_t elem_bytes(cudnnDataType_t dt)
 {
@@ -377,6 +380,7 @@ cudnnStatus_t finalize_desc(Desc &d)
     case CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR:
         return CUDNN_STATUS_SUCCESS;
     case CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR:
+        g_plan_finalizes.fetch_add(1);
         return finalize_plan(d);
     case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR:
         return finalize_pack(d);
@@ -387,3 +391,9 @@ cudnnStatus_t finalize_desc(Desc &d)
 }
 
 } /* namespace gc_mock_cudnn */
+
+/* mock_cudart.h: execution plans finalized so far (tests: what context creation built) */
+extern "C" size_t gc_emu_cudnn_plan_finalizes(void)
+{
+    return gc_mock_cudnn::g_plan_finalizes.load();
+}

@@ -3,7 +3,7 @@
  * (gradcam_emu), where they can be provoked at will:
  *   oom       device memory too small for max_batch: context creation fails with
  *             GC_ERR_OUT_OF_MEMORY and a message that names the batch and suggests a smaller
- *             one; a smaller max_batch then fits; nothing stays allocated. The AUTO backend
+ *             one, before building any cuDNN plan; a smaller max_batch then fits; nothing stays allocated. The AUTO backend
  *             gives the same error (no silent move to the CPU), as for a device number that
  *             does not exist, and, where the context fits, runs on the GPU in bf16
  *   sticky    a kernel fault (cudaErrorIllegalAddress) after a good batch: that call fails,
@@ -100,8 +100,13 @@ static void test_oom(void)
 {
     /* GC_EMU_DEVICE_MEMORY (set by the test) is far below max_batch 4096's arena */
     gc_context *ctx = NULL;
+    const size_t plans_before = gc_emu_cudnn_plan_finalizes();
     gc_status st = make(GC_BACKEND_CUDA, 4096, &ctx);
     const char *msg = gc_last_error(ctx);
+    /* the arena is probed before the plans: a size that cannot fit builds none */
+    CHECK(gc_emu_cudnn_plan_finalizes() == plans_before,
+          "%zu cuDNN plans finalized for a context that could not fit",
+          gc_emu_cudnn_plan_finalizes() - plans_before);
     printf("  max_batch 4096: %s: %s\n", gc_status_string(st), msg);
     CHECK(st == GC_ERR_OUT_OF_MEMORY, "status %s, want GC_ERR_OUT_OF_MEMORY",
           gc_status_string(st));
