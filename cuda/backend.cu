@@ -47,16 +47,38 @@
  * 640x480), at most this much; a batch that needs more grows it. */
 #define GC_IMG_STAGING_INITIAL_MAX ((size_t)256 << 20)
 
-/* d_img of exactly `bytes` (the old one, if any, is freed first: its contents are dropped).
- * On failure it is NULL, img_cap is 0, and the message says what to do. */
-static gc_status alloc_images(gc_context *ctx, cuda_state *s, size_t bytes, int32_t n)
+/* The staged images' buffer freed (the next batch of images allocates anew). */
+static void release_images(gc_context *ctx, cuda_state *s)
 {
     cudaFree(s->d_img);
     s->d_img = NULL;
     s->img_cap = 0;
     s->img_n = 0;
     gcu_account(ctx, s);
+}
+
+/* The rendered outputs' buffer freed (the next render allocates anew). */
+static void release_out(gc_context *ctx, cuda_state *s)
+{
+    cudaFree(s->d_out);
+    s->d_out = NULL;
+    s->out_cap = 0;
+    gcu_account(ctx, s);
+}
+
+/* d_img of exactly `bytes` (the old one, if any, is freed first: its contents are dropped).
+ * On failure it is NULL, img_cap is 0, and the message says what to do. */
+static gc_status alloc_images(gc_context *ctx, cuda_state *s, size_t bytes, int32_t n)
+{
+    release_images(ctx, s);
     cudaError_t e = cudaMalloc((void **)&s->d_img, bytes);
+    if (e == cudaErrorMemoryAllocation && s->d_out) {
+        /* the rendered outputs' buffer of an earlier batch may hold the room: it goes
+         * (the render allocates what it needs after the staging) */
+        cudaGetLastError();
+        release_out(ctx, s);
+        e = cudaMalloc((void **)&s->d_img, bytes);
+    }
     if (e != cudaSuccess) {
         cudaGetLastError(); /* an allocation failure is not sticky: clear it */
         s->d_img = NULL;
@@ -145,10 +167,7 @@ static gc_status reserve_out(gc_context *ctx, cuda_state *s, size_t bytes)
     if (bytes <= s->out_cap)
         return GC_OK;
     size_t cap = bytes + bytes / 2;
-    cudaFree(s->d_out);
-    s->d_out = NULL;
-    s->out_cap = 0;
-    gcu_account(ctx, s);
+    release_out(ctx, s);
     cudaError_t e = cudaMalloc((void **)&s->d_out, cap);
     if (e == cudaErrorMemoryAllocation) { /* exactly what this batch needs */
         cudaGetLastError();
@@ -158,6 +177,10 @@ static gc_status reserve_out(gc_context *ctx, cuda_state *s, size_t bytes)
     if (e != cudaSuccess) {
         cudaGetLastError();
         s->d_out = NULL;
+        /* this batch fails: its staged images go too, so that the caller's retry with fewer
+         * images (the command's halves) has their room; kept, they left a batch of eight
+         * 1200x900 photos' staging in place and one photo could not render either */
+        release_images(ctx, s);
         return gc_fail(&ctx->err,
                        e == cudaErrorMemoryAllocation ? GC_ERR_OUT_OF_MEMORY : GC_ERR_BACKEND,
                        "CUDA backend: cudaMalloc of %.1f MiB for the rendered heatmaps and "

@@ -104,6 +104,11 @@ add_test(NAME emu_device_oom COMMAND test_emu_faults_emu ${_gc_demo} oom)
 # 48 MiB: max_batch 2 of the demo model fits, 4096 does not
 set_tests_properties(emu_device_oom PROPERTIES LABELS "cpu;emu" TIMEOUT 120
   ENVIRONMENT "GC_EMU_DEVICE_MEMORY=50331648")
+# the GPU's out-of-memory test on a 1 GiB emulated device
+gc_emu_program(test_gpu_oom ${_gc_gpu}/test_gpu_oom.c)
+add_test(NAME emu_gpu_oom COMMAND test_gpu_oom_emu ${_gc_demo})
+set_tests_properties(emu_gpu_oom PROPERTIES LABELS "cpu;emu" TIMEOUT 300
+  ENVIRONMENT "GC_EMU_DEVICE_MEMORY=1073741824")
 add_test(NAME emu_sticky_error COMMAND test_emu_faults_emu ${_gc_demo} sticky)
 set_tests_properties(emu_sticky_error PROPERTIES LABELS "cpu;emu" TIMEOUT 120)
 add_test(NAME emu_no_device COMMAND test_emu_faults_emu ${_gc_demo} nodevice)

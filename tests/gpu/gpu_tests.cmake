@@ -2,6 +2,8 @@
 # (label gpu; exit 77 = skipped when there is no usable GPU).
 #   gpu_vs_cpu_<case>     every committed golden case (its method, layer, score, classes)
 #   gpu_vs_cpu_unfused_*  three of them with every conv unfused (GC_CUDNN_FUSE=0)
+#   gpu_oom               device memory running out at creation and for a batch of photos
+#                         (test_gpu_oom.c; the rest of the memory taken by the test)
 #   gpu_features_<case>   methods, counterfactual, guided backprop, gc_explain_device,
 #                         bf16/fp16, profiling, batches of mixed sizes (test_gpu_features.c)
 #   gpu_quick             guided + gc_explain_device on the smallest model: the one
@@ -64,6 +66,18 @@ if(GC_WITH_CUDA)
   add_test(NAME gpu_quick COMMAND test_gpu_features
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors --quick)
   set_tests_properties(gpu_quick PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120)
+
+  # device memory running out (with the rest of the device's memory taken by the test):
+  # context creation and a batch of photos fail with GC_ERR_OUT_OF_MEMORY, the context stays
+  # usable, nothing is left allocated
+  add_executable(test_gpu_oom ${GC_GPU_TEST_DIR}/test_gpu_oom.c)
+  target_link_libraries(test_gpu_oom PRIVATE gradcam CUDA::cudart m)
+  target_compile_options(test_gpu_oom PRIVATE ${_gc_gpu_warn})
+  add_test(NAME gpu_oom COMMAND test_gpu_oom
+    ${PROJECT_SOURCE_DIR}/models/demo/shapes-vgg.safetensors)
+  # RUN_SERIAL: it takes nearly all of the device's memory for a while
+  set_tests_properties(gpu_oom PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 180
+    RUN_SERIAL TRUE)
 
   add_executable(test_gpu_autotune ${GC_GPU_TEST_DIR}/test_gpu_autotune.c
     ${GC_GPU_TEST_DIR}/gpu_outputs.c ${GC_GPU_TEST_DIR}/../golden_file.c
