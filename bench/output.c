@@ -56,6 +56,10 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     /* every conv unfused (GC_CUDNN_FUSE=0: the plain conv, then our bias + ReLU kernel) */
     const char *fuse = getenv("GC_CUDNN_FUSE");
     fprintf(o, ",\"cudnn_fusion\":%s", fuse && !strcmp(fuse, "0") ? "false" : "true");
+    /* no runtime-compiled cuDNN engines (GC_CUDNN_RTC=0, which scripts/device-check.sh sets
+     * when plans build slowly): a fused conv may then have run unfused */
+    const char *rtc = getenv("GC_CUDNN_RTC");
+    fprintf(o, ",\"cudnn_rtc\":%s", rtc && !strcmp(rtc, "0") ? "false" : "true");
     if (m->context_ms > 0.0)
         fprintf(o, ",\"context_ms\":%.1f", m->context_ms);
     if (*m->autotune_report) {

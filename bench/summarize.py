@@ -248,6 +248,11 @@ def main():
           f"{g.get('sms', '?')} SMs, CUDA driver API {g.get('cuda_driver', '?')}, runtime "
           f"{g.get('cuda_runtime', '?')}, cuDNN {g.get('cudnn', '?')}; peak table row: "
           f"{g.get('peak_row') or 'unknown GPU: no % of peak'}")
+    no_rtc = [r for r in recs if r.get("impl") == "ours" and r.get("cudnn_rtc") is False]
+    if no_rtc:
+        p(f"- **{len(no_rtc)} of our records ran with GC_CUDNN_RTC=0** (no runtime-compiled "
+          f"cuDNN engines: the device check sets it when plans build slowly); a conv that only "
+          f"such an engine fuses ran unfused there")
     p("")
 
     # ------------------------------------------------------------ headline choice

@@ -53,6 +53,7 @@ for r in recs:
         u = dict(r, cudnn_fusion=False, images_per_s=10000.0)
         u.pop("layers")
         extra.append(u)
+        extra.append(dict(u, cudnn_fusion=True, cudnn_rtc=False, batch=32))
     if r.get("mode") == "files" and (r.get("files") or {}).get("image_size") == [224, 224]:
         r["files"]["stats"] = {"wall_s": 5.5, "images": 16384, "cpu_s": 40.0, "cores": 16,
                                "cpu_share": 0.45, "bound": "library", "calls": 64,
@@ -79,5 +80,8 @@ check("**library** holds it back" in out and "busy 95% (64 calls)" in out,
 check("Unfused convs" in out and "| gpu | bf16 | 256 | 11,746 | 10,000 | 0.851 |" in out,
       "summary: unfused runs beside the default",
       [l for l in out.splitlines() if "nfused" in l or "| gpu | bf16 | 256" in l][:6])
+check("**1 of our records ran with GC_CUDNN_RTC=0**" in out,
+      "summary: records without runtime-compiled engines are said so",
+      [l for l in out.splitlines() if "RTC" in l][:3])
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
