@@ -45,7 +45,7 @@ class Index:
         self.by = {}
         self.methods = {}  # the other CAM methods: (impl, mode, prec, batch, method) -> record
         self.tuned = {}  # options.autotune runs (gradcam-bench --autotune): key as self.by
-        self.graphs = {}  # GC_CUDA_GRAPHS=1 runs: key as self.by
+        self.graphs = {}  # GC_CUDA_GRAPHS runs (require since session 9): key as self.by
         self.unfused = {}  # GC_CUDNN_FUSE=0 runs: key as self.by
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
@@ -71,7 +71,12 @@ class Index:
             if files:
                 key = key + (tuple(files.get("image_size") or ()), files.get("format", "png"),
                              files.get("workers_per_device", 1))
-            self.by[key] = r  # a later record (a rerun) replaces an earlier one
+            # a later record (a rerun) replaces an earlier one, but not one that ran with
+            # runtime-compiled engines by one without (GC_CUDNN_RTC=0, a slow device check)
+            old = self.by.get(key)
+            if old and old.get("cudnn_rtc") is not False and r.get("cudnn_rtc") is False:
+                continue
+            self.by[key] = r
 
     def get(self, impl, mode, prec, batch, image_size=None):
         key = (impl, mode, prec, batch) + ((tuple(image_size),) if image_size else ())
@@ -477,7 +482,7 @@ def main():
 
     # ------------------------------------------------------------ autotuned plans
     autotune_table(ix, p)
-    variant_table(ix, p, ix.graphs, "CUDA graphs (`GC_CUDA_GRAPHS=1`)", "graphs")
+    variant_table(ix, p, ix.graphs, "CUDA graphs (`GC_CUDA_GRAPHS`)", "graphs")
     variant_table(ix, p, ix.unfused, "Unfused convs (`GC_CUDNN_FUSE=0`: conv, then our bias + "
                   "ReLU kernel)", "unfused")
 

@@ -333,24 +333,40 @@ static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image
     return GC_OK;
 }
 
+/* A batch of images that ran out of device memory anywhere (staging, a cuDNN or cuBLAS
+ * call, a kernel module loaded on first use) gives its photo buffers back, so that the
+ * caller's retry with fewer images (the command's halves) finds their room. */
+static gc_status release_on_oom(gc_context *ctx, cuda_state *s, gc_status st)
+{
+    if (st == GC_ERR_OUT_OF_MEMORY) {
+        release_images(ctx, s);
+        release_out(ctx, s);
+    }
+    return st;
+}
+
 static gc_status explain_images_impl(gc_context *ctx, cuda_state *s, const gc_image *images,
                                      const gc_region *regions, int32_t n,
                                      const int32_t *classes, float *logits, int32_t *class_ids,
                                      float *cams_raw)
 {
-    GC_TRY(stage_images_gpu(ctx, s, images, regions, n));
-    gc_status st = gcu_explain_packed(ctx, s, n, classes, logits, class_ids, cams_raw);
+    gc_status st = stage_images_gpu(ctx, s, images, regions, n);
+    if (st == GC_OK)
+        st = gcu_explain_packed(ctx, s, n, classes, logits, class_ids, cams_raw);
     s->img_n = st == GC_OK ? n : 0;
-    return st;
+    return release_on_oom(ctx, s, st);
 }
 
 /* gc_predict's images: staged and preprocessed as gc_explain's, then the forward only. */
 static gc_status predict_images_impl(gc_context *ctx, cuda_state *s, const gc_image *images,
                                      const gc_region *regions, int32_t n, float *logits)
 {
-    GC_TRY(stage_images_gpu(ctx, s, images, regions, n));
-    GC_TRY(gcu_forward_to_logits(ctx, s, n, logits));
-    return gcu_prof_collect(ctx, s);
+    gc_status st = stage_images_gpu(ctx, s, images, regions, n);
+    if (st == GC_OK)
+        st = gcu_forward_to_logits(ctx, s, n, logits);
+    if (st == GC_OK)
+        st = gcu_prof_collect(ctx, s);
+    return release_on_oom(ctx, s, st);
 }
 
 static gc_status cuda_predict_images(gc_context *ctx, void *state, const gc_image *images,

@@ -379,14 +379,8 @@ static gc_status graphs_init(gc_context *ctx, cuda_state *s)
                                               sizeof(cudaGraphExec_t));
     if (!s->graph_exec)
         return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory (CUDA graphs)");
-    const int require = strcmp(env, "require") == 0;
-    if (!s->blas_ws && require) /* asked for graphs, and none would run: say so */
-        return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY,
-                       "GC_CUDA_GRAPHS=require: no CUDA graphs without cuBLAS's own workspace "
-                       "(%d MiB), which could not be allocated",
-                       (int)(GC_BLAS_WS >> 20));
     if (s->blas_ws) /* else cuBLAS could allocate during a capture: no graphs */
-        s->graphs = require ? 2 : 1;
+        s->graphs = strcmp(env, "require") == 0 ? 2 : 1;
     return GC_OK;
 }
 
@@ -449,6 +443,12 @@ gc_status gcu_create(gc_context *ctx, void **state)
                                                       ? CUBLAS_PEDANTIC_MATH
                                                       : CUBLAS_DEFAULT_MATH));
     GC_TRY(blas_workspace(ctx, s));
+    const char *graphs = getenv("GC_CUDA_GRAPHS");
+    if (!s->blas_ws && graphs && !strcmp(graphs, "require")) /* none would run: say so now */
+        return gc_fail(err, GC_ERR_UNSUPPORTED,
+                       "GC_CUDA_GRAPHS=require: no CUDA graphs without cuBLAS's own workspace "
+                       "(%d MiB), which could not be allocated",
+                       (int)(GC_BLAS_WS >> 20));
     s->N = ctx->opt.max_batch;
     s->geo = ctx->geo;
 

@@ -75,9 +75,10 @@ if(GC_WITH_CUDA)
   target_compile_options(test_gpu_oom PRIVATE ${_gc_gpu_warn})
   add_test(NAME gpu_oom COMMAND test_gpu_oom
     ${PROJECT_SOURCE_DIR}/models/demo/shapes-vgg.safetensors)
-  # RUN_SERIAL: it takes nearly all of the device's memory for a while
+  # RUN_SERIAL: it takes nearly all of the device's memory for a while; COST: first, so
+  # that it runs alone at the start rather than last against the device check's deadline
   set_tests_properties(gpu_oom PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 180
-    RUN_SERIAL TRUE)
+    RUN_SERIAL TRUE COST 1000)
 
   add_executable(test_gpu_autotune ${GC_GPU_TEST_DIR}/test_gpu_autotune.c
     ${GC_GPU_TEST_DIR}/gpu_outputs.c ${GC_GPU_TEST_DIR}/../golden_file.c

@@ -175,6 +175,14 @@ static void test_photos(void)
         ok = ok && ims[i].data && outs[i] && outs[PHOTOS + i];
     }
     CHECK(ok, "out of host memory");
+    /* one photo first, with the memory there: kernels load on first use (CUDA's lazy module
+     * loading) and must not be what runs out below; it also leaves a render buffer held, as
+     * the command's earlier batches do */
+    if (ok) {
+        st = render(ctx, ims, 1, res, cam_one, cam_len, outs, lens);
+        CHECK(st == GC_OK, "one photo, warm-up: %s", gc_last_error(ctx));
+        ok = st == GC_OK;
+    }
     if (ok) {
         hog h;
         hog_take(&h, 40 * MIB);
@@ -196,7 +204,8 @@ static void test_photos(void)
                 worst = fmax(worst, fabs((double)cams[k] - (double)cam_one[k]));
             printf("  photo 0 alone and in the batch of %d: cam max |diff| %.2e\n", PHOTOS,
                    worst);
-            CHECK(worst < 1e-3, "photo 0's cam differs by %.2e between the two calls", worst);
+            /* bf16 on the GPU; cuBLAS may pick other kernels for 1 row than for 8 */
+            CHECK(worst < 5e-3, "photo 0's cam differs by %.2e between the two calls", worst);
         }
     }
     for (int i = 0; i < PHOTOS; i++)
@@ -216,6 +225,16 @@ int main(int argc, char **argv)
         printf("SKIP: no usable CUDA device\n");
         return 77;
     }
+    /* what the process keeps once loaded (kernel modules, cuDNN's engines) is not a leak:
+     * the baseline comes after one context has run */
+    gc_context *warm = NULL;
+    if (make(2, &warm) == GC_OK) {
+        static uint8_t px[64 * 48 * 3];
+        gc_image im = {px, 64, 48, 64 * 3};
+        gc_result r;
+        gc_explain(warm, &im, 1, NULL, &r, NULL, 0);
+    }
+    gc_context_destroy(warm);
     const size_t start = device_free();
     printf("create:\n");
     test_create();
