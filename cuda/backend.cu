@@ -72,13 +72,6 @@ static gc_status alloc_images(gc_context *ctx, cuda_state *s, size_t bytes, int3
 {
     release_images(ctx, s);
     cudaError_t e = cudaMalloc((void **)&s->d_img, bytes);
-    if (e == cudaErrorMemoryAllocation && s->d_out) {
-        /* the rendered outputs' buffer of an earlier batch may hold the room: it goes
-         * (the render allocates what it needs after the staging) */
-        cudaGetLastError();
-        release_out(ctx, s);
-        e = cudaMalloc((void **)&s->d_img, bytes);
-    }
     if (e != cudaSuccess) {
         cudaGetLastError(); /* an allocation failure is not sticky: clear it */
         s->d_img = NULL;
