@@ -25,20 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "gradcam.h"
 #include "mock_cudart.h"
 
 static int failures;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                      \
-            printf(__VA_ARGS__);                                                               \
-            printf("\n");                                                                      \
-            failures++;                                                                        \
-        }                                                                                      \
-    } while (0)
 
 static const char *weights;
 

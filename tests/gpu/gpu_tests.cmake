@@ -71,6 +71,7 @@ if(GC_WITH_CUDA)
   # context creation and a batch of photos fail with GC_ERR_OUT_OF_MEMORY, the context stays
   # usable, nothing is left allocated
   add_executable(test_gpu_oom ${GC_GPU_TEST_DIR}/test_gpu_oom.c)
+  target_include_directories(test_gpu_oom PRIVATE ${GC_GPU_TEST_DIR}/..)
   target_link_libraries(test_gpu_oom PRIVATE gradcam CUDA::cudart m)
   target_compile_options(test_gpu_oom PRIVATE ${_gc_gpu_warn})
   add_test(NAME gpu_oom COMMAND test_gpu_oom

@@ -20,19 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "gradcam.h"
 
 static int failures;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                      \
-            printf(__VA_ARGS__);                                                               \
-            printf("\n");                                                                      \
-            failures++;                                                                        \
-        }                                                                                      \
-    } while (0)
 
 #define MIB ((size_t)1 << 20)
 #define PHOTOS 8
