@@ -170,10 +170,6 @@ static gc_status reserve_out(gc_context *ctx, cuda_state *s, size_t bytes)
     if (e != cudaSuccess) {
         cudaGetLastError();
         s->d_out = NULL;
-        /* this batch fails: its staged images go too, so that the caller's retry with fewer
-         * images (the command's halves) has their room; kept, they left a batch of eight
-         * 1200x900 photos' staging in place and one photo could not render either */
-        release_images(ctx, s);
         return gc_fail(&ctx->err,
                        e == cudaErrorMemoryAllocation ? GC_ERR_OUT_OF_MEMORY : GC_ERR_BACKEND,
                        "CUDA backend: cudaMalloc of %.1f MiB for the rendered heatmaps and "
@@ -327,8 +323,10 @@ static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image
 }
 
 /* A batch of images that ran out of device memory anywhere (staging, a cuDNN or cuBLAS
- * call, a kernel module loaded on first use) gives its photo buffers back, so that the
- * caller's retry with fewer images (the command's halves) finds their room. */
+ * call, a kernel module loaded on first use, the render's buffer) gives its photo buffers
+ * back, so that the caller's retry with fewer images (the command's halves) finds their
+ * room; kept, a failed render of eight 1200x900 photos left their staging in place and one
+ * photo could not render either (gpu_oom). */
 static gc_status release_on_oom(gc_context *ctx, cuda_state *s, gc_status st)
 {
     if (st == GC_ERR_OUT_OF_MEMORY) {
@@ -496,8 +494,10 @@ static gc_status cuda_render(gc_context *ctx, void *state, int32_t n, const floa
                              uint8_t *const *heatmaps)
 {
     cuda_state *s = (cuda_state *)state;
-    return gcu_settle(ctx, s, render_impl(ctx, s, n, cams, colormap, alpha, overlays, heatmaps),
-                  "render (GPU)");
+    return gcu_settle(
+        ctx, s,
+        release_on_oom(ctx, s, render_impl(ctx, s, n, cams, colormap, alpha, overlays, heatmaps)),
+        "render (GPU)");
 }
 
 /* The caller's (n, 3, H, W) device tensor, checked and packed into s->x on our stream after
