@@ -320,10 +320,6 @@ static gc_status engine_ok(cudnnBackendDescriptor_t cfg, gc_conv_numerics numeri
     return GC_OK;
 }
 
-/* The heuristics' engine configs for the graph in one mode, appended to p->cfgs (a plan's
- * config must outlive the plan; release_build frees them all): *cfgs points at the first new
- * one, *got says how many. *got = 0 with GC_OK when the mode has none for this graph (why, when
- * not NULL, then says cuDNN's reason). */
 /* A finalize that failed for memory, host or device: an out-of-memory for the caller (who
  * may retry with a smaller batch), not an engine's refusal of the graph. */
 static int cudnn_out_of_memory(cudnnStatus_t s)
@@ -332,6 +328,10 @@ static int cudnn_out_of_memory(cudnnStatus_t s)
            s == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
 }
 
+/* The heuristics' engine configs for the graph in one mode, appended to p->cfgs (a plan's
+ * config must outlive the plan; release_build frees them all): *cfgs points at the first new
+ * one, *got says how many. *got = 0 with GC_OK when the mode has none for this graph (why, when
+ * not NULL, then says cuDNN's reason). */
 static gc_status heuristic_configs(gc_conv_plan *p, cudnnBackendDescriptor_t graph,
                                    cudnnBackendHeurMode_t mode, cudnnBackendDescriptor_t **cfgs,
                                    int64_t *got, char *why, size_t why_len, gc_errbuf *err)

@@ -163,9 +163,9 @@ int rank_cores(int local_ranks)
      * quota (docker --cpus, a Kubernetes limit) is the node's ranks' together only when
      * they share a cgroup: split it too. */
     const int ranks = local_ranks > 1 ? local_ranks : 1;
-    const int mask = affinity_cores(), quota = cpu_quota_cores();
-    int n = mask > 0 ? mask : online_cores();
-    if (mask <= 0 || mask >= online_cores())
+    const int mask = affinity_cores(), quota = cpu_quota_cores(), online = online_cores();
+    int n = mask > 0 ? mask : online;
+    if (mask <= 0 || mask >= online)
         n /= ranks;
     if (quota > 0 && quota / ranks < n)
         n = quota / ranks;

@@ -3,9 +3,10 @@
  * (gradcam_emu), where they can be provoked at will:
  *   oom       device memory too small for max_batch: context creation fails with
  *             GC_ERR_OUT_OF_MEMORY and a message that names the batch and suggests a smaller
- *             one, before building any cuDNN plan; a smaller max_batch then fits; nothing stays allocated. The AUTO backend
- *             gives the same error (no silent move to the CPU), as for a device number that
- *             does not exist, and, where the context fits, runs on the GPU in bf16
+ *             one, before building any cuDNN plan; a smaller max_batch then fits; nothing
+ *             stays allocated. The AUTO backend gives the same error (no silent move to the
+ *             CPU), as for a device number that does not exist, and, where the context
+ *             fits, runs on the GPU in bf16
  *   sticky    a kernel fault (cudaErrorIllegalAddress) after a good batch: that call fails,
  *             the context reports GC_ERR_BAD_STATE from then on and says why; a CPU context
  *             in the same process is unaffected
