@@ -4,7 +4,7 @@
 #
 #     scripts/fuzz.sh [SECONDS_PER_TARGET (60)] [TARGET...]
 #
-# Targets: safetensors model image exif png_write (default: all). Each runs over a scratch
+# Targets: safetensors model image exif png_write deflate (default: all). Each runs over a scratch
 # corpus, build-fuzz/corpus/<target>/, which starts from the committed seeds
 # (tests/fuzz/corpus/) and regression inputs (tests/fuzz/regressions/) and keeps what earlier
 # runs found; the committed corpus is never written. Crash, timeout and out-of-memory inputs land in
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-safetensors model image exif png_write}
+TARGETS=${*:-safetensors model image exif png_write deflate}
 BUILD=$ROOT/build-fuzz
 CC_FUZZ=${CC_FUZZ:-clang}
 
@@ -57,8 +57,9 @@ for t in $TARGETS; do
     case $t in
     safetensors | model) max_len=262144 dict=tests/fuzz/safetensors.dict ;;
     image) max_len=65536 dict= ;;
-    exif | png_write) max_len=16384 dict= ;;
-    *) echo "fuzz.sh: unknown target '$t' (safetensors model image exif png_write)" >&2; exit 2 ;;
+    exif | png_write | deflate) max_len=16384 dict= ;;
+    *) echo "fuzz.sh: unknown target '$t' (safetensors model image exif png_write deflate)" >&2
+        exit 2 ;;
     esac
     corpus=$BUILD/corpus/$t
     artifacts=$BUILD/artifacts/$RUN/$t

@@ -1,31 +1,32 @@
 /*
  * png_encode.c — 8-bit RGB to a PNG file image in memory: the row filters and the chunks here,
- * the DEFLATE compression by libdeflate or zlib.
+ * the DEFLATE compression by libdeflate, zlib or our Huffman-only coder (deflate_huff.c).
  *
  * Why not libpng, which reads our PNGs: its writer drives zlib row by row through its own
  * filter machinery, and zlib has no fast match search. Heatmaps (the command's second default
  * output) compress 2x faster and smaller with libdeflate's level 1, which needs the whole
- * filtered image in one buffer; photo-like overlays compress fastest with zlib's Huffman-only
- * strategy, which libdeflate does not offer, and gain 5-7% without libpng's per-row calls.
- * Measured on one Zen 4 core, Debian's zlib 1.2.13 and libdeflate 1.14 (224x224 / 500x375):
- * heatmap at level 1 through libpng (Up filter, default strategy) 1.05 / 2.6 ms, here (Sub,
- * libdeflate) 0.50 / 1.5 ms, 15% / 25% smaller; overlay 0.99 / 3.6 ms through libpng, ~0.8 /
- * 3.3 ms here, the same size. What remains is the format's own work: five filter types
- * (PNG spec section 9), CRC-32 per chunk, IDAT chunks of at most 2^31 - 1 bytes.
+ * filtered image in one buffer; photo-like overlays compress fastest with Huffman coding
+ * alone, which libdeflate does not offer and zlib does slowly. Measured on one Zen 4 core,
+ * Debian's zlib 1.2.13 and libdeflate 1.14 (224x224 / 500x375, written to a file): heatmap at
+ * level 1 through libpng (Up filter, default strategy) 1.05 / 2.6 ms, here (Sub, libdeflate)
+ * 0.42 / 1.6 ms, 15% / 25% smaller; overlay 0.99 / 3.6 ms through libpng, 0.97 / 4.2 ms here
+ * with zlib's Huffman-only, 0.32 / 0.87 ms with ours (+0.2% / +0.9% bytes: a code per 64 KiB
+ * block where zlib has one per 16K bytes). What remains is the format's own work: five
+ * filter types (PNG spec section 9), CRC-32 per chunk, IDAT chunks of at most 2^31 - 1 bytes.
  *
  * Strategy by level (the zlib scale, 0..9, that --png-level takes):
  *   0      no filter, stored blocks (libdeflate level 0)
  *   1      smooth pixels (heatmaps): Sub filter, libdeflate level 1
- *          noisy pixels (overlays): Up filter, zlib Huffman-only (the match search finds
- *          almost nothing there and costs the most)
+ *          noisy pixels (overlays): Up filter, Huffman coding alone (deflate_huff.c: the
+ *          match search finds almost nothing there and costs the most), strip by strip
  *   2..9   each row's filter picked by the least sum of |signed bytes| (libpng's heuristic),
  *          libdeflate at that level
  * libdeflate holds the whole filtered image (the image's size again) while it works; above
  * GC_PNG_WHOLE_MAX bytes zlib compresses strip by strip instead (the same filters, zlib at
  * the same level), so a 100-megapixel image costs a strip of filtered rows, not another
  * 300 MB. Either way the compressed stream goes straight into the file image being built
- * (libdeflate's as one IDAT chunk, zlib's as IDAT chunks of 256 KiB, filled in turn): the
- * only other copy is the filtered data.
+ * (libdeflate's as one IDAT chunk, zlib's as IDAT chunks of 256 KiB, filled in turn, ours as
+ * one IDAT chunk a strip): the only other copy is the filtered data.
  */
 #include <libdeflate.h>
 #include <stdint.h>
@@ -34,6 +35,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "deflate_huff.h"
 #include "png_encode.h"
 
 #define BPP 3                        /* bytes per pixel: 8-bit RGB */
@@ -251,14 +253,20 @@ static int idat_open(png_out *o, size_t *at, size_t *given, z_stream *s)
     return 1;
 }
 
+/* Rows a strip: STRIP_BYTES of filtered rows, or one row when a row is longer. */
+static int64_t strip_rows(const gc_image *img)
+{
+    const size_t row = (size_t)BPP * (size_t)img->width + 1;
+    return (int64_t)GC_MAX((size_t)1, GC_MIN((size_t)img->height, STRIP_BYTES / row));
+}
+
 /* Strip by strip through zlib: memory for a strip of filtered rows, whatever the image's
  * size; the stream fills IDAT chunks of IDAT_MAX bytes in turn. */
-static gc_status idat_strips(const gc_image *img, int f, int level, int strategy, png_out *o,
-                             char *why, size_t why_len)
+static gc_status idat_strips(const gc_image *img, int f, int level, png_out *o, char *why,
+                             size_t why_len)
 {
     const size_t n = (size_t)BPP * (size_t)img->width;
-    const int64_t rows =
-        (int64_t)GC_MAX((size_t)1, GC_MIN((size_t)img->height, STRIP_BYTES / (n + 1)));
+    const int64_t rows = strip_rows(img);
     uint8_t *strip = malloc((size_t)rows * (n + 1));
     uint8_t *scratch = f == F_ADAPTIVE ? malloc(5 * (n + 1)) : NULL;
     z_stream s;
@@ -270,10 +278,7 @@ static gc_status idat_strips(const gc_image *img, int f, int level, int strategy
         st = out_of_memory(why, why_len);
         goto cleanup;
     }
-    /* The full window even for Huffman-only, which never looks back: zlib slides its window
-     * (and rescans its hash tables) every window's worth of input, so a 512-byte window
-     * made overlays 4x slower. */
-    zinit = deflateInit2(&s, level, Z_DEFLATED, 15, 8, strategy);
+    zinit = deflateInit2(&s, level, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY);
     if (zinit != Z_OK) {
         if (zinit == Z_MEM_ERROR)
             st = out_of_memory(why, why_len);
@@ -328,6 +333,35 @@ cleanup:
     return st;
 }
 
+/* Up-filtered strips through our Huffman-only coder (deflate_huff.c), one IDAT chunk a
+ * strip: memory for a strip, whatever the image's size. */
+static gc_status idat_huffman(const gc_image *img, png_out *o, char *why, size_t why_len)
+{
+    const size_t n = (size_t)BPP * (size_t)img->width;
+    const int64_t rows = strip_rows(img);
+    uint8_t *strip = malloc((size_t)rows * (n + 1));
+    if (!strip)
+        return out_of_memory(why, why_len);
+    gc_huff h;
+    gc_huff_init(&h);
+    gc_status st = GC_OK;
+    for (int64_t y = 0; y < img->height; y += rows) {
+        const int64_t y1 = GC_MIN((int64_t)img->height, y + rows);
+        const size_t len = (size_t)(y1 - y) * (n + 1);
+        filter_rows(img, F_UP, (int32_t)y, (int32_t)y1, strip, NULL);
+        if (!out_reserve(o, 12 + GC_HUFF_BOUND(len))) { /* reserved by the caller */
+            st = out_of_memory(why, why_len);
+            break;
+        }
+        const size_t at = o->len;
+        const size_t z = gc_huff_write(&h, strip, len, y1 == img->height, o->data + at + 8);
+        if (z)
+            chunk_close(o, at, "IDAT", z);
+    }
+    free(strip);
+    return st;
+}
+
 /* ---------------------------------------------------------------- the file */
 
 gc_status gc_png_encode(const gc_image *img, int level, uint8_t **out, size_t *out_len, char *why,
@@ -340,11 +374,12 @@ gc_status gc_png_encode(const gc_image *img, int level, uint8_t **out, size_t *o
     const size_t n = (size_t)BPP * (size_t)img->width;
     const size_t filtered_len = (n + 1) * (size_t)img->height;
 
-    int f, strategy = Z_DEFAULT_STRATEGY, whole = filtered_len <= GC_PNG_WHOLE_MAX;
+    enum { WHOLE, STRIPS, HUFFMAN } path = filtered_len <= GC_PNG_WHOLE_MAX ? WHOLE : STRIPS;
+    int f;
     if (level == 0) {
         f = F_NONE;
     } else if (level == 1 && !looks_smooth(img)) {
-        f = F_UP, strategy = Z_HUFFMAN_ONLY, whole = 0;
+        f = F_UP, path = HUFFMAN;
     } else {
         f = level == 1 ? F_SUB : F_ADAPTIVE;
     }
@@ -354,10 +389,18 @@ gc_status gc_png_encode(const gc_image *img, int level, uint8_t **out, size_t *o
      * written cost nothing, and growing it as the chunks came cost page faults and copies
      * (10-40% slower with glibc's default thresholds). idat_open still grows it should zlib
      * pass its bound. */
-    const size_t bound = whole ? libdeflate_zlib_compress_bound(NULL, filtered_len)
-                               : (size_t)compressBound((uLong)filtered_len);
+    size_t idat_bound;
+    if (path == HUFFMAN) { /* a chunk a strip, each within the coder's bound */
+        const size_t rows = (size_t)strip_rows(img), strips = ((size_t)img->height - 1) / rows + 1;
+        idat_bound = (strips - 1) * (12 + GC_HUFF_BOUND(rows * (n + 1))) + 12 +
+                     GC_HUFF_BOUND(filtered_len - (strips - 1) * rows * (n + 1));
+    } else {
+        const size_t bound = path == WHOLE ? libdeflate_zlib_compress_bound(NULL, filtered_len)
+                                           : (size_t)compressBound((uLong)filtered_len);
+        idat_bound = bound + 12 * (bound / IDAT_MAX + 1);
+    }
     png_out o = {NULL, 0, 0};
-    if (!out_reserve(&o, sizeof signature + 25 + bound + 12 * (bound / IDAT_MAX + 1) + 12))
+    if (!out_reserve(&o, sizeof signature + 25 + idat_bound + 12))
         return out_of_memory(why, why_len);
     memcpy(o.data, signature, sizeof signature);
     o.len = sizeof signature;
@@ -370,8 +413,9 @@ gc_status gc_png_encode(const gc_image *img, int level, uint8_t **out, size_t *o
     ihdr[12] = 0; /* no interlace */
     chunk_put(&o, "IHDR", ihdr, sizeof ihdr);
 
-    gc_status st = whole ? idat_whole(img, f, level, filtered_len, &o, why, why_len)
-                         : idat_strips(img, f, level, strategy, &o, why, why_len);
+    gc_status st = path == WHOLE     ? idat_whole(img, f, level, filtered_len, &o, why, why_len)
+                   : path == HUFFMAN ? idat_huffman(img, &o, why, why_len)
+                                     : idat_strips(img, f, level, &o, why, why_len);
     if (st == GC_OK && !out_reserve(&o, 12))
         st = out_of_memory(why, why_len);
     if (st != GC_OK) {

@@ -48,6 +48,10 @@ endfunction()
 # (src/image_math.h) against resize.c's and render.c's row passes, byte for byte, on the CPU.
 gc_internal_test(pixel_paths 300)
 
+# The PNG writer's Huffman-only DEFLATE coder (src/deflate_huff.c) against zlib's and
+# libdeflate's decoders.
+gc_internal_test(deflate 120)
+
 # The autotuner's on-disk choices (cuda/plan_cache.c, built with the CUDA backend)
 if(GC_WITH_CUDA)
   add_executable(test_plan_cache ${GC_EXTRA_TEST_DIR}/test_plan_cache.c)

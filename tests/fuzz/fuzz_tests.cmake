@@ -6,7 +6,7 @@
 # Included from tests/CMakeLists.txt (include(fuzz/fuzz_tests.cmake)).
 set(GC_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
 
-foreach(target safetensors model image exif png_write)
+foreach(target safetensors model image exif png_write deflate)
   add_executable(fuzz_regress_${target} ${GC_FUZZ_DIR}/fuzz_regress.c
     ${GC_FUZZ_DIR}/fuzz_${target}.c)
   target_link_libraries(fuzz_regress_${target} PRIVATE gradcam_internal)

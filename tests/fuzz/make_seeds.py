@@ -15,6 +15,8 @@ Small inputs only (the whole corpus stays well under 1 MB), copied, never linked
                and one as deep as the loader allows (64 layers)
   png_write    [level byte, width byte, padding byte] + pixels: smooth, noisy, flat and
                mixed rows at levels -1, 0, 1, 6, 9 (fuzz_png_write.c reads the layout)
+  deflate      [length (2 bytes), piece length (2 bytes)] + bytes: photo-like residues,
+               one value, noise, across block edges (fuzz_deflate.c reads the layout)
 Standard library only; deterministic (the same bytes on every run).
 """
 import glob
@@ -242,6 +244,19 @@ def main():
     seed("mixed_level6", 6, 20, 7, smooth[:180] + noisy[:180])
     seed("one_column_level9", 9, 1, 2, [7, 7, 7, 9, 9, 9, 200, 10, 0, 0, 0, 255])
     seed("flat_level3", 3, 12, 0, [128] * 144)
+
+    d = out_dir("deflate")
+
+    def stream(name, quads, piece, data):
+        # quads: the stream's length / 4 (1..65535); piece: 256..65535
+        write(d, name, struct.pack("<HH", quads - 1, piece - 256) + bytes(data))
+
+    residues = [rng.choice((1, -1)) * min(255, int(rng.expovariate(0.3))) % 256 for _ in range(4096)]
+    stream("residues_3_blocks", 49152, 65535, residues)
+    stream("residues_small_pieces", 2000, 300, residues)
+    stream("one_value", 40000, 1000, [77])
+    stream("noise_stored", 16384, 65535, [rng.randrange(256) for _ in range(4096)])
+    stream("block_edge", 16384, 65535, residues[:1000])
 
     total = sum(os.path.getsize(f) for f in glob.glob(os.path.join(CORPUS, "*", "*")))
     print("corpus: %d files, %d bytes" % (len(glob.glob(os.path.join(CORPUS, "*", "*"))), total))
