@@ -499,6 +499,57 @@ static void *batcher_main(void *arg)
     return NULL;
 }
 
+/* Starts up to n threads of fn, thread k with args + k * arg_size; how many started (the
+ * first failure, its errno in *err, ends the starts). */
+static int start_threads(pthread_t *t, int n, void *(*fn)(void *), void *args, size_t arg_size,
+                         int *err)
+{
+    for (int k = 0; k < n; k++) {
+        const int e = pthread_create(&t[k], NULL, fn, (char *)args + (size_t)k * arg_size);
+        if (e) {
+            *err = e;
+            return k;
+        }
+    }
+    return n;
+}
+
+/* Threads of a stage that never started never count themselves out: taken off its count
+ * here, and when that leaves none running, the queue the stage's last thread closes. */
+static void stop_unstarted(pipeline *p, int *left, int unstarted, queue *closes)
+{
+    if (!unstarted)
+        return;
+    pthread_mutex_lock(&p->mu);
+    *left -= unstarted;
+    const int none = *left == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (none)
+        queue_close(closes);
+}
+
+/* The run could not start: every input of this shard gets its error line (counted by the
+ * report); from stdin, nothing is read, which counts as one more failure (returned). */
+static size_t fail_unstarted(const cli_config *cfg, report *rep, input_list *list, int from_stdin,
+                             const char *why)
+{
+    if (from_stdin)
+        fprintf(stderr, "gradcam: %s starting the pipeline; stdin not read\n", why);
+    for (size_t i = 0; i < list->count; i++) {
+        job *j = list->jobs[i];
+        list->jobs[i] = NULL;
+        if (!j)
+            continue;
+        if (in_shard(cfg, j)) {
+            j->failed = 1;
+            snprintf(j->error, sizeof j->error, "%s: %s", j->path, why);
+            report_job(rep, j);
+        }
+        job_free(j);
+    }
+    return from_stdin ? 1 : 0;
+}
+
 static int batcher_init(batcher *b, pipeline *p, gc_context *ctx)
 {
     const size_t B = (size_t)p->max_batch;
@@ -561,43 +612,47 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
     if (bs && n_b < n_ctx)
         batcher_free(&bs[n_b]); /* the partly allocated one */
     p.batchers_left = n_b;
-    pthread_t feed_t, *dec = calloc((size_t)workers, sizeof *dec),
-                      *enc = calloc((size_t)workers, sizeof *enc),
-                      *bat = calloc((size_t)n_ctx, sizeof *bat);
+    pthread_t *dec = calloc((size_t)workers, sizeof *dec),
+              *enc = calloc((size_t)workers, sizeof *enc),
+              *bat = calloc((size_t)n_ctx, sizeof *bat);
     size_t unstarted = 0;
-    if (n_b == 0 || !dec || !enc || !bat) { /* nothing can run: every input gets its line */
-        if (from_stdin) {
-            fprintf(stderr, "gradcam: out of memory starting the pipeline; stdin not read\n");
-            unstarted = 1;
-        }
-        for (size_t i = 0; i < list->count; i++) {
-            job *j = list->jobs[i];
-            list->jobs[i] = NULL;
-            if (in_shard(cfg, j)) {
-                j->failed = 1;
-                snprintf(j->error, sizeof j->error, "%s: out of memory", j->path);
-                report_job(rep, j);
-            }
-            job_free(j);
-        }
+    if (n_b == 0 || !dec || !enc || !bat) {
+        unstarted = fail_unstarted(cfg, rep, list, from_stdin, "out of memory");
         goto out;
     }
-    pthread_create(&feed_t, NULL, feeder, &p);
-    for (int i = 0; i < workers; i++) {
-        pthread_create(&dec[i], NULL, decoder, &p);
-        pthread_create(&enc[i], NULL, encoder, &p);
+    /* Encoders, batchers, decoders (the order in which the data drains); the feeder is this
+     * thread. One that cannot start (EAGAIN at the process's, the user's or the container's
+     * thread limit) leaves the run with fewer; a stage with none fails every input. */
+    int err = 0;
+    const int n_enc = start_threads(enc, workers, encoder, &p, 0, &err);
+    const int n_bat = start_threads(bat, n_b, batcher_main, bs, sizeof *bs, &err);
+    stop_unstarted(&p, &p.batchers_left, n_b - n_bat, &p.encode);
+    const int n_dec = start_threads(dec, workers, decoder, &p, 0, &err);
+    stop_unstarted(&p, &p.decoders_left, workers - n_dec, &p.decoded);
+    if (n_enc && n_bat && n_dec) {
+        if (err)
+            fprintf(stderr,
+                    "gradcam: warning: started %d of %d decode, %d of %d encode and %d of %d "
+                    "batch threads (%s); going on with those\n",
+                    n_dec, workers, n_enc, workers, n_bat, n_b, strerror(err));
+        feeder(&p);
+    } else {
+        queue_close(&p.tasks); /* the threads that did start drain out */
     }
-    for (int i = 0; i < n_b; i++)
-        pthread_create(&bat[i], NULL, batcher_main, &bs[i]);
-    for (int i = 0; i < n_b; i++)
+    for (int i = 0; i < n_bat; i++)
         pthread_join(bat[i], NULL);
-    pthread_join(feed_t, NULL);
-    for (int i = 0; i < workers; i++) {
+    for (int i = 0; i < n_dec; i++)
         pthread_join(dec[i], NULL);
+    for (int i = 0; i < n_enc; i++)
         pthread_join(enc[i], NULL);
+    if (!(n_enc && n_bat && n_dec)) {
+        char why[128];
+        snprintf(why, sizeof why, "cannot start the worker threads: %s", strerror(err));
+        unstarted = fail_unstarted(cfg, rep, list, from_stdin, why);
     }
-    p.stats.decode_threads = p.stats.encode_threads = workers;
-    p.stats.batchers = n_b;
+    p.stats.decode_threads = n_dec;
+    p.stats.encode_threads = n_enc;
+    p.stats.batchers = n_bat;
 out: /* the stats also when nothing could start (no threads: no bound) */
     p.stats.wall_s = now_seconds() - t0;
     p.stats.cpu_s = process_cpu_seconds() - cpu0;

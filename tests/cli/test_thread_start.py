@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""The `gradcam` command when it cannot start all its threads (a thread limit: ulimit -u, a
+container's pids.max), with tests/cli/fail_pthread_create.c preloaded to make pthread_create
+fail with EAGAIN after the first K calls.
+
+    test_thread_start.py GRADCAM_BINARY SHIM SOURCE_DIR WORK_DIR
+
+With --threads 2 the pipeline starts 2 encode, 1 batch and 2 decode threads (the feeder is
+the main thread). Checks: K = 0..3 (a stage without a thread): every input gets its error
+line naming the cause, no output file, exit 1, no hang; from stdin the same, stdin not read;
+K = 4 (one decode thread short): a warning, and every output byte-identical to a run with
+all threads. OpenMP and OpenBLAS are held to one thread (their own thread failures are not
+the command's: libgomp exits the process). Prints 'N passed, M failed'.
+"""
+import filecmp
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+BIN, SHIM, SRC, WORK = sys.argv[1:5]
+WEIGHTS = os.path.join(SRC, "tests/golden/custom_small.safetensors")
+passed, failed = 0, 0
+
+
+def check(ok, what, detail=""):
+    global passed, failed
+    passed, failed = passed + bool(ok), failed + (not ok)
+    print(f"{'PASS' if ok else 'FAIL'}  {what}{'' if ok else '  ' + str(detail)[:2000]}")
+
+
+def run(k, out, inputs, stdin=None):
+    env = dict(os.environ, LD_PRELOAD=SHIM, OMP_THREAD_LIMIT="1", OPENBLAS_NUM_THREADS="1")
+    # the sanitizer runtime would refuse a library loaded before it
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    if k is not None:
+        env["GC_TEST_THREADS_OK"] = str(k)
+    try:
+        return subprocess.run([BIN, "-w", WEIGHTS, "--backend", "cpu", "--threads", "2", "-q",
+                               "-o", out, *inputs], input=stdin, capture_output=True, text=True,
+                              env=env, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def results(out):
+    path = os.path.join(out, "results.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def images(out):
+    return sorted(os.path.relpath(p, out) for p in glob.glob(os.path.join(out, "**", "*.png"),
+                                                               recursive=True))
+
+
+shutil.rmtree(WORK, ignore_errors=True)
+data = os.path.join(WORK, "in")
+os.makedirs(data)
+for p in sorted(glob.glob(os.path.join(SRC, "examples", "*.png")))[:6]:
+    shutil.copy(p, data)
+n = len(os.listdir(data))
+assert n >= 2, "examples/ has too few PNGs"
+
+ref = os.path.join(WORK, "ref")
+r = run(None, ref, [data])
+check(r is not None and r.returncode == 0 and len(results(ref)) == n and
+      all(x["status"] == "ok" for x in results(ref)), "all threads: every input ok",
+      r and (r.returncode, r.stderr))
+
+for k in range(4):
+    out = os.path.join(WORK, f"k{k}")
+    r = run(k, out, [data])
+    if r is None:
+        check(False, f"{k} threads: the run ends (it hung)")
+        continue
+    lines = results(out)
+    check(r.returncode == 1 and len(lines) == n and all(
+        x["status"] == "error" and "cannot start the worker threads" in x["error"] and
+        "Resource temporarily unavailable" in x["error"] for x in lines) and not images(out),
+          f"{k} of 5 threads: every input an error line naming the cause, no outputs, exit 1",
+          (r.returncode, r.stderr, lines[:2]))
+
+out = os.path.join(WORK, "stdin")
+r = run(0, out, ["-"], stdin="\n".join(glob.glob(os.path.join(data, "*.png"))) + "\n")
+check(r is not None and r.returncode == 1 and "stdin not read" in r.stderr and
+      "cannot start the worker threads" in r.stderr, "no threads, paths on stdin: not read, exit 1",
+      r and (r.returncode, r.stderr))
+
+out = os.path.join(WORK, "k4")
+r = run(4, out, [data])
+check(r is not None and r.returncode == 0 and
+      "warning: started 1 of 2 decode, 2 of 2 encode and 1 of 1 batch threads" in r.stderr,
+      "one decode thread short: a warning, exit 0", r and (r.returncode, r.stderr))
+same = images(out) == images(ref) and len(images(ref)) == 2 * n and all(
+    filecmp.cmp(os.path.join(out, f), os.path.join(ref, f), shallow=False) for f in images(ref))
+check(same, "one decode thread short: every output as with all threads",
+      (images(out), images(ref)))
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
