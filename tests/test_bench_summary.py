@@ -20,13 +20,8 @@ SRC, WORK = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.join(SRC, "bench"))
 import roofline  # noqa: E402
 
-passed = failed = 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    print(f"{'PASS' if ok else 'FAIL'}  {what}{'' if ok else '  ' + str(detail)[:1500]}")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
 
 
 # the floor's counts, by hand: VGG16 convs (C, K, H) at 224 with the input padded to 8
@@ -83,5 +78,4 @@ check("Unfused convs" in out and "| gpu | bf16 | 256 | 11,746 | 10,000 | 0.851 |
 check("**1 of our records ran with GC_CUDNN_RTC=0**" in out,
       "summary: records without runtime-compiled engines are said so",
       [l for l in out.splitlines() if "RTC" in l][:3])
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

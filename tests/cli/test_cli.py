@@ -30,7 +30,8 @@ SANITIZED = os.environ.get("GC_TEST_SANITIZER", "")
 WEIGHTS = os.path.join(SRC, "tests/golden/tv_vgg16_small.safetensors")
 SMALL = os.path.join(SRC, "tests/golden/custom_small.safetensors")
 sys.path.insert(0, os.path.join(SRC, "tests/pyref"))
-passed, failed = 0, 0
+sys.path.insert(0, os.path.join(SRC, "tests"))
+from checks import check, finish  # noqa: E402
 
 
 def check_memory(ok, what, detail=""):
@@ -38,12 +39,6 @@ def check_memory(ok, what, detail=""):
         print(f"SKIP  {what} (under {SANITIZED}: peak RSS is the sanitizer's)")
     else:
         check(ok, what, detail)
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    print(f"{'PASS' if ok else 'FAIL'}  {what}{'' if ok else '  ' + str(detail)[:2000]}")
 
 
 def run(*args, stdin=None):
@@ -676,5 +671,4 @@ check_memory(held_mb - base < 60 + 60 and free_mb - base > held_mb - base + 100,
       f"the limit bounds the memory: {held_mb - base:.0f} MB above the libraries' with it, "
       f"{free_mb - base:.0f} MB without")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -31,13 +31,8 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 # a container may forbid the shared-memory transport's single-copy mode (ptrace); the ranks
 # exchange only a few integers
 ENV.setdefault("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
-passed, failed = 0, 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    print(f"{'PASS' if ok else 'FAIL'}  {what}{'' if ok else '  ' + str(detail)[:2000]}")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, finish  # noqa: E402
 
 
 def gradcam(*args, np_=0, cwd=WORK, stdin=None):
@@ -193,5 +188,4 @@ r = gradcam(*args, "--resume", many)
 check(r.returncode == 0 and len(results("killed")) == N_MANY,
       "then --resume in one process: nothing to do, still one line per input")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -22,13 +22,8 @@ import sys
 
 BIN, SHIM, SRC, WORK = sys.argv[1:5]
 WEIGHTS = os.path.join(SRC, "tests/golden/custom_small.safetensors")
-passed, failed = 0, 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    print(f"{'PASS' if ok else 'FAIL'}  {what}{'' if ok else '  ' + str(detail)[:2000]}")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, finish  # noqa: E402
 
 
 def run(k, out, inputs, stdin=None):
@@ -101,5 +96,4 @@ same = images(out) == images(ref) and len(images(ref)) == 2 * n and all(
 check(same, "one decode thread short: every output as with all threads",
       (images(out), images(ref)))
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

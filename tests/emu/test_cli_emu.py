@@ -28,13 +28,8 @@ import numpy as np
 
 CPU_BIN, EMU_BIN, SRC, WORK = (os.path.abspath(a) for a in sys.argv[1:5])
 EXAMPLES = os.path.join(SRC, "examples")
-passed, failed = 0, 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    print(f"{'PASS' if ok else 'FAIL'}  {what}{'' if ok else '  ' + str(detail)[:2000]}")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, finish  # noqa: E402
 
 
 def run(binary, out, *args, devices=2):
@@ -184,5 +179,4 @@ check(none.returncode == 2 and "CUDA" in none.stderr,
       "--backend cuda without a device: exit 2, naming CUDA", (none.returncode, none.stderr))
 print(f"  no device: {none.stderr.strip()}")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()
