@@ -333,8 +333,10 @@ cleanup:
     return st;
 }
 
-/* Up-filtered strips through our Huffman-only coder (deflate_huff.c), one IDAT chunk a
- * strip: memory for a strip, whatever the image's size. */
+/* Up-filtered strips through our Huffman-only coder (deflate_huff.c), a strip's stream in
+ * IDAT chunks of at most STRIP_BYTES of its filtered bytes each (a one-row strip of a very wide
+ * image is longer, and a chunk holds at most 2^31 - 1 bytes): memory for a strip, whatever the
+ * image's size. */
 static gc_status idat_huffman(const gc_image *img, png_out *o, char *why, size_t why_len)
 {
     const size_t n = (size_t)BPP * (size_t)img->width;
@@ -345,21 +347,35 @@ static gc_status idat_huffman(const gc_image *img, png_out *o, char *why, size_t
     gc_huff h;
     gc_huff_init(&h);
     gc_status st = GC_OK;
-    for (int64_t y = 0; y < img->height; y += rows) {
+    for (int64_t y = 0; y < img->height && st == GC_OK; y += rows) {
         const int64_t y1 = GC_MIN((int64_t)img->height, y + rows);
         const size_t len = (size_t)(y1 - y) * (n + 1);
         filter_rows(img, F_UP, (int32_t)y, (int32_t)y1, strip, NULL);
-        if (!out_reserve(o, 12 + GC_HUFF_BOUND(len))) { /* reserved by the caller */
-            st = out_of_memory(why, why_len);
-            break;
+        for (size_t at_in = 0; at_in < len;) {
+            const size_t piece = GC_MIN((size_t)STRIP_BYTES, len - at_in);
+            if (!out_reserve(o, 12 + GC_HUFF_BOUND(piece))) { /* reserved by the caller */
+                st = out_of_memory(why, why_len);
+                break;
+            }
+            at_in += piece;
+            const size_t at = o->len;
+            const int last = y1 == img->height && at_in == len;
+            const size_t z =
+                gc_huff_write(&h, strip + at_in - piece, piece, last, o->data + at + 8);
+            if (z)
+                chunk_close(o, at, "IDAT", z);
         }
-        const size_t at = o->len;
-        const size_t z = gc_huff_write(&h, strip, len, y1 == img->height, o->data + at + 8);
-        if (z)
-            chunk_close(o, at, "IDAT", z);
     }
     free(strip);
     return st;
+}
+
+/* The bytes idat_huffman writes at most for a strip of len filtered bytes: its chunks'
+ * heads and CRCs, and the coder's bound for each. */
+static size_t huffman_strip_bound(size_t len)
+{
+    const size_t full = (len - 1) / STRIP_BYTES; /* chunks of STRIP_BYTES before the last */
+    return full * (12 + GC_HUFF_BOUND(STRIP_BYTES)) + 12 + GC_HUFF_BOUND(len - full * STRIP_BYTES);
 }
 
 /* ---------------------------------------------------------------- the file */
@@ -390,10 +406,10 @@ gc_status gc_png_encode(const gc_image *img, int level, uint8_t **out, size_t *o
      * (10-40% slower with glibc's default thresholds). idat_open still grows it should zlib
      * pass its bound. */
     size_t idat_bound;
-    if (path == HUFFMAN) { /* a chunk a strip, each within the coder's bound */
+    if (path == HUFFMAN) { /* strips of `rows` rows, the last one shorter */
         const size_t rows = (size_t)strip_rows(img), strips = ((size_t)img->height - 1) / rows + 1;
-        idat_bound = (strips - 1) * (12 + GC_HUFF_BOUND(rows * (n + 1))) + 12 +
-                     GC_HUFF_BOUND(filtered_len - (strips - 1) * rows * (n + 1));
+        idat_bound = (strips - 1) * huffman_strip_bound(rows * (n + 1)) +
+                     huffman_strip_bound(filtered_len - (strips - 1) * rows * (n + 1));
     } else {
         const size_t bound = path == WHOLE ? libdeflate_zlib_compress_bound(NULL, filtered_len)
                                            : (size_t)compressBound((uLong)filtered_len);

@@ -528,26 +528,31 @@ static void stop_unstarted(pipeline *p, int *left, int unstarted, queue *closes)
         queue_close(closes);
 }
 
-/* The run could not start: every input of this shard gets its error line (counted by the
- * report); from stdin, nothing is read, which counts as one more failure (returned). */
-static size_t fail_unstarted(const cli_config *cfg, report *rep, input_list *list, int from_stdin,
-                             const char *why)
+/* The run could not start: each input goes as the feeder would send it — another shard's
+ * dropped, one found broken while listing reported with its own error, one done before
+ * (--resume) skipped — except that the rest get `why` as their error. From stdin nothing is
+ * read, which counts as one more failure (returned; the report counts the others). */
+static size_t fail_unstarted(pipeline *p, const char *why)
 {
-    if (from_stdin)
-        fprintf(stderr, "gradcam: %s starting the pipeline; stdin not read\n", why);
-    for (size_t i = 0; i < list->count; i++) {
-        job *j = list->jobs[i];
-        list->jobs[i] = NULL;
-        if (!j)
-            continue;
-        if (in_shard(cfg, j)) {
+    if (p->from_stdin)
+        fprintf(stderr, "gradcam: %s; paths on stdin not read\n", why);
+    for (size_t i = 0; i < p->list->count; i++) {
+        job *j = p->list->jobs[i];
+        p->list->jobs[i] = NULL;
+        if (!j || !in_shard(p->cfg, j)) {
+            /* another shard (or rank) reports it */
+        } else if (j->failed) {
+            report_job(p->rep, j);
+        } else if (already_done(p, j)) {
+            report_skip(p->rep);
+        } else {
             j->failed = 1;
             snprintf(j->error, sizeof j->error, "%s: %s", j->path, why);
-            report_job(rep, j);
+            report_job(p->rep, j);
         }
         job_free(j);
     }
-    return from_stdin ? 1 : 0;
+    return p->from_stdin ? 1 : 0;
 }
 
 static int batcher_init(batcher *b, pipeline *p, gc_context *ctx)
@@ -617,7 +622,7 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
               *bat = calloc((size_t)n_ctx, sizeof *bat);
     size_t unstarted = 0;
     if (n_b == 0 || !dec || !enc || !bat) {
-        unstarted = fail_unstarted(cfg, rep, list, from_stdin, "out of memory");
+        unstarted = fail_unstarted(&p, "out of memory starting the pipeline");
         goto out;
     }
     /* Encoders, batchers, decoders (the order in which the data drains); the feeder is this
@@ -648,7 +653,7 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
     if (!(n_enc && n_bat && n_dec)) {
         char why[128];
         snprintf(why, sizeof why, "cannot start the worker threads: %s", strerror(err));
-        unstarted = fail_unstarted(cfg, rep, list, from_stdin, why);
+        unstarted = fail_unstarted(&p, why);
     }
     p.stats.decode_threads = n_dec;
     p.stats.encode_threads = n_enc;

@@ -8,8 +8,9 @@ fail with EAGAIN after the first K calls.
 With --threads 2 the pipeline starts 2 encode, 1 batch and 2 decode threads (the feeder is
 the main thread). Checks: K = 0..3 (a stage without a thread): every input gets its error
 line naming the cause, no output file, exit 1, no hang; from stdin the same, stdin not read;
-K = 4 (one decode thread short): a warning, and every output byte-identical to a run with
-all threads. OpenMP and OpenBLAS are held to one thread (their own thread failures are not
+one decode thread short (K = 4), or one encode thread (only call 1 failing): a warning, and
+every output byte-identical to a run with all threads; --resume with no thread: the inputs
+done before skipped (before the fix, each got an error line), a new one failed with the cause. OpenMP and OpenBLAS are held to one thread (their own thread failures are not
 the command's: libgomp exits the process). Prints 'N passed, M failed'.
 """
 import filecmp
@@ -26,16 +27,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from checks import check, finish  # noqa: E402
 
 
-def run(k, out, inputs, stdin=None):
+def run(k, out, inputs, stdin=None, fail=None, extra=()):
     env = dict(os.environ, LD_PRELOAD=SHIM, OMP_THREAD_LIMIT="1", OPENBLAS_NUM_THREADS="1")
     # the sanitizer runtime would refuse a library loaded before it
     env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
     if k is not None:
         env["GC_TEST_THREADS_OK"] = str(k)
+    if fail is not None:
+        env["GC_TEST_THREADS_FAIL"] = fail
     try:
         return subprocess.run([BIN, "-w", WEIGHTS, "--backend", "cpu", "--threads", "2", "-q",
-                               "-o", out, *inputs], input=stdin, capture_output=True, text=True,
-                              env=env, timeout=120)
+                               *extra, "-o", out, *inputs], input=stdin, capture_output=True,
+                              text=True, env=env, timeout=120)
     except subprocess.TimeoutExpired:
         return None
 
@@ -86,14 +89,36 @@ check(r is not None and r.returncode == 1 and "stdin not read" in r.stderr and
       "cannot start the worker threads" in r.stderr, "no threads, paths on stdin: not read, exit 1",
       r and (r.returncode, r.stderr))
 
-out = os.path.join(WORK, "k4")
-r = run(4, out, [data])
-check(r is not None and r.returncode == 0 and
-      "warning: started 1 of 2 decode, 2 of 2 encode and 1 of 1 batch threads" in r.stderr,
-      "one decode thread short: a warning, exit 0", r and (r.returncode, r.stderr))
-same = images(out) == images(ref) and len(images(ref)) == 2 * n and all(
-    filecmp.cmp(os.path.join(out, f), os.path.join(ref, f), shallow=False) for f in images(ref))
-check(same, "one decode thread short: every output as with all threads",
-      (images(out), images(ref)))
+
+def same_outputs(out):
+    return images(out) == images(ref) and len(images(ref)) == 2 * n and all(
+        filecmp.cmp(os.path.join(out, f), os.path.join(ref, f), shallow=False)
+        for f in images(ref))
+
+
+# short of one thread: the limit reached (K = 4: the second decoder), or touched once (call 1:
+# the second encoder; the batcher and both decoders start after it)
+for k, fail, warning, what in (
+        (4, None, "started 1 of 2 decode, 2 of 2 encode and 1 of 1 batch", "decode"),
+        (None, "1", "started 2 of 2 decode, 1 of 2 encode and 1 of 1 batch", "encode")):
+    out = os.path.join(WORK, f"short_{what}")
+    r = run(k, out, [data], fail=fail)
+    check(r is not None and r.returncode == 0 and f"warning: {warning} threads" in r.stderr,
+          f"one {what} thread short: a warning, exit 0", r and (r.returncode, r.stderr))
+    check(same_outputs(out), f"one {what} thread short: every output as with all threads",
+          (images(out), images(ref)))
+
+# --resume with no thread: what is done stays done; a new input fails with the cause
+new_input = os.path.join(data, "zz_new.png")
+shutil.copy(os.path.join(data, sorted(os.listdir(data))[0]), new_input)
+out = os.path.join(WORK, "resume")
+shutil.copytree(ref, out)
+r = run(0, out, [data], extra=("--resume",))
+new = results(out)[n:]
+check(r is not None and r.returncode == 1 and len(new) == 1 and new[0]["status"] == "error" and
+      "zz_new.png" in new[0]["input"] and "cannot start the worker threads" in new[0]["error"]
+      and same_outputs(out), "--resume, no thread: the inputs done skipped, the new one failed",
+      r and (r.returncode, r.stderr, new))
+os.remove(new_input)
 
 finish()
