@@ -48,6 +48,14 @@ size_t gc_emu_device_bytes_in_use(void);
  * (mock_cudnn_finalize.cpp): what a context creation built. */
 size_t gc_emu_cudnn_plan_finalizes(void);
 
+/* The emulated cuDNN's cudnnBackendExecute lets `after` more calls run, then answers the next
+ * one with `status` (a cudnnStatus_t, e.g. CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED:
+ * cuDNN failing to allocate what it needs, which a busy GPU can do at any call) without running
+ * it, once; the calls after it run again. With `sticky` (a cudaError_t, else 0) that call also
+ * leaves the runtime with that sticky error, as when earlier queued work faulted. A negative
+ * `after` cancels (mock_cudnn.cpp). */
+void gc_emu_cudnn_fail_execute(int after, int status, int sticky);
+
 /* Number of live allocations (device, managed and pinned host together), for leak checks. */
 size_t gc_emu_live_allocations(void);
 

@@ -24,6 +24,7 @@
  * Every failure leaves a message for cudnnGetLastErrorString (this thread's, cleared when
  * read) naming the call, the descriptor type and the attribute.
  */
+#include <atomic>
 #include <cstdarg>
 #include <cstdlib>
 #include <cstdio>
@@ -489,10 +490,26 @@ cudnnStatus_t cudnnBackendFinalize(cudnnBackendDescriptor_t descriptor)
     return s;
 }
 
+/* gc_emu_cudnn_fail_execute: executes to let through before the failing one (-1: none) */
+static std::atomic<int> g_fail_after{-1}, g_fail_status{0}, g_fail_sticky{0};
+
+extern "C" void gc_emu_cudnn_fail_execute(int after, int status, int sticky)
+{
+    g_fail_status.store(status);
+    g_fail_sticky.store(sticky);
+    g_fail_after.store(after);
+}
+
 cudnnStatus_t cudnnBackendExecute(cudnnHandle_t handle, cudnnBackendDescriptor_t executionPlan,
                                   cudnnBackendDescriptor_t variantPack)
 {
     enter("cudnnBackendExecute");
+    if (g_fail_after.load() >= 0 && g_fail_after.fetch_sub(1) == 0) {
+        if (g_fail_sticky.load())
+            gc_emu_inject_sticky_error(g_fail_sticky.load());
+        return fail((cudnnStatus_t)g_fail_status.load(),
+                    "injected by gc_emu_cudnn_fail_execute (the test's fault)");
+    }
     if (!handle_ok(handle))
         return fail(handle ? CUDNN_STATUS_BAD_PARAM : CUDNN_STATUS_BAD_PARAM_NULL_POINTER,
                     "%p is not a live cuDNN handle", (void *)handle);

@@ -11,6 +11,12 @@
  *             the context reports GC_ERR_BAD_STATE from then on and says why; a CPU context
  *             in the same process is unaffected
  *   leaks     every context destroyed: no device memory left allocated
+ *   cudnnoom  cuDNN failing to allocate in the middle of a batch (its execute answering
+ *             INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED), in gc_explain and in gc_predict: that
+ *             call fails with GC_ERR_OUT_OF_MEMORY, gives back its staged photos (device memory
+ *             below what a good batch leaves), and the context goes on: the next call gives
+ *             the first one's class and score (an out-of-memory is not a fault); the same
+ *             with a kernel fault pending: GC_ERR_BACKEND, the context unusable
  * and, with GC_EMU_DEVICES=0 in the environment (the test `emu_no_device`):
  *   nodevice  gc_cuda_device_count() is 0, the CUDA backend fails with a clear message, the
  *             AUTO backend runs on the CPU and its note says why
@@ -20,11 +26,13 @@
  * and, with GC_EMU_CUDNN_VERSION set to a library older than the headers (`emu_cudnn_version`):
  *   cudnnversion  the CUDA backend fails with GC_ERR_UNSUPPORTED naming both versions; nothing
  *             stays allocated; AUTO runs on the CPU with a note saying why (gc_backend_note)
- * Usage: test_emu_faults WEIGHTS oom|sticky|nodevice|tconly|cudnnversion
+ * Usage: test_emu_faults WEIGHTS oom|sticky|cudnnoom|nodevice|tconly|cudnnversion
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cudnn_graph.h>
 
 #include "check.h"
 #include "gradcam.h"
@@ -185,6 +193,53 @@ static void test_sticky(void)
     gc_context_destroy(cpu);
 }
 
+static void test_cudnn_oom(void)
+{
+    gc_context *ctx = NULL;
+    gc_status st = make(GC_BACKEND_CUDA, 2, &ctx);
+    CHECK(st == GC_OK, "CUDA context: %s", gc_last_error(ctx));
+    gc_result first, r;
+    if (st != GC_OK || explain_one(ctx, &first) != GC_OK) {
+        CHECK(0, "a good batch first: %s", gc_last_error(ctx));
+        gc_context_destroy(ctx);
+        return;
+    }
+    const size_t after_good = gc_emu_device_bytes_in_use();
+    for (int call = 0; call < 2; call++) { /* gc_explain, then gc_predict */
+        const char *name = call ? "gc_predict" : "gc_explain";
+        gc_image im = image();
+        gc_emu_cudnn_fail_execute(3, CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED, 0);
+        st = call ? gc_predict(ctx, &im, 1, &r) : explain_one(ctx, &r);
+        const size_t after_fail = gc_emu_device_bytes_in_use();
+        gc_emu_cudnn_fail_execute(-1, 0, 0);
+        printf("  %s, cuDNN out of memory: %s: %s; device bytes %zu after a good batch, %zu "
+               "after this one\n",
+               name, gc_status_string(st), gc_last_error(ctx), after_good, after_fail);
+        CHECK(st == GC_ERR_OUT_OF_MEMORY, "%s: %s, want GC_ERR_OUT_OF_MEMORY", name,
+              gc_status_string(st));
+        CHECK(after_fail < after_good, "%s: the staged photo not given back (%zu bytes, %zu "
+              "after a good batch)", name, after_fail, after_good);
+        st = explain_one(ctx, &r);
+        CHECK(st == GC_OK && r.class_id == first.class_id && r.score == first.score,
+              "after %s's out-of-memory: %s, class %d score %g; want class %d score %g", name,
+              gc_last_error(ctx), r.class_id, r.score, first.class_id, first.score);
+    }
+    /* the same out-of-memory with a fault pending from earlier work: the context is gone, and
+     * the call must say so (GC_ERR_BACKEND), or the command would retry in halves on it */
+    gc_emu_cudnn_fail_execute(3, CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED,
+                              700 /* cudaErrorIllegalAddress */);
+    st = explain_one(ctx, &r);
+    gc_emu_cudnn_fail_execute(-1, 0, 0);
+    printf("  cuDNN out of memory, a fault pending: %s: %s\n", gc_status_string(st),
+           gc_last_error(ctx));
+    CHECK(st == GC_ERR_BACKEND && strstr(gc_last_error(ctx), "unusable"),
+          "out of memory with a fault pending: %s (%s), want GC_ERR_BACKEND, unusable",
+          gc_status_string(st), gc_last_error(ctx));
+    CHECK(explain_one(ctx, &r) == GC_ERR_BAD_STATE, "the next call: want GC_ERR_BAD_STATE");
+    gc_context_destroy(ctx);
+    gc_emu_reset();
+}
+
 static void test_no_device(void)
 {
     CHECK(gc_cuda_device_count() == 0, "gc_cuda_device_count() = %d, want 0",
@@ -247,7 +302,7 @@ static void test_cudnn_version(void)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: %s WEIGHTS oom|sticky|nodevice|tconly|cudnnversion\n",
+        fprintf(stderr, "usage: %s WEIGHTS oom|sticky|cudnnoom|nodevice|tconly|cudnnversion\n",
                 argv[0]);
         return 2;
     }
@@ -256,6 +311,8 @@ int main(int argc, char **argv)
         test_oom();
     else if (!strcmp(argv[2], "sticky"))
         test_sticky();
+    else if (!strcmp(argv[2], "cudnnoom"))
+        test_cudnn_oom();
     else if (!strcmp(argv[2], "nodevice"))
         test_no_device();
     else if (!strcmp(argv[2], "tconly"))
