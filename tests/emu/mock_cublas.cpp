@@ -433,6 +433,15 @@ extern "C" cublasStatus_t cublasGetMathMode(cublasHandle_t handle, cublasMath_t 
     return CUBLAS_STATUS_SUCCESS;
 }
 
+/* gc_emu_cublas_fail_gemm: GEMMs to let through before the failing one (-1: none) */
+static std::atomic<int> g_fail_after{-1}, g_fail_status{0};
+
+extern "C" void gc_emu_cublas_fail_gemm(int after, int status)
+{
+    g_fail_status.store(status);
+    g_fail_after.store(after);
+}
+
 extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
                                        cublasOperation_t transb, int m, int n, int k,
                                        const void *alpha, const void *A, cudaDataType Atype,
@@ -440,6 +449,8 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t 
                                        const void *beta, void *C, cudaDataType Ctype, int ldc,
                                        cublasComputeType_t computeType, cublasGemmAlgo_t algo)
 {
+    if (g_fail_after.load() >= 0 && g_fail_after.fetch_sub(1) == 0)
+        return (cublasStatus_t)g_fail_status.load(); /* the test's fault */
     blas_handle h;
     if (!get_handle(handle, &h))
         return CUBLAS_STATUS_NOT_INITIALIZED;

@@ -56,6 +56,11 @@ size_t gc_emu_cudnn_plan_finalizes(void);
  * `after` cancels (mock_cudnn.cpp). */
 void gc_emu_cudnn_fail_execute(int after, int status, int sticky);
 
+/* The emulated cuBLAS's cublasGemmEx likewise: `after` more calls run, the next one answers
+ * `status` (a cublasStatus_t, e.g. CUBLAS_STATUS_ALLOC_FAILED) without running, once; a
+ * negative `after` cancels (mock_cublas.cpp). */
+void gc_emu_cublas_fail_gemm(int after, int status);
+
 /* Number of live allocations (device, managed and pinned host together), for leak checks. */
 size_t gc_emu_live_allocations(void);
 

@@ -12,7 +12,8 @@
  *             in the same process is unaffected
  *   leaks     every context destroyed: no device memory left allocated
  *   cudnnoom  cuDNN failing to allocate in the middle of a batch (its execute answering
- *             INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED), in gc_explain and in gc_predict: that
+ *             INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED), in gc_explain and in gc_predict, and
+ *             cuBLAS in gc_explain (the head's GEMM answering ALLOC_FAILED): that
  *             call fails with GC_ERR_OUT_OF_MEMORY, gives back its staged photos (device memory
  *             below what a good batch leaves), and the context goes on: the next call gives
  *             the first one's class and score (an out-of-memory is not a fault); the same
@@ -32,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cublas_api.h>
 #include <cudnn_graph.h>
 
 #include "check.h"
@@ -205,14 +207,20 @@ static void test_cudnn_oom(void)
         return;
     }
     const size_t after_good = gc_emu_device_bytes_in_use();
-    for (int call = 0; call < 2; call++) { /* gc_explain, then gc_predict */
-        const char *name = call ? "gc_predict" : "gc_explain";
+    /* cuDNN failing in gc_explain, then in gc_predict, then cuBLAS (the head) in gc_explain */
+    for (int call = 0; call < 3; call++) {
+        const char *name = call == 0 ? "gc_explain, cuDNN" : call == 1 ? "gc_predict, cuDNN"
+                                                                        : "gc_explain, cuBLAS";
         gc_image im = image();
-        gc_emu_cudnn_fail_execute(3, CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED, 0);
-        st = call ? gc_predict(ctx, &im, 1, &r) : explain_one(ctx, &r);
+        if (call < 2)
+            gc_emu_cudnn_fail_execute(3, CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED, 0);
+        else
+            gc_emu_cublas_fail_gemm(0, CUBLAS_STATUS_ALLOC_FAILED);
+        st = call == 1 ? gc_predict(ctx, &im, 1, &r) : explain_one(ctx, &r);
         const size_t after_fail = gc_emu_device_bytes_in_use();
         gc_emu_cudnn_fail_execute(-1, 0, 0);
-        printf("  %s, cuDNN out of memory: %s: %s; device bytes %zu after a good batch, %zu "
+        gc_emu_cublas_fail_gemm(-1, 0);
+        printf("  %s out of memory: %s: %s; device bytes %zu after a good batch, %zu "
                "after this one\n",
                name, gc_status_string(st), gc_last_error(ctx), after_good, after_fail);
         CHECK(st == GC_ERR_OUT_OF_MEMORY, "%s: %s, want GC_ERR_OUT_OF_MEMORY", name,
