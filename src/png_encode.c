@@ -26,7 +26,7 @@
  * the same level), so a 100-megapixel image costs a strip of filtered rows, not another
  * 300 MB. Either way the compressed stream goes straight into the file image being built
  * (libdeflate's as one IDAT chunk, zlib's as IDAT chunks of 256 KiB, filled in turn, ours as
- * one IDAT chunk a strip): the only other copy is the filtered data.
+ * a chunk for each 256 KiB of filtered rows): the only other copy is the filtered data.
  */
 #include <libdeflate.h>
 #include <stdint.h>
