@@ -88,16 +88,28 @@ static int already_done(const pipeline *p, const job *j)
     return 1;
 }
 
-static void feed(pipeline *p, job *j)
+/* 1 when job j is still to run; else it is dealt with and freed: another shard's (or
+ * rank's) dropped, one found broken while listing reported, one done before skipped. */
+static int still_to_run(pipeline *p, job *j)
 {
     if (!in_shard(p->cfg, j)) {
-        job_free(j); /* another shard's */
-    } else if (already_done(p, j)) {
-        report_skip(p->rep);
         job_free(j);
-    } else if (!queue_push(&p->tasks, j)) {
-        job_free(j);
+        return 0;
     }
+    if (j->failed)
+        report_job(p->rep, j);
+    else if (already_done(p, j))
+        report_skip(p->rep);
+    else
+        return 1;
+    job_free(j);
+    return 0;
+}
+
+static void feed(pipeline *p, job *j)
+{
+    if (still_to_run(p, j) && !queue_push(&p->tasks, j))
+        job_free(j);
 }
 
 static void *feeder(void *arg)
@@ -106,14 +118,7 @@ static void *feeder(void *arg)
     for (size_t i = 0; i < p->list->count; i++) {
         job *j = p->list->jobs[i];
         p->list->jobs[i] = NULL;
-        if (j->failed && !in_shard(p->cfg, j)) {
-            job_free(j); /* another shard (or rank) reports it */
-        } else if (j->failed) { /* found broken while listing: report it straight away */
-            report_job(p->rep, j);
-            job_free(j);
-        } else {
-            feed(p, j);
-        }
+        feed(p, j);
     }
     if (p->from_stdin) { /* a long-lived worker: paths arrive one per line */
         char *line = NULL;
@@ -528,10 +533,9 @@ static void stop_unstarted(pipeline *p, int *left, int unstarted, queue *closes)
         queue_close(closes);
 }
 
-/* The run could not start: each input goes as the feeder would send it — another shard's
- * dropped, one found broken while listing reported with its own error, one done before
- * (--resume) skipped — except that the rest get `why` as their error. From stdin nothing is
- * read, which counts as one more failure (returned; the report counts the others). */
+/* The run could not start: each input goes as the feeder would send it (still_to_run),
+ * except that those still to run get `why` as their error. From stdin nothing is read, which
+ * counts as one more failure (returned; the report counts the others). */
 static size_t fail_unstarted(pipeline *p, const char *why)
 {
     if (p->from_stdin)
@@ -539,17 +543,11 @@ static size_t fail_unstarted(pipeline *p, const char *why)
     for (size_t i = 0; i < p->list->count; i++) {
         job *j = p->list->jobs[i];
         p->list->jobs[i] = NULL;
-        if (!j || !in_shard(p->cfg, j)) {
-            /* another shard (or rank) reports it */
-        } else if (j->failed) {
-            report_job(p->rep, j);
-        } else if (already_done(p, j)) {
-            report_skip(p->rep);
-        } else {
-            j->failed = 1;
-            snprintf(j->error, sizeof j->error, "%s: %s", j->path, why);
-            report_job(p->rep, j);
-        }
+        if (!still_to_run(p, j))
+            continue;
+        j->failed = 1;
+        snprintf(j->error, sizeof j->error, "%s: %s", j->path, why);
+        report_job(p->rep, j);
         job_free(j);
     }
     return p->from_stdin ? 1 : 0;
