@@ -36,16 +36,8 @@
 
 static int failures, checks;
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#define GC_CHECK_COUNT checks++
+#include "../check.h"
 
 #define EXPECT(expr, want)                                                                         \
     do {                                                                                           \
