@@ -13,9 +13,25 @@
  *     the first access, read or write; a memory limit per device (GC_EMU_DEVICE_MEMORY).
  *   - copies and memsets: the direction is checked against the pointers' kinds and the range
  *     against the allocation (an overrun is cudaErrorInvalidValue with a line on stderr).
- *   - streams and events: real handles, never reused, so that a destroyed one is caught;
- *     all work runs synchronously in issue order (a stream is always idle), events hold a
- *     steady-clock time.
+ *   - streams and events: real handles, never reused, so that a destroyed one is caught.
+ *   - when work runs (GC_EMU_SCHEDULE): "lazy" (the default) keeps each stream's work
+ *     (copies, memsets, kernels, GEMMs, cuDNN executes, graph launches) in the stream's queue
+ *     until something waits for it: cudaStreamSynchronize and cudaStreamQuery (that stream;
+ *     the legacy stream's: with the blocking streams), cudaEventSynchronize and
+ *     cudaEventQuery (up to the event), cudaDeviceSynchronize, the synchronous cudaMemcpy
+ *     (the legacy stream), cudaMemcpyAsync into pageable memory (its stream), cudaFree,
+ *     cudaFreeHost and cudaHostUnregister (everything: they wait for the device), and
+ *     cudaStreamDestroy (that stream). cudaStreamWaitEvent makes a stream's later work wait
+ *     for the event's stream up to the event, and nothing else orders two streams, except
+ *     the legacy stream's implicit synchronization with the blocking ones. A pageable source
+ *     of cudaMemcpyAsync is staged at the call, as the runtime does; pinned and
+ *     cudaHostRegister'ed memory is read and written when the copy runs. So a host that reads
+ *     results, refills a pinned buffer or lets another stream use data before waiting for
+ *     the work sees stale or changed data, as a GPU may show it, every time (the tests'
+ *     mutations of the copy ring's event waits fail). cudaEventElapsedTime on an event whose
+ *     stream has not got to it is cudaErrorNotReady; an event's time is taken when its
+ *     stream gets to it. The work runs on the thread that waits, one thread at a time.
+ *     A fault drops the work still queued. "eager" runs all work at the call, in issue order.
  *   - stream capture and graphs (cudaStreamBeginCapture .. cudaStreamEndCapture,
  *     cudaGraphInstantiate, cudaGraphLaunch): all stream work goes through gc_emu_submit
  *     (mock_cudart.h), which records it, in issue order, into the graph of a capturing
@@ -76,11 +92,11 @@
  *   - errors: a per-thread last error set by every failing call; gc_emu_inject_sticky_error
  *     poisons the context as a kernel fault does (mock_cudart.h). Device queries
  *     (cudaGetDeviceCount, cudaGetDeviceProperties, cudaGetDevice, versions) still answer.
- * What it cannot see: races between streams, work that a real GPU would still be running
- * when the host reads, reuses or frees its buffers (everything here is finished at once: at
- * the call, or for captured work within cudaGraphLaunch),
- * host code dereferencing device pointers (device memory is host memory here), reads past
- * an allocation within its guard bytes (outside an ASan build).
+ * What it cannot see: work of two streams overlapping in time (one runs at a time, in an
+ * order the waits allow: a missing wait shows as stale data, not as a race), the lazy
+ * schedule's one order standing for all the orders a GPU may take, host code dereferencing
+ * device pointers (device memory is host memory here), reads past an allocation within its
+ * guard bytes (outside an ASan build).
  */
 #include <cuda_runtime.h>
 
@@ -92,6 +108,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -191,10 +208,33 @@ struct capture_rec {
     CUgraph_st *graph; /* being built */
 };
 
+/* The lazy schedule (GC_EMU_SCHEDULE, the default): work issued on a stream waits in the
+ * stream's queue until something waits for it (a synchronize, an event, a synchronous copy,
+ * a free); see "deferred execution" below. An op is a call's work, or a wait for op
+ * `wait_seq` of another queue (cudaStreamWaitEvent; the legacy stream's implicit
+ * synchronization with the blocking streams). */
+struct queue_rec;
+struct pending_op {
+    std::string what;
+    std::function<void()> work; /* empty for a wait */
+    std::shared_ptr<queue_rec> wait_q;
+    uint64_t wait_seq = 0;
+};
+
+/* One stream's queue: ops numbered from 1 in issue order, `done` of them run. */
+struct queue_rec {
+    int device = 0;
+    bool blocking = true; /* synchronizes with the legacy stream */
+    bool legacy = false;  /* the legacy stream's */
+    std::deque<pending_op> ops;
+    uint64_t issued = 0, done = 0;
+};
+
 struct stream_rec {
     int device;
     unsigned flags;
     std::shared_ptr<capture_rec> cap; /* set while capturing */
+    std::shared_ptr<queue_rec> q;
 };
 
 struct event_rec {
@@ -203,6 +243,9 @@ struct event_rec {
     bool recorded;
     clock_type::time_point when;
     std::weak_ptr<capture_rec> captured; /* last recorded in this capture (while it goes on) */
+    /* the lazy schedule: the op of the last record (complete when q->done >= seq) */
+    std::shared_ptr<queue_rec> q;
+    uint64_t seq = 0;
 };
 
 struct emu_state {
@@ -225,6 +268,10 @@ struct emu_state {
     std::atomic<bool> quiet{false};
     std::atomic<int> sticky{0};
     std::atomic<unsigned> generation{1};
+    std::atomic<bool> lazy{true};                 /* GC_EMU_SCHEDULE */
+    std::shared_ptr<queue_rec> legacy[MAX_DEVICES]; /* each device's legacy stream */
+    /* held while device work runs: one executor, and whoever waited sees what it wrote */
+    std::recursive_mutex run_mu;
 };
 
 void read_env(emu_state *s)
@@ -238,6 +285,8 @@ void read_env(emu_state *s)
     s->limit = m && *m ? (size_t)strtoull(m, NULL, 10) : DEFAULT_MEMORY;
     const char *q = getenv("GC_EMU_QUIET");
     s->quiet = q && *q && strcmp(q, "0") != 0;
+    const char *sch = getenv("GC_EMU_SCHEDULE");
+    s->lazy = !(sch && strcmp(sch, "eager") == 0);
 }
 
 /* Never destroyed: a static destructor elsewhere may still free device memory at exit. */
@@ -250,6 +299,8 @@ emu_state &S()
     }();
     return *s;
 }
+
+void fault_locked();
 
 void note(const char *fmt, ...)
 {
@@ -394,10 +445,8 @@ int check_guards_locked(const char *when)
     int bad = 0;
     for (auto &kv : S().allocs)
         bad += check_one_guard_locked(kv.first, kv.second, when);
-    if (bad) {
-        int expected = 0;
-        S().sticky.compare_exchange_strong(expected, (int)cudaErrorIllegalAddress);
-    }
+    if (bad)
+        fault_locked();
     return bad;
 }
 
@@ -555,6 +604,168 @@ cudaError_t captured_event_locked(event_rec &r, cudaEvent_t ev, const char *who)
     return cudaErrorCapturedEvent;
 }
 
+/* ---------------------------------------------------------------- deferred execution */
+
+/* The queue of work issued on st: a live stream's, or the legacy stream's of the current
+ * device (cudaStreamPerThread shares it: stricter ordering only); NULL for an unknown
+ * stream. Caller holds the lock. */
+std::shared_ptr<queue_rec> queue_locked(cudaStream_t st)
+{
+    emu_state &s = S();
+    if (is_legacy(st) || st == cudaStreamPerThread) {
+        std::shared_ptr<queue_rec> &q = s.legacy[t_device];
+        if (!q) {
+            q = std::make_shared<queue_rec>();
+            q->device = t_device;
+            q->legacy = true;
+        }
+        return q;
+    }
+    auto it = s.streams.find((uintptr_t)st);
+    return it == s.streams.end() ? nullptr : it->second.q;
+}
+
+/* Appends op to q. Work on the legacy stream first waits for all work issued so far on the
+ * device's blocking streams, and work on a blocking stream for the legacy stream's (the
+ * legacy default stream's implicit synchronization). Caller holds the lock. */
+void enqueue_locked(const std::shared_ptr<queue_rec> &q, pending_op op)
+{
+    emu_state &s = S();
+    auto wait_for = [&q](const std::shared_ptr<queue_rec> &o) {
+        if (o && o != q && o->issued > o->done) {
+            pending_op w;
+            w.what = "(implicit synchronization with the legacy stream)";
+            w.wait_q = o;
+            w.wait_seq = o->issued;
+            q->ops.push_back(std::move(w));
+            q->issued++;
+        }
+    };
+    if (q->legacy) {
+        for (auto &kv : s.streams)
+            if (kv.second.q->blocking && kv.second.device == q->device)
+                wait_for(kv.second.q);
+    } else if (q->blocking) {
+        wait_for(s.legacy[q->device]);
+    }
+    q->ops.push_back(std::move(op));
+    q->issued++;
+}
+
+/* Runs q's ops up to number `upto` in order, on this thread, with q's device current; a wait
+ * first runs what it waits for. One thread runs device work at a time (run_mu: the device is
+ * one executor), and a thread that waited for work sees what that work wrote (the mutex
+ * orders them, for ThreadSanitizer too). After a sticky error the rest is dropped: a faulted
+ * context runs nothing more. Called without the state lock. Waits only ever point at ops
+ * issued before them, so the recursion ends. */
+void drain(const std::shared_ptr<queue_rec> &q, uint64_t upto)
+{
+    emu_state &s = S();
+    std::lock_guard<std::recursive_mutex> run(s.run_mu);
+    for (;;) {
+        pending_op op;
+        uint64_t seq;
+        {
+            std::lock_guard<std::mutex> lock(s.mu);
+            if (q->done >= upto || q->ops.empty())
+                return;
+            op = std::move(q->ops.front());
+            q->ops.pop_front();
+            seq = q->done + 1;
+        }
+        if (op.wait_q) {
+            drain(op.wait_q, op.wait_seq);
+        } else if (!s.sticky.load()) {
+            const int saved = t_device;
+            t_device = q->device;
+            op.work();
+            t_device = saved;
+        }
+        std::lock_guard<std::mutex> lock(s.mu);
+        q->done = std::max(q->done, seq); /* a fault may have dropped the rest meanwhile */
+    }
+}
+
+/* A fault: the work still queued never runs (as in a CUDA context that faulted). Caller
+ * holds the lock. */
+void drop_pending_locked()
+{
+    emu_state &s = S();
+    auto drop = [](queue_rec &q) {
+        q.ops.clear();
+        q.done = q.issued;
+    };
+    for (auto &kv : s.streams)
+        drop(*kv.second.q);
+    for (auto &q : s.legacy)
+        if (q)
+            drop(*q);
+}
+
+/* A kernel's fault (an illegal address): sticky, unless an error already is, and the queued
+ * work dropped. Caller holds the lock. */
+void fault_locked()
+{
+    int expected = 0;
+    S().sticky.compare_exchange_strong(expected, (int)cudaErrorIllegalAddress);
+    drop_pending_locked();
+}
+
+/* All work issued so far on q, or on st, run. */
+void drain_all(const std::shared_ptr<queue_rec> &q)
+{
+    if (!q)
+        return;
+    uint64_t upto;
+    {
+        std::lock_guard<std::mutex> lock(S().mu);
+        upto = q->issued;
+    }
+    drain(q, upto);
+}
+
+void drain_stream(cudaStream_t st)
+{
+    std::shared_ptr<queue_rec> q;
+    {
+        std::lock_guard<std::mutex> lock(S().mu);
+        q = queue_locked(st);
+    }
+    drain_all(q);
+}
+
+/* All work issued so far on device dev's streams (dev < 0: every device's), or, for
+ * blocking_only, on its legacy and blocking streams (what synchronizing the legacy stream
+ * waits for). */
+void drain_device(int dev, bool blocking_only = false)
+{
+    std::vector<std::pair<std::shared_ptr<queue_rec>, uint64_t>> qs;
+    {
+        emu_state &s = S();
+        std::lock_guard<std::mutex> lock(s.mu);
+        for (auto &kv : s.streams)
+            if ((dev < 0 || kv.second.device == dev) && (!blocking_only || kv.second.q->blocking))
+                qs.emplace_back(kv.second.q, kv.second.q->issued);
+        for (int d = 0; d < MAX_DEVICES; d++)
+            if (s.legacy[d] && (dev < 0 || d == dev))
+                qs.emplace_back(s.legacy[d], s.legacy[d]->issued);
+    }
+    for (auto &qu : qs)
+        drain(qu.first, qu.second);
+}
+
+/* [p, p + n) inside a cudaHostRegister'ed range (page-locked: copies from and to it are as
+ * asynchronous as from pinned memory). Caller holds the lock. */
+bool registered_locked(const void *p, size_t n)
+{
+    const emu_state &s = S();
+    auto it = s.registered.upper_bound((uintptr_t)p);
+    if (it == s.registered.begin())
+        return false;
+    --it;
+    return (uintptr_t)p + n <= it->first + it->second;
+}
+
 /* For work that runs later: [p, p + n) still inside a live allocation of kind k (pageable
  * memory is never captured, so never checked); otherwise the fault a GPU would take. */
 bool still_there(const void *p, size_t n, mem_kind k, const char *who, const char *role)
@@ -571,8 +782,8 @@ bool still_there(const void *p, size_t n, mem_kind k, const char *who, const cha
          "allocated when the work runs (freed since the capture?): an illegal address "
          "(cudaErrorIllegalAddress, sticky)",
          who, role, n, p, kind_name(k));
-    int expected = 0;
-    S().sticky.compare_exchange_strong(expected, (int)cudaErrorIllegalAddress);
+    std::lock_guard<std::mutex> lock(S().mu);
+    fault_locked();
     return false;
 }
 
@@ -665,6 +876,8 @@ cudaError_t release(void *p, bool pinned, const char *who)
     if (p)
         if (cudaError_t c = unsafe_call(who))
             return c;
+    if (p) /* a free waits for the work issued before it, as on a GPU */
+        drain_device(-1);
     if (p) {
         std::lock_guard<std::mutex> lock(s.mu);
         auto it = s.allocs.find((uintptr_t)p);
@@ -690,10 +903,8 @@ cudaError_t release(void *p, bool pinned, const char *who)
             e = cudaErrorInvalidValue;
         } else {
             allocation a = it->second;
-            if (check_one_guard_locked(it->first, a, who)) {
-                int expected = 0;
-                s.sticky.compare_exchange_strong(expected, (int)cudaErrorIllegalAddress);
-            }
+            if (check_one_guard_locked(it->first, a, who))
+                fault_locked();
             s.used[a.device] -= a.charged;
             s.live--;
             s.allocs.erase(it);
@@ -813,13 +1024,40 @@ cudaError_t copy(void *dst, const void *src, size_t count, cudaMemcpyKind kind, 
             return fail(cudaErrorStreamCaptureUnsupported);
         }
     }
-    /* the data movement: now, or at every launch of the graph that captures it */
+    /* Pageable host memory (not page-locked by cudaHostRegister) on the lazy schedule, as
+     * the runtime documents cudaMemcpyAsync: a source is copied to a staging buffer before
+     * the call returns (the caller may then reuse it); a destination is written before it
+     * returns (the call waits for its stream). Pinned and registered memory is read and
+     * written when the copy runs. */
+    bool stage_src = false, wait_dst = false;
+    if (S().lazy && (kd == MEM_PAGEABLE || ks == MEM_PAGEABLE)) {
+        std::lock_guard<std::mutex> lock(S().mu);
+        if (!capture_of_locked(st)) {
+            stage_src = ks == MEM_PAGEABLE && !registered_locked(src, count);
+            wait_dst = kd == MEM_PAGEABLE && !registered_locked(dst, count);
+        }
+    }
     std::string w = who;
-    return gc_emu_submit(st, who, [dst, src, count, kd, ks, w] {
-        if (still_there(dst, count, kd, w.c_str(), "destination") &&
-            still_there(src, count, ks, w.c_str(), "source"))
-            memmove(dst, src, count);
-    });
+    cudaError_t e;
+    if (stage_src) {
+        std::shared_ptr<std::vector<char>> staged =
+            std::make_shared<std::vector<char>>((const char *)src, (const char *)src + count);
+        e = gc_emu_submit(st, who, [dst, staged, count, kd, w] {
+            if (still_there(dst, count, kd, w.c_str(), "destination"))
+                memcpy(dst, staged->data(), count);
+        });
+    } else {
+        /* the data movement: when the stream gets to it, or at every launch of the graph
+         * that captures it */
+        e = gc_emu_submit(st, who, [dst, src, count, kd, ks, w] {
+            if (still_there(dst, count, kd, w.c_str(), "destination") &&
+                still_there(src, count, ks, w.c_str(), "source"))
+                memmove(dst, src, count);
+        });
+    }
+    if (e == cudaSuccess && wait_dst)
+        drain_stream(st);
+    return e;
 }
 
 cudaError_t set(void *p, int value, size_t count, cudaStream_t st, const char *who)
@@ -924,7 +1162,10 @@ const err_entry *lookup_error(cudaError_t e)
 
 extern "C" void gc_emu_inject_sticky_error(int code)
 {
+    std::lock_guard<std::mutex> lock(S().mu);
     S().sticky.store(code);
+    if (code)
+        drop_pending_locked();
 }
 
 extern "C" void gc_emu_reset(void)
@@ -1053,6 +1294,13 @@ cudaError_t gc_emu_submit(cudaStream_t stream, const char *what, std::function<v
             cap->graph->nodes.push_back(gc_emu_node{what ? what : "", std::move(work)});
             return cudaSuccess;
         }
+        if (S().lazy) {
+            pending_op op;
+            op.what = what ? what : "";
+            op.work = std::move(work);
+            enqueue_locked(queue_locked(stream), std::move(op));
+            return cudaSuccess;
+        }
     }
     work();
     return cudaSuccess;
@@ -1065,8 +1313,8 @@ int gc_emu_work_check_range(const void *p, size_t bytes, const char *what)
     note("%s: the memory is not there when the work runs (freed since the capture?): an "
          "illegal address (cudaErrorIllegalAddress, sticky)",
          what);
-    int expected = 0;
-    S().sticky.compare_exchange_strong(expected, (int)cudaErrorIllegalAddress);
+    std::lock_guard<std::mutex> lock(S().mu);
+    fault_locked();
     return -1;
 }
 
@@ -1231,6 +1479,7 @@ extern "C" cudaError_t cudaDeviceSynchronize(void)
         if (hit)
             return fail(cudaErrorStreamCaptureUnsupported);
     }
+    drain_device(t_device);
     return synchronize("cudaDeviceSynchronize");
 }
 
@@ -1307,6 +1556,7 @@ extern "C" cudaError_t cudaHostUnregister(void *ptr)
 {
     if (cudaError_t e = unsafe_call("cudaHostUnregister"))
         return e;
+    drain_device(-1); /* no copy of the range is left to run */
     emu_state &s = S();
     std::lock_guard<std::mutex> lock(s.mu);
     auto it = s.registered.find((uintptr_t)ptr);
@@ -1389,6 +1639,7 @@ extern "C" cudaError_t cudaMemcpy(void *dst, const void *src, size_t count,
     cudaError_t e = copy(dst, src, count, kind, 0, "cudaMemcpy");
     if (e)
         return e;
+    drain_stream(0);
     return synchronize("cudaMemcpy"); /* synchronous with the legacy default stream */
 }
 
@@ -1412,7 +1663,10 @@ extern "C" cudaError_t cudaStreamCreateWithFlags(cudaStream_t *pStream, unsigned
         return fail(cudaErrorInvalidValue);
     std::lock_guard<std::mutex> lock(S().mu);
     const uintptr_t h = new_handle_locked();
-    S().streams[h] = stream_rec{t_device, flags, nullptr};
+    std::shared_ptr<queue_rec> q = std::make_shared<queue_rec>();
+    q->device = t_device;
+    q->blocking = !(flags & cudaStreamNonBlocking);
+    S().streams[h] = stream_rec{t_device, flags, nullptr, q};
     *pStream = (cudaStream_t)h;
     return cudaSuccess;
 }
@@ -1426,6 +1680,8 @@ extern "C" cudaError_t cudaStreamDestroy(cudaStream_t stream)
 {
     emu_state &s = S();
     cudaError_t e = cudaSuccess;
+    if (!is_legacy(stream) && stream != cudaStreamPerThread)
+        drain_stream(stream); /* its work still runs, as on a GPU */
     {
         std::lock_guard<std::mutex> lock(s.mu);
         auto it = s.streams.find((uintptr_t)stream);
@@ -1454,6 +1710,10 @@ extern "C" cudaError_t cudaStreamSynchronize(cudaStream_t stream)
         return fail(e);
     if (cudaError_t e = sync_conflict(stream, "cudaStreamSynchronize"))
         return fail(e);
+    if (is_legacy(stream))
+        drain_device(t_device, true);
+    else
+        drain_stream(stream);
     return synchronize("cudaStreamSynchronize");
 }
 
@@ -1465,7 +1725,15 @@ extern "C" cudaError_t cudaStreamQuery(cudaStream_t stream)
         return fail(e);
     if (cudaError_t e = sync_conflict(stream, "cudaStreamQuery"))
         return fail(e);
-    return cudaSuccess; /* all work is done at once */
+    /* the lazy schedule runs the work now (a GPU gets through it eventually: a caller polling
+     * for it must not wait forever) */
+    if (is_legacy(stream))
+        drain_device(t_device, true);
+    else
+        drain_stream(stream);
+    if (int st = S().sticky.load())
+        return fail((cudaError_t)st);
+    return cudaSuccess;
 }
 
 extern "C" cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event,
@@ -1509,7 +1777,14 @@ extern "C" cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t even
         invalidate_locked(*ec, "cudaStreamWaitEvent");
         return fail(cudaErrorStreamCaptureUnsupported);
     }
-    return cudaSuccess; /* in order already */
+    if (!cap && it->second.q) { /* the lazy schedule: the stream's later work waits */
+        pending_op w;
+        w.what = "cudaStreamWaitEvent";
+        w.wait_q = it->second.q;
+        w.wait_seq = it->second.seq;
+        enqueue_locked(queue_locked(stream), std::move(w));
+    }
+    return cudaSuccess; /* the eager schedule: in order already */
 }
 
 /* ---------------------------------------------------------------- events */
@@ -1583,11 +1858,28 @@ extern "C" cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
     if (cap) { /* a marker of the capture (for cudaStreamWaitEvent in it), no node */
         it->second.captured = cap;
         it->second.recorded = false;
+        it->second.q.reset();
         return cudaSuccess;
     }
     it->second.captured.reset();
     it->second.recorded = true;
     it->second.when = clock_type::now();
+    it->second.q.reset();
+    if (S().lazy) { /* complete, and its time taken, when the stream gets to it */
+        const uintptr_t h = (uintptr_t)event;
+        pending_op op;
+        op.what = "cudaEventRecord";
+        op.work = [h] {
+            std::lock_guard<std::mutex> lock(S().mu);
+            auto e = S().events.find(h);
+            if (e != S().events.end())
+                e->second.when = clock_type::now();
+        };
+        std::shared_ptr<queue_rec> q = queue_locked(stream);
+        enqueue_locked(q, std::move(op));
+        it->second.q = q;
+        it->second.seq = q->issued;
+    }
     return cudaSuccess;
 }
 
@@ -1595,6 +1887,8 @@ extern "C" cudaError_t cudaEventSynchronize(cudaEvent_t event)
 {
     if (cudaError_t e = gate())
         return e;
+    std::shared_ptr<queue_rec> q;
+    uint64_t seq = 0;
     {
         std::lock_guard<std::mutex> lock(S().mu);
         auto it = S().events.find((uintptr_t)event);
@@ -1604,7 +1898,11 @@ extern "C" cudaError_t cudaEventSynchronize(cudaEvent_t event)
         }
         if (cudaError_t e = captured_event_locked(it->second, event, "cudaEventSynchronize"))
             return fail(e);
+        q = it->second.q;
+        seq = it->second.seq;
     }
+    if (q)
+        drain(q, seq);
     return synchronize("cudaEventSynchronize");
 }
 
@@ -1612,12 +1910,22 @@ extern "C" cudaError_t cudaEventQuery(cudaEvent_t event)
 {
     if (cudaError_t e = gate())
         return e;
-    std::lock_guard<std::mutex> lock(S().mu);
-    auto it = S().events.find((uintptr_t)event);
-    if (it == S().events.end())
-        return fail(cudaErrorInvalidResourceHandle);
-    if (cudaError_t e = captured_event_locked(it->second, event, "cudaEventQuery"))
-        return fail(e);
+    std::shared_ptr<queue_rec> q;
+    uint64_t seq = 0;
+    {
+        std::lock_guard<std::mutex> lock(S().mu);
+        auto it = S().events.find((uintptr_t)event);
+        if (it == S().events.end())
+            return fail(cudaErrorInvalidResourceHandle);
+        if (cudaError_t e = captured_event_locked(it->second, event, "cudaEventQuery"))
+            return fail(e);
+        q = it->second.q;
+        seq = it->second.seq;
+    }
+    if (q) /* run now, as cudaStreamQuery */
+        drain(q, seq);
+    if (int st = S().sticky.load())
+        return fail((cudaError_t)st);
     return cudaSuccess;
 }
 
@@ -1644,6 +1952,13 @@ extern "C" cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEv
         return fail(cudaErrorInvalidResourceHandle);
     if (!x.recorded || !y.recorded)
         return fail(cudaErrorInvalidResourceHandle);
+    for (const event_rec *r : {&x, &y})
+        if (r->q && r->q->done < r->seq) {
+            note("cudaEventElapsedTime: event %p has not completed (its stream has not got to "
+                 "it: synchronize on it first)",
+                 (void *)(r == &x ? start : end));
+            return fail(cudaErrorNotReady);
+        }
     if (x.device != y.device)
         return fail(cudaErrorInvalidResourceHandle);
     *ms = (float)std::chrono::duration<double, std::milli>(y.when - x.when).count();
@@ -1873,6 +2188,19 @@ extern "C" cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t s
         }
         nodes = x->nodes;
         dev = x->device;
+        if (s.lazy) { /* one op: the nodes in order, a fault ending the launch */
+            pending_op op;
+            op.what = "cudaGraphLaunch";
+            op.work = [nodes] {
+                for (const gc_emu_node &n : *nodes) {
+                    if (S().sticky.load())
+                        break;
+                    n.work();
+                }
+            };
+            enqueue_locked(queue_locked(stream), std::move(op));
+            return cudaSuccess;
+        }
     }
     /* the nodes in order, with the graph's device current (their checks use it); a node
      * that faults ends the launch, as the fault ends the graph's execution on a GPU */

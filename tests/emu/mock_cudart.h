@@ -4,14 +4,16 @@
  *
  * The emulated device: its memory is host memory (cudaMalloc'd bytes start as 0xFF, NaN in
  * float, half and bf16; guard bytes around every allocation are checked at free and at every
- * synchronize); streams and events are validated handles; all work runs synchronously in
- * issue order, except on a stream that is capturing (cudaStreamBeginCapture): there it is
+ * synchronize); streams and events are validated handles; work issued on a stream waits in
+ * its queue until something waits for it (the lazy schedule: mock_cudart.cpp's header lists
+ * what waits), except on a stream that is capturing (cudaStreamBeginCapture): there it is
  * recorded into the graph and runs at each cudaGraphLaunch (gc_emu_submit below; the capture
  * rules are listed in mock_cudart.cpp's header). Environment, read at the first call and
  * again by gc_emu_reset():
  *   GC_EMU_DEVICES        number of emulated devices (default 1; 0: cudaErrorNoDevice)
  *   GC_EMU_DEVICE_MEMORY  bytes of memory per device (default 80 GiB)
  *   GC_EMU_QUIET=1        no diagnostic lines on stderr (errors are still returned)
+ *   GC_EMU_SCHEDULE       lazy (default): stream work runs when waited for; eager: at the call
  *
  * The mocks of cuBLAS and cuDNN use the checks below so that a bad pointer or stream in a
  * library call is reported as on a GPU (a failed launch), with a line saying what was wrong.
@@ -30,7 +32,8 @@ struct CUstream_st;
 
 /* From now on every runtime call (and every cudaGetLastError, cudaPeekAtLastError and
  * synchronize) returns `code`, as after a kernel fault (e.g. cudaErrorIllegalAddress): the
- * CUDA context is unusable. Frees and destroys still release what they are given. */
+ * CUDA context is unusable; the work still queued never runs. Frees and destroys still
+ * release what they are given. */
 void gc_emu_inject_sticky_error(int code);
 
 /* Clears the sticky error and every thread's last error, and re-reads the environment.
@@ -113,10 +116,12 @@ size_t gc_emu_live_graphs(void);
  *   - a stream whose capture was invalidated: cudaErrorStreamCaptureInvalidated;
  *   - the legacy stream (NULL, cudaStreamLegacy) while a blocking stream of the current device
  *     is capturing: cudaErrorStreamCaptureImplicit, and that capture is invalidated;
- *   - otherwise `work` runs now, before this returns.
+ *   - otherwise `work` joins the stream's queue and runs when something waits for it, on the
+ *     thread that waits (GC_EMU_SCHEDULE=eager: now, before this returns).
  * A failure becomes the calling thread's last error (as a failed launch), with a line on
  * stderr naming `what`; `work` is then dropped. `work` must own what it reads (copies, or
- * shared references): a graph may run it long after the call that issued it returned. */
+ * shared references): a graph or the queue may run it long after the call that issued it
+ * returned. */
 cudaError_t gc_emu_submit(cudaStream_t stream, const char *what, std::function<void()> work);
 
 /* For `work` given to gc_emu_submit: 0 when [p, p + bytes) is still inside one device or

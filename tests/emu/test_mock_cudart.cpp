@@ -7,7 +7,10 @@
  * here for every op combination and type, its argument checks and its memory checks; stream
  * capture and graphs: a memset, an emulated kernel, copies and a GEMM captured run only at
  * cudaGraphLaunch, at every launch; what a capture refuses and that it invalidates the
- * capture; memory freed before a launch faults.
+ * capture; memory freed before a launch faults. These run on the eager schedule; then the
+ * lazy one (the default): work waits for a synchronize, event or free; pageable sources are
+ * staged, pinned and registered memory read when the copy runs; streams ordered only by
+ * events and the legacy stream's implicit synchronization; a fault drops queued work.
  *
  * Lines on stderr starting with "[cuda emulation]" are the mocks' diagnostics of the errors
  * provoked here: expected. Returns 0 when every check passed, 1 otherwise.
@@ -1263,9 +1266,157 @@ static void test_gemm_capture(void)
     EXPECT(cudaStreamDestroy(s), cudaSuccess);
 }
 
+/* ---------------------------------------------------------------- the lazy schedule */
+
+/* GC_EMU_SCHEDULE=lazy (the default; the tests above run eager, their rules being about when
+ * calls fail): work waits in its stream until something waits for it, so that a host that
+ * reads, reuses or frees a buffer before the work on it is done sees what a GPU may show it.
+ * Device memory is read here directly (it is host memory in the emulation). */
+static void test_lazy(void)
+{
+    printf("the lazy schedule\n");
+    setenv("GC_EMU_SCHEDULE", "lazy", 1);
+    gc_emu_reset();
+    const int n = 64;
+    const size_t bytes = n * sizeof(float);
+    cudaStream_t s, t, blocking;
+    EXPECT(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+    EXPECT(cudaStreamCreateWithFlags(&t, cudaStreamNonBlocking), cudaSuccess);
+    EXPECT(cudaStreamCreate(&blocking), cudaSuccess);
+    float *d = NULL, *d2 = NULL, *h = NULL;
+    EXPECT(cudaMalloc((void **)&d, bytes), cudaSuccess);
+    EXPECT(cudaMalloc((void **)&d2, bytes), cudaSuccess);
+    EXPECT(cudaHostAlloc((void **)&h, bytes, cudaHostAllocDefault), cudaSuccess);
+    std::vector<float> zeros(n, 0.0f), page(n, 7.0f);
+    EXPECT(cudaMemcpy(d, zeros.data(), bytes, cudaMemcpyHostToDevice), cudaSuccess);
+    CHECK(all_floats(d, n, 0.0f), "cudaMemcpy did not finish before returning");
+
+    /* a kernel and a memset wait for a synchronize */
+    gc_emu::make_launch(dim3(2), dim3(32), s, "add_one", add_one)(d, n);
+    CHECK(all_floats(d, n, 0.0f), "a kernel ran before anything waited for it");
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess);
+    CHECK(all_floats(d, n, 1.0f), "cudaStreamSynchronize did not run the kernel");
+    EXPECT(cudaMemsetAsync(d2, 0, bytes, s), cudaSuccess);
+    CHECK(all_bytes(d2, bytes, 0xFF), "a memset ran before anything waited for it");
+    EXPECT(cudaStreamQuery(s), cudaSuccess);
+    CHECK(all_bytes(d2, bytes, 0), "cudaStreamQuery did not run the work");
+
+    /* pinned memory is written when the copy runs; a pageable destination before return */
+    for (int i = 0; i < n; i++)
+        h[i] = -1.0f;
+    cudaEvent_t ev, ev2;
+    EXPECT(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming), cudaSuccess);
+    EXPECT(cudaEventCreate(&ev2), cudaSuccess);
+    EXPECT(cudaMemcpyAsync(h, d, bytes, cudaMemcpyDeviceToHost, s), cudaSuccess);
+    EXPECT(cudaEventRecord(ev, s), cudaSuccess);
+    CHECK(all_floats(h, n, -1.0f), "a copy into pinned memory ran at the call");
+    EXPECT(cudaEventSynchronize(ev), cudaSuccess);
+    CHECK(all_floats(h, n, 1.0f), "cudaEventSynchronize did not run the copy before it");
+    gc_emu::make_launch(dim3(2), dim3(32), s, "add_one", add_one)(d, n);
+    std::vector<float> out(n, -1.0f);
+    EXPECT(cudaMemcpyAsync(out.data(), d, bytes, cudaMemcpyDeviceToHost, s), cudaSuccess);
+    CHECK(all_floats(out.data(), n, 2.0f), "a copy into pageable memory returned before it ran");
+
+    /* a pageable source is staged at the call; a pinned or registered one read when it runs */
+    EXPECT(cudaMemcpyAsync(d2, page.data(), bytes, cudaMemcpyHostToDevice, s), cudaSuccess);
+    std::fill(page.begin(), page.end(), 8.0f);
+    for (int i = 0; i < n; i++)
+        h[i] = 3.0f;
+    EXPECT(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, s), cudaSuccess);
+    for (int i = 0; i < n; i++)
+        h[i] = 4.0f; /* a host that reuses the slot before the copy is done */
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess);
+    CHECK(all_floats(d2, n, 7.0f), "a pageable source was not staged at the call");
+    CHECK(all_floats(d, n, 4.0f), "a pinned source was read at the call, not when the copy ran");
+    EXPECT(cudaHostRegister(page.data(), bytes, cudaHostRegisterDefault), cudaSuccess);
+    EXPECT(cudaMemcpyAsync(d2, page.data(), bytes, cudaMemcpyHostToDevice, s), cudaSuccess);
+    std::fill(page.begin(), page.end(), 9.0f);
+    EXPECT(cudaHostUnregister(page.data()), cudaSuccess); /* waits for the copy */
+    CHECK(all_floats(d2, n, 9.0f), "a registered source was staged like pageable memory");
+
+    /* events between streams: t's work waits for s's up to the event, not beyond */
+    EXPECT(cudaMemsetAsync(d, 0, bytes, s), cudaSuccess);
+    EXPECT(cudaEventRecord(ev, s), cudaSuccess);
+    EXPECT(cudaMemsetAsync(d2, 0, bytes, s), cudaSuccess);
+    EXPECT(cudaStreamWaitEvent(t, ev, 0), cudaSuccess);
+    gc_emu::make_launch(dim3(2), dim3(32), t, "add_one", add_one)(d, n);
+    EXPECT(cudaStreamSynchronize(t), cudaSuccess);
+    CHECK(all_floats(d, n, 1.0f), "the wait did not run s's memset first");
+    CHECK(all_floats(d2, n, 9.0f), "s's work after the event ran for t's wait");
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess);
+    CHECK(all_bytes(d2, bytes, 0), "s's work after the event did not run");
+
+    /* without a wait, another stream's pending work is not seen */
+    gc_emu::make_launch(dim3(2), dim3(32), s, "add_one", add_one)(d, n);
+    EXPECT(cudaMemcpyAsync(d2, d, bytes, cudaMemcpyDeviceToDevice, t), cudaSuccess);
+    EXPECT(cudaStreamSynchronize(t), cudaSuccess);
+    CHECK(all_floats(d2, n, 1.0f), "t's copy saw s's kernel without waiting for it");
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess);
+
+    /* the legacy stream synchronizes with blocking streams only */
+    gc_emu::make_launch(dim3(2), dim3(32), blocking, "add_one", add_one)(d, n);
+    EXPECT(cudaMemcpy(out.data(), d, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+    CHECK(all_floats(out.data(), n, 3.0f), "cudaMemcpy did not wait for a blocking stream");
+    gc_emu::make_launch(dim3(2), dim3(32), s, "add_one", add_one)(d, n);
+    EXPECT(cudaMemcpy(out.data(), d, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+    CHECK(all_floats(out.data(), n, 3.0f), "cudaMemcpy waited for a non-blocking stream");
+
+    /* timing: not ready before its stream got there */
+    EXPECT(cudaEventRecord(ev2, s), cudaSuccess);
+    cudaEvent_t ev3;
+    EXPECT(cudaEventCreate(&ev3), cudaSuccess);
+    gc_emu::make_launch(dim3(2), dim3(32), s, "add_one", add_one)(d, n);
+    EXPECT(cudaEventRecord(ev3, s), cudaSuccess);
+    float ms = -1.0f;
+    EXPECT(cudaEventElapsedTime(&ms, ev2, ev3), cudaErrorNotReady);
+    EXPECT(cudaEventQuery(ev3), cudaSuccess); /* runs the work: a poll ends */
+    EXPECT(cudaEventElapsedTime(&ms, ev2, ev3), cudaSuccess);
+    CHECK(ms >= 0.0f && all_floats(d, n, 5.0f), "elapsed %.3f ms; d[0] = %g", ms, d[0]);
+
+    /* a free waits for the work issued before it; so does a stream's destruction */
+    for (int i = 0; i < n; i++)
+        h[i] = -1.0f;
+    EXPECT(cudaMemcpyAsync(h, d, bytes, cudaMemcpyDeviceToHost, t), cudaSuccess);
+    EXPECT(cudaFree(d2), cudaSuccess);
+    CHECK(all_floats(h, n, 5.0f), "cudaFree did not wait for another stream's copy");
+    gc_emu::make_launch(dim3(2), dim3(32), t, "add_one", add_one)(d, n);
+    EXPECT(cudaStreamDestroy(t), cudaSuccess);
+    CHECK(all_floats(d, n, 6.0f), "a destroyed stream's work did not run");
+
+    /* a graph's launch waits too */
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t x = NULL;
+    EXPECT(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    gc_emu::make_launch(dim3(2), dim3(32), s, "add_one", add_one)(d, n);
+    EXPECT(cudaStreamEndCapture(s, &g), cudaSuccess);
+    EXPECT(cudaGraphInstantiate(&x, g, 0), cudaSuccess);
+    EXPECT(cudaGraphLaunch(x, s), cudaSuccess);
+    CHECK(all_floats(d, n, 6.0f), "a graph ran at its launch");
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess);
+    CHECK(all_floats(d, n, 7.0f), "a graph did not run at the synchronize");
+    EXPECT(cudaGraphExecDestroy(x), cudaSuccess);
+    EXPECT(cudaGraphDestroy(g), cudaSuccess);
+
+    /* pending work when a fault is injected is dropped: a faulted context runs nothing */
+    gc_emu::make_launch(dim3(2), dim3(32), s, "add_one", add_one)(d, n);
+    gc_emu_inject_sticky_error(cudaErrorIllegalAddress);
+    EXPECT(cudaStreamSynchronize(s), cudaErrorIllegalAddress);
+    gc_emu_reset();
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess);
+    CHECK(all_floats(d, n, 7.0f), "work ran after a fault");
+
+    for (cudaEvent_t e : {ev, ev2, ev3})
+        EXPECT(cudaEventDestroy(e), cudaSuccess);
+    EXPECT(cudaFree(d), cudaSuccess);
+    EXPECT(cudaFreeHost(h), cudaSuccess);
+    EXPECT(cudaStreamDestroy(s), cudaSuccess);
+    EXPECT(cudaStreamDestroy(blocking), cudaSuccess);
+}
+
 int main(void)
 {
     const auto t0 = std::chrono::steady_clock::now();
+    setenv("GC_EMU_SCHEDULE", "eager", 1);
     env(NULL, NULL);
     test_allocations();
     test_guards();
@@ -1277,6 +1428,7 @@ int main(void)
     test_backend_gemms();
     test_capture();
     test_gemm_capture();
+    test_lazy();
     cudaGetLastError();
     CHECK(gc_emu_device_bytes_in_use() == 0 && gc_emu_live_allocations() == 0,
           "the test leaked %zu bytes in %zu allocations", gc_emu_device_bytes_in_use(),

@@ -1118,8 +1118,10 @@ static void test_capture(cudnnHandle_t h)
         } /* the descriptors are destroyed: the graph holds what it needs */
         if (!exec)
             continue;
-        cudaMemset(dy2.p, 0xFF, dy2.n);
+        cudaMemsetAsync(dy2.p, 0xFF, dy2.n, s); /* ordered before the graph (the legacy
+                                                   stream's would not be: s is non-blocking) */
         CHECK(cudaGraphLaunch(exec, s) == cudaSuccess, "launch after the descriptors' end");
+        CHECK(cudaStreamSynchronize(s) == cudaSuccess, "synchronize");
         CHECK(dy1.get() == dy2.get(), "eng%lld: a launch after the descriptors were destroyed",
               (long long)engine);
         CHECK(cudaGraphExecDestroy(exec) == cudaSuccess, "exec destroy");
