@@ -440,12 +440,15 @@ static gc_status config_plan(cudnnHandle_t handle, cudnnBackendDescriptor_t cfg,
         s = cudnnBackendGetAttribute(pl, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
                                      CUDNN_TYPE_INT64, 1, &n_ws, ws);
     if (s != CUDNN_STATUS_SUCCESS) {
+        /* the reason read before the destroy: cuDNN's last-error text is per thread and any
+         * later call may replace it */
+        const int oom = cudnn_out_of_memory(s);
+        if (!oom && why)
+            note_refusal(s, why, why_len);
         cudnnBackendDestroyDescriptor(pl);
-        if (cudnn_out_of_memory(s)) /* not a refusal: the caller may retry smaller */
+        if (oom) /* not a refusal: the caller may retry smaller */
             return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "cuDNN plan finalize: %s",
                            cudnnGetErrorString(s));
-        if (why)
-            note_refusal(s, why, why_len);
         return GC_OK;
     }
     *plan = pl;
