@@ -369,8 +369,16 @@ static void check_device(const float *x, int32_t n, const int32_t *classes)
     }
     const size_t len = (size_t)n * a.HW3;
     cudaError_t e = cudaMalloc((void **)&d_x, sizeof(float) * len);
+    if (e == cudaSuccess) /* NaN until the copy lands */
+        e = cudaMemset(d_x, 0xFF, sizeof(float) * len);
     if (e == cudaSuccess)
-        e = cudaMemcpy(d_x, x, sizeof(float) * len, cudaMemcpyHostToDevice);
+        e = cudaDeviceSynchronize();
+    /* the tensor written on the legacy stream and not waited for: the library waits for
+     * that stream before reading it (gradcam.h). On the emulated device's lazy schedule the
+     * copy runs only when something waits for it, so a missing wait reads the NaNs. */
+    if (e == cudaSuccess)
+        e = cudaMemcpyAsync(d_x, x, sizeof(float) * len, cudaMemcpyHostToDevice,
+                            cudaStreamLegacy);
     if (e != cudaSuccess) {
         FAIL("  %-16s cudaMalloc/cudaMemcpy: %s", run, cudaGetErrorString(e));
         goto done;
