@@ -428,9 +428,10 @@ typedef enum gc_file_format {
 } gc_file_format;
 
 /* Decodes a PNG (8/16-bit, gray, palette, alpha: to RGB, alpha dropped, 16-bit keeps the high
- * byte) or JPEG (grayscale and CMYK handled) to packed 8-bit RGB, pixel for pixel what
- * OpenCV's cv2.imread(path, IMREAD_COLOR) gives, EXIF orientation included (JPEG, and PNG
- * eXIf chunks as OpenCV 4.6 does). Corrupt or truncated data is refused, not half-decoded
+ * byte), JPEG (grayscale and CMYK handled) or still WebP (lossy or lossless, alpha dropped) to
+ * packed 8-bit RGB, pixel for pixel what OpenCV's cv2.imread(path, IMREAD_COLOR) gives, EXIF
+ * orientation included (JPEG, and PNG eXIf chunks as OpenCV 4.6 does; not WebP's, which
+ * OpenCV ignores). Animated WebP is refused, as OpenCV refuses it. Corrupt or truncated data is refused, not half-decoded
  * (stray bytes between JPEG markers are tolerated, as OpenCV does). The format is sniffed from the bytes, not the name. On success out->data is
  * allocated (free with gc_image_free) and out->stride = 3 * width. Images over max_pixels
  * (width * height; 0 = no limit) are refused before decoding. On failure err (err_len

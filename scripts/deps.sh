@@ -1,14 +1,14 @@
 #!/bin/sh
 # Installs what gradcam needs to build and test, from Debian's packages (skips what is there).
 #   C: cmake, a compiler, pkg-config, OpenBLAS (CPU GEMMs), cJSON (safetensors headers),
-#      libpng and libjpeg-turbo (image files), libdeflate and zlib (writing PNGs).
+#      libpng, libjpeg-turbo and libwebp (image files), libdeflate and zlib (writing PNGs).
 #   Test oracles: python3-torch and python3-numpy (the goldens and the full-size VGG16 test),
 #      python3-opencv (resizing, colormaps, image decoding goldens); GNU time (peak memory).
 #   MPI (the command's GC_WITH_MPI build, off by default; CI builds it): Open MPI.
 #   Charts of benchmark results (tools/plot_bench.py): matplotlib.
 set -eu
 pkgs="build-essential cmake pkg-config libopenblas-dev libcjson-dev libpng-dev
-libturbojpeg0-dev libdeflate-dev zlib1g-dev python3 python3-numpy python3-torch python3-opencv time
+libturbojpeg0-dev libwebp-dev libdeflate-dev zlib1g-dev python3 python3-numpy python3-torch python3-opencv time
 libopenmpi-dev openmpi-bin python3-matplotlib"
 missing=""
 for p in $pkgs; do

@@ -75,7 +75,7 @@ if [ -d "$SRC/.deps/lib" ]; then
     echo "== using $SRC/.deps"
 fi
 missing=
-for p in libcjson:cJSON.h libpng16:png.h libturbojpeg:turbojpeg.h libdeflate:libdeflate.h zlib:zlib.h; do
+for p in libcjson:cJSON.h libpng16:png.h libturbojpeg:turbojpeg.h libwebp:webp/decode.h libdeflate:libdeflate.h zlib:zlib.h; do
     pc=${p%%:*} h=${p##*:}
     pkg-config --exists "$pc" 2>/dev/null || [ -f "$SRC/.deps/include/$h" ] || missing="$missing $pc"
 done

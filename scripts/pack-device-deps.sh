@@ -1,7 +1,7 @@
 #!/bin/sh
 # pack-device-deps.sh — gathers, from this Debian machine, the C libraries the build needs
 # into .deps/ (git-ignored), for a GPU machine that has no network and no Debian dev packages:
-# headers and the shared libraries of libpng16, libturbojpeg, libdeflate, zlib and cJSON (Debian's static
+# headers and the shared libraries of libpng16, libturbojpeg, libwebp, libdeflate, zlib and cJSON (Debian's static
 # libturbojpeg.a is not position-independent, so it cannot go into libgradcam.so).
 # OpenBLAS is left out (58 MB static): there the CPU backend uses its built-in GEMM, which is
 # enough to check the GPU against the CPU on the small golden models.
@@ -11,14 +11,15 @@
 set -eu
 cd "$(dirname "$0")/.."
 D=.deps
-rm -rf "$D" && mkdir -p "$D/include/cjson" "$D/lib"
+rm -rf "$D" && mkdir -p "$D/include/cjson" "$D/include/webp" "$D/lib"
 M=/usr/lib/x86_64-linux-gnu
 cp /usr/include/cjson/cJSON.h "$D/include/cjson/"
 cp /usr/include/cjson/cJSON.h "$D/include/"
 cp /usr/include/png.h /usr/include/pngconf.h /usr/include/pnglibconf.h "$D/include/" 2>/dev/null ||
     cp /usr/include/libpng16/png.h /usr/include/libpng16/pngconf.h /usr/include/libpng16/pnglibconf.h "$D/include/"
 cp /usr/include/zlib.h /usr/include/zconf.h /usr/include/turbojpeg.h /usr/include/libdeflate.h "$D/include/"
-for lib in libcjson.so.1 libpng16.so.16 libturbojpeg.so.0 libdeflate.so.0; do
+cp /usr/include/webp/decode.h /usr/include/webp/types.h "$D/include/webp/"
+for lib in libcjson.so.1 libpng16.so.16 libturbojpeg.so.0 libwebp.so.7 libdeflate.so.0; do
     cp -L "$M/$lib" "$D/lib/$lib"
     ln -s "$lib" "$D/lib/${lib%.so.*}.so"
 done

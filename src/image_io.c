@@ -1,17 +1,19 @@
 /*
- * image_io.c — PNG and JPEG files to and from packed 8-bit RGB (libpng and TurboJPEG read,
- * png_encode.c and TurboJPEG write).
+ * image_io.c — PNG, JPEG and WebP files to packed 8-bit RGB (libpng, TurboJPEG and libwebp
+ * read), PNG and JPEG files from it (png_encode.c and TurboJPEG write).
  *
  * Reading gives the pixels cv2.imread(path, cv2.IMREAD_COLOR) gives (in RGB order), byte for
  * byte: the same libpng transforms OpenCV asks for (16-bit: high byte; alpha and tRNS dropped,
  * not composited; gray replicated), libjpeg's defaults (ISLOW IDCT, fancy upsampling), OpenCV's
- * CMYK formula, and EXIF orientation found and applied as OpenCV does (exif.h). Where we part
+ * CMYK formula, EXIF orientation found and applied as OpenCV does (exif.h), libwebp's default
+ * decoding (fancy upsampling; alpha dropped; no orientation, as OpenCV 4.6). Where we part
  * from OpenCV we refuse: a corrupt or truncated file is an error here, not a partial image.
  *
  * Writing encodes in memory, then writes a temporary file beside the target and renames it
  * over the target, so no reader sees half a file. No fsync: atomic, not durable.
  *
- * Thread-safe: every call has its own libpng, TurboJPEG and compressor state; the only static
+ * Thread-safe: every call has its own libpng, TurboJPEG, libwebp and compressor state; the only
+ * static
  * mutable state is the atomic counter that makes temporary names unique. Messages go to the
  * caller's err buffer (libpng and TurboJPEG messages included); nothing is printed.
  */
@@ -28,6 +30,7 @@
 #include <sys/stat.h>
 #include <turbojpeg.h>
 #include <unistd.h>
+#include <webp/decode.h>
 
 #include "exif.h"
 #include "gc_internal.h"
@@ -503,6 +506,81 @@ cleanup:
     return st;
 }
 
+/* ---------------------------------------------------------------- WebP decoding */
+
+static const char *webp_status_text(VP8StatusCode s)
+{
+    switch (s) {
+    case VP8_STATUS_OUT_OF_MEMORY:
+        return "out of memory";
+    case VP8_STATUS_INVALID_PARAM:
+        return "invalid parameter";
+    case VP8_STATUS_BITSTREAM_ERROR:
+        return "bitstream error";
+    case VP8_STATUS_UNSUPPORTED_FEATURE:
+        return "unsupported feature";
+    case VP8_STATUS_SUSPENDED:
+        return "suspended";
+    case VP8_STATUS_USER_ABORT:
+        return "aborted";
+    case VP8_STATUS_NOT_ENOUGH_DATA:
+        return "truncated (not enough data)";
+    default:
+        return "unknown libwebp status";
+    }
+}
+
+/* A still WebP image, lossy or lossless, with libwebp's default decoding (what OpenCV's
+ * WebP decoder asks for): alpha dropped, not composited, as IMREAD_COLOR does; no EXIF
+ * orientation (OpenCV 4.6 applies none to WebP). Animated files are refused, as OpenCV 4.6
+ * refuses them (which frame would be "the" image is a choice neither makes for the user). */
+static gc_status decode_webp(const char *path, const uint8_t *data, size_t size, int64_t max_pixels,
+                             gc_image *out, char *err, size_t err_len)
+{
+    WebPDecoderConfig cfg;
+    if (!WebPInitDecoderConfig(&cfg))
+        return io_fail(err, err_len, GC_ERR_BACKEND, "%s: libwebp's ABI does not match its header",
+                       path);
+    VP8StatusCode vs = WebPGetFeatures(data, size, &cfg.input);
+    if (vs != VP8_STATUS_OK)
+        return io_fail(err, err_len, vs == VP8_STATUS_OUT_OF_MEMORY ? GC_ERR_OUT_OF_MEMORY
+                                                                      : GC_ERR_INVALID_ARGUMENT,
+                       "%s: corrupt WebP: %s", path, webp_status_text(vs));
+    if (cfg.input.has_animation)
+        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+                       "%s: animated WebP is not supported (%dx%d; OpenCV does not read it "
+                       "either): save the frame to explain as a still image",
+                       path, cfg.input.width, cfg.input.height);
+    gc_status st = check_pixels(path, cfg.input.width, cfg.input.height, max_pixels, err, err_len);
+    if (st != GC_OK)
+        return st;
+    const size_t stride = (size_t)3 * (size_t)cfg.input.width;
+    const size_t len = stride * (size_t)cfg.input.height;
+    uint8_t *pixels = (uint8_t *)malloc(len ? len : 1);
+    if (!pixels)
+        return io_fail(err, err_len, GC_ERR_OUT_OF_MEMORY,
+                       "%s: cannot allocate %dx%d pixels", path, cfg.input.width,
+                       cfg.input.height);
+    cfg.output.colorspace = MODE_RGB;
+    cfg.output.is_external_memory = 1;
+    cfg.output.u.RGBA.rgba = pixels;
+    cfg.output.u.RGBA.stride = (int)stride;
+    cfg.output.u.RGBA.size = len;
+    vs = WebPDecode(data, size, &cfg);
+    WebPFreeDecBuffer(&cfg.output); /* nothing of ours: the memory is external */
+    if (vs != VP8_STATUS_OK) {
+        free(pixels);
+        return io_fail(err, err_len, vs == VP8_STATUS_OUT_OF_MEMORY ? GC_ERR_OUT_OF_MEMORY
+                                                                      : GC_ERR_INVALID_ARGUMENT,
+                       "%s: corrupt or truncated WebP: %s", path, webp_status_text(vs));
+    }
+    out->data = pixels;
+    out->width = cfg.input.width;
+    out->height = cfg.input.height;
+    out->stride = (int32_t)stride;
+    return GC_OK;
+}
+
 /* ---------------------------------------------------------------- gc_image_read */
 
 gc_status gc_image_read(const char *path, int64_t max_pixels, gc_image *out, char *err,
@@ -528,8 +606,11 @@ gc_status gc_image_read(const char *path, int64_t max_pixels, gc_image *out, cha
         st = decode_png(path, data, size, max_pixels, out, err, err_len);
     else if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
         st = decode_jpeg(path, data, size, max_pixels, out, err, err_len);
+    else if (size >= 12 && memcmp(data, "RIFF", 4) == 0 && memcmp(data + 8, "WEBP", 4) == 0)
+        st = decode_webp(path, data, size, max_pixels, out, err, err_len);
     else
-        st = io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: not a PNG or JPEG image", path);
+        st = io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: not a PNG, JPEG or WebP image",
+                     path);
     free(data);
     return st;
 }

@@ -9,9 +9,10 @@
  *     test_image_io write-dir DIR             files for the cv2 check of image_write_cv2
  *     test_image_io bench                     timings (not a test; prints medians of 50)
  *
- * Goldens come from tests/golden/make_image_goldens.py: X.png / X.jpg beside X.ppm holding
- * cv2.imread(X, IMREAD_COLOR) in RGB order. Every golden is byte-exact: the library runs the
- * same libpng and libjpeg-turbo with the same settings as OpenCV, so there is no tolerance.
+ * Goldens come from tests/golden/make_image_goldens.py: X.png / X.jpg / X.webp beside X.ppm
+ * holding cv2.imread(X, IMREAD_COLOR) in RGB order. Every golden is byte-exact: the library
+ * runs the same libpng, libjpeg-turbo and libwebp with the same settings as OpenCV, so there
+ * is no tolerance.
  * Error cases run in child processes so that a crash fails its case and the run goes on.
  * Prints one line per case; exit 0 when all pass, 1 otherwise. Public API only.
  */
@@ -402,8 +403,10 @@ static size_t jpeg_sof(const uint8_t *b, size_t n)
 }
 
 typedef struct golden_bytes {
-    uint8_t *png, *jpeg, *png_interlaced, *jpeg_progressive;
-    size_t png_len, jpeg_len, png_interlaced_len, jpeg_progressive_len;
+    uint8_t *png, *jpeg, *png_interlaced, *jpeg_progressive, *webp, *webp_lossless,
+        *webp_animated;
+    size_t png_len, jpeg_len, png_interlaced_len, jpeg_progressive_len, webp_len,
+        webp_lossless_len, webp_animated_len;
 } golden_bytes;
 
 static golden_bytes g_src;
@@ -444,7 +447,7 @@ static int case_text_as_jpeg(void)
     const char *text = "this is text, not an image\n";
     if (write_scratch("text.jpg", text, strlen(text), p, sizeof p))
         return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "not a PNG or JPEG", NULL);
+    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "not a PNG, JPEG or WebP", NULL);
 }
 
 static int case_unreadable(void)
@@ -673,6 +676,62 @@ static int case_jpeg_scan_garbage(void)
     return ok;
 }
 
+static int case_truncated_webp(void)
+{
+    char p[4200];
+    if (write_scratch("truncated.webp", g_src.webp, g_src.webp_len * 6 / 10, p, sizeof p))
+        return 0;
+    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "WebP", "truncated", NULL);
+}
+
+static int case_truncated_lossless_webp(void)
+{
+    char p[4200];
+    if (write_scratch("truncated_lossless.webp", g_src.webp_lossless,
+                      g_src.webp_lossless_len * 6 / 10, p, sizeof p))
+        return 0;
+    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "WebP", NULL);
+}
+
+static int case_webp_header_only(void)
+{
+    char p[4200];
+    if (write_scratch("riff_only.webp", "RIFF\x04\0\0\0WEBP", 12, p, sizeof p))
+        return 0;
+    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "corrupt WebP", NULL);
+}
+
+/* OpenCV 4.6 refuses animated WebP too (make_image_goldens.py checks): so do we, by name */
+static int case_webp_animated(void)
+{
+    char p[4200];
+    if (write_scratch("animated.webp", g_src.webp_animated, g_src.webp_animated_len, p, sizeof p))
+        return 0;
+    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "animated WebP", "37x23", NULL);
+}
+
+/* A lossless header claiming the format's largest image, 16384 x 16384, and nothing after
+ * it: refused from the header, before any decoding or allocation. */
+static int case_webp_bomb(void)
+{
+    char p[4200];
+    uint8_t b[64] = "RIFF\0\0\0\0WEBPVP8L";
+    const uint32_t w = 16383, h = 16383; /* minus one, 14 bits each */
+    const uint8_t vp8l[] = {0x2f, (uint8_t)w, (uint8_t)((w >> 8) | (h << 6)), (uint8_t)(h >> 2),
+                            (uint8_t)(h >> 10)};
+    size_t n = 16;
+    b[n++] = 32, b[n++] = 0, b[n++] = 0, b[n++] = 0; /* the chunk's size */
+    memcpy(b + n, vp8l, sizeof vp8l);
+    n += 32;
+    const uint32_t riff = (uint32_t)(n - 8);
+    b[4] = (uint8_t)riff, b[5] = (uint8_t)(riff >> 8);
+    if (write_scratch("bomb.webp", b, n, p, sizeof p))
+        return 0;
+    limit_address_space();
+    return expect_read(p, 100000000, GC_ERR_INVALID_ARGUMENT, "16384x16384", "268.4 MP",
+                       "over the limit of 100 MP", NULL);
+}
+
 static int case_bad_arguments(void)
 {
     char p[4200], err[256];
@@ -812,6 +871,14 @@ static int case_fuzz_jpeg_progressive(void)
 {
     return fuzz("fuzz_progressive.jpg", g_src.jpeg_progressive, g_src.jpeg_progressive_len, 400);
 }
+static int case_fuzz_webp(void)
+{
+    return fuzz("fuzz.webp", g_src.webp, g_src.webp_len, 400);
+}
+static int case_fuzz_webp_lossless(void)
+{
+    return fuzz("fuzz_lossless.webp", g_src.webp_lossless, g_src.webp_lossless_len, 400);
+}
 
 typedef struct test_case {
     const char *name;
@@ -879,7 +946,12 @@ static int run_errors(const char *golden_dir)
         load_golden(golden_dir, "png_interlaced_rgb8_37x23.png", &g_src.png_interlaced,
                     &g_src.png_interlaced_len) ||
         load_golden(golden_dir, "jpeg_progressive_37x23.jpg", &g_src.jpeg_progressive,
-                    &g_src.jpeg_progressive_len))
+                    &g_src.jpeg_progressive_len) ||
+        load_golden(golden_dir, "webp_lossy_37x23.webp", &g_src.webp, &g_src.webp_len) ||
+        load_golden(golden_dir, "webp_lossless_37x23.webp", &g_src.webp_lossless,
+                    &g_src.webp_lossless_len) ||
+        load_golden(golden_dir, "webp_animated_refused_37x23.webp", &g_src.webp_animated,
+                    &g_src.webp_animated_len))
         return 1;
     static const test_case cases[] = {
         {"missing_file", case_missing},
@@ -907,6 +979,13 @@ static int run_errors(const char *golden_dir)
         {"fuzz_png_interlaced", case_fuzz_png_interlaced},
         {"fuzz_jpeg", case_fuzz_jpeg},
         {"fuzz_jpeg_progressive", case_fuzz_jpeg_progressive},
+        {"truncated_webp", case_truncated_webp},
+        {"truncated_lossless_webp", case_truncated_lossless_webp},
+        {"webp_header_only", case_webp_header_only},
+        {"webp_animated", case_webp_animated},
+        {"webp_bomb_16384x16384", case_webp_bomb},
+        {"fuzz_webp", case_fuzz_webp},
+        {"fuzz_webp_lossless", case_fuzz_webp_lossless},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i]);

@@ -261,7 +261,7 @@ static int run(cli_config *cfg, const mpi_world *w)
     }
     if (sums[0] == 0 && !from_stdin && sums[2] == 0) {
         if (w->rank == 0)
-            fprintf(stderr, "gradcam: no images found in the inputs (.png .jpg .jpeg)\n");
+            fprintf(stderr, "gradcam: no images found in the inputs (.png .jpg .jpeg .webp)\n");
         rc = 1;
     }
     if (sums[1] || failed)

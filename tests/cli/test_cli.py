@@ -64,10 +64,11 @@ os.makedirs(WORK)
 data = os.path.join(WORK, "in")
 os.makedirs(os.path.join(data, "sub", "deeper"))
 good = {"a.png": (224, 224), "sub/b.jpg": (375, 500), "sub/deeper/c.PNG": (180, 120),
-        "d.jpeg": (96, 300)}
+        "d.jpeg": (96, 300), "sub/e.webp": (150, 200)}
 for i, (name, (h, w)) in enumerate(good.items()):
-    ok = cv2.imwrite(os.path.join(data, name), photo(h, w, i),
-                     [cv2.IMWRITE_JPEG_QUALITY, 95] if name.lower().endswith(("jpg", "jpeg")) else [])
+    params = ([cv2.IMWRITE_JPEG_QUALITY, 95] if name.lower().endswith(("jpg", "jpeg")) else
+              [cv2.IMWRITE_WEBP_QUALITY, 90] if name.endswith(".webp") else [])
+    ok = cv2.imwrite(os.path.join(data, name), photo(h, w, i), params)
     assert ok, name
 bad = ["zero.png", "text.jpg", "trunc.png", "trunc.jpg", "broken_link.png"]
 open(os.path.join(data, "zero.png"), "wb").close()

@@ -1,6 +1,6 @@
 /*
  * fuzz_image.c — libFuzzer target: the bytes as an image file through gc_image_read (PNG by
- * libpng, JPEG by TurboJPEG, EXIF orientation applied), with a 4 MP limit so that
+ * libpng, JPEG by TurboJPEG, EXIF orientation applied, WebP by libwebp), with a 4 MP limit so that
  * decompression bombs are refused before decoding instead of costing the fuzzer its time.
  *
  * Checked beyond "no crash": a decoded image is width x height packed RGB within the limit,

@@ -4,7 +4,8 @@
     python3 tests/fuzz/make_seeds.py
 
 Small inputs only (the whole corpus stays well under 1 MB), copied, never linked:
-  image        the committed PNG and JPEG goldens (tests/golden/images/*.png, *.jpg)
+  image        the committed PNG, JPEG and WebP goldens (tests/golden/images/*.png, *.jpg,
+               *.webp: the animated one too)
   exif         the TIFF blocks of those files' EXIF (JPEG: the first APP1 before the scan,
                past its 6-byte header, as src/exif.h finds it; PNG: the eXIf chunk), and the
                marker segments (SOI up to SOS) of a few EXIF JPEGs for gc_jpeg_find_exif
@@ -182,7 +183,7 @@ def main():
                     glob.glob(os.path.join(GOLDEN, "images", "*.png")))
 
     d = out_dir("image")
-    for f in images:
+    for f in images + sorted(glob.glob(os.path.join(GOLDEN, "images", "*.webp"))):
         copy(f, d)
 
     d = out_dir("exif")

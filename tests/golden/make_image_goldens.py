@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Goldens for gc_image_read: small PNG and JPEG files and what OpenCV decodes from them.
+"""Goldens for gc_image_read: small PNG, JPEG and WebP files and what OpenCV decodes from them.
 
     /usr/bin/python3 tests/golden/make_image_goldens.py           (re)writes tests/golden/images/
     /usr/bin/python3 tests/golden/make_image_goldens.py --check-written WRITER DIR
@@ -8,7 +8,7 @@ Needs cv2 and numpy; PIL for a few files (grayscale+alpha, palettes, CMYK, 4:4:4
 cjpeg (libjpeg-turbo-progs) for uncommon sampling factors, RGB-colorspace and arithmetic-coded
 JPEGs: a case whose tool is missing is skipped with a note, keeping its committed files.
 
-For every image file X (X.png or X.jpg) it writes X.ppm: binary PPM (P6, maxval 255) holding
+For every image file X (X.png, X.jpg or X.webp) it writes X.ppm: binary PPM (P6, maxval 255) holding
 cv2.imread(X, cv2.IMREAD_COLOR)[:, :, ::-1], the RGB pixels gc_image_read must give byte for
 byte (tests/image_tests.cmake adds one ctest per .ppm). Images are small and odd-sized
 (37x23, ...): edges of 4:2:0 blocks and Adam7 passes are exercised; the whole folder stays
@@ -20,7 +20,10 @@ before and after IDAT; JPEG 4:2:0, 4:2:2, 4:4:4, 4:4:0, 4:1:1, 4:4:1, progressiv
 markers, grayscale, CMYK (Adobe, as PIL writes it), RGB colorspace, arithmetic coding; EXIF
 orientation 1..8 (both byte orders, with the Make/Model/resolution entries a camera writes),
 on grayscale and progressive files, after JFIF APP0, and broken EXIF variants (each decodes;
-OpenCV decides whether the orientation applies, and the C side must agree).
+OpenCV decides whether the orientation applies, and the C side must agree); WebP lossy and
+lossless, with and without alpha, 1x1, and in an extended (VP8X) container with an EXIF
+orientation (which OpenCV 4.6 does not apply to WebP). Files OpenCV refuses, kept without a
+.ppm for the error tests: an animated WebP (VP8X, ANIM, ANMF chunks around a still frame).
 
 --check-written runs `WRITER write-dir DIR` (test_image_io), which writes PNGs at every level
 of a photo-like image and of a heatmap, and JPEGs, from known pixels, then checks that
@@ -208,6 +211,44 @@ def make_png(pix, color_type, depth, interlace=False, before_idat=b"", after_ida
 # ---------------------------------------------------------------- EXIF blocks
 
 
+def riff_chunk(kind, data):
+    """A RIFF chunk: FourCC, little-endian size, data padded to an even length."""
+    return kind + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+
+def webp_chunks(webp):
+    """The chunks of a simple WebP file: [(FourCC, data)]."""
+    assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"
+    out, p = [], 12
+    while p + 8 <= len(webp):
+        kind, n = webp[p:p + 4], struct.unpack("<I", webp[p + 4:p + 8])[0]
+        out.append((kind, webp[p + 8:p + 8 + n]))
+        p += 8 + n + (n & 1)
+    return out
+
+
+def webp_extended(webp, w, h, flags, before=(), after=()):
+    """The still image of `webp` in an extended file: a VP8X chunk (flags: 0x08 EXIF,
+    0x02 animation, ...), then `before`, the image's chunks, `after` (each (FourCC, data))."""
+    vp8x = struct.pack("<B3x", flags) + struct.pack("<I", w - 1)[:3] + struct.pack("<I", h - 1)[:3]
+    body = b"WEBP" + riff_chunk(b"VP8X", vp8x)
+    for kind, data in list(before) + webp_chunks(webp) + list(after):
+        body += riff_chunk(kind, data)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def webp_animated(frame, w, h):
+    """A one-frame animated WebP: VP8X with the animation flag, ANIM, and an ANMF chunk
+    holding the frame's image chunks (offset 0, its size, 100 ms, no blend)."""
+    anim = struct.pack("<IH", 0xFFFFFFFF, 0)  # background colour, loop forever
+    anmf = (struct.pack("<I", 0)[:3] * 2 + struct.pack("<I", w - 1)[:3] +
+            struct.pack("<I", h - 1)[:3] + struct.pack("<I", 100)[:3] + b"\x02")
+    for kind, data in webp_chunks(frame):
+        anmf += riff_chunk(kind, data)
+    return webp_extended(b"RIFF\0\0\0\0WEBP", w, h, 0x02,
+                         before=[(b"ANIM", anim), (b"ANMF", anmf)])
+
+
 def tiff_block(orientation, little, extra_before=(), count_override=None, byte_order=None):
     """A TIFF block as cameras write IFD0: Make, Model, Orientation, XResolution,
     YResolution, ResolutionUnit (sorted by tag), then the values area."""
@@ -291,6 +332,15 @@ def main():
         if img is None:
             raise SystemExit("cv2.imread cannot read %s" % name)
         write_ppm(path + ".ppm", np.ascontiguousarray(img[:, :, ::-1]))
+        made.append(name)
+
+    def keep_refused(name, data):
+        """A file cv2.imread refuses too: written without a .ppm (the error tests read it)."""
+        path = os.path.join(OUT, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        if cv2.imread(path, cv2.IMREAD_COLOR) is not None:
+            raise SystemExit("cv2.imread reads %s, which was to be refused" % name)
         made.append(name)
 
     def cv2_bytes(ext, img, params=()):
@@ -421,6 +471,21 @@ def main():
          after_soi(base, app1(xmp), app1(b"Exif\0\0" + good6)))
     # an APP1 too short to hold anything past its 6-byte header
     keep("jpeg_exif_short_app1_37x23.jpg", after_soi(base, app1(b"Exif\0\0")))
+
+    # WebP: OpenCV's writer (libwebp; quality above 100 is lossless), alpha dropped on reading
+    lossy = cv2_bytes(".webp", bgr, [cv2.IMWRITE_WEBP_QUALITY, 80])
+    keep("webp_lossy_37x23.webp", lossy)
+    keep("webp_lossy_q30_61x47.webp", cv2_bytes(".webp", photo(47, 61)[:, :, ::-1],
+                                                [cv2.IMWRITE_WEBP_QUALITY, 30]))
+    keep("webp_lossless_37x23.webp", cv2_bytes(".webp", bgr, [cv2.IMWRITE_WEBP_QUALITY, 101]))
+    keep("webp_lossy_alpha_37x23.webp", cv2_bytes(".webp", rgba, [cv2.IMWRITE_WEBP_QUALITY, 80]))
+    keep("webp_lossless_alpha_37x23.webp",
+         cv2_bytes(".webp", rgba, [cv2.IMWRITE_WEBP_QUALITY, 101]))
+    keep("webp_lossless_1x1.webp", cv2_bytes(".webp", np.array([[[99, 200, 12]]], np.uint8),
+                                             [cv2.IMWRITE_WEBP_QUALITY, 101]))
+    keep("webp_extended_exif6_37x23.webp",
+         webp_extended(lossy, 37, 23, 0x08, after=[(b"EXIF", tiff_block(6, little=True))]))
+    keep_refused("webp_animated_refused_37x23.webp", webp_animated(lossy, 37, 23))
 
     # stale files of cases that are gone (when no case was skipped: those keep their files)
     if not skipped:
