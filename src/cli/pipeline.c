@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "name_claims.h"
 #include "queue.h"
 
 typedef struct pipeline {
@@ -27,6 +28,7 @@ typedef struct pipeline {
     input_list *list;
     int from_stdin;
     const resume_set *done; /* --resume: inputs finished by an earlier run */
+    name_claims claims;     /* the inputs' output names so far (the feeder's) */
     queue tasks, decoded, encode;
     int decoders_left; /* the last decode worker to finish closes `decoded` */
     int batchers_left; /* the last batcher to finish closes `encode` */
@@ -88,15 +90,33 @@ static int already_done(const pipeline *p, const job *j)
     return 1;
 }
 
+/* 0 when another input of this run already has j's output names (j then fails, naming
+ * them); the first input in the order given keeps them. Inputs that would clash are always in
+ * one shard: shards go by the output name. */
+static int claim_outputs(pipeline *p, job *j)
+{
+    if (name_claim(&p->claims, j->out_base) != 0) /* 1: claimed; -1: no memory to check */
+        return 1;
+    j->failed = 1;
+    snprintf(j->error, sizeof j->error,
+             "%s: its outputs (%s.*) would replace those of an input before it: the names "
+             "differ only in the extension, or the same file name came from two folders "
+             "(files and stdin paths are named by file name alone); rename one, or give "
+             "their folder",
+             j->path, j->out_base);
+    return 0;
+}
+
 /* 1 when job j is still to run; else it is dealt with and freed: another shard's (or
- * rank's) dropped, one found broken while listing reported, one done before skipped. */
+ * rank's) dropped, one found broken while listing reported, one whose outputs another input
+ * claimed failed, one done before skipped. */
 static int still_to_run(pipeline *p, job *j)
 {
     if (!in_shard(p->cfg, j)) {
         job_free(j);
         return 0;
     }
-    if (j->failed)
+    if (j->failed || !claim_outputs(p, j))
         report_job(p->rep, j);
     else if (already_done(p, j))
         report_skip(p->rep);
@@ -670,6 +690,7 @@ out: /* the stats also when nothing could start (no threads: no bound) */
     queue_destroy(&p.decoded);
     queue_destroy(&p.encode);
     pthread_mutex_destroy(&p.mu);
+    name_claims_free(&p.claims);
     pthread_cond_destroy(&p.mem_freed);
     return rep->failed + unstarted;
 }

@@ -312,6 +312,46 @@ cam = np.load(os.path.join(out3, "a.cam.npy"))
 check(r.returncode == 0 and cam.shape == (14, 14) and abs(cam.min()) < 1e-6 and
       not os.path.exists(os.path.join(out3, "a.overlay.png")), "--outputs cam, --norm minmax")
 
+# ---------------------------------------------------------------- output names that clash
+# x.jpg and x.png in one folder would both write x.overlay.png; so would two folders' y.png
+# given as files or on stdin (named by file name alone). The first in the order given keeps
+# the names (a folder's files in sorted order: x.jpg before x.png); each later one fails with a
+# message naming the outputs, and nothing of the first is overwritten.
+clash = os.path.join(WORK, "in_clash")
+os.makedirs(os.path.join(clash, "two"))
+cv2.imwrite(os.path.join(clash, "x.jpg"), photo(64, 80, 1), [cv2.IMWRITE_JPEG_QUALITY, 95])
+cv2.imwrite(os.path.join(clash, "x.png"), photo(64, 80, 2))
+cv2.imwrite(os.path.join(clash, "y.png"), photo(48, 48, 3))
+cv2.imwrite(os.path.join(clash, "two", "y.png"), photo(48, 48, 4))
+out_alone = os.path.join(WORK, "out_clash_alone")
+run("-w", WEIGHTS, "-o", out_alone, "-q", os.path.join(clash, "x.jpg"))
+for how, args, stdin, first, later in (
+        ("a folder", (clash,), None, "x.jpg", "x.png"),
+        ("stdin", ("-",), "".join(os.path.join(clash, n) + "\n" for n in ("y.png", "two/y.png")),
+         "y.png", "two/y.png"),
+        ("files", (os.path.join(clash, "two", "y.png"), os.path.join(clash, "y.png")), None,
+         "two/y.png", "y.png")):
+    o = os.path.join(WORK, "out_clash_" + how.replace(" ", "_"))
+    r = run("-w", WEIGHTS, "-o", o, "-q", *args, stdin=stdin)
+    res_c = {os.path.relpath(x["input"], clash): x for x in lines(o)}
+    err = (res_c.get(later) or {}).get("error") or ""
+    check(r.returncode == 1 and res_c.get(first, {}).get("status") == "ok" and
+          res_c.get(later, {}).get("status") == "error" and "would replace" in err and
+          os.path.join(o, os.path.splitext(os.path.basename(later))[0]) + ".*" in err and
+          later in r.stderr, f"clashing output names ({how}): the later input fails, named",
+          (r.returncode, res_c))
+    if how == "a folder":
+        same = all(open(os.path.join(o, "x" + sfx), "rb").read() ==
+                   open(os.path.join(out_alone, "x" + sfx), "rb").read()
+                   for sfx in (".overlay.png", ".heatmap.png"))
+        check(same, "clashing output names: the first input's outputs as when run alone")
+        r = run("-w", WEIGHTS, "-o", o, "-q", "--resume", clash)
+        res_c = {os.path.relpath(x["input"], clash): x for x in lines(o)}
+        check(r.returncode == 1 and res_c.get("x.jpg", {}).get("status") == "ok" and
+              res_c.get("x.png", {}).get("status") == "error",
+              "clashing output names: --resume keeps the first, fails the later again",
+              (r.returncode, res_c))
+
 # ---------------------------------------------------------------- --stats
 # the run's stage times as JSON: every input counted, each stage's busy time positive and its
 # share of its threads' time within 0..1, a known bound, and a note saying the same; a stats
