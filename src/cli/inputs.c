@@ -84,8 +84,36 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int walk(const char *dir, const char *root, const cli_config *cfg, input_list *l)
+/* A folder being walked, and the folders it is in: a link back to one of them is a loop. */
+typedef struct walk_dir {
+    dev_t dev;
+    ino_t ino;
+    const struct walk_dir *up;
+} walk_dir;
+
+/* What a walk leaves out: the output folder (when it lies inside an input folder, a rerun or
+ * --resume would take the outputs for inputs), and folders it is already inside (a symbolic
+ * link back up would list the same images again and again, down to the system's limit). */
+typedef struct walk_ctx {
+    const cli_config *cfg;
+    input_list *list;
+    int have_out;
+    dev_t out_dev;
+    ino_t out_ino;
+} walk_ctx;
+
+static int on_path(const walk_dir *w, const struct stat *sb)
 {
+    for (; w; w = w->up)
+        if (w->dev == sb->st_dev && w->ino == sb->st_ino)
+            return 1;
+    return 0;
+}
+
+static int walk(const char *dir, const char *root, const walk_ctx *wc, const walk_dir *here)
+{
+    const cli_config *cfg = wc->cfg;
+    input_list *l = wc->list;
     DIR *d = opendir(dir);
     if (!d) {
         job *j = job_new(dir, NULL, cfg->out_dir);
@@ -108,7 +136,9 @@ static int walk(const char *dir, const char *root, const cli_config *cfg, input_
                 break;
             names = nn;
         }
-        names[n++] = strdup(e->d_name);
+        if (!(names[n] = strdup(e->d_name)))
+            break;
+        n++;
     }
     closedir(d);
     qsort(names, n, sizeof *names, cmp_str);
@@ -118,9 +148,17 @@ static int walk(const char *dir, const char *root, const cli_config *cfg, input_
         char *p = malloc(len);
         snprintf(p, len, "%s/%s", dir, names[i]);
         struct stat sb;
-        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-            ok &= walk(p, root, cfg, l);
-        else if (has_image_extension(names[i]))
+        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            if (wc->have_out && sb.st_dev == wc->out_dev && sb.st_ino == wc->out_ino) {
+                /* the output folder: never inputs */
+            } else if (on_path(here, &sb)) {
+                if (!cfg->quiet)
+                    fprintf(stderr, "gradcam: %s leads back to a folder it is in: skipped\n", p);
+            } else {
+                const walk_dir sub = {sb.st_dev, sb.st_ino, here};
+                ok &= walk(p, root, wc, &sub);
+            }
+        } else if (has_image_extension(names[i]))
             ok &= push(l, job_new(p, root, cfg->out_dir));
         free(p);
         free(names[i]);
@@ -132,6 +170,13 @@ static int walk(const char *dir, const char *root, const cli_config *cfg, input_
 int inputs_collect(const cli_config *cfg, input_list *out)
 {
     memset(out, 0, sizeof *out);
+    walk_ctx wc = {cfg, out, 0, 0, 0};
+    struct stat ob;
+    if (stat(cfg->out_dir, &ob) == 0 && S_ISDIR(ob.st_mode)) {
+        wc.have_out = 1;
+        wc.out_dev = ob.st_dev;
+        wc.out_ino = ob.st_ino;
+    }
     for (int i = 0; i < cfg->n_inputs; i++) {
         const char *arg = cfg->inputs[i];
         if (strcmp(arg, "-") == 0)
@@ -144,7 +189,8 @@ int inputs_collect(const cli_config *cfg, input_list *out)
         struct stat sb;
         int ok;
         if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            ok = walk(p, p, cfg, out);
+            const walk_dir top = {sb.st_dev, sb.st_ino, NULL};
+            ok = walk(p, p, &wc, &top);
         } else {
             job *j = job_new(p, NULL, cfg->out_dir);
             ok = push(out, j);

@@ -352,6 +352,34 @@ for how, args, stdin, first, later in (
               "clashing output names: --resume keeps the first, fails the later again",
               (r.returncode, res_c))
 
+# ---------------------------------------------------------------- folders left out
+# an output folder inside the input folder is not read as inputs (before session 11 a
+# --resume made out/out/x.overlay.overlay.png from the first run's outputs), and a symbolic
+# link back to a folder being read is skipped with a note (before: every image again at each
+# of the 40 levels the system follows)
+nest = os.path.join(WORK, "in_nest")
+os.makedirs(nest)
+for i in range(2):
+    cv2.imwrite(os.path.join(nest, f"n{i}.png"), photo(40, 56, i))
+nest_out = os.path.join(nest, "out")
+r1 = run("-w", WEIGHTS, "-o", nest_out, "-q", nest)
+r2 = run("-w", WEIGHTS, "-o", nest_out, "-q", "--resume", nest)
+r3 = run("-w", WEIGHTS, "-o", nest_out, "-q", "--overwrite", nest)
+check(r1.returncode == r2.returncode == r3.returncode == 0 and len(lines(nest_out)) == 2 and
+      not os.path.exists(os.path.join(nest_out, "out")),
+      "an output folder inside the input folder is not read back as inputs",
+      (r2.stderr, r3.stderr, lines(nest_out)))
+loop_in = os.path.join(WORK, "in_loop")
+os.makedirs(loop_in)
+for i in range(2):
+    cv2.imwrite(os.path.join(loop_in, f"n{i}.png"), photo(40, 56, i))
+os.symlink(loop_in, os.path.join(loop_in, "back"))
+loop_out = os.path.join(WORK, "out_loop")
+r = run("-w", WEIGHTS, "-o", loop_out, loop_in)
+check(r.returncode == 0 and sorted(os.path.basename(x["input"]) for x in lines(loop_out)) ==
+      ["n0.png", "n1.png"] and "back leads back to a folder it is in: skipped" in r.stderr,
+      "a symbolic link back up a folder is skipped, with a note", (r.stderr, lines(loop_out)))
+
 # ---------------------------------------------------------------- --stats
 # the run's stage times as JSON: every input counted, each stage's busy time positive and its
 # share of its threads' time within 0..1, a known bound, and a note saying the same; a stats
