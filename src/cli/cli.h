@@ -83,12 +83,16 @@ typedef struct input_list {
 /* Expands every INPUT argument except "-" (files as given, folders recursively, sorted).
  * Problems (missing paths) become failed jobs, so that they get their results line. */
 int inputs_collect(const cli_config *cfg, input_list *out);
-/* A job for one path found under `root` (NULL: a file given directly). */
+/* A job for one path found under `root` (NULL: a file given directly, named by its file name
+ * alone). */
 job *job_new(const char *path, const char *root, const char *out_dir);
+/* A job for a path read from stdin: its outputs mirror the path below out_dir, without its
+ * "", "." and ".." components (find /data | gradcam -: out/data/a/x.*). */
+job *job_new_streamed(const char *path, const char *out_dir);
 void job_free(job *j);
 int has_image_extension(const char *name);
 /* --shard I/N membership: a hash of the input's output path relative to the output folder
- * (its path relative to the folder given, or its file name), so the partition does not
+ * (its path relative to the folder given, its path as read from stdin, or its file name), so the partition does not
  * depend on listing order and the shards' union is every input exactly once. Under MPI,
  * rank r of K takes the inputs of the shard with (hash / N) % K == r: a partition of it. */
 int in_shard(const cli_config *cfg, const job *j);

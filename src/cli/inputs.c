@@ -19,23 +19,13 @@ int has_image_extension(const char *name)
                    strcasecmp(dot, ".jpeg") == 0 || strcasecmp(dot, ".webp") == 0);
 }
 
-/* out_dir/relative-path-without-extension */
-job *job_new(const char *path, const char *root, const char *out_dir)
+/* A job for `path` whose outputs go to out_dir/rel without its extension. */
+static job *job_make(const char *path, const char *rel, const char *out_dir)
 {
     job *j = calloc(1, sizeof *j);
     if (!j)
         return NULL;
     j->path = strdup(path);
-    const char *rel;
-    if (root) {
-        size_t n = strlen(root);
-        rel = path + n;
-        while (*rel == '/')
-            rel++;
-    } else {
-        const char *slash = strrchr(path, '/');
-        rel = slash ? slash + 1 : path;
-    }
     size_t len = strlen(out_dir) + strlen(rel) + 2;
     j->out_base = malloc(len);
     if (!j->path || !j->out_base) {
@@ -46,6 +36,47 @@ job *job_new(const char *path, const char *root, const char *out_dir)
     char *dot = strrchr(j->out_base, '.'), *slash = strrchr(j->out_base, '/');
     if (dot && (!slash || dot > slash))
         *dot = 0;
+    return j;
+}
+
+job *job_new(const char *path, const char *root, const char *out_dir)
+{
+    const char *rel;
+    if (root) {
+        size_t n = strlen(root);
+        rel = path + n;
+        while (*rel == '/')
+            rel++;
+    } else {
+        const char *slash = strrchr(path, '/');
+        rel = slash ? slash + 1 : path;
+    }
+    return job_make(path, rel, out_dir);
+}
+
+job *job_new_streamed(const char *path, const char *out_dir)
+{
+    /* the path's components but "", "." and ".." (rsync -R's rule): below out_dir always */
+    char *rel = malloc(strlen(path) + 1);
+    if (!rel)
+        return NULL;
+    size_t n = 0;
+    for (const char *p = path; *p;) {
+        const char *end = strchr(p, '/');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        const int skip = len == 0 || (len == 1 && p[0] == '.') ||
+                         (len == 2 && p[0] == '.' && p[1] == '.');
+        if (!skip) {
+            if (n)
+                rel[n++] = '/';
+            memcpy(rel + n, p, len);
+            n += len;
+        }
+        p += len + (end != NULL);
+    }
+    rel[n] = 0;
+    job *j = job_make(path, n ? rel : "unnamed", out_dir);
+    free(rel);
     return j;
 }
 

@@ -101,7 +101,7 @@ static int claim_outputs(pipeline *p, job *j)
     snprintf(j->error, sizeof j->error,
              "%s: its outputs (%s.*) would replace those of an input before it: the names "
              "differ only in the extension, or the same file name came from two folders "
-             "(files and stdin paths are named by file name alone); rename one, or give "
+             "(files given as arguments are named by file name alone); rename one, or give "
              "their folder",
              j->path, j->out_base);
     return 0;
@@ -149,7 +149,7 @@ static void *feeder(void *arg)
                 line[--n] = 0;
             if (n == 0)
                 continue;
-            job *j = job_new(line, NULL, p->cfg->out_dir);
+            job *j = job_new_streamed(line, p->cfg->out_dir);
             if (j)
                 feed(p, j);
         }

@@ -41,9 +41,9 @@ def check_memory(ok, what, detail=""):
         check(ok, what, detail)
 
 
-def run(*args, stdin=None):
+def run(*args, stdin=None, cwd=None):
     return subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True,
-                          errors="surrogateescape")
+                          errors="surrogateescape", cwd=cwd)
 
 
 def lines(out):
@@ -301,10 +301,21 @@ out2 = os.path.join(WORK, "out_stdin")
 paths = "".join(os.path.join(data, n) + "\n" for n in ("a.png", "d.jpeg"))
 r = run("-w", WEIGHTS, "-o", out2, "--format", "jpg", "-q", "-", stdin=paths)
 res = lines(out2)
+mirror = os.path.join(out2, data.lstrip("/"))  # a path read from stdin is mirrored below OUT
 check(r.returncode == 0 and len(res) == 2 and
-      os.path.isfile(os.path.join(out2, "a.overlay.jpg")) and
-      os.path.isfile(os.path.join(out2, "d.heatmap.jpg")), "'-' reads paths from stdin; jpg",
+      os.path.isfile(os.path.join(mirror, "a.overlay.jpg")) and
+      os.path.isfile(os.path.join(mirror, "d.heatmap.jpg")), "'-' reads paths from stdin; jpg",
       (r.returncode, r.stderr, res))
+# relative paths: as given, without "." and ".." (so that nothing lands outside OUT)
+out2r = os.path.join(WORK, "out_stdin_rel")
+r = run("-w", WEIGHTS, "-o", out2r, "-q", "-", stdin="./a.png\nsub/b.jpg\n../in/d.jpeg\n",
+        cwd=data)
+check(r.returncode == 0 and len(lines(out2r)) == 3 and
+      all(os.path.isfile(os.path.join(out2r, f)) for f in
+          ("a.overlay.png", "sub/b.overlay.png", "in/d.overlay.png")),
+      "stdin paths: outputs mirror them below OUT ('.' and '..' dropped)",
+      (r.returncode, r.stderr, sorted(os.path.relpath(os.path.join(dp, f), out2r)
+                                      for dp, _, fs in os.walk(out2r) for f in fs)))
 out3 = os.path.join(WORK, "out_cam")
 r = run("-w", WEIGHTS, "-o", out3, "--outputs", "cam", "--norm", "minmax", "-q",
         os.path.join(data, "a.png"))
@@ -313,8 +324,8 @@ check(r.returncode == 0 and cam.shape == (14, 14) and abs(cam.min()) < 1e-6 and
       not os.path.exists(os.path.join(out3, "a.overlay.png")), "--outputs cam, --norm minmax")
 
 # ---------------------------------------------------------------- output names that clash
-# x.jpg and x.png in one folder would both write x.overlay.png; so would two folders' y.png
-# given as files or on stdin (named by file name alone). The first in the order given keeps
+# x.jpg and x.png in one folder would both write x.overlay.png (also when given on stdin); so
+# would two folders' y.png given as files (named by file name alone). The first in the order given keeps
 # the names (a folder's files in sorted order: x.jpg before x.png); each later one fails with a
 # message naming the outputs, and nothing of the first is overwritten.
 clash = os.path.join(WORK, "in_clash")
@@ -327,8 +338,8 @@ out_alone = os.path.join(WORK, "out_clash_alone")
 run("-w", WEIGHTS, "-o", out_alone, "-q", os.path.join(clash, "x.jpg"))
 for how, args, stdin, first, later in (
         ("a folder", (clash,), None, "x.jpg", "x.png"),
-        ("stdin", ("-",), "".join(os.path.join(clash, n) + "\n" for n in ("y.png", "two/y.png")),
-         "y.png", "two/y.png"),
+        ("stdin", ("-",), "".join(os.path.join(clash, n) + "\n" for n in ("x.jpg", "x.png")),
+         "x.jpg", "x.png"),
         ("files", (os.path.join(clash, "two", "y.png"), os.path.join(clash, "y.png")), None,
          "two/y.png", "y.png")):
     o = os.path.join(WORK, "out_clash_" + how.replace(" ", "_"))
@@ -337,7 +348,7 @@ for how, args, stdin, first, later in (
     err = (res_c.get(later) or {}).get("error") or ""
     check(r.returncode == 1 and res_c.get(first, {}).get("status") == "ok" and
           res_c.get(later, {}).get("status") == "error" and "would replace" in err and
-          os.path.join(o, os.path.splitext(os.path.basename(later))[0]) + ".*" in err and
+          "/" + os.path.splitext(os.path.basename(later))[0] + ".*)" in err and
           later in r.stderr, f"clashing output names ({how}): the later input fails, named",
           (r.returncode, res_c))
     if how == "a folder":
