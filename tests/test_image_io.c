@@ -403,10 +403,9 @@ static size_t jpeg_sof(const uint8_t *b, size_t n)
 }
 
 typedef struct golden_bytes {
-    uint8_t *png, *jpeg, *png_interlaced, *jpeg_progressive, *webp, *webp_lossless,
-        *webp_animated;
-    size_t png_len, jpeg_len, png_interlaced_len, jpeg_progressive_len, webp_len,
-        webp_lossless_len, webp_animated_len;
+    uint8_t *png, *jpeg, *png_interlaced, *jpeg_progressive, *webp, *webp_lossless, *webp_animated;
+    size_t png_len, jpeg_len, png_interlaced_len, jpeg_progressive_len, webp_len, webp_lossless_len,
+        webp_animated_len;
 } golden_bytes;
 
 static golden_bytes g_src;
@@ -419,6 +418,17 @@ static int write_scratch(const char *name, const void *data, size_t len, char *p
         return -1;
     }
     return 0;
+}
+
+/* Writes the bytes as `name` in the scratch folder: gc_image_read must refuse them
+ * (GC_ERR_INVALID_ARGUMENT) with a message holding `what` and, unless NULL, `more`. */
+static int refused(const char *name, const void *data, size_t len, const char *what,
+                   const char *more)
+{
+    char p[4200];
+    if (write_scratch(name, data, len, p, sizeof p))
+        return 0;
+    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, what, more, NULL);
 }
 
 static int case_missing(void)
@@ -435,10 +445,7 @@ static int case_directory(void)
 
 static int case_empty(void)
 {
-    char p[4200];
-    if (write_scratch("empty.jpg", "", 0, p, sizeof p))
-        return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "empty", NULL);
+    return refused("empty.jpg", "", 0, "empty", NULL);
 }
 
 static int case_text_as_jpeg(void)
@@ -465,26 +472,17 @@ static int case_unreadable(void)
 
 static int case_truncated_png(void)
 {
-    char p[4200];
-    if (write_scratch("truncated.png", g_src.png, g_src.png_len / 2, p, sizeof p))
-        return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "PNG", "truncated", NULL);
+    return refused("truncated.png", g_src.png, g_src.png_len / 2, "PNG", "truncated");
 }
 
 static int case_png_without_iend(void)
 {
-    char p[4200];
-    if (write_scratch("no_iend.png", g_src.png, g_src.png_len - 12, p, sizeof p))
-        return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "PNG", NULL);
+    return refused("no_iend.png", g_src.png, g_src.png_len - 12, "PNG", NULL);
 }
 
 static int case_png_signature_only(void)
 {
-    char p[4200];
-    if (write_scratch("signature.png", g_src.png, 8, p, sizeof p))
-        return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "PNG", NULL);
+    return refused("signature.png", g_src.png, 8, "PNG", NULL);
 }
 
 static int case_png_bad_crc(void)
@@ -601,35 +599,24 @@ static int case_jpeg_bomb(void)
 
 static int case_truncated_jpeg(void)
 {
-    char p[4200];
-    if (write_scratch("truncated.jpg", g_src.jpeg, g_src.jpeg_len * 6 / 10, p, sizeof p))
-        return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "corrupt or truncated JPEG", NULL);
+    return refused("truncated.jpg", g_src.jpeg, g_src.jpeg_len * 6 / 10,
+                   "corrupt or truncated JPEG", NULL);
 }
 
 static int case_truncated_progressive_jpeg(void)
 {
-    char p[4200];
-    if (write_scratch("truncated_progressive.jpg", g_src.jpeg_progressive,
-                      g_src.jpeg_progressive_len * 7 / 10, p, sizeof p))
-        return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "JPEG", NULL);
+    return refused("truncated_progressive.jpg", g_src.jpeg_progressive,
+                   g_src.jpeg_progressive_len * 7 / 10, "JPEG", NULL);
 }
 
 static int case_jpeg_without_eoi(void)
 {
-    char p[4200];
-    if (write_scratch("no_eoi.jpg", g_src.jpeg, g_src.jpeg_len - 2, p, sizeof p))
-        return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "JPEG", NULL);
+    return refused("no_eoi.jpg", g_src.jpeg, g_src.jpeg_len - 2, "JPEG", NULL);
 }
 
 static int case_jpeg_magic_only(void)
 {
-    char p[4200];
-    if (write_scratch("magic.jpg", "\xFF\xD8\xFF", 3, p, sizeof p))
-        return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "JPEG", NULL);
+    return refused("magic.jpg", "\xFF\xD8\xFF", 3, "JPEG", NULL);
 }
 
 static int case_jpeg_garbage_after_header(void)
@@ -678,36 +665,25 @@ static int case_jpeg_scan_garbage(void)
 
 static int case_truncated_webp(void)
 {
-    char p[4200];
-    if (write_scratch("truncated.webp", g_src.webp, g_src.webp_len * 6 / 10, p, sizeof p))
-        return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "WebP", "truncated", NULL);
+    return refused("truncated.webp", g_src.webp, g_src.webp_len * 6 / 10, "WebP", "truncated");
 }
 
 static int case_truncated_lossless_webp(void)
 {
-    char p[4200];
-    if (write_scratch("truncated_lossless.webp", g_src.webp_lossless,
-                      g_src.webp_lossless_len * 6 / 10, p, sizeof p))
-        return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "WebP", NULL);
+    return refused("truncated_lossless.webp", g_src.webp_lossless, g_src.webp_lossless_len * 6 / 10,
+                   "WebP", NULL);
 }
 
 static int case_webp_header_only(void)
 {
-    char p[4200];
-    if (write_scratch("riff_only.webp", "RIFF\x04\0\0\0WEBP", 12, p, sizeof p))
-        return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "corrupt WebP", NULL);
+    return refused("riff_only.webp", "RIFF\x04\0\0\0WEBP", 12, "corrupt WebP", NULL);
 }
 
 /* OpenCV 4.6 refuses animated WebP too (make_image_goldens.py checks): so do we, by name */
 static int case_webp_animated(void)
 {
-    char p[4200];
-    if (write_scratch("animated.webp", g_src.webp_animated, g_src.webp_animated_len, p, sizeof p))
-        return 0;
-    return expect_read(p, 0, GC_ERR_INVALID_ARGUMENT, "animated WebP", "37x23", NULL);
+    return refused("animated.webp", g_src.webp_animated, g_src.webp_animated_len, "animated WebP",
+                   "37x23");
 }
 
 /* A lossless header claiming the format's largest image, 16384 x 16384, and nothing after
