@@ -219,7 +219,18 @@ int inputs_collect(const cli_config *cfg, input_list *out)
             p[--len] = 0;
         struct stat sb;
         int ok;
-        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode) && wc.have_out &&
+            sb.st_dev == wc.out_dev && sb.st_ino == wc.out_ino) {
+            job *j = job_new(p, NULL, cfg->out_dir);
+            ok = push(out, j);
+            if (j) {
+                j->failed = 1;
+                snprintf(j->error, sizeof j->error,
+                         "%s: is the output folder too (-o %s): its outputs would be read as "
+                         "inputs and could replace input files; give another output folder",
+                         p, cfg->out_dir);
+            }
+        } else if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
             const walk_dir top = {sb.st_dev, sb.st_ino, NULL};
             ok = walk(p, p, &wc, &top);
         } else {

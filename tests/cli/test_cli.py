@@ -380,6 +380,16 @@ check(r1.returncode == r2.returncode == r3.returncode == 0 and len(lines(nest_ou
       not os.path.exists(os.path.join(nest_out, "out")),
       "an output folder inside the input folder is not read back as inputs",
       (r2.stderr, r3.stderr, lines(nest_out)))
+# the output folder given as the input folder: refused (outputs would be read back, and x.png's
+# x.heatmap.png could replace an input of that name), nothing written but results.jsonl
+same = os.path.join(WORK, "in_same")
+os.makedirs(same)
+cv2.imwrite(os.path.join(same, "s.png"), photo(40, 56, 5))
+r = run("-w", WEIGHTS, "-o", same, "-q", same)
+check(r.returncode == 1 and sorted(os.listdir(same)) == ["results.jsonl", "s.png"] and
+      "is the output folder too" in (lines(same)[0].get("error") or ""),
+      "the output folder as the input folder: an error line, no outputs among the inputs",
+      (r.returncode, os.listdir(same), r.stderr))
 loop_in = os.path.join(WORK, "in_loop")
 os.makedirs(loop_in)
 for i in range(2):
