@@ -518,7 +518,7 @@ static const char *webp_status_text(VP8StatusCode s)
     case VP8_STATUS_BITSTREAM_ERROR:
         return "bitstream error";
     case VP8_STATUS_UNSUPPORTED_FEATURE:
-        return "unsupported feature";
+        return "a feature libwebp does not support";
     case VP8_STATUS_SUSPENDED:
         return "suspended";
     case VP8_STATUS_USER_ABORT:
@@ -533,10 +533,16 @@ static const char *webp_status_text(VP8StatusCode s)
 /* A still WebP image, lossy or lossless, with libwebp's default decoding (what OpenCV's
  * WebP decoder asks for): alpha dropped, not composited, as IMREAD_COLOR does; no EXIF
  * orientation (OpenCV 4.6 applies none to WebP). Animated files are refused, as OpenCV 4.6
- * refuses them (which frame would be "the" image is a choice neither makes for the user). */
+ * refuses them (which frame would be "the" image is a choice neither makes for the user).
+ * Memory: a lossless image is decoded by libwebp into its own 4 bytes a pixel first (up to
+ * 400 MB more at the default 100 MP limit), beside our 3. */
 static gc_status decode_webp(const char *path, const uint8_t *data, size_t size, int64_t max_pixels,
                              gc_image *out, char *err, size_t err_len)
 {
+    if (size < 32) /* OpenCV reads no WebP file shorter than its 32-byte header window */
+        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+                       "%s: corrupt WebP: only %zu bytes (OpenCV reads none under 32)", path,
+                       size);
     WebPDecoderConfig cfg;
     if (!WebPInitDecoderConfig(&cfg))
         return io_fail(err, err_len, GC_ERR_BACKEND, "%s: libwebp's ABI does not match its header",

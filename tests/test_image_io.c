@@ -680,6 +680,15 @@ static int case_webp_header_only(void)
 }
 
 /* OpenCV 4.6 refuses animated WebP too (make_image_goldens.py checks): so do we, by name */
+/* a valid 1x1 lossless file of 28 bytes: OpenCV reads no WebP under 32 bytes, nor do we */
+static int case_webp_under_32_bytes(void)
+{
+    static const uint8_t tiny[28] = {'R', 'I', 'F', 'F', 20,   0,    0,    0,   'W', 'E',
+                                     'B', 'P', 'V', 'P', '8',  'L',  8,    0,   0,   0,
+                                     0x2f, 0,  0,   0,   0,    0x88, 0x88, 0x08};
+    return refused("tiny.webp", tiny, sizeof tiny, "corrupt WebP", "only 28 bytes");
+}
+
 static int case_webp_animated(void)
 {
     return refused("animated.webp", g_src.webp_animated, g_src.webp_animated_len, "animated WebP",
@@ -959,6 +968,7 @@ static int run_errors(const char *golden_dir)
         {"truncated_lossless_webp", case_truncated_lossless_webp},
         {"webp_header_only", case_webp_header_only},
         {"webp_animated", case_webp_animated},
+        {"webp_under_32_bytes", case_webp_under_32_bytes},
         {"webp_bomb_16384x16384", case_webp_bomb},
         {"fuzz_webp", case_fuzz_webp},
         {"fuzz_webp_lossless", case_fuzz_webp_lossless},

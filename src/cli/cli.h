@@ -64,6 +64,7 @@ typedef struct cli_config {
 typedef struct job {
     char *path;                  /* the input file                                        */
     char *out_base;              /* OUT/rel/dir/stem: outputs append ".overlay.png" etc.  */
+    uint64_t id;                 /* file_key of the input file when listed, 0 if unknown  */
     gc_image img;                /* decoded pixels (owned)                                */
     int failed;
     char error[600];
@@ -139,6 +140,7 @@ int make_parent_dirs(const char *path);
 /* ---- resume.c */
 typedef struct resume_set {
     char **inputs; /* sorted */
+    char **bases;  /* each input's out_base (its outputs' path less ".overlay.png" etc.) */
     size_t count;
 } resume_set;
 /* Reads an earlier run's results.jsonl, keeps (and, with rewrite, rewrites the file with) one

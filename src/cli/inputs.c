@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "key_map.h"
 
 int has_image_extension(const char *name)
 {
@@ -179,7 +180,8 @@ static int walk(const char *dir, const char *root, const walk_ctx *wc, const wal
         char *p = malloc(len);
         snprintf(p, len, "%s/%s", dir, names[i]);
         struct stat sb;
-        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        const int found = stat(p, &sb) == 0;
+        if (found && S_ISDIR(sb.st_mode)) {
             if (wc->have_out && sb.st_dev == wc->out_dev && sb.st_ino == wc->out_ino) {
                 /* the output folder: never inputs */
             } else if (on_path(here, &sb)) {
@@ -189,8 +191,12 @@ static int walk(const char *dir, const char *root, const walk_ctx *wc, const wal
                 const walk_dir sub = {sb.st_dev, sb.st_ino, here};
                 ok &= walk(p, root, wc, &sub);
             }
-        } else if (has_image_extension(names[i]))
-            ok &= push(l, job_new(p, root, cfg->out_dir));
+        } else if (has_image_extension(names[i])) {
+            job *j = job_new(p, root, cfg->out_dir);
+            if (j && found && S_ISREG(sb.st_mode))
+                j->id = file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
+            ok &= push(l, j);
+        }
         free(p);
         free(names[i]);
     }
@@ -235,6 +241,8 @@ int inputs_collect(const cli_config *cfg, input_list *out)
             ok = walk(p, p, &wc, &top);
         } else {
             job *j = job_new(p, NULL, cfg->out_dir);
+            if (j && stat(p, &sb) == 0 && S_ISREG(sb.st_mode))
+                j->id = file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
             ok = push(out, j);
         }
         free(p);

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "name_claims.h"
+#include "key_map.h"
 #include "queue.h"
 
 typedef struct pipeline {
@@ -28,7 +28,8 @@ typedef struct pipeline {
     input_list *list;
     int from_stdin;
     const resume_set *done; /* --resume: inputs finished by an earlier run */
-    name_claims claims;     /* the inputs' output names so far (the feeder's) */
+    key_map claims;         /* output names so far -> their input (the feeder's) */
+    key_map inputs;         /* the input files (file_key), listed and streamed (mu) */
     queue tasks, decoded, encode;
     int decoders_left; /* the last decode worker to finish closes `decoded` */
     int batchers_left; /* the last batcher to finish closes `encode` */
@@ -90,46 +91,96 @@ static int already_done(const pipeline *p, const job *j)
     return 1;
 }
 
-/* 0 when another input of this run already has j's output names (j then fails, naming
- * them); the first input in the order given keeps them. Inputs that would clash are always in
- * one shard: shards go by the output name. */
+/* Who holds an output name: the input's file_key, or, for an input an earlier run finished
+ * (--resume), the key of its path with the top bit set (file keys have it clear). */
+#define CLAIM_BY_PATH (1ull << 63)
+
+static uint64_t path_claim(const char *path)
+{
+    return name_key(path) | CLAIM_BY_PATH;
+}
+
+enum { CLAIM_OK, CLAIM_SAME_FILE, CLAIM_CLASH };
+
+/* Claims j's output names for it. Another input of this run (or a finished one of an earlier
+ * run, under --resume) holding them is a clash: j fails, and the message says why. The first
+ * input in the order given keeps the names. Inputs that would clash are always in one shard:
+ * shards go by the output name. */
 static int claim_outputs(pipeline *p, job *j)
 {
-    if (name_claim(&p->claims, j->out_base) != 0) /* 1: claimed; -1: no memory to check */
-        return 1;
+    uint64_t holder = 0;
+    const uint64_t me = j->id & ~CLAIM_BY_PATH;
+    if (key_map_put(&p->claims, name_key(j->out_base), me, &holder) != 0)
+        return CLAIM_OK; /* claimed now; or no memory to remember it: not checked */
+    if ((me && holder == me) || holder == path_claim(j->path))
+        return CLAIM_SAME_FILE;
     j->failed = 1;
     snprintf(j->error, sizeof j->error,
-             "%s: its outputs (%s.*) would replace those of an input before it: the names "
-             "differ only in the extension, or the same file name came from two folders "
-             "(files given as arguments are named by file name alone); rename one, or give "
-             "their folder",
+             "%s: its outputs (%s.*) would replace those of another input: the names differ "
+             "only in the extension, or the same file name came from two folders (files "
+             "given as arguments are named by file name alone), or an earlier run in this "
+             "folder (--resume) wrote them for another file; rename one, or give their folder",
              j->path, j->out_base);
-    return 0;
+    return CLAIM_CLASH;
 }
 
 /* 1 when job j is still to run; else it is dealt with and freed: another shard's (or
- * rank's) dropped, one found broken while listing reported, one whose outputs another input
- * claimed failed, one done before skipped. */
-static int still_to_run(pipeline *p, job *j)
+ * rank's) dropped, one found broken while listing reported, one done before skipped (its
+ * names claimed), one whose names another input holds failed, the same file listed twice
+ * dropped (from stdin it runs again: a file sent again has changed). */
+static int still_to_run(pipeline *p, job *j, int streamed)
 {
     if (!in_shard(p->cfg, j)) {
         job_free(j);
         return 0;
     }
-    if (j->failed || !claim_outputs(p, j))
+    if (j->failed) {
         report_job(p->rep, j);
-    else if (already_done(p, j))
+    } else if (already_done(p, j)) {
+        key_map_put(&p->claims, name_key(j->out_base), j->id & ~CLAIM_BY_PATH, NULL);
         report_skip(p->rep);
-    else
-        return 1;
+    } else {
+        const int c = claim_outputs(p, j);
+        if (c == CLAIM_OK || (c == CLAIM_SAME_FILE && streamed))
+            return 1;
+        if (c == CLAIM_CLASH)
+            report_job(p->rep, j);
+    }
     job_free(j);
     return 0;
 }
 
-static void feed(pipeline *p, job *j)
+static void feed(pipeline *p, job *j, int streamed)
 {
-    if (still_to_run(p, j) && !queue_push(&p->tasks, j))
+    if (still_to_run(p, j, streamed) && !queue_push(&p->tasks, j))
         job_free(j);
+}
+
+/* 1 when an output of j would replace an input file of this run (j then fails): with the
+ * output folder holding inputs given as files, x.png's x.heatmap.png could be one. */
+static int replaces_input(pipeline *p, job *j)
+{
+    for (int bit = 1; bit <= OUT_LAST; bit <<= 1) {
+        if (!(p->cfg->outputs & bit))
+            continue;
+        char path[4096];
+        struct stat sb;
+        output_path(p->cfg, j, bit, path, sizeof path);
+        if (stat(path, &sb) != 0)
+            continue;
+        const uint64_t key = file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
+        pthread_mutex_lock(&p->mu);
+        const int input = key && key_map_has(&p->inputs, key);
+        pthread_mutex_unlock(&p->mu);
+        if (input) {
+            j->failed = 1;
+            snprintf(j->error, sizeof j->error,
+                     "%s: its output %s is an input of this run: give another output folder",
+                     j->path, path);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static void *feeder(void *arg)
@@ -138,7 +189,7 @@ static void *feeder(void *arg)
     for (size_t i = 0; i < p->list->count; i++) {
         job *j = p->list->jobs[i];
         p->list->jobs[i] = NULL;
-        feed(p, j);
+        feed(p, j, 0);
     }
     if (p->from_stdin) { /* a long-lived worker: paths arrive one per line */
         char *line = NULL;
@@ -150,8 +201,15 @@ static void *feeder(void *arg)
             if (n == 0)
                 continue;
             job *j = job_new_streamed(line, p->cfg->out_dir);
+            struct stat sb;
+            if (j && stat(line, &sb) == 0 && S_ISREG(sb.st_mode)) {
+                j->id = file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
+                pthread_mutex_lock(&p->mu);
+                key_map_put(&p->inputs, j->id, 1, NULL);
+                pthread_mutex_unlock(&p->mu);
+            }
             if (j)
-                feed(p, j);
+                feed(p, j, 1);
         }
         free(line);
     }
@@ -261,6 +319,8 @@ static void encode_saliency(pipeline *p, job *j)
 
 static void encode_one(pipeline *p, job *j)
 {
+    if (replaces_input(p, j))
+        return;
     const cli_config *cfg = p->cfg;
     const size_t bytes = (size_t)j->img.width * j->img.height * 3;
     const int rendered = j->overlay || j->heatmap; /* by the library, with the batch */
@@ -553,6 +613,19 @@ static void stop_unstarted(pipeline *p, int *left, int unstarted, queue *closes)
         queue_close(closes);
 }
 
+/* Before any work: the listed input files (no output may replace one) and, under --resume,
+ * the output names of the inputs an earlier run finished (held by their paths). */
+static void seed_keys(pipeline *p)
+{
+    for (size_t i = 0; i < p->list->count; i++)
+        if (p->list->jobs[i] && p->list->jobs[i]->id)
+            key_map_put(&p->inputs, p->list->jobs[i]->id, 1, NULL);
+    for (size_t i = 0; p->done && i < p->done->count; i++)
+        if (p->done->bases[i])
+            key_map_put(&p->claims, name_key(p->done->bases[i]),
+                        path_claim(p->done->inputs[i]), NULL);
+}
+
 /* The run could not start: each input goes as the feeder would send it (still_to_run),
  * except that those still to run get `why` as their error. From stdin nothing is read, which
  * counts as one more failure (returned; the report counts the others). */
@@ -563,7 +636,7 @@ static size_t fail_unstarted(pipeline *p, const char *why)
     for (size_t i = 0; i < p->list->count; i++) {
         job *j = p->list->jobs[i];
         p->list->jobs[i] = NULL;
-        if (!still_to_run(p, j))
+        if (!still_to_run(p, j, 0))
             continue;
         j->failed = 1;
         snprintf(j->error, sizeof j->error, "%s: %s", j->path, why);
@@ -626,6 +699,7 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
     queue_init(&p.decoded, 2 * (size_t)p.max_batch * (size_t)n_ctx);
     queue_init(&p.encode, 2 * (size_t)p.max_batch * (size_t)n_ctx);
     pthread_mutex_init(&p.mu, NULL);
+    seed_keys(&p);
     pthread_cond_init(&p.mem_freed, NULL);
     p.decoders_left = workers;
     batcher *bs = calloc((size_t)n_ctx, sizeof *bs);
@@ -690,7 +764,8 @@ out: /* the stats also when nothing could start (no threads: no bound) */
     queue_destroy(&p.decoded);
     queue_destroy(&p.encode);
     pthread_mutex_destroy(&p.mu);
-    name_claims_free(&p.claims);
+    key_map_free(&p.claims);
+    key_map_free(&p.inputs);
     pthread_cond_destroy(&p.mem_freed);
     return rep->failed + unstarted;
 }

@@ -36,10 +36,27 @@ static int line_done(const cJSON *o)
 }
 
 typedef struct kept {
-    char *input, *line;
+    char *input, *line, *base;
     size_t order;
     int dup;
 } kept;
+
+/* The out_base of an "ok" line: its first output's path less the last two extensions
+ * ("out/sub/cat.overlay.png", "out/sub/cat.cam.npy": "out/sub/cat"); NULL when none. */
+static char *line_base(const cJSON *o)
+{
+    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(o, "outputs");
+    const cJSON *first = outs ? outs->child : NULL;
+    if (!cJSON_IsString(first))
+        return NULL;
+    char *b = strdup(first->valuestring);
+    for (int k = 0; b && k < 2; k++) {
+        char *dot = strrchr(b, '.'), *slash = strrchr(b, '/');
+        if (dot && (!slash || dot > slash))
+            *dot = 0;
+    }
+    return b;
+}
 
 static int cmp_kept(const void *a, const void *b)
 {
@@ -79,7 +96,7 @@ int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size
                 k = nk;
             }
             line[strcspn(line, "\n")] = 0;
-            k[n] = (kept){strdup(input->valuestring), strdup(line), n, 0};
+            k[n] = (kept){strdup(input->valuestring), strdup(line), line_base(o), n, 0};
             n++;
         }
         cJSON_Delete(o);
@@ -91,9 +108,13 @@ int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size
     for (size_t i = 1; i < n; i++)
         k[i].dup = strcmp(k[i].input, k[i - 1].input) == 0;
     set->inputs = malloc(sizeof *set->inputs * (n ? n : 1));
-    for (size_t i = 0; i < n; i++)
-        if (!k[i].dup)
+    set->bases = malloc(sizeof *set->bases * (n ? n : 1));
+    for (size_t i = 0; i < n && set->inputs && set->bases; i++)
+        if (!k[i].dup) {
+            set->bases[set->count] = k[i].base;
+            k[i].base = NULL;
             set->inputs[set->count++] = strdup(k[i].input);
+        }
     qsort(k, n, sizeof *k, cmp_order);
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", jsonl, (int)getpid());
@@ -104,6 +125,7 @@ int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size
             ok = fprintf(out, "%s\n", k[i].line) > 0;
         free(k[i].input);
         free(k[i].line);
+        free(k[i].base);
     }
     free(k);
     if (!rewrite)
@@ -127,9 +149,12 @@ int resume_contains(const resume_set *set, const char *input)
 
 void resume_free(resume_set *set)
 {
-    for (size_t i = 0; i < set->count; i++)
+    for (size_t i = 0; i < set->count; i++) {
         free(set->inputs[i]);
+        free(set->bases[i]);
+    }
     free(set->inputs);
+    free(set->bases);
     memset(set, 0, sizeof *set);
 }
 

@@ -363,6 +363,47 @@ for how, args, stdin, first, later in (
               "clashing output names: --resume keeps the first, fails the later again",
               (r.returncode, res_c))
 
+# an earlier run's outputs (--resume) are another file's: y.png from another folder fails too
+o = os.path.join(WORK, "out_clash_resume")
+run("-w", WEIGHTS, "-o", o, "-q", os.path.join(clash, "y.png"))
+before = open(os.path.join(o, "y.overlay.png"), "rb").read()
+r = run("-w", WEIGHTS, "-o", o, "-q", "--resume", os.path.join(clash, "two", "y.png"))
+r2 = run("-w", WEIGHTS, "-o", o, "-q", "--resume", os.path.join(clash, "y.png"),
+         os.path.join(clash, "two", "y.png"))
+res_c = [(os.path.relpath(x["input"], clash), x["status"]) for x in lines(o)]
+check(r.returncode == 1 and r2.returncode == 1 and
+      open(os.path.join(o, "y.overlay.png"), "rb").read() == before and
+      sorted(res_c) == [("two/y.png", "error"), ("y.png", "ok")],
+      "clashing output names across runs (--resume): the later file fails, one line each",
+      (r.returncode, r2.returncode, res_c))
+# the same file twice (as a file and again through its folder, or the same path twice) runs
+# once; from stdin a path sent again runs again (the file may have changed)
+o = os.path.join(WORK, "out_same_file")
+r = run("-w", WEIGHTS, "-o", o, "-q", os.path.join(clash, "x.jpg"), os.path.join(clash, "x.jpg"),
+        clash)
+res_c = [os.path.relpath(x["input"], clash) for x in lines(o)]
+check(r.returncode == 1 and res_c.count("x.jpg") == 1 and res_c.count("x.png") == 1,
+      "the same file listed twice: one line", (r.returncode, res_c))
+o = os.path.join(WORK, "out_same_stdin")
+r = run("-w", WEIGHTS, "-o", o, "-q", "-", stdin=2 * (os.path.join(clash, "x.jpg") + "\n"))
+check(r.returncode == 0 and [x["status"] for x in lines(o)] == ["ok", "ok"],
+      "the same path twice on stdin: run twice", (r.returncode, r.stderr))
+# an output that would replace an input file of the run (-o the folder of inputs given as
+# files): x.png's x.heatmap.png is another input here; x.png fails, that input is untouched
+rin = os.path.join(WORK, "in_replace")
+os.makedirs(rin)
+cv2.imwrite(os.path.join(rin, "x.png"), photo(40, 56, 6))
+cv2.imwrite(os.path.join(rin, "x.heatmap.png"), photo(40, 56, 7))
+kept = open(os.path.join(rin, "x.heatmap.png"), "rb").read()
+r = run("-w", WEIGHTS, "-o", rin, "-q", os.path.join(rin, "x.png"),
+        os.path.join(rin, "x.heatmap.png"))
+res_c = {os.path.basename(x["input"]): x for x in lines(rin)}
+check(r.returncode == 1 and open(os.path.join(rin, "x.heatmap.png"), "rb").read() == kept and
+      res_c["x.png"]["status"] == "error" and "is an input of this run" in res_c["x.png"]["error"]
+      and res_c["x.heatmap.png"]["status"] == "ok",
+      "an output that would replace an input file: that input fails, the file untouched",
+      (r.returncode, r.stderr))
+
 # ---------------------------------------------------------------- folders left out
 # an output folder inside the input folder is not read as inputs (before session 11 a
 # --resume made out/out/x.overlay.overlay.png from the first run's outputs), and a symbolic

@@ -585,7 +585,7 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t 
     g.ct = Ctype;
     g.rnd = rnd;
     /* the kernel: now, or at every launch of the graph that captures it; *ran: -1 not run
-     * yet, 1 done, 0 no host memory for the emulation, -2 captured (runs from a graph) */
+     * yet, 1 done, 0 no host memory for the emulation, -2 runs later (captured, queued) */
     auto ran = std::make_shared<std::atomic<int>>(-1);
     struct range {
         const void *p;
@@ -613,9 +613,9 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t 
             done = gemm_typed<float>(g);
             break;
         }
-        if (ran->load() == -1) { /* run by the call itself, which returns the status */
-            *ran = done ? 1 : 0;
-        } else if (!done) { /* from a graph: nobody to return a status to */
+        int before = -1; /* run within the call itself, which returns the status */
+        if (ran->compare_exchange_strong(before, done ? 1 : 0)) {
+        } else if (!done) { /* later (a graph, a stream's queue): nobody to return it to */
             if (!quiet())
                 fprintf(stderr, "[cuda emulation] cublasGemmEx (running): the host could not "
                                 "provide memory for the emulation\n");
@@ -624,9 +624,9 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t 
     });
     if (e != cudaSuccess)
         return CUBLAS_STATUS_EXECUTION_FAILED; /* the launch refused (a capture's rules) */
-    if (*ran == -1)
-        *ran = -2; /* captured: runs later */
-    return *ran == 0 ? CUBLAS_STATUS_ALLOC_FAILED : CUBLAS_STATUS_SUCCESS; /* host memory */
+    int now = -1; /* not run yet (captured, or queued): it runs later, a failure then sticky */
+    ran->compare_exchange_strong(now, -2);
+    return now == 0 ? CUBLAS_STATUS_ALLOC_FAILED : CUBLAS_STATUS_SUCCESS; /* host memory */
 }
 
 extern "C" const char *cublasGetStatusName(cublasStatus_t status)

@@ -19,9 +19,9 @@
  *     until something waits for it: cudaStreamSynchronize and cudaStreamQuery (that stream;
  *     the legacy stream's: with the blocking streams), cudaEventSynchronize and
  *     cudaEventQuery (up to the event), cudaDeviceSynchronize, the synchronous cudaMemcpy
- *     (the legacy stream), cudaMemcpyAsync into pageable memory (its stream), cudaFree,
- *     cudaFreeHost and cudaHostUnregister (everything: they wait for the device), and
- *     cudaStreamDestroy (that stream). cudaStreamWaitEvent makes a stream's later work wait
+ *     (the legacy stream), cudaMemcpyAsync into pageable memory or between host buffers
+ *     (its stream), cudaFree, cudaFreeHost and cudaHostUnregister (everything: they wait for
+ *     the device). A destroyed stream's work still runs when the device is waited for. cudaStreamWaitEvent makes a stream's later work wait
  *     for the event's stream up to the event, and nothing else orders two streams, except
  *     the legacy stream's implicit synchronization with the blocking ones. A pageable source
  *     of cudaMemcpyAsync is staged at the call, as the runtime does; pinned and
@@ -31,7 +31,8 @@
  *     mutations of the copy ring's event waits fail). cudaEventElapsedTime on an event whose
  *     stream has not got to it is cudaErrorNotReady; an event's time is taken when its
  *     stream gets to it. The work runs on the thread that waits, one thread at a time.
- *     A fault drops the work still queued. "eager" runs all work at the call, in issue order.
+ *     A fault, and gc_emu_reset, drop the work still queued. "eager" runs all work at the
+ *     call, in issue order.
  *   - stream capture and graphs (cudaStreamBeginCapture .. cudaStreamEndCapture,
  *     cudaGraphInstantiate, cudaGraphLaunch): all stream work goes through gc_emu_submit
  *     (mock_cudart.h), which records it, in issue order, into the graph of a capturing
@@ -243,9 +244,10 @@ struct event_rec {
     bool recorded;
     clock_type::time_point when;
     std::weak_ptr<capture_rec> captured; /* last recorded in this capture (while it goes on) */
-    /* the lazy schedule: the op of the last record (complete when q->done >= seq) */
+    /* the lazy schedule: the op of the last record (complete when q->done >= seq), and
+     * which record that is (an earlier one's op running later must not set the time) */
     std::shared_ptr<queue_rec> q;
-    uint64_t seq = 0;
+    uint64_t seq = 0, record = 0;
 };
 
 struct emu_state {
@@ -270,6 +272,8 @@ struct emu_state {
     std::atomic<unsigned> generation{1};
     std::atomic<bool> lazy{true};                 /* GC_EMU_SCHEDULE */
     std::shared_ptr<queue_rec> legacy[MAX_DEVICES]; /* each device's legacy stream */
+    /* destroyed streams' queues with work left: it still runs (device-wide waits drain it) */
+    std::vector<std::shared_ptr<queue_rec>> orphans;
     /* held while device work runs: one executor, and whoever waited sees what it wrote */
     std::recursive_mutex run_mu;
 };
@@ -607,8 +611,9 @@ cudaError_t captured_event_locked(event_rec &r, cudaEvent_t ev, const char *who)
 /* ---------------------------------------------------------------- deferred execution */
 
 /* The queue of work issued on st: a live stream's, or the legacy stream's of the current
- * device (cudaStreamPerThread shares it: stricter ordering only); NULL for an unknown
- * stream. Caller holds the lock. */
+ * device. cudaStreamPerThread shares it: ordered after the blocking streams and the other
+ * threads, where a GPU orders it with neither, so a race through it would not show (the
+ * backend does not use it). NULL for an unknown stream. Caller holds the lock. */
 std::shared_ptr<queue_rec> queue_locked(cudaStream_t st)
 {
     emu_state &s = S();
@@ -700,6 +705,9 @@ void drop_pending_locked()
     for (auto &q : s.legacy)
         if (q)
             drop(*q);
+    for (auto &q : s.orphans)
+        drop(*q);
+    s.orphans.clear();
 }
 
 /* A kernel's fault (an illegal address): sticky, unless an error already is, and the queued
@@ -749,9 +757,19 @@ void drain_device(int dev, bool blocking_only = false)
         for (int d = 0; d < MAX_DEVICES; d++)
             if (s.legacy[d] && (dev < 0 || d == dev))
                 qs.emplace_back(s.legacy[d], s.legacy[d]->issued);
+        if (!blocking_only) {
+            for (auto &q : s.orphans)
+                if (dev < 0 || q->device == dev)
+                    qs.emplace_back(q, q->issued);
+        }
     }
     for (auto &qu : qs)
         drain(qu.first, qu.second);
+    std::lock_guard<std::mutex> lock(S().mu);
+    std::vector<std::shared_ptr<queue_rec>> &o = S().orphans;
+    o.erase(std::remove_if(o.begin(), o.end(),
+                           [](const std::shared_ptr<queue_rec> &q) { return q->done >= q->issued; }),
+            o.end());
 }
 
 /* [p, p + n) inside a cudaHostRegister'ed range (page-locked: copies from and to it are as
@@ -1030,11 +1048,12 @@ cudaError_t copy(void *dst, const void *src, size_t count, cudaMemcpyKind kind, 
      * returns (the call waits for its stream). Pinned and registered memory is read and
      * written when the copy runs. */
     bool stage_src = false, wait_dst = false;
-    if (S().lazy && (kd == MEM_PAGEABLE || ks == MEM_PAGEABLE)) {
+    if (S().lazy && (kd == MEM_PAGEABLE || ks == MEM_PAGEABLE || (!is_dev(kd) && !is_dev(ks)))) {
         std::lock_guard<std::mutex> lock(S().mu);
         if (!capture_of_locked(st)) {
             stage_src = ks == MEM_PAGEABLE && !registered_locked(src, count);
-            wait_dst = kd == MEM_PAGEABLE && !registered_locked(dst, count);
+            wait_dst = (kd == MEM_PAGEABLE && !registered_locked(dst, count)) ||
+                       (!is_dev(kd) && !is_dev(ks)); /* host to host: done at return */
         }
     }
     std::string w = who;
@@ -1174,6 +1193,7 @@ extern "C" void gc_emu_reset(void)
     std::lock_guard<std::mutex> lock(s.mu);
     s.sticky.store(0);
     s.generation.fetch_add(1);
+    drop_pending_locked(); /* as a device reset: queued work is gone */
     read_env(&s);
 }
 
@@ -1680,8 +1700,6 @@ extern "C" cudaError_t cudaStreamDestroy(cudaStream_t stream)
 {
     emu_state &s = S();
     cudaError_t e = cudaSuccess;
-    if (!is_legacy(stream) && stream != cudaStreamPerThread)
-        drain_stream(stream); /* its work still runs, as on a GPU */
     {
         std::lock_guard<std::mutex> lock(s.mu);
         auto it = s.streams.find((uintptr_t)stream);
@@ -1694,6 +1712,10 @@ extern "C" cudaError_t cudaStreamDestroy(cudaStream_t stream)
                      (void *)stream);
                 destroy_graph_locked(c->graph);
             }
+            /* the call returns at once; the work issued still runs, when something waits for
+             * the device (or for an event recorded on the stream) */
+            if (it->second.q->done < it->second.q->issued)
+                s.orphans.push_back(it->second.q);
             s.streams.erase(it); /* the handle value is never given out again */
         }
     }
@@ -1867,12 +1889,13 @@ extern "C" cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
     it->second.q.reset();
     if (S().lazy) { /* complete, and its time taken, when the stream gets to it */
         const uintptr_t h = (uintptr_t)event;
+        const uint64_t record = ++it->second.record;
         pending_op op;
         op.what = "cudaEventRecord";
-        op.work = [h] {
+        op.work = [h, record] {
             std::lock_guard<std::mutex> lock(S().mu);
             auto e = S().events.find(h);
-            if (e != S().events.end())
+            if (e != S().events.end() && e->second.record == record)
                 e->second.when = clock_type::now();
         };
         std::shared_ptr<queue_rec> q = queue_locked(stream);

@@ -1380,8 +1380,36 @@ static void test_lazy(void)
     EXPECT(cudaFree(d2), cudaSuccess);
     CHECK(all_floats(h, n, 5.0f), "cudaFree did not wait for another stream's copy");
     gc_emu::make_launch(dim3(2), dim3(32), t, "add_one", add_one)(d, n);
-    EXPECT(cudaStreamDestroy(t), cudaSuccess);
-    CHECK(all_floats(d, n, 6.0f), "a destroyed stream's work did not run");
+    EXPECT(cudaStreamDestroy(t), cudaSuccess); /* returns at once; the work still runs */
+    CHECK(all_floats(d, n, 5.0f), "a destroyed stream's work ran at the destroy");
+    EXPECT(cudaDeviceSynchronize(), cudaSuccess);
+    CHECK(all_floats(d, n, 6.0f), "a destroyed stream's work did not run at a device sync");
+
+    /* an event recorded again: an earlier record running late does not set its time */
+    cudaStream_t u;
+    cudaEvent_t start;
+    EXPECT(cudaStreamCreateWithFlags(&u, cudaStreamNonBlocking), cudaSuccess);
+    EXPECT(cudaEventCreate(&start), cudaSuccess);
+    EXPECT(cudaEventRecord(ev2, s), cudaSuccess); /* pending on s */
+    EXPECT(cudaEventRecord(start, u), cudaSuccess);
+    EXPECT(cudaEventRecord(ev2, u), cudaSuccess);
+    EXPECT(cudaEventSynchronize(ev2), cudaSuccess);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess); /* runs the first record of ev2 */
+    ms = -1.0f;
+    EXPECT(cudaEventElapsedTime(&ms, start, ev2), cudaSuccess);
+    CHECK(ms >= 0.0f && ms < 40.0f, "elapsed %.3f ms: a stale record set the time", ms);
+    EXPECT(cudaEventDestroy(start), cudaSuccess);
+    EXPECT(cudaStreamDestroy(u), cudaSuccess);
+
+    /* a copy between host buffers is done when it returns */
+    float *h2 = NULL;
+    EXPECT(cudaHostAlloc((void **)&h2, bytes, cudaHostAllocDefault), cudaSuccess);
+    for (int i = 0; i < n; i++)
+        h[i] = 11.0f;
+    EXPECT(cudaMemcpyAsync(h2, h, bytes, cudaMemcpyHostToHost, s), cudaSuccess);
+    CHECK(all_floats(h2, n, 11.0f), "a host-to-host copy was still to run at its return");
+    EXPECT(cudaFreeHost(h2), cudaSuccess);
 
     /* a graph's launch waits too */
     cudaGraph_t g = NULL;
@@ -1397,13 +1425,18 @@ static void test_lazy(void)
     EXPECT(cudaGraphExecDestroy(x), cudaSuccess);
     EXPECT(cudaGraphDestroy(g), cudaSuccess);
 
-    /* pending work when a fault is injected is dropped: a faulted context runs nothing */
+    /* pending work when a fault is injected is dropped: a faulted context runs nothing; and
+     * at gc_emu_reset (a device reset) */
     gc_emu::make_launch(dim3(2), dim3(32), s, "add_one", add_one)(d, n);
     gc_emu_inject_sticky_error(cudaErrorIllegalAddress);
     EXPECT(cudaStreamSynchronize(s), cudaErrorIllegalAddress);
     gc_emu_reset();
     EXPECT(cudaStreamSynchronize(s), cudaSuccess);
     CHECK(all_floats(d, n, 7.0f), "work ran after a fault");
+    gc_emu::make_launch(dim3(2), dim3(32), s, "add_one", add_one)(d, n);
+    gc_emu_reset();
+    EXPECT(cudaStreamSynchronize(s), cudaSuccess);
+    CHECK(all_floats(d, n, 7.0f), "work queued before gc_emu_reset ran after it");
 
     for (cudaEvent_t e : {ev, ev2, ev3})
         EXPECT(cudaEventDestroy(e), cudaSuccess);
