@@ -37,6 +37,13 @@ static job *job_make(const char *path, const char *rel, const char *out_dir)
     char *dot = strrchr(j->out_base, '.'), *slash = strrchr(j->out_base, '/');
     if (dot && (!slash || dot > slash))
         *dot = 0;
+    /* output paths are built in 4096-byte buffers (PATH_MAX), with ".heatmap.jpeg.tmp.<pid>"
+     * and more after the base: refused here, not cut short there (two cut names may meet) */
+    if (strlen(j->out_base) + 64 > 4096) {
+        j->failed = 1;
+        snprintf(j->error, sizeof j->error, "%.200s...: its output path would be too long",
+                 path);
+    }
     return j;
 }
 
@@ -78,6 +85,10 @@ job *job_new_streamed(const char *path, const char *out_dir)
     rel[n] = 0;
     job *j = job_make(path, n ? rel : "unnamed", out_dir);
     free(rel);
+    if (j && !n && !j->failed) {
+        j->failed = 1;
+        snprintf(j->error, sizeof j->error, "%s: not a file's path", path);
+    }
     return j;
 }
 

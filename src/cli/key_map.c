@@ -38,46 +38,44 @@ uint64_t file_key(uint64_t dev, uint64_t ino)
 static size_t find(const uint64_t *slots, size_t cap, uint64_t key)
 {
     size_t i = (size_t)key & (cap - 1);
-    while (slots[2 * i] != 0 && slots[2 * i] != key)
+    while (slots[3 * i] != 0 && slots[3 * i] != key)
         i = (i + 1) & (cap - 1);
     return i;
 }
 
-int key_map_put(key_map *m, uint64_t key, uint64_t value, uint64_t *old)
+int key_map_put(key_map *m, uint64_t key, uint64_t a, uint64_t b)
 {
-    if (m->cap) {
-        const size_t i = find(m->slots, m->cap, key);
-        if (m->slots[2 * i] == key) {
-            if (old)
-                *old = m->slots[2 * i + 1];
-            return 0;
-        }
-    }
+    if (key_map_get(m, key))
+        return 0;
     if (2 * (m->count + 1) > m->cap) {
         const size_t cap = m->cap ? 2 * m->cap : 1024;
-        uint64_t *slots = calloc(2 * cap, sizeof *slots);
+        uint64_t *slots = calloc(3 * cap, sizeof *slots);
         if (!slots)
             return -1;
         for (size_t i = 0; i < m->cap; i++)
-            if (m->slots[2 * i]) {
-                const size_t j = find(slots, cap, m->slots[2 * i]);
-                slots[2 * j] = m->slots[2 * i];
-                slots[2 * j + 1] = m->slots[2 * i + 1];
+            if (m->slots[3 * i]) {
+                const size_t j = find(slots, cap, m->slots[3 * i]);
+                for (int w = 0; w < 3; w++)
+                    slots[3 * j + w] = m->slots[3 * i + w];
             }
         free(m->slots);
         m->slots = slots;
         m->cap = cap;
     }
     const size_t i = find(m->slots, m->cap, key);
-    m->slots[2 * i] = key;
-    m->slots[2 * i + 1] = value;
+    m->slots[3 * i] = key;
+    m->slots[3 * i + 1] = a;
+    m->slots[3 * i + 2] = b;
     m->count++;
     return 1;
 }
 
-int key_map_has(const key_map *m, uint64_t key)
+uint64_t *key_map_get(const key_map *m, uint64_t key)
 {
-    return m->cap && m->slots[2 * find(m->slots, m->cap, key)] == key;
+    if (!m->cap)
+        return NULL;
+    const size_t i = find(m->slots, m->cap, key);
+    return m->slots[3 * i] == key ? m->slots + 3 * i + 1 : NULL;
 }
 
 void key_map_free(key_map *m)

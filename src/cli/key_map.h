@@ -1,7 +1,7 @@
 /*
- * key_map.h — a map of 64-bit keys (hashes of names, file identities) to 64-bit values, for
- * what the command must remember about every input of a run without keeping its strings: the
- * output names claimed so far (and by which file), the files that are inputs.
+ * key_map.h — a map of 64-bit keys (hashes of names, file identities) to two 64-bit values,
+ * for what the command must remember about every input of a run without keeping its strings:
+ * the output names claimed so far (and by which input), the files that are inputs.
  */
 #ifndef GC_CLI_KEY_MAP_H
 #define GC_CLI_KEY_MAP_H
@@ -9,19 +9,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Open addressing, at most half full: 32 to 64 bytes per key (48 while growing), however
+/* Open addressing, at most half full: 48 to 96 bytes per key (144 while growing), however
  * long the names, so that a long-lived worker reading paths from stdin stays small. Two
  * different names share a key with probability 2^-64 per pair. */
 typedef struct key_map {
-    uint64_t *slots; /* key, value pairs; key 0: empty */
+    uint64_t *slots; /* key, value a, value b; key 0: empty */
     size_t cap, count;
 } key_map;
 
-/* 1 when key was not there (it now maps to value), 0 when it was (*old, if not NULL, gets
- * its value; nothing changes), -1 when out of memory (nothing added). key must not be 0. */
-int key_map_put(key_map *m, uint64_t key, uint64_t value, uint64_t *old);
-/* 1 when key is there. */
-int key_map_has(const key_map *m, uint64_t key);
+/* 1 when key was not there (it now maps to a, b), 0 when it was (nothing changes), -1 when
+ * out of memory (nothing added). key must not be 0. */
+int key_map_put(key_map *m, uint64_t key, uint64_t a, uint64_t b);
+/* key's two values (to read or change in place; valid until the next put), or NULL. */
+uint64_t *key_map_get(const key_map *m, uint64_t key);
 void key_map_free(key_map *m);
 
 /* The key of a name (FNV-1a and a finalizer), and of a file (its device and inode): never 0.

@@ -105,6 +105,31 @@ static int pick(const char *s, const char *const *names, int n)
     return -1;
 }
 
+/* The output folder as one spelling: "out", "out/", "./out" and "out//" are all "out" (its
+ * name starts every output path, and results.jsonl's paths are compared with them under
+ * --resume). Kept in a static buffer: parsed once. */
+static const char *tidy_folder(const char *dir)
+{
+    static char buf[3000];
+    size_t n = 0;
+    const int absolute = dir[0] == '/';
+    for (const char *p = dir; *p;) {
+        const char *end = strchr(p, '/');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len && !(len == 1 && p[0] == '.')) {
+            if (n || absolute)
+                buf[n++] = '/';
+            memcpy(buf + n, p, len);
+            n += len;
+        }
+        p += len + (end != NULL);
+    }
+    if (n == 0) /* "/" or "." */
+        buf[n++] = absolute ? '/' : '.';
+    buf[n] = 0;
+    return buf;
+}
+
 int parse_args(int argc, char **argv, cli_config *cfg)
 {
     enum {
@@ -316,6 +341,9 @@ int parse_args(int argc, char **argv, cli_config *cfg)
     }
     if (cfg->resume && cfg->overwrite)
         return usage_error("%s", "--resume and --overwrite exclude each other");
+    if (!*cfg->out_dir || strlen(cfg->out_dir) >= 3000)
+        return usage_error("%s", "-o needs a folder name (under 3000 bytes)");
+    cfg->out_dir = tidy_folder(cfg->out_dir);
     const int guided = cfg->lib.method == GC_METHOD_GUIDED_BACKPROP ||
                        cfg->lib.method == GC_METHOD_GUIDED_GRADCAM;
     if (guided && !outputs_given)

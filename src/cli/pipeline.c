@@ -91,29 +91,62 @@ static int already_done(const pipeline *p, const job *j)
     return 1;
 }
 
-/* Who holds an output name: the input's file_key, or, for an input an earlier run finished
- * (--resume), the key of its path with the top bit set (file keys have it clear). */
-#define CLAIM_BY_PATH (1ull << 63)
+/* Who holds an output name (the claims map's two values): an input of this run, as its file
+ * (file_key, 0 when unknown) and its path (name_key); or an input an earlier run finished
+ * (--resume), as its index in the resume set (the path is read only on a clash) with
+ * EARLIER_RUN in the second value. */
+#define EARLIER_RUN (1ull << 63)
 
-static uint64_t path_claim(const char *path)
+enum { CLAIM_OK, CLAIM_SAME_INPUT, CLAIM_CLASH };
+
+static void holder_set(uint64_t *h, const job *j)
 {
-    return name_key(path) | CLAIM_BY_PATH;
+    h[0] = j->id;
+    h[1] = name_key(j->path) & ~EARLIER_RUN;
 }
 
-enum { CLAIM_OK, CLAIM_SAME_FILE, CLAIM_CLASH };
+/* Whether holder h (an earlier run's input) is j's file: the same path, or the same file by
+ * another path (another spelling, a link). */
+static int earlier_is(const pipeline *p, const uint64_t *h, const job *j)
+{
+    if (!p->done || h[0] >= p->done->count)
+        return 0;
+    const char *path = p->done->inputs[h[0]];
+    if (strcmp(path, j->path) == 0)
+        return 1;
+    struct stat sb;
+    return j->id && stat(path, &sb) == 0 &&
+           file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino) == j->id;
+}
 
-/* Claims j's output names for it. Another input of this run (or a finished one of an earlier
- * run, under --resume) holding them is a clash: j fails, and the message says why. The first
+/* Claims j's output names for it: CLAIM_OK (j's now: no one held them, or an earlier run
+ * held them for this same input, which runs again), CLAIM_SAME_INPUT (an input of this run
+ * that is the same file or path holds them), CLAIM_CLASH (another input, of this run or of
+ * an earlier one: j fails, the message says why; also when the map cannot grow). The first
  * input in the order given keeps the names. Inputs that would clash are always in one shard:
  * shards go by the output name. */
 static int claim_outputs(pipeline *p, job *j)
 {
-    uint64_t holder = 0;
-    const uint64_t me = j->id & ~CLAIM_BY_PATH;
-    if (key_map_put(&p->claims, name_key(j->out_base), me, &holder) != 0)
-        return CLAIM_OK; /* claimed now; or no memory to remember it: not checked */
-    if ((me && holder == me) || holder == path_claim(j->path))
-        return CLAIM_SAME_FILE;
+    const uint64_t name = name_key(j->out_base);
+    uint64_t *h = key_map_get(&p->claims, name);
+    if (!h) {
+        const uint64_t path = name_key(j->path) & ~EARLIER_RUN;
+        if (key_map_put(&p->claims, name, j->id, path) == 1)
+            return CLAIM_OK;
+        j->failed = 1;
+        snprintf(j->error, sizeof j->error, "%s: out of memory remembering output names",
+                 j->path);
+        return CLAIM_CLASH;
+    }
+    if (h[1] & EARLIER_RUN) {
+        if (earlier_is(p, h, j)) {
+            holder_set(h, j); /* the earlier run's input itself, to be redone */
+            return CLAIM_OK;
+        }
+    } else if ((j->id && h[0] == j->id) || h[1] == (name_key(j->path) & ~EARLIER_RUN)) {
+        holder_set(h, j); /* the file may have been replaced: compare with the new one next */
+        return CLAIM_SAME_INPUT;
+    }
     j->failed = 1;
     snprintf(j->error, sizeof j->error,
              "%s: its outputs (%s.*) would replace those of another input: the names differ "
@@ -126,8 +159,8 @@ static int claim_outputs(pipeline *p, job *j)
 
 /* 1 when job j is still to run; else it is dealt with and freed: another shard's (or
  * rank's) dropped, one found broken while listing reported, one done before skipped (its
- * names claimed), one whose names another input holds failed, the same file listed twice
- * dropped (from stdin it runs again: a file sent again has changed). */
+ * names claimed), one whose names another input holds failed, the same input listed twice
+ * skipped (from stdin it runs again: a file sent again may have changed). */
 static int still_to_run(pipeline *p, job *j, int streamed)
 {
     if (!in_shard(p->cfg, j)) {
@@ -137,14 +170,21 @@ static int still_to_run(pipeline *p, job *j, int streamed)
     if (j->failed) {
         report_job(p->rep, j);
     } else if (already_done(p, j)) {
-        key_map_put(&p->claims, name_key(j->out_base), j->id & ~CLAIM_BY_PATH, NULL);
+        uint64_t *h = key_map_get(&p->claims, name_key(j->out_base));
+        if (!h)
+            key_map_put(&p->claims, name_key(j->out_base), j->id,
+                        name_key(j->path) & ~EARLIER_RUN);
+        else if (h[1] & EARLIER_RUN)
+            holder_set(h, j);
         report_skip(p->rep);
     } else {
         const int c = claim_outputs(p, j);
-        if (c == CLAIM_OK || (c == CLAIM_SAME_FILE && streamed))
+        if (c == CLAIM_OK || (c == CLAIM_SAME_INPUT && streamed))
             return 1;
         if (c == CLAIM_CLASH)
             report_job(p->rep, j);
+        else
+            report_skip(p->rep); /* listed twice: counted once done, once skipped */
     }
     job_free(j);
     return 0;
@@ -170,7 +210,7 @@ static int replaces_input(pipeline *p, job *j)
             continue;
         const uint64_t key = file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
         pthread_mutex_lock(&p->mu);
-        const int input = key && key_map_has(&p->inputs, key);
+        const int input = key && key_map_get(&p->inputs, key) != NULL;
         pthread_mutex_unlock(&p->mu);
         if (input) {
             j->failed = 1;
@@ -205,7 +245,7 @@ static void *feeder(void *arg)
             if (j && stat(line, &sb) == 0 && S_ISREG(sb.st_mode)) {
                 j->id = file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
                 pthread_mutex_lock(&p->mu);
-                key_map_put(&p->inputs, j->id, 1, NULL);
+                key_map_put(&p->inputs, j->id, 0, 0);
                 pthread_mutex_unlock(&p->mu);
             }
             if (j)
@@ -619,11 +659,10 @@ static void seed_keys(pipeline *p)
 {
     for (size_t i = 0; i < p->list->count; i++)
         if (p->list->jobs[i] && p->list->jobs[i]->id)
-            key_map_put(&p->inputs, p->list->jobs[i]->id, 1, NULL);
+            key_map_put(&p->inputs, p->list->jobs[i]->id, 0, 0);
     for (size_t i = 0; p->done && i < p->done->count; i++)
         if (p->done->bases[i])
-            key_map_put(&p->claims, name_key(p->done->bases[i]),
-                        path_claim(p->done->inputs[i]), NULL);
+            key_map_put(&p->claims, name_key(p->done->bases[i]), i, EARLIER_RUN);
 }
 
 /* The run could not start: each input goes as the feeder would send it (still_to_run),

@@ -84,36 +84,52 @@ int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size
     kept *k = NULL;
     size_t n = 0, cap_k = 0, cap = 0;
     char *line = NULL;
-    while (getline(&line, &cap, f) > 0) {
+    int oom = 0; /* then nothing is trusted, and the file is not rewritten (it would lose lines) */
+    while (!oom && getline(&line, &cap, f) > 0) {
         cJSON *o = cJSON_Parse(line); /* a torn last line (killed mid-write) fails here */
         const cJSON *input = o ? cJSON_GetObjectItemCaseSensitive(o, "input") : NULL;
         if (cJSON_IsString(input) && line_done(o)) {
             if (n == cap_k) {
                 cap_k = cap_k ? 2 * cap_k : 1024;
                 kept *nk = realloc(k, cap_k * sizeof *k);
-                if (!nk)
+                if (!nk) {
+                    oom = 1;
+                    cJSON_Delete(o);
                     break;
+                }
                 k = nk;
             }
             line[strcspn(line, "\n")] = 0;
             k[n] = (kept){strdup(input->valuestring), strdup(line), line_base(o), n, 0};
+            oom = !k[n].input || !k[n].line;
             n++;
         }
         cJSON_Delete(o);
     }
     free(line);
     fclose(f);
+    if (!oom) {
+        set->inputs = malloc(sizeof *set->inputs * (n ? n : 1));
+        set->bases = malloc(sizeof *set->bases * (n ? n : 1));
+        oom = !set->inputs || !set->bases;
+    }
+    if (oom) {
+        for (size_t i = 0; i < n; i++)
+            free(k[i].input), free(k[i].line), free(k[i].base);
+        free(k);
+        resume_free(set);
+        snprintf(err, errlen, "%s: out of memory reading it", jsonl);
+        return 0;
+    }
     /* one line per input: the first of duplicates (two runs that both finished it) */
     qsort(k, n, sizeof *k, cmp_kept);
     for (size_t i = 1; i < n; i++)
         k[i].dup = strcmp(k[i].input, k[i - 1].input) == 0;
-    set->inputs = malloc(sizeof *set->inputs * (n ? n : 1));
-    set->bases = malloc(sizeof *set->bases * (n ? n : 1));
-    for (size_t i = 0; i < n && set->inputs && set->bases; i++)
-        if (!k[i].dup) {
+    for (size_t i = 0; i < n; i++)
+        if (!k[i].dup) { /* moved, not copied: the strings go with the set */
             set->bases[set->count] = k[i].base;
-            k[i].base = NULL;
-            set->inputs[set->count++] = strdup(k[i].input);
+            set->inputs[set->count++] = k[i].input;
+            k[i].base = k[i].input = NULL;
         }
     qsort(k, n, sizeof *k, cmp_order);
     char tmp[4200];

@@ -376,6 +376,22 @@ check(r.returncode == 1 and r2.returncode == 1 and
       sorted(res_c) == [("two/y.png", "error"), ("y.png", "ok")],
       "clashing output names across runs (--resume): the later file fails, one line each",
       (r.returncode, r2.returncode, res_c))
+# --resume with more outputs asked: an input the earlier run finished runs again (its names
+# are its own: not a clash, not dropped); given by another spelling of the same path, the same
+o = os.path.join(WORK, "out_resume_more")
+run("-w", WEIGHTS, "-o", o, "-q", clash)
+r = run("-w", WEIGHTS, "-o", o + "/", "-q", "--resume", "--outputs", "overlay,heatmap,cam",
+        os.path.join(clash, ".", ""))
+# (the earlier run's ok lines stay: a redone input has its old line and a new one)
+new_lines = lines(o)[3:]
+res_c = sorted((os.path.relpath(os.path.normpath(x["input"]), clash), x["status"])
+               for x in new_lines)
+check(r.returncode == 1 and os.path.isfile(os.path.join(o, "x.cam.npy")) and
+      os.path.isfile(os.path.join(o, "y.cam.npy")) and
+      os.path.isfile(os.path.join(o, "two", "y.cam.npy")) and
+      res_c == [("two/y.png", "ok"), ("x.jpg", "ok"), ("x.png", "error"), ("y.png", "ok")],
+      "--resume with another output asked, the folder spelled otherwise: each input redone",
+      (r.returncode, r.stderr, res_c))
 # the same file twice (as a file and again through its folder, or the same path twice) runs
 # once; from stdin a path sent again runs again (the file may have changed)
 o = os.path.join(WORK, "out_same_file")
