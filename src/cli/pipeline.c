@@ -74,18 +74,26 @@ void output_path(const cli_config *cfg, const job *j, int which, char *buf, size
                  ext);
 }
 
+/* Output `bit` of j: -1 when this run does not write it; else its path into path (4096
+ * bytes) and 1 when a file is there now (its stat into *sb), 0 when none is. */
+static int output_file(const pipeline *p, const job *j, int bit, char *path, struct stat *sb)
+{
+    if (!(p->cfg->outputs & bit))
+        return -1;
+    output_path(p->cfg, j, bit, path, 4096);
+    return stat(path, sb) == 0;
+}
+
 /* done before: an ok line in the earlier results and all of this run's outputs present */
 static int already_done(const pipeline *p, const job *j)
 {
     if (!p->done || !resume_contains(p->done, j->path))
         return 0;
     for (int bit = 1; bit <= OUT_LAST; bit <<= 1) {
-        if (!(p->cfg->outputs & bit))
-            continue;
         char path[4096];
         struct stat sb;
-        output_path(p->cfg, j, bit, path, sizeof path);
-        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        const int there = output_file(p, j, bit, path, &sb);
+        if (there == 0 || (there == 1 && !S_ISREG(sb.st_mode)))
             return 0;
     }
     return 1;
@@ -201,12 +209,9 @@ static void feed(pipeline *p, job *j, int streamed)
 static int replaces_input(pipeline *p, job *j)
 {
     for (int bit = 1; bit <= OUT_LAST; bit <<= 1) {
-        if (!(p->cfg->outputs & bit))
-            continue;
         char path[4096];
         struct stat sb;
-        output_path(p->cfg, j, bit, path, sizeof path);
-        if (stat(path, &sb) != 0)
+        if (output_file(p, j, bit, path, &sb) != 1)
             continue;
         const uint64_t key = file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
         pthread_mutex_lock(&p->mu);
