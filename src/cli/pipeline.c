@@ -84,21 +84,6 @@ static int output_file(const pipeline *p, const job *j, int bit, char *path, str
     return stat(path, sb) == 0;
 }
 
-/* done before: an ok line in the earlier results and all of this run's outputs present */
-static int already_done(const pipeline *p, const job *j)
-{
-    if (!p->done || !resume_contains(p->done, j->path))
-        return 0;
-    for (int bit = 1; bit <= OUT_LAST; bit <<= 1) {
-        char path[4096];
-        struct stat sb;
-        const int there = output_file(p, j, bit, path, &sb);
-        if (there == 0 || (there == 1 && !S_ISREG(sb.st_mode)))
-            return 0;
-    }
-    return 1;
-}
-
 /* Who holds an output name (the claims map's two values): an input of this run, as its file
  * (file_key, 0 when unknown) and its path (name_key); or an input an earlier run finished
  * (--resume), as its index in the resume set (the path is read only on a clash) with
@@ -125,6 +110,23 @@ static int earlier_is(const pipeline *p, const uint64_t *h, const job *j)
     struct stat sb;
     return j->id && stat(path, &sb) == 0 &&
            file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino) == j->id;
+}
+
+/* Done before: the earlier run's ok line for j's output names is j's (the same path, or the
+ * same file by another spelling) and every output this run asks for is there. */
+static int already_done(const pipeline *p, const job *j)
+{
+    const uint64_t *h = p->done ? key_map_get(&p->claims, name_key(j->out_base)) : NULL;
+    if (!h || !(h[1] & EARLIER_RUN) || !earlier_is(p, h, j))
+        return 0;
+    for (int bit = 1; bit <= OUT_LAST; bit <<= 1) {
+        char path[4096];
+        struct stat sb;
+        const int there = output_file(p, j, bit, path, &sb);
+        if (there == 0 || (there == 1 && !S_ISREG(sb.st_mode)))
+            return 0;
+    }
+    return 1;
 }
 
 /* Claims j's output names for it: CLAIM_OK (j's now: no one held them, or an earlier run

@@ -4,7 +4,9 @@
  * written by rename, so a file that exists is whole). The file is rewritten with exactly those
  * lines (atomically), so after any number of interrupted runs and resumes it holds one line
  * per input: error lines are dropped and their inputs tried again, and an input whose outputs
- * were written but whose line was lost to a kill is simply done again.
+ * were written but whose line was lost to a kill is simply done again. (A run that redoes
+ * inputs for outputs asked anew appends their new lines beside the old: the next --resume
+ * keeps the new ones.)
  */
 #include <cJSON.h>
 #include <dirent.h>
@@ -15,11 +17,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static int line_done(const cJSON *o)
 {
@@ -58,10 +55,16 @@ static char *line_base(const cJSON *o)
     return b;
 }
 
+/* What a kept line is about: its outputs' files (their base), else its input. */
+static const char *kept_key(const kept *k)
+{
+    return k->base ? k->base : k->input;
+}
+
 static int cmp_kept(const void *a, const void *b)
 {
     const kept *x = a, *y = b;
-    int c = strcmp(x->input, y->input);
+    int c = strcmp(kept_key(x), kept_key(y));
     return c ? c : (x->order > y->order) - (x->order < y->order);
 }
 
@@ -121,10 +124,13 @@ int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size
         snprintf(err, errlen, "%s: out of memory reading it", jsonl);
         return 0;
     }
-    /* one line per input: the first of duplicates (two runs that both finished it) */
+    /* one line per set of output files: the last of those naming them. Two runs both
+     * finished an input (a kill between its outputs and its line), or a later run redid it
+     * asking for more outputs (its path spelled otherwise, maybe), or, before session 11,
+     * another input wrote over them: the last run wrote the files, its line describes them. */
     qsort(k, n, sizeof *k, cmp_kept);
-    for (size_t i = 1; i < n; i++)
-        k[i].dup = strcmp(k[i].input, k[i - 1].input) == 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        k[i].dup = strcmp(kept_key(&k[i]), kept_key(&k[i + 1])) == 0;
     for (size_t i = 0; i < n; i++)
         if (!k[i].dup) { /* moved, not copied: the strings go with the set */
             set->bases[set->count] = k[i].base;
@@ -154,13 +160,7 @@ int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size
         resume_free(set);
         return 0;
     }
-    return 1; /* set->inputs is sorted: it came from the sorted k */
-}
-
-int resume_contains(const resume_set *set, const char *input)
-{
-    return set->count &&
-           bsearch(&input, set->inputs, set->count, sizeof *set->inputs, cmp_str) != NULL;
+    return 1;
 }
 
 void resume_free(resume_set *set)

@@ -392,6 +392,13 @@ check(r.returncode == 1 and os.path.isfile(os.path.join(o, "x.cam.npy")) and
       res_c == [("two/y.png", "ok"), ("x.jpg", "ok"), ("x.png", "error"), ("y.png", "ok")],
       "--resume with another output asked, the folder spelled otherwise: each input redone",
       (r.returncode, r.stderr, res_c))
+# the next --resume keeps one line per input: the newer ones, which name the cams
+r = run("-w", WEIGHTS, "-o", o, "-q", "--resume", "--outputs", "overlay,heatmap,cam", clash)
+kept_lines = lines(o)
+check(r.returncode == 1 and len(kept_lines) == 4 and
+      all("cam" in x["outputs"] for x in kept_lines if x["status"] == "ok"),
+      "the next --resume: one line per input, the redone inputs' newer lines",
+      (r.returncode, [(x["input"], sorted(x.get("outputs") or {})) for x in kept_lines]))
 # the same file twice (as a file and again through its folder, or the same path twice) runs
 # once; from stdin a path sent again runs again (the file may have changed)
 o = os.path.join(WORK, "out_same_file")
