@@ -139,7 +139,7 @@ int make_parent_dirs(const char *path);
 
 /* ---- resume.c */
 typedef struct resume_set {
-    char **inputs; /* the inputs of the lines kept, one per set of output files */
+    char **inputs; /* the inputs of the lines kept (one per set of output files), sorted */
     char **bases;  /* each input's out_base (its outputs' path less ".overlay.png" etc.) */
     size_t count;
 } resume_set;
@@ -148,6 +148,7 @@ typedef struct resume_set {
  * missing file is an empty set. 0 on failure (err set). Under MPI rank 0 rewrites, the others
  * only read. The pipeline holds each kept line's output names for its input (pipeline.c). */
 int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size_t errlen);
+int resume_contains(const resume_set *set, const char *input);
 void resume_free(resume_set *set);
 /* Deletes, below dir, the temporary files of writes that a killed run left behind. */
 size_t remove_stale_temps(const char *dir);

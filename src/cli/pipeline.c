@@ -112,12 +112,16 @@ static int earlier_is(const pipeline *p, const uint64_t *h, const job *j)
            file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino) == j->id;
 }
 
-/* Done before: the earlier run's ok line for j's output names is j's (the same path, or the
- * same file by another spelling) and every output this run asks for is there. */
+/* Done before: an earlier run's ok line for j (for j's output names, under any spelling of
+ * j's path; or for j's path, as when the output folder was copied: its lines name the old
+ * folder's files) and every output this run asks for is there. */
 static int already_done(const pipeline *p, const job *j)
 {
-    const uint64_t *h = p->done ? key_map_get(&p->claims, name_key(j->out_base)) : NULL;
-    if (!h || !(h[1] & EARLIER_RUN) || !earlier_is(p, h, j))
+    if (!p->done)
+        return 0;
+    const uint64_t *h = key_map_get(&p->claims, name_key(j->out_base));
+    const int mine = h && (h[1] & EARLIER_RUN) && earlier_is(p, h, j);
+    if (!mine && !resume_contains(p->done, j->path))
         return 0;
     for (int bit = 1; bit <= OUT_LAST; bit <<= 1) {
         char path[4096];

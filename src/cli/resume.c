@@ -68,6 +68,13 @@ static int cmp_kept(const void *a, const void *b)
     return c ? c : (x->order > y->order) - (x->order < y->order);
 }
 
+static int cmp_input(const void *a, const void *b)
+{
+    const kept *x = a, *y = b;
+    int c = strcmp(x->input, y->input);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
 static int cmp_order(const void *a, const void *b)
 {
     const kept *x = a, *y = b;
@@ -131,6 +138,7 @@ int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size
     qsort(k, n, sizeof *k, cmp_kept);
     for (size_t i = 0; i + 1 < n; i++)
         k[i].dup = strcmp(kept_key(&k[i]), kept_key(&k[i + 1])) == 0;
+    qsort(k, n, sizeof *k, cmp_input); /* the set is searched by input (resume_contains) */
     for (size_t i = 0; i < n; i++)
         if (!k[i].dup) { /* moved, not copied: the strings go with the set */
             set->bases[set->count] = k[i].base;
@@ -161,6 +169,17 @@ int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size
         return 0;
     }
     return 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int resume_contains(const resume_set *set, const char *input)
+{
+    return set->count &&
+           bsearch(&input, set->inputs, set->count, sizeof *set->inputs, cmp_str) != NULL;
 }
 
 void resume_free(resume_set *set)
