@@ -13,9 +13,8 @@
  * over the target, so no reader sees half a file. No fsync: atomic, not durable.
  *
  * Thread-safe: every call has its own libpng, TurboJPEG, libwebp and compressor state; the only
- * static
- * mutable state is the atomic counter that makes temporary names unique. Messages go to the
- * caller's err buffer (libpng and TurboJPEG messages included); nothing is printed.
+ * static mutable state is the atomic counter that makes temporary names unique. Messages go to
+ * the caller's err buffer (libpng and TurboJPEG messages included); nothing is printed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -530,6 +529,12 @@ static const char *webp_status_text(VP8StatusCode s)
     }
 }
 
+/* A failed libwebp call's status for our caller: out of memory, or the file at fault. */
+static gc_status webp_failure(VP8StatusCode s)
+{
+    return s == VP8_STATUS_OUT_OF_MEMORY ? GC_ERR_OUT_OF_MEMORY : GC_ERR_INVALID_ARGUMENT;
+}
+
 /* A still WebP image, lossy or lossless, with libwebp's default decoding (what OpenCV's
  * WebP decoder asks for): alpha dropped, not composited, as IMREAD_COLOR does; no EXIF
  * orientation (OpenCV 4.6 applies none to WebP). Animated files are refused, as OpenCV 4.6
@@ -549,9 +554,8 @@ static gc_status decode_webp(const char *path, const uint8_t *data, size_t size,
                        path);
     VP8StatusCode vs = WebPGetFeatures(data, size, &cfg.input);
     if (vs != VP8_STATUS_OK)
-        return io_fail(err, err_len, vs == VP8_STATUS_OUT_OF_MEMORY ? GC_ERR_OUT_OF_MEMORY
-                                                                      : GC_ERR_INVALID_ARGUMENT,
-                       "%s: corrupt WebP: %s", path, webp_status_text(vs));
+        return io_fail(err, err_len, webp_failure(vs), "%s: corrupt WebP: %s", path,
+                       webp_status_text(vs));
     if (cfg.input.has_animation)
         return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
                        "%s: animated WebP is not supported (%dx%d; OpenCV does not read it "
@@ -576,9 +580,8 @@ static gc_status decode_webp(const char *path, const uint8_t *data, size_t size,
     WebPFreeDecBuffer(&cfg.output); /* nothing of ours: the memory is external */
     if (vs != VP8_STATUS_OK) {
         free(pixels);
-        return io_fail(err, err_len, vs == VP8_STATUS_OUT_OF_MEMORY ? GC_ERR_OUT_OF_MEMORY
-                                                                      : GC_ERR_INVALID_ARGUMENT,
-                       "%s: corrupt or truncated WebP: %s", path, webp_status_text(vs));
+        return io_fail(err, err_len, webp_failure(vs), "%s: corrupt or truncated WebP: %s", path,
+                       webp_status_text(vs));
     }
     out->data = pixels;
     out->width = cfg.input.width;

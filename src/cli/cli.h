@@ -92,6 +92,11 @@ job *job_new(const char *path, const char *root, const char *out_dir);
 job *job_new_streamed(const char *path, const char *out_dir);
 void job_free(job *j);
 int has_image_extension(const char *name);
+/* Cuts s's last extension off ("a/b.c.png" -> "a/b.c"; none past the last '/': unchanged). */
+void strip_extension(char *s);
+/* path's components but "" and "." (and ".." with drop_up), joined by '/' into out (room for
+ * strlen(path) + 1 bytes), without a leading '/': its length. */
+size_t path_parts(const char *path, int drop_up, char *out);
 /* --shard I/N membership: a hash of the input's output path relative to the output folder
  * (its path relative to the folder given, its path as read from stdin, or its file name), so the partition does not
  * depend on listing order and the shards' union is every input exactly once. Under MPI,

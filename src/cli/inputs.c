@@ -20,6 +20,33 @@ int has_image_extension(const char *name)
                    strcasecmp(dot, ".jpeg") == 0 || strcasecmp(dot, ".webp") == 0);
 }
 
+void strip_extension(char *s)
+{
+    char *dot = strrchr(s, '.'), *slash = strrchr(s, '/');
+    if (dot && (!slash || dot > slash))
+        *dot = 0;
+}
+
+size_t path_parts(const char *path, int drop_up, char *out)
+{
+    size_t n = 0;
+    for (const char *p = path; *p;) {
+        const char *end = strchr(p, '/');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        const int skip = len == 0 || (len == 1 && p[0] == '.') ||
+                         (drop_up && len == 2 && p[0] == '.' && p[1] == '.');
+        if (!skip) {
+            if (n)
+                out[n++] = '/';
+            memcpy(out + n, p, len);
+            n += len;
+        }
+        p += len + (end != NULL);
+    }
+    out[n] = 0;
+    return n;
+}
+
 /* A job for `path` whose outputs go to out_dir/rel without its extension. */
 static job *job_make(const char *path, const char *rel, const char *out_dir)
 {
@@ -34,9 +61,7 @@ static job *job_make(const char *path, const char *rel, const char *out_dir)
         return NULL;
     }
     snprintf(j->out_base, len, "%s/%s", out_dir, rel);
-    char *dot = strrchr(j->out_base, '.'), *slash = strrchr(j->out_base, '/');
-    if (dot && (!slash || dot > slash))
-        *dot = 0;
+    strip_extension(j->out_base);
     /* output paths are built in 4096-byte buffers (PATH_MAX), with ".heatmap.jpeg.tmp.<pid>"
      * and more after the base: refused here, not cut short there (two cut names may meet) */
     if (strlen(j->out_base) + 64 > 4096) {
@@ -68,21 +93,7 @@ job *job_new_streamed(const char *path, const char *out_dir)
     char *rel = malloc(strlen(path) + 1);
     if (!rel)
         return NULL;
-    size_t n = 0;
-    for (const char *p = path; *p;) {
-        const char *end = strchr(p, '/');
-        const size_t len = end ? (size_t)(end - p) : strlen(p);
-        const int skip = len == 0 || (len == 1 && p[0] == '.') ||
-                         (len == 2 && p[0] == '.' && p[1] == '.');
-        if (!skip) {
-            if (n)
-                rel[n++] = '/';
-            memcpy(rel + n, p, len);
-            n += len;
-        }
-        p += len + (end != NULL);
-    }
-    rel[n] = 0;
+    const size_t n = path_parts(path, 1, rel);
     job *j = job_make(path, n ? rel : "unnamed", out_dir);
     free(rel);
     if (j && !n && !j->failed) {
@@ -145,6 +156,11 @@ typedef struct walk_ctx {
     ino_t out_ino;
 } walk_ctx;
 
+static int is_out_dir(const walk_ctx *wc, const struct stat *sb)
+{
+    return wc->have_out && sb->st_dev == wc->out_dev && sb->st_ino == wc->out_ino;
+}
+
 static int on_path(const walk_dir *w, const struct stat *sb)
 {
     for (; w; w = w->up)
@@ -193,7 +209,7 @@ static int walk(const char *dir, const char *root, const walk_ctx *wc, const wal
         struct stat sb;
         const int found = stat(p, &sb) == 0;
         if (found && S_ISDIR(sb.st_mode)) {
-            if (wc->have_out && sb.st_dev == wc->out_dev && sb.st_ino == wc->out_ino) {
+            if (is_out_dir(wc, &sb)) {
                 /* the output folder: never inputs */
             } else if (on_path(here, &sb)) {
                 if (!cfg->quiet)
@@ -205,7 +221,7 @@ static int walk(const char *dir, const char *root, const walk_ctx *wc, const wal
         } else if (has_image_extension(names[i])) {
             job *j = job_new(p, root, cfg->out_dir);
             if (j && found && S_ISREG(sb.st_mode))
-                j->id = file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
+                j->id = file_key(&sb);
             ok &= push(l, j);
         }
         free(p);
@@ -235,9 +251,9 @@ int inputs_collect(const cli_config *cfg, input_list *out)
         while (len > 1 && p[len - 1] == '/')
             p[--len] = 0;
         struct stat sb;
+        const int found = stat(p, &sb) == 0;
         int ok;
-        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode) && wc.have_out &&
-            sb.st_dev == wc.out_dev && sb.st_ino == wc.out_ino) {
+        if (found && S_ISDIR(sb.st_mode) && is_out_dir(&wc, &sb)) {
             job *j = job_new(p, NULL, cfg->out_dir);
             ok = push(out, j);
             if (j) {
@@ -247,13 +263,13 @@ int inputs_collect(const cli_config *cfg, input_list *out)
                          "inputs and could replace input files; give another output folder",
                          p, cfg->out_dir);
             }
-        } else if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        } else if (found && S_ISDIR(sb.st_mode)) {
             const walk_dir top = {sb.st_dev, sb.st_ino, NULL};
             ok = walk(p, p, &wc, &top);
         } else {
             job *j = job_new(p, NULL, cfg->out_dir);
-            if (j && stat(p, &sb) == 0 && S_ISREG(sb.st_mode))
-                j->id = file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
+            if (j && found && S_ISREG(sb.st_mode))
+                j->id = file_key(&sb);
             ok = push(out, j);
         }
         free(p);

@@ -25,11 +25,9 @@ uint64_t name_key(const char *name)
     return h ? h : 1;
 }
 
-uint64_t file_key(uint64_t dev, uint64_t ino)
+uint64_t file_key(const struct stat *sb)
 {
-    if (dev == 0 && ino == 0)
-        return 0;
-    const uint64_t h = mix(mix(dev) ^ ino);
+    const uint64_t h = mix(mix((uint64_t)sb->st_dev) ^ (uint64_t)sb->st_ino);
     return h ? h : 1;
 }
 

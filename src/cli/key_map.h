@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 /* Open addressing, at most half full: 48 to 96 bytes per key (144 while growing), however
  * long the names, so that a long-lived worker reading paths from stdin stays small. Two
@@ -20,13 +21,14 @@ typedef struct key_map {
 /* 1 when key was not there (it now maps to a, b), 0 when it was (nothing changes), -1 when
  * out of memory (nothing added). key must not be 0. */
 int key_map_put(key_map *m, uint64_t key, uint64_t a, uint64_t b);
-/* key's two values (to read or change in place; valid until the next put), or NULL. */
+/* key's two values (to read or change in place; valid until the next put), or NULL. key must
+ * not be 0. */
 uint64_t *key_map_get(const key_map *m, uint64_t key);
 void key_map_free(key_map *m);
 
-/* The key of a name (FNV-1a and a finalizer), and of a file (its device and inode): never 0.
- * file_key(0, 0) stands for "unknown" and is 0. */
+/* The key of a name (FNV-1a and a finalizer), and of a file (its device and inode, from its
+ * stat): never 0 (callers keep 0 for "unknown"). */
 uint64_t name_key(const char *name);
-uint64_t file_key(uint64_t dev, uint64_t ino);
+uint64_t file_key(const struct stat *sb);
 
 #endif

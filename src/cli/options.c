@@ -110,23 +110,14 @@ static int pick(const char *s, const char *const *names, int n)
  * --resume). Kept in a static buffer: parsed once. */
 static const char *tidy_folder(const char *dir)
 {
-    static char buf[3000];
-    size_t n = 0;
+    static char buf[3002];
     const int absolute = dir[0] == '/';
-    for (const char *p = dir; *p;) {
-        const char *end = strchr(p, '/');
-        const size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len && !(len == 1 && p[0] == '.')) {
-            if (n || absolute)
-                buf[n++] = '/';
-            memcpy(buf + n, p, len);
-            n += len;
-        }
-        p += len + (end != NULL);
-    }
+    const size_t n = path_parts(dir, 0, buf + 1);
     if (n == 0) /* "/" or "." */
-        buf[n++] = absolute ? '/' : '.';
-    buf[n] = 0;
+        return absolute ? "/" : ".";
+    if (!absolute)
+        return buf + 1;
+    buf[0] = '/';
     return buf;
 }
 

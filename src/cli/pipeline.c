@@ -92,10 +92,16 @@ static int output_file(const pipeline *p, const job *j, int bit, char *path, str
 
 enum { CLAIM_OK, CLAIM_SAME_INPUT, CLAIM_CLASH };
 
+/* The second value of a holder of this run: j's path, its key without the EARLIER_RUN bit. */
+static uint64_t path_hold(const job *j)
+{
+    return name_key(j->path) & ~EARLIER_RUN;
+}
+
 static void holder_set(uint64_t *h, const job *j)
 {
     h[0] = j->id;
-    h[1] = name_key(j->path) & ~EARLIER_RUN;
+    h[1] = path_hold(j);
 }
 
 /* Whether holder h (an earlier run's input) is j's file: the same path, or the same file by
@@ -109,7 +115,7 @@ static int earlier_is(const pipeline *p, const uint64_t *h, const job *j)
         return 1;
     struct stat sb;
     return j->id && stat(path, &sb) == 0 &&
-           file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino) == j->id;
+           file_key(&sb) == j->id;
 }
 
 /* Done before: an earlier run's ok line for j (for j's output names, under any spelling of
@@ -144,8 +150,7 @@ static int claim_outputs(pipeline *p, job *j)
     const uint64_t name = name_key(j->out_base);
     uint64_t *h = key_map_get(&p->claims, name);
     if (!h) {
-        const uint64_t path = name_key(j->path) & ~EARLIER_RUN;
-        if (key_map_put(&p->claims, name, j->id, path) == 1)
+        if (key_map_put(&p->claims, name, j->id, path_hold(j)) == 1)
             return CLAIM_OK;
         j->failed = 1;
         snprintf(j->error, sizeof j->error, "%s: out of memory remembering output names",
@@ -157,7 +162,7 @@ static int claim_outputs(pipeline *p, job *j)
             holder_set(h, j); /* the earlier run's input itself, to be redone */
             return CLAIM_OK;
         }
-    } else if ((j->id && h[0] == j->id) || h[1] == (name_key(j->path) & ~EARLIER_RUN)) {
+    } else if ((j->id && h[0] == j->id) || h[1] == path_hold(j)) {
         holder_set(h, j); /* the file may have been replaced: compare with the new one next */
         return CLAIM_SAME_INPUT;
     }
@@ -184,10 +189,10 @@ static int still_to_run(pipeline *p, job *j, int streamed)
     if (j->failed) {
         report_job(p->rep, j);
     } else if (already_done(p, j)) {
-        uint64_t *h = key_map_get(&p->claims, name_key(j->out_base));
+        const uint64_t name = name_key(j->out_base);
+        uint64_t *h = key_map_get(&p->claims, name);
         if (!h)
-            key_map_put(&p->claims, name_key(j->out_base), j->id,
-                        name_key(j->path) & ~EARLIER_RUN);
+            key_map_put(&p->claims, name, j->id, path_hold(j));
         else if (h[1] & EARLIER_RUN)
             holder_set(h, j);
         report_skip(p->rep);
@@ -219,9 +224,8 @@ static int replaces_input(pipeline *p, job *j)
         struct stat sb;
         if (output_file(p, j, bit, path, &sb) != 1)
             continue;
-        const uint64_t key = file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
         pthread_mutex_lock(&p->mu);
-        const int input = key && key_map_get(&p->inputs, key) != NULL;
+        const int input = key_map_get(&p->inputs, file_key(&sb)) != NULL;
         pthread_mutex_unlock(&p->mu);
         if (input) {
             j->failed = 1;
@@ -254,7 +258,7 @@ static void *feeder(void *arg)
             job *j = job_new_streamed(line, p->cfg->out_dir);
             struct stat sb;
             if (j && stat(line, &sb) == 0 && S_ISREG(sb.st_mode)) {
-                j->id = file_key((uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
+                j->id = file_key(&sb);
                 pthread_mutex_lock(&p->mu);
                 key_map_put(&p->inputs, j->id, 0, 0);
                 pthread_mutex_unlock(&p->mu);

@@ -47,10 +47,9 @@ static char *line_base(const cJSON *o)
     if (!cJSON_IsString(first))
         return NULL;
     char *b = strdup(first->valuestring);
-    for (int k = 0; b && k < 2; k++) {
-        char *dot = strrchr(b, '.'), *slash = strrchr(b, '/');
-        if (dot && (!slash || dot > slash))
-            *dot = 0;
+    if (b) {
+        strip_extension(b);
+        strip_extension(b);
     }
     return b;
 }

@@ -772,6 +772,16 @@ void drain_device(int dev, bool blocking_only = false)
             o.end());
 }
 
+/* What synchronizing stream st waits for: its work; for the legacy stream, also that of the
+ * device's blocking streams. */
+void drain_for_sync(cudaStream_t st)
+{
+    if (is_legacy(st))
+        drain_device(t_device, true);
+    else
+        drain_stream(st);
+}
+
 /* [p, p + n) inside a cudaHostRegister'ed range (page-locked: copies from and to it are as
  * asynchronous as from pinned memory). Caller holds the lock. */
 bool registered_locked(const void *p, size_t n)
@@ -1732,10 +1742,7 @@ extern "C" cudaError_t cudaStreamSynchronize(cudaStream_t stream)
         return fail(e);
     if (cudaError_t e = sync_conflict(stream, "cudaStreamSynchronize"))
         return fail(e);
-    if (is_legacy(stream))
-        drain_device(t_device, true);
-    else
-        drain_stream(stream);
+    drain_for_sync(stream);
     return synchronize("cudaStreamSynchronize");
 }
 
@@ -1749,10 +1756,7 @@ extern "C" cudaError_t cudaStreamQuery(cudaStream_t stream)
         return fail(e);
     /* the lazy schedule runs the work now (a GPU gets through it eventually: a caller polling
      * for it must not wait forever) */
-    if (is_legacy(stream))
-        drain_device(t_device, true);
-    else
-        drain_stream(stream);
+    drain_for_sync(stream);
     if (int st = S().sticky.load())
         return fail((cudaError_t)st);
     return cudaSuccess;
