@@ -153,6 +153,11 @@ typedef struct resume_set {
  * missing file is an empty set. 0 on failure (err set). Under MPI rank 0 rewrites, the others
  * only read. The pipeline holds each kept line's output names for its input (pipeline.c). */
 int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size_t errlen);
+/* Rewrites results.jsonl (atomically) keeping, of the lines about the same output files,
+ * the last, and every other line: for the end of a --resume run that redid inputs an earlier
+ * run had finished (asked for more outputs), whose old lines are then stale. 0 on failure
+ * (err set). */
+int results_compact(const char *jsonl, char *err, size_t errlen);
 int resume_contains(const resume_set *set, const char *input);
 void resume_free(resume_set *set);
 /* Deletes, below dir, the temporary files of writes that a killed run left behind. */
@@ -194,6 +199,7 @@ typedef struct run_stats {
     int cores, decode_threads, encode_threads, batchers;
     size_t images;        /* jobs finished (ok or not)                                     */
     size_t calls, call_images; /* library batch calls and the images they took            */
+    size_t redone;        /* inputs an earlier run finished, run again for more outputs    */
     stage_time decode, library, encode;
 } run_stats;
 double process_cpu_seconds(void);

@@ -249,14 +249,18 @@ static int run(cli_config *cfg, const mpi_world *w)
         fprintf(stderr, "gradcam: %s\n", err);
         rc = 1;
     }
-    uint64_t sums[3] = {rep.done, rep.failed, list.count};
+    uint64_t sums[4] = {rep.done, rep.failed, list.count, stats.redone};
     report_close(&rep);
     rep_open = 0;
 
-    /* 5. every rank's part file is closed: rank 0 merges them */
-    mpi_sum(w, sums, 3);
+    /* 5. every rank's part file is closed: rank 0 merges them, and drops the lines of
+     * inputs redone for more outputs than an earlier run wrote (one line per input) */
+    mpi_sum(w, sums, 4);
     if (mpi && w->rank == 0 && !parts_merge(cfg->out_dir, 0, err, sizeof err)) {
         fprintf(stderr, "gradcam: %s (--resume merges what is left)\n", err);
+        rc = 1;
+    } else if (sums[3] && w->rank == 0 && !results_compact(results, err, sizeof err)) {
+        fprintf(stderr, "gradcam: %s (--resume drops the stale lines)\n", err);
         rc = 1;
     }
     if (sums[0] == 0 && !from_stdin && sums[2] == 0) {

@@ -160,6 +160,7 @@ static int claim_outputs(pipeline *p, job *j)
     if (h[1] & EARLIER_RUN) {
         if (earlier_is(p, h, j)) {
             holder_set(h, j); /* the earlier run's input itself, to be redone */
+            p->stats.redone++; /* its old line goes at the end (results_compact) */
             return CLAIM_OK;
         }
     } else if ((j->id && h[0] == j->id) || h[1] == path_hold(j)) {

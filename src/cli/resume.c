@@ -4,9 +4,9 @@
  * written by rename, so a file that exists is whole). The file is rewritten with exactly those
  * lines (atomically), so after any number of interrupted runs and resumes it holds one line
  * per input: error lines are dropped and their inputs tried again, and an input whose outputs
- * were written but whose line was lost to a kill is simply done again. (A run that redoes
- * inputs for outputs asked anew appends their new lines beside the old: the next --resume
- * keeps the new ones.)
+ * were written but whose line was lost to a kill is simply done again. A run that redoes
+ * inputs for outputs asked anew appends their new lines beside the old, and at its end
+ * drops the old ones (results_compact).
  */
 #include <cJSON.h>
 #include <dirent.h>
@@ -80,24 +80,35 @@ static int cmp_order(const void *a, const void *b)
     return (x->order > y->order) - (x->order < y->order);
 }
 
-int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size_t errlen)
+static void free_lines(kept *k, size_t n)
 {
-    memset(set, 0, sizeof *set);
-    FILE *f = fopen(jsonl, "r");
-    if (!f) {
-        if (errno == ENOENT)
-            return 1;
-        snprintf(err, errlen, "%s: %s", jsonl, strerror(errno));
-        return 0;
+    for (size_t i = 0; i < n; i++) {
+        free(k[i].input);
+        free(k[i].line);
+        free(k[i].base);
     }
+    free(k);
+}
+
+/* The lines of results.jsonl: with `all`, every line that parses (a compaction at the end of
+ * a run, which keeps its error lines), else the "ok" lines whose outputs all exist (what
+ * --resume trusts). Each remembers its place. 1 when read, 0 when the file cannot be opened
+ * (errno set; ENOENT: none), -1 out of memory (nothing returned). */
+static int read_lines(const char *jsonl, int all, kept **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    FILE *f = fopen(jsonl, "r");
+    if (!f)
+        return 0;
     kept *k = NULL;
     size_t n = 0, cap_k = 0, cap = 0;
     char *line = NULL;
-    int oom = 0; /* then nothing is trusted, and the file is not rewritten (it would lose lines) */
+    int oom = 0;
     while (!oom && getline(&line, &cap, f) > 0) {
         cJSON *o = cJSON_Parse(line); /* a torn last line (killed mid-write) fails here */
         const cJSON *input = o ? cJSON_GetObjectItemCaseSensitive(o, "input") : NULL;
-        if (cJSON_IsString(input) && line_done(o)) {
+        if (cJSON_IsString(input) && (all || line_done(o))) {
             if (n == cap_k) {
                 cap_k = cap_k ? 2 * cap_k : 1024;
                 kept *nk = realloc(k, cap_k * sizeof *k);
@@ -117,26 +128,72 @@ int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size
     }
     free(line);
     fclose(f);
-    if (!oom) {
+    if (oom) {
+        free_lines(k, n);
+        return -1;
+    }
+    *out = k;
+    *count = n;
+    return 1;
+}
+
+/* Marks all but the last of the lines about the same output files (or, without outputs, the
+ * same input) as dup, and leaves k sorted by key. Two runs both finished an input (a kill
+ * between its outputs and its line), or a later run redid it asking for more outputs (its
+ * path spelled otherwise, maybe), or, before session 11, another input wrote over them: the
+ * last run wrote the files, its line describes them. */
+static void mark_dups(kept *k, size_t n)
+{
+    qsort(k, n, sizeof *k, cmp_kept);
+    for (size_t i = 0; i + 1 < n; i++)
+        k[i].dup = strcmp(kept_key(&k[i]), kept_key(&k[i + 1])) == 0;
+}
+
+/* Writes the lines not marked dup, in their first order, to jsonl through a temp file and a
+ * rename (a kill leaves the old file or the new one). 0 on failure (err set). */
+static int rewrite_lines(const char *jsonl, kept *k, size_t n, char *err, size_t errlen)
+{
+    qsort(k, n, sizeof *k, cmp_order);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", jsonl, (int)getpid());
+    FILE *out = fopen(tmp, "w");
+    int ok = out != NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        if (!k[i].dup)
+            ok = fprintf(out, "%s\n", k[i].line) > 0;
+    if (out)
+        ok = (fclose(out) == 0) && ok;
+    if (!ok || rename(tmp, jsonl) != 0) {
+        snprintf(err, errlen, "%s: cannot rewrite: %s", jsonl, strerror(errno));
+        unlink(tmp);
+        return 0;
+    }
+    return 1;
+}
+
+int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size_t errlen)
+{
+    memset(set, 0, sizeof *set);
+    kept *k;
+    size_t n;
+    const int r = read_lines(jsonl, 0, &k, &n);
+    if (r == 0 && errno == ENOENT)
+        return 1;
+    if (r == 0) {
+        snprintf(err, errlen, "%s: %s", jsonl, strerror(errno));
+        return 0;
+    }
+    if (r > 0) {
         set->inputs = malloc(sizeof *set->inputs * (n ? n : 1));
         set->bases = malloc(sizeof *set->bases * (n ? n : 1));
-        oom = !set->inputs || !set->bases;
     }
-    if (oom) {
-        for (size_t i = 0; i < n; i++)
-            free(k[i].input), free(k[i].line), free(k[i].base);
-        free(k);
+    if (r < 0 || !set->inputs || !set->bases) { /* nothing trusted, nor the file rewritten */
+        free_lines(k, n);
         resume_free(set);
         snprintf(err, errlen, "%s: out of memory reading it", jsonl);
         return 0;
     }
-    /* one line per set of output files: the last of those naming them. Two runs both
-     * finished an input (a kill between its outputs and its line), or a later run redid it
-     * asking for more outputs (its path spelled otherwise, maybe), or, before session 11,
-     * another input wrote over them: the last run wrote the files, its line describes them. */
-    qsort(k, n, sizeof *k, cmp_kept);
-    for (size_t i = 0; i + 1 < n; i++)
-        k[i].dup = strcmp(kept_key(&k[i]), kept_key(&k[i + 1])) == 0;
+    mark_dups(k, n);
     qsort(k, n, sizeof *k, cmp_input); /* the set is searched by input (resume_contains) */
     for (size_t i = 0; i < n; i++)
         if (!k[i].dup) { /* moved, not copied: the strings go with the set */
@@ -144,30 +201,27 @@ int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size
             set->inputs[set->count++] = k[i].input;
             k[i].base = k[i].input = NULL;
         }
-    qsort(k, n, sizeof *k, cmp_order);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", jsonl, (int)getpid());
-    FILE *out = rewrite ? fopen(tmp, "w") : NULL;
-    int ok = out != NULL || !rewrite;
-    for (size_t i = 0; i < n; i++) {
-        if (out && ok && !k[i].dup)
-            ok = fprintf(out, "%s\n", k[i].line) > 0;
-        free(k[i].input);
-        free(k[i].line);
-        free(k[i].base);
-    }
-    free(k);
-    if (!rewrite)
-        return 1;
-    if (out)
-        ok = (fclose(out) == 0) && ok;
-    if (!ok || rename(tmp, jsonl) != 0) {
-        snprintf(err, errlen, "%s: cannot rewrite: %s", jsonl, strerror(errno));
-        unlink(tmp);
+    const int ok = !rewrite || rewrite_lines(jsonl, k, n, err, errlen);
+    free_lines(k, n);
+    if (!ok)
         resume_free(set);
+    return ok;
+}
+
+int results_compact(const char *jsonl, char *err, size_t errlen)
+{
+    kept *k;
+    size_t n;
+    const int r = read_lines(jsonl, 1, &k, &n);
+    if (r <= 0) {
+        snprintf(err, errlen, "%s: %s", jsonl, r < 0 ? "out of memory reading it"
+                                                     : strerror(errno));
         return 0;
     }
-    return 1;
+    mark_dups(k, n);
+    const int ok = rewrite_lines(jsonl, k, n, err, errlen);
+    free_lines(k, n);
+    return ok;
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -382,16 +382,18 @@ o = os.path.join(WORK, "out_resume_more")
 run("-w", WEIGHTS, "-o", o, "-q", clash)
 r = run("-w", WEIGHTS, "-o", o + "/", "-q", "--resume", "--outputs", "overlay,heatmap,cam",
         os.path.join(clash, ".", ""))
-# (the earlier run's ok lines stay: a redone input has its old line and a new one)
-new_lines = lines(o)[3:]
+# the redone inputs' old lines are dropped at the end: one line per input, the new ones
+new_lines = lines(o)
 res_c = sorted((os.path.relpath(os.path.normpath(x["input"]), clash), x["status"])
                for x in new_lines)
 check(r.returncode == 1 and os.path.isfile(os.path.join(o, "x.cam.npy")) and
       os.path.isfile(os.path.join(o, "y.cam.npy")) and
       os.path.isfile(os.path.join(o, "two", "y.cam.npy")) and
-      res_c == [("two/y.png", "ok"), ("x.jpg", "ok"), ("x.png", "error"), ("y.png", "ok")],
-      "--resume with another output asked, the folder spelled otherwise: each input redone",
-      (r.returncode, r.stderr, res_c))
+      res_c == [("two/y.png", "ok"), ("x.jpg", "ok"), ("x.png", "error"), ("y.png", "ok")] and
+      all("cam" in x["outputs"] for x in new_lines if x["status"] == "ok") and
+      not [f for f in os.listdir(o) if ".tmp." in f],
+      "--resume with another output asked, the folder spelled otherwise: each input redone, "
+      "one line each, no temp file", (r.returncode, r.stderr, res_c))
 # the next --resume keeps one line per input: the newer ones, which name the cams
 r = run("-w", WEIGHTS, "-o", o, "-q", "--resume", "--outputs", "overlay,heatmap,cam", clash)
 kept_lines = lines(o)

@@ -187,5 +187,15 @@ check(r.returncode == 0 and len(inputs) == len(set(inputs)) == N_MANY and comple
 r = gradcam(*args, "--resume", many)
 check(r.returncode == 0 and len(results("killed")) == N_MANY,
       "then --resume in one process: nothing to do, still one line per input")
+# more outputs asked under mpirun: each rank redoes its inputs and appends to its part file;
+# rank 0 merges the parts and drops the old lines
+r = gradcam("-o", "killed", "-q", "--outputs", "overlay,cam,heatmap", "--threads", "1",
+            "--resume", many, np_=2)
+lines = [json.loads(l) for l in results("killed")]
+check(r.returncode == 0 and len(lines) == len({x["input"] for x in lines}) == N_MANY and
+      all("heatmap" in x["outputs"] for x in lines) and
+      not [f for f in files("killed") if f.startswith("results.rank") or ".tmp." in f],
+      "--resume under mpirun with another output asked: one line per input, the new ones",
+      (r.returncode, r.stderr[-500:], len(lines)))
 
 finish()
