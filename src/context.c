@@ -43,10 +43,12 @@ static gc_status profile_end(gc_context *ctx, gc_status st)
 {
     if (!ctx)
         return st;
-    if (st == GC_OK)
+    if (st == GC_OK) {
         ctx->prof.total_ms += gc_now_ms();
-    else
+    } else {
         profile_reset(ctx);
+        ctx->last_n = 0; /* a failed call leaves no batch, even one that failed its checks */
+    }
     return st;
 }
 
@@ -212,6 +214,9 @@ static gc_status resolve_options(gc_context *ctx)
     if (o->backend == GC_BACKEND_CUDA)
         return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
                        "this build of libgradcam has no CUDA backend; use the CPU backend");
+    if (o->backend == GC_BACKEND_AUTO)
+        snprintf(ctx->backend_note, sizeof ctx->backend_note,
+                 "no GPU used: this build of libgradcam has no CUDA backend");
 #endif
     return use_cpu(ctx);
 }
@@ -398,7 +403,8 @@ const char *gc_layer_name(const gc_context *ctx, int32_t index)
 /* One image to (H, W, 3) NHWC floats in the model's channel order. */
 static gc_status check_image(gc_context *ctx, const gc_image *img, int32_t index)
 {
-    if (!img->data || img->width < 1 || img->height < 1 || img->stride < 3 * img->width)
+    if (!img->data || img->width < 1 || img->height < 1 ||
+        img->stride < 3 * (int64_t)img->width) /* a width over INT32_MAX / 3 must not wrap */
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
                        "image %d: data %s, %dx%d, stride %d (need data, sizes >= 1, "
                        "stride >= 3*width)", index, img->data ? "set" : "NULL", img->width,

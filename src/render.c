@@ -114,7 +114,7 @@ gc_status gc_render(const float *cam, int32_t cam_width, int32_t cam_height,
     const uint8_t *lut = gc_colormap_table(colormap);
     if (!cam || cam_width < 1 || cam_height < 1 || !image || image->width < 1 ||
         image->height < 1 || !lut || !(alpha >= 0.0f && alpha <= 1.0f) ||
-        (overlay && (!image->data || image->stride < 3 * image->width)))
+        (overlay && (!image->data || image->stride < 3 * (int64_t)image->width)))
         return GC_ERR_INVALID_ARGUMENT;
     const int32_t W = image->width, H = image->height;
     const size_t need = (size_t)W * H * 3;
