@@ -274,7 +274,8 @@ GC_API gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n,
 
 /* As gc_explain, from an already preprocessed (n, 3, input_height, input_width) float tensor
  * in PyTorch's NCHW order (channels in the order the model expects: RGB for torch mode,
- * BGR for caffe mode). */
+ * BGR for caffe mode). A tensor holding a NaN or an infinity is GC_ERR_INVALID_ARGUMENT,
+ * naming the first such image (the device calls below do not look). */
 GC_API gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
                                    const int32_t *classes, gc_result *results,
                                    float *cams, size_t cams_len);

@@ -659,7 +659,16 @@ static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n
     return GC_OK;
 }
 
-/* an (n, 3, H, W) tensor into ctx->input (NHWC) */
+/* 1 for a NaN or an infinity: the exponent bits all set (by bits, so it vectorizes with the
+ * copy and holds under any floating-point flags) */
+static inline uint32_t exponent_all_ones(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return (u & 0x7f800000u) == 0x7f800000u;
+}
+
+/* an (n, 3, H, W) tensor into ctx->input (NHWC); a tensor holding NaN or infinity refused */
 static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
 {
     gc_status st = check_batch(ctx, input, n);
@@ -671,18 +680,32 @@ static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
      * one: the single-threaded channel-by-channel form was most of the ~57 ms of host time
      * in a 256-image gc_explain_tensor on the H100 machine, more than the GPU's whole
      * Grad-CAM (docs/benchmarks.md) */
+    int32_t bad = n; /* the first image holding a NaN or an infinity */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(ctx->pre_threads) if (n > 1)
 #endif
     for (int32_t i = 0; i < n; i++) {
         const float *r = input + (size_t)i * 3 * HW, *g = r + HW, *b = g + HW;
         float *dst = ctx->input + (size_t)i * HW * 3;
+        uint32_t nonfinite = 0;
         for (size_t p = 0; p < HW; p++) {
             dst[3 * p] = r[p];
             dst[3 * p + 1] = g[p];
             dst[3 * p + 2] = b[p];
+            nonfinite |= exponent_all_ones(r[p]) | exponent_all_ones(g[p]) |
+                         exponent_all_ones(b[p]);
+        }
+        if (nonfinite) {
+#ifdef _OPENMP
+#pragma omp critical(gc_stage_nonfinite)
+#endif
+            bad = i < bad ? i : bad;
         }
     }
+    if (bad < n)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                       "input tensor: image %d holds a NaN or an infinity (the ReLUs would "
+                       "turn NaN into 0 and give a plausible, meaningless answer)", bad);
     return GC_OK;
 }
 

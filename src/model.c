@@ -307,6 +307,32 @@ static gc_status load_dense(loader *ld, gc_model *m, const char *wkey, const cha
     return GC_OK;
 }
 
+/* Every classifier tensor must be a Linear's "classifier.N.weight" or its ".bias": a head
+ * of another shape (classifier[6] = Sequential(Dropout, Linear) gives "classifier.6.1.weight")
+ * would otherwise load without its last layer, as a network with other classes. */
+static gc_status check_classifier_keys(loader *ld)
+{
+    const size_t plen = strlen(ld->prefix);
+    for (int i = 0; i < ld->f.n_tensors; i++) {
+        const char *name = ld->f.tensors[i].name;
+        if (strncmp(name, ld->prefix, plen) != 0 || strncmp(name + plen, "classifier.", 11) != 0)
+            continue;
+        const char *rest = name + plen + 11;
+        int idx = -1, used = 0;
+        char tail[8] = "";
+        if (sscanf(rest, "%d.%7s%n", &idx, tail, &used) == 2 && rest[used] == 0 &&
+            (strcmp(tail, "weight") == 0 || strcmp(tail, "bias") == 0) &&
+            ld_find(ld, "classifier.%d", idx, ".weight") &&
+            ld_find(ld, "classifier.%d", idx, ".bias"))
+            continue;
+        return gc_fail(ld->err, GC_ERR_MODEL,
+                       "%s: '%s' is not part of a Linear layer of the classifier (expected "
+                       "'classifier.N.weight' and 'classifier.N.bias' only; a head wrapped in "
+                       "Sequential or Dropout needs its keys renamed)", ld->f.path, name);
+    }
+    return GC_OK;
+}
+
 static gc_status build_head(loader *ld, gc_model *m)
 {
     const int C = m->layers[m->n_layers - 1].cout;
@@ -389,6 +415,9 @@ static gc_status build_head(loader *ld, gc_model *m)
             return gc_fail(ld->err, GC_ERR_MODEL,
                            "%s: no classifier: expected 'classifier.N.weight' (torchvision) or "
                            "'pre_logits.fc1.weight' and 'head.fc.weight' (timm)", ld->f.path);
+        gc_status st = check_classifier_keys(ld);
+        if (st != GC_OK)
+            return st;
     }
     m->num_classes = m->dense[m->n_dense - 1].out;
     return GC_OK;
@@ -431,11 +460,23 @@ static gc_status read_metadata(loader *ld, gc_model *m)
                            "%s: metadata gradcam.classes must be a JSON array of strings",
                            ld->f.path);
         }
-        m->labels = calloc((size_t)(n ? n : 1), sizeof *m->labels);
-        for (int i = 0; m->labels && i < n; i++) {
-            const cJSON *s = cJSON_GetArrayItem(arr, i);
-            m->labels[i] = strdup(cJSON_IsString(s) ? s->valuestring : "");
+        int bad = -1; /* the first entry that is not a string */
+        for (int i = 0; i < n && bad < 0; i++)
+            if (!cJSON_IsString(cJSON_GetArrayItem(arr, i)))
+                bad = i;
+        if (bad >= 0 || n != m->num_classes) {
+            cJSON_Delete(arr);
+            if (bad >= 0)
+                return gc_fail(ld->err, GC_ERR_MODEL,
+                               "%s: metadata gradcam.classes: entry %d is not a string",
+                               ld->f.path, bad);
+            return gc_fail(ld->err, GC_ERR_MODEL,
+                           "%s: metadata gradcam.classes names %d classes; the classifier has %d",
+                           ld->f.path, n, m->num_classes);
         }
+        m->labels = calloc((size_t)(n ? n : 1), sizeof *m->labels);
+        for (int i = 0; m->labels && i < n; i++)
+            m->labels[i] = strdup(cJSON_GetArrayItem(arr, i)->valuestring);
         m->n_labels = m->labels ? n : 0;
         cJSON_Delete(arr);
     }

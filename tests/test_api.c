@@ -242,6 +242,38 @@ static void check_options_default(void)
           o.input_height, o.max_batch, o.threads, o.device);
 }
 
+/* A host tensor holding NaN or an infinity is refused, naming the image: the ReLUs would
+ * otherwise make any such input a plausible answer. */
+static void check_nonfinite_tensor(gc_context *ctx)
+{
+    const size_t per = (size_t)3 * NET * NET;
+    float *x = xmalloc(sizeof(float) * 2 * per);
+    gc_result res[2];
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    int ok = 1;
+    char why[1200] = "";
+    for (int k = 0; k < 3 && ok; k++) {
+        for (size_t i = 0; i < 2 * per; i++)
+            x[i] = 0.25f * (float)(i % 7) - 0.5f;
+        x[per + 2 * NET * NET + 17] = bad[k]; /* image 1, blue channel */
+        gc_status s1 = gc_explain_tensor(ctx, x, 2, NULL, res, NULL, 0);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", gc_last_error(ctx));
+        gc_status s2 = gc_predict_tensor(ctx, x, 2, res);
+        x[per + 2 * NET * NET + 17] = 1.0f;
+        gc_status s3 = gc_explain_tensor(ctx, x, 2, NULL, res, NULL, 0);
+        if (s1 != GC_ERR_INVALID_ARGUMENT || s2 != GC_ERR_INVALID_ARGUMENT || s3 != GC_OK ||
+            !contains(msg, "image 1") || !contains(msg, "NaN")) {
+            ok = 0;
+            snprintf(why, sizeof why, "value %g: explain %s, predict %s, finite again %s: %s",
+                     (double)bad[k], gc_status_string(s1), gc_status_string(s2),
+                     gc_status_string(s3), msg);
+        }
+    }
+    check(ok, "nonfinite_tensor_refused", "%s", ok ? "NaN, +Inf, -Inf in image 1" : why);
+    free(x);
+}
+
 /* The test context asked for GC_BACKEND_AUTO and runs on the CPU (no GPU here, or no CUDA in
  * this build): gc_backend_note must say why. */
 static void check_backend_note(gc_context *ctx)
@@ -1167,6 +1199,7 @@ int main(int argc, char **argv)
     check_unsupported();
     check_failed_call_leaves_no_batch(ctx, &imgs[0], &imgs[1]);
     check_backend_note(ctx);
+    check_nonfinite_tensor(ctx);
     check_profile(ctx, &imgs[0]);
     check_device_calls(ctx);
     check_explain_render(ctx, imgs);

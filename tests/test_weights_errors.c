@@ -1004,6 +1004,37 @@ static int case_meta_bad_input_size(void)
     EXPECT_FAIL(path, NULL, GC_ERR_MODEL, path, "gradcam.input_size", "'big'");
 }
 
+/* A head wrapped in Sequential (classifier[6] = Sequential(Dropout, Linear)) has its last
+ * Linear at "classifier.N.1.weight": loading without it would give another network. */
+static int case_head_in_sequential(void)
+{
+    CRAFT("head_sequential.safetensors", path, mf,
+          mf_add(&mf, "classifier.3.1.weight", "F32", 2, (int64_t[]){5, M_CLASSES}, NULL),
+          mf_add(&mf, "classifier.3.1.bias", "F32", 1, (int64_t[]){5}, NULL));
+    EXPECT_FAIL(path, NULL, GC_ERR_MODEL, path, "'classifier.3.1.", "Sequential");
+}
+
+static int case_linear_bias_alone(void)
+{
+    CRAFT("fc_bias_alone.safetensors", path, mf,
+          mf_add(&mf, "classifier.3.bias", "F32", 1, (int64_t[]){5}, NULL));
+    EXPECT_FAIL(path, NULL, GC_ERR_MODEL, path, "'classifier.3.bias'");
+}
+
+static int case_meta_classes_count(void)
+{
+    CRAFT("meta_classes_count.safetensors", path, mf,
+          mf.metadata = "{\"gradcam.classes\":\"[\\\"a\\\",\\\"b\\\",\\\"c\\\",\\\"d\\\"]\"}");
+    EXPECT_FAIL(path, NULL, GC_ERR_MODEL, path, "gradcam.classes", "4 classes", "has 3");
+}
+
+static int case_meta_classes_non_string(void)
+{
+    CRAFT("meta_classes_number.safetensors", path, mf,
+          mf.metadata = "{\"gradcam.classes\":\"[\\\"a\\\",7,\\\"c\\\"]\"}");
+    EXPECT_FAIL(path, NULL, GC_ERR_MODEL, path, "gradcam.classes", "entry 1");
+}
+
 /* ---------------------------------------------------------------- driver */
 
 typedef struct test_case {
@@ -1063,6 +1094,10 @@ static const test_case cases[] = {
     {"metadata_non_string", case_meta_non_string},
     {"metadata_not_object", case_meta_not_object},
     {"metadata_bad_preprocess", case_meta_bad_preprocess},
+    {"head_in_sequential", case_head_in_sequential},
+    {"linear_bias_alone", case_linear_bias_alone},
+    {"metadata_classes_count", case_meta_classes_count},
+    {"metadata_classes_non_string", case_meta_classes_non_string},
     {"metadata_bad_input_size", case_meta_bad_input_size},
 };
 
