@@ -644,12 +644,22 @@ static gc_status write_atomically(const char *path, const uint8_t *bytes, size_t
     char *tmp = malloc(tmp_len);
     if (!tmp)
         return io_fail(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    snprintf(tmp, tmp_len, "%s.tmp.%ld.%llu", path, (long)getpid(),
-             (unsigned long long)atomic_fetch_add(&g_tmp_counter, 1));
-
+    /* Beside path, hidden, and short whatever the file name's length (a name near NAME_MAX
+     * must not fail for its temporary's): "<dir>/.gradcam-tmp.<pid>.<n>". The command
+     * removes such names that killed runs left (src/cli/resume.c, is_our_temp). */
+    const char *slash = strrchr(path, '/');
+    const int dir_len = slash ? (int)(slash - path + 1) : 0;
     gc_status st = GC_OK;
-    /* O_EXCL: never write through a file or link someone else put there */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    int fd = -1;
+    /* O_EXCL: never write through a file or link someone else put there; another host's
+     * process of the same pid on a shared folder: the next number */
+    for (int attempt = 0; fd < 0 && attempt < 64; attempt++) {
+        snprintf(tmp, tmp_len, "%.*s.gradcam-tmp.%ld.%llu", dir_len, path, (long)getpid(),
+                 (unsigned long long)atomic_fetch_add(&g_tmp_counter, 1));
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
     if (fd < 0) {
         st = io_fail(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
                      errno_text(errno, ebuf, sizeof ebuf));

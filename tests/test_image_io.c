@@ -188,7 +188,7 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
-/* Temporary files (".tmp.") left in dir; 0 when none. */
+/* Temporary files (".gradcam-tmp.") left in dir; 0 when none. */
 static int count_temp_files(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -197,7 +197,7 @@ static int count_temp_files(const char *dir)
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)))
-        n += strstr(e->d_name, ".tmp.") != NULL;
+        n += strstr(e->d_name, ".gradcam-tmp.") != NULL;
     closedir(d);
     return n;
 }
@@ -1326,6 +1326,31 @@ static int case_write_failures(void)
     return ok;
 }
 
+/* A file name near NAME_MAX (255 bytes) is written as any other: its temporary file is
+ * named short ("<dir>/.gradcam-tmp.<pid>.<n>"), not the name plus a suffix. */
+static int case_write_long_name(void)
+{
+    const int32_t w = 6, h = 5;
+    uint8_t *px = make_photo(w, h, 3 * w, 0, 9);
+    gc_image img = {px, w, h, 3 * w};
+    char name[256], p[4400], err[1024] = "";
+    memset(name, 'n', 250);
+    memcpy(name + 250, ".png", 5); /* 254 bytes */
+    scratch_path(p, sizeof p, name);
+    gc_status st = gc_image_write(p, &img, GC_FORMAT_PNG, -1, 0, err, sizeof err);
+    gc_image back = {0};
+    char rerr[1024] = "";
+    gc_status rs = st == GC_OK ? gc_image_read(p, 0, &back, rerr, sizeof rerr) : st;
+    int ok = st == GC_OK && rs == GC_OK && back.width == w && back.height == h &&
+             memcmp(back.data, px, (size_t)3 * w * h) == 0 && count_temp_files(g_dir) == 0;
+    note("254-byte file name: write %s%s%s, read back %s", gc_status_string(st),
+         err[0] ? ": " : "", err, ok ? "identical" : gc_status_string(rs));
+    gc_image_free(&back);
+    unlink(p);
+    free(px);
+    return ok;
+}
+
 /* Two writers replace one file over and over with image A or B while two readers read it:
  * every read must succeed and give exactly A or B (never half a file). */
 typedef struct race {
@@ -1455,6 +1480,7 @@ static int run_write(void)
         {"overwrite", case_overwrite},
         {"write_bad_arguments", case_write_bad_arguments},
         {"write_failures_atomic", case_write_failures},
+        {"write_long_name", case_write_long_name},
         {"concurrent_writers_and_readers", case_concurrent},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -67,7 +67,8 @@ typedef struct job {
     uint64_t id;                 /* file_key of the input file when listed, 0 if unknown  */
     gc_image img;                /* decoded pixels (owned)                                */
     int failed;
-    char error[600];
+    char *error;                 /* why it failed (owned; job_fail), NULL when out of memory:
+                                    allocated only then, a listed job stays small          */
     gc_result res;
     float *cam;                  /* (cam_h, cam_w), owned                                 */
     float *saliency;             /* (3, in_h, in_w) guided gradient, owned; guided methods */
@@ -91,6 +92,11 @@ job *job_new(const char *path, const char *root, const char *out_dir);
  * "", "." and ".." components (find /data | gradcam -: out/data/a/x.*). */
 job *job_new_streamed(const char *path, const char *out_dir);
 void job_free(job *j);
+/* Marks j failed, with the message (any length: the whole path and the cause). */
+void job_fail(job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Room for a message from the library about one file (gc_image_read/gc_image_write): its
+ * path (up to PATH_MAX) and the cause. */
+#define GC_CLI_MSG (4096 + 512)
 int has_image_extension(const char *name);
 /* Cuts s's last extension off ("a/b.c.png" -> "a/b.c"; none past the last '/': unchanged). */
 void strip_extension(char *s);
@@ -117,12 +123,16 @@ typedef struct report {
     size_t done, failed, skipped, total; /* total 0: unknown (stdin)                      */
     double t0;
     double last_draw;
+    const char *jsonl_path;
+    int write_errno; /* the first failed write of a line (its message said once), else 0    */
 } report;
 
 /* Opens `jsonl` for the lines: appended to with --resume, else started over. */
 int report_open(report *r, const cli_config *cfg, gc_context *ctx, const char *jsonl,
                 char *err, size_t errlen);
-void report_close(report *r);
+/* 0 when a line could not be written or the file not closed (said on stderr): lines are
+ * lost, the run must not end as a success. */
+int report_close(report *r);
 /* One results.jsonl line for a finished (or failed) job, a stderr message for a failure,
  * and the progress line. Thread-safe. */
 void report_job(report *r, const job *j);
@@ -145,21 +155,28 @@ int make_parent_dirs(const char *path);
 /* ---- resume.c */
 typedef struct resume_set {
     char **inputs; /* the inputs of the lines kept (one per set of output files), sorted */
-    char **bases;  /* each input's out_base (its outputs' path less ".overlay.png" etc.) */
+    char **bases;  /* each input's out_base below the output folder ("sub/cat" for its
+                      outputs out/sub/cat.overlay.png etc., whatever the spelling of out),
+                      NULL when its outputs are not in the output folder */
     size_t count;
 } resume_set;
 /* Reads an earlier run's results.jsonl, keeps (and, with rewrite, rewrites the file with) the
  * "ok" lines whose outputs all exist, the last of those naming the same output files. A
  * missing file is an empty set. 0 on failure (err set). Under MPI rank 0 rewrites, the others
  * only read. The pipeline holds each kept line's output names for its input (pipeline.c). */
-int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size_t errlen);
+int resume_load(const char *jsonl, const char *out_dir, int rewrite, resume_set *set, char *err,
+                size_t errlen);
 /* Rewrites results.jsonl (atomically) keeping, of the lines about the same output files,
  * the last, and every other line: for the end of a --resume run that redid inputs an earlier
  * run had finished (asked for more outputs), whose old lines are then stale. 0 on failure
  * (err set). */
-int results_compact(const char *jsonl, char *err, size_t errlen);
+int results_compact(const char *jsonl, const char *out_dir, char *err, size_t errlen);
 int resume_contains(const resume_set *set, const char *input);
 void resume_free(resume_set *set);
+/* The temporary name for an atomic write of path (then renamed to it): beside it, hidden,
+ * short whatever the file name's length, and (with the library's) the only names
+ * remove_stale_temps deletes. */
+void temp_path(const char *path, char *buf, size_t len);
 /* Deletes, below dir, the temporary files of writes that a killed run left behind. */
 size_t remove_stale_temps(const char *dir);
 

@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -64,11 +66,8 @@ static job *job_make(const char *path, const char *rel, const char *out_dir)
     strip_extension(j->out_base);
     /* output paths are built in 4096-byte buffers (PATH_MAX), with ".heatmap.jpeg.tmp.<pid>"
      * and more after the base: refused here, not cut short there (two cut names may meet) */
-    if (strlen(j->out_base) + 64 > 4096) {
-        j->failed = 1;
-        snprintf(j->error, sizeof j->error, "%.200s...: its output path would be too long",
-                 path);
-    }
+    if (strlen(j->out_base) + 64 > 4096)
+        job_fail(j, "%s: its output path would be too long", path);
     return j;
 }
 
@@ -96,10 +95,8 @@ job *job_new_streamed(const char *path, const char *out_dir)
     const size_t n = path_parts(path, 1, rel);
     job *j = job_make(path, n ? rel : "unnamed", out_dir);
     free(rel);
-    if (j && !n && !j->failed) {
-        j->failed = 1;
-        snprintf(j->error, sizeof j->error, "%s: not a file's path", path);
-    }
+    if (j && !n && !j->failed)
+        job_fail(j, "%s: not a file's path", path);
     return j;
 }
 
@@ -114,7 +111,25 @@ void job_free(job *j)
     free(j->saliency);
     free(j->overlay);
     free(j->heatmap);
+    free(j->error);
     free(j);
+}
+
+void job_fail(job *j, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (msg) {
+        va_start(ap, fmt);
+        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    free(j->error);
+    j->error = msg; /* NULL when out of memory: the report says so */
+    j->failed = 1;
 }
 
 static int push(input_list *l, job *j)
@@ -154,7 +169,26 @@ typedef struct walk_ctx {
     int have_out;
     dev_t out_dev;
     ino_t out_ino;
+    char *out_real;     /* the output folder's real path, NULL when it does not exist yet   */
+    int in_out_tree;    /* the folder argument being walked lies inside the output folder */
+    size_t out_named;   /* files skipped there for their output names (said at the end)   */
 } walk_ctx;
+
+/* "x.overlay.png", "x.heatmap.jpg", "x.guided.png" ...: named as this command's outputs */
+static int is_output_name(const char *name)
+{
+    static const char *const kinds[] = {".overlay.", ".heatmap.", ".guided."};
+    static const char *const exts[] = {"png", "jpg"};
+    for (size_t k = 0; k < 3; k++)
+        for (size_t e = 0; e < 2; e++) {
+            char tail[32];
+            snprintf(tail, sizeof tail, "%s%s", kinds[k], exts[e]);
+            const size_t n = strlen(name), t = strlen(tail);
+            if (n > t && strcmp(name + n - t, tail) == 0)
+                return 1;
+        }
+    return 0;
+}
 
 static int is_out_dir(const walk_ctx *wc, const struct stat *sb)
 {
@@ -169,7 +203,7 @@ static int on_path(const walk_dir *w, const struct stat *sb)
     return 0;
 }
 
-static int walk(const char *dir, const char *root, const walk_ctx *wc, const walk_dir *here)
+static int walk(const char *dir, const char *root, walk_ctx *wc, const walk_dir *here)
 {
     const cli_config *cfg = wc->cfg;
     input_list *l = wc->list;
@@ -178,8 +212,7 @@ static int walk(const char *dir, const char *root, const walk_ctx *wc, const wal
         job *j = job_new(dir, NULL, cfg->out_dir);
         if (!j)
             return 0;
-        j->failed = 1;
-        snprintf(j->error, sizeof j->error, "%s: cannot read folder: %s", dir, strerror(errno));
+        job_fail(j, "%s: cannot read folder: %s", dir, strerror(errno));
         return push(l, j);
     }
     char **names = NULL;
@@ -205,6 +238,11 @@ static int walk(const char *dir, const char *root, const walk_ctx *wc, const wal
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(dir) + strlen(names[i]) + 2;
         char *p = malloc(len);
+        if (!p) {
+            ok = 0;
+            free(names[i]);
+            continue;
+        }
         snprintf(p, len, "%s/%s", dir, names[i]);
         struct stat sb;
         const int found = stat(p, &sb) == 0;
@@ -218,10 +256,14 @@ static int walk(const char *dir, const char *root, const walk_ctx *wc, const wal
                 const walk_dir sub = {sb.st_dev, sb.st_ino, here};
                 ok &= walk(p, root, wc, &sub);
             }
+        } else if (wc->in_out_tree && is_output_name(names[i])) {
+            wc->out_named++; /* an earlier run's output, most likely: never read back */
         } else if (has_image_extension(names[i])) {
             job *j = job_new(p, root, cfg->out_dir);
             if (j && found && S_ISREG(sb.st_mode))
                 j->id = file_key(&sb);
+            else if (j && found) /* a FIFO would block the decoder that opens it for good */
+                job_fail(j, "%s: not a regular file (a FIFO, socket or device): not read", p);
             ok &= push(l, j);
         }
         free(p);
@@ -231,15 +273,29 @@ static int walk(const char *dir, const char *root, const walk_ctx *wc, const wal
     return ok;
 }
 
+/* Whether folder `dir` is out_real or below it (by their real paths). */
+static int inside(const char *dir, const char *out_real)
+{
+    if (!out_real)
+        return 0;
+    char *real = realpath(dir, NULL);
+    const size_t n = strlen(out_real);
+    const int in = real && strncmp(real, out_real, n) == 0 &&
+                   (real[n] == '/' || real[n] == 0 || (n == 1 && out_real[0] == '/'));
+    free(real);
+    return in;
+}
+
 int inputs_collect(const cli_config *cfg, input_list *out)
 {
     memset(out, 0, sizeof *out);
-    walk_ctx wc = {cfg, out, 0, 0, 0};
+    walk_ctx wc = {.cfg = cfg, .list = out};
     struct stat ob;
     if (stat(cfg->out_dir, &ob) == 0 && S_ISDIR(ob.st_mode)) {
         wc.have_out = 1;
         wc.out_dev = ob.st_dev;
         wc.out_ino = ob.st_ino;
+        wc.out_real = realpath(cfg->out_dir, NULL);
     }
     for (int i = 0; i < cfg->n_inputs; i++) {
         const char *arg = cfg->inputs[i];
@@ -257,14 +313,15 @@ int inputs_collect(const cli_config *cfg, input_list *out)
             job *j = job_new(p, NULL, cfg->out_dir);
             ok = push(out, j);
             if (j) {
-                j->failed = 1;
-                snprintf(j->error, sizeof j->error,
-                         "%s: is the output folder too (-o %s): its outputs would be read as "
+                job_fail(j, "%s: is the output folder too (-o %s): its outputs would be read as "
                          "inputs and could replace input files; give another output folder",
                          p, cfg->out_dir);
             }
         } else if (found && S_ISDIR(sb.st_mode)) {
+            /* a folder inside the output folder may hold outputs (-o . photos: photos/sub's
+             * go to ./sub, into photos/sub when photos has a folder photos) */
             const walk_dir top = {sb.st_dev, sb.st_ino, NULL};
+            wc.in_out_tree = inside(p, wc.out_real);
             ok = walk(p, p, &wc, &top);
         } else {
             job *j = job_new(p, NULL, cfg->out_dir);
@@ -273,9 +330,16 @@ int inputs_collect(const cli_config *cfg, input_list *out)
             ok = push(out, j);
         }
         free(p);
-        if (!ok)
+        if (!ok) {
+            free(wc.out_real);
             return 0;
+        }
     }
+    free(wc.out_real);
+    if (wc.out_named && !cfg->quiet && cfg->rank == 0)
+        fprintf(stderr, "gradcam: note: %zu file%s inside the output folder named like this "
+                "command's outputs (*.overlay.png, *.heatmap.png, *.guided.png, .jpg) left "
+                "out\n", wc.out_named, wc.out_named == 1 ? "" : "s");
     return 1;
 }
 

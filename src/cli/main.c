@@ -194,7 +194,7 @@ static int run(cli_config *cfg, const mpi_world *w)
     else if (!make_parent_dirs(results))
         rc = setup_error("cannot create %s: %s", cfg->out_dir, strerror(errno));
     else if (!cfg->resume && !cfg->overwrite &&
-             (stat(results, &sb) == 0 || parts_exist(cfg->out_dir)))
+             ((stat(results, &sb) == 0 && sb.st_size > 0) || parts_exist(cfg->out_dir)))
         rc = setup_error("%s holds results of an earlier run; use --resume to go on or "
                          "--overwrite to start over", cfg->out_dir);
     if (!rc)
@@ -209,7 +209,7 @@ static int run(cli_config *cfg, const mpi_world *w)
             remove_stale_temps(cfg->out_dir);
         if (!parts_merge(cfg->out_dir, !cfg->resume, err, sizeof err))
             rc = setup_error("%s", err);
-        else if (cfg->resume && !resume_load(results, 1, &earlier, err, sizeof err))
+        else if (cfg->resume && !resume_load(results, cfg->out_dir, 1, &earlier, err, sizeof err))
             rc = setup_error("--resume: %s", err);
         else if (mpi && !cfg->resume) { /* the ranks append to their parts; this is merged */
             FILE *f = fopen(results, "w");
@@ -221,7 +221,7 @@ static int run(cli_config *cfg, const mpi_world *w)
         goto done;
 
     /* 3. every rank: what is done, where its lines go, its inputs */
-    if (w->rank != 0 && cfg->resume && !resume_load(results, 0, &earlier, err, sizeof err))
+    if (w->rank != 0 && cfg->resume && !resume_load(results, cfg->out_dir, 0, &earlier, err, sizeof err))
         rc = setup_error("--resume: %s", err);
     if (mpi)
         part_path(cfg->out_dir, w->rank, jsonl, sizeof jsonl);
@@ -250,7 +250,8 @@ static int run(cli_config *cfg, const mpi_world *w)
         rc = 1;
     }
     uint64_t sums[4] = {rep.done, rep.failed, list.count, stats.redone};
-    report_close(&rep);
+    if (!report_close(&rep))
+        rc = 1; /* lines lost: said */
     rep_open = 0;
 
     /* 5. every rank's part file is closed: rank 0 merges them, and drops the lines of
@@ -259,7 +260,7 @@ static int run(cli_config *cfg, const mpi_world *w)
     if (mpi && w->rank == 0 && !parts_merge(cfg->out_dir, 0, err, sizeof err)) {
         fprintf(stderr, "gradcam: %s (--resume merges what is left)\n", err);
         rc = 1;
-    } else if (sums[3] && w->rank == 0 && !results_compact(results, err, sizeof err)) {
+    } else if (sums[3] && w->rank == 0 && !results_compact(results, cfg->out_dir, err, sizeof err)) {
         fprintf(stderr, "gradcam: %s (--resume drops the stale lines)\n", err);
         rc = 1;
     }

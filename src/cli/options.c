@@ -308,12 +308,17 @@ int parse_args(int argc, char **argv, cli_config *cfg)
             break;
         case O_COUNTER: cfg->lib.counterfactual = 1; break;
         case O_SHARD: {
-            int si, sn;
-            char x;
-            if (sscanf(optarg, "%d/%d%c", &si, &sn, &x) != 2 || sn < 1 || si < 0 || si >= sn)
+            /* each number whole and in range: sscanf's %d would wrap 4294967298 to 2 */
+            char buf[64];
+            char *slash = strlen(optarg) < sizeof buf ? strchr(strcpy(buf, optarg), '/') : NULL;
+            long si = -1, sn = 0;
+            if (slash)
+                *slash = 0;
+            if (!slash || !parse_int(buf, 0, INT32_MAX, &si) ||
+                !parse_int(slash + 1, 1, INT32_MAX, &sn) || si >= sn)
                 return usage_error("--shard '%s': I/N with 0 <= I < N", optarg);
-            cfg->shard_i = si;
-            cfg->shard_n = sn;
+            cfg->shard_i = (int)si;
+            cfg->shard_n = (int)sn;
             break;
         }
         case O_RESUME: cfg->resume = 1; break;

@@ -92,6 +92,13 @@ static int output_file(const pipeline *p, const job *j, int bit, char *path, str
 
 enum { CLAIM_OK, CLAIM_SAME_INPUT, CLAIM_CLASH };
 
+/* The claims' key of j's output names: its out_base below the output folder, as the resume
+ * set's bases (so that -o out and -o /abs/out claim the same names). */
+static uint64_t out_key(const pipeline *p, const job *j)
+{
+    return name_key(j->out_base + strlen(p->cfg->out_dir) + 1); /* OUT "/" rel */
+}
+
 /* The second value of a holder of this run: j's path, its key without the EARLIER_RUN bit. */
 static uint64_t path_hold(const job *j)
 {
@@ -125,7 +132,7 @@ static int already_done(const pipeline *p, const job *j)
 {
     if (!p->done)
         return 0;
-    const uint64_t *h = key_map_get(&p->claims, name_key(j->out_base));
+    const uint64_t *h = key_map_get(&p->claims, out_key(p, j));
     const int mine = h && (h[1] & EARLIER_RUN) && earlier_is(p, h, j);
     if (!mine && !resume_contains(p->done, j->path))
         return 0;
@@ -147,13 +154,12 @@ static int already_done(const pipeline *p, const job *j)
  * shards go by the output name. */
 static int claim_outputs(pipeline *p, job *j)
 {
-    const uint64_t name = name_key(j->out_base);
+    const uint64_t name = out_key(p, j);
     uint64_t *h = key_map_get(&p->claims, name);
     if (!h) {
         if (key_map_put(&p->claims, name, j->id, path_hold(j)) == 1)
             return CLAIM_OK;
-        j->failed = 1;
-        snprintf(j->error, sizeof j->error, "%s: out of memory remembering output names",
+        job_fail(j, "%s: out of memory remembering output names",
                  j->path);
         return CLAIM_CLASH;
     }
@@ -167,9 +173,7 @@ static int claim_outputs(pipeline *p, job *j)
         holder_set(h, j); /* the file may have been replaced: compare with the new one next */
         return CLAIM_SAME_INPUT;
     }
-    j->failed = 1;
-    snprintf(j->error, sizeof j->error,
-             "%s: its outputs (%s.*) would replace those of another input: the names differ "
+    job_fail(j, "%s: its outputs (%s.*) would replace those of another input: the names differ "
              "only in the extension, or the same file name came from two folders (files "
              "given as arguments are named by file name alone), or an earlier run in this "
              "folder (--resume) wrote them for another file; rename one, or give their folder",
@@ -190,7 +194,7 @@ static int still_to_run(pipeline *p, job *j, int streamed)
     if (j->failed) {
         report_job(p->rep, j);
     } else if (already_done(p, j)) {
-        const uint64_t name = name_key(j->out_base);
+        const uint64_t name = out_key(p, j);
         uint64_t *h = key_map_get(&p->claims, name);
         if (!h)
             key_map_put(&p->claims, name, j->id, path_hold(j));
@@ -229,9 +233,7 @@ static int replaces_input(pipeline *p, job *j)
         const int input = key_map_get(&p->inputs, file_key(&sb)) != NULL;
         pthread_mutex_unlock(&p->mu);
         if (input) {
-            j->failed = 1;
-            snprintf(j->error, sizeof j->error,
-                     "%s: its output %s is an input of this run: give another output folder",
+            job_fail(j, "%s: its output %s is an input of this run: give another output folder",
                      j->path, path);
             return 1;
         }
@@ -327,13 +329,15 @@ static void *decoder(void *arg)
     double mark = now_seconds();
     while ((j = queue_pop(&p->tasks))) {
         lap(&mark, &t.wait_in_s);
-        gc_status st = gc_image_read(j->path, p->cfg->max_pixels, &j->img, j->error,
-                                     sizeof j->error);
+        char msg[GC_CLI_MSG];
+        msg[0] = 0;
+        gc_status st = gc_image_read(j->path, p->cfg->max_pixels, &j->img, msg, sizeof msg);
         lap(&mark, &t.busy_s);
         if (st != GC_OK) {
-            j->failed = 1;
-            if (!j->error[0])
-                snprintf(j->error, sizeof j->error, "%s: %s", j->path, gc_status_string(st));
+            if (msg[0])
+                job_fail(j, "%s", msg);
+            else
+                job_fail(j, "%s: %s", j->path, gc_status_string(st));
         } else {
             take_memory(p, j);
         }
@@ -361,14 +365,14 @@ static void encode_saliency(pipeline *p, job *j)
     gc_status st = GC_ERR_OUT_OF_MEMORY;
     if (!px || (st = gc_render_saliency(j->saliency, p->in_w, p->in_h, p->bgr, px, bytes)) !=
                    GC_OK) {
-        j->failed = 1;
-        snprintf(j->error, sizeof j->error, "%s: rendering the guided saliency failed: %s",
+        job_fail(j, "%s: rendering the guided saliency failed: %s",
                  j->path, gc_status_string(st));
     } else {
         gc_image out = {px, p->in_w, p->in_h, 3 * p->in_w};
-        if (gc_image_write(path, &out, cfg->format, cfg->png_level, cfg->jpeg_quality, j->error,
-                           sizeof j->error) != GC_OK)
-            j->failed = 1;
+        char msg[GC_CLI_MSG];
+        if (gc_image_write(path, &out, cfg->format, cfg->png_level, cfg->jpeg_quality, msg,
+                           sizeof msg) != GC_OK)
+            job_fail(j, "%s", msg);
     }
     free(px);
 }
@@ -385,15 +389,13 @@ static void encode_one(pipeline *p, job *j)
     char path[4096];
     output_path(cfg, j, OUT_CAM, path, sizeof path);
     if (!make_parent_dirs(path)) {
-        j->failed = 1;
         const int e = errno;
         *strrchr(path, '/') = 0; /* the folder: out_base always has a '/' (OUT/...) */
-        snprintf(j->error, sizeof j->error, "%s: cannot create folder: %s", path, strerror(e));
+        job_fail(j, "%s: cannot create folder: %s", path, strerror(e));
         goto done;
     }
     if ((cfg->outputs & OUT_HEATMAP && !heat) || (cfg->outputs & OUT_OVERLAY && !over)) {
-        j->failed = 1;
-        snprintf(j->error, sizeof j->error, "%s: out of memory rendering %dx%d", j->path,
+        job_fail(j, "%s: out of memory rendering %dx%d", j->path,
                  j->img.width, j->img.height);
         goto done;
     }
@@ -401,8 +403,7 @@ static void encode_one(pipeline *p, job *j)
         gc_status st = gc_render(j->cam, p->cam_w, p->cam_h, &j->img, cfg->colormap, cfg->alpha,
                                  heat, heat ? bytes : 0, over, over ? bytes : 0);
         if (st != GC_OK) {
-            j->failed = 1;
-            snprintf(j->error, sizeof j->error, "%s: rendering failed: %s", j->path,
+            job_fail(j, "%s: rendering failed: %s", j->path,
                      gc_status_string(st));
             goto done;
         }
@@ -416,17 +417,17 @@ static void encode_one(pipeline *p, job *j)
             continue;
         output_path(cfg, j, imgs[k].bit, path, sizeof path);
         gc_image out = {imgs[k].px, j->img.width, j->img.height, 3 * j->img.width};
-        if (gc_image_write(path, &out, cfg->format, cfg->png_level, cfg->jpeg_quality,
-                           j->error, sizeof j->error) != GC_OK) {
-            j->failed = 1;
+        char msg[GC_CLI_MSG];
+        if (gc_image_write(path, &out, cfg->format, cfg->png_level, cfg->jpeg_quality, msg,
+                           sizeof msg) != GC_OK) {
+            job_fail(j, "%s", msg);
             goto done;
         }
     }
     if (cfg->outputs & OUT_CAM) {
         output_path(cfg, j, OUT_CAM, path, sizeof path);
         if (!write_npy(path, j->cam, p->cam_h, p->cam_w)) {
-            j->failed = 1;
-            snprintf(j->error, sizeof j->error, "%s: cannot write: %s", path, strerror(errno));
+            job_fail(j, "%s: cannot write: %s", path, strerror(errno));
             goto done;
         }
     }
@@ -471,7 +472,7 @@ static int fetch_saliency(batcher *b, job *j, int32_t i)
     if ((j->saliency = malloc(sizeof(float) * n)) &&
         (st = gc_tensor_get(b->ctx, p->guided, i, j->saliency, n, NULL)) == GC_OK)
         return 1;
-    snprintf(j->error, sizeof j->error, "%s: guided saliency: %s%s%s", j->path,
+    job_fail(j, "%s: guided saliency: %s%s%s", j->path,
              gc_status_string(st), j->saliency ? ": " : "",
              j->saliency ? gc_last_error(b->ctx) : "");
     return 0;
@@ -497,8 +498,7 @@ static void render_buffers(batcher *b, job **jobs, int32_t n)
         if ((over && !j->overlay) || (heat && !j->heatmap)) {
             free(j->overlay), free(j->heatmap);
             j->overlay = j->heatmap = NULL;
-            j->failed = 1;
-            snprintf(j->error, sizeof j->error, "%s: out of memory rendering %dx%d", j->path,
+            job_fail(j, "%s: out of memory rendering %dx%d", j->path,
                      j->img.width, j->img.height);
         }
         b->overlays[i] = j->overlay;
@@ -569,12 +569,10 @@ static int run_batch(batcher *b, job **jobs, int32_t n)
         job *j = jobs[i];
         if (j->failed) { /* no buffers for its outputs */
         } else if (st != GC_OK) {
-            j->failed = 1;
-            snprintf(j->error, sizeof j->error, "%s: %s: %s", j->path, gc_status_string(st),
+            job_fail(j, "%s: %s: %s", j->path, gc_status_string(st),
                      gc_last_error(b->ctx));
         } else if (!(j->cam = malloc(sizeof(float) * hw))) {
-            j->failed = 1;
-            snprintf(j->error, sizeof j->error, "%s: out of memory", j->path);
+            job_fail(j, "%s: out of memory", j->path);
         } else if (p->cfg->outputs & OUT_GUIDED && !fetch_saliency(b, j, i)) {
             j->failed = 1;
         } else {
@@ -693,8 +691,7 @@ static size_t fail_unstarted(pipeline *p, const char *why)
         p->list->jobs[i] = NULL;
         if (!still_to_run(p, j, 0))
             continue;
-        j->failed = 1;
-        snprintf(j->error, sizeof j->error, "%s: %s", j->path, why);
+        job_fail(j, "%s: %s", j->path, why);
         report_job(p->rep, j);
         job_free(j);
     }
@@ -772,14 +769,21 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
         unstarted = fail_unstarted(&p, "out of memory starting the pipeline");
         goto out;
     }
-    /* Encoders, batchers, decoders (the order in which the data drains); the feeder is this
-     * thread. One that cannot start (EAGAIN at the process's, the user's or the container's
-     * thread limit) leaves the run with fewer; a stage with none fails every input. */
+    /* One encoder, the batchers, one decoder (the order in which the data drains), then the
+     * other encoders and decoders in turns; the feeder is this thread. One that cannot start
+     * (EAGAIN at the process's, the user's or the container's thread limit) leaves the run
+     * with fewer, each stage with its share of those that did (all the encoders first could
+     * leave no decoder); a stage with none fails every input. Nothing has been fed yet, so
+     * no thread can finish before the counts of those left are set. */
     int err = 0;
-    const int n_enc = start_threads(enc, workers, encoder, &p, 0, &err);
+    int n_enc = start_threads(enc, 1, encoder, &p, 0, &err);
     const int n_bat = start_threads(bat, n_b, batcher_main, bs, sizeof *bs, &err);
+    int n_dec = start_threads(dec, 1, decoder, &p, 0, &err);
+    for (int i = 1; i < workers; i++) {
+        n_enc += start_threads(enc + n_enc, 1, encoder, &p, 0, &err);
+        n_dec += start_threads(dec + n_dec, 1, decoder, &p, 0, &err);
+    }
     stop_unstarted(&p, &p.batchers_left, n_b - n_bat, &p.encode);
-    const int n_dec = start_threads(dec, workers, decoder, &p, 0, &err);
     stop_unstarted(&p, &p.decoders_left, workers - n_dec, &p.decoded);
     if (n_enc && n_bat && n_dec) {
         if (err)

@@ -66,6 +66,7 @@ int report_open(report *r, const cli_config *cfg, gc_context *ctx, const char *j
                 info.backend == GC_BACKEND_CUDA ? "CUDA" : "CPU",
                 gc_precision_name(info.precision), info.max_batch, info.target_layer);
     }
+    r->jsonl_path = jsonl;
     r->jsonl = fopen(jsonl, cfg->resume ? "a" : "w");
     if (!r->jsonl) {
         snprintf(err, errlen, "%s: cannot write: %s", jsonl, strerror(errno));
@@ -75,14 +76,18 @@ int report_open(report *r, const cli_config *cfg, gc_context *ctx, const char *j
     return 1;
 }
 
-void report_close(report *r)
+int report_close(report *r)
 {
-    if (r->jsonl)
-        fclose(r->jsonl);
+    if (r->jsonl && fclose(r->jsonl) != 0 && !r->write_errno) {
+        r->write_errno = errno;
+        fprintf(stderr, "gradcam: %s: cannot write: %s\n", r->jsonl_path, strerror(errno));
+    }
+    r->jsonl = NULL;
     for (int32_t i = 0; i < r->n_labels; i++)
         free(r->labels[i]);
     free(r->labels);
     pthread_mutex_destroy(&r->mu);
+    return r->write_errno == 0;
 }
 
 const char *report_label(const report *r, int32_t class_id)
@@ -188,7 +193,7 @@ static void add_float(cJSON *o, const char *key, float v)
 static void add_label(cJSON *o, const char *key, const char *label)
 {
     if (label)
-        cJSON_AddStringToObject(o, key, label);
+        add_string(o, key, label); /* --labels files and metadata need not be UTF-8 */
     else
         cJSON_AddNullToObject(o, key);
 }
@@ -199,7 +204,7 @@ void report_job(report *r, const job *j)
     add_string(o, "input", j->path);
     cJSON_AddStringToObject(o, "status", j->failed ? "error" : "ok");
     if (j->failed) {
-        add_string(o, "error", j->error);
+        add_string(o, "error", j->error ? j->error : "(out of memory describing the error)");
     } else {
         cJSON_AddNullToObject(o, "error");
         cJSON_AddNumberToObject(o, "class", j->res.class_id);
@@ -233,17 +238,22 @@ void report_job(report *r, const job *j)
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     pthread_mutex_lock(&r->mu);
-    if (line) {
-        fputs(line, r->jsonl);
-        fputc('\n', r->jsonl);
-        fflush(r->jsonl);
+    errno = 0;
+    if (line && (fputs(line, r->jsonl) < 0 || fputc('\n', r->jsonl) == EOF ||
+                 fflush(r->jsonl) != 0) && !r->write_errno) {
+        r->write_errno = errno ? errno : EIO;
+        if (r->show_progress)
+            fprintf(stderr, "\r\033[K");
+        fprintf(stderr, "gradcam: %s: cannot write: %s; the lines of this input and any after "
+                "it may be lost (--resume redoes their inputs)\n", r->jsonl_path,
+                strerror(r->write_errno));
     }
     r->done++;
     if (j->failed) {
         r->failed++;
         if (r->show_progress)
             fprintf(stderr, "\r\033[K");
-        fprintf(stderr, "gradcam: %s\n", j->error);
+        fprintf(stderr, "gradcam: %s\n", j->error ? j->error : j->path);
     }
     draw_progress(r, 0);
     pthread_mutex_unlock(&r->mu);
@@ -335,10 +345,8 @@ int write_npy(const char *path, const float *data, int32_t h, int32_t w)
     int total = 10 + n + 1;
     int pad = (64 - total % 64) % 64;
     char tmp[4200];
-    static unsigned counter;
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d.%u", path, (int)getpid(),
-             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
-    FILE *f = fopen(tmp, "wb");
+    temp_path(path, tmp, sizeof tmp);
+    FILE *f = fopen(tmp, "wbx"); /* O_EXCL: never through a file or link put there */
     if (!f)
         return 0;
     uint16_t hl = (uint16_t)(n + pad + 1);

@@ -13,10 +13,69 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+
+/* A results line as cJSON, with the bytes of non-UTF-8 names back in its strings. report.c
+ * writes each such byte as \udcXX (Python's surrogateescape), a lone surrogate that cJSON
+ * refuses: so, before parsing, \udcXX becomes \u0001\u00XX and a name's own \u0001
+ * becomes \u0001\u0001 (unambiguous pairs), and after parsing, unescape_bytes turns each pair
+ * back into its byte. NULL for a line that does not parse (torn by a kill). */
+static void unescape_bytes(char *s)
+{
+    unsigned char *r = (unsigned char *)s, *w = r;
+    while (*r) {
+        if (r[0] == 1 && r[1] == 1) {
+            *w++ = 1;
+            r += 2;
+        } else if (r[0] == 1 && (r[1] == 0xc2 || r[1] == 0xc3) && (r[2] & 0xc0) == 0x80) {
+            *w++ = (unsigned char)(((r[1] & 3) << 6) | (r[2] & 0x3f)); /* U+0080..U+00FF */
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = 0;
+}
+
+static cJSON *parse_line(const char *line)
+{
+    if (!strstr(line, "\\u")) /* no escape of the kind: as it is */
+        return cJSON_Parse(line);
+    const size_t len = strlen(line);
+    char *t = malloc(2 * len + 1), *w = t; /* each 6-byte escape grows to 12 at most */
+    if (!t)
+        return NULL;
+    for (const char *r = line; *r;) {
+        if (r[0] == '\\' && r[1] == 'u' && strncasecmp(r + 2, "dc", 2) == 0 &&
+            strspn(r + 4, "0123456789abcdefABCDEF") >= 2 && strchr("89abcdefABCDEF", r[4])) {
+            w += sprintf(w, "\\u0001\\u00%c%c", r[4], r[5]);
+            r += 6;
+        } else if (r[0] == '\\' && strncmp(r + 1, "u0001", 5) == 0) {
+            w += sprintf(w, "\\u0001\\u0001");
+            r += 6;
+        } else if (r[0] == '\\' && r[1]) { /* any other escape, "\\\\" included: as is */
+            *w++ = *r++;
+            *w++ = *r++;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = 0;
+    cJSON *o = cJSON_Parse(t);
+    free(t);
+    const cJSON *input = o ? cJSON_GetObjectItemCaseSensitive(o, "input") : NULL;
+    const cJSON *outs = o ? cJSON_GetObjectItemCaseSensitive(o, "outputs") : NULL;
+    if (cJSON_IsString(input))
+        unescape_bytes(input->valuestring);
+    for (const cJSON *it = cJSON_IsObject(outs) ? outs->child : NULL; it; it = it->next)
+        if (cJSON_IsString(it))
+            unescape_bytes(it->valuestring);
+    return o;
+}
 
 static int line_done(const cJSON *o)
 {
@@ -38,15 +97,68 @@ typedef struct kept {
     int dup;
 } kept;
 
-/* The out_base of an "ok" line: its first output's path less the last two extensions
- * ("out/sub/cat.overlay.png", "out/sub/cat.cam.npy": "out/sub/cat"); NULL when none. */
-static char *line_base(const cJSON *o)
+/* The output folder, to name a line's outputs relative to it whatever the spelling of -o in
+ * the run that wrote it ("out/x", "./out/x" and "/abs/out/x" are all "x"): the folder's
+ * identity, and the spellings already found to name it. */
+typedef struct out_folder {
+    int known;
+    dev_t dev;
+    ino_t ino;
+    char *spelled[8];
+    int n_spelled;
+} out_folder;
+
+static void out_folder_open(out_folder *f, const char *dir)
+{
+    struct stat sb;
+    memset(f, 0, sizeof *f);
+    if (stat(dir, &sb) == 0) {
+        f->known = 1;
+        f->dev = sb.st_dev;
+        f->ino = sb.st_ino;
+    }
+}
+
+static void out_folder_close(out_folder *f)
+{
+    for (int i = 0; i < f->n_spelled; i++)
+        free(f->spelled[i]);
+}
+
+/* path's part below the output folder, or NULL when no folder above it is that folder (a
+ * copied output folder's lines name the old one's files). A stat per new spelling only. */
+static const char *below_out(out_folder *f, const char *path)
+{
+    for (int i = 0; i < f->n_spelled; i++) {
+        const size_t n = strlen(f->spelled[i]);
+        if (strncmp(path, f->spelled[i], n) == 0 && path[n] == '/')
+            return path + n + 1;
+    }
+    char *buf = f->known ? strdup(path) : NULL;
+    const char *rel = NULL;
+    for (char *q = buf ? strchr(buf + 1, '/') : NULL; q && !rel; q = strchr(q + 1, '/')) {
+        *q = 0;
+        struct stat sb;
+        if (stat(buf, &sb) == 0 && sb.st_dev == f->dev && sb.st_ino == f->ino) {
+            rel = path + (q - buf) + 1;
+            if (f->n_spelled < 8 && (f->spelled[f->n_spelled] = strdup(buf)))
+                f->n_spelled++;
+        }
+        *q = '/';
+    }
+    free(buf);
+    return rel;
+}
+
+/* The out_base of an "ok" line below the output folder, relative to it: its first output's
+ * path less the last two extensions ("out/sub/cat.overlay.png", "out/sub/cat.cam.npy":
+ * "sub/cat"); NULL when none. */
+static char *line_base(const cJSON *o, out_folder *f)
 {
     const cJSON *outs = cJSON_GetObjectItemCaseSensitive(o, "outputs");
     const cJSON *first = outs ? outs->child : NULL;
-    if (!cJSON_IsString(first))
-        return NULL;
-    char *b = strdup(first->valuestring);
+    const char *rel = cJSON_IsString(first) ? below_out(f, first->valuestring) : NULL;
+    char *b = rel ? strdup(rel) : NULL;
     if (b) {
         strip_extension(b);
         strip_extension(b);
@@ -94,7 +206,8 @@ static void free_lines(kept *k, size_t n)
  * a run, which keeps its error lines), else the "ok" lines whose outputs all exist (what
  * --resume trusts). Each remembers its place. 1 when read, 0 when the file cannot be opened
  * (errno set; ENOENT: none), -1 out of memory (nothing returned). */
-static int read_lines(const char *jsonl, int all, kept **out, size_t *count)
+static int read_lines(const char *jsonl, const char *out_dir, int all, kept **out,
+                      size_t *count)
 {
     *out = NULL;
     *count = 0;
@@ -105,8 +218,10 @@ static int read_lines(const char *jsonl, int all, kept **out, size_t *count)
     size_t n = 0, cap_k = 0, cap = 0;
     char *line = NULL;
     int oom = 0;
+    out_folder folder;
+    out_folder_open(&folder, out_dir);
     while (!oom && getline(&line, &cap, f) > 0) {
-        cJSON *o = cJSON_Parse(line); /* a torn last line (killed mid-write) fails here */
+        cJSON *o = parse_line(line); /* a torn last line (killed mid-write) fails here */
         const cJSON *input = o ? cJSON_GetObjectItemCaseSensitive(o, "input") : NULL;
         if (cJSON_IsString(input) && (all || line_done(o))) {
             if (n == cap_k) {
@@ -120,7 +235,7 @@ static int read_lines(const char *jsonl, int all, kept **out, size_t *count)
                 k = nk;
             }
             line[strcspn(line, "\n")] = 0;
-            k[n] = (kept){strdup(input->valuestring), strdup(line), line_base(o), n, 0};
+            k[n] = (kept){strdup(input->valuestring), strdup(line), line_base(o, &folder), n, 0};
             oom = !k[n].input || !k[n].line;
             n++;
         }
@@ -128,6 +243,7 @@ static int read_lines(const char *jsonl, int all, kept **out, size_t *count)
     }
     free(line);
     fclose(f);
+    out_folder_close(&folder);
     if (oom) {
         free_lines(k, n);
         return -1;
@@ -155,8 +271,8 @@ static int rewrite_lines(const char *jsonl, kept *k, size_t n, char *err, size_t
 {
     qsort(k, n, sizeof *k, cmp_order);
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", jsonl, (int)getpid());
-    FILE *out = fopen(tmp, "w");
+    temp_path(jsonl, tmp, sizeof tmp);
+    FILE *out = fopen(tmp, "wx"); /* O_EXCL: never through a file or link put there */
     int ok = out != NULL;
     for (size_t i = 0; ok && i < n; i++)
         if (!k[i].dup)
@@ -171,12 +287,13 @@ static int rewrite_lines(const char *jsonl, kept *k, size_t n, char *err, size_t
     return 1;
 }
 
-int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size_t errlen)
+int resume_load(const char *jsonl, const char *out_dir, int rewrite, resume_set *set, char *err,
+                size_t errlen)
 {
     memset(set, 0, sizeof *set);
     kept *k;
     size_t n;
-    const int r = read_lines(jsonl, 0, &k, &n);
+    const int r = read_lines(jsonl, out_dir, 0, &k, &n);
     if (r == 0 && errno == ENOENT)
         return 1;
     if (r == 0) {
@@ -208,11 +325,11 @@ int resume_load(const char *jsonl, int rewrite, resume_set *set, char *err, size
     return ok;
 }
 
-int results_compact(const char *jsonl, char *err, size_t errlen)
+int results_compact(const char *jsonl, const char *out_dir, char *err, size_t errlen)
 {
     kept *k;
     size_t n;
-    const int r = read_lines(jsonl, 1, &k, &n);
+    const int r = read_lines(jsonl, out_dir, 1, &k, &n);
     if (r <= 0) {
         snprintf(err, errlen, "%s: %s", jsonl, r < 0 ? "out of memory reading it"
                                                      : strerror(errno));
@@ -246,13 +363,25 @@ void resume_free(resume_set *set)
     memset(set, 0, sizeof *set);
 }
 
-/* "<name>.tmp.<pid>" or "<name>.tmp.<pid>.<n>": how our atomic writers name their files */
+void temp_path(const char *path, char *buf, size_t len)
+{
+    static unsigned counter;
+    const char *slash = strrchr(path, '/');
+    const int dir_len = slash ? (int)(slash - path + 1) : 0;
+    /* "-cli": the library numbers its own temporaries in the same folders from 0 too */
+    snprintf(buf, len, "%.*s.gradcam-tmp-cli.%d.%u", dir_len, path, (int)getpid(),
+             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+}
+
+/* ".gradcam-tmp.<pid>.<n>" (the library's gc_image_write) or ".gradcam-tmp-cli.<pid>.<n>"
+ * (temp_path): how our atomic writers name their files, and nothing a user would name one */
 static int is_our_temp(const char *name)
 {
-    const char *t = strstr(name, ".tmp.");
-    if (!t)
+    const char *p = strncmp(name, ".gradcam-tmp.", 13) == 0       ? name + 13
+                    : strncmp(name, ".gradcam-tmp-cli.", 17) == 0 ? name + 17
+                                                                  : NULL;
+    if (!p)
         return 0;
-    const char *p = t + 5;
     int dots = 0, digits = 0;
     for (; *p; p++) {
         if (*p == '.' && digits && !dots) {

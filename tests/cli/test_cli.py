@@ -12,6 +12,7 @@ files (default 10,000) with bounded memory. Prints 'N passed, M failed'.
 """
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -41,9 +42,9 @@ def check_memory(ok, what, detail=""):
         check(ok, what, detail)
 
 
-def run(*args, stdin=None, cwd=None):
+def run(*args, stdin=None, cwd=None, timeout=None):
     return subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True,
-                          errors="surrogateescape", cwd=cwd)
+                          errors="surrogateescape", cwd=cwd, timeout=timeout)
 
 
 def lines(out):
@@ -163,7 +164,7 @@ for name in good:
     check(x.get("width") == w and x.get("height") == h and len(x.get("top5", [])) == 5 and
           x.get("layer") == "block5_conv3" and x.get("class") == x["top5"][0]["class"],
           f"{name}: line fields", x)
-check(not any(".tmp." in f for _, _, fs in os.walk(out) for f in fs), "no temp files left")
+check(not any(".gradcam-tmp" in f for _, _, fs in os.walk(out) for f in fs), "no temp files left")
 
 # the batch-rendering path (the CUDA backend's: gc_explain_render in the batcher), forced on
 # the CPU: the same lines and the same image bytes. --batch 1 on both sides: an image's cam
@@ -286,7 +287,7 @@ inputs = [x["input"] for x in res]
 stems = [f"k{i:03d}" for i in range(N_KILL)]
 complete = all(os.path.isfile(os.path.join(out7, s + ext)) for s in stems
                for ext in (".overlay.png", ".heatmap.png", ".cam.npy"))
-temps = [f for _, _, fs in os.walk(out7) for f in fs if ".tmp." in f]
+temps = [f for _, _, fs in os.walk(out7) for f in fs if ".gradcam-tmp" in f]
 check(r.returncode == 1 and len(inputs) == len(set(inputs)) == N_KILL + 1 and complete and not temps,
       f"{kills} SIGKILLs, then --resume: one line per input, every output, no temp files",
       (r.returncode, len(inputs), len(set(inputs)), complete, temps[:3]))
@@ -295,6 +296,23 @@ for s_ in stems[::10]:
     img = cv2.imread(os.path.join(out7, s_ + ".overlay.png"))
     readable &= img is not None and np.load(os.path.join(out7, s_ + ".cam.npy")).shape == (12, 16)
 check(readable, "outputs after kills are whole (decode and load)")
+# the clean-up of killed runs deletes our temporary names only: never a user's file that
+# merely looks like one (before session 12 any "*.tmp.<digits>" below -o went)
+os.makedirs(os.path.join(out7, "notes"), exist_ok=True)
+users = [os.path.join(out7, "notes", n) for n in ("thesis.tmp.2", "a.png.tmp.1.2", "x.tmp.7")]
+for u in users:
+    with open(u, "w") as f:
+        f.write("mine")
+stale = os.path.join(out7, "notes", ".gradcam-tmp.99999.7")
+stale_cli = os.path.join(out7, ".gradcam-tmp-cli.99999.3")
+for t in (stale, stale_cli):
+    with open(t, "w") as f:
+        f.write("left by a killed run")
+r = run(*args, "--resume")
+check(r.returncode == 1 and all(os.path.isfile(u) for u in users) and not os.path.exists(stale)
+      and not os.path.exists(stale_cli),
+      "--resume removes the temporary files of killed runs, and no file of the user's",
+      (r.returncode, [os.path.isfile(u) for u in users], os.path.exists(stale)))
 
 # ---------------------------------------------------------------- stdin, jpg, cam only
 out2 = os.path.join(WORK, "out_stdin")
@@ -391,7 +409,7 @@ check(r.returncode == 1 and os.path.isfile(os.path.join(o, "x.cam.npy")) and
       os.path.isfile(os.path.join(o, "two", "y.cam.npy")) and
       res_c == [("two/y.png", "ok"), ("x.jpg", "ok"), ("x.png", "error"), ("y.png", "ok")] and
       all("cam" in x["outputs"] for x in new_lines if x["status"] == "ok") and
-      not [f for f in os.listdir(o) if ".tmp." in f],
+      not [f for f in os.listdir(o) if ".gradcam-tmp" in f],
       "--resume with another output asked, the folder spelled otherwise: each input redone, "
       "one line each, no temp file", (r.returncode, r.stderr, res_c))
 # the next --resume keeps one line per input: the newer ones, which name the cams
@@ -640,7 +658,7 @@ if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", tiny],
         r = run("-w", WEIGHTS, "-o", os.path.join(tiny, "out"), "-q", data)
         res = lines(os.path.join(tiny, "out"))
         full = [x for x in res if "No space left on device" in (x.get("error") or "")]
-        temps = [f for _, _, fs in os.walk(tiny) for f in fs if ".tmp." in f]
+        temps = [f for _, _, fs in os.walk(tiny) for f in fs if ".gradcam-tmp" in f]
         oks_whole = all(os.path.isfile(p) for x in res if x["status"] == "ok"
                         for p in x["outputs"].values())
         check(r.returncode == 1 and full and not temps and oks_whole and
@@ -683,7 +701,7 @@ if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", ro],
         errs = [res.get(n, {}).get("error") or "" for n in in_sub]
         named = all("Read-only file system" in e and e.startswith(os.path.join(ro_out, "sub"))
                     for e in errs)
-        temps = [f for _, _, fs in os.walk(ro_out) for f in fs if ".tmp." in f]
+        temps = [f for _, _, fs in os.walk(ro_out) for f in fs if ".gradcam-tmp" in f]
         oks_whole = all(os.path.isfile(p) for x in res.values() if x["status"] == "ok"
                         for p in x["outputs"].values())
         check(r.returncode == 1 and named and all(res[n]["status"] == "error" for n in in_sub)
@@ -747,6 +765,126 @@ except (UnicodeDecodeError, ValueError) as e:
     ok, got = False, e
 check(r.returncode == 1 and ok, "non-UTF-8 names: valid JSON, exact bytes back via surrogateescape",
       got)
+# --resume reads those lines back (cJSON refuses the \udcXX escapes: they were dropped, the
+# inputs redone, and another file of that name could replace their outputs)
+lines_before = sorted(open(os.path.join(out8, "results.jsonl"), "rb").read().splitlines())
+r = run("-w", SMALL, "-o", out8, "-q", "--resume", odd)
+check(r.returncode == 1 and sorted(open(os.path.join(out8, "results.jsonl"), "rb").read()
+                                   .splitlines()) == lines_before and
+      "1 skipped" in run("-w", SMALL, "-o", out8, "--progress", "--resume", odd).stderr,
+      "--resume keeps the ok line of a non-UTF-8 name and skips its input", r.stderr)
+other = os.path.join(WORK, "odd_other")
+os.makedirs(other)
+raw2 = os.fsencode(other) + b"/caf\xe9 \"q\"\\.png"
+with open(raw2, "wb") as f:
+    f.write(cv2.imencode(".png", photo(40, 40, 9))[1].tobytes())
+ov = os.fsencode(out8) + b"/caf\xe9 \"q\"\\.overlay.png"
+ov_before = open(ov, "rb").read()
+r = subprocess.run([os.fsencode(BIN), b"-w", os.fsencode(SMALL), b"-o", os.fsencode(out8), b"-q",
+                    b"--resume", raw2], capture_output=True)
+check(r.returncode == 1 and open(ov, "rb").read() == ov_before and b"would replace" in r.stderr,
+      "another file of the same non-UTF-8 name under --resume fails: the outputs stay",
+      (r.returncode, r.stderr[-300:]))
+
+# ---------------------------------------------------------------- -o spelled otherwise
+sp = os.path.join(WORK, "spell")
+for d, seed in (("a", 1), ("b", 2)):
+    os.makedirs(os.path.join(sp, d))
+    cv2.imwrite(os.path.join(sp, d, "x.png"), photo(40, 40, seed))
+r1 = run("-w", SMALL, "-q", "-o", "out_spell", os.path.join(sp, "a", "x.png"), cwd=WORK)
+kept = open(os.path.join(WORK, "out_spell", "x.overlay.png"), "rb").read()
+r2 = run("-w", SMALL, "-q", "-o", os.path.join(WORK, "out_spell"), "--resume",
+         os.path.join(sp, "b", "x.png"), cwd=WORK)
+r3 = run("-w", SMALL, "-q", "-o", os.path.join(WORK, ".", "out_spell", ""), "--resume",
+         os.path.join(sp, "a", "x.png"), "--progress", cwd=WORK)
+res_c = lines(os.path.join(WORK, "out_spell"))
+check(r1.returncode == 0 and r2.returncode == 1 and "would replace" in r2.stderr and
+      open(os.path.join(WORK, "out_spell", "x.overlay.png"), "rb").read() == kept and
+      r3.returncode == 0 and "1 skipped" in r3.stderr and
+      [x["status"] for x in res_c] == ["ok"],
+      "-o relative, then absolute under --resume: another file's names still clash, the same "
+      "file is done", (r2.returncode, r2.stderr[-300:], r3.returncode, r3.stderr[-300:],
+                       [x["status"] for x in res_c]))
+
+# ---------------------------------------------------------------- inputs that are not files
+fifo_in = os.path.join(WORK, "fifo_in")
+os.makedirs(fifo_in)
+cv2.imwrite(os.path.join(fifo_in, "a.png"), photo(40, 40, 4))
+os.mkfifo(os.path.join(fifo_in, "f.png"))
+try:
+    r = run("-w", SMALL, "-q", "-o", os.path.join(WORK, "out_fifo"), fifo_in, timeout=60)
+    res_c = {os.path.basename(x["input"]): x for x in lines(os.path.join(WORK, "out_fifo"))}
+    ok = (r.returncode == 1 and res_c["a.png"]["status"] == "ok" and
+          "not a regular file" in res_c["f.png"]["error"])
+except subprocess.TimeoutExpired:
+    ok, r = False, "hung on the FIFO"
+check(ok, "a FIFO named like an image in a folder: an error line, the run goes on", r)
+
+# ---------------------------------------------------------------- input folder in the output
+nest = os.path.join(WORK, "nest")
+os.makedirs(os.path.join(nest, "ph", "ph"))
+cv2.imwrite(os.path.join(nest, "ph", "a.png"), photo(40, 40, 5))
+cv2.imwrite(os.path.join(nest, "ph", "ph", "b.png"), photo(40, 40, 6))
+r1 = run("-w", SMALL, "-q", "-o", ".", "ph", cwd=nest)
+r2 = run("-w", SMALL, "-o", ".", "--resume", "ph", cwd=nest)
+res_c = sorted(x["input"] for x in lines(nest))
+check(r1.returncode == 0 and r2.returncode == 0 and res_c == ["ph/a.png", "ph/ph/b.png"] and
+      "named like this command's outputs" in r2.stderr,
+      "an input folder inside the output folder: outputs there are never read back",
+      (r2.returncode, r2.stderr[-400:], res_c))
+
+# ---------------------------------------------------------------- long messages, labels
+deep = os.path.join(WORK, "deep", *(["d" * 40] * 18))
+os.makedirs(deep)
+open(os.path.join(deep, "empty.png"), "wb").close()
+r = run("-w", SMALL, "-q", "-o", os.path.join(WORK, "out_deep"), os.path.join(deep, "empty.png"))
+err = lines(os.path.join(WORK, "out_deep"))[0]["error"]
+check(r.returncode == 1 and err.startswith(os.path.join(deep, "empty.png")) and len(err) > 800
+      and "empty" in err[len(deep) + 10:], "a 780-byte path: the whole path and the cause in the "
+      "error", err[-200:])
+lab = os.path.join(WORK, "labels_latin1.txt")
+with open(lab, "wb") as f:
+    f.write(b"".join(b"caf\xe9 %d\n" % i for i in range(6)))
+r = run("-w", SMALL, "-q", "-o", os.path.join(WORK, "out_lab"), "--labels", lab,
+        os.path.join(sp, "a", "x.png"))
+try:
+    x = json.loads(open(os.path.join(WORK, "out_lab", "results.jsonl"), encoding="utf-8").read())
+    ok = r.returncode == 0 and os.fsencode(x["label"]).startswith(b"caf\xe9 ")
+except ValueError as e:
+    ok, x = False, e
+check(ok, "--labels not in UTF-8: valid JSON, the bytes back via surrogateescape", x)
+
+# ---------------------------------------------------------------- results.jsonl that fills up
+fill = os.path.join(WORK, "fill_in")
+os.makedirs(fill)
+for i in range(90):
+    cv2.imwrite(os.path.join(fill, f"f{i:02d}.png"), photo(24, 24, i))
+
+
+def limit_file_size():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+
+
+r = subprocess.run([BIN, "-w", SMALL, "-q", "-o", os.path.join(WORK, "out_fill"), "--outputs",
+                    "overlay", fill], capture_output=True, text=True, preexec_fn=limit_file_size)
+n_lines = len(open(os.path.join(WORK, "out_fill", "results.jsonl"), "rb").read().splitlines())
+check(r.returncode == 1 and n_lines < 90 and "results.jsonl: cannot write" in r.stderr,
+      "results.jsonl cannot grow (file size limit): said, exit 1, not 0",
+      (r.returncode, n_lines, r.stderr[-300:]))
+
+# ---------------------------------------------------------------- --shard, empty results
+r = run("-w", SMALL, "--shard", "1/4294967298", kill_in)
+check(r.returncode == 2 and "--shard" in r.stderr, "--shard 1/4294967298: a usage error, not 1/2",
+      r.stderr)
+empty_in = os.path.join(WORK, "empty_in")
+os.makedirs(empty_in)
+r1 = run("-w", SMALL, "-q", "-o", os.path.join(WORK, "out_empty"), empty_in)
+cv2.imwrite(os.path.join(empty_in, "a.png"), photo(40, 40, 8))
+r2 = run("-w", SMALL, "-q", "-o", os.path.join(WORK, "out_empty"), empty_in)
+check(r1.returncode == 1 and r2.returncode == 0,
+      "a run that found no images leaves no results to refuse the next run for",
+      (r1.returncode, r2.returncode, r2.stderr))
 
 def run_peak(name, *args, env=None):
     """The command with SMALL weights, output WORK/name; its own peak RSS in MB, measured by

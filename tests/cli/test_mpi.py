@@ -179,7 +179,7 @@ lines = [json.loads(l) for l in results("killed")]
 inputs = [x["input"] for x in lines]
 complete = all(os.path.isfile(os.path.join(WORK, "killed", f"m{i:03d}{ext}"))
                for i in range(N_MANY) for ext in (".overlay.png", ".cam.npy"))
-left = [f for f in files("killed") if f.startswith("results.rank") or ".tmp." in f]
+left = [f for f in files("killed") if f.startswith("results.rank") or ".gradcam-tmp" in f]
 check(r.returncode == 0 and len(inputs) == len(set(inputs)) == N_MANY and complete and not left,
       f"mpirun killed ({'SIGTERM mid-run' if killed else 'finished first'}; "
       f"{len(parts)} part files), then --resume under mpirun: one line per input, every output",
@@ -194,7 +194,7 @@ r = gradcam("-o", "killed", "-q", "--outputs", "overlay,cam,heatmap", "--threads
 lines = [json.loads(l) for l in results("killed")]
 check(r.returncode == 0 and len(lines) == len({x["input"] for x in lines}) == N_MANY and
       all("heatmap" in x["outputs"] for x in lines) and
-      not [f for f in files("killed") if f.startswith("results.rank") or ".tmp." in f],
+      not [f for f in files("killed") if f.startswith("results.rank") or ".gradcam-tmp" in f],
       "--resume under mpirun with another output asked: one line per input, the new ones",
       (r.returncode, r.stderr[-500:], len(lines)))
 

@@ -70,7 +70,7 @@ check(r is not None and r.returncode == 0 and len(results(ref)) == n and
       all(x["status"] == "ok" for x in results(ref)), "all threads: every input ok",
       r and (r.returncode, r.stderr))
 
-for k in range(4):
+for k in range(3):
     out = os.path.join(WORK, f"k{k}")
     r = run(k, out, [data])
     if r is None:
@@ -96,16 +96,18 @@ def same_outputs(out):
         for f in images(ref))
 
 
-# short of one thread: the limit reached (K = 4: the second decoder), or touched once (call 1:
-# the second encoder; the batcher and both decoders start after it)
+# short of threads: the limit reached (K = 3: one thread a stage, as they start in turns,
+# where starting all encoders first left no decoder; K = 4: the second decoder), or touched
+# once (call 3: the second encoder; the second decoder starts after it)
 for k, fail, warning, what in (
+        (3, None, "started 1 of 2 decode, 1 of 2 encode and 1 of 1 batch", "one_each"),
         (4, None, "started 1 of 2 decode, 2 of 2 encode and 1 of 1 batch", "decode"),
-        (None, "1", "started 2 of 2 decode, 1 of 2 encode and 1 of 1 batch", "encode")):
+        (None, "3", "started 2 of 2 decode, 1 of 2 encode and 1 of 1 batch", "encode")):
     out = os.path.join(WORK, f"short_{what}")
     r = run(k, out, [data], fail=fail)
     check(r is not None and r.returncode == 0 and f"warning: {warning} threads" in r.stderr,
-          f"one {what} thread short: a warning, exit 0", r and (r.returncode, r.stderr))
-    check(same_outputs(out), f"one {what} thread short: every output as with all threads",
+          f"short of threads ({what}): a warning, exit 0", r and (r.returncode, r.stderr))
+    check(same_outputs(out), f"short of threads ({what}): every output as with all threads",
           (images(out), images(ref)))
 
 # --resume with no thread: what is done stays done; a new input fails with the cause
