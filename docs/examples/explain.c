@@ -2,7 +2,7 @@
  * explain.c — the smallest complete use of libgradcam: load a VGG, explain one image,
  * print the prediction and the heatmap as text.
  *
- *     cc explain.c $(pkg-config --cflags --libs gradcam) -o explain
+ *     cc explain.c $(pkg-config --cflags --libs gradcam) -lm -o explain
  *     ./explain vgg16.safetensors
  *
  * The image here is synthesized (a bright disc on a dark background) to keep the example

@@ -173,10 +173,11 @@ int resume_load(const char *jsonl, const char *out_dir, int rewrite, resume_set 
 int results_compact(const char *jsonl, const char *out_dir, char *err, size_t errlen);
 int resume_contains(const resume_set *set, const char *input);
 void resume_free(resume_set *set);
-/* The temporary name for an atomic write of path (then renamed to it): beside it, hidden,
- * short whatever the file name's length, and (with the library's) the only names
- * remove_stale_temps deletes. */
-void temp_path(const char *path, char *buf, size_t len);
+/* A new temporary file for an atomic write of path (then renamed to it), opened with fopen's
+ * `mode` and O_EXCL, its name in buf: beside path, hidden, short whatever the file name's
+ * length, and (with the library's) the only names remove_stale_temps deletes. NULL on
+ * failure (errno set). */
+FILE *open_temp(const char *path, const char *mode, char *buf, size_t len);
 /* Deletes, below dir, the temporary files of writes that a killed run left behind. */
 size_t remove_stale_temps(const char *dir);
 
@@ -216,7 +217,8 @@ typedef struct run_stats {
     int cores, decode_threads, encode_threads, batchers;
     size_t images;        /* jobs finished (ok or not)                                     */
     size_t calls, call_images; /* library batch calls and the images they took            */
-    size_t redone;        /* inputs an earlier run finished, run again for more outputs    */
+    size_t redone;        /* > 0: inputs an earlier run finished ran again (more outputs
+                             asked, or a copied folder's): their old lines go at the end   */
     stage_time decode, library, encode;
 } run_stats;
 double process_cpu_seconds(void);

@@ -203,6 +203,8 @@ static int still_to_run(pipeline *p, job *j, int streamed)
         report_skip(p->rep);
     } else {
         const int c = claim_outputs(p, j);
+        if (c == CLAIM_OK && p->done && resume_contains(p->done, j->path))
+            p->stats.redone++; /* a line for this path (a copied output folder's) goes too */
         if (c == CLAIM_OK || (c == CLAIM_SAME_INPUT && streamed))
             return 1;
         if (c == CLAIM_CLASH)

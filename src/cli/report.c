@@ -345,8 +345,7 @@ int write_npy(const char *path, const float *data, int32_t h, int32_t w)
     int total = 10 + n + 1;
     int pad = (64 - total % 64) % 64;
     char tmp[4200];
-    temp_path(path, tmp, sizeof tmp);
-    FILE *f = fopen(tmp, "wbx"); /* O_EXCL: never through a file or link put there */
+    FILE *f = open_temp(path, "wb", tmp, sizeof tmp);
     if (!f)
         return 0;
     uint16_t hl = (uint16_t)(n + pad + 1);

@@ -49,8 +49,23 @@ static cJSON *parse_line(const char *line)
     char *t = malloc(2 * len + 1), *w = t; /* each 6-byte escape grows to 12 at most */
     if (!t)
         return NULL;
+    int after_high = 0; /* the last escape was a high surrogate: a \\udcXX after it is
+                           the low half of a pair (Python's json.dumps writes those), kept */
     for (const char *r = line; *r;) {
-        if (r[0] == '\\' && r[1] == 'u' && strncasecmp(r + 2, "dc", 2) == 0 &&
+        const int high = r[0] == '\\' && r[1] == 'u' && (r[2] == 'd' || r[2] == 'D') && r[3] &&
+                         strchr("89abAB", r[3]) &&
+                         strspn(r + 4, "0123456789abcdefABCDEF") >= 2;
+        if (high || after_high) {
+            after_high = high;
+            if (high || (r[0] == '\\' && r[1])) { /* this escape, as it is */
+                const int n = high ? 6 : 2;
+                memcpy(w, r, (size_t)n);
+                w += n;
+                r += n;
+            } else {
+                *w++ = *r++;
+            }
+        } else if (r[0] == '\\' && r[1] == 'u' && strncasecmp(r + 2, "dc", 2) == 0 &&
             strspn(r + 4, "0123456789abcdefABCDEF") >= 2 && strchr("89abcdefABCDEF", r[4])) {
             w += sprintf(w, "\\u0001\\u00%c%c", r[4], r[5]);
             r += 6;
@@ -166,16 +181,13 @@ static char *line_base(const cJSON *o, out_folder *f)
     return b;
 }
 
-/* What a kept line is about: its outputs' files (their base), else its input. */
-static const char *kept_key(const kept *k)
-{
-    return k->base ? k->base : k->input;
-}
-
-static int cmp_kept(const void *a, const void *b)
+/* Lines by output files (those without at the end), each group in file order. */
+static int cmp_base(const void *a, const void *b)
 {
     const kept *x = a, *y = b;
-    int c = strcmp(kept_key(x), kept_key(y));
+    int c = !x->base - !y->base;
+    if (!c && x->base)
+        c = strcmp(x->base, y->base);
     return c ? c : (x->order > y->order) - (x->order < y->order);
 }
 
@@ -253,16 +265,20 @@ static int read_lines(const char *jsonl, const char *out_dir, int all, kept **ou
     return 1;
 }
 
-/* Marks all but the last of the lines about the same output files (or, without outputs, the
- * same input) as dup, and leaves k sorted by key. Two runs both finished an input (a kill
- * between its outputs and its line), or a later run redid it asking for more outputs (its
- * path spelled otherwise, maybe), or, before session 11, another input wrote over them: the
- * last run wrote the files, its line describes them. */
+/* Marks as dup every line that a later line supersedes: one about the same output files, or
+ * about the same input (by its path as written), so that one line per input is left. Two runs
+ * both finished an input (a kill between its outputs and its line), or a later run redid it
+ * asking for more outputs (its path spelled otherwise, maybe) and may have failed at it, or,
+ * before session 11, another input wrote over them: the last run's line is the one that
+ * holds. An input's path is never compared with output names (other things). */
 static void mark_dups(kept *k, size_t n)
 {
-    qsort(k, n, sizeof *k, cmp_kept);
+    qsort(k, n, sizeof *k, cmp_base);
     for (size_t i = 0; i + 1 < n; i++)
-        k[i].dup = strcmp(kept_key(&k[i]), kept_key(&k[i + 1])) == 0;
+        k[i].dup = k[i].base && k[i + 1].base && strcmp(k[i].base, k[i + 1].base) == 0;
+    qsort(k, n, sizeof *k, cmp_input);
+    for (size_t i = 0; i + 1 < n; i++)
+        k[i].dup |= strcmp(k[i].input, k[i + 1].input) == 0;
 }
 
 /* Writes the lines not marked dup, in their first order, to jsonl through a temp file and a
@@ -271,17 +287,19 @@ static int rewrite_lines(const char *jsonl, kept *k, size_t n, char *err, size_t
 {
     qsort(k, n, sizeof *k, cmp_order);
     char tmp[4200];
-    temp_path(jsonl, tmp, sizeof tmp);
-    FILE *out = fopen(tmp, "wx"); /* O_EXCL: never through a file or link put there */
-    int ok = out != NULL;
+    FILE *out = open_temp(jsonl, "w", tmp, sizeof tmp);
+    if (!out) {
+        snprintf(err, errlen, "%s: cannot rewrite: %s", jsonl, strerror(errno));
+        return 0;
+    }
+    int ok = 1;
     for (size_t i = 0; ok && i < n; i++)
         if (!k[i].dup)
             ok = fprintf(out, "%s\n", k[i].line) > 0;
-    if (out)
-        ok = (fclose(out) == 0) && ok;
+    ok = (fclose(out) == 0) && ok;
     if (!ok || rename(tmp, jsonl) != 0) {
         snprintf(err, errlen, "%s: cannot rewrite: %s", jsonl, strerror(errno));
-        unlink(tmp);
+        unlink(tmp); /* ours: open_temp created it */
         return 0;
     }
     return 1;
@@ -363,18 +381,29 @@ void resume_free(resume_set *set)
     memset(set, 0, sizeof *set);
 }
 
-void temp_path(const char *path, char *buf, size_t len)
+FILE *open_temp(const char *path, const char *mode, char *buf, size_t len)
 {
     static unsigned counter;
     const char *slash = strrchr(path, '/');
     const int dir_len = slash ? (int)(slash - path + 1) : 0;
-    /* "-cli": the library numbers its own temporaries in the same folders from 0 too */
-    snprintf(buf, len, "%.*s.gradcam-tmp-cli.%d.%u", dir_len, path, (int)getpid(),
-             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+    char xmode[8];
+    snprintf(xmode, sizeof xmode, "%sx", mode); /* O_EXCL: never through a file or link
+                                                   put there */
+    /* "-cli": the library numbers its own temporaries in the same folders from 0 too. The
+     * pid alone is not unique on a folder that several hosts (MPI ranks) or containers (each
+     * its pid 1) share: a name taken goes to the next number. */
+    for (int attempt = 0; attempt < 64; attempt++) {
+        snprintf(buf, len, "%.*s.gradcam-tmp-cli.%d.%u", dir_len, path, (int)getpid(),
+                 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+        FILE *f = fopen(buf, xmode);
+        if (f || errno != EEXIST)
+            return f;
+    }
+    return NULL;
 }
 
 /* ".gradcam-tmp.<pid>.<n>" (the library's gc_image_write) or ".gradcam-tmp-cli.<pid>.<n>"
- * (temp_path): how our atomic writers name their files, and nothing a user would name one */
+ * (open_temp): how our atomic writers name their files, and nothing a user would name one */
 static int is_our_temp(const char *name)
 {
     const char *p = strncmp(name, ".gradcam-tmp.", 13) == 0       ? name + 13

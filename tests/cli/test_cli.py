@@ -419,6 +419,39 @@ check(r.returncode == 1 and len(kept_lines) == 4 and
       all("cam" in x["outputs"] for x in kept_lines if x["status"] == "ok"),
       "the next --resume: one line per input, the redone inputs' newer lines",
       (r.returncode, [(x["input"], sorted(x.get("outputs") or {})) for x in kept_lines]))
+# a redo that fails: its error line replaces the input's old ok line (one line per input)
+rf = os.path.join(WORK, "redo_fail")
+os.makedirs(rf)
+cv2.imwrite(os.path.join(rf, "cat.png"), photo(40, 40, 13))
+cv2.imwrite(os.path.join(rf, "dog.png"), photo(40, 40, 14))
+o = os.path.join(WORK, "out_redo_fail")
+run("-w", WEIGHTS, "-o", o, "-q", "--outputs", "overlay", rf)
+with open(os.path.join(rf, "cat.png"), "w") as f:
+    f.write("garbage")
+r = run("-w", WEIGHTS, "-o", o, "-q", "--resume", "--outputs", "overlay,heatmap", rf)
+res_c = sorted((os.path.basename(x["input"]), x["status"]) for x in lines(o))
+check(r.returncode == 1 and res_c == [("cat.png", "error"), ("dog.png", "ok")],
+      "--resume for more outputs, an input now broken: its error line alone", res_c)
+# an input named "cat" (no extension) beside cat.png's outputs "cat.*": the clash's error
+# line stays (an input's path is never compared with output names)
+cv2.imwrite(os.path.join(WORK, "cat.png"), photo(40, 40, 15))
+shutil.copy(os.path.join(WORK, "cat.png"), os.path.join(WORK, "cat"))
+o = os.path.join(WORK, "out_key_spaces")
+run("-w", WEIGHTS, "-q", "-o", "out_key_spaces", "cat.png", cwd=WORK)
+r = run("-w", WEIGHTS, "-q", "-o", "out_key_spaces", "--resume", "--outputs", "overlay,heatmap",
+        "cat.png", "cat", cwd=WORK)
+res_c = sorted((x["input"], x["status"]) for x in lines(o))
+check(r.returncode == 1 and res_c == [("cat", "error"), ("cat.png", "ok")],
+      "an input 'cat' whose outputs clash with cat.png's, after a redo: both lines", res_c)
+# a copied output folder, asked for more: one line per input (the old ones named the old
+# folder's files)
+o2 = os.path.join(WORK, "out_redo_copy")
+shutil.copytree(o, o2)
+r = run("-w", WEIGHTS, "-q", "-o", "out_redo_copy", "--resume", "--outputs",
+        "overlay,heatmap,cam", "cat.png", cwd=WORK)
+res_c = [(x["input"], x["status"], sorted(x.get("outputs") or {})) for x in lines(o2)]
+check(r.returncode == 0 and res_c == [("cat.png", "ok", ["cam", "heatmap", "overlay"])],
+      "a copied output folder, more outputs asked: one line per input", res_c)
 # the same file twice (as a file and again through its folder, or the same path twice) runs
 # once; from stdin a path sent again runs again (the file may have changed)
 o = os.path.join(WORK, "out_same_file")
@@ -785,6 +818,43 @@ r = subprocess.run([os.fsencode(BIN), b"-w", os.fsencode(SMALL), b"-o", os.fsenc
 check(r.returncode == 1 and open(ov, "rb").read() == ov_before and b"would replace" in r.stderr,
       "another file of the same non-UTF-8 name under --resume fails: the outputs stay",
       (r.returncode, r.stderr[-300:]))
+
+# a name with a character outside the BMP, its line rewritten by Python (json.dumps writes a
+# surrogate pair, \ud83d\udcf7): --resume still reads it (the pair's low half is no byte)
+cam = os.path.join(WORK, "bmp_in")
+os.makedirs(cam)
+cv2.imwrite(os.path.join(cam, "a.png"), photo(40, 40, 11))
+os.rename(os.path.join(cam, "a.png"), os.path.join(cam, "\U0001F4F7.png"))
+out_cam = os.path.join(WORK, "out_bmp")
+r1 = run("-w", SMALL, "-q", "-o", out_cam, cam)
+with open(os.path.join(out_cam, "results.jsonl"), encoding="utf-8") as f:
+    redone = [json.dumps(json.loads(l)) for l in f]
+with open(os.path.join(out_cam, "results.jsonl"), "w") as f:
+    f.write("\n".join(redone) + "\n")
+r2 = run("-w", SMALL, "-o", out_cam, "--resume", "--progress", cam)
+check(r1.returncode == 0 and "\\ud83d\\udcf7" in redone[0] and r2.returncode == 0 and
+      "1 skipped" in r2.stderr, "--resume reads a surrogate pair (a name outside the BMP)",
+      (r1.returncode, r2.returncode, r2.stderr[-300:]))
+
+# ---------------------------------------------------------------- temporaries of another host
+# a process of the same pid on a shared folder (another host, a container's pid 1) holds the
+# first temporary names: ours go to the next number (pid 1 through a pid namespace)
+tin = os.path.join(WORK, "pid1_in")
+os.makedirs(tin)
+cv2.imwrite(os.path.join(tin, "b.png"), photo(40, 40, 12))
+tout = os.path.join(WORK, "out_pid1")
+os.makedirs(tout)
+for t in (".gradcam-tmp-cli.1.0", ".gradcam-tmp.1.0"):
+    open(os.path.join(tout, t), "w").close()
+probe = subprocess.run(["unshare", "-Urpf", "true"], capture_output=True)
+if probe.returncode == 0:
+    r = subprocess.run(["unshare", "-Urpf", BIN, "-w", SMALL, "-q", "-o", tout, "--outputs",
+                        "overlay,cam", tin], capture_output=True, text=True)
+    check(r.returncode == 0 and [x["status"] for x in lines(tout)] == ["ok"],
+          "another process's temporary names taken (pid 1 in both): written under the next",
+          (r.returncode, r.stderr[-300:]))
+else:
+    print("SKIP  temporaries of another process of the same pid (no unshare here)")
 
 # ---------------------------------------------------------------- -o spelled otherwise
 sp = os.path.join(WORK, "spell")
