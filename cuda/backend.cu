@@ -475,6 +475,9 @@ static gc_status render_impl(gc_context *ctx, cuda_state *s, int32_t n, const fl
                        "render of %d image(s) with colormap %d: the last batch on the GPU has "
                        "%d", n, (int)colormap, s->img_n);
     GC_TRY(reserve_out(ctx, s, 2 * s->img_pixels));
+    /* profiled as the cam stage (cams up, the render kernel) and the download (the rendered
+     * images through the ring), added to the explain's own times */
+    GC_TRY(gcu_prof_begin(ctx, s));
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
     GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_cams, cams, sizeof(float) * (size_t)n * hw,
                                      cudaMemcpyHostToDevice, s->stream));
@@ -486,7 +489,13 @@ static gc_status render_impl(gc_context *ctx, cuda_state *s, int32_t n, const fl
                                     s->d_luts + (size_t)GC_LUT_BYTES * (int)colormap, alpha,
                                     heat, over, err));
     LAYER_TRY(ctx, "rendering", "(GPU)", gcu_debug_sync(ctx, s));
-    return download_outputs(ctx, s, n, overlays, heatmaps);
+    GC_TRY(gcu_mark(ctx, s, PROF_CAM));
+    GC_TRY(download_outputs(ctx, s, n, overlays, heatmaps));
+    if (!ctx->opt.profile)
+        return GC_OK;
+    GC_TRY(gcu_mark(ctx, s, PROF_DOWNLOAD));
+    GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream)); /* the last mark, for its time */
+    return gcu_prof_collect(ctx, s);
 }
 
 static gc_status cuda_render(gc_context *ctx, void *state, int32_t n, const float *cams,

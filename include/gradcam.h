@@ -22,6 +22,13 @@
  * - Thread safety: a context is used by one thread at a time (calls on one context must not
  *   overlap). Different contexts are independent and may be used concurrently from different
  *   threads. gc_status_string, gc_options_default and gc_version_string are thread-safe.
+ * - CUDA state of the calling thread: calls on a CUDA context make its device the thread's
+ *   current one (cudaSetDevice is per thread) and leave it so (putting back device 0 would
+ *   initialize it, in every process of a multi-GPU node); with contexts on several devices,
+ *   set your device again before your own CUDA calls. They also read (so clear) a pending
+ *   non-sticky CUDA error: check yours with cudaGetLastError before calling.
+ * - Numerics: a batch whose logits or cam come out NaN or infinite (fp16 overflows past
+ *   65504) fails with GC_ERR_UNSUPPORTED naming the image, rather than explain class 0.
  * - Tensor shapes are written (N,C,H,W) as in PyTorch; activations and gradients read back
  *   through gc_tensor_get are in that order, whatever layout a backend uses inside.
  */
@@ -346,8 +353,10 @@ typedef struct gc_profile {
     double features_ms;    /* every feature layer forward: convs (bias, ReLU) and pools     */
     double head_ms;        /* average pool, dense layers, class choice                     */
     double backward_ms;    /* score gradient down to the target (to the input when guided) */
-    double cam_ms;         /* channel weights, cam, normalization (on the GPU: its kernels) */
-    double download_ms;    /* device-to-host copies (0 on the CPU)                          */
+    double cam_ms;         /* channel weights, cam, normalization (on the GPU: its kernels;
+                              with gc_explain_render on the GPU also the render kernel)     */
+    double download_ms;    /* device-to-host copies (0 on the CPU), gc_explain_render's
+                              rendered images included                                     */
     int64_t device_bytes;  /* device memory the context holds now (0 on the CPU); grows at
                               the first call with images, which adds their staging buffers */
     double results_ms;     /* the host's per-image results: softmax, top-5, each cam's range

@@ -531,6 +531,27 @@ static void cam_range(const float *raw, size_t hw, float *lo, float *hi)
     }
 }
 
+/* A backend's logits (and, with hw, raw cams) are finite: fp16 activations overflow past
+ * 65504 (a bright, unnormalized input can get there), and NaN logits would pick class 0 and
+ * explain it as if all were well. */
+static gc_status check_finite(gc_context *ctx, int32_t n, size_t hw)
+{
+    const size_t C = (size_t)ctx->model.num_classes;
+    for (int32_t i = 0; i < n; i++) {
+        int bad = 0;
+        for (size_t k = 0; k < C; k++)
+            bad |= !isfinite(ctx->logits[(size_t)i * C + k]);
+        for (size_t p = 0; p < hw; p++)
+            bad |= !isfinite(ctx->cams_raw[(size_t)i * hw + p]);
+        if (bad)
+            return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
+                           "image %d: the network's values overflowed in %s (logits or cam "
+                           "not finite; fp16 holds up to 65504): use bf16 or fp32, or check "
+                           "the input's scale", i, gc_precision_name(ctx->opt.precision));
+    }
+    return GC_OK;
+}
+
 /* The staged batch (or, with device_input, the caller's device tensor; with images, the
  * checked images and their regions in ctx->regions for the backend's explain_images)
  * through the backend, then the results and normalized cams. */
@@ -563,7 +584,7 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
     else
         st = ctx->ops->explain(ctx, ctx->be, ctx->input, n, classes, ctx->logits,
                                ctx->class_ids, ctx->cams_raw);
-    if (st != GC_OK)
+    if (st != GC_OK || (st = check_finite(ctx, n, hw)) != GC_OK)
         return st;
     const int minmax = ctx->opt.norm == GC_NORM_MINMAX;
     const double t_results = gc_now_ms();
@@ -605,7 +626,7 @@ static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results,
         : images     ? ctx->ops->predict_images(ctx, ctx->be, images, ctx->regions, n,
                                                 ctx->logits)
                      : ctx->ops->predict(ctx, ctx->be, ctx->input, n, ctx->logits);
-    if (st != GC_OK)
+    if (st != GC_OK || (st = check_finite(ctx, n, 0)) != GC_OK)
         return st;
     const double t_results = gc_now_ms();
     gc_pick_classes(ctx, ctx->logits, n, NULL, ctx->class_ids);
@@ -849,7 +870,10 @@ gc_status gc_explain_render(gc_context *ctx, const gc_image *images, int32_t n,
     float *c = cams ? cams : ctx->cams_norm;
     const size_t c_len = cams ? cams_len : (size_t)ctx->opt.max_batch * ctx->cam_h * ctx->cam_w;
     st = explain_batch(ctx, images, n, classes, results, c, c_len, t0);
-    if (st != GC_OK || (!overlays && !heatmaps))
+    int wanted = 0; /* NULL entries skip their image: all NULL is no render at all */
+    for (int32_t i = 0; i < n && !wanted; i++)
+        wanted = (overlays && overlays[i]) || (heatmaps && heatmaps[i]);
+    if (st != GC_OK || !wanted)
         return profile_end(ctx, st);
     if (ctx->input_in_backend)
         st = ctx->ops->render(ctx, ctx->be, n, c, colormap, alpha, overlays, heatmaps);

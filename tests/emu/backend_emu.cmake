@@ -111,6 +111,8 @@ set_tests_properties(emu_gpu_oom PROPERTIES LABELS "cpu;emu" TIMEOUT 300
   ENVIRONMENT "GC_EMU_DEVICE_MEMORY=1073741824")
 add_test(NAME emu_sticky_error COMMAND test_emu_faults_emu ${_gc_demo} sticky)
 set_tests_properties(emu_sticky_error PROPERTIES LABELS "cpu;emu" TIMEOUT 120)
+add_test(NAME emu_numerics COMMAND test_emu_faults_emu ${_gc_demo} numerics)
+set_tests_properties(emu_numerics PROPERTIES LABELS "cpu;emu" TIMEOUT 300)
 add_test(NAME emu_cudnn_oom COMMAND test_emu_faults_emu ${_gc_demo} cudnnoom)
 set_tests_properties(emu_cudnn_oom PROPERTIES LABELS "cpu;emu" TIMEOUT 120)
 add_test(NAME emu_no_device COMMAND test_emu_faults_emu ${_gc_demo} nodevice)

@@ -27,7 +27,14 @@
  * and, with GC_EMU_CUDNN_VERSION set to a library older than the headers (`emu_cudnn_version`):
  *   cudnnversion  the CUDA backend fails with GC_ERR_UNSUPPORTED naming both versions; nothing
  *             stays allocated; AUTO runs on the CPU with a note saying why (gc_backend_note)
- * Usage: test_emu_faults WEIGHTS oom|sticky|cudnnoom|nodevice|tconly|cudnnversion
+ * and, not faults but the backend's own answers:
+ *   numerics  an fp16 batch whose activations overflow (an input 10000x too bright) fails with
+ *             GC_ERR_UNSUPPORTED naming the image (before: NaN logits, class 0 explained,
+ *             GC_OK); fp32 explains the same tensor, fp16 the normal one. gc_explain_render
+ *             with every output entry NULL renders nothing (device memory as gc_explain's);
+ *             with outputs and profiling, the render and its download are in cam_ms and
+ *             download_ms (before: in no stage)
+ * Usage: test_emu_faults WEIGHTS oom|sticky|cudnnoom|nodevice|tconly|cudnnversion|numerics
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,10 +314,99 @@ static void test_cudnn_version(void)
     check_auto_falls_back(2, "cuDNN 9.0.1 is loaded");
 }
 
+static gc_context *make_prec(gc_precision prec, int profile)
+{
+    gc_options o = gc_options_default();
+    o.weights_path = weights;
+    o.backend = GC_BACKEND_CUDA;
+    o.precision = prec;
+    o.max_batch = 1;
+    o.profile = profile;
+    gc_context *ctx = NULL;
+    if (gc_context_create(&o, &ctx) != GC_OK) {
+        CHECK(0, "context (precision %d): %s", (int)prec, gc_last_error(ctx));
+        gc_context_destroy(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static void test_numerics(void)
+{
+    gc_context *h = make_prec(GC_PRECISION_FP16, 0), *f = make_prec(GC_PRECISION_FP32, 0);
+    gc_model_info info;
+    if (!h || !f || gc_model_info_get(f, &info) != GC_OK)
+        goto out;
+    const size_t len = (size_t)3 * info.input_width * info.input_height;
+    float *x = malloc(sizeof(float) * len);
+    gc_image im = image();
+    gc_result r;
+    if (!x || gc_preprocess_images(f, &im, 1, x, len) != GC_OK) {
+        CHECK(0, "preprocess: %s", gc_last_error(f));
+        free(x);
+        goto out;
+    }
+    gc_status st = gc_explain_tensor(h, x, 1, NULL, &r, NULL, 0);
+    CHECK(st == GC_OK, "fp16, a normal input: %s", gc_last_error(h));
+    for (size_t i = 0; i < len; i++)
+        x[i] *= 1e4f; /* inputs up to ~2e4 (fp16 holds them), activations past 65504 */
+    st = gc_explain_tensor(h, x, 1, NULL, &r, NULL, 0);
+    printf("  fp16, the input x10000: %s: %s\n", gc_status_string(st), gc_last_error(h));
+    CHECK(st == GC_ERR_UNSUPPORTED && strstr(gc_last_error(h), "image 0") &&
+              strstr(gc_last_error(h), "overflowed"),
+          "fp16 overflow: %s (%s), class %d logit %g", gc_status_string(st), gc_last_error(h),
+          r.class_id, (double)r.logit);
+    st = gc_explain_tensor(f, x, 1, NULL, &r, NULL, 0);
+    CHECK(st == GC_OK, "fp32, the input x10000: %s", gc_last_error(f));
+    free(x);
+
+    /* all entries NULL: no render, no room for one */
+    enum { W = 1600, H = 1200 };
+    uint8_t *big = malloc((size_t)3 * W * H), *ov = malloc((size_t)3 * W * H);
+    gc_context *a = make_prec(GC_PRECISION_FP32, 0), *b = make_prec(GC_PRECISION_FP32, 0),
+               *p = make_prec(GC_PRECISION_FP32, 1);
+    if (big && ov && a && b && p) {
+        for (size_t i = 0; i < (size_t)3 * W * H; i++)
+            big[i] = (uint8_t)(i * 2654435761u >> 24);
+        gc_image bi = {big, W, H, 3 * W};
+        uint8_t *none[1] = {NULL}, *some[1] = {ov};
+        const size_t lens[1] = {(size_t)3 * W * H};
+        gc_profile pa, pb, p0, p1;
+        CHECK(gc_explain(a, &bi, 1, NULL, &r, NULL, 0) == GC_OK, "%s", gc_last_error(a));
+        CHECK(gc_explain_render(b, &bi, 1, NULL, &r, NULL, 0, GC_COLORMAP_JET, 0.4f, none, none,
+                                lens) == GC_OK, "%s", gc_last_error(b));
+        gc_profile_get(a, &pa);
+        gc_profile_get(b, &pb);
+        CHECK(pb.device_bytes == pa.device_bytes,
+              "gc_explain_render with no output asked holds %lld device bytes, gc_explain %lld",
+              (long long)pb.device_bytes, (long long)pa.device_bytes);
+        CHECK(gc_explain_render(p, &bi, 1, NULL, &r, NULL, 0, GC_COLORMAP_JET, 0.4f, NULL, NULL,
+                                NULL) == GC_OK, "%s", gc_last_error(p));
+        gc_profile_get(p, &p0);
+        CHECK(gc_explain_render(p, &bi, 1, NULL, &r, NULL, 0, GC_COLORMAP_JET, 0.4f, some, some,
+                                lens) == GC_OK, "%s", gc_last_error(p));
+        gc_profile_get(p, &p1);
+        printf("  profile without / with outputs: cam %.3f / %.3f ms, download %.3f / %.3f ms, "
+               "total %.1f / %.1f ms\n", p0.cam_ms, p1.cam_ms, p0.download_ms, p1.download_ms,
+               p0.total_ms, p1.total_ms);
+        CHECK(p1.cam_ms > p0.cam_ms && p1.download_ms > p0.download_ms,
+              "the render and its download are not in the profile");
+    }
+    free(big);
+    free(ov);
+    gc_context_destroy(a);
+    gc_context_destroy(b);
+    gc_context_destroy(p);
+out:
+    gc_context_destroy(h);
+    gc_context_destroy(f);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: %s WEIGHTS oom|sticky|cudnnoom|nodevice|tconly|cudnnversion\n",
+        fprintf(stderr, "usage: %s WEIGHTS oom|sticky|cudnnoom|nodevice|tconly|cudnnversion|"
+                "numerics\n",
                 argv[0]);
         return 2;
     }
@@ -327,6 +423,8 @@ int main(int argc, char **argv)
         test_tc_only();
     else if (!strcmp(argv[2], "cudnnversion"))
         test_cudnn_version();
+    else if (!strcmp(argv[2], "numerics"))
+        test_numerics();
     else
         return 2;
     CHECK(gc_emu_device_bytes_in_use() == 0, "%zu device bytes still allocated at exit",
