@@ -848,8 +848,11 @@ for t in (".gradcam-tmp-cli.1.0", ".gradcam-tmp.1.0"):
     open(os.path.join(tout, t), "w").close()
 probe = subprocess.run(["unshare", "-Urpf", "true"], capture_output=True)
 if probe.returncode == 0:
+    # LeakSanitizer cannot stop the threads of a process in a pid namespace (it says so in
+    # its report file, which fails CI's sanitizer pass): leaks are checked by the other runs
+    env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
     r = subprocess.run(["unshare", "-Urpf", BIN, "-w", SMALL, "-q", "-o", tout, "--outputs",
-                        "overlay,cam", tin], capture_output=True, text=True)
+                        "overlay,cam", tin], capture_output=True, text=True, env=env)
     check(r.returncode == 0 and [x["status"] for x in lines(tout)] == ["ok"],
           "another process's temporary names taken (pid 1 in both): written under the next",
           (r.returncode, r.stderr[-300:]))
@@ -904,14 +907,14 @@ check(r1.returncode == 0 and r2.returncode == 0 and res_c == ["ph/a.png", "ph/ph
       (r2.returncode, r2.stderr[-400:], res_c))
 
 # ---------------------------------------------------------------- long messages, labels
-deep = os.path.join(WORK, "deep", *(["d" * 40] * 18))
+deep = os.path.join(WORK, "deep", *(["d" * 40] * 20))  # over 820 bytes wherever WORK is
 os.makedirs(deep)
 open(os.path.join(deep, "empty.png"), "wb").close()
 r = run("-w", SMALL, "-q", "-o", os.path.join(WORK, "out_deep"), os.path.join(deep, "empty.png"))
 err = lines(os.path.join(WORK, "out_deep"))[0]["error"]
-check(r.returncode == 1 and err.startswith(os.path.join(deep, "empty.png")) and len(err) > 800
-      and "empty" in err[len(deep) + 10:], "a 780-byte path: the whole path and the cause in the "
-      "error", err[-200:])
+check(r.returncode == 1 and err.startswith(os.path.join(deep, "empty.png")) and
+      "empty" in err[len(deep) + 10:], f"a {len(deep) + 10}-byte path: the whole path and the "
+      "cause in the error (were cut at 599 bytes)", err[-200:])
 lab = os.path.join(WORK, "labels_latin1.txt")
 with open(lab, "wb") as f:
     f.write(b"".join(b"caf\xe9 %d\n" % i for i in range(6)))
