@@ -121,6 +121,8 @@ typedef struct out_folder {
     ino_t ino;
     char *spelled[8];
     int n_spelled;
+    char *last_miss; /* the folder of the last path found outside it: its neighbours (a
+                        copied output folder's lines, all alike) cost no stat */
 } out_folder;
 
 static void out_folder_open(out_folder *f, const char *dir)
@@ -138,6 +140,7 @@ static void out_folder_close(out_folder *f)
 {
     for (int i = 0; i < f->n_spelled; i++)
         free(f->spelled[i]);
+    free(f->last_miss);
 }
 
 /* path's part below the output folder, or NULL when no folder above it is that folder (a
@@ -149,6 +152,11 @@ static const char *below_out(out_folder *f, const char *path)
         if (strncmp(path, f->spelled[i], n) == 0 && path[n] == '/')
             return path + n + 1;
     }
+    const char *slash = strrchr(path, '/');
+    const size_t dir_len = slash ? (size_t)(slash - path) : 0;
+    if (f->last_miss && strlen(f->last_miss) == dir_len &&
+        strncmp(path, f->last_miss, dir_len) == 0)
+        return NULL;
     char *buf = f->known ? strdup(path) : NULL;
     const char *rel = NULL;
     for (char *q = buf ? strchr(buf + 1, '/') : NULL; q && !rel; q = strchr(q + 1, '/')) {
@@ -162,6 +170,10 @@ static const char *below_out(out_folder *f, const char *path)
         *q = '/';
     }
     free(buf);
+    if (!rel && f->known) {
+        free(f->last_miss);
+        f->last_miss = strndup(path, dir_len);
+    }
     return rel;
 }
 
