@@ -939,12 +939,16 @@ def limit_file_size():
     resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
 
 
-r = subprocess.run([BIN, "-w", SMALL, "-q", "-o", os.path.join(WORK, "out_fill"), "--outputs",
-                    "overlay", fill], capture_output=True, text=True, preexec_fn=limit_file_size)
-n_lines = len(open(os.path.join(WORK, "out_fill", "results.jsonl"), "rb").read().splitlines())
-check(r.returncode == 1 and n_lines < 90 and "results.jsonl: cannot write" in r.stderr,
-      "results.jsonl cannot grow (file size limit): said, exit 1, not 0",
-      (r.returncode, n_lines, r.stderr[-300:]))
+if SANITIZED == "tsan":  # its runtime dies of SIGBUS under a file size limit (CI, session 12)
+    print("SKIP  results.jsonl cannot grow (under tsan: the runtime needs files of any size)")
+else:
+    r = subprocess.run([BIN, "-w", SMALL, "-q", "-o", os.path.join(WORK, "out_fill"),
+                        "--outputs", "overlay", fill], capture_output=True, text=True,
+                       preexec_fn=limit_file_size)
+    n_lines = len(open(os.path.join(WORK, "out_fill", "results.jsonl"), "rb").read().splitlines())
+    check(r.returncode == 1 and n_lines < 90 and "results.jsonl: cannot write" in r.stderr,
+          "results.jsonl cannot grow (file size limit): said, exit 1, not 0",
+          (r.returncode, n_lines, r.stderr[-300:]))
 
 # ---------------------------------------------------------------- --shard, empty results
 r = run("-w", SMALL, "--shard", "1/4294967298", kill_in)
