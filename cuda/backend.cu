@@ -417,13 +417,9 @@ static gc_status download_outputs(gc_context *ctx, cuda_state *s, int32_t n,
 {
     const gc_image_desc *const d = s->descs;
     int heat = 0, over = 0;
-    for (int32_t i = 0; i < n; i++) {
+    for (int32_t i = 0; i < n; i++) { /* some is set: context.c renders only then */
         heat |= heatmaps && heatmaps[i];
         over |= overlays && overlays[i];
-    }
-    if (!heat && !over) { /* nothing asked for: the render's own errors still count */
-        GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
-        return GC_OK;
     }
     GC_TRY(reserve_ring(ctx, s, (size_t)(heat + over) * largest_image(s, n)));
     out_chunk ring[GC_RING_SLOTS];

@@ -531,6 +531,15 @@ static void cam_range(const float *raw, size_t hw, float *lo, float *hi)
     }
 }
 
+/* 1 for a NaN or an infinity: the exponent bits all set (by bits, so it vectorizes with the
+ * copy and holds under any floating-point flags) */
+static inline uint32_t exponent_all_ones(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return (u & 0x7f800000u) == 0x7f800000u;
+}
+
 /* A backend's logits (and, with hw, raw cams) are finite: fp16 activations overflow past
  * 65504 (a bright, unnormalized input can get there), and NaN logits would pick class 0 and
  * explain it as if all were well. */
@@ -538,11 +547,11 @@ static gc_status check_finite(gc_context *ctx, int32_t n, size_t hw)
 {
     const size_t C = (size_t)ctx->model.num_classes;
     for (int32_t i = 0; i < n; i++) {
-        int bad = 0;
+        uint32_t bad = 0;
         for (size_t k = 0; k < C; k++)
-            bad |= !isfinite(ctx->logits[(size_t)i * C + k]);
+            bad |= exponent_all_ones(ctx->logits[(size_t)i * C + k]);
         for (size_t p = 0; p < hw; p++)
-            bad |= !isfinite(ctx->cams_raw[(size_t)i * hw + p]);
+            bad |= exponent_all_ones(ctx->cams_raw[(size_t)i * hw + p]);
         if (bad)
             return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
                            "image %d: the network's values overflowed in %s (logits or cam "
@@ -678,15 +687,6 @@ static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n
                        failed);
     *ms = gc_now_ms() - t0;
     return GC_OK;
-}
-
-/* 1 for a NaN or an infinity: the exponent bits all set (by bits, so it vectorizes with the
- * copy and holds under any floating-point flags) */
-static inline uint32_t exponent_all_ones(float v)
-{
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    return (u & 0x7f800000u) == 0x7f800000u;
 }
 
 /* an (n, 3, H, W) tensor into ctx->input (NHWC); a tensor holding NaN or infinity refused */

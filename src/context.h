@@ -63,7 +63,8 @@ typedef struct gc_backend_ops {
                                 const gc_region *regions, int32_t n, float *logits);
     /* render: the normalized cams (n, h*w) onto the n images of the last explain_images call,
      * byte for byte as gc_render; overlays / heatmaps as gc_explain_render (NULL, or n
-     * pointers, NULL entries skipped), colormap and alpha already checked. */
+     * pointers, NULL entries skipped; called only when some entry is set), colormap and
+     * alpha already checked. */
     gc_status (*render)(gc_context *ctx, void *state, int32_t n, const float *cams,
                         gc_colormap colormap, float alpha, uint8_t *const *overlays,
                         uint8_t *const *heatmaps);

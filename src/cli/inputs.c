@@ -3,9 +3,9 @@
  * are reproducible), keeping the path relative to the folder for the outputs.
  */
 #include <dirent.h>
-#include <stdint.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,24 +169,22 @@ typedef struct walk_ctx {
     int have_out;
     dev_t out_dev;
     ino_t out_ino;
-    char *out_real;     /* the output folder's real path, NULL when it does not exist yet   */
-    int in_out_tree;    /* the folder argument being walked lies inside the output folder */
-    size_t out_named;   /* files skipped there for their output names (said at the end)   */
+    char *out_real;   /* the output folder's real path, NULL when it does not exist yet   */
+    int in_out_tree;  /* the folder argument being walked lies inside the output folder */
+    size_t out_named; /* files skipped there for their output names (said at the end)   */
 } walk_ctx;
 
 /* "x.overlay.png", "x.heatmap.jpg", "x.guided.png" ...: named as this command's outputs */
 static int is_output_name(const char *name)
 {
-    static const char *const kinds[] = {".overlay.", ".heatmap.", ".guided."};
-    static const char *const exts[] = {"png", "jpg"};
-    for (size_t k = 0; k < 3; k++)
-        for (size_t e = 0; e < 2; e++) {
-            char tail[32];
-            snprintf(tail, sizeof tail, "%s%s", kinds[k], exts[e]);
-            const size_t n = strlen(name), t = strlen(tail);
-            if (n > t && strcmp(name + n - t, tail) == 0)
-                return 1;
-        }
+    static const char *const tails[] = {".overlay.png", ".overlay.jpg", ".heatmap.png",
+                                         ".heatmap.jpg", ".guided.png",  ".guided.jpg"};
+    const size_t n = strlen(name);
+    for (size_t k = 0; k < sizeof tails / sizeof tails[0]; k++) {
+        const size_t t = strlen(tails[k]);
+        if (n > t && strcmp(name + n - t, tails[k]) == 0)
+            return 1;
+    }
     return 0;
 }
 
@@ -313,7 +311,8 @@ int inputs_collect(const cli_config *cfg, input_list *out)
             job *j = job_new(p, NULL, cfg->out_dir);
             ok = push(out, j);
             if (j) {
-                job_fail(j, "%s: is the output folder too (-o %s): its outputs would be read as "
+                job_fail(j,
+                         "%s: is the output folder too (-o %s): its outputs would be read as "
                          "inputs and could replace input files; give another output folder",
                          p, cfg->out_dir);
             }
@@ -337,9 +336,11 @@ int inputs_collect(const cli_config *cfg, input_list *out)
     }
     free(wc.out_real);
     if (wc.out_named && !cfg->quiet && cfg->rank == 0)
-        fprintf(stderr, "gradcam: note: %zu file%s inside the output folder named like this "
+        fprintf(stderr,
+                "gradcam: note: %zu file%s inside the output folder named like this "
                 "command's outputs (*.overlay.png, *.heatmap.png, *.guided.png, .jpg) left "
-                "out\n", wc.out_named, wc.out_named == 1 ? "" : "s");
+                "out\n",
+                wc.out_named, wc.out_named == 1 ? "" : "s");
     return 1;
 }
 

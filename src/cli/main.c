@@ -221,7 +221,8 @@ static int run(cli_config *cfg, const mpi_world *w)
         goto done;
 
     /* 3. every rank: what is done, where its lines go, its inputs */
-    if (w->rank != 0 && cfg->resume && !resume_load(results, cfg->out_dir, 0, &earlier, err, sizeof err))
+    if (w->rank != 0 && cfg->resume &&
+        !resume_load(results, cfg->out_dir, 0, &earlier, err, sizeof err))
         rc = setup_error("--resume: %s", err);
     if (mpi)
         part_path(cfg->out_dir, w->rank, jsonl, sizeof jsonl);
@@ -260,7 +261,8 @@ static int run(cli_config *cfg, const mpi_world *w)
     if (mpi && w->rank == 0 && !parts_merge(cfg->out_dir, 0, err, sizeof err)) {
         fprintf(stderr, "gradcam: %s (--resume merges what is left)\n", err);
         rc = 1;
-    } else if (sums[3] && w->rank == 0 && !results_compact(results, cfg->out_dir, err, sizeof err)) {
+    } else if (sums[3] && w->rank == 0 &&
+               !results_compact(results, cfg->out_dir, err, sizeof err)) {
         fprintf(stderr, "gradcam: %s (--resume drops the stale lines)\n", err);
         rc = 1;
     }

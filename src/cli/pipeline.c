@@ -121,8 +121,7 @@ static int earlier_is(const pipeline *p, const uint64_t *h, const job *j)
     if (strcmp(path, j->path) == 0)
         return 1;
     struct stat sb;
-    return j->id && stat(path, &sb) == 0 &&
-           file_key(&sb) == j->id;
+    return j->id && stat(path, &sb) == 0 && file_key(&sb) == j->id;
 }
 
 /* Done before: an earlier run's ok line for j (for j's output names, under any spelling of
@@ -159,8 +158,7 @@ static int claim_outputs(pipeline *p, job *j)
     if (!h) {
         if (key_map_put(&p->claims, name, j->id, path_hold(j)) == 1)
             return CLAIM_OK;
-        job_fail(j, "%s: out of memory remembering output names",
-                 j->path);
+        job_fail(j, "%s: out of memory remembering output names", j->path);
         return CLAIM_CLASH;
     }
     if (h[1] & EARLIER_RUN) {
@@ -173,7 +171,8 @@ static int claim_outputs(pipeline *p, job *j)
         holder_set(h, j); /* the file may have been replaced: compare with the new one next */
         return CLAIM_SAME_INPUT;
     }
-    job_fail(j, "%s: its outputs (%s.*) would replace those of another input: the names differ "
+    job_fail(j,
+             "%s: its outputs (%s.*) would replace those of another input: the names differ "
              "only in the extension, or the same file name came from two folders (files "
              "given as arguments are named by file name alone), or an earlier run in this "
              "folder (--resume) wrote them for another file; rename one, or give their folder",
@@ -367,8 +366,7 @@ static void encode_saliency(pipeline *p, job *j)
     gc_status st = GC_ERR_OUT_OF_MEMORY;
     if (!px || (st = gc_render_saliency(j->saliency, p->in_w, p->in_h, p->bgr, px, bytes)) !=
                    GC_OK) {
-        job_fail(j, "%s: rendering the guided saliency failed: %s",
-                 j->path, gc_status_string(st));
+        job_fail(j, "%s: rendering the guided saliency failed: %s", j->path, gc_status_string(st));
     } else {
         gc_image out = {px, p->in_w, p->in_h, 3 * p->in_w};
         char msg[GC_CLI_MSG];
@@ -397,16 +395,14 @@ static void encode_one(pipeline *p, job *j)
         goto done;
     }
     if ((cfg->outputs & OUT_HEATMAP && !heat) || (cfg->outputs & OUT_OVERLAY && !over)) {
-        job_fail(j, "%s: out of memory rendering %dx%d", j->path,
-                 j->img.width, j->img.height);
+        job_fail(j, "%s: out of memory rendering %dx%d", j->path, j->img.width, j->img.height);
         goto done;
     }
     if (!rendered && (heat || over)) {
         gc_status st = gc_render(j->cam, p->cam_w, p->cam_h, &j->img, cfg->colormap, cfg->alpha,
                                  heat, heat ? bytes : 0, over, over ? bytes : 0);
         if (st != GC_OK) {
-            job_fail(j, "%s: rendering failed: %s", j->path,
-                     gc_status_string(st));
+            job_fail(j, "%s: rendering failed: %s", j->path, gc_status_string(st));
             goto done;
         }
     }
@@ -474,9 +470,8 @@ static int fetch_saliency(batcher *b, job *j, int32_t i)
     if ((j->saliency = malloc(sizeof(float) * n)) &&
         (st = gc_tensor_get(b->ctx, p->guided, i, j->saliency, n, NULL)) == GC_OK)
         return 1;
-    job_fail(j, "%s: guided saliency: %s%s%s", j->path,
-             gc_status_string(st), j->saliency ? ": " : "",
-             j->saliency ? gc_last_error(b->ctx) : "");
+    job_fail(j, "%s: guided saliency: %s%s%s", j->path, gc_status_string(st),
+             j->saliency ? ": " : "", j->saliency ? gc_last_error(b->ctx) : "");
     return 0;
 }
 
@@ -500,8 +495,7 @@ static void render_buffers(batcher *b, job **jobs, int32_t n)
         if ((over && !j->overlay) || (heat && !j->heatmap)) {
             free(j->overlay), free(j->heatmap);
             j->overlay = j->heatmap = NULL;
-            job_fail(j, "%s: out of memory rendering %dx%d", j->path,
-                     j->img.width, j->img.height);
+            job_fail(j, "%s: out of memory rendering %dx%d", j->path, j->img.width, j->img.height);
         }
         b->overlays[i] = j->overlay;
         b->heatmaps[i] = j->heatmap;
@@ -571,8 +565,7 @@ static int run_batch(batcher *b, job **jobs, int32_t n)
         job *j = jobs[i];
         if (j->failed) { /* no buffers for its outputs */
         } else if (st != GC_OK) {
-            job_fail(j, "%s: %s: %s", j->path, gc_status_string(st),
-                     gc_last_error(b->ctx));
+            job_fail(j, "%s: %s: %s", j->path, gc_status_string(st), gc_last_error(b->ctx));
         } else if (!(j->cam = malloc(sizeof(float) * hw))) {
             job_fail(j, "%s: out of memory", j->path);
         } else if (p->cfg->outputs & OUT_GUIDED && !fetch_saliency(b, j, i)) {

@@ -19,11 +19,7 @@
 
 #include "cli.h"
 
-/* A results line as cJSON, with the bytes of non-UTF-8 names back in its strings. report.c
- * writes each such byte as \udcXX (Python's surrogateescape), a lone surrogate that cJSON
- * refuses: so, before parsing, \udcXX becomes \u0001\u00XX and a name's own \u0001
- * becomes \u0001\u0001 (unambiguous pairs), and after parsing, unescape_bytes turns each pair
- * back into its byte. NULL for a line that does not parse (torn by a kill). */
+/* parse_line's pairs back into bytes: U+0001 U+0001 is the byte 1, U+0001 U+00XX the byte XX. */
 static void unescape_bytes(char *s)
 {
     unsigned char *r = (unsigned char *)s, *w = r;
@@ -41,6 +37,20 @@ static void unescape_bytes(char *s)
     *w = 0;
 }
 
+/* Whether r starts with the escape \uXXXX whose first two hex digits are d and one of
+ * `second` (any case). */
+static int u_escape(const char *r, const char *second)
+{
+    return r[0] == '\\' && r[1] == 'u' && (r[2] == 'd' || r[2] == 'D') && r[3] &&
+           strchr(second, r[3]) && strspn(r + 4, "0123456789abcdefABCDEF") >= 2;
+}
+
+/* A results line as cJSON, with the bytes of non-UTF-8 names back in its strings. report.c
+ * writes each such byte as \udcXX (Python's surrogateescape), a lone surrogate that cJSON
+ * refuses: so, before parsing, \udcXX becomes \u0001\u00XX and a name's own \u0001
+ * becomes \u0001\u0001 (unambiguous pairs), and after parsing, unescape_bytes turns each pair
+ * back into its byte. A surrogate pair (Python's json.dumps writes one for a character
+ * outside the BMP) stays as it is. NULL for a line that does not parse (torn by a kill). */
 static cJSON *parse_line(const char *line)
 {
     if (!strstr(line, "\\u")) /* no escape of the kind: as it is */
@@ -49,24 +59,13 @@ static cJSON *parse_line(const char *line)
     char *t = malloc(2 * len + 1), *w = t; /* each 6-byte escape grows to 12 at most */
     if (!t)
         return NULL;
-    int after_high = 0; /* the last escape was a high surrogate: a \\udcXX after it is
-                           the low half of a pair (Python's json.dumps writes those), kept */
     for (const char *r = line; *r;) {
-        const int high = r[0] == '\\' && r[1] == 'u' && (r[2] == 'd' || r[2] == 'D') && r[3] &&
-                         strchr("89abAB", r[3]) &&
-                         strspn(r + 4, "0123456789abcdefABCDEF") >= 2;
-        if (high || after_high) {
-            after_high = high;
-            if (high || (r[0] == '\\' && r[1])) { /* this escape, as it is */
-                const int n = high ? 6 : 2;
-                memcpy(w, r, (size_t)n);
-                w += n;
-                r += n;
-            } else {
-                *w++ = *r++;
-            }
-        } else if (r[0] == '\\' && r[1] == 'u' && strncasecmp(r + 2, "dc", 2) == 0 &&
-            strspn(r + 4, "0123456789abcdefABCDEF") >= 2 && strchr("89abcdefABCDEF", r[4])) {
+        if (u_escape(r, "89abAB")) { /* a high surrogate, and its low half if it follows */
+            const size_t n = u_escape(r + 6, "cdefCDEF") ? 12 : 6;
+            memcpy(w, r, n);
+            w += n;
+            r += n;
+        } else if (u_escape(r, "cC") && strchr("89abcdefABCDEF", r[4])) {
             w += sprintf(w, "\\u0001\\u00%c%c", r[4], r[5]);
             r += 6;
         } else if (r[0] == '\\' && strncmp(r + 1, "u0001", 5) == 0) {
@@ -278,7 +277,8 @@ static int read_lines(const char *jsonl, const char *out_dir, int all, kept **ou
 }
 
 /* Marks as dup every line that a later line supersedes: one about the same output files, or
- * about the same input (by its path as written), so that one line per input is left. Two runs
+ * about the same input (by its path as written), so that one line per input is left; leaves
+ * k sorted by input. Two runs
  * both finished an input (a kill between its outputs and its line), or a later run redid it
  * asking for more outputs (its path spelled otherwise, maybe) and may have failed at it, or,
  * before session 11, another input wrote over them: the last run's line is the one that
@@ -340,8 +340,7 @@ int resume_load(const char *jsonl, const char *out_dir, int rewrite, resume_set 
         snprintf(err, errlen, "%s: out of memory reading it", jsonl);
         return 0;
     }
-    mark_dups(k, n);
-    qsort(k, n, sizeof *k, cmp_input); /* the set is searched by input (resume_contains) */
+    mark_dups(k, n); /* k by input: as the set is searched (resume_contains) */
     for (size_t i = 0; i < n; i++)
         if (!k[i].dup) { /* moved, not copied: the strings go with the set */
             set->bases[set->count] = k[i].base;

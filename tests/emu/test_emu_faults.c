@@ -51,12 +51,18 @@ static int failures;
 
 static const char *weights;
 
-static gc_status make(gc_backend backend, int32_t max_batch, gc_context **ctx)
+static gc_options options(gc_backend backend, int32_t max_batch)
 {
     gc_options o = gc_options_default();
     o.weights_path = weights;
     o.backend = backend;
     o.max_batch = max_batch;
+    return o;
+}
+
+static gc_status make(gc_backend backend, int32_t max_batch, gc_context **ctx)
+{
+    gc_options o = options(backend, max_batch);
     return gc_context_create(&o, ctx);
 }
 
@@ -146,9 +152,7 @@ static void test_oom(void)
     gc_context_destroy(ctx);
     CHECK(gc_emu_device_bytes_in_use() == 0, "%zu device bytes left", gc_emu_device_bytes_in_use());
     /* AUTO naming a device that does not exist: an error, no move to the CPU */
-    gc_options o = gc_options_default();
-    o.weights_path = weights;
-    o.max_batch = 2;
+    gc_options o = options(GC_BACKEND_AUTO, 2);
     o.device = 5;
     ctx = NULL;
     st = gc_context_create(&o, &ctx);
@@ -271,10 +275,7 @@ static void test_no_device(void)
 
 static void test_tc_only(void)
 {
-    gc_options o = gc_options_default();
-    o.weights_path = weights;
-    o.backend = GC_BACKEND_CUDA;
-    o.max_batch = 2;
+    gc_options o = options(GC_BACKEND_CUDA, 2);
     o.precision = GC_PRECISION_FP32;
     gc_context *ctx = NULL;
     gc_status st = gc_context_create(&o, &ctx);
@@ -316,11 +317,8 @@ static void test_cudnn_version(void)
 
 static gc_context *make_prec(gc_precision prec, int profile)
 {
-    gc_options o = gc_options_default();
-    o.weights_path = weights;
-    o.backend = GC_BACKEND_CUDA;
+    gc_options o = options(GC_BACKEND_CUDA, 1);
     o.precision = prec;
-    o.max_batch = 1;
     o.profile = profile;
     gc_context *ctx = NULL;
     if (gc_context_create(&o, &ctx) != GC_OK) {
