@@ -53,9 +53,16 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     /* the CUDA backend's graph replay (GC_CUDA_GRAPHS=1, off by default) */
     const char *graphs = getenv("GC_CUDA_GRAPHS");
     fprintf(o, ",\"cuda_graphs\":%s", graphs && *graphs && strcmp(graphs, "0") ? "true" : "false");
-    /* every conv unfused (GC_CUDNN_FUSE=0: the plain conv, then our bias + ReLU kernel) */
+    /* conv + bias + ReLU as one cuDNN graph: by default but in fp32 (cuda/cudnn_conv.cu);
+     * GC_CUDNN_FUSE=0 unfuses every conv (the plain conv, then our bias + ReLU kernel), =1
+     * fuses every one */
     const char *fuse = getenv("GC_CUDNN_FUSE");
-    fprintf(o, ",\"cudnn_fusion\":%s", fuse && !strcmp(fuse, "0") ? "false" : "true");
+    const int fused = fuse && *fuse ? strcmp(fuse, "0") != 0 : m->precision != GC_PRECISION_FP32;
+    fprintf(o, ",\"cudnn_fusion\":%s,\"cudnn_fuse_env\":", fused ? "true" : "false");
+    json_string(o, fuse && *fuse ? fuse : NULL);
+    /* the first conv by our kernel (cuda/first_conv.cu) or, with GC_FIRST_CONV=cudnn, cuDNN */
+    const char *first = getenv("GC_FIRST_CONV");
+    fprintf(o, ",\"first_conv\":\"%s\"", first && !strcmp(first, "cudnn") ? "cudnn" : "ours");
     /* no runtime-compiled cuDNN engines (GC_CUDNN_RTC=0, which scripts/device-check.sh sets
      * when plans build slowly): a fused conv may then have run unfused */
     const char *rtc = getenv("GC_CUDNN_RTC");

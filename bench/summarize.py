@@ -47,10 +47,16 @@ class Index:
         self.tuned = {}  # options.autotune runs (gradcam-bench --autotune): key as self.by
         self.graphs = {}  # GC_CUDA_GRAPHS runs (require since session 9): key as self.by
         self.unfused = {}  # GC_CUDNN_FUSE=0 runs: key as self.by
+        self.first_cudnn = {}  # GC_FIRST_CONV=cudnn runs: key as self.by
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
                 continue
-            if r.get("cudnn_fusion") is False:
+            if r.get("first_conv") == "cudnn":
+                self.first_cudnn[(r.get("impl"), r.get("mode"), r.get("precision"),
+                                  r.get("batch"))] = r
+                continue
+            # GC_CUDNN_FUSE=0 (records before 2026-11-27 carry only cudnn_fusion: false)
+            if r.get("cudnn_fuse_env", "0" if r.get("cudnn_fusion") is False else None) == "0":
                 self.unfused[(r.get("impl"), r.get("mode"), r.get("precision"),
                               r.get("batch"))] = r
                 continue
@@ -485,6 +491,8 @@ def main():
     variant_table(ix, p, ix.graphs, "CUDA graphs (`GC_CUDA_GRAPHS`)", "graphs")
     variant_table(ix, p, ix.unfused, "Unfused convs (`GC_CUDNN_FUSE=0`: conv, then our bias + "
                   "ReLU kernel)", "unfused")
+    variant_table(ix, p, ix.first_cudnn, "First conv by cuDNN (`GC_FIRST_CONV=cudnn`) against "
+                  "our kernel (the default)", "cuDNN's")
 
     # ------------------------------------------------------------ the other methods
     method_table(ix, p)

@@ -72,8 +72,14 @@ static gc_status forward_features(gc_context *ctx, cuda_state *s, int32_t n)
             const int pre = i == ctx->target && ctx->stage == GC_STAGE_PRE;
             void *out = pre ? s->pre : y;
             const size_t rows = (size_t)n * H * W;
-            LAYER_TRY(ctx, "forward of", L->name, gc_conv_plan_run(s->dnn, p, err));
-            if (!p->fused)
+            if (i == 0 && s->first_conv) { /* bias and ReLU included */
+                LAYER_TRY(ctx, "forward of", L->name,
+                          gc_first_conv_cuda(s->stream, s->dt, x, s->c0, s->w0, out, n, H, W,
+                                             L->cout, !pre, err));
+            } else {
+                LAYER_TRY(ctx, "forward of", L->name, gc_conv_plan_run(s->dnn, p, err));
+            }
+            if (!(i == 0 && s->first_conv) && !p->fused)
                 LAYER_TRY(ctx, "forward (bias, ReLU) of", L->name,
                           gc_bias_act_cuda(s->stream, s->dt, out, s->cb[i], rows, L->cout,
                                            p->relu, err));

@@ -134,6 +134,7 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     s->guided_in = s->guided ? take_f(a, N * 3 * HW) : NULL;
     s->d_cams = take_f(a, N * hw);
     s->d_luts = (uint8_t *)take(a, (size_t)GC_N_COLORMAPS * GC_LUT_BYTES);
+    s->w0 = s->first_conv ? take_f(a, gc_first_conv_weight_floats(m->layers[0].cout)) : NULL;
     for (int i = 0; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
         if (L->kind != GC_LAYER_CONV)
@@ -206,6 +207,16 @@ static gc_status upload_weights(gc_context *ctx, cuda_state *s)
         free(f);
         LAYER_TRY(ctx, "CUDA backend, weights of", L->name, st);
     }
+    if (s->w0) { /* the first conv in our kernel's layout */
+        const size_t nf = gc_first_conv_weight_floats(m->layers[0].cout);
+        float *wb = (float *)malloc(nf * sizeof(float));
+        if (!wb)
+            return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory (conv weights)");
+        gc_first_conv_weights_host(s->dt, m->layers[0].w, m->layers[0].b, m->layers[0].cout, wb);
+        gc_status st = put_tensor(ctx, s, s->w0, wb, nf, GC_DT_F32, "first conv weights");
+        free(wb);
+        LAYER_TRY(ctx, "CUDA backend, weights of", m->layers[0].name, st);
+    }
     for (int j = 0; j < m->n_dense; j++) {
         GC_TRY(put_tensor(ctx, s, s->dw[j], m->dense[j].w,
                           (size_t)m->dense[j].in * m->dense[j].out, s->dt, "dense weights"));
@@ -263,10 +274,12 @@ static gc_status build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_
     const int32_t T = ctx->target;
     const int32_t H = s->geo.h[i], W = s->geo.w[i], ci = conv_cin(ctx, s, i);
     const int pre = i == T && ctx->stage == GC_STAGE_PRE;
-    LAYER_TRY(ctx, "CUDA backend, plan for the forward of", L->name,
-              gc_conv_plan_build(s->dnn, s->dnn_dt, s->N, H, W, ci, L->cout, 1, !pre,
-                                 s->numerics, &s->fwd[i], &ctx->err));
-    s->has_fwd[i] = 1;
+    if (i > 0 || !s->first_conv) { /* else our kernel runs it: no plan */
+        LAYER_TRY(ctx, "CUDA backend, plan for the forward of", L->name,
+                  gc_conv_plan_build(s->dnn, s->dnn_dt, s->N, H, W, ci, L->cout, 1, !pre,
+                                     s->numerics, &s->fwd[i], &ctx->err));
+        s->has_fwd[i] = 1;
+    }
     if (i > stop) {
         LAYER_TRY(ctx, "CUDA backend, plan for the backward-data of", L->name,
                   gc_conv_plan_build(s->dnn, s->dnn_dt, s->N, H, W, L->cout, ci, 0, 0,
@@ -369,6 +382,19 @@ static gc_status set_numerics(gc_context *ctx, cuda_state *s)
     return GC_OK;
 }
 
+/* Whether our kernel runs the first conv (cuda/first_conv.cu says why): a conv on the RGB
+ * image with a multiple of 8 outputs (every VGG), unless GC_FIRST_CONV=cudnn asks for
+ * cuDNN's (to measure one against the other, or to bisect). */
+static int first_conv_by_kernel(const gc_context *ctx)
+{
+    const gc_model *m = &ctx->model;
+    const char *env = getenv("GC_FIRST_CONV");
+    if (env && !strcmp(env, "cudnn"))
+        return 0;
+    return m->n_layers > 0 && m->layers[0].kind == GC_LAYER_CONV &&
+           gc_first_conv_supported(m->layers[0].cin, m->layers[0].cout);
+}
+
 /* GC_CUDA_GRAPHS=1 (run_segment): the table of graphs. */
 static gc_status graphs_init(gc_context *ctx, cuda_state *s)
 {
@@ -451,6 +477,7 @@ gc_status gcu_create(gc_context *ctx, void **state)
                        (int)(GC_BLAS_WS >> 20));
     s->N = ctx->opt.max_batch;
     s->geo = ctx->geo;
+    s->first_conv = first_conv_by_kernel(ctx);
 
     GC_TRY(probe_arena(ctx, s));
     GC_TRY(build_plans(ctx, s));

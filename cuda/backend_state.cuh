@@ -58,6 +58,8 @@ typedef struct cuda_state {
     gc_conv_numerics numerics;
     float gscale;                      /* gradients are computed times this (fp16: 1024)    */
     int32_t c0;                        /* channels of the packed input image: 3, 4 or 8     */
+    int first_conv;                    /* the first conv by our kernel (first_conv.cu), not
+                                          cuDNN: no forward plan for layer 0                 */
     int guided;                        /* a second, guided backward to the input            */
     int32_t keep_from;                 /* layers >= this keep their outputs in act[]        */
     int debug_sync;                    /* GC_CUDA_SYNC: synchronize after every layer       */
@@ -97,6 +99,8 @@ typedef struct cuda_state {
     float *guided_in;                  /* (N, 3, H, W) float NCHW: guided dy/dinput         */
     void *cw[GC_MAX_LAYERS], *cb[GC_MAX_LAYERS]; /* T: conv (cout,3,3,cin'), (cout)         */
     void *wflip[GC_MAX_LAYERS];        /* T: (cin',3,3,cout) for the backward-data convs    */
+    float *w0;                         /* (27 + 1, cout) float: the first conv for our kernel
+                                          (gc_first_conv_weights_host); NULL without it      */
     void *dw[GC_MAX_DENSE];            /* T: (out, in)                                      */
     float *db[GC_MAX_DENSE];           /* (out)                                             */
     gc_conv_plan fwd[GC_MAX_LAYERS], bwd[GC_MAX_LAYERS];

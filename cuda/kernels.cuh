@@ -95,4 +95,18 @@ gc_status gc_cam_cuda(cudaStream_t st, int method, const float *A, const float *
                       const float *alpha, int32_t n, int32_t hw, int32_t Kc, float *cam,
                       gc_errbuf *err);
 
+/* The first conv on the CUDA cores (cuda/first_conv.cu): y (n, H, W, K) of type t = ReLU
+ * (when relu) of the 3x3 conv (padding 1) of channels 0..2 of x (n, H, W, C0) plus the bias,
+ * with wb the (27, K) weights and K biases of gc_first_conv_weights_host (16-byte aligned, as
+ * y). Taken when gc_first_conv_supported(cin, cout): 3 inputs, a multiple of 8 outputs. */
+int gc_first_conv_supported(int32_t cin, int32_t cout);
+size_t gc_first_conv_weight_floats(int32_t cout);
+/* wb = the model's (cout, 3, 3, 3) float weights w and biases b (may be NULL) in the
+ * kernel's layout, rounded to t as the other layers' weights are */
+void gc_first_conv_weights_host(gc_dtype t, const float *w, const float *b, int32_t cout,
+                                float *wb);
+gc_status gc_first_conv_cuda(cudaStream_t st, gc_dtype t, const void *x, int32_t C0,
+                             const float *wb, void *y, int32_t n, int32_t H, int32_t W,
+                             int32_t K, int relu, gc_errbuf *err);
+
 #endif /* GC_CUDA_KERNELS_CUH */

@@ -10,7 +10,7 @@
 # OUTDIR/bench with a budget of that, or of the time left before the deadline less 180 s kept
 # for the sanitizers (GC_DEVICE_SANITIZER_RESERVE), whichever is less (skipped under 60 s);
 # then compute-sanitizer memcheck and racecheck over the quick test and memcheck over
-# kernels_gpu, 60 s each (memory errors
+# kernels_gpu and the guided tv16 case of gpu_vs_cpu, 60 s each (memory errors
 # and races fail it; a sanitizer run cut by its time limit, or one the machine cannot run —
 # gVisor — is reported, not failed). Copies
 # the logs to OUTDIR and prints a summary. Exit 0 when tests and sanitizers pass. Every step
@@ -18,7 +18,8 @@
 # left (a killed test step fails: rc 124).
 # When gpu_quick takes longer than 30 s (GC_DEVICE_RTC_LIMIT; runtime-compiled cuDNN engines
 # can cost seconds per plan), the later steps run with GC_CUDNN_RTC=0 and the summary says so.
-# GC_DEVICE_NO_SANITIZER=1 skips the sanitizers.
+# GC_DEVICE_NO_SANITIZER=1 skips the sanitizers; GC_DEVICE_BENCH_ONLY=REGEX passes --only REGEX
+# to the bench (its steps by name).
 # What comes back: the device tool returns at most 8 files, 2 folders deep; so the logs end up
 # in OUTDIR/check-logs.tar.gz beside OUTDIR/check-summary.txt (and the bench's 5 files in
 # OUTDIR/bench/). Call it with $OUT itself as OUTDIR.
@@ -167,7 +168,8 @@ if [ -n "${GC_DEVICE_BENCH:-}" ] && [ $gpu_rc -eq 0 ]; then
         echo "== device-bench.sh (budget $t s) into $OUT/bench"
         # its own budget stops its steps in time; the timeout only guards against a hang
         (cd "$SRC" && GC_DEVICE_BUILD="$BUILD" timeout "$t" bash scripts/device-bench.sh \
-            "$OUT/bench" --budget "$((t - 10))") >"$OUT/device-bench.log" 2>&1
+            "$OUT/bench" --budget "$((t - 10))" \
+            ${GC_DEVICE_BENCH_ONLY:+--only "$GC_DEVICE_BENCH_ONLY"}) >"$OUT/device-bench.log" 2>&1
         bench_rc=$?
         tail -30 "$OUT/device-bench.log"
     else
@@ -186,7 +188,7 @@ if [ -n "${GC_DEVICE_NO_SANITIZER:-}" ]; then
 elif [ -n "$SAN" ] && [ $quick_rc -eq 0 ]; then
     # gpu_quick under both tools; then every kernel of ours at its test's sizes (kernels_gpu:
     # the cam, score, pooling and image kernels) under memcheck
-    for run in memcheck:quick racecheck:quick memcheck:kernels; do
+    for run in memcheck:quick racecheck:quick memcheck:kernels memcheck:guided; do
         tool=${run%%:*} what=${run##*:}
         echo "== compute-sanitizer --tool $tool ($what)"
         t=$(left 60)
@@ -197,6 +199,9 @@ elif [ -n "$SAN" ] && [ $quick_rc -eq 0 ]; then
         if [ "$what" = quick ]; then
             set -- ./tests/test_gpu_features \
                 "$SRC/tests/golden/custom_default.golden.safetensors" --quick
+        elif [ "$what" = guided ]; then # a whole VGG16-layout case against the CPU: our
+            # first conv, cuDNN's convs forward and backward-data through every layer
+            set -- ./tests/test_gpu_vs_cpu "$SRC/tests/golden/tv16_guided_gradcam.golden.safetensors"
         else
             set -- ./tests/test_kernels_gpu "$SRC/models/demo/shapes-vgg.safetensors"
         fi

@@ -175,6 +175,11 @@ add_test(NAME emu_gpu_vs_cpu_fuse0_custom_guided_backprop COMMAND test_gpu_vs_cp
   ${_gc_t}/golden/custom_guided_backprop.golden.safetensors)
 set_tests_properties(emu_gpu_vs_cpu_fuse0_custom_guided_backprop PROPERTIES LABELS "cpu;emu"
   TIMEOUT 600 ENVIRONMENT "GC_CUDNN_FUSE=0")
+# the first conv by cuDNN's (mocked) conv rather than our kernel, forward and guided backward
+add_test(NAME emu_gpu_vs_cpu_first_cudnn_tv16_guided_gradcam COMMAND test_gpu_vs_cpu_emu
+  ${_gc_t}/golden/tv16_guided_gradcam.golden.safetensors)
+set_tests_properties(emu_gpu_vs_cpu_first_cudnn_tv16_guided_gradcam PROPERTIES
+  LABELS "cpu;emu" TIMEOUT 600 ENVIRONMENT "GC_FIRST_CONV=cudnn")
 add_test(NAME emu_gpu_quick_sync COMMAND test_gpu_features_emu
   ${_gc_t}/golden/custom_block2.golden.safetensors --quick)
 set_tests_properties(emu_gpu_quick_sync PROPERTIES LABELS "cpu;emu" TIMEOUT 300

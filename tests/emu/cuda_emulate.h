@@ -31,6 +31,11 @@
 inline thread_local uint3 blockIdx, threadIdx;
 inline thread_local dim3 blockDim, gridDim;
 
+/* nvcc's occupancy hint; the host compiler's CUDA headers leave it undefined */
+#ifndef __launch_bounds__
+#define __launch_bounds__(...)
+#endif
+
 /* device intrinsics the kernels use that the CUDA headers declare for device code only */
 static inline unsigned int __float_as_uint(float f)
 {

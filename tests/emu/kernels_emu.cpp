@@ -4,3 +4,4 @@
  */
 #include "kernels.cu"
 #include "image_kernels.cu"
+#include "first_conv.cu"

@@ -6,7 +6,8 @@
  *                                                   float converted to fp16)
  *   float plain conv, true fp32                     eng0 (no tensor cores)
  *   half conv + bias + ReLU                         eng4 fused (runtime-compiled)
- *   float conv + bias + ReLU, true fp32             eng7 fused (runtime-compiled, no TC)
+ *   float conv + bias + ReLU, true fp32             eng0 unfused (the default in true fp32)
+ *   the same with GC_CUDNN_FUSE=1                   eng7 fused (runtime-compiled, no TC)
  *   the same two with GC_CUDNN_RTC=0                unfused, a precompiled plain engine
  *   half conv + bias + ReLU with GC_CUDNN_FUSE=0    unfused, the plain conv's engine
  *   true fp32 with only tensor-core engines         GC_ERR_UNSUPPORTED naming the notes
@@ -73,7 +74,10 @@ int main(void)
            1, 0);
     expect(h, "float plain conv, true fp32", F, 0, GC_CONV_TRUE_FP32, 0, 0);
     expect(h, "half conv + bias + ReLU", H, 1, GC_CONV_FP32_ACCUM, 4, 1);
-    expect(h, "float conv + bias + ReLU, true fp32", F, 1, GC_CONV_TRUE_FP32, 7, 1);
+    expect(h, "float conv + bias + ReLU, true fp32", F, 1, GC_CONV_TRUE_FP32, 0, 0);
+    setenv("GC_CUDNN_FUSE", "1", 1);
+    expect(h, "float conv + bias + ReLU, true fp32, GC_CUDNN_FUSE=1", F, 1, GC_CONV_TRUE_FP32,
+           7, 1);
 
     setenv("GC_CUDNN_RTC", "0", 1);
     expect(h, "half conv + bias + ReLU, GC_CUDNN_RTC=0", H, 1, GC_CONV_FP32_ACCUM, 1, 0);

@@ -1,6 +1,6 @@
 /*
  * test_kernels.cpp — every kernel of the CUDA backend (cuda/kernels.cuh, image_kernels.cuh)
- * against its CPU twin: src/cpu_ops.c, cpu_conv.c's im2col, cam_methods.c, score.c, the
+ * against its CPU twin: src/cpu_ops.c, cpu_conv.c's im2col and conv, cam_methods.c, score.c, the
  * library's host preprocessing (gc_preprocess_images) and renderer (gc_render).
  *
  * One source, two programs:
@@ -14,8 +14,9 @@
  * an odd size, overlapping adaptive-pool windows, images of 1x1 to 4200x4000).
  *
  * Exactness: each kernel computes in float and rounds once, in the same order as its twin,
- * so results must be bit-identical; the only tolerance is for the adaptive-pool backward,
- * whose twin scatters where the kernel gathers (a different order of additions).
+ * so results must be bit-identical; the only tolerances are for the adaptive-pool backward,
+ * whose twin scatters where the kernel gathers, and the first conv, whose twin is a GEMM
+ * (different orders of additions).
  *
  * Usage: test_kernels_{emu,gpu} WEIGHTS (any model the library loads: the preprocessing
  * reference needs a context).
@@ -276,6 +277,74 @@ static void test_pack_unpack(gc_errbuf *err)
                 release(dg);
                 release(out);
             }
+}
+
+/* ---------------------------------------------------------------- the first conv */
+
+/* gc_first_conv_cuda against the CPU backend's conv (cpu_conv_run: im2col and a GEMM, another
+ * order of additions) on the same rounded weights: within one rounding to the element type
+ * plus float error. The input's padding channels hold NaN (the backend packs zeros there):
+ * a kernel reading them fails. Widths not a multiple of the 4 pixels a thread takes. */
+static void test_first_conv(gc_errbuf *err)
+{
+    struct shape {
+        int32_t n, H, W, K;
+    };
+    /* 8 and 24 outputs: threads of 8 channels; else of 16 */
+    static const shape shapes[] = {{2, 5, 7, 32}, {1, 1, 1, 16}, {3, 9, 13, 64}, {1, 2, 4, 48},
+                                   {2, 3, 6, 8},  {1, 4, 5, 24}};
+    std::vector<float> scratch(CPU_SCRATCH_FLOATS);
+    for (const shape &sh : shapes)
+        for (gc_dtype t : dtypes)
+            for (int32_t C0 : {3, 8})
+                for (int relu = 0; relu < 2; relu++) {
+                    const size_t px = (size_t)sh.n * sh.H * sh.W;
+                    std::vector<float> x = values(px * 3, 0), w = values((size_t)sh.K * 27, 0),
+                                       b = values((size_t)sh.K, 0);
+                    for (float &v : x)
+                        v = rounded(t, v);
+                    std::vector<float> xp(px * C0, NAN);
+                    for (size_t p = 0; p < px; p++)
+                        for (int c = 0; c < 3; c++)
+                            xp[p * C0 + c] = x[p * 3 + c];
+                    void *dx = typed(t, xp);
+                    float *wb = alloc_n<float>(gc_first_conv_weight_floats(sh.K));
+                    gc_first_conv_weights_host(t, w.data(), b.data(), sh.K, wb);
+                    for (float &v : w) /* the weights the kernel sees */
+                        v = rounded(t, v);
+                    for (float &v : b)
+                        v = rounded(t, v);
+                    const size_t len = px * sh.K;
+                    void *dy = buf(len * gc_dtype_size(t));
+                    expect_ok("first_conv",
+                              gc_first_conv_cuda(0, t, dx, C0, wb, dy, sh.n, sh.H, sh.W, sh.K,
+                                                 relu, err),
+                              err);
+                    finish("first_conv");
+                    cpu_conv cv;
+                    if (!cpu_conv_init(&cv, w.data(), b.data(), 3, sh.K)) {
+                        FAIL("cpu_conv_init");
+                        return;
+                    }
+                    std::vector<float> ref(len);
+                    cpu_conv_run(&cv, x.data(), sh.n, sh.H, sh.W, ref.data(), relu, 1,
+                                 scratch.data());
+                    cpu_conv_free(&cv);
+                    /* one unit in the last place of t (a rounding either way), or float error */
+                    const float tol = t == GC_DT_BF16 ? 1.0f / 128 : t == GC_DT_F16 ? 1.0f / 1024
+                                                                                 : 1e-4f;
+                    char what[96];
+                    snprintf(what, sizeof what, "first_conv %dx%dx%dx%d C0 %d relu %d", sh.n,
+                             sh.H, sh.W, sh.K, C0, relu);
+                    expect(what, t, dy, ref.data(), len, tol);
+                    release(dx);
+                    release(wb);
+                    release(dy);
+                }
+    /* a width of channels the kernel does not take is refused, not run */
+    checks++;
+    if (gc_first_conv_cuda(0, GC_DT_F32, NULL, 3, NULL, NULL, 1, 1, 1, 12, 0, err) == GC_OK)
+        FAIL("first_conv with 12 output channels was not refused");
 }
 
 /* ---------------------------------------------------------------- pooling */
@@ -710,6 +779,7 @@ int main(int argc, char **argv)
     gc_errbuf err = {};
     test_elementwise(&err);
     test_pack_unpack(&err);
+    test_first_conv(&err);
     test_pools(&err);
     test_head(&err);
     test_score(&err);

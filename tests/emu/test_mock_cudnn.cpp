@@ -990,18 +990,19 @@ static void test_cudnn_conv(cudnnHandle_t h)
 {
     const cudnnDataType_t F = CUDNN_DATA_FLOAT, H = CUDNN_DATA_HALF, B = CUDNN_DATA_BFLOAT16;
     const gc_conv_numerics T = GC_CONV_TRUE_FP32, A = GC_CONV_FP32_ACCUM;
-    /* type, n, h, w, c, k, bias, relu, numerics, environment, fused, engine, tuned. The
+    /* type, n, h, w, c, k, bias, relu, numerics, environment (set to 1), fused, engine, tuned. The
      * engines follow from the catalogue (mock_cudnn_engines.cpp): true fp32 refuses the
      * tensor-core ones (1, 4); eng4 needs channel counts in 16-byte vectors */
     const PlanCase cases[] = {
-        {F, 2, 5, 6, 3, 8, 1, 1, T, nullptr, 1, 7, false},
+        {F, 2, 5, 6, 3, 8, 1, 1, T, nullptr, 0, 0, false}, /* true fp32: unfused by default */
+        {F, 2, 5, 6, 3, 8, 1, 1, T, "GC_CUDNN_FUSE", 1, 7, false},
         {F, 2, 5, 6, 3, 8, 1, 1, A, nullptr, 1, 7, false},
         {F, 1, 7, 4, 16, 12, 1, 0, A, nullptr, 1, 4, false},
         {F, 1, 4, 4, 8, 8, 0, 0, T, nullptr, 0, 0, false},
-        {F, 1, 4, 4, 8, 8, 0, 1, T, nullptr, 1, 7, false},
+        {F, 1, 4, 4, 8, 8, 0, 1, T, "GC_CUDNN_FUSE", 1, 7, false},
         {H, 2, 6, 5, 8, 16, 1, 1, A, nullptr, 1, 4, false},
         {B, 2, 6, 5, 8, 16, 1, 1, A, nullptr, 1, 4, false},
-        {B, 1, 3, 3, 16, 8, 1, 0, T, nullptr, 1, 7, false},
+        {B, 1, 3, 3, 16, 8, 1, 0, T, "GC_CUDNN_FUSE", 1, 7, false},
         {F, 2, 5, 6, 8, 8, 1, 1, T, "GC_EMU_CUDNN_NO_FUSION", 0, 0, false},
         {H, 1, 4, 4, 8, 8, 1, 1, A, "GC_EMU_CUDNN_NO_FUSION", 0, 1, false},
         {F, 1, 4, 4, 8, 8, 1, 1, A, "GC_EMU_CUDNN_TC_ONLY", 1, 4, false},

@@ -2,6 +2,7 @@
 # (label gpu; exit 77 = skipped when there is no usable GPU).
 #   gpu_vs_cpu_<case>     every committed golden case (its method, layer, score, classes)
 #   gpu_vs_cpu_unfused_*  three of them with every conv unfused (GC_CUDNN_FUSE=0)
+#   gpu_vs_cpu_first_cudnn_*  two with the first conv by cuDNN (GC_FIRST_CONV=cudnn)
 #   gpu_oom               device memory running out at creation and for a batch of photos
 #                         (test_gpu_oom.c; the rest of the memory taken by the test)
 #   gpu_features_<case>   methods, counterfactual, guided backprop, gc_explain_device,
@@ -47,6 +48,16 @@ if(GC_WITH_CUDA)
       ${GC_GPU_TEST_DIR}/../golden/${case}.golden.safetensors)
     set_tests_properties(gpu_vs_cpu_unfused_${case} PROPERTIES LABELS gpu
       SKIP_RETURN_CODE 77 TIMEOUT 300 COST 10 ENVIRONMENT "GC_CUDNN_FUSE=0")
+  endforeach()
+
+  # The first conv by cuDNN (GC_FIRST_CONV=cudnn) rather than our kernel (cuda/first_conv.cu,
+  # the default): the bench times it, and models whose first conv our kernel does not take
+  # run it; forward and the guided backward through it
+  foreach(case tv16_default tv16_guided_gradcam)
+    add_test(NAME gpu_vs_cpu_first_cudnn_${case} COMMAND test_gpu_vs_cpu
+      ${GC_GPU_TEST_DIR}/../golden/${case}.golden.safetensors)
+    set_tests_properties(gpu_vs_cpu_first_cudnn_${case} PROPERTIES LABELS gpu
+      SKIP_RETURN_CODE 77 TIMEOUT 300 COST 10 ENVIRONMENT "GC_FIRST_CONV=cudnn")
   endforeach()
 
   add_executable(test_gpu_features ${GC_GPU_TEST_DIR}/test_gpu_features.c
