@@ -60,9 +60,11 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     const int fused = fuse && *fuse ? strcmp(fuse, "0") != 0 : m->precision != GC_PRECISION_FP32;
     fprintf(o, ",\"cudnn_fusion\":%s,\"cudnn_fuse_env\":", fused ? "true" : "false");
     json_string(o, fuse && *fuse ? fuse : NULL);
-    /* the first conv by our kernel (cuda/first_conv.cu) or, with GC_FIRST_CONV=cudnn, cuDNN */
+    /* the first conv by our kernel (cuda/first_conv.cu; by default in fp32) or cuDNN's: which
+     * one GC_FIRST_CONV asked for ("ours", "cudnn"; null: the default) */
     const char *first = getenv("GC_FIRST_CONV");
-    fprintf(o, ",\"first_conv\":\"%s\"", first && !strcmp(first, "cudnn") ? "cudnn" : "ours");
+    fprintf(o, ",\"first_conv_env\":");
+    json_string(o, first && *first ? first : NULL);
     /* no runtime-compiled cuDNN engines (GC_CUDNN_RTC=0, which scripts/device-check.sh sets
      * when plans build slowly): a fused conv may then have run unfused */
     const char *rtc = getenv("GC_CUDNN_RTC");

@@ -47,13 +47,15 @@ class Index:
         self.tuned = {}  # options.autotune runs (gradcam-bench --autotune): key as self.by
         self.graphs = {}  # GC_CUDA_GRAPHS runs (require since session 9): key as self.by
         self.unfused = {}  # GC_CUDNN_FUSE=0 runs: key as self.by
-        self.first_cudnn = {}  # GC_FIRST_CONV=cudnn runs: key as self.by
+        self.first_conv = {}  # GC_FIRST_CONV runs (the other path of the first conv): key as self.by
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
                 continue
-            if r.get("first_conv") == "cudnn":
-                self.first_cudnn[(r.get("impl"), r.get("mode"), r.get("precision"),
-                                  r.get("batch"))] = r
+            # GC_FIRST_CONV=ours|cudnn (records of 2026-11-27 carry first_conv: "cudnn")
+            first = r.get("first_conv_env", "cudnn" if r.get("first_conv") == "cudnn" else None)
+            if first:
+                self.first_conv[(r.get("impl"), r.get("mode"), r.get("precision"),
+                                 r.get("batch"))] = r
                 continue
             # GC_CUDNN_FUSE=0 (records before 2026-11-27 carry only cudnn_fusion: false)
             if r.get("cudnn_fuse_env", "0" if r.get("cudnn_fusion") is False else None) == "0":
@@ -491,8 +493,9 @@ def main():
     variant_table(ix, p, ix.graphs, "CUDA graphs (`GC_CUDA_GRAPHS`)", "graphs")
     variant_table(ix, p, ix.unfused, "Unfused convs (`GC_CUDNN_FUSE=0`: conv, then our bias + "
                   "ReLU kernel)", "unfused")
-    variant_table(ix, p, ix.first_cudnn, "First conv by cuDNN (`GC_FIRST_CONV=cudnn`) against "
-                  "our kernel (the default)", "cuDNN's")
+    variant_table(ix, p, ix.first_conv, "The first conv the other way (`GC_FIRST_CONV`: our "
+                  "kernel in bf16/tf32/fp16, cuDNN's in fp32; the default is the opposite)",
+                  "other")
 
     # ------------------------------------------------------------ the other methods
     method_table(ix, p)

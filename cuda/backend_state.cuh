@@ -59,7 +59,7 @@ typedef struct cuda_state {
     float gscale;                      /* gradients are computed times this (fp16: 1024)    */
     int32_t c0;                        /* channels of the packed input image: 3, 4 or 8     */
     int first_conv;                    /* the first conv by our kernel (first_conv.cu), not
-                                          cuDNN: no forward plan for layer 0                 */
+                                          cuDNN: no forward plan for layer 0 (true fp32)     */
     int guided;                        /* a second, guided backward to the input            */
     int32_t keep_from;                 /* layers >= this keep their outputs in act[]        */
     int debug_sync;                    /* GC_CUDA_SYNC: synchronize after every layer       */

@@ -2,12 +2,15 @@
  * first_conv.cu — the network's first convolution (3x3, stride 1, padding 1, on the image's
  * three channels) with its bias and ReLU, on the CUDA cores: gc_first_conv_cuda.
  *
- * Why not cuDNN: three input channels make a GEMM whose reduction is 27 long (72 with the
- * input padded to 8 channels for the tensor-core engines). The layer's cost is writing its
- * output (64 channels per pixel), not its FLOPs, yet cuDNN ran VGG16's block1_conv1 in bf16
- * at 2.06 ms per batch of 256 on an H100, 3.7x the memory floor (docs/device-runs/
- * 2026-11-27-h100; run 1's autotuner found no faster engine either), and in true fp32 at
- * 4.36 ms. Float FMAs do the 27 taps with every output written once, 16-byte stores.
+ * Why: three input channels make a GEMM whose reduction is 27 long (72 with the input padded
+ * to 8 channels for the tensor-core engines), and the layer's cost is writing its output (64
+ * channels per pixel), not its FLOPs. Float FMAs do the 27 taps with every output written
+ * once, 16-byte stores. Measured on an H100 (VGG16 block1_conv1, batch 256, 2026-11-27;
+ * docs/device-runs/2026-11-27-h100): true fp32 2.67 ms, where cuDNN's non-tensor-core engines
+ * took 6.03 ms unfused and 4.36 fused, so the backend takes it there by default; bf16 2.13
+ * ms, where cuDNN's tensor-core engine takes 2.02 (both ~4x the memory floor of 0.55 ms: the
+ * FMAs, 22 G per batch, run at a third of the fp32 peak here). GC_FIRST_CONV=ours|cudnn
+ * (cuda/backend_create.cu) overrides the choice.
  *
  * Each thread computes FC_PIX neighbouring pixels of one output row times FC_CH output
  * channels (16; 8 where the layer's outputs are not a multiple of 16) in float accumulators. The K

@@ -98,7 +98,8 @@ gc_status gc_cam_cuda(cudaStream_t st, int method, const float *A, const float *
 /* The first conv on the CUDA cores (cuda/first_conv.cu): y (n, H, W, K) of type t = ReLU
  * (when relu) of the 3x3 conv (padding 1) of channels 0..2 of x (n, H, W, C0) plus the bias,
  * with wb the (27, K) weights and K biases of gc_first_conv_weights_host (16-byte aligned, as
- * y). Taken when gc_first_conv_supported(cin, cout): 3 inputs, a multiple of 8 outputs. */
+ * y). Possible when gc_first_conv_supported(cin, cout): 3 inputs, a multiple of 8 outputs;
+ * taken by default in true fp32 (cuda/backend_create.cu). */
 int gc_first_conv_supported(int32_t cin, int32_t cout);
 size_t gc_first_conv_weight_floats(int32_t cout);
 /* wb = the model's (cout, 3, 3, 3) float weights w and biases b (may be NULL) in the

@@ -12,8 +12,8 @@
 #    2b. ours bf16 b256 again (gpu, gpu_forward) with --autotune: cuDNN engines timed per
 #       conv at context creation (options.autotune; at most 45 s of it), beside step 1's
 #    2c. ours bf16 b256, b32, b1 (gpu, gpu_forward) with CUDA graphs (GC_CUDA_GRAPHS=require)
-#    2d. ours fp32 and bf16 b256 (gpu, gpu_forward) with the first conv by cuDNN
-#       (GC_FIRST_CONV=cudnn), beside our kernel's default
+#    2d. ours bf16 and fp32 b256 (gpu, gpu_forward) with the first conv the other way
+#       (GC_FIRST_CONV: ours in bf16, cuDNN's in fp32), beside the defaults
 #    3. files: 16384 JPEGs 224x224 (one context per GPU, then two) and 4096 JPEGs 500x375 ->
 #       overlay PNGs (bf16, b256), with nvidia-smi sampling GPU utilization every 100 ms
 #    4. ours tf32+fp16 b256, peers tf32 b256, peers fp16 b256
@@ -358,14 +358,16 @@ if [ $SMOKE -eq 0 ]; then
         --profile-iters 0
 fi
 
-# 2d: the first conv by cuDNN (GC_FIRST_CONV=cudnn) against our kernel (cuda/first_conv.cu,
-# the default since 2026-11-27), in both main precisions; profiled, so that the records carry
-# each layer's time; "first_conv":"cudnn". (Until then 2d ran every conv unfused,
-# GC_CUDNN_FUSE=0: measured on 2026-11-27, fp32 unfused is now the default and bf16 stays fused.)
+# 2d: the first conv the other way (GC_FIRST_CONV): our kernel (cuda/first_conv.cu) in the
+# headline precision, where cuDNN's is the default, and cuDNN's in fp32, where ours is;
+# profiled, so that the records carry each layer's time. (Until 2026-11-27 2d ran every conv
+# unfused, GC_CUDNN_FUSE=0: since then fp32 is unfused by default and bf16 stays fused.)
 if [ $SMOKE -eq 0 ]; then
-    run_step "ours-first-cudnn-b$B_BIG" 90 env GC_FIRST_CONV=cudnn "${OURS[@]}" "${IT[@]}" \
-        --precision "$(echo "${PRECS_MAIN[*]}" | tr ' ' ,)" --batch "$B_BIG" \
-        --modes gpu,gpu_forward --profile-iters 1
+    run_step "ours-first-ours-${PRECS_MAIN[0]}-b$B_BIG" 60 env GC_FIRST_CONV=ours "${OURS[@]}" \
+        "${IT[@]}" --precision "${PRECS_MAIN[0]}" --batch "$B_BIG" --modes gpu,gpu_forward \
+        --profile-iters 1
+    run_step "ours-first-cudnn-fp32-b$B_BIG" 60 env GC_FIRST_CONV=cudnn "${OURS[@]}" "${IT[@]}" \
+        --precision fp32 --batch "$B_BIG" --modes gpu,gpu_forward --profile-iters 1
 fi
 
 # 3: the command on JPEG folders, with GPU utilization sampled during it

@@ -175,7 +175,8 @@ add_test(NAME emu_gpu_vs_cpu_fuse0_custom_guided_backprop COMMAND test_gpu_vs_cp
   ${_gc_t}/golden/custom_guided_backprop.golden.safetensors)
 set_tests_properties(emu_gpu_vs_cpu_fuse0_custom_guided_backprop PROPERTIES LABELS "cpu;emu"
   TIMEOUT 600 ENVIRONMENT "GC_CUDNN_FUSE=0")
-# the first conv by cuDNN's (mocked) conv rather than our kernel, forward and guided backward
+# the first conv by cuDNN's (mocked) conv in fp32 too, where our kernel is the default; forward
+# and guided backward
 add_test(NAME emu_gpu_vs_cpu_first_cudnn_tv16_guided_gradcam COMMAND test_gpu_vs_cpu_emu
   ${_gc_t}/golden/tv16_guided_gradcam.golden.safetensors)
 set_tests_properties(emu_gpu_vs_cpu_first_cudnn_tv16_guided_gradcam PROPERTIES

@@ -2,7 +2,8 @@
 # (label gpu; exit 77 = skipped when there is no usable GPU).
 #   gpu_vs_cpu_<case>     every committed golden case (its method, layer, score, classes)
 #   gpu_vs_cpu_unfused_*  three of them with every conv unfused (GC_CUDNN_FUSE=0)
-#   gpu_vs_cpu_first_cudnn_*  two with the first conv by cuDNN (GC_FIRST_CONV=cudnn)
+#   gpu_vs_cpu_first_cudnn_*  two with the first conv by cuDNN in every precision
+#                         (GC_FIRST_CONV=cudnn; by default our kernel takes it in fp32)
 #   gpu_oom               device memory running out at creation and for a batch of photos
 #                         (test_gpu_oom.c; the rest of the memory taken by the test)
 #   gpu_features_<case>   methods, counterfactual, guided backprop, gc_explain_device,
@@ -50,9 +51,9 @@ if(GC_WITH_CUDA)
       SKIP_RETURN_CODE 77 TIMEOUT 300 COST 10 ENVIRONMENT "GC_CUDNN_FUSE=0")
   endforeach()
 
-  # The first conv by cuDNN (GC_FIRST_CONV=cudnn) rather than our kernel (cuda/first_conv.cu,
-  # the default): the bench times it, and models whose first conv our kernel does not take
-  # run it; forward and the guided backward through it
+  # The first conv by cuDNN in fp32 too (GC_FIRST_CONV=cudnn; by default our kernel,
+  # cuda/first_conv.cu, takes it there): the bench times it, and the other precisions and
+  # models whose first conv our kernel does not take run it; forward and the guided backward
   foreach(case tv16_default tv16_guided_gradcam)
     add_test(NAME gpu_vs_cpu_first_cudnn_${case} COMMAND test_gpu_vs_cpu
       ${GC_GPU_TEST_DIR}/../golden/${case}.golden.safetensors)
