@@ -443,6 +443,19 @@ def main():
                 f"{share('library'):.0f}% ({cs.get('calls')} calls), decode {share('decode'):.0f}%"
                 f", encode {share('encode'):.0f}% of their threads, CPU "
                 f"{100 * (cs.get('cpu_share') or 0):.0f}% of {cs.get('cores')} cores")
+            if all("cpu_s" in (cs.get(k) or {}) for k in ("decode", "library", "encode")):
+                # the kernel's account (since 2026-11-27): busy far above CPU = off the CPU
+                def acct(k):
+                    x = cs[k]
+                    return (f"{k} {x['busy_s']:.1f} s busy, {x['cpu_s']:.1f} s CPU (sys "
+                            f"{x['sys_s']:.1f}), {x['minflt']:,} faults, preempted "
+                            f"{x['nivcsw']:,}×")
+                misses.append(
+                    f"files {f.get('image_size')} ({f.get('workers_per_device', 1)} "
+                    f"context(s)), the stages' threads: {acct('decode')}; {acct('library')}; "
+                    f"{acct('encode')}; other threads (the library's OpenMP, the CUDA runtime's) "
+                    f"{cs.get('other_cpu_s', 0):.1f} s CPU; the process {cs.get('sys_s', 0):.1f} "
+                    f"s in the kernel, {cs.get('minflt', 0):,} minor faults")
         if fr.get("ok") and st is not None and st < TARGET_FILES_IPS:
             hb = ix.get("ours", "host", fr["precision"], fr["batch"])
             lb = ix.get("ours", "host_lib", fr["precision"], fr["batch"])

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The device benchmark's summary (bench/summarize.py) and floor (bench/roofline.py) on the
 records of the first H100 run (docs/device-runs/2026-11-26-h100/bench.jsonl) plus records of
-the kinds added since (per-layer times, the command's --stats, unfused convs), so that the
+the kinds added since (per-layer times, the command's --stats with the kernel's account,
+unfused convs, GC_FIRST_CONV), so that the
 next GPU run's summary is not the first time this code runs on real records.
 
     test_bench_summary.py SOURCE_DIR WORK_DIR
@@ -49,12 +50,25 @@ for r in recs:
         u.pop("layers")
         extra.append(u)
         extra.append(dict(u, cudnn_fusion=True, cudnn_rtc=False, batch=32))
+        # records since 2026-11-27: fp32 unfused by default (the switch unset: a default
+        # record, not the unfused table's), and the first conv the other way (GC_FIRST_CONV)
+        extra.append(dict(u, precision="fp32", batch=128, cudnn_fuse_env=None,
+                          images_per_s=984.0))
+        extra.append(dict(u, cudnn_fusion=True, cudnn_fuse_env=None, first_conv_env="ours",
+                          images_per_s=15000.0))
     if r.get("mode") == "files" and (r.get("files") or {}).get("image_size") == [224, 224]:
         r["files"]["stats"] = {"wall_s": 5.5, "images": 16384, "cpu_s": 40.0, "cores": 16,
                                "cpu_share": 0.45, "bound": "library", "calls": 64,
-                               "library": {"threads": 1, "busy_s": 5.2, "busy_share": 0.95},
-                               "decode": {"threads": 16, "busy_s": 9.0, "busy_share": 0.1},
-                               "encode": {"threads": 16, "busy_s": 30.0, "busy_share": 0.34}}
+                               "sys_s": 6.5, "minflt": 123456, "other_cpu_s": 4.0,
+                               "library": {"threads": 1, "busy_s": 5.2, "busy_share": 0.95,
+                                           "cpu_s": 2.1, "sys_s": 0.3, "minflt": 1000,
+                                           "nvcsw": 900, "nivcsw": 40},
+                               "decode": {"threads": 16, "busy_s": 9.0, "busy_share": 0.1,
+                                          "cpu_s": 8.0, "sys_s": 1.0, "minflt": 2000,
+                                          "nvcsw": 100, "nivcsw": 300},
+                               "encode": {"threads": 16, "busy_s": 30.0, "busy_share": 0.34,
+                                          "cpu_s": 12.0, "sys_s": 5.0, "minflt": 90000,
+                                          "nvcsw": 50, "nivcsw": 7000}}
 os.makedirs(WORK, exist_ok=True)
 path = os.path.join(WORK, "bench.jsonl")
 with open(path, "w") as f:
@@ -75,6 +89,19 @@ check("**library** holds it back" in out and "busy 95% (64 calls)" in out,
 check("Unfused convs" in out and "| gpu | bf16 | 256 | 11,746 | 10,000 | 0.851 |" in out,
       "summary: unfused runs beside the default",
       [l for l in out.splitlines() if "nfused" in l or "| gpu | bf16 | 256" in l][:6])
+check("encode 30.0 s busy, 12.0 s CPU (sys 5.0), 90,000 faults, preempted 7,000×" in out and
+      "library 5.2 s busy, 2.1 s CPU" in out and "other threads" in out and
+      "123,456 minor faults" in out,
+      "summary: the kernel's account of the command's stages",
+      [l for l in out.splitlines() if "faults" in l][:3])
+unf = out[out.find("Unfused convs"):out.find("Unfused convs") + 900]
+check("| gpu | fp32 | 128 |" not in unf and "| fp32 | 128 | 984 |" in out,
+      "summary: a record unfused by default (fp32, switch unset) is a default record",
+      unf[:600])
+check("The first conv the other way" in out and
+      "| gpu | bf16 | 256 | 11,746 | 15,000 | 1.277 |" in out,
+      "summary: GC_FIRST_CONV runs beside the default",
+      [l for l in out.splitlines() if "first conv" in l or "| gpu | bf16 | 256" in l][:6])
 check("**1 of our records ran with GC_CUDNN_RTC=0**" in out,
       "summary: records without runtime-compiled engines are said so",
       [l for l in out.splitlines() if "RTC" in l][:3])

@@ -211,9 +211,16 @@ typedef struct stage_time {
     double wait_in_s;  /* ... waiting for work (the stage before was behind)              */
     double wait_out_s; /* ... waiting to hand work on (the stage after was behind, or the
                           host memory budget was taken)                                   */
+    /* what the kernel says of the stage's threads (getrusage RUSAGE_THREAD; the library's
+     * OpenMP workers are not the batcher's): busy time far above CPU time is time off the
+     * CPU (preempted: nivcsw; blocked: nvcsw); sys time and minor faults, the kernel's part */
+    double cpu_s, sys_s;
+    long minflt, nvcsw, nivcsw;
 } stage_time;
 typedef struct run_stats {
     double wall_s, cpu_s; /* the pipeline's wall time; the process's CPU time in it        */
+    double sys_s;         /* ... of which in the kernel                                    */
+    long minflt;          /* the process's minor page faults in it                         */
     int cores, decode_threads, encode_threads, batchers;
     size_t images;        /* jobs finished (ok or not)                                     */
     size_t calls, call_images; /* library batch calls and the images they took            */
@@ -222,6 +229,11 @@ typedef struct run_stats {
     stage_time decode, library, encode;
 } run_stats;
 double process_cpu_seconds(void);
+/* The process's CPU seconds in the kernel and minor faults so far (0 when unknown). */
+void process_kernel_usage(double *sys_s, long *minflt);
+/* Adds the calling thread's CPU time, faults and context switches so far to t (a stage
+ * thread calls it once, at its end). */
+void stage_thread_usage(stage_time *t);
 /* "library", "cpu", "decode" or "encode": what holds the run back ("none": nothing ran) */
 const char *stats_bound(const run_stats *s);
 /* cfg->stats_path (".rank<R>" appended under MPI) as one JSON object, and a note. 0 on a

@@ -320,6 +320,11 @@ static void add_time(stage_time *to, const stage_time *t)
     to->busy_s += t->busy_s;
     to->wait_in_s += t->wait_in_s;
     to->wait_out_s += t->wait_out_s;
+    to->cpu_s += t->cpu_s;
+    to->sys_s += t->sys_s;
+    to->minflt += t->minflt;
+    to->nvcsw += t->nvcsw;
+    to->nivcsw += t->nivcsw;
 }
 
 static void *decoder(void *arg)
@@ -346,6 +351,7 @@ static void *decoder(void *arg)
         lap(&mark, &t.wait_out_s);
     }
     lap(&mark, &t.wait_in_s);
+    stage_thread_usage(&t);
     pthread_mutex_lock(&p->mu);
     add_time(&p->stats.decode, &t);
     int last = --p->decoders_left == 0;
@@ -455,6 +461,7 @@ static void *encoder(void *arg)
         lap(&mark, &t.busy_s);
     }
     lap(&mark, &t.wait_in_s);
+    stage_thread_usage(&t);
     pthread_mutex_lock(&p->mu);
     add_time(&p->stats.encode, &t);
     pthread_mutex_unlock(&p->mu);
@@ -622,6 +629,7 @@ static void *batcher_main(void *arg)
     }
     if (n)
         run_batch(b, b->batch, n);
+    stage_thread_usage(&b->time);
     pthread_mutex_lock(&p->mu);
     add_time(&p->stats.library, &b->time);
     p->stats.calls += b->calls;
@@ -719,6 +727,9 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
     pipeline p = {.cfg = cfg, .rep = rep, .list = list, .from_stdin = from_stdin,
                   .done = done};
     const double t0 = now_seconds(), cpu0 = process_cpu_seconds();
+    double sys0;
+    long flt0;
+    process_kernel_usage(&sys0, &flt0);
     const size_t done0 = rep->done;
     gc_model_info info; /* the same model on every context */
     gc_model_info_get(ctxs[0], &info);
@@ -807,6 +818,9 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
 out: /* the stats also when nothing could start (no threads: no bound) */
     p.stats.wall_s = now_seconds() - t0;
     p.stats.cpu_s = process_cpu_seconds() - cpu0;
+    process_kernel_usage(&p.stats.sys_s, &p.stats.minflt);
+    p.stats.sys_s -= sys0;
+    p.stats.minflt -= flt0;
     p.stats.cores = cfg->cores;
     p.stats.images = rep->done - done0;
     if (stats)

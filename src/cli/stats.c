@@ -19,6 +19,36 @@ double process_cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
 }
 
+static double seconds(struct timeval tv)
+{
+    return (double)tv.tv_sec + 1e-6 * (double)tv.tv_usec;
+}
+
+void process_kernel_usage(double *sys_s, long *minflt)
+{
+    struct rusage ru;
+    *sys_s = 0.0, *minflt = 0;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return;
+    *sys_s = seconds(ru.ru_stime), *minflt = ru.ru_minflt;
+}
+
+void stage_thread_usage(stage_time *t)
+{
+#ifdef RUSAGE_THREAD
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) != 0)
+        return;
+    t->cpu_s += seconds(ru.ru_utime) + seconds(ru.ru_stime);
+    t->sys_s += seconds(ru.ru_stime);
+    t->minflt += ru.ru_minflt;
+    t->nvcsw += ru.ru_nvcsw;
+    t->nivcsw += ru.ru_nivcsw;
+#else
+    (void)t;
+#endif
+}
+
 static double share(double busy, int threads, double wall)
 {
     return threads > 0 && wall > 0.0 ? busy / (threads * wall) : 0.0;
@@ -47,9 +77,10 @@ const char *stats_bound(const run_stats *s)
 static void stage_json(FILE *f, const char *name, const stage_time *t, int threads, double wall)
 {
     fprintf(f, "\"%s\":{\"threads\":%d,\"busy_s\":%.4f,\"wait_input_s\":%.4f,"
-               "\"wait_output_s\":%.4f,\"busy_share\":%.4f}",
+               "\"wait_output_s\":%.4f,\"busy_share\":%.4f,\"cpu_s\":%.4f,\"sys_s\":%.4f,"
+               "\"minflt\":%ld,\"nvcsw\":%ld,\"nivcsw\":%ld}",
             name, threads, t->busy_s, t->wait_in_s, t->wait_out_s,
-            share(t->busy_s, threads, wall));
+            share(t->busy_s, threads, wall), t->cpu_s, t->sys_s, t->minflt, t->nvcsw, t->nivcsw);
 }
 
 int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t errlen)
@@ -64,8 +95,13 @@ int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t err
         snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         return 0;
     }
-    fprintf(f, "{\"wall_s\":%.4f,\"images\":%zu,\"cpu_s\":%.4f,\"cores\":%d,\"cpu_share\":%.4f,",
-            s->wall_s, s->images, s->cpu_s, s->cores, share(s->cpu_s, s->cores, s->wall_s));
+    /* other_cpu_s: the threads of no stage (the library's OpenMP workers, the feeder, the
+     * CUDA runtime's) */
+    const double other = s->cpu_s - s->decode.cpu_s - s->library.cpu_s - s->encode.cpu_s;
+    fprintf(f, "{\"wall_s\":%.4f,\"images\":%zu,\"cpu_s\":%.4f,\"cores\":%d,\"cpu_share\":%.4f,"
+               "\"sys_s\":%.4f,\"minflt\":%ld,\"other_cpu_s\":%.4f,",
+            s->wall_s, s->images, s->cpu_s, s->cores, share(s->cpu_s, s->cores, s->wall_s),
+            s->sys_s, s->minflt, other > 0.0 ? other : 0.0);
     stage_json(f, "decode", &s->decode, s->decode_threads, s->wall_s);
     fputc(',', f);
     stage_json(f, "library", &s->library, s->batchers, s->wall_s);

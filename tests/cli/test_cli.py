@@ -537,6 +537,18 @@ check(st.get("images") == n_in and n_in > 0 and st.get("calls", 0) >= 1 and
       st.get("bound") in ("library", "cpu", "decode", "encode") and
       0 < st.get("wall_s", 0) and f"{n_in} images in" in r.stderr and "bound by" in r.stderr,
       "--stats FILE: each stage's times, the bound, and a note", (st, r.stderr[-500:]))
+# the kernel's account of each stage's threads: CPU time within the threads' lifetime (their
+# own, not the process's), the library thread's CPU positive (it ran the batches), the sys
+# part within it; the process's sys time within its CPU time, and the rest (the library's
+# OpenMP workers here) not negative
+life = [x.get("busy_s", 0) + x.get("wait_input_s", 0) + x.get("wait_output_s", 0)
+        for x in stages]
+check(all(0 <= x.get("sys_s", -1) <= x.get("cpu_s", -1) <= lt * 1.1 + 0.02 and
+          x.get("minflt", -1) >= 0 and x.get("nvcsw", -1) >= 0 and x.get("nivcsw", -1) >= 0
+          for x, lt in zip(stages, life)) and stages[1].get("cpu_s", 0) > 0 and
+      0 <= st.get("sys_s", -1) <= st.get("cpu_s", -1) and st.get("minflt", -1) > 0 and
+      st.get("other_cpu_s", -1) >= 0,
+      "--stats FILE: each stage's CPU time, faults and context switches", st)
 r = run("-w", WEIGHTS, "-o", os.path.join(WORK, "out_stats2"), "--stats",
         os.path.join(WORK, "no-such-dir", "s.json"), "-q", os.path.join(data, "a.png"))
 check(r.returncode == 1 and "no-such-dir/s.json: cannot write" in r.stderr and
