@@ -39,6 +39,18 @@ def load(path):
     return recs
 
 
+def first_conv_env(r):
+    """GC_FIRST_CONV of a record when the backend took it ("ours", "cudnn"), else None."""
+    v = r.get("first_conv_env", "cudnn" if r.get("first_conv") == "cudnn" else None)
+    return v if v in ("ours", "cudnn") else None
+
+
+def fuse_env(r):
+    """GC_CUDNN_FUSE of a record ("0": every conv unfused, other: every one fused), else None."""
+    v = r.get("cudnn_fuse_env", "0" if r.get("cudnn_fusion") is False else None)
+    return v or None
+
+
 class Index:
     def __init__(self, recs):
         self.recs = recs
@@ -51,14 +63,14 @@ class Index:
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
                 continue
-            # GC_FIRST_CONV=ours|cudnn (records of 2026-11-27 carry first_conv: "cudnn")
-            first = r.get("first_conv_env", "cudnn" if r.get("first_conv") == "cudnn" else None)
-            if first:
+            # GC_FIRST_CONV=ours|cudnn, the values the backend takes (records of 2026-11-27's
+            # calls 3-4 carry first_conv: "cudnn")
+            if first_conv_env(r):
                 self.first_conv[(r.get("impl"), r.get("mode"), r.get("precision"),
                                  r.get("batch"))] = r
                 continue
-            # GC_CUDNN_FUSE=0 (records before 2026-11-27 carry only cudnn_fusion: false)
-            if r.get("cudnn_fuse_env", "0" if r.get("cudnn_fusion") is False else None) == "0":
+            # GC_CUDNN_FUSE=0 or =1 (records before 2026-11-27 carry only cudnn_fusion: false)
+            if fuse_env(r):
                 self.unfused[(r.get("impl"), r.get("mode"), r.get("precision"),
                               r.get("batch"))] = r
                 continue
@@ -78,12 +90,17 @@ class Index:
             files = r.get("files") or {}
             if files:
                 key = key + (tuple(files.get("image_size") or ()), files.get("format", "png"),
-                             files.get("workers_per_device", 1))
+                             files.get("workers_per_device", 1),
+                             (files.get("stats") or {}).get("io_nice", 0))
             # a later record (a rerun) replaces an earlier one, but not one that ran with
             # runtime-compiled engines by one without (GC_CUDNN_RTC=0, a slow device check)
             old = self.by.get(key)
             if old and old.get("cudnn_rtc") is not False and r.get("cudnn_rtc") is False:
                 continue
+            if files and old and old.get("ok") and r.get("ok"):  # a rerun: both steady rates
+                r = dict(r, steady_runs=old.get("steady_runs",
+                                                [(old.get("files") or {}).get("steady_images_per_s")])
+                         + [files.get("steady_images_per_s")])
             self.by[key] = r
 
     def get(self, impl, mode, prec, batch, image_size=None):
@@ -214,13 +231,15 @@ def autotune_table(ix, p):
     p("")
 
 
-def variant_table(ix, p, runs, title, name):
-    """A variant's runs (CUDA graph replay, unfused convs) against the default, side by side."""
+def variant_table(ix, p, runs, title, name, label=None):
+    """A variant's runs (CUDA graph replay, unfused convs) against the default, side by side;
+    label(record), when given, names each row's variant in a column of its own."""
     if not runs:
         return
     p(f"## {title}\n")
-    p(f"| mode | precision | batch | default img/s | {name} img/s | {name} ÷ default |")
-    p("|---|---|---:|---:|---:|---:|")
+    col = " | variant" if label else ""
+    p(f"| mode | precision | batch{col} | default img/s | {name} img/s | {name} ÷ default |")
+    p("|---|---|---:|" + ("---|" if label else "") + "---:|---:|---:|")
     for key in sorted(runs, key=lambda k: (str(k[1]), PREC_ORDER.index(k[2])
                                            if k[2] in PREC_ORDER else 99, -(k[3] or 0))):
         g = runs[key]
@@ -228,7 +247,8 @@ def variant_table(ix, p, runs, title, name):
         g_ips = g.get("images_per_s") if g.get("ok") else None
         d_ips = d.get("images_per_s") if d and d.get("ok") else None
         g_s = fmt(g_ips, 0) if g.get("ok") else f"failed: {(g.get('error') or '')[:80]}"
-        p(f"| {key[1]} | {key[2]} | {key[3]} | {fmt(d_ips, 0)} | {g_s} | "
+        lab = f" | {label(g)}" if label else ""
+        p(f"| {key[1]} | {key[2]} | {key[3]}{lab} | {fmt(d_ips, 0)} | {g_s} | "
           f"{fmt(ratio(g_ips, d_ips), 3)} |")
     p("")
 
@@ -334,23 +354,29 @@ def main():
     files = [r for r in ix.by.values() if r.get("impl") == "ours" and r.get("mode") == "files"]
     for fr in sorted(files, key=lambda r: (tuple((r.get("files") or {}).get("image_size") or ()),
                                            (r.get("files") or {}).get("format", "png"),
-                                           (r.get("files") or {}).get("workers_per_device", 1))):
+                                           (r.get("files") or {}).get("workers_per_device", 1),
+                                           ((r.get("files") or {}).get("stats") or {})
+                                           .get("io_nice", 0))):
         f = fr.get("files") or {}
         size = "×".join(str(v) for v in f.get("image_size") or ())
         fmt_out = f.get("format", "png").upper() + "s"
         if f.get("workers_per_device", 1) > 1:
             fmt_out += f", {f['workers_per_device']} workers per GPU"
+        if (f.get("stats") or {}).get("io_nice"):
+            fmt_out += f", decode/encode threads at nice +{f['stats']['io_nice']}"
         util = None
         if fr.get("ok") and f.get("run_epoch_s"):
             util = gpu_util(recs, *f["run_epoch_s"])
         util_s = f"; GPU busy {util[0]:.0f}% mean, {util[1]:.0f}% median ({util[2]} samples)" \
             if util else ""
+        runs = [v for v in fr.get("steady_runs") or [] if v is not None]
+        runs_s = (" (runs: " + ", ".join(fmt(v) for v in runs) + ")") if len(runs) > 1 else ""
         if fr.get("ok"):
             p(f"| files ≥ {TARGET_FILES_IPS:,.0f} img/s ({f.get('images')} JPEGs {size} → "
               f"overlay {fmt_out}, {fr['precision']}, batch {fr['batch']}) | "
               f"{fmt(fr.get('images_per_s'))} img/s wall incl. start-up "
               f"{fmt(f.get('startup_s'), 2)} s{util_s} | steady {fmt(f.get('steady_images_per_s'))} "
-              f"img/s | {verdict(f.get('steady_images_per_s'), TARGET_FILES_IPS)} (steady) |")
+              f"img/s{runs_s} | {verdict(f.get('steady_images_per_s'), TARGET_FILES_IPS)} (steady) |")
         else:
             p(f"| files ({size}, {fmt_out}) | failed: {fr.get('error')} | | not measured |")
     if not files:
@@ -504,11 +530,14 @@ def main():
     # ------------------------------------------------------------ autotuned plans
     autotune_table(ix, p)
     variant_table(ix, p, ix.graphs, "CUDA graphs (`GC_CUDA_GRAPHS`)", "graphs")
-    variant_table(ix, p, ix.unfused, "Unfused convs (`GC_CUDNN_FUSE=0`: conv, then our bias + "
-                  "ReLU kernel)", "unfused")
-    variant_table(ix, p, ix.first_conv, "The first conv the other way (`GC_FIRST_CONV`: our "
-                  "kernel in bf16/tf32/fp16, cuDNN's in fp32; the default is the opposite)",
-                  "other")
+    variant_table(ix, p, ix.unfused, "Fusion switched (`GC_CUDNN_FUSE`: 0 = every conv unfused, "
+                  "the conv then our bias + ReLU kernel; 1 = every conv fused; the default fuses "
+                  "but in fp32 since 2026-11-27)", "switched",
+                  lambda r: f"GC_CUDNN_FUSE={fuse_env(r)}")
+    variant_table(ix, p, ix.first_conv, "The first conv by the path `GC_FIRST_CONV` names, beside "
+                  "the same run's default (as of commit eb2c657: our kernel in fp32, cuDNN's elsewhere; "
+                  "before it, our kernel everywhere)",
+                  "named", lambda r: f"GC_FIRST_CONV={first_conv_env(r)}")
 
     # ------------------------------------------------------------ the other methods
     method_table(ix, p)

@@ -56,6 +56,12 @@ for r in recs:
                           images_per_s=984.0))
         extra.append(dict(u, cudnn_fusion=True, cudnn_fuse_env=None, first_conv_env="ours",
                           images_per_s=15000.0))
+        # GC_CUDNN_FUSE=1 is a variant, not the default (a review found it replacing it);
+        # GC_FIRST_CONV=other is no path the backend takes: a default record
+        extra.append(dict(u, batch=64, cudnn_fusion=True, cudnn_fuse_env="1",
+                          images_per_s=111.0))
+        extra.append(dict(u, batch=64, cudnn_fusion=True, cudnn_fuse_env=None,
+                          first_conv_env="other", images_per_s=222.0))
     if r.get("mode") == "files" and (r.get("files") or {}).get("image_size") == [224, 224]:
         r["files"]["stats"] = {"wall_s": 5.5, "images": 16384, "cpu_s": 40.0, "cores": 16,
                                "cpu_share": 0.45, "bound": "library", "calls": 64,
@@ -69,6 +75,14 @@ for r in recs:
                                "encode": {"threads": 16, "busy_s": 30.0, "busy_share": 0.34,
                                           "cpu_s": 12.0, "sys_s": 5.0, "minflt": 90000,
                                           "nvcsw": 50, "nivcsw": 7000}}
+        # the same run again (device-bench's files-224x224-again), then with GRADCAM_IO_NICE
+        again = json.loads(json.dumps(r))
+        again["files"]["steady_images_per_s"] = 4321.0
+        extra.append(again)
+        nice = json.loads(json.dumps(again))
+        nice["files"]["stats"]["io_nice"] = 5
+        nice["files"]["steady_images_per_s"] = 8765.0
+        extra.append(nice)
 os.makedirs(WORK, exist_ok=True)
 path = os.path.join(WORK, "bench.jsonl")
 with open(path, "w") as f:
@@ -86,7 +100,8 @@ check("| block1_conv2 | 1.000 |" in out and "| block5_pool | 1.000 | (pool) |" i
 check("**library** holds it back" in out and "busy 95% (64 calls)" in out,
       "summary: the command's bound in files mode",
       [l for l in out.splitlines() if "files" in l][:8])
-check("Unfused convs" in out and "| gpu | bf16 | 256 | 11,746 | 10,000 | 0.851 |" in out,
+check("Fusion switched" in out and
+      "| gpu | bf16 | 256 | GC_CUDNN_FUSE=0 | 11,746 | 10,000 | 0.851 |" in out,
       "summary: unfused runs beside the default",
       [l for l in out.splitlines() if "nfused" in l or "| gpu | bf16 | 256" in l][:6])
 check("encode 30.0 s busy, 12.0 s CPU (sys 5.0), 90,000 faults, preempted 7,000×" in out and
@@ -94,14 +109,23 @@ check("encode 30.0 s busy, 12.0 s CPU (sys 5.0), 90,000 faults, preempted 7,000�
       "123,456 minor faults" in out,
       "summary: the kernel's account of the command's stages",
       [l for l in out.splitlines() if "faults" in l][:3])
-unf = out[out.find("Unfused convs"):out.find("Unfused convs") + 900]
+unf = out[out.find("Fusion switched"):out.find("Fusion switched") + 900]
 check("| gpu | fp32 | 128 |" not in unf and "| fp32 | 128 | 984 |" in out,
       "summary: a record unfused by default (fp32, switch unset) is a default record",
       unf[:600])
-check("The first conv the other way" in out and
-      "| gpu | bf16 | 256 | 11,746 | 15,000 | 1.277 |" in out,
+check("The first conv by the path" in out and
+      "| gpu | bf16 | 256 | GC_FIRST_CONV=ours | 11,746 | 15,000 | 1.277 |" in out,
       "summary: GC_FIRST_CONV runs beside the default",
       [l for l in out.splitlines() if "first conv" in l or "| gpu | bf16 | 256" in l][:6])
+files_rows = [l for l in out.splitlines() if l.startswith("| files ≥") and "224" in l]
+check(any("steady 4,321" in l and "(runs: " in l and "4,321" in l.split("(runs: ")[1]
+          for l in files_rows) and
+      any("nice +5" in l and "steady 8,765" in l and "(runs:" not in l for l in files_rows),
+      "summary: a files rerun shows every run's steady rate; GRADCAM_IO_NICE runs apart",
+      files_rows)
+check("| gpu | bf16 | 64 | GC_CUDNN_FUSE=1 | 222 | 111 | 0.500 |" in out,
+      "summary: GC_CUDNN_FUSE=1 runs are a variant beside the default",
+      [l for l in out.splitlines() if "| 64 |" in l][:6])
 check("**1 of our records ran with GC_CUDNN_RTC=0**" in out,
       "summary: records without runtime-compiled engines are said so",
       [l for l in out.splitlines() if "RTC" in l][:3])

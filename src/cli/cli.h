@@ -219,6 +219,9 @@ typedef struct stage_time {
 } stage_time;
 typedef struct run_stats {
     double wall_s, cpu_s; /* the pipeline's wall time; the process's CPU time in it        */
+    int io_nice;          /* GRADCAM_IO_NICE in effect (0: none)                           */
+    int io_nice_seen;     /* a decode thread's nice value after lowering it (INT_MIN: not
+                             read), what the kernel says it has                            */
     double sys_s;         /* ... of which in the kernel                                    */
     long minflt;          /* the process's minor page faults in it                         */
     int cores, decode_threads, encode_threads, batchers;
@@ -248,6 +251,15 @@ int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t err
 int rank_cores(int local_ranks);
 /* Bytes of memory this process may use: the machine's, or its cgroup's limit when lower. */
 size_t usable_memory(void);
+/* GRADCAM_IO_NICE=N (1..19): how many nice steps the decode and encode threads lower their
+ * scheduling priority by, so that the library's batcher and its OpenMP workers, which pack
+ * and unpack each batch while the device waits, get the cores first when decode and encode
+ * want more than there are; 0 (the default) when unset. An invalid value is noted and
+ * ignored. */
+int io_nice_setting(const cli_config *cfg);
+/* Lowers the calling thread's priority by `by` nice steps (Linux: nice is per thread);
+ * returns the thread's nice value after, or INT_MIN when it could not be read. */
+int lower_thread_priority(int by);
 
 /* ---- pipeline.c */
 /* Runs every job of `list` (or, with from_stdin, the paths read from standard input) through

@@ -4,11 +4,14 @@
  * (Slurm's cpuset, a container's CPU quota): sizing the decode and encode threads by the
  * online count would run four threads per core.
  */
+#include <errno.h>
 #include <limits.h>
 #include <sched.h> /* sched_getaffinity, CPU_COUNT: _GNU_SOURCE, as the command is built */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -178,4 +181,32 @@ size_t usable_memory(void)
     size_t ram = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)8 << 30;
     const unsigned long long limit = cgroup_limit("memory", dir_memory);
     return limit && limit < ram ? (size_t)limit : ram;
+}
+
+int io_nice_setting(const cli_config *cfg)
+{
+    const char *env = getenv("GRADCAM_IO_NICE");
+    if (!env || !*env)
+        return 0;
+    char *end = NULL;
+    const long v = strtol(env, &end, 10);
+    if (!*end && v >= 0 && v <= 19)
+        return (int)v;
+    print_note(cfg, "GRADCAM_IO_NICE='%s' is not a number of nice steps (0-19): ignored", env);
+    return 0;
+}
+
+int lower_thread_priority(int by)
+{
+    const id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    const int now = getpriority(PRIO_PROCESS, tid);
+    if (now == -1 && errno)
+        return INT_MIN;
+    if (by > 0)
+        (void)setpriority(PRIO_PROCESS, tid, now + by > 19 ? 19 : now + by); /* never fails
+                                                             for lowering our own priority */
+    errno = 0;
+    const int after = getpriority(PRIO_PROCESS, tid);
+    return after == -1 && errno ? INT_MIN : after;
 }

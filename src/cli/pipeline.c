@@ -14,6 +14,7 @@
  * so a faster device simply takes more batches.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,6 +44,7 @@ typedef struct pipeline {
     int bgr;            /* caffe preprocessing: the saliency's channels are B, G, R      */
     gc_tensor guided;   /* the tensor written as .guided.png, with a guided method       */
     int render_in_batch;/* overlays/heatmaps come from gc_explain_render (CUDA backend)  */
+    int io_nice;        /* GRADCAM_IO_NICE: decode and encode threads this much nicer     */
 } pipeline;
 
 /* One batcher: a context and its batch buffers. */
@@ -332,6 +334,12 @@ static void *decoder(void *arg)
     pipeline *p = arg;
     job *j;
     stage_time t = {0};
+    if (p->io_nice) {
+        const int seen = lower_thread_priority(p->io_nice);
+        pthread_mutex_lock(&p->mu);
+        p->stats.io_nice_seen = seen;
+        pthread_mutex_unlock(&p->mu);
+    }
     double mark = now_seconds();
     while ((j = queue_pop(&p->tasks))) {
         lap(&mark, &t.wait_in_s);
@@ -449,6 +457,8 @@ static void *encoder(void *arg)
     pipeline *p = arg;
     job *j;
     stage_time t = {0};
+    if (p->io_nice)
+        lower_thread_priority(p->io_nice);
     double mark = now_seconds();
     while ((j = queue_pop(&p->encode))) {
         lap(&mark, &t.wait_in_s);
@@ -751,6 +761,8 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
     const char *rib = getenv("GRADCAM_RENDER_IN_BATCH");
     p.render_in_batch = (info.backend == GC_BACKEND_CUDA || (rib && *rib == '1')) &&
                         cfg->outputs & (OUT_OVERLAY | OUT_HEATMAP);
+    p.io_nice = p.stats.io_nice = io_nice_setting(cfg);
+    p.stats.io_nice_seen = INT_MIN;
     const int workers = cfg->threads > 1 ? cfg->threads : 1;
     queue_init(&p.tasks, 4 * (size_t)p.max_batch);
     /* enough decoded images in flight to keep every device's next batch ready */

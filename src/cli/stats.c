@@ -4,6 +4,7 @@
  * benchmark's `files` mode records it; a user sweeping a collection reads the same line.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -99,9 +100,11 @@ int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t err
      * CUDA runtime's) */
     const double other = s->cpu_s - s->decode.cpu_s - s->library.cpu_s - s->encode.cpu_s;
     fprintf(f, "{\"wall_s\":%.4f,\"images\":%zu,\"cpu_s\":%.4f,\"cores\":%d,\"cpu_share\":%.4f,"
-               "\"sys_s\":%.4f,\"minflt\":%ld,\"other_cpu_s\":%.4f,",
+               "\"sys_s\":%.4f,\"minflt\":%ld,\"other_cpu_s\":%.4f,\"io_nice\":%d,",
             s->wall_s, s->images, s->cpu_s, s->cores, share(s->cpu_s, s->cores, s->wall_s),
-            s->sys_s, s->minflt, other > 0.0 ? other : 0.0);
+            s->sys_s, s->minflt, other > 0.0 ? other : 0.0, s->io_nice);
+    if (s->io_nice && s->io_nice_seen != INT_MIN) /* the kernel's word for it */
+        fprintf(f, "\"io_nice_seen\":%d,", s->io_nice_seen);
     stage_json(f, "decode", &s->decode, s->decode_threads, s->wall_s);
     fputc(',', f);
     stage_json(f, "library", &s->library, s->batchers, s->wall_s);

@@ -175,6 +175,11 @@ add_test(NAME emu_gpu_vs_cpu_fuse0_custom_guided_backprop COMMAND test_gpu_vs_cp
   ${_gc_t}/golden/custom_guided_backprop.golden.safetensors)
 set_tests_properties(emu_gpu_vs_cpu_fuse0_custom_guided_backprop PROPERTIES LABELS "cpu;emu"
   TIMEOUT 600 ENVIRONMENT "GC_CUDNN_FUSE=0")
+# every conv fused, true fp32 included (GC_CUDNN_FUSE=1; unfused by default there)
+add_test(NAME emu_gpu_vs_cpu_fuse1_custom_default COMMAND test_gpu_vs_cpu_emu
+  ${_gc_t}/golden/custom_default.golden.safetensors)
+set_tests_properties(emu_gpu_vs_cpu_fuse1_custom_default PROPERTIES LABELS "cpu;emu"
+  TIMEOUT 600 ENVIRONMENT "GC_CUDNN_FUSE=1")
 # the first conv by cuDNN's (mocked) conv in fp32 too, where our kernel is the default; forward
 # and guided backward
 add_test(NAME emu_gpu_vs_cpu_first_cudnn_tv16_guided_gradcam COMMAND test_gpu_vs_cpu_emu

@@ -1,7 +1,9 @@
 # GPU suite, included from tests/CMakeLists.txt: the CUDA backend against the CPU reference
 # (label gpu; exit 77 = skipped when there is no usable GPU).
 #   gpu_vs_cpu_<case>     every committed golden case (its method, layer, score, classes)
-#   gpu_vs_cpu_unfused_*  three of them with every conv unfused (GC_CUDNN_FUSE=0)
+#   gpu_vs_cpu_unfused_*  three of them with every conv unfused (GC_CUDNN_FUSE=0; fp32 is
+#                         unfused by default since 2026-11-27: they add tf32's)
+#   gpu_vs_cpu_fused_custom_default  every conv fused (GC_CUDNN_FUSE=1), fp32 included
 #   gpu_vs_cpu_first_cudnn_*  two with the first conv by cuDNN in every precision
 #                         (GC_FIRST_CONV=cudnn; by default our kernel takes it in fp32)
 #   gpu_oom               device memory running out at creation and for a batch of photos
@@ -50,6 +52,13 @@ if(GC_WITH_CUDA)
     set_tests_properties(gpu_vs_cpu_unfused_${case} PROPERTIES LABELS gpu
       SKIP_RETURN_CODE 77 TIMEOUT 300 COST 10 ENVIRONMENT "GC_CUDNN_FUSE=0")
   endforeach()
+
+  # Every conv fused in fp32 too (GC_CUDNN_FUSE=1; true fp32 runs unfused by default since
+  # 2026-11-27), so that the fused true-fp32 graphs stay checked against the CPU
+  add_test(NAME gpu_vs_cpu_fused_custom_default COMMAND test_gpu_vs_cpu
+    ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors)
+  set_tests_properties(gpu_vs_cpu_fused_custom_default PROPERTIES LABELS gpu
+    SKIP_RETURN_CODE 77 TIMEOUT 300 COST 10 ENVIRONMENT "GC_CUDNN_FUSE=1")
 
   # The first conv by cuDNN in fp32 too (GC_FIRST_CONV=cudnn; by default our kernel,
   # cuda/first_conv.cu, takes it there): the bench times it, and the other precisions and
