@@ -60,6 +60,7 @@ class Index:
         self.graphs = {}  # GC_CUDA_GRAPHS runs (require since session 9): key as self.by
         self.unfused = {}  # GC_CUDNN_FUSE=0 runs: key as self.by
         self.first_conv = {}  # GC_FIRST_CONV runs (the other path of the first conv): key as self.by
+        self.blocking = {}  # GC_CUDA_BLOCKING_SYNC=1 runs but the command's: key as self.by
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
                 continue
@@ -73,6 +74,11 @@ class Index:
             if fuse_env(r):
                 self.unfused[(r.get("impl"), r.get("mode"), r.get("precision"),
                               r.get("batch"))] = r
+                continue
+            files = r.get("files") or {}
+            if r.get("cuda_blocking_sync") is True and not files:
+                self.blocking[(r.get("impl"), r.get("mode"), r.get("precision"),
+                               r.get("batch"))] = r
                 continue
             if r.get("cuda_graphs") is True:
                 self.graphs[(r.get("impl"), r.get("mode"), r.get("precision"),
@@ -91,7 +97,8 @@ class Index:
             if files:
                 key = key + (tuple(files.get("image_size") or ()), files.get("format", "png"),
                              files.get("workers_per_device", 1),
-                             (files.get("stats") or {}).get("io_nice", 0))
+                             (files.get("stats") or {}).get("io_nice", 0),
+                             bool(r.get("cuda_blocking_sync")))
             # a later record (a rerun) replaces an earlier one, but not one that ran with
             # runtime-compiled engines by one without (GC_CUDNN_RTC=0, a slow device check)
             old = self.by.get(key)
@@ -356,7 +363,8 @@ def main():
                                            (r.get("files") or {}).get("format", "png"),
                                            (r.get("files") or {}).get("workers_per_device", 1),
                                            ((r.get("files") or {}).get("stats") or {})
-                                           .get("io_nice", 0))):
+                                           .get("io_nice", 0),
+                                           bool(r.get("cuda_blocking_sync")))):
         f = fr.get("files") or {}
         size = "×".join(str(v) for v in f.get("image_size") or ())
         fmt_out = f.get("format", "png").upper() + "s"
@@ -364,6 +372,8 @@ def main():
             fmt_out += f", {f['workers_per_device']} workers per GPU"
         if (f.get("stats") or {}).get("io_nice"):
             fmt_out += f", decode/encode threads at nice +{f['stats']['io_nice']}"
+        if fr.get("cuda_blocking_sync"):
+            fmt_out += ", blocking-sync waits"
         util = None
         if fr.get("ok") and f.get("run_epoch_s"):
             util = gpu_util(recs, *f["run_epoch_s"])
@@ -534,6 +544,8 @@ def main():
                   "the conv then our bias + ReLU kernel; 1 = every conv fused; the default fuses "
                   "but in fp32 since 2026-11-27)", "switched",
                   lambda r: f"GC_CUDNN_FUSE={fuse_env(r)}")
+    variant_table(ix, p, ix.blocking, "Blocking-sync waits (`GC_CUDA_BLOCKING_SYNC=1`: a "
+                  "batch's waits sleep instead of spinning a core)", "blocking")
     variant_table(ix, p, ix.first_conv, "The first conv by the path `GC_FIRST_CONV` names, beside "
                   "the same run's default (as of commit eb2c657: our kernel in fp32, cuDNN's elsewhere; "
                   "before it, our kernel everywhere)",

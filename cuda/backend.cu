@@ -106,8 +106,8 @@ static gc_status reserve_ring(gc_context *ctx, cuda_state *s, size_t slot)
     slot = GC_MAX(slot, s->ring_slot_min);
     for (int k = 0; k < GC_RING_SLOTS; k++)
         if (!s->ring_ev[k])
-            GC_CUDA_TRY(&ctx->err, cudaEventCreateWithFlags(&s->ring_ev[k],
-                                                            cudaEventDisableTiming));
+            GC_CUDA_TRY(&ctx->err,
+                        cudaEventCreateWithFlags(&s->ring_ev[k], gcu_event_flags(s)));
     if (s->h_ring && s->ring_slot >= slot)
         return GC_OK;
     /* the slots' last copies are done before they go */

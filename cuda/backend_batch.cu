@@ -310,8 +310,7 @@ gc_status gcu_forward_to_logits(gc_context *ctx, cuda_state *s, int32_t n, float
                                 sizeof(float) * (size_t)n * ctx->model.num_classes,
                                 cudaMemcpyDeviceToHost, s->stream));
     GC_TRY(gcu_mark(ctx, s, PROF_DOWNLOAD));
-    GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
-    return GC_OK;
+    return gcu_wait(ctx, s);
 }
 
 /* The explained classes (s->classes: asked for, or -1 before) and the score gradient into
@@ -394,7 +393,7 @@ gc_status gcu_explain_packed(gc_context *ctx, cuda_state *s, int32_t n,
     GC_CUDA_TRY(err, cudaMemcpyAsync(cams_raw, s->cam, sizeof(float) * (size_t)n * hw,
                                      cudaMemcpyDeviceToHost, s->stream));
     GC_TRY(gcu_mark(ctx, s, PROF_DOWNLOAD));
-    GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
+    GC_TRY(gcu_wait(ctx, s));
     memcpy(class_ids, s->h_classes, sizeof(int32_t) * (size_t)n);
     GC_TRY(gcu_prof_collect(ctx, s));
     return GC_OK;

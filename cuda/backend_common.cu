@@ -53,6 +53,22 @@ gc_status gcu_debug_sync(gc_context *ctx, cuda_state *s)
     return GC_OK;
 }
 
+gc_status gcu_wait(gc_context *ctx, cuda_state *s)
+{
+    if (!s->blocking_sync) {
+        GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
+        return GC_OK;
+    }
+    GC_CUDA_TRY(&ctx->err, cudaEventRecord(s->ev_wait, s->stream));
+    GC_CUDA_TRY(&ctx->err, cudaEventSynchronize(s->ev_wait));
+    return GC_OK;
+}
+
+unsigned gcu_event_flags(const cuda_state *s)
+{
+    return cudaEventDisableTiming | (s->blocking_sync ? cudaEventBlockingSync : 0u);
+}
+
 /* At the entry of every batch call: our device, and no fault left over from earlier work. */
 gc_status gcu_enter(gc_context *ctx, cuda_state *s)
 {

@@ -47,6 +47,8 @@ void gcu_destroy(void *state)
     for (int k = 0; k < GC_RING_SLOTS; k++)
         if (s->ring_ev[k])
             cudaEventDestroy(s->ring_ev[k]);
+    if (s->ev_wait)
+        cudaEventDestroy(s->ev_wait);
     if (s->h_classes)
         cudaFreeHost(s->h_classes);
     if (s->h_input) /* before context.c frees it */
@@ -463,10 +465,16 @@ gc_status gcu_create(gc_context *ctx, void **state)
     s->ring_slot_min = GC_MIN(s->ring_slot_min, (size_t)1 << 30);
     const char *dbg = getenv("GC_CUDA_SYNC");
     s->debug_sync = dbg && *dbg && strcmp(dbg, "0") != 0;
+    /* GC_CUDA_BLOCKING_SYNC=1: sleep in a batch's waits (an experiment, off by default: the
+     * command's decode and encode threads want the core a spinning wait takes) */
+    const char *blk = getenv("GC_CUDA_BLOCKING_SYNC");
+    s->blocking_sync = blk && !strcmp(blk, "1");
     GC_TRY(set_numerics(ctx, s));
     GC_TRY(check_cudnn_version(ctx));
     GC_TRY(gcu_enter(ctx, s)); /* our device; no error of the caller's left pending */
     GC_CUDA_TRY(err, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
+    if (s->blocking_sync)
+        GC_CUDA_TRY(err, cudaEventCreateWithFlags(&s->ev_wait, gcu_event_flags(s)));
     GC_CUDNN_TRY(err, cudnnCreate(&s->dnn));
     GC_CUDNN_TRY(err, cudnnSetStream(s->dnn, s->stream));
     GC_CUBLAS_TRY(err, cublasCreate(&s->blas));

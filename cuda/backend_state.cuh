@@ -63,6 +63,9 @@ typedef struct cuda_state {
     int guided;                        /* a second, guided backward to the input            */
     int32_t keep_from;                 /* layers >= this keep their outputs in act[]        */
     int debug_sync;                    /* GC_CUDA_SYNC: synchronize after every layer       */
+    int blocking_sync;                 /* GC_CUDA_BLOCKING_SYNC=1: a batch's waits sleep
+                                          (blocking-sync events) instead of spinning a core  */
+    cudaEvent_t ev_wait;               /* the blocking wait's event (blocking_sync only)     */
     int graphs;                        /* GC_CUDA_GRAPHS: batches replayed as CUDA graphs   */
     cudaGraphExec_t *graph_exec;       /* [GC_GRAPH_SEGMENTS][N + 1]: per segment, batch size */
     void *blas_ws;                     /* cuBLAS's workspace (GC_BLAS_WS; NULL: its own)    */
@@ -175,6 +178,12 @@ gc_status gcu_enter(gc_context *ctx, cuda_state *s);
 gc_status gcu_settle(gc_context *ctx, cuda_state *s, gc_status st, const char *op);
 /* GC_CUDA_SYNC: waits for the stream, so that a fault is reported by the step that caused it */
 gc_status gcu_debug_sync(gc_context *ctx, cuda_state *s);
+/* Waits for the stream's work so far: cudaStreamSynchronize, or with blocking_sync a
+ * blocking-sync event (the thread sleeps until the device is done, leaving its core to the
+ * caller's other threads; CUDA spins by default while a process has no more contexts than
+ * cores). The events of the copy ring follow the same choice (gcu_event_flags). */
+gc_status gcu_wait(gc_context *ctx, cuda_state *s);
+unsigned gcu_event_flags(const cuda_state *s);
 /* Profiling (ctx->opt.profile): an event at the end of a stage (PROF_*), the first at the
  * start of the batch, the times into ctx->prof after the batch's final synchronization. */
 gc_status gcu_mark(gc_context *ctx, cuda_state *s, int stage);

@@ -14,8 +14,9 @@
 #    2c. ours bf16 b256, b32, b1 (gpu, gpu_forward) with CUDA graphs (GC_CUDA_GRAPHS=require)
 #    2d. ours bf16 and fp32 b256 (gpu, gpu_forward) with the first conv the other way
 #       (GC_FIRST_CONV: ours in bf16, cuDNN's in fp32), beside the defaults
-#    3. files: 16384 JPEGs 224x224 (one context per GPU; with GRADCAM_IO_NICE=5; again; two
-#       contexts) and 4096 JPEGs 500x375 -> overlay PNGs (bf16, b256), with nvidia-smi
+#    2e. ours bf16 b256 and b32 with blocking-sync waits (GC_CUDA_BLOCKING_SYNC=1)
+#    3. files: 16384 JPEGs 224x224 (one context per GPU; with GRADCAM_IO_NICE=5; with
+#       GC_CUDA_BLOCKING_SYNC=1; again; two contexts) and 4096 JPEGs 500x375 -> overlay PNGs (bf16, b256), with nvidia-smi
 #       sampling GPU utilization every 100 ms
 #    4. ours tf32+fp16 b256, peers tf32 b256, peers fp16 b256
 #    5. ours b128, b32, b1 (all precisions), then peers b128,32,1 per precision
@@ -371,6 +372,15 @@ if [ $SMOKE -eq 0 ]; then
         --precision fp32 --batch "$B_BIG" --modes gpu,gpu_forward --profile-iters 1
 fi
 
+# 2e: the headline precision at the big batch and at 32 with blocking-sync waits
+# (GC_CUDA_BLOCKING_SYNC=1: what sleeping instead of spinning costs where nothing else wants
+# the cores; the command's side is files-224x224-blocking); "cuda_blocking_sync":true
+if [ $SMOKE -eq 0 ]; then
+    run_step "ours-${PRECS_MAIN[0]}-blocking" 45 env GC_CUDA_BLOCKING_SYNC=1 "${OURS[@]}" \
+        "${IT[@]}" --precision "${PRECS_MAIN[0]}" --batch "$B_BIG,32" \
+        --modes gpu,gpu_forward,host_lib --profile-iters 0
+fi
+
 # 3: the command on JPEG folders, with GPU utilization sampled during it
 files_step() { # SIZE COUNT [NAME-SUFFIX BENCH-ARGS...]: more arguments go to the bench
     local size=$1 count=$2 name=files-${1}${3:-}
@@ -426,6 +436,10 @@ files_step 224x224 "$FILES_BIG"
 # bound by the library's calls, 29.6 ms each against ~19 ms of work, with more threads
 # wanting the cores than there were); then the default again, for the spread between runs
 GRADCAM_IO_NICE=5 files_step 224x224 "$FILES_BIG" -nice5
+# the library's waits sleeping on blocking-sync events instead of spinning a core that the
+# encoders want (GC_CUDA_BLOCKING_SYNC=1, the backend's experiment since 2026-11-27); its
+# cost in pure compute is step 2e
+GC_CUDA_BLOCKING_SYNC=1 files_step 224x224 "$FILES_BIG" -blocking
 [ "$SMOKE" = 1 ] || files_step 224x224 "$FILES_BIG" -again
 [ "$SMOKE" = 1 ] || files_step 224x224 "$FILES_BIG" -w2 --files-workers 2
 files_step 500x375 "$FILES_SMALL"

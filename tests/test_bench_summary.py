@@ -62,6 +62,8 @@ for r in recs:
                           images_per_s=111.0))
         extra.append(dict(u, batch=64, cudnn_fusion=True, cudnn_fuse_env=None,
                           first_conv_env="other", images_per_s=222.0))
+        extra.append(dict(u, batch=64, cudnn_fusion=True, cudnn_fuse_env=None,
+                          cuda_blocking_sync=True, images_per_s=200.0))
     if r.get("mode") == "files" and (r.get("files") or {}).get("image_size") == [224, 224]:
         r["files"]["stats"] = {"wall_s": 5.5, "images": 16384, "cpu_s": 40.0, "cores": 16,
                                "cpu_share": 0.45, "bound": "library", "calls": 64,
@@ -83,6 +85,10 @@ for r in recs:
         nice["files"]["stats"]["io_nice"] = 5
         nice["files"]["steady_images_per_s"] = 8765.0
         extra.append(nice)
+        block = json.loads(json.dumps(again))
+        block["cuda_blocking_sync"] = True
+        block["files"]["steady_images_per_s"] = 9876.0
+        extra.append(block)
 os.makedirs(WORK, exist_ok=True)
 path = os.path.join(WORK, "bench.jsonl")
 with open(path, "w") as f:
@@ -123,8 +129,14 @@ check(any("steady 4,321" in l and "(runs: " in l and "4,321" in l.split("(runs: 
       any("nice +5" in l and "steady 8,765" in l and "(runs:" not in l for l in files_rows),
       "summary: a files rerun shows every run's steady rate; GRADCAM_IO_NICE runs apart",
       files_rows)
+check(any("blocking-sync waits" in l and "steady 9,876" in l for l in files_rows),
+      "summary: GC_CUDA_BLOCKING_SYNC files runs apart",
+      files_rows)
 check("| gpu | bf16 | 64 | GC_CUDNN_FUSE=1 | 222 | 111 | 0.500 |" in out,
       "summary: GC_CUDNN_FUSE=1 runs are a variant beside the default",
+      [l for l in out.splitlines() if "| 64 |" in l][:6])
+check("Blocking-sync waits" in out and "| gpu | bf16 | 64 | 222 | 200 | 0.901 |" in out,
+      "summary: GC_CUDA_BLOCKING_SYNC runs beside the default",
       [l for l in out.splitlines() if "| 64 |" in l][:6])
 check("**1 of our records ran with GC_CUDNN_RTC=0**" in out,
       "summary: records without runtime-compiled engines are said so",

@@ -90,11 +90,13 @@ add_test(NAME emu_gpu_preprocess COMMAND test_gpu_preprocess_emu
 set_tests_properties(emu_gpu_preprocess PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
 # the same with the copy ring's slots at their smallest (one image's bytes, both outputs' on
 # the way down): the images go up and gc_explain_render's outputs come down in many chunks
-# of one or a few images (cuda/backend.cu: stage_images_gpu, download_outputs)
+# of one or a few images (cuda/backend.cu: stage_images_gpu, download_outputs); and every
+# wait a blocking-sync event's (GC_CUDA_BLOCKING_SYNC=1: the emulated device runs stream work
+# only when waited for, so a wait on an event not recorded after the work shows)
 add_test(NAME emu_gpu_preprocess_ring COMMAND test_gpu_preprocess_emu
   ${_gc_t}/golden/custom_default.golden.safetensors)
 set_tests_properties(emu_gpu_preprocess_ring PROPERTIES LABELS "cpu;emu" TIMEOUT 600
-  ENVIRONMENT "GC_CUDA_RING_SLOT=1")
+  ENVIRONMENT "GC_CUDA_RING_SLOT=1;GC_CUDA_BLOCKING_SYNC=1")
 
 # Device faults provoked on the emulated device (test_emu_faults.c)
 gc_emu_program(test_emu_faults ${GC_EMU_DIR}/test_emu_faults.c)
