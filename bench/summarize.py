@@ -470,11 +470,13 @@ def main():
         f = fr.get("files") or {}
         st = f.get("steady_images_per_s")
         cs = f.get("stats") or {}
+        var = (f", decode/encode at nice +{cs['io_nice']}" if cs.get("io_nice") else "") + \
+            (", blocking-sync waits" if fr.get("cuda_blocking_sync") else "")
         if fr.get("ok") and st is not None and st < TARGET_FILES_IPS and cs:
             share = lambda k: 100 * ((cs.get(k) or {}).get("busy_share") or 0)
             misses.append(
                 f"files {f.get('image_size')} ({f.get('format', 'png')}, "
-                f"{f.get('workers_per_device', 1)} context(s) per GPU): the command's --stats "
+                f"{f.get('workers_per_device', 1)} context(s) per GPU{var}): the command's --stats "
                 f"say **{cs.get('bound')}** holds it back — library calls busy "
                 f"{share('library'):.0f}% ({cs.get('calls')} calls), decode {share('decode'):.0f}%"
                 f", encode {share('encode'):.0f}% of their threads, CPU "
@@ -488,7 +490,7 @@ def main():
                             f"{x['nivcsw']:,}×")
                 misses.append(
                     f"files {f.get('image_size')} ({f.get('workers_per_device', 1)} "
-                    f"context(s)), the stages' threads: {acct('decode')}; {acct('library')}; "
+                    f"context(s){var}), the stages' threads: {acct('decode')}; {acct('library')}; "
                     f"{acct('encode')}; other threads (the library's OpenMP, the CUDA runtime's) "
                     f"{cs.get('other_cpu_s', 0):.1f} s CPU; the process {cs.get('sys_s', 0):.1f} "
                     f"s in the kernel, {cs.get('minflt', 0):,} minor faults")
