@@ -39,6 +39,12 @@ def load(path):
     return recs
 
 
+def io_nice(r):
+    """GRADCAM_IO_NICE of a files record: the bench's own field (a failed run has no --stats),
+    else the command's --stats."""
+    return r.get("io_nice", ((r.get("files") or {}).get("stats") or {}).get("io_nice", 0)) or 0
+
+
 def first_conv_env(r):
     """GC_FIRST_CONV of a record when the backend took it ("ours", "cudnn"), else None."""
     v = r.get("first_conv_env", "cudnn" if r.get("first_conv") == "cudnn" else None)
@@ -97,12 +103,13 @@ class Index:
             if files:
                 key = key + (tuple(files.get("image_size") or ()), files.get("format", "png"),
                              files.get("workers_per_device", 1),
-                             (files.get("stats") or {}).get("io_nice", 0),
-                             bool(r.get("cuda_blocking_sync")))
+                             io_nice(r), bool(r.get("cuda_blocking_sync")))
             # a later record (a rerun) replaces an earlier one, but not one that ran with
             # runtime-compiled engines by one without (GC_CUDNN_RTC=0, a slow device check)
             old = self.by.get(key)
             if old and old.get("cudnn_rtc") is not False and r.get("cudnn_rtc") is False:
+                continue
+            if old and old.get("ok") and not r.get("ok"):  # a failed rerun hides no measure
                 continue
             if files and old and old.get("ok") and r.get("ok"):  # a rerun: both steady rates
                 r = dict(r, steady_runs=old.get("steady_runs",
@@ -362,16 +369,14 @@ def main():
     for fr in sorted(files, key=lambda r: (tuple((r.get("files") or {}).get("image_size") or ()),
                                            (r.get("files") or {}).get("format", "png"),
                                            (r.get("files") or {}).get("workers_per_device", 1),
-                                           ((r.get("files") or {}).get("stats") or {})
-                                           .get("io_nice", 0),
-                                           bool(r.get("cuda_blocking_sync")))):
+                                           io_nice(r), bool(r.get("cuda_blocking_sync")))):
         f = fr.get("files") or {}
         size = "×".join(str(v) for v in f.get("image_size") or ())
         fmt_out = f.get("format", "png").upper() + "s"
         if f.get("workers_per_device", 1) > 1:
             fmt_out += f", {f['workers_per_device']} workers per GPU"
-        if (f.get("stats") or {}).get("io_nice"):
-            fmt_out += f", decode/encode threads at nice +{f['stats']['io_nice']}"
+        if io_nice(fr):
+            fmt_out += f", decode/encode threads at nice +{io_nice(fr)}"
         if fr.get("cuda_blocking_sync"):
             fmt_out += ", blocking-sync waits"
         util = None
@@ -470,7 +475,7 @@ def main():
         f = fr.get("files") or {}
         st = f.get("steady_images_per_s")
         cs = f.get("stats") or {}
-        var = (f", decode/encode at nice +{cs['io_nice']}" if cs.get("io_nice") else "") + \
+        var = (f", decode/encode at nice +{io_nice(fr)}" if io_nice(fr) else "") + \
             (", blocking-sync waits" if fr.get("cuda_blocking_sync") else "")
         if fr.get("ok") and st is not None and st < TARGET_FILES_IPS and cs:
             share = lambda k: 100 * ((cs.get(k) or {}).get("busy_share") or 0)

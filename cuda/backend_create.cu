@@ -51,8 +51,12 @@ void gcu_destroy(void *state)
         cudaEventDestroy(s->ev_wait);
     if (s->h_classes)
         cudaFreeHost(s->h_classes);
-    if (s->h_input) /* before context.c frees it */
+    if (s->h_input) /* before context.c frees them */
         cudaHostUnregister(s->h_input);
+    if (s->h_logits)
+        cudaHostUnregister(s->h_logits);
+    if (s->h_cams)
+        cudaHostUnregister(s->h_cams);
     free(s->descs);
     if (s->stream)
         cudaStreamDestroy(s->stream);
@@ -384,6 +388,16 @@ static gc_status set_numerics(gc_context *ctx, cuda_state *s)
     return GC_OK;
 }
 
+/* p (bytes) page-locked in place; NULL, and no error left, when refused (a locked-memory
+ * limit, a range sharing pages with one registered before): the pageable copies then. */
+static float *host_register(float *p, size_t bytes)
+{
+    if (cudaHostRegister(p, bytes, cudaHostRegisterDefault) == cudaSuccess)
+        return p;
+    cudaGetLastError(); /* not sticky: clear it */
+    return NULL;
+}
+
 /* Whether our kernel runs the first conv (cuda/first_conv.cu): a conv on the RGB image with a
  * multiple of 8 outputs (every VGG), in true fp32, where it measured faster than cuDNN's
  * (H100, VGG16 b256, 2026-11-27: block1_conv1 2.67 ms against 6.03 unfused and 4.36 fused;
@@ -529,12 +543,14 @@ gc_status gcu_create(gc_context *ctx, void **state)
      * GC_CUDA_HOST_PREPROCESS) page-locked in place: its upload ran at ~8 GB/s pageable on the
      * H100 machine (18 ms for 256 images at 224x224), pinned copies run near the link's
      * ~50 GB/s. Refused (a locked-memory limit, say): the pageable copy, no error. */
-    if (cudaHostRegister(ctx->input,
-                         sizeof(float) * (size_t)s->N * ctx->in_h * ctx->in_w * 3,
-                         cudaHostRegisterDefault) == cudaSuccess)
-        s->h_input = ctx->input;
-    else
-        cudaGetLastError(); /* not sticky: clear it */
+    s->h_input = host_register(ctx->input, sizeof(float) * (size_t)s->N * ctx->in_h * ctx->in_w * 3);
+    /* the results' host buffers too: their copies then queue like the rest, and the batch's
+     * one wait is gcu_wait's (a copy into pageable memory returns only when the stream has
+     * finished everything before it, waiting the runtime's way, whatever gcu_wait does) */
+    s->h_logits = host_register(ctx->logits,
+                                sizeof(float) * (size_t)s->N * (size_t)ctx->model.num_classes);
+    s->h_cams = host_register(ctx->cams_raw,
+                              sizeof(float) * (size_t)s->N * (size_t)ctx->cam_h * ctx->cam_w);
     /* pinned: the classes' copies are asynchronous, inside the batch's stream order */
     GC_CUDA_TRY(err, cudaHostAlloc((void **)&s->h_classes, sizeof(int32_t) * (size_t)s->N,
                                    cudaHostAllocDefault));

@@ -130,6 +130,10 @@ typedef struct cuda_state {
     int64_t img_max_px;                /* its largest width * height                        */
     int32_t *h_classes;                /* pinned (N): the classes' upload and download      */
     float *h_input;                    /* ctx->input when page-locked in place (else NULL)  */
+    float *h_logits, *h_cams;          /* ctx->logits, ctx->cams_raw likewise: a batch's
+                                          results come down asynchronously, and the wait for
+                                          them is gcu_wait's (a copy to pageable memory
+                                          waits for the stream inside cudaMemcpyAsync)       */
     float *h_tmp;                      /* host (h*w*K): read_tensor staging                 */
     /* profiling (ctx->opt.profile) */
     cudaEvent_t ev[GC_MAX_MARKS];

@@ -85,6 +85,12 @@ for r in recs:
         nice["files"]["stats"]["io_nice"] = 5
         nice["files"]["steady_images_per_s"] = 8765.0
         extra.append(nice)
+        # a nice run that failed (no --stats): apart from the default all the same (a review
+        # found it replacing the default's record)
+        failed = json.loads(json.dumps(r))
+        failed.update(ok=False, error="the command failed (nice5 run)", io_nice=5)
+        failed["files"]["stats"] = None
+        extra.append(failed)
         block = json.loads(json.dumps(again))
         block["cuda_blocking_sync"] = True
         block["files"]["steady_images_per_s"] = 9876.0

@@ -549,7 +549,7 @@ check(all(0 <= x.get("sys_s", -1) <= x.get("cpu_s", -1) <= lt * 1.1 + 0.02 and
       0 <= st.get("sys_s", -1) <= st.get("cpu_s", -1) and st.get("minflt", -1) > 0 and
       st.get("other_cpu_s", -1) >= 0,
       "--stats FILE: each stage's CPU time, faults and context switches", st)
-# GRADCAM_IO_NICE=7: the decode and encode threads run 7 nice steps lower (the kernel's view,
+# GRADCAM_IO_NICE=7: the decode and encode threads run 7 nice steps below the rest (the kernel's view,
 # /proc/PID/task/*/stat, read while the command waits for paths on stdin), the main and
 # batcher threads at the command's own; --stats says so; a bad value is noted and ignored
 out_nice = os.path.join(WORK, "out_nice")
@@ -557,8 +557,10 @@ proc = subprocess.Popen([BIN, "-w", WEIGHTS, "-o", out_nice, "--threads", "2", "
                          os.path.join(WORK, "nice.json"), "-"], stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                         env=dict(os.environ, GRADCAM_IO_NICE="7"))
+base = os.nice(0)  # the runner's own (a `nice ctest` starts above 0)
+want = min(base + 7, 19)
 nices, deadline = [], time.time() + 30
-while time.time() < deadline and len([n for n in nices if n == 7]) < 4:
+while time.time() < deadline and len([n for n in nices if n == want]) < 4:
     time.sleep(0.2)
     nices = []
     for tid in os.listdir(f"/proc/{proc.pid}/task"):
@@ -572,8 +574,8 @@ try:
     st_nice = json.load(open(os.path.join(WORK, "nice.json")))
 except (OSError, ValueError) as e:
     st_nice = {"error": str(e)}
-check(proc.returncode == 0 and nices.count(7) >= 4 and 0 in nices and
-      st_nice.get("io_nice") == 7 and st_nice.get("io_nice_seen") == 7 and
+check(proc.returncode == 0 and nices.count(want) >= 4 and base in nices and
+      st_nice.get("io_nice") == 7 and st_nice.get("io_nice_seen") == want and
       len(lines(out_nice)) == 1 and lines(out_nice)[0].get("status") == "ok",
       "GRADCAM_IO_NICE=7: decode and encode threads 7 steps nicer, the rest not",
       (proc.returncode, nices, st_nice, err_nice[-300:]))
