@@ -13,7 +13,8 @@
  * (cuda/backend_create.cu) overrides the choice.
  *
  * Each thread computes FC_PIX neighbouring pixels of one output row times FC_CH output
- * channels (16; 8 where the layer's outputs are not a multiple of 16) in float accumulators. The K
+ * channels (16 in fp32, 8 in fp16/bf16 or where the layer's outputs are not a multiple of
+ * 16) in float accumulators. The K
  * / FC_CH threads of one pixel group are neighbours in the warp, so together they write each
  * pixel's channels as one contiguous run, and they read the same input pixels (one load serves them
  * all). The weights come as (27, K) floats, tap (ky, kx, c) major, already rounded to the element
@@ -34,10 +35,11 @@
 #define FC_PIX 4
 #define FC_TAPS 27
 
-/* Two blocks per SM: 128 registers a thread (162 unbounded, which left one block of 8 warps
- * per SM to hide the loads' latency; ptxas spills 16 bytes for it) */
+/* 16 channels a thread: two blocks per SM, 128 registers (162 unbounded, which left one
+ * block of 8 warps per SM to hide the loads' latency; ptxas spills 16 bytes for it). 8: three
+ * blocks, 80 registers (spilling 8 bytes; with four, 64 registers, it spilled 200). */
 template <typename T, int FC_CH>
-static __global__ void __launch_bounds__(GC_BLOCK, 2)
+static __global__ void __launch_bounds__(GC_BLOCK, FC_CH == 8 ? 3 : 2)
     op_first_conv_kernel(const T *x, int32_t C0, const float *wb, T *y, int32_t H, int32_t W,
                          int32_t K, int relu, size_t len)
 {
@@ -137,14 +139,19 @@ gc_status gc_first_conv_cuda(cudaStream_t st, gc_dtype t, const void *x, int32_t
         return gc_fail(err, GC_ERR_BACKEND,
                        "first conv kernel: %d output channels from %d, or unaligned buffers",
                        (int)K, (int)C0);
-    const int ch = K % 16 == 0 ? 16 : 8; /* output channels a thread */
+    /* output channels a thread: 16 in fp32, as measured on the H100 (2.67 ms for VGG16's
+     * block1_conv1 at batch 256); 8 in fp16/bf16, one 16-byte store a pixel, the 8 threads of
+     * a pixel writing its 128-byte line whole in one instruction (at 16 a thread, two stores of
+     * half of every 32-byte sector each: 2.13 ms in bf16, where cuDNN takes 2.02; 8 is not
+     * measured yet: GC_FIRST_CONV=ours, device-bench step 2d); 8 wherever K is not a multiple
+     * of 16 */
+    const int ch = t == GC_DT_F32 && K % 16 == 0 ? 16 : 8;
     const size_t len = (size_t)n * H * (size_t)((W + FC_PIX - 1) / FC_PIX) * (size_t)(K / ch);
     if (len == 0)
         return GC_OK;
-    if (ch == 16) {
-        DISPATCH_DT(t, T,
-                    GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_first_conv_kernel<T, 16>)(
-                        (const T *)x, C0, wb, (T *)y, H, W, K, relu, len));
+    if (ch == 16) { /* fp32 only */
+        GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_first_conv_kernel<float, 16>)
+        ((const float *)x, C0, wb, (float *)y, H, W, K, relu, len);
     } else {
         DISPATCH_DT(t, T,
                     GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_first_conv_kernel<T, 8>)(

@@ -177,6 +177,11 @@ add_test(NAME emu_gpu_vs_cpu_fuse0_custom_guided_backprop COMMAND test_gpu_vs_cp
   ${_gc_t}/golden/custom_guided_backprop.golden.safetensors)
 set_tests_properties(emu_gpu_vs_cpu_fuse0_custom_guided_backprop PROPERTIES LABELS "cpu;emu"
   TIMEOUT 600 ENVIRONMENT "GC_CUDNN_FUSE=0")
+# our first-conv kernel in bf16/fp16 too (GC_FIRST_CONV=ours; by default only in fp32)
+add_test(NAME emu_gpu_features_first_ours_tv16_default COMMAND test_gpu_features_emu
+  ${_gc_t}/golden/tv16_default.golden.safetensors)
+set_tests_properties(emu_gpu_features_first_ours_tv16_default PROPERTIES LABELS "cpu;emu"
+  TIMEOUT 900 ENVIRONMENT "GC_FIRST_CONV=ours")
 # every conv fused, true fp32 included (GC_CUDNN_FUSE=1; unfused by default there)
 add_test(NAME emu_gpu_vs_cpu_fuse1_custom_default COMMAND test_gpu_vs_cpu_emu
   ${_gc_t}/golden/custom_default.golden.safetensors)

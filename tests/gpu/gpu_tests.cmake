@@ -9,7 +9,8 @@
 #   gpu_oom               device memory running out at creation and for a batch of photos
 #                         (test_gpu_oom.c; the rest of the memory taken by the test)
 #   gpu_features_<case>   methods, counterfactual, guided backprop, gc_explain_device,
-#                         bf16/fp16, profiling, batches of mixed sizes (test_gpu_features.c)
+#                         bf16/fp16, profiling, batches of mixed sizes (test_gpu_features.c);
+#                         gpu_features_first_ours_tv16_default with our first conv everywhere
 #   gpu_quick             guided + gc_explain_device on the smallest model: the one
 #                         scripts/device-check.sh also runs under compute-sanitizer
 #   gpu_autotune          options.autotune: an autotuned fp32 context against the default
@@ -84,6 +85,12 @@ if(GC_WITH_CUDA)
     set_tests_properties(gpu_features_${case} PROPERTIES LABELS gpu SKIP_RETURN_CODE 77
       TIMEOUT 300 COST 80)
   endforeach()
+  # our first-conv kernel in every precision (GC_FIRST_CONV=ours; by default only in fp32):
+  # its bf16/fp16 path, which the bench times, against the CPU
+  add_test(NAME gpu_features_first_ours_tv16_default COMMAND test_gpu_features
+    ${GC_GPU_TEST_DIR}/../golden/tv16_default.golden.safetensors)
+  set_tests_properties(gpu_features_first_ours_tv16_default PROPERTIES LABELS gpu
+    SKIP_RETURN_CODE 77 TIMEOUT 300 COST 80 ENVIRONMENT "GC_FIRST_CONV=ours")
   add_test(NAME gpu_quick COMMAND test_gpu_features
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors --quick)
   set_tests_properties(gpu_quick PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120)
