@@ -172,27 +172,24 @@ foreach(case custom_default tv11bn_default custom_guided_backprop)
   set_tests_properties(emu_gpu_vs_cpu_unfused_${case} PROPERTIES LABELS "cpu;emu" TIMEOUT 600
     ENVIRONMENT "GC_EMU_CUDNN_NO_FUSION=1")
 endforeach()
+# One golden case of a tests/gpu program on the emulated device under an environment switch.
+function(gc_emu_switch_test name program case env)
+  add_test(NAME ${name} COMMAND ${program} ${_gc_t}/golden/${case}.golden.safetensors)
+  set_tests_properties(${name} PROPERTIES LABELS "cpu;emu" TIMEOUT 900 ENVIRONMENT "${env}")
+endfunction()
 # the user's switch for the same path (GC_CUDNN_FUSE=0), as gpu_vs_cpu_unfused_* run it on a GPU
-add_test(NAME emu_gpu_vs_cpu_fuse0_custom_guided_backprop COMMAND test_gpu_vs_cpu_emu
-  ${_gc_t}/golden/custom_guided_backprop.golden.safetensors)
-set_tests_properties(emu_gpu_vs_cpu_fuse0_custom_guided_backprop PROPERTIES LABELS "cpu;emu"
-  TIMEOUT 600 ENVIRONMENT "GC_CUDNN_FUSE=0")
+gc_emu_switch_test(emu_gpu_vs_cpu_fuse0_custom_guided_backprop test_gpu_vs_cpu_emu
+  custom_guided_backprop "GC_CUDNN_FUSE=0")
 # our first-conv kernel in bf16/fp16 too (GC_FIRST_CONV=ours; by default only in fp32)
-add_test(NAME emu_gpu_features_first_ours_tv16_default COMMAND test_gpu_features_emu
-  ${_gc_t}/golden/tv16_default.golden.safetensors)
-set_tests_properties(emu_gpu_features_first_ours_tv16_default PROPERTIES LABELS "cpu;emu"
-  TIMEOUT 900 ENVIRONMENT "GC_FIRST_CONV=ours")
+gc_emu_switch_test(emu_gpu_features_first_ours_tv16_default test_gpu_features_emu tv16_default
+  "GC_FIRST_CONV=ours")
 # every conv fused, true fp32 included (GC_CUDNN_FUSE=1; unfused by default there)
-add_test(NAME emu_gpu_vs_cpu_fuse1_custom_default COMMAND test_gpu_vs_cpu_emu
-  ${_gc_t}/golden/custom_default.golden.safetensors)
-set_tests_properties(emu_gpu_vs_cpu_fuse1_custom_default PROPERTIES LABELS "cpu;emu"
-  TIMEOUT 600 ENVIRONMENT "GC_CUDNN_FUSE=1")
+gc_emu_switch_test(emu_gpu_vs_cpu_fuse1_custom_default test_gpu_vs_cpu_emu custom_default
+  "GC_CUDNN_FUSE=1")
 # the first conv by cuDNN's (mocked) conv in fp32 too, where our kernel is the default; forward
 # and guided backward
-add_test(NAME emu_gpu_vs_cpu_first_cudnn_tv16_guided_gradcam COMMAND test_gpu_vs_cpu_emu
-  ${_gc_t}/golden/tv16_guided_gradcam.golden.safetensors)
-set_tests_properties(emu_gpu_vs_cpu_first_cudnn_tv16_guided_gradcam PROPERTIES
-  LABELS "cpu;emu" TIMEOUT 600 ENVIRONMENT "GC_FIRST_CONV=cudnn")
+gc_emu_switch_test(emu_gpu_vs_cpu_first_cudnn_tv16_guided_gradcam test_gpu_vs_cpu_emu
+  tv16_guided_gradcam "GC_FIRST_CONV=cudnn")
 add_test(NAME emu_gpu_quick_sync COMMAND test_gpu_features_emu
   ${_gc_t}/golden/custom_block2.golden.safetensors --quick)
 set_tests_properties(emu_gpu_quick_sync PROPERTIES LABELS "cpu;emu" TIMEOUT 300
