@@ -53,12 +53,12 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     /* the CUDA backend's graph replay (GC_CUDA_GRAPHS=1, off by default) */
     const char *graphs = getenv("GC_CUDA_GRAPHS");
     fprintf(o, ",\"cuda_graphs\":%s", graphs && *graphs && strcmp(graphs, "0") ? "true" : "false");
-    /* a batch's waits sleeping on blocking-sync events (GC_CUDA_BLOCKING_SYNC=1, off by
-     * default) instead of spinning */
     /* the command's GRADCAM_IO_NICE (files mode), from the environment: a failed run has no
      * --stats to say it */
     const char *io_nice = getenv("GRADCAM_IO_NICE");
     fprintf(o, ",\"io_nice\":%d", io_nice && *io_nice ? atoi(io_nice) : 0);
+    /* a batch's waits sleeping on blocking-sync events (GC_CUDA_BLOCKING_SYNC=1, off by
+     * default) instead of spinning */
     const char *blocking = getenv("GC_CUDA_BLOCKING_SYNC");
     fprintf(o, ",\"cuda_blocking_sync\":%s", blocking && !strcmp(blocking, "1") ? "true" : "false");
     /* conv + bias + ReLU as one cuDNN graph: by default but in fp32 (cuda/cudnn_conv.cu);

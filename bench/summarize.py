@@ -45,6 +45,19 @@ def io_nice(r):
     return r.get("io_nice", ((r.get("files") or {}).get("stats") or {}).get("io_nice", 0)) or 0
 
 
+def files_key(r):
+    """What tells a files record from another of the same mode, precision and batch."""
+    f = r.get("files") or {}
+    return (tuple(f.get("image_size") or ()), f.get("format", "png"),
+            f.get("workers_per_device", 1), io_nice(r), bool(r.get("cuda_blocking_sync")))
+
+
+def files_variant(r):
+    """The experiments a files record ran with, as words after its description."""
+    return ((f", decode/encode threads at nice +{io_nice(r)}" if io_nice(r) else "") +
+            (", blocking-sync waits" if r.get("cuda_blocking_sync") else ""))
+
+
 def first_conv_env(r):
     """GC_FIRST_CONV of a record when the backend took it ("ours", "cudnn"), else None."""
     v = r.get("first_conv_env", "cudnn" if r.get("first_conv") == "cudnn" else None)
@@ -99,11 +112,8 @@ class Index:
                               r.get("method"))] = r
                 continue
             key = (r.get("impl"), r.get("mode"), r.get("precision"), r.get("batch"))
-            files = r.get("files") or {}
             if files:
-                key = key + (tuple(files.get("image_size") or ()), files.get("format", "png"),
-                             files.get("workers_per_device", 1),
-                             io_nice(r), bool(r.get("cuda_blocking_sync")))
+                key = key + files_key(r)
             # a later record (a rerun) replaces an earlier one, but not one that ran with
             # runtime-compiled engines by one without (GC_CUDNN_RTC=0, a slow device check)
             old = self.by.get(key)
@@ -366,19 +376,13 @@ def main():
       f"{fmt(o32.get('images_per_s') if o32 else None)} vs {fmt(e32)} img/s | {fmt(r, 2)}× | "
       f"{verdict(r, TARGET_FP32_VS_EAGER)} |")
     files = [r for r in ix.by.values() if r.get("impl") == "ours" and r.get("mode") == "files"]
-    for fr in sorted(files, key=lambda r: (tuple((r.get("files") or {}).get("image_size") or ()),
-                                           (r.get("files") or {}).get("format", "png"),
-                                           (r.get("files") or {}).get("workers_per_device", 1),
-                                           io_nice(r), bool(r.get("cuda_blocking_sync")))):
+    for fr in sorted(files, key=files_key):
         f = fr.get("files") or {}
         size = "×".join(str(v) for v in f.get("image_size") or ())
         fmt_out = f.get("format", "png").upper() + "s"
         if f.get("workers_per_device", 1) > 1:
             fmt_out += f", {f['workers_per_device']} workers per GPU"
-        if io_nice(fr):
-            fmt_out += f", decode/encode threads at nice +{io_nice(fr)}"
-        if fr.get("cuda_blocking_sync"):
-            fmt_out += ", blocking-sync waits"
+        fmt_out += files_variant(fr)
         util = None
         if fr.get("ok") and f.get("run_epoch_s"):
             util = gpu_util(recs, *f["run_epoch_s"])
@@ -475,8 +479,7 @@ def main():
         f = fr.get("files") or {}
         st = f.get("steady_images_per_s")
         cs = f.get("stats") or {}
-        var = (f", decode/encode at nice +{io_nice(fr)}" if io_nice(fr) else "") + \
-            (", blocking-sync waits" if fr.get("cuda_blocking_sync") else "")
+        var = files_variant(fr)
         if fr.get("ok") and st is not None and st < TARGET_FILES_IPS and cs:
             share = lambda k: 100 * ((cs.get(k) or {}).get("busy_share") or 0)
             misses.append(

@@ -78,11 +78,11 @@ static gc_status forward_features(gc_context *ctx, cuda_state *s, int32_t n)
                                              L->cout, !pre, err));
             } else {
                 LAYER_TRY(ctx, "forward of", L->name, gc_conv_plan_run(s->dnn, p, err));
+                if (!p->fused)
+                    LAYER_TRY(ctx, "forward (bias, ReLU) of", L->name,
+                              gc_bias_act_cuda(s->stream, s->dt, out, s->cb[i], rows, L->cout,
+                                               p->relu, err));
             }
-            if (!(i == 0 && s->first_conv) && !p->fused)
-                LAYER_TRY(ctx, "forward (bias, ReLU) of", L->name,
-                          gc_bias_act_cuda(s->stream, s->dt, out, s->cb[i], rows, L->cout,
-                                           p->relu, err));
             if (pre) /* the PRE target: keep the pre-activation, then ReLU */
                 LAYER_TRY(ctx, "forward (ReLU) of", L->name,
                           gc_relu_cuda(s->stream, s->dt, out, y, rows * L->cout, err));

@@ -543,7 +543,8 @@ gc_status gcu_create(gc_context *ctx, void **state)
      * GC_CUDA_HOST_PREPROCESS) page-locked in place: its upload ran at ~8 GB/s pageable on the
      * H100 machine (18 ms for 256 images at 224x224), pinned copies run near the link's
      * ~50 GB/s. Refused (a locked-memory limit, say): the pageable copy, no error. */
-    s->h_input = host_register(ctx->input, sizeof(float) * (size_t)s->N * ctx->in_h * ctx->in_w * 3);
+    s->h_input =
+        host_register(ctx->input, sizeof(float) * (size_t)s->N * ctx->in_h * ctx->in_w * 3);
     /* the results' host buffers too: their copies then queue like the rest, and the batch's
      * one wait is gcu_wait's (a copy into pageable memory returns only when the stream has
      * finished everything before it, waiting the runtime's way, whatever gcu_wait does) */

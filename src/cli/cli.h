@@ -219,11 +219,11 @@ typedef struct stage_time {
 } stage_time;
 typedef struct run_stats {
     double wall_s, cpu_s; /* the pipeline's wall time; the process's CPU time in it        */
+    double sys_s;         /* ... of which in the kernel                                    */
+    long minflt;          /* the process's minor page faults in it                         */
     int io_nice;          /* GRADCAM_IO_NICE in effect (0: none)                           */
     int io_nice_seen;     /* a decode thread's nice value after lowering it (INT_MIN: not
                              read), what the kernel says it has                            */
-    double sys_s;         /* ... of which in the kernel                                    */
-    long minflt;          /* the process's minor page faults in it                         */
     int cores, decode_threads, encode_threads, batchers;
     size_t images;        /* jobs finished (ok or not)                                     */
     size_t calls, call_images; /* library batch calls and the images they took            */
@@ -231,9 +231,13 @@ typedef struct run_stats {
                              asked, or a copied folder's): their old lines go at the end   */
     stage_time decode, library, encode;
 } run_stats;
-double process_cpu_seconds(void);
-/* The process's CPU seconds in the kernel and minor faults so far (0 when unknown). */
-void process_kernel_usage(double *sys_s, long *minflt);
+/* The process's CPU seconds so far, the part of them in the kernel, and its minor faults
+ * (all 0 when unknown). */
+typedef struct process_usage {
+    double cpu_s, sys_s;
+    long minflt;
+} process_usage;
+process_usage process_usage_now(void);
 /* Adds the calling thread's CPU time, faults and context switches so far to t (a stage
  * thread calls it once, at its end). */
 void stage_thread_usage(stage_time *t);

@@ -736,10 +736,8 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
 {
     pipeline p = {.cfg = cfg, .rep = rep, .list = list, .from_stdin = from_stdin,
                   .done = done};
-    const double t0 = now_seconds(), cpu0 = process_cpu_seconds();
-    double sys0;
-    long flt0;
-    process_kernel_usage(&sys0, &flt0);
+    const double t0 = now_seconds();
+    const process_usage u0 = process_usage_now();
     const size_t done0 = rep->done;
     gc_model_info info; /* the same model on every context */
     gc_model_info_get(ctxs[0], &info);
@@ -829,10 +827,10 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
     p.stats.batchers = n_bat;
 out: /* the stats also when nothing could start (no threads: no bound) */
     p.stats.wall_s = now_seconds() - t0;
-    p.stats.cpu_s = process_cpu_seconds() - cpu0;
-    process_kernel_usage(&p.stats.sys_s, &p.stats.minflt);
-    p.stats.sys_s -= sys0;
-    p.stats.minflt -= flt0;
+    const process_usage u1 = process_usage_now();
+    p.stats.cpu_s = u1.cpu_s - u0.cpu_s;
+    p.stats.sys_s = u1.sys_s - u0.sys_s;
+    p.stats.minflt = u1.minflt - u0.minflt;
     p.stats.cores = cfg->cores;
     p.stats.images = rep->done - done0;
     if (stats)

@@ -11,27 +11,21 @@
 
 #include "cli.h"
 
-double process_cpu_seconds(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return 0.0;
-    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
-           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
-}
-
 static double seconds(struct timeval tv)
 {
     return (double)tv.tv_sec + 1e-6 * (double)tv.tv_usec;
 }
 
-void process_kernel_usage(double *sys_s, long *minflt)
+process_usage process_usage_now(void)
 {
+    process_usage u = {0.0, 0.0, 0};
     struct rusage ru;
-    *sys_s = 0.0, *minflt = 0;
     if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return;
-    *sys_s = seconds(ru.ru_stime), *minflt = ru.ru_minflt;
+        return u;
+    u.sys_s = seconds(ru.ru_stime);
+    u.cpu_s = seconds(ru.ru_utime) + u.sys_s;
+    u.minflt = ru.ru_minflt;
+    return u;
 }
 
 void stage_thread_usage(stage_time *t)
