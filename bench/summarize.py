@@ -298,6 +298,8 @@ def main():
       f"torch {meta.get('torch', '?')}; pytorch-grad-cam {meta.get('grad_cam', 'not installed')}")
     p(f"- host: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores; weights: "
       f"{meta.get('weights', '?')}")
+    if meta.get("data_fs"):
+        p(f"- files steps write to: {meta['data_fs']}")
     ours_any = next((r for r in recs if r.get("impl") == "ours" and r.get("gpu")), None)
     if ours_any and isinstance(ours_any.get("gpu"), dict):
         g = ours_any["gpu"]

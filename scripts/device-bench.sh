@@ -294,6 +294,17 @@ try:
     tv = torch.__version__
 except Exception as e:
     tv = f"not importable: {e}"
+# where the files steps write: the filesystem and its mount options (its inode allocation and
+# folder lock are part of what files mode measures)
+data_fs = "unknown"
+try:
+    best = ""
+    for line in open("/proc/mounts"):
+        dev, mnt, fstype, opts = line.split()[:4]
+        if os.path.realpath("$DATA").startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
+            best, data_fs = mnt, f"{fstype} on {mnt} ({dev}; {opts})"
+except (OSError, ValueError):
+    pass
 cpu = "unknown"
 try:
     for line in open("/proc/cpuinfo"):
@@ -304,7 +315,7 @@ except OSError:
 print(json.dumps({"impl": "meta", "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
     "commit": "$COMMIT", "smoke": bool($SMOKE), "nvidia_smi": smi, "nvcc": "$NVCC_V",
     "cudnn": "$CUDNN_V", "torch": tv, "grad_cam": "$GRAD_CAM_V", "cpu": cpu,
-    "cores": os.cpu_count(), "weights": "$WEIGHTS", "budget_s": $BUDGET, "build": "$BUILD"}))
+    "cores": os.cpu_count(), "data_fs": data_fs, "weights": "$WEIGHTS", "budget_s": $BUDGET, "build": "$BUILD"}))
 EOF
 
 # ---------------------------------------------------------------- the steps

@@ -9,12 +9,11 @@
  * decoding (fancy upsampling; alpha dropped; no orientation, as OpenCV 4.6). Where we part
  * from OpenCV we refuse: a corrupt or truncated file is an error here, not a partial image.
  *
- * Writing encodes in memory, then writes a temporary file beside the target and renames it
- * over the target, so no reader sees half a file. No fsync: atomic, not durable.
+ * Writing encodes in memory, then writes the file so that no reader sees half of it
+ * (file_write.c). No fsync: atomic, not durable.
  *
- * Thread-safe: every call has its own libpng, TurboJPEG, libwebp and compressor state; the only
- * static mutable state is the atomic counter that makes temporary names unique. Messages go to
- * the caller's err buffer (libpng and TurboJPEG messages included); nothing is printed.
+ * Thread-safe: every call has its own libpng, TurboJPEG, libwebp and compressor state. Messages
+ * go to the caller's err buffer (libpng and TurboJPEG messages included); nothing is printed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +21,6 @@
 #include <png.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +30,7 @@
 #include <webp/decode.h>
 
 #include "exif.h"
+#include "file_write.h"
 #include "gc_internal.h"
 #include "png_encode.h"
 
@@ -632,71 +631,6 @@ void gc_image_free(gc_image *img)
     memset(img, 0, sizeof *img);
 }
 
-/* ---------------------------------------------------------------- atomic file write */
-
-static atomic_ullong g_tmp_counter; /* makes temporary names unique across threads */
-
-static gc_status write_atomically(const char *path, const uint8_t *bytes, size_t len, char *err,
-                                  size_t err_len)
-{
-    char ebuf[128];
-    size_t tmp_len = strlen(path) + 64;
-    char *tmp = malloc(tmp_len);
-    if (!tmp)
-        return io_fail(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    /* Beside path, hidden, and short whatever the file name's length (a name near NAME_MAX
-     * must not fail for its temporary's): "<dir>/.gradcam-tmp.<pid>.<n>". The command
-     * removes such names that killed runs left (src/cli/resume.c, is_our_temp). */
-    const char *slash = strrchr(path, '/');
-    const int dir_len = slash ? (int)(slash - path + 1) : 0;
-    gc_status st = GC_OK;
-    int fd = -1;
-    /* O_EXCL: never write through a file or link someone else put there; another host's
-     * process of the same pid on a shared folder: the next number */
-    for (int attempt = 0; fd < 0 && attempt < 64; attempt++) {
-        snprintf(tmp, tmp_len, "%.*s.gradcam-tmp.%ld.%llu", dir_len, path, (long)getpid(),
-                 (unsigned long long)atomic_fetch_add(&g_tmp_counter, 1));
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        st = io_fail(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
-                     errno_text(errno, ebuf, sizeof ebuf));
-        free(tmp);
-        return st;
-    }
-    size_t done = 0;
-    while (done < len) {
-        ssize_t put = write(fd, bytes + done, len - done);
-        if (put < 0 && errno == EINTR)
-            continue;
-        if (put <= 0) {
-            st = io_fail(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
-                         errno_text(put < 0 ? errno : EIO, ebuf, sizeof ebuf));
-            close(fd);
-            goto fail;
-        }
-        done += (size_t)put;
-    }
-    if (close(fd) != 0) { /* delayed write errors (NFS, quotas) show here */
-        st = io_fail(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
-                     errno_text(errno, ebuf, sizeof ebuf));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        st = io_fail(err, err_len, GC_ERR_IO, "%s: cannot write (rename from %s): %s", path, tmp,
-                     errno_text(errno, ebuf, sizeof ebuf));
-        goto fail;
-    }
-    free(tmp);
-    return GC_OK;
-fail:
-    unlink(tmp);
-    free(tmp);
-    return st;
-}
-
 /* ---------------------------------------------------------------- gc_image_write */
 
 gc_status gc_image_write(const char *path, const gc_image *image, gc_file_format format,
@@ -730,7 +664,7 @@ gc_status gc_image_write(const char *path, const gc_image *image, gc_file_format
         if (st != GC_OK)
             st = io_fail(err, err_len, st, "%s: PNG encoding failed: %s", path, why);
         else
-            st = write_atomically(path, png, png_len, err, err_len);
+            st = gc_write_file_atomically(path, png, png_len, err, err_len);
         free(png);
         return st;
     }
@@ -754,7 +688,7 @@ gc_status gc_image_write(const char *path, const gc_image *image, gc_file_format
         st = io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: JPEG encoding failed: %s", path,
                      tjGetErrorStr2(tj));
     else
-        st = write_atomically(path, jpeg, jpeg_len, err, err_len);
+        st = gc_write_file_atomically(path, jpeg, jpeg_len, err, err_len);
     tjFree(jpeg);
     tjDestroy(tj);
     return st;

@@ -20,7 +20,11 @@ endforeach()
 
 add_test(NAME image_read_errors COMMAND test_image_io errors ${GC_IMAGE_GOLDEN_DIR})
 add_test(NAME image_write COMMAND test_image_io write)
-set_tests_properties(image_read_errors image_write PROPERTIES LABELS cpu TIMEOUT 300)
+# the same with named temporary files and rename, the way where O_TMPFILE is missing
+add_test(NAME image_write_renamed COMMAND test_image_io write)
+set_tests_properties(image_write_renamed PROPERTIES ENVIRONMENT GC_ATOMIC_WRITE=rename)
+set_tests_properties(image_read_errors image_write image_write_renamed PROPERTIES LABELS cpu
+  TIMEOUT 300)
 
 # cv2.imread must read our PNGs as the source pixels and our JPEGs as gc_image_read does
 # (exit 77 = skipped where the system python has no cv2).

@@ -16,10 +16,11 @@
  * Error cases run in child processes so that a crash fails its case and the run goes on.
  * Prints one line per case; exit 0 when all pass, 1 otherwise. Public API only.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* O_TMPFILE, for the probe of case_write_names */
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1231,6 +1233,68 @@ static int case_overwrite(void)
     return ok;
 }
 
+/* The names a write makes appear in its folder, seen by inotify (created, moved in), in
+ * order. A new file written the nameless way (O_TMPFILE, then linkat) shows only its own name;
+ * the classic way (GC_ATOMIC_WRITE=rename, or a filesystem without O_TMPFILE) a temporary
+ * name first, renamed to it. Replacing a file goes through a temporary name either way. */
+static int names_seen(int in, char *names, size_t len)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    names[0] = 0;
+    ssize_t got;
+    while ((got = read(in, buf, sizeof buf)) > 0) {
+        for (char *at = buf; at < buf + got;) {
+            const struct inotify_event *ev = (const struct inotify_event *)at;
+            const size_t used = strlen(names);
+            snprintf(names + used, len - used, "%s%s%s", used ? " " : "",
+                     ev->mask & IN_MOVED_TO ? "->" : "+",
+                     strncmp(ev->name, ".gradcam-tmp.", 13) == 0 ? "tmp" : ev->name);
+            at += sizeof *ev + ev->len;
+        }
+    }
+    return 1;
+}
+
+static int case_write_names(void)
+{
+    const int32_t w = 6, h = 5;
+    uint8_t *a = make_photo(w, h, 3 * w, 20, 11), *b = make_photo(w, h, 3 * w, 20, 12);
+    gc_image ia = {a, w, h, 3 * w}, ib = {b, w, h, 3 * w}, back;
+    char dir[4200], p[4300], fresh[512] = "", again[512] = "";
+    scratch_path(dir, sizeof dir, "names");
+    mkdir(dir, 0700);
+    snprintf(p, sizeof p, "%s/new.png", dir);
+    const char *mode = getenv("GC_ATOMIC_WRITE");
+    const int classic = mode && !strcmp(mode, "rename");
+    int nameless = 0; /* this filesystem has O_TMPFILE */
+#ifdef O_TMPFILE
+    const int probe = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC, 0600);
+    nameless = probe >= 0;
+    if (probe >= 0)
+        close(probe);
+#endif
+    const int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    int ok = in >= 0 && inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO) >= 0;
+    ok = ok && write_read(p, &ia, GC_FORMAT_PNG, -1, 0, &back) && same_pixels(&back, &ia);
+    gc_image_free(&back);
+    ok = ok && names_seen(in, fresh, sizeof fresh);
+    ok = ok && write_read(p, &ib, GC_FORMAT_PNG, -1, 0, &back) && same_pixels(&back, &ib);
+    gc_image_free(&back);
+    ok = ok && names_seen(in, again, sizeof again);
+    const char *want_fresh = classic || !nameless ? "+tmp ->new.png" : "+new.png";
+    note("%s way (O_TMPFILE %s here): a new file showed \"%s\" (expected \"%s\"), a "
+         "replaced one \"%s\"",
+         classic ? "classic" : "default", nameless ? "works" : "refused", fresh, want_fresh,
+         again);
+    ok = ok && !strcmp(fresh, want_fresh) && !strcmp(again, "+tmp ->new.png") &&
+         count_temp_files(dir) == 0;
+    if (in >= 0)
+        close(in);
+    free(a);
+    free(b);
+    return ok;
+}
+
 /* gc_image_write must give want with the path in the message. */
 static int expect_write(const char *path, const gc_image *img, gc_file_format fmt, int level,
                         int quality, gc_status want, const char *what)
@@ -1478,6 +1542,7 @@ static int run_write(void)
         {"png_wide_rows", case_png_wide_rows},
         {"jpeg_round_trip", case_jpeg_round_trip},
         {"overwrite", case_overwrite},
+        {"write_names", case_write_names},
         {"write_bad_arguments", case_write_bad_arguments},
         {"write_failures_atomic", case_write_failures},
         {"write_long_name", case_write_long_name},
