@@ -305,6 +305,10 @@ try:
             best, data_fs = mnt, f"{fstype} on {mnt} ({dev}; {opts})"
 except (OSError, ValueError):
     pass
+try: # ext4 without a journal scans recently deleted inodes on every file it creates
+    data_fs += "; jbd2 journals: " + (", ".join(sorted(os.listdir("/proc/fs/jbd2"))) or "none")
+except OSError:
+    pass
 cpu = "unknown"
 try:
     for line in open("/proc/cpuinfo"):
