@@ -68,8 +68,9 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     const int fused = fuse && *fuse ? strcmp(fuse, "0") != 0 : m->precision != GC_PRECISION_FP32;
     fprintf(o, ",\"cudnn_fusion\":%s,\"cudnn_fuse_env\":", fused ? "true" : "false");
     json_string(o, fuse && *fuse ? fuse : NULL);
-    /* the first conv by our kernel (cuda/first_conv.cu; by default in fp32) or cuDNN's: which
-     * one GC_FIRST_CONV asked for ("ours", "cudnn"; null: the default) */
+    /* the first conv by our kernels (cuda/first_conv.cu, by default in fp32; first_conv_tc.cu)
+     * or cuDNN's: which one GC_FIRST_CONV asked for ("ours", "cudnn", "tc"; null: the
+     * default) */
     const char *first = getenv("GC_FIRST_CONV");
     fprintf(o, ",\"first_conv_env\":");
     json_string(o, first && *first ? first : NULL);

@@ -59,9 +59,9 @@ def files_variant(r):
 
 
 def first_conv_env(r):
-    """GC_FIRST_CONV of a record when the backend took it ("ours", "cudnn"), else None."""
+    """GC_FIRST_CONV of a record when the backend took it ("ours", "cudnn", "tc"), else None."""
     v = r.get("first_conv_env", "cudnn" if r.get("first_conv") == "cudnn" else None)
-    return v if v in ("ours", "cudnn") else None
+    return v if v in ("ours", "cudnn", "tc") else None
 
 
 def fuse_env(r):
@@ -83,11 +83,12 @@ class Index:
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
                 continue
-            # GC_FIRST_CONV=ours|cudnn, the values the backend takes (records of 2026-11-27's
-            # calls 3-4 carry first_conv: "cudnn")
+            # GC_FIRST_CONV=ours|cudnn|tc, the values the backend takes (records of 2026-11-27's
+            # calls 3-4 carry first_conv: "cudnn"); keyed by the value too, as a run may hold
+            # two of them
             if first_conv_env(r):
                 self.first_conv[(r.get("impl"), r.get("mode"), r.get("precision"),
-                                 r.get("batch"))] = r
+                                 r.get("batch"), first_conv_env(r))] = r
                 continue
             # GC_CUDNN_FUSE=0 or =1 (records before 2026-11-27 carry only cudnn_fusion: false)
             if fuse_env(r):
@@ -267,7 +268,7 @@ def variant_table(ix, p, runs, title, name, label=None):
     for key in sorted(runs, key=lambda k: (str(k[1]), PREC_ORDER.index(k[2])
                                            if k[2] in PREC_ORDER else 99, -(k[3] or 0))):
         g = runs[key]
-        d = ix.by.get(key)
+        d = ix.by.get(key[:4])  # a variant's key may name the variant after the four
         g_ips = g.get("images_per_s") if g.get("ok") else None
         d_ips = d.get("images_per_s") if d and d.get("ok") else None
         g_s = fmt(g_ips, 0) if g.get("ok") else f"failed: {(g.get('error') or '')[:80]}"

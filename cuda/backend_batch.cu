@@ -72,7 +72,11 @@ static gc_status forward_features(gc_context *ctx, cuda_state *s, int32_t n)
             const int pre = i == ctx->target && ctx->stage == GC_STAGE_PRE;
             void *out = pre ? s->pre : y;
             const size_t rows = (size_t)n * H * W;
-            if (i == 0 && s->first_conv) { /* bias and ReLU included */
+            if (i == 0 && s->first_conv == GC_FIRST_TC) { /* bias and ReLU included */
+                LAYER_TRY(ctx, "forward of", L->name,
+                          gc_first_conv_tc_cuda(s->stream, s->dt, x, s->c0, s->w0_tc, s->b0,
+                                                out, n, H, W, L->cout, !pre, err));
+            } else if (i == 0 && s->first_conv) { /* the FMA kernel: bias and ReLU included */
                 LAYER_TRY(ctx, "forward of", L->name,
                           gc_first_conv_cuda(s->stream, s->dt, x, s->c0, s->w0, out, n, H, W,
                                              L->cout, !pre, err));

@@ -140,7 +140,11 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     s->guided_in = s->guided ? take_f(a, N * 3 * HW) : NULL;
     s->d_cams = take_f(a, N * hw);
     s->d_luts = (uint8_t *)take(a, (size_t)GC_N_COLORMAPS * GC_LUT_BYTES);
-    s->w0 = s->first_conv ? take_f(a, gc_first_conv_weight_floats(m->layers[0].cout)) : NULL;
+    const int32_t k0 = m->n_layers > 0 ? m->layers[0].cout : 0;
+    s->w0 = s->first_conv == GC_FIRST_FMA ? take_f(a, gc_first_conv_weight_floats(k0)) : NULL;
+    s->w0_tc = s->first_conv == GC_FIRST_TC ? take_t(a, s, gc_first_conv_tc_weight_elems(k0))
+                                            : NULL;
+    s->b0 = s->first_conv == GC_FIRST_TC ? take_f(a, (size_t)k0) : NULL;
     for (int i = 0; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
         if (L->kind != GC_LAYER_CONV)
@@ -221,6 +225,19 @@ static gc_status upload_weights(gc_context *ctx, cuda_state *s)
         gc_first_conv_weights_host(s->dt, m->layers[0].w, m->layers[0].b, m->layers[0].cout, wb);
         gc_status st = put_tensor(ctx, s, s->w0, wb, nf, GC_DT_F32, "first conv weights");
         free(wb);
+        LAYER_TRY(ctx, "CUDA backend, weights of", m->layers[0].name, st);
+    }
+    if (s->w0_tc) { /* the first conv in the tensor-core kernel's layout */
+        const int32_t k0 = m->layers[0].cout;
+        const size_t nw = gc_first_conv_tc_weight_elems(k0);
+        float *wt = (float *)malloc((nw + (size_t)k0) * sizeof(float));
+        if (!wt)
+            return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory (conv weights)");
+        gc_first_conv_tc_weights_host(s->dt, m->layers[0].w, m->layers[0].b, k0, wt, wt + nw);
+        gc_status st = put_tensor(ctx, s, s->w0_tc, wt, nw, s->dt, "first conv weights");
+        if (st == GC_OK)
+            st = put_tensor(ctx, s, s->b0, wt + nw, (size_t)k0, GC_DT_F32, "first conv bias");
+        free(wt);
         LAYER_TRY(ctx, "CUDA backend, weights of", m->layers[0].name, st);
     }
     for (int j = 0; j < m->n_dense; j++) {
@@ -398,24 +415,30 @@ static float *host_register(float *p, size_t bytes)
     return NULL;
 }
 
-/* Whether our kernel runs the first conv (cuda/first_conv.cu): a conv on the RGB image with a
- * multiple of 8 outputs (every VGG), in true fp32, where it measured faster than cuDNN's
- * (H100, VGG16 b256, 2026-11-27: block1_conv1 2.67 ms against 6.03 unfused and 4.36 fused;
- * 984 img/s against 823 before); in bf16 cuDNN's was faster (2.02 ms against 2.13), and
- * tf32 and fp16 were not measured, so they keep cuDNN's. GC_FIRST_CONV=ours or =cudnn picks
- * one in every precision (to measure one against the other, or to bisect). */
+/* Who runs the first conv (GC_FIRST_*): our FMA kernel (cuda/first_conv.cu) on a conv on
+ * the RGB image with a multiple of 8 outputs (every VGG) in true fp32, where it measured
+ * faster than cuDNN's (H100, VGG16 b256, 2026-11-27: block1_conv1 2.67 ms against 6.03
+ * unfused and 4.36 fused; 984 img/s against 823 before); in bf16 cuDNN's was faster (2.02 ms
+ * against 2.13), and tf32 and fp16 were not measured, so they keep cuDNN's. GC_FIRST_CONV=ours
+ * or =cudnn picks one in every precision (to measure one against the other, or to bisect);
+ * =tc the tensor-core kernel (cuda/first_conv_tc.cu, not yet run on a GPU) where it applies
+ * (fp16/bf16, a multiple of 64 outputs), else as =ours. */
 static int first_conv_by_kernel(const gc_context *ctx, const cuda_state *s)
 {
     const gc_model *m = &ctx->model;
     if (m->n_layers < 1 || m->layers[0].kind != GC_LAYER_CONV ||
         !gc_first_conv_supported(m->layers[0].cin, m->layers[0].cout))
-        return 0;
+        return GC_FIRST_CUDNN;
     const char *env = getenv("GC_FIRST_CONV");
     if (env && !strcmp(env, "cudnn"))
-        return 0;
+        return GC_FIRST_CUDNN;
+    if (env && !strcmp(env, "tc"))
+        return gc_first_conv_tc_supported(s->dt, m->layers[0].cin, m->layers[0].cout)
+                   ? GC_FIRST_TC
+                   : GC_FIRST_FMA;
     if (env && !strcmp(env, "ours"))
-        return 1;
-    return s->numerics == GC_CONV_TRUE_FP32;
+        return GC_FIRST_FMA;
+    return s->numerics == GC_CONV_TRUE_FP32 ? GC_FIRST_FMA : GC_FIRST_CUDNN;
 }
 
 /* GC_CUDA_GRAPHS=1 (run_segment): the table of graphs. */

@@ -41,6 +41,11 @@ enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CA
  * host slots (page-locked when allowed): host threads fill or empty one chunk of images in a
  * slot while the other slot's chunk is in flight. A slot holds this much, or one image's
  * bytes (both outputs') when they are larger. */
+/* cuda_state.first_conv: which kernel runs the network's first conv */
+#define GC_FIRST_CUDNN 0
+#define GC_FIRST_FMA 1 /* cuda/first_conv.cu */
+#define GC_FIRST_TC 2  /* cuda/first_conv_tc.cu */
+
 #define GC_RING_SLOTS 2
 #define GC_RING_SLOT_BYTES ((size_t)32 << 20)
 
@@ -58,8 +63,9 @@ typedef struct cuda_state {
     gc_conv_numerics numerics;
     float gscale;                      /* gradients are computed times this (fp16: 1024)    */
     int32_t c0;                        /* channels of the packed input image: 3, 4 or 8     */
-    int first_conv;                    /* the first conv by our kernel (first_conv.cu), not
-                                          cuDNN: no forward plan for layer 0 (true fp32)     */
+    int first_conv;                    /* who runs the first conv: GC_FIRST_CUDNN, or our
+                                          kernel (no forward plan for layer 0): FMA
+                                          (first_conv.cu; true fp32), TC (first_conv_tc.cu) */
     int guided;                        /* a second, guided backward to the input            */
     int32_t keep_from;                 /* layers >= this keep their outputs in act[]        */
     int debug_sync;                    /* GC_CUDA_SYNC: synchronize after every layer       */
@@ -102,8 +108,11 @@ typedef struct cuda_state {
     float *guided_in;                  /* (N, 3, H, W) float NCHW: guided dy/dinput         */
     void *cw[GC_MAX_LAYERS], *cb[GC_MAX_LAYERS]; /* T: conv (cout,3,3,cin'), (cout)         */
     void *wflip[GC_MAX_LAYERS];        /* T: (cin',3,3,cout) for the backward-data convs    */
-    float *w0;                         /* (27 + 1, cout) float: the first conv for our kernel
-                                          (gc_first_conv_weights_host); NULL without it      */
+    float *w0;                         /* (27 + 1, cout) float: the first conv for our FMA
+                                          kernel (gc_first_conv_weights_host); NULL else     */
+    void *w0_tc;                       /* T: (3 x 32, cout): the first conv for the TC
+                                          kernel (gc_first_conv_tc_weights_host); NULL else  */
+    float *b0;                         /* (cout): its biases, rounded to T; NULL else       */
     void *dw[GC_MAX_DENSE];            /* T: (out, in)                                      */
     float *db[GC_MAX_DENSE];           /* (out)                                             */
     gc_conv_plan fwd[GC_MAX_LAYERS], bwd[GC_MAX_LAYERS];

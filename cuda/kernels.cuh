@@ -110,4 +110,20 @@ gc_status gc_first_conv_cuda(cudaStream_t st, gc_dtype t, const void *x, int32_t
                              const float *wb, void *y, int32_t n, int32_t H, int32_t W,
                              int32_t K, int relu, gc_errbuf *err);
 
+/* The same on the tensor cores (cuda/first_conv_tc.cu), fp16/bf16 only: y (n, H, W, K) of
+ * type t from channels 0..2 of x (n, H, W, C0), with wt the (3 x 32, K) weights of
+ * gc_first_conv_tc_weights_host in t and bias its K floats (wt and y 32-byte aligned; x
+ * 16-byte aligned when C0 is 8).
+ * Possible when gc_first_conv_tc_supported(t, cin, cout): 3 inputs, a multiple of 16
+ * outputs. Opt-in (GC_FIRST_CONV=tc) until timed on a GPU. */
+int gc_first_conv_tc_supported(gc_dtype t, int32_t cin, int32_t cout);
+size_t gc_first_conv_tc_weight_elems(int32_t cout);
+/* wt (gc_first_conv_tc_weight_elems floats, to go up in t) and bias (cout floats, rounded to
+ * t) from the model's (cout, 3, 3, 3) float weights w and biases b (may be NULL) */
+void gc_first_conv_tc_weights_host(gc_dtype t, const float *w, const float *b, int32_t cout,
+                                   float *wt, float *bias);
+gc_status gc_first_conv_tc_cuda(cudaStream_t st, gc_dtype t, const void *x, int32_t C0,
+                                const void *wt, const float *bias, void *y, int32_t n,
+                                int32_t H, int32_t W, int32_t K, int relu, gc_errbuf *err);
+
 #endif /* GC_CUDA_KERNELS_CUH */

@@ -13,7 +13,8 @@
 #       conv at context creation (options.autotune; at most 45 s of it), beside step 1's
 #    2c. ours bf16 b256, b32, b1 (gpu, gpu_forward) with CUDA graphs (GC_CUDA_GRAPHS=require)
 #    2d. ours bf16 and fp32 b256 (gpu, gpu_forward) with the first conv the other way
-#       (GC_FIRST_CONV: ours in bf16, cuDNN's in fp32), beside the defaults
+#       (GC_FIRST_CONV: in bf16 the tensor-core kernel, then the FMA one; cuDNN's in fp32),
+#       beside the defaults
 #    2e. ours bf16 b256 and b32 with blocking-sync waits (GC_CUDA_BLOCKING_SYNC=1)
 #    3. files: 16384 JPEGs 224x224 (one context per GPU; with GRADCAM_IO_NICE=5; with
 #       GC_CUDA_BLOCKING_SYNC=1; again; two contexts) and 4096 JPEGs 500x375 -> overlay PNGs (bf16, b256), with nvidia-smi
@@ -375,11 +376,16 @@ if [ $SMOKE -eq 0 ]; then
         --profile-iters 0
 fi
 
-# 2d: the first conv the other way (GC_FIRST_CONV): our kernel (cuda/first_conv.cu) in the
-# headline precision, where cuDNN's is the default, and cuDNN's in fp32, where ours is;
-# profiled, so that the records carry each layer's time. (Until 2026-11-27 2d ran every conv
-# unfused, GC_CUDNN_FUSE=0: since then fp32 is unfused by default and bf16 stays fused.)
+# 2d: the first conv the other way (GC_FIRST_CONV): the tensor-core kernel
+# (cuda/first_conv_tc.cu, opt-in, first: never timed yet) and our FMA kernel
+# (cuda/first_conv.cu) in the headline precision, where cuDNN's is the default, and cuDNN's
+# in fp32, where ours is; profiled, so that the records carry each layer's time. (Until
+# 2026-11-27 2d ran every conv unfused, GC_CUDNN_FUSE=0: since then fp32 is unfused by
+# default and bf16 stays fused.)
 if [ $SMOKE -eq 0 ]; then
+    run_step "ours-first-tc-${PRECS_MAIN[0]}-b$B_BIG" 60 env GC_FIRST_CONV=tc "${OURS[@]}" \
+        "${IT[@]}" --precision "${PRECS_MAIN[0]}" --batch "$B_BIG" --modes gpu,gpu_forward \
+        --profile-iters 1
     run_step "ours-first-ours-${PRECS_MAIN[0]}-b$B_BIG" 60 env GC_FIRST_CONV=ours "${OURS[@]}" \
         "${IT[@]}" --precision "${PRECS_MAIN[0]}" --batch "$B_BIG" --modes gpu,gpu_forward \
         --profile-iters 1

@@ -5,3 +5,4 @@
 #include "kernels.cu"
 #include "image_kernels.cu"
 #include "first_conv.cu"
+#include "first_conv_tc.cu"

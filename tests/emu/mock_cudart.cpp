@@ -14,6 +14,8 @@
  *   - copies and memsets: the direction is checked against the pointers' kinds and the range
  *     against the allocation (an overrun is cudaErrorInvalidValue with a line on stderr).
  *   - streams and events: real handles, never reused, so that a destroyed one is caught.
+ *   - GC_EMU_TRACE=1: each kernel's name on stderr at its first launch ("gc_emu: kernel
+ *     NAME"), for a test to see which path ran.
  *   - when work runs (GC_EMU_SCHEDULE): "lazy" (the default) keeps each stream's work
  *     (copies, memsets, kernels, GEMMs, cuDNN executes, graph launches) in the stream's queue
  *     until something waits for it: cudaStreamSynchronize and cudaStreamQuery (that stream;
@@ -271,6 +273,8 @@ struct emu_state {
     std::atomic<int> sticky{0};
     std::atomic<unsigned> generation{1};
     std::atomic<bool> lazy{true};                 /* GC_EMU_SCHEDULE */
+    bool trace = false;                           /* GC_EMU_TRACE                       */
+    std::vector<std::string> launched;            /* kernels traced so far (mu)         */
     std::shared_ptr<queue_rec> legacy[MAX_DEVICES]; /* each device's legacy stream */
     /* destroyed streams' queues with work left: it still runs (device-wide waits drain it) */
     std::vector<std::shared_ptr<queue_rec>> orphans;
@@ -291,6 +295,8 @@ void read_env(emu_state *s)
     s->quiet = q && *q && strcmp(q, "0") != 0;
     const char *sch = getenv("GC_EMU_SCHEDULE");
     s->lazy = !(sch && strcmp(sch, "eager") == 0);
+    const char *tr = getenv("GC_EMU_TRACE");
+    s->trace = tr && *tr && strcmp(tr, "0") != 0;
 }
 
 /* Never destroyed: a static destructor elsewhere may still free device memory at exit. */
@@ -1272,6 +1278,11 @@ extern "C" int gc_emu_launch_check(cudaStream_t stream, const char *what)
     {
         std::lock_guard<std::mutex> lock(S().mu);
         dev = stream_device_locked(stream);
+        std::vector<std::string> &seen = S().launched;
+        if (S().trace && std::find(seen.begin(), seen.end(), what) == seen.end()) {
+            seen.push_back(what);
+            fprintf(stderr, "gc_emu: kernel %s\n", what);
+        }
     }
     if (dev < 0) {
         note("%s: launch on stream %p, which is not a live stream", what, (void *)stream);

@@ -347,6 +347,77 @@ static void test_first_conv(gc_errbuf *err)
         FAIL("first_conv with 12 output channels was not refused");
 }
 
+/* gc_first_conv_tc_cuda the same way, in fp16/bf16: widths that leave a partial 16-pixel
+ * tile (17, 33) and a single pixel; 64 and 128 outputs (one and two groups of 64 a warp), 16,
+ * 48 (16 a warp) and 32, 96 (32 a warp);
+ * NaN in the input's padding channels and beside the tensor's end (the kernel must read
+ * neither into a product). */
+static void test_first_conv_tc(gc_errbuf *err)
+{
+    struct shape {
+        int32_t n, H, W, K;
+    };
+    static const shape shapes[] = {{1, 3, 5, 64}, {2, 5, 17, 64}, {1, 2, 33, 128},
+                                   {1, 1, 1, 64}, {1, 4, 16, 64}, {1, 3, 18, 16},
+                                   {2, 2, 7, 48},  {1, 3, 9, 32},  {1, 2, 20, 96}};
+    std::vector<float> scratch(CPU_SCRATCH_FLOATS);
+    for (const shape &sh : shapes)
+        for (gc_dtype t : {GC_DT_F16, GC_DT_BF16})
+            for (int32_t C0 : {3, 8})
+                for (int relu = 0; relu < 2; relu++) {
+                    const size_t px = (size_t)sh.n * sh.H * sh.W;
+                    std::vector<float> x = values(px * 3, 0), w = values((size_t)sh.K * 27, 0),
+                                       b = values((size_t)sh.K, 0);
+                    for (float &v : x)
+                        v = rounded(t, v);
+                    std::vector<float> xp((px + 16) * C0, NAN); /* 16 NaN pixels past the end */
+                    for (size_t p = 0; p < px; p++)
+                        for (int c = 0; c < 3; c++)
+                            xp[p * C0 + c] = x[p * 3 + c];
+                    void *dx = typed(t, xp);
+                    std::vector<float> wt(gc_first_conv_tc_weight_elems(sh.K));
+                    float *bias = alloc_n<float>((size_t)sh.K);
+                    gc_first_conv_tc_weights_host(t, w.data(), b.data(), sh.K, wt.data(), bias);
+                    void *dw = typed(t, wt);
+                    for (float &v : w) /* the weights the kernel sees */
+                        v = rounded(t, v);
+                    for (float &v : b)
+                        v = rounded(t, v);
+                    const size_t len = px * sh.K;
+                    void *dy = buf(len * gc_dtype_size(t));
+                    expect_ok("first_conv_tc",
+                              gc_first_conv_tc_cuda(0, t, dx, C0, dw, bias, dy, sh.n, sh.H,
+                                                    sh.W, sh.K, relu, err),
+                              err);
+                    finish("first_conv_tc");
+                    cpu_conv cv;
+                    if (!cpu_conv_init(&cv, w.data(), b.data(), 3, sh.K)) {
+                        FAIL("cpu_conv_init");
+                        return;
+                    }
+                    std::vector<float> ref(len);
+                    cpu_conv_run(&cv, x.data(), sh.n, sh.H, sh.W, ref.data(), relu, 1,
+                                 scratch.data());
+                    cpu_conv_free(&cv);
+                    const float tol = t == GC_DT_BF16 ? 1.0f / 128 : 1.0f / 1024;
+                    char what[96];
+                    snprintf(what, sizeof what, "first_conv_tc %dx%dx%dx%d C0 %d relu %d",
+                             sh.n, sh.H, sh.W, sh.K, C0, relu);
+                    expect(what, t, dy, ref.data(), len, tol);
+                    release(dx);
+                    release(dw);
+                    release(bias);
+                    release(dy);
+                }
+    /* what the kernel does not take is refused, not run: fp32, 24 outputs */
+    checks++;
+    if (gc_first_conv_tc_cuda(0, GC_DT_F32, NULL, 3, NULL, NULL, NULL, 1, 1, 1, 64, 0, err) ==
+            GC_OK ||
+        gc_first_conv_tc_cuda(0, GC_DT_BF16, NULL, 3, NULL, NULL, NULL, 1, 1, 1, 24, 0, err) ==
+            GC_OK)
+        FAIL("first_conv_tc in fp32 or with 24 output channels was not refused");
+}
+
 /* ---------------------------------------------------------------- pooling */
 
 static void test_pools(gc_errbuf *err)
@@ -780,6 +851,7 @@ int main(int argc, char **argv)
     test_elementwise(&err);
     test_pack_unpack(&err);
     test_first_conv(&err);
+    test_first_conv_tc(&err);
     test_pools(&err);
     test_head(&err);
     test_score(&err);

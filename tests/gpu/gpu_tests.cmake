@@ -10,7 +10,8 @@
 #                         (test_gpu_oom.c; the rest of the memory taken by the test)
 #   gpu_features_<case>   methods, counterfactual, guided backprop, gc_explain_device,
 #                         bf16/fp16, profiling, batches of mixed sizes (test_gpu_features.c);
-#                         gpu_features_first_ours_tv16_default with our first conv everywhere
+#                         gpu_features_first_ours_tv16_default with our first conv everywhere,
+#                         gpu_features_first_tc_custom_default with the tensor-core one
 #   gpu_quick             guided + gc_explain_device on the smallest model: the one
 #                         scripts/device-check.sh also runs under compute-sanitizer
 #   gpu_autotune          options.autotune: an autotuned fp32 context against the default
@@ -91,6 +92,13 @@ if(GC_WITH_CUDA)
     ${GC_GPU_TEST_DIR}/../golden/tv16_default.golden.safetensors)
   set_tests_properties(gpu_features_first_ours_tv16_default PROPERTIES LABELS gpu
     SKIP_RETURN_CODE 77 TIMEOUT 300 COST 80 ENVIRONMENT "GC_FIRST_CONV=ours")
+  # the tensor-core first conv (GC_FIRST_CONV=tc, opt-in, cuda/first_conv_tc.cu) in the
+  # bf16/fp16 contexts, on a model whose first conv it takes (16 outputs; tv16 has 8); its
+  # emulated twin shows that the kernel ran (emu_gpu_features_first_tc_custom_default)
+  add_test(NAME gpu_features_first_tc_custom_default COMMAND test_gpu_features
+    ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors)
+  set_tests_properties(gpu_features_first_tc_custom_default PROPERTIES LABELS gpu
+    SKIP_RETURN_CODE 77 TIMEOUT 300 COST 40 ENVIRONMENT "GC_FIRST_CONV=tc")
   add_test(NAME gpu_quick COMMAND test_gpu_features
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors --quick)
   set_tests_properties(gpu_quick PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120)

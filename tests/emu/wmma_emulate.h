@@ -1,0 +1,96 @@
+/*
+ * wmma_emulate.h — nvcuda::wmma as cuda/first_conv_tc.cu uses it, for the emulated build
+ * (tests/emu): m16n16k16 tiles, fp16/bf16 inputs in row-major memory, float accumulators.
+ *
+ * On a GPU a fragment is spread over a warp's 32 lanes and every wmma call is made by all of
+ * them together. The emulated threads run one after another, so here each thread's fragment
+ * holds the whole 16x16 tile and each call does the whole warp's work: a load reads the
+ * tile, mma_sync multiplies whole tiles (k in order, in float), a store writes the tile.
+ * Every lane of a warp computes the same tiles, so the memory a store leaves is what the
+ * warp's store leaves. What this cannot check: the hardware's summation order and the lanes'
+ * split of a fragment (the kernel never touches fragment elements, so it has none to get
+ * wrong), alignment rules (the kernel's comments argue them; the GPU tests run them).
+ */
+#ifndef GC_WMMA_EMULATE_H
+#define GC_WMMA_EMULATE_H
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace nvcuda {
+namespace wmma {
+
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+enum layout_t { mem_row_major, mem_col_major };
+
+template <typename Use, int M, int N, int K, typename T, typename Layout = void>
+struct fragment {
+    float v[16 * 16]; /* the whole tile, row-major (a: M x K, b: K x N, accumulator: M x N) */
+};
+
+static inline float emu_value(float f)
+{
+    return f;
+}
+static inline float emu_value(__half h)
+{
+    return __half2float(h);
+}
+static inline float emu_value(__nv_bfloat16 h)
+{
+    return __bfloat162float(h);
+}
+
+template <typename Use, typename T>
+static inline void load_matrix_sync(fragment<Use, 16, 16, 16, T, row_major> &f, const T *p,
+                                    unsigned ldm)
+{
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++)
+            f.v[r * 16 + c] = emu_value(p[(size_t)r * ldm + c]);
+}
+
+static inline void fill_fragment(fragment<accumulator, 16, 16, 16, float> &f, float x)
+{
+    for (int i = 0; i < 16 * 16; i++)
+        f.v[i] = x;
+}
+
+template <typename T>
+static inline void mma_sync(fragment<accumulator, 16, 16, 16, float> &d,
+                            const fragment<matrix_a, 16, 16, 16, T, row_major> &a,
+                            const fragment<matrix_b, 16, 16, 16, T, row_major> &b,
+                            const fragment<accumulator, 16, 16, 16, float> &c)
+{
+    float t[16 * 16];
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++) {
+            float s = c.v[i * 16 + j];
+            for (int k = 0; k < 16; k++)
+                s += a.v[i * 16 + k] * b.v[k * 16 + j];
+            t[i * 16 + j] = s;
+        }
+    for (int i = 0; i < 16 * 16; i++)
+        d.v[i] = t[i];
+}
+
+static inline void store_matrix_sync(float *p, const fragment<accumulator, 16, 16, 16, float> &f,
+                                     unsigned ldm, layout_t layout)
+{
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++) {
+            const float x = f.v[r * 16 + c];
+            if (layout == mem_row_major)
+                p[(size_t)r * ldm + c] = x;
+            else
+                p[(size_t)c * ldm + r] = x;
+        }
+}
+
+} // namespace wmma
+} // namespace nvcuda
+
+#endif /* GC_WMMA_EMULATE_H */
