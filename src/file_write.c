@@ -21,42 +21,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static gc_status fail(char *err, size_t err_len, gc_status status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static gc_status fail(char *err, size_t err_len, gc_status status, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
-/* strerror, thread-safe: glibc's strerror_r under _GNU_SOURCE returns the text (maybe not in
- * buf); the XSI one (musl) fills buf. */
-static const char *errno_text(int e, char *buf, size_t len)
-{
-#if defined(__GLIBC__)
-    return strerror_r(e, buf, len);
-#else
-    if (strerror_r(e, buf, len) != 0)
-        snprintf(buf, len, "error %d", e);
-    return buf;
-#endif
-}
 
 static int nameless_allowed(void)
 {
@@ -94,8 +63,8 @@ static gc_status write_all(int fd, const char *path, const void *bytes, size_t l
         if (put < 0 && errno == EINTR)
             continue;
         if (put <= 0)
-            return fail(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
-                        errno_text(put < 0 ? errno : EIO, ebuf, sizeof ebuf));
+            return gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
+                        gc_errno_text(put < 0 ? errno : EIO, ebuf, sizeof ebuf));
         done += (size_t)put;
     }
     return GC_OK;
@@ -106,8 +75,8 @@ static gc_status close_checked(int fd, const char *path, char *err, size_t err_l
 {
     char ebuf[128];
     if (close(fd) != 0)
-        return fail(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
-                    errno_text(errno, ebuf, sizeof ebuf));
+        return gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
+                    gc_errno_text(errno, ebuf, sizeof ebuf));
     return GC_OK;
 }
 
@@ -126,16 +95,16 @@ static gc_status write_renamed(const char *path, const void *bytes, size_t len, 
             break;
     }
     if (fd < 0)
-        return fail(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
-                    errno_text(errno, ebuf, sizeof ebuf));
+        return gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
+                    gc_errno_text(errno, ebuf, sizeof ebuf));
     gc_status st = write_all(fd, path, bytes, len, err, err_len);
     if (st != GC_OK)
         close(fd);
     else
         st = close_checked(fd, path, err, err_len);
     if (st == GC_OK && rename(tmp, path) != 0)
-        st = fail(err, err_len, GC_ERR_IO, "%s: cannot write (rename from %s): %s", path, tmp,
-                  errno_text(errno, ebuf, sizeof ebuf));
+        st = gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot write (rename from %s): %s", path, tmp,
+                  gc_errno_text(errno, ebuf, sizeof ebuf));
     if (st != GC_OK)
         unlink(tmp);
     return st;
@@ -180,7 +149,7 @@ gc_status gc_write_file_atomically(const char *path, const void *bytes, size_t l
     const size_t tmp_len = strlen(path) + 64;
     char *tmp = malloc(tmp_len);
     if (!tmp)
-        return fail(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        return gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     const int fd = nameless_allowed() ? open_nameless(path) : -1;
     gc_status st;
     if (fd < 0) { /* unsupported here, or a real error that the classic way reports */
@@ -209,8 +178,8 @@ gc_status gc_write_file_atomically(const char *path, const void *bytes, size_t l
             char ebuf[128];
             st = close_checked(fd, path, err, err_len);
             if (st == GC_OK && rename(tmp, path) != 0)
-                st = fail(err, err_len, GC_ERR_IO, "%s: cannot write (rename from %s): %s",
-                          path, tmp, errno_text(errno, ebuf, sizeof ebuf));
+                st = gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot write (rename from %s): %s",
+                          path, tmp, gc_errno_text(errno, ebuf, sizeof ebuf));
             if (st != GC_OK)
                 unlink(tmp);
         }

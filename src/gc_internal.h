@@ -25,6 +25,17 @@ gc_status gc_fail(gc_errbuf *err, gc_status status, const char *fmt, ...)
 #endif
     ;
 
+/* gc_fail for a plain buffer (the image file functions' err, err_len): formats the message
+ * into err when err_len > 0 and returns status. */
+gc_status gc_fail_text(char *err, size_t err_len, gc_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* strerror(e), thread-safe: the text in buf (len bytes), returned. */
+const char *gc_errno_text(int e, char *buf, size_t len);
+
 /* Prefixes the message already in err with more context ("loading weights: " + msg). */
 void gc_err_prefix(gc_errbuf *err, const char *fmt, ...)
 #if defined(__GNUC__)

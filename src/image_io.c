@@ -20,7 +20,6 @@
 #include <limits.h>
 #include <png.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,31 +39,6 @@
 
 /* ---------------------------------------------------------------- messages */
 
-static gc_status io_fail(char *err, size_t err_len, gc_status status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static gc_status io_fail(char *err, size_t err_len, gc_status status, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
-/* strerror, thread-safe (the XSI strerror_r of _POSIX_C_SOURCE 200809L). */
-static const char *errno_text(int e, char *buf, size_t len)
-{
-    if (strerror_r(e, buf, len) != 0)
-        snprintf(buf, len, "error %d", e);
-    return buf;
-}
-
 /* "108 MP", "1.5 MP", "0.001 MP" */
 static double megapixels(int64_t pixels)
 {
@@ -76,7 +50,7 @@ static gc_status check_pixels(const char *path, int64_t width, int64_t height, i
 {
     int64_t pixels = width * height; /* both < 2^31 */
     if (max_pixels > 0 && pixels > max_pixels)
-        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
                        "%s: image is %lldx%lld = %.4g MP, over the limit of %.4g MP "
                        "(--max-pixels)",
                        path, (long long)width, (long long)height, megapixels(pixels),
@@ -94,25 +68,25 @@ static gc_status read_whole_file(const char *path, uint8_t **out, size_t *out_le
     *out_len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return io_fail(err, err_len, GC_ERR_IO, "%s: cannot open: %s", path,
-                       errno_text(errno, ebuf, sizeof ebuf));
+        return gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot open: %s", path,
+                       gc_errno_text(errno, ebuf, sizeof ebuf));
     gc_status st = GC_OK;
     uint8_t *buf = NULL;
     size_t len = 0, cap;
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
-        st = io_fail(err, err_len, GC_ERR_IO, "%s: cannot stat: %s", path,
-                     errno_text(errno, ebuf, sizeof ebuf));
+        st = gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot stat: %s", path,
+                     gc_errno_text(errno, ebuf, sizeof ebuf));
         goto cleanup;
     }
     if (S_ISDIR(sb.st_mode)) {
-        st = io_fail(err, err_len, GC_ERR_IO, "%s: cannot read: %s", path,
-                     errno_text(EISDIR, ebuf, sizeof ebuf));
+        st = gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot read: %s", path,
+                     gc_errno_text(EISDIR, ebuf, sizeof ebuf));
         goto cleanup;
     }
     int regular = S_ISREG(sb.st_mode);
     if (regular && (uint64_t)sb.st_size >= SIZE_MAX) {
-        st = io_fail(err, err_len, GC_ERR_IO, "%s: file too large", path);
+        st = gc_fail_text(err, err_len, GC_ERR_IO, "%s: file too large", path);
         goto cleanup;
     }
     /* one byte more than the size, so that EOF shows without a second buffer */
@@ -120,13 +94,13 @@ static gc_status read_whole_file(const char *path, uint8_t **out, size_t *out_le
     buf = malloc(cap);
     if (!buf) {
         st =
-            io_fail(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes", path, cap);
+            gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes", path, cap);
         goto cleanup;
     }
     for (;;) {
         if (len == cap) { /* the file grew, or a stream */
             if (!regular && cap >= GC_IMAGE_STREAM_MAX) {
-                st = io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+                st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
                              "%s: not a regular file and longer than %zu bytes", path,
                              GC_IMAGE_STREAM_MAX);
                 goto cleanup;
@@ -134,7 +108,7 @@ static gc_status read_whole_file(const char *path, uint8_t **out, size_t *out_le
             size_t ncap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
             uint8_t *nbuf = realloc(buf, ncap);
             if (!nbuf) {
-                st = io_fail(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes",
+                st = gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes",
                              path, ncap);
                 goto cleanup;
             }
@@ -145,8 +119,8 @@ static gc_status read_whole_file(const char *path, uint8_t **out, size_t *out_le
         if (got < 0) {
             if (errno == EINTR)
                 continue;
-            st = io_fail(err, err_len, GC_ERR_IO, "%s: cannot read: %s", path,
-                         errno_text(errno, ebuf, sizeof ebuf));
+            st = gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot read: %s", path,
+                         gc_errno_text(errno, ebuf, sizeof ebuf));
             goto cleanup;
         }
         if (got == 0)
@@ -154,7 +128,7 @@ static gc_status read_whole_file(const char *path, uint8_t **out, size_t *out_le
         len += (size_t)got;
     }
     if (len == 0) {
-        st = io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: empty file (0 bytes)", path);
+        st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: empty file (0 bytes)", path);
         goto cleanup;
     }
     *out = buf;
@@ -291,7 +265,7 @@ static int png_read_run(png_structp png, png_infop info, png_infop end, png_job 
     job->rows = malloc(sizeof(png_bytep) * h);
     if (!job->pixels || !job->rows) {
         job->status =
-            io_fail(job->err, job->err_len, GC_ERR_OUT_OF_MEMORY,
+            gc_fail_text(job->err, job->err_len, GC_ERR_OUT_OF_MEMORY,
                     "%s: cannot allocate %ux%u RGB pixels", job->path, (unsigned)w, (unsigned)h);
         return -2;
     }
@@ -333,7 +307,7 @@ static gc_status decode_png(const char *path, const uint8_t *data, size_t size, 
     png_infop end = info ? png_create_info_struct(png) : NULL;
     gc_status st = GC_OK;
     if (!end) {
-        st = io_fail(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot start libpng", path);
+        st = gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot start libpng", path);
         goto cleanup;
     }
     int rc = png_read_run(png, info, end, &job);
@@ -341,7 +315,7 @@ static gc_status decode_png(const char *path, const uint8_t *data, size_t size, 
         char note[300] = "";
         if (job.warning[0])
             snprintf(note, sizeof note, " (after the warning: %s)", job.warning);
-        st = io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: corrupt PNG: %s%s", path, job.msg,
+        st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: corrupt PNG: %s%s", path, job.msg,
                      note);
         goto cleanup;
     }
@@ -351,7 +325,7 @@ static gc_status decode_png(const char *path, const uint8_t *data, size_t size, 
     }
     st = orient(&job.pixels, &job.width, &job.height, job.orientation);
     if (st != GC_OK) {
-        io_fail(err, err_len, st, "%s: cannot allocate the rotated image", path);
+        gc_fail_text(err, err_len, st, "%s: cannot allocate the rotated image", path);
         goto cleanup;
     }
     out->data = job.pixels;
@@ -393,10 +367,10 @@ static gc_status decode_jpeg(const char *path, const uint8_t *data, size_t size,
     gc_status st = GC_OK;
     uint8_t *pixels = NULL;
     if (size > ULONG_MAX)
-        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: JPEG file too large", path);
+        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: JPEG file too large", path);
     tjhandle tj = tjInitDecompress();
     if (!tj)
-        return io_fail(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot start TurboJPEG: %s", path,
+        return gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot start TurboJPEG: %s", path,
                        tjGetErrorStr2(NULL));
 
     int width = 0, height = 0, subsamp = -1, colorspace = -1;
@@ -408,7 +382,7 @@ static gc_status decode_jpeg(const char *path, const uint8_t *data, size_t size,
         int header_ok = tjGetErrorCode(tj) != TJERR_WARNING && width > 0 && height > 0 &&
                         colorspace >= 0 && subsamp < 0;
         if (!header_ok) {
-            st = io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: corrupt JPEG header: %s", path,
+            st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: corrupt JPEG header: %s", path,
                          tjGetErrorStr2(tj));
             goto cleanup;
         }
@@ -416,7 +390,7 @@ static gc_status decode_jpeg(const char *path, const uint8_t *data, size_t size,
     if (width < 1 || height < 1) {
         /* libjpeg calls a stream that ends (or turns to garbage) before its first frame a
          * "tables-only" JPEG: no error, no size */
-        st = io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+        st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
                      "%s: corrupt JPEG: no image before the data ends", path);
         goto cleanup;
     }
@@ -431,7 +405,7 @@ static gc_status decode_jpeg(const char *path, const uint8_t *data, size_t size,
     const size_t npix = (size_t)width * (size_t)height;
     pixels = malloc(npix * (size_t)tjPixelSize[pf]);
     if (!pixels) {
-        st = io_fail(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %dx%d pixels", path,
+        st = gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %dx%d pixels", path,
                      width, height);
         goto cleanup;
     }
@@ -470,7 +444,7 @@ static gc_status decode_jpeg(const char *path, const uint8_t *data, size_t size,
     }
     if (rc != 0) {
         int warning = tjGetErrorCode(tj) == TJERR_WARNING;
-        st = io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: %s: %s", path,
+        st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: %s: %s", path,
                      warning ? "corrupt or truncated JPEG data" : "cannot decode JPEG",
                      tjGetErrorStr2(tj));
         goto cleanup;
@@ -490,7 +464,7 @@ static gc_status decode_jpeg(const char *path, const uint8_t *data, size_t size,
     int32_t w = width, h = height;
     st = orient(&pixels, &w, &h, orientation);
     if (st != GC_OK) {
-        io_fail(err, err_len, st, "%s: cannot allocate the rotated image", path);
+        gc_fail_text(err, err_len, st, "%s: cannot allocate the rotated image", path);
         goto cleanup;
     }
     out->data = pixels;
@@ -544,19 +518,19 @@ static gc_status decode_webp(const char *path, const uint8_t *data, size_t size,
                              gc_image *out, char *err, size_t err_len)
 {
     if (size < 32) /* OpenCV reads no WebP file shorter than its 32-byte header window */
-        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
                        "%s: corrupt WebP: only %zu bytes (OpenCV reads none under 32)", path,
                        size);
     WebPDecoderConfig cfg;
     if (!WebPInitDecoderConfig(&cfg))
-        return io_fail(err, err_len, GC_ERR_BACKEND, "%s: libwebp's ABI does not match its header",
+        return gc_fail_text(err, err_len, GC_ERR_BACKEND, "%s: libwebp's ABI does not match its header",
                        path);
     VP8StatusCode vs = WebPGetFeatures(data, size, &cfg.input);
     if (vs != VP8_STATUS_OK)
-        return io_fail(err, err_len, webp_failure(vs), "%s: corrupt WebP: %s", path,
+        return gc_fail_text(err, err_len, webp_failure(vs), "%s: corrupt WebP: %s", path,
                        webp_status_text(vs));
     if (cfg.input.has_animation)
-        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
                        "%s: animated WebP is not supported (%dx%d; OpenCV does not read it "
                        "either): save the frame to explain as a still image",
                        path, cfg.input.width, cfg.input.height);
@@ -567,7 +541,7 @@ static gc_status decode_webp(const char *path, const uint8_t *data, size_t size,
     const size_t len = stride * (size_t)cfg.input.height;
     uint8_t *pixels = (uint8_t *)malloc(len ? len : 1);
     if (!pixels)
-        return io_fail(err, err_len, GC_ERR_OUT_OF_MEMORY,
+        return gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY,
                        "%s: cannot allocate %dx%d pixels", path, cfg.input.width,
                        cfg.input.height);
     cfg.output.colorspace = MODE_RGB;
@@ -579,7 +553,7 @@ static gc_status decode_webp(const char *path, const uint8_t *data, size_t size,
     WebPFreeDecBuffer(&cfg.output); /* nothing of ours: the memory is external */
     if (vs != VP8_STATUS_OK) {
         free(pixels);
-        return io_fail(err, err_len, webp_failure(vs), "%s: corrupt or truncated WebP: %s", path,
+        return gc_fail_text(err, err_len, webp_failure(vs), "%s: corrupt or truncated WebP: %s", path,
                        webp_status_text(vs));
     }
     out->data = pixels;
@@ -599,10 +573,10 @@ gc_status gc_image_read(const char *path, int64_t max_pixels, gc_image *out, cha
     if (out)
         memset(out, 0, sizeof *out);
     if (!path || !out)
-        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
                        "gc_image_read: path and out must not be NULL");
     if (max_pixels < 0)
-        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
                        "%s: max_pixels is %lld (0 = no limit)", path, (long long)max_pixels);
     uint8_t *data = NULL;
     size_t size = 0;
@@ -617,7 +591,7 @@ gc_status gc_image_read(const char *path, int64_t max_pixels, gc_image *out, cha
     else if (size >= 12 && memcmp(data, "RIFF", 4) == 0 && memcmp(data + 8, "WEBP", 4) == 0)
         st = decode_webp(path, data, size, max_pixels, out, err, err_len);
     else
-        st = io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: not a PNG, JPEG or WebP image",
+        st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: not a PNG, JPEG or WebP image",
                      path);
     free(data);
     return st;
@@ -639,30 +613,30 @@ gc_status gc_image_write(const char *path, const gc_image *image, gc_file_format
     if (err && err_len)
         err[0] = 0;
     if (!path || !image)
-        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
                        "gc_image_write: path and image must not be NULL");
     if (!image->data || image->width < 1 || image->height < 1 ||
         (int64_t)image->stride < 3 * (int64_t)image->width)
-        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
                        "%s: invalid image (data %s, %dx%d, stride %d; stride must be >= 3 * "
                        "width)",
                        path, image->data ? "set" : "NULL", image->width, image->height,
                        image->stride);
     if (format != GC_FORMAT_PNG && format != GC_FORMAT_JPEG)
-        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: unknown file format %d", path,
+        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: unknown file format %d", path,
                        (int)format);
 
     gc_status st = GC_OK;
     if (format == GC_FORMAT_PNG) {
         if (png_level < -1 || png_level > 9)
-            return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+            return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
                            "%s: PNG level %d is not in -1..9", path, png_level);
         uint8_t *png = NULL;
         size_t png_len = 0;
         char why[256];
         st = gc_png_encode(image, png_level < 0 ? 1 : png_level, &png, &png_len, why, sizeof why);
         if (st != GC_OK)
-            st = io_fail(err, err_len, st, "%s: PNG encoding failed: %s", path, why);
+            st = gc_fail_text(err, err_len, st, "%s: PNG encoding failed: %s", path, why);
         else
             st = gc_write_file_atomically(path, png, png_len, err, err_len);
         free(png);
@@ -670,22 +644,22 @@ gc_status gc_image_write(const char *path, const gc_image *image, gc_file_format
     }
 
     if (jpeg_quality < 0 || jpeg_quality > 100)
-        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
                        "%s: JPEG quality %d is not in 1..100 (0: 95)", path, jpeg_quality);
     if (image->width > 65535 || image->height > 65535)
-        return io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT,
+        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
                        "%s: %dx%d is too large for JPEG (65535 at most per side)", path,
                        image->width, image->height);
     tjhandle tj = tjInitCompress();
     if (!tj)
-        return io_fail(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot start TurboJPEG: %s", path,
+        return gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot start TurboJPEG: %s", path,
                        tjGetErrorStr2(NULL));
     unsigned char *jpeg = NULL;
     unsigned long jpeg_len = 0;
     /* flags 0: libjpeg's accurate integer DCT; 4:2:0 as cv2.imwrite's default */
     if (tjCompress2(tj, image->data, image->width, image->stride, image->height, TJPF_RGB, &jpeg,
                     &jpeg_len, TJSAMP_420, jpeg_quality ? jpeg_quality : 95, 0) != 0)
-        st = io_fail(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: JPEG encoding failed: %s", path,
+        st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: JPEG encoding failed: %s", path,
                      tjGetErrorStr2(tj));
     else
         st = gc_write_file_atomically(path, jpeg, jpeg_len, err, err_len);

@@ -53,6 +53,24 @@ gc_status gc_fail(gc_errbuf *err, gc_status status, const char *fmt, ...)
     return status;
 }
 
+gc_status gc_fail_text(char *err, size_t err_len, gc_status status, const char *fmt, ...)
+{
+    if (err && err_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_len, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+const char *gc_errno_text(int e, char *buf, size_t len)
+{
+    if (strerror_r(e, buf, len) != 0) /* the XSI one: this file has _POSIX_C_SOURCE only */
+        snprintf(buf, len, "error %d", e);
+    return buf;
+}
+
 void gc_err_prefix(gc_errbuf *err, const char *fmt, ...)
 {
     if (!err)

@@ -281,10 +281,67 @@ static void test_pack_unpack(gc_errbuf *err)
 
 /* ---------------------------------------------------------------- the first conv */
 
-/* gc_first_conv_cuda against the CPU backend's conv (cpu_conv_run: im2col and a GEMM, another
- * order of additions) on the same rounded weights: within one rounding to the element type
- * plus float error. The input's padding channels hold NaN (the backend packs zeros there):
- * a kernel reading them fails. Widths not a multiple of the 4 pixels a thread takes. */
+/* One case of a first-conv kernel: the inputs as the backend packs them, the CPU backend's
+ * conv of the same rounded values as the reference (cpu_conv_run: im2col and a GEMM, another
+ * order of additions), and the check: within one rounding to t plus float error. NaN fills
+ * the input's padding channels and 16 pixels past its end (the backend packs zeros there):
+ * a kernel reading them fails. */
+struct first_conv_case {
+    gc_dtype t;
+    int32_t n, H, W, K, C0;
+    int relu;
+    std::vector<float> x, w, b; /* x (n, H, W, 3), w (K, 3, 3, 3), b (K): rounded to t */
+    void *dx, *dy;              /* the packed input, the output (device) */
+
+    first_conv_case(gc_dtype t_, int32_t n_, int32_t H_, int32_t W_, int32_t K_, int32_t C0_,
+                    int relu_)
+        : t(t_), n(n_), H(H_), W(W_), K(K_), C0(C0_), relu(relu_)
+    {
+        const size_t px = (size_t)n * H * W;
+        x = values(px * 3, 0), w = values((size_t)K * 27, 0), b = values((size_t)K, 0);
+        for (float &v : x)
+            v = rounded(t, v);
+        std::vector<float> xp((px + 16) * C0, NAN);
+        for (size_t p = 0; p < px; p++)
+            for (int c = 0; c < 3; c++)
+                xp[p * C0 + c] = x[p * 3 + c];
+        dx = typed(t, xp);
+        dy = buf(px * K * gc_dtype_size(t));
+    }
+    /* after the kernel's weights are made from w and b: the values it sees */
+    void round_weights()
+    {
+        for (float &v : w)
+            v = rounded(t, v);
+        for (float &v : b)
+            v = rounded(t, v);
+    }
+    void check(const char *name, std::vector<float> &scratch)
+    {
+        finish(name);
+        cpu_conv cv;
+        if (!cpu_conv_init(&cv, w.data(), b.data(), 3, K)) {
+            FAIL("cpu_conv_init");
+            return;
+        }
+        const size_t len = (size_t)n * H * W * K;
+        std::vector<float> ref(len);
+        cpu_conv_run(&cv, x.data(), n, H, W, ref.data(), relu, 1, scratch.data());
+        cpu_conv_free(&cv);
+        const float tol = t == GC_DT_BF16 ? 1.0f / 128 : t == GC_DT_F16 ? 1.0f / 1024 : 1e-4f;
+        char what[96];
+        snprintf(what, sizeof what, "%s %dx%dx%dx%d C0 %d relu %d", name, n, H, W, K, C0, relu);
+        expect(what, t, dy, ref.data(), len, tol);
+    }
+    ~first_conv_case()
+    {
+        release(dx);
+        release(dy);
+    }
+};
+
+/* gc_first_conv_cuda (the FMA kernel) in every precision; widths not a multiple of the 4
+ * pixels a thread takes. */
 static void test_first_conv(gc_errbuf *err)
 {
     struct shape {
@@ -298,48 +355,16 @@ static void test_first_conv(gc_errbuf *err)
         for (gc_dtype t : dtypes)
             for (int32_t C0 : {3, 8})
                 for (int relu = 0; relu < 2; relu++) {
-                    const size_t px = (size_t)sh.n * sh.H * sh.W;
-                    std::vector<float> x = values(px * 3, 0), w = values((size_t)sh.K * 27, 0),
-                                       b = values((size_t)sh.K, 0);
-                    for (float &v : x)
-                        v = rounded(t, v);
-                    std::vector<float> xp(px * C0, NAN);
-                    for (size_t p = 0; p < px; p++)
-                        for (int c = 0; c < 3; c++)
-                            xp[p * C0 + c] = x[p * 3 + c];
-                    void *dx = typed(t, xp);
+                    first_conv_case c(t, sh.n, sh.H, sh.W, sh.K, C0, relu);
                     float *wb = alloc_n<float>(gc_first_conv_weight_floats(sh.K));
-                    gc_first_conv_weights_host(t, w.data(), b.data(), sh.K, wb);
-                    for (float &v : w) /* the weights the kernel sees */
-                        v = rounded(t, v);
-                    for (float &v : b)
-                        v = rounded(t, v);
-                    const size_t len = px * sh.K;
-                    void *dy = buf(len * gc_dtype_size(t));
+                    gc_first_conv_weights_host(t, c.w.data(), c.b.data(), sh.K, wb);
+                    c.round_weights();
                     expect_ok("first_conv",
-                              gc_first_conv_cuda(0, t, dx, C0, wb, dy, sh.n, sh.H, sh.W, sh.K,
-                                                 relu, err),
+                              gc_first_conv_cuda(0, t, c.dx, C0, wb, c.dy, sh.n, sh.H, sh.W,
+                                                 sh.K, relu, err),
                               err);
-                    finish("first_conv");
-                    cpu_conv cv;
-                    if (!cpu_conv_init(&cv, w.data(), b.data(), 3, sh.K)) {
-                        FAIL("cpu_conv_init");
-                        return;
-                    }
-                    std::vector<float> ref(len);
-                    cpu_conv_run(&cv, x.data(), sh.n, sh.H, sh.W, ref.data(), relu, 1,
-                                 scratch.data());
-                    cpu_conv_free(&cv);
-                    /* one unit in the last place of t (a rounding either way), or float error */
-                    const float tol = t == GC_DT_BF16 ? 1.0f / 128 : t == GC_DT_F16 ? 1.0f / 1024
-                                                                                 : 1e-4f;
-                    char what[96];
-                    snprintf(what, sizeof what, "first_conv %dx%dx%dx%d C0 %d relu %d", sh.n,
-                             sh.H, sh.W, sh.K, C0, relu);
-                    expect(what, t, dy, ref.data(), len, tol);
-                    release(dx);
+                    c.check("first_conv", scratch);
                     release(wb);
-                    release(dy);
                 }
     /* a width of channels the kernel does not take is refused, not run */
     checks++;
@@ -347,11 +372,9 @@ static void test_first_conv(gc_errbuf *err)
         FAIL("first_conv with 12 output channels was not refused");
 }
 
-/* gc_first_conv_tc_cuda the same way, in fp16/bf16: widths that leave a partial 16-pixel
- * tile (17, 33) and a single pixel; 64 and 128 outputs (one and two groups of 64 a warp), 16,
- * 48 (16 a warp) and 32, 96 (32 a warp);
- * NaN in the input's padding channels and beside the tensor's end (the kernel must read
- * neither into a product). */
+/* gc_first_conv_tc_cuda (the tensor-core kernel) in fp16/bf16: widths that leave a partial
+ * 16-pixel tile (17, 33, 18, 7, 9, 20) and a single pixel; 64 and 128 outputs (one and two
+ * groups of 64 a warp), 16 and 48 (16 a warp), 32 and 96 (32 a warp). */
 static void test_first_conv_tc(gc_errbuf *err)
 {
     struct shape {
@@ -365,49 +388,20 @@ static void test_first_conv_tc(gc_errbuf *err)
         for (gc_dtype t : {GC_DT_F16, GC_DT_BF16})
             for (int32_t C0 : {3, 8})
                 for (int relu = 0; relu < 2; relu++) {
-                    const size_t px = (size_t)sh.n * sh.H * sh.W;
-                    std::vector<float> x = values(px * 3, 0), w = values((size_t)sh.K * 27, 0),
-                                       b = values((size_t)sh.K, 0);
-                    for (float &v : x)
-                        v = rounded(t, v);
-                    std::vector<float> xp((px + 16) * C0, NAN); /* 16 NaN pixels past the end */
-                    for (size_t p = 0; p < px; p++)
-                        for (int c = 0; c < 3; c++)
-                            xp[p * C0 + c] = x[p * 3 + c];
-                    void *dx = typed(t, xp);
+                    first_conv_case c(t, sh.n, sh.H, sh.W, sh.K, C0, relu);
                     std::vector<float> wt(gc_first_conv_tc_weight_elems(sh.K));
                     float *bias = alloc_n<float>((size_t)sh.K);
-                    gc_first_conv_tc_weights_host(t, w.data(), b.data(), sh.K, wt.data(), bias);
+                    gc_first_conv_tc_weights_host(t, c.w.data(), c.b.data(), sh.K, wt.data(),
+                                                  bias);
                     void *dw = typed(t, wt);
-                    for (float &v : w) /* the weights the kernel sees */
-                        v = rounded(t, v);
-                    for (float &v : b)
-                        v = rounded(t, v);
-                    const size_t len = px * sh.K;
-                    void *dy = buf(len * gc_dtype_size(t));
+                    c.round_weights();
                     expect_ok("first_conv_tc",
-                              gc_first_conv_tc_cuda(0, t, dx, C0, dw, bias, dy, sh.n, sh.H,
+                              gc_first_conv_tc_cuda(0, t, c.dx, C0, dw, bias, c.dy, sh.n, sh.H,
                                                     sh.W, sh.K, relu, err),
                               err);
-                    finish("first_conv_tc");
-                    cpu_conv cv;
-                    if (!cpu_conv_init(&cv, w.data(), b.data(), 3, sh.K)) {
-                        FAIL("cpu_conv_init");
-                        return;
-                    }
-                    std::vector<float> ref(len);
-                    cpu_conv_run(&cv, x.data(), sh.n, sh.H, sh.W, ref.data(), relu, 1,
-                                 scratch.data());
-                    cpu_conv_free(&cv);
-                    const float tol = t == GC_DT_BF16 ? 1.0f / 128 : 1.0f / 1024;
-                    char what[96];
-                    snprintf(what, sizeof what, "first_conv_tc %dx%dx%dx%d C0 %d relu %d",
-                             sh.n, sh.H, sh.W, sh.K, C0, relu);
-                    expect(what, t, dy, ref.data(), len, tol);
-                    release(dx);
+                    c.check("first_conv_tc", scratch);
                     release(dw);
                     release(bias);
-                    release(dy);
                 }
     /* what the kernel does not take is refused, not run: fp32, 24 outputs */
     checks++;
