@@ -6,13 +6,23 @@
  * target locks it twice, and the first time with the new inode's allocation inside the lock:
  * with many writers into one folder (the command's encoders) the others wait there, spinning
  * (perf on ext4, 16 writers: a third of the samples in rwsem_spin_on_owner under create and
- * rename; none with O_TMPFILE). A kill leaves no temporary file on this path either.
+ * rename; none with O_TMPFILE). A kill while a new file is written leaves no temporary file
+ * either (one replacing a file may: it goes through a temporary name, below).
  *
  * linkat refuses a name that exists (EEXIST): then the nameless file is linked under a
  * temporary name and renamed over the target, so a replaced file is still atomic. Where
  * O_TMPFILE is not there (NFS, some FUSE filesystems, kernels before 3.11) or linking it
  * fails otherwise: a named temporary file and rename, as before. GC_ATOMIC_WRITE=rename takes
  * that path always (the tests cover both; a filesystem whose O_TMPFILE misbehaves).
+ *
+ * The umask: kernels before 6.0 did not apply it to O_TMPFILE files on filesystems without
+ * POSIX ACLs (fixed by "fs: add missing umask strip in vfs_tmpfile"), which left them 0666.
+ * A nameless file whose mode comes out exactly 0666 where the umask removes bits of it is
+ * set to 0666 & ~umask, what open(O_CREAT, 0666) gives; the umask is read from
+ * /proc/self/status (umask(2) cannot read it without setting it, racing other threads), and
+ * where it cannot be read the classic path runs. (A folder's default ACL that itself grants
+ * 0666 would be narrowed by this to the umask's mode: the one case where the two paths give
+ * different modes.)
  *
  * No fsync: atomic, not durable.
  */
@@ -25,15 +35,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-static int nameless_allowed(void)
+/* The process's umask from /proc/self/status ("Umask:\t0022", Linux 4.7+), or -1. */
+static int read_umask(void)
 {
-    static atomic_int cached = -1; /* the environment, read once */
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    int mask = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Umask:", 6) == 0) {
+            char *end;
+            const long v = strtol(line + 6, &end, 8);
+            if (end != line + 6 && v >= 0 && v <= 0777)
+                mask = (int)v;
+            break;
+        }
+    fclose(f);
+    return mask;
+}
+
+/* The umask for nameless files (read once: the command never changes it), or -1 when they
+ * are not to be used: GC_ATOMIC_WRITE=rename, or no umask to be had. */
+static int nameless_umask(void)
+{
+    static atomic_int cached = -2; /* -2: not read yet */
     int v = atomic_load(&cached);
-    if (v < 0) {
+    if (v == -2) {
         const char *e = getenv("GC_ATOMIC_WRITE");
-        v = !(e && strcmp(e, "rename") == 0);
+        v = e && strcmp(e, "rename") == 0 ? -1 : read_umask();
         atomic_store(&cached, v);
     }
     return v;
@@ -110,22 +143,39 @@ static gc_status write_renamed(const char *path, const void *bytes, size_t len, 
     return st;
 }
 
-/* A nameless file in path's folder, open for writing; -1 where there is none. */
-static int open_nameless(const char *path)
+static int open_tmpfile(const char *dir)
+{
+    return open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC, 0666);
+}
+
+/* A nameless file in path's folder, open for writing, its mode as open(O_CREAT, 0666) under
+ * umask `mask` would give it, and its identity in *sb; -1 where there is none. */
+static int open_nameless(const char *path, int mask, struct stat *sb)
 {
     const char *slash = strrchr(path, '/');
-    if (!slash)
-        return open(".", O_WRONLY | O_TMPFILE | O_CLOEXEC, 0666);
-    if (slash == path)
-        return open("/", O_WRONLY | O_TMPFILE | O_CLOEXEC, 0666);
-    const size_t n = (size_t)(slash - path);
-    char *dir = malloc(n + 1);
-    if (!dir)
+    int fd;
+    if (!slash) {
+        fd = open_tmpfile(".");
+    } else if (slash == path) {
+        fd = open_tmpfile("/");
+    } else {
+        const size_t n = (size_t)(slash - path);
+        char *dir = malloc(n + 1);
+        if (!dir)
+            return -1;
+        memcpy(dir, path, n);
+        dir[n] = 0;
+        fd = open_tmpfile(dir);
+        free(dir);
+    }
+    if (fd < 0)
         return -1;
-    memcpy(dir, path, n);
-    dir[n] = 0;
-    const int fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC, 0666);
-    free(dir);
+    const mode_t want = 0666 & ~(mode_t)mask;
+    if (fstat(fd, sb) != 0 ||
+        ((sb->st_mode & 0777) == 0666 && want != 0666 && fchmod(fd, want) != 0)) {
+        close(fd); /* the classic way, then */
+        return -1;
+    }
     return fd;
 }
 
@@ -150,7 +200,9 @@ gc_status gc_write_file_atomically(const char *path, const void *bytes, size_t l
     char *tmp = malloc(tmp_len);
     if (!tmp)
         return gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    const int fd = nameless_allowed() ? open_nameless(path) : -1;
+    const int mask = nameless_umask();
+    struct stat sb;
+    const int fd = mask >= 0 ? open_nameless(path, mask, &sb) : -1;
     gc_status st;
     if (fd < 0) { /* unsupported here, or a real error that the classic way reports */
         st = write_renamed(path, bytes, len, tmp, tmp_len, err, err_len);
@@ -158,8 +210,10 @@ gc_status gc_write_file_atomically(const char *path, const void *bytes, size_t l
         close(fd); /* nameless: nothing to remove */
     } else if (link_nameless(fd, path) == 0) {
         st = close_checked(fd, path, err, err_len);
-        if (st != GC_OK)
-            unlink(path); /* ours: the link succeeded only because no file had the name */
+        struct stat now;
+        if (st != GC_OK && stat(path, &now) == 0 && now.st_dev == sb.st_dev &&
+            now.st_ino == sb.st_ino)
+            unlink(path); /* still ours (not replaced meanwhile): the failed write goes */
     } else if (errno != EEXIST) { /* linking unsupported: written again, the classic way */
         close(fd);
         st = write_renamed(path, bytes, len, tmp, tmp_len, err, err_len);
