@@ -13,18 +13,19 @@
  * One warp computes 16 neighbouring pixels of one output row times 16 x NT output channels
  * (NT = 4, 64 channels, wherever the outputs are a multiple of 64, as in every VGG; else 2
  * or 1):
- *   - the three input rows under them, pixels x0-1 .. x0+18, go into the warp's shared
- *     memory as 8-channel vectors (channels 0..2 of the input, zeros for the rest and for
- *     pixels outside the image: the padding, and whatever the input's padding channels
- *     hold never reaches a product);
- *   - for kernel row ky, pixel r's 32 reduction terms are the 4 vectors of pixels
- *     x0-1+r .. x0+2+r: read as a 16x32 matrix whose rows overlap (leading dimension 8),
- *     they multiply a 32 x 16NT weight matrix whose rows kx * 8 + c hold w[co][ky][kx][c]
- *     for kx, c < 3 and zeros elsewhere; 3 rows x 2 halves x NT column tiles = 6 NT wmma
- *     steps;
- *   - the accumulators go to the same shared memory as floats, and each lane adds the bias,
- *     applies ReLU, rounds once and writes half a pixel's 16 NT channels (NT 16-byte
- *     stores, each pair of lanes one whole 32-byte sector).
+ *   - for each kernel row ky, the warp writes a 16x32 matrix A_ky into its shared memory:
+ *     row r holds the 8-channel vectors of input pixels x0-1+r, x0+r, x0+1+r (channels 0..2
+ *     of the input, zeros for the rest and for pixels outside the image: the padding) and
+ *     an all-zero fourth vector, so that whatever the input's padding channels or a
+ *     neighbour hold never reaches a product. Rows are 64 bytes apart, which keeps every
+ *     row start 32-byte aligned, as the PTX ISA asks of wmma loads (rows that overlap in
+ *     memory, one 16-byte vector apart, would save the copies but break that rule);
+ *   - A_ky times a 32 x 16NT weight matrix whose rows kx * 8 + c hold w[co][ky][kx][c] for
+ *     kx, c < 3 and zeros elsewhere: 3 rows x 2 halves x NT column tiles = 6 NT wmma steps;
+ *   - the accumulators go to the same shared memory as floats (rows 16NT + 8 floats apart:
+ *     32-byte aligned, and the epilogue's reads at most 2-way bank conflicts), and each lane
+ *     adds the bias, applies ReLU, rounds once and writes half a pixel's 16 NT channels
+ *     (NT 16-byte stores, each pair of lanes one whole 32-byte sector).
  * Numerics: the products exact (fp16/bf16 times fp16/bf16 in float), the 27 taps summed in
  * float in the tensor cores' order, the bias added, ReLU, one rounding to T: within float
  * rounding of cuda/first_conv.cu's result (kernels_{emu,gpu} check both against the CPU).
@@ -58,13 +59,23 @@
 
 #define TC_PIX 16                     /* output pixels a warp (the wmma tile's rows)       */
 #define TC_NT_MAX 4                   /* 16-wide column tiles a warp, at most (64 channels) */
-#define TC_SPAN 20                    /* staged pixels a row: x0-1 .. x0+18 (32 B aligned)  */
-#define TC_KROWS 32                   /* reduction terms a kernel row: 4 pixels x 8 channels */
+#define TC_KROWS 32                   /* reduction terms a kernel row: 4 vectors x 8 channels */
+#define TC_A (TC_PIX * TC_KROWS)      /* elements of one A_ky                                */
 #define TC_WARPS (GC_BLOCK / 32)
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #define TC_HAVE 1 /* bf16 wmma needs sm_80; the build's architectures start there */
 #endif
+
+/* A T's 16 bits, for packing two into a 32-bit word */
+static __device__ __forceinline__ uint32_t bits16(__half v)
+{
+    return ((__half_raw)v).x;
+}
+static __device__ __forceinline__ uint32_t bits16(__nv_bfloat16 v)
+{
+    return ((__nv_bfloat16_raw)v).x;
+}
 
 template <typename T, int NT>
 static __global__ void __launch_bounds__(GC_BLOCK)
@@ -73,13 +84,11 @@ static __global__ void __launch_bounds__(GC_BLOCK)
 {
 #ifdef TC_HAVE
     using namespace nvcuda;
-    constexpr int OUT = 16 * NT;  /* output channels a warp */
-    constexpr int OUT_LD = OUT + 4; /* a pixel's accumulators: 4 floats apart, so that the
-                                       16 pixels' reads in the epilogue fall in different
-                                       banks (2-way, not 16-way) */
-    /* per warp: the staged input (3 x TC_SPAN x 8 of T, 960 bytes), then over it the
-     * accumulators (TC_PIX x OUT_LD floats) */
-    GC_SHARED __align__(32) float smem[TC_WARPS][TC_PIX * (16 * TC_NT_MAX + 4)];
+    constexpr int OUT = 16 * NT;    /* output channels a warp */
+    constexpr int OUT_LD = OUT + 8; /* a pixel's accumulators apart (floats) */
+    /* per warp: the three A_ky (3 x 16 x 32 of T, 3 KB), then over them the accumulators
+     * (TC_PIX x OUT_LD floats, 4.5 KB at NT = 4) */
+    GC_SHARED __align__(32) float smem[TC_WARPS][TC_PIX * (16 * TC_NT_MAX + 8)];
     const int warp = (int)(threadIdx.x >> 5), lane = (int)(threadIdx.x & 31);
     float *const out = smem[warp];
     T *const stage = (T *)out;
@@ -93,15 +102,16 @@ static __global__ void __launch_bounds__(GC_BLOCK)
         const size_t row = tile / (size_t)tiles; /* image * H + output row */
         const int32_t oy = (int32_t)(row % (size_t)H);
         GC_SYNCWARP(); /* the last task's epilogue has read the accumulators */
-        GC_LANE_SHARE(i, lane, 3 * TC_SPAN)
+        /* slot i: A_ky row r, vector q (input pixel x0-1+r+q; q = 3 stays zero) */
+        GC_LANE_SHARE(i, lane, 3 * TC_PIX * 4)
         {
-            const int ky = i / TC_SPAN, px = i % TC_SPAN;
-            const int32_t iy = oy + ky - 1, ix = x0 - 1 + px;
+            const int ky = i / (TC_PIX * 4), r = (i / 4) % TC_PIX, q = i % 4;
+            const int32_t iy = oy + ky - 1, ix = x0 - 1 + r + q;
             T v[8];
             const T zero = T(0.0f);
             for (int c = 0; c < 8; c++)
                 v[c] = zero;
-            if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+            if (q < 3 && iy >= 0 && iy < H && ix >= 0 && ix < W) {
                 const T *src = x + ((row + (size_t)ky - 1) * (size_t)W + (size_t)ix) * C0;
                 if (C0 == 8) { /* the backend's packing in fp16/bf16: one 16-byte load */
                     T w8[8];
@@ -123,8 +133,7 @@ static __global__ void __launch_bounds__(GC_BLOCK)
         for (int ky = 0; ky < 3; ky++) {
             for (int kh = 0; kh < TC_KROWS / 16; kh++) {
                 wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-                /* rows: pixel r's vectors r .. r+3 of staged row ky (leading dimension 8) */
-                wmma::load_matrix_sync(a, stage + (ky * TC_SPAN) * 8 + kh * 16, 8);
+                wmma::load_matrix_sync(a, stage + ky * TC_A + kh * 16, TC_KROWS);
                 const T *wk = wt + (size_t)(ky * TC_KROWS + kh * 16) * K + (size_t)g * OUT;
                 for (int nt = 0; nt < NT; nt++) {
                     wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
@@ -144,17 +153,22 @@ static __global__ void __launch_bounds__(GC_BLOCK)
             T *dst = y + (row * (size_t)W + (size_t)(x0 + p)) * (size_t)K + (size_t)g * OUT;
             for (int v = 0; v < NT; v++) {
                 const int c = v * 16 + h * 8;
-                T e8[8];
-                for (int e = 0; e < 8; e++) {
-                    const float s = out[p * OUT_LD + c + e] + bias[(size_t)g * OUT + c + e];
-                    put(&e8[e], relu ? gc_relu(s) : s);
+                uint32_t w4[4];
+                for (int e = 0; e < 8; e += 2) { /* two rounded values a word */
+                    const float s0 = out[p * OUT_LD + c + e] + bias[(size_t)g * OUT + c + e];
+                    const float s1 =
+                        out[p * OUT_LD + c + e + 1] + bias[(size_t)g * OUT + c + e + 1];
+                    T lo, hi;
+                    put(&lo, relu ? gc_relu(s0) : s0);
+                    put(&hi, relu ? gc_relu(s1) : s1);
+                    w4[e / 2] = bits16(lo) | bits16(hi) << 16;
                 }
-                uint4 u;
-                memcpy(&u, e8, sizeof u);
-                *(uint4 *)(dst + c) = u;
+                *(uint4 *)(dst + c) = make_uint4(w4[0], w4[1], w4[2], w4[3]);
             }
         }
     }
+#else
+    __trap(); /* built for a GPU before sm_80: the backend does not take those */
 #endif
 }
 

@@ -7,15 +7,20 @@
  * holds the whole 16x16 tile and each call does the whole warp's work: a load reads the
  * tile, mma_sync multiplies whole tiles (k in order, in float), a store writes the tile.
  * Every lane of a warp computes the same tiles, so the memory a store leaves is what the
- * warp's store leaves. What this cannot check: the hardware's summation order and the lanes'
- * split of a fragment (the kernel never touches fragment elements, so it has none to get
- * wrong), alignment rules (the kernel's comments argue them; the GPU tests run them).
+ * warp's store leaves. The PTX ISA's rules for the memory are checked, and a breach aborts:
+ * the matrix's start and every row's start 32-byte aligned (a stride a multiple of 32
+ * bytes). What this cannot check: the hardware's summation order, the lanes' split of a
+ * fragment (the kernel never touches fragment elements, so it has none to get wrong), and
+ * __syncwarp (the emulated lanes run one after another).
  */
 #ifndef GC_WMMA_EMULATE_H
 #define GC_WMMA_EMULATE_H
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 namespace nvcuda {
 namespace wmma {
@@ -44,10 +49,21 @@ static inline float emu_value(__nv_bfloat16 h)
     return __bfloat162float(h);
 }
 
+/* The PTX ISA's alignment rule for wmma loads and stores: aborts on a breach. */
+static inline void emu_check_rows(const char *what, const void *p, unsigned ldm, size_t elem)
+{
+    if ((uintptr_t)p % 32 != 0 || (ldm * elem) % 32 != 0) {
+        fprintf(stderr, "wmma_emulate: %s at %p with a stride of %u x %zu bytes: the start and "
+                "every row's start must be 32-byte aligned\n", what, p, ldm, elem);
+        abort();
+    }
+}
+
 template <typename Use, typename T>
 static inline void load_matrix_sync(fragment<Use, 16, 16, 16, T, row_major> &f, const T *p,
                                     unsigned ldm)
 {
+    emu_check_rows("load_matrix_sync", p, ldm, sizeof(T));
     for (int r = 0; r < 16; r++)
         for (int c = 0; c < 16; c++)
             f.v[r * 16 + c] = emu_value(p[(size_t)r * ldm + c]);
@@ -80,6 +96,7 @@ static inline void mma_sync(fragment<accumulator, 16, 16, 16, float> &d,
 static inline void store_matrix_sync(float *p, const fragment<accumulator, 16, 16, 16, float> &f,
                                      unsigned ldm, layout_t layout)
 {
+    emu_check_rows("store_matrix_sync", p, ldm, sizeof(float));
     for (int r = 0; r < 16; r++)
         for (int c = 0; c < 16; c++) {
             const float x = f.v[r * 16 + c];
