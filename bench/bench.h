@@ -74,6 +74,7 @@ typedef struct bench_mode {
     /* files mode */
     int32_t files_images, files_ok;
     double files_wall_s, files_startup_s, files_steady_ips;
+    char files_fs[24]; /* the filesystem the outputs went to ("ext2/3/4", "tmpfs", ...) */
     double files_epoch[2]; /* the last full run's start and end, Unix seconds (CLOCK_REALTIME) */
     char files_stats[2048]; /* the command's --stats JSON of the last run ("" without) */
     /* cudaMemGetInfo: device memory taken while the context lived (CUDA only; else -1) */

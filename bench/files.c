@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -145,6 +146,29 @@ static int32_t count_ok_lines(const char *path)
         n += strstr(line, "\"status\":\"ok\"") || strstr(line, "\"status\": \"ok\"");
     fclose(f);
     return n;
+}
+
+/* The kind of filesystem dir is on, by statfs's magic number (linux/magic.h), into name:
+ * its inode allocation and folder locking are part of what files mode measures. */
+static void filesystem_name(const char *dir, char *name, size_t len)
+{
+    static const struct {
+        unsigned long magic;
+        const char *name;
+    } known[] = {{0xEF53, "ext2/3/4"},   {0x01021994, "tmpfs"}, {0x58465342, "xfs"},
+                 {0x9123683E, "btrfs"},  {0x794C7630, "overlayfs"}, {0x6969, "nfs"},
+                 {0x65735546, "fuse"},   {0x2FC12FC1, "zfs"}};
+    struct statfs sf;
+    if (statfs(dir, &sf) != 0) {
+        snprintf(name, len, "unknown");
+        return;
+    }
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if ((unsigned long)sf.f_type == known[i].magic) {
+            snprintf(name, len, "%s", known[i].name);
+            return;
+        }
+    snprintf(name, len, "0x%lx", (unsigned long)sf.f_type);
 }
 
 void remove_tree(const char *dir, const char *log)
@@ -283,6 +307,7 @@ void files_mode(const bench_args *a, pool *threads, bench_mode *m, const char *b
     m->files_ok = ok_big;
     m->files_wall_s = m->median_ms * 1e-3;
     m->files_startup_s = small;
+    filesystem_name(root, m->files_fs, sizeof m->files_fs);
     const int32_t rest = a->files - (m->batch < a->files ? m->batch : 0);
     m->files_steady_ips = m->files_wall_s > small && rest > 0 ? rest / (m->files_wall_s - small)
                                                               : 0.0;

@@ -105,10 +105,11 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     if (!strcmp(m->name, "files"))
         fprintf(o, ",\"files\":{\"images\":%d,\"ok\":%d,\"image_size\":[%d,%d],\"wall_s\":%.3f,"
                    "\"startup_s\":%.3f,\"steady_images_per_s\":%.2f,\"run_epoch_s\":[%.3f,%.3f],"
-                   "\"format\":\"%s\",\"workers_per_device\":%d,\"stats\":%s}",
+                   "\"format\":\"%s\",\"workers_per_device\":%d,\"out_fs\":\"%s\",\"stats\":%s}",
                 m->files_images, m->files_ok, a->image_w, a->image_h, m->files_wall_s,
                 m->files_startup_s, m->files_steady_ips, m->files_epoch[0], m->files_epoch[1],
-                a->files_format, a->files_workers, *m->files_stats ? m->files_stats : "null");
+                a->files_format, a->files_workers, *m->files_fs ? m->files_fs : "unknown",
+                *m->files_stats ? m->files_stats : "null");
     if (strcmp(m->name, "files") && m->ok)
         fprintf(o, ",\"device_bytes\":%lld,\"device_used_bytes\":%lld",
                 (long long)m->last.device_bytes, (long long)m->device_used_bytes);

@@ -49,13 +49,20 @@ def files_key(r):
     """What tells a files record from another of the same mode, precision and batch."""
     f = r.get("files") or {}
     return (tuple(f.get("image_size") or ()), f.get("format", "png"),
-            f.get("workers_per_device", 1), io_nice(r), bool(r.get("cuda_blocking_sync")))
+            f.get("workers_per_device", 1), io_nice(r), bool(r.get("cuda_blocking_sync")),
+            in_memory(r))
+
+
+def in_memory(r):
+    """Whether a files record's JPEGs and outputs were in memory (tmpfs), not on a disk."""
+    return (r.get("files") or {}).get("out_fs") == "tmpfs"
 
 
 def files_variant(r):
     """The experiments a files record ran with, as words after its description."""
     return ((f", decode/encode threads at nice +{io_nice(r)}" if io_nice(r) else "") +
-            (", blocking-sync waits" if r.get("cuda_blocking_sync") else ""))
+            (", blocking-sync waits" if r.get("cuda_blocking_sync") else "") +
+            (", files in memory (tmpfs)" if in_memory(r) else ""))
 
 
 def first_conv_env(r):

@@ -97,6 +97,11 @@ for r in recs:
         block["cuda_blocking_sync"] = True
         block["files"]["steady_images_per_s"] = 9876.0
         extra.append(block)
+        # the files in memory (tmpfs, the -shm step): a run of its own, said so
+        shm = json.loads(json.dumps(again))
+        shm["files"]["out_fs"] = "tmpfs"
+        shm["files"]["steady_images_per_s"] = 7777.0
+        extra.append(shm)
 os.makedirs(WORK, exist_ok=True)
 path = os.path.join(WORK, "bench.jsonl")
 with open(path, "w") as f:
@@ -140,6 +145,11 @@ check(any("steady 4,321" in l and "(runs: " in l and "4,321" in l.split("(runs: 
       files_rows)
 check(any("blocking-sync waits" in l and "steady 9,876" in l for l in files_rows),
       "summary: GC_CUDA_BLOCKING_SYNC files runs apart",
+      files_rows)
+check(any("files in memory (tmpfs)" in l and "steady 7,777" in l and "(runs:" not in l
+          for l in files_rows) and
+      not any("steady 4,321" in l and "7,777" in l for l in files_rows),
+      "summary: files runs in memory (tmpfs) apart from those on a disk",
       files_rows)
 check("| gpu | bf16 | 64 | GC_CUDNN_FUSE=1 | 222 | 111 | 0.500 |" in out,
       "summary: GC_CUDNN_FUSE=1 runs are a variant beside the default",
