@@ -422,7 +422,7 @@ static float *host_register(float *p, size_t bytes)
  * against 2.13), and tf32 and fp16 were not measured, so they keep cuDNN's. GC_FIRST_CONV=ours
  * or =cudnn picks one in every precision (to measure one against the other, or to bisect);
  * =tc the tensor-core kernel (cuda/first_conv_tc.cu, not yet run on a GPU) where it applies
- * (fp16/bf16, a multiple of 64 outputs), else as =ours. */
+ * (fp16/bf16, a multiple of 16 outputs), else as =ours. */
 static int first_conv_by_kernel(const gc_context *ctx, const cuda_state *s)
 {
     const gc_model *m = &ctx->model;

@@ -168,7 +168,8 @@ static __global__ void __launch_bounds__(GC_BLOCK)
         }
     }
 #else
-    __trap(); /* built for a GPU before sm_80: the backend does not take those */
+    __trap(); /* code for a GPU before sm_80 (a build with CMAKE_CUDA_ARCHITECTURES below 80,
+                 its PTX compiled at run time): loud rather than a silent wrong result */
 #endif
 }
 

@@ -18,9 +18,10 @@
  * The umask: kernels before 6.0 did not apply it to O_TMPFILE files on filesystems without
  * POSIX ACLs (fixed by "fs: add missing umask strip in vfs_tmpfile"), which left them 0666.
  * A nameless file whose mode comes out exactly 0666 where the umask removes bits of it is
- * set to 0666 & ~umask, what open(O_CREAT, 0666) gives; the umask is read from
- * /proc/self/status (umask(2) cannot read it without setting it, racing other threads), and
- * where it cannot be read the classic path runs. (A folder's default ACL that itself grants
+ * set to 0666 & ~umask, what open(O_CREAT, 0666) gives; the umask is read then, from the
+ * status file in /proc (umask(2) cannot read it without setting it, racing other threads),
+ * and where it cannot be read the classic path runs. That branch runs only on such kernels:
+ * the tests here (6.18) check the mode, not the branch. (A folder's default ACL that itself grants
  * 0666 would be narrowed by this to the umask's mode: the one case where the two paths give
  * different modes.)
  *
@@ -38,10 +39,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The process's umask from /proc/self/status ("Umask:\t0022", Linux 4.7+), or -1. */
+/* The process's umask now, from the status file ("Umask:\t0022", Linux 4.7+), or -1. The
+ * thread's file first: the process's lacks the line once its main thread has exited. */
 static int read_umask(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
+    FILE *f = fopen("/proc/thread-self/status", "re");
+    if (!f)
+        f = fopen("/proc/self/status", "re");
     if (!f)
         return -1;
     char line[256];
@@ -58,15 +62,14 @@ static int read_umask(void)
     return mask;
 }
 
-/* The umask for nameless files (read once: the command never changes it), or -1 when they
- * are not to be used: GC_ATOMIC_WRITE=rename, or no umask to be had. */
-static int nameless_umask(void)
+/* Whether nameless files are to be used: not with GC_ATOMIC_WRITE=rename (read once). */
+static int nameless_allowed(void)
 {
-    static atomic_int cached = -2; /* -2: not read yet */
+    static atomic_int cached = -1; /* -1: not read yet */
     int v = atomic_load(&cached);
-    if (v == -2) {
+    if (v < 0) {
         const char *e = getenv("GC_ATOMIC_WRITE");
-        v = e && strcmp(e, "rename") == 0 ? -1 : read_umask();
+        v = !(e && strcmp(e, "rename") == 0);
         atomic_store(&cached, v);
     }
     return v;
@@ -148,9 +151,12 @@ static int open_tmpfile(const char *dir)
     return open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC, 0666);
 }
 
-/* A nameless file in path's folder, open for writing, its mode as open(O_CREAT, 0666) under
- * umask `mask` would give it, and its identity in *sb; -1 where there is none. */
-static int open_nameless(const char *path, int mask, struct stat *sb)
+/* A nameless file in path's folder, open for writing, its mode as open(O_CREAT, 0666) would
+ * give it, and its identity in *sb; -1 where there is none. A mode of exactly 0666 is what a
+ * kernel that skipped the umask leaves (or a umask of 0, or a folder's default ACL granting
+ * it): only then is the umask read, now (the caller may have changed it since the last
+ * write), and applied; unreadable, the classic path. */
+static int open_nameless(const char *path, struct stat *sb)
 {
     const char *slash = strrchr(path, '/');
     int fd;
@@ -170,9 +176,10 @@ static int open_nameless(const char *path, int mask, struct stat *sb)
     }
     if (fd < 0)
         return -1;
-    const mode_t want = 0666 & ~(mode_t)mask;
+    int mask = 0;
     if (fstat(fd, sb) != 0 ||
-        ((sb->st_mode & 0777) == 0666 && want != 0666 && fchmod(fd, want) != 0)) {
+        ((sb->st_mode & 0777) == 0666 && (mask = read_umask()) != 0 &&
+         (mask < 0 || fchmod(fd, 0666 & ~(mode_t)mask) != 0))) {
         close(fd); /* the classic way, then */
         return -1;
     }
@@ -200,9 +207,8 @@ gc_status gc_write_file_atomically(const char *path, const void *bytes, size_t l
     char *tmp = malloc(tmp_len);
     if (!tmp)
         return gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    const int mask = nameless_umask();
     struct stat sb;
-    const int fd = mask >= 0 ? open_nameless(path, mask, &sb) : -1;
+    const int fd = nameless_allowed() ? open_nameless(path, &sb) : -1;
     gc_status st;
     if (fd < 0) { /* unsupported here, or a real error that the classic way reports */
         st = write_renamed(path, bytes, len, tmp, tmp_len, err, err_len);
@@ -210,8 +216,9 @@ gc_status gc_write_file_atomically(const char *path, const void *bytes, size_t l
         close(fd); /* nameless: nothing to remove */
     } else if (link_nameless(fd, path) == 0) {
         st = close_checked(fd, path, err, err_len);
-        struct stat now;
-        if (st != GC_OK && stat(path, &now) == 0 && now.st_dev == sb.st_dev &&
+        struct stat now; /* (a writer may still replace it between lstat and unlink: a window
+                            this narrow is left open) */
+        if (st != GC_OK && lstat(path, &now) == 0 && now.st_dev == sb.st_dev &&
             now.st_ino == sb.st_ino)
             unlink(path); /* still ours (not replaced meanwhile): the failed write goes */
     } else if (errno != EEXIST) { /* linking unsupported: written again, the classic way */

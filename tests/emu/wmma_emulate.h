@@ -9,7 +9,8 @@
  * Every lane of a warp computes the same tiles, so the memory a store leaves is what the
  * warp's store leaves. The PTX ISA's rules for the memory are checked, and a breach aborts:
  * the matrix's start and every row's start 32-byte aligned (a stride a multiple of 32
- * bytes). What this cannot check: the hardware's summation order, the lanes' split of a
+ * bytes; stricter than the CUDA guide's 16-byte ldm on purpose: what the PTX ISA says is
+ * what a later ptxas may rely on). What this cannot check: the hardware's summation order, the lanes' split of a
  * fragment (the kernel never touches fragment elements, so it has none to get wrong), and
  * __syncwarp (the emulated lanes run one after another).
  */
