@@ -100,7 +100,7 @@ static gc_status write_all(int fd, const char *path, const void *bytes, size_t l
             continue;
         if (put <= 0)
             return gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
-                        gc_errno_text(put < 0 ? errno : EIO, ebuf, sizeof ebuf));
+                                gc_errno_text(put < 0 ? errno : EIO, ebuf, sizeof ebuf));
         done += (size_t)put;
     }
     return GC_OK;
@@ -112,8 +112,21 @@ static gc_status close_checked(int fd, const char *path, char *err, size_t err_l
     char ebuf[128];
     if (close(fd) != 0)
         return gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
-                    gc_errno_text(errno, ebuf, sizeof ebuf));
+                            gc_errno_text(errno, ebuf, sizeof ebuf));
     return GC_OK;
+}
+
+/* fd, written whole and named tmp, closed and renamed over path; on any failure tmp goes. */
+static gc_status rename_over(int fd, const char *tmp, const char *path, char *err, size_t err_len)
+{
+    char ebuf[128];
+    gc_status st = close_checked(fd, path, err, err_len);
+    if (st == GC_OK && rename(tmp, path) != 0)
+        st = gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot write (rename from %s): %s", path,
+                          tmp, gc_errno_text(errno, ebuf, sizeof ebuf));
+    if (st != GC_OK)
+        unlink(tmp);
+    return st;
 }
 
 /* The classic way: a named temporary file, renamed over path. */
@@ -132,18 +145,14 @@ static gc_status write_renamed(const char *path, const void *bytes, size_t len, 
     }
     if (fd < 0)
         return gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot write: %s", path,
-                    gc_errno_text(errno, ebuf, sizeof ebuf));
-    gc_status st = write_all(fd, path, bytes, len, err, err_len);
-    if (st != GC_OK)
+                            gc_errno_text(errno, ebuf, sizeof ebuf));
+    const gc_status st = write_all(fd, path, bytes, len, err, err_len);
+    if (st != GC_OK) {
         close(fd);
-    else
-        st = close_checked(fd, path, err, err_len);
-    if (st == GC_OK && rename(tmp, path) != 0)
-        st = gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot write (rename from %s): %s", path, tmp,
-                  gc_errno_text(errno, ebuf, sizeof ebuf));
-    if (st != GC_OK)
         unlink(tmp);
-    return st;
+        return st;
+    }
+    return rename_over(fd, tmp, path, err, err_len);
 }
 
 static int open_tmpfile(const char *dir)
@@ -177,9 +186,8 @@ static int open_nameless(const char *path, struct stat *sb)
     if (fd < 0)
         return -1;
     int mask = 0;
-    if (fstat(fd, sb) != 0 ||
-        ((sb->st_mode & 0777) == 0666 && (mask = read_umask()) != 0 &&
-         (mask < 0 || fchmod(fd, 0666 & ~(mode_t)mask) != 0))) {
+    if (fstat(fd, sb) != 0 || ((sb->st_mode & 0777) == 0666 && (mask = read_umask()) != 0 &&
+                               (mask < 0 || fchmod(fd, 0666 & ~(mode_t)mask) != 0))) {
         close(fd); /* the classic way, then */
         return -1;
     }
@@ -220,7 +228,7 @@ gc_status gc_write_file_atomically(const char *path, const void *bytes, size_t l
                             this narrow is left open) */
         if (st != GC_OK && lstat(path, &now) == 0 && now.st_dev == sb.st_dev &&
             now.st_ino == sb.st_ino)
-            unlink(path); /* still ours (not replaced meanwhile): the failed write goes */
+            unlink(path);         /* still ours (not replaced meanwhile): the failed write goes */
     } else if (errno != EEXIST) { /* linking unsupported: written again, the classic way */
         close(fd);
         st = write_renamed(path, bytes, len, tmp, tmp_len, err, err_len);
@@ -236,13 +244,7 @@ gc_status gc_write_file_atomically(const char *path, const void *bytes, size_t l
             close(fd);
             st = write_renamed(path, bytes, len, tmp, tmp_len, err, err_len);
         } else {
-            char ebuf[128];
-            st = close_checked(fd, path, err, err_len);
-            if (st == GC_OK && rename(tmp, path) != 0)
-                st = gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot write (rename from %s): %s",
-                          path, tmp, gc_errno_text(errno, ebuf, sizeof ebuf));
-            if (st != GC_OK)
-                unlink(tmp);
+            st = rename_over(fd, tmp, path, err, err_len);
         }
     }
     free(tmp);
