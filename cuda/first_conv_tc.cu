@@ -57,10 +57,10 @@
 #define GC_STORE16(dst, u) (*(uint4 *)(dst) = (u))
 #endif
 
-#define TC_PIX 16                     /* output pixels a warp (the wmma tile's rows)       */
-#define TC_NT_MAX 4                   /* 16-wide column tiles a warp, at most (64 channels) */
-#define TC_KROWS 32                   /* reduction terms a kernel row: 4 vectors x 8 channels */
-#define TC_A (TC_PIX * TC_KROWS)      /* elements of one A_ky                                */
+#define TC_PIX 16                /* output pixels a warp (the wmma tile's rows)       */
+#define TC_NT_MAX 4              /* 16-wide column tiles a warp, at most (64 channels) */
+#define TC_KROWS 32              /* reduction terms a kernel row: 4 vectors x 8 channels */
+#define TC_A (TC_PIX * TC_KROWS) /* elements of one A_ky                                */
 #define TC_WARPS (GC_BLOCK / 32)
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
@@ -79,8 +79,8 @@ static __device__ __forceinline__ uint32_t bits16(__nv_bfloat16 v)
 
 template <typename T, int NT>
 static __global__ void __launch_bounds__(GC_BLOCK)
-    op_first_conv_tc_kernel(const T *x, int32_t C0, const T *wt, const float *bias, T *y,
-                            int32_t H, int32_t W, int32_t K, int relu, size_t tasks)
+    op_first_conv_tc_kernel(const T *x, int32_t C0, const T *wt, const float *bias, T *y, int32_t H,
+                            int32_t W, int32_t K, int relu, size_t tasks)
 {
 #ifdef TC_HAVE
     using namespace nvcuda;
@@ -175,8 +175,8 @@ static __global__ void __launch_bounds__(GC_BLOCK)
 
 template <typename T>
 static void launch_tc(cudaStream_t st, unsigned grid, int nt, const void *x, int32_t C0,
-                      const void *wt, const float *bias, void *y, int32_t H, int32_t W,
-                      int32_t K, int relu, size_t tasks)
+                      const void *wt, const float *bias, void *y, int32_t H, int32_t W, int32_t K,
+                      int relu, size_t tasks)
 {
     const T *xt = (const T *)x, *w = (const T *)wt;
     T *yt = (T *)y;
@@ -221,16 +221,18 @@ void gc_first_conv_tc_weights_host(gc_dtype t, const float *w, const float *b, i
 }
 
 gc_status gc_first_conv_tc_cuda(cudaStream_t st, gc_dtype t, const void *x, int32_t C0,
-                                const void *wt, const float *bias, void *y, int32_t n,
-                                int32_t H, int32_t W, int32_t K, int relu, gc_errbuf *err)
+                                const void *wt, const float *bias, void *y, int32_t n, int32_t H,
+                                int32_t W, int32_t K, int relu, gc_errbuf *err)
 {
     if (!gc_first_conv_tc_supported(t, 3, K) || C0 < 3 ||
         ((uintptr_t)y | (uintptr_t)wt) % 32 != 0 || (C0 == 8 && (uintptr_t)x % 16 != 0))
         return gc_fail(err, GC_ERR_BACKEND,
                        "first conv tensor-core kernel: %d output channels (a multiple of 16) "
-                       "from %d in %s, or "
-                       "unaligned buffers",
-                       (int)K, (int)C0, t == GC_DT_BF16 ? "bf16" : t == GC_DT_F16 ? "fp16" : "fp32");
+                       "from %d in %s, or unaligned buffers",
+                       (int)K, (int)C0,
+                       t == GC_DT_BF16  ? "bf16"
+                       : t == GC_DT_F16 ? "fp16"
+                                        : "fp32");
     const int nt = K % 64 == 0 ? 4 : K % 32 == 0 ? 2 : 1; /* 16-wide tiles a warp */
     const size_t tasks =
         (size_t)n * H * (size_t)((W + TC_PIX - 1) / TC_PIX) * (size_t)(K / (16 * nt));

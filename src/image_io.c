@@ -51,10 +51,10 @@ static gc_status check_pixels(const char *path, int64_t width, int64_t height, i
     int64_t pixels = width * height; /* both < 2^31 */
     if (max_pixels > 0 && pixels > max_pixels)
         return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                       "%s: image is %lldx%lld = %.4g MP, over the limit of %.4g MP "
-                       "(--max-pixels)",
-                       path, (long long)width, (long long)height, megapixels(pixels),
-                       megapixels(max_pixels));
+                            "%s: image is %lldx%lld = %.4g MP, over the limit of %.4g MP "
+                            "(--max-pixels)",
+                            path, (long long)width, (long long)height, megapixels(pixels),
+                            megapixels(max_pixels));
     return GC_OK;
 }
 
@@ -69,19 +69,19 @@ static gc_status read_whole_file(const char *path, uint8_t **out, size_t *out_le
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot open: %s", path,
-                       gc_errno_text(errno, ebuf, sizeof ebuf));
+                            gc_errno_text(errno, ebuf, sizeof ebuf));
     gc_status st = GC_OK;
     uint8_t *buf = NULL;
     size_t len = 0, cap;
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         st = gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot stat: %s", path,
-                     gc_errno_text(errno, ebuf, sizeof ebuf));
+                          gc_errno_text(errno, ebuf, sizeof ebuf));
         goto cleanup;
     }
     if (S_ISDIR(sb.st_mode)) {
         st = gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot read: %s", path,
-                     gc_errno_text(EISDIR, ebuf, sizeof ebuf));
+                          gc_errno_text(EISDIR, ebuf, sizeof ebuf));
         goto cleanup;
     }
     int regular = S_ISREG(sb.st_mode);
@@ -93,23 +93,23 @@ static gc_status read_whole_file(const char *path, uint8_t **out, size_t *out_le
     cap = regular ? (size_t)sb.st_size + 1 : 65536;
     buf = malloc(cap);
     if (!buf) {
-        st =
-            gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes", path, cap);
+        st = gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes", path,
+                          cap);
         goto cleanup;
     }
     for (;;) {
         if (len == cap) { /* the file grew, or a stream */
             if (!regular && cap >= GC_IMAGE_STREAM_MAX) {
                 st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                             "%s: not a regular file and longer than %zu bytes", path,
-                             GC_IMAGE_STREAM_MAX);
+                                  "%s: not a regular file and longer than %zu bytes", path,
+                                  GC_IMAGE_STREAM_MAX);
                 goto cleanup;
             }
             size_t ncap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
             uint8_t *nbuf = realloc(buf, ncap);
             if (!nbuf) {
-                st = gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes",
-                             path, ncap);
+                st = gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY,
+                                  "%s: cannot allocate %zu bytes", path, ncap);
                 goto cleanup;
             }
             buf = nbuf;
@@ -120,7 +120,7 @@ static gc_status read_whole_file(const char *path, uint8_t **out, size_t *out_le
             if (errno == EINTR)
                 continue;
             st = gc_fail_text(err, err_len, GC_ERR_IO, "%s: cannot read: %s", path,
-                         gc_errno_text(errno, ebuf, sizeof ebuf));
+                              gc_errno_text(errno, ebuf, sizeof ebuf));
             goto cleanup;
         }
         if (got == 0)
@@ -264,9 +264,9 @@ static int png_read_run(png_structp png, png_infop info, png_infop end, png_job 
     job->pixels = malloc((size_t)w * h * 3);
     job->rows = malloc(sizeof(png_bytep) * h);
     if (!job->pixels || !job->rows) {
-        job->status =
-            gc_fail_text(job->err, job->err_len, GC_ERR_OUT_OF_MEMORY,
-                    "%s: cannot allocate %ux%u RGB pixels", job->path, (unsigned)w, (unsigned)h);
+        job->status = gc_fail_text(job->err, job->err_len, GC_ERR_OUT_OF_MEMORY,
+                                   "%s: cannot allocate %ux%u RGB pixels", job->path, (unsigned)w,
+                                   (unsigned)h);
         return -2;
     }
     for (png_uint_32 y = 0; y < h; y++)
@@ -315,8 +315,8 @@ static gc_status decode_png(const char *path, const uint8_t *data, size_t size, 
         char note[300] = "";
         if (job.warning[0])
             snprintf(note, sizeof note, " (after the warning: %s)", job.warning);
-        st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: corrupt PNG: %s%s", path, job.msg,
-                     note);
+        st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: corrupt PNG: %s%s", path,
+                          job.msg, note);
         goto cleanup;
     }
     if (rc == -2) {
@@ -370,8 +370,8 @@ static gc_status decode_jpeg(const char *path, const uint8_t *data, size_t size,
         return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: JPEG file too large", path);
     tjhandle tj = tjInitDecompress();
     if (!tj)
-        return gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot start TurboJPEG: %s", path,
-                       tjGetErrorStr2(NULL));
+        return gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot start TurboJPEG: %s",
+                            path, tjGetErrorStr2(NULL));
 
     int width = 0, height = 0, subsamp = -1, colorspace = -1;
     if (tjDecompressHeader3(tj, data, (unsigned long)size, &width, &height, &subsamp,
@@ -382,8 +382,8 @@ static gc_status decode_jpeg(const char *path, const uint8_t *data, size_t size,
         int header_ok = tjGetErrorCode(tj) != TJERR_WARNING && width > 0 && height > 0 &&
                         colorspace >= 0 && subsamp < 0;
         if (!header_ok) {
-            st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: corrupt JPEG header: %s", path,
-                         tjGetErrorStr2(tj));
+            st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: corrupt JPEG header: %s",
+                              path, tjGetErrorStr2(tj));
             goto cleanup;
         }
     }
@@ -391,7 +391,7 @@ static gc_status decode_jpeg(const char *path, const uint8_t *data, size_t size,
         /* libjpeg calls a stream that ends (or turns to garbage) before its first frame a
          * "tables-only" JPEG: no error, no size */
         st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                     "%s: corrupt JPEG: no image before the data ends", path);
+                          "%s: corrupt JPEG: no image before the data ends", path);
         goto cleanup;
     }
     st = check_pixels(path, width, height, max_pixels, err, err_len);
@@ -405,8 +405,8 @@ static gc_status decode_jpeg(const char *path, const uint8_t *data, size_t size,
     const size_t npix = (size_t)width * (size_t)height;
     pixels = malloc(npix * (size_t)tjPixelSize[pf]);
     if (!pixels) {
-        st = gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %dx%d pixels", path,
-                     width, height);
+        st = gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %dx%d pixels",
+                          path, width, height);
         goto cleanup;
     }
     /* Flags: none of FASTDCT / FASTUPSAMPLE, so libjpeg's defaults (JDCT_ISLOW, fancy
@@ -423,7 +423,8 @@ static gc_status decode_jpeg(const char *path, const uint8_t *data, size_t size,
     unsigned marker = 0;
     if (rc != 0 && tjGetErrorCode(tj) == TJERR_WARNING &&
         sscanf(tjGetErrorStr2(tj), "Corrupt JPEG data: %d extraneous bytes before marker 0x%x",
-               &stray, &marker) == 2 && marker == 0xd9 && stray > 0) {
+               &stray, &marker) == 2 &&
+        marker == 0xd9 && stray > 0) {
         /* Stray bytes before the end marker (many cameras write them) are harmless: OpenCV and
          * PIL open such files. Cut them out and decode again, still stopping at any other
          * warning (decoding on past a warning would make libjpeg print it). */
@@ -445,8 +446,8 @@ static gc_status decode_jpeg(const char *path, const uint8_t *data, size_t size,
     if (rc != 0) {
         int warning = tjGetErrorCode(tj) == TJERR_WARNING;
         st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: %s: %s", path,
-                     warning ? "corrupt or truncated JPEG data" : "cannot decode JPEG",
-                     tjGetErrorStr2(tj));
+                          warning ? "corrupt or truncated JPEG data" : "cannot decode JPEG",
+                          tjGetErrorStr2(tj));
         goto cleanup;
     }
     if (cmyk) {
@@ -519,21 +520,21 @@ static gc_status decode_webp(const char *path, const uint8_t *data, size_t size,
 {
     if (size < 32) /* OpenCV reads no WebP file shorter than its 32-byte header window */
         return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                       "%s: corrupt WebP: only %zu bytes (OpenCV reads none under 32)", path,
-                       size);
+                            "%s: corrupt WebP: only %zu bytes (OpenCV reads none under 32)", path,
+                            size);
     WebPDecoderConfig cfg;
     if (!WebPInitDecoderConfig(&cfg))
-        return gc_fail_text(err, err_len, GC_ERR_BACKEND, "%s: libwebp's ABI does not match its header",
-                       path);
+        return gc_fail_text(err, err_len, GC_ERR_BACKEND,
+                            "%s: libwebp's ABI does not match its header", path);
     VP8StatusCode vs = WebPGetFeatures(data, size, &cfg.input);
     if (vs != VP8_STATUS_OK)
         return gc_fail_text(err, err_len, webp_failure(vs), "%s: corrupt WebP: %s", path,
-                       webp_status_text(vs));
+                            webp_status_text(vs));
     if (cfg.input.has_animation)
         return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                       "%s: animated WebP is not supported (%dx%d; OpenCV does not read it "
-                       "either): save the frame to explain as a still image",
-                       path, cfg.input.width, cfg.input.height);
+                            "%s: animated WebP is not supported (%dx%d; OpenCV does not read it "
+                            "either): save the frame to explain as a still image",
+                            path, cfg.input.width, cfg.input.height);
     gc_status st = check_pixels(path, cfg.input.width, cfg.input.height, max_pixels, err, err_len);
     if (st != GC_OK)
         return st;
@@ -541,9 +542,8 @@ static gc_status decode_webp(const char *path, const uint8_t *data, size_t size,
     const size_t len = stride * (size_t)cfg.input.height;
     uint8_t *pixels = (uint8_t *)malloc(len ? len : 1);
     if (!pixels)
-        return gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY,
-                       "%s: cannot allocate %dx%d pixels", path, cfg.input.width,
-                       cfg.input.height);
+        return gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %dx%d pixels",
+                            path, cfg.input.width, cfg.input.height);
     cfg.output.colorspace = MODE_RGB;
     cfg.output.is_external_memory = 1;
     cfg.output.u.RGBA.rgba = pixels;
@@ -553,8 +553,8 @@ static gc_status decode_webp(const char *path, const uint8_t *data, size_t size,
     WebPFreeDecBuffer(&cfg.output); /* nothing of ours: the memory is external */
     if (vs != VP8_STATUS_OK) {
         free(pixels);
-        return gc_fail_text(err, err_len, webp_failure(vs), "%s: corrupt or truncated WebP: %s", path,
-                       webp_status_text(vs));
+        return gc_fail_text(err, err_len, webp_failure(vs), "%s: corrupt or truncated WebP: %s",
+                            path, webp_status_text(vs));
     }
     out->data = pixels;
     out->width = cfg.input.width;
@@ -574,10 +574,10 @@ gc_status gc_image_read(const char *path, int64_t max_pixels, gc_image *out, cha
         memset(out, 0, sizeof *out);
     if (!path || !out)
         return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                       "gc_image_read: path and out must not be NULL");
+                            "gc_image_read: path and out must not be NULL");
     if (max_pixels < 0)
         return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                       "%s: max_pixels is %lld (0 = no limit)", path, (long long)max_pixels);
+                            "%s: max_pixels is %lld (0 = no limit)", path, (long long)max_pixels);
     uint8_t *data = NULL;
     size_t size = 0;
     gc_status st = read_whole_file(path, &data, &size, err, err_len);
@@ -591,8 +591,8 @@ gc_status gc_image_read(const char *path, int64_t max_pixels, gc_image *out, cha
     else if (size >= 12 && memcmp(data, "RIFF", 4) == 0 && memcmp(data + 8, "WEBP", 4) == 0)
         st = decode_webp(path, data, size, max_pixels, out, err, err_len);
     else
-        st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: not a PNG, JPEG or WebP image",
-                     path);
+        st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
+                          "%s: not a PNG, JPEG or WebP image", path);
     free(data);
     return st;
 }
@@ -614,23 +614,23 @@ gc_status gc_image_write(const char *path, const gc_image *image, gc_file_format
         err[0] = 0;
     if (!path || !image)
         return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                       "gc_image_write: path and image must not be NULL");
+                            "gc_image_write: path and image must not be NULL");
     if (!image->data || image->width < 1 || image->height < 1 ||
         (int64_t)image->stride < 3 * (int64_t)image->width)
         return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                       "%s: invalid image (data %s, %dx%d, stride %d; stride must be >= 3 * "
-                       "width)",
-                       path, image->data ? "set" : "NULL", image->width, image->height,
-                       image->stride);
+                            "%s: invalid image (data %s, %dx%d, stride %d; stride must be >= 3 * "
+                            "width)",
+                            path, image->data ? "set" : "NULL", image->width, image->height,
+                            image->stride);
     if (format != GC_FORMAT_PNG && format != GC_FORMAT_JPEG)
-        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: unknown file format %d", path,
-                       (int)format);
+        return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: unknown file format %d",
+                            path, (int)format);
 
     gc_status st = GC_OK;
     if (format == GC_FORMAT_PNG) {
         if (png_level < -1 || png_level > 9)
             return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                           "%s: PNG level %d is not in -1..9", path, png_level);
+                                "%s: PNG level %d is not in -1..9", path, png_level);
         uint8_t *png = NULL;
         size_t png_len = 0;
         char why[256];
@@ -645,22 +645,22 @@ gc_status gc_image_write(const char *path, const gc_image *image, gc_file_format
 
     if (jpeg_quality < 0 || jpeg_quality > 100)
         return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                       "%s: JPEG quality %d is not in 1..100 (0: 95)", path, jpeg_quality);
+                            "%s: JPEG quality %d is not in 1..100 (0: 95)", path, jpeg_quality);
     if (image->width > 65535 || image->height > 65535)
         return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                       "%s: %dx%d is too large for JPEG (65535 at most per side)", path,
-                       image->width, image->height);
+                            "%s: %dx%d is too large for JPEG (65535 at most per side)", path,
+                            image->width, image->height);
     tjhandle tj = tjInitCompress();
     if (!tj)
-        return gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot start TurboJPEG: %s", path,
-                       tjGetErrorStr2(NULL));
+        return gc_fail_text(err, err_len, GC_ERR_OUT_OF_MEMORY, "%s: cannot start TurboJPEG: %s",
+                            path, tjGetErrorStr2(NULL));
     unsigned char *jpeg = NULL;
     unsigned long jpeg_len = 0;
     /* flags 0: libjpeg's accurate integer DCT; 4:2:0 as cv2.imwrite's default */
     if (tjCompress2(tj, image->data, image->width, image->stride, image->height, TJPF_RGB, &jpeg,
                     &jpeg_len, TJSAMP_420, jpeg_quality ? jpeg_quality : 95, 0) != 0)
-        st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: JPEG encoding failed: %s", path,
-                     tjGetErrorStr2(tj));
+        st = gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT, "%s: JPEG encoding failed: %s",
+                          path, tjGetErrorStr2(tj));
     else
         st = gc_write_file_atomically(path, jpeg, jpeg_len, err, err_len);
     tjFree(jpeg);

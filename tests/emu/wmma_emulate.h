@@ -10,8 +10,9 @@
  * warp's store leaves. The PTX ISA's rules for the memory are checked, and a breach aborts:
  * the matrix's start and every row's start 32-byte aligned (a stride a multiple of 32
  * bytes; stricter than the CUDA guide's 16-byte ldm on purpose: what the PTX ISA says is
- * what a later ptxas may rely on). What this cannot check: the hardware's summation order, the lanes' split of a
- * fragment (the kernel never touches fragment elements, so it has none to get wrong), and
+ * what a later ptxas may rely on). What this cannot check: the hardware's summation order, the
+ * lanes' split of a fragment (the kernel never touches fragment elements, so it has none to get
+ * wrong), and
  * __syncwarp (the emulated lanes run one after another).
  */
 #ifndef GC_WMMA_EMULATE_H
@@ -23,17 +24,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-namespace nvcuda {
-namespace wmma {
+namespace nvcuda
+{
+namespace wmma
+{
 
-struct matrix_a {};
-struct matrix_b {};
-struct accumulator {};
-struct row_major {};
+struct matrix_a {
+};
+struct matrix_b {
+};
+struct accumulator {
+};
+struct row_major {
+};
 enum layout_t { mem_row_major, mem_col_major };
 
-template <typename Use, int M, int N, int K, typename T, typename Layout = void>
-struct fragment {
+template <typename Use, int M, int N, int K, typename T, typename Layout = void> struct fragment {
     float v[16 * 16]; /* the whole tile, row-major (a: M x K, b: K x N, accumulator: M x N) */
 };
 
@@ -54,8 +60,10 @@ static inline float emu_value(__nv_bfloat16 h)
 static inline void emu_check_rows(const char *what, const void *p, unsigned ldm, size_t elem)
 {
     if ((uintptr_t)p % 32 != 0 || (ldm * elem) % 32 != 0) {
-        fprintf(stderr, "wmma_emulate: %s at %p with a stride of %u x %zu bytes: the start and "
-                "every row's start must be 32-byte aligned\n", what, p, ldm, elem);
+        fprintf(stderr,
+                "wmma_emulate: %s at %p with a stride of %u x %zu bytes: the start and "
+                "every row's start must be 32-byte aligned\n",
+                what, p, ldm, elem);
         abort();
     }
 }
