@@ -37,15 +37,14 @@ enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CA
  * capture, and a context with graphs and one without then use the same GEMM kernels (their
  * outputs are compared bit for bit). 32 MiB is cuBLAS's recommendation for Hopper. */
 #define GC_BLAS_WS ((size_t)32 << 20)
-/* gc_explain's images go up, and gc_explain_render's outputs come down, through a ring of two
- * host slots (page-locked when allowed): host threads fill or empty one chunk of images in a
- * slot while the other slot's chunk is in flight. A slot holds this much, or one image's
- * bytes (both outputs') when they are larger. */
 /* cuda_state.first_conv: which kernel runs the network's first conv */
 #define GC_FIRST_CUDNN 0
 #define GC_FIRST_FMA 1 /* cuda/first_conv.cu */
 #define GC_FIRST_TC 2  /* cuda/first_conv_tc.cu */
-
+/* gc_explain's images go up, and gc_explain_render's outputs come down, through a ring of two
+ * host slots (page-locked when allowed): host threads fill or empty one chunk of images in a
+ * slot while the other slot's chunk is in flight. A slot holds this much, or one image's
+ * bytes (both outputs') when they are larger. */
 #define GC_RING_SLOTS 2
 #define GC_RING_SLOT_BYTES ((size_t)32 << 20)
 

@@ -308,6 +308,8 @@ struct first_conv_case {
         dx = typed(t, xp);
         dy = buf(px * K * gc_dtype_size(t));
     }
+    first_conv_case(const first_conv_case &) = delete; /* owns dx, dy */
+    first_conv_case &operator=(const first_conv_case &) = delete;
     /* after the kernel's weights are made from w and b: the values it sees */
     void round_weights()
     {
