@@ -109,7 +109,7 @@ typedef struct cuda_state {
     void *wflip[GC_MAX_LAYERS];        /* T: (cin',3,3,cout) for the backward-data convs    */
     float *w0;                         /* (27 + 1, cout) float: the first conv for our FMA
                                           kernel (gc_first_conv_weights_host); NULL else     */
-    void *w0_tc;                       /* T: (3 x 32, cout): the first conv for the TC
+    void *w0_tc;                       /* T: (32, cout): the first conv for the TC    
                                           kernel (gc_first_conv_tc_weights_host); NULL else  */
     float *b0;                         /* (cout): its biases, rounded to T; NULL else       */
     void *dw[GC_MAX_DENSE];            /* T: (out, in)                                      */

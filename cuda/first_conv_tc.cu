@@ -10,22 +10,25 @@
  * layer to its memory traffic. NOT YET RUN ON A GPU: opt-in (GC_FIRST_CONV=tc) until the
  * device bench (step 2d) has timed it and the GPU tests have checked it.
  *
- * One warp computes 16 neighbouring pixels of one output row times 16 x NT output channels
- * (NT = 4, 64 channels, wherever the outputs are a multiple of 64, as in every VGG; else 2
- * or 1):
- *   - for each kernel row ky, the warp writes a 16x32 matrix A_ky into its shared memory:
- *     row r holds the 8-channel vectors of input pixels x0-1+r, x0+r, x0+1+r (channels 0..2
- *     of the input, zeros for the rest and for pixels outside the image: the padding) and
- *     an all-zero fourth vector, so that whatever the input's padding channels or a
- *     neighbour hold never reaches a product. Rows are 64 bytes apart, which keeps every
- *     row start 32-byte aligned, as the PTX ISA asks of wmma loads (rows that overlap in
- *     memory, one 16-byte vector apart, would save the copies but break that rule);
- *   - A_ky times a 32 x 16NT weight matrix whose rows kx * 8 + c hold w[co][ky][kx][c] for
- *     kx, c < 3 and zeros elsewhere: 3 rows x 2 halves x NT column tiles = 6 NT wmma steps;
- *   - the accumulators go to the same shared memory as floats (rows 16NT + 8 floats apart:
- *     32-byte aligned, and the epilogue's reads at most 2-way bank conflicts), and each lane
- *     adds the bias, applies ReLU, rounds once and writes half a pixel's 16 NT channels
- *     (NT 16-byte stores, each pair of lanes one whole 32-byte sector).
+ * One warp computes 16 MT neighbouring pixels of one output row (MT = 2 wherever the row is
+ * wider than 16, else 1) times 16 NT output channels (NT = 4, 64 channels, wherever the
+ * outputs are a multiple of 64, as in every VGG; else 2 or 1):
+ *   - the warp stages the input its pixels read in its shared memory: 3 kernel rows of
+ *     16 MT + 2 pixels, 4 channels each (one 8-byte load a pixel from the backend's 8-channel
+ *     packing; zeros outside the image: the padding);
+ *   - from it, one 16 x 32 matrix A per 16 pixels: row r holds pixel x0 + r's 27 taps
+ *     (ky, kx, c) in the weights' order and 5 zeros. Rows are 64 bytes apart, every row start
+ *     32-byte aligned as the PTX ISA asks of wmma loads. The input's fourth (padding) channel
+ *     is staged but never read, so whatever it holds never reaches a product;
+ *   - A times the 32 x 16 NT weight matrix (row t: tap t of every output channel; rows 27..31
+ *     zero): 2 reduction steps x NT column tiles, each weight fragment loaded once for the MT
+ *     tiles (2 x NT fragments a warp task: a third of a layout with a 32-deep step per kernel
+ *     row, and half again per pixel with MT = 2);
+ *   - per 16-pixel tile, the accumulators go to the same shared memory as floats (rows
+ *     16 x 4 + 8 floats apart: 32-byte aligned, the epilogue's reads at most 2-way bank
+ *     conflicts), and each lane adds the bias (two 16-byte loads), applies ReLU, rounds once
+ *     and writes half a pixel's 16 NT channels (NT 16-byte stores, each pair of lanes one
+ *     whole 32-byte sector).
  * Numerics: the products exact (fp16/bf16 times fp16/bf16 in float), the 27 taps summed in
  * float in the tensor cores' order, the bias added, ReLU, one rounding to T: within float
  * rounding of cuda/first_conv.cu's result (kernels_{emu,gpu} check both against the CPU).
@@ -40,28 +43,33 @@
 #include "device_common.cuh"
 #include "gc_math.h"
 
-/* GC_STORE16: a 16-byte store into the staging, whose memory is declared float and read as
- * T: by memcpy in the emulated build (the host compiler's aliasing rules), by one vector
- * store on the GPU */
+/* The staging's memory is declared float and holds T: in the emulated build it is written
+ * and read by memcpy (the host compiler's aliasing rules), on the GPU by plain vector stores
+ * and 16-bit loads. GC_STORE8/16: an 8- or 16-byte store of u (a uint2 / uint4 variable). */
 #ifdef GC_CUDA_EMULATE
 #include "wmma_emulate.h"
 #define GC_SHARED static thread_local
 #define GC_SYNCWARP() ((void)0)
 #define GC_LANE_SHARE(i, lane, n) for (int i = 0; i < (n); i++)
+#define GC_STORE8(dst, u) memcpy((void *)(dst), &(u), 8)
 #define GC_STORE16(dst, u) memcpy((void *)(dst), &(u), 16)
+#define GC_UNROLL
 #else
 #include <mma.h>
 #define GC_SHARED __shared__
 #define GC_SYNCWARP() __syncwarp()
 #define GC_LANE_SHARE(i, lane, n) for (int i = (lane); i < (n); i += 32)
+#define GC_STORE8(dst, u) (*(uint2 *)(dst) = (u))
 #define GC_STORE16(dst, u) (*(uint4 *)(dst) = (u))
+#define GC_UNROLL _Pragma("unroll") /* fragments indexed by the loop stay in registers */
 #endif
 
-#define TC_PIX 16                /* output pixels a warp (the wmma tile's rows)       */
-#define TC_NT_MAX 4              /* 16-wide column tiles a warp, at most (64 channels) */
-#define TC_KROWS 32              /* reduction terms a kernel row: 4 vectors x 8 channels */
-#define TC_A (TC_PIX * TC_KROWS) /* elements of one A_ky                                */
+#define TC_PIX 16    /* output pixels of one wmma tile (its rows)                     */
+#define TC_NT_MAX 4  /* 16-wide column tiles a warp, at most (64 channels)           */
+#define TC_TAPS 27   /* the reduction: 3 kernel rows x 3 columns x 3 channels          */
+#define TC_KROWS 32  /* ... padded with zeros to two 16-deep wmma steps                */
 #define TC_WARPS (GC_BLOCK / 32)
+#define TC_OUT_LD (16 * TC_NT_MAX + 8) /* floats between two pixels' accumulators     */
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #define TC_HAVE 1 /* bf16 wmma needs sm_80; the build's architectures start there */
@@ -77,87 +85,136 @@ static __device__ __forceinline__ uint32_t bits16(__nv_bfloat16 v)
     return ((__nv_bfloat16_raw)v).x;
 }
 
-template <typename T, int NT>
+/* The 16 bits of the T at p (in the staging) */
+template <typename T> static __device__ __forceinline__ uint32_t staged_bits(const T *p)
+{
+    uint16_t b;
+    memcpy(&b, p, sizeof b);
+    return b;
+}
+
+/* Where tap t (ky * 9 + kx * 3 + c, t < 27) of the warp's first output pixel sits in the
+ * staged window: 4-element entries, one an input pixel, S entries a kernel row */
+static __host__ __device__ constexpr int tap_at(int S, int t)
+{
+    return (t / 9) * S * 4 + (t / 3 % 3) * 4 + t % 3;
+}
+
+template <typename T, int NT, int MT>
 static __global__ void __launch_bounds__(GC_BLOCK)
     op_first_conv_tc_kernel(const T *x, int32_t C0, const T *wt, const float *bias, T *y, int32_t H,
                             int32_t W, int32_t K, int relu, size_t tasks)
 {
 #ifdef TC_HAVE
     using namespace nvcuda;
-    constexpr int OUT = 16 * NT;    /* output channels a warp */
-    constexpr int OUT_LD = OUT + 8; /* a pixel's accumulators apart (floats) */
-    /* per warp: the three A_ky (3 x 16 x 32 of T, 3 KB), then over them the accumulators
-     * (TC_PIX x OUT_LD floats, 4.5 KB at NT = 4) */
-    GC_SHARED __align__(32) float smem[TC_WARPS][TC_PIX * (16 * TC_NT_MAX + 8)];
+    constexpr int OUT = 16 * NT;         /* output channels a warp */
+    constexpr int PIX = TC_PIX * MT;     /* output pixels a warp   */
+    constexpr int S = PIX + 2;           /* input pixels a kernel row reads */
+    constexpr int WIN = 3 * S * 4;       /* the staged window: 3 rows of S pixels, 4 each */
+    constexpr int A0 = (WIN * 2 + 63) / 64 * 32; /* the A tiles' start (elements, 64-byte
+                                                    aligned); 32 elements a row */
+    static_assert(A0 + MT * TC_PIX * TC_KROWS <= 2 * TC_PIX * TC_OUT_LD,
+                  "the staging fits under the accumulators' room");
+    /* per warp: the window and the A tiles (MT x 16 x 32 of T), then over them the
+     * accumulators of one 16-pixel tile at a time (16 x TC_OUT_LD floats, 4.5 KB) */
+    GC_SHARED __align__(32) float smem[TC_WARPS][TC_PIX * TC_OUT_LD];
     const int warp = (int)(threadIdx.x >> 5), lane = (int)(threadIdx.x & 31);
     float *const out = smem[warp];
-    T *const stage = (T *)out;
-    const int32_t tiles = (W + TC_PIX - 1) / TC_PIX, groups = K / OUT;
+    T *const win = (T *)out, *const tiles_a = win + A0;
+    const int32_t tiles = (W + PIX - 1) / PIX, groups = K / OUT;
     const size_t first = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     const size_t step = ((size_t)gridDim.x * blockDim.x) >> 5;
     for (size_t task = first; task < tasks; task += step) { /* the same for the whole warp */
         const int32_t g = (int32_t)(task % (size_t)groups);
         const size_t tile = task / (size_t)groups;
-        const int32_t x0 = (int32_t)(tile % (size_t)tiles) * TC_PIX;
+        const int32_t x0 = (int32_t)(tile % (size_t)tiles) * PIX;
         const size_t row = tile / (size_t)tiles; /* image * H + output row */
         const int32_t oy = (int32_t)(row % (size_t)H);
         GC_SYNCWARP(); /* the last task's epilogue has read the accumulators */
-        /* slot i: A_ky row r, vector q (input pixel x0-1+r+q; q = 3 stays zero) */
-        GC_LANE_SHARE(i, lane, 3 * TC_PIX * 4)
+        /* 1: the window — entry i: kernel row i / S, input pixel x0 - 1 + i % S, its
+         * channels 0..3 (the fourth is never read), zeros outside the image */
+        GC_LANE_SHARE(i, lane, 3 * S)
         {
-            const int ky = i / (TC_PIX * 4), r = (i / 4) % TC_PIX, q = i % 4;
-            const int32_t iy = oy + ky - 1, ix = x0 - 1 + r + q;
-            T v[8];
+            const int ky = i / S;
+            const int32_t iy = oy + ky - 1, ix = x0 - 1 + i % S;
+            T v[4];
             const T zero = T(0.0f);
-            for (int c = 0; c < 8; c++)
+            for (int c = 0; c < 4; c++)
                 v[c] = zero;
-            if (q < 3 && iy >= 0 && iy < H && ix >= 0 && ix < W) {
+            if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
                 const T *src = x + ((row + (size_t)ky - 1) * (size_t)W + (size_t)ix) * C0;
-                if (C0 == 8) { /* the backend's packing in fp16/bf16: one 16-byte load */
-                    T w8[8];
-                    const uint4 in = *(const uint4 *)src;
-                    memcpy((void *)w8, &in, sizeof in);
-                    v[0] = w8[0], v[1] = w8[1], v[2] = w8[2];
+                if (C0 == 8) { /* the backend's packing in fp16/bf16: one 8-byte load */
+                    const uint2 in = *(const uint2 *)src;
+                    memcpy((void *)v, &in, sizeof in);
                 } else {
                     v[0] = src[0], v[1] = src[1], v[2] = src[2];
                 }
             }
-            uint4 u;
+            uint2 u;
             memcpy(&u, v, sizeof u);
-            GC_STORE16(stage + (size_t)i * 8, u);
+            GC_STORE8(win + (size_t)i * 4, u);
         }
         GC_SYNCWARP();
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[NT];
-        for (int nt = 0; nt < NT; nt++)
-            wmma::fill_fragment(acc[nt], 0.0f);
-        for (int ky = 0; ky < 3; ky++) {
-            for (int kh = 0; kh < TC_KROWS / 16; kh++) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-                wmma::load_matrix_sync(a, stage + ky * TC_A + kh * 16, TC_KROWS);
-                const T *wk = wt + (size_t)(ky * TC_KROWS + kh * 16) * K + (size_t)g * OUT;
-                for (int nt = 0; nt < NT; nt++) {
-                    wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
-                    wmma::load_matrix_sync(b, wk + nt * 16, (unsigned)K);
-                    wmma::mma_sync(acc[nt], a, b, acc[nt]);
-                }
+        /* 2: the A tiles — row r of tile m is output pixel x0 + 16 m + r, its 27 taps and 5
+         * zeros (whatever the window holds never meets the weights' zero rows: 0 x NaN);
+         * slot i writes half h of a row (taps 16 h .. 16 h + 15) as two 16-byte stores */
+        GC_LANE_SHARE(i, lane, MT * TC_PIX * 2)
+        {
+            const int h = i & 1;
+            const T *at = win + (size_t)(i >> 1) * 4; /* i >> 1: the warp's pixel 16 m + r */
+            uint32_t w8[8];
+            for (int j = 0; j < 16; j++) {
+                const uint32_t b = h ? (16 + j < TC_TAPS ? staged_bits(at + tap_at(S, 16 + j)) : 0u)
+                                     : staged_bits(at + tap_at(S, j));
+                w8[j / 2] = j % 2 ? w8[j / 2] | b << 16 : b;
+            }
+            T *dst = tiles_a + (size_t)(i >> 1) * TC_KROWS + h * 16;
+            const uint4 lo = make_uint4(w8[0], w8[1], w8[2], w8[3]),
+                        hi = make_uint4(w8[4], w8[5], w8[6], w8[7]);
+            GC_STORE16(dst, lo);
+            GC_STORE16(dst + 8, hi);
+        }
+        GC_SYNCWARP();
+        /* 3: (MT x 16) x 32 times 32 x OUT: each weight fragment serves the MT tiles */
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[MT][NT];
+        for (int m = 0; m < MT; m++)
+            for (int nt = 0; nt < NT; nt++)
+                wmma::fill_fragment(acc[m][nt], 0.0f);
+        for (int kh = 0; kh < TC_KROWS / 16; kh++) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[MT];
+            for (int m = 0; m < MT; m++)
+                wmma::load_matrix_sync(a[m], tiles_a + m * TC_PIX * TC_KROWS + kh * 16,
+                                       TC_KROWS);
+            const T *wk = wt + (size_t)(kh * 16) * K + (size_t)g * OUT;
+            for (int nt = 0; nt < NT; nt++) {
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
+                wmma::load_matrix_sync(b, wk + nt * 16, (unsigned)K);
+                for (int m = 0; m < MT; m++)
+                    wmma::mma_sync(acc[m][nt], a[m], b, acc[m][nt]);
             }
         }
-        GC_SYNCWARP(); /* every lane has read the staging: the accumulators go over it */
-        for (int nt = 0; nt < NT; nt++)
-            wmma::store_matrix_sync(out + nt * 16, acc[nt], OUT_LD, wmma::mem_row_major);
-        GC_SYNCWARP();
-        /* lane: pixel lane / 2, channels 16 v + 8 (lane % 2) .. + 7 for v < NT: at each
-         * store the pixel's two lanes write one whole 32-byte sector of its line */
+        /* 4: per 16-pixel tile, the accumulators over the staging, then bias, ReLU, one
+         * rounding; lane: pixel lane / 2, channels 16 v + 8 (lane % 2) .. + 7 for v < NT: at
+         * each store the pixel's two lanes write one whole 32-byte sector of its line */
         const int p = lane >> 1, h = lane & 1;
-        if (x0 + p < W) {
-            T *dst = y + (row * (size_t)W + (size_t)(x0 + p)) * (size_t)K + (size_t)g * OUT;
-            for (int v = 0; v < NT; v++) {
+        GC_UNROLL
+        for (int m = 0; m < MT; m++) {
+            GC_SYNCWARP(); /* every lane is done with the staging, or the last tile's values */
+            for (int nt = 0; nt < NT; nt++)
+                wmma::store_matrix_sync(out + nt * 16, acc[m][nt], TC_OUT_LD,
+                                        wmma::mem_row_major);
+            GC_SYNCWARP();
+            const int32_t ox = x0 + m * TC_PIX + p;
+            T *dst = y + (row * (size_t)W + (size_t)ox) * (size_t)K + (size_t)g * OUT;
+            for (int v = 0; v < NT && ox < W; v++) {
                 const int c = v * 16 + h * 8;
+                const float4 *bv = (const float4 *)(bias + (size_t)g * OUT + c);
+                const float4 b0 = bv[0], b1 = bv[1]; /* bias 16-byte aligned: checked */
+                const float b8[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
                 uint32_t w4[4];
                 for (int e = 0; e < 8; e += 2) { /* two rounded values a word */
-                    const float s0 = out[p * OUT_LD + c + e] + bias[(size_t)g * OUT + c + e];
-                    const float s1 =
-                        out[p * OUT_LD + c + e + 1] + bias[(size_t)g * OUT + c + e + 1];
+                    const float s0 = out[p * TC_OUT_LD + c + e] + b8[e];
+                    const float s1 = out[p * TC_OUT_LD + c + e + 1] + b8[e + 1];
                     T lo, hi;
                     put(&lo, relu ? gc_relu(s0) : s0);
                     put(&hi, relu ? gc_relu(s1) : s1);
@@ -173,7 +230,7 @@ static __global__ void __launch_bounds__(GC_BLOCK)
 #endif
 }
 
-template <typename T>
+template <typename T, int MT>
 static void launch_tc(cudaStream_t st, unsigned grid, int nt, const void *x, int32_t C0,
                       const void *wt, const float *bias, void *y, int32_t H, int32_t W, int32_t K,
                       int relu, size_t tasks)
@@ -181,13 +238,13 @@ static void launch_tc(cudaStream_t st, unsigned grid, int nt, const void *x, int
     const T *xt = (const T *)x, *w = (const T *)wt;
     T *yt = (T *)y;
     if (nt == 4) {
-        GC_LAUNCH(grid, GC_BLOCK, st, op_first_conv_tc_kernel<T, 4>)
+        GC_LAUNCH(grid, GC_BLOCK, st, op_first_conv_tc_kernel<T, 4, MT>)
         (xt, C0, w, bias, yt, H, W, K, relu, tasks);
     } else if (nt == 2) {
-        GC_LAUNCH(grid, GC_BLOCK, st, op_first_conv_tc_kernel<T, 2>)
+        GC_LAUNCH(grid, GC_BLOCK, st, op_first_conv_tc_kernel<T, 2, MT>)
         (xt, C0, w, bias, yt, H, W, K, relu, tasks);
     } else {
-        GC_LAUNCH(grid, GC_BLOCK, st, op_first_conv_tc_kernel<T, 1>)
+        GC_LAUNCH(grid, GC_BLOCK, st, op_first_conv_tc_kernel<T, 1, MT>)
         (xt, C0, w, bias, yt, H, W, K, relu, tasks);
     }
 }
@@ -199,7 +256,7 @@ int gc_first_conv_tc_supported(gc_dtype t, int32_t cin, int32_t cout)
 
 size_t gc_first_conv_tc_weight_elems(int32_t cout)
 {
-    return (size_t)3 * TC_KROWS * (size_t)cout;
+    return (size_t)TC_KROWS * (size_t)cout;
 }
 
 void gc_first_conv_tc_weights_host(gc_dtype t, const float *w, const float *b, int32_t cout,
@@ -207,11 +264,9 @@ void gc_first_conv_tc_weights_host(gc_dtype t, const float *w, const float *b, i
 {
     memset(wt, 0, sizeof(float) * gc_first_conv_tc_weight_elems(cout));
     for (int32_t k = 0; k < cout; k++) {
-        for (int ky = 0; ky < 3; ky++) /* w (cout, 3, 3, 3): (ky * 3 + kx) * 3 + c */
-            for (int kx = 0; kx < 3; kx++)
-                for (int c = 0; c < 3; c++)
-                    wt[(size_t)(ky * TC_KROWS + kx * 8 + c) * cout + k] =
-                        w[(size_t)k * 27 + (ky * 3 + kx) * 3 + c];
+        /* w (cout, 3, 3, 3): tap t = (ky * 3 + kx) * 3 + c, row t of wt; rows 27..31 zero */
+        for (int tap = 0; tap < TC_TAPS; tap++)
+            wt[(size_t)tap * cout + k] = w[(size_t)k * TC_TAPS + tap];
         /* the bias rounded to t and back, as cuDNN's bias tensor and first_conv.cu's are (the
          * weights are rounded where they go up in t) */
         const float v = b ? b[k] : 0.0f;
@@ -225,7 +280,8 @@ gc_status gc_first_conv_tc_cuda(cudaStream_t st, gc_dtype t, const void *x, int3
                                 int32_t W, int32_t K, int relu, gc_errbuf *err)
 {
     if (!gc_first_conv_tc_supported(t, 3, K) || C0 < 3 ||
-        ((uintptr_t)y | (uintptr_t)wt) % 32 != 0 || (C0 == 8 && (uintptr_t)x % 16 != 0))
+        ((uintptr_t)y | (uintptr_t)wt) % 32 != 0 || (uintptr_t)bias % 16 != 0 ||
+        (C0 == 8 && (uintptr_t)x % 16 != 0))
         return gc_fail(err, GC_ERR_BACKEND,
                        "first conv tensor-core kernel: %d output channels (a multiple of 16) "
                        "from %d in %s, or unaligned buffers",
@@ -234,15 +290,20 @@ gc_status gc_first_conv_tc_cuda(cudaStream_t st, gc_dtype t, const void *x, int3
                        : t == GC_DT_F16 ? "fp16"
                                         : "fp32");
     const int nt = K % 64 == 0 ? 4 : K % 32 == 0 ? 2 : 1; /* 16-wide tiles a warp */
-    const size_t tasks =
-        (size_t)n * H * (size_t)((W + TC_PIX - 1) / TC_PIX) * (size_t)(K / (16 * nt));
+    const int mt = W > TC_PIX ? 2 : 1;                    /* 16-pixel tiles a warp */
+    const size_t tasks = (size_t)n * H * (size_t)((W + TC_PIX * mt - 1) / (TC_PIX * mt)) *
+                         (size_t)(K / (16 * nt));
     if (tasks == 0)
         return GC_OK;
     const unsigned grid = grid_for(tasks * 32);
-    if (t == GC_DT_BF16)
-        launch_tc<__nv_bfloat16>(st, grid, nt, x, C0, wt, bias, y, H, W, K, relu, tasks);
+    if (t == GC_DT_BF16 && mt == 2)
+        launch_tc<__nv_bfloat16, 2>(st, grid, nt, x, C0, wt, bias, y, H, W, K, relu, tasks);
+    else if (t == GC_DT_BF16)
+        launch_tc<__nv_bfloat16, 1>(st, grid, nt, x, C0, wt, bias, y, H, W, K, relu, tasks);
+    else if (mt == 2)
+        launch_tc<__half, 2>(st, grid, nt, x, C0, wt, bias, y, H, W, K, relu, tasks);
     else
-        launch_tc<__half>(st, grid, nt, x, C0, wt, bias, y, H, W, K, relu, tasks);
+        launch_tc<__half, 1>(st, grid, nt, x, C0, wt, bias, y, H, W, K, relu, tasks);
     LAUNCH_CHECK(err);
     return GC_OK;
 }

@@ -111,9 +111,9 @@ gc_status gc_first_conv_cuda(cudaStream_t st, gc_dtype t, const void *x, int32_t
                              int32_t K, int relu, gc_errbuf *err);
 
 /* The same on the tensor cores (cuda/first_conv_tc.cu), fp16/bf16 only: y (n, H, W, K) of
- * type t from channels 0..2 of x (n, H, W, C0), with wt the (3 x 32, K) weights of
- * gc_first_conv_tc_weights_host in t and bias its K floats (wt and y 32-byte aligned; x
- * 16-byte aligned when C0 is 8).
+ * type t from channels 0..2 of x (n, H, W, C0), with wt the (32, K) weights of
+ * gc_first_conv_tc_weights_host in t and bias its K floats (wt and y 32-byte aligned, bias
+ * 16-byte aligned; x 16-byte aligned when C0 is 8).
  * Possible when gc_first_conv_tc_supported(t, cin, cout): 3 inputs, a multiple of 16
  * outputs. Opt-in (GC_FIRST_CONV=tc) until timed on a GPU. */
 int gc_first_conv_tc_supported(gc_dtype t, int32_t cin, int32_t cout);

@@ -374,8 +374,9 @@ static void test_first_conv(gc_errbuf *err)
         FAIL("first_conv with 12 output channels was not refused");
 }
 
-/* gc_first_conv_tc_cuda (the tensor-core kernel) in fp16/bf16: widths that leave a partial
- * 16-pixel tile (17, 33, 18, 7, 9, 20) and a single pixel; 64 and 128 outputs (one and two
+/* gc_first_conv_tc_cuda (the tensor-core kernel) in fp16/bf16: widths up to 16 (one 16-pixel
+ * tile a warp: 5, 1, 16, 7, 9) and wider (two: 17, 18, 20, 33, each leaving a partial or an
+ * empty second tile); 64 and 128 outputs (one and two
  * groups of 64 a warp), 16 and 48 (16 a warp), 32 and 96 (32 a warp). */
 static void test_first_conv_tc(gc_errbuf *err)
 {
