@@ -125,6 +125,7 @@ typedef struct report {
     double last_draw;
     const char *jsonl_path;
     int write_errno; /* the first failed write of a line (its message said once), else 0    */
+    char cwd[4096];  /* the working folder, for lines with relative paths ("" if unknown)   */
 } report;
 
 /* Opens `jsonl` for the lines: appended to with --resume, else started over. */

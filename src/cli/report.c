@@ -66,6 +66,8 @@ int report_open(report *r, const cli_config *cfg, gc_context *ctx, const char *j
                 info.backend == GC_BACKEND_CUDA ? "CUDA" : "CPU",
                 gc_precision_name(info.precision), info.max_batch, info.target_layer);
     }
+    if (!getcwd(r->cwd, sizeof r->cwd) || r->cwd[0] != '/')
+        r->cwd[0] = 0;
     r->jsonl_path = jsonl;
     r->jsonl = fopen(jsonl, cfg->resume ? "a" : "w");
     if (!r->jsonl) {
@@ -235,6 +237,10 @@ void report_job(report *r, const job *j)
                 add_string(outs, kinds[k].name, p);
             }
     }
+    /* relative paths name files from the working folder: --resume from another one finds
+     * them through it (resume.c) */
+    if (r->cwd[0] && (j->path[0] != '/' || r->cfg->out_dir[0] != '/'))
+        add_string(o, "cwd", r->cwd);
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     pthread_mutex_lock(&r->mu);

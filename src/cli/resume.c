@@ -91,6 +91,40 @@ static cJSON *parse_line(const char *line)
     return o;
 }
 
+/* Item `it` of object `parent`, a relative path, made absolute from the folder `cwd` (a new
+ * string item under its name). 0 when out of memory. */
+static int resolve_item(cJSON *parent, cJSON *it, const char *cwd)
+{
+    if (!cJSON_IsString(it) || it->valuestring[0] == '/')
+        return 1;
+    const size_t n = strlen(cwd) + strlen(it->valuestring) + 2;
+    char *abs = malloc(n);
+    cJSON *item = abs ? (snprintf(abs, n, "%s/%s", cwd, it->valuestring), cJSON_CreateString(abs))
+                      : NULL;
+    free(abs);
+    return item && cJSON_ReplaceItemInObjectCaseSensitive(parent, it->string, item);
+}
+
+/* A line written from another working folder (its "cwd", report.c): its relative paths (the
+ * input, the outputs) made absolute from there, so that they name the same files from here
+ * (`here`, ours; "" when unknown). Lines of runs before session 15 have none: their
+ * relative paths are taken from here, as then. 0 when out of memory. */
+static int resolve_line(cJSON *o, const char *here)
+{
+    const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(o, "cwd");
+    if (!cJSON_IsString(cwd) || cwd->valuestring[0] != '/' || strcmp(cwd->valuestring, here) == 0)
+        return 1;
+    char *from = strdup(cwd->valuestring); /* the items change under it */
+    cJSON *outs = cJSON_GetObjectItemCaseSensitive(o, "outputs");
+    int ok = from && resolve_item(o, cJSON_GetObjectItemCaseSensitive(o, "input"), from);
+    for (cJSON *it = cJSON_IsObject(outs) ? outs->child : NULL, *next; ok && it; it = next) {
+        next = it->next;
+        ok = resolve_item(outs, it, from);
+    }
+    free(from);
+    return ok;
+}
+
 static int line_done(const cJSON *o)
 {
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(o, "status");
@@ -243,8 +277,16 @@ static int read_lines(const char *jsonl, const char *out_dir, int all, kept **ou
     int oom = 0;
     out_folder folder;
     out_folder_open(&folder, out_dir);
+    char here[4096];
+    if (!getcwd(here, sizeof here))
+        here[0] = 0;
     while (!oom && getline(&line, &cap, f) > 0) {
         cJSON *o = parse_line(line); /* a torn last line (killed mid-write) fails here */
+        if (o && !resolve_line(o, here)) {
+            oom = 1;
+            cJSON_Delete(o);
+            break;
+        }
         const cJSON *input = o ? cJSON_GetObjectItemCaseSensitive(o, "input") : NULL;
         if (cJSON_IsString(input) && (all || line_done(o))) {
             if (n == cap_k) {

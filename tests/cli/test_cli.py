@@ -10,6 +10,7 @@ against PyTorch's Grad-CAM and OpenCV's rendering of the same images (float64 re
 --resume, --overwrite, '-' (paths on stdin), --format jpg, --outputs cam (.npy); N small
 files (default 10,000) with bounded memory. Prints 'N passed, M failed'.
 """
+import glob
 import json
 import os
 import resource
@@ -452,6 +453,34 @@ r = run("-w", WEIGHTS, "-q", "-o", "out_redo_copy", "--resume", "--outputs",
 res_c = [(x["input"], x["status"], sorted(x.get("outputs") or {})) for x in lines(o2)]
 check(r.returncode == 0 and res_c == [("cat.png", "ok", ["cam", "heatmap", "overlay"])],
       "a copied output folder, more outputs asked: one line per input", res_c)
+# relative paths: each line names the working folder they are relative to ("cwd"), and
+# --resume from another folder (other relative spellings, or absolute ones) finds those
+# inputs done (before session 15 it redid them all); absolute paths need no "cwd"
+proj = os.path.join(WORK, "rel_proj")
+os.makedirs(os.path.join(proj, "photos"))
+for i in range(3):
+    cv2.imwrite(os.path.join(proj, "photos", f"p{i}.png"), photo(40, 48, 20 + i))
+r1 = run("-w", WEIGHTS, "-q", "-o", "out", "photos", cwd=proj)
+first = lines(os.path.join(proj, "out"))
+pngs = sorted(glob.glob(os.path.join(proj, "out", "*.png")))
+stamps = [os.stat(p).st_mtime_ns for p in pngs]
+elsewhere = os.path.join(WORK, "rel_elsewhere")
+os.makedirs(elsewhere)
+r2 = run("-w", WEIGHTS, "--progress", "-o", os.path.join("..", "rel_proj", "out"), "--resume",
+         os.path.join("..", "rel_proj", "photos"), cwd=elsewhere)
+r3 = run("-w", WEIGHTS, "--progress", "-o", os.path.join(proj, "out"), "--resume",
+         os.path.join(proj, "photos"), cwd="/")
+o = os.path.join(WORK, "out_abs_paths")
+r4 = run("-w", WEIGHTS, "-q", "-o", o, os.path.join(proj, "photos"), cwd=elsewhere)
+check(r1.returncode == 0 and len(first) == 3 and len(pngs) == 6 and
+      all(x.get("cwd") == os.path.realpath(proj) for x in first) and
+      r2.returncode == 0 and "3 skipped" in r2.stderr and
+      r3.returncode == 0 and "3 skipped" in r3.stderr and
+      lines(os.path.join(proj, "out")) == first and
+      [os.stat(p).st_mtime_ns for p in pngs] == stamps and
+      r4.returncode == 0 and not any("cwd" in x for x in lines(o)),
+      "--resume from another working folder: inputs given relative there are found done",
+      (r2.stderr[-300:], r3.stderr[-300:], first[:1]))
 # the same file twice (as a file and again through its folder, or the same path twice) runs
 # once; from stdin a path sent again runs again (the file may have changed)
 o = os.path.join(WORK, "out_same_file")
