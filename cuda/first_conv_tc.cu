@@ -20,15 +20,17 @@
  *     (ky, kx, c) in the weights' order and 5 zeros. Rows are 64 bytes apart, every row start
  *     32-byte aligned as the PTX ISA asks of wmma loads. The input's fourth (padding) channel
  *     is staged but never read, so whatever it holds never reaches a product;
- *   - A times the 32 x 16 NT weight matrix (row t: tap t of every output channel; rows 27..31
- *     zero): 2 reduction steps x NT column tiles, each weight fragment loaded once for the MT
+ *   - A times the 32 x 16 NT weight matrix, stored column-major (an output channel's 27 taps
+ *     and 5 zeros together, so its fragments load without transposes): 2 reduction steps x
+ *     NT column tiles, each weight fragment loaded once for the MT
  *     tiles (2 x NT fragments a warp task: a third of a layout with a 32-deep step per kernel
  *     row, and half again per pixel with MT = 2);
  *   - per 16-pixel tile, the accumulators go to the same shared memory as floats (rows
- *     16 x 4 + 8 floats apart: 32-byte aligned, the epilogue's reads at most 2-way bank
- *     conflicts), and each lane adds the bias (two 16-byte loads), applies ReLU, rounds once
- *     and writes half a pixel's 16 NT channels (NT 16-byte stores, each pair of lanes one
- *     whole 32-byte sector).
+ *     16 x 4 + 8 floats apart: 32-byte aligned), and each lane adds the bias (two 16-byte
+ *     loads), applies ReLU, rounds once and writes half a pixel's 16 NT channels (NT 16-byte
+ *     stores, each pair of lanes one whole 32-byte sector). The A rows' and the epilogue's
+ *     16-byte shared-memory accesses are ordered per lane so that no wavefront has a bank
+ *     conflict (a read-only review's count, session 15).
  * Numerics: the products exact (fp16/bf16 times fp16/bf16 in float), the 27 taps summed in
  * float in the tensor cores' order, the bias added, ReLU, one rounding to T: within float
  * rounding of cuda/first_conv.cu's result (kernels_{emu,gpu} check both against the CPU).
@@ -53,6 +55,8 @@
 #define GC_LANE_SHARE(i, lane, n) for (int i = 0; i < (n); i++)
 #define GC_STORE8(dst, u) memcpy((void *)(dst), &(u), 8)
 #define GC_STORE16(dst, u) memcpy((void *)(dst), &(u), 16)
+#define GC_STG16(dst, u) memcpy((void *)(dst), &(u), 16)
+#define GC_LDS4(v, src) memcpy(&(v), (src), 16)
 #define GC_UNROLL
 #else
 #include <mma.h>
@@ -61,6 +65,9 @@
 #define GC_LANE_SHARE(i, lane, n) for (int i = (lane); i < (n); i += 32)
 #define GC_STORE8(dst, u) (*(uint2 *)(dst) = (u))
 #define GC_STORE16(dst, u) (*(uint4 *)(dst) = (u))
+/* the output's 16-byte stores: a plain uint4 store here compiled to four 4-byte ones */
+#define GC_STG16(dst, u) __stcg((uint4 *)(dst), (u))
+#define GC_LDS4(v, src) ((v) = *(const float4 *)(src))
 #define GC_UNROLL _Pragma("unroll") /* fragments indexed by the loop stay in registers */
 #endif
 
@@ -91,6 +98,22 @@ template <typename T> static __device__ __forceinline__ uint32_t staged_bits(con
     uint16_t b;
     memcpy(&b, p, sizeof b);
     return b;
+}
+
+/* Four accumulators s (16-byte aligned) plus their biases b, ReLU'd (relu), rounded to T and
+ * packed two a word into w[0..1] */
+template <typename T>
+static __device__ __forceinline__ void pack_four(const float *s, float4 b, int relu, uint32_t *w)
+{
+    float4 v;
+    GC_LDS4(v, s);
+    const float x[4] = {v.x + b.x, v.y + b.y, v.z + b.z, v.w + b.w};
+    for (int e = 0; e < 4; e += 2) {
+        T lo, hi;
+        put(&lo, relu ? gc_relu(x[e]) : x[e]);
+        put(&hi, relu ? gc_relu(x[e + 1]) : x[e + 1]);
+        w[e / 2] = bits16(lo) | bits16(hi) << 16;
+    }
 }
 
 /* Where tap t (ky * 9 + kx * 3 + c, t < 27) of the warp's first output pixel sits in the
@@ -168,11 +191,15 @@ static __global__ void __launch_bounds__(GC_BLOCK)
                                      : staged_bits(at + tap_at(S, j));
                 w8[j / 2] = j % 2 ? w8[j / 2] | b << 16 : b;
             }
+            /* the second four of each eight slots store their upper 16 bytes first: the
+             * eight 16-byte stores of a shared-memory wavefront then take distinct banks */
             T *dst = tiles_a + (size_t)(i >> 1) * TC_KROWS + h * 16;
+            const int sw = (i >> 2) & 1;
             const uint4 lo = make_uint4(w8[0], w8[1], w8[2], w8[3]),
                         hi = make_uint4(w8[4], w8[5], w8[6], w8[7]);
-            GC_STORE16(dst, lo);
-            GC_STORE16(dst + 8, hi);
+            const uint4 first_half = sw ? hi : lo, second_half = sw ? lo : hi;
+            GC_STORE16(dst + 8 * sw, first_half);
+            GC_STORE16(dst + 8 * (1 - sw), second_half);
         }
         GC_SYNCWARP();
         /* 3: (MT x 16) x 32 times 32 x OUT: each weight fragment serves the MT tiles */
@@ -185,10 +212,12 @@ static __global__ void __launch_bounds__(GC_BLOCK)
             for (int m = 0; m < MT; m++)
                 wmma::load_matrix_sync(a[m], tiles_a + m * TC_PIX * TC_KROWS + kh * 16,
                                        TC_KROWS);
-            const T *wk = wt + (size_t)(kh * 16) * K + (size_t)g * OUT;
+            /* the weights column-major (an output channel's 32 taps together): loaded as
+             * they are used, without the transposes a row-major B takes */
+            const T *wk = wt + (size_t)g * OUT * TC_KROWS + kh * 16;
             for (int nt = 0; nt < NT; nt++) {
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
-                wmma::load_matrix_sync(b, wk + nt * 16, (unsigned)K);
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
+                wmma::load_matrix_sync(b, wk + nt * 16 * TC_KROWS, TC_KROWS);
                 for (int m = 0; m < MT; m++)
                     wmma::mma_sync(acc[m][nt], a[m], b, acc[m][nt]);
             }
@@ -210,17 +239,15 @@ static __global__ void __launch_bounds__(GC_BLOCK)
                 const int c = v * 16 + h * 8;
                 const float4 *bv = (const float4 *)(bias + (size_t)g * OUT + c);
                 const float4 b0 = bv[0], b1 = bv[1]; /* bias 16-byte aligned: checked */
-                const float b8[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
-                uint32_t w4[4];
-                for (int e = 0; e < 8; e += 2) { /* two rounded values a word */
-                    const float s0 = out[p * TC_OUT_LD + c + e] + b8[e];
-                    const float s1 = out[p * TC_OUT_LD + c + e + 1] + b8[e + 1];
-                    T lo, hi;
-                    put(&lo, relu ? gc_relu(s0) : s0);
-                    put(&hi, relu ? gc_relu(s1) : s1);
-                    w4[e / 2] = bits16(lo) | bits16(hi) << 16;
-                }
-                *(uint4 *)(dst + c) = make_uint4(w4[0], w4[1], w4[2], w4[3]);
+                /* lanes of odd h read their second 16 bytes first: the two lanes of a pixel
+                 * then read distinct banks */
+                const float *acc8 = out + p * TC_OUT_LD + c;
+                uint32_t mine[2], other[2];
+                pack_four<T>(acc8 + 4 * h, h ? b1 : b0, relu, mine);
+                pack_four<T>(acc8 + 4 * (1 - h), h ? b0 : b1, relu, other);
+                const uint4 u = h ? make_uint4(other[0], other[1], mine[0], mine[1])
+                                  : make_uint4(mine[0], mine[1], other[0], other[1]);
+                GC_STG16(dst + c, u);
             }
         }
     }
@@ -264,9 +291,10 @@ void gc_first_conv_tc_weights_host(gc_dtype t, const float *w, const float *b, i
 {
     memset(wt, 0, sizeof(float) * gc_first_conv_tc_weight_elems(cout));
     for (int32_t k = 0; k < cout; k++) {
-        /* w (cout, 3, 3, 3): tap t = (ky * 3 + kx) * 3 + c, row t of wt; rows 27..31 zero */
+        /* w (cout, 3, 3, 3): tap t = (ky * 3 + kx) * 3 + c; column k of wt (32 apart) holds
+         * its 27 taps, then 5 zeros */
         for (int tap = 0; tap < TC_TAPS; tap++)
-            wt[(size_t)tap * cout + k] = w[(size_t)k * TC_TAPS + tap];
+            wt[(size_t)k * TC_KROWS + tap] = w[(size_t)k * TC_TAPS + tap];
         /* the bias rounded to t and back, as cuDNN's bias tensor and first_conv.cu's are (the
          * weights are rounded where they go up in t) */
         const float v = b ? b[k] : 0.0f;

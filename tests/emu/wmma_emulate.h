@@ -1,6 +1,7 @@
 /*
  * wmma_emulate.h — nvcuda::wmma as cuda/first_conv_tc.cu uses it, for the emulated build
- * (tests/emu): m16n16k16 tiles, fp16/bf16 inputs in row-major memory, float accumulators.
+ * (tests/emu): m16n16k16 tiles, fp16/bf16 inputs in row- or column-major memory, float
+ * accumulators.
  *
  * On a GPU a fragment is spread over a warp's 32 lanes and every wmma call is made by all of
  * them together. The emulated threads run one after another, so here each thread's fragment
@@ -36,6 +37,8 @@ struct matrix_b {
 struct accumulator {
 };
 struct row_major {
+};
+struct col_major {
 };
 enum layout_t { mem_row_major, mem_col_major };
 
@@ -78,16 +81,27 @@ static inline void load_matrix_sync(fragment<Use, 16, 16, 16, T, row_major> &f, 
             f.v[r * 16 + c] = emu_value(p[(size_t)r * ldm + c]);
 }
 
+/* column-major: element (r, c) at p[c * ldm + r], each column's start 32-byte aligned */
+template <typename Use, typename T>
+static inline void load_matrix_sync(fragment<Use, 16, 16, 16, T, col_major> &f, const T *p,
+                                    unsigned ldm)
+{
+    emu_check_rows("load_matrix_sync", p, ldm, sizeof(T));
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++)
+            f.v[r * 16 + c] = emu_value(p[(size_t)c * ldm + r]);
+}
+
 static inline void fill_fragment(fragment<accumulator, 16, 16, 16, float> &f, float x)
 {
     for (int i = 0; i < 16 * 16; i++)
         f.v[i] = x;
 }
 
-template <typename T>
+template <typename T, typename LA, typename LB>
 static inline void mma_sync(fragment<accumulator, 16, 16, 16, float> &d,
-                            const fragment<matrix_a, 16, 16, 16, T, row_major> &a,
-                            const fragment<matrix_b, 16, 16, 16, T, row_major> &b,
+                            const fragment<matrix_a, 16, 16, 16, T, LA> &a,
+                            const fragment<matrix_b, 16, 16, 16, T, LB> &b,
                             const fragment<accumulator, 16, 16, 16, float> &c)
 {
     float t[16 * 16];
