@@ -282,13 +282,19 @@ static int read_lines(const char *jsonl, const char *out_dir, int all, kept **ou
         here[0] = 0;
     while (!oom && getline(&line, &cap, f) > 0) {
         cJSON *o = parse_line(line); /* a torn last line (killed mid-write) fails here */
-        if (o && !resolve_line(o, here)) {
-            oom = 1;
-            cJSON_Delete(o);
-            break;
+        /* relative paths as written first (from here: a folder moved whole, resumed from
+         * the same place in it), then from the line's own working folder */
+        int done = o && line_done(o);
+        if (o && !done) {
+            if (!resolve_line(o, here)) {
+                oom = 1;
+                cJSON_Delete(o);
+                break;
+            }
+            done = line_done(o);
         }
         const cJSON *input = o ? cJSON_GetObjectItemCaseSensitive(o, "input") : NULL;
-        if (cJSON_IsString(input) && (all || line_done(o))) {
+        if (cJSON_IsString(input) && (all || done)) {
             if (n == cap_k) {
                 cap_k = cap_k ? 2 * cap_k : 1024;
                 kept *nk = realloc(k, cap_k * sizeof *k);

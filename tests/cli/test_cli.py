@@ -481,6 +481,14 @@ check(r1.returncode == 0 and len(first) == 3 and len(pngs) == 6 and
       r4.returncode == 0 and not any("cwd" in x for x in lines(o)),
       "--resume from another working folder: inputs given relative there are found done",
       (r2.stderr[-300:], r3.stderr[-300:], first[:1]))
+# the whole folder moved, resumed from the same place in it: its relative paths as written
+# still hold (they are tried before the recorded folder, which is gone)
+moved = os.path.join(WORK, "rel_moved")
+os.rename(proj, moved)
+r5 = run("-w", WEIGHTS, "--progress", "-o", "out", "--resume", "photos", cwd=moved)
+check(r5.returncode == 0 and "3 skipped" in r5.stderr and
+      [os.stat(p.replace(proj, moved)).st_mtime_ns for p in pngs] == stamps,
+      "--resume in a moved folder, relative paths: inputs found done", r5.stderr[-300:])
 # the same file twice (as a file and again through its folder, or the same path twice) runs
 # once; from stdin a path sent again runs again (the file may have changed)
 o = os.path.join(WORK, "out_same_file")
