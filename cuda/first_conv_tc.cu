@@ -71,10 +71,10 @@
 #define GC_UNROLL _Pragma("unroll") /* fragments indexed by the loop stay in registers */
 #endif
 
-#define TC_PIX 16    /* output pixels of one wmma tile (its rows)                     */
-#define TC_NT_MAX 4  /* 16-wide column tiles a warp, at most (64 channels)           */
-#define TC_TAPS 27   /* the reduction: 3 kernel rows x 3 columns x 3 channels          */
-#define TC_KROWS 32  /* ... padded with zeros to two 16-deep wmma steps                */
+#define TC_PIX 16   /* output pixels of one wmma tile (its rows)                     */
+#define TC_NT_MAX 4 /* 16-wide column tiles a warp, at most (64 channels)           */
+#define TC_TAPS 27  /* the reduction: 3 kernel rows x 3 columns x 3 channels          */
+#define TC_KROWS 32 /* ... padded with zeros to two 16-deep wmma steps                */
 #define TC_WARPS (GC_BLOCK / 32)
 #define TC_OUT_LD (16 * TC_NT_MAX + 8) /* floats between two pixels' accumulators     */
 
@@ -130,10 +130,10 @@ static __global__ void __launch_bounds__(GC_BLOCK)
 {
 #ifdef TC_HAVE
     using namespace nvcuda;
-    constexpr int OUT = 16 * NT;         /* output channels a warp */
-    constexpr int PIX = TC_PIX * MT;     /* output pixels a warp   */
-    constexpr int S = PIX + 2;           /* input pixels a kernel row reads */
-    constexpr int WIN = 3 * S * 4;       /* the staged window: 3 rows of S pixels, 4 each */
+    constexpr int OUT = 16 * NT;                 /* output channels a warp */
+    constexpr int PIX = TC_PIX * MT;             /* output pixels a warp   */
+    constexpr int S = PIX + 2;                   /* input pixels a kernel row reads */
+    constexpr int WIN = 3 * S * 4;               /* the staged window: 3 rows of S pixels, 4 each */
     constexpr int A0 = (WIN * 2 + 63) / 64 * 32; /* the A tiles' start (elements, 64-byte
                                                     aligned); 32 elements a row */
     static_assert(A0 + MT * TC_PIX * TC_KROWS <= 2 * TC_PIX * TC_OUT_LD,
@@ -210,8 +210,7 @@ static __global__ void __launch_bounds__(GC_BLOCK)
         for (int kh = 0; kh < TC_KROWS / 16; kh++) {
             wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[MT];
             for (int m = 0; m < MT; m++)
-                wmma::load_matrix_sync(a[m], tiles_a + m * TC_PIX * TC_KROWS + kh * 16,
-                                       TC_KROWS);
+                wmma::load_matrix_sync(a[m], tiles_a + m * TC_PIX * TC_KROWS + kh * 16, TC_KROWS);
             /* the weights column-major (an output channel's 32 taps together): loaded as
              * they are used, without the transposes a row-major B takes */
             const T *wk = wt + (size_t)g * OUT * TC_KROWS + kh * 16;
@@ -230,8 +229,7 @@ static __global__ void __launch_bounds__(GC_BLOCK)
         for (int m = 0; m < MT; m++) {
             GC_SYNCWARP(); /* every lane is done with the staging, or the last tile's values */
             for (int nt = 0; nt < NT; nt++)
-                wmma::store_matrix_sync(out + nt * 16, acc[m][nt], TC_OUT_LD,
-                                        wmma::mem_row_major);
+                wmma::store_matrix_sync(out + nt * 16, acc[m][nt], TC_OUT_LD, wmma::mem_row_major);
             GC_SYNCWARP();
             const int32_t ox = x0 + m * TC_PIX + p;
             T *dst = y + (row * (size_t)W + (size_t)ox) * (size_t)K + (size_t)g * OUT;
@@ -319,8 +317,8 @@ gc_status gc_first_conv_tc_cuda(cudaStream_t st, gc_dtype t, const void *x, int3
                                         : "fp32");
     const int nt = K % 64 == 0 ? 4 : K % 32 == 0 ? 2 : 1; /* 16-wide tiles a warp */
     const int mt = W > TC_PIX ? 2 : 1;                    /* 16-pixel tiles a warp */
-    const size_t tasks = (size_t)n * H * (size_t)((W + TC_PIX * mt - 1) / (TC_PIX * mt)) *
-                         (size_t)(K / (16 * nt));
+    const size_t tasks =
+        (size_t)n * H * (size_t)((W + TC_PIX * mt - 1) / (TC_PIX * mt)) * (size_t)(K / (16 * nt));
     if (tasks == 0)
         return GC_OK;
     const unsigned grid = grid_for(tasks * 32);

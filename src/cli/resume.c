@@ -99,8 +99,8 @@ static int resolve_item(cJSON *parent, cJSON *it, const char *cwd)
         return 1;
     const size_t n = strlen(cwd) + strlen(it->valuestring) + 2;
     char *abs = malloc(n);
-    cJSON *item = abs ? (snprintf(abs, n, "%s/%s", cwd, it->valuestring), cJSON_CreateString(abs))
-                      : NULL;
+    cJSON *item =
+        abs ? (snprintf(abs, n, "%s/%s", cwd, it->valuestring), cJSON_CreateString(abs)) : NULL;
     free(abs);
     return item && cJSON_ReplaceItemInObjectCaseSensitive(parent, it->string, item);
 }

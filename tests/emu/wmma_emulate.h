@@ -71,25 +71,25 @@ static inline void emu_check_rows(const char *what, const void *p, unsigned ldm,
     }
 }
 
-template <typename Use, typename T>
-static inline void load_matrix_sync(fragment<Use, 16, 16, 16, T, row_major> &f, const T *p,
-                                    unsigned ldm)
+/* Where element (r, c) of a tile sits: row-major r * ldm + c; column-major c * ldm + r (each
+ * column's start then 32-byte aligned) */
+static inline size_t emu_offset(row_major, int r, int c, unsigned ldm)
 {
-    emu_check_rows("load_matrix_sync", p, ldm, sizeof(T));
-    for (int r = 0; r < 16; r++)
-        for (int c = 0; c < 16; c++)
-            f.v[r * 16 + c] = emu_value(p[(size_t)r * ldm + c]);
+    return (size_t)r * ldm + c;
+}
+static inline size_t emu_offset(col_major, int r, int c, unsigned ldm)
+{
+    return (size_t)c * ldm + r;
 }
 
-/* column-major: element (r, c) at p[c * ldm + r], each column's start 32-byte aligned */
-template <typename Use, typename T>
-static inline void load_matrix_sync(fragment<Use, 16, 16, 16, T, col_major> &f, const T *p,
+template <typename Use, typename T, typename Layout>
+static inline void load_matrix_sync(fragment<Use, 16, 16, 16, T, Layout> &f, const T *p,
                                     unsigned ldm)
 {
     emu_check_rows("load_matrix_sync", p, ldm, sizeof(T));
     for (int r = 0; r < 16; r++)
         for (int c = 0; c < 16; c++)
-            f.v[r * 16 + c] = emu_value(p[(size_t)c * ldm + r]);
+            f.v[r * 16 + c] = emu_value(p[emu_offset(Layout(), r, c, ldm)]);
 }
 
 static inline void fill_fragment(fragment<accumulator, 16, 16, 16, float> &f, float x)
