@@ -83,8 +83,11 @@ static cJSON *parse_line(const char *line)
     free(t);
     const cJSON *input = o ? cJSON_GetObjectItemCaseSensitive(o, "input") : NULL;
     const cJSON *outs = o ? cJSON_GetObjectItemCaseSensitive(o, "outputs") : NULL;
+    const cJSON *cwd = o ? cJSON_GetObjectItemCaseSensitive(o, "cwd") : NULL;
     if (cJSON_IsString(input))
         unescape_bytes(input->valuestring);
+    if (cJSON_IsString(cwd))
+        unescape_bytes(cwd->valuestring);
     for (const cJSON *it = cJSON_IsObject(outs) ? outs->child : NULL; it; it = it->next)
         if (cJSON_IsString(it))
             unescape_bytes(it->valuestring);
@@ -102,17 +105,49 @@ static int resolve_item(cJSON *parent, cJSON *it, const char *cwd)
     cJSON *item =
         abs ? (snprintf(abs, n, "%s/%s", cwd, it->valuestring), cJSON_CreateString(abs)) : NULL;
     free(abs);
-    return item && cJSON_ReplaceItemInObjectCaseSensitive(parent, it->string, item);
+    if (item && cJSON_ReplaceItemInObjectCaseSensitive(parent, it->string, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
+/* Where the relative paths of lines written from folder `cwd` lead from here: the folders
+ * seen last, and whether their lines' paths are taken from there (1) or as written (0). */
+typedef struct cwd_seen {
+    char *cwd;
+    int resolve;
+    struct stat here; /* this process's working folder ("." at the start), here_known */
+    int here_known;
+} cwd_seen;
+
+/* Whether lines written from cwd (absolute) have their relative paths taken from there: not
+ * when that is this very folder (by identity: another spelling, a link), nor when it is
+ * gone (a project folder moved whole, resumed from the same place in it: its paths as
+ * written still hold). Otherwise yes, even where the paths as written name files from here
+ * too: another project of the same layout would have them, and its outputs are not this
+ * line's. A stat per new folder. */
+static int resolve_from(cwd_seen *seen, const char *cwd)
+{
+    if (seen->cwd && strcmp(seen->cwd, cwd) == 0)
+        return seen->resolve;
+    struct stat sb;
+    const int gone = stat(cwd, &sb) != 0;
+    const int same = !gone && seen->here_known && sb.st_dev == seen->here.st_dev &&
+                     sb.st_ino == seen->here.st_ino;
+    free(seen->cwd);
+    seen->cwd = strdup(cwd); /* NULL: no memory for the cache, only the next stat again */
+    seen->resolve = !gone && !same;
+    return seen->resolve;
 }
 
 /* A line written from another working folder (its "cwd", report.c): its relative paths (the
- * input, the outputs) made absolute from there, so that they name the same files from here
- * (`here`, ours; "" when unknown). Lines of runs before session 15 have none: their
- * relative paths are taken from here, as then. 0 when out of memory. */
-static int resolve_line(cJSON *o, const char *here)
+ * input, the outputs) made absolute from there (resolve_from says when), so that they name
+ * the same files from here. Lines of runs before session 15 have none: their relative paths
+ * are taken from here, as then. 0 when out of memory. */
+static int resolve_line(cJSON *o, cwd_seen *seen)
 {
     const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(o, "cwd");
-    if (!cJSON_IsString(cwd) || cwd->valuestring[0] != '/' || strcmp(cwd->valuestring, here) == 0)
+    if (!cJSON_IsString(cwd) || cwd->valuestring[0] != '/' || !resolve_from(seen, cwd->valuestring))
         return 1;
     char *from = strdup(cwd->valuestring); /* the items change under it */
     cJSON *outs = cJSON_GetObjectItemCaseSensitive(o, "outputs");
@@ -277,24 +312,17 @@ static int read_lines(const char *jsonl, const char *out_dir, int all, kept **ou
     int oom = 0;
     out_folder folder;
     out_folder_open(&folder, out_dir);
-    char here[4096];
-    if (!getcwd(here, sizeof here))
-        here[0] = 0;
+    cwd_seen seen = {0};
+    seen.here_known = stat(".", &seen.here) == 0;
     while (!oom && getline(&line, &cap, f) > 0) {
         cJSON *o = parse_line(line); /* a torn last line (killed mid-write) fails here */
-        /* relative paths as written first (from here: a folder moved whole, resumed from
-         * the same place in it), then from the line's own working folder */
-        int done = o && line_done(o);
-        if (o && !done) {
-            if (!resolve_line(o, here)) {
-                oom = 1;
-                cJSON_Delete(o);
-                break;
-            }
-            done = line_done(o);
+        if (o && !resolve_line(o, &seen)) {
+            oom = 1;
+            cJSON_Delete(o);
+            break;
         }
         const cJSON *input = o ? cJSON_GetObjectItemCaseSensitive(o, "input") : NULL;
-        if (cJSON_IsString(input) && (all || done)) {
+        if (cJSON_IsString(input) && (all || line_done(o))) {
             if (n == cap_k) {
                 cap_k = cap_k ? 2 * cap_k : 1024;
                 kept *nk = realloc(k, cap_k * sizeof *k);
@@ -314,6 +342,7 @@ static int read_lines(const char *jsonl, const char *out_dir, int all, kept **ou
     }
     free(line);
     fclose(f);
+    free(seen.cwd);
     out_folder_close(&folder);
     if (oom) {
         free_lines(k, n);

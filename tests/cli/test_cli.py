@@ -489,6 +489,38 @@ r5 = run("-w", WEIGHTS, "--progress", "-o", "out", "--resume", "photos", cwd=mov
 check(r5.returncode == 0 and "3 skipped" in r5.stderr and
       [os.stat(p.replace(proj, moved)).st_mtime_ns for p in pngs] == stamps,
       "--resume in a moved folder, relative paths: inputs found done", r5.stderr[-300:])
+# two projects of the same layout: resumed from the second into the first one's output
+# folder, the first one's lines (relative inputs, their "cwd" there) are not the second's
+# inputs, whose outputs would replace them: each fails, nothing of the first is touched (with
+# the paths as written tried first, the second's inputs were skipped as done)
+twins = [os.path.join(WORK, "rel_twin_" + t) for t in "pq"]
+for k, t in enumerate(twins):
+    os.makedirs(os.path.join(t, "photos"))
+    for i in range(3):
+        cv2.imwrite(os.path.join(t, "photos", f"p{i}.png"), photo(40, 48, 30 + 5 * k + i))
+o = os.path.join(twins[0], "out")
+r6 = run("-w", WEIGHTS, "-q", "-o", o, "photos", cwd=twins[0])
+before = lines(o)
+stamps = [os.stat(p).st_mtime_ns for p in sorted(glob.glob(os.path.join(o, "*.png")))]
+r7 = run("-w", WEIGHTS, "--progress", "-o", o, "--resume", "photos", cwd=twins[1])
+check(r6.returncode == 0 and r7.returncode == 1 and "skipped" not in r7.stderr and
+      r7.stderr.count("would replace") == 3 and
+      [os.stat(p).st_mtime_ns for p in sorted(glob.glob(os.path.join(o, "*.png")))] == stamps and
+      [x for x in lines(o) if x["status"] == "ok"] == before,
+      "--resume from a twin project into the first one's folder: its inputs fail, not skipped",
+      r7.stderr[-400:])
+# a working folder whose name is not UTF-8: its "cwd" goes out as \udcXX and comes back as
+# its bytes, so a resume from a sibling still finds the inputs done
+odd_proj = os.fsencode(WORK) + b"/rel_caf\xe9"
+os.makedirs(odd_proj + b"/photos")
+for i in range(2):
+    with open(odd_proj + b"/photos/p%d.png" % i, "wb") as f:  # cv2 takes no such name
+        f.write(cv2.imencode(".png", photo(40, 48, 50 + i))[1].tobytes())
+r8 = run("-w", WEIGHTS, "-q", "-o", "out", "photos", cwd=odd_proj)
+r9 = run("-w", WEIGHTS, "--progress", "-o", os.fsdecode(b"../rel_caf\xe9/out"), "--resume",
+         os.fsdecode(b"../rel_caf\xe9/photos"), cwd=elsewhere)
+check(r8.returncode == 0 and r9.returncode == 0 and "2 skipped" in r9.stderr,
+      "--resume from a sibling of a working folder whose name is not UTF-8", r9.stderr[-300:])
 # the same file twice (as a file and again through its folder, or the same path twice) runs
 # once; from stdin a path sent again runs again (the file may have changed)
 o = os.path.join(WORK, "out_same_file")
