@@ -61,6 +61,10 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
      * default) instead of spinning */
     const char *blocking = getenv("GC_CUDA_BLOCKING_SYNC");
     fprintf(o, ",\"cuda_blocking_sync\":%s", blocking && !strcmp(blocking, "1") ? "true" : "false");
+    /* gc_explain_render's batches in two overlapped halves (GC_RENDER_PIPELINE=1, off by
+     * default; the backend takes it only for unprofiled calls of more than one image) */
+    const char *split = getenv("GC_RENDER_PIPELINE");
+    fprintf(o, ",\"render_pipeline\":%s", split && !strcmp(split, "1") ? "true" : "false");
     /* conv + bias + ReLU as one cuDNN graph: by default but in fp32 (cuda/cudnn_conv.cu);
      * GC_CUDNN_FUSE=0 unfuses every conv (the plain conv, then our bias + ReLU kernel), =1
      * fuses every one */

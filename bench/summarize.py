@@ -50,7 +50,7 @@ def files_key(r):
     f = r.get("files") or {}
     return (tuple(f.get("image_size") or ()), f.get("format", "png"),
             f.get("workers_per_device", 1), io_nice(r), bool(r.get("cuda_blocking_sync")),
-            in_memory(r))
+            in_memory(r), bool(r.get("render_pipeline")))
 
 
 def in_memory(r):
@@ -62,6 +62,7 @@ def files_variant(r):
     """The experiments a files record ran with, as words after its description."""
     return ((f", decode/encode threads at nice +{io_nice(r)}" if io_nice(r) else "") +
             (", blocking-sync waits" if r.get("cuda_blocking_sync") else "") +
+            (", batches in two overlapped halves" if r.get("render_pipeline") else "") +
             (", files in memory (tmpfs)" if in_memory(r) else ""))
 
 
@@ -87,6 +88,7 @@ class Index:
         self.unfused = {}  # GC_CUDNN_FUSE=0 runs: key as self.by
         self.first_conv = {}  # GC_FIRST_CONV runs (the other path of the first conv): key as self.by
         self.blocking = {}  # GC_CUDA_BLOCKING_SYNC=1 runs but the command's: key as self.by
+        self.split = {}  # GC_RENDER_PIPELINE=1 runs but the command's: key as self.by
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
                 continue
@@ -103,6 +105,10 @@ class Index:
                               r.get("batch"))] = r
                 continue
             files = r.get("files") or {}
+            if r.get("render_pipeline") is True and not files:
+                self.split[(r.get("impl"), r.get("mode"), r.get("precision"),
+                            r.get("batch"))] = r
+                continue
             if r.get("cuda_blocking_sync") is True and not files:
                 self.blocking[(r.get("impl"), r.get("mode"), r.get("precision"),
                                r.get("batch"))] = r
@@ -566,6 +572,9 @@ def main():
                   lambda r: f"GC_CUDNN_FUSE={fuse_env(r)}")
     variant_table(ix, p, ix.blocking, "Blocking-sync waits (`GC_CUDA_BLOCKING_SYNC=1`: a "
                   "batch's waits sleep instead of spinning a core)", "blocking")
+    variant_table(ix, p, ix.split, "gc_explain_render in two overlapped halves "
+                  "(`GC_RENDER_PIPELINE=1`: each half's copies, results and render beside the "
+                  "other half's compute)", "halves")
     variant_table(ix, p, ix.first_conv, "The first conv by the path `GC_FIRST_CONV` names, beside "
                   "the same run's default (as of commit eb2c657: our kernel in fp32, cuDNN's elsewhere; "
                   "before it, our kernel everywhere)",

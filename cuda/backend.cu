@@ -128,34 +128,34 @@ static gc_status reserve_ring(gc_context *ctx, cuda_state *s, size_t slot)
     return GC_OK;
 }
 
-/* Where image j's pixels end in the batch's packing (stage_images_gpu packs them in order,
- * each 16-byte aligned): where image j + 1's start, the last at img_pixels. */
-static size_t image_end(const cuda_state *s, int32_t n, int32_t j)
+/* Where image j's pixels end in the staged batch's packing (gcu_stage_table packs them in
+ * order, each 16-byte aligned): where image j + 1's start, the last at img_pixels. */
+static size_t image_end(const cuda_state *s, int32_t j)
 {
-    return j + 1 < n ? s->descs[j + 1].offset : s->img_pixels;
+    return j + 1 < s->img_count ? s->descs[j + 1].offset : s->img_pixels;
 }
 
-/* The images from `from` on that fit a ring slot `parts` times over (at least one): the
- * first past them. */
-static int32_t chunk_end(const cuda_state *s, int32_t n, int32_t from, size_t parts)
+/* The images from `from` on, before `to`, that fit a ring slot `parts` times over (at least
+ * one): the first past them. */
+static int32_t chunk_end(const cuda_state *s, int32_t to, int32_t from, size_t parts)
 {
     int32_t end = from + 1;
-    while (end < n && parts * (image_end(s, n, end) - s->descs[from].offset) <= s->ring_slot)
+    while (end < to && parts * (image_end(s, end) - s->descs[from].offset) <= s->ring_slot)
         end++;
     return end;
 }
 
-/* The largest image's packed bytes (a ring slot holds at least one image). */
-static size_t largest_image(const cuda_state *s, int32_t n)
+/* The staged batch's largest image's packed bytes (a ring slot holds at least one image). */
+static size_t largest_image(const cuda_state *s)
 {
     size_t m = 0;
-    for (int32_t i = 0; i < n; i++)
-        m = GC_MAX(m, image_end(s, n, i) - s->descs[i].offset);
+    for (int32_t i = 0; i < s->img_count; i++)
+        m = GC_MAX(m, image_end(s, i) - s->descs[i].offset);
     return m;
 }
 
 /* d_out of at least `bytes`, grown with headroom where the device has room for it. */
-static gc_status reserve_out(gc_context *ctx, cuda_state *s, size_t bytes)
+gc_status gcu_reserve_out(gc_context *ctx, cuda_state *s, size_t bytes)
 {
     if (bytes <= s->out_cap)
         return GC_OK;
@@ -230,14 +230,12 @@ static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, 
                   "explain");
 }
 
-/* A batch of images (gc_explain's, gc_predict's): their descriptor table, then their pixels
- * through the ring into d_img, one preprocessing launch into x (and its float copy x_stage,
- * for GC_TENSOR_INPUT). explain_images then takes the same path as explain; the images stay
- * on the device for render. The table goes up from s->descs by a pageable copy: safe, as
- * every batch call synchronizes before it returns (gcu_settle on failure) and s->descs is
- * rewritten only by the next one. */
-static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image *images,
-                                  const gc_region *regions, int32_t n)
+/* A batch of images (gc_explain's, gc_predict's) staged: their descriptors, d_img sized for
+ * them, the ring for `parts` outputs an image (at least one), the table up on `st`. The
+ * table goes up from s->descs by a pageable copy: safe, as every batch call synchronizes
+ * before it returns (gcu_settle on failure) and s->descs is rewritten only by the next one. */
+gc_status gcu_stage_table(gc_context *ctx, cuda_state *s, const gc_image *images,
+                          const gc_region *regions, int32_t n, size_t parts, cudaStream_t st)
 {
     gc_errbuf *err = &ctx->err;
     GC_TRY(check_n(ctx, s, n));
@@ -276,18 +274,27 @@ static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image
         GC_TRY(st);
     }
     s->img_pixels = pixels;
-    GC_TRY(reserve_ring(ctx, s, largest_image(s, n)));
+    s->img_count = n;
+    s->img_table = table;
+    s->img_max_px = max_px;
+    GC_TRY(reserve_ring(ctx, s, GC_MAX(parts, (size_t)1) * largest_image(s)));
     GC_TRY(gcu_prof_begin(ctx, s));
-    /* the descriptor table (small: a pageable copy), then the pixels through the ring: host
-     * threads pack chunk c into slot c % 2 while chunk c - 1 goes up from the other. The
-     * packing is profiled within the upload stage, which it overlaps. */
     GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_img, s->descs, sizeof(gc_image_desc) * (size_t)n,
-                                     cudaMemcpyHostToDevice, s->stream));
+                                     cudaMemcpyHostToDevice, st));
+    return GC_OK;
+}
+
+/* The staged batch's images [from, to) up into d_img through the ring, on `st`: host threads
+ * pack chunk c into slot c % 2 while chunk c - 1 goes up from the other. */
+gc_status gcu_upload_pixels(gc_context *ctx, cuda_state *s, const gc_image *images,
+                            int32_t from, int32_t to, cudaStream_t st)
+{
+    gc_errbuf *err = &ctx->err;
     const gc_image_desc *const descs = s->descs;
-    for (int32_t from = 0, c = 0; from < n; c++) {
+    for (int32_t c = 0; from < to; c++) {
         const int k = c % GC_RING_SLOTS;
-        const int32_t end = chunk_end(s, n, from, 1);
-        const size_t lo = descs[from].offset, len = image_end(s, n, end - 1) - lo;
+        const int32_t end = chunk_end(s, to, from, 1);
+        const size_t lo = descs[from].offset, len = image_end(s, end - 1) - lo;
         uint8_t *const slot = s->h_ring + (size_t)k * s->ring_slot;
         GC_CUDA_TRY(err, cudaEventSynchronize(s->ring_ev[k])); /* its last upload is done */
 #ifdef _OPENMP
@@ -304,21 +311,38 @@ static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image
                     memcpy(dst + row * y, im->data + (size_t)im->stride * y, row);
             }
         }
-        GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_img + table + lo, slot, len,
-                                         cudaMemcpyHostToDevice, s->stream));
-        GC_CUDA_TRY(err, cudaEventRecord(s->ring_ev[k], s->stream));
+        GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_img + s->img_table + lo, slot, len,
+                                         cudaMemcpyHostToDevice, st));
+        GC_CUDA_TRY(err, cudaEventRecord(s->ring_ev[k], st));
         from = end;
     }
-    GC_TRY(gcu_mark(ctx, s, PROF_UPLOAD));
+    return GC_OK;
+}
+
+/* The staged images [from, to) preprocessed into x (and its float copy x_stage, for
+ * GC_TENSOR_INPUT), rows 0 .. to - from, on the compute stream: one launch. */
+gc_status gcu_preprocess_range(gc_context *ctx, cuda_state *s, int32_t from, int32_t to)
+{
     LAYER_TRY(ctx, "preprocessing", "(GPU)",
-              gc_preprocess_images_cuda(s->stream, (const gc_image_desc *)s->d_img,
-                                        s->d_img + table, n, ctx->in_h, ctx->in_w,
+              gc_preprocess_images_cuda(s->stream, (const gc_image_desc *)s->d_img + from,
+                                        s->d_img + s->img_table, to - from, ctx->in_h, ctx->in_w,
                                         ctx->opt.preprocess == GC_PREPROCESS_CAFFE, s->x_stage,
-                                        s->c0, s->dt, s->x, err));
+                                        s->c0, s->dt, s->x, &ctx->err));
+    return GC_OK;
+}
+
+/* A batch of images staged whole (gcu_stage_table), up (the packing profiled within the
+ * upload stage, which it overlaps) and preprocessed. explain_images then takes the same path
+ * as explain; the images stay on the device for render. */
+static gc_status stage_images_gpu(gc_context *ctx, cuda_state *s, const gc_image *images,
+                                  const gc_region *regions, int32_t n)
+{
+    GC_TRY(gcu_stage_table(ctx, s, images, regions, n, 1, s->stream));
+    GC_TRY(gcu_upload_pixels(ctx, s, images, 0, n, s->stream));
+    GC_TRY(gcu_mark(ctx, s, PROF_UPLOAD));
+    GC_TRY(gcu_preprocess_range(ctx, s, 0, n));
     GC_TRY(gcu_mark(ctx, s, PROF_PREPROCESS));
     LAYER_TRY(ctx, "preprocessing", "(GPU)", gcu_debug_sync(ctx, s));
-    s->img_table = table;
-    s->img_max_px = max_px;
     return GC_OK;
 }
 
@@ -381,57 +405,61 @@ static gc_status cuda_explain_images(gc_context *ctx, void *state, const gc_imag
 }
 
 /* A slot of the ring and the chunk of images in it: images first .. end - 1, len bytes of
- * each asked-for output (heatmaps first, overlays after them). first == n: empty. */
+ * each asked-for output (heatmaps first, overlays after them). first == to (the end of the
+ * images going down): empty. */
 typedef struct out_chunk {
     int32_t first, end;
     size_t len;
 } out_chunk;
 
-/* The next chunk from image `from` (as many images as fit the slot, at least one) down
- * into slot k, then the slot's event. */
-static gc_status enqueue_chunk(gc_context *ctx, cuda_state *s, int32_t n, int32_t from,
-                               int heat, int over, int k, out_chunk *c)
+/* The next chunk from image `from`, before `to` (as many images as fit the slot, at least
+ * one) down into slot k on `st`, then the slot's event. */
+static gc_status enqueue_chunk(gc_context *ctx, cuda_state *s, int32_t to, int32_t from,
+                               int heat, int over, int k, out_chunk *c, cudaStream_t st)
 {
     const size_t lo = s->descs[from].offset;
     c->first = from;
-    c->end = chunk_end(s, n, from, (size_t)(heat + over));
-    c->len = image_end(s, n, c->end - 1) - lo;
+    c->end = chunk_end(s, to, from, (size_t)(heat + over));
+    c->len = image_end(s, c->end - 1) - lo;
     uint8_t *slot = s->h_ring + (size_t)k * s->ring_slot;
     if (heat)
-        GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(slot, s->d_out + lo, c->len,
-                                               cudaMemcpyDeviceToHost, s->stream));
+        GC_CUDA_TRY(&ctx->err,
+                    cudaMemcpyAsync(slot, s->d_out + lo, c->len, cudaMemcpyDeviceToHost, st));
     if (over)
         GC_CUDA_TRY(&ctx->err,
                     cudaMemcpyAsync(slot + (heat ? c->len : 0), s->d_out + s->img_pixels + lo,
-                                    c->len, cudaMemcpyDeviceToHost, s->stream));
-    GC_CUDA_TRY(&ctx->err, cudaEventRecord(s->ring_ev[k], s->stream));
+                                    c->len, cudaMemcpyDeviceToHost, st));
+    GC_CUDA_TRY(&ctx->err, cudaEventRecord(s->ring_ev[k], st));
     return GC_OK;
 }
 
-/* The rendered heatmaps and overlays (d_out) into the caller's buffers through the ring:
- * chunk c lands in slot c % 2 while host threads copy chunk c - 1 out of the other.
- * (Per-image copies straight into the caller's pageable buffers were most of
- * gc_explain_render's time on an H100: docs/benchmarks.md.) Synchronizes. */
-static gc_status download_outputs(gc_context *ctx, cuda_state *s, int32_t n,
-                                  uint8_t *const *overlays, uint8_t *const *heatmaps)
+/* The rendered heatmaps and overlays (d_out) of images [from, to) into the caller's buffers
+ * through the ring, on `st`: chunk c lands in slot c % 2 while host threads copy chunk c - 1
+ * out of the other. (Per-image copies straight into the caller's pageable buffers were most
+ * of gc_explain_render's time on an H100: docs/benchmarks.md.) Returns when they are there. */
+gc_status gcu_download_outputs(gc_context *ctx, cuda_state *s, int32_t from, int32_t to,
+                               uint8_t *const *overlays, uint8_t *const *heatmaps,
+                               cudaStream_t st)
 {
     const gc_image_desc *const d = s->descs;
     int heat = 0, over = 0;
-    for (int32_t i = 0; i < n; i++) { /* some is set: context.c renders only then */
+    for (int32_t i = from; i < to; i++) {
         heat |= heatmaps && heatmaps[i];
         over |= overlays && overlays[i];
     }
-    GC_TRY(reserve_ring(ctx, s, (size_t)(heat + over) * largest_image(s, n)));
+    if (!heat && !over)
+        return GC_OK;
+    GC_TRY(reserve_ring(ctx, s, (size_t)(heat + over) * largest_image(s)));
     out_chunk ring[GC_RING_SLOTS];
-    int32_t next = 0; /* the first image not yet enqueued */
+    int32_t next = from; /* the first image not yet enqueued */
     for (int k = 0; k < GC_RING_SLOTS; k++) {
-        ring[k].first = n;
-        if (next < n) {
-            GC_TRY(enqueue_chunk(ctx, s, n, next, heat, over, k, &ring[k]));
+        ring[k].first = to;
+        if (next < to) {
+            GC_TRY(enqueue_chunk(ctx, s, to, next, heat, over, k, &ring[k], st));
             next = ring[k].end;
         }
     }
-    for (int c = 0; ring[c % GC_RING_SLOTS].first < n; c++) {
+    for (int c = 0; ring[c % GC_RING_SLOTS].first < to; c++) {
         const int k = c % GC_RING_SLOTS;
         const out_chunk ch = ring[k];
         GC_CUDA_TRY(&ctx->err, cudaEventSynchronize(s->ring_ev[k]));
@@ -449,12 +477,31 @@ static gc_status download_outputs(gc_context *ctx, cuda_state *s, int32_t n,
             if (overlays && overlays[i])
                 memcpy(overlays[i], h_over + at, bytes);
         }
-        ring[k].first = n; /* the slot is free: the next chunk goes into it */
-        if (next < n) {
-            GC_TRY(enqueue_chunk(ctx, s, n, next, heat, over, k, &ring[k]));
+        ring[k].first = to; /* the slot is free: the next chunk goes into it */
+        if (next < to) {
+            GC_TRY(enqueue_chunk(ctx, s, to, next, heat, over, k, &ring[k], st));
             next = ring[k].end;
         }
     }
+    return GC_OK;
+}
+
+/* The normalized cams of the staged images [from, to) (host, the batch's rows from .. to
+ * of `cams`) up, and their heatmaps and overlays rendered into d_out (one launch), on `st`. */
+gc_status gcu_enqueue_render(gc_context *ctx, cuda_state *s, int32_t from, int32_t to,
+                             const float *cams, gc_colormap colormap, float alpha,
+                             cudaStream_t st)
+{
+    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
+    GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(s->d_cams + (size_t)from * hw, cams + (size_t)from * hw,
+                                           sizeof(float) * (size_t)(to - from) * hw,
+                                           cudaMemcpyHostToDevice, st));
+    LAYER_TRY(ctx, "rendering", "(GPU)",
+              gc_render_images_cuda(st, (const gc_image_desc *)s->d_img + from,
+                                    s->d_img + s->img_table, to - from, s->img_max_px,
+                                    s->d_cams + (size_t)from * hw, ctx->cam_w, ctx->cam_h,
+                                    s->d_luts + (size_t)GC_LUT_BYTES * (int)colormap, alpha,
+                                    s->d_out, s->d_out + s->img_pixels, &ctx->err));
     return GC_OK;
 }
 
@@ -470,23 +517,14 @@ static gc_status render_impl(gc_context *ctx, cuda_state *s, int32_t n, const fl
         return gc_fail(err, GC_ERR_INVALID_ARGUMENT,
                        "render of %d image(s) with colormap %d: the last batch on the GPU has "
                        "%d", n, (int)colormap, s->img_n);
-    GC_TRY(reserve_out(ctx, s, 2 * s->img_pixels));
+    GC_TRY(gcu_reserve_out(ctx, s, 2 * s->img_pixels));
     /* profiled as the cam stage (cams up, the render kernel) and the download (the rendered
      * images through the ring), added to the explain's own times */
     GC_TRY(gcu_prof_begin(ctx, s));
-    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
-    GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_cams, cams, sizeof(float) * (size_t)n * hw,
-                                     cudaMemcpyHostToDevice, s->stream));
-    uint8_t *heat = s->d_out, *over = s->d_out + s->img_pixels;
-    LAYER_TRY(ctx, "rendering", "(GPU)",
-              gc_render_images_cuda(s->stream, (const gc_image_desc *)s->d_img,
-                                    s->d_img + s->img_table, n, s->img_max_px, s->d_cams,
-                                    ctx->cam_w, ctx->cam_h,
-                                    s->d_luts + (size_t)GC_LUT_BYTES * (int)colormap, alpha,
-                                    heat, over, err));
+    GC_TRY(gcu_enqueue_render(ctx, s, 0, n, cams, colormap, alpha, s->stream));
     LAYER_TRY(ctx, "rendering", "(GPU)", gcu_debug_sync(ctx, s));
     GC_TRY(gcu_mark(ctx, s, PROF_CAM));
-    GC_TRY(download_outputs(ctx, s, n, overlays, heatmaps));
+    GC_TRY(gcu_download_outputs(ctx, s, 0, n, overlays, heatmaps, s->stream));
     if (!ctx->opt.profile)
         return GC_OK;
     GC_TRY(gcu_mark(ctx, s, PROF_DOWNLOAD));
@@ -644,6 +682,25 @@ static gc_status cuda_read_tensor(gc_context *ctx, void *state, gc_tensor which,
     return gcu_settle(ctx, s, st, "read_tensor");
 }
 
+static gc_status cuda_explain_render(gc_context *ctx, void *state, const gc_image *images,
+                                     const gc_region *regions, int32_t n,
+                                     const int32_t *classes, float *logits, int32_t *class_ids,
+                                     float *cams_raw, gc_finish_fn finish, void *arg,
+                                     gc_colormap colormap, float alpha, uint8_t *const *overlays,
+                                     uint8_t *const *heatmaps)
+{
+    cuda_state *s = (cuda_state *)state;
+    gc_status st = gcu_explain_render_split(ctx, s, images, regions, n, classes, logits,
+                                            class_ids, cams_raw, finish, arg, colormap, alpha,
+                                            overlays, heatmaps);
+    if (st != GC_OK) {
+        s->img_n = 0;
+        if (s->copy) /* its copies done before anything is released or reported */
+            cudaStreamSynchronize(s->copy);
+    }
+    return gcu_settle(ctx, s, release_on_oom(ctx, s, st), "explain + render in two halves");
+}
+
 extern "C" const gc_backend_ops gc_cuda_backend = {
     "cuda",
     gcu_create,
@@ -656,4 +713,5 @@ extern "C" const gc_backend_ops gc_cuda_backend = {
     cuda_explain_images,
     cuda_predict_images,
     cuda_render,
+    cuda_explain_render,
 };

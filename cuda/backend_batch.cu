@@ -377,26 +377,32 @@ static gc_status explain_segment(gc_context *ctx, cuda_state *s, int32_t n)
 
 /* Everything after the input is packed: the classes up, the batch (explain_segment), then
  * the classes, logits and cams down, and one synchronization. */
-gc_status gcu_explain_packed(gc_context *ctx, cuda_state *s, int32_t n,
-                                const int32_t *classes, float *logits, int32_t *class_ids,
-                                float *cams_raw)
+gc_status gcu_explain_enqueue(gc_context *ctx, cuda_state *s, int32_t n, const int32_t *classes,
+                              int32_t *h_cls, float *logits, float *cams_raw)
 {
     gc_errbuf *err = &ctx->err;
     for (int32_t i = 0; i < n; i++) /* pinned: the copy is asynchronous */
-        s->h_classes[i] = classes ? classes[i] : -1;
-    GC_CUDA_TRY(err, cudaMemcpyAsync(s->classes, s->h_classes, sizeof(int32_t) * (size_t)n,
+        h_cls[i] = classes ? classes[i] : -1;
+    GC_CUDA_TRY(err, cudaMemcpyAsync(s->classes, h_cls, sizeof(int32_t) * (size_t)n,
                                      cudaMemcpyHostToDevice, s->stream));
     GC_TRY(gcu_mark(ctx, s, PROF_UPLOAD));
     GC_TRY(run_segment(ctx, s, SEG_EXPLAIN, n, explain_segment));
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
-    GC_CUDA_TRY(err, cudaMemcpyAsync(s->h_classes, s->classes, sizeof(int32_t) * (size_t)n,
+    GC_CUDA_TRY(err, cudaMemcpyAsync(h_cls, s->classes, sizeof(int32_t) * (size_t)n,
                                      cudaMemcpyDeviceToHost, s->stream));
     GC_CUDA_TRY(err, cudaMemcpyAsync(logits, s->logits,
                                      sizeof(float) * (size_t)n * ctx->model.num_classes,
                                      cudaMemcpyDeviceToHost, s->stream));
     GC_CUDA_TRY(err, cudaMemcpyAsync(cams_raw, s->cam, sizeof(float) * (size_t)n * hw,
                                      cudaMemcpyDeviceToHost, s->stream));
-    GC_TRY(gcu_mark(ctx, s, PROF_DOWNLOAD));
+    return gcu_mark(ctx, s, PROF_DOWNLOAD);
+}
+
+gc_status gcu_explain_packed(gc_context *ctx, cuda_state *s, int32_t n,
+                                const int32_t *classes, float *logits, int32_t *class_ids,
+                                float *cams_raw)
+{
+    GC_TRY(gcu_explain_enqueue(ctx, s, n, classes, s->h_classes, logits, cams_raw));
     GC_TRY(gcu_wait(ctx, s));
     memcpy(class_ids, s->h_classes, sizeof(int32_t) * (size_t)n);
     GC_TRY(gcu_prof_collect(ctx, s));

@@ -58,6 +58,13 @@ void gcu_destroy(void *state)
     if (s->h_cams)
         cudaHostUnregister(s->h_cams);
     free(s->descs);
+    for (int k = 0; k < 4; k++)
+        if (s->split_ev[k])
+            cudaEventDestroy(s->split_ev[k]);
+    if (s->copy) {
+        cudaStreamSynchronize(s->copy);
+        cudaStreamDestroy(s->copy);
+    }
     if (s->stream)
         cudaStreamDestroy(s->stream);
     cudaGetLastError(); /* nothing of ours stays pending after a failed teardown */
@@ -584,6 +591,10 @@ gc_status gcu_create(gc_context *ctx, void **state)
     s->host_preprocess = hp && *hp && strcmp(hp, "0") != 0;
     /* its staging comes with the first batch of images (explain_images_impl) */
     ctx->backend_images = !s->host_preprocess;
+    /* GC_RENDER_PIPELINE=1: gc_explain_render's batch in two overlapped halves (an
+     * experiment, off by default: backend_pipeline.cu) */
+    const char *split = getenv("GC_RENDER_PIPELINE");
+    ctx->render_split = ctx->backend_images && split && !strcmp(split, "1");
     if (ctx->opt.profile) {
         for (int k = 0; k < GC_MAX_MARKS; k++)
             GC_CUDA_TRY(err, cudaEventCreate(&s->ev[k]));

@@ -133,10 +133,16 @@ typedef struct cuda_state {
     cudaEvent_t ring_ev[GC_RING_SLOTS];/* a slot's last copy is done                        */
     gc_image_desc *descs;              /* host (N): the last batch's descriptors            */
     int32_t img_n;                     /* images of the last explain_images (0: none)       */
+    int32_t img_count;                 /* images of the batch staged last (gcu_stage_table) */
     size_t img_table;                  /* bytes before the pixels in d_img                  */
     size_t img_pixels;                 /* the last batch's pixel bytes                      */
     int64_t img_max_px;                /* its largest width * height                        */
     int32_t *h_classes;                /* pinned (N): the classes' upload and download      */
+    /* GC_RENDER_PIPELINE=1 (backend_pipeline.cu): gc_explain_render's batch in two halves,
+     * the copies and renders on `copy` beside the compute on `stream`; made at first use */
+    int split;
+    cudaStream_t copy;
+    cudaEvent_t split_ev[4];           /* a half's pixels up (0, 1), its results down (2, 3) */
     float *h_input;                    /* ctx->input when page-locked in place (else NULL)  */
     float *h_logits, *h_cams;          /* ctx->logits, ctx->cams_raw likewise: a batch's
                                           results come down asynchronously, and the wait for
@@ -208,6 +214,36 @@ void gcu_account(gc_context *ctx, const cuda_state *s);
 
 /* Frees the copy ring h_ring (page-locked or plain, as it was allocated). */
 void gcu_free_ring(cuda_state *s);
+/* gc_explain's images in steps (stage_images_gpu, backend_pipeline.cu): the staged batch's
+ * descriptors, d_img, the ring (for `parts` outputs an image) and the table up on `st`;
+ * images [from, to) up on `st`; preprocessed into x (rows 0 .. to - from) on the compute
+ * stream. */
+gc_status gcu_stage_table(gc_context *ctx, cuda_state *s, const gc_image *images,
+                          const gc_region *regions, int32_t n, size_t parts, cudaStream_t st);
+gc_status gcu_upload_pixels(gc_context *ctx, cuda_state *s, const gc_image *images,
+                            int32_t from, int32_t to, cudaStream_t st);
+gc_status gcu_preprocess_range(gc_context *ctx, cuda_state *s, int32_t from, int32_t to);
+/* d_out of at least `bytes` (the rendered heatmaps and overlays) */
+gc_status gcu_reserve_out(gc_context *ctx, cuda_state *s, size_t bytes);
+/* The staged images [from, to)'s normalized cams (host, the batch's rows) up and their
+ * outputs rendered into d_out, on `st`; then down into the caller's buffers through the
+ * ring, on `st` (returns when they are there). */
+gc_status gcu_enqueue_render(gc_context *ctx, cuda_state *s, int32_t from, int32_t to,
+                             const float *cams, gc_colormap colormap, float alpha,
+                             cudaStream_t st);
+gc_status gcu_download_outputs(gc_context *ctx, cuda_state *s, int32_t from, int32_t to,
+                               uint8_t *const *overlays, uint8_t *const *heatmaps,
+                               cudaStream_t st);
+
+/* ---------------------------------------------------------------- backend_pipeline.cu */
+
+/* gc_explain_render's batch in two halves (ops.explain_render; s->split): see there. */
+gc_status gcu_explain_render_split(gc_context *ctx, cuda_state *s, const gc_image *images,
+                                   const gc_region *regions, int32_t n, const int32_t *classes,
+                                   float *logits, int32_t *class_ids, float *cams_raw,
+                                   gc_finish_fn finish, void *arg, gc_colormap colormap,
+                                   float alpha, uint8_t *const *overlays,
+                                   uint8_t *const *heatmaps);
 
 /* ---------------------------------------------------------------- backend_create.cu */
 
@@ -231,5 +267,10 @@ gc_status gcu_forward_to_logits(gc_context *ctx, cuda_state *s, int32_t n, float
 /* Everything after the input is packed: forward, class choice, backward(s), cam to the host. */
 gc_status gcu_explain_packed(gc_context *ctx, cuda_state *s, int32_t n, const int32_t *classes,
                              float *logits, int32_t *class_ids, float *cams_raw);
+/* The same queued on the stream without waiting: the classes up from h_cls (pinned, n
+ * entries, written here), the batch, then the class ids back into h_cls, the logits and raw
+ * cams down (all there once the stream gets past this). */
+gc_status gcu_explain_enqueue(gc_context *ctx, cuda_state *s, int32_t n, const int32_t *classes,
+                              int32_t *h_cls, float *logits, float *cams_raw);
 
 #endif

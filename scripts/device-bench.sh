@@ -401,6 +401,12 @@ if [ $SMOKE -eq 0 ]; then
         "${IT[@]}" --precision "${PRECS_MAIN[0]}" --batch "$B_BIG,32" \
         --modes gpu,gpu_forward,host_lib --profile-iters 0
 fi
+# 2f: gc_explain_render (host_lib: 500x375 photos, the library's part of the command) with
+# each batch in two overlapped halves (GC_RENDER_PIPELINE=1, since session 15: each half's
+# copies, results and render beside the other half's compute); its command side is
+# files-224x224-split. "render_pipeline":true
+run_step "ours-${PRECS_MAIN[0]}-split" 45 env GC_RENDER_PIPELINE=1 "${OURS[@]}" "${IT[@]}" \
+    --precision "${PRECS_MAIN[0]}" --batch "$B_BIG" --modes host_lib --profile-iters 0
 
 # 3: the command on JPEG folders, with GPU utilization sampled during it
 files_step() { # SIZE COUNT [NAME-SUFFIX BENCH-ARGS...]: more arguments go to the bench
@@ -472,6 +478,9 @@ GRADCAM_IO_NICE=5 files_step 224x224 "$FILES_BIG" -nice5
 # encoders want (GC_CUDA_BLOCKING_SYNC=1, the backend's experiment since 2026-11-27); its
 # cost in pure compute is step 2e
 GC_CUDA_BLOCKING_SYNC=1 files_step 224x224 "$FILES_BIG" -blocking
+# the library's batches in two overlapped halves (GC_RENDER_PIPELINE=1, the backend's
+# experiment since session 15): aimed at the same 29.6 ms calls; its library side is step 2f
+GC_RENDER_PIPELINE=1 files_step 224x224 "$FILES_BIG" -split
 [ "$SMOKE" = 1 ] || files_step 224x224 "$FILES_BIG" -again
 [ "$SMOKE" = 1 ] || files_step 224x224 "$FILES_BIG" -w2 --files-workers 2
 files_step 500x375 "$FILES_SMALL"

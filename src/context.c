@@ -48,6 +48,7 @@ static gc_status profile_end(gc_context *ctx, gc_status st)
     } else {
         profile_reset(ctx);
         ctx->last_n = 0; /* a failed call leaves no batch, even one that failed its checks */
+        ctx->split_last = 0;
     }
     return st;
 }
@@ -543,10 +544,10 @@ static inline uint32_t exponent_all_ones(float v)
 /* A backend's logits (and, with hw, raw cams) are finite: fp16 activations overflow past
  * 65504 (a bright, unnormalized input can get there), and NaN logits would pick class 0 and
  * explain it as if all were well. */
-static gc_status check_finite(gc_context *ctx, int32_t n, size_t hw)
+static gc_status check_finite(gc_context *ctx, int32_t from, int32_t to, size_t hw)
 {
     const size_t C = (size_t)ctx->model.num_classes;
-    for (int32_t i = 0; i < n; i++) {
+    for (int32_t i = from; i < to; i++) {
         uint32_t bad = 0;
         for (size_t k = 0; k < C; k++)
             bad |= exponent_all_ones(ctx->logits[(size_t)i * C + k]);
@@ -561,12 +562,10 @@ static gc_status check_finite(gc_context *ctx, int32_t n, size_t hw)
     return GC_OK;
 }
 
-/* The staged batch (or, with device_input, the caller's device tensor; with images, the
- * checked images and their regions in ctx->regions for the backend's explain_images)
- * through the backend, then the results and normalized cams. */
-static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
-                           gc_result *results, float *cams, size_t cams_len,
-                           const float *device_input, const gc_image *images)
+/* A batch call's results, cams and classes fit n images. */
+static gc_status check_batch_outputs(gc_context *ctx, int32_t n, const int32_t *classes,
+                                     const gc_result *results, const float *cams,
+                                     size_t cams_len)
 {
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
     if (!results)
@@ -580,29 +579,25 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
             return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
                            "image %d: class %d out of range (-1 for top-1, or 0..%d)", i,
                            classes[i], ctx->model.num_classes - 1);
-    ctx->last_n = 0;
-    ctx->input_on_device = device_input != NULL;
-    ctx->input_in_backend = images != NULL;
-    gc_status st;
-    if (device_input)
-        st = ctx->ops->explain_device(ctx, ctx->be, device_input, n, classes, ctx->logits,
-                                      ctx->class_ids, ctx->cams_raw);
-    else if (images)
-        st = ctx->ops->explain_images(ctx, ctx->be, images, ctx->regions, n, classes,
-                                      ctx->logits, ctx->class_ids, ctx->cams_raw);
-    else
-        st = ctx->ops->explain(ctx, ctx->be, ctx->input, n, classes, ctx->logits,
-                               ctx->class_ids, ctx->cams_raw);
-    if (st != GC_OK || (st = check_finite(ctx, n, hw)) != GC_OK)
+    return GC_OK;
+}
+
+/* Images [from, to) of a batch the backend explained (logits, class ids and raw cams in
+ * ctx's buffers): finite, then their results and (cams non-NULL) normalized cams. */
+static gc_status finish_images(gc_context *ctx, int32_t from, int32_t to, gc_result *results,
+                               float *cams)
+{
+    const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
+    gc_status st = check_finite(ctx, from, to, hw);
+    if (st != GC_OK)
         return st;
     const int minmax = ctx->opt.norm == GC_NORM_MINMAX;
-    const double t_results = gc_now_ms();
     /* images in parallel: the softmax sums alone are n * classes double exp (~1 ms of one
        core for 256 ImageNet images), which on the GPU would otherwise leave it idle */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(ctx->pre_threads) if (n > 1)
+#pragma omp parallel for schedule(static) num_threads(ctx->pre_threads) if (to - from > 1)
 #endif
-    for (int32_t i = 0; i < n; i++) {
+    for (int32_t i = from; i < to; i++) {
         summarize(ctx, ctx->logits + (size_t)i * ctx->model.num_classes, ctx->class_ids[i],
                   &results[i]);
         const float *raw = ctx->cams_raw + (size_t)i * hw;
@@ -612,6 +607,37 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
         for (size_t p = 0; cams && p < hw; p++)
             cams[(size_t)i * hw + p] = gc_cam_normalize(minmax, raw[p], lo, hi);
     }
+    return GC_OK;
+}
+
+/* The staged batch (or, with device_input, the caller's device tensor; with images, the
+ * checked images and their regions in ctx->regions for the backend's explain_images)
+ * through the backend, then the results and normalized cams. */
+static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
+                           gc_result *results, float *cams, size_t cams_len,
+                           const float *device_input, const gc_image *images)
+{
+    gc_status st = check_batch_outputs(ctx, n, classes, results, cams, cams_len);
+    if (st != GC_OK)
+        return st;
+    ctx->last_n = 0;
+    ctx->split_last = 0;
+    ctx->input_on_device = device_input != NULL;
+    ctx->input_in_backend = images != NULL;
+    if (device_input)
+        st = ctx->ops->explain_device(ctx, ctx->be, device_input, n, classes, ctx->logits,
+                                      ctx->class_ids, ctx->cams_raw);
+    else if (images)
+        st = ctx->ops->explain_images(ctx, ctx->be, images, ctx->regions, n, classes,
+                                      ctx->logits, ctx->class_ids, ctx->cams_raw);
+    else
+        st = ctx->ops->explain(ctx, ctx->be, ctx->input, n, classes, ctx->logits,
+                               ctx->class_ids, ctx->cams_raw);
+    if (st != GC_OK)
+        return st;
+    const double t_results = gc_now_ms();
+    if ((st = finish_images(ctx, 0, n, results, cams)) != GC_OK)
+        return st;
     if (ctx->opt.profile)
         ctx->prof.results_ms += gc_now_ms() - t_results;
     ctx->last_n = n;
@@ -630,12 +656,13 @@ static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results,
         return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED, "the %s backend has no forward-only call",
                        ctx->ops->name);
     ctx->last_n = 0; /* no cam, no gradient: nothing for gc_tensor_get */
+    ctx->split_last = 0;
     gc_status st =
         device_input ? ctx->ops->predict_device(ctx, ctx->be, device_input, n, ctx->logits)
         : images     ? ctx->ops->predict_images(ctx, ctx->be, images, ctx->regions, n,
                                                 ctx->logits)
                      : ctx->ops->predict(ctx, ctx->be, ctx->input, n, ctx->logits);
-    if (st != GC_OK || (st = check_finite(ctx, n, 0)) != GC_OK)
+    if (st != GC_OK || (st = check_finite(ctx, 0, n, 0)) != GC_OK)
         return st;
     const double t_results = gc_now_ms();
     gc_pick_classes(ctx, ctx->logits, n, NULL, ctx->class_ids);
@@ -803,6 +830,52 @@ gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const i
     return profile_end(ctx, explain_batch(ctx, images, n, classes, results, cams, cams_len, t0));
 }
 
+/* gc_explain_render's batch through the backend's explain_render (two overlapped halves):
+ * where the backend asks for it (ctx->render_split), for more than one image, without
+ * profiling (its stages would overlap) and without a guided method (whose tensors the
+ * caller reads after the call; the split keeps none). */
+static int split_render(const gc_context *ctx, int32_t n)
+{
+    return ctx->render_split && ctx->ops->explain_render && backend_takes_images(ctx) && n > 1 &&
+           !ctx->opt.profile && !gc_method_guided(ctx->opt.method);
+}
+
+/* What explain_render's finish gets: where a part's results and normalized cams go. */
+typedef struct split_outputs {
+    gc_result *results;
+    float *cams;
+} split_outputs;
+
+static gc_status split_finish(gc_context *ctx, void *arg, int32_t from, int32_t to,
+                              const float **cams)
+{
+    const split_outputs *o = (const split_outputs *)arg;
+    *cams = o->cams;
+    return finish_images(ctx, from, to, o->results, o->cams);
+}
+
+static gc_status explain_render_split(gc_context *ctx, const gc_image *images, int32_t n,
+                                      const int32_t *classes, gc_result *results, float *cams,
+                                      size_t cams_len, gc_colormap colormap, float alpha,
+                                      uint8_t *const *overlays, uint8_t *const *heatmaps,
+                                      double t0)
+{
+    gc_status st = stage_batch_images(ctx, images, n, 1, t0);
+    if (st == GC_OK)
+        st = check_batch_outputs(ctx, n, classes, results, cams, cams_len);
+    if (st != GC_OK)
+        return st;
+    ctx->last_n = 0; /* and so it stays: the halves leave no whole batch's tensors */
+    ctx->input_on_device = 0;
+    ctx->input_in_backend = 1;
+    split_outputs o = {results, cams};
+    st = ctx->ops->explain_render(ctx, ctx->be, images, ctx->regions, n, classes, ctx->logits,
+                                  ctx->class_ids, ctx->cams_raw, split_finish, &o, colormap,
+                                  alpha, overlays, heatmaps);
+    ctx->split_last = st == GC_OK;
+    return st;
+}
+
 /* Each image's cam rendered on the host (gc_render), images in parallel. */
 static gc_status render_host(gc_context *ctx, const gc_image *images, int32_t n,
                              const float *cams, gc_colormap colormap, float alpha,
@@ -869,10 +942,13 @@ gc_status gc_explain_render(gc_context *ctx, const gc_image *images, int32_t n,
     /* the cams to render: the caller's, or the context's own buffer */
     float *c = cams ? cams : ctx->cams_norm;
     const size_t c_len = cams ? cams_len : (size_t)ctx->opt.max_batch * ctx->cam_h * ctx->cam_w;
-    st = explain_batch(ctx, images, n, classes, results, c, c_len, t0);
     int wanted = 0; /* NULL entries skip their image: all NULL is no render at all */
     for (int32_t i = 0; i < n && !wanted; i++)
         wanted = (overlays && overlays[i]) || (heatmaps && heatmaps[i]);
+    if (wanted && split_render(ctx, n))
+        return profile_end(ctx, explain_render_split(ctx, images, n, classes, results, c, c_len,
+                                                     colormap, alpha, overlays, heatmaps, t0));
+    st = explain_batch(ctx, images, n, classes, results, c, c_len, t0);
     if (st != GC_OK || !wanted)
         return profile_end(ctx, st);
     if (ctx->input_in_backend)
@@ -986,7 +1062,10 @@ gc_status gc_tensor_get(gc_context *ctx, gc_tensor which, int32_t image, float *
     if (!out)
         return GC_OK;
     if (ctx->last_n == 0)
-        return gc_fail(&ctx->err, GC_ERR_NOT_AVAILABLE, "no batch has been explained yet");
+        return gc_fail(&ctx->err, GC_ERR_NOT_AVAILABLE,
+                       ctx->split_last ? "the last batch went through gc_explain_render in two "
+                                         "halves (GC_RENDER_PIPELINE=1), which keeps no tensors"
+                                       : "no batch has been explained yet");
     if (image < 0 || image >= ctx->last_n)
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
                        "image %d out of range; the last batch had %d", image, ctx->last_n);

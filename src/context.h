@@ -22,6 +22,12 @@ typedef struct gc_region {
     int32_t x, y, w, h;
 } gc_region;
 
+/* context.c's host work for images [from, to) of a batch whose logits, class ids and raw
+ * cams (rows from .. to) are in its host buffers: their results, and their normalized cams
+ * into the batch's cams, which *cams then points to (row i: the batch's image i). */
+typedef gc_status (*gc_finish_fn)(gc_context *ctx, void *arg, int32_t from, int32_t to,
+                                  const float **cams);
+
 typedef struct gc_backend_ops {
     const char *name;
     gc_status (*create)(gc_context *ctx, void **state);
@@ -68,6 +74,17 @@ typedef struct gc_backend_ops {
     gc_status (*render)(gc_context *ctx, void *state, int32_t n, const float *cams,
                         gc_colormap colormap, float alpha, uint8_t *const *overlays,
                         uint8_t *const *heatmaps);
+    /* explain_render (optional; used only while ctx->render_split is set, the backend's
+     * create decides): explain_images and render of one batch in one call, in parts whose
+     * copies and host work overlap another part's compute; finish(ctx, arg, from, to, &cams)
+     * once part [from, to)'s logits, class ids and raw cams are in the host buffers. The
+     * batch's tensors are not kept (gc_tensor_get has no batch after it). */
+    gc_status (*explain_render)(gc_context *ctx, void *state, const gc_image *images,
+                                const gc_region *regions, int32_t n, const int32_t *classes,
+                                float *logits, int32_t *class_ids, float *cams_raw,
+                                gc_finish_fn finish, void *arg, gc_colormap colormap,
+                                float alpha, uint8_t *const *overlays,
+                                uint8_t *const *heatmaps);
 } gc_backend_ops;
 
 /* score.c, shared by the backends. Top-1 where classes is NULL or -1. */
@@ -122,6 +139,9 @@ struct gc_context {
     int32_t input_on_device;/* the last batch came from gc_explain_device: no host input */
     int32_t backend_images; /* the backend preprocesses and renders images itself
                                (ops->explain_images / ops->render); set by its create */
+    int32_t render_split;   /* gc_explain_render goes through ops->explain_render; set by
+                               the backend's create (GC_RENDER_PIPELINE=1 on CUDA)        */
+    int32_t split_last;     /* the last batch went that way (it keeps no tensors)         */
     int32_t input_in_backend;/* the last batch was preprocessed by the backend: its input is
                                read back through ops->read_tensor, not ctx->input */
     gc_profile prof;        /* the last batch's stage times: backends fill the stages and

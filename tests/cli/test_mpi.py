@@ -47,6 +47,14 @@ def results(out):
         return [l for l in f if l.strip()]
 
 
+def lines_apart_from_cwd(out):
+    """results.jsonl's lines, sorted, without their "cwd" (the run's working folder), and the
+    set of those folders"""
+    rows = [json.loads(l) for l in results(out)]
+    return (sorted(json.dumps({k: v for k, v in r.items() if k != "cwd"}, sort_keys=True)
+                   for r in rows), {r.get("cwd") for r in rows})
+
+
 def files(out):
     root = os.path.join(WORK, out)
     return sorted(os.path.relpath(os.path.join(d, f), root)
@@ -79,9 +87,12 @@ check(files("one/out") == files("two/out") and len(outs) == 3 * n_inputs,
       "mpirun -np 2 writes the same files, no part files left",
       (files("one/out"), files("two/out")))
 check(same_bytes("one/out", "two/out", outs), "outputs byte-identical to one process")
-check(sorted(results("one/out")) == sorted(results("two/out")) and
-      len(results("two/out")) == n_inputs,
-      "results.jsonl: the same lines after sorting, one per input",
+l1, cwd1 = lines_apart_from_cwd("one/out")
+l2, cwd2 = lines_apart_from_cwd("two/out")
+check(l1 == l2 and len(l2) == n_inputs and
+      cwd1 == {os.path.realpath(os.path.join(WORK, "one"))} and
+      cwd2 == {os.path.realpath(os.path.join(WORK, "two"))},
+      "results.jsonl: the same lines after sorting (each naming its run's folder), one per input",
       (len(results("one/out")), len(results("two/out"))))
 two_def = gradcam("-o", "two_b8", "-q", EXAMPLES, np_=2)
 one_def = gradcam("-o", "one_b8", "-q", EXAMPLES)

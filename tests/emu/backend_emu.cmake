@@ -97,6 +97,17 @@ add_test(NAME emu_gpu_preprocess_ring COMMAND test_gpu_preprocess_emu
   ${_gc_t}/golden/custom_default.golden.safetensors)
 set_tests_properties(emu_gpu_preprocess_ring PROPERTIES LABELS "cpu;emu" TIMEOUT 600
   ENVIRONMENT "GC_CUDA_RING_SLOT=1;GC_CUDA_BLOCKING_SYNC=1")
+# gc_explain_render in two overlapped halves (GC_RENDER_PIPELINE=1, cuda/backend_pipeline.cu),
+# once with the ring's whole slots, once with the smallest (the halves' uploads and downloads
+# taking turns in many chunks): the emulator checks every copy's and kernel's stream order
+add_test(NAME emu_gpu_preprocess_split COMMAND test_gpu_preprocess_emu
+  ${_gc_t}/golden/custom_default.golden.safetensors)
+set_tests_properties(emu_gpu_preprocess_split PROPERTIES LABELS "cpu;emu" TIMEOUT 600
+  ENVIRONMENT "GC_RENDER_PIPELINE=1")
+add_test(NAME emu_gpu_preprocess_split_ring COMMAND test_gpu_preprocess_emu
+  ${_gc_t}/golden/custom_default.golden.safetensors)
+set_tests_properties(emu_gpu_preprocess_split_ring PROPERTIES LABELS "cpu;emu" TIMEOUT 600
+  ENVIRONMENT "GC_RENDER_PIPELINE=1;GC_CUDA_RING_SLOT=1")
 
 # Device faults provoked on the emulated device (test_emu_faults.c)
 gc_emu_program(test_emu_faults ${GC_EMU_DIR}/test_emu_faults.c)

@@ -8,4 +8,5 @@
 #include "backend_create.cu"
 #include "backend_autotune.cu"
 #include "backend_batch.cu"
+#include "backend_pipeline.cu"
 #include "cudnn_conv.cu"

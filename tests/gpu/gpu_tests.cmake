@@ -145,6 +145,10 @@ if(GC_WITH_CUDA)
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors)
   set_tests_properties(gpu_preprocess_ring PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120
     ENVIRONMENT "GC_CUDA_RING_SLOT=1;GC_CUDA_BLOCKING_SYNC=1")
+  add_test(NAME gpu_preprocess_split COMMAND test_gpu_preprocess
+    ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors)
+  set_tests_properties(gpu_preprocess_split PROPERTIES LABELS gpu SKIP_RETURN_CODE 77
+    TIMEOUT 120 ENVIRONMENT "GC_RENDER_PIPELINE=1")
   add_test(NAME gpu_preprocess_selftest COMMAND test_gpu_preprocess
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors --cpu-as-gpu)
   set_tests_properties(gpu_preprocess_selftest PROPERTIES LABELS cpu TIMEOUT 300)

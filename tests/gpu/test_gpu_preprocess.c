@@ -19,6 +19,11 @@
  *               path twin's, which did not grow
  *   growth      a 3000x2000 image outgrows the device image buffer sized at the first batch;
  *               later batches still pass; profiling reports the GPU preprocessing time
+ *   halves      with GC_RENDER_PIPELINE=1 (gpu_preprocess_split), the unprofiled GPU
+ *               context's batches of more than one image go through gc_explain_render in two
+ *               overlapped halves: the render and host-path checks above hold the same, and
+ *               the input check is replaced by gc_tensor_get's refusal (the halves keep no
+ *               tensors: that they ran); the profiled context takes the whole batch
  * One CUDA context per configuration, reused for every batch (plans are built once).
  * --cpu-as-gpu runs the same checks with CPU contexts in place of the CUDA ones (a self-test
  * of this program and of the CPU side of gc_explain_render, label cpu).
@@ -51,6 +56,8 @@ static int no_device;
 
 static gc_options base;
 static int cpu_as_gpu; /* --cpu-as-gpu: the "GPU" contexts are CPU ones */
+static int halves;     /* GC_RENDER_PIPELINE=1 (CUDA): unprofiled batches in two halves */
+static const gc_context *unprofiled; /* the GPU context that takes them (the other profiles) */
 
 static gc_context *make(const char *what, gc_backend backend, gc_preprocess pre, gc_resize rs,
                         int32_t in_w, int32_t in_h, int profile)
@@ -152,9 +159,16 @@ static void check_batch(const char *run, gc_context *cpu, gc_context *gpu, gc_co
         FAIL("  %-12s gpu explain_render: %s", run, gc_last_error(gpu));
         goto done;
     }
-    /* preprocessing: bit for bit */
+    /* preprocessing: bit for bit; in two halves no tensors are kept, which says they ran */
     size_t bad_in = 0;
-    for (int32_t i = 0; i < n; i++) {
+    const int split = halves && n > 1 && gpu == unprofiled;
+    if (split && (gc_tensor_get(gpu, GC_TENSOR_INPUT, 0, got, HW3, NULL) != GC_ERR_NOT_AVAILABLE ||
+                  !strstr(gc_last_error(gpu), "two halves"))) {
+        FAIL("  %-12s tensor_get after the halves: want GC_ERR_NOT_AVAILABLE naming them, got "
+             "'%s'", run, gc_last_error(gpu));
+        goto done;
+    }
+    for (int32_t i = 0; i < n && !split; i++) {
         if (gc_tensor_get(gpu, GC_TENSOR_INPUT, i, got, HW3, NULL) != GC_OK) {
             FAIL("  %-12s tensor_get(INPUT): %s", run, gc_last_error(gpu));
             goto done;
@@ -210,9 +224,9 @@ static void check_batch(const char *run, gc_context *cpu, gc_context *gpu, gc_co
     if (!same_class || cam_err > TOL_HOST_PATH)
         FAIL("  %-12s vs the host path: classes %s, max cam difference %.3g (<= %.0e)", run,
              same_class ? "equal" : "DIFFER", cam_err, TOL_HOST_PATH);
-    printf("  %-12s %d image(s), colormap %d alpha %.2f: %zu input values differ, %zu rendered "
-           "bytes differ, cams vs host path %.3g%s\n", run, n, (int)map, alpha, bad_in, bad_px,
-           cam_err, bad_in || bad_px ? "  FAIL" : "");
+    printf("  %-12s %d image(s)%s, colormap %d alpha %.2f: %zu input values differ, %zu "
+           "rendered bytes differ, cams vs host path %.3g%s\n", run, n, split ? " in halves" : "",
+           (int)map, alpha, bad_in, bad_px, cam_err, bad_in || bad_px ? "  FAIL" : "");
 done:
     for (int32_t i = 0; i < n; i++)
         free(ov[i]), free(hm[i]);
@@ -277,6 +291,8 @@ int main(int argc, char **argv)
         return 2;
     }
     cpu_as_gpu = argc > 2 && strcmp(argv[2], "--cpu-as-gpu") == 0;
+    const char *pipe = getenv("GC_RENDER_PIPELINE");
+    halves = !cpu_as_gpu && pipe && !strcmp(pipe, "1");
     /* the GPU contexts must take the GPU image path: the switch only for the host twins */
     unsetenv("GC_CUDA_HOST_PREPROCESS");
     golden_case gcase;
@@ -296,6 +312,7 @@ int main(int argc, char **argv)
     gc_context *cpu = NULL, *host = NULL, *gpu_b = NULL, *cpu_b = NULL, *host_b = NULL;
     if (!gpu)
         goto out;
+    unprofiled = gpu;
     setenv("GC_CUDA_HOST_PREPROCESS", "1", 1);
     host = make("stretch/host", GC_BACKEND_CUDA, GC_PREPROCESS_TORCH, GC_RESIZE_STRETCH, W, H, 0);
     unsetenv("GC_CUDA_HOST_PREPROCESS");
