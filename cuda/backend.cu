@@ -525,8 +525,8 @@ static gc_status render_impl(gc_context *ctx, cuda_state *s, int32_t n, const fl
     LAYER_TRY(ctx, "rendering", "(GPU)", gcu_debug_sync(ctx, s));
     GC_TRY(gcu_mark(ctx, s, PROF_CAM));
     GC_TRY(gcu_download_outputs(ctx, s, 0, n, overlays, heatmaps, s->stream));
-    if (!ctx->opt.profile)
-        return GC_OK;
+    if (!ctx->opt.profile) /* the render done too where no output came down */
+        return gcu_wait(ctx, s);
     GC_TRY(gcu_mark(ctx, s, PROF_DOWNLOAD));
     GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream)); /* the last mark, for its time */
     return gcu_prof_collect(ctx, s);

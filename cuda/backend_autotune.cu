@@ -222,13 +222,7 @@ gc_status gcu_autotune_plans(gc_context *ctx, cuda_state *s, int n_cands)
     GC_TRY(st);
     /* back to the state create leaves without autotuning: zeros, then the weights */
     GC_CUDA_TRY(err, cudaMemsetAsync(s->arena, 0, s->arena_bytes, s->stream));
-    size_t ws = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        if (s->has_fwd[i])
-            ws = GC_MAX(ws, (size_t)s->fwd[i].workspace);
-        if (s->has_bwd[i])
-            ws = GC_MAX(ws, (size_t)s->bwd[i].workspace);
-    }
+    const size_t ws = gcu_plans_workspace(ctx, s);
     if (ws > s->ws_bytes) {
         GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
         cudaFree(s->workspace);

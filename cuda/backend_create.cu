@@ -21,6 +21,8 @@ void gcu_destroy(void *state)
     for (int i = 0; i < GC_MAX_LAYERS; i++) {
         gc_conv_plan_free(&s->fwd[i]);
         gc_conv_plan_free(&s->bwd[i]);
+        gc_conv_plan_free(&s->fwd_half[i]);
+        gc_conv_plan_free(&s->bwd_half[i]);
     }
     for (int k = 0; k < GC_MAX_MARKS; k++)
         if (s->ev[k])
@@ -297,7 +299,8 @@ static gc_status probe_arena(gc_context *ctx, cuda_state *s)
     return GC_OK;
 }
 
-/* Layer i's forward plan and, when the backward passes it, its backward-data plan. */
+/* Layer i's forward plan and, when the backward passes it, its backward-data plan (for N
+ * images, and for N_half when the batches may go in halves). */
 static gc_status build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_t stop)
 {
     const gc_layer *L = &ctx->model.layers[i];
@@ -308,15 +311,35 @@ static gc_status build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_
         LAYER_TRY(ctx, "CUDA backend, plan for the forward of", L->name,
                   gc_conv_plan_build(s->dnn, s->dnn_dt, s->N, H, W, ci, L->cout, 1, !pre,
                                      s->numerics, &s->fwd[i], &ctx->err));
+        if (s->N_half)
+            LAYER_TRY(ctx, "CUDA backend, plan (half batch) for the forward of", L->name,
+                      gc_conv_plan_build(s->dnn, s->dnn_dt, s->N_half, H, W, ci, L->cout, 1,
+                                         !pre, s->numerics, &s->fwd_half[i], &ctx->err));
         s->has_fwd[i] = 1;
     }
     if (i > stop) {
         LAYER_TRY(ctx, "CUDA backend, plan for the backward-data of", L->name,
                   gc_conv_plan_build(s->dnn, s->dnn_dt, s->N, H, W, L->cout, ci, 0, 0,
                                      s->numerics, &s->bwd[i], &ctx->err));
+        if (s->N_half)
+            LAYER_TRY(ctx, "CUDA backend, plan (half batch) for the backward-data of", L->name,
+                      gc_conv_plan_build(s->dnn, s->dnn_dt, s->N_half, H, W, L->cout, ci, 0, 0,
+                                         s->numerics, &s->bwd_half[i], &ctx->err));
         s->has_bwd[i] = 1;
     }
     return GC_OK;
+}
+
+size_t gcu_plans_workspace(const gc_context *ctx, const cuda_state *s)
+{
+    size_t ws = 0;
+    for (int i = 0; i < ctx->model.n_layers; i++) {
+        if (s->has_fwd[i])
+            ws = GC_MAX(ws, (size_t)GC_MAX(s->fwd[i].workspace, s->fwd_half[i].workspace));
+        if (s->has_bwd[i])
+            ws = GC_MAX(ws, (size_t)GC_MAX(s->bwd[i].workspace, s->bwd_half[i].workspace));
+    }
+    return ws;
 }
 
 /* Every conv plan (no pointers yet: gc_conv_plan_bind comes after the arena). Chooses c0:
@@ -338,19 +361,15 @@ static gc_status build_plans(gc_context *ctx, cuda_state *s)
             break;
         gc_conv_plan_free(&s->fwd[0]);
         gc_conv_plan_free(&s->bwd[0]);
+        gc_conv_plan_free(&s->fwd_half[0]);
+        gc_conv_plan_free(&s->bwd_half[0]);
         s->has_fwd[0] = s->has_bwd[0] = 0;
     }
     GC_TRY(st);
     for (int i = 1; i < m->n_layers; i++)
         if (m->layers[i].kind == GC_LAYER_CONV)
             GC_TRY(build_layer_plans(ctx, s, i, stop));
-    s->ws_bytes = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        if (s->has_fwd[i])
-            s->ws_bytes = GC_MAX(s->ws_bytes, (size_t)s->fwd[i].workspace);
-        if (s->has_bwd[i])
-            s->ws_bytes = GC_MAX(s->ws_bytes, (size_t)s->bwd[i].workspace);
-    }
+    s->ws_bytes = gcu_plans_workspace(ctx, s);
     return GC_OK;
 }
 
@@ -368,6 +387,11 @@ static gc_status bind_plans(gc_context *ctx, cuda_state *s)
             LAYER_TRY(ctx, "CUDA backend, binding the forward of", m->layers[i].name,
                       gc_conv_plan_bind(&s->fwd[i], x, s->cw[i], s->cb[i], pre ? s->pre : y,
                                         s->workspace, &ctx->err));
+            if (s->N_half) /* the first N_half images of the same buffers */
+                LAYER_TRY(ctx, "CUDA backend, binding (half batch) the forward of",
+                          m->layers[i].name,
+                          gc_conv_plan_bind(&s->fwd_half[i], x, s->cw[i], s->cb[i],
+                                            pre ? s->pre : y, s->workspace, &ctx->err));
         }
         x = y;
     }
@@ -377,6 +401,11 @@ static gc_status bind_plans(gc_context *ctx, cuda_state *s)
             LAYER_TRY(ctx, "CUDA backend, binding the backward-data of", m->layers[i].name,
                       gc_conv_plan_bind(&s->bwd[i], g, s->wflip[i], NULL, other, s->workspace,
                                         &ctx->err));
+        if (s->has_bwd[i] && s->N_half)
+            LAYER_TRY(ctx, "CUDA backend, binding (half batch) the backward-data of",
+                      m->layers[i].name,
+                      gc_conv_plan_bind(&s->bwd_half[i], g, s->wflip[i], NULL, other,
+                                        s->workspace, &ctx->err));
         void *t = g;
         g = other;
         other = t;
@@ -535,6 +564,15 @@ gc_status gcu_create(gc_context *ctx, void **state)
                        "(%d MiB), which could not be allocated",
                        (int)(GC_BLAS_WS >> 20));
     s->N = ctx->opt.max_batch;
+    /* gc_explain's images: uploaded as bytes, preprocessed and rendered on the GPU, unless
+     * GC_CUDA_HOST_PREPROCESS=1 asks for the host path (for bisecting a mismatch) */
+    const char *hp = getenv("GC_CUDA_HOST_PREPROCESS");
+    s->host_preprocess = hp && *hp && strcmp(hp, "0") != 0;
+    /* GC_RENDER_PIPELINE=1: gc_explain_render's batches in two overlapped halves (an
+     * experiment, off by default: backend_pipeline.cu), with conv plans for the half too */
+    const char *split = getenv("GC_RENDER_PIPELINE");
+    s->N_half = !s->host_preprocess && s->N > 1 && split && !strcmp(split, "1") ? (s->N + 1) / 2
+                                                                                : 0;
     s->geo = ctx->geo;
     s->first_conv = first_conv_by_kernel(ctx, s);
 
@@ -585,16 +623,9 @@ gc_status gcu_create(gc_context *ctx, void **state)
     /* pinned: the classes' copies are asynchronous, inside the batch's stream order */
     GC_CUDA_TRY(err, cudaHostAlloc((void **)&s->h_classes, sizeof(int32_t) * (size_t)s->N,
                                    cudaHostAllocDefault));
-    /* gc_explain's images: uploaded as bytes, preprocessed and rendered on the GPU, unless
-     * GC_CUDA_HOST_PREPROCESS=1 asks for the host path (for bisecting a mismatch) */
-    const char *hp = getenv("GC_CUDA_HOST_PREPROCESS");
-    s->host_preprocess = hp && *hp && strcmp(hp, "0") != 0;
     /* its staging comes with the first batch of images (explain_images_impl) */
     ctx->backend_images = !s->host_preprocess;
-    /* GC_RENDER_PIPELINE=1: gc_explain_render's batch in two overlapped halves (an
-     * experiment, off by default: backend_pipeline.cu) */
-    const char *split = getenv("GC_RENDER_PIPELINE");
-    ctx->render_split = ctx->backend_images && split && !strcmp(split, "1");
+    ctx->render_split = ctx->backend_images && s->N_half > 0;
     if (ctx->opt.profile) {
         for (int k = 0; k < GC_MAX_MARKS; k++)
             GC_CUDA_TRY(err, cudaEventCreate(&s->ev[k]));

@@ -15,8 +15,11 @@
  *   compute        | pre A, explain A  | pre B, explain B           |
  *
  * so that the host's work on one half (and its copies) overlaps the GPU's work on the other.
- * A half of 128 runs the network as fast as a batch of 256 (15,660 against 15,709 img/s in
- * bf16 on the H100). The order between the streams: B's preprocessing waits for B's pixels
+ * The halves run on conv plans of their own (built at create for (max_batch + 1) / 2 images,
+ * bound to the same buffers): a cuDNN plan runs its whole batch, so a half on the full plans
+ * would cost a whole batch's convs (a read-only review's finding). A context of 128 ran the
+ * network about as fast as one of 256 (15,660 against 15,709 img/s in bf16 on the H100); the
+ * price is the plans' build time at create, twice. The order between the streams: B's preprocessing waits for B's pixels
  * (an event); the compute stream takes the halves one after the other (x, the activations
  * and the results' device buffers are shared) and brings each half's results down before
  * the next half's work; the copy stream's renders read only what went up on it. The ring's
@@ -75,10 +78,18 @@ gc_status gcu_explain_render_split(gc_context *ctx, cuda_state *s, const gc_imag
         memcpy(class_ids + lo[h], s->h_classes + lo[h], sizeof(int32_t) * (size_t)(hi[h] - lo[h]));
         const float *cams = NULL;
         GC_TRY(finish(ctx, arg, lo[h], hi[h], &cams));
+        int wanted = 0; /* a half whose entries are all NULL renders nothing */
+        for (int32_t i = lo[h]; i < hi[h] && !wanted; i++)
+            wanted = (overlays && overlays[i]) || (heatmaps && heatmaps[i]);
+        if (!wanted)
+            continue;
         GC_TRY(gcu_enqueue_render(ctx, s, lo[h], hi[h], cams, colormap, alpha, s->copy));
         GC_TRY(gcu_download_outputs(ctx, s, lo[h], hi[h], overlays, heatmaps, s->copy));
     }
-    GC_CUDA_TRY(err, cudaStreamSynchronize(s->copy));
+    /* both streams done (the downloads waited for theirs already): an event, which sleeps in
+     * blocking-sync mode as gcu_wait does */
+    GC_CUDA_TRY(err, cudaEventRecord(s->split_ev[0], s->copy));
+    GC_CUDA_TRY(err, cudaEventSynchronize(s->split_ev[0]));
     GC_TRY(gcu_wait(ctx, s));
     s->img_n = n;
     return GC_OK;

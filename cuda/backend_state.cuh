@@ -115,6 +115,11 @@ typedef struct cuda_state {
     void *dw[GC_MAX_DENSE];            /* T: (out, in)                                      */
     float *db[GC_MAX_DENSE];           /* (out)                                             */
     gc_conv_plan fwd[GC_MAX_LAYERS], bwd[GC_MAX_LAYERS];
+    /* GC_RENDER_PIPELINE: the same plans for a half batch (N_half images; 0: none), bound to
+     * the same buffers — a plan runs its whole batch, so a half on the full plans would cost
+     * a whole batch's convs */
+    int32_t N_half;
+    gc_conv_plan fwd_half[GC_MAX_LAYERS], bwd_half[GC_MAX_LAYERS];
     int has_fwd[GC_MAX_LAYERS], has_bwd[GC_MAX_LAYERS];
     float *d_cams;                     /* (N, h*w) float: normalized cams to render          */
     uint8_t *d_luts;                   /* the 5 colormaps (gc_colormap order), 768 B each    */
@@ -140,7 +145,6 @@ typedef struct cuda_state {
     int32_t *h_classes;                /* pinned (N): the classes' upload and download      */
     /* GC_RENDER_PIPELINE=1 (backend_pipeline.cu): gc_explain_render's batch in two halves,
      * the copies and renders on `copy` beside the compute on `stream`; made at first use */
-    int split;
     cudaStream_t copy;
     cudaEvent_t split_ev[4];           /* a half's pixels up (0, 1), its results down (2, 3) */
     float *h_input;                    /* ctx->input when page-locked in place (else NULL)  */
@@ -249,6 +253,8 @@ gc_status gcu_explain_render_split(gc_context *ctx, cuda_state *s, const gc_imag
 
 gc_status gcu_create(gc_context *ctx, void **state);
 void gcu_destroy(void *state);
+/* The cuDNN workspace every conv plan (the half batch's too) needs, in bytes. */
+size_t gcu_plans_workspace(const gc_context *ctx, const cuda_state *s);
 
 /* ---------------------------------------------------------------- backend_autotune.cu */
 
