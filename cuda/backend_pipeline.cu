@@ -19,14 +19,14 @@
  * bound to the same buffers): a cuDNN plan runs its whole batch, so a half on the full plans
  * would cost a whole batch's convs (a read-only review's finding). A context of 128 ran the
  * network about as fast as one of 256 (15,660 against 15,709 img/s in bf16 on the H100); the
- * price is the plans' build time at create, twice. The order between the streams: B's preprocessing waits for B's pixels
- * (an event); the compute stream takes the halves one after the other (x, the activations
- * and the results' device buffers are shared) and brings each half's results down before
- * the next half's work; the copy stream's renders read only what went up on it. The ring's
- * slots serve the uploads and the downloads alike, all on the copy stream, in its order.
- * The staged batch's tensors are those of half B only, so gc_tensor_get has no batch after
- * it (context.c's last_n stays 0); profiling and the guided methods take the whole batch at
- * once instead (context.c decides).
+ * price is the plans' build time at create, twice. The order between the streams: B's
+ * preprocessing waits for B's pixels (an event); the compute stream takes the halves one
+ * after the other (x, the activations and the results' device buffers are shared) and
+ * brings each half's results down before the next half's work; the copy stream's renders
+ * read only what went up on it. The ring's slots serve the uploads and the downloads alike,
+ * all on the copy stream, in its order. The staged batch's tensors are those of half B only,
+ * so gc_tensor_get has no batch after it (context.c's last_n stays 0); profiling and the
+ * guided methods take the whole batch at once instead (context.c decides).
  */
 #include <string.h>
 
@@ -47,8 +47,7 @@ gc_status gcu_explain_render_split(gc_context *ctx, cuda_state *s, const gc_imag
                                    const gc_region *regions, int32_t n, const int32_t *classes,
                                    float *logits, int32_t *class_ids, float *cams_raw,
                                    gc_finish_fn finish, void *arg, gc_colormap colormap,
-                                   float alpha, uint8_t *const *overlays,
-                                   uint8_t *const *heatmaps)
+                                   float alpha, uint8_t *const *overlays, uint8_t *const *heatmaps)
 {
     gc_errbuf *err = &ctx->err;
     const size_t K = (size_t)ctx->model.num_classes, hw = (size_t)ctx->cam_h * ctx->cam_w;
