@@ -442,13 +442,8 @@ gc_status gcu_download_outputs(gc_context *ctx, cuda_state *s, int32_t from, int
                                cudaStream_t st)
 {
     const gc_image_desc *const d = s->descs;
-    int heat = 0, over = 0;
-    for (int32_t i = from; i < to; i++) {
-        heat |= heatmaps && heatmaps[i];
-        over |= overlays && overlays[i];
-    }
-    if (!heat && !over)
-        return GC_OK;
+    int heat, over; /* some is set: the callers download only then */
+    gcu_outputs_asked(overlays, heatmaps, from, to, &heat, &over);
     GC_TRY(reserve_ring(ctx, s, (size_t)(heat + over) * largest_image(s)));
     out_chunk ring[GC_RING_SLOTS];
     int32_t next = from; /* the first image not yet enqueued */
@@ -525,8 +520,8 @@ static gc_status render_impl(gc_context *ctx, cuda_state *s, int32_t n, const fl
     LAYER_TRY(ctx, "rendering", "(GPU)", gcu_debug_sync(ctx, s));
     GC_TRY(gcu_mark(ctx, s, PROF_CAM));
     GC_TRY(gcu_download_outputs(ctx, s, 0, n, overlays, heatmaps, s->stream));
-    if (!ctx->opt.profile) /* the render done too where no output came down */
-        return gcu_wait(ctx, s);
+    if (!ctx->opt.profile)
+        return GC_OK;
     GC_TRY(gcu_mark(ctx, s, PROF_DOWNLOAD));
     GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream)); /* the last mark, for its time */
     return gcu_prof_collect(ctx, s);

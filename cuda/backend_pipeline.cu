@@ -52,11 +52,8 @@ gc_status gcu_explain_render_split(gc_context *ctx, cuda_state *s, const gc_imag
     gc_errbuf *err = &ctx->err;
     const size_t K = (size_t)ctx->model.num_classes, hw = (size_t)ctx->cam_h * ctx->cam_w;
     const int32_t half = (n + 1) / 2, lo[2] = {0, half}, hi[2] = {half, n};
-    int heat = 0, over = 0;
-    for (int32_t i = 0; i < n; i++) {
-        heat |= heatmaps && heatmaps[i];
-        over |= overlays && overlays[i];
-    }
+    int heat, over;
+    gcu_outputs_asked(overlays, heatmaps, 0, n, &heat, &over);
     GC_TRY(gcu_enter(ctx, s));
     GC_TRY(split_resources(ctx, s));
     /* the ring sized for the downloads from the start: no reallocation between the halves */
@@ -77,10 +74,8 @@ gc_status gcu_explain_render_split(gc_context *ctx, cuda_state *s, const gc_imag
         memcpy(class_ids + lo[h], s->h_classes + lo[h], sizeof(int32_t) * (size_t)(hi[h] - lo[h]));
         const float *cams = NULL;
         GC_TRY(finish(ctx, arg, lo[h], hi[h], &cams));
-        int wanted = 0; /* a half whose entries are all NULL renders nothing */
-        for (int32_t i = lo[h]; i < hi[h] && !wanted; i++)
-            wanted = (overlays && overlays[i]) || (heatmaps && heatmaps[i]);
-        if (!wanted)
+        int h_heat, h_over; /* a half whose entries are all NULL renders nothing */
+        if (!gcu_outputs_asked(overlays, heatmaps, lo[h], hi[h], &h_heat, &h_over))
             continue;
         GC_TRY(gcu_enqueue_render(ctx, s, lo[h], hi[h], cams, colormap, alpha, s->copy));
         GC_TRY(gcu_download_outputs(ctx, s, lo[h], hi[h], overlays, heatmaps, s->copy));

@@ -109,7 +109,7 @@ typedef struct cuda_state {
     void *wflip[GC_MAX_LAYERS];        /* T: (cin',3,3,cout) for the backward-data convs    */
     float *w0;                         /* (27 + 1, cout) float: the first conv for our FMA
                                           kernel (gc_first_conv_weights_host); NULL else     */
-    void *w0_tc;                       /* T: (32, cout): the first conv for the TC    
+    void *w0_tc;                       /* T: (32, cout): the first conv for the TC
                                           kernel (gc_first_conv_tc_weights_host); NULL else  */
     float *b0;                         /* (cout): its biases, rounded to T; NULL else       */
     void *dw[GC_MAX_DENSE];            /* T: (out, in)                                      */
@@ -173,6 +173,19 @@ typedef struct cuda_state {
             return gc_l_;                                                                      \
         }                                                                                      \
     } while (0)
+
+/* Whether gc_explain_render asked for any output of images [from, to): *heat / *over, some
+ * heatmap / some overlay. */
+static inline int gcu_outputs_asked(uint8_t *const *overlays, uint8_t *const *heatmaps,
+                                    int32_t from, int32_t to, int *heat, int *over)
+{
+    *heat = *over = 0;
+    for (int32_t i = from; i < to; i++) {
+        *heat |= heatmaps && heatmaps[i];
+        *over |= overlays && overlays[i];
+    }
+    return *heat || *over;
+}
 
 static inline size_t align_up(size_t v, size_t a)
 {
@@ -241,7 +254,8 @@ gc_status gcu_download_outputs(gc_context *ctx, cuda_state *s, int32_t from, int
 
 /* ---------------------------------------------------------------- backend_pipeline.cu */
 
-/* gc_explain_render's batch in two halves (ops.explain_render; s->split): see there. */
+/* gc_explain_render's batch in two halves (ops.explain_render, while ctx->render_split):
+ * see there. */
 gc_status gcu_explain_render_split(gc_context *ctx, cuda_state *s, const gc_image *images,
                                    const gc_region *regions, int32_t n, const int32_t *classes,
                                    float *logits, int32_t *class_ids, float *cams_raw,

@@ -149,14 +149,13 @@ static int resolve_line(cJSON *o, cwd_seen *seen)
     const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(o, "cwd");
     if (!cJSON_IsString(cwd) || cwd->valuestring[0] != '/' || !resolve_from(seen, cwd->valuestring))
         return 1;
-    char *from = strdup(cwd->valuestring); /* the items change under it */
+    const char *from = cwd->valuestring; /* its item stays: only input and outputs change */
     cJSON *outs = cJSON_GetObjectItemCaseSensitive(o, "outputs");
-    int ok = from && resolve_item(o, cJSON_GetObjectItemCaseSensitive(o, "input"), from);
+    int ok = resolve_item(o, cJSON_GetObjectItemCaseSensitive(o, "input"), from);
     for (cJSON *it = cJSON_IsObject(outs) ? outs->child : NULL, *next; ok && it; it = next) {
         next = it->next;
         ok = resolve_item(outs, it, from);
     }
-    free(from);
     return ok;
 }
 
