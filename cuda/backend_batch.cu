@@ -68,8 +68,8 @@ static gc_status forward_features(gc_context *ctx, cuda_state *s, int32_t n)
             LAYER_TRY(ctx, "forward of", L->name,
                       gc_maxpool_fwd_cuda(s->stream, s->dt, x, n, H, W, L->cin, y, err));
         } else {
-            /* a half batch (GC_RENDER_PIPELINE) on its own plans: a plan runs its whole batch */
-            const gc_conv_plan *p = n <= s->N_half ? &s->fwd_half[i] : &s->fwd[i];
+            /* a smaller batch on its own plans (backend_plans.cu): a plan runs its whole batch */
+            const gc_conv_plan *p = s->cur ? &s->cur->fwd[i] : &s->fwd[i];
             const int pre = i == ctx->target && ctx->stage == GC_STAGE_PRE;
             void *out = pre ? s->pre : y;
             const size_t rows = (size_t)n * H * W;
@@ -208,7 +208,7 @@ static gc_status backward_features(gc_context *ctx, cuda_state *s, int32_t n, in
                       gc_relu_mask_cuda(s->stream, s->dt, g, s->act[i],
                                         (size_t)n * H * W * L->cout, guided, err));
             LAYER_TRY(ctx, "backward-data of", L->name,
-                      gc_conv_plan_run(s->dnn, n <= s->N_half ? &s->bwd_half[i] : &s->bwd[i],
+                      gc_conv_plan_run(s->dnn, s->cur ? &s->cur->bwd[i] : &s->bwd[i],
                                        err)); /* bound: g -> other */
         }
         LAYER_TRY(ctx, "backward of", L->name, gcu_debug_sync(ctx, s));
@@ -287,6 +287,7 @@ static gc_status capture_segment(gc_context *ctx, cuda_state *s, int seg, int32_
 
 static gc_status run_segment(gc_context *ctx, cuda_state *s, int seg, int32_t n, segment_fn fn)
 {
+    GC_TRY(gcu_plans_select(ctx, s, n)); /* s->cur: the plans for n, which fn's graph records */
     if (!s->graphs || ctx->opt.profile || s->debug_sync)
         return fn(ctx, s, n);
     cudaGraphExec_t *slot = &s->graph_exec[(size_t)seg * (size_t)(s->N + 1) + (size_t)n];

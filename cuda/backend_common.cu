@@ -87,6 +87,7 @@ gc_status gcu_enter(gc_context *ctx, cuda_state *s)
  * failure poisoned the CUDA context (then the gc_context becomes unusable: sticky). */
 gc_status gcu_settle(gc_context *ctx, cuda_state *s, gc_status st, const char *op)
 {
+    gcu_plans_call_end(s);
     if (st == GC_OK)
         return GC_OK;
     cudaError_t last = cudaGetLastError();

@@ -21,9 +21,8 @@ void gcu_destroy(void *state)
     for (int i = 0; i < GC_MAX_LAYERS; i++) {
         gc_conv_plan_free(&s->fwd[i]);
         gc_conv_plan_free(&s->bwd[i]);
-        gc_conv_plan_free(&s->fwd_half[i]);
-        gc_conv_plan_free(&s->bwd_half[i]);
     }
+    gcu_plans_free(s);
     for (int k = 0; k < GC_MAX_MARKS; k++)
         if (s->ev[k])
             cudaEventDestroy(s->ev[k]);
@@ -299,58 +298,35 @@ static gc_status probe_arena(gc_context *ctx, cuda_state *s)
     return GC_OK;
 }
 
-/* Layer i's forward plan and, when the backward passes it, its backward-data plan (for N
- * images, and for N_half when the batches may go in halves). */
+/* Layer i's forward plan (unless our kernel runs it) and, when the backward passes it, its
+ * backward-data plan, for N images. */
 static gc_status build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_t stop)
 {
-    const gc_layer *L = &ctx->model.layers[i];
-    const int32_t T = ctx->target;
-    const int32_t H = s->geo.h[i], W = s->geo.w[i], ci = conv_cin(ctx, s, i);
-    const int pre = i == T && ctx->stage == GC_STAGE_PRE;
-    if (i > 0 || !s->first_conv) { /* else our kernel runs it: no plan */
-        LAYER_TRY(ctx, "CUDA backend, plan for the forward of", L->name,
-                  gc_conv_plan_build(s->dnn, s->dnn_dt, s->N, H, W, ci, L->cout, 1, !pre,
-                                     s->numerics, &s->fwd[i], &ctx->err));
-        if (s->N_half)
-            LAYER_TRY(ctx, "CUDA backend, plan (half batch) for the forward of", L->name,
-                      gc_conv_plan_build(s->dnn, s->dnn_dt, s->N_half, H, W, ci, L->cout, 1,
-                                         !pre, s->numerics, &s->fwd_half[i], &ctx->err));
-        s->has_fwd[i] = 1;
-    }
-    if (i > stop) {
-        LAYER_TRY(ctx, "CUDA backend, plan for the backward-data of", L->name,
-                  gc_conv_plan_build(s->dnn, s->dnn_dt, s->N, H, W, L->cout, ci, 0, 0,
-                                     s->numerics, &s->bwd[i], &ctx->err));
-        if (s->N_half)
-            LAYER_TRY(ctx, "CUDA backend, plan (half batch) for the backward-data of", L->name,
-                      gc_conv_plan_build(s->dnn, s->dnn_dt, s->N_half, H, W, L->cout, ci, 0, 0,
-                                         s->numerics, &s->bwd_half[i], &ctx->err));
-        s->has_bwd[i] = 1;
-    }
-    return GC_OK;
+    s->has_fwd[i] = i > 0 || !s->first_conv;
+    s->has_bwd[i] = i > stop;
+    return gcu_build_layer_plans(ctx, s, i, s->N, s->has_fwd[i] ? &s->fwd[i] : NULL,
+                                 s->has_bwd[i] ? &s->bwd[i] : NULL);
 }
 
 size_t gcu_plans_workspace(const gc_context *ctx, const cuda_state *s)
 {
-    size_t ws = 0;
-    for (int i = 0; i < ctx->model.n_layers; i++) {
-        if (s->has_fwd[i])
-            ws = GC_MAX(ws, (size_t)GC_MAX(s->fwd[i].workspace, s->fwd_half[i].workspace));
-        if (s->has_bwd[i])
-            ws = GC_MAX(ws, (size_t)GC_MAX(s->bwd[i].workspace, s->bwd_half[i].workspace));
-    }
+    size_t ws = gcu_plan_set_workspace(ctx, s, s->fwd, s->bwd);
+    if (s->half)
+        ws = GC_MAX(ws, gcu_plan_set_workspace(ctx, s, s->half->fwd, s->half->bwd));
     return ws;
 }
 
-/* Every conv plan (no pointers yet: gc_conv_plan_bind comes after the arena). Chooses c0:
- * the first layer's input channels, 3 when an engine takes them, else padded to 4 or 8;
- * always 8 in fp16/bf16 (16-byte channel vectors for the tensor-core engines). */
+/* Every conv plan (no pointers yet: binding comes after the arena), the halves' set too.
+ * Chooses c0: the first layer's input channels, 3 when an engine takes them, else padded to
+ * 4 or 8; always 8 in fp16/bf16 (16-byte channel vectors for the tensor-core engines). Keeps
+ * what one set's build took, for the rent-or-buy rule of backend_plans.cu. */
 static gc_status build_plans(gc_context *ctx, cuda_state *s)
 {
     const gc_model *m = &ctx->model;
     const int32_t stop = s->guided ? -1 : ctx->target;
     const int32_t *cands;
     const int n_cands = gc_conv_first_channels(s->dnn_dt, &cands);
+    const double t0 = gcu_now_ms();
     gc_status st = GC_OK;
     s->c0 = cands[0];
     for (int k = 0; m->layers[0].kind == GC_LAYER_CONV && k < n_cands; k++) {
@@ -361,56 +337,24 @@ static gc_status build_plans(gc_context *ctx, cuda_state *s)
             break;
         gc_conv_plan_free(&s->fwd[0]);
         gc_conv_plan_free(&s->bwd[0]);
-        gc_conv_plan_free(&s->fwd_half[0]);
-        gc_conv_plan_free(&s->bwd_half[0]);
         s->has_fwd[0] = s->has_bwd[0] = 0;
     }
     GC_TRY(st);
     for (int i = 1; i < m->n_layers; i++)
         if (m->layers[i].kind == GC_LAYER_CONV)
             GC_TRY(build_layer_plans(ctx, s, i, stop));
+    s->set_build_ms = gcu_now_ms() - t0;
+    if (s->N_half)
+        GC_TRY(gcu_plan_set_build(ctx, s, s->N_half, &s->half));
     s->ws_bytes = gcu_plans_workspace(ctx, s);
     return GC_OK;
 }
 
-/* The variant packs: fixed pointers, as forward_features() and backward_features() use them.
- * Every backward starts with the gradient in g_a at the last layer and alternates g_a / g_b
- * layer by layer, so a layer's buffers are the same in the normal and the guided backward. */
+/* The full plans and the halves' bound to the arena's buffers. */
 static gc_status bind_plans(gc_context *ctx, cuda_state *s)
 {
-    const gc_model *m = &ctx->model;
-    const void *x = s->x;
-    for (int i = 0; i < m->n_layers; i++) {
-        void *y = layer_out(s, i);
-        if (s->has_fwd[i]) {
-            const int pre = i == ctx->target && ctx->stage == GC_STAGE_PRE;
-            LAYER_TRY(ctx, "CUDA backend, binding the forward of", m->layers[i].name,
-                      gc_conv_plan_bind(&s->fwd[i], x, s->cw[i], s->cb[i], pre ? s->pre : y,
-                                        s->workspace, &ctx->err));
-            if (s->N_half) /* the first N_half images of the same buffers */
-                LAYER_TRY(ctx, "CUDA backend, binding (half batch) the forward of",
-                          m->layers[i].name,
-                          gc_conv_plan_bind(&s->fwd_half[i], x, s->cw[i], s->cb[i],
-                                            pre ? s->pre : y, s->workspace, &ctx->err));
-        }
-        x = y;
-    }
-    void *g = s->g_a, *other = s->g_b;
-    for (int i = m->n_layers - 1; i >= 0; i--) {
-        if (s->has_bwd[i])
-            LAYER_TRY(ctx, "CUDA backend, binding the backward-data of", m->layers[i].name,
-                      gc_conv_plan_bind(&s->bwd[i], g, s->wflip[i], NULL, other, s->workspace,
-                                        &ctx->err));
-        if (s->has_bwd[i] && s->N_half)
-            LAYER_TRY(ctx, "CUDA backend, binding (half batch) the backward-data of",
-                      m->layers[i].name,
-                      gc_conv_plan_bind(&s->bwd_half[i], g, s->wflip[i], NULL, other,
-                                        s->workspace, &ctx->err));
-        void *t = g;
-        g = other;
-        other = t;
-    }
-    return GC_OK;
+    GC_TRY(gcu_bind_plans(ctx, s, s->fwd, s->bwd));
+    return s->half ? gcu_bind_plans(ctx, s, s->half->fwd, s->half->bwd) : GC_OK;
 }
 
 static gc_status set_numerics(gc_context *ctx, cuda_state *s)
@@ -575,6 +519,7 @@ gc_status gcu_create(gc_context *ctx, void **state)
                                                                                 : 0;
     s->geo = ctx->geo;
     s->first_conv = first_conv_by_kernel(ctx, s);
+    gcu_plans_init(s);
 
     GC_TRY(probe_arena(ctx, s));
     GC_TRY(build_plans(ctx, s));

@@ -7,6 +7,7 @@
  *                        images staged and rendered on the device, tensors read back
  *   backend_create.cu    create / destroy: numerics, plans, the arena, weights, graphs table
  *   backend_autotune.cu  the opt-in engine autotuning at create, with the plan cache
+ *   backend_plans.cu     conv plans for batches smaller than max_batch (sets of plans)
  *   backend_batch.cu     one batch on the device: forward, head, backward(s), cam; the dense
  *                        layers' GEMMs; CUDA-graph capture and replay of those segments
  *   backend_common.cu    device probe, error entry/exit (sticky faults), profiling marks
@@ -47,6 +48,16 @@ enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CA
  * bytes (both outputs') when they are larger. */
 #define GC_RING_SLOTS 2
 #define GC_RING_SLOT_BYTES ((size_t)32 << 20)
+
+/* A set of conv plans for n < N images (backend_plans.cu): fwd[i] where has_fwd[i], bwd[i]
+ * where has_bwd[i], with the full plans' engines' heuristics and their own workspaces (at most
+ * ws_bytes). */
+typedef struct gcu_plan_set {
+    int32_t n;
+    gc_conv_plan fwd[GC_MAX_LAYERS], bwd[GC_MAX_LAYERS];
+} gcu_plan_set;
+#define GCU_POW2_SETS 16 /* sets for 1, 2, 4, ..., 2^15 images */
+enum { GCU_SETS_OFF, GCU_SETS_AUTO, GCU_SETS_EAGER };
 
 typedef struct cuda_state {
     int device;
@@ -114,13 +125,22 @@ typedef struct cuda_state {
     float *b0;                         /* (cout): its biases, rounded to T; NULL else       */
     void *dw[GC_MAX_DENSE];            /* T: (out, in)                                      */
     float *db[GC_MAX_DENSE];           /* (out)                                             */
-    gc_conv_plan fwd[GC_MAX_LAYERS], bwd[GC_MAX_LAYERS];
-    /* GC_RENDER_PIPELINE: the same plans for a half batch (N_half images; 0: none), bound to
-     * the same buffers — a plan runs its whole batch, so a half on the full plans would cost
-     * a whole batch's convs */
-    int32_t N_half;
-    gc_conv_plan fwd_half[GC_MAX_LAYERS], bwd_half[GC_MAX_LAYERS];
+    gc_conv_plan fwd[GC_MAX_LAYERS], bwd[GC_MAX_LAYERS]; /* for N images                 */
     int has_fwd[GC_MAX_LAYERS], has_bwd[GC_MAX_LAYERS];
+    /* plans for fewer images, bound to the same buffers (backend_plans.cu): a cuDNN plan runs
+     * its whole batch, so n images on the plans for N cost N images' convs */
+    int32_t N_half;                    /* GC_RENDER_PIPELINE: the halves' size; 0: no halves */
+    gcu_plan_set *half;                /* plans for N_half, built at create; NULL: none     */
+    gcu_plan_set *pow2[GCU_POW2_SETS]; /* plans for 2^k < N images; NULL: not built (yet)   */
+    uint8_t pow2_refused[GCU_POW2_SETS]; /* its build failed once: not tried again          */
+    double pow2_waste_ms[GCU_POW2_SETS]; /* time batches of (2^(k-1), 2^k] images spent on
+                                          the images their plans ran beyond 2^k            */
+    int batch_plans;                   /* GC_BATCH_PLANS: GCU_SETS_OFF, _AUTO or _EAGER     */
+    double set_build_ms;               /* what building (and binding) a set of plans took   */
+    const gcu_plan_set *cur;           /* the running batch's plans; NULL: the full ones    */
+    int call_k;                        /* the running call's waste goes to pow2_waste_ms[k]
+                                          (-1: none), call_frac of its time from call_t0    */
+    double call_frac, call_t0;
     float *d_cams;                     /* (N, h*w) float: normalized cams to render          */
     uint8_t *d_luts;                   /* the 5 colormaps (gc_colormap order), 768 B each    */
     /* gc_explain's images, preprocessed and rendered here (explain_images, render) unless
@@ -267,8 +287,35 @@ gc_status gcu_explain_render_split(gc_context *ctx, cuda_state *s, const gc_imag
 
 gc_status gcu_create(gc_context *ctx, void **state);
 void gcu_destroy(void *state);
-/* The cuDNN workspace every conv plan (the half batch's too) needs, in bytes. */
+/* The cuDNN workspace the full plans and the halves' need, in bytes. */
 size_t gcu_plans_workspace(const gc_context *ctx, const cuda_state *s);
+
+/* ---------------------------------------------------------------- backend_plans.cu */
+
+/* CLOCK_MONOTONIC in milliseconds. */
+double gcu_now_ms(void);
+/* Layer i's forward plan into pf and its backward-data plan into pb for n images (either
+ * NULL: not that one); the message names the layer. */
+gc_status gcu_build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_t n,
+                                gc_conv_plan *pf, gc_conv_plan *pb);
+/* A set of plans for n images (those has_fwd / has_bwd ask for), not bound yet. */
+gc_status gcu_plan_set_build(gc_context *ctx, cuda_state *s, int32_t n, gcu_plan_set **out);
+void gcu_plan_set_free(gcu_plan_set *set);
+/* The workspace the plans fwd[] and bwd[] (full or a set's) need, in bytes. */
+size_t gcu_plan_set_workspace(const gc_context *ctx, const cuda_state *s, const gc_conv_plan *fwd,
+                              const gc_conv_plan *bwd);
+/* Binds fwd[] and bwd[] to the arena's buffers and the workspace. */
+gc_status gcu_bind_plans(gc_context *ctx, cuda_state *s, gc_conv_plan *fwd, gc_conv_plan *bwd);
+/* GC_BATCH_PLANS read; no sets yet. */
+void gcu_plans_init(cuda_state *s);
+/* Every set freed (destroy). */
+void gcu_plans_free(cuda_state *s);
+/* Before a batch of n runs (outside any graph capture): s->cur, the smallest set holding n
+ * (NULL: the full plans), after building the set for n's power of two when GC_BATCH_PLANS
+ * says it is time; starts the call's account of the time its plans' extra images cost. */
+gc_status gcu_plans_select(gc_context *ctx, cuda_state *s, int32_t n);
+/* At the end of every batch call (gcu_settle): that account closed. */
+void gcu_plans_call_end(cuda_state *s);
 
 /* ---------------------------------------------------------------- backend_autotune.cu */
 

@@ -56,7 +56,8 @@ if(_gc_cuda_ok)
   set(CMAKE_CUDA_EXTENSIONS OFF)
   set(CMAKE_CUDA_VISIBILITY_PRESET hidden)
   set(_gc_cu cuda/backend.cu cuda/backend_common.cu cuda/backend_create.cu
-    cuda/backend_autotune.cu cuda/backend_batch.cu cuda/backend_pipeline.cu cuda/cudnn_conv.cu
+    cuda/backend_autotune.cu cuda/backend_batch.cu cuda/backend_pipeline.cu cuda/backend_plans.cu
+    cuda/cudnn_conv.cu
     cuda/kernels.cu
     cuda/image_kernels.cu cuda/first_conv.cu cuda/first_conv_tc.cu)
   # plan_cache.c: plain C, the autotuner's choices on disk

@@ -109,6 +109,14 @@ add_test(NAME emu_gpu_preprocess_split_ring COMMAND test_gpu_preprocess_emu
 set_tests_properties(emu_gpu_preprocess_split_ring PROPERTIES LABELS "cpu;emu" TIMEOUT 600
   ENVIRONMENT "GC_RENDER_PIPELINE=1;GC_CUDA_RING_SLOT=1")
 
+# Batches smaller than max_batch on conv plans of their own (cuda/backend_plans.cu), their
+# convolved images counted by the emulated cuDNN
+gc_emu_program(test_batch_plans ${GC_EMU_DIR}/test_batch_plans.c)
+target_include_directories(test_batch_plans_emu PRIVATE ${GC_EMU_DIR})
+add_test(NAME emu_batch_plans COMMAND test_batch_plans_emu
+  ${PROJECT_SOURCE_DIR}/models/demo/shapes-vgg.safetensors)
+set_tests_properties(emu_batch_plans PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
+
 # Device faults provoked on the emulated device (test_emu_faults.c)
 gc_emu_program(test_emu_faults ${GC_EMU_DIR}/test_emu_faults.c)
 target_include_directories(test_emu_faults_emu PRIVATE ${GC_EMU_DIR})

@@ -9,4 +9,5 @@
 #include "backend_autotune.cu"
 #include "backend_batch.cu"
 #include "backend_pipeline.cu"
+#include "backend_plans.cu"
 #include "cudnn_conv.cu"

@@ -51,6 +51,11 @@ size_t gc_emu_device_bytes_in_use(void);
  * (mock_cudnn_finalize.cpp): what a context creation built. */
 size_t gc_emu_cudnn_plan_finalizes(void);
 
+/* Images convolved by the emulated cuDNN so far: each convolution run adds its x's batch
+ * dimension (a plan runs the whole batch it was built for), graph launches included
+ * (mock_cudnn_execute.cpp). */
+size_t gc_emu_cudnn_conv_images(void);
+
 /* The emulated cuDNN's cudnnBackendExecute lets `after` more calls run, then answers the next
  * one with `status` (a cudnnStatus_t, e.g. CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED:
  * cuDNN failing to allocate what it needs, which a busy GPU can do at any call) without running

@@ -39,6 +39,8 @@
  *                             fails to finalize (NOT_SUPPORTED_GRAPH_PATTERN)
  *   GC_EMU_CUDNN_TC_ONLY=1    only the tensor-core engines exist (1, 4, 6); FALLBACK gives eng1
  *                             (plain) or eng4 (fused)
+ *   GC_EMU_CUDNN_REFUSE_BATCH=n  every plan of a convolution of n images fails to finalize
+ *                             (NOT_SUPPORTED_SHAPE; the heuristics still list the engines)
  *   GC_EMU_CUDNN_TF32=1       the TF32 engines (TENSOR_CORE on float data, not eng8) round
  *                             float inputs to TF32 (10-bit mantissa) before multiplying, as
  *                             tensor cores do
@@ -226,6 +228,11 @@ static cudnnStatus_t engine_runs(const EngineSpec &e, const Graph &g, std::strin
     if (cudnnStatus_t s = engine_takes(e, g, why))
         return s;
     const Op &c = *conv_of(g);
+    const char *refuse = getenv("GC_EMU_CUDNN_REFUSE_BATCH");
+    if (refuse && *refuse && atoll(refuse) == c.x->tensor.dims[0]) {
+        *why = std::string("GC_EMU_CUDNN_REFUSE_BATCH=") + refuse + ": no engine runs that batch";
+        return CUDNN_STATUS_NOT_SUPPORTED_SHAPE;
+    }
     const Tensor &x = c.x->tensor, &w = c.w->tensor;
     const ConvDesc &cd = c.conv->conv;
     if (pattern_of(g) == PAT_CONV_PW && env_on("GC_EMU_CUDNN_NO_FUSION")) {

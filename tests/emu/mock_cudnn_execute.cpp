@@ -252,6 +252,7 @@ void conv2d(const ConvShape &cs, const float *x, const float *wt, float *y, int 
 }
 
 std::atomic<unsigned> g_runs{0}; /* eng3's rotation */
+std::atomic<size_t> g_conv_images{0}; /* images convolved, every run (gc_emu_cudnn_conv_images) */
 
 Value run_conv(const Op &o, const Value &x, const Value &w, const Value *y_old, const EngineMath &m)
 {
@@ -265,6 +266,7 @@ Value run_conv(const Op &o, const Value &x, const Value &w, const Value *y_old, 
     cs.str_h = cd.stride[0], cs.str_w = cd.stride[1];
     cs.dil_h = cd.dil[0], cs.dil_w = cd.dil[1];
     cs.flip = cd.mode == CUDNN_CONVOLUTION;
+    g_conv_images.fetch_add((size_t)cs.n);
     /* w's values come as (K, R, S, C); the kernel wants (R, S, C, K) */
     std::vector<float> wt(w.v.size());
     for (int64_t k = 0; k < cs.k; k++)
@@ -489,3 +491,9 @@ cudnnStatus_t execute(cudnnContext &h, const DescPtr &plan_ref, const DescPtr &p
 }
 
 } /* namespace gc_mock_cudnn */
+
+/* mock_cudart.h: images convolved by every convolution run so far */
+extern "C" size_t gc_emu_cudnn_conv_images(void)
+{
+    return gc_mock_cudnn::g_conv_images.load();
+}
