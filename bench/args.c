@@ -98,6 +98,8 @@ void usage(FILE *f)
             "          hirescam, guided-backprop, guided-gradcam]\n"
             "         [--autotune (options.autotune = 1: cuDNN engines timed per conv at\n"
             "          context creation; the CPU backend ignores it)]\n"
+            "         [--context-batch N (contexts of max_batch N, calls of --batch: calls\n"
+            "          smaller than max_batch, GC_BATCH_PLANS)]\n"
             "Modes: gradcam, forward, near_forward, explain_u8, preprocess, gpu, gpu_forward, host,\n"
             "       host_lib, files.\n"
             "Default modes: cpu: gradcam,near_forward,explain_u8,preprocess,forward;\n"
@@ -190,6 +192,8 @@ int parse_args(int argc, char **argv, bench_args *a)
             a->files_prepare = 1;
         else if (!strcmp(f, "--autotune"))
             a->autotune = 1;
+        else if (!strcmp(f, "--context-batch"))
+            ok = parse_int(f, v, 1, &a->context_batch), i++;
         else if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
             usage(stdout);
             exit(0);

@@ -45,6 +45,8 @@ typedef struct bench_args {
     int32_t size, iters, warmup, threads, profile_iters, image_w, image_h, files, files_runs;
     int json, jsonl, files_prepare;
     int autotune; /* --autotune: options.autotune = 1 on every context (CUDA; the CPU ignores it) */
+    int32_t context_batch; /* --context-batch: every context's max_batch when larger than the
+                              batch timed (0: the batch), for calls smaller than max_batch */
 } bench_args;
 
 typedef struct bench_mode {

@@ -232,7 +232,7 @@ gc_status create_context(const bench_args *a, gc_precision prec, gc_method metho
     opt.precision = prec;
     opt.method = method;
     opt.threads = a->threads;
-    opt.max_batch = batch;
+    opt.max_batch = a->context_batch > batch ? a->context_batch : batch;
     opt.input_width = a->size;
     opt.input_height = a->size;
     opt.layer = layer;

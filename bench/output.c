@@ -50,6 +50,12 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     fprintf(o, ",\"layer\":");
     json_string(o, *m->layer ? m->layer : NULL);
     fprintf(o, ",\"autotune\":%s", a->autotune ? "true" : "false");
+    /* calls smaller than the context's max_batch (--context-batch; 0: max_batch is the batch)
+     * and GC_BATCH_PLANS (null: the default, auto), the conv plans such calls run on */
+    fprintf(o, ",\"context_batch\":%d,\"batch_plans\":",
+            a->context_batch > m->batch ? a->context_batch : 0);
+    const char *plans = getenv("GC_BATCH_PLANS");
+    json_string(o, plans && *plans ? plans : NULL);
     /* the CUDA backend's graph replay (GC_CUDA_GRAPHS=1, off by default) */
     const char *graphs = getenv("GC_CUDA_GRAPHS");
     fprintf(o, ",\"cuda_graphs\":%s", graphs && *graphs && strcmp(graphs, "0") ? "true" : "false");

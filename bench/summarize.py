@@ -89,6 +89,7 @@ class Index:
         self.first_conv = {}  # GC_FIRST_CONV runs (the other path of the first conv): key as self.by
         self.blocking = {}  # GC_CUDA_BLOCKING_SYNC=1 runs but the command's: key as self.by
         self.split = {}  # GC_RENDER_PIPELINE=1 runs but the command's: key as self.by
+        self.small = {}  # calls smaller than max_batch (--context-batch): + GC_BATCH_PLANS
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
                 continue
@@ -103,6 +104,10 @@ class Index:
             if fuse_env(r):
                 self.unfused[(r.get("impl"), r.get("mode"), r.get("precision"),
                               r.get("batch"))] = r
+                continue
+            if r.get("context_batch"):
+                self.small[(r.get("impl"), r.get("mode"), r.get("precision"), r.get("batch"),
+                            r.get("context_batch"), r.get("batch_plans") or "auto")] = r
                 continue
             files = r.get("files") or {}
             if r.get("render_pipeline") is True and not files:
@@ -575,6 +580,12 @@ def main():
     variant_table(ix, p, ix.split, "gc_explain_render in two overlapped halves "
                   "(`GC_RENDER_PIPELINE=1`: each half's copies, results and render beside the "
                   "other half's compute)", "halves")
+    variant_table(ix, p, ix.small, "Calls smaller than max_batch (`--context-batch`: the "
+                  "default column is a context of max_batch = the batch, where the run has one; "
+                  "GC_BATCH_PLANS=off runs every call on the plans for max_batch, eager on "
+                  "plans for the power of two at or above the call)", "small",
+                  lambda r: f"max_batch {r.get('context_batch')}, "
+                            f"GC_BATCH_PLANS={r.get('batch_plans') or 'auto'}")
     variant_table(ix, p, ix.first_conv, "The first conv by the path `GC_FIRST_CONV` names, beside "
                   "the same run's default (as of commit eb2c657: our kernel in fp32, cuDNN's elsewhere; "
                   "before it, our kernel everywhere)",

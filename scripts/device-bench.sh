@@ -16,6 +16,8 @@
 #       (GC_FIRST_CONV: in bf16 the tensor-core kernel, then the FMA one; cuDNN's in fp32),
 #       beside the defaults
 #    2e. ours bf16 b256 and b32 with blocking-sync waits (GC_CUDA_BLOCKING_SYNC=1)
+#    2f. gc_explain_render (host_lib) in two overlapped halves (GC_RENDER_PIPELINE=1)
+#    2g. calls of 32 and 1 on contexts of max_batch 256: GC_BATCH_PLANS=off, then eager
 #    3. files: 16384 JPEGs 224x224 (one context per GPU; in /dev/shm; with GRADCAM_IO_NICE=5; with
 #       GC_CUDA_BLOCKING_SYNC=1; again; two contexts) and 4096 JPEGs 500x375 -> overlay PNGs (bf16, b256), with nvidia-smi
 #       sampling GPU utilization every 100 ms
@@ -407,6 +409,17 @@ fi
 # files-224x224-split. "render_pipeline":true
 run_step "ours-${PRECS_MAIN[0]}-split" 45 env GC_RENDER_PIPELINE=1 "${OURS[@]}" "${IT[@]}" \
     --precision "${PRECS_MAIN[0]}" --batch "$B_BIG" --modes host_lib --profile-iters 0
+
+# 2g: calls smaller than max_batch (since session 16, cuda/backend_plans.cu): contexts of
+# max_batch B_BIG, calls of 32 and 1 images, every call on the plans for max_batch
+# (GC_BATCH_PLANS=off: as before) and on plans for the call's power of two (eager: built at
+# the first call, a warm-up); beside step 5's contexts of max_batch 32 and 1. "context_batch"
+if [ $SMOKE -eq 1 ]; then SMALL_CALLS=1; else SMALL_CALLS=32,1; fi
+for plans in off eager; do
+    run_step "ours-${PRECS_MAIN[0]}-small-$plans" 45 env GC_BATCH_PLANS=$plans "${OURS[@]}" \
+        "${IT[@]}" --precision "${PRECS_MAIN[0]}" --batch "$SMALL_CALLS" --context-batch "$B_BIG" \
+        --modes gpu --profile-iters 0
+done
 
 # 3: the command on JPEG folders, with GPU utilization sampled during it
 files_step() { # SIZE COUNT [NAME-SUFFIX BENCH-ARGS...]: more arguments go to the bench

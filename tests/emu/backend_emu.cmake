@@ -78,6 +78,10 @@ foreach(case tv16_default timm13_224 custom_block2)
   set_tests_properties(emu_gpu_features_${case} PROPERTIES LABELS "cpu;emu" TIMEOUT 900
     ENVIRONMENT "GC_TEST_GRAPHS_STRICT=1")
 endforeach()
+add_test(NAME emu_gpu_features_batch_plans_custom_block2 COMMAND test_gpu_features_emu
+  ${_gc_t}/golden/custom_block2.golden.safetensors)
+set_tests_properties(emu_gpu_features_batch_plans_custom_block2 PROPERTIES LABELS "cpu;emu"
+  TIMEOUT 900 ENVIRONMENT "GC_TEST_GRAPHS_STRICT=1;GC_BATCH_PLANS=eager")
 add_test(NAME emu_gpu_quick COMMAND test_gpu_features_emu
   ${_gc_t}/golden/custom_default.golden.safetensors --quick)
 set_tests_properties(emu_gpu_quick PROPERTIES LABELS "cpu;emu" TIMEOUT 300

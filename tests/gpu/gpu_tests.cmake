@@ -99,6 +99,13 @@ if(GC_WITH_CUDA)
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors)
   set_tests_properties(gpu_features_first_tc_custom_default PROPERTIES LABELS gpu
     SKIP_RETURN_CODE 77 TIMEOUT 300 COST 40 ENVIRONMENT "GC_FIRST_CONV=tc")
+  # batches smaller than max_batch on conv plans of their own from the first such call
+  # (GC_BATCH_PLANS=eager; cuda/backend_plans.cu): the batches of 1 and 4 on max_batch 7,
+  # the graphs' second batch size and the images' batches on cuDNN plans built for them
+  add_test(NAME gpu_features_batch_plans_custom_block2 COMMAND test_gpu_features
+    ${GC_GPU_TEST_DIR}/../golden/custom_block2.golden.safetensors)
+  set_tests_properties(gpu_features_batch_plans_custom_block2 PROPERTIES LABELS gpu
+    SKIP_RETURN_CODE 77 TIMEOUT 300 COST 40 ENVIRONMENT "GC_BATCH_PLANS=eager")
   add_test(NAME gpu_quick COMMAND test_gpu_features
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors --quick)
   set_tests_properties(gpu_quick PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120)

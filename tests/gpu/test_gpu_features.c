@@ -58,9 +58,10 @@
 #define TOL_CAM_OUTLIERS 1e-2  /* element-wise cams, guided Grad-CAM: fraction beyond   */
 #define TOL_BATCH_CORR 0.99    /* check_batches' gradients vs the CPU (flat images: ties) */
 #define TOL_DEVICE_REL 1e-6    /* explain_device vs explain_tensor: the same computation */
-/* The same image in batches of other sizes: the convs run at max_batch (same bits), but
- * cuBLAS may choose other GEMM kernels for other row counts (another summation order, ~1e-6
- * relative at these depths); a batch-composition mistake moves outputs by O(1) */
+/* The same image in batches of other sizes: cuBLAS may choose other GEMM kernels for other
+ * row counts, and the convs may run on plans built for the smaller batch (GC_BATCH_PLANS,
+ * cuda/backend_plans.cu: other engines), another summation order (~1e-6 relative at these
+ * depths); a batch-composition mistake moves outputs by O(1) */
 #define TOL_BATCH_REL 1e-4
 /* bf16 / fp16 against fp32: 8 / 11 significant bits in every feature map and weight */
 #define TOL_HALF_CAM_CORR 0.99
