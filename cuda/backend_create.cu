@@ -304,7 +304,7 @@ static gc_status build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_
 {
     s->has_fwd[i] = i > 0 || !s->first_conv;
     s->has_bwd[i] = i > stop;
-    return gcu_build_layer_plans(ctx, s, i, s->N, s->has_fwd[i] ? &s->fwd[i] : NULL,
+    return gcu_build_layer_plans(ctx, s, i, s->N, -1, s->has_fwd[i] ? &s->fwd[i] : NULL,
                                  s->has_bwd[i] ? &s->bwd[i] : NULL);
 }
 
@@ -316,10 +316,13 @@ size_t gcu_plans_workspace(const gc_context *ctx, const cuda_state *s)
     return ws;
 }
 
-/* Every conv plan (no pointers yet: binding comes after the arena), the halves' set too.
- * Chooses c0: the first layer's input channels, 3 when an engine takes them, else padded to
- * 4 or 8; always 8 in fp16/bf16 (16-byte channel vectors for the tensor-core engines). Keeps
- * what one set's build took, for the rent-or-buy rule of backend_plans.cu. */
+/* Every conv plan (no pointers yet: binding comes after the arena), the halves' set too (a
+ * size cuDNN refuses leaves the halves to the smaller sets or the full plans, as a refused
+ * power of two does). Chooses c0: the first layer's input channels, 3 when an engine takes
+ * them, else padded to 4 or 8; always 8 in fp16/bf16 (16-byte channel vectors for the
+ * tensor-core engines). Keeps what one set's build takes, for the rent-or-buy rule of
+ * backend_plans.cu: the halves' build, else the layers after the first scaled to all of them
+ * (the first layer's build also pays cuDNN's first use in the process, and its padding tries). */
 static gc_status build_plans(gc_context *ctx, cuda_state *s)
 {
     const gc_model *m = &ctx->model;
@@ -340,12 +343,25 @@ static gc_status build_plans(gc_context *ctx, cuda_state *s)
         s->has_fwd[0] = s->has_bwd[0] = 0;
     }
     GC_TRY(st);
+    const double t1 = gcu_now_ms();
+    int convs = 1;
     for (int i = 1; i < m->n_layers; i++)
-        if (m->layers[i].kind == GC_LAYER_CONV)
+        if (m->layers[i].kind == GC_LAYER_CONV) {
             GC_TRY(build_layer_plans(ctx, s, i, stop));
-    s->set_build_ms = gcu_now_ms() - t0;
-    if (s->N_half)
-        GC_TRY(gcu_plan_set_build(ctx, s, s->N_half, &s->half));
+            convs++;
+        }
+    const double t2 = gcu_now_ms();
+    s->set_build_ms = convs > 1 ? (t2 - t1) * convs / (convs - 1) : t2 - t0;
+    if (s->N_half) {
+        const gc_errbuf saved = ctx->err;
+        st = gcu_plan_set_build(ctx, s, s->N_half, -1, &s->half);
+        if (st == GC_OK)
+            s->set_build_ms = gcu_now_ms() - t2;
+        else if (st == GC_ERR_UNSUPPORTED)
+            ctx->err = saved;
+        else
+            return st;
+    }
     s->ws_bytes = gcu_plans_workspace(ctx, s);
     return GC_OK;
 }

@@ -16,7 +16,8 @@
  *     such call and never building. A one-off small batch (a run's last) builds nothing;
  *     a caller whose every call is small pays about one set's build, once.
  *     "eager" builds at the first such batch; "off" never builds (every small batch then
- *     costs a whole one, as before).
+ *     costs a whole one, as before); a number N is "auto" with N ms in place of the build's
+ *     measured time.
  * The time a call spent counts from its batch's start to the call's end (gcu_settle), so
  * the host's part of the call (uploads, render, downloads) counts as waste too: builds come
  * somewhat early, never late. A set whose build fails (an engine refusing the size, a larger
@@ -47,27 +48,28 @@ static int ceil_log2(int32_t n)
 
 /* Layer i's forward plan into pf and its backward-data plan into pb, for n images (either
  * pointer NULL: not that one). */
-gc_status gcu_build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_t n, gc_conv_plan *pf,
-                                gc_conv_plan *pb)
+gc_status gcu_build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_t n, int64_t ws_cap,
+                                gc_conv_plan *pf, gc_conv_plan *pb)
 {
     const gc_layer *L = &ctx->model.layers[i];
     const int32_t H = s->geo.h[i], W = s->geo.w[i], ci = conv_cin(ctx, s, i);
     const int pre = i == ctx->target && ctx->stage == GC_STAGE_PRE;
-    const char *what =
-        n == s->N ? "CUDA backend, plan for the" : "CUDA backend, plan (fewer images) for the";
+    const char *size = n == s->N ? "" : " (fewer images)";
+    gc_status st = GC_OK;
     if (pf)
-        LAYER_TRY(ctx, what, L->name,
-                  gc_conv_plan_build(s->dnn, s->dnn_dt, n, H, W, ci, L->cout, 1, !pre, s->numerics,
-                                     pf, &ctx->err));
-    if (pb) {
-        gc_status st = gc_conv_plan_build(s->dnn, s->dnn_dt, n, H, W, L->cout, ci, 0, 0,
-                                          s->numerics, pb, &ctx->err);
-        if (st != GC_OK) {
-            gc_err_prefix(&ctx->err, "%s backward-data of %s: ", what, L->name);
-            return st;
-        }
+        st = gc_conv_plan_build_capped(s->dnn, s->dnn_dt, n, H, W, ci, L->cout, 1, !pre,
+                                       s->numerics, ws_cap, pf, &ctx->err);
+    if (st != GC_OK) {
+        gc_err_prefix(&ctx->err, "CUDA backend, plan%s for the forward of %s: ", size, L->name);
+        return st;
     }
-    return GC_OK;
+    if (pb)
+        st = gc_conv_plan_build_capped(s->dnn, s->dnn_dt, n, H, W, L->cout, ci, 0, 0, s->numerics,
+                                       ws_cap, pb, &ctx->err);
+    if (st != GC_OK)
+        gc_err_prefix(&ctx->err, "CUDA backend, plan%s for the backward-data of %s: ", size,
+                      L->name);
+    return st;
 }
 
 void gcu_plan_set_free(gcu_plan_set *set)
@@ -81,7 +83,8 @@ void gcu_plan_set_free(gcu_plan_set *set)
     free(set);
 }
 
-gc_status gcu_plan_set_build(gc_context *ctx, cuda_state *s, int32_t n, gcu_plan_set **out)
+gc_status gcu_plan_set_build(gc_context *ctx, cuda_state *s, int32_t n, int64_t ws_cap,
+                             gcu_plan_set **out)
 {
     *out = NULL;
     gcu_plan_set *set = (gcu_plan_set *)calloc(1, sizeof *set);
@@ -90,8 +93,9 @@ gc_status gcu_plan_set_build(gc_context *ctx, cuda_state *s, int32_t n, gcu_plan
                        n);
     set->n = n;
     for (int i = 0; i < ctx->model.n_layers; i++) {
-        const gc_status st = gcu_build_layer_plans(
-            ctx, s, i, n, s->has_fwd[i] ? &set->fwd[i] : NULL, s->has_bwd[i] ? &set->bwd[i] : NULL);
+        const gc_status st =
+            gcu_build_layer_plans(ctx, s, i, n, ws_cap, s->has_fwd[i] ? &set->fwd[i] : NULL,
+                                  s->has_bwd[i] ? &set->bwd[i] : NULL);
         if (st != GC_OK) {
             gcu_plan_set_free(set);
             return st;
@@ -117,7 +121,8 @@ size_t gcu_plan_set_workspace(const gc_context *ctx, const cuda_state *s, const 
 /* The variant packs: fixed pointers, as forward_features() and backward_features() use them.
  * Every backward starts with the gradient in g_a at the last layer and alternates g_a / g_b
  * layer by layer, so a layer's buffers are the same in the normal and the guided backward. A
- * set for fewer images takes the first images of the same buffers. */
+ * set for fewer images takes the first images of the same buffers (NHWC: no stride depends on
+ * the batch). */
 gc_status gcu_bind_plans(gc_context *ctx, cuda_state *s, gc_conv_plan *fwd, gc_conv_plan *bwd)
 {
     const gc_model *m = &ctx->model;
@@ -148,10 +153,13 @@ gc_status gcu_bind_plans(gc_context *ctx, cuda_state *s, gc_conv_plan *fwd, gc_c
 void gcu_plans_init(cuda_state *s)
 {
     const char *e = getenv("GC_BATCH_PLANS");
-    s->batch_plans = !e || !*e || !strcmp(e, "auto")        ? GCU_SETS_AUTO
-                     : !strcmp(e, "eager")                  ? GCU_SETS_EAGER
-                     : !strcmp(e, "off") || !strcmp(e, "0") ? GCU_SETS_OFF
-                                                            : GCU_SETS_AUTO;
+    const int off = e && (!strcmp(e, "off") || !strcmp(e, "0") || !strcmp(e, "no") ||
+                          !strcmp(e, "false") || !strcmp(e, "never"));
+    s->batch_plans = off ? GCU_SETS_OFF : e && !strcmp(e, "eager") ? GCU_SETS_EAGER : GCU_SETS_AUTO;
+    /* a number: auto, with that many milliseconds in place of the measured build */
+    char *end = NULL;
+    const double ms = e && *e ? strtod(e, &end) : -1.0;
+    s->fixed_build_ms = end && !*end && ms >= 0.0 ? ms : -1.0;
     s->call_k = -1;
 }
 
@@ -179,19 +187,23 @@ static const gcu_plan_set *smallest_holding(const cuda_state *s, int32_t n)
     return best;
 }
 
-/* Graphs recorded for batches of at most `upto` images ran on the plans before this set: gone,
- * recorded again at their next batch. */
-static void forget_graphs(cuda_state *s, int32_t upto)
+/* The graphs recorded for the batch sizes that now run on `set` ran on other plans: gone,
+ * recorded again at their next batch (whose first run is direct: cuDNN's first use of the
+ * new plans happens outside a capture). */
+static void forget_graphs(cuda_state *s, const gcu_plan_set *set)
 {
     if (!s->graph_exec)
         return;
-    for (int seg = 0; seg < GC_GRAPH_SEGMENTS; seg++)
-        for (int32_t n = 1; n <= upto && n <= s->N; n++) {
+    for (int32_t n = 1; n <= set->n && n <= s->N; n++) {
+        if (smallest_holding(s, n) != set)
+            continue;
+        for (int seg = 0; seg < GC_GRAPH_SEGMENTS; seg++) {
             cudaGraphExec_t *slot = &s->graph_exec[(size_t)seg * (size_t)(s->N + 1) + (size_t)n];
             if (*slot)
                 cudaGraphExecDestroy(*slot);
             *slot = NULL;
         }
+    }
 }
 
 /* The set for 2^k images, built and bound; a failure other than a dead CUDA context refuses
@@ -201,26 +213,26 @@ static gc_status build_pow2(gc_context *ctx, cuda_state *s, int k)
     const gc_errbuf saved = ctx->err;
     /* nothing of an earlier batch in flight (the split's first half): the graphs' slots are
      * replaced and cuDNN may allocate while it builds */
-    GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
+    GC_TRY(gcu_wait(ctx, s));
     const double t0 = gcu_now_ms();
     gcu_plan_set *set = NULL;
-    gc_status st = gcu_plan_set_build(ctx, s, (int32_t)1 << k, &set);
-    if (st == GC_OK && gcu_plan_set_workspace(ctx, s, set->fwd, set->bwd) > s->ws_bytes)
-        st = GC_ERR_UNSUPPORTED; /* the context's workspace is what it is */
+    /* engine configs needing more workspace than the context's are passed over (at small
+     * batches cuDNN may rank split-K engines with large workspaces first) */
+    gc_status st = gcu_plan_set_build(ctx, s, (int32_t)1 << k, (int64_t)s->ws_bytes, &set);
     if (st == GC_OK)
         st = gcu_bind_plans(ctx, s, set->fwd, set->bwd);
     if (st != GC_OK) {
         gcu_plan_set_free(set);
         const cudaError_t last = cudaGetLastError();
         if (gc_cuda_error_is_sticky(last) || gc_cuda_error_is_sticky(cudaPeekAtLastError()))
-            return st == GC_OK ? GC_ERR_BACKEND : st; /* gcu_settle says what happened */
+            return st; /* gcu_settle says what happened */
         s->pow2_refused[k] = 1;
         ctx->err = saved;
         return GC_OK;
     }
     s->pow2[k] = set;
     s->set_build_ms = gcu_now_ms() - t0;
-    forget_graphs(s, set->n);
+    forget_graphs(s, set);
     return GC_OK;
 }
 
@@ -231,7 +243,8 @@ gc_status gcu_plans_select(gc_context *ctx, cuda_state *s, int32_t n)
     const int32_t runs = have ? have->n : s->N;
     const int fits = k < GCU_POW2_SETS && ((int32_t)1 << k) < runs && !s->pow2_refused[k];
     if (fits && s->batch_plans != GCU_SETS_OFF &&
-        (s->batch_plans == GCU_SETS_EAGER || s->pow2_waste_ms[k] >= s->set_build_ms)) {
+        (s->batch_plans == GCU_SETS_EAGER ||
+         s->pow2_waste_ms[k] >= (s->fixed_build_ms >= 0.0 ? s->fixed_build_ms : s->set_build_ms))) {
         GC_TRY(build_pow2(ctx, s, k));
         have = smallest_holding(s, n);
     }

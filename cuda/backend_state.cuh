@@ -137,6 +137,7 @@ typedef struct cuda_state {
                                           the images their plans ran beyond 2^k            */
     int batch_plans;                   /* GC_BATCH_PLANS: GCU_SETS_OFF, _AUTO or _EAGER     */
     double set_build_ms;               /* what building (and binding) a set of plans took   */
+    double fixed_build_ms;             /* GC_BATCH_PLANS=<ms>: that in its place (-1: none)  */
     const gcu_plan_set *cur;           /* the running batch's plans; NULL: the full ones    */
     int call_k;                        /* the running call's waste goes to pow2_waste_ms[k]
                                           (-1: none), call_frac of its time from call_t0    */
@@ -295,11 +296,13 @@ size_t gcu_plans_workspace(const gc_context *ctx, const cuda_state *s);
 /* CLOCK_MONOTONIC in milliseconds. */
 double gcu_now_ms(void);
 /* Layer i's forward plan into pf and its backward-data plan into pb for n images (either
- * NULL: not that one); the message names the layer. */
+ * NULL: not that one; ws_cap as gc_conv_plan_build_capped's); the message names the layer. */
 gc_status gcu_build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_t n,
-                                gc_conv_plan *pf, gc_conv_plan *pb);
-/* A set of plans for n images (those has_fwd / has_bwd ask for), not bound yet. */
-gc_status gcu_plan_set_build(gc_context *ctx, cuda_state *s, int32_t n, gcu_plan_set **out);
+                                int64_t ws_cap, gc_conv_plan *pf, gc_conv_plan *pb);
+/* A set of plans for n images (those has_fwd / has_bwd ask for), not bound yet; engine
+ * configs needing more than ws_cap bytes of workspace are passed over (-1: any). */
+gc_status gcu_plan_set_build(gc_context *ctx, cuda_state *s, int32_t n, int64_t ws_cap,
+                             gcu_plan_set **out);
 void gcu_plan_set_free(gcu_plan_set *set);
 /* The workspace the plans fwd[] and bwd[] (full or a set's) need, in bytes. */
 size_t gcu_plan_set_workspace(const gc_context *ctx, const cuda_state *s, const gc_conv_plan *fwd,

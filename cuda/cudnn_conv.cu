@@ -488,6 +488,14 @@ static gc_status pick_plan(cudnnHandle_t handle, gc_conv_plan *p,
         GC_TRY(config_plan(handle, cfgs[i], &plan, &ws, why, why_len, err));
         if (!plan)
             continue; /* this config cannot run the graph: try the next */
+        if (p->ws_cap >= 0 && ws > p->ws_cap) { /* the context's workspace is what it is */
+            cudnnBackendDestroyDescriptor(plan);
+            if (!why[0])
+                snprintf(why, why_len, "engine configs needing more workspace than the %lld "
+                                       "bytes there are (%lld)",
+                         (long long)p->ws_cap, (long long)ws);
+            continue;
+        }
         p->plan = plan;
         p->workspace = ws;
         *found = 1;
@@ -518,9 +526,11 @@ static gc_status try_build(cudnnHandle_t handle, gc_conv_plan *p, int bias, int 
 
 static gc_status plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t n, int64_t h,
                             int64_t w, int64_t c, int64_t k, int bias, int relu,
-                            gc_conv_numerics numerics, gc_conv_plan *p, gc_errbuf *err)
+                            gc_conv_numerics numerics, int64_t ws_cap, gc_conv_plan *p,
+                            gc_errbuf *err)
 {
     memset(p, 0, sizeof *p);
+    p->ws_cap = ws_cap;
     p->dtype = dtype;
     p->n = n, p->h = h, p->w = w, p->c = c, p->k = k;
     p->bias = bias, p->relu = relu;
@@ -563,14 +573,24 @@ static gc_status plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t
     return GC_OK;
 }
 
+gc_status gc_conv_plan_build_capped(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t n,
+                                    int64_t h, int64_t w, int64_t c, int64_t k, int bias,
+                                    int relu, gc_conv_numerics numerics, int64_t ws_cap,
+                                    gc_conv_plan *p, gc_errbuf *err)
+{
+    gc_status st =
+        plan_build(handle, dtype, n, h, w, c, k, bias, relu, numerics, ws_cap, p, err);
+    if (st != GC_OK) /* nothing of a failed build stays allocated */
+        gc_conv_plan_free(p);
+    return st;
+}
+
 gc_status gc_conv_plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t n, int64_t h,
                              int64_t w, int64_t c, int64_t k, int bias, int relu,
                              gc_conv_numerics numerics, gc_conv_plan *p, gc_errbuf *err)
 {
-    gc_status st = plan_build(handle, dtype, n, h, w, c, k, bias, relu, numerics, p, err);
-    if (st != GC_OK) /* nothing of a failed build stays allocated */
-        gc_conv_plan_free(p);
-    return st;
+    return gc_conv_plan_build_capped(handle, dtype, n, h, w, c, k, bias, relu, numerics, -1, p,
+                                     err);
 }
 
 int gc_conv_first_channels(cudnnDataType_t dtype, const int32_t **c)

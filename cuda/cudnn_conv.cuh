@@ -23,6 +23,8 @@ typedef struct gc_conv_plan {
     int fused;  /* 1: bias/ReLU are in the graph; 0: the caller must run them after   */
     cudnnDataType_t dtype;                    /* x, w, b, y in memory                  */
     int64_t n, h, w, c, k;
+    int64_t ws_cap;                           /* build: configs needing more workspace are
+                                                 skipped (-1: any)                        */
 } gc_conv_plan;
 
 /* Which engines a plan may use, judged by their numerical notes. */
@@ -40,6 +42,12 @@ typedef enum gc_conv_numerics {
 gc_status gc_conv_plan_build(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t n, int64_t h,
                              int64_t w, int64_t c, int64_t k, int bias, int relu,
                              gc_conv_numerics numerics, gc_conv_plan *p, gc_errbuf *err);
+/* The same, skipping engine configs that need more than ws_cap bytes of workspace (a plan
+ * added to a context whose workspace is allocated); -1: no cap. */
+gc_status gc_conv_plan_build_capped(cudnnHandle_t handle, cudnnDataType_t dtype, int64_t n,
+                                    int64_t h, int64_t w, int64_t c, int64_t k, int bias,
+                                    int relu, gc_conv_numerics numerics, int64_t ws_cap,
+                                    gc_conv_plan *p, gc_errbuf *err);
 
 /* The first conv's input channels (the image's 3) as the backend may pad them, in the order it
  * tries them until cuDNN builds the plans: 3, 4, 8 for float data; 8 for the 16-bit types

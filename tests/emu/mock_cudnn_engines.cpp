@@ -41,6 +41,8 @@
  *                             (plain) or eng4 (fused)
  *   GC_EMU_CUDNN_REFUSE_BATCH=n  every plan of a convolution of n images fails to finalize
  *                             (NOT_SUPPORTED_SHAPE; the heuristics still list the engines)
+ *   GC_EMU_CUDNN_SMALL_BATCH_WS=b  for convolutions of fewer than b images every engine that
+ *                             uses a workspace wants 64 times its own (read at config finalize)
  *   GC_EMU_CUDNN_TF32=1       the TF32 engines (TENSOR_CORE on float data, not eng8) round
  *                             float inputs to TF32 (10-bit mantissa) before multiplying, as
  *                             tensor cores do
@@ -381,6 +383,12 @@ cudnnStatus_t finalize_cfg(Desc &d)
                             (long long)spec.index, type, (long long)v);
         }
     c.workspace = spec.workspace;
+    /* GC_EMU_CUDNN_SMALL_BATCH_WS=b: below b images the engines that use a workspace want 64
+     * times as much (as split-K-like engines, ranked first for small batches, do) */
+    const char *small = getenv("GC_EMU_CUDNN_SMALL_BATCH_WS");
+    const Op *cv = conv_of(c.engine->engine.graph->graph);
+    if (small && *small && c.workspace > 0 && cv && cv->x->tensor.dims[0] < atoll(small))
+        c.workspace *= 64;
     put_i64s(d, CUDNN_ATTR_ENGINECFG_WORKSPACE_SIZE, {c.workspace});
     put_i64s(d, CUDNN_ATTR_ENGINECFG_SHARED_MEMORY_USED, {0});
     std::vector<DescPtr> choices;

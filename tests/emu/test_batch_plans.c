@@ -14,6 +14,10 @@
  *           fast); a smaller batch then takes that set without building its own; a full
  *           batch still runs on the full plans; the same with CUDA graphs (the graphs
  *           recorded on the full plans are recorded again)
+ *   stale   graphs recorded on the full plans for gc_explain and gc_predict of 4 images are
+ *           dropped when batches of 3 build the set for 4: later batches of 4 run on it
+ *   workspace  engines that want more workspace at small batches than the context has
+ *           (GC_EMU_CUDNN_SMALL_BATCH_WS) are passed over: the set is built all the same
  *   refused an engine refusing the size (GC_EMU_CUDNN_REFUSE_BATCH=4): the batch runs on the
  *           full plans, succeeds without a message, and the size is not tried again (no plan
  *           built at the next such batch)
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "gradcam.h"
@@ -56,6 +61,8 @@ static void make_images(void)
     }
 }
 
+static const char *target; /* options.layer of the contexts made (NULL: the default) */
+
 static gc_context *make(const char *plans, const char *graphs, const char *split)
 {
     setenv("GC_BATCH_PLANS", plans, 1);
@@ -72,6 +79,7 @@ static gc_context *make(const char *plans, const char *graphs, const char *split
     o.backend = GC_BACKEND_CUDA;
     o.precision = GC_PRECISION_BF16;
     o.max_batch = N_MAX;
+    o.layer = target;
     gc_context *ctx = NULL;
     const gc_status st = gc_context_create(&o, &ctx);
     CHECK(st == GC_OK, "create (GC_BATCH_PLANS=%s): %s", plans, gc_last_error(ctx));
@@ -86,7 +94,7 @@ static gc_context *make(const char *plans, const char *graphs, const char *split
 
 typedef struct call {
     gc_result res[N_MAX];
-    float cams[N_MAX * 1024];
+    float cams[N_MAX * 4096];
     uint8_t over[N_MAX][IMG_H * IMG_W * 3];
     size_t images; /* images convolved during the call */
 } call;
@@ -147,7 +155,8 @@ static void same_results(const char *what, int32_t n, const call *c, const call 
           what, n, classes, logit_err, cam_err, over_err);
 }
 
-static size_t R; /* images convolved per image of a plan's batch in one gc_explain */
+static size_t R;             /* images convolved per image of a plan's batch in one gc_explain */
+static double full_batch_ms; /* the twin's gc_explain of N_MAX images */
 
 /* One call of n on ctx and on the twin; ctx's convolved images must be R * want. */
 static void step(const char *what, gc_context *ctx, gc_context *twin, int32_t first, int32_t n,
@@ -225,6 +234,88 @@ static void test_auto(gc_context *twin, const char *graphs)
     gc_context_destroy(ctx);
 }
 
+/* gc_predict of images 0 .. n - 1: the images ctx convolved. */
+static size_t predict_images(gc_context *ctx, int32_t n)
+{
+    gc_result res[N_MAX];
+    const size_t before = gc_emu_cudnn_conv_images();
+    const gc_status st = gc_predict(ctx, images, n, res);
+    CHECK(st == GC_OK, "gc_predict of %d images: %s", n, gc_last_error(ctx));
+    return gc_emu_cudnn_conv_images() - before;
+}
+
+/* CUDA graphs recorded on the full plans for sizes a new set takes: gone with the build. The
+ * batches of 4 (gc_explain and gc_predict) are recorded on the full plans, then batches of 3
+ * build the set for 4 (auto); the next batches of 4 must run on it, both segments. */
+static void test_stale_graphs(gc_context *twin)
+{
+    printf("stale graphs\n");
+    /* a build once the waste reaches ten full batches' time: not while the batches of 4 are
+     * recorded (about two batches' waste), within the calls of 3 below */
+    char threshold[32];
+    snprintf(threshold, sizeof threshold, "%.1f", 10 * full_batch_ms);
+    gc_context *ctx = make(threshold, "require", NULL);
+    if (!ctx)
+        return;
+    static call c;
+    run(ctx, 0, 4, 0, &c); /* run directly, then recorded: the full plans */
+    const size_t fwd_full = predict_images(ctx, 4);
+    CHECK(c.images == R * N_MAX, "the first batch of 4: %zu images convolved, want %zu", c.images,
+          R * N_MAX);
+    int k = 0;
+    for (k = 1; k <= 60; k++) {
+        if (run(ctx, 1, 3, 0, &c) != GC_OK)
+            break;
+        if (k == 1)
+            CHECK(c.images == R * N_MAX,
+                  "a batch of 3 right after the recording ran on plans "
+                  "for %zu: the threshold is too low for this test",
+                  c.images / R);
+        if (c.images == R * 4)
+            break;
+    }
+    printf("  batches of 3 on plans for 4 from call %d\n", k);
+    CHECK(c.images == R * 4, "batches of 3 never got plans for 4 in 60 calls");
+    step("stale graphs: a batch of 4 after the build", ctx, twin, 2, 4, 0, 4);
+    step("stale graphs: again (its graph recorded on the set)", ctx, twin, 3, 4, 0, 4);
+    const size_t fwd_set = predict_images(ctx, 4);
+    CHECK(fwd_full > 0 && fwd_set * 4 == fwd_full,
+          "gc_predict of 4 after the build convolved %zu images, on the full plans %zu (want a "
+          "quarter: its graph recorded on the full plans must be gone)",
+          fwd_set, fwd_full);
+    gc_context_destroy(ctx);
+}
+
+/* At small batches cuDNN may rank first engines that want more workspace than the context
+ * has (GC_EMU_CUDNN_SMALL_BATCH_WS: below 16 images every engine with a workspace wants 64
+ * times its own): the set passes over them instead of being refused. */
+static void test_workspace(gc_context *twin)
+{
+    printf("workspace\n");
+    /* the target at the second conv: the convs above it have backward-data plans, whose
+     * engine (bf16: eng1) has a workspace */
+    char layer[64] = "";
+    for (int32_t i = 0, convs = 0; gc_layer_name(twin, i) && !*layer; i++)
+        if (strstr(gc_layer_name(twin, i), "conv") && ++convs == 2)
+            snprintf(layer, sizeof layer, "%s", gc_layer_name(twin, i));
+    target = layer;
+    gc_context *ctx = make("eager", NULL, NULL), *mid = make("off", NULL, NULL);
+    target = NULL;
+    if (ctx && mid) {
+        printf("  target %s\n", layer);
+        const size_t r = R;
+        static call c;
+        if (run(mid, 0, N_MAX, 0, &c) == GC_OK)
+            R = c.images / N_MAX; /* the backward's convs too */
+        setenv("GC_EMU_CUDNN_SMALL_BATCH_WS", "16", 1);
+        step("workspace", ctx, mid, 0, 3, 0, 4);
+        unsetenv("GC_EMU_CUDNN_SMALL_BATCH_WS");
+        R = r;
+    }
+    gc_context_destroy(ctx);
+    gc_context_destroy(mid);
+}
+
 static void test_refused(gc_context *twin)
 {
     printf("refused\n");
@@ -271,8 +362,12 @@ int main(int argc, char **argv)
     if (!twin)
         return 1;
     static call c;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (run(twin, 0, N_MAX, 0, &c) == GC_OK)
         R = c.images / N_MAX;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    full_batch_ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
     printf("the full plans: %zu images convolved for %d (R = %zu)\n", c.images, N_MAX, R);
     CHECK(R > 0 && c.images == R * N_MAX, "the twin convolved %zu images for %d", c.images, N_MAX);
     step("off", twin, twin, 0, 3, 0, 16); /* the twin itself: small batches cost a whole one */
@@ -280,6 +375,8 @@ int main(int argc, char **argv)
         test_eager(twin);
         test_auto(twin, NULL);
         test_auto(twin, "require");
+        test_stale_graphs(twin);
+        test_workspace(twin);
         test_refused(twin);
         test_halves();
     }
