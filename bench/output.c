@@ -121,8 +121,9 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
                 a->files_format, a->files_workers, *m->files_fs ? m->files_fs : "unknown",
                 *m->files_stats ? m->files_stats : "null");
     if (strcmp(m->name, "files") && m->ok)
-        fprintf(o, ",\"device_bytes\":%lld,\"device_used_bytes\":%lld",
-                (long long)m->last.device_bytes, (long long)m->device_used_bytes);
+        fprintf(o, ",\"device_bytes\":%lld,\"device_used_bytes\":%lld,\"conv_images\":%d",
+                (long long)m->last.device_bytes, (long long)m->device_used_bytes,
+                m->last.conv_images);
     if (m->profiled) {
         const gc_profile *p = &m->stages;
         fprintf(o, ",\"stages_ms\":{\"total\":%.4f,\"preprocess\":%.4f,\"upload\":%.4f,"

@@ -585,7 +585,8 @@ def main():
                   "GC_BATCH_PLANS=off runs every call on the plans for max_batch, eager on "
                   "plans for the power of two at or above the call)", "small",
                   lambda r: f"max_batch {r.get('context_batch')}, "
-                            f"GC_BATCH_PLANS={r.get('batch_plans') or 'auto'}")
+                            f"GC_BATCH_PLANS={r.get('batch_plans') or 'auto'}, "
+                            f"the convs ran {r.get('conv_images', '?')} images")
     variant_table(ix, p, ix.first_conv, "The first conv by the path `GC_FIRST_CONV` names, beside "
                   "the same run's default (as of commit eb2c657: our kernel in fp32, cuDNN's elsewhere; "
                   "before it, our kernel everywhere)",

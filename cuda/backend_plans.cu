@@ -250,6 +250,7 @@ gc_status gcu_plans_select(gc_context *ctx, cuda_state *s, int32_t n)
     }
     s->cur = have;
     const int32_t ran = have ? have->n : s->N;
+    ctx->prof.conv_images = (s->call_segs++ ? ctx->prof.conv_images : 0) + ran;
     if (s->call_k < 0 && s->batch_plans == GCU_SETS_AUTO && k < GCU_POW2_SETS &&
         ((int32_t)1 << k) < ran && !s->pow2_refused[k]) {
         s->call_k = k;
@@ -264,4 +265,5 @@ void gcu_plans_call_end(cuda_state *s)
     if (s->call_k >= 0)
         s->pow2_waste_ms[s->call_k] += (gcu_now_ms() - s->call_t0) * s->call_frac;
     s->call_k = -1;
+    s->call_segs = 0;
 }

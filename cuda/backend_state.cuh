@@ -142,6 +142,8 @@ typedef struct cuda_state {
     int call_k;                        /* the running call's waste goes to pow2_waste_ms[k]
                                           (-1: none), call_frac of its time from call_t0    */
     double call_frac, call_t0;
+    int call_segs;                     /* batch segments the running call has run (its
+                                          gc_profile.conv_images adds them up)              */
     float *d_cams;                     /* (N, h*w) float: normalized cams to render          */
     uint8_t *d_luts;                   /* the 5 colormaps (gc_colormap order), 768 B each    */
     /* gc_explain's images, preprocessed and rendered here (explain_images, render) unless

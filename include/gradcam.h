@@ -361,6 +361,10 @@ typedef struct gc_profile {
                               the first call with images, which adds their staging buffers */
     double results_ms;     /* the host's per-image results: softmax, top-5, each cam's range
                               and its normalized copy into the caller's array             */
+    int32_t conv_images;   /* images each convolution of the call ran (profiling or not):
+                              `images` on the CPU; on the GPU the batch its cuDNN plans were
+                              built for (max_batch, or fewer: GC_BATCH_PLANS), summed over
+                              a call that ran in parts (GC_RENDER_PIPELINE's halves)      */
 } gc_profile;
 
 GC_API gc_status gc_profile_get(const gc_context *ctx, gc_profile *out);

@@ -414,11 +414,16 @@ run_step "ours-${PRECS_MAIN[0]}-split" 45 env GC_RENDER_PIPELINE=1 "${OURS[@]}" 
 # max_batch B_BIG, calls of 32 and 1 images, every call on the plans for max_batch
 # (GC_BATCH_PLANS=off: as before) and on plans for the call's power of two (eager: built at
 # the first call, a warm-up); beside step 5's contexts of max_batch 32 and 1. "context_batch"
-if [ $SMOKE -eq 1 ]; then SMALL_CALLS=1; else SMALL_CALLS=32,1; fi
+# (the smoke: fp32 host tensors on the CPU, which records conv_images = the call's images)
+if [ $SMOKE -eq 1 ]; then
+    SMALL_CALLS=1 SMALL_PREC=fp32 SMALL_MODES=gradcam
+else
+    SMALL_CALLS=32,1 SMALL_PREC=${PRECS_MAIN[0]} SMALL_MODES=gpu
+fi
 for plans in off eager; do
-    run_step "ours-${PRECS_MAIN[0]}-small-$plans" 45 env GC_BATCH_PLANS=$plans "${OURS[@]}" \
-        "${IT[@]}" --precision "${PRECS_MAIN[0]}" --batch "$SMALL_CALLS" --context-batch "$B_BIG" \
-        --modes gpu --profile-iters 0
+    run_step "ours-$SMALL_PREC-small-$plans" 45 env GC_BATCH_PLANS=$plans "${OURS[@]}" \
+        "${IT[@]}" --precision "$SMALL_PREC" --batch "$SMALL_CALLS" --context-batch "$B_BIG" \
+        --modes "$SMALL_MODES" --profile-iters 0
 done
 
 # 3: the command on JPEG folders, with GPU utilization sampled during it

@@ -34,6 +34,7 @@ static void profile_begin(gc_context *ctx, int32_t n, double t0, double preproce
 {
     profile_reset(ctx);
     ctx->prof.images = n;
+    ctx->prof.conv_images = n; /* the CUDA backend says what its plans ran */
     ctx->prof.total_ms = -t0; /* profile_end adds the end time */
     ctx->prof.preprocess_ms = ctx->opt.profile ? preprocess_ms : 0.0;
 }

@@ -938,7 +938,7 @@ static void check_profile(gc_context *ctx, const image_buf *img)
     explain_images(ctx, &im, 1, NULL, &out);
     gc_status st = gc_profile_get(ctx, &p);
     int ok = st == GC_OK && p.images == 1 && p.total_ms > 0.0 && p.features_ms == 0.0 &&
-             p.preprocess_ms == 0.0 && p.device_bytes == 0;
+             p.preprocess_ms == 0.0 && p.device_bytes == 0 && p.conv_images == 1;
     /* gc_preprocess_images is no batch call: the profile stays */
     float *pre = xmalloc(sizeof(float) * 3 * NET * NET);
     gc_profile same;
@@ -973,7 +973,8 @@ static void check_profile(gc_context *ctx, const image_buf *img)
     gc_profile f;
     gc_status bad = gc_explain(prof, &im, 0, NULL, out.res, out.cams, CAM_HW);
     gc_profile_get(prof, &f);
-    ok &= bad == GC_ERR_INVALID_ARGUMENT && f.images == 0 && f.total_ms == 0.0 &&
+    ok &= bad == GC_ERR_INVALID_ARGUMENT && f.images == 0 && f.conv_images == 0 &&
+          f.total_ms == 0.0 &&
           f.features_ms == 0.0 && gc_profile_layer_ms(prof, 0) < 0.0;
     /* a refused device call (the CPU takes no device pointers) also leaves no profile */
     explain_images(prof, &im, 1, NULL, &out);

@@ -166,6 +166,9 @@ static void step(const char *what, gc_context *ctx, gc_context *twin, int32_t fi
     if (run(ctx, first, n, render, &c) != GC_OK || run(twin, first, n, render, &t) != GC_OK)
         return;
     same_results(what, n, &c, &t, cam_len(ctx), render);
+    gc_profile p; /* read after the twin's call: each context keeps its own */
+    CHECK(gc_profile_get(ctx, &p) == GC_OK && p.conv_images == (int32_t)want,
+          "%s, %d images: gc_profile.conv_images %d, want %zu", what, n, p.conv_images, want);
     printf("  %s, %2d images: %zu images convolved (the plans' batch %zu), twin %zu\n", what, n,
            c.images, R ? c.images / R : 0, t.images);
     CHECK(c.images == R * want, "%s, %d images: %zu images convolved, want %zu (plans for %zu)",
