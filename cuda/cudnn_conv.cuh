@@ -1,8 +1,9 @@
 /*
  * cudnn_conv.cuh — one 3x3 convolution (stride 1, padding 1, NHWC; float32, fp16 or bf16 in
  * memory, float32 compute) as a cuDNN 9 graph,
- * optionally with the bias add and the ReLU fused into it. Plans are built once, at context
- * creation, for a fixed shape; the variant pack binds fixed device pointers once.
+ * optionally with the bias add and the ReLU fused into it. A plan is built for a fixed shape,
+ * batch included (at context creation, and for smaller batches by backend_plans.cu); the
+ * variant pack binds fixed device pointers once.
  */
 #ifndef GC_CUDNN_CONV_CUH
 #define GC_CUDNN_CONV_CUH

@@ -25,7 +25,8 @@
  *               overlapped halves: the render and host-path checks above hold the same, and
  *               the input check is replaced by gc_tensor_get's refusal (the halves keep no
  *               tensors: that they ran); the profiled context takes the whole batch
- * One CUDA context per configuration, reused for every batch (plans are built once).
+ * One CUDA context per configuration, reused for every batch (its plans built at create;
+ * smaller batches may build plans of their own as they come: GC_BATCH_PLANS).
  * --cpu-as-gpu runs the same checks with CPU contexts in place of the CUDA ones (a self-test
  * of this program and of the CPU side of gc_explain_render, label cpu).
  * Exit 0 pass, 1 fail, 77 when this machine has no usable CUDA device.
