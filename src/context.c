@@ -554,11 +554,15 @@ static gc_status check_finite(gc_context *ctx, int32_t from, int32_t to, size_t 
             bad |= exponent_all_ones(ctx->logits[(size_t)i * C + k]);
         for (size_t p = 0; p < hw; p++)
             bad |= exponent_all_ones(ctx->cams_raw[(size_t)i * hw + p]);
-        if (bad)
+        if (bad) {
+            const int fp16 = ctx->opt.precision == GC_PRECISION_FP16;
             return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
                            "image %d: the network's values overflowed in %s (logits or cam "
-                           "not finite; fp16 holds up to 65504): use bf16 or fp32, or check "
-                           "the input's scale", i, gc_precision_name(ctx->opt.precision));
+                           "not finite)%s", i, gc_precision_name(ctx->opt.precision),
+                           fp16 ? "; fp16 holds up to 65504: use bf16 or fp32, or check the "
+                                  "input's scale"
+                                : ": check the weights and the input's scale");
+        }
     }
     return GC_OK;
 }

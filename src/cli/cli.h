@@ -98,6 +98,10 @@ void job_fail(job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3))
  * path (up to PATH_MAX) and the cause. */
 #define GC_CLI_MSG (4096 + 512)
 int has_image_extension(const char *name);
+/* "x.overlay.png", "x.heatmap.jpg", "x.guided.png" ...: a file name of this command's outputs */
+int is_output_name(const char *name);
+/* Whether folder `dir` is out_real or below it, by their real paths (out_real NULL: no). */
+int inside(const char *dir, const char *out_real);
 /* Cuts s's last extension off ("a/b.c.png" -> "a/b.c"; none past the last '/': unchanged). */
 void strip_extension(char *s);
 /* path's components but "" and "." (and ".." with drop_up), joined by '/' into out (room for

@@ -175,7 +175,7 @@ typedef struct walk_ctx {
 } walk_ctx;
 
 /* "x.overlay.png", "x.heatmap.jpg", "x.guided.png" ...: named as this command's outputs */
-static int is_output_name(const char *name)
+int is_output_name(const char *name)
 {
     static const char *const tails[] = {".overlay.png", ".overlay.jpg", ".heatmap.png",
                                          ".heatmap.jpg", ".guided.png",  ".guided.jpg"};
@@ -272,7 +272,7 @@ static int walk(const char *dir, const char *root, walk_ctx *wc, const walk_dir 
 }
 
 /* Whether folder `dir` is out_real or below it (by their real paths). */
-static int inside(const char *dir, const char *out_real)
+int inside(const char *dir, const char *out_real)
 {
     if (!out_real)
         return 0;

@@ -244,6 +244,23 @@ static int replaces_input(pipeline *p, job *j)
     return 0;
 }
 
+/* A path read from stdin that lies in the output folder and is named like an output: never
+ * an input, as a folder's walk leaves such files out (find . | gradcam -o out - would
+ * otherwise explain an earlier run's outputs, or this run's, and x.png's x.heatmap.png
+ * written before x.heatmap.png's line arrives). */
+static int streamed_output(const char *path, const char *out_real)
+{
+    const char *slash = strrchr(path, '/');
+    if (!out_real || !is_output_name(slash ? slash + 1 : path))
+        return 0;
+    if (!slash)
+        return inside(".", out_real);
+    char *dir = strndup(path, (size_t)(slash - path) + (slash == path));
+    const int in = dir && inside(dir, out_real);
+    free(dir);
+    return in;
+}
+
 static void *feeder(void *arg)
 {
     pipeline *p = arg;
@@ -253,14 +270,18 @@ static void *feeder(void *arg)
         feed(p, j, 0);
     }
     if (p->from_stdin) { /* a long-lived worker: paths arrive one per line */
-        char *line = NULL;
-        size_t cap = 0;
+        char *line = NULL, *out_real = realpath(p->cfg->out_dir, NULL);
+        size_t cap = 0, out_named = 0;
         ssize_t n;
         while ((n = getline(&line, &cap, stdin)) > 0) {
             while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
                 line[--n] = 0;
             if (n == 0)
                 continue;
+            if (streamed_output(line, out_real)) {
+                out_named++; /* an earlier run's output, most likely (find . | gradcam -) */
+                continue;
+            }
             job *j = job_new_streamed(line, p->cfg->out_dir);
             struct stat sb;
             if (j && stat(line, &sb) == 0 && S_ISREG(sb.st_mode)) {
@@ -273,6 +294,13 @@ static void *feeder(void *arg)
                 feed(p, j, 1);
         }
         free(line);
+        free(out_real);
+        if (out_named && !p->cfg->quiet && p->cfg->rank == 0)
+            fprintf(stderr,
+                    "gradcam: note: %zu path%s on stdin inside the output folder named like "
+                    "this command's outputs (*.overlay.png, *.heatmap.png, *.guided.png, .jpg) "
+                    "left out\n",
+                    out_named, out_named == 1 ? "" : "s");
     }
     queue_close(&p->tasks);
     return NULL;
@@ -576,6 +604,16 @@ static int run_batch(batcher *b, job **jobs, int32_t n)
                         (int)h, 1e-6 * (double)fits, why);
             b->pixel_limit = fits;
         }
+        return first && second;
+    }
+    /* a failure one image causes (its values overflowing the precision, say: the library
+     * refuses the whole call) goes again in halves, down to that image alone, so that the
+     * others are not lost with it; a dead context (GC_ERR_BACKEND, then BAD_STATE) is not
+     * split: every later call would fail at once */
+    if ((st == GC_ERR_UNSUPPORTED || st == GC_ERR_INVALID_ARGUMENT) && n > 1) {
+        const int32_t half = (n + 1) / 2;
+        const int first = run_batch(b, jobs, half);
+        const int second = run_batch(b, jobs + half, n - half);
         return first && second;
     }
     for (int32_t i = 0; i < n; i++) {

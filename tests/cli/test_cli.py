@@ -335,6 +335,24 @@ check(r.returncode == 0 and len(lines(out2r)) == 3 and
       "stdin paths: outputs mirror them below OUT ('.' and '..' dropped)",
       (r.returncode, r.stderr, sorted(os.path.relpath(os.path.join(dp, f), out2r)
                                       for dp, _, fs in os.walk(out2r) for f in fs)))
+# find . | gradcam -o out -, then again with --resume: the outputs of the first run (inside
+# the output folder, named like outputs) are never read back as inputs
+fb = os.path.join(WORK, "find_back")
+os.makedirs(os.path.join(fb, "p"))
+shutil.copy(os.path.join(data, "a.png"), os.path.join(fb, "p", "a.png"))
+listing = lambda: "".join(os.path.relpath(os.path.join(dp, f), fb) + "\n"
+                          for dp, _, fs in sorted(os.walk(fb)) for f in sorted(fs)
+                          if f.endswith(".png"))
+r1 = run("-w", WEIGHTS, "-o", "out", "-q", "-", stdin=listing(), cwd=fb)
+listed = listing()
+r2 = run("-w", WEIGHTS, "-o", "out", "--resume", "-", stdin=listed, cwd=fb)
+written = sorted(os.path.relpath(os.path.join(dp, f), fb)
+                 for dp, _, fs in os.walk(os.path.join(fb, "out")) for f in fs)
+check(r1.returncode == 0 and r2.returncode == 0 and "out/p/a.overlay.png" in listed and
+      written == ["out/p/a.heatmap.png", "out/p/a.overlay.png", "out/results.jsonl"] and
+      len(lines(os.path.join(fb, "out"))) == 1 and "left out" in r2.stderr,
+      "stdin: paths of outputs inside the output folder are left out (find . | gradcam -)",
+      (r1.returncode, r2.returncode, r2.stderr[-300:], written))
 out3 = os.path.join(WORK, "out_cam")
 r = run("-w", WEIGHTS, "-o", out3, "--outputs", "cam", "--norm", "minmax", "-q",
         os.path.join(data, "a.png"))
@@ -1088,6 +1106,56 @@ def run_peak(name, *args, env=None):
                         os.path.join(WORK, name), *args], capture_output=True, text=True, env=env)
     return r, int(open(timefile).read().split()[-1]) / 1024
 
+
+# ---------------------------------------------------------------- one image that overflows
+# The demo model with its first dense layer scaled by 4e37 (F32): some of the example images'
+# logits overflow float32, the library refuses a call holding one of them, and the command
+# must then fail those images alone, not their batch-mates (it retries in halves): with
+# --batch 12 the same inputs fail as with --batch 1, one line each, naming the overflow.
+import struct  # noqa: E402
+
+
+def scaled_weights(src, dst, prefix, scale):
+    blob = open(src, "rb").read()
+    n = struct.unpack("<Q", blob[:8])[0]
+    head = json.loads(blob[8:8 + n])
+    meta = head.pop("__metadata__", None)
+    dt = {"F32": np.float32, "F16": np.float16}
+    out, blobs, off = {}, [], 0
+    for k, v in head.items():
+        a, b = v["data_offsets"]
+        t = np.frombuffer(blob[8 + n + a:8 + n + b], dt[v["dtype"]]).astype(np.float32)
+        if k.startswith(prefix):
+            t = t * np.float32(scale)
+        raw = t.astype("<f4").tobytes()
+        out[k] = {"dtype": "F32", "shape": v["shape"], "data_offsets": [off, off + len(raw)]}
+        off += len(raw)
+        blobs.append(raw)
+    if meta:
+        out["__metadata__"] = meta
+    h = json.dumps(out).encode()
+    h += b" " * (-len(h) % 8)
+    with open(dst, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+ovf = os.path.join(WORK, "overflow.safetensors")
+scaled_weights(os.path.join(SRC, "models/demo/shapes-vgg.safetensors"), ovf, "classifier.0",
+               4e37)
+failed = {}
+for b in ("1", "12"):
+    out = os.path.join(WORK, f"ovf_b{b}")
+    r = run("--backend", "cpu", "-q", "-w", ovf, "--batch", b, "-o", out,
+            os.path.join(SRC, "examples"))
+    res = lines(out) if os.path.exists(os.path.join(out, "results.jsonl")) else []
+    failed[b] = sorted(x["input"] for x in res if x["status"] != "ok")
+    msgs = [x.get("error", "") for x in res if x["status"] != "ok"]
+    check(len(res) == 12 and all("overflowed" in m for m in msgs),
+          f"overflow, --batch {b}: 12 lines, each failure names the overflow",
+          (r.returncode, len(res), msgs[:2], r.stderr[-300:]))
+check(0 < len(failed["1"]) < 12 and failed["12"] == failed["1"],
+      "overflow: a batch of 12 fails the same images as batches of 1 (not their batch-mates)",
+      failed)
 
 # ---------------------------------------------------------------- many small files
 if MANY:
