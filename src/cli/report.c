@@ -30,20 +30,40 @@ static int load_labels(report *r, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "--labels %s: %s", path, strerror(errno));
         return 0;
     }
-    char line[1024];
-    size_t cap = 0;
-    while (fgets(line, sizeof line, f)) {
+    char *line = NULL;
+    size_t cap = 0, len_cap = 0;
+    int ok = 1;
+    while (ok && getline(&line, &len_cap, f) >= 0) { /* lines of any length */
         line[strcspn(line, "\r\n")] = 0;
         if ((size_t)r->n_labels == cap) {
             cap = cap ? 2 * cap : 1024;
             char **l = realloc(r->labels, cap * sizeof *l);
-            if (!l)
-                break;
-            r->labels = l;
+            ok = l != NULL;
+            if (l)
+                r->labels = l;
         }
-        r->labels[r->n_labels++] = strdup(line);
+        char *copy = ok ? strdup(line) : NULL;
+        if (!(ok = copy != NULL))
+            break;
+        r->labels[r->n_labels++] = copy;
     }
+    const int read_error = ferror(f);
+    free(line);
     fclose(f);
+    while (r->n_labels > 0 && !*r->labels[r->n_labels - 1]) /* blank lines at the end */
+        free(r->labels[--r->n_labels]);
+    if (!ok || read_error) {
+        snprintf(err, errlen, "--labels %s: %s", path,
+                 read_error ? "cannot be read" : "out of memory");
+        return 0;
+    }
+    if (r->n_labels != r->num_classes) { /* a label off by one line names every class wrong */
+        snprintf(err, errlen,
+                 "--labels %s: %d line%s for a model of %d classes (one class name per line, "
+                 "in class order)",
+                 path, (int)r->n_labels, r->n_labels == 1 ? "" : "s", (int)r->num_classes);
+        return 0;
+    }
     return 1;
 }
 

@@ -810,6 +810,20 @@ r = run("-w", WEIGHTS, "-o", out5, "--labels", names, "--class", "7", "-q",
 x = lines(out5)[0]
 check(r.returncode == 0 and x["class"] == 7 and x["label"] == "thing 7" and
       x["top5"][0]["label"] == f"thing {x['top5'][0]['class']}", "--labels and --class", x)
+# one line short: every class would be named wrong, so a set-up error naming the counts
+short = os.path.join(WORK, "names_short.txt")
+open(short, "w").write("".join(f"thing {i}\n" for i in range(9)) + "\n\n")
+r = run("-w", WEIGHTS, "-o", os.path.join(WORK, "out_lab_short"), "--labels", short, "-q",
+        os.path.join(data, "a.png"))
+check(r.returncode == 2 and "9 lines for a model of 10 classes" in r.stderr,
+      "--labels with a line too few: exit 2, the counts named", (r.returncode, r.stderr))
+# a label over the old 1023-byte line buffer stays one label (it shifted every later one)
+longn = os.path.join(WORK, "names_long.txt")
+open(longn, "w").write("x" * 2000 + "\n" + "".join(f"thing {i}\n" for i in range(1, 10)))
+r = run("-w", WEIGHTS, "-o", os.path.join(WORK, "out_lab_long"), "--labels", longn, "--class",
+        "7", "-q", os.path.join(data, "a.png"))
+x = lines(os.path.join(WORK, "out_lab_long"))[0] if r.returncode == 0 else {}
+check(x.get("label") == "thing 7", "--labels: a 2000-byte line is one label", (r.stderr, x))
 out6 = os.path.join(WORK, "out_meta_labels")  # custom_small names its classes in metadata
 r = run("-w", SMALL, "-o", out6, "-q", os.path.join(data, "a.png"))
 x = lines(out6)[0]
