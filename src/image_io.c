@@ -51,10 +51,10 @@ static gc_status check_pixels(const char *path, int64_t width, int64_t height, i
     int64_t pixels = width * height; /* both < 2^31 */
     if (max_pixels > 0 && pixels > max_pixels)
         return gc_fail_text(err, err_len, GC_ERR_INVALID_ARGUMENT,
-                            "%s: image is %lldx%lld = %.4g MP, over the limit of %.4g MP "
-                            "(--max-pixels)",
-                            path, (long long)width, (long long)height, megapixels(pixels),
-                            megapixels(max_pixels));
+                            "%s: image is %lldx%lld = %lld pixels (%.4g MP), over the limit "
+                            "of %lld (--max-pixels)",
+                            path, (long long)width, (long long)height, (long long)pixels,
+                            megapixels(pixels), (long long)max_pixels);
     return GC_OK;
 }
 

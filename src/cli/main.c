@@ -286,12 +286,44 @@ done:
     return rc;
 }
 
+/* Whether /proc/self/exe is this program's file: under valgrind or a loader run by hand
+ * (ld-linux.so gradcam ...) it is that tool, and executing it again with our arguments would
+ * fail. Compares it with the file /proc/self/maps maps this function's code from. */
+static int self_exe_is_us(void)
+{
+    struct stat exe, code;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (stat("/proc/self/exe", &exe) != 0 || !f) {
+        if (f)
+            fclose(f);
+        return 0;
+    }
+    const uintptr_t here = (uintptr_t)&self_exe_is_us;
+    char line[PATH_MAX + 256];
+    int us = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        int at = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &at) < 2 || here < lo ||
+            here >= hi)
+            continue;
+        line[strcspn(line, "\n")] = 0;
+        us = at > 0 && line[at] == '/' && stat(line + at, &code) == 0 &&
+             code.st_dev == exe.st_dev && code.st_ino == exe.st_ino;
+        break;
+    }
+    fclose(f);
+    return us;
+}
+
 int main(int argc, char **argv)
 {
     /* The CPU backend's OpenMP workers spin between parallel regions by default, taking the
      * cores our decode and encode threads need (measured: the command took twice as long).
-     * libgomp reads its wait policy when it loads, before main, so set it and start again. */
-    if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
+     * libgomp reads its wait policy when it loads, before main, so set it and start again
+     * (not under valgrind or a loader run by hand: they keep the default policy). */
+    if (!getenv("OMP_WAIT_POLICY") && self_exe_is_us() &&
+        setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
         execv("/proc/self/exe", argv); /* on failure, just go on with the default policy */
     /* Decoded photos and their outputs are large, short-lived buffers passed between threads:
      * glibc would keep freed ones in per-thread arenas (the host memory budget bounds what

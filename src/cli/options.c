@@ -60,7 +60,8 @@ static const char *usage_text =
     "                     for job arrays; the N shards together cover every input once.\n"
     "                     Under mpirun -np K (an MPI build) the K ranks split the shard and\n"
     "                     rank 0 merges results.jsonl\n"
-    "      --resume       skip inputs whose outputs are complete; append to results.jsonl\n"
+    "      --resume       skip inputs whose outputs are complete; results.jsonl kept,\n"
+    "                     one line an input\n"
     "      --overwrite    start over in an output folder that has results\n"
     "      --progress     progress line on stderr even when it is not a terminal\n"
     "      --stats FILE   where the time went, as JSON: each stage's busy and waiting\n"
@@ -332,7 +333,12 @@ int parse_args(int argc, char **argv, cli_config *cfg)
                    mpi_built() ? "; MPI" : "");
             exit(0);
         case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
-        default: return usage_error("unknown option '%s'", argv[optind - 1]);
+        default: /* a short option's letter (optopt) may sit inside a group, "-zq" */
+            if (optopt > 0 && optopt < 128) {
+                const char opt[3] = {'-', (char)optopt, 0};
+                return usage_error("unknown option '%s'", opt);
+            }
+            return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
     if (cfg->resume && cfg->overwrite)
