@@ -305,8 +305,10 @@ gc_status gc_context_create(const gc_options *options, gc_context **out)
             ctx->ops->destroy(ctx->be);
         ctx->be = NULL;
         ctx->err.msg[0] = 0;
+        ctx->sticky = GC_OK; /* a CUDA fault found at its start (gcu_enter) marks it */
         ctx->prof.device_bytes = 0;
         ctx->backend_images = 0;
+        ctx->render_split = 0;
         free(ctx->autotune_report);
         ctx->autotune_report = NULL;
         if (ctx->auto_precision)

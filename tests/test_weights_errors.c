@@ -978,6 +978,18 @@ static int case_arch_option_extra_conv(void)
     EXPECT_FAIL(path, "4,4,M", GC_ERR_MODEL, path, "missing", "features.2.weight");
 }
 
+static int case_arch_option_fewer_convs(void)
+{
+    /* weights with a second conv after the pool (features.3), a cfg without it: the network
+     * would run truncated, its last conv's tensors unused, with GC_OK (a QA session's find) */
+    CRAFT("conv_after_pool.safetensors", path, mf, {
+        mf_add(&mf, "features.3.weight", "F32", 4, (int64_t[]){M_COUT, M_COUT, 3, 3}, NULL);
+        mf_add(&mf, "features.3.bias", "F32", 1, (int64_t[]){M_COUT}, NULL);
+    });
+    EXPECT_FAIL(path, "4,M", GC_ERR_MODEL, path, "'features.3.weight'", "belongs to no conv",
+                "4,M");
+}
+
 static int case_meta_non_string(void)
 {
     CRAFT("meta_number.safetensors", path, mf, mf.metadata = "{\"gradcam.arch\":5}");
@@ -1088,6 +1100,7 @@ static const test_case cases[] = {
     {"conv_index_gap", case_conv_index_gap},
     {"arch_metadata_unparsable", case_arch_meta_unparsable},
     {"arch_metadata_disagrees", case_arch_meta_disagrees},
+    {"arch_option_fewer_convs", case_arch_option_fewer_convs},
     {"arch_option_unparsable", case_arch_option_unparsable},
     {"arch_option_wrong_width", case_arch_option_wrong_width},
     {"arch_option_extra_conv", case_arch_option_extra_conv},

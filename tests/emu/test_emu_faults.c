@@ -9,7 +9,8 @@
  *             fits, runs on the GPU in bf16
  *   sticky    a kernel fault (cudaErrorIllegalAddress) after a good batch: that call fails,
  *             the context reports GC_ERR_BAD_STATE from then on and says why; a CPU context
- *             in the same process is unaffected
+ *             in the same process is unaffected; an AUTO context made while the fault is
+ *             pending falls back to a working CPU context
  *   leaks     every context destroyed: no device memory left allocated
  *   cudnnoom  cuDNN failing to allocate in the middle of a batch (its execute answering
  *             INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED), in gc_explain and in gc_predict, and
@@ -201,6 +202,19 @@ static void test_sticky(void)
           "gc_model_info_get on a bad context should say GC_ERR_BAD_STATE");
     CHECK(explain_one(cpu, &r) == GC_OK, "a CPU context is unaffected: %s",
           gc_last_error(cpu));
+    /* AUTO with the fault still pending: the CUDA backend refuses at its start, and the CPU
+     * context AUTO falls back to must work (before: GC_OK, then GC_ERR_BAD_STATE at every
+     * call, the fault's sticky mark left on it) */
+    gc_context *fallback = NULL;
+    st = make(GC_BACKEND_AUTO, 2, &fallback);
+    const char *note = gc_backend_note(fallback);
+    CHECK(st == GC_OK && note && strstr(note, "no GPU used"),
+          "AUTO with a CUDA fault pending: %s, note %s", gc_status_string(st),
+          note ? note : "(none)");
+    CHECK(st == GC_OK && gc_model_info_get(fallback, &info) == GC_OK &&
+              info.backend == GC_BACKEND_CPU && explain_one(fallback, &r) == GC_OK,
+          "AUTO's CPU fallback must work: %s", gc_last_error(fallback));
+    gc_context_destroy(fallback);
     gc_context_destroy(gpu);
     gc_emu_reset();
     gc_context_destroy(cpu);
