@@ -146,7 +146,8 @@ typedef struct gc_options {
     const char *arch;         /* NULL, or a torchvision cfg "64,64,M,128,...,M" that
                                  overrides what is inferred from the weights               */
     const char *layer;        /* target layer: NULL = the last conv layer; "block5_conv3"
-                                 (post-ReLU), "block5_pool", or a torchvision "features.N" */
+                                 (post-ReLU), "block5_conv3_preact" (before its ReLU),
+                                 "block5_pool", or a torchvision "features.N"              */
     gc_backend backend;
     int32_t device;           /* CUDA device ordinal                                         */
     gc_precision precision;
@@ -224,7 +225,8 @@ typedef struct gc_model_info {
     gc_preprocess preprocess;           /* resolved: TORCH or CAFFE                        */
     gc_backend backend;                 /* resolved: CPU or CUDA                           */
     gc_precision precision;             /* resolved                                        */
-    const char *target_layer;           /* canonical name, e.g. "block5_conv3"             */
+    const char *target_layer;           /* canonical name, e.g. "block5_conv3" (options.layer
+                                           takes it back)                                 */
     const char *arch;                   /* the cfg in torchvision syntax, e.g. "64,64,M,..." */
     const char *head;                   /* "torchvision" or "timm"                         */
 } gc_model_info;

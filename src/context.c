@@ -120,10 +120,17 @@ static gc_status resolve_layer(gc_context *ctx, const char *name)
                 return GC_OK;
             }
     }
+    /* a name as gc_model_info.target_layer gives it back: "block4_conv3", or
+     * "block4_conv3_preact" (a conv before its ReLU, as features.N names it) */
+    static const char preact[] = "_preact";
+    const size_t len = name ? strlen(name) : 0, plen = sizeof preact - 1;
+    const int pre = len > plen && strcmp(name + len - plen, preact) == 0;
     for (int i = 0; name && i < m->n_layers; i++)
-        if (strcmp(m->layers[i].name, name) == 0) {
+        if (strncmp(m->layers[i].name, name, pre ? len - plen : len) == 0 &&
+            m->layers[i].name[pre ? len - plen : len] == 0 &&
+            (!pre || m->layers[i].kind == GC_LAYER_CONV)) {
             ctx->target = i;
-            ctx->stage = GC_STAGE_POST;
+            ctx->stage = pre ? GC_STAGE_PRE : GC_STAGE_POST;
             return GC_OK;
         }
     int idx;
@@ -492,7 +499,9 @@ gc_status gc_preprocess_images(gc_context *ctx, const gc_image *images, int32_t 
     if (st != GC_OK)
         return st;
     const size_t HW = (size_t)ctx->in_w * ctx->in_h;
-    if (!out || out_len < (size_t)n * 3 * HW)
+    if (!out)
+        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "out is NULL");
+    if (out_len < (size_t)n * 3 * HW)
         return gc_fail(&ctx->err, GC_ERR_BUFFER_TOO_SMALL,
                        "output holds %zu floats; %d images need %zu", out_len, n,
                        (size_t)n * 3 * HW);
@@ -935,6 +944,8 @@ gc_status gc_explain_render(gc_context *ctx, const gc_image *images, int32_t n,
     if ((overlays || heatmaps) && !buffer_lens)
         return profile_end(ctx, gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
                                         "overlays/heatmaps given without buffer_lens"));
+    if ((st = check_batch(ctx, images, n)) != GC_OK) /* before the caller's arrays are read */
+        return profile_end(ctx, st);
     /* every buffer holds its image before any work (bad images: explain_batch says so) */
     for (int32_t i = 0; (overlays || heatmaps) && images && i < n && i < ctx->opt.max_batch;
          i++) {

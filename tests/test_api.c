@@ -297,14 +297,30 @@ static void check_null_handling(gc_context *ctx)
     gc_status s6 = gc_tensor_get(NULL, GC_TENSOR_LOGITS, 0, &f, 1, NULL);
     gc_status s7 = gc_explain_tensor(ctx, NULL, 1, NULL, &res, NULL, 0);
     gc_status s8 = gc_preprocess_images(NULL, &a.img, 1, &f, 1);
+    gc_status s9 = gc_preprocess_images(ctx, &a.img, 1, NULL, 0); /* was BUFFER_TOO_SMALL */
+    /* n past max_batch (8) with arrays of max_batch entries (on the heap: ASan sees a read
+     * past them): refused before any entry is read (it read all n first) */
+    gc_image *nine = xmalloc(sizeof *nine * 9);
+    gc_result *res9 = xmalloc(sizeof *res9 * 9);
+    uint8_t **eight = xmalloc(sizeof *eight * 8);
+    size_t *lens8 = xmalloc(sizeof *lens8 * 8);
+    for (int i = 0; i < 9; i++)
+        nine[i] = a.img;
+    for (int i = 0; i < 8; i++)
+        eight[i] = NULL, lens8[i] = 0;
+    gc_status s10 = gc_explain_render(ctx, nine, 9, NULL, res9, NULL, 0, GC_COLORMAP_JET, 0.4f,
+                                      eight, NULL, lens8);
+    free(nine), free(res9), free(eight), free(lens8);
     const char *e = gc_last_error(NULL);
     int ok = s1 == GC_ERR_INVALID_ARGUMENT && s2 == GC_ERR_INVALID_ARGUMENT &&
              s3 == GC_ERR_INVALID_ARGUMENT && s4 == GC_ERR_INVALID_ARGUMENT &&
              s5 == GC_ERR_INVALID_ARGUMENT && s6 == GC_ERR_INVALID_ARGUMENT &&
-             s7 == GC_ERR_INVALID_ARGUMENT && s8 == GC_ERR_INVALID_ARGUMENT && e && *e &&
+             s7 == GC_ERR_INVALID_ARGUMENT && s8 == GC_ERR_INVALID_ARGUMENT &&
+             s9 == GC_ERR_INVALID_ARGUMENT && s10 == GC_ERR_INVALID_ARGUMENT && e && *e &&
              gc_layer_name(NULL, 0) == NULL && gc_class_label(NULL, 0) == NULL;
-    check(ok, "null_arguments", "statuses %d %d %d %d %d %d %d %d (want 1); last_error(NULL) '%s'",
-          s1, s2, s3, s4, s5, s6, s7, s8, e ? e : "(null)");
+    check(ok, "null_arguments",
+          "statuses %d %d %d %d %d %d %d %d %d %d (want 1); last_error(NULL) '%s'", s1, s2, s3,
+          s4, s5, s6, s7, s8, s9, s10, e ? e : "(null)");
     gc_context_destroy(NULL);
     check(1, "destroy_null", "gc_context_destroy(NULL) returned");
     free(a.pixels);
@@ -428,8 +444,29 @@ static void check_aliases(const image_buf *img)
                      map[i].cam, gc_last_error(c));
         }
         gc_context_destroy(c);
+        /* the canonical name given back as options.layer: the same layer (the "_preact"
+         * names were refused before session 16) */
+        opt.layer = map[i].canonical;
+        c = NULL;
+        st = gc_context_create(&opt, &c);
+        if (st != GC_OK || gc_model_info_get(c, &info) != GC_OK ||
+            strcmp(info.target_layer, map[i].canonical) != 0) {
+            all = 0;
+            snprintf(why, sizeof why, "%s given back -> %s: %s", map[i].canonical,
+                     st == GC_OK ? info.target_layer : gc_status_string(st), gc_last_error(c));
+        }
+        gc_context_destroy(c);
     }
-    check(all, "features_aliases", "%s", all ? "10 aliases map to their canonical layers" : why);
+    gc_options pool = base_options();
+    pool.layer = "block5_pool_preact"; /* a pool has no activation before a ReLU */
+    gc_context *pc = NULL;
+    if (gc_context_create(&pool, &pc) != GC_ERR_LAYER) {
+        all = 0;
+        snprintf(why, sizeof why, "block5_pool_preact accepted");
+    }
+    gc_context_destroy(pc);
+    check(all, "features_aliases", "%s",
+          all ? "10 aliases map to their canonical layers, which name them back" : why);
 
     /* the alias and the canonical name give the very same cam */
     gc_options opt = base_options();
