@@ -406,9 +406,10 @@ fi
 # 2f: gc_explain_render (host_lib: 500x375 photos, the library's part of the command) with
 # each batch in two overlapped halves (GC_RENDER_PIPELINE=1, since session 15: each half's
 # copies, results and render beside the other half's compute); its command side is
-# files-224x224-split. "render_pipeline":true
-run_step "ours-${PRECS_MAIN[0]}-split" 45 env GC_RENDER_PIPELINE=1 "${OURS[@]}" "${IT[@]}" \
-    --precision "${PRECS_MAIN[0]}" --batch "$B_BIG" --modes host_lib --profile-iters 0
+# files-224x224-split. "render_pipeline":true (the smoke: fp32, the CPU's only precision)
+if [ $SMOKE -eq 1 ]; then SPLIT_PREC=fp32; else SPLIT_PREC=${PRECS_MAIN[0]}; fi
+run_step "ours-$SPLIT_PREC-split" 45 env GC_RENDER_PIPELINE=1 "${OURS[@]}" "${IT[@]}" \
+    --precision "$SPLIT_PREC" --batch "$B_BIG" --modes host_lib --profile-iters 0
 
 # 2g: calls smaller than max_batch (since session 16, cuda/backend_plans.cu): contexts of
 # max_batch B_BIG, calls of 32 and 1 images, every call on the plans for max_batch

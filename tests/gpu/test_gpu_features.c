@@ -588,6 +588,12 @@ static void check_batches(void)
                 FAIL("  %-16s %s: %s", run, c ? "cuda" : "cpu", gc_last_error(ctx[c]));
         }
         if (!bad) {
+            /* which plans the convs ran (GC_BATCH_PLANS: the batch's own, or max_batch's
+             * where cuDNN refused the size): said, not judged */
+            gc_profile prof;
+            if (gc_profile_get(gpu, &prof) == GC_OK)
+                printf("  %-16s the GPU's convs ran %d images' worth (max_batch 7)\n", run,
+                       prof.conv_images);
             const size_t nn = (size_t)n;
             for (int32_t i = 0; i < n; i++)
                 if (a.res[i].class_id != b.res[i].class_id)
