@@ -53,6 +53,9 @@ int devices_resolve(cli_config *cfg, int local_rank, char *err, size_t errlen)
                  what);
         return 0;
     }
+    if (cfg->device_given && cfg->lib.backend == GC_BACKEND_CPU && !cfg->quiet &&
+        cfg->rank == 0) /* one device asked for, the CPU named: say it goes unused */
+        fprintf(stderr, "gradcam: note: %s is ignored with --backend cpu\n", what);
     if (cfg->per_device > 1 && cfg->lib.backend == GC_BACKEND_CPU) {
         snprintf(err, errlen, "--workers-per-device %d shares a GPU: it needs --backend cuda "
                  "or auto", cfg->per_device);

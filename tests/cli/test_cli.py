@@ -140,6 +140,10 @@ r = run("-w", WEIGHTS, "--device", "0", "--backend", "cpu", "-q", "-o",
         os.path.join(WORK, "od_cpu0"), os.path.join(data, "a.png"))
 check(r.returncode == 0, "--device 0 --backend cpu: still fine (one device is a no-op on CPU)",
       r.stderr)
+r = run("-w", WEIGHTS, "--device", "1", "--backend", "cpu", "-o",
+        os.path.join(WORK, "od_cpu1"), os.path.join(data, "a.png"))
+check(r.returncode == 0 and "--device 1 is ignored with --backend cpu" in r.stderr,
+      "--device 1 --backend cpu: runs, with a note that the device goes unused", r.stderr)
 
 # ---------------------------------------------------------------- a folder, good and bad
 out = os.path.join(WORK, "out")
