@@ -23,6 +23,16 @@ double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void free_labels(report *r)
+{
+    for (int32_t i = 0; i < r->n_labels; i++)
+        free(r->labels[i]);
+    free(r->labels);
+    r->labels = NULL;
+    r->n_labels = 0;
+}
+
+/* --labels FILE into r->labels; on failure nothing stays allocated (the caller exits 2). */
 static int load_labels(report *r, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -55,6 +65,7 @@ static int load_labels(report *r, const char *path, char *err, size_t errlen)
     if (!ok || read_error) {
         snprintf(err, errlen, "--labels %s: %s", path,
                  read_error ? "cannot be read" : "out of memory");
+        free_labels(r);
         return 0;
     }
     if (r->n_labels != r->num_classes) { /* a label off by one line names every class wrong */
@@ -62,6 +73,7 @@ static int load_labels(report *r, const char *path, char *err, size_t errlen)
                  "--labels %s: %d line%s for a model of %d classes (one class name per line, "
                  "in class order)",
                  path, (int)r->n_labels, r->n_labels == 1 ? "" : "s", (int)r->num_classes);
+        free_labels(r);
         return 0;
     }
     return 1;
@@ -92,6 +104,7 @@ int report_open(report *r, const cli_config *cfg, gc_context *ctx, const char *j
     r->jsonl = fopen(jsonl, cfg->resume ? "a" : "w");
     if (!r->jsonl) {
         snprintf(err, errlen, "%s: cannot write: %s", jsonl, strerror(errno));
+        free_labels(r);
         return 0;
     }
     r->t0 = now_seconds();
@@ -105,9 +118,7 @@ int report_close(report *r)
         fprintf(stderr, "gradcam: %s: cannot write: %s\n", r->jsonl_path, strerror(errno));
     }
     r->jsonl = NULL;
-    for (int32_t i = 0; i < r->n_labels; i++)
-        free(r->labels[i]);
-    free(r->labels);
+    free_labels(r);
     pthread_mutex_destroy(&r->mu);
     return r->write_errno == 0;
 }

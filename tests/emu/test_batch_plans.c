@@ -10,10 +10,11 @@
  *           gc_predict too; results as the twin's
  *   auto    the default: the first small batch runs on the full plans (building costs more
  *           than one batch wastes); repeated ones build their set once the time wasted passes
- *           a build's (within 60 calls here, where the emulated convs are slow and builds
- *           fast); a smaller batch then takes that set without building its own; a full
- *           batch still runs on the full plans; the same with CUDA graphs (the graphs
- *           recorded on the full plans are recorded again)
+ *           a build's (within 30 calls here, where the emulated convs are slow and builds
+ *           fast; under a sanitizer a missing build is said, not failed); the same with the
+ *           build's cost given as three full batches' time (GC_BATCH_PLANS=<ms>), with and
+ *           without CUDA graphs; a smaller batch then takes that set without building its
+ *           own; a full batch still runs on the full plans
  *   stale   graphs recorded on the full plans for gc_explain and gc_predict of 4 images are
  *           dropped when batches of 3 build the set for 4: later batches of 4 run on it
  *   workspace  engines that want more workspace at small batches than the context has
@@ -79,6 +80,8 @@ static gc_context *make(const char *plans, const char *graphs, const char *split
     o.backend = GC_BACKEND_CUDA;
     o.precision = GC_PRECISION_BF16;
     o.max_batch = N_MAX;
+    o.input_width = o.input_height = 64; /* a quarter of the demo's 128: the emulated convs
+                                            are the test's time, sanitized ten times more */
     o.layer = target;
     gc_context *ctx = NULL;
     const gc_status st = gc_context_create(&o, &ctx);
@@ -221,15 +224,26 @@ static int until_built(gc_context *ctx, gc_context *twin, int32_t n, size_t want
     return 0;
 }
 
-static void test_auto(gc_context *twin, const char *graphs)
+/* The rule with the build's cost as GC_BATCH_PLANS gives it: "auto" (measured at create;
+ * under a sanitizer the mock's allocation-heavy builds slow down far more than its convs, so
+ * there the build may not come within the calls: said, not failed) or a number of ms (a few
+ * full batches' time: the build comes after a few calls whatever the machine). */
+static void test_auto(gc_context *twin, const char *graphs, const char *plans)
 {
-    printf("auto%s\n", graphs ? " with CUDA graphs" : "");
-    gc_context *ctx = make("auto", graphs, NULL);
+    printf("auto (GC_BATCH_PLANS=%s)%s\n", plans, graphs ? " with CUDA graphs" : "");
+    gc_context *ctx = make(plans, graphs, NULL);
     if (!ctx)
         return;
-    const int k = until_built(ctx, twin, 3, 4, 60);
+    const int most = 30, k = until_built(ctx, twin, 3, 4, most);
     printf("  auto: batches of 3 on plans for 4 from call %d\n", k);
-    CHECK(k >= 2, "auto: batches of 3 never got plans for 4 in 60 calls");
+    const char *san = getenv("GC_TEST_SANITIZER");
+    if (!k && !strcmp(plans, "auto") && san && *san) {
+        printf("  auto: no build within %d calls under %s (slow builds): the rest skipped\n",
+               most, san);
+        gc_context_destroy(ctx);
+        return;
+    }
+    CHECK(k >= 2, "auto: batches of 3 never got plans for 4 in %d calls", most);
     step("auto, after", ctx, twin, 2, 3, 0, 4);
     step("auto, a smaller batch takes the set for 4", ctx, twin, 0, 1, 0, 4);
     step("auto, a full batch", ctx, twin, 0, 16, 0, 16);
@@ -253,10 +267,10 @@ static size_t predict_images(gc_context *ctx, int32_t n)
 static void test_stale_graphs(gc_context *twin)
 {
     printf("stale graphs\n");
-    /* a build once the waste reaches ten full batches' time: not while the batches of 4 are
-     * recorded (about two batches' waste), within the calls of 3 below */
+    /* a build once the waste reaches four full batches' time: not while the batches of 4 are
+     * recorded (under two batches' waste), within the calls of 3 below */
     char threshold[32];
-    snprintf(threshold, sizeof threshold, "%.1f", 10 * full_batch_ms);
+    snprintf(threshold, sizeof threshold, "%.1f", 4 * full_batch_ms);
     gc_context *ctx = make(threshold, "require", NULL);
     if (!ctx)
         return;
@@ -376,8 +390,11 @@ int main(int argc, char **argv)
     step("off", twin, twin, 0, 3, 0, 16); /* the twin itself: small batches cost a whole one */
     if (R) {
         test_eager(twin);
-        test_auto(twin, NULL);
-        test_auto(twin, "require");
+        char few[32]; /* three full batches' time */
+        snprintf(few, sizeof few, "%.1f", 3 * full_batch_ms);
+        test_auto(twin, NULL, "auto");
+        test_auto(twin, NULL, few);
+        test_auto(twin, "require", few);
         test_stale_graphs(twin);
         test_workspace(twin);
         test_refused(twin);
