@@ -329,7 +329,7 @@ static gc_status build_plans(gc_context *ctx, cuda_state *s)
     const int32_t stop = s->guided ? -1 : ctx->target;
     const int32_t *cands;
     const int n_cands = gc_conv_first_channels(s->dnn_dt, &cands);
-    const double t0 = gcu_now_ms();
+    const double t0 = gc_now_ms();
     gc_status st = GC_OK;
     s->c0 = cands[0];
     for (int k = 0; m->layers[0].kind == GC_LAYER_CONV && k < n_cands; k++) {
@@ -343,20 +343,20 @@ static gc_status build_plans(gc_context *ctx, cuda_state *s)
         s->has_fwd[0] = s->has_bwd[0] = 0;
     }
     GC_TRY(st);
-    const double t1 = gcu_now_ms();
+    const double t1 = gc_now_ms();
     int convs = 1;
     for (int i = 1; i < m->n_layers; i++)
         if (m->layers[i].kind == GC_LAYER_CONV) {
             GC_TRY(build_layer_plans(ctx, s, i, stop));
             convs++;
         }
-    const double t2 = gcu_now_ms();
+    const double t2 = gc_now_ms();
     s->set_build_ms = convs > 1 ? (t2 - t1) * convs / (convs - 1) : t2 - t0;
     if (s->N_half) {
         const gc_errbuf saved = ctx->err;
         st = gcu_plan_set_build(ctx, s, s->N_half, -1, &s->half);
         if (st == GC_OK)
-            s->set_build_ms = gcu_now_ms() - t2;
+            s->set_build_ms = gc_now_ms() - t2;
         else if (st == GC_ERR_UNSUPPORTED)
             ctx->err = saved;
         else

@@ -17,9 +17,9 @@
  * so that the host's work on one half (and its copies) overlaps the GPU's work on the other.
  * The halves run on conv plans of their own (a set built at create for (max_batch + 1) / 2
  * images, bound to the same buffers; backend_plans.cu): a cuDNN plan runs its whole batch, so
- * a half on the full plans would cost a whole batch's convs (a read-only review's finding). A context of 128 ran the
- * network about as fast as one of 256 (15,660 against 15,709 img/s in bf16 on the H100); the
- * price is the plans' build time at create, twice. The order between the streams: B's
+ * a half on the full plans would cost a whole batch's convs (a read-only review's finding). A
+ * context of 128 ran the network about as fast as one of 256 (15,660 against 15,709 img/s in
+ * bf16 on the H100); the price is the plans' build time at create, twice. The order between the streams: B's
  * preprocessing waits for B's pixels (an event); the compute stream takes the halves one
  * after the other (x, the activations and the results' device buffers are shared) and
  * brings each half's results down before the next half's work; the copy stream's renders

@@ -26,16 +26,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend_state.cuh"
-
-double gcu_now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 /* 0 for 1, else the smallest k with 2^k >= n */
 static int ceil_log2(int32_t n)
@@ -214,7 +206,7 @@ static gc_status build_pow2(gc_context *ctx, cuda_state *s, int k)
     /* nothing of an earlier batch in flight (the split's first half): the graphs' slots are
      * replaced and cuDNN may allocate while it builds */
     GC_TRY(gcu_wait(ctx, s));
-    const double t0 = gcu_now_ms();
+    const double t0 = gc_now_ms();
     gcu_plan_set *set = NULL;
     /* engine configs needing more workspace than the context's are passed over (at small
      * batches cuDNN may rank split-K engines with large workspaces first) */
@@ -231,7 +223,7 @@ static gc_status build_pow2(gc_context *ctx, cuda_state *s, int k)
         return GC_OK;
     }
     s->pow2[k] = set;
-    s->set_build_ms = gcu_now_ms() - t0;
+    s->set_build_ms = gc_now_ms() - t0;
     forget_graphs(s, set);
     return GC_OK;
 }
@@ -255,7 +247,7 @@ gc_status gcu_plans_select(gc_context *ctx, cuda_state *s, int32_t n)
         ((int32_t)1 << k) < ran && !s->pow2_refused[k]) {
         s->call_k = k;
         s->call_frac = 1.0 - (double)((int32_t)1 << k) / ran;
-        s->call_t0 = gcu_now_ms();
+        s->call_t0 = gc_now_ms();
     }
     return GC_OK;
 }
@@ -263,7 +255,7 @@ gc_status gcu_plans_select(gc_context *ctx, cuda_state *s, int32_t n)
 void gcu_plans_call_end(cuda_state *s)
 {
     if (s->call_k >= 0)
-        s->pow2_waste_ms[s->call_k] += (gcu_now_ms() - s->call_t0) * s->call_frac;
+        s->pow2_waste_ms[s->call_k] += (gc_now_ms() - s->call_t0) * s->call_frac;
     s->call_k = -1;
     s->call_segs = 0;
 }

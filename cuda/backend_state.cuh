@@ -295,8 +295,6 @@ size_t gcu_plans_workspace(const gc_context *ctx, const cuda_state *s);
 
 /* ---------------------------------------------------------------- backend_plans.cu */
 
-/* CLOCK_MONOTONIC in milliseconds. */
-double gcu_now_ms(void);
 /* Layer i's forward plan into pf and its backward-data plan into pb for n images (either
  * NULL: not that one; ws_cap as gc_conv_plan_build_capped's); the message names the layer. */
 gc_status gcu_build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_t n,

@@ -947,8 +947,7 @@ gc_status gc_explain_render(gc_context *ctx, const gc_image *images, int32_t n,
     if ((st = check_batch(ctx, images, n)) != GC_OK) /* before the caller's arrays are read */
         return profile_end(ctx, st);
     /* every buffer holds its image before any work (bad images: explain_batch says so) */
-    for (int32_t i = 0; (overlays || heatmaps) && images && i < n && i < ctx->opt.max_batch;
-         i++) {
+    for (int32_t i = 0; (overlays || heatmaps) && i < n; i++) {
         const int has = (overlays && overlays[i]) || (heatmaps && heatmaps[i]);
         const size_t need = (size_t)GC_MAX(images[i].width, 0) * GC_MAX(images[i].height, 0) * 3;
         if (has && buffer_lens[i] < need)

@@ -233,6 +233,30 @@ done:
     return st;
 }
 
+/* Every features tensor must be a conv's (or its BatchNorm's) of the cfg: a cfg
+ * (options.arch, gradcam.arch) with fewer layers than the weights would otherwise run a
+ * truncated network with GC_OK (the head's twin: check_classifier_keys). */
+static gc_status check_feature_keys(loader *ld, const gc_model *m)
+{
+    const size_t plen = strlen(ld->prefix);
+    for (int i = 0; i < ld->f.n_tensors; i++) {
+        const char *name = ld->f.tensors[i].name;
+        int k = -1, used = 0, ours = 0;
+        if (strncmp(name, ld->prefix, plen) != 0 ||
+            sscanf(name + plen, "features.%d.%n", &k, &used) != 1 || used == 0)
+            continue;
+        for (int l = 0; l < m->n_layers && !ours; l++)
+            ours = m->layers[l].kind == GC_LAYER_CONV &&
+                   (k == m->layers[l].tv_index || (m->has_bn && k == m->layers[l].tv_index + 1));
+        if (!ours)
+            return gc_fail(ld->err, GC_ERR_MODEL,
+                           "%s: '%s' belongs to no conv of the architecture (cfg %s): the cfg "
+                           "does not match the weights' layers",
+                           ld->f.path, name, m->arch);
+    }
+    return GC_OK;
+}
+
 static gc_status build_features(loader *ld, gc_model *m, const int32_t *items, int n)
 {
     int cin = 3, block = 1, conv_in_block = 0, idx = 0;
@@ -264,26 +288,7 @@ static gc_status build_features(loader *ld, gc_model *m, const int32_t *items, i
     }
     if (m->n_layers == 0 || m->layers[0].kind != GC_LAYER_CONV)
         return gc_fail(ld->err, GC_ERR_MODEL, "architecture must start with a conv layer");
-    /* every features tensor must be a conv's (or its BatchNorm's) of the cfg: a cfg
-     * (options.arch, gradcam.arch) with fewer layers than the weights would otherwise run a
-     * truncated network with GC_OK */
-    const size_t plen = strlen(ld->prefix);
-    for (int i = 0; i < ld->f.n_tensors; i++) {
-        const char *name = ld->f.tensors[i].name;
-        int k = -1, used = 0, ours = 0;
-        if (strncmp(name, ld->prefix, plen) != 0 ||
-            sscanf(name + plen, "features.%d.%n", &k, &used) != 1 || used == 0)
-            continue;
-        for (int l = 0; l < m->n_layers && !ours; l++)
-            ours = m->layers[l].kind == GC_LAYER_CONV &&
-                   (k == m->layers[l].tv_index || (m->has_bn && k == m->layers[l].tv_index + 1));
-        if (!ours)
-            return gc_fail(ld->err, GC_ERR_MODEL,
-                           "%s: '%s' belongs to no conv of the architecture (cfg %s): the cfg "
-                           "does not match the weights' layers",
-                           ld->f.path, name, m->arch);
-    }
-    return GC_OK;
+    return check_feature_keys(ld, m);
 }
 
 /* ---------------------------------------------------------------- head */

@@ -583,7 +583,12 @@ static int run_batch(batcher *b, job **jobs, int32_t n)
         b->calls++;
         b->call_images += (size_t)n;
     }
-    if (st == GC_ERR_OUT_OF_MEMORY && n > 1) {
+    /* Again in halves: a batch that did not fit in device memory, and a failure one image
+     * causes (its values overflowing the precision, say: the library refuses the whole
+     * call), down to that image alone, so that the others are not lost with it. A dead
+     * context (GC_ERR_BACKEND, then BAD_STATE) is not split: every later call would fail. */
+    const int oom = st == GC_ERR_OUT_OF_MEMORY;
+    if ((oom || st == GC_ERR_UNSUPPORTED || st == GC_ERR_INVALID_ARGUMENT) && n > 1) {
         char why[512];
         snprintf(why, sizeof why, "%s", gc_last_error(b->ctx));
         int32_t w = 0, h = 0; /* the largest image, for the note */
@@ -597,23 +602,13 @@ static int run_batch(batcher *b, job **jobs, int32_t n)
         const int first = run_batch(b, jobs, half);
         const int second = run_batch(b, jobs + half, n - half);
         const int64_t fits = halves[0] > halves[1] ? halves[0] : halves[1];
-        if (first && second && (!b->pixel_limit || fits < b->pixel_limit)) {
+        if (oom && first && second && (!b->pixel_limit || fits < b->pixel_limit)) {
             report_note(p->rep, "a batch of %d images (%.1f megapixels, the largest %dx%d) did "
                         "not fit in device memory: batches hold at most %.1f megapixels from "
                         "now on (%s)", (int)n, 1e-6 * (double)(halves[0] + halves[1]), (int)w,
                         (int)h, 1e-6 * (double)fits, why);
             b->pixel_limit = fits;
         }
-        return first && second;
-    }
-    /* a failure one image causes (its values overflowing the precision, say: the library
-     * refuses the whole call) goes again in halves, down to that image alone, so that the
-     * others are not lost with it; a dead context (GC_ERR_BACKEND, then BAD_STATE) is not
-     * split: every later call would fail at once */
-    if ((st == GC_ERR_UNSUPPORTED || st == GC_ERR_INVALID_ARGUMENT) && n > 1) {
-        const int32_t half = (n + 1) / 2;
-        const int first = run_batch(b, jobs, half);
-        const int second = run_batch(b, jobs + half, n - half);
         return first && second;
     }
     for (int32_t i = 0; i < n; i++) {
