@@ -84,6 +84,11 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     const char *first = getenv("GC_FIRST_CONV");
     fprintf(o, ",\"first_conv_env\":");
     json_string(o, first && *first ? first : NULL);
+    /* the first block (conv, conv, pool) in one kernel: GC_FIRST_BLOCK ("fused", the backend's
+     * one value; cuda/first_block.cu) */
+    const char *block = getenv("GC_FIRST_BLOCK");
+    fprintf(o, ",\"first_block_env\":");
+    json_string(o, block && *block ? block : NULL);
     /* no runtime-compiled cuDNN engines (GC_CUDNN_RTC=0, which scripts/device-check.sh sets
      * when plans build slowly): a fused conv may then have run unfused */
     const char *rtc = getenv("GC_CUDNN_RTC");

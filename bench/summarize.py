@@ -67,9 +67,19 @@ def files_variant(r):
 
 
 def first_conv_env(r):
-    """GC_FIRST_CONV of a record when the backend took it ("ours", "cudnn", "tc"), else None."""
+    """The first layers' path a record asked for: GC_FIRST_CONV when the backend takes it
+    ("ours", "cudnn", "tc"), "block" for GC_FIRST_BLOCK=fused (the first block in one kernel,
+    since session 17), else None."""
+    if r.get("first_block_env") == "fused":
+        return "block"
     v = r.get("first_conv_env", "cudnn" if r.get("first_conv") == "cudnn" else None)
     return v if v in ("ours", "cudnn", "tc") else None
+
+
+def first_conv_label(r):
+    """The switch behind first_conv_env(r), as a table names it."""
+    v = first_conv_env(r)
+    return "GC_FIRST_BLOCK=fused" if v == "block" else f"GC_FIRST_CONV={v}"
 
 
 def fuse_env(r):
@@ -589,8 +599,9 @@ def main():
                             f"the convs ran {r.get('conv_images', '?')} images")
     variant_table(ix, p, ix.first_conv, "The first conv by the path `GC_FIRST_CONV` names, beside "
                   "the same run's default (as of commit eb2c657: our kernel in fp32, cuDNN's elsewhere; "
-                  "before it, our kernel everywhere)",
-                  "named", lambda r: f"GC_FIRST_CONV={first_conv_env(r)}")
+                  "before it, our kernel everywhere), and the first block (conv, conv, pool) in "
+                  "one kernel (`GC_FIRST_BLOCK=fused`, cuda/first_block.cu)",
+                  "named", first_conv_label)
 
     # ------------------------------------------------------------ the other methods
     method_table(ix, p)

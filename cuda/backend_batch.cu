@@ -61,7 +61,21 @@ static gc_status forward_features(gc_context *ctx, cuda_state *s, int32_t n)
     const int timed = ctx->opt.profile; /* runs without graphs (run_segment) */
     if (timed)
         GC_CUDA_TRY(err, cudaEventRecord(s->ev_layer[0], s->stream));
-    for (int i = 0; i < m->n_layers; i++) {
+    int i = 0;
+    if (s->first_conv == GC_FIRST_BLOCK) { /* layers 0..2 in one kernel, timed as layer 0 */
+        LAYER_TRY(ctx, "forward of", "the first block",
+                  gc_first_block_cuda(s->stream, s->dt, x, s->c0, s->w_fb, s->b_fb,
+                                      layer_out(s, 2), n, H, W, m->layers[0].cout, s->fb_blocks,
+                                      err));
+        LAYER_TRY(ctx, "forward of", "the first block", gcu_debug_sync(ctx, s));
+        for (; i < 3; i++)
+            if (timed)
+                GC_CUDA_TRY(err, cudaEventRecord(s->ev_layer[i + 1], s->stream));
+        H = s->geo.h[2];
+        W = s->geo.w[2];
+        x = layer_out(s, 2);
+    }
+    for (; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
         void *y = layer_out(s, i);
         if (L->kind == GC_LAYER_POOL) {

@@ -153,6 +153,9 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     s->w0_tc = s->first_conv == GC_FIRST_TC ? take_t(a, s, gc_first_conv_tc_weight_elems(k0))
                                             : NULL;
     s->b0 = s->first_conv == GC_FIRST_TC ? take_f(a, (size_t)k0) : NULL;
+    s->w_fb = s->first_conv == GC_FIRST_BLOCK ? take_t(a, s, gc_first_block_weight_elems(k0))
+                                              : NULL;
+    s->b_fb = s->first_conv == GC_FIRST_BLOCK ? take_f(a, gc_first_block_bias_floats(k0)) : NULL;
     for (int i = 0; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
         if (L->kind != GC_LAYER_CONV)
@@ -248,6 +251,21 @@ static gc_status upload_weights(gc_context *ctx, cuda_state *s)
         free(wt);
         LAYER_TRY(ctx, "CUDA backend, weights of", m->layers[0].name, st);
     }
+    if (s->w_fb) { /* the first block's two convs in its kernel's layout */
+        const int32_t k0 = m->layers[0].cout;
+        const size_t nw = gc_first_block_weight_elems(k0);
+        const size_t nb = gc_first_block_bias_floats(k0);
+        float *wt = (float *)malloc((nw + nb) * sizeof(float));
+        if (!wt)
+            return gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY, "out of memory (conv weights)");
+        gc_first_block_weights_host(s->dt, m->layers[0].w, m->layers[0].b, m->layers[1].w,
+                                    m->layers[1].b, k0, wt, wt + nw);
+        gc_status st = put_tensor(ctx, s, s->w_fb, wt, nw, s->dt, "first block weights");
+        if (st == GC_OK)
+            st = put_tensor(ctx, s, s->b_fb, wt + nw, nb, GC_DT_F32, "first block biases");
+        free(wt);
+        LAYER_TRY(ctx, "CUDA backend, weights of", m->layers[1].name, st);
+    }
     for (int j = 0; j < m->n_dense; j++) {
         GC_TRY(put_tensor(ctx, s, s->dw[j], m->dense[j].w,
                           (size_t)m->dense[j].in * m->dense[j].out, s->dt, "dense weights"));
@@ -302,7 +320,7 @@ static gc_status probe_arena(gc_context *ctx, cuda_state *s)
  * backward-data plan, for N images. */
 static gc_status build_layer_plans(gc_context *ctx, cuda_state *s, int i, int32_t stop)
 {
-    s->has_fwd[i] = i > 0 || !s->first_conv;
+    s->has_fwd[i] = (i > 0 || !s->first_conv) && !(i == 1 && s->first_conv == GC_FIRST_BLOCK);
     s->has_bwd[i] = i > stop;
     return gcu_build_layer_plans(ctx, s, i, s->N, -1, s->has_fwd[i] ? &s->fwd[i] : NULL,
                                  s->has_bwd[i] ? &s->bwd[i] : NULL);
@@ -437,6 +455,30 @@ static int first_conv_by_kernel(const gc_context *ctx, const cuda_state *s)
     return s->numerics == GC_CONV_TRUE_FP32 ? GC_FIRST_FMA : GC_FIRST_CUDNN;
 }
 
+/* GC_FIRST_BLOCK=fused: the first block (conv, conv, pool) in one kernel (cuda/first_block.cu,
+ * not yet run on a GPU) where it applies: fp16/bf16, two convs of 8, 16, 32 or 64 channels on
+ * the RGB image and a pool, nothing below the pool wanted (the target at or above it, no
+ * guided backward) and the device's shared memory for it; else as without it. */
+static int first_block_fused(gc_context *ctx, cuda_state *s)
+{
+    const gc_model *m = &ctx->model;
+    const char *env = getenv("GC_FIRST_BLOCK");
+    if (!env || strcmp(env, "fused") != 0 || m->n_layers < 3 || s->guided || ctx->target < 2 ||
+        m->layers[0].kind != GC_LAYER_CONV || m->layers[1].kind != GC_LAYER_CONV ||
+        m->layers[2].kind != GC_LAYER_POOL || m->layers[1].cin != m->layers[0].cout ||
+        !gc_first_block_supported(s->dt, m->layers[0].cin, m->layers[0].cout,
+                                  m->layers[1].cout))
+        return 0;
+    const gc_errbuf saved = ctx->err;
+    if (gc_first_block_prepare(s->device, s->dt, m->layers[0].cout, &s->fb_blocks, &ctx->err) !=
+        GC_OK) {
+        ctx->err = saved; /* the device has not the shared memory: the layers one by one */
+        cudaGetLastError();
+        return 0;
+    }
+    return 1;
+}
+
 /* GC_CUDA_GRAPHS=1 (run_segment): the table of graphs. */
 static gc_status graphs_init(gc_context *ctx, cuda_state *s)
 {
@@ -534,7 +576,7 @@ gc_status gcu_create(gc_context *ctx, void **state)
     s->N_half = !s->host_preprocess && s->N > 1 && split && !strcmp(split, "1") ? (s->N + 1) / 2
                                                                                 : 0;
     s->geo = ctx->geo;
-    s->first_conv = first_conv_by_kernel(ctx, s);
+    s->first_conv = first_block_fused(ctx, s) ? GC_FIRST_BLOCK : first_conv_by_kernel(ctx, s);
     gcu_plans_init(s);
 
     GC_TRY(probe_arena(ctx, s));

@@ -42,6 +42,7 @@ enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CA
 #define GC_FIRST_CUDNN 0
 #define GC_FIRST_FMA 1 /* cuda/first_conv.cu */
 #define GC_FIRST_TC 2  /* cuda/first_conv_tc.cu */
+#define GC_FIRST_BLOCK 3 /* cuda/first_block.cu: layers 0..2 (conv, conv, pool) at once */
 /* gc_explain's images go up, and gc_explain_render's outputs come down, through a ring of two
  * host slots (page-locked when allowed): host threads fill or empty one chunk of images in a
  * slot while the other slot's chunk is in flight. A slot holds this much, or one image's
@@ -75,7 +76,9 @@ typedef struct cuda_state {
     int32_t c0;                        /* channels of the packed input image: 3, 4 or 8     */
     int first_conv;                    /* who runs the first conv: GC_FIRST_CUDNN, or our
                                           kernel (no forward plan for layer 0): FMA
-                                          (first_conv.cu; true fp32), TC (first_conv_tc.cu) */
+                                          (first_conv.cu; true fp32), TC (first_conv_tc.cu),
+                                          BLOCK (first_block.cu: no plans for layers 0, 1)  */
+    int fb_blocks;                     /* GC_FIRST_BLOCK: its grid (one block an SM)        */
     int guided;                        /* a second, guided backward to the input            */
     int32_t keep_from;                 /* layers >= this keep their outputs in act[]        */
     int debug_sync;                    /* GC_CUDA_SYNC: synchronize after every layer       */
@@ -123,6 +126,9 @@ typedef struct cuda_state {
     void *w0_tc;                       /* T: (32, cout): the first conv for the TC
                                           kernel (gc_first_conv_tc_weights_host); NULL else  */
     float *b0;                         /* (cout): its biases, rounded to T; NULL else       */
+    void *w_fb;                        /* T: the first block's two convs for its kernel
+                                          (gc_first_block_weights_host); NULL else          */
+    float *b_fb;                       /* (2 cout): their biases, rounded to T; NULL else   */
     void *dw[GC_MAX_DENSE];            /* T: (out, in)                                      */
     float *db[GC_MAX_DENSE];           /* (out)                                             */
     gc_conv_plan fwd[GC_MAX_LAYERS], bwd[GC_MAX_LAYERS]; /* for N images                 */

@@ -59,7 +59,8 @@ if(_gc_cuda_ok)
     cuda/backend_autotune.cu cuda/backend_batch.cu cuda/backend_pipeline.cu cuda/backend_plans.cu
     cuda/cudnn_conv.cu
     cuda/kernels.cu
-    cuda/image_kernels.cu cuda/first_conv.cu cuda/first_conv_tc.cu)
+    cuda/image_kernels.cu cuda/first_conv.cu cuda/first_conv_tc.cu
+    cuda/first_block.cu)
   # plan_cache.c: plain C, the autotuner's choices on disk
   set(GC_CU_SOURCES ${_gc_cu} cuda/plan_cache.c)
   # The legacy conv API is deprecated in cuDNN 9: a deprecated call must not build (STYLE).

@@ -36,6 +36,9 @@ static inline unsigned grid_for(size_t len)
 #include "cuda_emulate.h"
 #else
 #define GC_LAUNCH(grid, block, st, ...) __VA_ARGS__<<<(grid), (block), 0, (st)>>>
+/* the same with `bytes` of dynamic shared memory (the tensor-core kernels) */
+#define GC_LAUNCH_SMEM(grid, block, bytes, st, ...)                                            \
+    __VA_ARGS__<<<(grid), (block), (bytes), (st)>>>
 #endif
 #define LAUNCH_CHECK(err) GC_CUDA_TRY(err, cudaGetLastError())
 

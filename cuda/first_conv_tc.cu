@@ -40,36 +40,8 @@
  * gives the same shared memory contents as the warp's lanes together; the lanes' shares of the
  * epilogue are the real ones.
  */
-#include <string.h>
-
-#include "device_common.cuh"
 #include "gc_math.h"
-
-/* The staging's memory is declared float and holds T: in the emulated build it is written
- * and read by memcpy (the host compiler's aliasing rules), on the GPU by plain vector stores
- * and 16-bit loads. GC_STORE8/16: an 8- or 16-byte store of u (a uint2 / uint4 variable). */
-#ifdef GC_CUDA_EMULATE
-#include "wmma_emulate.h"
-#define GC_SHARED static thread_local
-#define GC_SYNCWARP() ((void)0)
-#define GC_LANE_SHARE(i, lane, n) for (int i = 0; i < (n); i++)
-#define GC_STORE8(dst, u) memcpy((void *)(dst), &(u), 8)
-#define GC_STORE16(dst, u) memcpy((void *)(dst), &(u), 16)
-#define GC_STG16(dst, u) memcpy((void *)(dst), &(u), 16)
-#define GC_LDS4(v, src) memcpy(&(v), (src), 16)
-#define GC_UNROLL
-#else
-#include <mma.h>
-#define GC_SHARED __shared__
-#define GC_SYNCWARP() __syncwarp()
-#define GC_LANE_SHARE(i, lane, n) for (int i = (lane); i < (n); i += 32)
-#define GC_STORE8(dst, u) (*(uint2 *)(dst) = (u))
-#define GC_STORE16(dst, u) (*(uint4 *)(dst) = (u))
-/* the output's 16-byte stores: a plain uint4 store here compiled to four 4-byte ones */
-#define GC_STG16(dst, u) __stcg((uint4 *)(dst), (u))
-#define GC_LDS4(v, src) ((v) = *(const float4 *)(src))
-#define GC_UNROLL _Pragma("unroll") /* fragments indexed by the loop stay in registers */
-#endif
+#include "wmma_common.cuh"
 
 #define TC_PIX 16   /* output pixels of one wmma tile (its rows)                     */
 #define TC_NT_MAX 4 /* 16-wide column tiles a warp, at most (64 channels)           */
@@ -78,42 +50,14 @@
 #define TC_WARPS (GC_BLOCK / 32)
 #define TC_OUT_LD (16 * TC_NT_MAX + 8) /* floats between two pixels' accumulators     */
 
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-#define TC_HAVE 1 /* bf16 wmma needs sm_80; the build's architectures start there */
-#endif
-
-/* A T's 16 bits, for packing two into a 32-bit word */
-static __device__ __forceinline__ uint32_t bits16(__half v)
-{
-    return ((__half_raw)v).x;
-}
-static __device__ __forceinline__ uint32_t bits16(__nv_bfloat16 v)
-{
-    return ((__nv_bfloat16_raw)v).x;
-}
-
-/* The 16 bits of the T at p (in the staging) */
-template <typename T> static __device__ __forceinline__ uint32_t staged_bits(const T *p)
-{
-    uint16_t b;
-    memcpy(&b, p, sizeof b);
-    return b;
-}
-
-/* Four accumulators s (16-byte aligned) plus their biases b, ReLU'd (relu), rounded to T and
- * packed two a word into w[0..1] */
+/* Four accumulators s (16-byte aligned, in shared memory) plus their biases b, ReLU'd
+ * (relu), rounded to T and packed two a word into w[0..1] */
 template <typename T>
 static __device__ __forceinline__ void pack_four(const float *s, float4 b, int relu, uint32_t *w)
 {
     float4 v;
     GC_LDS4(v, s);
-    const float x[4] = {v.x + b.x, v.y + b.y, v.z + b.z, v.w + b.w};
-    for (int e = 0; e < 4; e += 2) {
-        T lo, hi;
-        put(&lo, relu ? gc_relu(x[e]) : x[e]);
-        put(&hi, relu ? gc_relu(x[e + 1]) : x[e + 1]);
-        w[e / 2] = bits16(lo) | bits16(hi) << 16;
-    }
+    pack_four_values<T>(v, b, relu, w);
 }
 
 /* Where tap t (ky * 9 + kx * 3 + c, t < 27) of the warp's first output pixel sits in the

@@ -126,4 +126,25 @@ gc_status gc_first_conv_tc_cuda(cudaStream_t st, gc_dtype t, const void *x, int3
                                 const void *wt, const float *bias, void *y, int32_t n,
                                 int32_t H, int32_t W, int32_t K, int relu, gc_errbuf *err);
 
+/* The first block fused (cuda/first_block.cu), fp16/bf16 only: y (n, H/2, W/2, K) of type t
+ * = the 2x2 max-pool of ReLU(conv2(ReLU(conv1(x) + b1)) + b2), conv1 on channels 0..2 of x
+ * (n, H, W, C0), both 3x3 with padding 1, the first conv's map rounded to t as a layer's
+ * output is; wt the gc_first_block_weights_host weights in t (16-byte aligned), bias its
+ * floats, y 8-byte aligned. Possible when gc_first_block_supported(t, cin, k1, k2): 3 inputs,
+ * k1 = k2 = 8, 16, 32 or 64; gc_first_block_prepare (once per device and type) then says whether
+ * the device has the shared memory (GC_ERR_UNSUPPORTED if not) and gives the grid's blocks
+ * (one a multiprocessor). Opt-in (GC_FIRST_BLOCK=fused) until timed on a GPU. */
+int gc_first_block_supported(gc_dtype t, int32_t cin, int32_t k1, int32_t k2);
+size_t gc_first_block_weight_elems(int32_t K);
+size_t gc_first_block_bias_floats(int32_t K);
+/* wt (gc_first_block_weight_elems floats, to go up in t) and bias
+ * (gc_first_block_bias_floats: the two convs' biases, each padded to a multiple of 16)
+ * from the model's float weights w1 (K, 3, 3, 3), w2 (K, 3, 3, K) and biases (may be NULL) */
+void gc_first_block_weights_host(gc_dtype t, const float *w1, const float *b1, const float *w2,
+                                 const float *b2, int32_t K, float *wt, float *bias);
+gc_status gc_first_block_prepare(int device, gc_dtype t, int32_t K, int *blocks, gc_errbuf *err);
+gc_status gc_first_block_cuda(cudaStream_t st, gc_dtype t, const void *x, int32_t C0,
+                              const void *wt, const float *bias, void *y, int32_t n, int32_t H,
+                              int32_t W, int32_t K, int blocks, gc_errbuf *err);
+
 #endif /* GC_CUDA_KERNELS_CUH */

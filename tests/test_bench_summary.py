@@ -58,6 +58,8 @@ for r in recs:
                           images_per_s=15000.0))
         extra.append(dict(u, cudnn_fusion=True, cudnn_fuse_env=None, first_conv_env="tc",
                           images_per_s=17000.0))
+        extra.append(dict(u, cudnn_fusion=True, cudnn_fuse_env=None, first_conv_env=None,
+                          first_block_env="fused", images_per_s=18000.0))
         # GC_CUDNN_FUSE=1 is a variant, not the default (a review found it replacing it);
         # GC_FIRST_CONV=other is no path the backend takes: a default record
         extra.append(dict(u, batch=64, cudnn_fusion=True, cudnn_fuse_env="1",
@@ -134,7 +136,8 @@ check("| gpu | fp32 | 128 |" not in unf and "| fp32 | 128 | 984 |" in out,
       unf[:600])
 check("The first conv by the path" in out and
       "| gpu | bf16 | 256 | GC_FIRST_CONV=ours | 11,746 | 15,000 | 1.277 |" in out and
-      "| gpu | bf16 | 256 | GC_FIRST_CONV=tc | 11,746 | 17,000 | 1.447 |" in out,
+      "| gpu | bf16 | 256 | GC_FIRST_CONV=tc | 11,746 | 17,000 | 1.447 |" in out and
+      "| gpu | bf16 | 256 | GC_FIRST_BLOCK=fused | 11,746 | 18,000 | 1.532 |" in out,
       "summary: GC_FIRST_CONV runs beside the default",
       [l for l in out.splitlines() if "first conv" in l or "| gpu | bf16 | 256" in l][:6])
 files_rows = [l for l in out.splitlines() if l.startswith("| files ≥") and "224" in l]

@@ -215,6 +215,14 @@ add_test(NAME emu_gpu_features_first_tc_custom_default COMMAND sh -c
   ${CMAKE_CURRENT_BINARY_DIR}/emu_gpu_features_first_tc.log)
 set_tests_properties(emu_gpu_features_first_tc_custom_default PROPERTIES LABELS "cpu;emu"
   TIMEOUT 900)
+# the first block in one kernel (GC_FIRST_BLOCK=fused, opt-in: cuda/first_block.cu) in the
+# bf16 and fp16 contexts of VGG16's layout: passes only when the case passes and the kernel ran
+add_test(NAME emu_gpu_features_first_block_tv16_default COMMAND sh -c
+  "GC_FIRST_BLOCK=fused GC_EMU_TRACE=1 \"$0\" \"$1\" >\"$2\" 2>&1; rc=$?; cat \"$2\"; [ $rc = 0 ] && grep -q 'kernel op_first_block_kernel' \"$2\""
+  $<TARGET_FILE:test_gpu_features_emu> ${_gc_t}/golden/tv16_default.golden.safetensors
+  ${CMAKE_CURRENT_BINARY_DIR}/emu_gpu_features_first_block.log)
+set_tests_properties(emu_gpu_features_first_block_tv16_default PROPERTIES LABELS "cpu;emu"
+  TIMEOUT 900)
 # every conv fused, true fp32 included (GC_CUDNN_FUSE=1; unfused by default there)
 gc_emu_switch_test(emu_gpu_vs_cpu_fuse1_custom_default test_gpu_vs_cpu_emu custom_default
   "GC_CUDNN_FUSE=1")

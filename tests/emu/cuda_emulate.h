@@ -102,5 +102,9 @@ launch<K> make_launch(dim3 grid, dim3 block, cudaStream_t stream, const char *na
  * be: limits, the stream, a pending sticky fault; LAUNCH_CHECK then reads the last error. */
 #define GC_LAUNCH(grid, block, st, ...)                                                        \
     gc_emu::make_launch((grid), (block), (st), #__VA_ARGS__, __VA_ARGS__)
+/* dynamic shared memory: the kernel keeps its own buffer per host thread (its emulated blocks
+ * run one by one); what a GPU allows is the kernel's own check */
+#define GC_LAUNCH_SMEM(grid, block, bytes, st, ...)                                            \
+    ((void)(bytes), gc_emu::make_launch((grid), (block), (st), #__VA_ARGS__, __VA_ARGS__))
 
 #endif /* GC_CUDA_EMULATE_H */

@@ -6,3 +6,4 @@
 #include "image_kernels.cu"
 #include "first_conv.cu"
 #include "first_conv_tc.cu"
+#include "first_block.cu"

@@ -415,6 +415,91 @@ static void test_first_conv_tc(gc_errbuf *err)
         FAIL("first_conv_tc in fp32 or with 24 output channels was not refused");
 }
 
+/* gc_first_block_cuda (the first block fused: conv, ReLU, conv, ReLU, 2x2 max-pool) in
+ * fp16/bf16 against the CPU's convs and pool of the same rounded values, the first conv's
+ * map rounded to t as a layer's output is: 16 channels on sizes of one tile (32 x 16) or
+ * less, odd sizes, several tiles with partial ones and one row (no pooled pixel); 8 (half a
+ * group) on three tiles; 32 and 64 on two tiles each. The grid: one block a multiprocessor, and one block walking every tile. */
+static void test_first_block(gc_errbuf *err)
+{
+    struct shape {
+        int32_t n, H, W, K, C0, blocks_one;
+    };
+    static const shape shapes[] = {
+        {2, 5, 7, 16, 3, 0},   {1, 34, 18, 16, 8, 1}, {1, 1, 9, 16, 8, 0},  {1, 3, 3, 16, 3, 0},
+        {2, 33, 35, 16, 8, 0}, {1, 7, 36, 8, 8, 0},   {1, 9, 20, 32, 8, 1},
+        {1, 40, 10, 64, 8, 0}};
+    std::vector<float> scratch(CPU_SCRATCH_FLOATS);
+    for (const shape &sh : shapes)
+        for (gc_dtype t : {GC_DT_F16, GC_DT_BF16}) {
+            const int32_t K = sh.K, H = sh.H, W = sh.W, n = sh.n;
+            int blocks = 0;
+            expect_ok("first_block_prepare", gc_first_block_prepare(0, t, K, &blocks, err), err);
+            if (sh.blocks_one)
+                blocks = 1;
+            const size_t px = (size_t)n * H * W;
+            std::vector<float> x = values(px * 3, 0), w1 = values((size_t)K * 27, 0),
+                               b1 = values((size_t)K, 0), w2 = values((size_t)K * 9 * K, 0),
+                               b2 = values((size_t)K, 0);
+            for (float &v : x)
+                v = rounded(t, v);
+            std::vector<float> xp((px + 16) * sh.C0, NAN); /* NaN padding: must stay unread */
+            for (size_t p = 0; p < px; p++)
+                for (int c = 0; c < 3; c++)
+                    xp[p * sh.C0 + c] = x[p * 3 + c];
+            void *dx = typed(t, xp);
+            std::vector<float> wt(gc_first_block_weight_elems(K));
+            float *bias = alloc_n<float>(gc_first_block_bias_floats(K));
+            gc_first_block_weights_host(t, w1.data(), b1.data(), w2.data(), b2.data(), K, wt.data(),
+                                        bias);
+            void *dw = typed(t, wt);
+            const int32_t PH = H / 2, PW = W / 2;
+            const size_t olen = (size_t)n * PH * PW * K;
+            void *dy = buf(olen * gc_dtype_size(t) + 1);
+            expect_ok("first_block",
+                      gc_first_block_cuda(0, t, dx, sh.C0, dw, bias, dy, n, H, W, K, blocks, err),
+                      err);
+            finish("first_block");
+            for (std::vector<float> *v : {&w1, &b1, &w2, &b2})
+                for (float &e : *v)
+                    e = rounded(t, e);
+            /* the CPU: conv1, ReLU, rounding; conv2, ReLU, rounding; the pool */
+            std::vector<float> a1(px * K), a2(px * K), ref(olen);
+            cpu_conv c1, c2;
+            if (!cpu_conv_init(&c1, w1.data(), b1.data(), 3, K) ||
+                !cpu_conv_init(&c2, w2.data(), b2.data(), K, K)) {
+                FAIL("cpu_conv_init");
+                return;
+            }
+            cpu_conv_run(&c1, x.data(), n, H, W, a1.data(), 1, 1, scratch.data());
+            for (float &v : a1)
+                v = rounded(t, v);
+            cpu_conv_run(&c2, a1.data(), n, H, W, a2.data(), 1, 1, scratch.data());
+            for (float &v : a2)
+                v = rounded(t, v);
+            cpu_maxpool_fwd(1, a2.data(), n, H, W, K, ref.data());
+            cpu_conv_free(&c1);
+            cpu_conv_free(&c2);
+            char what[96];
+            snprintf(what, sizeof what, "first_block %dx%dx%dx%d C0 %d blocks %d", n, H, W, K,
+                     sh.C0, blocks);
+            /* one rounding of t, plus the first conv's roundings that the two sums' orders
+             * may flip */
+            expect(what, t, dy, ref.data(), olen, t == GC_DT_BF16 ? 1.0f / 64 : 1.0f / 512);
+            release(dx);
+            release(dw);
+            release(dy);
+            release(bias);
+        }
+    /* what the kernel does not take is refused, not run: fp32, 48 channels, two widths */
+    checks++;
+    if (gc_first_block_supported(GC_DT_F32, 3, 64, 64) ||
+        gc_first_block_supported(GC_DT_BF16, 3, 48, 48) ||
+        gc_first_block_supported(GC_DT_BF16, 3, 32, 64) ||
+        gc_first_block_cuda(0, GC_DT_F32, NULL, 3, NULL, NULL, NULL, 1, 2, 2, 64, 1, err) == GC_OK)
+        FAIL("first_block in fp32, with 48 channels or two widths was not refused");
+}
+
 /* ---------------------------------------------------------------- pooling */
 
 static void test_pools(gc_errbuf *err)
@@ -849,6 +934,7 @@ int main(int argc, char **argv)
     test_pack_unpack(&err);
     test_first_conv(&err);
     test_first_conv_tc(&err);
+    test_first_block(&err);
     test_pools(&err);
     test_head(&err);
     test_score(&err);

@@ -99,6 +99,13 @@ if(GC_WITH_CUDA)
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors)
   set_tests_properties(gpu_features_first_tc_custom_default PROPERTIES LABELS gpu
     SKIP_RETURN_CODE 77 TIMEOUT 300 COST 40 ENVIRONMENT "GC_FIRST_CONV=tc")
+  # the first block (conv, conv, pool) in one kernel (GC_FIRST_BLOCK=fused, opt-in,
+  # cuda/first_block.cu) in the bf16/fp16 contexts of VGG16's layout (its first block of 8
+  # channels: the kernel's half group); its emulated twin shows that the kernel ran
+  add_test(NAME gpu_features_first_block_tv16_default COMMAND test_gpu_features
+    ${GC_GPU_TEST_DIR}/../golden/tv16_default.golden.safetensors)
+  set_tests_properties(gpu_features_first_block_tv16_default PROPERTIES LABELS gpu
+    SKIP_RETURN_CODE 77 TIMEOUT 300 COST 40 ENVIRONMENT "GC_FIRST_BLOCK=fused")
   # batches smaller than max_batch on conv plans of their own from the first such call
   # (GC_BATCH_PLANS=eager; cuda/backend_plans.cu): the batches of 1 and 4 on max_batch 7,
   # the graphs' second batch size and the images' batches on cuDNN plans built for them
