@@ -49,8 +49,10 @@
 #define FB_WARPS 8               /* 4 tile rows each                                    */
 #define FB_THREADS (32 * FB_WARPS)
 #define FB_LD 24 /* floats between two rows of the warp's scratch (96 bytes)          */
-#define FB_SCRATCH (32 * FB_LD) /* floats of a warp's scratch: 32 rows of 16 channels */
-#define FB_KROWS 32             /* the first conv's 27 taps and 5 zeros              */
+#define FB_SCRATCH (32 * FB_LD)      /* floats of a warp's scratch: 32 rows of 16 channels */
+#define FB_KROWS 32                  /* the first conv's 27 taps and 5 zeros              */
+#define FB_WX (FB_TW + 4)            /* the input window the halo reads: 20 pixels wide, */
+#define FB_WIN ((FB_TH + 4) * FB_WX) /* 36 rows: 720 pixels of 4 channels (8 bytes)  */
 
 /* 16-channel groups of K channels (8 channels take one, the other 8 zeros) */
 static int fb_groups(int32_t K)
@@ -66,12 +68,13 @@ static size_t fb_weight_elems(int32_t K)
     return 9 * nc * nc * 256 + 16 * nc * FB_KROWS;
 }
 
-/* Shared memory of a block: weights, halo, the warps' scratch, the two biases */
+/* Shared memory of a block: weights, halo, the warps' scratch, the two biases, the input
+ * window */
 static size_t fb_smem_bytes(int32_t K, size_t es)
 {
     const size_t nc = (size_t)fb_groups(K);
     return fb_weight_elems(K) * es + nc * FB_HPIX * 16 * es +
-           sizeof(float) * ((size_t)FB_WARPS * FB_SCRATCH + 2 * 16 * nc);
+           sizeof(float) * ((size_t)FB_WARPS * FB_SCRATCH + 2 * 16 * nc) + FB_WIN * 4 * es;
 }
 
 #ifdef GC_CUDA_EMULATE
@@ -90,14 +93,37 @@ static __device__ __forceinline__ unsigned char *fb_shared(void)
 }
 #endif
 
-/* Step 1 for strip `strip` of the halo of the tile at (oy0, ox0) of image xi: the warp's A
- * rows (16 pixels x 32 taps) from the image, times the first conv's weights, bias, ReLU, one
- * rounding, zeros outside the image, into the halo's planes */
+/* The input the tile at (oy0, ox0) of image xi reads (input pixels oy0 - 2 .. + 33,
+ * ox0 - 2 .. + 17, channels 0..3: one 8-byte load from the backend's 8-channel packing, whose
+ * fourth channel is never read), zeros outside the image, into the window win */
+template <typename T>
+static __device__ __forceinline__ void fb_stage_window(const T *xi, int32_t C0, int32_t H,
+                                                       int32_t W, int32_t oy0, int32_t ox0, T *win)
+{
+    GC_BLOCK_SHARE(i, FB_WIN)
+    {
+        const int32_t iy = oy0 - 2 + (int32_t)(i / FB_WX), ix = ox0 - 2 + (int32_t)(i % FB_WX);
+        uint2 u = make_uint2(0, 0);
+        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+            const T *src = xi + ((size_t)iy * W + (size_t)ix) * C0;
+            if (C0 == 8) {
+                u = *(const uint2 *)src;
+            } else {
+                u.x = bits16(src[0]) | bits16(src[1]) << 16;
+                u.y = bits16(src[2]);
+            }
+        }
+        GC_STORE8(win + i * 4, u);
+    }
+}
+
+/* Step 1 for strip `strip` of the halo of the tile at (oy0, ox0) of an H x W image: the
+ * warp's A rows (16 pixels x 32 taps) from the window, times the first conv's weights, bias,
+ * ReLU, one rounding, zeros outside the image, into the halo's planes */
 template <typename T, int NC>
 static __device__ __forceinline__ void
-fb_first_conv_strip(const T *xi, int32_t C0, int32_t H, int32_t W, int32_t oy0, int32_t ox0,
-                    int strip, int lane, const T *w1, const float *b1, T *halo, float *scr,
-                    T *arows)
+fb_first_conv_strip(const T *win, int32_t H, int32_t W, int32_t oy0, int32_t ox0, int strip,
+                    int lane, const T *w1, const float *b1, T *halo, float *scr, T *arows)
 {
     using namespace nvcuda;
     (void)lane; /* the emulated build's lane shares take every lane */
@@ -106,16 +132,14 @@ fb_first_conv_strip(const T *xi, int32_t C0, int32_t H, int32_t W, int32_t oy0, 
     GC_LANE_SHARE(i, lane, 32)
     {
         const int r = i >> 1, h = i & 1, p = p0 + r;
-        const int32_t cy = oy0 - 1 + p / FB_HW, cx = ox0 - 1 + p % FB_HW;
+        /* halo pixel (hy, hx)'s tap (ky, kx) reads window pixel (hy + ky, hx + kx) */
+        const T *at = win + ((p / FB_HW) * FB_WX + p % FB_HW) * 4;
         uint32_t w8[8];
         for (int j = 0; j < 16; j++) {
             const int t = 16 * h + j;
-            uint32_t b = 0;
-            if (t < 27 && p < FB_HALO) {
-                const int32_t iy = cy + t / 9 - 1, ix = cx + t / 3 % 3 - 1;
-                if (iy >= 0 && iy < H && ix >= 0 && ix < W)
-                    b = bits16(xi[((size_t)iy * W + (size_t)ix) * C0 + t % 3]);
-            }
+            const uint32_t b = t < 27 && p < FB_HALO
+                                   ? staged_bits(at + ((t / 9) * FB_WX + t / 3 % 3) * 4 + t % 3)
+                                   : 0u;
             w8[j / 2] = j % 2 ? w8[j / 2] | b << 16 : b;
         }
         const uint4 lo = make_uint4(w8[0], w8[1], w8[2], w8[3]),
@@ -186,6 +210,7 @@ static __global__ void __launch_bounds__(FB_THREADS, 1)
     T *const w2 = (T *)sm, *const w1 = w2 + W2, *const halo = w1 + W1;
     float *const scratch = (float *)(halo + (size_t)NC * FB_HPIX * 16);
     float *const b1 = scratch + FB_WARPS * FB_SCRATCH, *const b2 = b1 + KP;
+    T *const win = (T *)(b2 + KP);
     const int warp = (int)(threadIdx.x >> 5), lane = (int)(threadIdx.x & 31);
     float *const scr = scratch + warp * FB_SCRATCH;
     T *const arows = (T *)(scr + 16 * FB_LD); /* step 1's A rows after 16 rows of floats */
@@ -207,11 +232,13 @@ static __global__ void __launch_bounds__(FB_THREADS, 1)
         const int32_t ty = (int32_t)(rest % (size_t)tiles_y);
         const size_t img = rest / (size_t)tiles_y;
         const int32_t oy0 = ty * FB_TH, ox0 = tx * FB_TW;
-        GC_SYNCTHREADS(); /* the weights are in; the last tile's step 2 has read the halo */
+        /* the window is free (the last tile's step 1 is behind the barrier before its step
+         * 2): staged while the other warps finish that step 2 */
+        fb_stage_window(x + img * (size_t)H * W * C0, C0, H, W, oy0, ox0, win);
+        GC_SYNCTHREADS(); /* the weights and window are in; the last step 2 read the halo */
         GC_WARP_SHARE(strip, warp, FB_WARPS, FB_STRIPS)
         {
-            fb_first_conv_strip<T, NC>(x + img * (size_t)H * W * C0, C0, H, W, oy0, ox0, strip,
-                                       lane, w1, b1, halo, scr, arows);
+            fb_first_conv_strip<T, NC>(win, H, W, oy0, ox0, strip, lane, w1, b1, halo, scr, arows);
         }
         GC_SYNCTHREADS(); /* the halo is whole */
 
@@ -391,7 +418,7 @@ gc_status gc_first_block_cuda(cudaStream_t st, gc_dtype t, const void *x, int32_
                               int32_t W, int32_t K, int blocks, gc_errbuf *err)
 {
     if (!gc_first_block_supported(t, 3, K, K) || C0 < 3 || blocks < 1 ||
-        ((uintptr_t)wt % 16 != 0) || (uintptr_t)y % 8 != 0)
+        ((uintptr_t)wt % 16 != 0) || (uintptr_t)y % 8 != 0 || (C0 == 8 && (uintptr_t)x % 8 != 0))
         return gc_fail(err, GC_ERR_BACKEND,
                        "fused first block: %d channels (8, 16, 32 or 64) from %d in %s, or "
                        "unaligned buffers",
