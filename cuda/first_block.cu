@@ -5,7 +5,7 @@
  *
  * Why: VGG16's block1 at batch 256 in bf16 took 4.81 ms of a 16.0 ms batch on the H100
  * (block1_conv1 2.12, block1_conv2 2.02, block1_pool 0.67; 2026-11-27) while its arithmetic
- * is 0.95 PFLOP, ~1 ms at the dense peak: the three layers write and read 224x224x64 maps
+ * is 0.99 TFLOP, ~1 ms at the dense peak: the three layers write and read 224x224x64 maps
  * (6.4 MB an image in bf16) three times. Here the first conv's 64 channels never leave
  * shared memory and the block writes only the pooled map (a quarter of one). NOT YET RUN ON
  * A GPU: opt-in (GC_FIRST_BLOCK=fused) until the device bench has timed it and the GPU tests
@@ -156,11 +156,11 @@ fb_first_conv_strip(const T *win, int32_t H, int32_t W, int32_t oy0, int32_t ox0
     GC_UNROLL
     for (int kh = 0; kh < FB_KROWS / 16; kh++) {
         wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-        wmma::load_matrix_sync(a, arows + kh * 16, FB_KROWS);
+        load_shared(a, arows + kh * 16, FB_KROWS);
         GC_UNROLL
         for (int nc = 0; nc < NC; nc++) {
             wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
-            wmma::load_matrix_sync(b, w1 + (size_t)nc * 16 * FB_KROWS + kh * 16, FB_KROWS);
+            load_shared(b, w1 + (size_t)nc * 16 * FB_KROWS + kh * 16, FB_KROWS);
             wmma::mma_sync(acc[nc], a, b, acc[nc]);
         }
     }
@@ -258,13 +258,12 @@ static __global__ void __launch_bounds__(FB_THREADS, 1)
                 const T *plane = halo + (size_t)kc * FB_HPIX * 16;
                 GC_UNROLL
                 for (int m = 0; m < 4; m++)
-                    wmma::load_matrix_sync(
-                        a[m], plane + (size_t)((4 * warp + m + dy) * FB_HW + dx) * 16, 16);
+                    load_shared(a[m], plane + (size_t)((4 * warp + m + dy) * FB_HW + dx) * 16, 16);
                 const T *wk = w2 + (size_t)(tap * NC + kc) * NC * 256;
                 GC_UNROLL
                 for (int nc = 0; nc < NC; nc++) {
                     wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
-                    wmma::load_matrix_sync(b, wk + (size_t)nc * 256, 16);
+                    load_shared(b, wk + (size_t)nc * 256, 16);
                     GC_UNROLL
                     for (int m = 0; m < 4; m++)
                         wmma::mma_sync(acc[m][nc], a[m], b, acc[m][nc]);

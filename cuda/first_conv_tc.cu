@@ -154,7 +154,7 @@ static __global__ void __launch_bounds__(GC_BLOCK)
         for (int kh = 0; kh < TC_KROWS / 16; kh++) {
             wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[MT];
             for (int m = 0; m < MT; m++)
-                wmma::load_matrix_sync(a[m], tiles_a + m * TC_PIX * TC_KROWS + kh * 16, TC_KROWS);
+                load_shared(a[m], tiles_a + m * TC_PIX * TC_KROWS + kh * 16, TC_KROWS);
             /* the weights column-major (an output channel's 32 taps together): loaded as
              * they are used, without the transposes a row-major B takes */
             const T *wk = wt + (size_t)g * OUT * TC_KROWS + kh * 16;

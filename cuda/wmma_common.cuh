@@ -54,6 +54,42 @@
 #define TC_HAVE 1 /* bf16 wmma needs sm_80; the build's architectures start there */
 #endif
 
+/* A 16x16 wmma tile of T from shared memory at p (rows or columns ldm elements apart), as
+ * wmma::load_matrix_sync. Why not that: for bf16 nvcc 13.0 compiles it to generic 64-bit
+ * loads (LD.E, 4 a tile) where fp16's becomes one ldmatrix (LDSM.16.M88.4) from the
+ * .shared state space: its bf16 builtins get no address-space inference (a review of the
+ * SASS, session 17). The same PTX instruction, given .shared, loads the same fragment. */
+template <typename Frag, typename T>
+static __device__ __forceinline__ void load_shared(Frag &f, const T *p, unsigned ldm)
+{
+    nvcuda::wmma::load_matrix_sync(f, p, ldm);
+}
+#if !defined(GC_CUDA_EMULATE) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+/* "memory": the load must not move across the barriers that order the tile's writes */
+#define GC_WMMA_LD_BF16(kind)                                                                      \
+    unsigned *r = reinterpret_cast<unsigned *>(&f.x[0]);                                           \
+    asm volatile("wmma.load." kind ".sync.aligned.m16n16k16.shared.bf16 {%0, %1, %2, %3}, "        \
+                 "[%4], %5;"                                                                       \
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])                                  \
+                 : "r"((unsigned)__cvta_generic_to_shared(p)), "r"(ldm)                            \
+                 : "memory")
+static __device__ __forceinline__ void
+load_shared(nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16,
+                                   nvcuda::wmma::row_major> &f,
+            const __nv_bfloat16 *p, unsigned ldm)
+{
+    GC_WMMA_LD_BF16("a.row");
+}
+static __device__ __forceinline__ void
+load_shared(nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16,
+                                   nvcuda::wmma::col_major> &f,
+            const __nv_bfloat16 *p, unsigned ldm)
+{
+    GC_WMMA_LD_BF16("b.col");
+}
+#undef GC_WMMA_LD_BF16
+#endif
+
 /* A T's 16 bits, for packing two into a 32-bit word */
 static __device__ __forceinline__ uint32_t bits16(__half v)
 {
