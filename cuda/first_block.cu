@@ -52,7 +52,8 @@
 #define FB_SCRATCH (32 * FB_LD)      /* floats of a warp's scratch: 32 rows of 16 channels */
 #define FB_KROWS 32                  /* the first conv's 27 taps and 5 zeros              */
 #define FB_WX (FB_TW + 4)            /* the input window the halo reads: 20 pixels wide, */
-#define FB_WIN ((FB_TH + 4) * FB_WX) /* 36 rows: 720 pixels of 4 channels (8 bytes)  */
+#define FB_WIN ((FB_TH + 4) * FB_WX) /* 36 rows: 720 pixels of 4 channels (8 bytes),  */
+                                     /* two of them: the next tile's comes in meanwhile */
 
 /* 16-channel groups of K channels (8 channels take one, the other 8 zeros) */
 static int fb_groups(int32_t K)
@@ -74,7 +75,7 @@ static size_t fb_smem_bytes(int32_t K, size_t es)
 {
     const size_t nc = (size_t)fb_groups(K);
     return fb_weight_elems(K) * es + nc * FB_HPIX * 16 * es +
-           sizeof(float) * ((size_t)FB_WARPS * FB_SCRATCH + 2 * 16 * nc) + FB_WIN * 4 * es;
+           sizeof(float) * ((size_t)FB_WARPS * FB_SCRATCH + 2 * 16 * nc) + 2 * FB_WIN * 4 * es;
 }
 
 #ifdef GC_CUDA_EMULATE
@@ -93,28 +94,61 @@ static __device__ __forceinline__ unsigned char *fb_shared(void)
 }
 #endif
 
-/* The input the tile at (oy0, ox0) of image xi reads (input pixels oy0 - 2 .. + 33,
- * ox0 - 2 .. + 17, channels 0..3: one 8-byte load from the backend's 8-channel packing, whose
- * fourth channel is never read), zeros outside the image, into the window win */
-template <typename T>
-static __device__ __forceinline__ void fb_stage_window(const T *xi, int32_t C0, int32_t H,
-                                                       int32_t W, int32_t oy0, int32_t ox0, T *win)
+/* Where tile `tile` starts: its image and its first second-conv output row and column */
+static __device__ __forceinline__ void fb_tile_at(size_t tile, int32_t tiles_y, int32_t tiles_x,
+                                                  size_t *img, int32_t *oy0, int32_t *ox0)
 {
+    const size_t rest = tile / (size_t)tiles_x;
+    *ox0 = (int32_t)(tile % (size_t)tiles_x) * FB_TW;
+    *oy0 = (int32_t)(rest % (size_t)tiles_y) * FB_TH;
+    *img = rest / (size_t)tiles_y;
+}
+
+/* The input tile `tile` reads (input pixels oy0 - 2 .. + 33, ox0 - 2 .. + 17, channels 0..3:
+ * 8 bytes of the backend's 8-channel packing, whose fourth channel is never read), zeros
+ * outside the image, into the window win. From the 8-channel packing on sm_80+ the copies
+ * are asynchronous (cp.async, zero-filled outside the image): fb_window_wait, then a
+ * barrier, before the window is read. */
+template <typename T>
+static __device__ __forceinline__ void fb_stage_window(const T *x, int32_t C0, int32_t H, int32_t W,
+                                                       size_t tile, int32_t tiles_y,
+                                                       int32_t tiles_x, T *win)
+{
+    size_t img;
+    int32_t oy0, ox0;
+    fb_tile_at(tile, tiles_y, tiles_x, &img, &oy0, &ox0);
+    const T *xi = x + img * (size_t)H * W * C0;
     GC_BLOCK_SHARE(i, FB_WIN)
     {
         const int32_t iy = oy0 - 2 + (int32_t)(i / FB_WX), ix = ox0 - 2 + (int32_t)(i % FB_WX);
+        const int inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+        const T *src = inside ? xi + ((size_t)iy * W + (size_t)ix) * C0 : xi;
+#if !defined(GC_CUDA_EMULATE) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+        if (C0 == 8) {
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(
+                             (unsigned)__cvta_generic_to_shared(win + i * 4)),
+                         "l"(src), "r"(inside ? 8 : 0)
+                         : "memory");
+            continue;
+        }
+#endif
         uint2 u = make_uint2(0, 0);
-        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-            const T *src = xi + ((size_t)iy * W + (size_t)ix) * C0;
-            if (C0 == 8) {
-                u = *(const uint2 *)src;
-            } else {
-                u.x = bits16(src[0]) | bits16(src[1]) << 16;
-                u.y = bits16(src[2]);
-            }
+        if (inside && C0 == 8) {
+            u = *(const uint2 *)src;
+        } else if (inside) {
+            u.x = bits16(src[0]) | bits16(src[1]) << 16;
+            u.y = bits16(src[2]);
         }
         GC_STORE8(win + i * 4, u);
     }
+}
+
+/* This thread's asynchronous window copies landed (a barrier then shows them to all) */
+static __device__ __forceinline__ void fb_window_wait(void)
+{
+#if !defined(GC_CUDA_EMULATE) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+#endif
 }
 
 /* Step 1 for strip `strip` of the halo of the tile at (oy0, ox0) of an H x W image: the
@@ -210,7 +244,7 @@ static __global__ void __launch_bounds__(FB_THREADS, 1)
     T *const w2 = (T *)sm, *const w1 = w2 + W2, *const halo = w1 + W1;
     float *const scratch = (float *)(halo + (size_t)NC * FB_HPIX * 16);
     float *const b1 = scratch + FB_WARPS * FB_SCRATCH, *const b2 = b1 + KP;
-    T *const win = (T *)(b2 + KP);
+    T *const win0 = (T *)(b2 + KP); /* two windows, FB_WIN * 4 elements apart */
     const int warp = (int)(threadIdx.x >> 5), lane = (int)(threadIdx.x & 31);
     float *const scr = scratch + warp * FB_SCRATCH;
     T *const arows = (T *)(scr + 16 * FB_LD); /* step 1's A rows after 16 rows of floats */
@@ -226,21 +260,25 @@ static __global__ void __launch_bounds__(FB_THREADS, 1)
         b1[i] = bias[i];
     }
     const int32_t PH = H / 2, PW = W / 2;
-    for (size_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        const int32_t tx = (int32_t)(tile % (size_t)tiles_x);
-        const size_t rest = tile / (size_t)tiles_x;
-        const int32_t ty = (int32_t)(rest % (size_t)tiles_y);
-        const size_t img = rest / (size_t)tiles_y;
-        const int32_t oy0 = ty * FB_TH, ox0 = tx * FB_TW;
-        /* the window is free (the last tile's step 1 is behind the barrier before its step
-         * 2): staged while the other warps finish that step 2 */
-        fb_stage_window(x + img * (size_t)H * W * C0, C0, H, W, oy0, ox0, win);
+    if (blockIdx.x < tiles)
+        fb_stage_window(x, C0, H, W, blockIdx.x, tiles_y, tiles_x, win0);
+    int cur = 0; /* the window of this tile; the other takes the next tile's */
+    for (size_t tile = blockIdx.x; tile < tiles; tile += gridDim.x, cur ^= 1) {
+        size_t img;
+        int32_t oy0, ox0;
+        fb_tile_at(tile, tiles_y, tiles_x, &img, &oy0, &ox0);
+        fb_window_wait();
         GC_SYNCTHREADS(); /* the weights and window are in; the last step 2 read the halo */
         GC_WARP_SHARE(strip, warp, FB_WARPS, FB_STRIPS)
         {
-            fb_first_conv_strip<T, NC>(win, H, W, oy0, ox0, strip, lane, w1, b1, halo, scr, arows);
+            fb_first_conv_strip<T, NC>(win0 + cur * FB_WIN * 4, H, W, oy0, ox0, strip, lane, w1, b1,
+                                       halo, scr, arows);
         }
-        GC_SYNCTHREADS(); /* the halo is whole */
+        GC_SYNCTHREADS(); /* the halo is whole; the other window's last reader (the last
+                             tile's step 1) is done: the next tile's input comes in under step 2 */
+        if (tile + gridDim.x < tiles)
+            fb_stage_window(x, C0, H, W, tile + gridDim.x, tiles_y, tiles_x,
+                            win0 + (cur ^ 1) * FB_WIN * 4);
 
         /* 2: rows 4 warp + m (m < 4) times KP outputs over 9 taps x NC steps of 16 inputs */
         wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][NC];
