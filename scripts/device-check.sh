@@ -195,9 +195,10 @@ if [ -n "${GC_DEVICE_NO_SANITIZER:-}" ]; then
     echo "== compute-sanitizer skipped (GC_DEVICE_NO_SANITIZER)"
 elif [ -n "$SAN" ] && [ $quick_rc -eq 0 ]; then
     # gpu_quick under both tools; then every kernel of ours at its test's sizes (kernels_gpu:
-    # the cam, score, pooling, image and first-conv kernels) under memcheck, and under
-    # racecheck for the one that shares memory between lanes (the tensor-core first conv's
-    # staging and accumulators, ordered by __syncwarp only)
+    # the cam, score, pooling, image, first-conv and first-block kernels) under memcheck, and
+    # under racecheck for those that share memory between lanes and warps (the tensor-core
+    # first conv's staging and accumulators, ordered by __syncwarp only; the first block's
+    # window, halo and scratch, ordered by __syncthreads, __syncwarp and cp.async waits)
     for run in memcheck:quick racecheck:quick memcheck:kernels racecheck:kernels \
         memcheck:guided; do
         tool=${run%%:*} what=${run##*:}
