@@ -284,6 +284,21 @@ def autotune_table(ix, p):
     p("")
 
 
+def first_block_lines(ix, p):
+    """The first block in one kernel (GC_FIRST_BLOCK=fused) against the same run's default,
+    layer by layer: its kernel's time is profiled as the block's first conv's."""
+    for key, r in sorted(ix.first_conv.items(), key=lambda kv: str(kv[0])):
+        if key[4] != "block" or not r.get("ok") or not r.get("layers"):
+            continue
+        d = ix.by.get(key[:4])
+        fused = sum(x["ms"] for x in r["layers"] if x["name"].startswith("block1_"))
+        dflt = sum(x["ms"] for x in (d or {}).get("layers") or []
+                   if x["name"].startswith("block1_"))
+        p(f"- the first block in one kernel, {key[1]} {key[2]} b{key[3]} (profiled): "
+          f"{fused:.3f} ms" + (f" against {dflt:.3f} ms for block1's three layers in the "
+                               f"default run" if dflt else "") + "\n")
+
+
 def variant_table(ix, p, runs, title, name, label=None):
     """A variant's runs (CUDA graph replay, unfused convs) against the default, side by side;
     label(record), when given, names each row's variant in a column of its own."""
@@ -602,6 +617,7 @@ def main():
                   "before it, our kernel everywhere), and the first block (conv, conv, pool) in "
                   "one kernel (`GC_FIRST_BLOCK=fused`, cuda/first_block.cu)",
                   "named", first_conv_label)
+    first_block_lines(ix, p)
 
     # ------------------------------------------------------------ the other methods
     method_table(ix, p)
