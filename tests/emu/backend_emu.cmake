@@ -206,23 +206,24 @@ gc_emu_switch_test(emu_gpu_vs_cpu_fuse0_custom_guided_backprop test_gpu_vs_cpu_e
 # our first-conv kernel in bf16/fp16 too (GC_FIRST_CONV=ours; by default only in fp32)
 gc_emu_switch_test(emu_gpu_features_first_ours_tv16_default test_gpu_features_emu tv16_default
   "GC_FIRST_CONV=ours")
-# the tensor-core first conv (GC_FIRST_CONV=tc, opt-in: cuda/first_conv_tc.cu) in the bf16
-# and fp16 contexts, on a model whose first conv it takes (16 outputs; tv16's 8 it does not):
-# passes only when the case passes and the kernel ran (GC_EMU_TRACE names it)
-add_test(NAME emu_gpu_features_first_tc_custom_default COMMAND sh -c
-  "GC_FIRST_CONV=tc GC_EMU_TRACE=1 \"$0\" \"$1\" >\"$2\" 2>&1; rc=$?; cat \"$2\"; [ $rc = 0 ] && grep -q 'kernel op_first_conv_tc_kernel' \"$2\""
-  $<TARGET_FILE:test_gpu_features_emu> ${_gc_t}/golden/custom_default.golden.safetensors
-  ${CMAKE_CURRENT_BINARY_DIR}/emu_gpu_features_first_tc.log)
-set_tests_properties(emu_gpu_features_first_tc_custom_default PROPERTIES LABELS "cpu;emu"
-  TIMEOUT 900)
-# the first block in one kernel (GC_FIRST_BLOCK=fused, opt-in: cuda/first_block.cu) in the
-# bf16 and fp16 contexts of VGG16's layout: passes only when the case passes and the kernel ran
-add_test(NAME emu_gpu_features_first_block_tv16_default COMMAND sh -c
-  "GC_FIRST_BLOCK=fused GC_EMU_TRACE=1 \"$0\" \"$1\" >\"$2\" 2>&1; rc=$?; cat \"$2\"; [ $rc = 0 ] && grep -q 'kernel op_first_block_kernel' \"$2\""
-  $<TARGET_FILE:test_gpu_features_emu> ${_gc_t}/golden/tv16_default.golden.safetensors
-  ${CMAKE_CURRENT_BINARY_DIR}/emu_gpu_features_first_block.log)
-set_tests_properties(emu_gpu_features_first_block_tv16_default PROPERTIES LABELS "cpu;emu"
-  TIMEOUT 900)
+# test_gpu_features_emu on a golden case under an environment switch that puts one of our
+# kernels in the bf16 and fp16 contexts: passes only when the case passes and the kernel ran
+# (GC_EMU_TRACE names each kernel at its first launch)
+function(gc_emu_kernel_test name case env kernel)
+  add_test(NAME ${name} COMMAND sh -c
+    "${env} GC_EMU_TRACE=1 \"$0\" \"$1\" >\"$2\" 2>&1; rc=$?; cat \"$2\"; [ $rc = 0 ] && grep -q 'kernel ${kernel}' \"$2\""
+    $<TARGET_FILE:test_gpu_features_emu> ${_gc_t}/golden/${case}.golden.safetensors
+    ${CMAKE_CURRENT_BINARY_DIR}/${name}.log)
+  set_tests_properties(${name} PROPERTIES LABELS "cpu;emu" TIMEOUT 900)
+endfunction()
+# the tensor-core first conv (GC_FIRST_CONV=tc, opt-in: cuda/first_conv_tc.cu), on a model
+# whose first conv it takes (16 outputs; tv16's 8 it does not)
+gc_emu_kernel_test(emu_gpu_features_first_tc_custom_default custom_default GC_FIRST_CONV=tc
+  op_first_conv_tc_kernel)
+# the first block in one kernel (GC_FIRST_BLOCK=fused, opt-in: cuda/first_block.cu) on
+# VGG16's layout
+gc_emu_kernel_test(emu_gpu_features_first_block_tv16_default tv16_default GC_FIRST_BLOCK=fused
+  op_first_block_kernel)
 # every conv fused, true fp32 included (GC_CUDNN_FUSE=1; unfused by default there)
 gc_emu_switch_test(emu_gpu_vs_cpu_fuse1_custom_default test_gpu_vs_cpu_emu custom_default
   "GC_CUDNN_FUSE=1")
