@@ -121,6 +121,14 @@ add_test(NAME emu_batch_plans COMMAND test_batch_plans_emu
   ${PROJECT_SOURCE_DIR}/models/demo/shapes-vgg.safetensors)
 set_tests_properties(emu_batch_plans PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
 
+# When the backend takes the first block in one kernel (GC_FIRST_BLOCK=fused) and when it
+# must not: cuDNN's convolved images counted, results against a twin without the switch
+gc_emu_program(test_first_block_paths ${GC_EMU_DIR}/test_first_block_paths.c)
+target_include_directories(test_first_block_paths_emu PRIVATE ${GC_EMU_DIR})
+add_test(NAME emu_first_block_paths COMMAND test_first_block_paths_emu
+  ${_gc_t}/golden/tv_vgg16_small.safetensors)
+set_tests_properties(emu_first_block_paths PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
+
 # Device faults provoked on the emulated device (test_emu_faults.c)
 gc_emu_program(test_emu_faults ${GC_EMU_DIR}/test_emu_faults.c)
 target_include_directories(test_emu_faults_emu PRIVATE ${GC_EMU_DIR})
