@@ -92,8 +92,8 @@ static void check_case(const char *what, gc_precision prec, gc_method method, co
           b.conv_images, want, taken ? "the block by our kernel" : "every conv by cuDNN");
     double worst = 0.0;
     for (int i = 0; i < N; i++) {
-        CHECK(a.res[i].class_id == b.res[i].class_id, "%s: image %d class %d, twin's %d", what,
-              i, (int)b.res[i].class_id, (int)a.res[i].class_id);
+        CHECK(a.res[i].class_id == b.res[i].class_id, "%s: image %d class %d, twin's %d", what, i,
+              (int)b.res[i].class_id, (int)a.res[i].class_id);
         for (size_t p = 0; p < sizeof a.cams / sizeof a.cams[0] / N; p++)
             worst = fmax(worst, fabs(a.cams[i * (sizeof a.cams / sizeof a.cams[0] / N) + p] -
                                      b.cams[i * (sizeof a.cams / sizeof a.cams[0] / N) + p]));
@@ -115,8 +115,7 @@ int main(int argc, char **argv)
             pixels[i][p] = (uint8_t)((p * (7 + 4 * i) + (p / (SIDE * 3)) * 13) % 251);
         images[i] = (gc_image){pixels[i], SIDE, SIDE, SIDE * 3};
     }
-    check_case("Grad-CAM, default layer", GC_PRECISION_BF16, GC_METHOD_GRADCAM, NULL, "fused",
-               1);
+    check_case("Grad-CAM, default layer", GC_PRECISION_BF16, GC_METHOD_GRADCAM, NULL, "fused", 1);
     check_case("Grad-CAM at block1_pool", GC_PRECISION_BF16, GC_METHOD_GRADCAM, "block1_pool",
                "fused", 1);
     check_case("Grad-CAM at block1_conv2", GC_PRECISION_BF16, GC_METHOD_GRADCAM, "block1_conv2",
