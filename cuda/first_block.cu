@@ -11,7 +11,7 @@
  * A GPU: opt-in (GC_FIRST_BLOCK=fused) until the device bench has timed it and the GPU tests
  * (kernels_gpu, gpu_features_first_block_*) have checked it.
  *
- * One block (8 warps, 1 a multiprocessor: ~179 KB of shared memory at K = 64) keeps both
+ * One block (8 warps, 1 a multiprocessor: ~190 KB of shared memory at K = 64) keeps both
  * convs' weights in shared memory and walks tiles of 32 x 16 second-conv outputs (16 x 8
  * pooled), image after image (a persistent grid, one block a multiprocessor):
  *   1. the first conv over the tile's halo, 34 x 18 pixels (its outputs outside the image are
@@ -127,7 +127,7 @@ static __device__ __forceinline__ void fb_stage_window(const T *x, int32_t C0, i
         if (C0 == 8) {
             asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(
                              (unsigned)__cvta_generic_to_shared(win + i * 4)),
-                         "l"(src), "r"(inside ? 8 : 0)
+                         "l"(__cvta_generic_to_global(src)), "r"(inside ? 8 : 0)
                          : "memory");
             continue;
         }
@@ -360,6 +360,11 @@ int gc_first_block_supported(gc_dtype t, int32_t cin, int32_t k1, int32_t k2)
 size_t gc_first_block_weight_elems(int32_t K)
 {
     return fb_weight_elems(K);
+}
+
+size_t gc_first_block_smem_bytes(gc_dtype t, int32_t K)
+{
+    return fb_smem_bytes(K, gc_dtype_size(t));
 }
 
 size_t gc_first_block_bias_floats(int32_t K)

@@ -137,6 +137,8 @@ gc_status gc_first_conv_tc_cuda(cudaStream_t st, gc_dtype t, const void *x, int3
 int gc_first_block_supported(gc_dtype t, int32_t cin, int32_t k1, int32_t k2);
 size_t gc_first_block_weight_elems(int32_t K);
 size_t gc_first_block_bias_floats(int32_t K);
+/* the dynamic shared memory a block takes (what gc_first_block_prepare asks of the device) */
+size_t gc_first_block_smem_bytes(gc_dtype t, int32_t K);
 /* wt (gc_first_block_weight_elems floats, to go up in t) and bias
  * (gc_first_block_bias_floats: the two convs' biases, each padded to a multiple of 16)
  * from the model's float weights w1 (K, 3, 3, 3), w2 (K, 3, 3, K) and biases (may be NULL) */

@@ -419,7 +419,8 @@ static void test_first_conv_tc(gc_errbuf *err)
  * fp16/bf16 against the CPU's convs and pool of the same rounded values, the first conv's
  * map rounded to t as a layer's output is: 16 channels on sizes of one tile (32 x 16) or
  * less, odd sizes, several tiles with partial ones and one row (no pooled pixel); 8 (half a
- * group) on three tiles; 32 on two tiles, 64 on two rows of tiles and on 2 x 3 partial ones. The grid: one block a multiprocessor, and one block walking every tile. */
+ * group) on three tiles; 32 on two tiles, 64 on two rows of tiles and on 2 x 3 partial ones
+ * (one block: its second window in use, at every width). The grid: one block a multiprocessor, and one block walking every tile. */
 static void test_first_block(gc_errbuf *err)
 {
     struct shape {
@@ -427,8 +428,8 @@ static void test_first_block(gc_errbuf *err)
     };
     static const shape shapes[] = {
         {2, 5, 7, 16, 3, 0},   {1, 34, 18, 16, 8, 1}, {1, 1, 9, 16, 8, 0},  {1, 3, 3, 16, 3, 0},
-        {2, 33, 35, 16, 8, 0}, {1, 7, 36, 8, 8, 0},   {1, 9, 20, 32, 8, 1},
-        {1, 40, 10, 64, 8, 0}, {1, 34, 33, 64, 8, 0}};
+        {2, 33, 35, 16, 8, 0}, {1, 7, 36, 8, 8, 1},   {1, 9, 20, 32, 8, 1},
+        {1, 40, 10, 64, 8, 0}, {1, 34, 33, 64, 8, 1}};
     std::vector<float> scratch(CPU_SCRATCH_FLOATS);
     for (const shape &sh : shapes)
         for (gc_dtype t : {GC_DT_F16, GC_DT_BF16}) {
@@ -437,7 +438,16 @@ static void test_first_block(gc_errbuf *err)
             const gc_status pst = gc_first_block_prepare(0, t, K, &blocks, err);
             if (pst == GC_ERR_UNSUPPORTED) { /* a GPU with less shared memory: the backend's
                                                 layers one by one, as here */
-                printf("  first_block %d channels: %s (skipped)\n", K, err->msg);
+                cudaDeviceProp prop;
+                cudaGetDeviceProperties(&prop, 0);
+                checks++;
+                if (prop.major >= 8 &&
+                    prop.sharedMemPerBlockOptin >= gc_first_block_smem_bytes(t, K))
+                    FAIL("first_block %d channels refused with %zu bytes of shared memory "
+                         "allowed: %s",
+                         K, (size_t)prop.sharedMemPerBlockOptin, err->msg);
+                else
+                    printf("  first_block %d channels: %s (skipped)\n", K, err->msg);
                 continue;
             }
             expect_ok("first_block_prepare", pst, err);
