@@ -8,8 +8,8 @@
  * is 0.99 TFLOP, ~1 ms at the dense peak: the three layers write and read 224x224x64 maps
  * (6.4 MB an image in bf16) three times. Here the first conv's 64 channels never leave
  * shared memory and the block writes only the pooled map (a quarter of one). NOT YET RUN ON
- * A GPU: opt-in (GC_FIRST_BLOCK=fused) until the device bench (step 1b) has timed it and the GPU tests
- * (kernels_gpu, gpu_features_first_block_*) have checked it.
+ * A GPU: opt-in (GC_FIRST_BLOCK=fused) until the device bench (step 1b) has timed it and the
+ * GPU tests (kernels_gpu, gpu_features_first_block_*) have checked it.
  *
  * One block (8 warps, 1 a multiprocessor: ~190 KB of shared memory at K = 64) keeps both
  * convs' weights in shared memory and walks tiles of 32 x 16 second-conv outputs (16 x 8
