@@ -156,6 +156,11 @@ double now_seconds(void);
 int write_npy(const char *path, const float *data, int32_t h, int32_t w);
 /* mkdir -p of the folder part of path. 0 on failure. */
 int make_parent_dirs(const char *path);
+/* The same; made (len bytes) then names the outermost folder it created ("" when none). */
+int make_parent_dirs_noting(const char *path, char *made, size_t len);
+/* The folders make_parent_dirs_noting made for path, innermost first, up to made, removed
+ * while they are empty: a run that stops before writing anything leaves no folder behind. */
+void remove_made_dirs(const char *path, const char *made);
 
 /* ---- resume.c */
 typedef struct resume_set {

@@ -166,7 +166,8 @@ static int run(cli_config *cfg, const mpi_world *w)
     report rep;
     input_list list = {0};
     resume_set earlier = {0};
-    char err[1024], results[PATH_MAX], jsonl[PATH_MAX], demo[PATH_MAX];
+    char err[1024], results[PATH_MAX], jsonl[PATH_MAX], demo[PATH_MAX], made[PATH_MAX] = "";
+    int working = 0; /* the work began: what the run made of the output folder stays */
     cfg->rank = w->rank;
     cfg->ranks = w->size;
     for (int i = 0; i < cfg->n_inputs; i++)
@@ -191,7 +192,7 @@ static int run(cli_config *cfg, const mpi_world *w)
                          "give files or folders, which the ranks share out");
     else if (!devices_resolve(cfg, mpi ? w->local_rank : -1, err, sizeof err))
         rc = setup_error("%s", err);
-    else if (!make_parent_dirs(results))
+    else if (!make_parent_dirs_noting(results, made, sizeof made))
         rc = setup_error("cannot create %s: %s", cfg->out_dir, strerror(errno));
     else if (!cfg->resume && !cfg->overwrite &&
              ((stat(results, &sb) == 0 && sb.st_size > 0) || parts_exist(cfg->out_dir)))
@@ -236,6 +237,7 @@ static int run(cli_config *cfg, const mpi_world *w)
         goto done;
 
     /* 4. the work */
+    working = 1;
     if (!from_stdin) {
         size_t members = 0;
         for (size_t i = 0; i < list.count; i++)
@@ -277,6 +279,9 @@ static int run(cli_config *cfg, const mpi_world *w)
 done:
     if (rep_open)
         report_close(&rep);
+    if (rc && !working) /* a set-up error (a usage error found late, say --labels): the
+                           output folder this run created goes again while it is empty */
+        remove_made_dirs(results, made);
     resume_free(&earlier);
     for (size_t i = 0; i < list.count; i++)
         job_free(list.jobs[i]);

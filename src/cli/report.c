@@ -355,19 +355,45 @@ void report_finish(report *r)
     pthread_mutex_unlock(&r->mu);
 }
 
-int make_parent_dirs(const char *path)
+int make_parent_dirs_noting(const char *path, char *made, size_t len)
 {
     char buf[4096];
+    if (made && len)
+        made[0] = 0;
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        if (mkdir(buf, 0777) == 0) {
+            if (made && len && !made[0])
+                snprintf(made, len, "%s", buf);
+        } else if (errno != EEXIST) {
             return 0;
+        }
         *p = '/';
     }
     return 1;
+}
+
+int make_parent_dirs(const char *path)
+{
+    return make_parent_dirs_noting(path, NULL, 0);
+}
+
+void remove_made_dirs(const char *path, const char *made)
+{
+    if (!made || !*made)
+        return;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    const size_t outermost = strlen(made);
+    for (char *slash = strrchr(buf, '/'); slash && (size_t)(slash - buf) >= outermost;
+         slash = strrchr(buf, '/')) {
+        *slash = 0;
+        if (rmdir(buf) != 0) /* not empty (or gone): what is in it stays */
+            return;
+    }
 }
 
 int write_npy(const char *path, const float *data, int32_t h, int32_t w)

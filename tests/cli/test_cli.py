@@ -821,6 +821,22 @@ r = run("-w", WEIGHTS, "-o", os.path.join(WORK, "out_lab_short"), "--labels", sh
         os.path.join(data, "a.png"))
 check(r.returncode == 2 and "9 lines for a model of 10 classes" in r.stderr,
       "--labels with a line too few: exit 2, the counts named", (r.returncode, r.stderr))
+# ... found after the weights loaded: the output folder the run had made is gone again, and
+# one that was there before stays (with what is in it)
+check(not os.path.exists(os.path.join(WORK, "out_lab_short")),
+      "a set-up error leaves no output folder behind", os.listdir(WORK))
+nested = os.path.join(WORK, "out_lab_nest", "a", "b")
+r = run("-w", WEIGHTS, "-o", nested, "--labels", short, "-q", os.path.join(data, "a.png"))
+check(r.returncode == 2 and not os.path.exists(os.path.join(WORK, "out_lab_nest")),
+      "a set-up error removes every folder the run made for -o", r.stderr)
+kept = os.path.join(WORK, "out_lab_kept")
+os.makedirs(kept)
+open(os.path.join(kept, "mine.txt"), "w").write("x")
+r = run("-w", WEIGHTS, "-o", os.path.join(kept, "sub"), "--labels", short, "-q",
+        os.path.join(data, "a.png"))
+check(r.returncode == 2 and os.path.exists(os.path.join(kept, "mine.txt")) and
+      not os.path.exists(os.path.join(kept, "sub")),
+      "a set-up error keeps a folder that was there before", os.listdir(kept))
 # a label over the old 1023-byte line buffer stays one label (it shifted every later one)
 longn = os.path.join(WORK, "names_long.txt")
 open(longn, "w").write("x" * 2000 + "\n" + "".join(f"thing {i}\n" for i in range(1, 10)))
