@@ -73,9 +73,11 @@ static int agree(const mpi_world *w, int rc)
     rc = mpi_agree(w, rc, &first);
     if (first == w->rank && setup_msg[0]) {
         if (w->size > 1 && w->rank != 0)
-            fprintf(stderr, "gradcam: rank %d: %s\n", w->rank, setup_msg);
+            fprintf(stderr, "gradcam: rank %d: ", w->rank);
         else
-            fprintf(stderr, "gradcam: %s\n", setup_msg);
+            fputs("gradcam: ", stderr);
+        fput_escaped(setup_msg, stderr);
+        fputc('\n', stderr);
     }
     return rc;
 }

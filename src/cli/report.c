@@ -290,11 +290,28 @@ void report_job(report *r, const job *j)
         r->failed++;
         if (r->show_progress)
             fprintf(stderr, "\r\033[K");
-        fprintf(stderr, "gradcam: %s\n", j->error ? j->error : j->path);
+        fputs("gradcam: ", stderr);
+        fput_escaped(j->error ? j->error : j->path, stderr);
+        fputc('\n', stderr);
     }
     draw_progress(r, 0);
     pthread_mutex_unlock(&r->mu);
     free(line);
+}
+
+void fput_escaped(const char *s, FILE *f)
+{
+    for (; *s; s++) {
+        const unsigned char c = (unsigned char)*s;
+        if (c == '\n')
+            fputs("\\n", f);
+        else if (c == '\t')
+            fputs("\\t", f);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
+    }
 }
 
 static void vprint_note(const cli_config *cfg, const char *fmt, va_list ap)
@@ -302,9 +319,11 @@ static void vprint_note(const cli_config *cfg, const char *fmt, va_list ap)
     char msg[1200];
     vsnprintf(msg, sizeof msg, fmt, ap);
     if (cfg->ranks > 1)
-        fprintf(stderr, "gradcam: rank %d: note: %s\n", cfg->rank, msg);
+        fprintf(stderr, "gradcam: rank %d: note: ", cfg->rank);
     else
-        fprintf(stderr, "gradcam: note: %s\n", msg);
+        fputs("gradcam: note: ", stderr);
+    fput_escaped(msg, stderr);
+    fputc('\n', stderr);
 }
 
 void print_note(const cli_config *cfg, const char *fmt, ...)

@@ -821,6 +821,15 @@ r = run("-w", WEIGHTS, "-o", os.path.join(WORK, "out_lab_short"), "--labels", sh
         os.path.join(data, "a.png"))
 check(r.returncode == 2 and "9 lines for a model of 10 classes" in r.stderr,
       "--labels with a line too few: exit 2, the counts named", (r.returncode, r.stderr))
+# a file name with control characters in a message: escaped, so that it can neither break
+# the line nor send the terminal an escape sequence (the bytes of the name itself untouched)
+ctl = os.path.join(WORK, "in_ctl")
+os.makedirs(ctl)
+open(os.path.join(ctl, "bad\x1b[31mred\nline.png"), "w").write("not an image")
+r = run("-w", WEIGHTS, "-o", os.path.join(WORK, "out_ctl"), "-q", ctl)
+check(r.returncode == 1 and "bad\\x1b[31mred\\nline.png: not a PNG" in r.stderr and
+      "\x1b" not in r.stderr, "control characters of a file name escaped in its message",
+      repr(r.stderr))
 # ... found after the weights loaded: the output folder the run had made is gone again, and
 # one that was there before stays (with what is in it)
 check(not os.path.exists(os.path.join(WORK, "out_lab_short")),
