@@ -431,8 +431,13 @@ static void test_first_block(gc_errbuf *err)
         {2, 33, 35, 16, 8, 0}, {1, 7, 36, 8, 8, 1},   {1, 9, 20, 32, 8, 1},
         {1, 40, 10, 64, 8, 0}, {1, 34, 33, 64, 8, 1}};
     std::vector<float> scratch(CPU_SCRATCH_FLOATS);
+    /* under a sanitizer (CI's Debug build, where the emulated tiles cost ten times more)
+     * 32 and 64 channels in bf16 only */
+    const int sanitized = getenv("GC_TEST_SANITIZER") != NULL;
     for (const shape &sh : shapes)
         for (gc_dtype t : {GC_DT_F16, GC_DT_BF16}) {
+            if (sanitized && sh.K >= 32 && t == GC_DT_F16)
+                continue;
             const int32_t K = sh.K, H = sh.H, W = sh.W, n = sh.n;
             int blocks = 0;
             const gc_status pst = gc_first_block_prepare(0, t, K, &blocks, err);
