@@ -128,7 +128,8 @@ typedef struct cuda_state {
     float *b0;                         /* (cout): its biases, rounded to T; NULL else       */
     void *w_fb;                        /* T: the first block's two convs for its kernel
                                           (gc_first_block_weights_host); NULL else          */
-    float *b_fb;                       /* (2 cout): their biases, rounded to T; NULL else   */
+    float *b_fb;                       /* their biases, rounded to T, each padded to a
+                                          multiple of 16 (gc_first_block_bias_floats)       */
     void *dw[GC_MAX_DENSE];            /* T: (out, in)                                      */
     float *db[GC_MAX_DENSE];           /* (out)                                             */
     gc_conv_plan fwd[GC_MAX_LAYERS], bwd[GC_MAX_LAYERS]; /* for N images                 */

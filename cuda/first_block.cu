@@ -399,9 +399,7 @@ void gc_first_block_weights_host(gc_dtype t, const float *w1, const float *b1, c
         for (int c = 0; c < 2; c++) {
             const float *b = c ? b2 : b1;
             const float v = b ? b[o] : 0.0f;
-            bias[(size_t)c * 16 * nc + o] = t == GC_DT_F16
-                                                ? __half2float(__float2half_rn(v))
-                                                : __bfloat162float(__float2bfloat16_rn(v));
+            bias[(size_t)c * 16 * nc + o] = tc_rounded(t, v);
         }
 }
 
@@ -464,10 +462,7 @@ gc_status gc_first_block_cuda(cudaStream_t st, gc_dtype t, const void *x, int32_
         return gc_fail(err, GC_ERR_BACKEND,
                        "fused first block: %d channels (8, 16, 32 or 64) from %d in %s, or "
                        "unaligned buffers",
-                       (int)K, (int)C0,
-                       t == GC_DT_BF16  ? "bf16"
-                       : t == GC_DT_F16 ? "fp16"
-                                        : "fp32");
+                       (int)K, (int)C0, tc_dtype_name(t));
     const int32_t tiles_y = (H + FB_TH - 1) / FB_TH, tiles_x = (W + FB_TW - 1) / FB_TW;
     const size_t tiles = (size_t)n * (size_t)tiles_y * (size_t)tiles_x;
     if (tiles == 0 || H < 2 || W < 2)

@@ -240,8 +240,7 @@ void gc_first_conv_tc_weights_host(gc_dtype t, const float *w, const float *b, i
         /* the bias rounded to t and back, as cuDNN's bias tensor and first_conv.cu's are (the
          * weights are rounded where they go up in t) */
         const float v = b ? b[k] : 0.0f;
-        bias[k] = t == GC_DT_F16 ? __half2float(__float2half_rn(v))
-                                 : __bfloat162float(__float2bfloat16_rn(v));
+        bias[k] = tc_rounded(t, v);
     }
 }
 
@@ -255,10 +254,7 @@ gc_status gc_first_conv_tc_cuda(cudaStream_t st, gc_dtype t, const void *x, int3
         return gc_fail(err, GC_ERR_BACKEND,
                        "first conv tensor-core kernel: %d output channels (a multiple of 16) "
                        "from %d in %s, or unaligned buffers",
-                       (int)K, (int)C0,
-                       t == GC_DT_BF16  ? "bf16"
-                       : t == GC_DT_F16 ? "fp16"
-                                        : "fp32");
+                       (int)K, (int)C0, tc_dtype_name(t));
     const int nt = K % 64 == 0 ? 4 : K % 32 == 0 ? 2 : 1; /* 16-wide tiles a warp */
     const int mt = W > TC_PIX ? 2 : 1;                    /* 16-pixel tiles a warp */
     const size_t tasks =

@@ -90,6 +90,20 @@ load_shared(nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bflo
 #undef GC_WMMA_LD_BF16
 #endif
 
+/* v rounded to t (fp16 or bf16) and back, on the host: a bias as the tensor-core kernels add
+ * it, the value cuDNN's bias tensor of type t holds */
+static inline float tc_rounded(gc_dtype t, float v)
+{
+    return t == GC_DT_F16 ? __half2float(__float2half_rn(v))
+                          : __bfloat162float(__float2bfloat16_rn(v));
+}
+
+/* t's name in the kernels' messages */
+static inline const char *tc_dtype_name(gc_dtype t)
+{
+    return t == GC_DT_BF16 ? "bf16" : t == GC_DT_F16 ? "fp16" : "fp32";
+}
+
 /* A T's 16 bits, for packing two into a 32-bit word */
 static __device__ __forceinline__ uint32_t bits16(__half v)
 {

@@ -154,11 +154,13 @@ double now_seconds(void);
 
 /* Writes a float32 .npy array atomically (temp + rename). 0 on failure, errno set. */
 int write_npy(const char *path, const float *data, int32_t h, int32_t w);
-/* mkdir -p of the folder part of path. 0 on failure. */
 /* s to f with its control characters escaped (\n, \t, \xHH): a file's name in a message
  * cannot break the line or send the terminal escape sequences; other bytes (UTF-8) as they
  * are */
 void fput_escaped(const char *s, FILE *f);
+/* One line on stderr: prefix as it is, then msg escaped (fput_escaped) */
+void print_escaped_line(const char *prefix, const char *msg);
+/* mkdir -p of the folder part of path. 0 on failure. */
 int make_parent_dirs(const char *path);
 /* The same; made (len bytes) then names the outermost folder it created ("" when none). */
 int make_parent_dirs_noting(const char *path, char *made, size_t len);

@@ -72,12 +72,10 @@ static int agree(const mpi_world *w, int rc)
     int first;
     rc = mpi_agree(w, rc, &first);
     if (first == w->rank && setup_msg[0]) {
+        char prefix[64] = "gradcam: ";
         if (w->size > 1 && w->rank != 0)
-            fprintf(stderr, "gradcam: rank %d: ", w->rank);
-        else
-            fputs("gradcam: ", stderr);
-        fput_escaped(setup_msg, stderr);
-        fputc('\n', stderr);
+            snprintf(prefix, sizeof prefix, "gradcam: rank %d: ", w->rank);
+        print_escaped_line(prefix, setup_msg);
     }
     return rc;
 }

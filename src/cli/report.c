@@ -290,9 +290,7 @@ void report_job(report *r, const job *j)
         r->failed++;
         if (r->show_progress)
             fprintf(stderr, "\r\033[K");
-        fputs("gradcam: ", stderr);
-        fput_escaped(j->error ? j->error : j->path, stderr);
-        fputc('\n', stderr);
+        print_escaped_line("gradcam: ", j->error ? j->error : j->path);
     }
     draw_progress(r, 0);
     pthread_mutex_unlock(&r->mu);
@@ -314,16 +312,20 @@ void fput_escaped(const char *s, FILE *f)
     }
 }
 
-static void vprint_note(const cli_config *cfg, const char *fmt, va_list ap)
+void print_escaped_line(const char *prefix, const char *msg)
 {
-    char msg[1200];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    if (cfg->ranks > 1)
-        fprintf(stderr, "gradcam: rank %d: note: ", cfg->rank);
-    else
-        fputs("gradcam: note: ", stderr);
+    fputs(prefix, stderr);
     fput_escaped(msg, stderr);
     fputc('\n', stderr);
+}
+
+static void vprint_note(const cli_config *cfg, const char *fmt, va_list ap)
+{
+    char msg[1200], prefix[64] = "gradcam: note: ";
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (cfg->ranks > 1)
+        snprintf(prefix, sizeof prefix, "gradcam: rank %d: note: ", cfg->rank);
+    print_escaped_line(prefix, msg);
 }
 
 void print_note(const cli_config *cfg, const char *fmt, ...)
