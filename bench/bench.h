@@ -27,6 +27,7 @@
 #define BENCH_N_MODES 10
 
 #define BENCH_MAX_LAYERS 64 /* the library's GC_MAX_LAYERS */
+#define BENCH_MAX_STEPS 96 /* gc_profile_step_ms's steps kept a record */
 
 typedef struct bench_args {
     const char *weights;
@@ -72,6 +73,10 @@ typedef struct bench_mode {
     double layer_ms[BENCH_MAX_LAYERS]; /* ... and each feature layer's forward (medians) */
     char layer_name[BENCH_MAX_LAYERS][32];
     int n_layers;
+    double step_ms[BENCH_MAX_STEPS]; /* ... and the device's steps after the features (medians
+                                        over the profiled calls; gc_profile_step_ms) */
+    char step_name[BENCH_MAX_STEPS][48];
+    int n_steps;
     char profile_error[320];
     /* files mode */
     int32_t files_images, files_ok;

@@ -323,6 +323,30 @@ void time_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
     m->ok = 1;
 }
 
+/* The device's steps after the features of the call just profiled (gc_profile_step_ms) into
+ * column `count` of sv, by name: the first call's steps name m's rows; a step a later call
+ * lacks (or adds) counts 0 there. */
+static void record_steps(gc_context *ctx, bench_mode *m, double sv[][BENCH_MAX_SAMPLES],
+                         int count)
+{
+    for (int k = 0; k < m->n_steps; k++)
+        sv[k][count] = 0.0;
+    const char *name;
+    double ms;
+    for (int32_t i = 0; (ms = gc_profile_step_ms(ctx, i, &name)) >= 0.0; i++) {
+        int k = 0;
+        while (k < m->n_steps && strcmp(m->step_name[k], name) != 0)
+            k++;
+        if (k == m->n_steps) {
+            if (count > 0 || k == BENCH_MAX_STEPS)
+                continue;
+            snprintf(m->step_name[k], sizeof m->step_name[k], "%s", name);
+            m->n_steps++;
+        }
+        sv[k][count] = ms;
+    }
+}
+
 /* The profiled pass of one mode: per-stage medians over --profile-iters calls (after one
  * warm-up call) into m->stages. */
 void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
@@ -332,7 +356,9 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
     enum { STAGES = 9 };
     double v[STAGES][BENCH_MAX_SAMPLES];
     static double lv[BENCH_MAX_LAYERS][BENCH_MAX_SAMPLES]; /* one bench thread profiles */
+    static double sv[BENCH_MAX_STEPS][BENCH_MAX_SAMPLES];
     int count = 0, layers = 0;
+    m->n_steps = 0;
     while (layers < BENCH_MAX_LAYERS && gc_layer_name(ctx, layers))
         layers++;
     if ((call == CALL_DEVICE || call == CALL_DEVICE_PREDICT) &&
@@ -360,6 +386,7 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
             v[k][count] = f[k];
         for (int l = 0; l < layers; l++)
             lv[l][count] = gc_profile_layer_ms(ctx, l);
+        record_steps(ctx, m, sv, count);
         count++;
         m->stages.device_bytes = p.device_bytes;
         m->stages.images = p.images;
@@ -382,4 +409,6 @@ void profile_mode(gc_context *ctx, run_env *e, bench_mode *m, bench_call call)
         snprintf(m->layer_name[l], sizeof m->layer_name[l], "%s", gc_layer_name(ctx, l));
         m->n_layers = l + 1;
     }
+    for (int k = 0; count > 0 && k < m->n_steps; k++)
+        m->step_ms[k] = median_of(sv[k], count);
 }

@@ -151,6 +151,15 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
             }
             fprintf(o, "]");
         }
+        if (m->n_steps > 0) {
+            fprintf(o, ",\"steps\":[");
+            for (int k = 0; k < m->n_steps; k++) {
+                fprintf(o, "%s{\"name\":", k ? "," : "");
+                json_string(o, m->step_name[k]);
+                fprintf(o, ",\"ms\":%.4f}", m->step_ms[k]);
+            }
+            fprintf(o, "]");
+        }
     } else if (*m->profile_error) {
         fprintf(o, ",\"profile_error\":");
         json_string(o, m->profile_error);
@@ -328,6 +337,10 @@ void print_text(const bench_args *a, const bench_meta *meta, const bench_mode *m
                 printf(ltf >= 10.0 ? " (%.0f TF/s)" : " (%.2f TF/s)", ltf);
             printf(l % 4 == 3 || l + 1 == m->n_layers ? "\n" : ",");
         }
+        for (int k = 0; m->profiled && k < m->n_steps; k++) /* three to a line */
+            printf("%s %s %.3f%s", k % 3 == 0 ? "             steps ms:" : "",
+                   m->step_name[k], m->step_ms[k],
+                   k % 3 == 2 || k + 1 == m->n_steps ? "\n" : ",");
     }
     for (int i = 0; i < n_modes; i++)
         if (!modes[i].skipped)

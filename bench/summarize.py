@@ -499,6 +499,15 @@ def main():
             p((f"| {x['name']} | {x['ms']:.3f} | {x.get('tflops', 0):.3g} |"
                if x.get("kind") == "conv" else
                f"| {x['name']} | {x['ms']:.3f} | ({x.get('kind')}) |") + tail)
+    if o and o.get("steps"):
+        steps = o["steps"]
+        p(f"\nAfter the feature layers, `{o.get('mode')}` mode, {o.get('precision')} b{head_b} "
+          f"(CUDA events between the steps, profiled pass): {sum(x['ms'] for x in steps):.3f} "
+          f"ms in {len(steps)} steps\n")
+        p("| step | ms |")
+        p("|---|---:|")
+        for x in steps:
+            p(f"| {x['name']} | {x['ms']:.3f} |")
     misses = []
     if o and o_ips is not None and o_ips < TARGET_IPS and o.get("stages_ms"):
         st = o["stages_ms"]

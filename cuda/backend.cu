@@ -614,11 +614,15 @@ static gc_status read_tensor_impl(gc_context *ctx, cuda_state *s, gc_tensor whic
 {
     gc_errbuf *err = &ctx->err;
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w, Kc = (size_t)ctx->cam_c;
-    const float *src;
+    const void *src;
+    float scale = 1.0f;
     GC_TRY(gcu_enter(ctx, s));
     switch (which) {
     case GC_TENSOR_ACTIVATION: src = s->A; break;
-    case GC_TENSOR_GRADIENT: src = s->grad; break;
+    case GC_TENSOR_GRADIENT:
+        src = s->grad;
+        scale = 1.0f / s->gscale; /* the fp16 backward's scale undone, as the cam kernels do */
+        break;
     case GC_TENSOR_WEIGHTS:
         GC_CUDA_TRY(err, cudaMemcpyAsync(out, s->alpha + (size_t)image * Kc, sizeof(float) * Kc,
                                          cudaMemcpyDeviceToHost, s->stream));
@@ -656,8 +660,10 @@ static gc_status read_tensor_impl(gc_context *ctx, cuda_state *s, gc_tensor whic
         return gc_fail(err, GC_ERR_INVALID_ARGUMENT, "tensor %d not held by the backend",
                        (int)which);
     }
-    src += (size_t)image * hw * Kc;
-    GC_CUDA_TRY(err, cudaMemcpyAsync(s->h_tmp, src, sizeof(float) * hw * Kc,
+    /* the image's (h, w, K) in float (the values the cam kernels used), then down */
+    GC_TRY(gc_convert_cuda(s->stream, s->dt, (const char *)src + (size_t)image * hw * Kc * s->es,
+                           GC_DT_F32, s->t_tmp, hw * Kc, scale, err));
+    GC_CUDA_TRY(err, cudaMemcpyAsync(s->h_tmp, s->t_tmp, sizeof(float) * hw * Kc,
                                      cudaMemcpyDeviceToHost, s->stream));
     GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
     for (size_t c = 0; c < Kc; c++)

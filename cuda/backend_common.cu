@@ -3,6 +3,9 @@
  * probe, the error entry and exit of a batch call (a sticky fault makes the context unusable
  * and says so), and the profiling marks (CUDA events between stages).
  */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "backend_state.cuh"
 
 /* ---------------------------------------------------------------- probe */
@@ -92,6 +95,8 @@ gc_status gcu_settle(gc_context *ctx, cuda_state *s, gc_status st, const char *o
         return GC_OK;
     cudaError_t last = cudaGetLastError();
     cudaError_t sync = cudaStreamSynchronize(s->stream);
+    if (sync == cudaSuccess && s->copy) /* the early logits' copy, the halves' copies */
+        sync = cudaStreamSynchronize(s->copy);
     cudaError_t peek = cudaPeekAtLastError();
     cudaError_t bad = cudaSuccess;
     if (sync != cudaSuccess) /* queued work failed: an asynchronous fault */
@@ -131,7 +136,31 @@ gc_status gcu_prof_begin(gc_context *ctx, cuda_state *s)
 {
     s->n_marks = 0;
     s->layers_marked = 0;
+    s->n_steps = s->n_step_ev = 0;
     return gcu_mark(ctx, s, PROF_START);
+}
+
+gc_status gcu_steps_open(gc_context *ctx, cuda_state *s)
+{
+    if (!ctx->opt.profile || s->n_step_ev >= GCU_STEP_EVENTS)
+        return GC_OK;
+    GC_CUDA_TRY(&ctx->err, cudaEventRecord(s->ev_step[s->n_step_ev++], s->stream));
+    return GC_OK;
+}
+
+gc_status gcu_step(gc_context *ctx, cuda_state *s, const char *fmt, ...)
+{
+    /* not opened (a step outside a run), or out of room: not timed */
+    if (!ctx->opt.profile || s->n_step_ev == 0 || s->n_step_ev >= GCU_STEP_EVENTS ||
+        s->n_steps >= GC_MAX_STEPS)
+        return GC_OK;
+    GC_CUDA_TRY(&ctx->err, cudaEventRecord(s->ev_step[s->n_step_ev], s->stream));
+    s->step_from[s->n_steps] = s->n_step_ev++ - 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->step_name[s->n_steps++], GC_STEP_NAME, fmt, ap);
+    va_end(ap);
+    return GC_OK;
 }
 
 /* After the batch's final synchronization: the time between marks into ctx->prof. */
@@ -162,6 +191,13 @@ gc_status gcu_prof_collect(gc_context *ctx, cuda_state *s)
         ctx->layers_timed = 1;
     }
     s->layers_marked = 0;
+    for (int k = 0; k < s->n_steps; k++) {
+        const int e = s->step_from[k];
+        float ms = 0.0f;
+        GC_CUDA_TRY(&ctx->err, cudaEventElapsedTime(&ms, s->ev_step[e], s->ev_step[e + 1]));
+        gc_profile_add_step(ctx, s->step_name[k], ms);
+    }
+    s->n_steps = s->n_step_ev = 0;
     return GC_OK;
 }
 

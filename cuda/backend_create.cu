@@ -29,6 +29,9 @@ void gcu_destroy(void *state)
     for (int k = 0; k <= GC_MAX_LAYERS; k++)
         if (s->ev_layer[k])
             cudaEventDestroy(s->ev_layer[k]);
+    for (int k = 0; k < GCU_STEP_EVENTS; k++)
+        if (s->ev_step[k])
+            cudaEventDestroy(s->ev_step[k]);
     if (s->graph_exec) {
         for (size_t k = 0; k < (size_t)GC_GRAPH_SEGMENTS * (size_t)(s->N + 1); k++)
             if (s->graph_exec[k])
@@ -62,6 +65,10 @@ void gcu_destroy(void *state)
     for (int k = 0; k < 4; k++)
         if (s->split_ev[k])
             cudaEventDestroy(s->split_ev[k]);
+    if (s->ev_head)
+        cudaEventDestroy(s->ev_head);
+    if (s->ev_logits)
+        cudaEventDestroy(s->ev_logits);
     if (s->copy) {
         cudaStreamSynchronize(s->copy);
         cudaStreamDestroy(s->copy);
@@ -117,10 +124,7 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     for (int i = K0; i < m->n_layers; i++)
         s->act[i] = take_t(a, s, N * s->geo.h[i] * s->geo.w[i] * m->layers[i].cout);
     s->pre = ctx->stage == GC_STAGE_PRE ? take_t(a, s, N * hw * Kc) : NULL;
-    if (s->dt == GC_DT_F32)
-        s->A = (float *)(ctx->stage == GC_STAGE_PRE ? s->pre : s->act[T]);
-    else
-        s->A = take_f(a, N * hw * Kc);
+    s->A = ctx->stage == GC_STAGE_PRE ? s->pre : s->act[T];
     s->pooled = take_t(a, s, N * s->geo.ph * s->geo.pw * C);
     s->patches = s->geo.direct_patch ? NULL : take_t(a, s, rows * s->geo.kk_c);
     size_t widest = 1;
@@ -139,7 +143,8 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     s->g_pool = s->geo.direct_patch ? NULL : take_f(a, N * s->geo.ph * s->geo.pw * C);
     s->g_a = take_t(a, s, above);
     s->g_b = take_t(a, s, above);
-    s->grad = take_f(a, N * hw * Kc);
+    s->grad_keep = s->guided ? take_t(a, s, N * hw * Kc) : NULL;
+    s->t_tmp = take_f(a, hw * Kc);
     s->alpha = take_f(a, N * Kc);
     s->cam = take_f(a, N * hw);
     s->logits = take_f(a, N * m->num_classes);
@@ -634,6 +639,8 @@ gc_status gcu_create(gc_context *ctx, void **state)
             GC_CUDA_TRY(err, cudaEventCreate(&s->ev[k]));
         for (int k = 0; k <= ctx->model.n_layers; k++)
             GC_CUDA_TRY(err, cudaEventCreate(&s->ev_layer[k]));
+        for (int k = 0; k < GCU_STEP_EVENTS; k++)
+            GC_CUDA_TRY(err, cudaEventCreate(&s->ev_step[k]));
     }
     GC_TRY(graphs_init(ctx, s));
     GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));

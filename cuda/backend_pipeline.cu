@@ -66,7 +66,7 @@ gc_status gcu_explain_render_split(gc_context *ctx, cuda_state *s, const gc_imag
         GC_TRY(gcu_preprocess_range(ctx, s, lo[h], hi[h]));
         GC_TRY(gcu_explain_enqueue(ctx, s, hi[h] - lo[h], classes ? classes + lo[h] : NULL,
                                    s->h_classes + lo[h], logits + (size_t)lo[h] * K,
-                                   cams_raw + (size_t)lo[h] * hw));
+                                   cams_raw + (size_t)lo[h] * hw, 0));
         GC_CUDA_TRY(err, cudaEventRecord(s->split_ev[2 + h], s->stream));
     }
     for (int h = 0; h < 2; h++) { /* A's results, render and unpacking while B computes */

@@ -29,6 +29,7 @@ extern "C" {
 enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CAM,
        PROF_DOWNLOAD, PROF_PREPROCESS };
 #define GC_MAX_MARKS 24
+#define GCU_STEP_EVENTS (GC_MAX_STEPS + 8) /* the steps' ends and a few runs' starts */
 #define GC_FP16_GRAD_SCALE 1024.0f
 
 /* CUDA graphs (GC_CUDA_GRAPHS=1, run_segment): the forward (gc_predict) and whole-batch
@@ -100,8 +101,9 @@ typedef struct cuda_state {
     void *ping, *pong;                 /* T: outputs of layers below keep_from              */
     void *act[GC_MAX_LAYERS];          /* (N, h, w, C) T: outputs of layers >= keep_from    */
     void *pre;                         /* (N, h, w, K) T: target conv before ReLU (PRE)     */
-    float *A;                          /* (N, h, w, K) float: the target activation (in
-                                          fp32/tf32 the same memory as act[T] or pre)        */
+    const void *A;                     /* (N, h, w, K) T: the target activation (act[T], or
+                                          pre for the PRE stage), read as it is by the cam
+                                          kernels and gc_tensor_get                          */
     void *pooled;                      /* (N, ph, pw, C) T                                  */
     void *patches;                     /* (N*P*Q, k*k*C) T when !direct_patch               */
     float *dense_out[GC_MAX_DENSE];    /* (N*P*Q, out_j) float, after bias and ReLU         */
@@ -112,7 +114,11 @@ typedef struct cuda_state {
     float *g_patch;                    /* (N*P*Q, k*k*C) float: dense[0]'s input gradient   */
     float *g_pool;                     /* (N, ph, pw, C) float, when !direct_patch          */
     void *g_a, *g_b;                   /* T: feature-map gradients                          */
-    float *grad;                       /* (N, h, w, K) float: dy/dA at the target           */
+    const void *grad;                  /* (N, h, w, K) T: dy/dA at the target times gscale,
+                                          the last batch's (g_a or g_b, or grad_keep)        */
+    void *grad_keep;                   /* (N, h, w, K) T: that gradient kept from the guided
+                                          methods' second backward (guided only)             */
+    float *t_tmp;                      /* (h, w, K) float: gc_tensor_get's float copy       */
     float *alpha;                      /* (N, K)                                            */
     float *cam;                        /* (N, h*w)                                          */
     float *logits;                     /* (N, classes)                                      */
@@ -177,6 +183,9 @@ typedef struct cuda_state {
      * the copies and renders on `copy` beside the compute on `stream`; made at first use */
     cudaStream_t copy;
     cudaEvent_t split_ev[4];           /* a half's pixels up (0, 1), its results down (2, 3) */
+    /* a batch's logits down on `copy` while the backward runs (gcu_explain_packed): the
+     * head done on `stream` (ev_head), the logits on the host (ev_logits); made at first use */
+    cudaEvent_t ev_head, ev_logits;
     float *h_input;                    /* ctx->input when page-locked in place (else NULL)  */
     float *h_logits, *h_cams;          /* ctx->logits, ctx->cams_raw likewise: a batch's
                                           results come down asynchronously, and the wait for
@@ -189,6 +198,12 @@ typedef struct cuda_state {
     int n_marks;
     cudaEvent_t ev_layer[GC_MAX_LAYERS + 1]; /* before the first feature layer, after each */
     int layers_marked;                       /* the forward recorded them (gc_profile_layer_ms) */
+    /* the steps after the features (gcu_steps_open, gcu_step; gc_profile_step_ms): events
+     * recorded in order, step k from event step_from[k] to step_from[k] + 1 */
+    cudaEvent_t ev_step[GCU_STEP_EVENTS];
+    char step_name[GC_MAX_STEPS][GC_STEP_NAME];
+    int step_from[GC_MAX_STEPS];
+    int n_steps, n_step_ev;
 } cuda_state;
 
 #define GC_N_COLORMAPS (GC_COLORMAP_MAGMA + 1)
@@ -254,6 +269,11 @@ unsigned gcu_event_flags(const cuda_state *s);
 gc_status gcu_mark(gc_context *ctx, cuda_state *s, int stage);
 gc_status gcu_prof_begin(gc_context *ctx, cuda_state *s);
 gc_status gcu_prof_collect(gc_context *ctx, cuda_state *s);
+/* ... and the steps after the features (gc_profile_step_ms): gcu_steps_open records the
+ * event before the first step of a run of them (each half's head), each gcu_step the end of
+ * the step called `fmt` (printf-style), which began at the event before. */
+gc_status gcu_steps_open(gc_context *ctx, cuda_state *s);
+gc_status gcu_step(gc_context *ctx, cuda_state *s, const char *fmt, ...);
 /* ctx->prof.device_bytes = what the context holds on the device now */
 void gcu_account(gc_context *ctx, const cuda_state *s);
 
@@ -341,13 +361,17 @@ gc_status gcu_autotune_plans(gc_context *ctx, cuda_state *s, int n_cands);
 gc_status gcu_upload_host_input(gc_context *ctx, cuda_state *s, const float *input, int32_t n);
 /* Forward of the packed batch, logits to the host (synchronizes). */
 gc_status gcu_forward_to_logits(gc_context *ctx, cuda_state *s, int32_t n, float *logits);
-/* Everything after the input is packed: forward, class choice, backward(s), cam to the host. */
+/* Everything after the input is packed: forward, class choice, backward(s), cam to the host.
+ * During a gc_explain batch (gc_early_results wanted) the logits come down first and
+ * context.c makes the results from them while the device runs the backward. */
 gc_status gcu_explain_packed(gc_context *ctx, cuda_state *s, int32_t n, const int32_t *classes,
                              float *logits, int32_t *class_ids, float *cams_raw);
 /* The same queued on the stream without waiting: the classes up from h_cls (pinned, n
  * entries, written here), the batch, then the class ids back into h_cls, the logits and raw
- * cams down (all there once the stream gets past this). */
+ * cams down (all there once the stream gets past this). logits_early: the logits go down on
+ * `copy` as soon as the head is done, ev_logits recorded after them (the stream waits for
+ * them too, so its end still means all is down). */
 gc_status gcu_explain_enqueue(gc_context *ctx, cuda_state *s, int32_t n, const int32_t *classes,
-                              int32_t *h_cls, float *logits, float *cams_raw);
+                              int32_t *h_cls, float *logits, float *cams_raw, int logits_early);
 
 #endif

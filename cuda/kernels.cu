@@ -694,67 +694,80 @@ gc_status gc_score_grad_cuda(cudaStream_t st, const float *logits, int32_t n, in
 }
 
 /* One thread per (image, channel), summing over the positions in ascending order as
- * gc_cam_compute does; neighbouring threads read neighbouring channels. */
-static __global__ void op_cam_weights_kernel(int method, const float *A, const float *G,
+ * gc_cam_compute does; neighbouring threads read neighbouring channels. A and G of type T
+ * (the network's layers, read as they are: no float copies), each gradient times gs first,
+ * the float product the backend's float copy of the gradient held before (session 18). */
+template <typename T>
+static __global__ void op_cam_weights_kernel(int method, const T *A, const T *G, float gs,
                                              int32_t n, int32_t hw, int32_t Kc, float *alpha)
 {
     const size_t len = (size_t)n * Kc;
     GRID_STRIDE(e, len)
     {
         const size_t i = e / Kc, c = e % Kc;
-        const float *a = A + i * hw * Kc + c, *g = G + i * hw * Kc + c;
+        const T *a = A + i * hw * Kc + c, *g = G + i * hw * Kc + c;
         if (gc_method_needs_sum_a(method)) {
             float sum_a = 0.0f;
             for (int32_t p = 0; p < hw; p++)
-                sum_a += a[(size_t)p * Kc];
+                sum_a += ld(a[(size_t)p * Kc]);
             float w = 0.0f;
             for (int32_t p = 0; p < hw; p++) {
-                const float gp = g[(size_t)p * Kc];
-                w += method == GC_METHOD_XGRADCAM ? gc_xgradcam_term(gp, a[(size_t)p * Kc], sum_a)
-                                                  : gc_gradcampp_term(gp, sum_a);
+                const float gp = ld(g[(size_t)p * Kc]) * gs;
+                w += method == GC_METHOD_XGRADCAM
+                         ? gc_xgradcam_term(gp, ld(a[(size_t)p * Kc]), sum_a)
+                         : gc_gradcampp_term(gp, sum_a);
             }
             alpha[e] = w;
         } else {
             float acc = 0.0f;
             for (int32_t p = 0; p < hw; p++)
-                acc += g[(size_t)p * Kc];
+                acc += ld(g[(size_t)p * Kc]) * gs;
             alpha[e] = acc / (float)hw;
         }
     }
 }
 
-gc_status gc_cam_weights_cuda(cudaStream_t st, int method, const float *A, const float *G,
-                              int32_t n, int32_t hw, int32_t Kc, float *alpha, gc_errbuf *err)
+gc_status gc_cam_weights_cuda(cudaStream_t st, int method, gc_dtype t, const void *A, const void *G,
+                              float gs, int32_t n, int32_t hw, int32_t Kc, float *alpha,
+                              gc_errbuf *err)
 {
     size_t len = (size_t)n * Kc;
-    GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_cam_weights_kernel)(method, A, G, n, hw, Kc, alpha);
+    DISPATCH_DT(t, T,
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_cam_weights_kernel<T>)(
+                    method, (const T *)A, (const T *)G, gs, n, hw, Kc, alpha));
     LAUNCH_CHECK(err);
     return GC_OK;
 }
 
-/* One thread per (image, position), summing over the channels in ascending order. */
-static __global__ void op_cam_kernel(int method, const float *A, const float *G,
+/* One thread per (image, position), summing over the channels in ascending order; the
+ * gradient read only by the methods whose term has it (Grad-CAM's cam is A weighted). */
+template <typename T>
+static __global__ void op_cam_kernel(int method, const T *A, const T *G, float gs,
                                      const float *alpha, int32_t n, int32_t hw, int32_t Kc,
                                      float *cam)
 {
     const size_t len = (size_t)n * hw;
+    const int uses_g = method == GC_METHOD_LAYERCAM || method == GC_METHOD_HIRESCAM;
     GRID_STRIDE(e, len)
     {
         const size_t i = e / hw;
-        const float *a = A + e * Kc, *g = G + e * Kc, *al = alpha + i * Kc;
+        const T *a = A + e * Kc, *g = G + e * Kc;
+        const float *al = alpha + i * Kc;
         float acc = 0.0f;
         for (int32_t c = 0; c < Kc; c++)
-            acc += gc_cam_term(method, al[c], g[c], a[c]);
+            acc += gc_cam_term(method, al[c], uses_g ? ld(g[c]) * gs : 0.0f, ld(a[c]));
         cam[e] = gc_relu(acc);
     }
 }
 
-gc_status gc_cam_cuda(cudaStream_t st, int method, const float *A, const float *G,
-                      const float *alpha, int32_t n, int32_t hw, int32_t Kc, float *cam,
+gc_status gc_cam_cuda(cudaStream_t st, int method, gc_dtype t, const void *A, const void *G,
+                      float gs, const float *alpha, int32_t n, int32_t hw, int32_t Kc, float *cam,
                       gc_errbuf *err)
 {
     size_t len = (size_t)n * hw;
-    GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_cam_kernel)(method, A, G, alpha, n, hw, Kc, cam);
+    DISPATCH_DT(t, T,
+                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_cam_kernel<T>)(
+                    method, (const T *)A, (const T *)G, gs, alpha, n, hw, Kc, cam));
     LAUNCH_CHECK(err);
     return GC_OK;
 }

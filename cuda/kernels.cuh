@@ -86,13 +86,15 @@ gc_status gc_mean_positions_cuda(cudaStream_t st, const float *y, int32_t n, int
 gc_status gc_score_grad_cuda(cudaStream_t st, const float *logits, int32_t n, int32_t PQ,
                              int32_t K, int softmax, float scale, float gscale,
                              int32_t *classes, double *stats, float *grad, gc_errbuf *err);
-/* alpha (n, Kc) = the method's channel weights from A and G (n, hw, Kc), all float32, as
- * gc_cam_compute (src/cam_methods.c) with gc_math.h's terms */
-gc_status gc_cam_weights_cuda(cudaStream_t st, int method, const float *A, const float *G,
-                              int32_t n, int32_t hw, int32_t Kc, float *alpha, gc_errbuf *err);
-/* cam (n, hw) = ReLU(sum_c gc_cam_term(method, alpha, G, A)), all float32 */
-gc_status gc_cam_cuda(cudaStream_t st, int method, const float *A, const float *G,
-                      const float *alpha, int32_t n, int32_t hw, int32_t Kc, float *cam,
+/* alpha (n, Kc) float32 = the method's channel weights from A and G (n, hw, Kc) of type t,
+ * each gradient value times gs (in float: 1 / the fp16 gradient scale), as gc_cam_compute
+ * (src/cam_methods.c) on the float values, with gc_math.h's terms */
+gc_status gc_cam_weights_cuda(cudaStream_t st, int method, gc_dtype t, const void *A, const void *G,
+                              float gs, int32_t n, int32_t hw, int32_t Kc, float *alpha,
+                              gc_errbuf *err);
+/* cam (n, hw) float32 = ReLU(sum_c gc_cam_term(method, alpha, G * gs, A)), A and G as above */
+gc_status gc_cam_cuda(cudaStream_t st, int method, gc_dtype t, const void *A, const void *G,
+                      float gs, const float *alpha, int32_t n, int32_t hw, int32_t Kc, float *cam,
                       gc_errbuf *err);
 
 /* The first conv on the CUDA cores (cuda/first_conv.cu): y (n, H, W, K) of type t = ReLU

@@ -378,6 +378,15 @@ GC_API gc_status gc_profile_get(const gc_context *ctx, gc_profile *out);
  * index past the last layer. */
 GC_API double gc_profile_layer_ms(const gc_context *ctx, int32_t index);
 
+/* The device's work after the feature layers in the last call, step by step, when
+ * options.profile is set, on the CUDA backend (CUDA events between the steps): the head's
+ * pool, GEMMs and their bias/ReLU kernels, the class choice and score gradient, the head's
+ * and each layer's backward, the cam kernels. Step `index` (0, 1, ...): its time in ms, its
+ * name in *name when name is non-NULL (valid until the next call on ctx). A step run more than
+ * once in a call (its halves) adds up under one name. Negative past the last step and where
+ * nothing was measured (profiling off, a failed call, the CPU backend). */
+GC_API double gc_profile_step_ms(const gc_context *ctx, int32_t index, const char **name);
+
 /* ---------------------------------------------------------------- rendering (CPU) */
 
 typedef enum gc_colormap {

@@ -26,6 +26,7 @@ static void profile_reset(gc_context *ctx)
     ctx->prof.device_bytes = bytes;
     memset(ctx->layer_ms, 0, sizeof ctx->layer_ms);
     ctx->layers_timed = 0;
+    ctx->n_steps = 0;
 }
 
 /* A batch of n images whose call started at t0 and spent preprocess_ms staging them; the
@@ -79,6 +80,30 @@ double gc_profile_layer_ms(const gc_context *ctx, int32_t index)
         index >= ctx->model.n_layers)
         return -1.0;
     return ctx->layer_ms[index];
+}
+
+void gc_profile_add_step(gc_context *ctx, const char *name, double ms)
+{
+    int32_t k = 0;
+    while (k < ctx->n_steps && strcmp(ctx->step_name[k], name) != 0)
+        k++;
+    if (k == ctx->n_steps) {
+        if (k == GC_MAX_STEPS)
+            return;
+        snprintf(ctx->step_name[k], sizeof ctx->step_name[k], "%s", name);
+        ctx->step_ms[k] = 0.0;
+        ctx->n_steps++;
+    }
+    ctx->step_ms[k] += ms;
+}
+
+double gc_profile_step_ms(const gc_context *ctx, int32_t index, const char **name)
+{
+    if (!ctx || ctx->sticky != GC_OK || index < 0 || index >= ctx->n_steps)
+        return -1.0;
+    if (name)
+        *name = ctx->step_name[index];
+    return ctx->step_ms[index];
 }
 
 gc_options gc_options_default(void)
@@ -291,10 +316,11 @@ gc_status gc_context_create(const gc_options *options, gc_context **out)
     ctx->logits = malloc(sizeof(float) * B * (size_t)ctx->model.num_classes);
     ctx->cams_raw = malloc(sizeof(float) * B * (size_t)ctx->cam_h * ctx->cam_w);
     ctx->class_ids = malloc(sizeof(int32_t) * B);
+    ctx->early_ids = malloc(sizeof(int32_t) * B);
     ctx->cams_norm = malloc(sizeof(float) * B * (size_t)ctx->cam_h * ctx->cam_w);
     ctx->regions = malloc(sizeof(gc_region) * B);
     if (!ctx->input || !ctx->resized || !ctx->logits || !ctx->cams_raw || !ctx->class_ids ||
-        !ctx->cams_norm || !ctx->regions) {
+        !ctx->early_ids || !ctx->cams_norm || !ctx->regions) {
         st = gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY,
                      "out of memory for batch buffers (max_batch %zu at %dx%d); try a smaller "
                      "max_batch", B, ctx->in_w, ctx->in_h);
@@ -346,6 +372,7 @@ void gc_context_destroy(gc_context *ctx)
     free(ctx->logits);
     free(ctx->cams_raw);
     free(ctx->class_ids);
+    free(ctx->early_ids);
     free(ctx->cams_norm);
     free(ctx->regions);
     free(ctx->autotune_report);
@@ -553,18 +580,24 @@ static inline uint32_t exponent_all_ones(float v)
     return (u & 0x7f800000u) == 0x7f800000u;
 }
 
-/* A backend's logits (and, with hw, raw cams) are finite: fp16 activations overflow past
- * 65504 (a bright, unnormalized input can get there), and NaN logits would pick class 0 and
- * explain it as if all were well. */
-static gc_status check_finite(gc_context *ctx, int32_t from, int32_t to, size_t hw)
+/* Whether n values are all finite. */
+static int all_finite(const float *v, size_t n)
+{
+    uint32_t bad = 0;
+    for (size_t k = 0; k < n; k++)
+        bad |= exponent_all_ones(v[k]);
+    return !bad;
+}
+
+/* A backend's logits (unless logits is 0: checked already) and, with hw, raw cams are
+ * finite: fp16 activations overflow past 65504 (a bright, unnormalized input can get there),
+ * and NaN logits would pick class 0 and explain it as if all were well. */
+static gc_status check_finite(gc_context *ctx, int32_t from, int32_t to, int logits, size_t hw)
 {
     const size_t C = (size_t)ctx->model.num_classes;
     for (int32_t i = from; i < to; i++) {
-        uint32_t bad = 0;
-        for (size_t k = 0; k < C; k++)
-            bad |= exponent_all_ones(ctx->logits[(size_t)i * C + k]);
-        for (size_t p = 0; p < hw; p++)
-            bad |= exponent_all_ones(ctx->cams_raw[(size_t)i * hw + p]);
+        const int bad = (logits && !all_finite(ctx->logits + (size_t)i * C, C)) ||
+                        !all_finite(ctx->cams_raw + (size_t)i * hw, hw);
         if (bad) {
             const int fp16 = ctx->opt.precision == GC_PRECISION_FP16;
             return gc_fail(&ctx->err, GC_ERR_UNSUPPORTED,
@@ -598,24 +631,50 @@ static gc_status check_batch_outputs(gc_context *ctx, int32_t n, const int32_t *
     return GC_OK;
 }
 
+/* The results of images [0, n) from their logits, in parallel: the softmax sums alone are
+ * n * classes double exp (~1 ms of one core for 256 ImageNet images). */
+static void summarize_images(gc_context *ctx, int32_t n, const int32_t *class_ids,
+                             gc_result *results)
+{
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(ctx->pre_threads) if (n > 1)
+#endif
+    for (int32_t i = 0; i < n; i++)
+        summarize(ctx, ctx->logits + (size_t)i * ctx->model.num_classes, class_ids[i], &results[i]);
+}
+
+void gc_early_results(gc_context *ctx, int32_t n)
+{
+    const size_t C = (size_t)ctx->model.num_classes;
+    if (!ctx->early_results || !all_finite(ctx->logits, (size_t)n * C))
+        return;
+    gc_pick_classes(ctx, ctx->logits, n, ctx->early_classes, ctx->early_ids);
+    summarize_images(ctx, n, ctx->early_ids, ctx->early_results);
+    ctx->early_done = n;
+}
+
 /* Images [from, to) of a batch the backend explained (logits, class ids and raw cams in
- * ctx's buffers): finite, then their results and (cams non-NULL) normalized cams. */
+ * ctx's buffers): finite, then their results (unless gc_early_results made them) and (cams
+ * non-NULL) normalized cams. */
 static gc_status finish_images(gc_context *ctx, int32_t from, int32_t to, gc_result *results,
                                float *cams)
 {
     const size_t hw = (size_t)ctx->cam_h * ctx->cam_w;
-    gc_status st = check_finite(ctx, from, to, hw);
+    const int early = ctx->early_done >= to; /* run_batch's whole batch: from is 0 */
+    gc_status st = check_finite(ctx, from, to, !early, hw);
     if (st != GC_OK)
         return st;
     const int minmax = ctx->opt.norm == GC_NORM_MINMAX;
-    /* images in parallel: the softmax sums alone are n * classes double exp (~1 ms of one
-       core for 256 ImageNet images), which on the GPU would otherwise leave it idle */
+    /* images in parallel, which on the GPU would otherwise leave it idle longer */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(ctx->pre_threads) if (to - from > 1)
 #endif
     for (int32_t i = from; i < to; i++) {
-        summarize(ctx, ctx->logits + (size_t)i * ctx->model.num_classes, ctx->class_ids[i],
-                  &results[i]);
+        /* the class the cam explains, should the device have picked another (it picks as
+           gc_pick_classes from the same logits) */
+        if (!early || ctx->class_ids[i] != ctx->early_ids[i])
+            summarize(ctx, ctx->logits + (size_t)i * ctx->model.num_classes, ctx->class_ids[i],
+                      &results[i]);
         const float *raw = ctx->cams_raw + (size_t)i * hw;
         float lo, hi;
         cam_range(raw, hw, &lo, &hi);
@@ -640,6 +699,9 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
     ctx->split_last = 0;
     ctx->input_on_device = device_input != NULL;
     ctx->input_in_backend = images != NULL;
+    ctx->early_results = results;
+    ctx->early_classes = classes;
+    ctx->early_done = 0;
     if (device_input)
         st = ctx->ops->explain_device(ctx, ctx->be, device_input, n, classes, ctx->logits,
                                       ctx->class_ids, ctx->cams_raw);
@@ -649,10 +711,14 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
     else
         st = ctx->ops->explain(ctx, ctx->be, ctx->input, n, classes, ctx->logits,
                                ctx->class_ids, ctx->cams_raw);
-    if (st != GC_OK)
-        return st;
+    ctx->early_results = NULL;
+    /* the results stage: the host work after the batch (not the early results, which ran
+       beside the device's backward) */
     const double t_results = gc_now_ms();
-    if ((st = finish_images(ctx, 0, n, results, cams)) != GC_OK)
+    if (st == GC_OK)
+        st = finish_images(ctx, 0, n, results, cams);
+    ctx->early_done = 0; /* finish_images of a later split batch must not see it */
+    if (st != GC_OK)
         return st;
     if (ctx->opt.profile)
         ctx->prof.results_ms += gc_now_ms() - t_results;
@@ -678,16 +744,11 @@ static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results,
         : images     ? ctx->ops->predict_images(ctx, ctx->be, images, ctx->regions, n,
                                                 ctx->logits)
                      : ctx->ops->predict(ctx, ctx->be, ctx->input, n, ctx->logits);
-    if (st != GC_OK || (st = check_finite(ctx, 0, n, 0)) != GC_OK)
+    if (st != GC_OK || (st = check_finite(ctx, 0, n, 1, 0)) != GC_OK)
         return st;
     const double t_results = gc_now_ms();
     gc_pick_classes(ctx, ctx->logits, n, NULL, ctx->class_ids);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(ctx->pre_threads) if (n > 1)
-#endif
-    for (int32_t i = 0; i < n; i++)
-        summarize(ctx, ctx->logits + (size_t)i * ctx->model.num_classes, ctx->class_ids[i],
-                  &results[i]);
+    summarize_images(ctx, n, ctx->class_ids, results);
     if (ctx->opt.profile)
         ctx->prof.results_ms += gc_now_ms() - t_results;
     return GC_OK;

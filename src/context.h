@@ -18,6 +18,13 @@ typedef enum gc_stage {
 
 /* The part of an image (pixels) that preprocessing resizes to the network size: the whole
  * image, or its centered crop (GC_RESIZE_CROP). */
+/* gc_profile_step_ms: at most this many named steps a call, names this long */
+#define GC_MAX_STEPS 128
+#define GC_STEP_NAME 48
+
+/* Adds ms to the call's step `name` (a new one at the end; beyond GC_MAX_STEPS: dropped). */
+void gc_profile_add_step(gc_context *ctx, const char *name, double ms);
+
 typedef struct gc_region {
     int32_t x, y, w, h;
 } gc_region;
@@ -148,6 +155,9 @@ struct gc_context {
                                device_bytes, context.c the rest (gc_profile_get) */
     double layer_ms[GC_MAX_LAYERS]; /* ... and each feature layer's forward (profiling)   */
     int32_t layers_timed;   /* layer_ms holds the last call's times                      */
+    int32_t n_steps;        /* the device's steps after the features (gc_profile_step_ms) */
+    double step_ms[GC_MAX_STEPS];
+    char step_name[GC_MAX_STEPS][GC_STEP_NAME];
     /* host staging, sized for max_batch */
     float *input;           /* (max_batch, H, W, 3) */
     uint8_t *resized;       /* (pre_threads, H, W, 3): one resize buffer per thread */
@@ -155,11 +165,31 @@ struct gc_context {
     float *logits;          /* (max_batch, num_classes) */
     float *cams_raw;        /* (max_batch, h*w) */
     int32_t *class_ids;     /* (max_batch) */
+    /* a batch's results made from its logits while the backend's device computes its cams
+     * (gc_early_results): run_batch sets early_results (the caller's) and early_classes
+     * around the backend's call; early_done = the images done, early_ids their classes */
+    gc_result *early_results;
+    const int32_t *early_classes;
+    int32_t *early_ids; /* (max_batch) */
+    int32_t early_done;
     float *cams_norm;       /* (max_batch, h*w): gc_explain_render's cams when the caller
                                passes none */
     gc_region *regions;     /* (max_batch): the regions of a batch for explain_images */
     char *autotune_report;  /* NULL, or what options.autotune chose (the CUDA backend
                                writes it at create; gc_autotune_report) */
 };
+
+/* context.c, for a backend whose device goes on after a batch's head (the backward, the
+ * cams): once the batch's n logits are in ctx->logits, the results of its images (the class
+ * each is explained as picked from the logits as the device picks it), made while the device
+ * works; the cams' part follows the batch. Nothing when no gc_explain batch wants it or a
+ * logit is not finite (the batch's end reports that). */
+void gc_early_results(gc_context *ctx, int32_t n);
+
+/* Whether a batch call would take gc_early_results now. */
+static inline int gc_early_wanted(const gc_context *ctx)
+{
+    return ctx->early_results != NULL;
+}
 
 #endif /* GC_CONTEXT_H */

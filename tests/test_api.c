@@ -1007,6 +1007,10 @@ static void check_profile(gc_context *ctx, const image_buf *img)
           layer_sum <= q.features_ms * 1.001 + 1e-3 && layer_sum >= 0.5 * q.features_ms &&
           gc_profile_layer_ms(prof, layers) < 0.0 && gc_profile_layer_ms(prof, -1) < 0.0 &&
           gc_profile_layer_ms(ctx, 0) < 0.0 && gc_profile_layer_ms(NULL, 0) < 0.0;
+    /* the steps after the features are the CUDA backend's (tests/gpu/test_gpu_features.c) */
+    const char *step = "unset";
+    ok &= gc_profile_step_ms(prof, 0, &step) < 0.0 && strcmp(step, "unset") == 0 &&
+          gc_profile_step_ms(NULL, 0, NULL) < 0.0;
     gc_profile f;
     gc_status bad = gc_explain(prof, &im, 0, NULL, out.res, out.cams, CAM_HW);
     gc_profile_get(prof, &f);

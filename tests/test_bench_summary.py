@@ -46,8 +46,11 @@ for r in recs:
             and r.get("batch") == 256 and r.get("stages_ms"):
         r["layers"] = [{"name": n, "kind": k, "ms": 1.0, "tflops": f * 256 / 1e9 if f else 0}
                        for n, k, f, _, _ in lay]
+        r["steps"] = [{"name": "head: dense 0 GEMM", "ms": 0.25},
+                      {"name": "cam: map", "ms": 0.0625}]
         u = dict(r, cudnn_fusion=False, images_per_s=10000.0)
         u.pop("layers")
+        u.pop("steps")
         extra.append(u)
         extra.append(dict(u, cudnn_fusion=True, cudnn_rtc=False, batch=32))
         # records since 2026-11-27: fp32 unfused by default (the switch unset: a default
@@ -145,6 +148,10 @@ check("The first conv by the path" in out and
       "for block1's three layers in the default run" in out,
       "summary: GC_FIRST_CONV runs beside the default",
       [l for l in out.splitlines() if "first conv" in l or "| gpu | bf16 | 256" in l][:6])
+check("0.312 ms in 2 steps" in out and "| head: dense 0 GEMM | 0.250 |" in out and
+      "| cam: map | 0.062 |" in out,
+      "summary: the steps after the feature layers",
+      [l for l in out.splitlines() if "steps" in l or "GEMM" in l][:4])
 files_rows = [l for l in out.splitlines() if l.startswith("| files ≥") and "224" in l]
 check(any("steady 4,321" in l and "(runs: " in l and "4,321" in l.split("(runs: ")[1]
           for l in files_rows) and

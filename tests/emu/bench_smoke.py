@@ -55,6 +55,14 @@ for row in rows:
                 not any(x.get("tflops", 0) > 0 for x in lay):
             print(f"FAIL  {row.get('mode')} {row.get('precision')}: layer times {lay[:3]}")
             failed += 1
+        # the device's steps after the features: the head's first GEMM among them, each
+        # timed; the explaining modes also the cam kernels
+        steps = {x.get("name"): x.get("ms", -1) for x in row.get("steps") or []}
+        want = ["head: dense 0 GEMM"] + (["cam: map"] if row["mode"] in ("gpu", "gradcam")
+                                         else [])
+        if any(w not in steps for w in want) or any(not (v >= 0) for v in steps.values()):
+            print(f"FAIL  {row.get('mode')} {row.get('precision')}: steps {steps}")
+            failed += 1
 # the files records carry the command's --stats: its stages and what bounds it
 for row in rows:
     if row.get("mode") == "files" and row.get("ok"):

@@ -706,40 +706,48 @@ static void test_score(gc_errbuf *err)
 
 /* ---------------------------------------------------------------- cams */
 
+/* The cam kernels read A and G in the network's type t, each gradient value times gs (the
+ * fp16 gradient scale undone); the reference is gc_cam_compute on those values in float. */
 static void test_cams(gc_errbuf *err)
 {
     const int32_t n = 3, hw = 14 * 14, Kc = 40;
     const size_t len = (size_t)n * hw * Kc;
-    std::vector<float> A = values(len, 0), G = values(len, 0);
-    for (auto &a : A)
-        a = a > 0.0f ? a : 0.0f; /* post-ReLU activations */
-    float *dA = alloc_n<float>(len), *dG = alloc_n<float>(len);
-    memcpy(dA, A.data(), sizeof(float) * len);
-    memcpy(dG, G.data(), sizeof(float) * len);
     const gc_method methods[] = {GC_METHOD_GRADCAM, GC_METHOD_GRADCAM_PP, GC_METHOD_XGRADCAM,
                                  GC_METHOD_LAYERCAM, GC_METHOD_HIRESCAM};
     const char *names[] = {"gradcam", "gradcam++", "xgradcam", "layercam", "hirescam"};
-    for (int m = 0; m < 5; m++) {
-        float *dal = alloc_n<float>((size_t)n * Kc), *dcam = alloc_n<float>((size_t)n * hw);
-        expect_ok("cam_weights", gc_cam_weights_cuda(0, methods[m], dA, dG, n, hw, Kc, dal, err),
-                  err);
-        expect_ok("cam", gc_cam_cuda(0, methods[m], dA, dG, dal, n, hw, Kc, dcam, err), err);
-        finish("cam");
-        std::vector<float> alpha((size_t)n * Kc), cam((size_t)n * hw);
-        for (int32_t i = 0; i < n; i++)
-            gc_cam_compute(methods[m], A.data() + (size_t)i * hw * Kc,
-                           G.data() + (size_t)i * hw * Kc, (size_t)hw, (size_t)Kc,
-                           alpha.data() + (size_t)i * Kc, cam.data() + (size_t)i * hw);
-        char what[64];
-        snprintf(what, sizeof what, "cam_weights %s", names[m]);
-        expect(what, GC_DT_F32, dal, alpha.data(), alpha.size());
-        snprintf(what, sizeof what, "cam %s", names[m]);
-        expect(what, GC_DT_F32, dcam, cam.data(), cam.size());
-        release(dal);
-        release(dcam);
+    for (gc_dtype t : dtypes) {
+        const float gs = t == GC_DT_F16 ? 1.0f / 1024 : t == GC_DT_BF16 ? 0.75f : 1.0f;
+        std::vector<float> A = values(len, 0), G = values(len, 0);
+        for (auto &a : A)
+            a = a > 0.0f ? a : 0.0f; /* post-ReLU activations */
+        for (auto &g : G)
+            g *= t == GC_DT_F16 ? 1024.0f : 1.0f; /* as the scaled fp16 backward holds it */
+        void *dA = typed(t, A), *dG = typed(t, G);
+        for (auto &g : G) /* the float values the kernels use */
+            g *= gs;
+        for (int m = 0; m < 5; m++) {
+            float *dal = alloc_n<float>((size_t)n * Kc), *dcam = alloc_n<float>((size_t)n * hw);
+            expect_ok("cam_weights",
+                      gc_cam_weights_cuda(0, methods[m], t, dA, dG, gs, n, hw, Kc, dal, err), err);
+            expect_ok("cam", gc_cam_cuda(0, methods[m], t, dA, dG, gs, dal, n, hw, Kc, dcam, err),
+                      err);
+            finish("cam");
+            std::vector<float> alpha((size_t)n * Kc), cam((size_t)n * hw);
+            for (int32_t i = 0; i < n; i++)
+                gc_cam_compute(methods[m], A.data() + (size_t)i * hw * Kc,
+                               G.data() + (size_t)i * hw * Kc, (size_t)hw, (size_t)Kc,
+                               alpha.data() + (size_t)i * Kc, cam.data() + (size_t)i * hw);
+            char what[64];
+            snprintf(what, sizeof what, "cam_weights %s", names[m]);
+            expect(what, GC_DT_F32, dal, alpha.data(), alpha.size());
+            snprintf(what, sizeof what, "cam %s", names[m]);
+            expect(what, GC_DT_F32, dcam, cam.data(), cam.size());
+            release(dal);
+            release(dcam);
+        }
+        release(dA);
+        release(dG);
     }
-    release(dA);
-    release(dG);
 }
 
 /* ---------------------------------------------------------------- images */

@@ -85,6 +85,7 @@ static void compare(const char *run, const char *what, const float *got, const f
 }
 
 static uint8_t *synth(int32_t w, int32_t h, int k);
+static void check_steps(gc_context *gpu, const char *run, const gc_profile *pr);
 
 /* ---------------------------------------------------------------- contexts */
 
@@ -524,6 +525,7 @@ static void check_half(gc_precision prec, const float *x, int32_t n, const int32
                 gc_profile_layer_ms(gpu, k) >= 0.0)
                 FAIL("  %-16s layer times: %d of %d unmeasured, %.3f ms of features %.3f", run,
                      (int)bad, (int)k, sum, pr.features_ms);
+            check_steps(gpu, run, &pr);
         }
     }
 done:
@@ -532,6 +534,35 @@ done:
     outputs_free(&b);
     gc_context_destroy(cpu);
     gc_context_destroy(gpu);
+}
+
+/* The device's steps after the features (gc_profile_step_ms): named, each timed, distinct
+ * names, the head's GEMMs, the score gradient and the cam kernels among them, together within
+ * the head, backward and cam stages they split (the early logits' copy runs beside them). */
+static void check_steps(gc_context *gpu, const char *run, const gc_profile *pr)
+{
+    double sum = 0.0;
+    int32_t k = 0, bad = 0, gemm = 0, score = 0, cam = 0;
+    const char *name = NULL;
+    for (double ms; (ms = gc_profile_step_ms(gpu, k, &name)) >= 0.0; k++) {
+        sum += ms;
+        bad += !name || !*name;
+        for (int32_t j = 0; name && j < k; j++) {
+            const char *other = NULL;
+            gc_profile_step_ms(gpu, j, &other);
+            bad += other && strcmp(other, name) == 0;
+        }
+        gemm += name && strstr(name, "head: dense 0 GEMM") != NULL;
+        score += name && strstr(name, "score gradient") != NULL;
+        cam += name && strncmp(name, "cam: ", 5) == 0;
+    }
+    const double stages = pr->head_ms + pr->backward_ms + pr->cam_ms;
+    printf("  %-16s %d steps after the features: %.3f ms together (head + backward + cam "
+           "%.3f)\n", run, (int)k, sum, stages);
+    if (bad || gemm != 1 || score != 1 || cam != 2 || !(sum > 0.0 && sum <= stages * 1.01 + 1e-3) ||
+        gc_profile_step_ms(gpu, -1, NULL) >= 0.0)
+        FAIL("  %-16s steps: %d unnamed or repeated, dense 0 GEMM %d, score %d, cam %d, %.3f ms "
+             "of %.3f", run, (int)bad, (int)gemm, (int)score, (int)cam, sum, stages);
 }
 
 /* A synthetic RGB image: smooth gradients and a bright square, different for each k. */
