@@ -27,7 +27,7 @@
 #define BENCH_N_MODES 10
 
 #define BENCH_MAX_LAYERS 64 /* the library's GC_MAX_LAYERS */
-#define BENCH_MAX_STEPS 96 /* gc_profile_step_ms's steps kept a record */
+#define BENCH_MAX_STEPS 128 /* the library's GC_MAX_STEPS */
 
 typedef struct bench_args {
     const char *weights;
@@ -75,7 +75,7 @@ typedef struct bench_mode {
     int n_layers;
     double step_ms[BENCH_MAX_STEPS]; /* ... and the device's steps after the features (medians
                                         over the profiled calls; gc_profile_step_ms) */
-    char step_name[BENCH_MAX_STEPS][48];
+    char step_name[BENCH_MAX_STEPS][64]; /* the library's GC_STEP_NAME */
     int n_steps;
     char profile_error[320];
     /* files mode */

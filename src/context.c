@@ -317,10 +317,11 @@ gc_status gc_context_create(const gc_options *options, gc_context **out)
     ctx->cams_raw = malloc(sizeof(float) * B * (size_t)ctx->cam_h * ctx->cam_w);
     ctx->class_ids = malloc(sizeof(int32_t) * B);
     ctx->early_ids = malloc(sizeof(int32_t) * B);
+    ctx->early_buf = malloc(sizeof(gc_result) * B);
     ctx->cams_norm = malloc(sizeof(float) * B * (size_t)ctx->cam_h * ctx->cam_w);
     ctx->regions = malloc(sizeof(gc_region) * B);
     if (!ctx->input || !ctx->resized || !ctx->logits || !ctx->cams_raw || !ctx->class_ids ||
-        !ctx->early_ids || !ctx->cams_norm || !ctx->regions) {
+        !ctx->early_ids || !ctx->early_buf || !ctx->cams_norm || !ctx->regions) {
         st = gc_fail(&ctx->err, GC_ERR_OUT_OF_MEMORY,
                      "out of memory for batch buffers (max_batch %zu at %dx%d); try a smaller "
                      "max_batch", B, ctx->in_w, ctx->in_h);
@@ -373,6 +374,7 @@ void gc_context_destroy(gc_context *ctx)
     free(ctx->cams_raw);
     free(ctx->class_ids);
     free(ctx->early_ids);
+    free(ctx->early_buf);
     free(ctx->cams_norm);
     free(ctx->regions);
     free(ctx->autotune_report);
@@ -675,6 +677,8 @@ static gc_status finish_images(gc_context *ctx, int32_t from, int32_t to, gc_res
         if (!early || ctx->class_ids[i] != ctx->early_ids[i])
             summarize(ctx, ctx->logits + (size_t)i * ctx->model.num_classes, ctx->class_ids[i],
                       &results[i]);
+        else /* made beside the device's work, kept apart until the batch succeeded */
+            results[i] = ctx->early_buf[i];
         const float *raw = ctx->cams_raw + (size_t)i * hw;
         float lo, hi;
         cam_range(raw, hw, &lo, &hi);
@@ -699,7 +703,7 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
     ctx->split_last = 0;
     ctx->input_on_device = device_input != NULL;
     ctx->input_in_backend = images != NULL;
-    ctx->early_results = results;
+    ctx->early_results = ctx->early_buf;
     ctx->early_classes = classes;
     ctx->early_done = 0;
     if (device_input)

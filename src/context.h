@@ -16,15 +16,16 @@ typedef enum gc_stage {
     GC_STAGE_PRE = 1,  /* conv: before ReLU (torchvision's features.N on the conv)  */
 } gc_stage;
 
-/* The part of an image (pixels) that preprocessing resizes to the network size: the whole
- * image, or its centered crop (GC_RESIZE_CROP). */
-/* gc_profile_step_ms: at most this many named steps a call, names this long */
+/* gc_profile_step_ms: at most this many named steps a call, names this long (a layer's name,
+ * up to 31 characters, with "guided backward: " before it and " data" after) */
 #define GC_MAX_STEPS 128
-#define GC_STEP_NAME 48
+#define GC_STEP_NAME 64
 
 /* Adds ms to the call's step `name` (a new one at the end; beyond GC_MAX_STEPS: dropped). */
 void gc_profile_add_step(gc_context *ctx, const char *name, double ms);
 
+/* The part of an image (pixels) that preprocessing resizes to the network size: the whole
+ * image, or its centered crop (GC_RESIZE_CROP). */
 typedef struct gc_region {
     int32_t x, y, w, h;
 } gc_region;
@@ -166,11 +167,12 @@ struct gc_context {
     float *cams_raw;        /* (max_batch, h*w) */
     int32_t *class_ids;     /* (max_batch) */
     /* a batch's results made from its logits while the backend's device computes its cams
-     * (gc_early_results): run_batch sets early_results (the caller's) and early_classes
-     * around the backend's call; early_done = the images done, early_ids their classes */
-    gc_result *early_results;
+     * (gc_early_results): run_batch sets early_results and early_classes around the
+     * backend's call; early_done = the images done, early_ids their classes */
+    gc_result *early_results; /* early_buf while wanted, else NULL */
     const int32_t *early_classes;
-    int32_t *early_ids; /* (max_batch) */
+    gc_result *early_buf; /* (max_batch): copied to the caller's once the batch succeeds */
+    int32_t *early_ids;   /* (max_batch) */
     int32_t early_done;
     float *cams_norm;       /* (max_batch, h*w): gc_explain_render's cams when the caller
                                passes none */
