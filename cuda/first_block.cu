@@ -424,8 +424,19 @@ gc_status gc_first_block_prepare(int device, gc_dtype t, int32_t K, int *blocks,
 #ifndef GC_CUDA_EMULATE
     const void *k =
         t == GC_DT_BF16 ? fb_kernel<__nv_bfloat16>(fb_groups(K)) : fb_kernel<__half>(fb_groups(K));
+    GC_CUDA_TRY(err, cudaSetDevice(device)); /* the attribute is the current device's */
     GC_CUDA_TRY(err,
                 cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    /* a block that cannot be resident (registers, a carveout) refused here, where the caller
+       falls back to the layers one by one, not at the first batch */
+    int resident = 0;
+    GC_CUDA_TRY(err, cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, k, FB_THREADS,
+                                                                   bytes));
+    if (resident < 1)
+        return gc_fail(err, GC_ERR_UNSUPPORTED,
+                       "fused first block: no block of %d threads with %zu bytes of shared "
+                       "memory fits a multiprocessor of this device",
+                       FB_THREADS, bytes);
 #else
     (void)fb_kernel<__half>;
     (void)fb_kernel<__nv_bfloat16>;
