@@ -371,7 +371,8 @@ static gc_status build_plans(gc_context *ctx, cuda_state *s)
     for (int i = 1; i < m->n_layers; i++)
         if (m->layers[i].kind == GC_LAYER_CONV) {
             GC_TRY(build_layer_plans(ctx, s, i, stop));
-            convs++;
+            convs += s->has_fwd[i] || s->has_bwd[i]; /* the fused first block's second conv
+                                                        builds nothing (no backward there) */
         }
     const double t2 = gc_now_ms();
     s->set_build_ms = convs > 1 ? (t2 - t1) * convs / (convs - 1) : t2 - t0;
