@@ -16,6 +16,12 @@
 /* The end of a profiled step after the features (gc_profile_step_ms), printf-style. */
 #define STEP(...) GC_TRY(gcu_step(ctx, s, __VA_ARGS__))
 
+/* The steps' prefix of a backward pass: the guided methods' second one is told apart. */
+static const char *pass_name(int guided)
+{
+    return guided ? "guided backward" : "backward";
+}
+
 /* ---------------------------------------------------------------- GEMMs */
 
 /* Y (rows, out) float = X (rows, in) W^T with X, W (out, in) of type T, all row-major.
@@ -176,7 +182,7 @@ static gc_status backward_head(gc_context *ctx, cuda_state *s, int32_t n, int gu
     const int last = m->n_layers - 1;
     const int32_t C = m->layers[last].cout, k = m->fc1_kernel;
     const int rows = n * s->geo.P * s->geo.Q;
-    const char *pass = guided ? "guided backward" : "backward";
+    const char *pass = pass_name(guided);
     float *g = s->gd_a, *other = s->gd_b;
     for (int j = m->n_dense - 1; j >= 1; j--) {
         const gc_dense *d = &m->dense[j];
@@ -222,7 +228,7 @@ static gc_status backward_features(gc_context *ctx, cuda_state *s, int32_t n, in
 {
     const gc_model *m = &ctx->model;
     gc_errbuf *err = &ctx->err;
-    const char *pass = guided ? "guided backward" : "backward";
+    const char *pass = pass_name(guided);
     GC_TRY(backward_head(ctx, s, n, guided));
     void *g = s->g_a, *other = s->g_b;
     for (int i = m->n_layers - 1; i > stop; i--) {
@@ -471,13 +477,9 @@ gc_status gcu_explain_enqueue(gc_context *ctx, cuda_state *s, int32_t n, const i
 /* The copy stream and the early logits' events, made at the first batch that wants them. */
 static gc_status early_resources(gc_context *ctx, cuda_state *s)
 {
-    if (!s->copy)
-        GC_CUDA_TRY(&ctx->err, cudaStreamCreateWithFlags(&s->copy, cudaStreamNonBlocking));
-    if (!s->ev_head)
-        GC_CUDA_TRY(&ctx->err, cudaEventCreateWithFlags(&s->ev_head, cudaEventDisableTiming));
-    if (!s->ev_logits)
-        GC_CUDA_TRY(&ctx->err, cudaEventCreateWithFlags(&s->ev_logits, gcu_event_flags(s)));
-    return GC_OK;
+    GC_TRY(gcu_copy_stream(ctx, s));
+    GC_TRY(gcu_event_once(ctx, &s->ev_head, cudaEventDisableTiming));
+    return gcu_event_once(ctx, &s->ev_logits, gcu_event_flags(s));
 }
 
 gc_status gcu_explain_packed(gc_context *ctx, cuda_state *s, int32_t n,

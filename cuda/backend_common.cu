@@ -121,6 +121,22 @@ gc_status gcu_settle(gc_context *ctx, cuda_state *s, gc_status st, const char *o
     return st;
 }
 
+/* ---------------------------------------------------------------- lazy resources */
+
+gc_status gcu_copy_stream(gc_context *ctx, cuda_state *s)
+{
+    if (!s->copy)
+        GC_CUDA_TRY(&ctx->err, cudaStreamCreateWithFlags(&s->copy, cudaStreamNonBlocking));
+    return GC_OK;
+}
+
+gc_status gcu_event_once(gc_context *ctx, cudaEvent_t *ev, unsigned flags)
+{
+    if (!*ev)
+        GC_CUDA_TRY(&ctx->err, cudaEventCreateWithFlags(ev, flags));
+    return GC_OK;
+}
+
 /* ---------------------------------------------------------------- profiling */
 
 gc_status gcu_mark(gc_context *ctx, cuda_state *s, int stage)

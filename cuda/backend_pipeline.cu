@@ -35,11 +35,9 @@
 /* The copy stream and the halves' events, made at the first split batch. */
 static gc_status split_resources(gc_context *ctx, cuda_state *s)
 {
-    if (!s->copy)
-        GC_CUDA_TRY(&ctx->err, cudaStreamCreateWithFlags(&s->copy, cudaStreamNonBlocking));
+    GC_TRY(gcu_copy_stream(ctx, s));
     for (int k = 0; k < 4; k++)
-        if (!s->split_ev[k])
-            GC_CUDA_TRY(&ctx->err, cudaEventCreateWithFlags(&s->split_ev[k], gcu_event_flags(s)));
+        GC_TRY(gcu_event_once(ctx, &s->split_ev[k], gcu_event_flags(s)));
     return GC_OK;
 }
 

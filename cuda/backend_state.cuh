@@ -264,6 +264,10 @@ gc_status gcu_debug_sync(gc_context *ctx, cuda_state *s);
  * cores). The events of the copy ring follow the same choice (gcu_event_flags). */
 gc_status gcu_wait(gc_context *ctx, cuda_state *s);
 unsigned gcu_event_flags(const cuda_state *s);
+/* The copy stream (GC_RENDER_PIPELINE's halves, the early logits' download) and the events
+ * of those paths, each made at its first use. */
+gc_status gcu_copy_stream(gc_context *ctx, cuda_state *s);
+gc_status gcu_event_once(gc_context *ctx, cudaEvent_t *ev, unsigned flags);
 /* Profiling (ctx->opt.profile): an event at the end of a stage (PROF_*), the first at the
  * start of the batch, the times into ctx->prof after the batch's final synchronization. */
 gc_status gcu_mark(gc_context *ctx, cuda_state *s, int stage);

@@ -648,10 +648,10 @@ static void summarize_images(gc_context *ctx, int32_t n, const int32_t *class_id
 void gc_early_results(gc_context *ctx, int32_t n)
 {
     const size_t C = (size_t)ctx->model.num_classes;
-    if (!ctx->early_results || !all_finite(ctx->logits, (size_t)n * C))
+    if (!ctx->early_wanted || !all_finite(ctx->logits, (size_t)n * C))
         return;
     gc_pick_classes(ctx, ctx->logits, n, ctx->early_classes, ctx->early_ids);
-    summarize_images(ctx, n, ctx->early_ids, ctx->early_results);
+    summarize_images(ctx, n, ctx->early_ids, ctx->early_buf);
     ctx->early_done = n;
 }
 
@@ -703,7 +703,7 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
     ctx->split_last = 0;
     ctx->input_on_device = device_input != NULL;
     ctx->input_in_backend = images != NULL;
-    ctx->early_results = ctx->early_buf;
+    ctx->early_wanted = 1;
     ctx->early_classes = classes;
     ctx->early_done = 0;
     if (device_input)
@@ -715,7 +715,7 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
     else
         st = ctx->ops->explain(ctx, ctx->be, ctx->input, n, classes, ctx->logits,
                                ctx->class_ids, ctx->cams_raw);
-    ctx->early_results = NULL;
+    ctx->early_wanted = 0;
     /* the results stage: the host work after the batch (not the early results, which ran
        beside the device's backward) */
     const double t_results = gc_now_ms();

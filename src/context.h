@@ -167,9 +167,9 @@ struct gc_context {
     float *cams_raw;        /* (max_batch, h*w) */
     int32_t *class_ids;     /* (max_batch) */
     /* a batch's results made from its logits while the backend's device computes its cams
-     * (gc_early_results): run_batch sets early_results and early_classes around the
+     * (gc_early_results): run_batch sets early_wanted and early_classes around the
      * backend's call; early_done = the images done, early_ids their classes */
-    gc_result *early_results; /* early_buf while wanted, else NULL */
+    int32_t early_wanted; /* set while a gc_explain batch is in the backend */
     const int32_t *early_classes;
     gc_result *early_buf; /* (max_batch): copied to the caller's once the batch succeeds */
     int32_t *early_ids;   /* (max_batch) */
@@ -191,7 +191,7 @@ void gc_early_results(gc_context *ctx, int32_t n);
 /* Whether a batch call would take gc_early_results now. */
 static inline int gc_early_wanted(const gc_context *ctx)
 {
-    return ctx->early_results != NULL;
+    return ctx->early_wanted;
 }
 
 #endif /* GC_CONTEXT_H */
