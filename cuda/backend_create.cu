@@ -550,6 +550,10 @@ gc_status gcu_create(gc_context *ctx, void **state)
      * command's decode and encode threads want the core a spinning wait takes) */
     const char *blk = getenv("GC_CUDA_BLOCKING_SYNC");
     s->blocking_sync = blk && !strcmp(blk, "1");
+    /* GC_EARLY_RESULTS=0: the results after the batch, as before session 18 (for bisecting
+     * on a GPU: the early path never ran on one before its first device run) */
+    const char *early = getenv("GC_EARLY_RESULTS");
+    s->early_off = early && (!strcmp(early, "0") || !strcmp(early, "off"));
     GC_TRY(set_numerics(ctx, s));
     GC_TRY(check_cudnn_version(ctx));
     GC_TRY(gcu_enter(ctx, s)); /* our device; no error of the caller's left pending */

@@ -86,6 +86,7 @@ typedef struct cuda_state {
     int blocking_sync;                 /* GC_CUDA_BLOCKING_SYNC=1: a batch's waits sleep
                                           (blocking-sync events) instead of spinning a core  */
     cudaEvent_t ev_wait;               /* the blocking wait's event (blocking_sync only)     */
+    int early_off;                     /* GC_EARLY_RESULTS=0: no results beside the backward */
     int graphs;                        /* GC_CUDA_GRAPHS: batches replayed as CUDA graphs   */
     cudaGraphExec_t *graph_exec;       /* [GC_GRAPH_SEGMENTS][N + 1]: per segment, batch size */
     void *blas_ws;                     /* cuBLAS's workspace (GC_BLAS_WS; NULL: its own)    */

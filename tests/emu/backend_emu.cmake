@@ -86,6 +86,12 @@ add_test(NAME emu_gpu_quick COMMAND test_gpu_features_emu
   ${_gc_t}/golden/custom_default.golden.safetensors --quick)
 set_tests_properties(emu_gpu_quick PROPERTIES LABELS "cpu;emu" TIMEOUT 300
   ENVIRONMENT "GC_TEST_GRAPHS_STRICT=1")
+# the quick test as scripts/device-check.sh runs it again when it failed on a GPU: the
+# defaults new since the last GPU run turned off
+add_test(NAME emu_gpu_quick_safe COMMAND test_gpu_features_emu
+  ${_gc_t}/golden/custom_default.golden.safetensors --quick)
+set_tests_properties(emu_gpu_quick_safe PROPERTIES LABELS "cpu;emu" TIMEOUT 300
+  ENVIRONMENT "GC_CUDA_SYNC=1;GC_EARLY_RESULTS=0;GC_BATCH_PLANS=off")
 add_test(NAME emu_gpu_autotune COMMAND test_gpu_autotune_emu
   ${_gc_t}/golden/custom_block2.golden.safetensors)
 set_tests_properties(emu_gpu_autotune PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
