@@ -488,9 +488,11 @@ gc_status gcu_explain_packed(gc_context *ctx, cuda_state *s, int32_t n,
 {
     /* the results from the logits while the backward runs (~0.3 ms of host work for 256
        ImageNet images, which otherwise followed the batch with the GPU idle); only into
-       page-locked logits (a copy into pageable memory would hold this thread until the head
-       is done, with the backward not yet queued) */
-    const int early = gc_early_wanted(ctx) && logits == s->h_logits && !s->early_off;
+       page-locked logits and cams (a copy into pageable memory returns once it is done: the
+       logits' would hold this thread until the head is done, with the backward not yet
+       queued; the cams', queued before the host's early work, until the batch is done) */
+    const int early =
+        gc_early_wanted(ctx) && logits == s->h_logits && cams_raw == s->h_cams && !s->early_off;
     if (early)
         GC_TRY(early_resources(ctx, s));
     GC_TRY(gcu_explain_enqueue(ctx, s, n, classes, s->h_classes, logits, cams_raw, early));

@@ -95,8 +95,12 @@ gc_status gcu_settle(gc_context *ctx, cuda_state *s, gc_status st, const char *o
         return GC_OK;
     cudaError_t last = cudaGetLastError();
     cudaError_t sync = cudaStreamSynchronize(s->stream);
-    if (sync == cudaSuccess && s->copy) /* the early logits' copy, the halves' copies */
-        sync = cudaStreamSynchronize(s->copy);
+    if (s->copy) { /* the early logits' copy, the halves' copies: drained even after a fault
+                      (nothing may still write into memory the caller frees), first error kept */
+        const cudaError_t c = cudaStreamSynchronize(s->copy);
+        if (sync == cudaSuccess)
+            sync = c;
+    }
     cudaError_t peek = cudaPeekAtLastError();
     cudaError_t bad = cudaSuccess;
     if (sync != cudaSuccess) /* queued work failed: an asynchronous fault */

@@ -18,6 +18,8 @@ void gcu_destroy(void *state)
     cudaSetDevice(s->device);
     if (s->stream)
         cudaStreamSynchronize(s->stream);
+    if (s->copy) /* before the buffers its copies read and write are freed */
+        cudaStreamSynchronize(s->copy);
     for (int i = 0; i < GC_MAX_LAYERS; i++) {
         gc_conv_plan_free(&s->fwd[i]);
         gc_conv_plan_free(&s->bwd[i]);
@@ -69,10 +71,8 @@ void gcu_destroy(void *state)
         cudaEventDestroy(s->ev_head);
     if (s->ev_logits)
         cudaEventDestroy(s->ev_logits);
-    if (s->copy) {
-        cudaStreamSynchronize(s->copy);
+    if (s->copy)
         cudaStreamDestroy(s->copy);
-    }
     if (s->stream)
         cudaStreamDestroy(s->stream);
     cudaGetLastError(); /* nothing of ours stays pending after a failed teardown */
