@@ -284,6 +284,9 @@ def autotune_table(ix, p):
     p("")
 
 
+FIRST_BLOCK_STEP = "first block: "  # the fused block's phases among a record's steps
+
+
 def first_block_lines(ix, p):
     """The first block in one kernel (GC_FIRST_BLOCK=fused) against the same run's default,
     layer by layer: its kernel's time is profiled as the block's first conv's."""
@@ -297,6 +300,16 @@ def first_block_lines(ix, p):
         p(f"- the first block in one kernel, {key[1]} {key[2]} b{key[3]} (profiled): "
           f"{fused:.3f} ms" + (f" against {dflt:.3f} ms for block1's three layers in the "
                                f"default run" if dflt else "") + "\n")
+        # where its time goes: its warps' cycles per phase (clock64 in the profiled pass's
+        # kernel), as shares of its time
+        phases = [x for x in r.get("steps") or [] if x["name"].startswith(FIRST_BLOCK_STEP)]
+        if phases:
+            p("| phase of the fused first block (warps' cycles) | ms | share |")
+            p("|---|---:|---:|")
+            for x in phases:
+                p(f"| {x['name'][len(FIRST_BLOCK_STEP):]} | {x['ms']:.3f} | "
+                  f"{100 * x['ms'] / fused if fused else 0:.0f}% |")
+            p("")
 
 
 def variant_table(ix, p, runs, title, name, label=None):
@@ -499,8 +512,9 @@ def main():
             p((f"| {x['name']} | {x['ms']:.3f} | {x.get('tflops', 0):.3g} |"
                if x.get("kind") == "conv" else
                f"| {x['name']} | {x['ms']:.3f} | ({x.get('kind')}) |") + tail)
-    if o and o.get("steps"):
-        steps = o["steps"]
+    steps = [x for x in (o or {}).get("steps") or []
+             if not x["name"].startswith(FIRST_BLOCK_STEP)]  # those are in the features
+    if steps:
         p(f"\nAfter the feature layers, `{o.get('mode')}` mode, {o.get('precision')} b{head_b} "
           f"(CUDA events between the steps, profiled pass): {sum(x['ms'] for x in steps):.3f} "
           f"ms in {len(steps)} steps\n")

@@ -157,6 +157,7 @@ gc_status gcu_prof_begin(gc_context *ctx, cuda_state *s)
     s->n_marks = 0;
     s->layers_marked = 0;
     s->n_steps = s->n_step_ev = 0;
+    s->fb_clocked = 0;
     return gcu_mark(ctx, s, PROF_START);
 }
 
@@ -180,6 +181,23 @@ gc_status gcu_step(gc_context *ctx, cuda_state *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(s->step_name[s->n_steps++], GC_STEP_NAME, fmt, ap);
     va_end(ap);
+    return GC_OK;
+}
+
+/* The fused first block's time (layer 0's, ms) split by its warps' cycles in each phase:
+ * profile steps "first block: <phase>" (before the steps after the features). */
+static gc_status first_block_phases(gc_context *ctx, cuda_state *s, double ms)
+{
+    unsigned long long c[GC_FB_PHASES];
+    GC_CUDA_TRY(&ctx->err, cudaMemcpy(c, s->fb_clocks, sizeof c, cudaMemcpyDeviceToHost));
+    double all = 0.0;
+    for (int k = 0; k < GC_FB_PHASES; k++)
+        all += (double)c[k];
+    for (int k = 0; all > 0.0 && k < GC_FB_PHASES; k++) {
+        char name[GC_STEP_NAME];
+        snprintf(name, sizeof name, "first block: %s", gc_first_block_phase_name(k));
+        gc_profile_add_step(ctx, name, ms * (double)c[k] / all);
+    }
     return GC_OK;
 }
 
@@ -209,8 +227,11 @@ gc_status gcu_prof_collect(gc_context *ctx, cuda_state *s)
         GC_CUDA_TRY(&ctx->err, cudaEventElapsedTime(&ms, s->ev_layer[i], s->ev_layer[i + 1]));
         ctx->layer_ms[i] += ms;
         ctx->layers_timed = 1;
+        if (i == 0 && s->fb_clocked)
+            GC_TRY(first_block_phases(ctx, s, ms));
     }
     s->layers_marked = 0;
+    s->fb_clocked = 0;
     for (int k = 0; k < s->n_steps; k++) {
         const int e = s->step_from[k];
         float ms = 0.0f;

@@ -161,6 +161,10 @@ static void layout(const gc_context *ctx, cuda_state *s, arena *a)
     s->w_fb = s->first_conv == GC_FIRST_BLOCK ? take_t(a, s, gc_first_block_weight_elems(k0))
                                               : NULL;
     s->b_fb = s->first_conv == GC_FIRST_BLOCK ? take_f(a, gc_first_block_bias_floats(k0)) : NULL;
+    /* profiled runs: the fused block's cycles per phase (gc_first_block_cuda's clocks) */
+    s->fb_clocks = s->first_conv == GC_FIRST_BLOCK && ctx->opt.profile
+                       ? (unsigned long long *)take(a, GC_FB_PHASES * sizeof(unsigned long long))
+                       : NULL;
     for (int i = 0; i < m->n_layers; i++) {
         const gc_layer *L = &m->layers[i];
         if (L->kind != GC_LAYER_CONV)

@@ -39,6 +39,9 @@
  */
 #include "gc_math.h"
 #include "wmma_common.cuh"
+#ifdef GC_CUDA_EMULATE
+#include <chrono>
+#endif
 
 #define FB_TH 32                      /* second-conv output rows of a tile                 */
 #define FB_TW 16                      /* ... and columns: one wmma tile a row               */
@@ -93,6 +96,26 @@ static __device__ __forceinline__ unsigned char *fb_shared(void)
     return fb_dynamic;
 }
 #endif
+
+/* The multiprocessor's cycle counter (the emulated device: the host's nanoseconds), for the
+ * profiled runs' phase account (gc_first_block_cuda's clocks) */
+static __device__ __forceinline__ unsigned long long fb_clock(void)
+{
+#ifdef GC_CUDA_EMULATE
+    return (unsigned long long)std::chrono::steady_clock::now().time_since_epoch().count();
+#else
+    return (unsigned long long)clock64();
+#endif
+}
+
+static __device__ __forceinline__ void fb_clock_add(unsigned long long *to, unsigned long long v)
+{
+#ifdef GC_CUDA_EMULATE
+    *to += v; /* the emulated threads run one after another */
+#else
+    atomicAdd(to, v);
+#endif
+}
 
 /* Where tile `tile` starts: its image and its first second-conv output row and column */
 static __device__ __forceinline__ void fb_tile_at(size_t tile, int32_t tiles_y, int32_t tiles_x,
@@ -231,13 +254,27 @@ static __device__ __forceinline__ float fb_max(float a, float b)
     return a > b ? a : b;
 }
 
-template <typename T, int NC>
+/* CLOCKS (profiled runs only, gc_first_block_cuda's clocks): each warp's cycles in each
+ * phase (GC_FB_PHASES, gc_first_block_phase_name), summed over the warps into clocks; the
+ * plain kernel has none of it. FB_LAP(k): the cycles since the last lap go to phase k. */
+#define FB_LAP(k)                                                                                  \
+    do {                                                                                           \
+        if (CLOCKS) {                                                                              \
+            const unsigned long long now_ = fb_clock();                                            \
+            ph[k] += now_ - lap;                                                                   \
+            lap = now_;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+template <typename T, int NC, bool CLOCKS>
 static __global__ void __launch_bounds__(FB_THREADS, 1)
     op_first_block_kernel(const T *x, int32_t C0, const T *wt, const float *bias, T *y, int32_t H,
-                          int32_t W, int32_t K, size_t tiles, int32_t tiles_y, int32_t tiles_x)
+                          int32_t W, int32_t K, size_t tiles, int32_t tiles_y, int32_t tiles_x,
+                          unsigned long long *clocks)
 {
 #ifdef TC_HAVE
     using namespace nvcuda;
+    unsigned long long ph[GC_FB_PHASES] = {0}, lap = CLOCKS ? fb_clock() : 0;
     constexpr int KP = 16 * NC; /* K, or 16 where K is 8 (its other 8 channels zeros) */
     constexpr size_t W2 = (size_t)9 * NC * NC * 256, W1 = (size_t)KP * FB_KROWS;
     unsigned char *const sm = fb_shared();
@@ -262,6 +299,7 @@ static __global__ void __launch_bounds__(FB_THREADS, 1)
     const int32_t PH = H / 2, PW = W / 2;
     if (blockIdx.x < tiles)
         fb_stage_window(x, C0, H, W, blockIdx.x, tiles_y, tiles_x, win0);
+    FB_LAP(0);
     int cur = 0; /* the window of this tile; the other takes the next tile's */
     for (size_t tile = blockIdx.x; tile < tiles; tile += gridDim.x, cur ^= 1) {
         size_t img;
@@ -269,16 +307,19 @@ static __global__ void __launch_bounds__(FB_THREADS, 1)
         fb_tile_at(tile, tiles_y, tiles_x, &img, &oy0, &ox0);
         fb_window_wait();
         GC_SYNCTHREADS(); /* the weights and window are in; the last step 2 read the halo */
+        FB_LAP(1);
         GC_WARP_SHARE(strip, warp, FB_WARPS, FB_STRIPS)
         {
             fb_first_conv_strip<T, NC>(win0 + cur * FB_WIN * 4, H, W, oy0, ox0, strip, lane, w1, b1,
                                        halo, scr, arows);
         }
+        FB_LAP(2);
         GC_SYNCTHREADS(); /* the halo is whole; the other window's last reader (the last
                              tile's step 1) is done: the next tile's input comes in under step 2 */
         if (tile + gridDim.x < tiles)
             fb_stage_window(x, C0, H, W, tile + gridDim.x, tiles_y, tiles_x,
                             win0 + (cur ^ 1) * FB_WIN * 4);
+        FB_LAP(3);
 
         /* 2: rows 4 warp + m (m < 4) times KP outputs over 9 taps x NC steps of 16 inputs */
         wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][NC];
@@ -308,6 +349,8 @@ static __global__ void __launch_bounds__(FB_THREADS, 1)
                 }
             }
         }
+
+        FB_LAP(4);
 
         /* 3: per pair of rows and 16 channels: 2x2 maximum, bias, ReLU, one rounding; lane:
          * pooled pixel lane / 4 of the 8, channels 4 (lane % 4) .. + 3 of the 16 */
@@ -345,10 +388,26 @@ static __global__ void __launch_bounds__(FB_THREADS, 1)
                         u);
             }
         }
+        FB_LAP(5);
     }
+    if (CLOCKS && lane == 0)
+        for (int k = 0; k < GC_FB_PHASES; k++)
+            fb_clock_add(clocks + k, ph[k]);
 #else
     __trap(); /* code for a GPU before sm_80: loud rather than a silent wrong result */
 #endif
+}
+#undef FB_LAP
+
+const char *gc_first_block_phase_name(int phase)
+{
+    static const char *const names[GC_FB_PHASES] = {"weights and the first window",
+                                                    "window wait and barrier",
+                                                    "first conv",
+                                                    "barrier after the first conv",
+                                                    "second conv",
+                                                    "pool, bias, ReLU, stores"};
+    return phase >= 0 && phase < GC_FB_PHASES ? names[phase] : NULL;
 }
 
 int gc_first_block_supported(gc_dtype t, int32_t cin, int32_t k1, int32_t k2)
@@ -403,12 +462,12 @@ void gc_first_block_weights_host(gc_dtype t, const float *w1, const float *b1, c
         }
 }
 
-/* The kernel for (T, NC) */
-template <typename T> static const void *fb_kernel(int nc)
+/* The kernel for (T, NC, CLOCKS) */
+template <typename T, bool CLOCKS> static const void *fb_kernel(int nc)
 {
-    return nc == 4   ? (const void *)op_first_block_kernel<T, 4>
-           : nc == 2 ? (const void *)op_first_block_kernel<T, 2>
-                     : (const void *)op_first_block_kernel<T, 1>;
+    return nc == 4   ? (const void *)op_first_block_kernel<T, 4, CLOCKS>
+           : nc == 2 ? (const void *)op_first_block_kernel<T, 2, CLOCKS>
+                     : (const void *)op_first_block_kernel<T, 1, CLOCKS>;
 }
 
 gc_status gc_first_block_prepare(int device, gc_dtype t, int32_t K, int *blocks, gc_errbuf *err)
@@ -422,11 +481,16 @@ gc_status gc_first_block_prepare(int device, gc_dtype t, int32_t K, int *blocks,
                        "device (sm_%d%d) allows %zu",
                        bytes, prop.major, prop.minor, (size_t)prop.sharedMemPerBlockOptin);
 #ifndef GC_CUDA_EMULATE
+    const int nc = fb_groups(K);
     const void *k =
-        t == GC_DT_BF16 ? fb_kernel<__nv_bfloat16>(fb_groups(K)) : fb_kernel<__half>(fb_groups(K));
+        t == GC_DT_BF16 ? fb_kernel<__nv_bfloat16, false>(nc) : fb_kernel<__half, false>(nc);
+    const void *kc = t == GC_DT_BF16 ? fb_kernel<__nv_bfloat16, true>(nc)
+                                     : fb_kernel<__half, true>(nc); /* profiled runs' */
     GC_CUDA_TRY(err, cudaSetDevice(device)); /* the attribute is the current device's */
     GC_CUDA_TRY(err,
                 cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    GC_CUDA_TRY(err,
+                cudaFuncSetAttribute(kc, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
     /* a block that cannot be resident (registers, a carveout) refused here, where the caller
        falls back to the layers one by one, not at the first batch */
     int resident = 0;
@@ -438,35 +502,39 @@ gc_status gc_first_block_prepare(int device, gc_dtype t, int32_t K, int *blocks,
                        "memory fits a multiprocessor of this device",
                        FB_THREADS, bytes);
 #else
-    (void)fb_kernel<__half>;
-    (void)fb_kernel<__nv_bfloat16>;
+    (void)fb_kernel<__half, false>;
+    (void)fb_kernel<__nv_bfloat16, false>;
+    (void)fb_kernel<__half, true>;
+    (void)fb_kernel<__nv_bfloat16, true>;
 #endif
     *blocks = prop.multiProcessorCount > 0 ? prop.multiProcessorCount : 1;
     return GC_OK;
 }
 
-template <typename T>
+template <typename T, bool CLOCKS>
 static void launch_fb(cudaStream_t st, unsigned grid, size_t bytes, int nc, const void *x,
                       int32_t C0, const void *wt, const float *bias, void *y, int32_t H, int32_t W,
-                      int32_t K, size_t tiles, int32_t tiles_y, int32_t tiles_x)
+                      int32_t K, size_t tiles, int32_t tiles_y, int32_t tiles_x,
+                      unsigned long long *clocks)
 {
     const T *xt = (const T *)x, *w = (const T *)wt;
     T *yt = (T *)y;
     if (nc == 4) {
-        GC_LAUNCH_SMEM(grid, FB_THREADS, bytes, st, op_first_block_kernel<T, 4>)
-        (xt, C0, w, bias, yt, H, W, K, tiles, tiles_y, tiles_x);
+        GC_LAUNCH_SMEM(grid, FB_THREADS, bytes, st, op_first_block_kernel<T, 4, CLOCKS>)
+        (xt, C0, w, bias, yt, H, W, K, tiles, tiles_y, tiles_x, clocks);
     } else if (nc == 2) {
-        GC_LAUNCH_SMEM(grid, FB_THREADS, bytes, st, op_first_block_kernel<T, 2>)
-        (xt, C0, w, bias, yt, H, W, K, tiles, tiles_y, tiles_x);
+        GC_LAUNCH_SMEM(grid, FB_THREADS, bytes, st, op_first_block_kernel<T, 2, CLOCKS>)
+        (xt, C0, w, bias, yt, H, W, K, tiles, tiles_y, tiles_x, clocks);
     } else {
-        GC_LAUNCH_SMEM(grid, FB_THREADS, bytes, st, op_first_block_kernel<T, 1>)
-        (xt, C0, w, bias, yt, H, W, K, tiles, tiles_y, tiles_x);
+        GC_LAUNCH_SMEM(grid, FB_THREADS, bytes, st, op_first_block_kernel<T, 1, CLOCKS>)
+        (xt, C0, w, bias, yt, H, W, K, tiles, tiles_y, tiles_x, clocks);
     }
 }
 
 gc_status gc_first_block_cuda(cudaStream_t st, gc_dtype t, const void *x, int32_t C0,
                               const void *wt, const float *bias, void *y, int32_t n, int32_t H,
-                              int32_t W, int32_t K, int blocks, gc_errbuf *err)
+                              int32_t W, int32_t K, int blocks, unsigned long long *clocks,
+                              gc_errbuf *err)
 {
     if (!gc_first_block_supported(t, 3, K, K) || C0 < 3 || blocks < 1 ||
         ((uintptr_t)wt % 16 != 0) || (uintptr_t)y % 8 != 0 || (C0 == 8 && (uintptr_t)x % 8 != 0))
@@ -480,12 +548,19 @@ gc_status gc_first_block_cuda(cudaStream_t st, gc_dtype t, const void *x, int32_
         return GC_OK; /* no pooled pixel */
     const unsigned grid = (unsigned)(tiles < (size_t)blocks ? tiles : (size_t)blocks);
     const size_t bytes = fb_smem_bytes(K, gc_dtype_size(t));
-    if (t == GC_DT_BF16)
-        launch_fb<__nv_bfloat16>(st, grid, bytes, fb_groups(K), x, C0, wt, bias, y, H, W, K, tiles,
-                                 tiles_y, tiles_x);
+    const int nc = fb_groups(K);
+    if (t == GC_DT_BF16 && clocks)
+        launch_fb<__nv_bfloat16, true>(st, grid, bytes, nc, x, C0, wt, bias, y, H, W, K, tiles,
+                                       tiles_y, tiles_x, clocks);
+    else if (t == GC_DT_BF16)
+        launch_fb<__nv_bfloat16, false>(st, grid, bytes, nc, x, C0, wt, bias, y, H, W, K, tiles,
+                                        tiles_y, tiles_x, NULL);
+    else if (clocks)
+        launch_fb<__half, true>(st, grid, bytes, nc, x, C0, wt, bias, y, H, W, K, tiles, tiles_y,
+                                tiles_x, clocks);
     else
-        launch_fb<__half>(st, grid, bytes, fb_groups(K), x, C0, wt, bias, y, H, W, K, tiles,
-                          tiles_y, tiles_x);
+        launch_fb<__half, false>(st, grid, bytes, nc, x, C0, wt, bias, y, H, W, K, tiles, tiles_y,
+                                 tiles_x, NULL);
     LAUNCH_CHECK(err);
     return GC_OK;
 }

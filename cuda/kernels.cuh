@@ -147,8 +147,14 @@ size_t gc_first_block_smem_bytes(gc_dtype t, int32_t K);
 void gc_first_block_weights_host(gc_dtype t, const float *w1, const float *b1, const float *w2,
                                  const float *b2, int32_t K, float *wt, float *bias);
 gc_status gc_first_block_prepare(int device, gc_dtype t, int32_t K, int *blocks, gc_errbuf *err);
+/* clocks: NULL, or GC_FB_PHASES counters on the device that the kernel's warps add their
+ * cycles in each phase to (a variant of the kernel for profiled runs: where its time goes;
+ * gc_first_block_phase_name names them) */
+#define GC_FB_PHASES 6
 gc_status gc_first_block_cuda(cudaStream_t st, gc_dtype t, const void *x, int32_t C0,
                               const void *wt, const float *bias, void *y, int32_t n, int32_t H,
-                              int32_t W, int32_t K, int blocks, gc_errbuf *err);
+                              int32_t W, int32_t K, int blocks, unsigned long long *clocks,
+                              gc_errbuf *err);
+const char *gc_first_block_phase_name(int phase);
 
 #endif /* GC_CUDA_KERNELS_CUH */

@@ -383,9 +383,11 @@ GC_API double gc_profile_layer_ms(const gc_context *ctx, int32_t index);
  * pool, GEMMs and their bias/ReLU kernels, the class choice and score gradient, the head's
  * and each layer's backward, the cam kernels. Step `index` (0, 1, ...): its time in ms, its
  * name in *name when name is non-NULL (valid until the next call on ctx). A step run more than
- * once in a call (the guided methods' second score gradient) adds up under one name.
- * Negative past the last step and where nothing was measured (profiling off, a failed call,
- * the CPU backend). */
+ * once in a call (the guided methods' second score gradient) adds up under one name. With
+ * the first block in one kernel (GC_FIRST_BLOCK=fused) the list starts with its phases,
+ * "first block: ...": layer 0's time split by its warps' cycles (they add up to
+ * gc_profile_layer_ms(ctx, 0)). Negative past the last step and where nothing was measured
+ * (profiling off, a failed call, the CPU backend). */
 GC_API double gc_profile_step_ms(const gc_context *ctx, int32_t index, const char **name);
 
 /* ---------------------------------------------------------------- rendering (CPU) */

@@ -242,8 +242,8 @@ gc_emu_kernel_test(emu_gpu_features_first_tc_custom_default custom_default GC_FI
   op_first_conv_tc_kernel ON)
 # the first block in one kernel (GC_FIRST_BLOCK=fused, opt-in: cuda/first_block.cu) on
 # VGG16's layout
-gc_emu_kernel_test(emu_gpu_features_first_block_tv16_default tv16_default GC_FIRST_BLOCK=fused
-  op_first_block_kernel OFF)
+gc_emu_kernel_test(emu_gpu_features_first_block_tv16_default tv16_default
+  "GC_FIRST_BLOCK=fused GC_TEST_FIRST_BLOCK_PHASES=1" op_first_block_kernel OFF)
 # every conv fused, true fp32 included (GC_CUDNN_FUSE=1; unfused by default there)
 gc_emu_switch_test(emu_gpu_vs_cpu_fuse1_custom_default test_gpu_vs_cpu_emu custom_default
   "GC_CUDNN_FUSE=1")

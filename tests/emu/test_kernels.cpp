@@ -477,10 +477,34 @@ static void test_first_block(gc_errbuf *err)
             const int32_t PH = H / 2, PW = W / 2;
             const size_t olen = (size_t)n * PH * PW * K;
             void *dy = buf(olen * gc_dtype_size(t) + 1);
-            expect_ok("first_block",
-                      gc_first_block_cuda(0, t, dx, sh.C0, dw, bias, dy, n, H, W, K, blocks, err),
-                      err);
+            expect_ok(
+                "first_block",
+                gc_first_block_cuda(0, t, dx, sh.C0, dw, bias, dy, n, H, W, K, blocks, NULL, err),
+                err);
             finish("first_block");
+            /* the profiled runs' variant: the same bytes, and cycles in both convs' phases */
+            void *dy2 = buf(olen * gc_dtype_size(t) + 1);
+            unsigned long long *clocks = alloc_n<unsigned long long>(GC_FB_PHASES);
+            memset(clocks, 0, GC_FB_PHASES * sizeof *clocks);
+            expect_ok("first_block (clocks)",
+                      gc_first_block_cuda(0, t, dx, sh.C0, dw, bias, dy2, n, H, W, K, blocks,
+                                          clocks, err),
+                      err);
+            finish("first_block (clocks)");
+            checks++;
+            const int ran = H >= 2 && W >= 2; /* else no pooled pixel: no launch */
+            if (memcmp(dy, dy2, olen * gc_dtype_size(t)) != 0 ||
+                (ran && (clocks[2] == 0 || clocks[4] == 0)))
+                FAIL("first_block %dx%dx%d K %d: the clocked variant differs, or its first (%llu) "
+                     "or second conv (%llu) took no cycles",
+                     n, H, W, K, clocks[2], clocks[4]);
+            for (int k = 0; k < GC_FB_PHASES; k++) {
+                checks++;
+                if (!gc_first_block_phase_name(k))
+                    FAIL("first_block: phase %d has no name", k);
+            }
+            release(dy2);
+            release(clocks);
             for (std::vector<float> *v : {&w1, &b1, &w2, &b2})
                 for (float &e : *v)
                     e = rounded(t, e);
@@ -517,7 +541,8 @@ static void test_first_block(gc_errbuf *err)
     if (gc_first_block_supported(GC_DT_F32, 3, 64, 64) ||
         gc_first_block_supported(GC_DT_BF16, 3, 48, 48) ||
         gc_first_block_supported(GC_DT_BF16, 3, 32, 64) ||
-        gc_first_block_cuda(0, GC_DT_F32, NULL, 3, NULL, NULL, NULL, 1, 2, 2, 64, 1, err) == GC_OK)
+        gc_first_block_cuda(0, GC_DT_F32, NULL, 3, NULL, NULL, NULL, 1, 2, 2, 64, 1, NULL, err) ==
+            GC_OK)
         FAIL("first_block in fp32, with 48 channels or two widths was not refused");
 }
 

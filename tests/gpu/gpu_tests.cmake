@@ -105,7 +105,8 @@ if(GC_WITH_CUDA)
   add_test(NAME gpu_features_first_block_tv16_default COMMAND test_gpu_features
     ${GC_GPU_TEST_DIR}/../golden/tv16_default.golden.safetensors)
   set_tests_properties(gpu_features_first_block_tv16_default PROPERTIES LABELS gpu
-    SKIP_RETURN_CODE 77 TIMEOUT 300 COST 40 ENVIRONMENT "GC_FIRST_BLOCK=fused")
+    SKIP_RETURN_CODE 77 TIMEOUT 300 COST 40
+    ENVIRONMENT "GC_FIRST_BLOCK=fused;GC_TEST_FIRST_BLOCK_PHASES=1")
   # batches smaller than max_batch on conv plans of their own from the first such call
   # (GC_BATCH_PLANS=eager; cuda/backend_plans.cu): the batches of 1 and 4 on max_batch 7,
   # the graphs' second batch size and the images' batches on cuDNN plans built for them

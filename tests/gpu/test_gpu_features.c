@@ -538,14 +538,22 @@ done:
 
 /* The device's steps after the features (gc_profile_step_ms): named, each timed, distinct
  * names, the head's GEMMs, the score gradient and the cam kernels among them, together within
- * the head, backward and cam stages they split (the early logits' copy runs beside them). */
+ * the head, backward and cam stages they split (the early logits' copy runs beside them).
+ * With the fused first block (GC_FIRST_BLOCK=fused), its phases come first ("first block:
+ * ..."): its six shares of layer 0's time, which they add up to. */
 static void check_steps(gc_context *gpu, const char *run, const gc_profile *pr)
 {
-    double sum = 0.0;
-    int32_t k = 0, bad = 0, gemm = 0, score = 0, cam = 0;
+    double sum = 0.0, fb_sum = 0.0;
+    int32_t k = 0, bad = 0, gemm = 0, score = 0, cam = 0, fb = 0;
     const char *name = NULL;
     for (double ms; (ms = gc_profile_step_ms(gpu, k, &name)) >= 0.0; k++) {
-        sum += ms;
+        if (name && strncmp(name, "first block: ", 13) == 0) {
+            fb++;
+            fb_sum += ms;
+            bad += k >= 6; /* before the steps after the features */
+        } else {
+            sum += ms;
+        }
         bad += !name || !*name;
         for (int32_t j = 0; name && j < k; j++) {
             const char *other = NULL;
@@ -558,7 +566,19 @@ static void check_steps(gc_context *gpu, const char *run, const gc_profile *pr)
     }
     const double stages = pr->head_ms + pr->backward_ms + pr->cam_ms;
     printf("  %-16s %d steps after the features: %.3f ms together (head + backward + cam "
-           "%.3f)\n", run, (int)k, sum, stages);
+           "%.3f)\n",
+           run, (int)(k - fb), sum, stages);
+    const double layer0 = gc_profile_layer_ms(gpu, 0);
+    if (fb)
+        printf("  %-16s the first block's %d phases: %.3f ms together (its layer %.3f)\n", run,
+               (int)fb, fb_sum, layer0);
+    /* GC_TEST_FIRST_BLOCK_PHASES=1: the test runs a model whose first block the fused kernel
+       takes (GC_FIRST_BLOCK=fused): the fp16 context's profile has its phases */
+    const char *want = getenv("GC_TEST_FIRST_BLOCK_PHASES");
+    if (fb ? fb != 6 || !(fb_sum > 0.0 && fabs(fb_sum - layer0) <= 1e-3 + 1e-4 * layer0)
+           : want && !strcmp(want, "1"))
+        FAIL("  %-16s first block phases: %d, %.4f ms against its layer's %.4f", run, (int)fb,
+             fb_sum, layer0);
     if (bad || gemm != 1 || score != 1 || cam != 2 || !(sum > 0.0 && sum <= stages * 1.01 + 1e-3) ||
         gc_profile_step_ms(gpu, -1, NULL) >= 0.0)
         FAIL("  %-16s steps: %d unnamed or repeated, dense 0 GEMM %d, score %d, cam %d, %.3f ms "
