@@ -89,6 +89,11 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     const char *block = getenv("GC_FIRST_BLOCK");
     fprintf(o, ",\"first_block_env\":");
     json_string(o, block && *block ? block : NULL);
+    /* the head's GEMMs through cuBLASLt, each on the algorithm timed fastest at creation
+     * (GC_HEAD_GEMM=lt, cuda/backend_head_gemm.cu; its choices in autotune_report) */
+    const char *head = getenv("GC_HEAD_GEMM");
+    fprintf(o, ",\"head_gemm_env\":");
+    json_string(o, head && *head ? head : NULL);
     /* no runtime-compiled cuDNN engines (GC_CUDNN_RTC=0, which scripts/device-check.sh sets
      * when plans build slowly): a fused conv may then have run unfused */
     const char *rtc = getenv("GC_CUDNN_RTC");

@@ -100,8 +100,13 @@ class Index:
         self.blocking = {}  # GC_CUDA_BLOCKING_SYNC=1 runs but the command's: key as self.by
         self.split = {}  # GC_RENDER_PIPELINE=1 runs but the command's: key as self.by
         self.small = {}  # calls smaller than max_batch (--context-batch): + GC_BATCH_PLANS
+        self.head_lt = {}  # GC_HEAD_GEMM=lt runs (the head's GEMMs by cuBLASLt): key as self.by
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
+                continue
+            if r.get("head_gemm_env") == "lt":
+                self.head_lt[(r.get("impl"), r.get("mode"), r.get("precision"),
+                              r.get("batch"))] = r
                 continue
             # GC_FIRST_CONV=ours|cudnn|tc, the values the backend takes (records of 2026-11-27's
             # calls 3-4 carry first_conv: "cudnn"); keyed by the value too, as a run may hold
@@ -285,6 +290,30 @@ def autotune_table(ix, p):
 
 
 FIRST_BLOCK_STEP = "first block: "  # the fused block's phases among a record's steps
+
+
+def head_gemm_lines(ix, p):
+    """GC_HEAD_GEMM=lt's runs: the GEMM steps beside the same run's default (profiled), and
+    what the creation's timing chose (the records' autotune_report)."""
+    for key, r in sorted(ix.head_lt.items(), key=lambda kv: str(kv[0])):
+        if not r.get("ok"):
+            continue
+        d = ix.by.get(key) or {}
+        mine = {x["name"]: x["ms"] for x in r.get("steps") or [] if "GEMM" in x["name"]}
+        dflt = {x["name"]: x["ms"] for x in d.get("steps") or [] if "GEMM" in x["name"]}
+        if mine:
+            p(f"The GEMM steps of {key[1]} {key[2]} b{key[3]} (profiled, ms):\n")
+            p("| step | default (cublasGemmEx) | GC_HEAD_GEMM=lt |")
+            p("|---|---:|---:|")
+            for name, ms in mine.items():
+                p(f"| {name} | {dflt[name]:.3f} | {ms:.3f} |" if name in dflt else
+                  f"| {name} | | {ms:.3f} |")
+            p("")
+        rep = [l for l in (r.get("autotune_report") or "").splitlines() if "head GEMM" in l]
+        if rep:
+            p("```")
+            p("\n".join(rep))
+            p("```\n")
 
 
 def first_block_lines(ix, p):
@@ -625,6 +654,10 @@ def main():
                   lambda r: f"GC_CUDNN_FUSE={fuse_env(r)}")
     variant_table(ix, p, ix.blocking, "Blocking-sync waits (`GC_CUDA_BLOCKING_SYNC=1`: a "
                   "batch's waits sleep instead of spinning a core)", "blocking")
+    variant_table(ix, p, ix.head_lt, "The head's GEMMs by cuBLASLt (`GC_HEAD_GEMM=lt`: each "
+                  "dense layer's forward and backward GEMM on the algorithm timed fastest at "
+                  "context creation, cublasGemmEx where it won)", "cuBLASLt")
+    head_gemm_lines(ix, p)
     variant_table(ix, p, ix.split, "gc_explain_render in two overlapped halves "
                   "(`GC_RENDER_PIPELINE=1`: each half's copies, results and render beside the "
                   "other half's compute)", "halves")

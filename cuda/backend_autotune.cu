@@ -37,7 +37,7 @@ int gcu_autotune_candidates(const gc_context *ctx)
 }
 
 /* Appends a formatted line to ctx->autotune_report (grown as needed; dropped on failure). */
-static void report_line(gc_context *ctx, const char *fmt, ...)
+void gcu_report_line(gc_context *ctx, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -100,19 +100,19 @@ static gc_status tune_one(gc_context *ctx, cuda_state *s, tune_run *run, const c
         int found = 0;
         GC_TRY(gc_conv_plan_select(s->dnn, p, s->numerics, cached, &found, err));
         if (found) {
-            report_line(ctx, "%s %s: %s (cached) [%.2f s]", dir, name, cached,
-                        gc_conv_tuner_now() - l0);
+            gcu_report_line(ctx, "%s %s: %s (cached) [%.2f s]", dir, name, cached,
+                            gc_conv_tuner_now() - l0);
             run->n_plans++;
             run->cached++;
             run->changed += p->plan != before;
             return GC_OK;
         }
-        report_line(ctx, "%s %s: the cached %s is not offered any more: timing again", dir,
-                    name, cached);
+        gcu_report_line(ctx, "%s %s: the cached %s is not offered any more: timing again", dir,
+                        name, cached);
     }
     run->t->out_of_time = 0;
     if (l0 > run->t->deadline_s) {
-        report_line(ctx, "%s %s: default kept (time budget spent)", dir, name);
+        gcu_report_line(ctx, "%s %s: default kept (time budget spent)", dir, name);
         return GC_OK;
     }
     char line[400];
@@ -122,7 +122,7 @@ static gc_status tune_one(gc_context *ctx, cuda_state *s, tune_run *run, const c
         gc_err_prefix(err, "CUDA backend, autotuning the %s of %s: ", dir, name);
         return st;
     }
-    report_line(ctx, "%s %s: %s [%.2f s]", dir, name, line, gc_conv_tuner_now() - l0);
+    gcu_report_line(ctx, "%s %s: %s [%.2f s]", dir, name, line, gc_conv_tuner_now() - l0);
     run->n_plans++;
     run->changed += p->plan != before;
     /* a search cut short by the time budget is not a choice worth keeping */
@@ -131,7 +131,7 @@ static gc_status tune_one(gc_context *ctx, cuda_state *s, tune_run *run, const c
         if (strncmp(tag, "eng?", 4) != 0 && strcmp(tag, "default") != 0 &&
             gc_plan_cache_add(&run->cache, key, tag, why, sizeof why) != 0 &&
             !run->cache_failed++)
-            report_line(ctx, "plan cache: %s", why);
+            gcu_report_line(ctx, "plan cache: %s", why);
     }
     return GC_OK;
 }
@@ -180,14 +180,15 @@ gc_status gcu_autotune_plans(gc_context *ctx, cuda_state *s, int n_cands)
      * where the default may win every timing */
     const char *pick = getenv("GC_CUDNN_AUTOTUNE_PICK");
     t.pick_other = pick && strcmp(pick, "other") == 0;
-    report_line(ctx, "cuDNN autotune: %s, max_batch %d, %dx%d, up to %d candidates per conv "
-                     "(heuristics A then B), workspace cap %.0f MiB, min of %d runs after %d "
-                     "warm-up%s",
-                gc_precision_name(ctx->opt.precision),
-                s->N, ctx->in_w, ctx->in_h, n_cands, cap / 1048576.0, t.iters, t.warmup,
-                t.pick_other ? "; GC_CUDNN_AUTOTUNE_PICK=other (test only: the fastest "
-                               "non-default candidate is kept)"
-                             : "");
+    gcu_report_line(ctx,
+                    "cuDNN autotune: %s, max_batch %d, %dx%d, up to %d candidates per conv "
+                    "(heuristics A then B), workspace cap %.0f MiB, min of %d runs after %d "
+                    "warm-up%s",
+                    gc_precision_name(ctx->opt.precision), s->N, ctx->in_w, ctx->in_h, n_cands,
+                    cap / 1048576.0, t.iters, t.warmup,
+                    t.pick_other ? "; GC_CUDNN_AUTOTUNE_PICK=other (test only: the fastest "
+                                   "non-default candidate is kept)"
+                                 : "");
     gc_status st = GC_OK;
     tune_run run = {&t, {}, 0, 0, 0, 0};
     char path[1024], why[300];
@@ -195,9 +196,9 @@ gc_status gcu_autotune_plans(gc_context *ctx, cuda_state *s, int n_cands)
      * writes them */
     const char *cache_path = t.pick_other ? NULL : gc_plan_cache_path(path, sizeof path);
     if (gc_plan_cache_open(&run.cache, cache_path, why, sizeof why) != 0)
-        report_line(ctx, "plan cache off: %s", why);
+        gcu_report_line(ctx, "plan cache off: %s", why);
     else if (cache_path)
-        report_line(ctx, "plan cache: %s (%d choices)", cache_path, run.cache.n);
+        gcu_report_line(ctx, "plan cache: %s (%d choices)", cache_path, run.cache.n);
     const void *x = s->x;
     for (int i = 0; st == GC_OK && i < m->n_layers; i++) {
         void *y = layer_out(s, i);
@@ -240,10 +241,11 @@ gc_status gcu_autotune_plans(gc_context *ctx, cuda_state *s, int n_cands)
         s->ws_bytes = ws;
         gcu_account(ctx, s);
     }
-    report_line(ctx, "cuDNN autotune: %d plans tuned (%d from the plan cache), %d changed, "
-                     "workspace %.1f MiB, %.2f s",
-                run.n_plans, run.cached, run.changed, s->ws_bytes / 1048576.0,
-                gc_conv_tuner_now() - t0);
+    gcu_report_line(ctx,
+                    "cuDNN autotune: %d plans tuned (%d from the plan cache), %d changed, "
+                    "workspace %.1f MiB, %.2f s",
+                    run.n_plans, run.cached, run.changed, s->ws_bytes / 1048576.0,
+                    gc_conv_tuner_now() - t0);
     return GC_OK;
 }
 

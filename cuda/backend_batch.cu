@@ -24,26 +24,20 @@ static const char *pass_name(int guided)
 
 /* ---------------------------------------------------------------- GEMMs */
 
-/* Y (rows, out) float = X (rows, in) W^T with X, W (out, in) of type T, all row-major.
- * Column-major view: Y^T (out, rows) = W (out, in) X^T; W row-major is W^T column-major. */
-static gc_status dense_fwd(gc_context *ctx, cuda_state *s, const void *X, const void *Wt,
+/* Y (rows, out) float = X (rows, in) W^T with X, W (out, in) of type T, all row-major
+ * (gcu_dense_fwd_shape); dense layer j's. */
+static gc_status dense_fwd(gc_context *ctx, cuda_state *s, int j, const void *X, const void *Wt,
                            int rows, int in, int out, float *Y)
 {
-    const float one = 1.0f, zero = 0.0f;
-    GC_CUBLAS_TRY(&ctx->err,
-                  cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, Wt,
-                               s->blas_dt, in, X, s->blas_dt, in, &zero, Y, CUDA_R_32F, out,
-                               s->blas_compute, CUBLAS_GEMM_DEFAULT));
-    return GC_OK;
+    const gcu_gemm_shape g = gcu_dense_fwd_shape(rows, in, out);
+    return gcu_head_gemm(ctx, s, j, 0, &g, Wt, X, Y);
 }
 
 /* Gin (rows, in) float = G (rows, out) W with the float G rounded to T first (not in
- * fp32/tf32) and W (out, in) of type T. Column-major: Gin^T (in, rows) = W^T (in, out)
- * G^T (out, rows), where W's storage is W^T column-major (ld in). */
-static gc_status dense_bwd(gc_context *ctx, cuda_state *s, const float *G, const void *Wt,
+ * fp32/tf32) and W (out, in) of type T (gcu_dense_bwd_shape); dense layer j's. */
+static gc_status dense_bwd(gc_context *ctx, cuda_state *s, int j, const float *G, const void *Wt,
                            int rows, int in, int out, float *Gin, const char *step)
 {
-    const float one = 1.0f, zero = 0.0f;
     const void *g = G;
     if (s->dt != GC_DT_F32) {
         GC_TRY(gc_convert_cuda(s->stream, GC_DT_F32, G, s->dt, s->gd_t, (size_t)rows * out,
@@ -51,10 +45,8 @@ static gc_status dense_bwd(gc_context *ctx, cuda_state *s, const float *G, const
         g = s->gd_t;
         STEP("%s rounding", step);
     }
-    GC_CUBLAS_TRY(&ctx->err,
-                  cublasGemmEx(s->blas, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one, Wt,
-                               s->blas_dt, in, g, s->blas_dt, out, &zero, Gin, CUDA_R_32F, in,
-                               s->blas_compute, CUBLAS_GEMM_DEFAULT));
+    const gcu_gemm_shape sh = gcu_dense_bwd_shape(rows, in, out);
+    GC_TRY(gcu_head_gemm(ctx, s, j, 1, &sh, Wt, g, Gin));
     STEP("%s GEMM", step);
     return GC_OK;
 }
@@ -152,9 +144,9 @@ static gc_status forward_head(gc_context *ctx, cuda_state *s, int32_t n)
         const gc_dense *d = &m->dense[j];
         char name[32];
         snprintf(name, sizeof name, "dense %d", j);
-        LAYER_TRY(ctx, "head forward,", name,
-                  dense_fwd(ctx, s, s->dense_in[j], s->dw[j], rows, d->in, d->out,
-                            s->dense_out[j]));
+        LAYER_TRY(
+            ctx, "head forward,", name,
+            dense_fwd(ctx, s, j, s->dense_in[j], s->dw[j], rows, d->in, d->out, s->dense_out[j]));
         STEP("head: %s GEMM", name);
         const int hidden = j + 1 < m->n_dense;
         LAYER_TRY(ctx, "head forward (bias, ReLU),", name,
@@ -193,7 +185,7 @@ static gc_status backward_head(gc_context *ctx, cuda_state *s, int32_t n, int gu
         snprintf(name, sizeof name, "dense %d", j);
         snprintf(step, sizeof step, "%s: %s", pass, name);
         LAYER_TRY(ctx, "head backward,", name,
-                  dense_bwd(ctx, s, g, s->dw[j], rows, d->in, d->out, other, step));
+                  dense_bwd(ctx, s, j, g, s->dw[j], rows, d->in, d->out, other, step));
         LAYER_TRY(ctx, "head backward (ReLU),", name,
                   gc_relu_mask_cuda(s->stream, GC_DT_F32, other, s->dense_out[j - 1],
                                     (size_t)rows * d->in, guided, err));
@@ -206,7 +198,7 @@ static gc_status backward_head(gc_context *ctx, cuda_state *s, int32_t n, int gu
     char step0[64];
     snprintf(step0, sizeof step0, "%s: dense 0", pass);
     LAYER_TRY(ctx, "head backward,", "dense 0",
-              dense_bwd(ctx, s, g, s->dw[0], rows, d0->in, d0->out, s->g_patch, step0));
+              dense_bwd(ctx, s, 0, g, s->dw[0], rows, d0->in, d0->out, s->g_patch, step0));
     const float *g_pooled = s->g_patch;
     if (!s->geo.direct_patch) {
         LAYER_TRY(ctx, "head backward,", "patches",

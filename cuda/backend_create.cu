@@ -40,6 +40,7 @@ void gcu_destroy(void *state)
                 cudaGraphExecDestroy(s->graph_exec[k]);
         free(s->graph_exec);
     }
+    gcu_head_gemm_free(s);
     if (s->blas) /* before its workspace */
         cublasDestroy(s->blas);
     cudaFree(s->blas_ws);
@@ -614,6 +615,7 @@ gc_status gcu_create(gc_context *ctx, void **state)
         GC_TRY(gcu_autotune_plans(ctx, s, tune));
     GC_TRY(upload_weights(ctx, s));
     GC_TRY(bind_plans(ctx, s));
+    GC_TRY(gcu_head_gemm_tune(ctx, s)); /* GC_HEAD_GEMM=lt only */
     for (int k = 0; k < GC_N_COLORMAPS; k++)
         GC_CUDA_TRY(err, cudaMemcpyAsync(s->d_luts + (size_t)GC_LUT_BYTES * k,
                                          gc_colormap_table((gc_colormap)k), GC_LUT_BYTES,

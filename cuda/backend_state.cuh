@@ -17,6 +17,8 @@
 
 #include <stdint.h>
 
+#include <cublasLt.h>
+
 #include "check.cuh"
 #include "cudnn_conv.cuh"
 #include "image_kernels.cuh"
@@ -51,6 +53,33 @@ enum { PROF_START, PROF_UPLOAD, PROF_FEATURES, PROF_HEAD, PROF_BACKWARD, PROF_CA
 #define GC_RING_SLOTS 2
 #define GC_RING_SLOT_BYTES ((size_t)32 << 20)
 
+/* A head GEMM, column-major as cuBLAS: C (m x n, float, ldc) = op(A) (m x k) B (k x n), A of
+ * lda rows transposed when ta, A and B in the network's type (backend_head_gemm.cu). */
+typedef struct gcu_gemm_shape {
+    int ta, m, n, k, lda, ldb, ldc;
+} gcu_gemm_shape;
+/* Dense layer (in -> out) over `rows` rows, row-major X (rows, in), W (out, in), Y (rows, out):
+ * forward Y^T = W X^T (W's storage is W^T column-major, ld in); backward Gin^T = W^T G^T. */
+static inline gcu_gemm_shape gcu_dense_fwd_shape(int rows, int in, int out)
+{
+    const gcu_gemm_shape g = {1, out, rows, in, in, in, out};
+    return g;
+}
+static inline gcu_gemm_shape gcu_dense_bwd_shape(int rows, int in, int out)
+{
+    const gcu_gemm_shape g = {0, in, rows, out, in, out, in};
+    return g;
+}
+/* GC_HEAD_GEMM=lt: one GEMM's cuBLASLt descriptors and the algorithm timed fastest (use: it
+ * beat cublasGemmEx at creation) */
+typedef struct gcu_lt_gemm {
+    gcu_gemm_shape shape;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t a, b, c;
+    cublasLtMatmulAlgo_t algo;
+    int use;
+} gcu_lt_gemm;
+
 /* A set of conv plans for n < N images (backend_plans.cu): fwd[i] where has_fwd[i], bwd[i]
  * where has_bwd[i], with the full plans' engines' heuristics and their own workspaces (at most
  * ws_bytes). */
@@ -66,6 +95,8 @@ typedef struct cuda_state {
     cudaStream_t stream;
     cudnnHandle_t dnn;
     cublasHandle_t blas;
+    cublasLtHandle_t lt;  /* GC_HEAD_GEMM=lt: cuBLASLt for the head's GEMMs     */
+    gcu_lt_gemm *lt_gemm; /* ... 2 GC_MAX_DENSE of them (dense j: 2j fwd, 2j+1) */
     /* numerics of the context's precision */
     gc_dtype dt;                       /* feature maps and weights                          */
     size_t es;                         /* bytes per element of dt                           */
@@ -362,6 +393,21 @@ int gcu_autotune_candidates(const gc_context *ctx);
 /* Every plan timed against other engine configs on the arena's buffers (after the layout,
  * before the weights are uploaded and the plans bound); the arena is zeroed again after. */
 gc_status gcu_autotune_plans(gc_context *ctx, cuda_state *s, int n_cands);
+
+/* A line of gc_autotune_report's text. */
+void gcu_report_line(gc_context *ctx, const char *fmt, ...);
+
+/* ---------------------------------------------------------------- backend_head_gemm.cu */
+
+/* Dense layer j's forward (dir 0) or backward (dir 1) GEMM of shape g: cublasGemmEx, or
+ * with GC_HEAD_GEMM=lt cuBLASLt's algorithm chosen at creation for the full batch. */
+gc_status gcu_head_gemm(gc_context *ctx, cuda_state *s, int j, int dir, const gcu_gemm_shape *g,
+                        const void *A, const void *B, float *C);
+/* GC_HEAD_GEMM=lt: every head GEMM timed on the context's buffers (weights uploaded), each
+ * kept on the faster way; the choices in gc_autotune_report. Never fails for the experiment
+ * itself (only for a sticky fault during it). */
+gc_status gcu_head_gemm_tune(gc_context *ctx, cuda_state *s);
+void gcu_head_gemm_free(cuda_state *s);
 
 /* ---------------------------------------------------------------- backend_batch.cu */
 

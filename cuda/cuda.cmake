@@ -56,7 +56,8 @@ if(_gc_cuda_ok)
   set(CMAKE_CUDA_EXTENSIONS OFF)
   set(CMAKE_CUDA_VISIBILITY_PRESET hidden)
   set(_gc_cu cuda/backend.cu cuda/backend_common.cu cuda/backend_create.cu
-    cuda/backend_autotune.cu cuda/backend_batch.cu cuda/backend_pipeline.cu cuda/backend_plans.cu
+    cuda/backend_autotune.cu cuda/backend_batch.cu cuda/backend_head_gemm.cu
+    cuda/backend_pipeline.cu cuda/backend_plans.cu
     cuda/cudnn_conv.cu
     cuda/kernels.cu
     cuda/image_kernels.cu cuda/first_conv.cu cuda/first_conv_tc.cu
@@ -97,6 +98,14 @@ if(_gc_cuda_ok)
   set_property(SOURCE cuda/backend.cu APPEND PROPERTY COMPILE_OPTIONS "-Xcompiler=-fopenmp")
   include_directories(SYSTEM ${CUDNN_INCLUDE_DIR})
   set(GC_CUDA_LIBS CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY})
+  # cuBLASLt for the head GEMMs' experiment (GC_HEAD_GEMM=lt, backend_head_gemm.cu); a toolkit
+  # without it builds the backend all the same, the experiment compiled out
+  if(TARGET CUDA::cublasLt)
+    list(APPEND GC_CUDA_LIBS CUDA::cublasLt)
+  else()
+    add_compile_definitions(GC_NO_CUBLASLT)
+    message(STATUS "gradcam: cuBLASLt not found: GC_HEAD_GEMM=lt compiled out")
+  endif()
   # The built library and programs find the toolkit's and cuDNN's libraries where they were
   # found at build time (CMake leaves the toolkit's directory out of RUNPATH as an implicit
   # link directory; a pip wheel's cuDNN is on no loader path at all).

@@ -16,6 +16,8 @@
 #    2d. ours bf16 and fp32 b256 (gpu, gpu_forward) with the first conv the other way
 #       (GC_FIRST_CONV: in bf16 the tensor-core kernel, then the FMA one; cuDNN's in fp32),
 #       beside the defaults
+#    2h. ours bf16 b256 (gpu, gpu_forward) with the head's GEMMs by cuBLASLt, each timed at
+#       creation (GC_HEAD_GEMM=lt), beside the default's GEMM steps
 #    2e. ours bf16 b256 and b32 with blocking-sync waits (GC_CUDA_BLOCKING_SYNC=1)
 #    2f. gc_explain_render (host_lib) in two overlapped halves (GC_RENDER_PIPELINE=1)
 #    2g. calls of 32 and 1 on contexts of max_batch 256: GC_BATCH_PLANS=off, then eager
@@ -402,6 +404,17 @@ if [ $SMOKE -eq 0 ]; then
         --profile-iters 1
     run_step "ours-first-cudnn-fp32-b$B_BIG" 60 env GC_FIRST_CONV=cudnn "${OURS[@]}" "${IT[@]}" \
         --precision fp32 --batch "$B_BIG" --modes gpu,gpu_forward --profile-iters 1
+fi
+
+# 2h: the head's GEMMs by cuBLASLt (GC_HEAD_GEMM=lt, cuda/backend_head_gemm.cu, session 19,
+# opt-in, never run): each dense layer's forward and backward GEMM on the algorithm timed
+# fastest at context creation; profiled, so that the summary sets its GEMM steps beside the
+# default's (run 2: head 0.40 + backward 0.57 ms against a GEMM floor near 0.16), with the
+# choices from the record's autotune_report. "head_gemm_env":"lt"
+if [ $SMOKE -eq 0 ]; then
+    run_step "ours-${PRECS_MAIN[0]}-b$B_BIG-head-lt" 60 env GC_HEAD_GEMM=lt "${OURS[@]}" \
+        "${IT[@]}" --precision "${PRECS_MAIN[0]}" --batch "$B_BIG" --modes gpu,gpu_forward \
+        --profile-iters 1
 fi
 
 # 2e: the headline precision at the big batch and at 32 with blocking-sync waits

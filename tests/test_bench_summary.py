@@ -72,6 +72,14 @@ for r in recs:
                           steps=[{"name": "first block: first conv", "ms": 0.5},
                                  {"name": "first block: second conv", "ms": 1.5},
                                  {"name": "head: dense 0 GEMM", "ms": 0.25}]))
+        # the head's GEMMs by cuBLASLt (GC_HEAD_GEMM=lt): a variant, its GEMM steps beside
+        # the default's and its choices from autotune_report
+        extra.append(dict(u, cudnn_fusion=True, cudnn_fuse_env=None, head_gemm_env="lt",
+                          images_per_s=12000.0,
+                          steps=[{"name": "head: dense 0 GEMM", "ms": 0.125},
+                                 {"name": "backward: dense 0 GEMM", "ms": 0.1}],
+                          autotune_report="head GEMM dense 0 forward (m 4096 n 256 k 25088): "
+                                          "cuBLASLt — cublasGemmEx 0.2500 ms\n"))
         # GC_CUDNN_FUSE=1 is a variant, not the default (a review found it replacing it);
         # GC_FIRST_CONV=other is no path the backend takes: a default record
         extra.append(dict(u, batch=64, cudnn_fusion=True, cudnn_fuse_env="1",
@@ -159,6 +167,12 @@ check("0.312 ms in 2 steps" in out and "| head: dense 0 GEMM | 0.250 |" in out a
       "| cam: map | 0.062 |" in out,
       "summary: the steps after the feature layers",
       [l for l in out.splitlines() if "steps" in l or "GEMM" in l][:4])
+check("| gpu | bf16 | 256 | 11,746 | 12,000 | 1.022 |" in out and
+      "| head: dense 0 GEMM | 0.250 | 0.125 |" in out and
+      "| backward: dense 0 GEMM | | 0.100 |" in out and
+      "head GEMM dense 0 forward (m 4096 n 256 k 25088): cuBLASLt" in out,
+      "summary: GC_HEAD_GEMM=lt beside the default, its GEMM steps and choices",
+      [l for l in out.splitlines() if "GEMM" in l or "cuBLASLt" in l][:8])
 files_rows = [l for l in out.splitlines() if l.startswith("| files ≥") and "224" in l]
 check(any("steady 4,321" in l and "(runs: " in l and "4,321" in l.split("(runs: ")[1]
           for l in files_rows) and

@@ -240,6 +240,10 @@ endfunction()
 # whose first conv it takes (16 outputs; tv16's 8 it does not)
 gc_emu_kernel_test(emu_gpu_features_first_tc_custom_default custom_default GC_FIRST_CONV=tc
   op_first_conv_tc_kernel ON)
+# the head's GEMMs by cuBLASLt (GC_HEAD_GEMM=lt, opt-in: cuda/backend_head_gemm.cu), its
+# best candidate taken whatever the timing said (lt-always), in the bf16/fp16 contexts
+gc_emu_kernel_test(emu_gpu_features_head_lt_custom_default custom_default
+  GC_HEAD_GEMM=lt-always cublasLtMatmul ON)
 # the first block in one kernel (GC_FIRST_BLOCK=fused, opt-in: cuda/first_block.cu) on
 # VGG16's layout
 gc_emu_kernel_test(emu_gpu_features_first_block_tv16_default tv16_default

@@ -1,6 +1,7 @@
 /*
  * mock_cublas.cpp — a CPU stand-in for the part of cuBLAS the CUDA backend uses (handles, the
- * stream, the math mode, cublasGemmEx), for the emulated backend (tests/emu, no GPU).
+ * stream, the math mode, cublasGemmEx; cuBLASLt's matmul, below), for the emulated backend
+ * (tests/emu, no GPU).
  *
  * cublasGemmEx has cuBLAS's column-major semantics, C = alpha op(A) op(B) + beta C, with its
  * argument checks (INVALID_VALUE for a bad size, op, leading dimension or NULL scalar;
@@ -35,6 +36,7 @@
  * allocations on a GPU (fine in a graph launched from the host); the mock captures it as it
  * is (no memory nodes emulated).
  */
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -442,22 +444,18 @@ extern "C" void gc_emu_cublas_fail_gemm(int after, int status)
     g_fail_after.store(after);
 }
 
-extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
-                                       cublasOperation_t transb, int m, int n, int k,
-                                       const void *alpha, const void *A, cudaDataType Atype,
-                                       int lda, const void *B, cudaDataType Btype, int ldb,
-                                       const void *beta, void *C, cudaDataType Ctype, int ldc,
-                                       cublasComputeType_t computeType, cublasGemmAlgo_t algo)
+/* The GEMM of cublasGemmEx and cublasLtMatmul (`who` in messages), on h's device, stream,
+ * math mode and workspace: the checks, then the computation issued on the stream. */
+static cublasStatus_t gemm_call(const char *who, const blas_handle &h, cublasOperation_t transa,
+                                cublasOperation_t transb, int m, int n, int k, const void *alpha,
+                                const void *A, cudaDataType Atype, int lda, const void *B,
+                                cudaDataType Btype, int ldb, const void *beta, void *C,
+                                cudaDataType Ctype, int ldc, cublasComputeType_t computeType)
 {
-    if (g_fail_after.load() >= 0 && g_fail_after.fetch_sub(1) == 0)
-        return (cublasStatus_t)g_fail_status.load(); /* the test's fault */
-    blas_handle h;
-    if (!get_handle(handle, &h))
-        return CUBLAS_STATUS_NOT_INITIALIZED;
     const bool op_ok = (transa == CUBLAS_OP_N || transa == CUBLAS_OP_T || transa == CUBLAS_OP_C) &&
                        (transb == CUBLAS_OP_N || transb == CUBLAS_OP_T || transb == CUBLAS_OP_C);
     const bool ta = transa != CUBLAS_OP_N, tb = transb != CUBLAS_OP_N; /* C = T for reals */
-    if (!op_ok || m < 0 || n < 0 || k < 0 || !alpha || !beta || !valid_algo(algo))
+    if (!op_ok || m < 0 || n < 0 || k < 0 || !alpha || !beta)
         return CUBLAS_STATUS_INVALID_VALUE;
     if (lda < std::max(1, ta ? k : m) || ldb < std::max(1, tb ? n : k) || ldc < std::max(1, m))
         return CUBLAS_STATUS_INVALID_VALUE;
@@ -503,16 +501,16 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t 
         return CUBLAS_STATUS_SUCCESS;
 
     /* the launch: the context, the stream, then the memory the kernel would touch */
-    if (gc_emu_launch_check(h.stream, "cublasGemmEx") != cudaSuccess)
+    if (gc_emu_launch_check(h.stream, who) != cudaSuccess)
         return CUBLAS_STATUS_EXECUTION_FAILED;
     int dev = -1;
     cudaGetDevice(&dev);
     if (dev != h.device) {
         if (!quiet())
             fprintf(stderr,
-                    "[cuda emulation] cublasGemmEx: the handle was created on device %d "
+                    "[cuda emulation] %s: the handle was created on device %d "
                     "and is used while device %d is current\n",
-                    h.device, dev);
+                    who, h.device, dev);
         return CUBLAS_STATUS_EXECUTION_FAILED;
     }
     float a_s, b_s;
@@ -534,9 +532,7 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t 
     for (auto &x : mats) {
         if (!x.bytes)
             continue;
-        snprintf(what, sizeof what,
-                 "cublasGemmEx: matrix %s (%s, m %d n %d k %d, ld a %d b %d "
-                 "c %d)",
+        snprintf(what, sizeof what, "%s: matrix %s (%s, m %d n %d k %d, ld a %d b %d c %d)", who,
                  x.name, type_name(x.t), m, n, k, lda, ldb, ldc);
         if ((uintptr_t)x.p % x.es) {
             if (!quiet())
@@ -549,21 +545,22 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t 
     if (overlap(C, bytes_c, A, bytes_a) || overlap(C, bytes_c, B, bytes_b)) {
         if (!quiet())
             fprintf(stderr,
-                    "[cuda emulation] cublasGemmEx: C overlaps %s (the result would be "
+                    "[cuda emulation] %s: C overlaps %s (the result would be "
                     "undefined on a GPU)\n",
-                    overlap(C, bytes_c, A, bytes_a) ? "A" : "B");
+                    who, overlap(C, bytes_c, A, bytes_a) ? "A" : "B");
         return CUBLAS_STATUS_INVALID_VALUE;
     }
     if (h.ws) {
-        if (gc_emu_check_device_range(h.ws, h.ws_size, "cublasGemmEx: the workspace") != 0)
+        snprintf(what, sizeof what, "%s: the workspace", who);
+        if (gc_emu_check_device_range(h.ws, h.ws_size, what) != 0)
             return CUBLAS_STATUS_EXECUTION_FAILED;
         for (auto &x : mats)
             if (overlap(h.ws, h.ws_size, x.p, x.bytes)) {
                 if (!quiet())
                     fprintf(stderr,
-                            "[cuda emulation] cublasGemmEx: the workspace (%p, %zu bytes, "
-                            "cublasSetWorkspace) overlaps matrix %s\n",
-                            h.ws, h.ws_size, x.name);
+                            "[cuda emulation] %s: the workspace (%p, %zu bytes) overlaps "
+                            "matrix %s\n",
+                            who, h.ws, h.ws_size, x.name);
                 return CUBLAS_STATUS_INVALID_VALUE;
             }
     }
@@ -595,9 +592,11 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t 
     const cudaDataType at = Atype;
     void *const ws = h.ws;
     const size_t ws_size = h.ws_size;
-    const int e = gc_emu_submit(h.stream, "cublasGemmEx", [g, at, used, ws, ws_size, ran] {
+    const int e = gc_emu_submit(h.stream, who, [g, at, used, ws, ws_size, ran, who] {
+        char running[96];
+        snprintf(running, sizeof running, "%s (running)", who);
         for (const range &r : used)
-            if (r.bytes && gc_emu_work_check_range(r.p, r.bytes, "cublasGemmEx (running)") != 0)
+            if (r.bytes && gc_emu_work_check_range(r.p, r.bytes, running) != 0)
                 return;
         if (ws)
             memset(ws, 0xff, ws_size);
@@ -617,8 +616,10 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t 
         if (ran->compare_exchange_strong(before, done ? 1 : 0)) {
         } else if (!done) { /* later (a graph, a stream's queue): nobody to return it to */
             if (!quiet())
-                fprintf(stderr, "[cuda emulation] cublasGemmEx (running): the host could not "
-                                "provide memory for the emulation\n");
+                fprintf(stderr,
+                        "[cuda emulation] %s (running): the host could not provide memory for "
+                        "the emulation\n",
+                        who);
             gc_emu_inject_sticky_error(cudaErrorLaunchFailure);
         }
     });
@@ -627,6 +628,252 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t 
     int now = -1; /* not run yet (captured, or queued): it runs later, a failure then sticky */
     ran->compare_exchange_strong(now, -2);
     return now == 0 ? CUBLAS_STATUS_ALLOC_FAILED : CUBLAS_STATUS_SUCCESS; /* host memory */
+}
+
+extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
+                                       cublasOperation_t transb, int m, int n, int k,
+                                       const void *alpha, const void *A, cudaDataType Atype,
+                                       int lda, const void *B, cudaDataType Btype, int ldb,
+                                       const void *beta, void *C, cudaDataType Ctype, int ldc,
+                                       cublasComputeType_t computeType, cublasGemmAlgo_t algo)
+{
+    if (g_fail_after.load() >= 0 && g_fail_after.fetch_sub(1) == 0)
+        return (cublasStatus_t)g_fail_status.load(); /* the test's fault */
+    blas_handle h;
+    if (!get_handle(handle, &h))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (!valid_algo(algo))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    return gemm_call("cublasGemmEx", h, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype,
+                     ldb, beta, C, Ctype, ldc, computeType);
+}
+
+/* ---------------------------------------------------------------- cuBLASLt
+ * The part of cuBLASLt the backend's head-GEMM experiment uses (GC_HEAD_GEMM=lt): a handle,
+ * matmul descriptors (compute and scale type, TRANSA/TRANSB), matrix layouts, a preference
+ * (the workspace's size), a heuristic that offers two algorithms (one without a workspace,
+ * one asking 1 MiB), and cublasLtMatmul: the layouts checked against each other as cuBLASLt
+ * does (INVALID_VALUE), then cublasGemmEx's checks and computation (gemm_call) on the
+ * given stream and workspace. Only C == D with one layout, host float scalars and beta == 0
+ * are emulated (what the backend passes); anything else is NOT_SUPPORTED here. */
+namespace
+{
+struct lt_handle {
+    int device;
+};
+struct lt_desc {
+    cublasComputeType_t compute;
+    cudaDataType_t scale;
+    int32_t ta, tb;
+};
+struct lt_layout {
+    cudaDataType type;
+    uint64_t rows, cols;
+    int64_t ld;
+};
+struct lt_pref {
+    uint64_t ws;
+};
+const uint64_t LT_ALGO_MARK = 0x6c74616c676fULL; /* an algorithm this mock offered */
+const size_t LT_ALGO_WS = (size_t)1 << 20;       /* the second one's workspace */
+
+/* m, n, k of D = op(A) op(B) from the layouts, or false when they do not fit together */
+bool lt_shape(const lt_desc *d, const lt_layout *a, const lt_layout *b, const lt_layout *c, int *m,
+              int *n, int *k)
+{
+    const bool ta = d->ta != CUBLAS_OP_N, tb = d->tb != CUBLAS_OP_N;
+    const uint64_t am = ta ? a->cols : a->rows, ak = ta ? a->rows : a->cols;
+    const uint64_t bk = tb ? b->cols : b->rows, bn = tb ? b->rows : b->cols;
+    if (am != c->rows || bn != c->cols || ak != bk || c->rows > INT32_MAX || c->cols > INT32_MAX ||
+        ak > INT32_MAX)
+        return false;
+    if (a->ld < (int64_t)std::max<uint64_t>(1, a->rows) ||
+        b->ld < (int64_t)std::max<uint64_t>(1, b->rows) ||
+        c->ld < (int64_t)std::max<uint64_t>(1, c->rows) || a->ld > INT32_MAX || b->ld > INT32_MAX ||
+        c->ld > INT32_MAX)
+        return false;
+    *m = (int)c->rows;
+    *n = (int)c->cols;
+    *k = (int)ak;
+    return true;
+}
+} /* namespace */
+
+extern "C" cublasStatus_t cublasLtCreate(cublasLtHandle_t *handle)
+{
+    if (!handle)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) {
+        cudaGetLastError();
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    }
+    *handle = reinterpret_cast<cublasLtHandle_t>(new lt_handle{dev});
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle)
+{
+    delete reinterpret_cast<lt_handle *>(handle);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *desc,
+                                                   cublasComputeType_t computeType,
+                                                   cudaDataType_t scaleType)
+{
+    if (!desc)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *desc = reinterpret_cast<cublasLtMatmulDesc_t>(
+        new lt_desc{computeType, scaleType, CUBLAS_OP_N, CUBLAS_OP_N});
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t desc)
+{
+    delete reinterpret_cast<lt_desc *>(desc);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc,
+                                                         cublasLtMatmulDescAttributes_t attr,
+                                                         const void *buf, size_t size)
+{
+    lt_desc *d = reinterpret_cast<lt_desc *>(desc);
+    if (!d || !buf)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (attr != CUBLASLT_MATMUL_DESC_TRANSA && attr != CUBLASLT_MATMUL_DESC_TRANSB)
+        return CUBLAS_STATUS_NOT_SUPPORTED; /* exists in cuBLASLt, not in this emulation */
+    int32_t v;
+    if (size != sizeof v) /* cuBLASLt's rule: the attribute's own size */
+        return CUBLAS_STATUS_INVALID_VALUE;
+    memcpy(&v, buf, sizeof v);
+    if (v != CUBLAS_OP_N && v != CUBLAS_OP_T && v != CUBLAS_OP_C)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    (attr == CUBLASLT_MATMUL_DESC_TRANSA ? d->ta : d->tb) = v;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *layout,
+                                                     cudaDataType type, uint64_t rows,
+                                                     uint64_t cols, int64_t ld)
+{
+    if (!layout)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *layout = reinterpret_cast<cublasLtMatrixLayout_t>(new lt_layout{type, rows, cols, ld});
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout)
+{
+    delete reinterpret_cast<lt_layout *>(layout);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *pref)
+{
+    if (!pref)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *pref = reinterpret_cast<cublasLtMatmulPreference_t>(new lt_pref{0});
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref)
+{
+    delete reinterpret_cast<lt_pref *>(pref);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t
+cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
+                                     cublasLtMatmulPreferenceAttributes_t attr, const void *buf,
+                                     size_t size)
+{
+    lt_pref *p = reinterpret_cast<lt_pref *>(pref);
+    if (!p || !buf)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (attr != CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES)
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (size != sizeof p->ws)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    memcpy(&p->ws, buf, sizeof p->ws);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t
+cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc,
+                               cublasLtMatrixLayout_t Adesc, cublasLtMatrixLayout_t Bdesc,
+                               cublasLtMatrixLayout_t Cdesc, cublasLtMatrixLayout_t Ddesc,
+                               cublasLtMatmulPreference_t pref, int requested,
+                               cublasLtMatmulHeuristicResult_t results[], int *returned)
+{
+    const lt_desc *d = reinterpret_cast<const lt_desc *>(desc);
+    const lt_layout *a = reinterpret_cast<const lt_layout *>(Adesc),
+                    *b = reinterpret_cast<const lt_layout *>(Bdesc),
+                    *c = reinterpret_cast<const lt_layout *>(Cdesc),
+                    *dd = reinterpret_cast<const lt_layout *>(Ddesc);
+    const lt_pref *p = reinterpret_cast<const lt_pref *>(pref);
+    int m, n, k;
+    if (!handle || !d || !a || !b || !c || !dd || !p || requested < 1 || !results || !returned)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (!lt_shape(d, a, b, c, &m, &n, &k) || memcmp(c, dd, sizeof *c) != 0)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    int got = 0;
+    for (int cand = 0; cand < 2 && got < requested; cand++) {
+        const size_t ws = cand ? LT_ALGO_WS : 0;
+        if (ws > p->ws)
+            continue;
+        cublasLtMatmulHeuristicResult_t &r = results[got++];
+        memset(&r, 0, sizeof r);
+        r.algo.data[0] = LT_ALGO_MARK;
+        r.algo.data[1] = ws;
+        r.workspaceSize = ws;
+        r.state = CUBLAS_STATUS_SUCCESS;
+        r.wavesCount = 1.0f;
+    }
+    *returned = got;
+    return got ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_SUPPORTED;
+}
+
+extern "C" cublasStatus_t
+cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const void *alpha, const void *A,
+               cublasLtMatrixLayout_t Adesc, const void *B, cublasLtMatrixLayout_t Bdesc,
+               const void *beta, const void *C, cublasLtMatrixLayout_t Cdesc, void *D,
+               cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t *algo, void *workspace,
+               size_t workspaceSize, cudaStream_t stream)
+{
+    if (g_fail_after.load() >= 0 && g_fail_after.fetch_sub(1) == 0)
+        return (cublasStatus_t)g_fail_status.load(); /* the test's fault, as cublasGemmEx */
+    const lt_handle *h = reinterpret_cast<const lt_handle *>(handle);
+    const lt_desc *d = reinterpret_cast<const lt_desc *>(desc);
+    const lt_layout *a = reinterpret_cast<const lt_layout *>(Adesc),
+                    *b = reinterpret_cast<const lt_layout *>(Bdesc),
+                    *c = reinterpret_cast<const lt_layout *>(Cdesc),
+                    *dd = reinterpret_cast<const lt_layout *>(Ddesc);
+    int m, n, k;
+    if (!h || !d || !a || !b || !c || !dd || !alpha || !beta)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (!lt_shape(d, a, b, c, &m, &n, &k) || memcmp(c, dd, sizeof *c) != 0 || a->type != b->type)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (algo && (algo->data[0] != LT_ALGO_MARK || algo->data[1] > workspaceSize))
+        return CUBLAS_STATUS_INVALID_VALUE; /* not ours, or its workspace not given */
+    float b_s;
+    memcpy(&b_s, beta, sizeof b_s);
+    if (C != D || b_s != 0.0f || d->scale != CUDA_R_32F || d->tb != CUBLAS_OP_N)
+        return CUBLAS_STATUS_NOT_SUPPORTED; /* cuBLASLt has them; this emulation does not */
+    if (workspaceSize && !workspace)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if ((uintptr_t)workspace % 256)
+        return CUBLAS_STATUS_INVALID_VALUE; /* as cublasSetWorkspace's rule */
+    blas_handle bh;
+    bh.device = h->device;
+    bh.stream = stream;
+    bh.mode = CUBLAS_DEFAULT_MATH;
+    bh.ws = workspaceSize ? workspace : NULL;
+    bh.ws_size = workspaceSize;
+    return gemm_call("cublasLtMatmul", bh, (cublasOperation_t)d->ta, CUBLAS_OP_N, m, n, k, alpha, A,
+                     a->type, (int)a->ld, B, b->type, (int)b->ld, beta, D, c->type, (int)c->ld,
+                     d->compute);
 }
 
 extern "C" const char *cublasGetStatusName(cublasStatus_t status)

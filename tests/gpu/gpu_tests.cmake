@@ -99,6 +99,13 @@ if(GC_WITH_CUDA)
     ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors)
   set_tests_properties(gpu_features_first_tc_custom_default PROPERTIES LABELS gpu
     SKIP_RETURN_CODE 77 TIMEOUT 300 COST 40 ENVIRONMENT "GC_FIRST_CONV=tc")
+  # the head's GEMMs by cuBLASLt (GC_HEAD_GEMM=lt, opt-in, cuda/backend_head_gemm.cu): its
+  # best candidate taken whatever the timing at creation said (lt-always), in the bf16/fp16
+  # contexts against the CPU
+  add_test(NAME gpu_features_head_lt_custom_default COMMAND test_gpu_features
+    ${GC_GPU_TEST_DIR}/../golden/custom_default.golden.safetensors)
+  set_tests_properties(gpu_features_head_lt_custom_default PROPERTIES LABELS gpu
+    SKIP_RETURN_CODE 77 TIMEOUT 300 COST 30 ENVIRONMENT "GC_HEAD_GEMM=lt-always")
   # the first block (conv, conv, pool) in one kernel (GC_FIRST_BLOCK=fused, opt-in,
   # cuda/first_block.cu) in the bf16/fp16 contexts of VGG16's layout (its first block of 8
   # channels: the kernel's half group); its emulated twin shows that the kernel ran
