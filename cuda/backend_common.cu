@@ -189,7 +189,9 @@ gc_status gcu_step(gc_context *ctx, cuda_state *s, const char *fmt, ...)
 static gc_status first_block_phases(gc_context *ctx, cuda_state *s, double ms)
 {
     unsigned long long c[GC_FB_PHASES];
-    GC_CUDA_TRY(&ctx->err, cudaMemcpy(c, s->fb_clocks, sizeof c, cudaMemcpyDeviceToHost));
+    GC_CUDA_TRY(&ctx->err,
+                cudaMemcpyAsync(c, s->fb_clocks, sizeof c, cudaMemcpyDeviceToHost, s->stream));
+    GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
     double all = 0.0;
     for (int k = 0; k < GC_FB_PHASES; k++)
         all += (double)c[k];

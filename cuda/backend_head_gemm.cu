@@ -59,9 +59,23 @@ gc_status gcu_head_gemm(gc_context *ctx, cuda_state *s, int j, int dir, const gc
 {
 #ifndef GC_NO_CUBLASLT
     gcu_lt_gemm *L = s->lt_gemm ? &s->lt_gemm[lt_slot(j, dir)] : NULL;
-    if (L && L->use && g->n == L->shape.n)
-        GC_CUBLAS_TRY(&ctx->err, run_lt(s, L, &L->algo, A, B, C));
-    else
+    if (L && L->use && g->n == L->shape.n) {
+        const cublasStatus_t st = run_lt(s, L, &L->algo, A, B, C);
+        cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+        if (st == CUBLAS_STATUS_SUCCESS)
+            return GC_OK;
+        if (cudaStreamIsCapturing(s->stream, &cap) != cudaSuccess ||
+            cap != cudaStreamCaptureStatusNone || gc_cuda_error_is_sticky(cudaPeekAtLastError()))
+            GC_CUBLAS_TRY(&ctx->err, st); /* a capture's failure, or a fault: the caller's */
+        /* refused at run time after it ran at creation: this GEMM on cublasGemmEx from now
+           on, said in the report (the experiment must not cost a benchmark step) */
+        cudaGetLastError();
+        L->use = 0;
+        gcu_report_line(ctx,
+                        "head GEMM dense %d %s: cuBLASLt failed in a batch (%s): "
+                        "cublasGemmEx from then on",
+                        j, dir ? "backward" : "forward", cublasGetStatusName(st));
+    }
 #else
     (void)j;
     (void)dir;

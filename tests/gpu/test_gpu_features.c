@@ -86,6 +86,7 @@ static void compare(const char *run, const char *what, const float *got, const f
 
 static uint8_t *synth(int32_t w, int32_t h, int k);
 static void check_steps(gc_context *gpu, const char *run, const gc_profile *pr);
+static void check_head_lt(gc_context *gpu, const char *run);
 
 /* ---------------------------------------------------------------- contexts */
 
@@ -458,6 +459,7 @@ static void check_half(gc_precision prec, const float *x, int32_t n, const int32
     int32_t *cls = NULL;
     if (!cpu || !gpu)
         goto done;
+    check_head_lt(gpu, run);
     if (outputs_run(cpu, GC_METHOD_GRADCAM, x, n, classes, &a)) {
         FAIL("  %-16s cpu explain", run);
         goto done;
@@ -528,6 +530,7 @@ static void check_half(gc_precision prec, const float *x, int32_t n, const int32
             check_steps(gpu, run, &pr);
         }
     }
+    check_head_lt(gpu, run); /* again: no GEMM fell back to cublasGemmEx in the batches */
 done:
     free(cls);
     outputs_free(&a);
@@ -583,6 +586,33 @@ static void check_steps(gc_context *gpu, const char *run, const gc_profile *pr)
         gc_profile_step_ms(gpu, -1, NULL) >= 0.0)
         FAIL("  %-16s steps: %d unnamed or repeated, dense 0 GEMM %d, score %d, cam %d, %.3f ms "
              "of %.3f", run, (int)bad, (int)gemm, (int)score, (int)cam, sum, stages);
+}
+
+/* GC_HEAD_GEMM=lt-always (the head's GEMMs by cuBLASLt, its pick forced): every GEMM of the
+ * context said so at creation (gc_autotune_report): the comparisons with the CPU then test
+ * cuBLASLt's path, not a silent fallback to cublasGemmEx. */
+static void check_head_lt(gc_context *gpu, const char *run)
+{
+    const char *want = getenv("GC_HEAD_GEMM");
+    if (!want || strcmp(want, "lt-always") != 0)
+        return;
+    const char *rep = gc_autotune_report(gpu);
+    int lt = 0, other = 0;
+    for (const char *l = rep; l && *l;) {
+        const char *end = strchr(l, '\n');
+        const size_t len = end ? (size_t)(end - l) : strlen(l);
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), l);
+        if (strstr(line, "head GEMM")) {
+            printf("  %-16s %s\n", run, line);
+            lt += strstr(line, "): cuBLASLt") != NULL;
+            other += strstr(line, "): cuBLASLt") == NULL;
+        }
+        l = end ? end + 1 : l + len;
+    }
+    if (lt < 2 || other)
+        FAIL("  %-16s GC_HEAD_GEMM=lt-always: %d GEMMs on cuBLASLt, %d not (report: %s)", run, lt,
+             other, rep ? rep : "none");
 }
 
 /* A synthetic RGB image: smooth gradients and a bright square, different for each k. */
