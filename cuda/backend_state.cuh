@@ -97,6 +97,7 @@ typedef struct cuda_state {
     cublasHandle_t blas;
     cublasLtHandle_t lt;  /* GC_HEAD_GEMM=lt: cuBLASLt for the head's GEMMs     */
     gcu_lt_gemm *lt_gemm; /* ... 2 GC_MAX_DENSE of them (dense j: 2j fwd, 2j+1) */
+    int lt_always;        /* GC_HEAD_GEMM=lt-always (tests): no fallback in a batch */
     /* numerics of the context's precision */
     gc_dtype dt;                       /* feature maps and weights                          */
     size_t es;                         /* bytes per element of dt                           */

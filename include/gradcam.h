@@ -203,7 +203,9 @@ GC_API int32_t gc_cuda_device_count(void);
 /* What options.autotune chose, one line per conv plan ("forward block1_conv1: eng42_k2=1
  * 0.512 ms (default eng0 0.590 ms; 8 candidates timed) ..."; engines are cuDNN's global
  * engine index and knob choices, " rtc" when compiled at run time), or "" when the context
- * did not autotune (CPU backend, autotune 0, NULL ctx). Valid for the context's lifetime. */
+ * did not autotune (CPU backend, autotune 0, NULL ctx); with GC_HEAD_GEMM=lt in the
+ * environment also a line per dense GEMM ("head GEMM dense 0 forward ..."). Valid for the
+ * context's lifetime. */
 GC_API const char *gc_autotune_report(const gc_context *ctx);
 
 /* Frees everything the context owns. NULL is allowed. */
