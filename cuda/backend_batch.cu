@@ -61,19 +61,14 @@ static gc_status forward_features(gc_context *ctx, cuda_state *s, int32_t n)
     const void *x = s->x;
     int32_t H = ctx->in_h, W = ctx->in_w;
     const int timed = ctx->opt.profile; /* runs without graphs (run_segment) */
-    /* the fused first block's phase counters, profiled: zeroed outside layer 0's time */
-    unsigned long long *clocks =
-        timed && s->first_conv == GC_FIRST_BLOCK ? s->fb_clocks : NULL; /* where its time goes */
-    if (clocks && !s->fb_clocked)
-        GC_CUDA_TRY(err, cudaMemsetAsync(clocks, 0, GC_FB_PHASES * sizeof *clocks, s->stream));
-    s->fb_clocked |= clocks != NULL;
     if (timed)
         GC_CUDA_TRY(err, cudaEventRecord(s->ev_layer[0], s->stream));
     int i = 0;
     if (s->first_conv == GC_FIRST_BLOCK) { /* layers 0..2 in one kernel, timed as layer 0 */
         LAYER_TRY(ctx, "forward of", "the first block",
                   gc_first_block_cuda(s->stream, s->dt, x, s->c0, s->w_fb, s->b_fb, layer_out(s, 2),
-                                      n, H, W, m->layers[0].cout, s->fb_blocks, clocks, err));
+                                      n, H, W, m->layers[0].cout, s->fb_blocks,
+                                      s->fb_clocks /* profiled: where its time goes */, err));
         LAYER_TRY(ctx, "forward of", "the first block", gcu_debug_sync(ctx, s));
         for (; i < 3; i++)
             if (timed)

@@ -157,7 +157,9 @@ gc_status gcu_prof_begin(gc_context *ctx, cuda_state *s)
     s->n_marks = 0;
     s->layers_marked = 0;
     s->n_steps = s->n_step_ev = 0;
-    s->fb_clocked = 0;
+    if (s->fb_clocks) /* the fused first block's phase counters (profiled), before any stage */
+        GC_CUDA_TRY(&ctx->err, cudaMemsetAsync(s->fb_clocks, 0, GC_FB_PHASES * sizeof *s->fb_clocks,
+                                               s->stream));
     return gcu_mark(ctx, s, PROF_START);
 }
 
@@ -185,7 +187,8 @@ gc_status gcu_step(gc_context *ctx, cuda_state *s, const char *fmt, ...)
 }
 
 /* The fused first block's time (layer 0's, ms) split by its warps' cycles in each phase:
- * profile steps "first block: <phase>" (before the steps after the features). */
+ * profile steps "first block: <phase>" (before the steps after the features); none when the
+ * call ran no forward (the counters, zeroed by gcu_prof_begin, all zero). */
 static gc_status first_block_phases(gc_context *ctx, cuda_state *s, double ms)
 {
     unsigned long long c[GC_FB_PHASES];
@@ -229,11 +232,10 @@ gc_status gcu_prof_collect(gc_context *ctx, cuda_state *s)
         GC_CUDA_TRY(&ctx->err, cudaEventElapsedTime(&ms, s->ev_layer[i], s->ev_layer[i + 1]));
         ctx->layer_ms[i] += ms;
         ctx->layers_timed = 1;
-        if (i == 0 && s->fb_clocked)
+        if (i == 0 && s->fb_clocks)
             GC_TRY(first_block_phases(ctx, s, ms));
     }
     s->layers_marked = 0;
-    s->fb_clocked = 0;
     for (int k = 0; k < s->n_steps; k++) {
         const int e = s->step_from[k];
         float ms = 0.0f;

@@ -113,8 +113,7 @@ typedef struct cuda_state {
                                           BLOCK (first_block.cu: no plans for layers 0, 1)  */
     int fb_blocks;                     /* GC_FIRST_BLOCK: its grid (one block an SM)        */
     unsigned long long *fb_clocks;     /* profiled GC_FIRST_BLOCK: its phases' cycles (device,
-                                          GC_FB_PHASES; NULL else)                          */
-    int fb_clocked;                    /* this call's kernel added to fb_clocks             */
+                                          GC_FB_PHASES, zeroed at each call; NULL else)     */
     int guided;                        /* a second, guided backward to the input            */
     int32_t keep_from;                 /* layers >= this keep their outputs in act[]        */
     int debug_sync;                    /* GC_CUDA_SYNC: synchronize after every layer       */
