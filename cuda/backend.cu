@@ -189,14 +189,90 @@ static gc_status check_n(gc_context *ctx, cuda_state *s, int32_t n)
     return GC_OK;
 }
 
-static gc_status predict_impl(gc_context *ctx, cuda_state *s, const float *input, int32_t n,
-                              float *logits)
+/* A caller's tensor goes up in this many parts (fewer for fewer images): the first part's
+ * copy and the last part's upload are what the overlap leaves, an eighth of each. */
+#define GC_TENSOR_PARTS 8
+/* Floats a host thread copies at a time (64 KiB): an image's planes in pieces, so that a
+ * part of a few images still spreads over every thread. */
+#define GC_TENSOR_PIECE ((size_t)16 << 10)
+
+/* The caller's (n, 3, H, W) host tensor copied into ctx->input (checked finite) a part at a
+ * time, each part going up into x_stage while the next is copied (host threads: this file is
+ * the one built with OpenMP), then packed into s->x. An image holding a NaN or an infinity:
+ * *bad = the first such and nothing packed (the parts already on their way waited for); else
+ * *bad = n.
+ * Why not as gcu_upload_host_input: gc_explain_tensor copied the caller's tensor into
+ * ctx->input as NHWC on all cores, then it went up whole: in a 23.3 ms batch of 256 images at
+ * 224x224 on the H100 machine (bf16, 2026-11-27) the upload took 3.0 ms (~50 GB/s) and 4.8 ms
+ * went outside every profiled stage, most of it that copy: the GPU waited for both. Here the
+ * copy keeps the caller's layout (the packing kernel reads NCHW as gc_explain_device's; a
+ * plain copy and a transposing one cost about the same on one core here: memory-bound) and
+ * each part goes up as soon as it is copied, so that the copies and the link work at once:
+ * expected ~5 ms where they took ~7.8 (not yet measured on a GPU). */
+static gc_status upload_host_tensor(gc_context *ctx, cuda_state *s, const float *input, int32_t n,
+                                    int32_t *bad)
 {
+    const size_t HW = (size_t)ctx->in_h * ctx->in_w, per = 3 * HW;
+    const size_t pieces_per = (per + GC_TENSOR_PIECE - 1) / GC_TENSOR_PIECE;
+    const int32_t parts = GC_MIN(n, GC_TENSOR_PARTS);
+    float *const h = ctx->input; /* page-locked at create where the system allowed it */
+    *bad = n;
+    s->x_stage_nchw = 1;
+    for (int32_t p = 0; p < parts; p++) {
+        const int32_t from = (int32_t)((int64_t)n * p / parts),
+                      to = (int32_t)((int64_t)n * (p + 1) / parts);
+        const int64_t pieces = (int64_t)(to - from) * (int64_t)pieces_per;
+        int32_t first_bad = n;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(ctx->pre_threads)                            \
+    reduction(min                                                                                  \
+              : first_bad) if (pieces > 1)
+#endif
+        for (int64_t k = 0; k < pieces; k++) {
+            const int32_t i = from + (int32_t)(k / (int64_t)pieces_per);
+            const size_t at = (size_t)i * per + (size_t)(k % (int64_t)pieces_per) * GC_TENSOR_PIECE;
+            const size_t len = GC_MIN(GC_TENSOR_PIECE, (size_t)(i + 1) * per - at);
+            if (gc_copy_finite(h + at, input + at, len))
+                first_bad = GC_MIN(first_bad, i);
+        }
+        if (first_bad < n) { /* the parts on their way read ctx->input: done before it changes */
+            *bad = first_bad;
+            GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
+            return GC_OK;
+        }
+        const size_t lo = (size_t)from * per;
+        GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(s->x_stage + lo, h + lo,
+                                               sizeof(float) * (size_t)(to - from) * per,
+                                               cudaMemcpyHostToDevice, s->stream));
+    }
+    GC_TRY(gc_pack_input_cuda(s->stream, s->x_stage, per, HW, 1, n, ctx->in_h, ctx->in_w, s->c0,
+                              s->dt, s->x, &ctx->err));
+    return GC_OK;
+}
+
+/* A host batch up and packed, the upload stage timed: ctx->input's NHWC staging (explain,
+ * predict: tensor NULL), or the caller's NCHW tensor (*_tensor: *bad as gc_backend_ops says;
+ * a bad image leaves nothing to run). */
+static gc_status upload_host_batch(gc_context *ctx, cuda_state *s, const float *input,
+                                   const float *tensor, int32_t n, int32_t *bad)
+{
+    *bad = n;
     GC_TRY(check_n(ctx, s, n));
     GC_TRY(gcu_enter(ctx, s));
     GC_TRY(gcu_prof_begin(ctx, s));
-    GC_TRY(gcu_upload_host_input(ctx, s, input, n));
-    GC_TRY(gcu_mark(ctx, s, PROF_UPLOAD));
+    if (tensor)
+        GC_TRY(upload_host_tensor(ctx, s, tensor, n, bad));
+    else
+        GC_TRY(gcu_upload_host_input(ctx, s, input, n));
+    return *bad < n ? GC_OK : gcu_mark(ctx, s, PROF_UPLOAD);
+}
+
+static gc_status predict_impl(gc_context *ctx, cuda_state *s, const float *input,
+                              const float *tensor, int32_t n, float *logits, int32_t *bad)
+{
+    GC_TRY(upload_host_batch(ctx, s, input, tensor, n, bad));
+    if (*bad < n)
+        return GC_OK;
     GC_TRY(gcu_forward_to_logits(ctx, s, n, logits));
     GC_TRY(gcu_prof_collect(ctx, s));
     return GC_OK;
@@ -206,18 +282,24 @@ static gc_status cuda_predict(gc_context *ctx, void *state, const float *input, 
                               float *logits)
 {
     cuda_state *s = (cuda_state *)state;
-    return gcu_settle(ctx, s, predict_impl(ctx, s, input, n, logits), "predict");
+    int32_t bad;
+    return gcu_settle(ctx, s, predict_impl(ctx, s, input, NULL, n, logits, &bad), "predict");
 }
 
-static gc_status explain_impl(gc_context *ctx, cuda_state *s, const float *input, int32_t n,
-                              const int32_t *classes, float *logits, int32_t *class_ids,
-                              float *cams_raw)
+static gc_status cuda_predict_tensor(gc_context *ctx, void *state, const float *input, int32_t n,
+                                     float *logits, int32_t *bad)
 {
-    GC_TRY(check_n(ctx, s, n));
-    GC_TRY(gcu_enter(ctx, s));
-    GC_TRY(gcu_prof_begin(ctx, s));
-    GC_TRY(gcu_upload_host_input(ctx, s, input, n));
-    GC_TRY(gcu_mark(ctx, s, PROF_UPLOAD));
+    cuda_state *s = (cuda_state *)state;
+    return gcu_settle(ctx, s, predict_impl(ctx, s, NULL, input, n, logits, bad), "predict");
+}
+
+static gc_status explain_impl(gc_context *ctx, cuda_state *s, const float *input,
+                              const float *tensor, int32_t n, const int32_t *classes, float *logits,
+                              int32_t *class_ids, float *cams_raw, int32_t *bad)
+{
+    GC_TRY(upload_host_batch(ctx, s, input, tensor, n, bad));
+    if (*bad < n)
+        return GC_OK;
     return gcu_explain_packed(ctx, s, n, classes, logits, class_ids, cams_raw);
 }
 
@@ -226,8 +308,20 @@ static gc_status cuda_explain(gc_context *ctx, void *state, const float *input, 
                               float *cams_raw)
 {
     cuda_state *s = (cuda_state *)state;
-    return gcu_settle(ctx, s, explain_impl(ctx, s, input, n, classes, logits, class_ids, cams_raw),
-                  "explain");
+    int32_t bad;
+    return gcu_settle(
+        ctx, s, explain_impl(ctx, s, input, NULL, n, classes, logits, class_ids, cams_raw, &bad),
+        "explain");
+}
+
+static gc_status cuda_explain_tensor(gc_context *ctx, void *state, const float *input, int32_t n,
+                                     const int32_t *classes, float *logits, int32_t *class_ids,
+                                     float *cams_raw, int32_t *bad)
+{
+    cuda_state *s = (cuda_state *)state;
+    return gcu_settle(
+        ctx, s, explain_impl(ctx, s, NULL, input, n, classes, logits, class_ids, cams_raw, bad),
+        "explain");
 }
 
 /* A batch of images (gc_explain's, gc_predict's) staged: their descriptors, d_img sized for
@@ -323,6 +417,7 @@ gc_status gcu_upload_pixels(gc_context *ctx, cuda_state *s, const gc_image *imag
  * GC_TENSOR_INPUT), rows 0 .. to - from, on the compute stream: one launch. */
 gc_status gcu_preprocess_range(gc_context *ctx, cuda_state *s, int32_t from, int32_t to)
 {
+    s->x_stage_nchw = 0;
     LAYER_TRY(ctx, "preprocessing", "(GPU)",
               gc_preprocess_images_cuda(s->stream, (const gc_image_desc *)s->d_img + from,
                                         s->d_img + s->img_table, to - from, ctx->in_h, ctx->in_w,
@@ -630,6 +725,13 @@ static gc_status read_tensor_impl(gc_context *ctx, cuda_state *s, gc_tensor whic
         return GC_OK;
     case GC_TENSOR_INPUT: { /* preprocessed here (explain_images): the float copy */
         const size_t HW = (size_t)ctx->in_h * ctx->in_w;
+        if (s->x_stage_nchw) { /* a caller's tensor (explain_tensor): as it came */
+            GC_CUDA_TRY(err,
+                        cudaMemcpyAsync(out, s->x_stage + (size_t)image * 3 * HW,
+                                        sizeof(float) * 3 * HW, cudaMemcpyDeviceToHost, s->stream));
+            GC_CUDA_TRY(err, cudaStreamSynchronize(s->stream));
+            return GC_OK;
+        }
         float *h = (float *)malloc(sizeof(float) * 3 * HW);
         if (!h)
             return gc_fail(err, GC_ERR_OUT_OF_MEMORY, "out of memory reading the input");
@@ -715,4 +817,6 @@ extern "C" const gc_backend_ops gc_cuda_backend = {
     cuda_predict_images,
     cuda_render,
     cuda_explain_render,
+    cuda_explain_tensor,
+    cuda_predict_tensor,
 };

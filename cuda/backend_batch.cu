@@ -254,6 +254,7 @@ static gc_status backward_features(gc_context *ctx, cuda_state *s, int32_t n, in
 gc_status gcu_upload_host_input(gc_context *ctx, cuda_state *s, const float *input, int32_t n)
 {
     const size_t HW = (size_t)ctx->in_h * ctx->in_w;
+    s->x_stage_nchw = 0;
     GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(s->x_stage, input, sizeof(float) * (size_t)n * HW * 3,
                                            cudaMemcpyHostToDevice, s->stream));
     GC_TRY(gc_pack_input_cuda(s->stream, s->x_stage, 3 * HW, 1, 3, n, ctx->in_h, ctx->in_w,

@@ -131,7 +131,9 @@ typedef struct cuda_state {
     void *workspace;                   /* cuDNN workspace                                   */
     size_t ws_bytes;
     /* device tensors (pointers into the arena); T = the element type dt */
-    float *x_stage;                    /* (N, H, W, 3) float: the host batch before packing */
+    float *x_stage;                    /* the host batch before packing, float: (N, H, W, 3),
+                                          or (N, 3, H, W) where x_stage_nchw is set          */
+    int x_stage_nchw;                  /* x_stage holds a caller's tensor (explain_tensor)  */
     void *x;                           /* (N, H, W, c0) T: the network input                */
     void *ping, *pong;                 /* T: outputs of layers below keep_from              */
     void *act[GC_MAX_LAYERS];          /* (N, h, w, C) T: outputs of layers >= keep_from    */

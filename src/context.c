@@ -591,6 +591,33 @@ static int all_finite(const float *v, size_t n)
     return !bad;
 }
 
+int gc_copy_finite(float *dst, const float *src, size_t n)
+{
+    uint32_t bad = 0;
+    for (size_t k = 0; k < n; k++) {
+        dst[k] = src[k];
+        bad |= exponent_all_ones(src[k]);
+    }
+    return bad != 0;
+}
+
+static gc_status nonfinite_tensor(gc_context *ctx, int32_t image)
+{
+    return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
+                   "input tensor: image %d holds a NaN or an infinity (the ReLUs would turn NaN "
+                   "into 0 and give a plausible, meaningless answer)",
+                   image);
+}
+
+/* Where a batch call's input is, when not staged in ctx->input (run_batch, predict_batch):
+ * at most one set. */
+typedef struct batch_input {
+    const float *device;    /* the caller's device tensor (gc_*_device)                   */
+    const gc_image *images; /* checked images, their regions in ctx->regions (the backend
+                               preprocesses them)                                         */
+    const float *tensor;    /* the caller's host tensor, for the backend's *_tensor ops   */
+} batch_input;
+
 /* A backend's logits (unless logits is 0: checked already) and, with hw, raw cams are
  * finite: fp16 activations overflow past 65504 (a bright, unnormalized input can get there),
  * and NaN logits would pick class 0 and explain it as if all were well. */
@@ -689,33 +716,39 @@ static gc_status finish_images(gc_context *ctx, int32_t from, int32_t to, gc_res
     return GC_OK;
 }
 
-/* The staged batch (or, with device_input, the caller's device tensor; with images, the
- * checked images and their regions in ctx->regions for the backend's explain_images)
- * through the backend, then the results and normalized cams. */
-static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
-                           gc_result *results, float *cams, size_t cams_len,
-                           const float *device_input, const gc_image *images)
+/* The staged batch in ctx->input, or in = the caller's device tensor, the checked images
+ * (their regions in ctx->regions) for the backend's explain_images, or the caller's host
+ * tensor for its explain_tensor, through the backend, then the results and normalized
+ * cams. */
+static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes, gc_result *results,
+                           float *cams, size_t cams_len, batch_input in)
 {
     gc_status st = check_batch_outputs(ctx, n, classes, results, cams, cams_len);
     if (st != GC_OK)
         return st;
     ctx->last_n = 0;
     ctx->split_last = 0;
-    ctx->input_on_device = device_input != NULL;
-    ctx->input_in_backend = images != NULL;
+    ctx->input_on_device = in.device != NULL;
+    ctx->input_in_backend = in.images != NULL || in.tensor != NULL;
     ctx->early_wanted = 1;
     ctx->early_classes = classes;
     ctx->early_done = 0;
-    if (device_input)
-        st = ctx->ops->explain_device(ctx, ctx->be, device_input, n, classes, ctx->logits,
+    int32_t bad = n; /* the first image of in.tensor holding a NaN or an infinity */
+    if (in.device)
+        st = ctx->ops->explain_device(ctx, ctx->be, in.device, n, classes, ctx->logits,
                                       ctx->class_ids, ctx->cams_raw);
-    else if (images)
-        st = ctx->ops->explain_images(ctx, ctx->be, images, ctx->regions, n, classes,
+    else if (in.images)
+        st = ctx->ops->explain_images(ctx, ctx->be, in.images, ctx->regions, n, classes,
                                       ctx->logits, ctx->class_ids, ctx->cams_raw);
+    else if (in.tensor)
+        st = ctx->ops->explain_tensor(ctx, ctx->be, in.tensor, n, classes, ctx->logits,
+                                      ctx->class_ids, ctx->cams_raw, &bad);
     else
         st = ctx->ops->explain(ctx, ctx->be, ctx->input, n, classes, ctx->logits,
                                ctx->class_ids, ctx->cams_raw);
     ctx->early_wanted = 0;
+    if (st == GC_OK && bad < n)
+        st = nonfinite_tensor(ctx, bad);
     /* the results stage: the host work after the batch (not the early results, which ran
        beside the device's backward) */
     const double t_results = gc_now_ms();
@@ -730,11 +763,9 @@ static gc_status run_batch(gc_context *ctx, int32_t n, const int32_t *classes,
     return GC_OK;
 }
 
-/* The batch in ctx->input (or, with device_input, the caller's device tensor; with images,
- * the checked images and their regions in ctx->regions for the backend's predict_images)
- * through the forward only. */
-static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results,
-                               const float *device_input, const gc_image *images)
+/* The batch in ctx->input, or `in` (as run_batch's, for the backend's predict_device,
+ * predict_images or predict_tensor) through the forward only. */
+static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results, batch_input in)
 {
     if (!results)
         return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT, "results is NULL");
@@ -743,11 +774,15 @@ static gc_status predict_batch(gc_context *ctx, int32_t n, gc_result *results,
                        ctx->ops->name);
     ctx->last_n = 0; /* no cam, no gradient: nothing for gc_tensor_get */
     ctx->split_last = 0;
+    int32_t bad = n;
     gc_status st =
-        device_input ? ctx->ops->predict_device(ctx, ctx->be, device_input, n, ctx->logits)
-        : images     ? ctx->ops->predict_images(ctx, ctx->be, images, ctx->regions, n,
-                                                ctx->logits)
-                     : ctx->ops->predict(ctx, ctx->be, ctx->input, n, ctx->logits);
+        in.device ? ctx->ops->predict_device(ctx, ctx->be, in.device, n, ctx->logits)
+        : in.images
+            ? ctx->ops->predict_images(ctx, ctx->be, in.images, ctx->regions, n, ctx->logits)
+        : in.tensor ? ctx->ops->predict_tensor(ctx, ctx->be, in.tensor, n, ctx->logits, &bad)
+                    : ctx->ops->predict(ctx, ctx->be, ctx->input, n, ctx->logits);
+    if (st == GC_OK && bad < n)
+        st = nonfinite_tensor(ctx, bad);
     if (st != GC_OK || (st = check_finite(ctx, 0, n, 1, 0)) != GC_OK)
         return st;
     const double t_results = gc_now_ms();
@@ -797,12 +832,10 @@ static gc_status stage_images(gc_context *ctx, const gc_image *images, int32_t n
     return GC_OK;
 }
 
-/* an (n, 3, H, W) tensor into ctx->input (NHWC); a tensor holding NaN or infinity refused */
+/* an (n, 3, H, W) tensor into ctx->input (NHWC); a tensor holding NaN or infinity refused
+ * (checked already: check_batch) */
 static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
 {
-    gc_status st = check_batch(ctx, input, n);
-    if (st != GC_OK)
-        return st;
     ctx->last_n = 0; /* the staging buffer is about to change */
     const size_t HW = (size_t)ctx->in_w * ctx->in_h;
     /* (n, 3, H, W) to NHWC, images in parallel, each read as three streams and written as
@@ -831,11 +864,24 @@ static gc_status stage_tensor(gc_context *ctx, const float *input, int32_t n)
             bad = i < bad ? i : bad;
         }
     }
-    if (bad < n)
-        return gc_fail(&ctx->err, GC_ERR_INVALID_ARGUMENT,
-                       "input tensor: image %d holds a NaN or an infinity (the ReLUs would "
-                       "turn NaN into 0 and give a plausible, meaningless answer)", bad);
-    return GC_OK;
+    return bad < n ? nonfinite_tensor(ctx, bad) : GC_OK;
+}
+
+/* The tensor calls' input checked, then staged into ctx->input here, unless the backend takes
+ * the caller's tensor itself (ops->explain_tensor and predict_tensor: the GPU's, whose copies
+ * up then overlap the copying): *in says which. */
+static gc_status begin_tensor(gc_context *ctx, const float *input, int32_t n, batch_input *in)
+{
+    memset(in, 0, sizeof *in);
+    gc_status st = check_batch(ctx, input, n);
+    if (st != GC_OK)
+        return st;
+    if (ctx->ops->explain_tensor && ctx->ops->predict_tensor) {
+        ctx->last_n = 0; /* the backend's staging is about to change */
+        in->tensor = input;
+        return GC_OK;
+    }
+    return stage_tensor(ctx, input, n);
 }
 
 /* The public batch calls: stage the input, open the profile, run, close the profile. */
@@ -877,17 +923,18 @@ gc_status gc_predict(gc_context *ctx, const gc_image *images, int32_t n, gc_resu
     const int backend = backend_takes_images(ctx) && ctx->ops->predict_images;
     gc_status st = stage_batch_images(ctx, images, n, backend, t0);
     if (st == GC_OK)
-        st = predict_batch(ctx, n, results, NULL, backend ? images : NULL);
+        st = predict_batch(ctx, n, results, (batch_input){NULL, backend ? images : NULL, NULL});
     return profile_end(ctx, st);
 }
 
 gc_status gc_predict_tensor(gc_context *ctx, const float *input, int32_t n, gc_result *results)
 {
     const double t0 = gc_now_ms();
-    gc_status st = stage_tensor(ctx, input, n);
+    batch_input in;
+    gc_status st = begin_tensor(ctx, input, n, &in);
     if (st == GC_OK) {
         profile_begin(ctx, n, t0, 0.0);
-        st = predict_batch(ctx, n, results, NULL, NULL);
+        st = predict_batch(ctx, n, results, in);
     }
     return profile_end(ctx, st);
 }
@@ -901,7 +948,8 @@ static gc_status explain_batch(gc_context *ctx, const gc_image *images, int32_t 
     gc_status st = stage_batch_images(ctx, images, n, backend, t0);
     if (st != GC_OK)
         return st;
-    return run_batch(ctx, n, classes, results, cams, cams_len, NULL, backend ? images : NULL);
+    return run_batch(ctx, n, classes, results, cams, cams_len,
+                     (batch_input){NULL, backend ? images : NULL, NULL});
 }
 
 gc_status gc_explain(gc_context *ctx, const gc_image *images, int32_t n, const int32_t *classes,
@@ -1045,10 +1093,11 @@ gc_status gc_explain_tensor(gc_context *ctx, const float *input, int32_t n,
                             size_t cams_len)
 {
     const double t0 = gc_now_ms();
-    gc_status st = stage_tensor(ctx, input, n);
+    batch_input in;
+    gc_status st = begin_tensor(ctx, input, n, &in);
     if (st == GC_OK) {
         profile_begin(ctx, n, t0, 0.0);
-        st = run_batch(ctx, n, classes, results, cams, cams_len, NULL, NULL);
+        st = run_batch(ctx, n, classes, results, cams, cams_len, in);
     }
     return profile_end(ctx, st);
 }
@@ -1076,7 +1125,8 @@ gc_status gc_explain_device(gc_context *ctx, const float *device_input, int32_t 
     gc_status st = check_device_batch(ctx, device_input, n, 1);
     if (st == GC_OK) {
         profile_begin(ctx, n, t0, 0.0);
-        st = run_batch(ctx, n, classes, results, cams, cams_len, device_input, NULL);
+        st = run_batch(ctx, n, classes, results, cams, cams_len,
+                       (batch_input){device_input, NULL, NULL});
     }
     return profile_end(ctx, st);
 }
@@ -1088,7 +1138,7 @@ gc_status gc_predict_device(gc_context *ctx, const float *device_input, int32_t 
     gc_status st = check_device_batch(ctx, device_input, n, 0);
     if (st == GC_OK) {
         profile_begin(ctx, n, t0, 0.0);
-        st = predict_batch(ctx, n, results, device_input, NULL);
+        st = predict_batch(ctx, n, results, (batch_input){device_input, NULL, NULL});
     }
     return profile_end(ctx, st);
 }

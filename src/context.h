@@ -58,7 +58,8 @@ typedef struct gc_backend_ops {
                                 int32_t n, float *logits);
     /* One tensor of one image of the last batch, in PyTorch order ((K,h,w) etc.): the
      * activation, gradient and weights, for the guided methods GC_TENSOR_GUIDED_BACKPROP
-     * (3, H, W), and GC_TENSOR_INPUT (3, H, W) when explain_images made the batch's input.
+     * (3, H, W), and GC_TENSOR_INPUT (3, H, W) when explain_images or explain_tensor took
+     * the batch's input.
      * context.c makes GC_TENSOR_GUIDED_GRADCAM from that and the cam. */
     gc_status (*read_tensor)(gc_context *ctx, void *state, gc_tensor which, int32_t image,
                              float *out);
@@ -93,7 +94,22 @@ typedef struct gc_backend_ops {
                                 gc_finish_fn finish, void *arg, gc_colormap colormap,
                                 float alpha, uint8_t *const *overlays,
                                 uint8_t *const *heatmaps);
+    /* Optional pair (NULL: context.c stages gc_explain_tensor's and gc_predict_tensor's
+     * tensor into ctx->input, NHWC, for explain / predict): the caller's (n, 3, H, W) host
+     * tensor as it is, which the backend copies where it needs it, checking every value with
+     * gc_copy_finite. An image holding a NaN or an infinity: *bad = the first such, GC_OK and
+     * nothing run (context.c reports it); else *bad = n and as explain / predict.
+     * GC_TENSOR_INPUT then comes from read_tensor. */
+    gc_status (*explain_tensor)(gc_context *ctx, void *state, const float *input, int32_t n,
+                                const int32_t *classes, float *logits, int32_t *class_ids,
+                                float *cams_raw, int32_t *bad);
+    gc_status (*predict_tensor)(gc_context *ctx, void *state, const float *input, int32_t n,
+                                float *logits, int32_t *bad);
 } gc_backend_ops;
+
+/* context.c: n floats copied; 1 when one of them is a NaN or an infinity (an input the
+ * ReLUs would turn into a plausible answer), else 0. */
+int gc_copy_finite(float *dst, const float *src, size_t n);
 
 /* score.c, shared by the backends. Top-1 where classes is NULL or -1. */
 void gc_pick_classes(const gc_context *ctx, const float *logits, int32_t n,
@@ -150,8 +166,9 @@ struct gc_context {
     int32_t render_split;   /* gc_explain_render goes through ops->explain_render; set by
                                the backend's create (GC_RENDER_PIPELINE=1 on CUDA)        */
     int32_t split_last;     /* the last batch went that way (it keeps no tensors)         */
-    int32_t input_in_backend;/* the last batch was preprocessed by the backend: its input is
-                               read back through ops->read_tensor, not ctx->input */
+    int32_t input_in_backend; /* the last batch's input was taken by the backend (images it
+                                preprocessed, a tensor it staged): read back through
+                                ops->read_tensor, not ctx->input */
     gc_profile prof;        /* the last batch's stage times: backends fill the stages and
                                device_bytes, context.c the rest (gc_profile_get) */
     double layer_ms[GC_MAX_LAYERS]; /* ... and each feature layer's forward (profiling)   */

@@ -10,7 +10,9 @@
  *   guided          GUIDED_GRADCAM (fp32): Grad-CAM's cam and gradient, the guided-backprop
  *                   input gradient and guided Grad-CAM
  *   device          gc_explain_device on that guided context vs its gc_explain_tensor, and
- *                   gc_predict_device's logits
+ *                   gc_predict_device's logits; before them (check_tensor_input) the
+ *                   tensor's GC_TENSOR_INPUT bit for bit the caller's, and a NaN or an
+ *                   infinity refused by both tensor calls, naming the first image holding one
  *   graphs          GC_CUDA_GRAPHS=require vs direct launches, bit for bit, capture and replay,
  *                   two batch sizes, Grad-CAM and guided (check_graphs); a capture that this
  *                   GPU's cuDNN refuses is reported, not failed (graphs are opt-in), unless
@@ -87,6 +89,8 @@ static void compare(const char *run, const char *what, const float *got, const f
 static uint8_t *synth(int32_t w, int32_t h, int k);
 static void check_steps(gc_context *gpu, const char *run, const gc_profile *pr);
 static void check_head_lt(gc_context *gpu, const char *run);
+static void check_tensor_input(gc_context *gpu, const float *x, int32_t n, const int32_t *classes,
+                               const outputs *a);
 
 /* ---------------------------------------------------------------- contexts */
 
@@ -370,6 +374,7 @@ static void check_device(const float *x, int32_t n, const int32_t *classes)
         FAIL("  %-16s explain_tensor", run);
         goto done;
     }
+    check_tensor_input(gpu, x, n, classes, &a);
     const size_t len = (size_t)n * a.HW3;
     cudaError_t e = cudaMalloc((void **)&d_x, sizeof(float) * len);
     if (e == cudaSuccess) /* NaN until the copy lands */
@@ -445,6 +450,65 @@ done:
     outputs_free(&a);
     outputs_free(&b);
     gc_context_destroy(gpu);
+}
+
+/* gc_explain_tensor's input on the GPU, copied and sent up in parts (cuda/backend_batch.cu,
+ * gcu_upload_host_tensor): GC_TENSOR_INPUT bit for bit the caller's tensor; a NaN in the last
+ * value of image n - 1 refused by both tensor calls naming that image, and with an infinity
+ * in image 0 as well, naming image 0 (the first), no batch left to read after either; then
+ * the context explains again as before. `a`: this context's gc_explain_tensor of x. */
+static void check_tensor_input(gc_context *gpu, const float *x, int32_t n, const int32_t *classes,
+                               const outputs *a)
+{
+    const char *run = "tensor";
+    const size_t len = (size_t)n * a->HW3;
+    float *got = malloc(sizeof(float) * a->HW3), *bad = malloc(sizeof(float) * len);
+    outputs b = {0};
+    if (!got || !bad || outputs_alloc(gpu, n, &b)) {
+        FAIL("  %-16s out of memory", run);
+        goto done;
+    }
+    for (int32_t i = 0; i < n; i++)
+        if (gc_tensor_get(gpu, GC_TENSOR_INPUT, i, got, a->HW3, NULL) != GC_OK ||
+            memcmp(got, x + (size_t)i * a->HW3, sizeof(float) * a->HW3) != 0) {
+            FAIL("  %-16s image %d: GC_TENSOR_INPUT is not the caller's tensor (%s)", run, i,
+                 gc_last_error(gpu));
+            goto done;
+        }
+    printf("  %-16s GC_TENSOR_INPUT: %d image(s) bit for bit\n", run, n);
+    memcpy(bad, x, sizeof(float) * len);
+    bad[len - 1] = NAN;
+    for (int k = 0; k < 2; k++) {
+        if (k == 1)
+            bad[a->HW3 / 2 + 5] = INFINITY;
+        const int32_t want = k == 0 ? n - 1 : 0;
+        char name[32];
+        snprintf(name, sizeof name, "image %d ", want);
+        gc_status se = gc_explain_tensor(gpu, bad, n, classes, b.res, b.cams, (size_t)n * b.hw);
+        const int named = strstr(gc_last_error(gpu), name) && strstr(gc_last_error(gpu), "NaN");
+        gc_status sg = gc_tensor_get(gpu, GC_TENSOR_INPUT, 0, got, a->HW3, NULL);
+        gc_status sp = gc_predict_tensor(gpu, bad, n, b.res);
+        const int named_p = strstr(gc_last_error(gpu), name) != NULL;
+        if (se != GC_ERR_INVALID_ARGUMENT || sp != GC_ERR_INVALID_ARGUMENT || !named || !named_p ||
+            sg != GC_ERR_NOT_AVAILABLE)
+            FAIL("  %-16s nonfinite in image %d: explain %s, predict %s, tensor_get %s: %s", run,
+                 want, gc_status_string(se), gc_status_string(sp), gc_status_string(sg),
+                 gc_last_error(gpu));
+        else
+            printf("  %-16s nonfinite value in image %d: refused, named\n", run, want);
+    }
+    if (gc_explain_tensor(gpu, x, n, classes, b.res, b.cams, (size_t)n * b.hw) != GC_OK) {
+        FAIL("  %-16s after the refusals: %s", run, gc_last_error(gpu));
+        goto done;
+    }
+    for (int32_t i = 0; i < n; i++)
+        if (b.res[i].class_id != a->res[i].class_id || b.res[i].logit != a->res[i].logit)
+            FAIL("  %-16s image %d after the refusals: class %d logit %g, before %d %g", run, i,
+                 b.res[i].class_id, b.res[i].logit, a->res[i].class_id, a->res[i].logit);
+done:
+    outputs_free(&b);
+    free(got);
+    free(bad);
 }
 
 /* bf16 / fp16 against the fp32 CPU; the fp16 context also checks the profile. */
