@@ -740,34 +740,62 @@ gc_status gc_cam_weights_cuda(cudaStream_t st, int method, gc_dtype t, const voi
 }
 
 /* One thread per (image, position), summing over the channels in ascending order; the
- * gradient read only by the methods whose term has it (Grad-CAM's cam is A weighted). */
-template <typename T>
+ * gradient read only by the methods whose term has it (Grad-CAM's cam is A weighted). A
+ * thread's channels are contiguous and its neighbours' are Kc elements away, so with VEC
+ * (16-byte aligned rows) it reads them 16 bytes at a time: one load where it made 8 in bf16,
+ * each of which asked the cache for 32 lines a warp (~0.1 ms of VGG16's batch of 256 on an
+ * H100, by the count of cache requests; not yet measured). The same order, the same sum. */
+template <typename T, bool VEC>
 static __global__ void op_cam_kernel(int method, const T *A, const T *G, float gs,
                                      const float *alpha, int32_t n, int32_t hw, int32_t Kc,
                                      float *cam)
 {
     const size_t len = (size_t)n * hw;
     const int uses_g = method == GC_METHOD_LAYERCAM || method == GC_METHOD_HIRESCAM;
+    constexpr int L = VEC ? lanes<T>::n : 1;
     GRID_STRIDE(e, len)
     {
         const size_t i = e / hw;
         const T *a = A + e * Kc, *g = G + e * Kc;
         const float *al = alpha + i * Kc;
         float acc = 0.0f;
-        for (int32_t c = 0; c < Kc; c++)
-            acc += gc_cam_term(method, al[c], uses_g ? ld(g[c]) * gs : 0.0f, ld(a[c]));
+        for (int32_t c0 = 0; c0 < Kc; c0 += L) {
+            T av[L], gv[L];
+            if (VEC) {
+                const lanes<T> la = unpack<T>(*(const vec16 *)(a + c0));
+                const lanes<T> lg = uses_g ? unpack<T>(*(const vec16 *)(g + c0)) : lanes<T>{};
+                for (int k = 0; k < L; k++)
+                    av[k] = la.v[k], gv[k] = lg.v[k];
+            } else {
+                av[0] = a[c0];
+                gv[0] = uses_g ? g[c0] : T{};
+            }
+            for (int k = 0; k < L; k++)
+                acc += gc_cam_term(method, al[c0 + k], uses_g ? ld(gv[k]) * gs : 0.0f, ld(av[k]));
+        }
         cam[e] = gc_relu(acc);
     }
+}
+
+template <typename T>
+static void cam_map(cudaStream_t st, int method, const T *A, const T *G, float gs,
+                    const float *alpha, int32_t n, int32_t hw, int32_t Kc, float *cam)
+{
+    const size_t len = (size_t)n * hw;
+    if (vec_ok(A, G, NULL, Kc, sizeof(T)))
+        GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_cam_kernel<T, true>)
+        (method, A, G, gs, alpha, n, hw, Kc, cam);
+    else
+        GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_cam_kernel<T, false>)
+        (method, A, G, gs, alpha, n, hw, Kc, cam);
 }
 
 gc_status gc_cam_cuda(cudaStream_t st, int method, gc_dtype t, const void *A, const void *G,
                       float gs, const float *alpha, int32_t n, int32_t hw, int32_t Kc, float *cam,
                       gc_errbuf *err)
 {
-    size_t len = (size_t)n * hw;
     DISPATCH_DT(t, T,
-                GC_LAUNCH(grid_for(len), GC_BLOCK, st, op_cam_kernel<T>)(
-                    method, (const T *)A, (const T *)G, gs, alpha, n, hw, Kc, cam));
+                cam_map<T>(st, method, (const T *)A, (const T *)G, gs, alpha, n, hw, Kc, cam));
     LAUNCH_CHECK(err);
     return GC_OK;
 }
