@@ -237,8 +237,7 @@ static gc_status upload_host_tensor(gc_context *ctx, cuda_state *s, const float 
         }
         if (first_bad < n) { /* the parts on their way read ctx->input: done before it changes */
             *bad = first_bad;
-            GC_CUDA_TRY(&ctx->err, cudaStreamSynchronize(s->stream));
-            return GC_OK;
+            return gcu_wait(ctx, s);
         }
         const size_t lo = (size_t)from * per;
         GC_CUDA_TRY(&ctx->err, cudaMemcpyAsync(s->x_stage + lo, h + lo,
