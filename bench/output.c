@@ -94,6 +94,11 @@ void print_record(const bench_args *a, const bench_meta *meta, const bench_mode 
     const char *head = getenv("GC_HEAD_GEMM");
     fprintf(o, ",\"head_gemm_env\":");
     json_string(o, head && *head ? head : NULL);
+    /* the tensor calls' upload: "whole" (GC_TENSOR_UPLOAD=whole: one host copy, then one
+     * upload, as before session 20); null: the default, in overlapping parts */
+    const char *tu = getenv("GC_TENSOR_UPLOAD");
+    fprintf(o, ",\"tensor_upload_env\":");
+    json_string(o, tu && *tu ? tu : NULL);
     /* no runtime-compiled cuDNN engines (GC_CUDNN_RTC=0, which scripts/device-check.sh sets
      * when plans build slowly): a fused conv may then have run unfused */
     const char *rtc = getenv("GC_CUDNN_RTC");

@@ -101,12 +101,17 @@ class Index:
         self.split = {}  # GC_RENDER_PIPELINE=1 runs but the command's: key as self.by
         self.small = {}  # calls smaller than max_batch (--context-batch): + GC_BATCH_PLANS
         self.head_lt = {}  # GC_HEAD_GEMM=lt runs (the head's GEMMs by cuBLASLt): key as self.by
+        self.tensor_whole = {}  # GC_TENSOR_UPLOAD=whole runs (the tensor calls' old upload)
         for r in recs:
             if r.get("impl") in ("meta", "step", "gpu_util"):
                 continue
             if r.get("head_gemm_env") == "lt":
                 self.head_lt[(r.get("impl"), r.get("mode"), r.get("precision"),
                               r.get("batch"))] = r
+                continue
+            if r.get("tensor_upload_env") == "whole":
+                self.tensor_whole[(r.get("impl"), r.get("mode"), r.get("precision"),
+                                   r.get("batch"))] = r
                 continue
             # GC_FIRST_CONV=ours|cudnn|tc, the values the backend takes (records of 2026-11-27's
             # calls 3-4 carry first_conv: "cudnn"); keyed by the value too, as a run may hold
@@ -658,6 +663,9 @@ def main():
                   "dense layer's forward and backward GEMM on the algorithm timed fastest at "
                   "context creation, cublasGemmEx where it won)", "cuBLASLt")
     head_gemm_lines(ix, p)
+    variant_table(ix, p, ix.tensor_whole, "The tensor calls' upload the way before session 20 "
+                  "(`GC_TENSOR_UPLOAD=whole`: one host copy, then one upload; the default "
+                  "copies and uploads in 8 overlapping parts)", "whole")
     variant_table(ix, p, ix.split, "gc_explain_render in two overlapped halves "
                   "(`GC_RENDER_PIPELINE=1`: each half's copies, results and render beside the "
                   "other half's compute)", "halves")

@@ -645,6 +645,11 @@ gc_status gcu_create(gc_context *ctx, void **state)
     /* its staging comes with the first batch of images (explain_images_impl) */
     ctx->backend_images = !s->host_preprocess;
     ctx->render_split = ctx->backend_images && s->N_half > 0;
+    /* the tensor calls' copy and upload in overlapping parts (backend.cu, session 20), unless
+     * GC_TENSOR_UPLOAD=whole asks for the way before: context.c's NHWC copy, one upload (for
+     * bisecting, and the benchmark's same-run comparison) */
+    const char *tu = getenv("GC_TENSOR_UPLOAD");
+    ctx->backend_tensors = !(tu && !strcmp(tu, "whole"));
     if (ctx->opt.profile) {
         for (int k = 0; k < GC_MAX_MARKS; k++)
             GC_CUDA_TRY(err, cudaEventCreate(&s->ev[k]));

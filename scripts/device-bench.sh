@@ -417,6 +417,16 @@ if [ $SMOKE -eq 0 ]; then
         --profile-iters 1
 fi
 
+# 2i: the host tensor calls (modes gradcam, forward) the way before session 20
+# (GC_TENSOR_UPLOAD=whole: one host copy, then one upload), beside step 1's default (8
+# overlapping parts, never run); profiled, so that the upload stages sit side by side
+# (run 2: upload 3.0 ms and ~4.8 ms outside every stage). "tensor_upload_env":"whole"
+if [ $SMOKE -eq 0 ]; then
+    run_step "ours-${PRECS_MAIN[0]}-b$B_BIG-tensor-whole" 45 env GC_TENSOR_UPLOAD=whole \
+        "${OURS[@]}" "${IT[@]}" --precision "${PRECS_MAIN[0]}" --batch "$B_BIG" \
+        --modes gradcam,forward --profile-iters 1
+fi
+
 # 2e: the headline precision at the big batch and at 32 with blocking-sync waits
 # (GC_CUDA_BLOCKING_SYNC=1: what sleeping instead of spinning costs where nothing else wants
 # the cores; the command's side is files-224x224-blocking); "cuda_blocking_sync":true

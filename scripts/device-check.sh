@@ -18,8 +18,9 @@
 # is bounded by one deadline, 450 s after the start (GC_DEVICE_BUDGET), each cut to the time
 # left (a killed test step fails: rc 124).
 # When gpu_quick fails (not for want of a device), it runs again with the defaults new since
-# the last GPU run turned off (GC_SAFE_ENV, default GC_EARLY_RESULTS=0 GC_BATCH_PLANS=off);
-# if that passes, every later step runs with them off and the summary says so
+# the last GPU run turned off (GC_SAFE_ENV, default GC_EARLY_RESULTS=0 GC_BATCH_PLANS=off
+# GC_TENSOR_UPLOAD=whole); if that passes, every later step runs with them off and the
+# summary says so
 # (GC_DEVICE_NO_SAFE=1: no second try).
 # When gpu_quick takes longer than 30 s (GC_DEVICE_RTC_LIMIT; runtime-compiled cuDNN engines
 # can cost seconds per plan), the later steps run with GC_CUDNN_RTC=0 and the summary says so.
@@ -145,7 +146,7 @@ echo "   gpu_quick rc=$quick_rc"
 # way, so the call still brings numbers back, and the summary says which defaults were off.
 safe=
 if [ "$quick_rc" -ne 0 ] && [ "$quick_rc" -ne 77 ] && [ -z "${GC_DEVICE_NO_SAFE:-}" ]; then
-    SAFE_ENV=${GC_SAFE_ENV:-GC_EARLY_RESULTS=0 GC_BATCH_PLANS=off}
+    SAFE_ENV=${GC_SAFE_ENV:-GC_EARLY_RESULTS=0 GC_BATCH_PLANS=off GC_TENSOR_UPLOAD=whole}
     echo "== gpu_quick again with $SAFE_ENV"
     TQ=$(date +%s)
     env GC_CUDA_SYNC=1 $SAFE_ENV timeout "$(left 90)" ./tests/test_gpu_features \

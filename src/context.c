@@ -343,6 +343,7 @@ gc_status gc_context_create(const gc_options *options, gc_context **out)
         ctx->prof.device_bytes = 0;
         ctx->backend_images = 0;
         ctx->render_split = 0;
+        ctx->backend_tensors = 0;
         free(ctx->autotune_report);
         ctx->autotune_report = NULL;
         if (ctx->auto_precision)
@@ -876,7 +877,7 @@ static gc_status begin_tensor(gc_context *ctx, const float *input, int32_t n, ba
     gc_status st = check_batch(ctx, input, n);
     if (st != GC_OK)
         return st;
-    if (ctx->ops->explain_tensor && ctx->ops->predict_tensor) {
+    if (ctx->backend_tensors && ctx->ops->explain_tensor && ctx->ops->predict_tensor) {
         ctx->last_n = 0; /* the backend's staging is about to change */
         in->tensor = input;
         return GC_OK;

@@ -165,6 +165,9 @@ struct gc_context {
                                (ops->explain_images / ops->render); set by its create */
     int32_t render_split;   /* gc_explain_render goes through ops->explain_render; set by
                                the backend's create (GC_RENDER_PIPELINE=1 on CUDA)        */
+    int32_t backend_tensors; /* the tensor calls hand the caller's tensor to the backend
+                                (ops->explain_tensor / predict_tensor); set by its create
+                                (on CUDA unless GC_TENSOR_UPLOAD=whole)                    */
     int32_t split_last;     /* the last batch went that way (it keeps no tensors)         */
     int32_t input_in_backend; /* the last batch's input was taken by the backend (images it
                                 preprocessed, a tensor it staged): read back through

@@ -91,7 +91,7 @@ set_tests_properties(emu_gpu_quick PROPERTIES LABELS "cpu;emu" TIMEOUT 300
 add_test(NAME emu_gpu_quick_safe COMMAND test_gpu_features_emu
   ${_gc_t}/golden/custom_default.golden.safetensors --quick)
 set_tests_properties(emu_gpu_quick_safe PROPERTIES LABELS "cpu;emu" TIMEOUT 300
-  ENVIRONMENT "GC_CUDA_SYNC=1;GC_EARLY_RESULTS=0;GC_BATCH_PLANS=off")
+  ENVIRONMENT "GC_CUDA_SYNC=1;GC_EARLY_RESULTS=0;GC_BATCH_PLANS=off;GC_TENSOR_UPLOAD=whole")
 add_test(NAME emu_gpu_autotune COMMAND test_gpu_autotune_emu
   ${_gc_t}/golden/custom_block2.golden.safetensors)
 set_tests_properties(emu_gpu_autotune PROPERTIES LABELS "cpu;emu" TIMEOUT 600)
