@@ -88,6 +88,10 @@ for r in recs:
                           first_conv_env="other", images_per_s=222.0))
         extra.append(dict(u, batch=64, cudnn_fusion=True, cudnn_fuse_env=None,
                           cuda_blocking_sync=True, images_per_s=200.0))
+    # the tensor calls' old upload (GC_TENSOR_UPLOAD=whole): a variant beside the default
+    if r.get("impl") == "ours" and r.get("mode") == "gradcam" and r.get("precision") == "bf16" \
+            and r.get("batch") == 256 and not any(e.get("tensor_upload_env") for e in extra):
+        extra.append(dict(r, tensor_upload_env="whole", images_per_s=1799.0))
     if r.get("mode") == "files" and (r.get("files") or {}).get("image_size") == [224, 224]:
         r["files"]["stats"] = {"wall_s": 5.5, "images": 16384, "cpu_s": 40.0, "cores": 16,
                                "cpu_share": 0.45, "bound": "library", "calls": 64,
@@ -173,6 +177,9 @@ check("| gpu | bf16 | 256 | 11,746 | 12,000 | 1.022 |" in out and
       "head GEMM dense 0 forward (m 4096 n 256 k 25088): cuBLASLt" in out,
       "summary: GC_HEAD_GEMM=lt beside the default, its GEMM steps and choices",
       [l for l in out.splitlines() if "GEMM" in l or "cuBLASLt" in l][:8])
+check("| gradcam | bf16 | 256 | 3,598 | 1,799 | 0.500 |" in out,
+      "summary: GC_TENSOR_UPLOAD=whole beside the default",
+      [l for l in out.splitlines() if "| gradcam | bf16 | 256" in l][:4])
 files_rows = [l for l in out.splitlines() if l.startswith("| files ≥") and "224" in l]
 check(any("steady 4,321" in l and "(runs: " in l and "4,321" in l.split("(runs: ")[1]
           for l in files_rows) and
