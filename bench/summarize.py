@@ -605,6 +605,20 @@ def main():
                     f"{acct('encode')}; other threads (the library's OpenMP, the CUDA runtime's) "
                     f"{cs.get('other_cpu_s', 0):.1f} s CPU; the process {cs.get('sys_s', 0):.1f} "
                     f"s in the kernel, {cs.get('minflt', 0):,} minor faults")
+            mach = cs.get("machine") or {}
+            if any(mach.get(k) is not None for k in mach):
+                # the whole machine (since session 20): CPU time the hypervisor took (steal),
+                # I/O waits, and every task's pressure stalls over the run's wall time
+                def sec(k):
+                    v = mach.get(k)
+                    return "?" if v is None else f"{v:.2f} s"
+                misses.append(
+                    f"files {f.get('image_size')} ({f.get('workers_per_device', 1)} "
+                    f"context(s){var}), the machine over the run's {cs.get('wall_s', 0):.2f} s "
+                    f"on {cs.get('cores')} cores: busy {sec('busy_s')}, idle {sec('idle_s')}, "
+                    f"iowait {sec('iowait_s')}, **steal {sec('steal_s')}**; pressure stalls: "
+                    f"CPU {sec('psi_cpu_some_s')}, I/O {sec('psi_io_some_s')} (all tasks "
+                    f"{sec('psi_io_full_s')}), memory {sec('psi_memory_some_s')}")
         if fr.get("ok") and st is not None and st < TARGET_FILES_IPS:
             hb = ix.get("ours", "host", fr["precision"], fr["batch"])
             lb = ix.get("ours", "host_lib", fr["precision"], fr["batch"])

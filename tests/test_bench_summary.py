@@ -96,6 +96,10 @@ for r in recs:
         r["files"]["stats"] = {"wall_s": 5.5, "images": 16384, "cpu_s": 40.0, "cores": 16,
                                "cpu_share": 0.45, "bound": "library", "calls": 64,
                                "sys_s": 6.5, "minflt": 123456, "other_cpu_s": 4.0,
+                               "machine": {"busy_s": 50.0, "idle_s": 30.0, "iowait_s": 1.5,
+                                           "steal_s": 7.25, "psi_cpu_some_s": 2.0,
+                                           "psi_io_some_s": 0.5, "psi_io_full_s": 0.25,
+                                           "psi_memory_some_s": None},
                                "library": {"threads": 1, "busy_s": 5.2, "busy_share": 0.95,
                                            "cpu_s": 2.1, "sys_s": 0.3, "minflt": 1000,
                                            "nvcsw": 900, "nivcsw": 40},
@@ -177,6 +181,10 @@ check("| gpu | bf16 | 256 | 11,746 | 12,000 | 1.022 |" in out and
       "head GEMM dense 0 forward (m 4096 n 256 k 25088): cuBLASLt" in out,
       "summary: GC_HEAD_GEMM=lt beside the default, its GEMM steps and choices",
       [l for l in out.splitlines() if "GEMM" in l or "cuBLASLt" in l][:8])
+check("iowait 1.50 s, **steal 7.25 s**; pressure stalls: CPU 2.00 s, I/O 0.50 s (all tasks "
+      "0.25 s), memory ?" in out,
+      "summary: the files run's machine account (steal, iowait, pressure)",
+      [l for l in out.splitlines() if "steal" in l][:2])
 check("| gradcam | bf16 | 256 | 3,598 | 1,799 | 0.500 |" in out,
       "summary: GC_TENSOR_UPLOAD=whole beside the default",
       [l for l in out.splitlines() if "| gradcam | bf16 | 256" in l][:4])

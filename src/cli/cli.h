@@ -233,6 +233,18 @@ typedef struct stage_time {
     double cpu_s, sys_s;
     long minflt, nvcsw, nivcsw;
 } stage_time;
+/* The whole machine's CPU time by kind (/proc/stat, seconds over all its cores) and its
+ * pressure stall totals (/proc/pressure, seconds; Linux 4.20+ with PSI): where a stage's
+ * busy time went when the process's own CPU time does not account for it. A field is < 0
+ * where the system does not say. */
+typedef struct machine_usage {
+    double busy_s, idle_s, iowait_s, steal_s; /* steal: the hypervisor ran something else  */
+    double cpu_some_s, io_some_s, io_full_s, memory_some_s;
+} machine_usage;
+machine_usage machine_usage_now(void);
+/* b - a field by field (-1 where either is unknown) */
+machine_usage machine_usage_delta(machine_usage a, machine_usage b);
+
 typedef struct run_stats {
     double wall_s, cpu_s; /* the pipeline's wall time; the process's CPU time in it        */
     double sys_s;         /* ... of which in the kernel                                    */
@@ -246,6 +258,7 @@ typedef struct run_stats {
     size_t redone;        /* > 0: inputs an earlier run finished ran again (more outputs
                              asked, or a copied folder's): their old lines go at the end   */
     stage_time decode, library, encode;
+    machine_usage machine; /* the machine's, over the pipeline's wall time              */
 } run_stats;
 /* The process's CPU seconds so far, the part of them in the kernel, and its minor faults
  * (all 0 when unknown). */

@@ -771,6 +771,7 @@ size_t pipeline_run(const cli_config *cfg, gc_context *const *ctxs, int n_ctx, r
                   .done = done};
     const double t0 = now_seconds();
     const process_usage u0 = process_usage_now();
+    const machine_usage m0 = machine_usage_now();
     const size_t done0 = rep->done;
     gc_model_info info; /* the same model on every context */
     gc_model_info_get(ctxs[0], &info);
@@ -864,6 +865,7 @@ out: /* the stats also when nothing could start (no threads: no bound) */
     p.stats.cpu_s = u1.cpu_s - u0.cpu_s;
     p.stats.sys_s = u1.sys_s - u0.sys_s;
     p.stats.minflt = u1.minflt - u0.minflt;
+    p.stats.machine = machine_usage_delta(m0, machine_usage_now());
     p.stats.cores = cfg->cores;
     p.stats.images = rep->done - done0;
     if (stats)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -42,6 +43,78 @@ void stage_thread_usage(stage_time *t)
 #else
     (void)t;
 #endif
+}
+
+/* The machine's CPU time by kind (the first line of /proc/stat, in clock ticks). */
+static void proc_stat_cpu(machine_usage *m)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long v[8] = {0}; /* user nice system idle iowait irq softirq steal */
+    const long hz = sysconf(_SC_CLK_TCK);
+    int got = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                         &v[3], &v[4], &v[5], &v[6], &v[7])
+                : 0;
+    if (f)
+        fclose(f);
+    if (got < 8 || hz <= 0)
+        return;
+    const double t = 1.0 / (double)hz;
+    m->busy_s = t * (double)(v[0] + v[1] + v[2] + v[5] + v[6]);
+    m->idle_s = t * (double)v[3];
+    m->iowait_s = t * (double)v[4];
+    m->steal_s = t * (double)v[7];
+}
+
+/* A /proc/pressure file's "some" and "full" totals (microseconds) in seconds. */
+static void pressure(const char *what, double *some, double *full)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/pressure/%s", what);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char kind[8];
+    unsigned long long total;
+    while (fscanf(f, "%7s avg10=%*f avg60=%*f avg300=%*f total=%llu", kind, &total) == 2) {
+        if (!strcmp(kind, "some") && some)
+            *some = 1e-6 * (double)total;
+        else if (!strcmp(kind, "full") && full)
+            *full = 1e-6 * (double)total;
+    }
+    fclose(f);
+}
+
+machine_usage machine_usage_now(void)
+{
+    machine_usage m = {-1, -1, -1, -1, -1, -1, -1, -1};
+    proc_stat_cpu(&m);
+    pressure("cpu", &m.cpu_some_s, NULL);
+    pressure("io", &m.io_some_s, &m.io_full_s);
+    pressure("memory", &m.memory_some_s, NULL);
+    return m;
+}
+
+static double delta(double a, double b)
+{
+    return a < 0.0 || b < 0.0 ? -1.0 : b - a;
+}
+
+machine_usage machine_usage_delta(machine_usage a, machine_usage b)
+{
+    machine_usage d = {delta(a.busy_s, b.busy_s),         delta(a.idle_s, b.idle_s),
+                       delta(a.iowait_s, b.iowait_s),     delta(a.steal_s, b.steal_s),
+                       delta(a.cpu_some_s, b.cpu_some_s), delta(a.io_some_s, b.io_some_s),
+                       delta(a.io_full_s, b.io_full_s),   delta(a.memory_some_s, b.memory_some_s)};
+    return d;
+}
+
+/* "name":value, or null where unknown */
+static void json_seconds(FILE *f, const char *name, double v)
+{
+    if (v < 0.0)
+        fprintf(f, "\"%s\":null", name);
+    else
+        fprintf(f, "\"%s\":%.4f", name, v);
 }
 
 static double share(double busy, int threads, double wall)
@@ -105,7 +178,26 @@ int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t err
     fprintf(f, ",\"calls\":%zu,\"call_images\":%zu,", s->calls, s->call_images);
     stage_json(f, "encode", &s->encode, s->encode_threads, s->wall_s);
     const char *bound = stats_bound(s);
-    fprintf(f, ",\"bound\":\"%s\"}\n", bound);
+    /* the machine's side: CPU time its hypervisor gave away (steal), waits on I/O, and the
+     * pressure stalls of every task on it (not only ours) */
+    const machine_usage *m = &s->machine;
+    fprintf(f, ",\"machine\":{");
+    json_seconds(f, "busy_s", m->busy_s);
+    fputc(',', f);
+    json_seconds(f, "idle_s", m->idle_s);
+    fputc(',', f);
+    json_seconds(f, "iowait_s", m->iowait_s);
+    fputc(',', f);
+    json_seconds(f, "steal_s", m->steal_s);
+    fputc(',', f);
+    json_seconds(f, "psi_cpu_some_s", m->cpu_some_s);
+    fputc(',', f);
+    json_seconds(f, "psi_io_some_s", m->io_some_s);
+    fputc(',', f);
+    json_seconds(f, "psi_io_full_s", m->io_full_s);
+    fputc(',', f);
+    json_seconds(f, "psi_memory_some_s", m->memory_some_s);
+    fprintf(f, "},\"bound\":\"%s\"}\n", bound);
     const int ok = !ferror(f) & (fclose(f) == 0);
     if (!ok)
         snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));

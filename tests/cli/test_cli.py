@@ -640,6 +640,18 @@ check(all(0 <= x.get("sys_s", -1) <= x.get("cpu_s", -1) <= lt * 1.1 + 0.02 and
       0 <= st.get("sys_s", -1) <= st.get("cpu_s", -1) and st.get("minflt", -1) > 0 and
       st.get("other_cpu_s", -1) >= 0,
       "--stats FILE: each stage's CPU time, faults and context switches", st)
+# the machine's account over the run (/proc/stat, /proc/pressure): every field a number of
+# seconds or null where the system does not say; /proc/stat (Linux) gives the CPU times, whose
+# sum is the machine's cores times about the wall time
+mach = st.get("machine") or {}
+keys = ("busy_s", "idle_s", "iowait_s", "steal_s", "psi_cpu_some_s", "psi_io_some_s",
+        "psi_io_full_s", "psi_memory_some_s")
+cpu_sum = sum(mach.get(k) or 0 for k in ("busy_s", "idle_s", "iowait_s", "steal_s"))
+check(sorted(mach) == sorted(keys) and
+      all(mach[k] is None or mach[k] >= 0 for k in keys) and
+      all(mach[k] is not None for k in keys[:4]) and
+      0 < cpu_sum <= (os.cpu_count() or 1) * st.get("wall_s", 0) * 1.5 + 0.1,
+      "--stats FILE: the machine's CPU time by kind and its pressure stalls", mach)
 # GRADCAM_IO_NICE=7: the decode and encode threads run 7 nice steps below the rest (the kernel's view,
 # /proc/PID/task/*/stat, read while the command waits for paths on stdin), the main and
 # batcher threads at the command's own; --stats says so; a bad value is noted and ignored
