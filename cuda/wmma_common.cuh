@@ -65,10 +65,13 @@ static __device__ __forceinline__ void load_shared(Frag &f, const T *p, unsigned
     nvcuda::wmma::load_matrix_sync(f, p, ldm);
 }
 #if !defined(GC_CUDA_EMULATE) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-/* "memory": the load must not move across the barriers that order the tile's writes */
-#define GC_WMMA_LD_BF16(kind)                                                                      \
+/* "memory": the load must not move across the barriers that order the tile's writes. The
+ * modifiers in the PTX ISA's order, as nvcc writes fp16's (wmma.load.a.sync.aligned.row...;
+ * ptxas 13.0 also took the layout before .sync, a review found: a stricter one might not) */
+#define GC_WMMA_LD_BF16(matrix, layout)                                                            \
     unsigned *r = reinterpret_cast<unsigned *>(&f.x[0]);                                           \
-    asm volatile("wmma.load." kind ".sync.aligned.m16n16k16.shared.bf16 {%0, %1, %2, %3}, "        \
+    asm volatile("wmma.load." matrix ".sync.aligned." layout ".m16n16k16.shared.bf16 "             \
+                 "{%0, %1, %2, %3}, "                                                              \
                  "[%4], %5;"                                                                       \
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])                                  \
                  : "r"((unsigned)__cvta_generic_to_shared(p)), "r"(ldm)                            \
@@ -78,14 +81,14 @@ load_shared(nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bflo
                                    nvcuda::wmma::row_major> &f,
             const __nv_bfloat16 *p, unsigned ldm)
 {
-    GC_WMMA_LD_BF16("a.row");
+    GC_WMMA_LD_BF16("a", "row");
 }
 static __device__ __forceinline__ void
 load_shared(nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16,
                                    nvcuda::wmma::col_major> &f,
             const __nv_bfloat16 *p, unsigned ldm)
 {
-    GC_WMMA_LD_BF16("b.col");
+    GC_WMMA_LD_BF16("b", "col");
 }
 #undef GC_WMMA_LD_BF16
 #endif
