@@ -181,22 +181,23 @@ int stats_write(const cli_config *cfg, const run_stats *s, char *err, size_t err
     /* the machine's side: CPU time its hypervisor gave away (steal), waits on I/O, and the
      * pressure stalls of every task on it (not only ours) */
     const machine_usage *m = &s->machine;
+    const struct {
+        const char *name;
+        double v;
+    } fields[] = {{"busy_s", m->busy_s},
+                  {"idle_s", m->idle_s},
+                  {"iowait_s", m->iowait_s},
+                  {"steal_s", m->steal_s},
+                  {"psi_cpu_some_s", m->cpu_some_s},
+                  {"psi_io_some_s", m->io_some_s},
+                  {"psi_io_full_s", m->io_full_s},
+                  {"psi_memory_some_s", m->memory_some_s}};
     fprintf(f, ",\"machine\":{");
-    json_seconds(f, "busy_s", m->busy_s);
-    fputc(',', f);
-    json_seconds(f, "idle_s", m->idle_s);
-    fputc(',', f);
-    json_seconds(f, "iowait_s", m->iowait_s);
-    fputc(',', f);
-    json_seconds(f, "steal_s", m->steal_s);
-    fputc(',', f);
-    json_seconds(f, "psi_cpu_some_s", m->cpu_some_s);
-    fputc(',', f);
-    json_seconds(f, "psi_io_some_s", m->io_some_s);
-    fputc(',', f);
-    json_seconds(f, "psi_io_full_s", m->io_full_s);
-    fputc(',', f);
-    json_seconds(f, "psi_memory_some_s", m->memory_some_s);
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+        if (k)
+            fputc(',', f);
+        json_seconds(f, fields[k].name, fields[k].v);
+    }
     fprintf(f, "},\"bound\":\"%s\"}\n", bound);
     const int ok = !ferror(f) & (fclose(f) == 0);
     if (!ok)
